@@ -1,0 +1,1 @@
+"""Pulumi components of the trainstack platform, one module per concern."""

@@ -1,0 +1,257 @@
+"""Cluster: EKS control plane (pulumi_eks), managed add-ons, and system + GPU managed node groups."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from . import catalog
+from .config import ClusterConfig, NodeGroupConfig
+
+GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
+POOL_LABEL = "trainstack.io/pool"
+GPU_LABEL = "trainstack.io/gpu"
+EFA_LABEL = "trainstack.io/efa"
+SYSTEM_LABEL = "trainstack.io/system"
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterAdminPolicy"
+NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly",
+                 "AmazonEKS_CNI_Policy", "AmazonSSMManagedInstanceCore")
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+# Pods get AWS credentials from Pod Identity, never from the node's IMDS: one hop keeps them out.
+IMDS_HOP_LIMIT = 1
+
+
+def node_labels(pool: str, group: NodeGroupConfig | None = None, *, gpu: bool = True,
+                efa: bool = False) -> dict[str, str]:
+    """Labels every node of a pool carries; device plugins and jobs select on them."""
+    labels = {POOL_LABEL: pool}
+    if gpu:
+        labels[GPU_LABEL] = "true"
+    else:
+        labels[SYSTEM_LABEL] = "true"
+    if efa:
+        labels[EFA_LABEL] = "true"
+    return {**labels, **(group.labels if group else {})}
+
+
+def role_trusting(name: str, service: str, opts: pulumi.ResourceOptions, *, tags: dict[str, str],
+                  actions: tuple[str, ...] = ("sts:AssumeRole",)) -> aws.iam.Role:
+    return aws.iam.Role(name, tags=tags, opts=opts, assume_role_policy=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
+                       "Action": list(actions)}]}))
+
+
+def attach_managed(role: aws.iam.Role, name: str, policies: tuple[str, ...],
+                   opts: pulumi.ResourceOptions) -> list[aws.iam.RolePolicyAttachment]:
+    return [aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name,
+                                         policy_arn=f"arn:aws:iam::aws:policy/{p}", opts=opts)
+            for p in policies]
+
+
+def node_role(name: str, opts: pulumi.ResourceOptions, tags: dict[str, str]) -> aws.iam.Role:
+    role = role_trusting(name, "ec2.amazonaws.com", opts, tags=tags)
+    attach_managed(role, name, NODE_POLICIES, opts)
+    return role
+
+
+def autoscaler_tags(cluster_name: str, labels: dict[str, str], group: NodeGroupConfig,
+                    gpu: bool) -> dict[str, str]:
+    """Node-template tags that let Cluster Autoscaler scale a GPU group up from zero."""
+    tags = {"k8s.io/cluster-autoscaler/enabled": "true",
+            f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
+    tags.update({f"k8s.io/cluster-autoscaler/node-template/label/{k}": v
+                 for k, v in labels.items()})
+    if gpu:
+        tags["k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"] = "true:NoSchedule"
+        tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(
+            group.gpus_per_node)
+    return tags
+
+
+@dataclass
+class ClusterArgs:
+    config: ClusterConfig
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: list[pulumi.Input[str]]
+    zones: list[str]
+    node_groups: dict[str, NodeGroupConfig]
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Cluster(pulumi.ComponentResource):
+    name: str
+    eks: eks.Cluster
+    provider: k8s.Provider
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+    node_groups: dict[str, eks.ManagedNodeGroup]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:cluster:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg = args.config
+        tags = {**args.tags, **cfg.tags}
+        self.name = cfg.name
+
+        key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets envelope key for {cfg.name}",
+                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
+                          opts=child)
+        aws.kms.Alias(f"{name}-secrets", name=f"alias/{cfg.name}-eks-secrets",
+                      target_key_id=key.key_id, opts=child)
+        # EKS writes control-plane logs to this group; created first so it has a retention.
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/eks/{cfg.name}/cluster",
+                                       retention_in_days=cfg.log_retention_days, tags=tags,
+                                       opts=child)
+
+        ep = cfg.endpoint
+        self.eks = eks.Cluster(
+            name,
+            name=cfg.name,
+            version=cfg.kubernetes_version,
+            vpc_id=args.vpc_id,
+            private_subnet_ids=args.private_subnet_ids,
+            node_associate_public_ip_address=False,
+            skip_default_node_group=True,
+            authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                f"admin-{i}": eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
+                        policy_arn=ADMIN_POLICY,
+                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                            type="cluster"))})
+                for i, arn in enumerate(cfg.admin_principals)},
+            encryption_config_key_arn=key.arn,
+            enabled_cluster_log_types=list(cfg.log_types),
+            endpoint_private_access=True,
+            endpoint_public_access=ep.public,
+            public_access_cidrs=[str(c) for c in ep.public_access_cidrs] if ep.public else None,
+            # Credentials come from EKS Pod Identity; no IRSA OIDC provider is needed.
+            create_oidc_provider=False,
+            # Managed add-ons rather than the self-managed copies EKS bootstraps; pulumi_eks adds
+            # managed CoreDNS only with a default node group unless asked.
+            use_default_vpc_cni=False,
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
+            kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
+            tags=tags,
+            cluster_tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[logs]),
+        )
+        self.cluster_name = self.eks.eks_cluster.name
+        self.cluster_security_group_id = self.eks.eks_cluster.vpc_config.cluster_security_group_id
+        self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
+
+        addon_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.eks])
+        aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
+                      addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
+                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
+        ebs_role = role_trusting(f"{name}-ebs-csi", "pods.eks.amazonaws.com", child, tags=tags,
+                                 actions=("sts:AssumeRole", "sts:TagSession"))
+        aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
+                                     policy_arn=EBS_CSI_POLICY, opts=child)
+
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json,
+                                     enable_server_side_apply=True, opts=child)
+
+        self.node_groups = {}
+        system_groups = []
+        for group_name, group in args.node_groups.items():
+            ng = self._node_group(name, group_name, group, args, tags)
+            self.node_groups[group_name] = ng
+            if group.role == "system":
+                system_groups.append(ng)
+        # The CSI controller needs a node to run on: add it once the system group exists.
+        aws.eks.Addon(f"{name}-ebs-csi", cluster_name=self.cluster_name,
+                      addon_name="aws-ebs-csi-driver",
+                      pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
+                          role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
+                      resolve_conflicts_on_create="OVERWRITE",
+                      resolve_conflicts_on_update="OVERWRITE", tags=tags,
+                      opts=pulumi.ResourceOptions(parent=self, depends_on=system_groups))
+        self.system_node_groups = system_groups
+
+        self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
+
+    def _node_group(self, name: str, group_name: str, group: NodeGroupConfig, args: ClusterArgs,
+                    tags: dict[str, str]) -> eks.ManagedNodeGroup:
+        """One managed node group with its own launch template (IMDSv2, encrypted gp3, EFA)."""
+        child = pulumi.ResourceOptions(parent=self)
+        gpu = group.role == "gpu"
+        efa = gpu and group.efa
+        res = f"{name}-{group_name}"
+        role = node_role(f"{res}-node", child, tags)
+        labels = node_labels(group_name, group, gpu=gpu, efa=efa)
+
+        subnets = args.private_subnet_ids
+        network_interfaces = None
+        placement = None
+        if efa:
+            # EFA needs every node in one cluster placement group, so one zone, and a security
+            # group that passes all traffic between its members.
+            pg = aws.ec2.PlacementGroup(f"{res}-pg", strategy="cluster", tags=tags, opts=child)
+            placement = aws.ec2.LaunchTemplatePlacementArgs(group_name=pg.name)
+            subnets = args.private_subnet_ids[:1]
+            efa_sg = aws.ec2.SecurityGroup(
+                f"{res}-efa", vpc_id=args.vpc_id, description=f"EFA traffic within {group_name}",
+                ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0,
+                                                          self=True)],
+                egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0,
+                                                        self=True),
+                        aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0,
+                                                        cidr_blocks=["0.0.0.0/0"])],
+                tags={**tags, "Name": f"{args.config.name}-{group_name}-efa"}, opts=child)
+            cards = min(catalog.GPU_INSTANCES[t].efa_interfaces for t in group.instance_types)
+            network_interfaces = [
+                aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                    device_index=0 if card == 0 else 1, network_card_index=card,
+                    interface_type="efa" if card == 0 else "efa-only",
+                    security_groups=[self.cluster_security_group_id, efa_sg.id],
+                    delete_on_termination="true")
+                for card in range(cards)]
+
+        lt = aws.ec2.LaunchTemplate(
+            f"{res}-lt",
+            description=f"trainstack {group_name} nodes",
+            update_default_version=True,
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled", http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT),
+            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_size=group.disk_size_gib, volume_type="gp3", encrypted="true",
+                    delete_on_termination="true"))],
+            network_interfaces=network_interfaces,
+            placement=placement,
+            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
+                resource_type=kind, tags={**tags, "Name": f"{args.config.name}-{group_name}"})
+                for kind in ("instance", "volume")],
+            tags=tags, opts=child)
+
+        return eks.ManagedNodeGroup(
+            res,
+            cluster=self.eks,
+            node_group_name=f"{args.config.name}-{group_name}",
+            node_role=role,
+            version=args.config.kubernetes_version,
+            ami_type="AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",
+            instance_types=list(group.instance_types),
+            capacity_type=group.capacity_type,
+            subnet_ids=subnets,
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=group.min_size, desired_size=group.desired, max_size=group.max_size),
+            # Min and max stay owned by config; the desired count belongs to the autoscaler.
+            ignore_scaling_changes=gpu,
+            labels=labels,
+            taints=[GPU_TAINT] if gpu else None,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id,
+                                                                version=lt.latest_version.apply(str)),
+            tags={**tags, **autoscaler_tags(args.config.name, labels, group, gpu)},
+            opts=child)

@@ -1,0 +1,428 @@
+"""Typed stack config: `Pulumi.<stack>.yaml` -> validated `PlatformConfig`, before any resource.
+
+Keys are camelCase as in the stack file; unknown keys are errors. Every problem is reported as
+one line naming the key path (`trainstack:nodeGroups.gpu-g5.maxSize`), the bad value and what is
+allowed, and all problems of a stack file are reported together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from . import catalog, versions
+
+PROJECT = "trainstack"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DURATION = r"^(\d+h)?(\d+m)?(\d+s)?$"
+# A CUDA training image is several GB: a node emptied for less than a pull must not be reclaimed.
+MIN_CONSOLIDATE_AFTER_S = 300
+MIN_GPU_DISK_GIB = 100
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+
+
+class ConfigError(ValueError):
+    """All problems of one stack config, one line each."""
+
+    def __init__(self, issues: list[str]):
+        self.issues = issues
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {i}" for i in issues))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+class EndpointConfig(_Model):
+    """The API server endpoint: always private; public only for listed CIDRs."""
+
+    public: bool = False
+    public_access_cidrs: list[ipaddress.IPv4Network] = []
+    # 0.0.0.0/0 needs this explicit opt-in: the API server would be reachable from anywhere.
+    allow_public_from_anywhere: bool = False
+
+
+class ClusterConfig(_Model):
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,99}$")
+    # A float here is YAML reading 1.30 as 1.3: reported with a hint to quote it.
+    kubernetes_version: str | float = versions.KUBERNETES_DEFAULT
+    endpoint: EndpointConfig = EndpointConfig()
+    admin_principals: list[str] = []
+    log_types: list[Literal[LOG_TYPES]] = ["api", "audit", "authenticator"]  # type: ignore[valid-type]
+    log_retention_days: int = 30
+    tags: dict[str, str] = {}
+
+
+class NetworkConfig(_Model):
+    cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
+    az_count: int = 2
+    nat_gateways: Literal["single", "perAz"] = "single"
+    # ECR/STS/SQS/EC2 interface endpoints: less NAT traffic for image pulls, at ~$7/month each per AZ.
+    interface_endpoints: bool = False
+
+
+class NodeGroupConfig(_Model):
+    role: Literal["system", "gpu"] = "gpu"
+    instance_types: list[str] = Field(min_length=1)
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    min_size: int = Field(ge=0)
+    desired_size: int | None = Field(default=None, ge=0)
+    max_size: int = Field(ge=0)
+    efa: bool = False
+    labels: dict[str, str] = {}
+    disk_size_gib: int = Field(default=100, ge=20, le=16384)
+
+    @property
+    def desired(self) -> int:
+        return self.min_size if self.desired_size is None else self.desired_size
+
+    @property
+    def gpus_per_node(self) -> int:
+        return max((catalog.GPU_INSTANCES[t].gpus for t in self.instance_types
+                    if t in catalog.GPU_INSTANCES), default=0)
+
+
+class NodePoolConfig(_Model):
+    """A Karpenter NodePool of GPU nodes; `maxGpus` is its cost ceiling and is required."""
+
+    instance_families: list[str] = []
+    instance_types: list[str] = []
+    capacity_types: list[Literal["spot", "on-demand"]] = Field(default=["on-demand"], min_length=1)
+    max_gpus: int | None = Field(default=None, ge=1)
+    max_nodes: int | None = Field(default=None, ge=1)
+    consolidate_after: str = Field(default="15m", pattern=DURATION)
+    efa: bool = False
+    labels: dict[str, str] = {}
+    disk_size_gib: int = Field(default=200, ge=MIN_GPU_DISK_GIB, le=16384)
+    weight: int | None = Field(default=None, ge=1, le=100)
+
+    def allowed_instances(self) -> list[catalog.GpuInstance]:
+        """The GPU instance types this pool may launch (EFA-capable ones only when `efa`)."""
+        if self.instance_types:
+            found = [catalog.GPU_INSTANCES[t] for t in self.instance_types
+                     if t in catalog.GPU_INSTANCES]
+        else:
+            found = [i for f in self.instance_families for i in catalog.family_instances(f)]
+        return [i for i in found if i.efa or not self.efa]
+
+
+class KarpenterConfig(_Model):
+    enabled: bool = True
+    chart_version: str = Field(default=versions.KARPENTER_VERSION, pattern=r"^\d+\.\d+\.\d+$")
+    ami_alias: str = versions.KARPENTER_AMI_ALIAS
+    node_pools: dict[str, NodePoolConfig] = {}
+    # The EC2 Spot service-linked role must exist once per account for spot capacity; creating it
+    # fails if it already exists, so it is opt-in.
+    create_spot_service_linked_role: bool = False
+
+
+class AddonConfig(_Model):
+    enabled: bool = True
+    version: str
+
+
+def _addon(version: str) -> Any:
+    return Field(default_factory=lambda: AddonConfig(version=version))
+
+
+class AddonsConfig(_Model):
+    nvidia_device_plugin: AddonConfig = _addon(versions.NVIDIA_DEVICE_PLUGIN_VERSION)
+    efa_device_plugin: AddonConfig = _addon(versions.EFA_DEVICE_PLUGIN_VERSION)
+    training_operator: AddonConfig = _addon(versions.TRAINING_OPERATOR_VERSION)
+    kuberay: AddonConfig = _addon(versions.KUBERAY_VERSION)
+
+
+class PlatformConfig(_Model):
+    cluster: ClusterConfig
+    network: NetworkConfig = NetworkConfig()
+    node_groups: dict[str, NodeGroupConfig]
+    karpenter: KarpenterConfig = KarpenterConfig()
+    addons: AddonsConfig = Field(default_factory=AddonsConfig)
+    tags: dict[str, str] = {}
+    # Not a trainstack key: `aws:region`, checked against the zone table.
+    region: str = Field(default="us-west-2", exclude=True)
+
+    @property
+    def system_group(self) -> tuple[str, NodeGroupConfig]:
+        return next((n, g) for n, g in self.node_groups.items() if g.role == "system")
+
+    @property
+    def gpu_groups(self) -> dict[str, NodeGroupConfig]:
+        return {n: g for n, g in self.node_groups.items() if g.role == "gpu"}
+
+    @property
+    def node_pools(self) -> dict[str, NodePoolConfig]:
+        return self.karpenter.node_pools if self.karpenter.enabled else {}
+
+    @property
+    def efa_in_use(self) -> bool:
+        return any(g.efa for g in self.gpu_groups.values()) or any(
+            p.efa for p in self.node_pools.values())
+
+    def gpu_ceiling(self) -> int:
+        """The most GPUs this stack can ever run: every group at maxSize, every pool at maxGpus."""
+        return sum(g.max_size * g.gpus_per_node for g in self.gpu_groups.values()) + sum(
+            p.max_gpus or 0 for p in self.node_pools.values())
+
+    def zones(self) -> tuple[str, ...]:
+        return catalog.REGION_ZONES[self.region][: self.network.az_count]
+
+
+# ------------------------------------------------------------------------------ semantic checks
+
+
+def _key(*parts: object) -> str:
+    return f"{PROJECT}:" + ".".join(str(p) for p in parts)
+
+
+def _seconds(duration: str) -> int:
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
+
+
+def _check_cluster(c: ClusterConfig) -> list[str]:
+    issues = []
+    if not isinstance(c.kubernetes_version, str):
+        issues.append(f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: write "
+                      f"it as a quoted string such as \"{versions.KUBERNETES_DEFAULT}\" (YAML reads "
+                      "1.30 as the number 1.3)")
+    elif c.kubernetes_version not in versions.KUBERNETES_VERSIONS:
+        issues.append(f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: "
+                      f"EKS supports {', '.join(versions.KUBERNETES_VERSIONS)} (quote it in YAML)")
+    ep = c.endpoint
+    if ep.public and not ep.public_access_cidrs:
+        issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = []: a public endpoint "
+                      "needs the CIDRs allowed to reach it, e.g. your office or VPN range")
+    if not ep.public and ep.public_access_cidrs:
+        issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = "
+                      f"{[str(n) for n in ep.public_access_cidrs]}: only allowed with "
+                      "endpoint.public: true")
+    for i, net in enumerate(ep.public_access_cidrs):
+        if net.prefixlen == 0 and not ep.allow_public_from_anywhere:
+            issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')}[{i}] = '{net}': "
+                          "opens the API server to the whole internet; list narrower CIDRs, or "
+                          "set endpoint.allowPublicFromAnywhere: true to accept that")
+    for i, arn in enumerate(c.admin_principals):
+        if not re.match(IAM_PRINCIPAL, arn):
+            issues.append(f"{_key('cluster', 'adminPrincipals')}[{i}] = {arn!r}: expected an IAM "
+                          "role or user ARN, arn:aws:iam::<12-digit account>:role/<name>")
+    if c.log_retention_days not in LOG_RETENTION_DAYS:
+        issues.append(f"{_key('cluster', 'logRetentionDays')} = {c.log_retention_days}: "
+                      f"CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return issues
+
+
+def _check_network(n: NetworkConfig, region: str) -> list[str]:
+    issues = []
+    if not 16 <= n.cidr.prefixlen <= 20:
+        issues.append(f"{_key('network', 'cidr')} = '{n.cidr}': use a /16 to /20 block (pods take "
+                      "VPC addresses, so subnets must be large)")
+    if not n.cidr.is_private:
+        issues.append(f"{_key('network', 'cidr')} = '{n.cidr}': must be a private (RFC 1918) range")
+    zones = catalog.REGION_ZONES.get(region)
+    if zones is None:
+        issues.append(f"aws:region = {region!r}: unknown region; known: "
+                      f"{', '.join(sorted(catalog.REGION_ZONES))}")
+    elif not 2 <= n.az_count <= len(zones):
+        issues.append(f"{_key('network', 'azCount')} = {n.az_count}: {region} has {len(zones)} "
+                      f"zones and EKS needs at least 2; allowed 2..{len(zones)}")
+    return issues
+
+
+def _check_instance_types(path: str, types: list[str], *, gpu: bool, efa: bool) -> list[str]:
+    issues = []
+    for i, t in enumerate(types):
+        where = f"{path}[{i}] = {t!r}"
+        if t not in catalog.ec2_instance_types():
+            family = t.split(".")[0]
+            near = sorted(x for x in catalog.ec2_instance_types() if x.startswith(family + "."))
+            hint = f"; {family} sizes: {', '.join(near[:12])}" if near else ""
+            issues.append(f"{where}: not an EC2 instance type{hint}")
+        elif gpu and t not in catalog.GPU_INSTANCES:
+            issues.append(f"{where}: has no NVIDIA GPU trainstack supports; GPU families: "
+                          f"{', '.join(catalog.GPU_FAMILIES)}")
+        elif not gpu and t in catalog.GPU_INSTANCES:
+            issues.append(f"{where}: a GPU type in the system group would idle expensive GPUs; "
+                          "use a general-purpose type such as m6i.large")
+        elif efa and not catalog.GPU_INSTANCES[t].efa:
+            efa_sizes = [i.name for i in catalog.family_instances(t.split(".")[0]) if i.efa]
+            issues.append(f"{where}: has no EFA interface; with efa: true use one of "
+                          f"{', '.join(efa_sizes)}")
+    return issues
+
+
+def _check_node_group(name: str, g: NodeGroupConfig) -> list[str]:
+    path = ("nodeGroups", name)
+    issues = []
+    if not re.match(DNS_LABEL, name):
+        issues.append(f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
+                      "digits, '-'; at most 63)")
+    if g.max_size < 1:
+        issues.append(f"{_key(*path, 'maxSize')} = {g.max_size}: must be at least 1")
+    if g.min_size > g.max_size:
+        issues.append(f"{_key(*path, 'minSize')} = {g.min_size}: above maxSize {g.max_size}; "
+                      "allowed minSize <= desiredSize <= maxSize")
+    if g.desired_size is not None and not g.min_size <= g.desired_size <= g.max_size:
+        issues.append(f"{_key(*path, 'desiredSize')} = {g.desired_size}: outside "
+                      f"minSize {g.min_size} .. maxSize {g.max_size}; allowed minSize <= "
+                      "desiredSize <= maxSize")
+    gpu = g.role == "gpu"
+    issues += _check_instance_types(_key(*path, "instanceTypes"), g.instance_types,
+                                    gpu=gpu, efa=g.efa and gpu)
+    if not gpu:
+        if g.capacity_type != "ON_DEMAND":
+            issues.append(f"{_key(*path, 'capacityType')} = {g.capacity_type!r}: the system group "
+                          "runs Karpenter and CoreDNS and must be ON_DEMAND")
+        if g.efa:
+            issues.append(f"{_key(*path, 'efa')} = true: EFA is for GPU groups only")
+        if g.min_size < 1:
+            issues.append(f"{_key(*path, 'minSize')} = {g.min_size}: the system group must keep "
+                          "at least 1 node (2 for a highly available Karpenter)")
+    elif g.disk_size_gib < MIN_GPU_DISK_GIB:
+        issues.append(f"{_key(*path, 'diskSizeGib')} = {g.disk_size_gib}: CUDA images need at "
+                      f"least {MIN_GPU_DISK_GIB} GiB")
+    return issues
+
+
+def _check_node_pool(name: str, p: NodePoolConfig) -> list[str]:
+    path = ("karpenter", "nodePools", name)
+    issues = []
+    if not re.match(DNS_LABEL, name):
+        issues.append(f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
+                      "digits, '-'; at most 63)")
+    if p.max_gpus is None:
+        issues.append(f"{_key(*path, 'maxGpus')}: missing; a NodePool without a GPU limit can "
+                      "launch GPUs without bound; set the most GPUs it may run, e.g. 8")
+    if not p.instance_families and not p.instance_types:
+        issues.append(f"{_key(*path)}: set instanceFamilies (e.g. [g5]) or instanceTypes")
+    bad_families = [f for f in p.instance_families if f not in catalog.GPU_FAMILIES]
+    for fam in bad_families:
+        i = p.instance_families.index(fam)
+        issues.append(f"{_key(*path, 'instanceFamilies')}[{i}] = {fam!r}: not a GPU family "
+                      f"trainstack supports; allowed: {', '.join(catalog.GPU_FAMILIES)}")
+    type_issues = _check_instance_types(_key(*path, "instanceTypes"), p.instance_types,
+                                        gpu=True, efa=p.efa)
+    issues += type_issues
+    if not (type_issues or bad_families) and (p.instance_families or p.instance_types):
+        allowed = p.allowed_instances()
+        if not allowed:
+            issues.append(f"{_key(*path, 'efa')} = true: none of the pool's instance types has "
+                          "EFA; add EFA sizes (8xlarge and up for g4dn/g5/g6)")
+        elif p.max_gpus is not None and p.max_gpus < min(i.gpus for i in allowed):
+            issues.append(f"{_key(*path, 'maxGpus')} = {p.max_gpus}: below the "
+                          f"{min(i.gpus for i in allowed)} GPUs of the smallest instance the pool "
+                          "allows, so it could never launch a node")
+    if re.match(DURATION, p.consolidate_after) and _seconds(p.consolidate_after) \
+            < MIN_CONSOLIDATE_AFTER_S:
+        issues.append(f"{_key(*path, 'consolidateAfter')} = {p.consolidate_after!r}: shorter than "
+                      "a CUDA image pull; a node could be reclaimed before its job starts; use "
+                      "5m or more")
+    return issues
+
+
+def _check_karpenter(k: KarpenterConfig) -> list[str]:
+    issues = []
+    if not re.match(r"^al2023@v\d{8}$", k.ami_alias):
+        issues.append(f"{_key('karpenter', 'amiAlias')} = {k.ami_alias!r}: pin an AL2023 release "
+                      f"like {versions.KARPENTER_AMI_ALIAS!r}; '@latest' replaces every node at "
+                      "each AMI release")
+    if not k.chart_version.startswith("1."):
+        issues.append(f"{_key('karpenter', 'chartVersion')} = {k.chart_version!r}: the v1 APIs "
+                      "need chart 1.x")
+    for name, pool in k.node_pools.items():
+        issues += _check_node_pool(name, pool)
+    return issues
+
+
+def _check_platform(cfg: PlatformConfig) -> list[str]:
+    issues = _check_cluster(cfg.cluster) + _check_network(cfg.network, cfg.region)
+    for name, group in cfg.node_groups.items():
+        issues += _check_node_group(name, group)
+    systems = [n for n, g in cfg.node_groups.items() if g.role == "system"]
+    if len(systems) != 1:
+        issues.append(f"{_key('nodeGroups')}: needs exactly one group with role: system (found "
+                      f"{len(systems)}: {systems}); it runs Karpenter, CoreDNS and the operators")
+    if cfg.karpenter.enabled:
+        issues += _check_karpenter(cfg.karpenter)
+        for name in sorted(set(cfg.node_groups) & set(cfg.karpenter.node_pools)):
+            issues.append(f"{_key('karpenter', 'nodePools', name)}: name {name!r} is also a node "
+                          "group; pool names must be unique across nodeGroups and "
+                          "karpenter.nodePools (jobs select a pool by name)")
+    return issues
+
+
+# ------------------------------------------------------------------------------------- loading
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at the mapping that holds `loc[-1]`, for 'unknown key' messages."""
+    for part in loc[:-1]:
+        field = next((f for n, f in model.model_fields.items()
+                      if part in (n, f.alias)), None)
+        if field is None:
+            continue  # a dict key (pool name): stay on the value model
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        nested = args[-1] if args else ann
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            model = nested
+    return [f.alias or n for n, f in model.model_fields.items() if not f.exclude]
+
+
+def _format(err: dict[str, Any]) -> str:
+    loc = err["loc"]
+    path = _key(*loc)
+    path = re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", path)
+    if err["type"] == "extra_forbidden":
+        allowed = _allowed_keys(PlatformConfig, loc)
+        return f"{path}: unknown key; allowed here: {', '.join(allowed)}"
+    if err["type"] == "missing":
+        return f"{path}: missing; this key is required"
+    return f"{path} = {err.get('input')!r}: {err['msg']}"
+
+
+def parse(data: dict[str, Any], region: str = "us-west-2") -> PlatformConfig:
+    """Validate the `trainstack:*` config mapping (keys without the namespace) for `region`."""
+    try:
+        cfg = PlatformConfig.model_validate({**data, "region": region})
+    except ValidationError as exc:
+        raise ConfigError([_format(e) for e in exc.errors()]) from None
+    issues = _check_platform(cfg)
+    if issues:
+        raise ConfigError(issues)
+    return cfg
+
+
+def load() -> PlatformConfig:
+    """Read and validate this stack's config from the running Pulumi program."""
+    import json
+
+    import pulumi
+
+    from pulumi.runtime import config as runtime_config
+
+    # The language host passes config as PULUMI_CONFIG; the mock engine sets it in-process.
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    data: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT:
+            continue
+        try:
+            data[key] = json.loads(value)
+        except ValueError:
+            data[key] = value
+    region = pulumi.Config("aws").get("region") or "us-west-2"
+    return parse(data, region)

@@ -1,0 +1,77 @@
+"""GPU plugins: the NVIDIA device plugin on GPU nodes and the EFA device plugin on EFA nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import versions
+from .cluster import EFA_LABEL, GPU_LABEL, GPU_TAINT
+from .config import AddonsConfig
+
+NAMESPACE = "kube-system"
+GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
+
+
+def _only_on(label: str) -> dict[str, Any]:
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": label, "operator": "In", "values": ["true"]}]}]}}}
+
+
+def nvidia_values() -> dict[str, Any]:
+    return {
+        # The chart's default affinity wants NFD/GFD labels we do not install: pin it to the
+        # label every trainstack GPU node carries (AL2023 NVIDIA nodes; Bottlerocket brings its own).
+        "affinity": _only_on(GPU_LABEL),
+        "tolerations": [GPU_TOLERATION, {"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        # MOFED on mounts every /dev/infiniband device and breaks the EFA plugin (0.19.0-0.19.2).
+        "mofedEnabled": False,
+        "gfd": {"enabled": False},
+        "nfd": {"enabled": False},
+        "failOnInitError": True,
+    }
+
+
+def efa_values() -> dict[str, Any]:
+    return {
+        # The chart builds its node affinity from these: our EFA label instead of its type list,
+        # which lags behind new instance types.
+        "supportedInstanceLabels": {"keys": [EFA_LABEL], "values": ["true"]},
+        "tolerations": [GPU_TOLERATION],
+    }
+
+
+@dataclass
+class GpuPluginsArgs:
+    config: AddonsConfig
+    provider: k8s.Provider
+    efa_in_use: bool
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+
+
+class GpuPlugins(pulumi.ComponentResource):
+    def __init__(self, name: str, args: GpuPluginsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:gpu:GpuPlugins", name, None, opts)
+        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                          depends_on=list(args.depends_on))
+        cfg = args.config
+        self.releases: dict[str, k8s.helm.v3.Release] = {}
+        if cfg.nvidia_device_plugin.enabled:
+            self.releases["nvidia"] = k8s.helm.v3.Release(
+                f"{name}-nvidia", name="nvidia-device-plugin",
+                chart=versions.NVIDIA_DEVICE_PLUGIN_CHART, version=cfg.nvidia_device_plugin.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
+                    repo=versions.NVIDIA_DEVICE_PLUGIN_REPO),
+                namespace=NAMESPACE, values=nvidia_values(), opts=k8s_opts)
+        if cfg.efa_device_plugin.enabled and args.efa_in_use:
+            self.releases["efa"] = k8s.helm.v3.Release(
+                f"{name}-efa", name="aws-efa-k8s-device-plugin",
+                chart=versions.EFA_DEVICE_PLUGIN_CHART, version=cfg.efa_device_plugin.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
+                    repo=versions.EFA_DEVICE_PLUGIN_REPO),
+                namespace=NAMESPACE, values=efa_values(), opts=k8s_opts)
+        self.register_outputs({"releases": list(self.releases)})

@@ -1,0 +1,63 @@
+"""Platform: the root component wiring network, cluster, Karpenter, GPU plugins and operators."""
+
+from __future__ import annotations
+
+import pulumi
+
+from .cluster import SYSTEM_LABEL, Cluster, ClusterArgs
+from .config import PlatformConfig
+from .gpu import GpuPlugins, GpuPluginsArgs
+from .karpenter import Karpenter, KarpenterArgs
+from .network import Network, NetworkArgs
+from .operators import Operators, OperatorsArgs
+
+
+class Platform(pulumi.ComponentResource):
+    def __init__(self, name: str, config: PlatformConfig,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:platform:Platform", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cfg = config
+        tags = {"trainstack.io/cluster": cfg.cluster.name, "managed-by": "pulumi", **cfg.tags}
+        zones = list(cfg.zones())
+
+        self.network = Network(f"{name}-net", NetworkArgs(
+            config=cfg.network, cluster_name=cfg.cluster.name, zones=zones, region=cfg.region,
+            tags=tags), child)
+        self.cluster = Cluster(f"{name}-eks", ClusterArgs(
+            config=cfg.cluster, vpc_id=self.network.vpc_id,
+            private_subnet_ids=self.network.private_subnet_ids, zones=zones,
+            node_groups=dict(cfg.node_groups), tags=tags), child)
+
+        system_label = (SYSTEM_LABEL, "true")
+        system_nodes = list(self.cluster.system_node_groups)
+        _, system = cfg.system_group
+        if cfg.karpenter.enabled:
+            self.karpenter = Karpenter(f"{name}-karpenter", KarpenterArgs(
+                config=cfg.karpenter, cluster_name=self.cluster.cluster_name,
+                cluster_security_group_id=self.cluster.cluster_security_group_id,
+                region=cfg.region, provider=self.cluster.provider, system_label=system_label,
+                # Two replicas need two system nodes (the chart spreads them by host).
+                system_replicas=2 if system.min_size >= 2 else 1,
+                depends_on=system_nodes, tags=tags), child)
+        self.gpu = GpuPlugins(f"{name}-gpu", GpuPluginsArgs(
+            config=cfg.addons, provider=self.cluster.provider, efa_in_use=cfg.efa_in_use,
+            depends_on=system_nodes), child)
+        self.operators = Operators(f"{name}-operators", OperatorsArgs(
+            config=cfg.addons, provider=self.cluster.provider, system_label=system_label,
+            depends_on=system_nodes), child)
+
+        self.outputs = {
+            "clusterName": self.cluster.cluster_name,
+            "kubeconfig": self.cluster.kubeconfig,
+            "region": cfg.region,
+            "vpcId": self.network.vpc_id,
+            "nodeGroups": {n: {"instanceTypes": g.instance_types, "minSize": g.min_size,
+                               "maxSize": g.max_size, "efa": g.efa}
+                           for n, g in cfg.gpu_groups.items()},
+            "nodePools": {n: {"maxGpus": p.max_gpus, "maxNodes": p.max_nodes, "efa": p.efa}
+                          for n, p in cfg.node_pools.items()},
+            "gpuCeiling": cfg.gpu_ceiling(),
+            "interruptionQueue": self.karpenter.queue_name if cfg.karpenter.enabled else None,
+        }
+        self.register_outputs(self.outputs)

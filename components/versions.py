@@ -1,0 +1,34 @@
+"""Every pinned version of a chart, operator, AMI or Kubernetes release, in one place.
+
+Stack config can override each of them (see `components.config`); these are the defaults that the
+tests and the offline plan are checked against.
+"""
+
+# EKS Kubernetes versions: standard support 1.34/1.35, extended support 1.31-1.33.
+KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+KUBERNETES_DEFAULT = "1.34"
+
+# Karpenter: APIs karpenter.sh/v1 and karpenter.k8s.aws/v1.
+KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
+KARPENTER_VERSION = "1.14.1"
+# Pinned AL2023 release: `@latest` would replace every node at each AMI release.
+KARPENTER_AMI_ALIAS = "al2023@v20260818"
+
+NVIDIA_DEVICE_PLUGIN_REPO = "https://nvidia.github.io/k8s-device-plugin"
+NVIDIA_DEVICE_PLUGIN_CHART = "nvidia-device-plugin"
+# 0.19.0-0.19.2 enabled MOFED by default, which broke EFA nodes.
+NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
+
+EFA_DEVICE_PLUGIN_REPO = "https://aws.github.io/eks-charts"
+EFA_DEVICE_PLUGIN_CHART = "aws-efa-k8s-device-plugin"
+EFA_DEVICE_PLUGIN_VERSION = "v0.5.29"
+
+# No Helm chart for v1.x: kustomize overlay applied server-side (its CRDs are too large for
+# client-side apply).
+TRAINING_OPERATOR_REPO = "https://github.com/kubeflow/trainer"  # formerly kubeflow/training-operator
+TRAINING_OPERATOR_OVERLAY = "manifests/overlays/standalone"
+TRAINING_OPERATOR_VERSION = "v1.9.3"
+
+KUBERAY_REPO = "https://ray-project.github.io/kuberay-helm/"
+KUBERAY_CHART = "kuberay-operator"
+KUBERAY_VERSION = "1.7.0"

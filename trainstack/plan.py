@@ -1,0 +1,187 @@
+"""Offline plan: run the real Pulumi program under the mock engine and write what it would create.
+
+Output, under `build/plan/<stack>/`:
+- `resources.json`: every resource (type, name, parent, provider, inputs with secrets masked);
+- `manifests/`: every Kubernetes object the stack writes itself, as YAML, validated against the
+  Kubernetes OpenAPI schemas and the upstream CRDs;
+- `helm-values/`: the values each Helm release is installed with.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import catalog, config as platform_config
+from components.config import PlatformConfig
+
+from . import k8s_schemas
+from .offline.harness import Captured, OfflinePlan, mask_secrets, run_program, unwrap_secrets
+from .offline.stack_config import load_stack_config
+
+# What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
+# for a `pulumi preview`.
+BLIND_SPOTS = (
+    "whether your AWS account has quota and capacity for these GPU types in these zones",
+    "whether the IAM principal running `pulumi up` may create these resources",
+    "what the pulumi_eks and Helm/kustomize components expand into (shown here as one resource "
+    "each; `pulumi preview` lists their children)",
+    "whether the pinned chart, operator and AMI versions still exist upstream",
+    "diffs against a deployed stack (offline there is no state: everything shows as a create)",
+    "resource IDs, ARNs and endpoints (faked here)",
+)
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    config: PlatformConfig
+    plan: OfflinePlan
+    manifests: list[dict[str, Any]]
+    helm_values: dict[str, Any]
+    schema_errors: dict[str, list[str]] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+
+def is_kubernetes_object(r: Captured) -> bool:
+    """A Kubernetes object the stack declares itself (not a chart, kustomization or provider)."""
+    return (r.type.startswith("kubernetes:") and r.custom
+            and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:providers:")))
+
+
+def _ints(value: Any) -> Any:
+    """The mock engine hands numbers back as floats (8.0): write whole numbers as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def manifest_of(r: Captured) -> dict[str, Any]:
+    body = _ints({k: v for k, v in unwrap_secrets(r.inputs).items() if not k.startswith("__")})
+    body.setdefault("metadata", {"name": r.name})
+    first = ("apiVersion", "kind", "metadata")
+    return {**{k: body[k] for k in first if k in body},
+            **{k: v for k, v in body.items() if k not in first}}
+
+
+def trainstack_config(stack_cfg: dict[str, str]) -> tuple[dict[str, Any], str]:
+    data = {}
+    for key, value in stack_cfg.items():
+        namespace, _, name = key.partition(":")
+        if namespace == platform_config.PROJECT:
+            try:
+                data[name] = json.loads(value)
+            except ValueError:
+                data[name] = value
+    return data, stack_cfg.get("aws:region", "us-west-2")
+
+
+def run(project_dir: Path, stack: str, out_root: Path | None = None,
+        kubernetes_version: str | None = None) -> PlanResult:
+    """Evaluate the program for `stack`; raises ConfigError / StackFileError on bad config."""
+    stack_cfg = load_stack_config(project_dir, stack)
+    # Validate first so a bad stack file fails with the config error, before any resource.
+    cfg = platform_config.parse(*trainstack_config(stack_cfg.config))
+    program = project_dir / "__main__.py"
+    plan = run_program(lambda: runpy.run_path(str(program), run_name="__main__"),
+                       config=stack_cfg.config, secret_keys=stack_cfg.secret_keys,
+                       stack=stack, az_names=list(catalog.REGION_ZONES[cfg.region]))
+    manifests = [manifest_of(r) for r in plan.resources if is_kubernetes_object(r)]
+    helm_values = {r.name: mask_secrets(r.inputs.get("values", {}))
+                   for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"}
+    errors = k8s_schemas.validate_all(
+        manifests, kubernetes_version or str(cfg.cluster.kubernetes_version))
+    result = PlanResult(stack, cfg, plan, manifests, helm_values, errors)
+    if out_root is not None:
+        result.out_dir = write(result, out_root / stack)
+    return result
+
+
+def write(result: PlanResult, out: Path) -> Path:
+    for sub in ("manifests", "helm-values"):
+        folder = out / sub
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.yaml"):
+            old.unlink()
+    resources = [{"type": r.type, "name": r.name, "parent": r.parent, "provider": r.provider,
+                  "custom": r.custom, "inputs": mask_secrets(r.inputs)}
+                 for r in result.plan.resources]
+    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True,
+                                                   default=str))
+    (out / "outputs.json").write_text(json.dumps(
+        {k: "[secret]" if k in result.plan.secret_outputs else v
+         for k, v in result.plan.outputs.items()}, indent=2, sort_keys=True, default=str))
+    for m in result.manifests:
+        name = f"{m['kind'].lower()}-{m['metadata']['name']}.yaml"
+        (out / "manifests" / name).write_text(yaml.safe_dump(m, sort_keys=False))
+    for release, values in result.helm_values.items():
+        (out / "helm-values" / f"{release}.yaml").write_text(
+            yaml.safe_dump(values, sort_keys=False))
+    return out
+
+
+def component_counts(plan: OfflinePlan) -> Counter[str]:
+    """Resources per top-level component under the Platform root."""
+    by_urn = {r.urn: r for r in plan.resources}
+    counts: Counter[str] = Counter()
+    for r in plan.resources:
+        node = r
+        # Climb to the child of the Platform component.
+        while node.parent in by_urn and by_urn[node.parent].type != "trainstack:platform:Platform":
+            node = by_urn[node.parent]
+        if node is not r or r.parent in by_urn:
+            counts[f"{node.type.split(':')[-1]} ({node.name})"] += 1
+    return counts
+
+
+def summary(result: PlanResult) -> str:
+    cfg, plan = result.config, result.plan
+    lines = [f"Offline plan of stack '{result.stack}': cluster {cfg.cluster.name} "
+             f"(Kubernetes {cfg.cluster.kubernetes_version}) in {cfg.region} "
+             f"[{', '.join(cfg.zones())}]",
+             f"{len(plan.resources)} resources would be created.", "",
+             "Resources by component:"]
+    for comp, n in sorted(component_counts(plan).items()):
+        lines.append(f"  {comp:<40} {n:>4}")
+    lines += ["", "Managed node groups:",
+              f"  {'name':<14} {'instance types':<30} {'capacity':<10} {'min/desired/max':<16} "
+              f"{'GPUs/node':>9} {'max GPUs':>8}  EFA"]
+    for name, g in cfg.node_groups.items():
+        lines.append(f"  {name:<14} {', '.join(g.instance_types):<30} {g.capacity_type:<10} "
+                     f"{f'{g.min_size}/{g.desired}/{g.max_size}':<16} {g.gpus_per_node:>9} "
+                     f"{g.gpus_per_node * g.max_size:>8}  {'yes' if g.efa else 'no'}")
+    if cfg.node_pools:
+        lines += ["", "Karpenter NodePools:",
+                  f"  {'name':<14} {'instances':<40} {'capacity':<18} {'max nodes':>9} "
+                  f"{'max GPUs':>8}  EFA"]
+        for name, p in cfg.node_pools.items():
+            what = ", ".join(p.instance_types) or "families " + ", ".join(p.instance_families)
+            lines.append(f"  {name:<14} {what:<40} {', '.join(p.capacity_types):<18} "
+                         f"{p.max_nodes if p.max_nodes is not None else '-':>9} "
+                         f"{p.max_gpus:>8}  {'yes' if p.efa else 'no'}")
+    else:
+        lines += ["", "Karpenter: disabled" if not cfg.karpenter.enabled else
+                  "Karpenter: no NodePools"]
+    lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}", ""]
+    n = len(result.manifests)
+    if result.schema_errors:
+        lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID:")
+        for obj, errs in result.schema_errors.items():
+            lines += [f"  {obj}: {e}" for e in errs]
+    else:
+        lines.append(f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and "
+                     "upstream CRDs.")
+    if result.out_dir is not None:
+        lines.append(f"Written to {result.out_dir}/ (resources.json, manifests/, helm-values/)")
+    lines += ["", "What an offline plan cannot know:"] + [f"  - {b}" for b in BLIND_SPOTS]
+    return "\n".join(lines)
