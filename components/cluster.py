@@ -157,7 +157,7 @@ class Cluster(pulumi.ComponentResource):
         aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
                                      policy_arn=EBS_CSI_POLICY, opts=child)
 
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.eks.kubeconfig_json,
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
                                      enable_server_side_apply=True, opts=child)
 
         self.node_groups = {}

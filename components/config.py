@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
 from . import catalog, versions
@@ -134,7 +134,9 @@ class AddonConfig(_Model):
 
 
 def _addon(version: str) -> Any:
-    return Field(default_factory=lambda: AddonConfig(version=version))
+    """An add-on toggle whose version defaults to the pin, so `{enabled: false}` is enough."""
+    model = create_model(f"Addon_{version}", __base__=AddonConfig, version=(str, version))
+    return Field(default_factory=model, json_schema_extra={"model": model})
 
 
 class AddonsConfig(_Model):
@@ -142,6 +144,17 @@ class AddonsConfig(_Model):
     efa_device_plugin: AddonConfig = _addon(versions.EFA_DEVICE_PLUGIN_VERSION)
     training_operator: AddonConfig = _addon(versions.TRAINING_OPERATOR_VERSION)
     kuberay: AddonConfig = _addon(versions.KUBERAY_VERSION)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_versions(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for name, f in cls.model_fields.items():
+                key = f.alias or name
+                if isinstance(data.get(key), dict):
+                    data[key] = f.json_schema_extra["model"].model_validate(data[key])
+        return data
 
 
 class PlatformConfig(_Model):

@@ -86,21 +86,45 @@ def trainstack_config(stack_cfg: dict[str, str]) -> tuple[dict[str, Any], str]:
     return data, stack_cfg.get("aws:region", "us-west-2")
 
 
+def with_overrides(config: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:
+    """Apply `pulumi config set --path` style edits: {"trainstack:nodeGroups.g5.maxSize": 8}."""
+    out = dict(config)
+    for path, value in overrides.items():
+        top, *rest = path.split(".")
+        if not rest:
+            out[top] = value if isinstance(value, str) else json.dumps(value)
+            continue
+        data = json.loads(out.get(top, "{}"))
+        node = data
+        for part in rest[:-1]:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(rest[-1], None)
+        else:
+            node[rest[-1]] = value
+        out[top] = json.dumps(data)
+    return out
+
+
 def run(project_dir: Path, stack: str, out_root: Path | None = None,
-        kubernetes_version: str | None = None) -> PlanResult:
-    """Evaluate the program for `stack`; raises ConfigError / StackFileError on bad config."""
+        overrides: dict[str, Any] | None = None) -> PlanResult:
+    """Evaluate the program for `stack`; raises ConfigError / StackFileError on bad config.
+
+    `overrides` edits config keys by path before the run (None deletes a key), as
+    `pulumi config set --path` would.
+    """
     stack_cfg = load_stack_config(project_dir, stack)
+    values = with_overrides(stack_cfg.config, overrides or {})
     # Validate first so a bad stack file fails with the config error, before any resource.
-    cfg = platform_config.parse(*trainstack_config(stack_cfg.config))
+    cfg = platform_config.parse(*trainstack_config(values))
     program = project_dir / "__main__.py"
     plan = run_program(lambda: runpy.run_path(str(program), run_name="__main__"),
-                       config=stack_cfg.config, secret_keys=stack_cfg.secret_keys,
+                       config=values, secret_keys=stack_cfg.secret_keys,
                        stack=stack, az_names=list(catalog.REGION_ZONES[cfg.region]))
     manifests = [manifest_of(r) for r in plan.resources if is_kubernetes_object(r)]
     helm_values = {r.name: mask_secrets(r.inputs.get("values", {}))
                    for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"}
-    errors = k8s_schemas.validate_all(
-        manifests, kubernetes_version or str(cfg.cluster.kubernetes_version))
+    errors = k8s_schemas.validate_all(manifests, str(cfg.cluster.kubernetes_version))
     result = PlanResult(stack, cfg, plan, manifests, helm_values, errors)
     if out_root is not None:
         result.out_dir = write(result, out_root / stack)

@@ -1,0 +1,327 @@
+"""Graph assertions on the real program, run under the mock engine for the example stacks."""
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+from components.config import ConfigError
+from trainstack import plan as offline_plan
+from trainstack.offline.harness import is_secret, unwrap_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+MNG = "eks:index:ManagedNodeGroup"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
+NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+
+
+@functools.cache
+def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
+    return offline_plan.run(ROOT, stack, overrides=json.loads(overrides))
+
+
+def plan(stack: str = "dev", **overrides) -> offline_plan.PlanResult:
+    """The offline plan of `stack` with config edits (`__` stands for `.` in key paths)."""
+    edits = {k.replace("__", "."): v for k, v in overrides.items()}
+    return _plan(stack, json.dumps(edits, sort_keys=True))
+
+
+def inputs(result, type_, name=None) -> dict:
+    return unwrap_secrets(result.plan.one(type_, name).inputs)
+
+
+def state(result, type_, name=None) -> dict:
+    return unwrap_secrets(result.plan.one(type_, name).state)
+
+
+def releases(result) -> dict[str, dict]:
+    return {r.inputs["name"]: unwrap_secrets(r.inputs) for r in result.plan.of_type(RELEASE)}
+
+
+def by_name(result, type_) -> dict[str, dict]:
+    return {r.name: unwrap_secrets(r.inputs) for r in result.plan.of_type(type_)}
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
+    result = plan(stack)
+    assert result.schema_errors == {}
+    kinds = sorted(m["kind"] for m in result.manifests)
+    pools = result.config.node_pools
+    assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools))
+
+
+def test_components_are_typed_and_parented():
+    result = plan()
+    types = {r.type for r in result.plan.resources}
+    for component in ("trainstack:platform:Platform", "trainstack:network:Network",
+                      "trainstack:cluster:Cluster", "trainstack:karpenter:Karpenter",
+                      "trainstack:gpu:GpuPlugins", "trainstack:operators:Operators"):
+        assert component in types
+    root = result.plan.one("trainstack:platform:Platform")
+    top_level = [r.name for r in result.plan.resources if r.parent == result.plan.stack_urn
+                 and not r.type.startswith("pulumi:providers:")]
+    assert top_level == [root.name]
+
+
+def test_every_gpu_pool_is_tainted_and_labelled():
+    result = plan()
+    groups = by_name(result, MNG)
+    gpu_groups = {n: g for n, g in groups.items() if not n.endswith("-system")}
+    assert set(gpu_groups) == {"trainstack-eks-gpu-g4dn", "trainstack-eks-gpu-g5"}
+    for name, g in gpu_groups.items():
+        assert g["taints"] == [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}]
+        assert g["labels"]["trainstack.io/gpu"] == "true"
+        assert g["labels"]["trainstack.io/pool"] == name.removeprefix("trainstack-eks-")
+        assert g["amiType"] == "AL2023_x86_64_NVIDIA"
+        assert g["ignoreScalingChanges"] is True
+    system = groups["trainstack-eks-system"]
+    assert "taints" not in system and system["capacityType"] == "ON_DEMAND"
+    assert system["amiType"] == "AL2023_x86_64_STANDARD"
+    for pool in result.manifests:
+        if pool["kind"] != "NodePool":
+            continue
+        spec = pool["spec"]["template"]
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in \
+            spec["spec"]["taints"]
+        assert spec["metadata"]["labels"]["trainstack.io/gpu"] == "true"
+
+
+def test_node_groups_launch_with_imdsv2_and_encrypted_gp3():
+    result = plan()
+    templates = by_name(result, "aws:ec2/launchTemplate:LaunchTemplate")
+    assert len(templates) == 3
+    for lt in templates.values():
+        assert lt["metadataOptions"]["httpTokens"] == "required"
+        ebs = lt["blockDeviceMappings"][0]["ebs"]
+        assert (ebs["volumeType"], ebs["encrypted"]) == ("gp3", "true")
+    assert templates["trainstack-eks-gpu-g5-lt"]["blockDeviceMappings"][0]["ebs"][
+        "volumeSize"] == 150
+    # Each group pins its own template at the version the template reports.
+    for r in result.plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        group = inputs(result, MNG, r.name.removesuffix("-lt"))
+        assert group["launchTemplate"] == {"id": r.id, "version": "1"}
+        assert "diskSize" not in group  # EKS rejects diskSize beside a launch template
+
+
+def test_karpenter_gets_the_real_cluster_and_queue_names():
+    result = plan()
+    values = releases(result)["karpenter"]["values"]
+    assert values["settings"]["clusterName"] == "trainstack-dev"
+    queue = {**inputs(result, "aws:sqs/queue:Queue"), **state(result, "aws:sqs/queue:Queue")}
+    assert values["settings"]["interruptionQueue"] == queue["name"] == "trainstack-dev-karpenter"
+    assert queue["messageRetentionSeconds"] == 300 and queue["sqsManagedSseEnabled"] is True
+    policy = json.loads(inputs(result, "aws:sqs/queuePolicy:QueuePolicy")["policy"])
+    deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    patterns = [json.loads(r.inputs["eventPattern"])
+                for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")]
+    detail_types = {p["detail-type"][0] for p in patterns}
+    assert {"EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
+            "EC2 Instance State-change Notification", "AWS Health Event"} <= detail_types
+    targets = result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert len(targets) == len(patterns)
+    assert {t.inputs["arn"] for t in targets} == {queue["arn"]}
+    chart = releases(result)["karpenter"]
+    assert chart["version"].startswith("1.14.") and chart["skipCrds"] is True
+    assert values["nodeSelector"]["trainstack.io/system"] == "true"
+
+
+def test_karpenter_node_role_has_an_ec2_linux_access_entry_and_backs_every_node_class():
+    result = plan()
+    entry = inputs(result, "aws:eks/accessEntry:AccessEntry")
+    assert entry["type"] == "EC2_LINUX"
+    role = state(result, "aws:iam/role:Role", "trainstack-karpenter-node")
+    assert entry["principalArn"] == role["arn"]
+    assert entry["clusterName"] == "trainstack-dev"
+    for nc in by_name(result, NODECLASS).values():
+        assert nc["spec"]["role"] == role["name"]
+        assert nc["spec"]["amiSelectorTerms"] == [{"alias": "al2023@v20260818"}]
+        assert nc["spec"]["metadataOptions"]["httpTokens"] == "required"
+        assert int(nc["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"][:-2]) >= 100
+        assert nc["spec"]["subnetSelectorTerms"] == [
+            {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}]
+
+
+def test_karpenter_controller_uses_pod_identity_and_a_cluster_scoped_policy():
+    result = plan()
+    assoc = inputs(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert (assoc["namespace"], assoc["serviceAccount"]) == ("kube-system", "karpenter")
+    role = state(result, "aws:iam/role:Role", "trainstack-karpenter-controller")
+    assert assoc["roleArn"] == role["arn"]
+    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    policy = json.loads(inputs(result, "aws:iam/rolePolicy:RolePolicy",
+                               "trainstack-karpenter-controller")["policy"])
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert sids["AllowAPIServerEndpointDiscovery"]["Resource"].endswith(":cluster/trainstack-dev")
+    assert sids["AllowScopedDeletion"]["Condition"]["StringEquals"] == {
+        "aws:ResourceTag/kubernetes.io/cluster/trainstack-dev": "owned"}
+    node_role = state(result, "aws:iam/role:Role", "trainstack-karpenter-node")
+    assert sids["AllowPassingInstanceRole"]["Resource"] == node_role["arn"]
+    # Every write to EC2 is conditioned on this cluster's tags.
+    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging",
+                "AllowScopedResourceTagging", "AllowScopedDeletion"):
+        assert "trainstack-dev" in json.dumps(sids[sid]["Condition"])
+
+
+def test_node_pool_limits_come_from_config():
+    result = plan()
+    pools = {m["metadata"]["name"]: m["spec"] for m in result.manifests if m["kind"] == "NodePool"}
+    assert pools["small"]["limits"] == {"nvidia.com/gpu": 4, "nodes": 4}
+    assert pools["large"]["limits"] == {"nvidia.com/gpu": 64, "nodes": 16}
+    assert pools["small"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
+    assert pools["small"]["template"]["spec"]["requirements"][0] == {
+        "key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g5", "g4dn"]}
+    raised = plan(**{"trainstack:karpenter__nodePools__small__maxGpus": 6})
+    pools = {m["metadata"]["name"]: m["spec"] for m in raised.manifests if m["kind"] == "NodePool"}
+    assert pools["small"]["limits"]["nvidia.com/gpu"] == 6
+
+
+def _all_inputs(result) -> dict[tuple[str, str], dict]:
+    return {(r.type, r.name): unwrap_secrets(r.inputs) for r in result.plan.resources}
+
+
+def _diff(a, b, path=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            yield from _diff(a.get(k), b.get(k), f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from _diff(x, y, f"{path}[{i}]")
+    elif a != b:
+        yield path, a, b
+
+
+def test_changing_one_node_count_changes_exactly_that_input():
+    before = _all_inputs(plan())
+    after = _all_inputs(plan(**{"trainstack:nodeGroups__gpu-g5__maxSize": 8}))
+    assert before.keys() == after.keys()
+    changes = [(key, path, a, b) for key in before
+               for path, a, b in _diff(before[key], after[key])]
+    assert changes == [((MNG, "trainstack-eks-gpu-g5"), ".scalingConfig.maxSize", 2, 8)]
+
+
+def test_toggled_off_addons_declare_nothing():
+    full = releases(plan())
+    assert set(full) == {"karpenter-crd", "karpenter", "nvidia-device-plugin", "kuberay-operator"}
+    assert plan().plan.of_type("kubernetes:kustomize/v2:Directory")
+    off = plan(**{"trainstack:addons": {"nvidiaDevicePlugin": {"enabled": False},
+                                        "trainingOperator": {"enabled": False},
+                                        "kuberay": {"enabled": False}}})
+    assert set(releases(off)) == {"karpenter-crd", "karpenter"}
+    assert off.plan.of_type("kubernetes:kustomize/v2:Directory") == []
+    no_karpenter = plan(**{"trainstack:karpenter__enabled": False})
+    assert [r.name for r in no_karpenter.plan.resources if "karpenter" in r.type.lower()
+            or "karpenter" in r.name] == []
+    assert "karpenter" not in releases(no_karpenter)
+
+
+def test_efa_only_where_asked():
+    dev, efa = plan("dev"), plan("efa")
+    assert "aws-efa-k8s-device-plugin" not in releases(dev)
+    assert dev.plan.of_type("aws:ec2/placementGroup:PlacementGroup") == []
+    values = releases(efa)["aws-efa-k8s-device-plugin"]["values"]
+    assert values["supportedInstanceLabels"] == {"keys": ["trainstack.io/efa"], "values": ["true"]}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
+        values["tolerations"]
+    nvidia = releases(efa)["nvidia-device-plugin"]["values"]
+    assert nvidia["mofedEnabled"] is False
+    group = inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")
+    assert group["labels"]["trainstack.io/efa"] == "true"
+    # One zone: a cluster placement group cannot span zones.
+    private = [r for r in efa.plan.of_type("aws:ec2/subnet:Subnet") if "private" in r.name]
+    zone_a = next(s for s in private if s.name.endswith("us-west-2a"))
+    assert group["subnetIds"] == [zone_a.id]
+    lt = inputs(efa, "aws:ec2/launchTemplate:LaunchTemplate", "trainstack-eks-gpu-g5-efa-lt")
+    pg = {**inputs(efa, "aws:ec2/placementGroup:PlacementGroup"),
+          **state(efa, "aws:ec2/placementGroup:PlacementGroup")}
+    assert pg["strategy"] == "cluster" and lt["placement"]["groupName"] == pg["name"]
+    assert [n["interfaceType"] for n in lt["networkInterfaces"]] == ["efa"]
+    sg = inputs(efa, "aws:ec2/securityGroup:SecurityGroup", "trainstack-eks-gpu-g5-efa-efa")
+    assert sg["ingress"][0]["self"] is True and sg["ingress"][0]["protocol"] == "-1"
+    pool = next(m for m in efa.manifests if m["kind"] == "NodePool")
+    assert pool["spec"]["template"]["metadata"]["labels"]["trainstack.io/efa"] == "true"
+
+
+def test_network_tags_subnets_for_karpenter_and_internal_load_balancers():
+    result = plan()
+    subnets = by_name(result, "aws:ec2/subnet:Subnet")
+    private = {n: s for n, s in subnets.items() if "-private-" in n}
+    assert len(private) == 2
+    for s in private.values():
+        assert s["tags"]["kubernetes.io/role/internal-elb"] == "1"
+        assert s["tags"]["karpenter.sh/discovery"] == "trainstack-dev"
+        assert s["mapPublicIpOnLaunch"] is False
+    assert len(result.plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    endpoints = by_name(result, "aws:ec2/vpcEndpoint:VpcEndpoint")
+    assert [e["serviceName"] for e in endpoints.values()] == ["com.amazonaws.us-west-2.s3"]
+    efa = plan("efa")
+    assert len(efa.plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
+    services = {e["serviceName"].rsplit(".", 1)[-1] if "ecr" not in e["serviceName"]
+                else e["serviceName"].split("us-west-2.")[1]
+                for e in by_name(efa, "aws:ec2/vpcEndpoint:VpcEndpoint").values()}
+    assert services == {"s3", "ecr.api", "ecr.dkr", "sts", "sqs", "ec2"}
+
+
+def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
+    result = plan()
+    cluster = inputs(result, "eks:index:Cluster")
+    assert cluster["authenticationMode"] == "API"
+    assert cluster["endpointPrivateAccess"] is True
+    assert cluster["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert inputs(result, "aws:kms/key:Key")["enableKeyRotation"] is True
+    assert cluster["encryptionConfigKeyArn"] == state(result, "aws:kms/key:Key")["arn"]
+    logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup")
+    assert logs == {**logs, "name": "/aws/eks/trainstack-dev/cluster", "retentionInDays": 30}
+    addons = {a["addonName"]: a for a in by_name(result, "aws:eks/addon:Addon").values()}
+    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == \
+        "ebs-csi-controller-sa"
+    assert cluster["corednsAddonOptions"]["enabled"] is True
+    assert cluster["useDefaultVpcCni"] is False
+    private = plan(**{"trainstack:cluster__endpoint": {"public": False}})
+    assert inputs(private, "eks:index:Cluster")["endpointPublicAccess"] is False
+    admins = plan(**{"trainstack:cluster__adminPrincipals": [
+        "arn:aws:iam::123456789012:role/Admin"]})
+    entries = inputs(admins, "eks:index:Cluster")["accessEntries"]
+    assert entries["admin-0"]["principalArn"] == "arn:aws:iam::123456789012:role/Admin"
+
+
+def test_exports_what_a_user_needs_and_keeps_kubeconfig_secret():
+    result = plan()
+    out = result.plan.outputs
+    assert out["clusterName"] == "trainstack-dev"
+    assert out["gpuCeiling"] == 72
+    assert set(out["nodePools"]) == {"small", "large"}
+    assert set(out["nodeGroups"]) == {"gpu-g4dn", "gpu-g5"}
+    assert "kubeconfig" in result.plan.secret_outputs
+    assert out["interruptionQueue"] == "trainstack-dev-karpenter"
+
+
+def test_bad_stack_config_fails_before_any_resource():
+    with pytest.raises(ConfigError, match=r"trainstack:nodeGroups.gpu-g5.minSize = 9"):
+        plan(**{"trainstack:nodeGroups__gpu-g5__minSize": 9})
+
+
+def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
+    result = offline_plan.run(ROOT, "dev", out_root=tmp_path)
+    out = tmp_path / "dev"
+    resources = json.loads((out / "resources.json").read_text())
+    assert len(resources) == len(result.plan.resources)
+    assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
+    assert sorted(p.name for p in (out / "manifests").iterdir()) == [
+        "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "nodepool-large.yaml",
+        "nodepool-small.yaml"]
+    outputs = json.loads((out / "outputs.json").read_text())
+    assert outputs["kubeconfig"] == "[secret]"
+    provider = result.plan.one("pulumi:providers:kubernetes")
+    assert is_secret(provider.inputs["kubeconfig"])
+    written = next(r for r in resources if r["type"] == "pulumi:providers:kubernetes")
+    assert written["inputs"]["kubeconfig"] == "[secret]"
+    assert "certificate-authority-data" not in (out / "resources.json").read_text()
+    summary = offline_plan.summary(result)
+    assert "Maximum GPUs this stack can run: 72" in summary
+    assert "What an offline plan cannot know" in summary
