@@ -135,10 +135,10 @@ class Cluster(pulumi.ComponentResource):
             public_access_cidrs=[str(c) for c in ep.public_access_cidrs] if ep.public else None,
             # Credentials come from EKS Pod Identity; no IRSA OIDC provider is needed.
             create_oidc_provider=False,
-            # Managed add-ons rather than the self-managed copies EKS bootstraps; pulumi_eks adds
-            # managed CoreDNS only with a default node group unless asked.
+            # Managed add-ons rather than the self-managed copies EKS bootstraps. CoreDNS is
+            # added below once nodes exist: a managed CoreDNS never turns ACTIVE without nodes.
             use_default_vpc_cni=False,
-            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=True),
+            coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
             tags=tags,
             cluster_tags=tags,
@@ -149,9 +149,10 @@ class Cluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(self.eks.kubeconfig_json)
 
         addon_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.eks])
-        aws.eks.Addon(f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
-                      addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
-                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
+        self.pod_identity_agent = aws.eks.Addon(
+            f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
+            addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
         ebs_role = role_trusting(f"{name}-ebs-csi", "pods.eks.amazonaws.com", child, tags=tags,
                                  actions=("sts:AssumeRole", "sts:TagSession"))
         aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
@@ -167,14 +168,17 @@ class Cluster(pulumi.ComponentResource):
             self.node_groups[group_name] = ng
             if group.role == "system":
                 system_groups.append(ng)
-        # The CSI controller needs a node to run on: add it once the system group exists.
+        # Deployments turn ACTIVE only with a node to run on: add them after the system group.
+        after_nodes = pulumi.ResourceOptions(parent=self, depends_on=system_groups)
+        aws.eks.Addon(f"{name}-coredns", cluster_name=self.cluster_name, addon_name="coredns",
+                      resolve_conflicts_on_create="OVERWRITE",
+                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=after_nodes)
         aws.eks.Addon(f"{name}-ebs-csi", cluster_name=self.cluster_name,
                       addon_name="aws-ebs-csi-driver",
                       pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
                           role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
                       resolve_conflicts_on_create="OVERWRITE",
-                      resolve_conflicts_on_update="OVERWRITE", tags=tags,
-                      opts=pulumi.ResourceOptions(parent=self, depends_on=system_groups))
+                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=after_nodes)
         self.system_node_groups = system_groups
 
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})

@@ -406,12 +406,41 @@ def _format(err: dict[str, Any]) -> str:
     return f"{path} = {err.get('input')!r}: {err['msg']}"
 
 
+def _parts_that_parse(data: dict[str, Any], region: str) -> list[str]:
+    """Checks of the sections that parse on their own, so one typo does not hide the rest."""
+    def parsed(model: type[_Model], value: Any) -> Any:
+        try:
+            return model.model_validate(value)
+        except ValidationError:
+            return None
+
+    issues = []
+    if (cluster := parsed(ClusterConfig, data.get("cluster"))) is not None:
+        issues += _check_cluster(cluster)
+    if (network := parsed(NetworkConfig, data.get("network", {}))) is not None:
+        issues += _check_network(network, region)
+    for name, group in (data.get("nodeGroups") or {}).items():
+        if (g := parsed(NodeGroupConfig, group)) is not None:
+            issues += _check_node_group(name, g)
+    karpenter = data.get("karpenter") or {}
+    if isinstance(karpenter, dict) and karpenter.get("enabled", True):
+        for name, pool in (karpenter.get("nodePools") or {}).items():
+            if (p := parsed(NodePoolConfig, pool)) is not None:
+                issues += _check_node_pool(name, p)
+    return issues
+
+
 def parse(data: dict[str, Any], region: str = "us-west-2") -> PlatformConfig:
     """Validate the `trainstack:*` config mapping (keys without the namespace) for `region`."""
     try:
         cfg = PlatformConfig.model_validate({**data, "region": region})
     except ValidationError as exc:
-        raise ConfigError([_format(e) for e in exc.errors()]) from None
+        issues = [_format(e) for e in exc.errors()]
+        try:
+            issues += _parts_that_parse(data, region)
+        except (TypeError, AttributeError):
+            pass  # a section is not even a mapping: its type error above says so
+        raise ConfigError(list(dict.fromkeys(issues))) from None
     issues = _check_platform(cfg)
     if issues:
         raise ConfigError(issues)

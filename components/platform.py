@@ -39,7 +39,8 @@ class Platform(pulumi.ComponentResource):
                 region=cfg.region, provider=self.cluster.provider, system_label=system_label,
                 # Two replicas need two system nodes (the chart spreads them by host).
                 system_replicas=2 if system.min_size >= 2 else 1,
-                depends_on=system_nodes, tags=tags), child)
+                # Its pods get AWS credentials through the Pod Identity agent.
+                depends_on=[*system_nodes, self.cluster.pod_identity_agent], tags=tags), child)
         self.gpu = GpuPlugins(f"{name}-gpu", GpuPluginsArgs(
             config=cfg.addons, provider=self.cluster.provider, efa_in_use=cfg.efa_in_use,
             depends_on=system_nodes), child)

@@ -277,10 +277,13 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
     logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup")
     assert logs == {**logs, "name": "/aws/eks/trainstack-dev/cluster", "retentionInDays": 30}
     addons = {a["addonName"]: a for a in by_name(result, "aws:eks/addon:Addon").values()}
-    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver"}
+    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver", "coredns"}
+    system = result.plan.one(MNG, "trainstack-eks-system").urn
+    for addon in ("trainstack-eks-coredns", "trainstack-eks-ebs-csi"):
+        assert system in result.plan.one("aws:eks/addon:Addon", addon).dependencies
     assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == \
         "ebs-csi-controller-sa"
-    assert cluster["corednsAddonOptions"]["enabled"] is True
+    assert cluster["corednsAddonOptions"]["enabled"] is False  # added after the nodes instead
     assert cluster["useDefaultVpcCni"] is False
     private = plan(**{"trainstack:cluster__endpoint": {"public": False}})
     assert inputs(private, "eks:index:Cluster")["endpointPublicAccess"] is False

@@ -1,0 +1,65 @@
+"""`trainstack plan` as a user runs it: summary and files on success, the config error on failure."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from trainstack import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project_copy(tmp_path: Path, stack_edit=None, text: str | None = None) -> Path:
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    if text is not None:
+        (tmp_path / "Pulumi.bad.yaml").write_text(text)
+    else:
+        data = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+        stack_edit(data["config"])
+        (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path
+
+
+def test_plan_prints_summary_and_writes_files(tmp_path, capsys):
+    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "efa",
+                     "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Maximum GPUs this stack can run: 48" in out
+    assert "gpu-g5-efa" in out and "What an offline plan cannot know" in out
+    assert (tmp_path / "efa" / "manifests" / "nodepool-efa.yaml").exists()
+
+
+def test_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
+    def edit(cfg):
+        cfg["trainstack:nodeGroups"]["gpu-g5"]["maxSize"] = -1
+        cfg["trainstack:karpenter"]["nodePools"]["small"].pop("maxGpus")
+    root = project_copy(tmp_path, edit)
+    code = cli.main(["--project-dir", str(root), "plan", "--stack", "bad"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "trainstack:nodeGroups.gpu-g5.maxSize = -1" in err
+    assert "trainstack:karpenter.nodePools.small.maxGpus: missing" in err
+    assert not (root / "build").exists()  # nothing planned or written
+
+
+def test_duplicate_key_and_unknown_stack_are_named(tmp_path, capsys):
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
+        "    gpu-g5:\n", "    gpu-g4dn:\n      minSize: 0\n    gpu-g5:\n", 1)
+    root = project_copy(tmp_path, text=text)
+    assert cli.main(["--project-dir", str(root), "plan", "--stack", "bad"]) == 2
+    assert "gpu-g4dn" in capsys.readouterr().err
+    assert cli.main(["--project-dir", str(root), "plan", "--stack", "nope"]) == 2
+    assert "bad" in capsys.readouterr().err  # lists the stacks that do exist
+
+
+def test_module_entry_point_runs(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "trainstack", "plan", "--stack", "dev",
+                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Offline plan of stack 'dev'" in run.stdout
