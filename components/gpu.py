@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
+from .charts import helm_release
 from .cluster import EFA_LABEL, GPU_LABEL, GPU_TAINT
 from .config import AddonsConfig
 
@@ -61,17 +62,15 @@ class GpuPlugins(pulumi.ComponentResource):
         cfg = args.config
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         if cfg.nvidia_device_plugin.enabled:
-            self.releases["nvidia"] = k8s.helm.v3.Release(
-                f"{name}-nvidia", name="nvidia-device-plugin",
-                chart=versions.NVIDIA_DEVICE_PLUGIN_CHART, version=cfg.nvidia_device_plugin.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
-                    repo=versions.NVIDIA_DEVICE_PLUGIN_REPO),
-                namespace=NAMESPACE, values=nvidia_values(), opts=k8s_opts)
+            self.releases["nvidia"] = helm_release(
+                f"{name}-nvidia", release="nvidia-device-plugin",
+                chart=versions.NVIDIA_DEVICE_PLUGIN_CHART, repo=versions.NVIDIA_DEVICE_PLUGIN_REPO,
+                version=cfg.nvidia_device_plugin.version, namespace=NAMESPACE,
+                values=nvidia_values(), opts=k8s_opts)
         if cfg.efa_device_plugin.enabled and args.efa_in_use:
-            self.releases["efa"] = k8s.helm.v3.Release(
-                f"{name}-efa", name="aws-efa-k8s-device-plugin",
-                chart=versions.EFA_DEVICE_PLUGIN_CHART, version=cfg.efa_device_plugin.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(
-                    repo=versions.EFA_DEVICE_PLUGIN_REPO),
-                namespace=NAMESPACE, values=efa_values(), opts=k8s_opts)
+            self.releases["efa"] = helm_release(
+                f"{name}-efa", release="aws-efa-k8s-device-plugin",
+                chart=versions.EFA_DEVICE_PLUGIN_CHART, repo=versions.EFA_DEVICE_PLUGIN_REPO,
+                version=cfg.efa_device_plugin.version, namespace=NAMESPACE,
+                values=efa_values(), opts=k8s_opts)
         self.register_outputs({"releases": list(self.releases)})

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import versions
+from .charts import helm_release
 from .cluster import GPU_TAINT, attach_managed, node_labels, role_trusting, NODE_POLICIES
 from .config import KarpenterConfig, NodePoolConfig
 
@@ -298,10 +299,10 @@ class Karpenter(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider,
                                           depends_on=list(args.depends_on))
         # CRDs from their own chart: Helm never upgrades CRDs shipped in a chart's crds/ folder.
-        crds = k8s.helm.v3.Release(f"{name}-crd", name="karpenter-crd", chart=CRD_CHART,
-                                   version=cfg.chart_version, namespace=NAMESPACE, opts=k8s_opts)
-        release = k8s.helm.v3.Release(
-            name, name="karpenter", chart=versions.KARPENTER_CHART, version=cfg.chart_version,
+        crds = helm_release(f"{name}-crd", release="karpenter-crd", chart=CRD_CHART,
+                            version=cfg.chart_version, namespace=NAMESPACE, opts=k8s_opts)
+        release = helm_release(
+            name, release="karpenter", chart=versions.KARPENTER_CHART, version=cfg.chart_version,
             namespace=NAMESPACE, skip_crds=True, atomic=True, timeout=600,
             values=pulumi.Output.all(cluster_name, queue.name).apply(
                 lambda a: chart_values(cluster_name=a[0], queue_name=a[1],

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
+from .charts import helm_release
 from .config import AddonsConfig
 
 
@@ -51,10 +52,9 @@ class Operators(pulumi.ComponentResource):
                 opts=k8s_opts)
             self.installed.append("training-operator")
         if cfg.kuberay.enabled:
-            k8s.helm.v3.Release(
-                f"{name}-kuberay", name="kuberay-operator", chart=versions.KUBERAY_CHART,
-                version=cfg.kuberay.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=versions.KUBERAY_REPO),
+            helm_release(
+                f"{name}-kuberay", release="kuberay-operator", chart=versions.KUBERAY_CHART,
+                repo=versions.KUBERAY_REPO, version=cfg.kuberay.version,
                 namespace="kuberay-system", create_namespace=True,
                 values=kuberay_values(args.system_label), opts=k8s_opts)
             self.installed.append("kuberay")

@@ -127,6 +127,13 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     chart = releases(result)["karpenter"]
     assert chart["version"].startswith("1.14.") and chart["skipCrds"] is True
     assert values["nodeSelector"]["trainstack.io/system"] == "true"
+    # The controller needs its credentials (Pod Identity) and the CRDs before it starts.
+    deps = next(r for r in result.plan.of_type(RELEASE) if r.inputs["name"] == "karpenter").dependencies
+    for type_, name in (("aws:eks/addon:Addon", "trainstack-eks-pod-identity-agent"),
+                        ("aws:eks/podIdentityAssociation:PodIdentityAssociation", None),
+                        ("aws:eks/accessEntry:AccessEntry", None),
+                        (RELEASE, "trainstack-karpenter-crd")):
+        assert result.plan.one(type_, name).urn in deps
 
 
 def test_karpenter_node_role_has_an_ec2_linux_access_entry_and_backs_every_node_class():
