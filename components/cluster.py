@@ -242,7 +242,9 @@ class Cluster(pulumi.ComponentResource):
         return eks.ManagedNodeGroup(
             res,
             cluster=self.eks,
-            node_group_name=f"{args.config.name}-{group_name}",
+            # A prefix, not a fixed name: changing instance types replaces the group, and the
+            # replacement is created before the old one is deleted.
+            node_group_name_prefix=f"{args.config.name}-{group_name}-",
             node_role=role,
             version=args.config.kubernetes_version,
             ami_type="AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",
