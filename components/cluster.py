@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 import pulumi
@@ -12,52 +11,11 @@ import pulumi_kubernetes as k8s
 
 from . import catalog
 from .config import ClusterConfig, NodeGroupConfig
+from .iam import IMDS_HOP_LIMIT, attach_managed, node_role, pod_identity_role
+from .scheduling import GPU_TAINT, eks_taint, node_labels
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
-POOL_LABEL = "trainstack.io/pool"
-GPU_LABEL = "trainstack.io/gpu"
-EFA_LABEL = "trainstack.io/efa"
-SYSTEM_LABEL = "trainstack.io/system"
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterAdminPolicy"
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly",
-                 "AmazonEKS_CNI_Policy", "AmazonSSMManagedInstanceCore")
-EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
-# Pods get AWS credentials from Pod Identity, never from the node's IMDS: one hop keeps them out.
-IMDS_HOP_LIMIT = 1
-
-
-def node_labels(pool: str, group: NodeGroupConfig | None = None, *, gpu: bool = True,
-                efa: bool = False) -> dict[str, str]:
-    """Labels every node of a pool carries; device plugins and jobs select on them."""
-    labels = {POOL_LABEL: pool}
-    if gpu:
-        labels[GPU_LABEL] = "true"
-    else:
-        labels[SYSTEM_LABEL] = "true"
-    if efa:
-        labels[EFA_LABEL] = "true"
-    return {**labels, **(group.labels if group else {})}
-
-
-def role_trusting(name: str, service: str, opts: pulumi.ResourceOptions, *, tags: dict[str, str],
-                  actions: tuple[str, ...] = ("sts:AssumeRole",)) -> aws.iam.Role:
-    return aws.iam.Role(name, tags=tags, opts=opts, assume_role_policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
-                       "Action": list(actions)}]}))
-
-
-def attach_managed(role: aws.iam.Role, name: str, policies: tuple[str, ...],
-                   opts: pulumi.ResourceOptions) -> list[aws.iam.RolePolicyAttachment]:
-    return [aws.iam.RolePolicyAttachment(f"{name}-{p}", role=role.name,
-                                         policy_arn=f"arn:aws:iam::aws:policy/{p}", opts=opts)
-            for p in policies]
-
-
-def node_role(name: str, opts: pulumi.ResourceOptions, tags: dict[str, str]) -> aws.iam.Role:
-    role = role_trusting(name, "ec2.amazonaws.com", opts, tags=tags)
-    attach_managed(role, name, NODE_POLICIES, opts)
-    return role
+EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 
 
 def autoscaler_tags(cluster_name: str, labels: dict[str, str], group: NodeGroupConfig,
@@ -153,10 +111,8 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
             addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
-        ebs_role = role_trusting(f"{name}-ebs-csi", "pods.eks.amazonaws.com", child, tags=tags,
-                                 actions=("sts:AssumeRole", "sts:TagSession"))
-        aws.iam.RolePolicyAttachment(f"{name}-ebs-csi", role=ebs_role.name,
-                                     policy_arn=EBS_CSI_POLICY, opts=child)
+        ebs_role = pod_identity_role(f"{name}-ebs-csi", child, tags)
+        attach_managed(ebs_role, f"{name}-ebs-csi", (EBS_CSI_POLICY,), child)
 
         self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
                                      enable_server_side_apply=True, opts=child)
@@ -256,7 +212,7 @@ class Cluster(pulumi.ComponentResource):
             # Min and max stay owned by config; the desired count belongs to the autoscaler.
             ignore_scaling_changes=gpu,
             labels=labels,
-            taints=[GPU_TAINT] if gpu else None,
+            taints=[eks_taint(GPU_TAINT)] if gpu else None,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id,
                                                                 version=lt.latest_version.apply(str)),
             tags={**tags, **autoscaler_tags(args.config.name, labels, group, gpu)},

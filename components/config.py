@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from . import catalog, versions
@@ -133,28 +133,28 @@ class AddonConfig(_Model):
     version: str
 
 
-def _addon(version: str) -> Any:
-    """An add-on toggle whose version defaults to the pin, so `{enabled: false}` is enough."""
-    model = create_model(f"Addon_{version}", __base__=AddonConfig, version=(str, version))
-    return Field(default_factory=model, json_schema_extra={"model": model})
+# One subclass per add-on so its version defaults to the pin: `{enabled: false}` is enough.
+class NvidiaDevicePluginConfig(AddonConfig):
+    version: str = versions.NVIDIA_DEVICE_PLUGIN_VERSION
+
+
+class EfaDevicePluginConfig(AddonConfig):
+    version: str = versions.EFA_DEVICE_PLUGIN_VERSION
+
+
+class TrainingOperatorConfig(AddonConfig):
+    version: str = versions.TRAINING_OPERATOR_VERSION
+
+
+class KubeRayConfig(AddonConfig):
+    version: str = versions.KUBERAY_VERSION
 
 
 class AddonsConfig(_Model):
-    nvidia_device_plugin: AddonConfig = _addon(versions.NVIDIA_DEVICE_PLUGIN_VERSION)
-    efa_device_plugin: AddonConfig = _addon(versions.EFA_DEVICE_PLUGIN_VERSION)
-    training_operator: AddonConfig = _addon(versions.TRAINING_OPERATOR_VERSION)
-    kuberay: AddonConfig = _addon(versions.KUBERAY_VERSION)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_versions(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            data = dict(data)
-            for name, f in cls.model_fields.items():
-                key = f.alias or name
-                if isinstance(data.get(key), dict):
-                    data[key] = f.json_schema_extra["model"].model_validate(data[key])
-        return data
+    nvidia_device_plugin: NvidiaDevicePluginConfig = NvidiaDevicePluginConfig()
+    efa_device_plugin: EfaDevicePluginConfig = EfaDevicePluginConfig()
+    training_operator: TrainingOperatorConfig = TrainingOperatorConfig()
+    kuberay: KubeRayConfig = KubeRayConfig()
 
 
 class PlatformConfig(_Model):
@@ -162,7 +162,7 @@ class PlatformConfig(_Model):
     network: NetworkConfig = NetworkConfig()
     node_groups: dict[str, NodeGroupConfig]
     karpenter: KarpenterConfig = KarpenterConfig()
-    addons: AddonsConfig = Field(default_factory=AddonsConfig)
+    addons: AddonsConfig = AddonsConfig()
     tags: dict[str, str] = {}
     # Not a trainstack key: `aws:region`, checked against the zone table.
     region: str = Field(default="us-west-2", exclude=True)

@@ -10,11 +10,10 @@ import pulumi_kubernetes as k8s
 
 from . import versions
 from .charts import helm_release
-from .cluster import EFA_LABEL, GPU_LABEL, GPU_TAINT
+from .scheduling import EFA_LABEL, GPU_LABEL, GPU_TOLERATION
 from .config import AddonsConfig
 
 NAMESPACE = "kube-system"
-GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
 
 
 def _only_on(label: str) -> dict[str, Any]:

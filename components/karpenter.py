@@ -16,14 +16,14 @@ import pulumi_kubernetes as k8s
 
 from . import versions
 from .charts import helm_release
-from .cluster import GPU_TAINT, attach_managed, node_labels, role_trusting, NODE_POLICIES
 from .config import KarpenterConfig, NodePoolConfig
+from .iam import IMDS_HOP_LIMIT, node_role as make_node_role, pod_identity_role
+from .scheduling import GPU_TAINT, node_labels
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
 DISCOVERY_TAG = "karpenter.sh/discovery"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
-IMDS_HOP_LIMIT = 1
 
 # EventBridge rules that feed the interruption queue, so Karpenter drains a node before AWS
 # takes it away (spot reclaim, scheduled maintenance) instead of losing the pods mid-step.
@@ -89,8 +89,7 @@ def render_node_pool(pool: str, pool_cfg: NodePoolConfig) -> dict[str, Any]:
                     {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
                     {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
                 ],
-                "taints": [{"key": GPU_TAINT["key"], "value": GPU_TAINT["value"],
-                            "effect": "NoSchedule"}],
+                "taints": [dict(GPU_TAINT)],
                 "expireAfter": "720h",
             },
         },
@@ -253,8 +252,7 @@ class Karpenter(pulumi.ComponentResource):
         cluster_name = pulumi.Output.from_input(args.cluster_name)
 
         # Nodes: role with an EC2_LINUX access entry (a STANDARD entry leaves nodes unable to join).
-        node_role = role_trusting(f"{name}-node", "ec2.amazonaws.com", child, tags=tags)
-        attach_managed(node_role, f"{name}-node", NODE_POLICIES, child)
+        node_role = make_node_role(f"{name}-node", child, tags)
         access = aws.eks.AccessEntry(f"{name}-node", cluster_name=cluster_name,
                                      principal_arn=node_role.arn, type="EC2_LINUX", tags=tags,
                                      opts=child)
@@ -281,8 +279,7 @@ class Karpenter(pulumi.ComponentResource):
                                        target_id="KarpenterInterruptionQueue", opts=child)
 
         # Controller: Pod Identity role with a policy scoped to this cluster.
-        controller_role = role_trusting(f"{name}-controller", "pods.eks.amazonaws.com", child,
-                                        tags=tags, actions=("sts:AssumeRole", "sts:TagSession"))
+        controller_role = pod_identity_role(f"{name}-controller", child, tags)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
         policy = pulumi.Output.all(cluster_name, identity.account_id, partition.partition,

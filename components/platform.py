@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pulumi
 
-from .cluster import SYSTEM_LABEL, Cluster, ClusterArgs
+from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
 from .gpu import GpuPlugins, GpuPluginsArgs
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .operators import Operators, OperatorsArgs
+from .scheduling import SYSTEM_LABEL
 
 
 class Platform(pulumi.ComponentResource):
