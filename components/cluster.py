@@ -26,7 +26,8 @@ def autoscaler_tags(cluster_name: str, labels: dict[str, str], group: NodeGroupC
     tags.update({f"k8s.io/cluster-autoscaler/node-template/label/{k}": v
                  for k, v in labels.items()})
     if gpu:
-        tags["k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu"] = "true:NoSchedule"
+        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{GPU_TAINT['key']}"] = \
+            f"{GPU_TAINT['value']}:{GPU_TAINT['effect']}"
         tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(
             group.gpus_per_node)
     return tags
@@ -36,8 +37,7 @@ def autoscaler_tags(cluster_name: str, labels: dict[str, str], group: NodeGroupC
 class ClusterArgs:
     config: ClusterConfig
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: list[pulumi.Input[str]]
-    zones: list[str]
+    private_subnet_ids: list[pulumi.Input[str]]  # in zone order: EFA groups use the first
     node_groups: dict[str, NodeGroupConfig]
     tags: dict[str, str] = field(default_factory=dict)
 

@@ -27,7 +27,7 @@ class Platform(pulumi.ComponentResource):
             tags=tags), child)
         self.cluster = Cluster(f"{name}-eks", ClusterArgs(
             config=cfg.cluster, vpc_id=self.network.vpc_id,
-            private_subnet_ids=self.network.private_subnet_ids, zones=zones,
+            private_subnet_ids=self.network.private_subnet_ids,
             node_groups=dict(cfg.node_groups), tags=tags), child)
 
         system_label = (SYSTEM_LABEL, "true")
