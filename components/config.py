@@ -447,16 +447,10 @@ def parse(data: dict[str, Any], region: str = "us-west-2") -> PlatformConfig:
     return cfg
 
 
-def load() -> PlatformConfig:
-    """Read and validate this stack's config from the running Pulumi program."""
+def parse_pulumi_config(raw: dict[str, Any]) -> PlatformConfig:
+    """Validate config in the engine's flat shape: {"trainstack:cluster": "<json>", ...}."""
     import json
 
-    import pulumi
-
-    from pulumi.runtime import config as runtime_config
-
-    # The language host passes config as PULUMI_CONFIG; the mock engine sets it in-process.
-    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     data: dict[str, Any] = {}
     for full_key, value in raw.items():
         namespace, _, key = full_key.partition(":")
@@ -466,5 +460,12 @@ def load() -> PlatformConfig:
             data[key] = json.loads(value)
         except ValueError:
             data[key] = value
-    region = pulumi.Config("aws").get("region") or "us-west-2"
-    return parse(data, region)
+    return parse(data, raw.get("aws:region") or "us-west-2")
+
+
+def load() -> PlatformConfig:
+    """Read and validate this stack's config from the running Pulumi program."""
+    from pulumi.runtime import config as runtime_config
+
+    # The language host passes config as PULUMI_CONFIG; the mock engine sets it in-process.
+    return parse_pulumi_config({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})

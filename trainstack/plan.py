@@ -74,18 +74,6 @@ def manifest_of(r: Captured) -> dict[str, Any]:
             **{k: v for k, v in body.items() if k not in first}}
 
 
-def trainstack_config(stack_cfg: dict[str, str]) -> tuple[dict[str, Any], str]:
-    data = {}
-    for key, value in stack_cfg.items():
-        namespace, _, name = key.partition(":")
-        if namespace == platform_config.PROJECT:
-            try:
-                data[name] = json.loads(value)
-            except ValueError:
-                data[name] = value
-    return data, stack_cfg.get("aws:region", "us-west-2")
-
-
 def with_overrides(config: dict[str, str], overrides: dict[str, Any]) -> dict[str, str]:
     """Apply `pulumi config set --path` style edits: {"trainstack:nodeGroups.g5.maxSize": 8}."""
     out = dict(config)
@@ -116,7 +104,7 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     stack_cfg = load_stack_config(project_dir, stack)
     values = with_overrides(stack_cfg.config, overrides or {})
     # Validate first so a bad stack file fails with the config error, before any resource.
-    cfg = platform_config.parse(*trainstack_config(values))
+    cfg = platform_config.parse_pulumi_config(values)
     program = project_dir / "__main__.py"
     plan = run_program(lambda: runpy.run_path(str(program), run_name="__main__"),
                        config=values, secret_keys=stack_cfg.secret_keys,
