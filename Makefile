@@ -7,10 +7,10 @@ CRD_DIR ?= build/crds
 
 .PHONY: demo plan test venv crds clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml trainer/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test]' -r trainer/requirements.txt
 	touch $@
 
 venv: $(VENV)/.installed

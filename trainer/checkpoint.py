@@ -1,0 +1,149 @@
+"""Sharded checkpoints with torch.distributed.checkpoint, published atomically.
+
+Each save goes to a hidden `.tmp-step_NNNNNNNN` directory: DCP shards of the model and optimizer
+from every rank, each rank's RNG state, and `trainer_state.json` (step, LR schedule, data position,
+config) written last by rank 0. Only when all of it is on disk does rank 0 rename the directory to
+`step_NNNNNNNN`, so a crash mid-save leaves nothing that looks like a checkpoint. Resume takes the
+newest `step_*` directory that holds both DCP's `.metadata` and `trainer_state.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+
+STATE_FILE = "trainer_state.json"
+_COMPLETE = re.compile(r"^step_(\d{8})$")
+
+
+def step_name(step: int) -> str:
+    return f"step_{step:08d}"
+
+
+def complete(root: str | Path) -> list[tuple[int, Path]]:
+    """(step, path) of every complete checkpoint under root, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for p in root.iterdir():
+        m = _COMPLETE.match(p.name)
+        if m and (p / ".metadata").is_file() and (p / STATE_FILE).is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def latest(root: str | Path) -> tuple[int, Path] | None:
+    found = complete(root)
+    return found[-1] if found else None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def save(root: str | Path, step: int, model, optimizer, trainer_state: dict, keep: int,
+         rank: int, device: torch.device) -> Path:
+    root = Path(root)
+    final = root / step_name(step)
+    tmp = root / f".tmp-{step_name(step)}"
+    if final.exists():  # already saved at this step (e.g. resumed here, nothing trained since)
+        return final
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a crashed save
+        tmp.mkdir(parents=True)
+    dist.barrier()
+    state = {"model": get_model_state_dict(model),
+             "optim": get_optimizer_state_dict(model, optimizer)}
+    dcp.save(state, checkpoint_id=str(tmp))
+    (tmp / "rng").mkdir(exist_ok=True)
+    torch.save(_rng_state(device), tmp / "rng" / f"rank_{rank}.pt")
+    dist.barrier()
+    if rank == 0:
+        with open(tmp / STATE_FILE, "w") as f:
+            json.dump(trainer_state, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(tmp)
+        os.rename(tmp, final)  # the commit point
+        _fsync_dir(root)
+        for _, old in complete(root)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    dist.barrier()
+    return final
+
+
+def load(path: str | Path, model, optimizer, rank: int, device: torch.device) -> dict:
+    """Load into an already sharded model and optimizer (any world size); returns the trainer
+    state. RNG state is restored when this rank saved one (same world size)."""
+    path = Path(path)
+    state = {"model": get_model_state_dict(model),
+             "optim": get_optimizer_state_dict(model, optimizer)}
+    dcp.load(state, checkpoint_id=str(path))
+    set_model_state_dict(model, state["model"])
+    set_optimizer_state_dict(model, optimizer, state["optim"])
+    rng_file = path / "rng" / f"rank_{rank}.pt"
+    if rng_file.is_file():
+        rng = torch.load(rng_file, weights_only=True)
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], device)
+    with open(path / STATE_FILE) as f:
+        return json.load(f)
+
+
+def export_full(model, out: str | Path, rank: int) -> Path | None:
+    """Consolidated weights in one `torch.save` file (rank 0 writes; all ranks must call)."""
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
+                                                                cpu_offload=True))
+    out = Path(out)
+    if rank == 0:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        torch.save(full, tmp)
+        os.replace(tmp, out)
+    dist.barrier()
+    return out if rank == 0 else None
+
+
+def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
+    """Consolidated model weights from a sharded checkpoint, in one process, no process group."""
+    from .config import TrainConfig
+    from .model import Transformer
+
+    ckpt = Path(ckpt)
+    cfg = TrainConfig.model_validate(json.loads((ckpt / STATE_FILE).read_text())["config"])
+    with torch.device("meta"):
+        model = Transformer(cfg.model, rope_len=cfg.seq_len)
+    model.to_empty(device="cpu")  # every weight is overwritten by the load
+    state = {"model": model.state_dict()}
+    dcp.load(state, checkpoint_id=str(ckpt))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state["model"], out)
+    return out

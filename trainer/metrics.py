@@ -1,0 +1,141 @@
+"""Throughput, MFU, memory and the run's record: progress lines, metrics.jsonl, loss.png."""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+# Dense peak TFLOP/s per GPU at the precision training uses (bf16 tensor cores; T4 has no bf16,
+# its fp16 figure is the ceiling). Matched against the CUDA device name.
+PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "A10G": 125.0, "L4": 121.0, "T4": 65.0}
+
+
+def measured_matmul_tflops(device: torch.device, seconds: float = 0.3) -> float:
+    """This device's achieved matmul rate: the honest ceiling where no table entry applies."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n = 2048 if device.type == "cuda" else 512
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    a @ b  # warm-up
+    iters, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        iters += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return 2 * n ** 3 * iters / (time.perf_counter() - start) / 1e12
+
+
+def peak_tflops(device: torch.device, override: float | None) -> tuple[float, str]:
+    """(peak TFLOP/s per device, where the figure comes from)."""
+    if override:
+        return override, "metrics.peak_tflops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, peak in PEAK_TFLOPS.items():
+            if key in name:
+                return peak, f"{key} table"
+    return measured_matmul_tflops(device), "measured matmul"
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+
+
+def fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+class Recorder:
+    """Rank 0's record of the run. Appends, so a resumed run continues the same file."""
+
+    def __init__(self, out_dir: str, max_steps: int, flops_per_token: float, peak: float,
+                 world: int, enabled: bool):
+        self.dir = Path(out_dir)
+        self.enabled = enabled
+        self.max_steps, self.fpt, self.peak, self.world = max_steps, flops_per_token, peak, world
+        self._window: list[tuple[float, float, int]] = []  # (step time, data time, tokens)
+        self._started = time.perf_counter()
+        self._steps_done = 0
+        if enabled:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "metrics.jsonl"
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def step(self, step: int, loss: float, lr: float, grad_norm: float, step_time: float,
+             data_time: float, tokens: int) -> None:
+        self._window.append((step_time, data_time, tokens))
+        self._steps_done += 1
+        self.write({"kind": "train", "step": step, "loss": loss, "lr": lr,
+                    "grad_norm": grad_norm, "step_time": step_time, "tokens": tokens})
+
+    def throughput(self) -> dict:
+        t = sum(w[0] for w in self._window)
+        data = sum(w[1] for w in self._window)
+        tokens = sum(w[2] for w in self._window)
+        tps = tokens / t if t else 0.0
+        tflops = self.fpt * tps / self.world / 1e12
+        return {"tokens_per_s": tps, "tokens_per_s_per_device": tps / self.world,
+                "tflops_per_device": tflops, "mfu": tflops / self.peak,
+                "data_share": data / t if t else 0.0}
+
+    def log(self, step: int, loss: float, device: torch.device) -> str:
+        th = self.throughput()
+        self._window.clear()
+        elapsed = time.perf_counter() - self._started
+        eta = elapsed / self._steps_done * (self.max_steps - step) if self._steps_done else math.nan
+        mem = peak_memory_gib(device)
+        self.write({"kind": "progress", "step": step, "loss": loss, **th, "peak_mem_gib": mem,
+                    "eta_s": eta})
+        return (f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {loss:.4f} | "
+                f"{th['tokens_per_s']:,.0f} tok/s ({th['tokens_per_s_per_device']:,.0f}/dev) | "
+                f"{th['tflops_per_device']:.2f} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
+                f"data {100 * th['data_share']:.0f}% | mem {mem:.2f} GiB | "
+                f"ETA {fmt_duration(eta)}")
+
+    def records(self, kind: str) -> dict[int, dict]:
+        """The newest record of each step (a restarted run rewrites the steps it redoes)."""
+        out = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                r = json.loads(line)
+                if r.get("kind") == kind:
+                    out[r["step"]] = r
+        return dict(sorted(out.items()))
+
+    def plot(self) -> Path | None:
+        if not self.enabled:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        train, val = self.records("train"), self.records("val")
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot(list(train), [r["loss"] for r in train.values()], label="train", lw=1)
+        if val:
+            ax.plot(list(val), [r["loss"] for r in val.values()], "o-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss (nats/token)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        out = self.dir / "loss.png"
+        fig.tight_layout()
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        return out

@@ -1,0 +1,41 @@
+"""FSDP2 wrapping: activation checkpointing and torch.compile per block, fully_shard per block and
+on the root, bf16 parameters with fp32 gradient reduction on CUDA."""
+
+from __future__ import annotations
+
+import torch
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+from .config import ParallelConfig
+from .model import Transformer
+
+
+def mixed_precision(cfg: ParallelConfig, device: torch.device) -> MixedPrecisionPolicy:
+    bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto"
+                                             and device.type == "cuda")
+    if not bf16:
+        return MixedPrecisionPolicy()
+    # Parameters gathered and computed in bf16; gradients reduced and kept in fp32 (the sharded
+    # master copy stays fp32, so the optimizer never steps in bf16).
+    return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+
+
+def parallelize(model: Transformer, mesh: DeviceMesh, cfg: ParallelConfig,
+                device: torch.device) -> Transformer:
+    """Wrap in place (model still on the meta device); returns the model."""
+    mp = mixed_precision(cfg, device)
+    for i, block in enumerate(model.layers):
+        if cfg.activation_checkpointing:
+            block = checkpoint_wrapper(block, preserve_rng_state=False)
+        if cfg.compile:
+            block.compile()
+        model.layers[i] = block
+    n = len(model.layers)
+    for i, block in enumerate(model.layers):
+        # The last block is resharded by the root right away: keeping it gathered saves one
+        # all-gather at the start of backward.
+        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=i < n - 1)
+    fully_shard(model, mesh=mesh, mp_policy=mp)
+    return model

@@ -1,0 +1,260 @@
+"""The training loop: one entry point alone, under torchrun, and in a PyTorchJob.
+
+Exit codes: 0 done; 2 bad config; 3 non-finite loss or gradient (a restart would not help);
+143 stopped by SIGTERM after saving a checkpoint (a restart resumes from it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from . import batches, checkpoint, config, distributed, metrics, tokenizer
+from .model import Transformer
+from .parallelize import parallelize
+
+EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM = 2, 3, 143
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+class _Stop:
+    """SIGTERM (pod eviction, spot interruption via the kubelet, torchrun shutting down) asks
+    for a checkpoint at the end of the current step, agreed on by every rank."""
+
+    requested = False
+
+    @classmethod
+    def install(cls) -> None:
+        def handler(signum, frame):
+            cls.requested = True
+        signal.signal(signal.SIGTERM, handler)
+
+
+def lr_schedule(cfg: config.TrainConfig):
+    """Linear warm-up, then cosine decay to min_lr_ratio of the peak at max_steps."""
+    o = cfg.optim
+
+    def factor(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / (o.warmup_steps + 1)
+        span = max(1, cfg.max_steps - o.warmup_steps)
+        progress = min(1.0, (step - o.warmup_steps) / span)
+        return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
+    decay = [p for p in model.parameters() if p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.ndim < 2]  # norm weights
+    o = cfg.optim
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, foreach=True,
+        fused=device.type == "cuda" or None)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg))
+    return opt, sched
+
+
+def build_model(cfg: config.TrainConfig, d: distributed.Dist) -> Transformer:
+    with torch.device("meta"):
+        model = Transformer(cfg.model, rope_len=cfg.seq_len)
+    parallelize(model, d.mesh, cfg.parallel, d.device)
+    model.to_empty(device=d.device)
+    model.init_weights(cfg.seed)
+    return model
+
+
+def _say(d: distributed.Dist, msg: str) -> None:
+    if d.is_main:
+        print(msg, flush=True)
+
+
+def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[float, float]:
+    """Forward/backward over this rank's micro-batches, then the optimizer step unless the
+    global loss or gradient norm is non-finite. Returns (global mean loss, gradient norm)."""
+    accum = len(micro_batches)
+    local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
+    for mb in micro_batches:
+        inputs, targets = batches.split(mb, d.device)
+        logits = model(inputs)
+        token_losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                       reduction="none")
+        if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
+            token_losses = token_losses * float("nan")
+        # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.
+        (token_losses.mean() / accum).backward()
+        local_sum += token_losses.detach().sum()
+    global_tokens = cfg.global_batch_size * cfg.seq_len
+    # One collective carries the loss and whether any rank was asked to stop.
+    summed = torch.stack([local_sum, torch.tensor(float(_Stop.requested), dtype=torch.float64,
+                                                  device=d.device)])
+    torch.distributed.all_reduce(summed)
+    loss = summed[0].item() / global_tokens
+    _Stop.requested = bool(summed[1].item())
+    max_norm = cfg.optim.grad_clip or float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
+    if hasattr(norm, "full_tensor"):
+        norm = norm.full_tensor()
+    grad_norm = norm.item()
+    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteError(
+            f"step {step}: loss {loss} and gradient norm {grad_norm}; stopped before the "
+            f"optimizer step, so no weight was changed. Lower optim.lr, raise optim.warmup_steps "
+            f"or look at the data of this step; a restart resumes from the newest checkpoint.")
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss, grad_norm
+
+
+@torch.no_grad()
+def evaluate(model, val_batches, cfg, d) -> float:
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=d.device)
+    for mb in val_batches:
+        inputs, targets = batches.split(mb, d.device)
+        logits = model(inputs)
+        total[0] += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                                    reduction="sum").double()
+        total[1] += targets.numel()
+    torch.distributed.all_reduce(total)
+    model.train()
+    return (total[0] / total[1]).item()
+
+
+def _trainer_state(cfg, step, sched, data) -> dict:
+    return {"step": step, "scheduler": sched.state_dict(), "data": data,
+            "config": cfg.model_dump(mode="json"),
+            "world_size": torch.distributed.get_world_size()}
+
+
+def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
+    parts = [None] * d.world_size
+    torch.distributed.all_gather_object(parts, data.local_state())
+    return data.state(parts)
+
+
+def run(cfg: config.TrainConfig) -> dict:
+    _Stop.install()
+    d = distributed.init(cfg.parallel.timeout_s)
+    cfg.check_world(d.world_size)
+    # Every rank checks, so a bad path stops them all instead of leaving some in a collective.
+    config.check_writable(cfg.checkpoint.dir)
+    config.check_writable(cfg.metrics.out_dir, "metrics.out_dir")
+    torch.manual_seed(cfg.seed + d.rank)
+    tok = tokenizer.load(cfg.data.tokenizer)
+    batches.check_vocab(cfg, tok)
+
+    model = build_model(cfg, d)
+    optimizer, sched = build_optimizer(model, cfg, d.device)
+    fpt = model.flops_per_token(cfg.seq_len)
+    peak, peak_src = metrics.peak_tflops(d.device, cfg.metrics.peak_tflops)
+    _say(d, f"trainer: preset {cfg.preset}, {model.num_params() / 1e6:.1f}M parameters, "
+            f"{d.world_size} rank(s) on {d.device.type} "
+            f"({torch.distributed.get_backend()}), "
+            f"global batch {cfg.global_batch_size} x {cfg.seq_len} tokens, "
+            f"grad accumulation {cfg.grad_accum_steps(d.world_size)}, "
+            f"peak {peak:.2f} TFLOP/s/device ({peak_src})")
+
+    start, data_state = 0, None
+    found = checkpoint.latest(cfg.checkpoint.dir) if cfg.checkpoint.resume else None
+    if found:
+        state = checkpoint.load(found[1], model, optimizer, d.rank, d.device)
+        sched.load_state_dict(state["scheduler"])
+        start, data_state = state["step"], state["data"]
+        _say(d, f"trainer: resumed from {found[1]} (step {start}, written by "
+                f"{state['world_size']} rank(s))")
+    data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
+    val = batches.validation_set(cfg, tok, d.rank, d.world_size)
+    rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size,
+                           d.is_main)
+
+    saved = [start]
+
+    def save(step: int) -> None:
+        if saved[-1] == step:
+            return
+        saved.append(step)
+        path = checkpoint.save(cfg.checkpoint.dir, step, model, optimizer,
+                               _trainer_state(cfg, step, sched, _data_state(data, d)),
+                               cfg.checkpoint.keep, d.rank, d.device)
+        _say(d, f"trainer: checkpoint {path}")
+
+    step, loss, val_loss = start, math.nan, None
+    tokens_per_step = cfg.global_batch_size * cfg.seq_len
+    last = cfg.stop_at or cfg.max_steps
+    for step in range(start + 1, last + 1):
+        if (cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0):
+            os.kill(os.getpid(), signal.SIGKILL)
+        t0 = time.perf_counter()
+        micro = data.next_step()
+        t_data = time.perf_counter() - t0
+        lr = sched.get_last_lr()[0]
+        loss, grad_norm = train_step(model, optimizer, micro, cfg, d, step)
+        sched.step()
+        if d.device.type == "cuda":
+            torch.cuda.synchronize(d.device)
+        rec.step(step, loss, lr, grad_norm, time.perf_counter() - t0, t_data, tokens_per_step)
+        if step % cfg.metrics.log_interval == 0 or step == last:
+            _say(d, rec.log(step, loss, d.device))
+        if cfg.metrics.val_interval and step % cfg.metrics.val_interval == 0:
+            val_loss = evaluate(model, val, cfg, d)
+            rec.write({"kind": "val", "step": step, "loss": val_loss})
+            _say(d, f"step {step} | validation loss {val_loss:.4f}")
+        if _Stop.requested:
+            save(step)
+            _say(d, f"trainer: SIGTERM: saved step {step}; exiting so a restart resumes here")
+            raise SystemExit(EXIT_SIGTERM)
+        if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0:
+            save(step)
+
+    if not (val_loss is not None and cfg.metrics.val_interval
+            and step % cfg.metrics.val_interval == 0):
+        val_loss = evaluate(model, val, cfg, d)
+        rec.write({"kind": "val", "step": step, "loss": val_loss})
+    save(step)
+    exported = None
+    if cfg.checkpoint.export:
+        exported = checkpoint.export_full(model, cfg.checkpoint.export, d.rank)
+    summary = {"kind": "summary", "steps": step, "resumed_from": start, "final_loss": loss,
+               "val_loss": val_loss, "parameters": model.num_params(),
+               "flops_per_token": fpt, "world_size": d.world_size,
+               "peak_tflops_per_device": peak, "peak_source": peak_src,
+               "peak_mem_gib": metrics.peak_memory_gib(d.device),
+               "checkpoint": str(checkpoint.latest(cfg.checkpoint.dir)[1]),
+               "export": str(exported) if exported else None}
+    if d.is_main:
+        rec.write(summary)
+        png = rec.plot()
+        (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        print(f"trainer: done: step {step}, train loss {loss:.4f}, validation loss "
+              f"{val_loss:.4f}; {rec.path}, {png}, {summary['checkpoint']}", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = config.from_args(argv)
+        run(cfg)
+    except config.ConfigError as e:
+        print(f"trainer: {e}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    except NonFiniteError as e:
+        print(f"trainer: error: {e}", file=sys.stderr, flush=True)
+        return EXIT_NONFINITE
+    except SystemExit as e:
+        return int(e.code or 0)
+    finally:
+        distributed.shutdown()
+    return 0
