@@ -32,3 +32,13 @@ TRAINING_OPERATOR_VERSION = "v1.9.3"
 KUBERAY_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_CHART = "kuberay-operator"
 KUBERAY_VERSION = "1.7.0"
+
+# EKS AL2023 NVIDIA AMI: the 580-series driver runs CUDA builds up to 13.0.
+NVIDIA_DRIVER_MAX_CUDA = "13.0"
+# CUDA builds of each torch release on download.pytorch.org (stable and experimental), per the
+# release compatibility matrix in pytorch/pytorch RELEASE.md; 2.12 dropped 12.8 and added 13.2.
+TORCH_CUDA_BUILDS = {
+    "2.12": ("12.6", "13.0", "13.2"),
+    "2.13": ("12.6", "13.0", "13.2"),
+    "2.14": ("12.6", "13.0", "13.2"),
+}

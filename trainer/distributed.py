@@ -36,6 +36,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _attempt_store(timeout: timedelta) -> dist.Store | None:
+    """torchrun's own store, with a key prefix per restart attempt.
+
+    After a restart, torchrun hands the new workers the same store it gave the old ones; without
+    a prefix a new rank can read a dead rank's address and fail to connect (seen with torch 2.13
+    and gloo under `--max-restarts`).
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                         int(os.environ["WORLD_SIZE"]), is_master=False, timeout=timeout)
+    return dist.PrefixStore(f"trainstack/attempt_{attempt}", base)
+
+
 def init(timeout_s: int = 600, device: str | None = None) -> Dist:
     """Set the device first (NCCL binds the communicator to it), then the process group."""
     if "RANK" not in os.environ:
@@ -53,8 +68,9 @@ def init(timeout_s: int = 600, device: str | None = None) -> Dist:
         dev = torch.device("cpu")
         backend = "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s),
-                                device_id=dev if use_cuda else None)
+        timeout = timedelta(seconds=timeout_s)
+        dist.init_process_group(backend=backend, timeout=timeout, store=_attempt_store(timeout),
+                                rank=rank, world_size=world, device_id=dev if use_cuda else None)
     mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
     return Dist(rank, local_rank, world, dev, mesh)
 

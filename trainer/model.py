@@ -125,6 +125,14 @@ class Transformer(nn.Module):
 
     # -- initialisation -------------------------------------------------------------------------
 
+    def to_empty(self, *, device, recurse: bool = True):
+        super().to_empty(device=device, recurse=recurse)
+        # Unsharded, to_empty gives each module its own copy of a shared parameter: tie again.
+        # (FSDP2 keeps the tie, so the sharded path never takes this branch.)
+        if self.cfg.tie_embeddings and self.output.weight is not self.tok_embeddings.weight:
+            self.output.weight = self.tok_embeddings.weight
+        return self
+
     def _init_std(self, name: str) -> float | None:
         """Normal std per parameter; None means ones (norm weights)."""
         if name.endswith("norm.weight"):

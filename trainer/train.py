@@ -35,9 +35,17 @@ class _Stop:
 
     @classmethod
     def install(cls) -> None:
+        """Only around the training loop: anywhere else SIGTERM ends the process at once."""
         def handler(signum, frame):
+            if cls.requested:  # asked twice: do not wait for the step to end
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGTERM)
             cls.requested = True
         signal.signal(signal.SIGTERM, handler)
+
+    @classmethod
+    def uninstall(cls) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def lr_schedule(cfg: config.TrainConfig):
@@ -146,7 +154,6 @@ def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
 
 
 def run(cfg: config.TrainConfig) -> dict:
-    _Stop.install()
     d = distributed.init(cfg.parallel.timeout_s)
     cfg.check_world(d.world_size)
     # Every rank checks, so a bad path stops them all instead of leaving some in a collective.
@@ -194,6 +201,7 @@ def run(cfg: config.TrainConfig) -> dict:
     step, loss, val_loss = start, math.nan, None
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
     last = cfg.stop_at or cfg.max_steps
+    _Stop.install()
     for step in range(start + 1, last + 1):
         if (cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -218,6 +226,7 @@ def run(cfg: config.TrainConfig) -> dict:
             raise SystemExit(EXIT_SIGTERM)
         if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0:
             save(step)
+    _Stop.uninstall()
 
     if not (val_loss is not None and cfg.metrics.val_interval
             and step % cfg.metrics.val_interval == 0):
@@ -256,5 +265,6 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0)
     finally:
+        _Stop.uninstall()
         distributed.shutdown()
     return 0

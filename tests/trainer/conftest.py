@@ -1,0 +1,102 @@
+"""Run the trainer as real processes (alone and under torchrun) and read what it recorded."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+# Variables a parent process group would leak into a child that must start its own.
+_DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+              "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
+FAST = ["--preset", "tiny", "--metrics.log-interval", "1", "--metrics.val-sequences", "8"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.workdir / "ckpt"
+
+    def records(self, kind: str = "train") -> dict[int, dict]:
+        """Newest record per step (a restarted run rewrites the steps it redoes)."""
+        out = {}
+        path = self.workdir / "runs" / "metrics.jsonl"
+        for line in path.read_text().splitlines():
+            r = json.loads(line)
+            if r["kind"] == kind:
+                out[r.get("step")] = r
+        return dict(sorted(out.items()))
+
+    def losses(self) -> dict[int, float]:
+        return {s: r["loss"] for s, r in self.records("train").items()}
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(workdir: Path, args: list[str], nproc: int = 0, max_restarts: int = 0) -> list[str]:
+    base = ["--checkpoint.dir", str(workdir / "ckpt"), "--metrics.out-dir", str(workdir / "runs")]
+    if not nproc:
+        return [sys.executable, "-m", "trainer", *FAST, *base, *args]
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+            "--max-restarts", str(max_restarts), "--rdzv-backend", "c10d",
+            "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "-m", "trainer", *FAST, *base, *args]
+
+
+def run_trainer(workdir: Path, *args: str, nproc: int = 0, max_restarts: int = 0,
+                timeout: float = 180) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(command(workdir, list(args), nproc, max_restarts), cwd=workdir, env=_env(),
+                       capture_output=True, text=True, timeout=timeout)
+    return Run(p.returncode, p.stdout, p.stderr, workdir)
+
+
+def start_trainer(workdir: Path, *args: str) -> subprocess.Popen:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(command(workdir, list(args)), cwd=workdir, env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def ok(run: Run) -> Run:
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run
+
+
+STEPS = 12
+CKPT_EVERY = 4
+
+
+@pytest.fixture(scope="session")
+def single_run(tmp_path_factory) -> Run:
+    """The reference: one process, uninterrupted."""
+    return ok(run_trainer(tmp_path_factory.mktemp("single"), "--max-steps", str(STEPS),
+                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "5",
+                          "--checkpoint.export", "weights.pt"))
+
+
+@pytest.fixture(scope="session")
+def two_rank_run(tmp_path_factory) -> Run:
+    return ok(run_trainer(tmp_path_factory.mktemp("two"), "--max-steps", str(STEPS),
+                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "5",
+                          nproc=2))

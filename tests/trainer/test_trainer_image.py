@@ -1,0 +1,354 @@
+"""The trainer's GPU image, checked offline: trainer/Dockerfile, trainer/requirements.txt and the
+repository's .dockerignore against the version facts in components/versions.py.
+
+No Docker engine is needed: the parsing is a few small helpers below (instructions, ARG scoping,
+`${VAR}` substitution, .dockerignore matching) that cover what these files use, not the whole
+Dockerfile language.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from components import versions
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = ROOT / "trainer" / "Dockerfile"
+REQUIREMENTS = ROOT / "trainer" / "requirements.txt"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+# pytorch/pytorch tags: <torch>-cuda<major.minor>-cudnn<major>-runtime
+_TAG = re.compile(r"^(?P<torch>\d+\.\d+\.\d+)-cuda(?P<cuda>\d+\.\d+)-cudnn(?P<cudnn>\d+)-runtime$")
+_VAR = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+# --- Dockerfile parsing -------------------------------------------------------------------------
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(KEYWORD, arguments) per instruction; continuations joined, comments and blanks dropped
+    (Docker drops comment lines inside a continuation too)."""
+    out, buf = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        keyword, _, rest = (buf + line).partition(" ")
+        out.append((keyword.upper(), rest.strip()))
+        buf = ""
+    if buf:
+        raise ValueError(f"dangling line continuation: {buf[:60]!r}")
+    return out
+
+
+def substitute(value: str, env: dict[str, str | None]) -> str:
+    """`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+word}`; an unset plain reference is an error
+    (Docker would silently make it empty)."""
+    def repl(m: re.Match) -> str:
+        name = m.group(1) or m.group(4)
+        op, word, value = m.group(2), m.group(3), env.get(name)
+        if op == "-":
+            return value or word
+        if op == "+":
+            return word if value else ""
+        if value is None:
+            raise KeyError(f"${{{name}}} has no value")
+        return value
+    return _VAR.sub(repl, value)
+
+
+def parse_args(arguments: str) -> dict[str, str | None]:
+    """`ARG A=1 B` -> {"A": "1", "B": None}."""
+    out = {}
+    for token in shlex.split(arguments):
+        name, eq, default = token.partition("=")
+        out[name] = default if eq else None
+    return out
+
+
+@dataclass
+class Dockerfile:
+    base: str  # the final FROM's image reference, variables resolved
+    args: dict[str, str | None]  # ARGs of the final stage with their effective defaults
+    steps: list[tuple[str, str]] = field(default_factory=list)  # the final stage's instructions
+
+
+def parse_dockerfile(text: str) -> Dockerfile:
+    global_args: dict[str, str | None] = {}
+    stage: Dockerfile | None = None
+    for keyword, rest in instructions(text):
+        if keyword == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]  # drop --platform=...
+            stage = Dockerfile(base=substitute(words[0], global_args), args={})
+        elif stage is None:
+            if keyword == "ARG":
+                global_args.update(parse_args(rest))
+        else:
+            if keyword == "ARG":
+                for name, default in parse_args(rest).items():
+                    # A bare re-declaration inherits the global default.
+                    stage.args[name] = default if default is not None else global_args.get(name)
+            stage.steps.append((keyword, rest))
+    if stage is None:
+        raise ValueError("no FROM instruction")
+    return stage
+
+
+def split_image(ref: str) -> tuple[str, str | None]:
+    """(repository, tag or None); a registry port (`host:5000/x`) is not a tag."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        return name[: len(name) - len(last)] + last.split(":", 1)[0], last.split(":", 1)[1]
+    return name, None
+
+
+def torch_pin(requirements_text: str) -> str | None:
+    for line in requirements_text.splitlines():
+        m = re.match(r"^\s*torch\s*==\s*([^\s;#]+)", line, re.IGNORECASE)
+        if m:
+            return m.group(1)
+    return None
+
+
+def vtuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+def base_image_problems(dockerfile_text: str, requirements_text: str,
+                        cuda_builds: dict[str, tuple[str, ...]] = versions.TORCH_CUDA_BUILDS,
+                        driver_max_cuda: str = versions.NVIDIA_DRIVER_MAX_CUDA) -> list[str]:
+    """Everything wrong with the base image's torch/CUDA pair; empty when it is consistent."""
+    df = parse_dockerfile(dockerfile_text)
+    repo, tag = split_image(df.base)
+    if tag is None or tag == "latest":
+        return [f"base image {df.base!r} is not pinned to a release tag"]
+    problems = []
+    if repo not in ("pytorch/pytorch", "docker.io/pytorch/pytorch"):
+        problems.append(f"base image {repo!r} is not the official pytorch/pytorch")
+    m = _TAG.match(tag)
+    if not m:
+        return problems + [f"tag {tag!r} does not follow <torch>-cuda<x.y>-cudnn<n>-runtime"]
+    torch_v, cuda = m["torch"], m["cuda"]
+    if torch_v != df.args.get("TORCH_VERSION"):
+        problems.append(f"tag torch {torch_v} != ARG TORCH_VERSION {df.args.get('TORCH_VERSION')}")
+    if cuda != df.args.get("CUDA_VERSION"):
+        problems.append(f"tag CUDA {cuda} != ARG CUDA_VERSION {df.args.get('CUDA_VERSION')}")
+    pin = torch_pin(requirements_text)
+    if pin != torch_v:
+        problems.append(f"requirements.txt pins torch=={pin}, the base image carries {torch_v}")
+    release = ".".join(torch_v.split(".")[:2])
+    shipped = cuda_builds.get(release)
+    if shipped is None:
+        problems.append(f"no TORCH_CUDA_BUILDS entry for torch {release}")
+    elif cuda not in shipped:
+        problems.append(f"torch {release} ships no CUDA {cuda} build (only {', '.join(shipped)})")
+    if vtuple(cuda) > vtuple(driver_max_cuda):
+        problems.append(f"CUDA {cuda} is newer than the node driver supports ({driver_max_cuda})")
+    return problems
+
+
+def final_user_problems(dockerfile_text: str) -> list[str]:
+    users = [rest for keyword, rest in parse_dockerfile(dockerfile_text).steps if keyword == "USER"]
+    if not users:
+        return ["no USER instruction: the container runs as root"]
+    user = users[-1].split(":", 1)[0].strip()
+    if user in ("root", "0", ""):
+        return [f"final USER {users[-1]!r} is root"]
+    return []
+
+
+def efa_problems(dockerfile_text: str) -> list[str]:
+    df = parse_dockerfile(dockerfile_text)
+    version = df.args.get("EFA_INSTALLER_VERSION")
+    problems = []
+    if version is None or not _SEMVER.match(version):
+        problems.append(f"ARG EFA_INSTALLER_VERSION={version} is not a pinned X.Y.Z release")
+    runs = " ".join(rest for keyword, rest in df.steps if keyword == "RUN")
+    url = "https://efa-installer.amazonaws.com/aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz"
+    if url not in runs:
+        problems.append("no RUN downloads the installer named by EFA_INSTALLER_VERSION")
+    for flag in ("--skip-kmod", "--skip-limit-conf", "--no-verify"):
+        if flag not in runs:
+            problems.append(f"efa_installer.sh runs without {flag}")
+    if "FI_EFA_USE_DEVICE_RDMA" in dockerfile_text:
+        problems.append("FI_EFA_USE_DEVICE_RDMA is set, g4dn/g5 have no GPUDirect RDMA")
+    return problems
+
+
+# --- .dockerignore ------------------------------------------------------------------------------
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    """A .dockerignore pattern as the Docker client reads it: `**` spans directories, `*` and `?`
+    stay within one path element, the leading/trailing `/` are dropped."""
+    pattern = pattern.strip("/")
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+            continue
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        out += "[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c)
+        i += 1
+    return re.compile(f"^{out}$")
+
+
+def ignore_rules(dockerignore_text: str) -> list[tuple[bool, re.Pattern]]:
+    rules = []
+    for line in dockerignore_text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        rules.append((negated, _pattern_regex(line[1:].strip() if negated else line)))
+    return rules
+
+
+def is_sent(path: str, rules: list[tuple[bool, re.Pattern]]) -> bool:
+    """The last rule matching the path or one of its parent directories decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
+    excluded = False
+    for negated, rx in rules:
+        if any(rx.match(c) for c in candidates):
+            excluded = not negated
+    return not excluded
+
+
+MUST_SEND = ("trainer/__init__.py", "trainer/__main__.py", "trainer/model.py",
+             "trainer/requirements.txt", "trainer/selftest.py", "trainer/sub/module.py")
+MUST_NOT_SEND = (".venv/bin/python", "tests/test_cli.py", "tests/trainer/conftest.py",
+                 ".git/HEAD", "build/plan/dev.json", "pyproject.toml", "components/versions.py",
+                 "Pulumi.dev.yaml", "trainer/__pycache__/model.cpython-311.pyc",
+                 "trainer/sub/__pycache__/x.cpython-311.pyc", "trainer/stray.pyc",
+                 "trainer/checkpoints/step_00000004/weights.pt", "trainer/runs/latest/loss.png")
+
+
+def context_problems(dockerignore_text: str) -> list[str]:
+    rules = ignore_rules(dockerignore_text)
+    return ([f"{p} is left out of the build context" for p in MUST_SEND if not is_sent(p, rules)]
+            + [f"{p} is sent to the build context" for p in MUST_NOT_SEND if is_sent(p, rules)])
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return DOCKERFILE.read_text()
+
+
+@pytest.fixture(scope="module")
+def requirements() -> str:
+    return REQUIREMENTS.read_text()
+
+
+def with_arg(text: str, name: str, value: str) -> str:
+    new, n = re.subn(rf"^ARG {name}=.*$", f"ARG {name}={value}", text, flags=re.MULTILINE)
+    assert n == 1, f"expected exactly one 'ARG {name}=' line"
+    return new
+
+
+def test_base_image_matches_requirements_and_nodes(dockerfile, requirements):
+    df = parse_dockerfile(dockerfile)
+    assert df.base == (f"pytorch/pytorch:{df.args['TORCH_VERSION']}-cuda{df.args['CUDA_VERSION']}"
+                       "-cudnn9-runtime")
+    assert base_image_problems(dockerfile, requirements) == []
+
+
+@pytest.mark.parametrize("edit, requirements_text, expected", [
+    (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "ships no CUDA 13.1 build"),
+    (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "newer than the node driver"),
+    # Shipped by torch 2.13, but the 580 driver stops at 13.0.
+    (lambda t: with_arg(t, "CUDA_VERSION", "13.2"), None, "newer than the node driver"),
+    (lambda t: with_arg(t, "TORCH_VERSION", "2.12.0"), None, "pins torch==2.13.0"),
+    (lambda t: t, "numpy>=1.26\ntorch==2.12.0\n", "pins torch==2.12.0"),
+    (lambda t: t, "torch>=2.13\n", "pins torch==None"),
+    (lambda t: with_arg(t, "TORCH_VERSION", "2.99.0"), "torch==2.99.0\n", "no TORCH_CUDA_BUILDS"),
+    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime", t,
+                      flags=re.M), None, "tag CUDA 12.6 != ARG CUDA_VERSION 13.0"),
+    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch:latest", t, flags=re.M), None,
+     "not pinned"),
+    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch", t, flags=re.M), None, "not pinned"),
+    (lambda t: re.sub(r"^FROM .*$", "FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04", t,
+                      flags=re.M), None, "not the official pytorch/pytorch"),
+])
+def test_mismatched_base_image_is_rejected(dockerfile, requirements, edit, requirements_text,
+                                           expected):
+    problems = base_image_problems(edit(dockerfile), requirements_text or requirements)
+    assert any(expected in p for p in problems), problems
+
+
+def test_final_user_is_not_root(dockerfile):
+    assert final_user_problems(dockerfile) == []
+    assert final_user_problems(dockerfile + "\nUSER root\n")
+    assert final_user_problems(dockerfile + "\nUSER 0:0\n")
+    assert final_user_problems(re.sub(r"^USER .*$", "", dockerfile, flags=re.M))
+
+
+def test_efa_installer_is_pinned(dockerfile):
+    assert efa_problems(dockerfile) == []
+    assert efa_problems(with_arg(dockerfile, "EFA_INSTALLER_VERSION", "latest"))
+    assert efa_problems(dockerfile.replace("--skip-kmod", ""))
+    assert efa_problems(dockerfile + "\nENV FI_EFA_USE_DEVICE_RDMA=1\n")
+
+
+def test_requirements_install_before_the_source_copy(dockerfile):
+    steps = parse_dockerfile(dockerfile).steps
+    pos = {label: next(i for i, (k, rest) in enumerate(steps) if k == kw and needle in rest)
+           for label, kw, needle in [("requirements", "COPY", "requirements.txt"),
+                                     ("pip", "RUN", "pip install"),
+                                     ("torch check", "RUN", "torch.version.cuda"),
+                                     ("source", "COPY", "trainer/ /opt/trainstack/trainer")]}
+    assert pos["requirements"] < pos["pip"] < pos["torch check"] < pos["source"], pos
+
+
+def test_trainer_importable_from_any_directory(dockerfile):
+    steps = parse_dockerfile(dockerfile).steps
+    env = " ".join(rest for k, rest in steps if k == "ENV")
+    assert "PYTHONPATH=/opt/trainstack" in env and "PYTHONUNBUFFERED=1" in env
+    assert ("CMD", '["python", "-m", "trainer.selftest", "--level", "standard", "--expect-cuda"]') in steps
+    assert [rest for k, rest in steps if k == "WORKDIR"][-1] == "/workspace"
+
+
+def test_dockerignore_sends_only_the_trainer():
+    assert context_problems(DOCKERIGNORE.read_text()) == []
+    # Every file of the trainer package as it is on disk now goes through.
+    rules = ignore_rules(DOCKERIGNORE.read_text())
+    for path in (ROOT / "trainer").rglob("*"):
+        rel = path.relative_to(ROOT).as_posix()
+        if path.is_file() and "__pycache__" not in rel and rel != "trainer/Dockerfile":
+            assert is_sent(rel, rules), rel
+
+
+@pytest.mark.parametrize("text, expected", [
+    (".venv\n.git\n", "tests/test_cli.py is sent"),  # a deny-list forgets things
+    ("*\n", "trainer/model.py is left out"),
+    ("*\n!trainer/\n", "trainer/__pycache__/model.cpython-311.pyc is sent"),
+    ("*\n!trainer/**/*.py\n", "trainer/requirements.txt is left out"),
+])
+def test_weak_dockerignore_is_rejected(text, expected):
+    problems = context_problems(text)
+    assert any(expected in p for p in problems), problems
+
+
+def test_substitution_and_image_helpers():
+    assert substitute("a${X}b$Y${Z:-d}${X:+w}", {"X": "1", "Y": "2"}) == "a1b2dw"
+    with pytest.raises(KeyError):
+        substitute("${MISSING}", {})
+    assert split_image("registry:5000/pytorch/pytorch") == ("registry:5000/pytorch/pytorch", None)
+    assert split_image("pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime@sha256:ab") == (
+        "pytorch/pytorch", "2.13.0-cuda13.0-cudnn9-runtime")
+    assert vtuple("13.0") < vtuple("13.10")  # not a string comparison

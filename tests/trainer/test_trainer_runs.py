@@ -1,0 +1,157 @@
+"""The trainer as it really runs: separate processes, gloo, torchrun, signals, files on disk."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+from conftest import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
+
+from trainer import checkpoint
+
+
+def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
+    assert a.keys() == b.keys()
+    for step in a:
+        assert math.isclose(a[step], b[step], rel_tol=rtol), (step, a[step], b[step])
+
+
+def test_single_process_trains_and_records(single_run):
+    losses = single_run.losses()
+    assert list(losses) == list(range(1, STEPS + 1))
+    assert losses[STEPS] < losses[1] - 1.0  # it learns
+    progress = single_run.records("progress")
+    assert progress and all(0 < r["mfu"] < 1 and r["tokens_per_s"] > 0 for r in progress.values())
+    summary = single_run.records("summary")[None]
+    assert summary["steps"] == STEPS and math.isfinite(summary["val_loss"])
+    assert (single_run.workdir / "runs" / "loss.png").stat().st_size > 10_000
+    assert "MFU" in single_run.stdout and "ETA" in single_run.stdout
+    assert [s for s, _ in checkpoint.complete(single_run.ckpt_dir)] == [4, 8, 12]
+
+
+def test_two_ranks_match_one_process(single_run, two_rank_run):
+    assert_close(two_rank_run.losses(), single_run.losses(), rtol=1e-6)
+    val_1 = single_run.records("val")[STEPS]["loss"]
+    val_2 = two_rank_run.records("val")[STEPS]["loss"]
+    assert math.isclose(val_1, val_2, rel_tol=1e-6)
+    assert "2 rank(s) on cpu (gloo)" in two_rank_run.stdout
+
+
+def test_resume_is_bit_for_bit(single_run, tmp_path):
+    first = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--stop-at", "6",
+                           "--checkpoint.interval", "0"))
+    assert [s for s, _ in checkpoint.complete(first.ckpt_dir)] == [6]
+    second = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.interval", "0",
+                            "--checkpoint.export", "weights.pt"))
+    assert "resumed from" in second.stdout and "step 6" in second.stdout
+    assert second.losses() == single_run.losses()  # exact equality, every step
+    got = torch.load(tmp_path / "weights.pt", weights_only=True)
+    want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_checkpoint_of_two_ranks_resumes_on_one(two_rank_run, tmp_path):
+    (tmp_path / "ckpt").mkdir()
+    shutil.copytree(two_rank_run.ckpt_dir / "step_00000008", tmp_path / "ckpt" / "step_00000008")
+    run = ok(run_trainer(tmp_path, "--max-steps", str(STEPS)))
+    assert "written by 2 rank(s)" in run.stdout
+    after = {s: v for s, v in two_rank_run.losses().items() if s > 8}
+    assert_close(run.losses(), after, rtol=1e-6)
+
+
+def test_sigkilled_rank_restarts_and_resumes(two_rank_run, tmp_path):
+    run = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.interval",
+                         str(CKPT_EVERY), "--debug.kill-at-step", "7", "--debug.kill-rank", "1",
+                         nproc=2, max_restarts=1))
+    assert "resumed from" in run.stdout and "step 4" in run.stdout
+    assert_close(run.losses(), two_rank_run.losses(), rtol=1e-6)
+
+
+def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
+    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0")
+    metrics = tmp_path / "runs" / "metrics.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if metrics.exists() and metrics.read_text().count('"train"') >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    saved = checkpoint.latest(tmp_path / "ckpt")
+    assert saved is not None and saved[0] >= 3
+    assert f"saved step {saved[0]}" in out
+    # A save cut off mid-write, in both shapes it can take: the hidden temporary directory and a
+    # directory missing its trainer state.
+    half = tmp_path / "ckpt" / ".tmp-step_00090000"
+    shutil.copytree(saved[1], half)
+    (half / checkpoint.STATE_FILE).unlink()
+    broken = tmp_path / "ckpt" / "step_00090001"
+    broken.mkdir()
+    (broken / ".metadata").write_bytes(b"\x80\x04trunc")
+    run = ok(run_trainer(tmp_path, "--max-steps", str(saved[0] + 2), "--checkpoint.interval",
+                         "0"))
+    assert f"resumed from {saved[1]}" in run.stdout
+    assert max(run.losses()) == saved[0] + 2
+
+
+def test_nan_loss_aborts_before_the_optimizer_step(tmp_path):
+    run = run_trainer(tmp_path, "--max-steps", "6", "--debug.nan-at-step", "3",
+                      "--checkpoint.interval", "2", nproc=2)
+    assert run.returncode != 0
+    assert "stopped before the optimizer step" in run.stderr
+    assert "step 3: loss nan" in run.stderr
+    assert max(run.losses()) == 2
+
+
+NAN_PROBE = """
+import json, torch
+from trainer import config, distributed, train, batches, tokenizer
+cfg = config.build("tiny", {"debug": {"nan_at_step": 1}})
+d = distributed.init()
+model = train.build_model(cfg, d)
+opt, _ = train.build_optimizer(model, cfg, d.device)
+before = {k: v.full_tensor().clone() for k, v in model.state_dict().items()}
+micro = batches.ShardedBatches(cfg, tokenizer.load(None), 0, 1).next_step()
+try:
+    train.train_step(model, opt, micro, cfg, d, step=1)
+    raised = False
+except train.NonFiniteError:
+    raised = True
+after = model.state_dict()
+print(json.dumps({"raised": raised,
+                  "unchanged": all(torch.equal(before[k], after[k].full_tensor()) for k in before),
+                  "optimizer_state": len(opt.state)}))
+distributed.shutdown()
+"""
+
+
+def test_nan_leaves_weights_and_optimizer_untouched(tmp_path):
+    p = subprocess.run([sys.executable, "-c", NAN_PROBE], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    result = __import__("json").loads(p.stdout.strip().splitlines()[-1])
+    assert result == {"raised": True, "unchanged": True, "optimizer_state": 0}
+
+
+def test_bad_config_exits_2_naming_the_option(tmp_path):
+    run = run_trainer(tmp_path, "--micro-batch-size", "3")
+    assert run.returncode == 2
+    assert "global_batch_size=8: must be a multiple of micro_batch_size=3" in run.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    run = run_trainer(tmp_path, "--checkpoint.dir", str(blocker / "ckpt"))
+    assert run.returncode == 2
+    assert f"checkpoint.dir={blocker / 'ckpt'}: not writable" in run.stderr
+
+
+def test_batch_not_divisible_by_ranks_is_reported(tmp_path):
+    run = run_trainer(tmp_path, "--global-batch-size", "4", "--micro-batch-size", "4", nproc=2)
+    assert run.returncode != 0
+    assert "micro_batch_size x ranks = 4 x 2" in run.stderr
