@@ -319,7 +319,8 @@ def test_trainer_importable_from_any_directory(dockerfile):
     steps = parse_dockerfile(dockerfile).steps
     env = " ".join(rest for k, rest in steps if k == "ENV")
     assert "PYTHONPATH=/opt/trainstack" in env and "PYTHONUNBUFFERED=1" in env
-    assert ("CMD", '["python", "-m", "trainer.selftest", "--level", "standard", "--expect-cuda"]') in steps
+    cmd = '["python", "-m", "trainer.selftest", "--level", "standard", "--expect-cuda"]'
+    assert ("CMD", cmd) in steps
     assert [rest for k, rest in steps if k == "WORKDIR"][-1] == "/workspace"
 
 
