@@ -142,7 +142,7 @@ def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
         model = Transformer(cfg.model, rope_len=cfg.seq_len)
     model.to_empty(device="cpu")  # every weight is overwritten by the load
     state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(ckpt))
+    dcp.load(state, checkpoint_id=str(ckpt), no_dist=True)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state["model"], out)

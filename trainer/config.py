@@ -250,7 +250,8 @@ def _set_path(tree: dict, path: str, value: Any) -> None:
     *parents, leaf = path.split(".")
     for p in parents:
         tree = tree.setdefault(p, {})
-    tree[leaf] = value
+    old = tree.get(leaf)
+    tree[leaf] = _merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
 
 
 def _format_errors(err: ValidationError) -> list[str]:
@@ -267,7 +268,8 @@ def _format_errors(err: ValidationError) -> list[str]:
 
 
 def build(preset: str = "tiny", overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Preset + dotted-path overrides -> validated config, or ConfigError naming every problem."""
+    """Preset + overrides (dotted paths or nested dicts, merged into the preset) -> validated
+    config, or ConfigError naming every problem."""
     if preset not in PRESETS:
         raise ConfigError([f"preset={preset!r}: unknown; choose one of {', '.join(PRESETS)}"])
     tree = copy.deepcopy(PRESETS[preset])

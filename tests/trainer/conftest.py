@@ -98,5 +98,5 @@ def single_run(tmp_path_factory) -> Run:
 @pytest.fixture(scope="session")
 def two_rank_run(tmp_path_factory) -> Run:
     return ok(run_trainer(tmp_path_factory.mktemp("two"), "--max-steps", str(STEPS),
-                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "5",
+                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "2",
                           nproc=2))

@@ -1,0 +1,95 @@
+"""The training config: presets, command-line overrides, errors that name the option."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer import config
+from trainer.model import matmul_params
+
+
+def test_every_preset_is_valid_and_overridable():
+    for name in config.PRESETS:
+        cfg = config.from_args(["--preset", name, "--max-steps", "7", "--optim.lr", "1e-4"])
+        assert (cfg.preset, cfg.max_steps, cfg.optim.lr) == (name, 7, 1e-4)
+
+
+def test_preset_shapes():
+    small = config.build("small").model
+    llama1b = config.build("llama3-1b").model
+    llama8b = config.build("llama3-8b").model
+    # ~50M: the embedding plus the blocks' weights.
+    assert 40e6 < matmul_params(small) < 60e6
+    # Llama 3.2 1B: 2048 wide, 16 layers, 32/8 heads, 8192 FFN, 128256 vocabulary, tied.
+    assert (llama1b.dim, llama1b.n_layers, llama1b.n_heads, llama1b.n_kv_heads,
+            llama1b.ffn_hidden, llama1b.vocab_size, llama1b.tie_embeddings) == (
+        2048, 16, 32, 8, 8192, 128256, True)
+    assert llama1b.rope_scaling is not None and llama1b.rope_theta == 500000
+    assert (llama8b.dim, llama8b.n_layers, llama8b.ffn_hidden, llama8b.tie_embeddings) == (
+        4096, 32, 14336, False)
+
+
+def test_every_leaf_is_a_command_line_option():
+    cfg = config.from_args([
+        "--model.rope-scaling.factor", "8", "--model.rope-scaling.low-freq-factor", "1",
+        "--model.rope-scaling.high-freq-factor", "4",
+        "--model.rope-scaling.original-max-seq-len", "1024", "--data.source", "local",
+        "--data.path", "corpus", "--parallel.compile", "true", "--checkpoint.export", "none",
+        "--metrics.peak_tflops", "312"])
+    assert cfg.model.rope_scaling.factor == 8
+    assert (cfg.data.source, cfg.data.path, cfg.parallel.compile) == ("local", "corpus", True)
+    assert cfg.checkpoint.export is None and cfg.metrics.peak_tflops == 312
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--micro-batch-size", "3"], "global_batch_size=8: must be a multiple of micro_batch_size=3"),
+    (["--seq-len", "512"], "seq_len=512: above the model's maximum model.max_seq_len=256"),
+    (["--model.dim", "66"], "model.dim=66: must be divisible by model.n_heads=4"),
+    (["--model.n-kv-heads", "3"], "model.n_kv_heads=3: must divide model.n_heads=4"),
+    (["--model.dim", "72", "--model.n-heads", "8", "--model.n-kv-heads", "8"],
+     "RoPE needs an even head size"),
+    (["--data.source", "hf"], "data.path: required with data.source=hf"),
+    (["--data.num-shards", "3"], "data.num_shards=3: must divide global_batch_size=8"),
+    (["--stop-at", "200", "--max-steps", "100"], "stop_at=200: after max_steps=100"),
+    (["--optim.lr", "0"], "optim.lr='0': Input should be greater than 0"),
+    (["--max-steps", "many"], "max_steps='many': Input should be a valid integer"),
+    (["--data.source", "s3"], "data.source='s3': Input should be 'synthetic', 'local' or 'hf'"),
+])
+def test_bad_values_are_named(args, message):
+    with pytest.raises(config.ConfigError) as e:
+        config.from_args(args)
+    assert any(message in issue for issue in e.value.issues), e.value.issues
+
+
+def test_all_problems_reported_together():
+    with pytest.raises(config.ConfigError) as e:
+        config.from_args(["--micro-batch-size", "3", "--seq-len", "512"])
+    assert len(e.value.issues) == 2
+
+
+def test_world_size_checks():
+    cfg = config.build("tiny", {"global_batch_size": 8, "micro_batch_size": 4})
+    cfg.check_world(2)
+    assert cfg.grad_accum_steps(1) == 2 and cfg.grad_accum_steps(2) == 1
+    with pytest.raises(config.ConfigError, match=r"micro_batch_size x ranks = 4 x 4"):
+        cfg.check_world(4)
+    odd = config.build("tiny", {"global_batch_size": 6, "micro_batch_size": 1})
+    with pytest.raises(config.ConfigError, match=r"data.num_shards=6: must be a multiple of the 4"):
+        odd.check_world(4)
+
+
+def test_unknown_option_and_preset_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        config.from_args(["--model.width", "3"])
+    assert "unrecognized arguments: --model.width" in capsys.readouterr().err
+    with pytest.raises(config.ConfigError, match="preset='huge': unknown"):
+        config.build("huge")
+
+
+def test_unwritable_checkpoint_dir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(config.ConfigError, match=r"checkpoint.dir=.*: not writable"):
+        config.check_writable(str(blocker / "ckpt"))
+    config.check_writable(str(tmp_path / "new" / "dir"))
+    assert list((tmp_path / "new" / "dir").iterdir()) == []
