@@ -1,11 +1,15 @@
-# trainstack: `make demo` (offline plan of the dev stack) and `make test` on a fresh machine.
+# trainstack: `make demo` (offline plan of the dev stack, then a short 2-process CPU training) and
+# `make test` on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
 CRD_DIR ?= build/crds
 
-.PHONY: demo plan test venv crds clean
+DEMO_DIR ?= build/demo
+DEMO_STEPS ?= 60
+
+.PHONY: demo plan train test bench venv crds clean
 
 $(VENV)/.installed: pyproject.toml trainer/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,11 +19,19 @@ $(VENV)/.installed: pyproject.toml trainer/requirements.txt
 
 venv: $(VENV)/.installed
 
-# The main job on the local default: the offline plan of the dev stack.
-demo: plan
+# The main job on the local default: the offline plan of the dev stack, then the trainer on two
+# CPU processes (gloo) exactly as a PyTorchJob starts it, from a clean run directory.
+demo: plan train
 
 plan: venv
 	$(VENV)/bin/trainstack plan --stack $(STACK)
+
+train: venv
+	rm -rf $(DEMO_DIR)
+	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m trainer \
+		--preset tiny --max-steps $(DEMO_STEPS) --checkpoint.interval 20 \
+		--metrics.val-interval 20 --checkpoint.dir $(DEMO_DIR)/checkpoints \
+		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model.pt
 
 test: venv
 	$(PY) -m pytest -q

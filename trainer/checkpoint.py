@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -142,7 +143,9 @@ def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
         model = Transformer(cfg.model, rope_len=cfg.seq_len)
     model.to_empty(device="cpu")  # every weight is overwritten by the load
     state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(ckpt), no_dist=True)
+    with warnings.catch_warnings():  # "assuming ... a single process": that is the point here
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(state, checkpoint_id=str(ckpt), no_dist=True)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state["model"], out)

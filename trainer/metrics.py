@@ -65,6 +65,7 @@ class Recorder:
         self.enabled = enabled
         self.max_steps, self.fpt, self.peak, self.world = max_steps, flops_per_token, peak, world
         self._window: list[tuple[float, float, int]] = []  # (step time, data time, tokens)
+        self._all: list[tuple[float, float, int]] = []
         self._started = time.perf_counter()
         self._steps_done = 0
         if enabled:
@@ -79,14 +80,16 @@ class Recorder:
     def step(self, step: int, loss: float, lr: float, grad_norm: float, step_time: float,
              data_time: float, tokens: int) -> None:
         self._window.append((step_time, data_time, tokens))
+        self._all.append((step_time, data_time, tokens))
         self._steps_done += 1
         self.write({"kind": "train", "step": step, "loss": loss, "lr": lr,
                     "grad_norm": grad_norm, "step_time": step_time, "tokens": tokens})
 
-    def throughput(self) -> dict:
-        t = sum(w[0] for w in self._window)
-        data = sum(w[1] for w in self._window)
-        tokens = sum(w[2] for w in self._window)
+    def throughput(self, window: list | None = None) -> dict:
+        window = self._window if window is None else window
+        t = sum(w[0] for w in window)
+        data = sum(w[1] for w in window)
+        tokens = sum(w[2] for w in window)
         tps = tokens / t if t else 0.0
         tflops = self.fpt * tps / self.world / 1e12
         return {"tokens_per_s": tps, "tokens_per_s_per_device": tps / self.world,
@@ -103,9 +106,13 @@ class Recorder:
                     "eta_s": eta})
         return (f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {loss:.4f} | "
                 f"{th['tokens_per_s']:,.0f} tok/s ({th['tokens_per_s_per_device']:,.0f}/dev) | "
-                f"{th['tflops_per_device']:.2f} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
+                f"{th['tflops_per_device']:.3g} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
                 f"data {100 * th['data_share']:.0f}% | mem {mem:.2f} GiB | "
                 f"ETA {fmt_duration(eta)}")
+
+    def run_throughput(self) -> dict:
+        """Over this process's steps, the first left out (it pays for warm-up)."""
+        return self.throughput(self._all[1:] or self._all)
 
     def records(self, kind: str) -> dict[int, dict]:
         """The newest record of each step (a restarted run rewrites the steps it redoes)."""

@@ -175,7 +175,11 @@ def run(cfg: config.TrainConfig) -> dict:
             f"peak {peak:.2f} TFLOP/s/device ({peak_src})")
 
     start, data_state = 0, None
-    found = checkpoint.latest(cfg.checkpoint.dir) if cfg.checkpoint.resume else None
+    found = checkpoint.latest(cfg.checkpoint.dir)
+    if found and not cfg.checkpoint.resume:
+        raise config.ConfigError([
+            f"checkpoint.resume=false: {cfg.checkpoint.dir} holds step {found[0]} of an earlier "
+            "run, which a restart of this one would resume from; use an empty checkpoint.dir"])
     if found:
         state = checkpoint.load(found[1], model, optimizer, d.rank, d.device)
         sched.load_state_dict(state["scheduler"])
@@ -239,6 +243,7 @@ def run(cfg: config.TrainConfig) -> dict:
     summary = {"kind": "summary", "steps": step, "resumed_from": start, "final_loss": loss,
                "val_loss": val_loss, "parameters": model.num_params(),
                "flops_per_token": fpt, "world_size": d.world_size,
+               **rec.run_throughput(),
                "peak_tflops_per_device": peak, "peak_source": peak_src,
                "peak_mem_gib": metrics.peak_memory_gib(d.device),
                "checkpoint": str(checkpoint.latest(cfg.checkpoint.dir)[1]),
@@ -247,8 +252,14 @@ def run(cfg: config.TrainConfig) -> dict:
         rec.write(summary)
         png = rec.plot()
         (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        print(f"trainer: done: step {step}, train loss {loss:.4f}, validation loss "
-              f"{val_loss:.4f}; {rec.path}, {png}, {summary['checkpoint']}", flush=True)
+        print(f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "
+              f"rank(s); train loss {loss:.4f}, validation loss {val_loss:.4f}; "
+              f"{summary['tokens_per_s']:,.0f} tok/s, MFU {100 * summary['mfu']:.1f}% of "
+              f"{peak:.3g} TFLOP/s ({peak_src}), data {100 * summary['data_share']:.0f}%, "
+              f"peak mem {summary['peak_mem_gib']:.2f} GiB", flush=True)
+        print(f"trainer: metrics {rec.path}, loss curve {png}, summary "
+              f"{rec.dir / 'summary.json'}, checkpoint {summary['checkpoint']}"
+              + (f", weights {exported}" if exported else ""), flush=True)
     return summary
 
 

@@ -12,7 +12,7 @@ import time
 import torch
 from conftest import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
 
-from trainer import checkpoint
+from trainer import checkpoint, export
 
 
 def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
@@ -49,8 +49,9 @@ def test_two_ranks_match_one_process(single_run, two_rank_run):
 def test_consolidated_export_from_a_sharded_checkpoint(single_run, two_rank_run, tmp_path):
     want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
     for run, atol in ((single_run, 0.0), (two_rank_run, 1e-5)):
-        out = checkpoint.export_from_checkpoint(run.ckpt_dir / "step_00000012", tmp_path / "w.pt")
-        got = torch.load(out, weights_only=True)
+        # The newest complete checkpoint under the root: step 12.
+        assert export.main([str(run.ckpt_dir), str(tmp_path / "w.pt")]) == 0
+        got = torch.load(tmp_path / "w.pt", weights_only=True)
         assert got.keys() == want.keys()
         for k in want:
             # Same process: identical. Two ranks: reduction order differs in the last bits, and
@@ -62,6 +63,8 @@ def test_resume_is_bit_for_bit(single_run, tmp_path):
     first = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--stop-at", "6",
                            "--checkpoint.interval", "0"))
     assert [s for s, _ in checkpoint.complete(first.ckpt_dir)] == [6]
+    refused = run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.resume", "false")
+    assert refused.returncode == 2 and "holds step 6 of an earlier run" in refused.stderr
     second = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.interval", "0",
                             "--checkpoint.export", "weights.pt"))
     assert "resumed from" in second.stdout and "step 6" in second.stdout
