@@ -213,7 +213,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # About 50M parameters with a 32k vocabulary.
     "small": {
-        "model": {"dim": 512, "n_layers": 8, "n_heads": 8, "n_kv_heads": 4, "ffn_hidden": 1536,
+        "model": {"dim": 512, "n_layers": 6, "n_heads": 8, "n_kv_heads": 4, "ffn_hidden": 1536,
                   "vocab_size": 32768, "max_seq_len": 2048},
         "seq_len": 1024, "global_batch_size": 32, "micro_batch_size": 8,
         "optim": {"lr": 1e-3, "warmup_steps": 100},

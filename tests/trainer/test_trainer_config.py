@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from trainer import config
-from trainer.model import matmul_params
+from trainer.model import Transformer
 
 
 def test_every_preset_is_valid_and_overridable():
@@ -18,8 +19,10 @@ def test_preset_shapes():
     small = config.build("small").model
     llama1b = config.build("llama3-1b").model
     llama8b = config.build("llama3-8b").model
-    # ~50M: the embedding plus the blocks' weights.
-    assert 40e6 < matmul_params(small) < 60e6
+    with torch.device("meta"):
+        assert 45e6 < Transformer(small).num_params() < 55e6  # "about 50M"
+        assert 1.2e9 < Transformer(llama1b).num_params() < 1.25e9  # Llama 3.2 1B: 1.24B
+        assert 8.0e9 < Transformer(llama8b).num_params() < 8.1e9  # Llama 3 8B: 8.03B
     # Llama 3.2 1B: 2048 wide, 16 layers, 32/8 heads, 8192 FFN, 128256 vocabulary, tied.
     assert (llama1b.dim, llama1b.n_layers, llama1b.n_heads, llama1b.n_kv_heads,
             llama1b.ffn_hidden, llama1b.vocab_size, llama1b.tie_embeddings) == (
