@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
-# Dense peak TFLOP/s per GPU at the precision training uses (bf16 tensor cores; T4 has no bf16,
-# its fp16 figure is the ceiling). Matched against the CUDA device name.
+# Dense peak TFLOP/s per GPU, matched against the CUDA device name: bf16 tensor cores (T4 has no
+# bf16: its fp16 figure), and plain fp32 for runs without mixed precision.
 PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "A10G": 125.0, "L4": 121.0, "T4": 65.0}
+PEAK_TFLOPS_FP32 = {"H100": 67.0, "A100": 19.5, "A10G": 31.2, "L4": 30.3, "T4": 8.1}
 
 
 def measured_matmul_tflops(device: torch.device, seconds: float = 0.3) -> float:
@@ -31,15 +32,17 @@ def measured_matmul_tflops(device: torch.device, seconds: float = 0.3) -> float:
     return 2 * n ** 3 * iters / (time.perf_counter() - start) / 1e12
 
 
-def peak_tflops(device: torch.device, override: float | None) -> tuple[float, str]:
+def peak_tflops(device: torch.device, override: float | None,
+                bf16: bool = True) -> tuple[float, str]:
     """(peak TFLOP/s per device, where the figure comes from)."""
     if override:
         return override, "metrics.peak_tflops"
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
-        for key, peak in PEAK_TFLOPS.items():
+        table = PEAK_TFLOPS if bf16 else PEAK_TFLOPS_FP32
+        for key, peak in table.items():
             if key in name:
-                return peak, f"{key} table"
+                return peak, f"{key} {'bf16' if bf16 else 'fp32'} table"
     return measured_matmul_tflops(device), "measured matmul"
 
 

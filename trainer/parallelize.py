@@ -1,5 +1,5 @@
 """FSDP2 wrapping: activation checkpointing and torch.compile per block, fully_shard per block and
-on the root, bf16 parameters with fp32 gradient reduction on CUDA."""
+on the root, bf16 parameters with fp32 gradient reduction on GPUs with bf16 tensor cores."""
 
 from __future__ import annotations
 
@@ -8,14 +8,27 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoi
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from .config import ParallelConfig
+from .config import ConfigError, ParallelConfig
 from .model import Transformer
 
 
+def native_bf16(device: torch.device) -> bool:
+    """bf16 tensor cores: Ampere (sm_80) and newer. A T4 (sm_75) would emulate bf16 slowly."""
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0)
+
+
+def uses_bf16(cfg: ParallelConfig, device: torch.device) -> bool:
+    if cfg.mixed_precision == "bf16":
+        if device.type == "cuda" and not native_bf16(device):
+            name = torch.cuda.get_device_name(device)
+            raise ConfigError([f"parallel.mixed_precision=bf16: {name} has no bf16 tensor cores; "
+                               "use auto or fp32"])
+        return True
+    return cfg.mixed_precision == "auto" and native_bf16(device)
+
+
 def mixed_precision(cfg: ParallelConfig, device: torch.device) -> MixedPrecisionPolicy:
-    bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto"
-                                             and device.type == "cuda")
-    if not bf16:
+    if not uses_bf16(cfg, device):
         return MixedPrecisionPolicy()
     # Parameters gathered and computed in bf16; gradients reduced and kept in fp32 (the sharded
     # master copy stays fp32, so the optimizer never steps in bf16).

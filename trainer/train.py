@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from . import batches, checkpoint, config, distributed, metrics, tokenizer
 from .model import Transformer
-from .parallelize import parallelize
+from .parallelize import parallelize, uses_bf16
 
 EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM = 2, 3, 143
 
@@ -68,8 +68,9 @@ def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": o.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, foreach=True,
-        fused=device.type == "cuda" or None)
+        lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+        # One fused kernel on CUDA; the multi-tensor path elsewhere (the two are exclusive).
+        fused=device.type == "cuda", foreach=device.type != "cuda")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg))
     return opt, sched
 
@@ -166,12 +167,14 @@ def run(cfg: config.TrainConfig) -> dict:
     model = build_model(cfg, d)
     optimizer, sched = build_optimizer(model, cfg, d.device)
     fpt = model.flops_per_token(cfg.seq_len)
-    peak, peak_src = metrics.peak_tflops(d.device, cfg.metrics.peak_tflops)
+    bf16 = uses_bf16(cfg.parallel, d.device)
+    peak, peak_src = metrics.peak_tflops(d.device, cfg.metrics.peak_tflops, bf16)
     _say(d, f"trainer: preset {cfg.preset}, {model.num_params() / 1e6:.1f}M parameters, "
             f"{d.world_size} rank(s) on {d.device.type} "
             f"({torch.distributed.get_backend()}), "
             f"global batch {cfg.global_batch_size} x {cfg.seq_len} tokens, "
             f"grad accumulation {cfg.grad_accum_steps(d.world_size)}, "
+            f"{'bf16 params, fp32 reduction' if bf16 else 'fp32'}, "
             f"peak {peak:.2f} TFLOP/s/device ({peak_src})")
 
     start, data_state = 0, None
