@@ -69,8 +69,6 @@ class Recorder:
         self.max_steps, self.fpt, self.peak, self.world = max_steps, flops_per_token, peak, world
         self._window: list[tuple[float, float, int]] = []  # (step time, data time, tokens)
         self._all: list[tuple[float, float, int]] = []
-        self._started = time.perf_counter()
-        self._steps_done = 0
         if enabled:
             self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
@@ -84,7 +82,6 @@ class Recorder:
              data_time: float, tokens: int) -> None:
         self._window.append((step_time, data_time, tokens))
         self._all.append((step_time, data_time, tokens))
-        self._steps_done += 1
         self.write({"kind": "train", "step": step, "loss": loss, "lr": lr,
                     "grad_norm": grad_norm, "step_time": step_time, "tokens": tokens})
 
@@ -102,8 +99,9 @@ class Recorder:
     def log(self, step: int, loss: float, device: torch.device) -> str:
         th = self.throughput()
         self._window.clear()
-        elapsed = time.perf_counter() - self._started
-        eta = elapsed / self._steps_done * (self.max_steps - step) if self._steps_done else math.nan
+        # From the steady steps: the first pays for warm-up and compilation.
+        steady = [w[0] for w in (self._all[1:] or self._all)]
+        eta = sum(steady) / len(steady) * (self.max_steps - step) if steady else math.nan
         mem = peak_memory_gib(device)
         self.write({"kind": "progress", "step": step, "loss": loss, **th, "peak_mem_gib": mem,
                     "eta_s": eta})
