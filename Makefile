@@ -7,7 +7,7 @@ STACK ?= dev
 CRD_DIR ?= build/crds
 
 DEMO_DIR ?= build/demo
-DEMO_STEPS ?= 60
+DEMO_STEPS ?= 200
 
 .PHONY: demo plan train test bench venv crds clean
 
@@ -29,8 +29,9 @@ plan: venv
 train: venv
 	rm -rf $(DEMO_DIR)
 	OMP_NUM_THREADS=1 $(VENV)/bin/torchrun --standalone --nproc-per-node 2 -m trainer \
-		--preset tiny --max-steps $(DEMO_STEPS) --checkpoint.interval 20 \
-		--metrics.val-interval 20 --checkpoint.dir $(DEMO_DIR)/checkpoints \
+		--preset tiny --max-steps $(DEMO_STEPS) --checkpoint.interval 50 \
+		--metrics.val-interval 50 --metrics.log-interval 20 \
+		--checkpoint.dir $(DEMO_DIR)/checkpoints \
 		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model.pt
 
 test: venv

@@ -72,9 +72,9 @@ def run_trainer(workdir: Path, *args: str, nproc: int = 0, max_restarts: int = 0
     return Run(p.returncode, p.stdout, p.stderr, workdir)
 
 
-def start_trainer(workdir: Path, *args: str) -> subprocess.Popen:
+def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(command(workdir, list(args)), cwd=workdir, env=_env(),
+    return subprocess.Popen(command(workdir, list(args), nproc), cwd=workdir, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -92,16 +92,19 @@ def test_sigkilled_rank_restarts_and_resumes(two_rank_run, tmp_path):
     assert_close(run.losses(), two_rank_run.losses(), rtol=1e-6)
 
 
-def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
-    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0")
-    metrics = tmp_path / "runs" / "metrics.jsonl"
-    deadline = time.monotonic() + 60
+def terminate_after(proc, metrics, steps: int) -> tuple[str, str]:
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if metrics.exists() and metrics.read_text().count('"train"') >= 3:
+        if metrics.exists() and metrics.read_text().count('"train"') >= steps:
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    return proc.communicate(timeout=60)
+
+
+def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
+    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0")
+    out, err = terminate_after(proc, tmp_path / "runs" / "metrics.jsonl", 3)
     assert proc.returncode == 143, err
     saved = checkpoint.latest(tmp_path / "ckpt")
     assert saved is not None and saved[0] >= 3
@@ -118,6 +121,18 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
                          "0"))
     assert f"resumed from {saved[1]}" in run.stdout
     assert max(run.losses()) == saved[0] + 2
+
+
+def test_sigterm_to_torchrun_saves_on_every_rank(tmp_path):
+    # In a pod, SIGTERM reaches torchrun (PID 1), which passes it to the workers and gives them
+    # 30 s before SIGKILL.
+    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0",
+                         nproc=2)
+    out, err = terminate_after(proc, tmp_path / "runs" / "metrics.jsonl", 3)
+    assert proc.returncode != 0
+    saved = checkpoint.latest(tmp_path / "ckpt")
+    assert saved is not None and f"SIGTERM: saved step {saved[0]}" in out
+    assert sorted(p.name for p in (saved[1] / "rng").iterdir()) == ["rank_0.pt", "rank_1.pt"]
 
 
 def test_nan_loss_aborts_before_the_optimizer_step(tmp_path):
