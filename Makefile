@@ -34,6 +34,11 @@ train: venv
 		--checkpoint.dir $(DEMO_DIR)/checkpoints \
 		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model.pt
 
+# This trainer against transformers' LlamaForCausalLM, same shape and FSDP2 wrapping, on this CPU.
+bench: venv
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) bench/compare_hf.py --json build/bench/compare_hf.json
+
 test: venv
 	$(PY) -m pytest -q
 
