@@ -47,7 +47,7 @@ from torch.distributed.fsdp import fully_shard  # noqa: E402
 from trainer import batches, config, distributed, metrics, tokenizer  # noqa: E402
 from trainer.model import flops_per_token  # noqa: E402
 from trainer.parallelize import mixed_precision  # noqa: E402
-from trainer.train import build_model, build_optimizer, train_step  # noqa: E402
+from trainer.train import build_model, build_optimizer, clip_gradients, train_step  # noqa: E402
 
 # trainstack parameter name piece -> Hugging Face piece (a renaming, checked shape by shape).
 _NAMES = [("tok_embeddings.", "model.embed_tokens."), ("layers.", "model.layers."),
@@ -171,11 +171,7 @@ def hf_train_step(model, optimizer, micro_batches, cfg, d) -> tuple[float, float
         local_sum += loss.detach().double()
     torch.distributed.all_reduce(local_sum)
     loss = local_sum.item() / (accum * d.world_size)
-    max_norm = cfg.optim.grad_clip or float("inf")
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
-    if hasattr(norm, "full_tensor"):
-        norm = norm.full_tensor()
-    grad_norm = norm.item()
+    grad_norm = clip_gradients(model, cfg.optim.grad_clip)
     if not (math.isfinite(loss) and math.isfinite(grad_norm)):
         raise SystemExit(f"compare_hf: Hugging Face loss {loss}, gradient norm {grad_norm}")
     optimizer.step()

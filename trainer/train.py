@@ -89,6 +89,13 @@ def _say(d: distributed.Dist, msg: str) -> None:
         print(msg, flush=True)
 
 
+def clip_gradients(model, max_norm: float) -> float:
+    """Clip to max_norm (0: only measure); returns the global norm over all ranks' shards."""
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm or float("inf"),
+                                          foreach=True)
+    return (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).item()
+
+
 def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[float, float]:
     """Forward/backward over this rank's micro-batches, then the optimizer step unless the
     global loss or gradient norm is non-finite. Returns (global mean loss, gradient norm)."""
@@ -111,11 +118,7 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
     torch.distributed.all_reduce(summed)
     loss = summed[0].item() / global_tokens
     _Stop.requested = bool(summed[1].item())
-    max_norm = cfg.optim.grad_clip or float("inf")
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm, foreach=True)
-    if hasattr(norm, "full_tensor"):
-        norm = norm.full_tensor()
-    grad_norm = norm.item()
+    grad_norm = clip_gradients(model, cfg.optim.grad_clip)
     if not (math.isfinite(loss) and math.isfinite(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteError(
