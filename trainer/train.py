@@ -31,11 +31,13 @@ class _Stop:
     """SIGTERM (pod eviction, spot interruption via the kubelet, torchrun shutting down) asks
     for a checkpoint at the end of the current step, agreed on by every rank."""
 
-    requested = False
+    requested = False  # seen by this rank
+    agreed = False  # seen by some rank as of the last step's all-reduce: every rank stops there
 
     @classmethod
     def install(cls) -> None:
         """Only around the training loop: anywhere else SIGTERM ends the process at once."""
+        cls.requested = cls.agreed = False
         def handler(signum, frame):
             if cls.requested:  # asked twice: do not wait for the step to end
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -117,7 +119,8 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
                                                   device=d.device)])
     torch.distributed.all_reduce(summed)
     loss = summed[0].item() / global_tokens
-    _Stop.requested = bool(summed[1].item())
+    # The local flag stays as it is: a signal landing after this collective counts next step.
+    _Stop.agreed = bool(summed[1].item())
     grad_norm = clip_gradients(model, cfg.optim.grad_clip)
     if not (math.isfinite(loss) and math.isfinite(grad_norm)):
         optimizer.zero_grad(set_to_none=True)
@@ -230,7 +233,7 @@ def run(cfg: config.TrainConfig) -> dict:
             val_loss = evaluate(model, val, cfg, d)
             rec.write({"kind": "val", "step": step, "loss": val_loss})
             _say(d, f"step {step} | validation loss {val_loss:.4f}")
-        if _Stop.requested:
+        if _Stop.agreed:
             save(step)
             _say(d, f"trainer: SIGTERM: saved step {step}; exiting so a restart resumes here")
             raise SystemExit(EXIT_SIGTERM)
