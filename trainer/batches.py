@@ -81,12 +81,11 @@ class ShardedBatches:
 
     def _check_state(self, state: dict) -> None:
         mine, theirs = self.fingerprint(), state.get("fingerprint", {})
-        changed = [f"data.{k}" if k != "num_shards" else "data.num_shards (global batch)"
-                   for k in mine if theirs.get(k) != mine[k]]
-        if changed:
-            raise ConfigError([f"{k}: differs from the checkpoint's data "
-                               f"({theirs.get(k.split('.')[1].split(' ')[0])!r}); a resume "
-                               "must read the same data in the same order" for k in changed])
+        issues = [f"data.{k}{' (global batch)' if k == 'num_shards' else ''}: differs from the "
+                  f"checkpoint's data ({theirs.get(k)!r}); a resume must read the same data in "
+                  "the same order" for k in mine if theirs.get(k) != mine[k]]
+        if issues:
+            raise ConfigError(issues)
 
     def _fill(self, k: int) -> None:
         shard = self.shards[k]

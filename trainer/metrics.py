@@ -59,6 +59,17 @@ def fmt_duration(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def read_records(path: str | Path, kind: str) -> dict:
+    """The newest record of each step in a metrics.jsonl (a restarted run rewrites the steps it
+    redoes); records without a step (the summary) under None."""
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line)
+        if r.get("kind") == kind:
+            out[r.get("step")] = r
+    return dict(sorted(out.items(), key=lambda item: item[0] or 0))
+
+
 class Recorder:
     """Rank 0's record of the run. Appends, so a resumed run continues the same file."""
 
@@ -116,14 +127,7 @@ class Recorder:
         return self.throughput(self._all[1:] or self._all)
 
     def records(self, kind: str) -> dict[int, dict]:
-        """The newest record of each step (a restarted run rewrites the steps it redoes)."""
-        out = {}
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                r = json.loads(line)
-                if r.get("kind") == kind:
-                    out[r["step"]] = r
-        return dict(sorted(out.items()))
+        return read_records(self.path, kind) if self.path.exists() else {}
 
     def plot(self) -> Path | None:
         if not self.enabled:

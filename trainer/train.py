@@ -200,18 +200,26 @@ def run(cfg: config.TrainConfig) -> dict:
     rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size,
                            d.is_main)
 
-    saved = [start]
+    last_ckpt = {"step": start, "path": found[1] if found else None}
+    last_val = {"step": None, "loss": None}
 
     def save(step: int) -> None:
-        if saved[-1] == step:
+        if last_ckpt["step"] == step:
             return
-        saved.append(step)
         path = checkpoint.save(cfg.checkpoint.dir, step, model, optimizer,
                                _trainer_state(cfg, step, sched, _data_state(data, d)),
                                cfg.checkpoint.keep, d.rank, d.device)
+        last_ckpt.update(step=step, path=path)
         _say(d, f"trainer: checkpoint {path}")
 
-    step, loss, val_loss = start, math.nan, None
+    def validate(step: int) -> None:
+        if last_val["step"] == step:
+            return
+        last_val.update(step=step, loss=evaluate(model, val, cfg, d))
+        rec.write({"kind": "val", "step": step, "loss": last_val["loss"]})
+        _say(d, f"step {step} | validation loss {last_val['loss']:.4f}")
+
+    step, loss = start, math.nan
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
     last = cfg.stop_at or cfg.max_steps
     _Stop.install()
@@ -230,9 +238,7 @@ def run(cfg: config.TrainConfig) -> dict:
         if step % cfg.metrics.log_interval == 0 or step == last:
             _say(d, rec.log(step, loss, d.device))
         if cfg.metrics.val_interval and step % cfg.metrics.val_interval == 0:
-            val_loss = evaluate(model, val, cfg, d)
-            rec.write({"kind": "val", "step": step, "loss": val_loss})
-            _say(d, f"step {step} | validation loss {val_loss:.4f}")
+            validate(step)
         if _Stop.agreed:
             save(step)
             _say(d, f"trainer: SIGTERM: saved step {step}; exiting so a restart resumes here")
@@ -241,11 +247,9 @@ def run(cfg: config.TrainConfig) -> dict:
             save(step)
     _Stop.uninstall()
 
-    if not (val_loss is not None and cfg.metrics.val_interval
-            and step % cfg.metrics.val_interval == 0):
-        val_loss = evaluate(model, val, cfg, d)
-        rec.write({"kind": "val", "step": step, "loss": val_loss})
+    validate(step)
     save(step)
+    val_loss = last_val["loss"]
     exported = None
     if cfg.checkpoint.export:
         exported = checkpoint.export_full(model, cfg.checkpoint.export, d.rank)
@@ -255,7 +259,7 @@ def run(cfg: config.TrainConfig) -> dict:
                **rec.run_throughput(),
                "peak_tflops_per_device": peak, "peak_source": peak_src,
                "peak_mem_gib": metrics.peak_memory_gib(d.device),
-               "checkpoint": str(checkpoint.latest(cfg.checkpoint.dir)[1]),
+               "checkpoint": str(last_ckpt["path"]),
                "export": str(exported) if exported else None}
     if d.is_main:
         rec.write(summary)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -11,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from trainer.metrics import read_records
 
 # Variables a parent process group would leak into a child that must start its own.
 _DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
@@ -30,14 +31,7 @@ class Run:
         return self.workdir / "ckpt"
 
     def records(self, kind: str = "train") -> dict[int, dict]:
-        """Newest record per step (a restarted run rewrites the steps it redoes)."""
-        out = {}
-        path = self.workdir / "runs" / "metrics.jsonl"
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            if r["kind"] == kind:
-                out[r.get("step")] = r
-        return dict(sorted(out.items()))
+        return read_records(self.workdir / "runs" / "metrics.jsonl", kind)
 
     def losses(self) -> dict[int, float]:
         return {s: r["loss"] for s, r in self.records("train").items()}
