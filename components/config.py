@@ -11,35 +11,30 @@ import ipaddress
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from . import catalog, versions
+from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, PROJECT, ConfigError, _Model
+from .config_base import key as _key
+from .workload_config import (
+    DevPodConfig,
+    ImageConfig,
+    PoolFacts,
+    TrainingJobConfig,
+    VolumeConfig,
+    check_workloads,
+)
 
-PROJECT = "trainstack"
+__all__ = ["ConfigError", "PROJECT", "PlatformConfig", "parse", "parse_pulumi_config", "load"]
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DURATION = r"^(\d+h)?(\d+m)?(\d+s)?$"
 # A CUDA training image is several GB: a node emptied for less than a pull must not be reclaimed.
 MIN_CONSOLIDATE_AFTER_S = 300
 MIN_GPU_DISK_GIB = 100
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
-                      2192, 2557, 2922, 3288, 3653)
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+# Keys that must be set with `pulumi config set --secret`.
+SECRET_KEYS = ("hfToken", "devPodSshKeys")
 IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
-
-
-class ConfigError(ValueError):
-    """All problems of one stack config, one line each."""
-
-    def __init__(self, issues: list[str]):
-        self.issues = issues
-        super().__init__("invalid stack config:\n" + "\n".join(f"  - {i}" for i in issues))
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -163,6 +158,15 @@ class PlatformConfig(_Model):
     node_groups: dict[str, NodeGroupConfig]
     karpenter: KarpenterConfig = KarpenterConfig()
     addons: AddonsConfig = AddonsConfig()
+    image: ImageConfig = ImageConfig()
+    volumes: dict[str, VolumeConfig] = {}
+    training_jobs: dict[str, TrainingJobConfig] = {}
+    dev_pod: DevPodConfig = DevPodConfig()
+    jobs_namespace: str = Field(default="training", pattern=DNS_LABEL)
+    # Secrets (`pulumi config set --secret`): only their presence is checked here; the program
+    # reads them as secret Outputs, so they never leave Pulumi's secret handling.
+    hf_token: SecretStr | None = None
+    dev_pod_ssh_keys: SecretStr | None = None
     tags: dict[str, str] = {}
     # Not a trainstack key: `aws:region`, checked against the zone table.
     region: str = Field(default="us-west-2", exclude=True)
@@ -192,12 +196,23 @@ class PlatformConfig(_Model):
     def zones(self) -> tuple[str, ...]:
         return catalog.REGION_ZONES[self.region][: self.network.az_count]
 
+    def pools(self) -> dict[str, PoolFacts]:
+        """Every GPU pool a job may name: Karpenter NodePools and GPU managed node groups."""
+        out = {n: PoolFacts(n, False, tuple(catalog.GPU_INSTANCES[t] for t in g.instance_types
+                                            if t in catalog.GPU_INSTANCES),
+                            g.max_size, g.max_size * g.gpus_per_node, g.efa)
+               for n, g in self.gpu_groups.items()}
+        out.update({n: PoolFacts(n, True, tuple(p.allowed_instances()), p.max_nodes, p.max_gpus,
+                                 p.efa) for n, p in self.node_pools.items()})
+        return out
+
+    @property
+    def secrets_set(self) -> set[str]:
+        return {k for k, v in (("hfToken", self.hf_token), ("devPodSshKeys", self.dev_pod_ssh_keys))
+                if v is not None and v.get_secret_value()}
+
 
 # ------------------------------------------------------------------------------ semantic checks
-
-
-def _key(*parts: object) -> str:
-    return f"{PROJECT}:" + ".".join(str(p) for p in parts)
 
 
 def _seconds(duration: str) -> int:
@@ -373,6 +388,13 @@ def _check_platform(cfg: PlatformConfig) -> list[str]:
             issues.append(f"{_key('karpenter', 'nodePools', name)}: name {name!r} is also a node "
                           "group; pool names must be unique across nodeGroups and "
                           "karpenter.nodePools (jobs select a pool by name)")
+    if not issues:  # job checks need pools that are themselves valid
+        addons = cfg.addons
+        issues += check_workloads(
+            image=cfg.image, volumes=cfg.volumes, jobs=cfg.training_jobs, dev_pod=cfg.dev_pod,
+            pools=cfg.pools(), secrets=cfg.secrets_set,
+            operators={"trainingOperator": addons.training_operator.enabled,
+                       "kuberay": addons.kuberay.enabled})
     return issues
 
 
@@ -403,6 +425,8 @@ def _format(err: dict[str, Any]) -> str:
         return f"{path}: unknown key; allowed here: {', '.join(allowed)}"
     if err["type"] == "missing":
         return f"{path}: missing; this key is required"
+    if loc and loc[0] in SECRET_KEYS:
+        return f"{path}: {err['msg']} (value not shown: it is a secret)"
     return f"{path} = {err.get('input')!r}: {err['msg']}"
 
 
@@ -468,4 +492,11 @@ def load() -> PlatformConfig:
     from pulumi.runtime import config as runtime_config
 
     # The language host passes config as PULUMI_CONFIG; the mock engine sets it in-process.
-    return parse_pulumi_config({**runtime_config.get_config_env(), **runtime_config.CONFIG.get()})
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    plain = [k for k in SECRET_KEYS
+             if f"{PROJECT}:{k}" in raw and not runtime_config.is_config_secret(f"{PROJECT}:{k}")]
+    if plain:
+        raise ConfigError([f"{_key(k)}: stored in plain text in the stack file; run `pulumi config "
+                           f"rm {_key(k)}` and set it again with `pulumi config set --secret "
+                           f"{_key(k)} ...`" for k in plain])
+    return parse_pulumi_config(raw)

@@ -10,8 +10,8 @@ import pulumi_kubernetes as k8s
 
 from . import versions
 from .charts import helm_release
-from .scheduling import EFA_LABEL, GPU_LABEL, GPU_TOLERATION
 from .config import AddonsConfig
+from .scheduling import EFA_LABEL, GPU_LABEL, GPU_TOLERATION
 
 NAMESPACE = "kube-system"
 

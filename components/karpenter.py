@@ -17,7 +17,8 @@ import pulumi_kubernetes as k8s
 from . import versions
 from .charts import helm_release
 from .config import KarpenterConfig, NodePoolConfig
-from .iam import IMDS_HOP_LIMIT, node_role as make_node_role, pod_identity_role
+from .iam import IMDS_HOP_LIMIT, pod_identity_role
+from .iam import node_role as make_node_role
 from .scheduling import GPU_TAINT, node_labels
 
 NAMESPACE = "kube-system"

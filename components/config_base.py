@@ -1,0 +1,29 @@
+"""What every stack config section shares: the namespace, the error type, the model base."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+PROJECT = "trainstack"
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
+                      2192, 2557, 2922, 3288, 3653)
+
+
+class ConfigError(ValueError):
+    """All problems of one stack config, one line each."""
+
+    def __init__(self, issues: list[str]):
+        self.issues = issues
+        super().__init__("invalid stack config:\n" + "\n".join(f"  - {i}" for i in issues))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)
+
+
+def key(*parts: object) -> str:
+    """The config key path as a user types it: `trainstack:trainingJobs.llama.nodes`."""
+    return f"{PROJECT}:" + ".".join(str(p) for p in parts)

@@ -1,0 +1,109 @@
+"""DevPod: a GPU pod on a training pool running JupyterLab and sshd from the trainer image.
+
+Reached with `kubectl port-forward`; a LoadBalancer exists only when `loadBalancerCidrs` lists
+who may connect. SSH accepts only the keys of the `trainstack:devPodSshKeys` secret, as the
+image's unprivileged user.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import pod_spec
+from .workload_config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
+
+NAME = "dev-pod"
+SSH_SECRET = "dev-pod-ssh"
+SSH_PORT = 2222  # unprivileged: sshd runs as the image's user
+JUPYTER_PORT = 8888
+KEYS_MOUNT = "/etc/trainstack/ssh"
+
+# sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
+# in the pod (new key per pod: clients see a changed host key after a restart).
+_SSH = f"""mkdir -p "$HOME/.ssh" /tmp/sshd && chmod 700 "$HOME/.ssh"
+install -m 600 {KEYS_MOUNT}/authorized_keys "$HOME/.ssh/authorized_keys"
+ssh-keygen -q -t ed25519 -N '' -f /tmp/sshd/host_ed25519
+/usr/sbin/sshd -D -e -p {SSH_PORT} -h /tmp/sshd/host_ed25519 -o PidFile=/tmp/sshd/sshd.pid \\
+  -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no &
+"""
+# Jupyter prints its login token to the pod log (`kubectl logs`); no token is stored anywhere.
+_JUPYTER = f"""jupyter lab --ip=0.0.0.0 --port={JUPYTER_PORT} --no-browser \\
+  --ServerApp.root_dir=/workspace &
+"""
+
+
+def startup_script(cfg: DevPodConfig) -> str:
+    body = "set -eu\n" + (_SSH if cfg.ssh else "") + (_JUPYTER if cfg.jupyter else "")
+    # Either server exiting ends the pod, so a crash is visible instead of half a dev pod.
+    return body + "wait -n\n"
+
+
+def ports(cfg: DevPodConfig) -> list[dict[str, Any]]:
+    out = []
+    if cfg.ssh:
+        out.append({"name": "ssh", "containerPort": SSH_PORT})
+    if cfg.jupyter:
+        out.append({"name": "jupyter", "containerPort": JUPYTER_PORT})
+    return out
+
+
+def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts,
+               volume_name: str | None = None, volume: VolumeConfig | None = None) -> dict:
+    size = pod_size(pool, cfg.gpus, efa=False, cpu=cfg.cpu, memory=cfg.memory)
+    shm, shm_mount = pod_spec.shm_volume(size)
+    volumes, mounts = [shm], [shm_mount]
+    if cfg.ssh:
+        volumes.append({"name": "ssh-keys", "secret": {"secretName": SSH_SECRET,
+                                                       "defaultMode": 0o440}})
+        mounts.append({"name": "ssh-keys", "mountPath": KEYS_MOUNT, "readOnly": True})
+    if volume_name is not None and volume is not None:
+        vol, mount = pod_spec.checkpoint_volume(volume_name, volume, "/workspace/shared")
+        volumes.append(vol)
+        mounts.append(mount)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": NAME, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/part-of": "trainstack",
+                                "app.kubernetes.io/name": NAME},
+                     "annotations": {**pod_spec.DO_NOT_DISRUPT,
+                                     "pulumi.com/skipAwait": "true"}},
+        "spec": {
+            **pod_spec.placement(pool, efa=False),
+            "securityContext": pod_spec.security_context(),
+            "restartPolicy": "Always",
+            "containers": [{
+                "name": "dev",
+                "image": image,
+                "command": ["bash", "-c", startup_script(cfg)],
+                "env": pod_spec.training_env(NAME, efa=False, nccl_debug="WARN",
+                                             hf_token=False),
+                "ports": ports(cfg),
+                "resources": pod_spec.resources(size),
+                "volumeMounts": mounts,
+                "securityContext": pod_spec.container_security_context(),
+            }],
+            "volumes": volumes,
+        },
+    }
+
+
+def render_load_balancer(cfg: DevPodConfig, namespace: str) -> dict | None:
+    """Only with an explicit allow-list: the cloud load balancer admits just those CIDRs."""
+    if not cfg.load_balancer_cidrs:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": NAME, "namespace": namespace,
+                     "labels": {"app.kubernetes.io/part-of": "trainstack"},
+                     "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app.kubernetes.io/name": NAME},
+            "loadBalancerSourceRanges": [str(n) for n in cfg.load_balancer_cidrs],
+            "ports": [{"name": p["name"], "port": p["containerPort"],
+                       "targetPort": p["name"]} for p in ports(cfg)],
+        },
+    }
+

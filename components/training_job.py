@@ -1,0 +1,220 @@
+"""TrainingJob: one `trainingJobs` entry as a PyTorchJob (torchrun) or a RayJob (Ray Train).
+
+`render()` is pure: config in, manifest out, so the object is validated against the upstream CRDs
+and its command is run locally by the tests. The component only declares the rendered object.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import pod_spec
+from .scheduling import SYSTEM_LABEL
+from .workload_config import PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
+
+PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
+RAY_HEAD_RESOURCES = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """Where a job runs: its namespace, image (by digest), pool and checkpoint volume."""
+
+    namespace: str
+    image: str
+    pool: PoolFacts
+    volume_name: str
+    volume: VolumeConfig
+
+
+def run_dir(job_name: str) -> str:
+    return f"{pod_spec.CHECKPOINT_MOUNT}/{job_name}"
+
+
+def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
+    """The trainer's command line: checkpoints and metrics on the shared volume, per job."""
+    args = ["--preset", job.preset]
+    if job.max_steps is not None:
+        args += ["--max-steps", str(job.max_steps)]
+    args += ["--checkpoint.dir", f"{run_dir(job_name)}/checkpoints",
+             "--metrics.out-dir", f"{run_dir(job_name)}/metrics"]
+    for path, value in job.args.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += [f"--{path.replace('_', '-')}", text]
+    return args
+
+
+def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
+    """torchrun with the rank layout the training operator injects, expanded by the kubelet
+    (`$(VAR)`). Both kinds meet through c10d rendezvous, so a restarted pod rejoins its peers:
+    a fixed job at the master pod, an elastic one at worker 0 with PET_NNODES=min:max."""
+    if job.elastic:
+        endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
+    else:
+        endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
+    return ["torchrun", "--nnodes=$(PET_NNODES)", f"--nproc-per-node={job.gpus_per_node}",
+            "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--rdzv-id={job_name}",
+            f"--max-restarts={restarts}", "-m", "trainer", *trainer_args(job_name, job)]
+
+
+def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
+                  container: str, command: list[str] | None, ports: list[dict],
+                  gpus: int) -> dict[str, Any]:
+    efa = target.pool.efa if job.efa is None else job.efa
+    size = pod_size(target.pool, gpus, efa=efa, cpu=job.cpu, memory=job.memory,
+                    shm=job.shm_size)
+    shm, shm_mount = pod_spec.shm_volume(size)
+    ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
+    spec_container: dict[str, Any] = {
+        "name": container,
+        "image": target.image,
+        "env": pod_spec.training_env(job_name, efa=efa, nccl_debug=job.nccl_debug,
+                                     hf_token=job.hf_token, extra=job.env),
+        "resources": pod_spec.resources(size),
+        "volumeMounts": [shm_mount, ckpt_mount],
+        "ports": ports,
+        "securityContext": pod_spec.container_security_context(),
+    }
+    if command is not None:
+        spec_container["command"] = command
+    return {
+        "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
+                                "trainstack.io/job": job_name},
+                     "annotations": dict(pod_spec.DO_NOT_DISRUPT)},
+        "spec": {
+            **pod_spec.placement(target.pool, efa=efa),
+            "securityContext": pod_spec.security_context(),
+            # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
+            "terminationGracePeriodSeconds": 120,
+            "containers": [spec_container],
+            "volumes": [shm, ckpt],
+        },
+    }
+
+
+def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
+    # The operator requires the container to be named `pytorch`.
+    template = _pod_template(job_name, job, target, container="pytorch",
+                             command=torchrun_command(job_name, job),
+                             ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
+                             gpus=job.gpus_per_node)
+    low, high = job.node_range
+
+    def replica(count: int) -> dict:
+        # OnFailure: the kubelet restarts a failed container in place and the trainer resumes
+        # from its newest checkpoint; backoffLimit bounds a failure that is not transient.
+        return {"replicas": count, "restartPolicy": "OnFailure",
+                "template": copy.deepcopy(template)}
+
+    spec: dict[str, Any] = {"nprocPerNode": str(job.gpus_per_node)}
+    if job.elastic:
+        # Workers only; the operator points PET_RDZV_ENDPOINT at worker 0 and sets
+        # PET_NNODES=min:max, so the job starts with what exists and grows as nodes arrive.
+        spec["elasticPolicy"] = {"rdzvBackend": "c10d", "minReplicas": low, "maxReplicas": high,
+                                 "maxRestarts": job.max_restarts}
+        spec["pytorchReplicaSpecs"] = {"Worker": replica(high)}
+    else:
+        spec["pytorchReplicaSpecs"] = {"Master": replica(1)}
+        if high > 1:
+            spec["pytorchReplicaSpecs"]["Worker"] = replica(high - 1)
+    run_policy: dict[str, Any] = {"backoffLimit": job.backoff_limit,
+                                  "cleanPodPolicy": job.clean_pod_policy,
+                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished}
+    if job.active_deadline_seconds is not None:
+        run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
+    spec["runPolicy"] = run_policy
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+            "metadata": _metadata(job_name, target), "spec": spec}
+
+
+def ray_entrypoint(job_name: str, job: TrainingJobConfig) -> str:
+    cmd = ["python", "-m", "trainer.ray_train", "--num-workers", str(job.node_range[1]),
+           "--gpus-per-worker", str(job.gpus_per_node), "--max-failures",
+           str(job.max_restarts), "--storage-path", f"{run_dir(job_name)}/ray", "--",
+           *trainer_args(job_name, job)]
+    return shlex.join(cmd)
+
+
+def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
+    nodes = job.node_range[1]
+    worker = _pod_template(job_name, job, target, container="ray-worker", command=None,
+                           ports=[], gpus=job.gpus_per_node)
+    head = _pod_template(job_name, job, target, container="ray-head", command=None,
+                         ports=[{"name": "gcs", "containerPort": 6379},
+                                {"name": "dashboard", "containerPort": 8265},
+                                {"name": "client", "containerPort": 10001}], gpus=0)
+    # The head only coordinates: no GPU, no training work scheduled on it.
+    head["spec"]["containers"][0]["resources"] = RAY_HEAD_RESOURCES
+    head["spec"].pop("tolerations")
+    head["spec"]["nodeSelector"] = {SYSTEM_LABEL: "true"}
+    spec: dict[str, Any] = {
+        "entrypoint": ray_entrypoint(job_name, job),
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
+        "backoffLimit": job.backoff_limit,
+        "submissionMode": "K8sJobMode",
+        "rayClusterSpec": {
+            "headGroupSpec": {"rayStartParams": {"num-cpus": "0", "num-gpus": "0",
+                                                 "dashboard-host": "0.0.0.0"},
+                              "template": head},
+            "workerGroupSpecs": [{
+                "groupName": "gpu", "replicas": nodes, "minReplicas": nodes,
+                "maxReplicas": nodes, "rayStartParams": {"num-gpus": str(job.gpus_per_node)},
+                "template": worker}],
+        },
+    }
+    if job.active_deadline_seconds is not None:
+        spec["activeDeadlineSeconds"] = job.active_deadline_seconds
+    return {"apiVersion": "ray.io/v1", "kind": "RayJob",
+            "metadata": _metadata(job_name, target), "spec": spec}
+
+
+def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
+    return {"name": job_name, "namespace": target.namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack", "trainstack.io/job": job_name},
+            # `pulumi up` declares the job and returns; it does not wait for training to end.
+            "annotations": {"pulumi.com/skipAwait": "true"}}
+
+
+def render(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
+    if job.framework == "ray":
+        return render_rayjob(job_name, job, target)
+    return render_pytorchjob(job_name, job, target)
+
+
+@dataclass
+class TrainingJobArgs:
+    config: TrainingJobConfig
+    namespace: str
+    image: pulumi.Input[str]
+    pool: PoolFacts
+    volume_name: str
+    volume: VolumeConfig
+    provider: k8s.Provider
+    depends_on: list[pulumi.Resource]
+
+
+class TrainingJob(pulumi.ComponentResource):
+    def __init__(self, name: str, args: TrainingJobArgs,
+                 opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:jobs:TrainingJob", name, None, opts)
+        manifest = pulumi.Output.from_input(args.image).apply(lambda image: render(
+            name, args.config, JobTarget(args.namespace, image, args.pool, args.volume_name,
+                                         args.volume)))
+        kind = "RayJob" if args.config.framework == "ray" else "PyTorchJob"
+        api_version = "ray.io/v1" if kind == "RayJob" else "kubeflow.org/v1"
+        self.job = k8s.apiextensions.CustomResource(
+            name, api_version=api_version, kind=kind,
+            metadata=manifest["metadata"], spec=manifest["spec"],
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=args.depends_on,
+                # A new size, image or option is a new run: replace the job (it resumes from
+                # its checkpoints), since operators do not resize a running job's world.
+                replace_on_changes=["spec"], delete_before_replace=True))
+        self.register_outputs({"kind": kind})

@@ -1,0 +1,352 @@
+"""TrainingJob and DevPod rendering: schema-valid objects, the right placement and resources,
+config errors before anything is declared, and a rendered PyTorchJob's own command and
+environment run locally (GPUs mapped to CPU processes) to prove the job runs what it says."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import config, dev_pod, pod_spec
+from components.training_job import JobTarget, render
+from trainstack import k8s_schemas
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev@sha256:" + "ab" * 32
+SMALL_BATCH = {"global_batch_size": 64, "micro_batch_size": 8}
+# divisible at 1, 2, 3 and 4 ranks, so an elastic 1..4 job is valid at every size
+ELASTIC_BATCH = {"global_batch_size": 24, "micro_batch_size": 2, "data.num_shards": 24}
+
+
+def stack(**sections) -> dict:
+    """The dev stack's trainstack:* sections with a shared volume, edited by `sections`."""
+    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
+    data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
+    data["volumes"] = {"ckpt": {"type": "fsx"}, "scratch": {"type": "ebs", "size": "200Gi"}}
+    data.update(sections)
+    return data
+
+
+def job(**fields) -> dict:
+    return {"nodePool": "small", "nodes": 2, "gpusPerNode": 1, "preset": "small",
+            "checkpointVolume": "ckpt", **fields}
+
+
+def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
+    cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
+    j = cfg.training_jobs[name]
+    target = JobTarget("training", IMAGE, cfg.pools()[j.node_pool], j.checkpoint_volume,
+                       cfg.volumes[j.checkpoint_volume])
+    return render(name, j, target)
+
+
+def errors(**sections) -> list[str]:
+    with pytest.raises(config.ConfigError) as e:
+        config.parse(stack(**sections))
+    return e.value.issues
+
+
+def pod_of(manifest: dict, replica: str = "Master") -> dict:
+    return manifest["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+# ------------------------------------------------------------------------------- PyTorchJob
+
+
+@pytest.mark.parametrize("fields", [
+    {},
+    {"nodes": 1},
+    {"nodes": None, "minNodes": 1, "maxNodes": 4, "args": ELASTIC_BATCH},
+    {"nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
+    {"nodePool": "gpu-g5", "nodes": 2, "hfToken": True},
+    {"framework": "ray", "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
+])
+def test_rendered_jobs_validate_against_the_crds(fields):
+    secrets = {"hfToken": "hf_test"} if fields.get("hfToken") else None
+    manifest = rendered(secrets=secrets, **fields)
+    assert k8s_schemas.validate_object(manifest, "1.34") == []
+
+
+def test_schema_check_would_catch_a_broken_job():
+    manifest = rendered()
+    pod_of(manifest)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "one"
+    manifest["spec"]["runPolicy"]["cleanPodPolicy"] = 3
+    assert len(k8s_schemas.validate_object(manifest, "1.34")) >= 1
+
+
+def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
+    m = rendered(nodes=3, nodePool="large", gpusPerNode=4,
+                 args={"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48})
+    replicas = m["spec"]["pytorchReplicaSpecs"]
+    assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 2}
+    assert all(r["restartPolicy"] == "OnFailure" for r in replicas.values())
+    assert "elasticPolicy" not in m["spec"]
+    c = pod_of(m)["containers"][0]
+    assert c["name"] == "pytorch" and c["image"] == IMAGE
+    assert c["command"][:7] == [
+        "torchrun", "--nnodes=$(PET_NNODES)", "--nproc-per-node=4", "--rdzv-backend=c10d",
+        "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)", "--rdzv-id=j", "--max-restarts=3"]
+    args = c["command"][c["command"].index("trainer") + 1:]
+    assert args[args.index("--checkpoint.dir") + 1] == "/checkpoints/j/checkpoints"
+    assert {"--global-batch-size", "--micro-batch-size"} <= set(args)
+    assert m["spec"]["nprocPerNode"] == "4"
+    assert m["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
+                                      "ttlSecondsAfterFinished": 86400}
+
+
+def test_elastic_job_is_workers_only_with_c10d_between_min_and_max():
+    m = rendered(nodes=None, minNodes=1, maxNodes=4, maxRestarts=5, args=ELASTIC_BATCH)
+    assert m["spec"]["elasticPolicy"] == {"rdzvBackend": "c10d", "minReplicas": 1,
+                                          "maxReplicas": 4, "maxRestarts": 5}
+    assert list(m["spec"]["pytorchReplicaSpecs"]) == ["Worker"]
+    assert m["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 4
+    cmd = pod_of(m, "Worker")["containers"][0]["command"]
+    assert "--rdzv-endpoint=$(PET_RDZV_ENDPOINT)" in cmd
+    assert "--max-restarts=$(PET_MAX_RESTARTS)" in cmd
+
+
+def test_pod_lands_on_its_pool_with_gpu_resources_shm_and_volume():
+    m = rendered(nodePool="large", gpusPerNode=4, args=SMALL_BATCH, nodes=2)
+    pod = pod_of(m)
+    assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "large"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
+        pod["tolerations"]
+    res = pod["containers"][0]["resources"]
+    assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == 4
+    # Smallest 4-GPU size of the pool is g5.12xlarge: 48 vCPU, 192 GiB; a quarter kept back.
+    assert res["requests"]["cpu"] == "36" and res["requests"]["memory"] == "144Gi"
+    assert "cpu" not in res["limits"]
+    assert "vpc.amazonaws.com/efa" not in res["requests"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "36Gi"}
+    assert vols["checkpoints"]["persistentVolumeClaim"] == {"claimName": "ckpt"}
+    mounts = {v["name"]: v["mountPath"] for v in pod["containers"][0]["volumeMounts"]}
+    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints"}
+    meta = m["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]
+    assert meta["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
+
+
+def test_node_group_pool_selects_by_pool_label():
+    pod = pod_of(rendered(nodePool="gpu-g5"))
+    assert pod["nodeSelector"] == {"trainstack.io/pool": "gpu-g5"}
+
+
+def test_environment_and_secret_reference():
+    c = pod_of(rendered(hfToken=True, secrets={"hfToken": "hf_secret_value"}))["containers"][0]
+    env = env_of(c)
+    assert env["NCCL_SOCKET_IFNAME"] == "^lo" and env["NCCL_DEBUG"] == "INFO"
+    assert env["TORCH_NCCL_ASYNC_ERROR_HANDLING"] == "1"
+    assert env["PYTORCH_CUDA_ALLOC_CONF"] == "expandable_segments:True"
+    assert env["TOKENIZERS_PARALLELISM"] == "false" and env["JOB_NAME"] == "j"
+    assert "FI_PROVIDER" not in env and "FI_EFA_USE_DEVICE_RDMA" not in env
+    assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
+    assert "hf_secret_value" not in yaml.safe_dump(c)
+
+
+def efa_stack(**jobs) -> dict:
+    raw = yaml.safe_load((ROOT / "Pulumi.efa.yaml").read_text())["config"]
+    data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
+    data["volumes"] = {"ckpt": {"type": "fsx"}}
+    data["trainingJobs"] = jobs
+    return data
+
+
+def test_efa_pool_adds_interfaces_and_libfabric_env():
+    cfg = config.parse(efa_stack(big=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH)))
+    j = cfg.training_jobs["big"]
+    m = render("big", j, JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt",
+                                   cfg.volumes["ckpt"]))
+    c = pod_of(m)["containers"][0]
+    assert c["resources"]["requests"]["vpc.amazonaws.com/efa"] == 1
+    assert c["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
+    env = env_of(c)
+    assert env["FI_PROVIDER"] == "efa" and env["FI_EFA_FORK_SAFE"] == "1"
+    assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+# ------------------------------------------------------------------------------------ RayJob
+
+
+def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
+    m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH, nodes=2)
+    assert (m["apiVersion"], m["kind"]) == ("ray.io/v1", "RayJob")
+    spec = m["spec"]
+    assert spec["shutdownAfterJobFinishes"] is True
+    assert spec["entrypoint"].startswith("python -m trainer.ray_train --num-workers 2 "
+                                         "--gpus-per-worker 4")
+    assert "--checkpoint.dir /checkpoints/j/checkpoints" in spec["entrypoint"]
+    group = spec["rayClusterSpec"]["workerGroupSpecs"][0]
+    assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 2
+    worker = group["template"]["spec"]
+    res = worker["containers"][0]["resources"]
+    assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == 4
+    assert worker["nodeSelector"] == {"karpenter.sh/nodepool": "large"}
+    head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["requests"]
+    assert head["nodeSelector"] == {"trainstack.io/system": "true"}
+    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints"}
+
+
+# ----------------------------------------------------------------------- validation errors
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"gpusPerNode": 2, "nodePool": "gpu-g5"},
+     r"trainingJobs\.j\.gpusPerNode = 2: pool 'gpu-g5' has at most 1 GPUs per node"),
+    ({"nodes": 5}, r"trainingJobs\.j\.nodes = 5: pool 'small' allows at most 4 nodes"),
+    ({"nodes": 3, "nodePool": "large", "gpusPerNode": 4,
+      "args": {"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48}}, None),
+    ({"efa": True}, r"trainingJobs\.j\.efa = true: pool 'small' has no EFA"),
+    ({"nodePool": "nope"}, r"trainingJobs\.j\.nodePool = 'nope': no such GPU pool; known: "
+                           r"gpu-g4dn, gpu-g5, large, small"),
+    ({"checkpointVolume": "scratch"},
+     r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but this job spans 2"),
+    ({"checkpointVolume": None}, r"checkpointVolume: missing; without a volume a restarted"),
+    ({"hfToken": True}, r"hfToken = true: no token; run `pulumi config set --secret"),
+    ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
+    ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
+    ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),
+    ({"nodes": None, "minNodes": 1, "maxNodes": 3, "args": {"global_batch_size": 8}},
+     r"at 2 nodes"),
+    ({"minNodes": 1, "maxNodes": 2}, r"set either nodes .* or minNodes/maxNodes"),
+    ({"framework": "ray", "nodes": None, "minNodes": 1, "maxNodes": 2},
+     r"framework\.? = 'ray': elastic"),
+    ({"cpu": "16"}, r"cpu = '16': g5.xlarge has 4 vCPUs"),
+])
+def test_config_errors_name_the_key_and_the_fix(fields, expected):
+    data = stack(trainingJobs={"j": job(**fields)})
+    if expected is None:  # large: maxNodes 16, maxGpus 64 -> 3 x 4 fits
+        config.parse(data)
+        return
+    with pytest.raises(config.ConfigError) as e:
+        config.parse(data)
+    assert any(re.search(expected, i) for i in e.value.issues), e.value.issues
+
+
+def test_job_beyond_the_pools_gpu_limit():
+    issues = errors(trainingJobs={"j": job(nodePool="large", nodes=16, gpusPerNode=8,
+                                         args=SMALL_BATCH)})
+    assert any("16 x 8 GPUs is above the 64 GPUs pool 'large' allows" in i for i in issues)
+
+
+def test_kebab_and_snake_option_paths_are_one_option():
+    cfg = config.parse(stack(trainingJobs={"j": job(args={"data.num-shards": 8})}))
+    assert cfg.training_jobs["j"].args == {"data.num_shards": 8}
+
+
+def test_plain_secret_values_in_errors_are_never_echoed():
+    issues = errors(hfToken={"not": "a string hf_leak"})
+    assert not any("hf_leak" in i for i in issues)
+
+
+# --------------------------------------------------------------------------------- dev pod
+
+
+def dev_cfg(**fields):
+    data = stack(devPod={"enabled": True, "nodePool": "small", **fields},
+                 devPodSshKeys="ssh-ed25519 AAAAC3Nz test")
+    return config.parse(data)
+
+
+def test_dev_pod_is_port_forward_only_by_default_and_validates():
+    cfg = dev_cfg()
+    pod = dev_pod.render_pod(cfg.dev_pod, namespace="training", image=IMAGE,
+                             pool=cfg.pools()["small"])
+    assert k8s_schemas.validate_object(pod, "1.34") == []
+    assert dev_pod.render_load_balancer(cfg.dev_pod, "training") is None
+    c = pod["spec"]["containers"][0]
+    assert {p["containerPort"] for p in c["ports"]} == {2222, 8888}
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    keys = next(v for v in pod["spec"]["volumes"] if v["name"] == "ssh-keys")
+    assert keys["secret"]["secretName"] == dev_pod.SSH_SECRET
+    assert "ssh-ed25519" not in yaml.safe_dump(pod)
+    script = c["command"][2]
+    assert "PasswordAuthentication=no" in script and "-p 2222" in script
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_dev_pod_load_balancer_only_with_an_allow_list():
+    cfg = dev_cfg(loadBalancerCidrs=["198.51.100.0/24"])
+    svc = dev_pod.render_load_balancer(cfg.dev_pod, "training")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["loadBalancerSourceRanges"] == ["198.51.100.0/24"]
+    assert k8s_schemas.validate_object(svc, "1.34") == []
+    with pytest.raises(config.ConfigError, match="opens the pod to the whole internet"):
+        dev_cfg(loadBalancerCidrs=["0.0.0.0/0"])
+
+
+def test_dev_pod_ssh_needs_the_key_secret():
+    with pytest.raises(config.ConfigError, match="devPodSshKeys"):
+        config.parse(stack(devPod={"enabled": True, "nodePool": "small"}))
+
+
+def test_pvc_and_secret_validate():
+    cfg = config.parse(stack())
+    for name, vol in cfg.volumes.items():
+        pvc = pod_spec.render_pvc(name, vol, "training")
+        assert k8s_schemas.validate_object(pvc, "1.34") == []
+    assert pod_spec.render_pvc("ckpt", cfg.volumes["ckpt"], "t")["spec"]["accessModes"] == \
+        ["ReadWriteMany"]
+    assert pod_spec.render_pvc("s", cfg.volumes["scratch"], "t")["spec"]["accessModes"] == \
+        ["ReadWriteOnce"]
+    secret = pod_spec.render_secret("hf-token", "training", {"token": "x"})
+    assert k8s_schemas.validate_object(secret, "1.34") == []
+
+
+# ------------------------------------------------------- the job runs what it says it runs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _kubelet_expand(arg: str, env: dict[str, str]) -> str:
+    """$(VAR) as the kubelet expands it in command/args; unknown references stay literal."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)),
+                  arg)
+
+
+def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_path):
+    # One node, two "GPUs" -> two CPU ranks; a tiny model, so it runs in seconds.
+    m = rendered(name="local", nodes=1, gpusPerNode=2, preset="tiny", maxSteps=4,
+                 args={"checkpoint.interval": 2, "metrics.log_interval": 1})
+    pod = pod_of(m)
+    c = copy.deepcopy(pod["containers"][0])
+    mount = next(v["mountPath"] for v in c["volumeMounts"] if v["name"] == "checkpoints")
+    volume = tmp_path / "volume"  # stands for the PVC the pod mounts at `mount`
+    # What the training operator injects into the Master pod of a 1-node job.
+    operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "1", "RANK": "0",
+                    "PET_NODE_RANK": "0", "PYTHONUNBUFFERED": "1"}
+    container_env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    env = {**container_env, **operator_env}
+    argv = [_kubelet_expand(a, env) for a in c["command"]]
+    assert not any("$(" in a for a in argv), argv
+    argv = [a.replace(mount, str(volume), 1) if a.startswith(mount) else a for a in argv]
+    argv[0] = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or argv[0]
+    run_env = {k: v for k, v in os.environ.items()
+               if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    run_env.update(env, OMP_NUM_THREADS="1")
+    proc = subprocess.run(argv, cwd=tmp_path, env=run_env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpts = sorted(p.name for p in (volume / "local" / "checkpoints").iterdir()
+                   if p.name.startswith("step_"))
+    assert ckpts == ["step_00000002", "step_00000004"]
+    summary = yaml.safe_load((volume / "local" / "metrics" / "summary.json").read_text())
+    assert summary["world_size"] == 2
