@@ -7,10 +7,17 @@ import pulumi
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
 from .gpu import GpuPlugins, GpuPluginsArgs
+from .image import TrainerImage, TrainerImageArgs
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
+from .workloads import Workloads, WorkloadsArgs
+
+
+def _secret(value) -> pulumi.Output[str] | None:
+    """A config secret as a secret Output: masked in state, logs and previews."""
+    return None if value is None else pulumi.Output.secret(value.get_secret_value())
 
 
 class Platform(pulumi.ComponentResource):
@@ -49,6 +56,20 @@ class Platform(pulumi.ComponentResource):
             config=cfg.addons, provider=self.cluster.provider, system_label=system_label,
             depends_on=system_nodes), child)
 
+        self.image = self.workloads = None
+        if cfg.image.enabled:
+            self.image = TrainerImage(f"{name}-image", TrainerImageArgs(
+                config=cfg.image, cluster_name=cfg.cluster.name, region=cfg.region, tags=tags),
+                child)
+            # Jobs need the operators' CRDs, the device plugins and the pools to exist first.
+            ready = [self.operators, self.gpu, *system_nodes]
+            if cfg.karpenter.enabled:
+                ready.append(self.karpenter)
+            self.workloads = Workloads(f"{name}-jobs", WorkloadsArgs(
+                config=cfg, image=self.image.image, provider=self.cluster.provider,
+                depends_on=ready, hf_token=_secret(cfg.hf_token),
+                ssh_keys=_secret(cfg.dev_pod_ssh_keys)), child)
+
         self.outputs = {
             "clusterName": self.cluster.cluster_name,
             "kubeconfig": self.cluster.kubeconfig,
@@ -61,5 +82,9 @@ class Platform(pulumi.ComponentResource):
                           for n, p in cfg.node_pools.items()},
             "gpuCeiling": cfg.gpu_ceiling(),
             "interruptionQueue": self.karpenter.queue_name if cfg.karpenter.enabled else None,
+            "trainerImage": self.image.image if self.image else None,
+            "imageBuildProject": self.image.project_name if self.image else None,
+            "jobsNamespace": cfg.jobs_namespace,
+            "trainingJobs": sorted(cfg.training_jobs),
         }
         self.register_outputs(self.outputs)

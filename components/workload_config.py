@@ -213,6 +213,10 @@ def _check_image(img: ImageConfig) -> list[str]:
     if img.nightly_schedule is not None and not re.match(SCHEDULE, img.nightly_schedule):
         issues.append(f"{key('image', 'nightlySchedule')} = {img.nightly_schedule!r}: expected an "
                       "EventBridge schedule such as 'cron(0 3 * * ? *)' or 'rate(1 day)'")
+    if img.nightly_schedule is not None and img.github is None:
+        # Without a repository source a scheduled build would rebuild the last upload: nothing new.
+        issues.append(f"{key('image', 'nightlySchedule')}: needs {key('image', 'github')} "
+                      "(owner, repo, branch) to build from; `pulumi up` already builds local edits")
     return issues
 
 

@@ -145,6 +145,7 @@ def test_disabled_karpenter_skips_pool_checks(dev):
     data = copy.deepcopy(dev)
     data["karpenter"]["enabled"] = False
     data["karpenter"]["nodePools"]["small"].pop("maxGpus")
+    data["trainingJobs"] = {}  # its job runs on a Karpenter pool
     cfg = config.parse(data)
     assert cfg.node_pools == {}
     assert cfg.gpu_ceiling() == 4

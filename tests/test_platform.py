@@ -49,8 +49,11 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     result = plan(stack)
     assert result.schema_errors == {}
     kinds = sorted(m["kind"] for m in result.manifests)
-    pools = result.config.node_pools
-    assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools))
+    cfg = result.config
+    pools, jobs = cfg.node_pools, cfg.training_jobs
+    assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools)
+                           + ["Namespace"] + ["PersistentVolumeClaim"] * len(cfg.volumes)
+                           + ["PyTorchJob"] * len(jobs))
 
 
 def test_components_are_typed_and_parented():
@@ -217,10 +220,13 @@ def test_toggled_off_addons_declare_nothing():
     assert plan().plan.of_type("kubernetes:kustomize/v2:Directory")
     off = plan(**{"trainstack:addons": {"nvidiaDevicePlugin": {"enabled": False},
                                         "trainingOperator": {"enabled": False},
-                                        "kuberay": {"enabled": False}}})
+                                        "kuberay": {"enabled": False}},
+                  "trainstack:trainingJobs": {}})  # jobs need the operator
     assert set(releases(off)) == {"karpenter-crd", "karpenter"}
     assert off.plan.of_type("kubernetes:kustomize/v2:Directory") == []
-    no_karpenter = plan(**{"trainstack:karpenter__enabled": False})
+    no_karpenter = plan(**{"trainstack:karpenter__enabled": False,
+                           "trainstack:trainingJobs__llama-1b__nodePool": "gpu-g5",
+                           "trainstack:trainingJobs__llama-1b__nodes": 2})
     assert [r.name for r in no_karpenter.plan.resources if "karpenter" in r.type.lower()
             or "karpenter" in r.name] == []
     assert "karpenter" not in releases(no_karpenter)
@@ -279,9 +285,10 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
     assert cluster["authenticationMode"] == "API"
     assert cluster["endpointPrivateAccess"] is True
     assert cluster["publicAccessCidrs"] == ["203.0.113.0/24"]
-    assert inputs(result, "aws:kms/key:Key")["enableKeyRotation"] is True
-    assert cluster["encryptionConfigKeyArn"] == state(result, "aws:kms/key:Key")["arn"]
-    logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup")
+    key = "trainstack-eks-secrets"
+    assert inputs(result, "aws:kms/key:Key", key)["enableKeyRotation"] is True
+    assert cluster["encryptionConfigKeyArn"] == state(result, "aws:kms/key:Key", key)["arn"]
+    logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup", "trainstack-eks-logs")
     assert logs == {**logs, "name": "/aws/eks/trainstack-dev/cluster", "retentionInDays": 30}
     addons = {a["addonName"]: a for a in by_name(result, "aws:eks/addon:Addon").values()}
     assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver", "coredns"}
@@ -323,8 +330,9 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert len(resources) == len(result.plan.resources)
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
-        "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "nodepool-large.yaml",
-        "nodepool-small.yaml"]
+        "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
+        "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
+        "pytorchjob-llama-1b.yaml"]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
     provider = result.plan.one("pulumi:providers:kubernetes")

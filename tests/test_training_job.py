@@ -32,6 +32,7 @@ def stack(**sections) -> dict:
     raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
     data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
     data["volumes"] = {"ckpt": {"type": "fsx"}, "scratch": {"type": "ebs", "size": "200Gi"}}
+    data["trainingJobs"] = {}
     data.update(sections)
     return data
 

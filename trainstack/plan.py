@@ -18,11 +18,19 @@ from typing import Any
 
 import yaml
 
-from components import catalog, config as platform_config
+from components import catalog
+from components import config as platform_config
 from components.config import PlatformConfig
 
 from . import k8s_schemas
-from .offline.harness import Captured, OfflinePlan, mask_secrets, run_program, unwrap_secrets
+from .offline.harness import (
+    SECRET_MASK,
+    Captured,
+    OfflinePlan,
+    is_secret,
+    mask_secrets,
+    run_program,
+)
 from .offline.stack_config import load_stack_config
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
@@ -35,6 +43,8 @@ BLIND_SPOTS = (
     "whether the pinned chart, operator and AMI versions still exist upstream",
     "diffs against a deployed stack (offline there is no state: everything shows as a create)",
     "resource IDs, ARNs and endpoints (faked here)",
+    "whether the trainer image builds in CodeBuild (the digest shown is a placeholder)",
+    "whether the EFS/FSx CSI driver and the StorageClass a volume names exist in the cluster",
 )
 
 
@@ -66,8 +76,22 @@ def _ints(value: Any) -> Any:
     return value
 
 
+def _mask_leaves(value: Any, secret: bool = False) -> Any:
+    """Secrets masked value by value: a secret mapping keeps its keys, so the object still has
+    its shape (a Secret's stringData stays a mapping) and validates."""
+    if is_secret(value):
+        return _mask_leaves(value["value"], True)
+    if isinstance(value, dict):
+        return {k: _mask_leaves(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_leaves(v, secret) for v in value]
+    return SECRET_MASK if secret else value
+
+
 def manifest_of(r: Captured) -> dict[str, Any]:
-    body = _ints({k: v for k, v in unwrap_secrets(r.inputs).items() if not k.startswith("__")})
+    """The object as the stack declares it, secrets masked: a Secret's data validates as the
+    string "[secret]" and the plan's manifests never hold a secret value."""
+    body = _ints({k: v for k, v in _mask_leaves(r.inputs).items() if not k.startswith("__")})
     body.setdefault("metadata", {"name": r.name})
     first = ("apiVersion", "kind", "metadata")
     return {**{k: body[k] for k in first if k in body},
@@ -156,6 +180,40 @@ def component_counts(plan: OfflinePlan) -> Counter[str]:
     return counts
 
 
+def _image_lines(result: PlanResult) -> list[str]:
+    if not result.config.image.enabled:
+        return ["Trainer image: not built by this stack (image.enabled: false)", ""]
+    outputs = result.plan.outputs
+    project = outputs.get("imageBuildProject")
+    return ["Trainer image pipeline:",
+            f"  CodeBuild project {project} builds trainer/Dockerfile, runs the selftest in the "
+            "image, pushes to ECR",
+            f"  image on `up`: {outputs.get('trainerImage')}",
+            "  (rebuilt only when the trainer source hash changes)", ""]
+
+
+def _job_lines(cfg: PlatformConfig) -> list[str]:
+    if not cfg.training_jobs:
+        return ["Training jobs: none declared (trainstack:trainingJobs)", ""]
+    lines = [f"Training jobs in namespace {cfg.jobs_namespace}:",
+             f"  {'name':<16} {'kind':<10} {'pool':<12} {'nodes':>6} {'GPUs/node':>9} "
+             f"{'preset':<11} {'volume':<12} EFA"]
+    for name, j in cfg.training_jobs.items():
+        low, high = j.node_range
+        nodes = str(high) if low == high else f"{low}-{high}"
+        kind = "RayJob" if j.framework == "ray" else "PyTorchJob"
+        lines.append(f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "
+                     f"{j.gpus_per_node:>9} {j.preset:<11} {j.checkpoint_volume or '-':<12} "
+                     f"{'yes' if j.efa else 'no'}")
+    if cfg.dev_pod.enabled:
+        from components import dev_pod
+
+        lines.append(f"  dev pod on {cfg.dev_pod.node_pool}: kubectl port-forward -n "
+                     f"{cfg.jobs_namespace} pod/{dev_pod.NAME} {dev_pod.JUPYTER_PORT} "
+                     f"{dev_pod.SSH_PORT}")
+    return lines + [""]
+
+
 def summary(result: PlanResult) -> str:
     cfg, plan = result.config, result.plan
     lines = [f"Offline plan of stack '{result.stack}': cluster {cfg.cluster.name} "
@@ -185,6 +243,7 @@ def summary(result: PlanResult) -> str:
         lines += ["", "Karpenter: disabled" if not cfg.karpenter.enabled else
                   "Karpenter: no NodePools"]
     lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}", ""]
+    lines += _image_lines(result) + _job_lines(cfg)
     n = len(result.manifests)
     if result.schema_errors:
         lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID:")

@@ -592,3 +592,46 @@ def test_legacy_transformations_run_under_mocks():
 
     plan = _run(program)
     assert plan.one("aws:sqs/queue:Queue").inputs["tags"] == {"team": "ml"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Dynamic resources
+# ------------------------------------------------------------------------------------------------
+
+
+def test_image_build_dynamic_resource_gets_a_finished_builds_outputs():
+    from components.image_build import ImageBuild, ImageBuildArgs
+
+    source_hash = "ab" * 32
+    url = f"{ACCOUNT_ID}.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev/trainer"
+
+    def program():
+        repo = aws.ecr.Repository("repo", name="trainstack-dev/trainer")
+        build = ImageBuild("build", ImageBuildArgs(
+            project_name="trainstack-dev-trainer", bucket="src-bucket", repository_name=repo.name,
+            repository_url=repo.repository_url, region="us-west-2", source_root="/src",
+            source_hash=source_hash, max_attempts=3, timeout_minutes=60))
+        pulumi.export("image", build.image)
+        pulumi.export("tag", build.tag)
+
+    plan = _run(program)
+    build = plan.one("pulumi-python:dynamic:Resource", "build")
+    assert build.custom
+    digest = build.state["digest"]
+    assert digest.startswith("sha256:") and len(digest) == len("sha256:") + 64
+    assert build.state["tag"] == "src-abababababab"
+    assert build.state["image"] == f"{url}@{digest}" == plan.outputs["image"]
+    project, _, build_uuid = build.state["build_id"].partition(":")
+    assert project == "trainstack-dev-trainer" and len(build_uuid) == 36
+    assert plan.outputs["tag"] == "src-abababababab"
+    # The repository's outputs reached the build as inputs.
+    assert build.inputs["repository_url"] == url
+    assert build.inputs["source_hash"] == source_hash
+    # The pickled provider is kept as a short fingerprint, not as a base64 blob.
+    assert build.inputs["__provider"].startswith("[serialized provider sha256:")
+    assert "__provider" not in build.state
+
+    # Deterministic: the same source gives the same digest; another source another one.
+    assert _run(program).one("pulumi-python:dynamic:Resource").state["digest"] == digest
+    source_hash = "cd" * 32
+    assert _run(program).one("pulumi-python:dynamic:Resource").state["digest"] != digest

@@ -75,6 +75,9 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await  # noqa: E
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-west-2"
 SECRET_MASK = "[secret]"
+# Python dynamic resources (components/image_build.py) carry their pickled provider as an input.
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+DYNAMIC_PROVIDER_KEY = "__provider"
 
 __all__ = [
     "ACCOUNT_ID",
@@ -157,6 +160,9 @@ class Captured:
     # plus faked extras such as `arn`; faked outputs for remote components). Not engine inputs.
     id: Optional[str] = None
     state: dict = field(default_factory=dict)
+    # Resource options the engine acts on at update time (replaceOnChanges, deleteBeforeReplace,
+    # ignoreChanges, protect): how a config edit will be applied, not what is declared.
+    options: dict = field(default_factory=dict)
 
     @property
     def component(self) -> bool:
@@ -273,6 +279,7 @@ class _Request:
     remote: bool
     dependencies: list[str]
     read_id: Optional[str] = None
+    options: dict = field(default_factory=dict)
 
 
 class _OfflineMonitor(_mocks.MockMonitor):
@@ -332,6 +339,10 @@ class _OfflineMonitor(_mocks.MockMonitor):
             parent=request.parent or None,
             remote=bool(request.remote),
             dependencies=deps,
+            options={"replaceOnChanges": list(request.replaceOnChanges),
+                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                     "ignoreChanges": list(request.ignoreChanges),
+                     "protect": bool(request.protect)},
         )
         try:
             return super().RegisterResource(fixed)
@@ -401,6 +412,16 @@ def _digest(*parts: str, length: int = 17) -> str:
 
 def _uuid(*parts: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "\x00".join(parts)))
+
+
+def _plan_inputs(type_: str, inputs: dict) -> dict:
+    """Inputs as the plan keeps them: a dynamic resource's pickled provider (base64, often
+    kilobytes) becomes a short fingerprint, so a plan stays readable and still shows a change."""
+    out = copy.deepcopy(inputs)
+    if type_ == DYNAMIC_TYPE and DYNAMIC_PROVIDER_KEY in out:
+        blob = unwrap_secrets(out[DYNAMIC_PROVIDER_KEY])
+        out[DYNAMIC_PROVIDER_KEY] = f"[serialized provider sha256:{_digest(str(blob), length=12)}]"
+    return out
 
 
 def _kebab(camel: str) -> str:
@@ -620,10 +641,11 @@ class _OfflineMocks(_mocks.Mocks):
             parent=req.parent if req else None,
             provider=_strip_provider_id(args.provider or ""),
             custom=custom,
-            inputs=copy.deepcopy(args.inputs),
+            inputs=_plan_inputs(args.typ, args.inputs),
             remote=remote,
             read_id=read_id,
             dependencies=list(req.dependencies) if req else [],
+            options=dict(req.options) if req else {},
         )
         with self._lock:
             self.captured.append(captured)
@@ -649,6 +671,8 @@ class _OfflineMocks(_mocks.Mocks):
             if isinstance(meta, dict) and not is_secret(meta) and not meta.get("name"):
                 meta["name"] = name
             return args.resource_id or name, state
+        if typ == DYNAMIC_TYPE:
+            return self._dynamic_state(name, urn, state, args.resource_id)
         if not typ.startswith("aws:"):
             state.setdefault("name", name)
             return args.resource_id or f"{name}-id", state
@@ -740,6 +764,23 @@ class _OfflineMocks(_mocks.Mocks):
         else:
             state.setdefault("arn", f"arn:aws:{arn_service}:{arn_region}:{ACCOUNT_ID}:{_kebab(kind)}/{phys}")
         return rid, state
+
+    def _dynamic_state(self, name: str, urn: str, state: dict,
+                       read_id: Optional[str]) -> tuple[str, dict]:
+        """A dynamic resource: an ImageBuild gets the outputs a finished build would give."""
+        state.pop(DYNAMIC_PROVIDER_KEY, None)
+        plain = unwrap_secrets(state)
+        source_hash, repo_url = plain.get("source_hash"), plain.get("repository_url")
+        if not (isinstance(source_hash, str) and isinstance(repo_url, str)):
+            return read_id or f"{name}-id", state
+        digest = "sha256:" + hashlib.sha256(f"offline-image\x00{source_hash}".encode()).hexdigest()
+        state.update({
+            "tag": f"src-{source_hash[:12]}",
+            "digest": digest,
+            "image": f"{repo_url}@{digest}",
+            "build_id": f"{plain.get('project_name') or name}:{_uuid(urn, source_hash)}",
+        })
+        return read_id or f"{plain.get('repository_name') or name}@{digest}", state
 
     # -- remote components ------------------------------------------------------------------
 

@@ -1,0 +1,233 @@
+"""The image pipeline and the jobs in the offline plan of the example stacks: ECR, source bucket,
+CodeBuild and its scoped role, the build on `up`, and jobs wired to the built digest with the
+HF token kept secret end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from test_platform import plan
+
+from components import image
+from components.workload_config import ImageConfig
+from trainstack import plan as offline_plan
+from trainstack.offline.harness import contains_secrets, unwrap_secrets
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGEST_REF = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/_.-]+"
+                        r"@sha256:[0-9a-f]{64}$")
+
+
+def one(result, type_: str) -> dict:
+    return unwrap_secrets(result.plan.one(type_).inputs)
+
+
+# ---------------------------------------------------------------------------- pure renderers
+
+
+def test_lifecycle_policy_expires_untagged_and_keeps_the_newest_tagged():
+    rules = image.render_lifecycle_policy(ImageConfig(untagged_expire_days=3,
+                                                      keep_tagged=10))["rules"]
+    assert [r["rulePriority"] for r in rules] == [1, 2]
+    assert rules[0]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                                     "countUnit": "days", "countNumber": 3}
+    assert rules[1]["selection"]["countType"] == "imageCountMoreThan"
+    assert rules[1]["selection"]["countNumber"] == 10
+
+
+def test_build_policy_is_scoped_to_this_repository_bucket_log_group_and_key():
+    doc = image.render_build_policy(repository_arn="arn:repo", bucket_arn="arn:bucket",
+                                    log_group_arn="arn:logs", key_arn="arn:key")
+    by_sid = {s["Sid"]: s for s in doc["Statement"]}
+    # Only the registry login is unscoped, as ECR requires.
+    assert [s["Sid"] for s in doc["Statement"] if s["Resource"] == "*"] == ["EcrLogin"]
+    assert by_sid["EcrLogin"]["Action"] == "ecr:GetAuthorizationToken"
+    assert by_sid["PushThisRepository"]["Resource"] == "arn:repo"
+    assert "ecr:PutImage" in by_sid["PushThisRepository"]["Action"]
+    assert by_sid["ReadThisBucket"]["Resource"] == "arn:bucket/*"
+    assert not any(a.startswith("s3:Put") for s in doc["Statement"]
+                   for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert by_sid["WriteThisLogGroup"]["Resource"] == ["arn:logs", "arn:logs:*"]
+
+
+def test_bucket_policy_denies_plain_http():
+    (stmt,) = image.render_bucket_policy("arn:aws:s3:::b")["Statement"]
+    assert stmt["Effect"] == "Deny"
+    assert stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert stmt["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
+
+
+def test_buildspec_tests_the_image_before_pushing_it():
+    spec = yaml.safe_load((ROOT / image.BUILDSPEC).read_text())
+    pre = " ".join(spec["phases"]["pre_build"]["commands"])
+    build = " ".join(spec["phases"]["build"]["commands"])
+    assert "trainstack.preflight" in pre and "docker login" in pre
+    assert spec["phases"]["build"]["on-failure"] == "ABORT"
+    order = [build.index(s) for s in ("docker build", "trainer.selftest --level standard",
+                                      "docker push")]
+    assert order == sorted(order)
+    assert "--cache-from" in build
+
+
+# --------------------------------------------------------------------- the plan of the stacks
+
+
+def test_repository_is_immutable_scanned_and_kms_encrypted():
+    result = plan()
+    repo = one(result, "aws:ecr/repository:Repository")
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["encryptionConfigurations"][0]["encryptionType"] == "KMS"
+    key = result.plan.one("aws:kms/key:Key", "trainstack-image-key")
+    assert unwrap_secrets(key.inputs)["enableKeyRotation"] is True
+    assert repo["encryptionConfigurations"][0]["kmsKey"] == key.state["arn"]
+    lifecycle = json.loads(one(result, "aws:ecr/lifecyclePolicy:LifecyclePolicy")["policy"])
+    assert lifecycle["rules"][0]["selection"]["tagStatus"] == "untagged"
+
+
+def test_source_bucket_is_encrypted_versioned_private_and_tls_only():
+    result = plan()
+    sse = one(result, "aws:s3/bucketServerSideEncryptionConfiguration:"
+                      "BucketServerSideEncryptionConfiguration")
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    versioning = one(result, "aws:s3/bucketVersioning:BucketVersioning")
+    assert versioning["versioningConfiguration"] == {"status": "Enabled"}
+    block = one(result, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                  "restrictPublicBuckets"))
+    policy = json.loads(one(result, "aws:s3/bucketPolicy:BucketPolicy")["policy"])
+    assert policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_codebuild_project_builds_privileged_at_the_configured_size_with_logs_retained():
+    result = plan(**{"trainstack:image__computeType": "BUILD_GENERAL1_XLARGE",
+                     "trainstack:image__logRetentionDays": 14})
+    project = one(result, "aws:codebuild/project:Project")
+    env = project["environment"]
+    assert env["privilegedMode"] is True and env["computeType"] == "BUILD_GENERAL1_XLARGE"
+    assert project["source"]["buildspec"] == "trainer/buildspec.yml"
+    assert project["cache"]["modes"] == ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]
+    group = unwrap_secrets(result.plan.one("aws:cloudwatch/logGroup:LogGroup",
+                                           "trainstack-image-logs").inputs)
+    assert group["retentionInDays"] == 14
+    assert project["logsConfig"]["cloudwatchLogs"]["groupName"] == group["name"]
+    repo = result.plan.one("aws:ecr/repository:Repository")
+    assert {"name": "REPOSITORY_URI", "value": repo.state["repositoryUrl"],
+            "type": "PLAINTEXT"} in env["environmentVariables"]
+    # No webhook or schedule unless configured.
+    assert not result.plan.of_type("aws:codebuild/webhook:Webhook")
+    assert not result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget") or all(
+        "codebuild" not in str(t.inputs.get("arn")) for t in
+        result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget"))
+
+
+def test_github_webhook_and_nightly_build_from_config():
+    result = plan(**{"trainstack:image__github": {"owner": "acme", "repo": "ml", "branch": "train"},
+                     "trainstack:image__nightlySchedule": "cron(0 3 * * ? *)"})
+    project = one(result, "aws:codebuild/project:Project")
+    assert project["source"]["type"] == "GITHUB"
+    assert project["source"]["location"] == "https://github.com/acme/ml.git"
+    hook = one(result, "aws:codebuild/webhook:Webhook")
+    assert {"type": "HEAD_REF", "pattern": "^refs/heads/train$"} in hook["filterGroups"][0][
+        "filters"]
+    rules = {r.name: unwrap_secrets(r.inputs) for r in
+             result.plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    nightly = next(r for n, r in rules.items() if n.endswith("-nightly"))
+    assert nightly["scheduleExpression"] == "cron(0 3 * * ? *)"
+
+
+def test_nightly_build_needs_a_repository_source():
+    from components.config import ConfigError
+    with pytest.raises(ConfigError,
+                       match=r"image\.nightlySchedule: needs trainstack:image\.github"):
+        plan(**{"trainstack:image__nightlySchedule": "rate(1 day)"})
+
+
+def test_jobs_run_the_image_this_stack_builds_by_digest():
+    result = plan()
+    (build,) = result.plan.of_type("pulumi-python:dynamic:Resource")
+    built = build.state["image"]
+    assert DIGEST_REF.match(built), built
+    assert result.plan.outputs["trainerImage"] == built
+    jobs = [m for m in result.manifests if m["kind"] == "PyTorchJob"]
+    assert [j["metadata"]["name"] for j in jobs] == ["llama-1b"]
+    for replica in jobs[0]["spec"]["pytorchReplicaSpecs"].values():
+        assert replica["template"]["spec"]["containers"][0]["image"] == built
+    # The job waits for the operators and the image, and the build for its project.
+    job = next(r for r in result.plan.resources if r.name == "llama-1b" and r.custom)
+    assert build.urn in job.dependencies or any(
+        build.urn in r.dependencies for r in result.plan.resources if r.urn == job.parent)
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_example_stacks_declare_their_jobs_and_volumes(stack):
+    result = plan(stack)
+    assert result.schema_errors == {}
+    kinds = [m["kind"] for m in result.manifests]
+    assert kinds.count("PyTorchJob") == len(result.config.training_jobs)
+    assert kinds.count("PersistentVolumeClaim") == len(result.config.volumes)
+    assert "Namespace" in kinds
+    text = offline_plan.summary(result)
+    assert "Trainer image pipeline:" in text and "Training jobs in namespace training:" in text
+    for name in result.config.training_jobs:
+        assert name in text
+
+
+def test_removing_a_job_removes_it_and_changing_nodes_resizes_it():
+    assert not [m for m in plan(**{"trainstack:trainingJobs": {}}).manifests
+                if m["kind"] == "PyTorchJob"]
+    resized = plan(**{"trainstack:trainingJobs__llama-1b__nodes": 2})
+    (job,) = [m for m in resized.manifests if m["kind"] == "PyTorchJob"]
+    assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
+    # A new size replaces the job: the operator cannot resize a running static job.
+    declared = next(r for r in resized.plan.resources if r.name == "llama-1b" and r.custom)
+    assert declared.options["replaceOnChanges"] == ["spec"]
+    assert declared.options["deleteBeforeReplace"] is True
+
+
+# ------------------------------------------------------------------------- secrets stay secret
+
+
+def _project_with_secret(tmp_path: Path) -> Path:
+    """A copy of the project's stack files where the dev stack also holds the two secrets."""
+    for f in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / f, tmp_path / f)
+    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    conf = stack["config"]
+    conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
+    conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
+    conf["trainstack:trainingJobs"]["llama-1b"]["hfToken"] = True
+    conf["trainstack:devPod"] = {"enabled": True, "nodePool": "small"}
+    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
+    return tmp_path
+
+
+def test_secrets_never_appear_unwrapped_in_inputs_or_manifests(tmp_path):
+    result = offline_plan.run(_project_with_secret(tmp_path), "dev", out_root=tmp_path / "out")
+    assert result.schema_errors == {}
+    token = "offline-secret-hfToken"
+    keys = "offline-secret-devPodSshKeys"
+    secrets = {r.name: r for r in result.plan.resources if r.type == "kubernetes:core/v1:Secret"}
+    assert len(secrets) == 2
+    for r in secrets.values():
+        assert contains_secrets(r.inputs)
+    # Outside the Secret objects' wrapped values, neither secret appears anywhere.
+    for r in result.plan.resources:
+        for value in (token, keys):
+            plain = json.dumps(r.inputs, default=str)
+            assert value not in plain or contains_secrets(r.inputs), r.name
+    # The job refers to the Secret; it never carries the value.
+    job = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
+    env = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"]
+    hf = next(e for e in env if e["name"] == "HF_TOKEN")
+    assert hf == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
+        "name": "hf-token", "key": "token"}}}
+    written = "".join(p.read_text() for p in (tmp_path / "out" / "dev").rglob("*")
+                      if p.is_file())
+    assert token not in written and keys not in written
+    assert "[secret]" in written
