@@ -120,7 +120,8 @@ class TrainerImage(pulumi.ComponentResource):
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
-            tags=tags, opts=child)
+            # `pulumi destroy` of the stack removes its images too instead of failing on them.
+            force_delete=True, tags=tags, opts=child)
         aws.ecr.LifecyclePolicy(f"{name}-repo", repository=repo.name,
                                 policy=json.dumps(render_lifecycle_policy(cfg)), opts=child)
 
@@ -184,8 +185,9 @@ class TrainerImage(pulumi.ComponentResource):
 
     def _source_bucket(self, name: str, base: str, key: aws.kms.Key, tags: dict[str, str],
                        child: pulumi.ResourceOptions) -> aws.s3.Bucket:
+        # force_destroy: the bundles are rebuilt from the repository, never the only copy.
         bucket = aws.s3.Bucket(f"{name}-sources", bucket_prefix=f"{base}-src-", tags=tags,
-                               opts=child)
+                               force_destroy=True, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sources", bucket=bucket.id, opts=child,
             rules=[{"apply_server_side_encryption_by_default": {
