@@ -1,5 +1,6 @@
-"""`trainstack plan` as a user runs it: summary and files on success, the config error on failure."""
+"""`trainstack plan` and `preflight` as a user runs them: output and files, errors, exit codes."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from trainstack import cli
+from trainstack import cli, preflight
+from trainstack.dockerfile import parse_dockerfile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,3 +65,22 @@ def test_module_entry_point_runs(tmp_path):
                          timeout=300)
     assert run.returncode == 0, run.stderr
     assert "Offline plan of stack 'dev'" in run.stdout
+
+
+def test_preflight_checks_the_project_image(tmp_path, capsys):
+    """`trainstack preflight` reads trainer/Dockerfile and its requirements under --project-dir:
+    the repository's own pass, a torch pin the base image does not carry fails with the fix."""
+    assert cli.main(["--project-dir", str(ROOT), "preflight"]) == 0
+    assert ": 0 error(s), 0 warning(s)" in capsys.readouterr().out
+    dockerfile = (ROOT / "trainer" / "Dockerfile").read_text()
+    (tmp_path / "trainer").mkdir()
+    (tmp_path / "trainer" / "Dockerfile").write_text(dockerfile)
+    for name in preflight.installed_requirement_files(dockerfile):
+        (tmp_path / name).write_text("")
+    (tmp_path / "trainer" / "requirements.txt").write_text("torch==1.0.0\n")
+    assert cli.main(["--project-dir", str(tmp_path), "preflight", "--json"]) == 1
+    findings = json.loads(capsys.readouterr().out)
+    base_torch = parse_dockerfile(dockerfile).args["TORCH_VERSION"]
+    assert [(f["code"], f["severity"], f["fix"]) for f in findings] == [
+        ("TS103", "error", f"torch=={base_torch}")]
+    assert findings[0]["where"] == "trainer/requirements.txt:1"

@@ -1,4 +1,4 @@
-"""The `trainstack` command: offline plan of a stack (more commands arrive with the trainer)."""
+"""The `trainstack` command: offline plan of a stack, and the trainer image's preflight."""
 
 from __future__ import annotations
 
@@ -33,7 +33,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 1 if result.schema_errors else 0
 
 
+def cmd_preflight(args: argparse.Namespace) -> int:
+    from . import preflight
+
+    # The build context (and default paths): --project-dir, else the current directory.
+    return preflight.run(args, root=args.project_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from . import preflight  # standard library only, like this module
+
     parser = argparse.ArgumentParser(prog="trainstack", description=__doc__)
     parser.add_argument("--project-dir", type=Path, default=None,
                         help="the folder holding Pulumi.yaml (default: found from here)")
@@ -43,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("build/plan"),
                    help="output folder, relative to the project (default build/plan)")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("preflight", help="check the trainer image's Dockerfile and requirements "
+                       "for torch/CUDA/driver/Python conflicts (exit 1 on an error)")
+    preflight.add_arguments(p)
+    p.set_defaults(func=cmd_preflight)
     args = parser.parse_args(argv)
     return args.func(args)
 
