@@ -11,10 +11,13 @@ DEMO_STEPS ?= 200
 
 .PHONY: demo plan train test bench venv crds clean
 
-$(VENV)/.installed: pyproject.toml trainer/requirements.txt
+# One resolve for everything: torch stays at the trainer's pin and Ray cannot lift protobuf past
+# what pulumi accepts (a separate `pip install ray` would).
+$(VENV)/.installed: pyproject.toml trainer/requirements.txt trainer/requirements-ray.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]' -r trainer/requirements.txt
+	$(PY) -m pip install --quiet -e '.[test]' -r trainer/requirements.txt \
+		-r trainer/requirements-ray.txt
 	touch $@
 
 venv: $(VENV)/.installed

@@ -134,10 +134,11 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
 
 
 def ray_entrypoint(job_name: str, job: TrainingJobConfig) -> str:
-    cmd = ["python", "-m", "trainer.ray_train", "--num-workers", str(job.node_range[1]),
-           "--gpus-per-worker", str(job.gpus_per_node), "--max-failures",
-           str(job.max_restarts), "--storage-path", f"{run_dir(job_name)}/ray", "--",
-           *trainer_args(job_name, job)]
+    # One Ray Train worker per GPU (a trainer rank drives one device): nodes x GPUs workers.
+    cmd = ["python", "-m", "trainer.ray_train",
+           "--num-workers", str(job.node_range[1] * job.gpus_per_node), "--gpus-per-worker", "1",
+           "--max-failures", str(job.max_restarts), "--storage-path", f"{run_dir(job_name)}/ray",
+           "--name", job_name, "--", *trainer_args(job_name, job)]
     return shlex.join(cmd)
 
 

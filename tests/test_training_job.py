@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import yaml
 
 from components import config, dev_pod, pod_spec
 from components.training_job import JobTarget, render
+from trainer import ray_train
 from trainstack import k8s_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,9 +188,12 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     assert (m["apiVersion"], m["kind"]) == ("ray.io/v1", "RayJob")
     spec = m["spec"]
     assert spec["shutdownAfterJobFinishes"] is True
-    assert spec["entrypoint"].startswith("python -m trainer.ray_train --num-workers 2 "
-                                         "--gpus-per-worker 4")
-    assert "--checkpoint.dir /checkpoints/j/checkpoints" in spec["entrypoint"]
+    # The entrypoint parses with the Ray runner's own CLI: one worker (rank) per GPU.
+    argv = shlex.split(spec["entrypoint"])
+    assert argv[:3] == ["python", "-m", "trainer.ray_train"]
+    launch = ray_train.parse_args(argv[3:])
+    assert (launch.num_workers, launch.gpus_per_worker) == (8, 1)
+    assert ray_train.check_trainer_args(launch).checkpoint.dir == "/checkpoints/j/checkpoints"
     group = spec["rayClusterSpec"]["workerGroupSpecs"][0]
     assert group["replicas"] == group["minReplicas"] == group["maxReplicas"] == 2
     worker = group["template"]["spec"]

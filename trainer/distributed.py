@@ -2,7 +2,8 @@
 
 Under torchrun (or a PyTorchJob, whose operator sets the same variables) the rank layout comes
 from the environment; alone, the process forms a one-rank group on a free local port so that
-every code path (FSDP, DCP, collectives) is the same in both cases.
+every code path (FSDP, DCP, collectives) is the same in both cases. A group that already exists
+when the trainer starts (Ray Train's TorchTrainer makes one in each worker) is used as it is.
 """
 
 from __future__ import annotations
@@ -51,8 +52,21 @@ def _attempt_store(timeout: timedelta) -> dist.Store | None:
     return dist.PrefixStore(f"trainstack/attempt_{attempt}", base)
 
 
+def _adopt(device: str | None) -> Dist:
+    """The launcher's process group: rank and size from it, and the device its backend implies:
+    under NCCL the GPU the launcher made current for this rank (Ray Train picks it from the GPUs
+    Ray assigned, which need not be LOCAL_RANK's index), else the CPU."""
+    use_cuda = "nccl" in dist.get_backend() if device is None else device == "cuda"
+    dev = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
+    world = dist.get_world_size()
+    mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
+    return Dist(dist.get_rank(), int(os.environ.get("LOCAL_RANK", "0")), world, dev, mesh)
+
+
 def init(timeout_s: int = 600, device: str | None = None) -> Dist:
     """Set the device first (NCCL binds the communicator to it), then the process group."""
+    if dist.is_initialized():
+        return _adopt(device)
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(_free_port()))
@@ -67,10 +81,9 @@ def init(timeout_s: int = 600, device: str | None = None) -> Dist:
     else:
         dev = torch.device("cpu")
         backend = "gloo"
-    if not dist.is_initialized():
-        timeout = timedelta(seconds=timeout_s)
-        dist.init_process_group(backend=backend, timeout=timeout, store=_attempt_store(timeout),
-                                rank=rank, world_size=world, device_id=dev if use_cuda else None)
+    timeout = timedelta(seconds=timeout_s)
+    dist.init_process_group(backend=backend, timeout=timeout, store=_attempt_store(timeout),
+                            rank=rank, world_size=world, device_id=dev if use_cuda else None)
     mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
     return Dist(rank, local_rank, world, dev, mesh)
 

@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 
 import torch
@@ -36,8 +37,12 @@ class _Stop:
 
     @classmethod
     def install(cls) -> None:
-        """Only around the training loop: anywhere else SIGTERM ends the process at once."""
+        """Only around the training loop: anywhere else SIGTERM ends the process at once.
+        Off the main thread (Ray Train runs ranks on a worker thread) Python allows no signal
+        handler: the runner stops workers itself and a restart resumes from the last checkpoint."""
         cls.requested = cls.agreed = False
+        if threading.current_thread() is not threading.main_thread():
+            return
         def handler(signum, frame):
             if cls.requested:  # asked twice: do not wait for the step to end
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -47,7 +52,8 @@ class _Stop:
 
     @classmethod
     def uninstall(cls) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def lr_schedule(cfg: config.TrainConfig):
