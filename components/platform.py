@@ -12,6 +12,7 @@ from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
+from .storage import CheckpointStorage, CheckpointStorageArgs
 from .workloads import Workloads, WorkloadsArgs
 
 
@@ -61,8 +62,14 @@ class Platform(pulumi.ComponentResource):
             self.image = TrainerImage(f"{name}-image", TrainerImageArgs(
                 config=cfg.image, cluster_name=cfg.cluster.name, region=cfg.region, tags=tags),
                 child)
-            # Jobs need the operators' CRDs, the device plugins and the pools to exist first.
-            ready = [self.operators, self.gpu, *system_nodes]
+            storage = CheckpointStorage(f"{name}-storage", CheckpointStorageArgs(
+                volumes=cfg.volumes, cluster_name=self.cluster.cluster_name,
+                vpc_id=self.network.vpc_id, vpc_cidr=str(cfg.network.cidr),
+                private_subnet_ids=self.network.private_subnet_ids,
+                provider=self.cluster.provider, depends_on=system_nodes, tags=tags), child)
+            # Jobs need the operators' CRDs, the device plugins, the pools and the volumes'
+            # StorageClasses to exist first.
+            ready = [self.operators, self.gpu, storage, *system_nodes]
             if cfg.karpenter.enabled:
                 ready.append(self.karpenter)
             self.workloads = Workloads(f"{name}-jobs", WorkloadsArgs(

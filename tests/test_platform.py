@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from components import storage
 from components.config import ConfigError
 from trainstack import plan as offline_plan
 from trainstack.offline.harness import is_secret, unwrap_secrets
@@ -53,7 +54,8 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     pools, jobs = cfg.node_pools, cfg.training_jobs
     assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools)
                            + ["Namespace"] + ["PersistentVolumeClaim"] * len(cfg.volumes)
-                           + ["PyTorchJob"] * len(jobs))
+                           + ["PyTorchJob"] * len(jobs)
+                           + ["StorageClass"] * len(storage.needed_classes(cfg.volumes)))
 
 
 def test_components_are_typed_and_parented():
@@ -291,7 +293,8 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
     logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup", "trainstack-eks-logs")
     assert logs == {**logs, "name": "/aws/eks/trainstack-dev/cluster", "retentionInDays": 30}
     addons = {a["addonName"]: a for a in by_name(result, "aws:eks/addon:Addon").values()}
-    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver", "coredns"}
+    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver", "coredns",
+                           "aws-efs-csi-driver"}  # the dev stack has an EFS volume
     system = result.plan.one(MNG, "trainstack-eks-system").urn
     for addon in ("trainstack-eks-coredns", "trainstack-eks-ebs-csi"):
         assert system in result.plan.one("aws:eks/addon:Addon", addon).dependencies
@@ -332,7 +335,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
         "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
         "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
-        "pytorchjob-llama-1b.yaml"]
+        "pytorchjob-llama-1b.yaml", "storageclass-efs-sc.yaml"]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
     provider = result.plan.one("pulumi:providers:kubernetes")
