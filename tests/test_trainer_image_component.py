@@ -16,7 +16,7 @@ from test_platform import plan
 from components import image
 from components.workload_config import ImageConfig
 from trainstack import plan as offline_plan
-from trainstack.offline.harness import contains_secrets, unwrap_secrets
+from trainstack.offline.harness import contains_secrets, mask_secrets, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST_REF = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/_.-]+"
@@ -216,11 +216,12 @@ def test_secrets_never_appear_unwrapped_in_inputs_or_manifests(tmp_path):
     assert len(secrets) == 2
     for r in secrets.values():
         assert contains_secrets(r.inputs)
-    # Outside the Secret objects' wrapped values, neither secret appears anywhere.
+    # With every secret wrapper masked, neither value is left anywhere: no input holds it
+    # unwrapped (in a job's env, a pod spec, a label, a provider's config ...).
     for r in result.plan.resources:
-        for value in (token, keys):
-            plain = json.dumps(r.inputs, default=str)
-            assert value not in plain or contains_secrets(r.inputs), r.name
+        masked = json.dumps(mask_secrets(r.inputs), default=str)
+        assert token not in masked and keys not in masked, r.name
+    assert token not in json.dumps(result.manifests) and keys not in json.dumps(result.manifests)
     # The job refers to the Secret; it never carries the value.
     job = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
     env = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"]
