@@ -319,7 +319,9 @@ def _check_job(name: str, job: TrainingJobConfig, pools: dict[str, PoolFacts],
             limit = "maxNodes" if pool.karpenter else "maxSize"
             issues.append(f"{key(*path, field)} = {high}: pool {pool.name!r} allows at most "
                           f"{pool.max_nodes} nodes ({limit}); lower it or raise the pool's {limit}")
-        if pool.max_gpus is not None and high * job.gpus_per_node > pool.max_gpus:
+        # A node group's GPU bound follows from maxSize, already reported above.
+        if pool.karpenter and pool.max_gpus is not None and \
+                high * job.gpus_per_node > pool.max_gpus:
             issues.append(f"{key(*path, field)} = {high}: {high} x {job.gpus_per_node} GPUs is "
                           f"above the {pool.max_gpus} GPUs pool {pool.name!r} allows (maxGpus)")
         if job.efa and not pool.efa:
