@@ -57,6 +57,12 @@ class PlanResult:
     helm_values: dict[str, Any]
     schema_errors: dict[str, list[str]] = field(default_factory=dict)
     out_dir: Path | None = None
+    # policies.Violation per broken rule (the policy pack's rules, run over this plan).
+    policy_violations: list[Any] = field(default_factory=list)
+
+    @property
+    def mandatory_violations(self) -> list[Any]:
+        return [v for v in self.policy_violations if v.level == "mandatory"]
 
 
 def is_kubernetes_object(r: Captured) -> bool:
@@ -137,7 +143,11 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     helm_values = {r.name: mask_secrets(r.inputs.get("values", {}))
                    for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"}
     errors = k8s_schemas.validate_all(manifests, str(cfg.cluster.kubernetes_version))
-    result = PlanResult(stack, cfg, plan, manifests, helm_values, errors)
+    import policies  # the CrossGuard pack's rules, run over the plan offline
+
+    violations = policies.check_plan(plan.resources)
+    result = PlanResult(stack, cfg, plan, manifests, helm_values, errors,
+                        policy_violations=violations)
     if out_root is not None:
         result.out_dir = write(result, out_root / stack)
     return result
@@ -214,6 +224,18 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     return lines + [""]
 
 
+def _policy_lines(result: PlanResult) -> list[str]:
+    found = result.policy_violations
+    if not found:
+        return ["Policies: every rule of policies/ passes.", ""]
+    mandatory = len(result.mandatory_violations)
+    lines = [f"Policies: {len(found)} violation(s), {mandatory} mandatory "
+             f"(a mandatory one blocks `pulumi up --policy-pack policies`):"]
+    for v in sorted(found, key=lambda v: (v.level != "mandatory", v.rule, v.resource)):
+        lines.append(f"  [{v.level}] {v.rule} on {v.resource} ({v.type}): {v.message}")
+    return lines + [""]
+
+
 def summary(result: PlanResult) -> str:
     cfg, plan = result.config, result.plan
     lines = [f"Offline plan of stack '{result.stack}': cluster {cfg.cluster.name} "
@@ -252,6 +274,7 @@ def summary(result: PlanResult) -> str:
     else:
         lines.append(f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and "
                      "upstream CRDs.")
+    lines += _policy_lines(result)
     if result.out_dir is not None:
         lines.append(f"Written to {result.out_dir}/ (resources.json, manifests/, helm-values/)")
     lines += ["", "What an offline plan cannot know:"] + [f"  - {b}" for b in BLIND_SPOTS]

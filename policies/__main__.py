@@ -1,0 +1,67 @@
+"""The policy pack: `pulumi preview --policy-pack policies`. Only wiring lives here, because
+constructing a PolicyPack starts the analyzer server and blocks; the rules are in policies.rules.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as a script by the CLI: make `policies` importable as a package from the project root.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pulumi_policy import (  # noqa: E402
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyPack,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies import ALL_RULES, Rule, stack  # noqa: E402
+
+LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY,
+          "disabled": EnforcementLevel.DISABLED}
+
+
+def _validator(rule: Rule):
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        # The engine fills in schema defaults; merging ours again keeps a partial config safe.
+        config = {**rule.defaults(), **dict(args.get_config() or {})}
+        for message in rule(args.resource_type, dict(args.props), config):
+            report_violation(message, args.urn)
+    return validate
+
+
+def resource_policy(rule: Rule) -> ResourceValidationPolicy:
+    schema = PolicyConfigSchema(rule.config_schema) if rule.config_schema else None
+    return ResourceValidationPolicy(name=rule.name, description=rule.description,
+                                    validate=_validator(rule),
+                                    enforcement_level=LEVELS[rule.enforcement],
+                                    config_schema=schema)
+
+
+def _validate_buckets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    # At stack validation the props are outputs: a bucket is known by its `bucket` name.
+    by_label = {}
+    seen = []
+    for r in args.resources:
+        names = tuple(str(n) for n in (r.props.get("bucket"), r.name) if n)
+        seen.append((r.resource_type, dict(r.props), names))
+        if names:
+            by_label[names[0]] = r.urn
+    for bucket, message in stack.bucket_violations(seen):
+        report_violation(message, by_label.get(bucket))
+
+
+def policies() -> list:
+    return [resource_policy(r) for r in ALL_RULES] + [StackValidationPolicy(
+        name=stack.NAME, description=stack.DESCRIPTION, validate=_validate_buckets,
+        enforcement_level=LEVELS[stack.ENFORCEMENT])]
+
+
+if __name__ == "__main__":
+    PolicyPack(name="trainstack-policies", policies=policies())

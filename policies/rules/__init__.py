@@ -1,0 +1,17 @@
+"""Every policy rule of the platform, as pure functions: `rule(type, props) -> [messages]`.
+
+Kept free of pulumi_policy so the same rules run in the policy pack (policies/__main__.py), over
+the offline plan (policies.check_plan) and in unit tests.
+"""
+
+from __future__ import annotations
+
+from . import aws, ecr, eks, nodes, pods, tags
+from .base import ADVISORY, MANDATORY, Rule
+
+ALL_RULES: list[Rule] = [*eks.RULES, *ecr.RULES, *nodes.RULES, *pods.RULES, *aws.RULES,
+                         *tags.RULES]
+BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
+assert len(BY_NAME) == len(ALL_RULES), "rule names must be unique"
+
+__all__ = ["ADVISORY", "ALL_RULES", "BY_NAME", "MANDATORY", "Rule"]

@@ -1,0 +1,133 @@
+"""Account-level hygiene for the AWS resources around the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import ADVISORY, MANDATORY, WORLD_CIDRS, Rule, get, truthy
+
+SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+       "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning",
+              "aws:s3/bucketVersioningV2:BucketVersioningV2")
+PUBLIC_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+SG = "aws:ec2/securityGroup:SecurityGroup"
+SG_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+
+def _sse(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    algos = [get(r, "applyServerSideEncryptionByDefault.sseAlgorithm")
+             for r in props.get("rules") or []]
+    if any(a in ("aws:kms", "aws:kms:dsse", "AES256") for a in algos):
+        return []
+    return [("bucket has no default encryption rule: add rules[].applyServerSideEncryptionByDefault"
+            " with sseAlgorithm aws:kms and a kmsMasterKeyId")]
+
+
+def _versioning(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    status = get(props, "versioningConfiguration.status")
+    if status == "Enabled":
+        return []
+    return [(f"bucket versioning is {status or 'unset'}: set versioningConfiguration.status: "
+            "Enabled so overwritten or deleted objects can be recovered")]
+
+
+def _public_block(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    off = [f for f in BLOCK_FLAGS if not truthy(props.get(f))]
+    if not off:
+        return []
+    return [f"public access block leaves {off} off: set all four of {list(BLOCK_FLAGS)} to true"]
+
+
+def _codebuild(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    name = str(props.get("name") or "")
+    if not truthy(get(props, "environment.privilegedMode")):
+        return []
+    # Only the image build runs Docker-in-Docker; any other privileged build is root on the host.
+    if any(name.endswith(s) for s in cfg["privilegedSuffixes"]):
+        return []
+    return [(f"CodeBuild project {name or '?'} runs privileged: set environment.privilegedMode: "
+            f"false (only image-build projects ending in {cfg['privilegedSuffixes']} may)")]
+
+
+def _retention(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    days = props.get("retentionInDays")
+    if days and float(days) > 0:
+        return []
+    return ["log group keeps logs forever: set retentionInDays (e.g. 30 or 90)"]
+
+
+def _rotation(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    spec = props.get("customerMasterKeySpec") or props.get("keySpec") or "SYMMETRIC_DEFAULT"
+    # AWS rotates only symmetric keys; asymmetric ones cannot enable it.
+    if spec != "SYMMETRIC_DEFAULT" or truthy(props.get("enableKeyRotation")):
+        return []
+    return ["KMS key rotation is off: set enableKeyRotation: true"]
+
+
+def _ingress_world(rule: Mapping[str, Any]) -> bool:
+    cidrs = list(rule.get("cidrBlocks") or []) + list(rule.get("ipv6CidrBlocks") or [])
+    cidrs += [rule.get("cidrIpv4"), rule.get("cidrIpv6")]
+    return any(c in WORLD_CIDRS for c in cidrs)
+
+
+def _sg(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if type_ == SG:
+        rules = props.get("ingress") or []
+    elif type_ == SG_RULE:
+        rules = [props] if props.get("type") == "ingress" else []
+    else:
+        rules = [props]
+    return [f"ingress {r.get('protocol', r.get('ipProtocol', '?'))} "
+            f"{r.get('fromPort', '?')}-{r.get('toPort', '?')} is open to the internet: "
+            "restrict the CIDRs to the VPC or known ranges, or use a source security group"
+            for r in rules if _ingress_world(r)]
+
+
+def _lb_service(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if get(props, "spec.type") != "LoadBalancer":
+        return []
+    ranges = get(props, "spec.loadBalancerSourceRanges") or []
+    if ranges and not any(r in WORLD_CIDRS for r in ranges):
+        return []
+    return [("LoadBalancer Service is reachable from anywhere: set "
+            "spec.loadBalancerSourceRanges to the CIDRs that need it, or use port-forward")]
+
+
+RULES = [
+    Rule("s3-encryption", "S3 buckets have default server-side encryption.", MANDATORY, SSE,
+         _sse),
+    Rule("s3-versioning", "S3 buckets have versioning enabled.", ADVISORY, VERSIONING,
+         _versioning),
+    Rule("s3-public-access-blocked", "S3 public access blocks enable all four settings.",
+         MANDATORY, PUBLIC_BLOCK, _public_block),
+    Rule("codebuild-privileged-only-image-build", "Only image-build CodeBuild projects run "
+         "privileged.", MANDATORY, ("aws:codebuild/project:Project",), _codebuild,
+         {"privilegedSuffixes": {"type": "array", "items": {"type": "string"},
+                                 "default": ["-trainer"]}}),
+    Rule("log-group-retention", "CloudWatch log groups set a retention period.", ADVISORY,
+         ("aws:cloudwatch/logGroup:LogGroup",), _retention),
+    Rule("kms-key-rotation", "Symmetric KMS keys rotate yearly.", MANDATORY,
+         ("aws:kms/key:Key",), _rotation),
+    Rule("no-world-ingress", "Security groups admit no ingress from 0.0.0.0/0 or ::/0.",
+         MANDATORY, (SG, SG_RULE, SG_INGRESS), _sg),
+    Rule("loadbalancer-source-ranges", "LoadBalancer Services restrict their source ranges.",
+         MANDATORY, ("kubernetes:core/v1:Service",), _lb_service),
+]
+
+
+def _codebuild_env(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    from .pods import secret_named  # one definition of "looks like a credential"
+
+    return [f"CodeBuild env {e.get('name')} is PLAINTEXT: store it in Secrets Manager or SSM and "
+            "set type SECRETS_MANAGER / PARAMETER_STORE"
+            for e in get(props, "environment.environmentVariables") or []
+            if secret_named(str(e.get("name", ""))) and e.get("type", "PLAINTEXT") == "PLAINTEXT"]
+
+
+RULES.append(Rule("codebuild-no-plaintext-secrets", "CodeBuild credentials are not plain-text "
+                  "environment variables.", MANDATORY, ("aws:codebuild/project:Project",),
+                  _codebuild_env))

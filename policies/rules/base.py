@@ -1,0 +1,96 @@
+"""The shape every rule shares, and helpers for reading engine-shaped (camelCase) inputs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MANDATORY = "mandatory"
+ADVISORY = "advisory"
+
+# A check gets the resource type, its inputs and the rule's config (defaults already applied),
+# and returns one message per violation. Pure: no I/O, so it runs the same offline and in the
+# policy engine.
+Check = Callable[[str, Mapping[str, Any], Mapping[str, Any]], list[str]]
+
+WORLD_CIDRS = ("0.0.0.0/0", "::/0")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    enforcement: str
+    types: tuple[str, ...]
+    check: Check
+    # JSON-schema properties of the rule's config; each should carry a "default".
+    config_schema: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
+
+    def applies_to(self, type_: str) -> bool:
+        return type_ in self.types
+
+    def __call__(self, type_: str, props: Mapping[str, Any],
+                 config: Mapping[str, Any] | None = None) -> list[str]:
+        """Violations of `props`; [] when the rule does not apply to `type_`."""
+        if not self.applies_to(type_):
+            return []
+        return self.check(type_, props or {}, {**self.defaults(), **(config or {})})
+
+
+def truthy(value: Any) -> bool:
+    """Booleans may arrive as strings ("true") from providers that type them so (launch
+    templates' EBS `encrypted`)."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def get(obj: Any, path: str, default: Any = None) -> Any:
+    """`get(props, "spec.limits")`: dotted lookup that tolerates missing levels."""
+    for part in path.split("."):
+        if not isinstance(obj, Mapping) or part not in obj:
+            return default
+        obj = obj[part]
+    return obj
+
+
+def pod_specs(obj: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every pod spec inside a workload, found structurally (a mapping with a `containers` list)
+    so Pods, PyTorchJobs, RayJobs and Deployments need no per-kind path tables."""
+    if isinstance(obj, Mapping):
+        if isinstance(obj.get("containers"), list):
+            yield path or "spec", obj
+            return
+        for k, v in obj.items():
+            yield from pod_specs(v, f"{path}.{k}" if path else k)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from pod_specs(v, f"{path}[{i}]")
+
+
+def containers(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(location, container) for every container and init container of every pod spec."""
+    for where, spec in pod_specs(props):
+        for key in ("initContainers", "containers"):
+            for c in spec.get(key) or []:
+                if isinstance(c, Mapping):
+                    yield f"{where}.{key}[{c.get('name', '?')}]", c
+
+
+def name_of(props: Mapping[str, Any]) -> str:
+    return str(get(props, "metadata.name") or props.get("name") or "")
+
+
+def has_world(cidrs: Any) -> bool:
+    return any(c in WORLD_CIDRS for c in (cidrs or []))
+
+
+def segments(name: str) -> set[str]:
+    """Upper-case words of an identifier: `HF_TOKEN` -> {HF, TOKEN}; `TOKENIZERS_X` has no
+    TOKEN word, so it is not mistaken for a credential."""
+    return set(re.split(r"[^A-Z0-9]+", name.upper())) - {""}

@@ -1,0 +1,95 @@
+"""Worker nodes: launch templates, Karpenter EC2NodeClasses, node groups and NodePools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import MANDATORY, Rule, get, truthy
+
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INSTANCE = "aws:ec2/instance:Instance"
+NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
+NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
+EKS_COMPONENT = "eks:index:Cluster"
+NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
+GPU = "nvidia.com/gpu"
+
+
+def _metadata(type_: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (get(props, "spec.metadataOptions") if type_ == NODE_CLASS
+            else props.get("metadataOptions")) or {}
+
+
+def _imdsv2(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # Explicit even where a default would do: IMDSv1 lets any pod SSRF steal the node role.
+    tokens = _metadata(type_, props).get("httpTokens")
+    if tokens == "required":
+        return []
+    return [(f"instance metadata httpTokens is {tokens or 'unset'}: set "
+            "metadataOptions.httpTokens: required (IMDSv2) and httpPutResponseHopLimit: 1")]
+
+
+def _volumes(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if type_ == NODE_CLASS:
+        mappings = get(props, "spec.blockDeviceMappings") or []
+    else:
+        mappings = props.get("blockDeviceMappings") or []
+    out = []
+    for m in mappings:
+        ebs = m.get("ebs")
+        if ebs is not None and not truthy(ebs.get("encrypted")):
+            out.append(f"EBS volume {m.get('deviceName', '?')} is not encrypted: set "
+                       "ebs.encrypted: true (and a kmsKeyId if you need your own key)")
+    return out
+
+
+def _public_ip(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if type_ == EKS_COMPONENT:
+        public = truthy(props.get("nodeAssociatePublicIpAddress"))
+    elif type_ == INSTANCE:
+        public = truthy(props.get("associatePublicIpAddress"))
+    else:
+        public = any(truthy(n.get("associatePublicIpAddress"))
+                     for n in props.get("networkInterfaces") or [])
+    if not public:
+        return []
+    return [("nodes get public IP addresses: set associatePublicIpAddress / "
+            "nodeAssociatePublicIpAddress: false and place nodes in private subnets behind NAT")]
+
+
+def _is_gpu_pool(props: Mapping[str, Any]) -> bool:
+    template = get(props, "spec.template") or {}
+    labels = get(template, "metadata.labels") or {}
+    taints = get(template, "spec.taints") or []
+    return (str(labels.get("trainstack.io/gpu")).lower() == "true"
+            or any(t.get("key") == GPU for t in taints)
+            or GPU in (get(props, "spec.limits") or {}))
+
+
+def _pool_gpu_limit(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # Without a ceiling, a queue of pending GPU pods can buy GPUs without bound.
+    if not _is_gpu_pool(props) or (get(props, "spec.limits") or {}).get(GPU) is not None:
+        return []
+    return [(f"GPU NodePool has no spec.limits['{GPU}']: set a GPU ceiling (and spec.limits.nodes) "
+            "so Karpenter cannot scale GPU spend without bound")]
+
+
+def _group_max(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if get(props, "scalingConfig.maxSize") is not None:
+        return []
+    return ["node group has no scalingConfig.maxSize: set one so the group's cost is bounded"]
+
+
+RULES = [
+    Rule("imdsv2-required", "Nodes require IMDSv2 (metadataOptions.httpTokens: required).",
+         MANDATORY, (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _imdsv2),
+    Rule("node-volumes-encrypted", "Node EBS volumes are encrypted.", MANDATORY,
+         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _volumes),
+    Rule("no-public-node-ips", "Nodes get no public IP addresses.", MANDATORY,
+         (EKS_COMPONENT, LAUNCH_TEMPLATE, INSTANCE), _public_ip),
+    Rule("gpu-nodepool-limits", "GPU NodePools cap nvidia.com/gpu in spec.limits.", MANDATORY,
+         (NODE_POOL,), _pool_gpu_limit),
+    Rule("node-group-max-size", "Node groups declare a maximum size.", MANDATORY, NODE_GROUPS,
+         _group_max),
+]

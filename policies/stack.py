@@ -1,0 +1,43 @@
+"""Stack-wide check: a bucket's protections are separate resources, so a per-resource rule
+cannot see a bucket that has none. Pure, over (type, props) pairs of the whole stack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .rules import aws
+from .rules.base import MANDATORY
+
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+NAME = "s3-bucket-protected"
+DESCRIPTION = "Every S3 bucket has default encryption, versioning and a public access block."
+ENFORCEMENT = MANDATORY
+NEEDS = {"encryption": aws.SSE, "versioning": aws.VERSIONING,
+         "a public access block": aws.PUBLIC_BLOCK}
+
+
+def bucket_violations(resources: Iterable[tuple[str, Mapping[str, Any], tuple[str, ...]]]
+                      ) -> list[tuple[str, str]]:
+    """`resources`: (type, props, names the resource is known by, its own name first).
+    Returns (bucket name, message).
+
+    A protection names its bucket in its `bucket` input; a bucket is known by its logical name,
+    ID or `bucket` output, whichever the caller can supply.
+    """
+    resources = list(resources)
+    covered: dict[str, set[str]] = {k: set() for k in NEEDS}
+    for type_, props, _ in resources:
+        for what, types in NEEDS.items():
+            if type_ in types and props.get("bucket"):
+                covered[what].add(str(props["bucket"]))
+    out = []
+    for type_, props, names in resources:
+        if type_ not in BUCKETS:
+            continue
+        label = names[0] if names else "?"
+        missing = [what for what in NEEDS if not set(names) & covered[what]]
+        if missing:
+            out.append((label, (f"bucket {label} has no {', '.join(missing)}: declare the "
+                               "matching aws.s3.Bucket* resources for it")))
+    return out
