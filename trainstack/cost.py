@@ -1,0 +1,480 @@
+"""`trainstack cost`: what a stack costs per hour while idle and with every GPU pool at its ceiling.
+
+The estimate reads only the stack file (validated like `trainstack plan`, without running the
+Pulumi program) and the on-demand list prices in `trainstack/prices.yaml`. It is an upper bound
+of the hourly bill, not a forecast:
+
+- idle: the EKS control plane, the NAT gateways, the interface endpoints, the secrets KMS key, the
+  system node group at its desired size and every GPU node group at its desired size (= minSize
+  unless desiredSize is set), with their gp3 root disks. Karpenter pools idle at zero nodes.
+- ceiling: every pool at the most it may spend: a node group at maxSize of its most expensive
+  instance type; a Karpenter NodePool at the most expensive mix of its allowed instance types that
+  fits under maxGpus and maxNodes (see `_worst_mix`).
+- spot capacity is priced at the on-demand price: spot is cheaper but varies by the minute, and
+  on-demand is what a spot price can never exceed.
+
+Not priced (usage-based or created outside the stack): data processed by NAT gateways and
+endpoints, data transfer, CloudWatch logs, ECR storage, CodeBuild minutes, EFS bytes stored, FSx
+file systems the CSI driver provisions for a PVC, load balancers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from components.catalog import GpuInstance
+    from components.config import NodeGroupConfig, NodePoolConfig, PlatformConfig
+
+__all__ = ["PRICES_FILE", "PriceError", "PriceTable", "CostReport", "load_prices", "estimate",
+           "format_report", "add_arguments", "run", "main"]
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+# The exact worst-case search for a NodePool is O(nodes x GPUs x types); past this many steps the
+# pool is priced by a simple bound instead, so a pool of thousands of GPUs stays instant.
+MAX_SEARCH_STEPS = 3_000_000
+
+
+class PriceError(Exception):
+    """The price table is missing, malformed, or lacks a price the stack needs."""
+
+
+# ---------------------------------------------------------------------------------- price table
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True)
+
+
+class _RegionPrices(_Strict):
+    eks_control_plane: float = Field(ge=0)
+    nat_gateway: float = Field(ge=0)
+    interface_endpoint_per_az: float = Field(ge=0)
+    kms_key_month: float = Field(ge=0)
+    gp3_gb_month: float = Field(ge=0)
+    instances: dict[str, float]
+
+
+class _PriceFile(_Strict):
+    date: str
+    source: str
+    currency: Literal["USD"]
+    hours_per_month: float = Field(gt=0)
+    regions: dict[str, _RegionPrices]
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The prices of one region, all converted to USD per hour."""
+
+    region: str
+    date: str
+    source: str
+    path: Path
+    hours_per_month: float
+    eks_control_plane: float
+    nat_gateway: float
+    interface_endpoint_per_az: float
+    kms_key: float
+    gp3_gib: float  # per GiB-hour (the file's per-GB-month / hours per month)
+    instances: dict[str, float]
+
+    def instance(self, name: str, used_by: str = "") -> float:
+        if name not in self.instances:
+            where = f" (used by {used_by})" if used_by else ""
+            raise PriceError(
+                f"no {self.region} on-demand price for instance type '{name}'{where} in "
+                f"{self.path}; add `{name}: <USD per hour>` under regions.{self.region}.instances "
+                "from aws.amazon.com/ec2/pricing/on-demand/")
+        return self.instances[name]
+
+
+def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PriceError(f"cannot read the price table {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PriceError(f"price table {path} is not valid YAML: {exc}") from exc
+    try:
+        data = _PriceFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PriceError(f"price table {path} is malformed: {problems}") from None
+    if region not in data.regions:
+        raise PriceError(f"no prices for region {region} in {path}; regions priced: "
+                         f"{', '.join(sorted(data.regions))}")
+    r = data.regions[region]
+    per_hour = 1 / data.hours_per_month
+    return PriceTable(region=region, date=data.date, source=" ".join(data.source.split()),
+                      path=path, hours_per_month=data.hours_per_month,
+                      eks_control_plane=r.eks_control_plane, nat_gateway=r.nat_gateway,
+                      interface_endpoint_per_az=r.interface_endpoint_per_az,
+                      kms_key=r.kms_key_month * per_hour, gp3_gib=r.gp3_gb_month * per_hour,
+                      instances=dict(r.instances))
+
+
+# --------------------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Item:
+    """One priced line: `quantity` units at `unit_hourly` each."""
+
+    what: str
+    quantity: float
+    unit: str
+    unit_hourly: float
+
+    @property
+    def hourly(self) -> float:
+        return self.quantity * self.unit_hourly
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "quantity": self.quantity, "unit": self.unit,
+                "unitHourly": self.unit_hourly, "hourly": round(self.hourly, 6)}
+
+
+@dataclass(frozen=True)
+class PoolCost:
+    """A node group or NodePool: what it costs idle and at its ceiling."""
+
+    name: str
+    kind: Literal["system node group", "node group", "NodePool"]
+    spot: bool  # may run spot capacity: priced at on-demand, an upper bound
+    idle: tuple[Item, ...]
+    ceiling: tuple[Item, ...]
+    ceiling_nodes: int
+    ceiling_gpus: int
+    ceiling_mix: str  # "16 x g5.24xlarge"
+    note: str = ""
+
+    @property
+    def idle_hourly(self) -> float:
+        return sum(i.hourly for i in self.idle)
+
+    @property
+    def ceiling_hourly(self) -> float:
+        return sum(i.hourly for i in self.ceiling)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "spotPricedAsOnDemand": self.spot,
+                "idleHourly": round(self.idle_hourly, 6),
+                "ceilingHourly": round(self.ceiling_hourly, 6),
+                "ceilingNodes": self.ceiling_nodes, "ceilingGpus": self.ceiling_gpus,
+                "ceilingMix": self.ceiling_mix, "note": self.note,
+                "idle": [i.to_dict() for i in self.idle],
+                "ceiling": [i.to_dict() for i in self.ceiling]}
+
+
+@dataclass(frozen=True)
+class CostReport:
+    region: str
+    prices: PriceTable
+    fixed: tuple[Item, ...]  # what runs whatever the pools do
+    pools: tuple[PoolCost, ...]
+    notes: tuple[str, ...] = ()
+    stack: str | None = None
+    cluster: str = ""
+    gpu_ceiling: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fixed_hourly(self) -> float:
+        return sum(i.hourly for i in self.fixed)
+
+    @property
+    def idle_hourly(self) -> float:
+        return self.fixed_hourly + sum(p.idle_hourly for p in self.pools)
+
+    @property
+    def ceiling_hourly(self) -> float:
+        """Every pool at its ceiling at once (the idle nodes are part of each pool's ceiling)."""
+        return self.fixed_hourly + sum(p.ceiling_hourly for p in self.pools)
+
+    def monthly(self, hourly: float) -> float:
+        return hourly * self.prices.hours_per_month
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack, "cluster": self.cluster, "region": self.region,
+            "currency": "USD",
+            "prices": {"date": self.prices.date, "source": self.prices.source,
+                       "file": str(self.prices.path),
+                       "hoursPerMonth": self.prices.hours_per_month},
+            "idleHourly": round(self.idle_hourly, 6),
+            "idleMonthly": round(self.monthly(self.idle_hourly), 2),
+            "ceilingHourly": round(self.ceiling_hourly, 6),
+            "ceilingMonthly": round(self.monthly(self.ceiling_hourly), 2),
+            "gpuCeiling": self.gpu_ceiling,
+            "fixed": [i.to_dict() for i in self.fixed],
+            "pools": [p.to_dict() for p in self.pools],
+            "notes": list(self.notes),
+        }
+
+
+# ------------------------------------------------------------------------------------- estimate
+
+
+def _mix_text(counts: Counter[str]) -> str:
+    return " + ".join(f"{n} x {t}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1])) \
+        or "0 nodes"
+
+
+def _node_items(pool: str, counts: Counter[str], disk_gib: int, prices: PriceTable,
+                ) -> tuple[Item, ...]:
+    items = [Item(f"{pool}: {t}", n, t, prices.instance(t, pool)) for t, n in counts.items() if n]
+    nodes = sum(counts.values())
+    if nodes:
+        items.append(Item(f"{pool}: root disks", nodes * disk_gib, "GiB gp3", prices.gp3_gib))
+    return tuple(items)
+
+
+def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
+    from components import catalog
+
+    used_by = f"trainstack:nodeGroups.{name}"
+    by_price = {t: prices.instance(t, used_by) for t in g.instance_types}
+    dearest = max(g.instance_types, key=by_price.__getitem__)
+    spot = g.capacity_type == "SPOT"
+    # An ON_DEMAND managed node group launches its instance types in the listed order (the
+    # "prioritized" allocation strategy), so idle nodes are the first type. Spot picks by
+    # capacity and price, unknowable here: assume the dearest.
+    idle_type = dearest if spot else g.instance_types[0]
+    gpus = catalog.GPU_INSTANCES[dearest].gpus if dearest in catalog.GPU_INSTANCES else 0
+    # Desired, not min: a desiredSize above minSize starts that many nodes, and nothing in the
+    # stack scales a managed group down on its own.
+    idle = _node_items(name, Counter({idle_type: g.desired}), g.disk_size_gib, prices)
+    ceiling = _node_items(name, Counter({dearest: g.max_size}), g.disk_size_gib, prices)
+    return PoolCost(name=name, kind="system node group" if g.role == "system" else "node group",
+                    spot=spot, idle=idle, ceiling=ceiling, ceiling_nodes=g.max_size,
+                    ceiling_gpus=g.max_size * gpus,
+                    ceiling_mix=_mix_text(Counter({dearest: g.max_size})),
+                    note="maxSize x dearest type")
+
+
+def _worst_mix(options: list[tuple[GpuInstance, float]], max_gpus: int, max_nodes: int | None
+               ) -> Counter[str] | None:
+    """The dearest multiset of instances whose GPUs sum to <= max_gpus and count <= max_nodes.
+
+    Karpenter launches a node only if the pool's usage plus that node's capacity stays within the
+    NodePool `limits` (GPUs, and node count when maxNodes is set); so the most a pool can spend is
+    the dearest combination under both limits (launches decided in one batch can overshoot a
+    limit slightly; not modeled). That is not always the biggest instance: a
+    g4dn.16xlarge has 1 GPU and costs more than half a 4-GPU g5.24xlarge, so with maxNodes to spare
+    four of them cost more than one g5.24xlarge. Exact bounded knapsack over (nodes, GPUs): for k
+    nodes, best[g] is the dearest mix of at most k nodes and at most g GPUs.
+
+    Returns None when the search would be too large; the caller then uses a bound.
+    """
+    smallest = min(i.gpus for i, _ in options)
+    nodes = max_gpus // smallest if max_nodes is None else min(max_nodes, max_gpus // smallest)
+    if nodes * (max_gpus + 1) * len(options) > MAX_SEARCH_STEPS:
+        return None
+    best: list[tuple[float, tuple[int, ...]]] = [(0.0, (0,) * len(options))] * (max_gpus + 1)
+    for _ in range(nodes):
+        new = list(best)
+        for g in range(max_gpus + 1):
+            for k, (inst, price) in enumerate(options):
+                if inst.gpus <= g:
+                    value, mix = best[g - inst.gpus]
+                    if value + price > new[g][0] + 1e-9:
+                        new[g] = (value + price, mix[:k] + (mix[k] + 1,) + mix[k + 1:])
+        if new == best:  # no further node adds cost: the remaining limits are not binding
+            break
+        best = new
+    _, mix = best[max_gpus]
+    return Counter({inst.name: n for (inst, _), n in zip(options, mix) if n})
+
+
+def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
+    used_by = f"trainstack:karpenter.nodePools.{name}"
+    disk = p.disk_size_gib
+    # Each node also brings its root disk: with it in the node's price, 16 x 4-GPU nodes rank
+    # above 8 x 8-GPU nodes of the same instance price, as they should.
+    options = [(i, prices.instance(i.name, used_by) + disk * prices.gp3_gib)
+               for i in p.allowed_instances()]
+    spot = "spot" in p.capacity_types
+    if not options or not p.max_gpus:
+        return PoolCost(name, "NodePool", spot, (), (), 0, 0, "0 nodes",
+                        note="no instance type it may launch")
+    mix = _worst_mix(options, p.max_gpus, p.max_nodes)
+    if mix is not None:
+        nodes = sum(mix.values())
+        gpus = sum(i.gpus * mix[i.name] for i, _ in options)
+        return PoolCost(name, "NodePool", spot, (), _node_items(name, mix, disk, prices), nodes,
+                        gpus, _mix_text(mix),
+                        note="dearest mix within maxGpus/maxNodes")
+    # Too big to search: a bound no mix can exceed, the lesser of "every GPU at the dearest price
+    # per GPU" and "every node at the dearest instance price".
+    per_gpu = max(price / i.gpus for i, price in options)
+    per_node = max(price for _, price in options)
+    smallest = min(i.gpus for i, _ in options)
+    nodes = p.max_gpus // smallest if p.max_nodes is None else min(p.max_nodes,
+                                                                     p.max_gpus // smallest)
+    # (Per node and per GPU prices here include the root disk.)
+    by_gpu, by_node = p.max_gpus * per_gpu, nodes * per_node
+    item = (Item(f"{name}: {p.max_gpus} GPUs with disks (bound)", p.max_gpus, "GPU", per_gpu)
+            if by_gpu <= by_node else Item(f"{name}: {nodes} nodes with disks (bound)", nodes,
+                                           "node", per_node))
+    return PoolCost(name, "NodePool", spot, (), (item,), nodes, p.max_gpus, f"<= {nodes} nodes",
+                    note="upper bound: the pool is too large to search every mix")
+
+
+def _volume_notes(cfg: PlatformConfig) -> list[str]:
+    notes = []
+    for name, v in cfg.volumes.items():
+        if v.existing_claim:
+            continue
+        what = {"fsx": "FSx for Lustre file system (billed per provisioned GiB-month)",
+                "efs": "EFS file system (billed per GiB stored)",
+                "ebs": "gp3 EBS volume"}[v.type]
+        notes.append(f"volume '{name}' ({v.size}): an {what}, created by its CSI driver when the "
+                     "claim binds; not priced here")
+    return notes
+
+
+def estimate(cfg: PlatformConfig, prices: PriceTable | None = None,
+             stack: str | None = None) -> CostReport:
+    """Price `cfg` with `prices` (default: trainstack/prices.yaml for the stack's region).
+
+    Raises PriceError when an instance type the stack may launch has no price.
+    """
+    from components.network import INTERFACE_ENDPOINTS
+
+    prices = prices or load_prices(cfg.region)
+    net = cfg.network
+    nats = 1 if net.nat_gateways == "single" else net.az_count
+    fixed = [Item("EKS control plane", 1, "cluster", prices.eks_control_plane),
+             Item(f"NAT gateway ({net.nat_gateways})", nats, "gateway", prices.nat_gateway)]
+    if net.interface_endpoints:
+        # One ENI per endpoint per zone, each billed by the hour (components/network.py).
+        fixed.append(Item(f"interface endpoints ({len(INTERFACE_ENDPOINTS)} x {net.az_count} AZ)",
+                          len(INTERFACE_ENDPOINTS) * net.az_count, "endpoint-AZ",
+                          prices.interface_endpoint_per_az))
+    fixed.append(Item("KMS key (EKS secrets)", 1, "key", prices.kms_key))
+
+    system_name, _ = cfg.system_group
+    # The system group first: it is the part of the idle cost that is not a GPU pool.
+    pools = [_group_cost(n, g, prices) for n, g in sorted(
+        cfg.node_groups.items(), key=lambda kv: kv[0] != system_name)]
+    pools += [_pool_cost(n, p, prices) for n, p in cfg.node_pools.items()]
+
+    notes = []
+    if any(p.spot for p in pools):
+        notes.append("spot capacity (marked *) is priced at the on-demand price: an upper bound; "
+                     "the spot price is usually 60-70% lower but varies")
+    notes += _volume_notes(cfg)
+    notes.append("not priced: NAT/endpoint data processed, data transfer, CloudWatch logs, ECR "
+                 "storage, CodeBuild minutes, load balancers")
+    return CostReport(region=cfg.region, prices=prices, fixed=tuple(fixed), pools=tuple(pools),
+                      notes=tuple(notes), stack=stack, cluster=cfg.cluster.name,
+                      gpu_ceiling=cfg.gpu_ceiling())
+
+
+# ------------------------------------------------------------------------------------- printing
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.3f}" if x < 10 else f"${x:,.2f}"
+
+
+def format_report(report: CostReport) -> str:
+    pr = report.prices
+    title = f"stack '{report.stack}'" if report.stack else f"cluster {report.cluster}"
+    lines = [f"Cost of {title} in {report.region}: on-demand list prices of {pr.date} "
+             f"({pr.path.name}), USD", ""]
+
+    lines += ["Idle (no training job running):",
+              f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}"]
+    idle_items = list(report.fixed) + [i for p in report.pools for i in p.idle]
+    for i in idle_items:
+        count = f"{i.quantity:g}"
+        lines.append(f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} "
+                     f"{i.hourly:>9.4f}")
+    zero = [p.name for p in report.pools if not p.idle]
+    if zero:
+        lines.append(f"  (at zero nodes: {', '.join(zero)})")
+    lines += [f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
+              f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}"
+              "/month", ""]
+
+    lines += ["Each pool at its ceiling:",
+              f"  {'pool':<14} {'kind':<18} {'at ceiling':<34} {'GPUs':>5} {'$/h':>10}  how"]
+    for p in report.pools:
+        name = p.name + ("*" if p.spot else "")
+        lines.append(f"  {name:<14} {p.kind:<18} {p.ceiling_mix:<34} {p.ceiling_gpus:>5} "
+                     f"{p.ceiling_hourly:>10.2f}  {p.note}")
+    lines += [f"  {'fixed (control plane, NAT, endpoints, KMS)':<73} "
+              f"{report.fixed_hourly:>10.2f}",
+              f"  {'every pool at its ceiling':<73} {report.ceiling_hourly:>10.2f}"
+              f"   = {_usd(report.ceiling_hourly)}/h, "
+              f"{_usd(report.monthly(report.ceiling_hourly))}/month, "
+              f"{report.gpu_ceiling} GPUs", ""]
+    lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
+    lines.append(f"  - prices: {pr.source} (as of {pr.date}; {pr.hours_per_month:g} h/month)")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--prices", type=Path, default=PRICES_FILE,
+                        help=f"price table (default {PRICES_FILE.name} next to this module)")
+
+
+def run(args: argparse.Namespace, root: Path) -> int:
+    """`trainstack cost` with parsed arguments; 0 on success, 2 on a config or price problem."""
+    from components import config as platform_config
+    from components.config import ConfigError
+
+    from .offline.stack_config import StackFileError, load_stack_config
+
+    try:
+        # The same validation `trainstack plan` runs first, without evaluating the program.
+        stack_cfg = load_stack_config(Path(root), args.stack)
+        cfg = platform_config.parse_pulumi_config(stack_cfg.config)
+    except (ConfigError, StackFileError) as err:
+        print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
+        return 2
+    try:
+        report = estimate(cfg, load_prices(cfg.region, args.prices), stack=args.stack)
+    except PriceError as err:
+        print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def main(argv: list[str] | None = None, project_root: Path | None = None) -> int:
+    """`trainstack cost --stack dev [--json] [--prices FILE]` run from `project_root`."""
+    parser = argparse.ArgumentParser(prog="trainstack cost", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if project_root is None:
+        from .cli import project_root as find_root
+
+        project_root = find_root()
+    return run(args, project_root)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
