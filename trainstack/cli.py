@@ -1,4 +1,5 @@
-"""The `trainstack` command: offline plan of a stack, and the trainer image's preflight."""
+"""The `trainstack` command: offline plan of a stack, the trainer image's preflight, checks of a
+deployed cluster (doctor), a training job's status and logs, and a stack's cost."""
 
 from __future__ import annotations
 
@@ -40,6 +41,70 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return preflight.run(args, root=args.project_dir)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+
+    return doctor.run(cluster=args.cluster, region=args.region, kubeconfig=args.kubeconfig)
+
+
+def _job_command(args: argparse.Namespace, action) -> int:
+    """Shared error handling of status/logs: a missing job or kubeconfig is one line, exit 1."""
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from . import kube
+
+    try:
+        return action(kube.current_api_client(args.kubeconfig))
+    except kube.KubeConfigError as err:
+        print(f"trainstack {args.command}: {err}; fix: {err.fix}", file=sys.stderr)
+    except ApiException as err:
+        if err.status == 404:
+            print(f"trainstack {args.command}: no PyTorchJob {args.namespace}/{args.job} "
+                  f"(kubectl -n {args.namespace} get pytorchjobs)", file=sys.stderr)
+        else:
+            print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
+                  file=sys.stderr)
+    except (HTTPError, OSError) as err:
+        print(f"trainstack {args.command}: cannot reach the API server: {err} "
+              "(`trainstack doctor` explains why)", file=sys.stderr)
+    return 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    return _job_command(args, lambda api: jobs.status(api, args.job, args.namespace))
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    return _job_command(args, lambda api: jobs.stream_logs(api, args.job, args.namespace,
+                                                           args.follow))
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from . import cost  # written separately; imported only when asked for
+
+    # --stack/--json are declared here for --help; cost's other options (--prices ...) arrive
+    # unparsed in args.extra, so the two modules need not agree on every flag.
+    argv = (["--stack", args.stack] if args.stack else []) + (["--json"] if args.json else [])
+    return cost.main(argv + args.extra, args.project_dir or project_root())
+
+
+def _cluster_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", default=None,
+                   help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+
+
+def _job_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job", help="the training job's name (trainingJobs key)")
+    p.add_argument("-n", "--namespace", default="training",
+                   help="its namespace (trainstack:jobsNamespace, default training)")
+    _cluster_args(p)
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import preflight  # standard library only, like this module
 
@@ -56,7 +121,29 @@ def main(argv: list[str] | None = None) -> int:
                        "for torch/CUDA/driver/Python conflicts (exit 1 on an error)")
     preflight.add_arguments(p)
     p.set_defaults(func=cmd_preflight)
-    args = parser.parse_args(argv)
+    p = sub.add_parser("doctor", help="check a deployed cluster: EKS, node groups, interruption "
+                       "queue, GPU/EFA nodes, CRDs, operators (exit 1 on a failed check)")
+    p.add_argument("--cluster", default=None, help="EKS cluster name (needed when the region "
+                   "has several)")
+    p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / profile)")
+    _cluster_args(p)
+    p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser("status", help="a PyTorchJob's conditions, pods, newest checkpoint and, "
+                       "when something is wrong, the likely causes (exit 1 if it failed)")
+    _job_args(p)
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("logs", help="rank 0's log; a progress bar for step lines on a terminal")
+    _job_args(p)
+    p.add_argument("-f", "--follow", action="store_true", help="stream until the pod exits")
+    p.set_defaults(func=cmd_logs)
+    p = sub.add_parser("cost", help="what a stack costs (see trainstack/cost.py)")
+    p.add_argument("--stack", default=None, help="stack name (Pulumi.<stack>.yaml)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_cost)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "cost":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     return args.func(args)
 
 

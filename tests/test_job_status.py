@@ -1,0 +1,461 @@
+"""`trainstack status` / `logs`: parsing of the trainer's own lines, progress rendering, status
+formatting on recorded PyTorchJob dicts and V1Pod models, and both commands against a local
+HTTP server that speaks the Kubernetes API."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import threading
+import types
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+from kubernetes import client as k8s
+
+import trainstack
+from trainstack import cli, jobs
+
+NS, JOB = "training", "llm"
+T0 = "2026-11-25T09:00:00Z"
+
+
+# ------------------------------------------------------------------------ trainer's lines
+
+
+def recorded_step_line(tmp_path, step=20, total=200, loss=3.14159):
+    """The line trainer/metrics.py prints, produced by the trainer's own Recorder."""
+    torch = pytest.importorskip("torch")
+    from trainer import metrics
+
+    rec = metrics.Recorder(str(tmp_path), total, flops_per_token=6e6, peak=100.0, world=4,
+                           enabled=False)
+    for s in range(1, step + 1):
+        rec.step(s, loss, 1e-4, 1.0, step_time=0.5, data_time=0.01, tokens=8192)
+    return rec.log(step, loss, torch.device("cpu"))
+
+
+def test_step_line_of_the_trainer_parses(tmp_path):
+    line = recorded_step_line(tmp_path)
+    assert line.startswith("step  20/200 | loss 3.1416 |")
+    info = jobs.parse_step_line(line)
+    assert info["step"] == 20 and info["total"] == 200
+    assert info["loss"] == pytest.approx(3.1416)
+    assert info["tokens_per_s"] == pytest.approx(16384, rel=1e-3)
+    assert info["mfu"] is not None and info["eta"] == "0:01:30"
+    # torchrun --tee prefixes each line with its rank; the line is still recognised.
+    assert jobs.parse_step_line("[default0]:" + line)["step"] == 20
+
+
+@pytest.mark.parametrize("line", [
+    "step 20 | validation loss 3.1000",  # no step/total: the validation line passes through
+    "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000020",
+    "NCCL INFO Channel 00/02 : 0[0] -> 1[1] via P2P/IPC",
+    "",
+])
+def test_other_lines_are_not_steps(line):
+    assert jobs.parse_step_line(line) is None
+
+
+def test_nan_loss_and_minimal_line():
+    info = jobs.parse_step_line("step 5/10 | loss nan | ETA ?")
+    assert info["loss"] != info["loss"] and info["tokens_per_s"] is None and info["eta"] == "?"
+
+
+def test_newest_checkpoint_from_log_lines():
+    from trainer.checkpoint import step_name
+
+    root = f"/checkpoints/{JOB}/checkpoints"
+    lines = [f"trainer: resumed from {root}/{step_name(100)} (step 100, written by 8 rank(s))",
+             "step 150/400 | loss 2.0 | ETA 0:10:00",
+             f"trainer: checkpoint {root}/{step_name(200)}",
+             "trainer: SIGTERM: saved step 230; exiting so a restart resumes here",
+             f"trainer: checkpoint {root}/{step_name(230)}"]
+    assert jobs.newest_checkpoint(lines) == (230, f"{root}/step_00000230")
+    assert jobs.newest_checkpoint(lines[:4]) == (230, None)  # the SIGTERM line has no path
+    assert jobs.newest_checkpoint(lines[:2]) == (100, f"{root}/step_00000100")
+    assert jobs.newest_checkpoint(["step 1/2 | loss 1"]) is None
+
+
+def test_progress_rendering():
+    info = {"step": 50, "total": 200, "loss": 2.5, "tokens_per_s": 123456.0, "eta": "0:05:00"}
+    text = jobs.render_progress(info, width=8)
+    assert text == "step 50/200 [##------]  25% | loss 2.5000 | 123,456 tok/s | ETA 0:05:00"
+    done = jobs.render_progress({"step": 200, "total": 200, "loss": None}, width=4)
+    assert done == "step 200/200 [####] 100%"
+
+
+class FakeTty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_log_view_on_a_terminal_keeps_one_progress_line():
+    out = FakeTty()
+    view = jobs.LogView(out, tty=True)
+    for line in ["trainer: preset tiny", "step 1/4 | loss 4.0 | ETA 0:00:03",
+                 "step 2/4 | loss 3.0 | ETA 0:00:02", "NCCL WARN something",
+                 "step 4/4 | loss 2.0 | ETA 0:00:00"]:
+        view.feed(line)
+    view.close()
+    text = out.getvalue()
+    assert text.startswith("trainer: preset tiny\n")
+    assert "step 1/4 | loss" not in text  # step lines become the bar, not text
+    # The other line is printed above the bar, which is redrawn after it.
+    assert f"{jobs.LogView.CLEAR}NCCL WARN something\nstep 2/4 [" in text
+    assert text.endswith("step 4/4 [" + "#" * jobs.BAR_WIDTH + "] 100% | loss 2.0000 | "
+                         "ETA 0:00:00\n")
+
+
+def test_log_view_elsewhere_passes_lines_through():
+    out = io.StringIO()
+    view = jobs.LogView(out, tty=False)
+    lines = ["trainer: preset tiny", "step 1/4 | loss 4.0 | ETA 0:00:03", "done"]
+    for line in lines:
+        view.feed(line + "\n")
+    view.close()
+    assert out.getvalue() == "\n".join(lines) + "\n"
+
+
+# -------------------------------------------------------------- recorded job and pod objects
+
+
+def condition(kind, status, when, message, reason=None):
+    return {"type": kind, "status": status, "reason": reason or f"PyTorchJob{kind}",
+            "message": message, "lastUpdateTime": when, "lastTransitionTime": when}
+
+
+def pytorchjob(conditions, replica_statuses, elastic=False):
+    specs = ({"Worker": {"replicas": 2, "restartPolicy": "OnFailure"}} if elastic else
+             {"Master": {"replicas": 1, "restartPolicy": "OnFailure"},
+              "Worker": {"replicas": 1, "restartPolicy": "OnFailure"}})
+    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+            "metadata": {"name": JOB, "namespace": NS},
+            "spec": {"nprocPerNode": "4", "pytorchReplicaSpecs": specs},
+            "status": {"conditions": conditions, "replicaStatuses": replica_statuses,
+                       "startTime": T0}}
+
+
+RUNNING = pytorchjob(
+    [condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
+     condition("Running", "True", "2026-11-25T09:03:10Z", f"PyTorchJob {NS}/{JOB} is running.")],
+    {"Master": {"active": 1}, "Worker": {"active": 1}})
+FAILED = pytorchjob(
+    [condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
+     condition("Running", "False", "2026-11-25T09:40:00Z", f"PyTorchJob {NS}/{JOB} is running."),
+     condition("Failed", "True", "2026-11-25T09:40:00Z",
+               f"PyTorchJob {NS}/{JOB} is failed because 1 Worker replica(s) failed.")],
+    {"Master": {"active": 1}, "Worker": {"failed": 1}})
+
+
+def pod(rtype, index, *, phase="Running", node="ip-10-0-1-5.us-west-2.compute.internal",
+        state=None, last_state=None, restarts=0, conditions=None):
+    name = f"{JOB}-{rtype}-{index}"
+    labels = {jobs.JOB_LABEL: JOB, jobs.TYPE_LABEL: rtype, jobs.INDEX_LABEL: str(index)}
+    running = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
+    status = k8s.V1ContainerStatus(
+        name="pytorch", image="ecr/trainer@sha256:ab", image_id="", ready=phase == "Running",
+        restart_count=restarts, state=state or running, last_state=last_state)
+    return k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name=name, namespace=NS, labels=labels),
+        spec=k8s.V1PodSpec(node_name=node, containers=[k8s.V1Container(name="pytorch")]),
+        status=k8s.V1PodStatus(phase=phase, container_statuses=[status],
+                               conditions=conditions))
+
+
+def oom_killed_worker():
+    waiting = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
+        reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container"))
+    last = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
+        exit_code=137, reason="OOMKilled"))
+    return pod("worker", 0, state=waiting, last_state=last, restarts=4,
+               node="ip-10-0-2-9.us-west-2.compute.internal")
+
+
+def test_pod_problems():
+    assert jobs.pod_problem(pod("master", 0)) is None
+    assert jobs.pod_problem(oom_killed_worker()).startswith("CrashLoopBackOff")
+    pull = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
+        reason="ImagePullBackOff", message="manifest unknown"))
+    assert jobs.pod_problem(pod("worker", 1, phase="Pending", state=pull)) == \
+        "ImagePullBackOff: manifest unknown"
+    unscheduled = pod("worker", 2, phase="Pending", node=None, conditions=[k8s.V1PodCondition(
+        type="PodScheduled", status="False", reason="Unschedulable",
+        message="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")])
+    assert "Insufficient nvidia.com/gpu" in jobs.pod_problem(unscheduled)
+    restarted = pod("worker", 3, restarts=1, last_state=k8s.V1ContainerState(
+        terminated=k8s.V1ContainerStateTerminated(exit_code=143, reason="Error")))
+    assert jobs.pod_problem(restarted) == "restarted 1x, last exit 143 (Error)"
+
+
+def test_rank0_pod_of_fixed_and_elastic_jobs():
+    assert jobs.log_pod_name(RUNNING) == f"{JOB}-master-0"
+    assert jobs.log_pod_name(pytorchjob([], {}, elastic=True)) == f"{JOB}-worker-0"
+
+
+def test_status_of_a_running_job():
+    pods = [pod("worker", 0), pod("master", 0)]
+    progress = {"step": 120, "total": 400, "loss": 2.1, "tokens_per_s": 50000.0,
+                "eta": "0:30:00"}
+    text = jobs.format_status(RUNNING, pods, (100, "/checkpoints/llm/checkpoints/step_00000100"),
+                              None, progress)
+    lines = text.splitlines()
+    assert lines[0] == f"PyTorchJob {NS}/{JOB}: Running"
+    assert "step 120/400" in lines[1]
+    assert lines[2] == "  newest checkpoint: step 100 (/checkpoints/llm/checkpoints/step_00000100)"
+    # Latest condition first.
+    assert lines[3] == "conditions (latest first):"
+    assert "Running=True PyTorchJobRunning" in lines[4] and "Created=True" in lines[5]
+    assert "  Master: 1 wanted (active 1)" in lines
+    assert lines.index("  Master: 1 wanted (active 1)") < lines.index(
+        "  Worker: 1 wanted (active 1)")
+    master = next(line for line in lines if "llm-master-0" in line)
+    assert "ip-10-0-1-5" in master and "restarts 0" in master and "<-" not in master
+    assert "diagnosis" not in text
+    assert not jobs.needs_diagnosis(RUNNING, pods)
+
+
+@dataclass
+class RecordedCause:  # the shape diagnose.Cause has: code, summary, remedy
+    code: str
+    summary: str
+    remedy: str
+
+
+def test_status_of_a_failed_job_lists_causes():
+    pods = [pod("master", 0), oom_killed_worker()]
+    assert jobs.phase(FAILED) == "Failed" and jobs.needs_diagnosis(FAILED, pods)
+    causes = [RecordedCause("oom", "worker 0 ran out of host memory (OOMKilled, exit 137)",
+                            "raise trainingJobs.llm.memory or lower the batch size")]
+    text = jobs.format_status(FAILED, pods, None, causes)
+    lines = text.splitlines()
+    assert lines[0] == f"PyTorchJob {NS}/{JOB}: Failed"
+    assert "newest checkpoint: none" in lines[1]
+    assert "Failed=True PyTorchJobFailed" in lines[3]  # same second as Running: appended later
+    worker = next(line for line in lines if "llm-worker-0" in line)
+    assert "restarts 4" in worker and "<- CrashLoopBackOff" in worker
+    assert "  Worker: 1 wanted (failed 1)" in lines
+    assert lines[-3:] == ["diagnosis:", "  [oom] worker 0 ran out of host memory (OOMKilled, "
+                          "exit 137)", "    remedy: raise trainingJobs.llm.memory or lower the "
+                          "batch size"]
+    unknown = jobs.format_status(FAILED, pods, None, [])
+    assert "no known cause matched" in unknown
+
+
+def test_status_without_pods_or_conditions():
+    fresh = pytorchjob([], {})
+    text = jobs.format_status(fresh, [], None)
+    assert text.splitlines()[0] == f"PyTorchJob {NS}/{JOB}: Pending"
+    assert "no pods" in text
+
+
+# ------------------------------------------------------------ against a fake API server
+
+
+def event(name, reason, message, kind="Pod"):
+    return k8s.CoreV1Event(
+        metadata=k8s.V1ObjectMeta(name=f"{name}.1", namespace=NS),
+        involved_object=k8s.V1ObjectReference(kind=kind, name=name, namespace=NS),
+        reason=reason, message=message, type="Warning")
+
+
+MASTER_LOG = "\n".join([
+    "trainer: preset small, 124.0M parameters, 8 rank(s) on cuda (nccl)",
+    "trainer: resumed from /checkpoints/llm/checkpoints/step_00000100 (step 100, written by 8 "
+    "rank(s))",
+    "step 110/400 | loss 2.5000 | 50,000 tok/s (6,250/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+    "data 1% | mem 20.00 GiB | ETA 0:29:00",
+    "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000200",
+    "step 210/400 | loss 2.2000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+    "data 1% | mem 20.00 GiB | ETA 0:19:00",
+    "RuntimeError: NCCL communicator was aborted on rank 0.",
+]) + "\n"
+
+
+WAITING = (f'container "pytorch" in pod "{JOB}-master-0" is waiting to start: '
+           "ContainerCreating")
+
+
+class FakeApi:
+    """GETs answered from recorded objects; logs as text/plain, as the API server sends them."""
+
+    def __init__(self, job, pods, events, log=MASTER_LOG):
+        ser = k8s.ApiClient().sanitize_for_serialization
+        base = f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs"
+        self.routes = {f"{base}/{JOB}": job,
+                       f"/api/v1/namespaces/{NS}/pods": ser(k8s.V1PodList(items=pods)),
+                       f"/api/v1/namespaces/{NS}/events": ser(k8s.CoreV1EventList(
+                           items=events))}
+        self.log, self.requests = log, []
+        self.log_refusals = 0  # answer this many log reads as the API does before a start
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server API)
+                url = urlparse(self.path)
+                api.requests.append((url.path, parse_qs(url.query)))
+                if url.path.endswith(f"/pods/{jobs.log_pod_name(job)}/log"):
+                    if api.log_refusals:
+                        api.log_refusals -= 1
+                        self.reply(400, json.dumps({
+                            "kind": "Status", "code": 400, "reason": "BadRequest",
+                            "message": WAITING}).encode())
+                    else:
+                        self.reply(200, api.log.encode(), "text/plain")
+                elif url.path in api.routes:
+                    self.reply(200, json.dumps(api.routes[url.path]).encode())
+                else:
+                    self.reply(404, json.dumps({"kind": "Status", "code": 404,
+                                                "reason": "NotFound"}).encode())
+
+            def reply(self, code, data, kind="application/json"):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kubeconfig(self, path):
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
+            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}]}))
+        return str(path)
+
+
+@pytest.fixture
+def fake_api():
+    made = []
+
+    def start(*args, **kwargs):
+        made.append(FakeApi(*args, **kwargs))
+        return made[-1]
+    yield start
+    for api in made:
+        api.server.shutdown()
+        api.server.server_close()
+
+
+def test_status_command_on_a_running_job(fake_api, tmp_path, capsys):
+    api = fake_api(RUNNING, [pod("master", 0), pod("worker", 0)], [])
+    code = cli.main(["status", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "newest checkpoint: step 200 (/checkpoints/llm/checkpoints/step_00000200)" in out
+    assert "progress: step 210/400" in out and "51,000 tok/s" in out
+    pods_query = next(q for p, q in api.requests if p.endswith("/pods"))
+    assert pods_query["labelSelector"] == [f"{jobs.JOB_LABEL}={JOB}"]
+
+
+def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, capsys,
+                                                            monkeypatch):
+    pods = [pod("master", 0), oom_killed_worker()]
+    events = [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting failed container"),
+              event("some-other-pod", "Pulled", "ignored"),
+              event(JOB, "PyTorchJobFailed", "failed", kind="PyTorchJob")]
+    api = fake_api(FAILED, pods, events)
+    seen = {}
+
+    def classify(pod_dicts, event_dicts, log_tail):
+        seen.update(pods=pod_dicts, events=event_dicts, tail=log_tail)
+        return [RecordedCause("oom", "worker 0 was OOMKilled", "raise memory")]
+    # Stands in for the shared classifier whatever its state: this test is about what status
+    # hands it and prints from it; test_status_with_the_real_classifier runs the real one.
+    fake = types.SimpleNamespace(classify=classify)
+    monkeypatch.setitem(sys.modules, "trainstack.diagnose", fake)
+    monkeypatch.setattr(trainstack, "diagnose", fake, raising=False)
+    code = cli.main(["status", JOB, "-n", NS, "--kubeconfig", api.kubeconfig(tmp_path / "k")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "[oom] worker 0 was OOMKilled" in out and "remedy: raise memory" in out
+    # The classifier gets the API's JSON (camelCase), only this job's events, and the log tail.
+    worker = next(p for p in seen["pods"] if p["metadata"]["name"] == f"{JOB}-worker-0")
+    assert worker["status"]["containerStatuses"][0]["lastState"]["terminated"][
+        "reason"] == "OOMKilled"
+    assert sorted(e["involvedObject"]["name"] for e in seen["events"]) == [
+        JOB, f"{JOB}-worker-0"]
+    assert seen["tail"].endswith("NCCL communicator was aborted on rank 0.")
+
+
+def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
+    """The shared classifier on recorded objects: the worker's OOMKill is found in the pod JSON
+    status builds, and its remedy and evidence are printed."""
+    from trainstack import diagnose
+
+    pods = [pod("master", 0), oom_killed_worker()]
+    api = fake_api(FAILED, pods, [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting")])
+    assert cli.main(["status", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
+    out = capsys.readouterr().out
+    causes = out[out.index("diagnosis:"):]
+    assert "[OOM_KILLED]" in causes and "trainingJobs.<job>.memory" in causes
+    assert "seen: " in causes and f"{JOB}-worker-0" in causes
+    assert "OOM_KILLED" in diagnose.CODES
+
+
+def test_missing_job_is_one_line(fake_api, tmp_path, capsys):
+    api = fake_api(RUNNING, [], [])
+    assert cli.main(["status", "nope", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
+    err = capsys.readouterr().err
+    assert f"no PyTorchJob {NS}/nope" in err
+
+
+def test_no_kubeconfig(tmp_path, capsys):
+    assert cli.main(["status", JOB, "--kubeconfig", str(tmp_path / "absent")]) == 1
+    assert "aws eks update-kubeconfig" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_logs_command_passes_lines_through_when_piped(fake_api, tmp_path, capsys, follow):
+    api = fake_api(pytorchjob([], {}, elastic=True), [], [])
+    argv = ["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")] + (
+        ["-f"] if follow else [])
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out == MASTER_LOG
+    path, query = api.requests[-1]
+    assert path.endswith(f"/pods/{JOB}-worker-0/log")  # elastic: rank 0 is worker 0
+    assert query["container"] == ["pytorch"]
+    # The client sends Python's spelling, which the API server's ParseBool accepts.
+    assert [v.lower() for v in query.get("follow", [])] == (["true"] if follow else [])
+
+
+def test_logs_on_a_terminal_draw_the_bar(fake_api, tmp_path, monkeypatch):
+    api = fake_api(RUNNING, [], [])
+    out = FakeTty()
+    monkeypatch.setattr("sys.stdout", out)
+    assert cli.main(["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 0
+    text = out.getvalue()
+    assert "step 210/400 [" in text and "| 51,000 tok/s | ETA 0:19:00" in text
+    assert "loss 2.5000 | 50,000 tok/s (6,250/dev)" not in text  # the raw step line is not shown
+    assert "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000200\n" in text
+
+
+def test_logs_follow_waits_for_rank0_to_start(fake_api, tmp_path, capsys, monkeypatch):
+    api = fake_api(RUNNING, [], [])
+    api.log_refusals = 2
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+    argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == MASTER_LOG
+    # Said once, not on every poll.
+    assert captured.err.count(f"waiting for {JOB}-master-0: {WAITING}") == 1
+
+
+def test_logs_of_a_pod_that_has_not_started(fake_api, tmp_path, capsys):
+    api = fake_api(RUNNING, [], [])
+    api.log_refusals = 1
+    assert cli.main(["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
+    err = capsys.readouterr().err
+    assert WAITING in err and f"trainstack status {JOB}" in err

@@ -1,0 +1,392 @@
+"""`trainstack status JOB` and `trainstack logs JOB`: a PyTorchJob as its user sees it.
+
+Parsing and formatting are pure functions over the trainer's log lines, PyTorchJob dicts and
+V1Pod models, so they are tested on recorded objects. The fetch functions at the end are the
+only code that talks to a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, TextIO
+
+GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
+CONTAINER = "pytorch"  # the training operator requires this container name
+JOB_LABEL = "training.kubeflow.org/job-name"
+TYPE_LABEL = "training.kubeflow.org/replica-type"
+INDEX_LABEL = "training.kubeflow.org/replica-index"
+LOG_TAIL_LINES = 200  # what the classifier sees of the master's log
+BAR_WIDTH = 24
+# logs -f waits this long for rank 0 to start: a new GPU node plus an image pull takes minutes.
+WAIT_FOR_START_S = 900
+
+# trainer/metrics.py Recorder.log: `step  20/200 | loss 3.1416 | 12,345 tok/s (3,086/dev) | ...
+# | MFU 41.2% | ... | ETA 0:01:23`. Searched, not matched at the start: torchrun --tee and
+# log shippers may prefix the line.
+_STEP = re.compile(r"\bstep\s+(?P<step>\d+)/(?P<total>\d+)\s*\|\s*loss\s+(?P<loss>[-+\w.]+)")
+_TOKS = re.compile(r"\|\s*(?P<tps>[\d,.]+)\s+tok/s")
+_MFU = re.compile(r"\|\s*MFU\s+(?P<mfu>[\d.]+)%")
+_ETA = re.compile(r"\|\s*ETA\s+(?P<eta>\S+)")
+# trainer/train.py: `trainer: checkpoint <dir>/step_00000200`, `trainer: resumed from
+# <dir>/step_00000200 (step 200, ...)`, `trainer: SIGTERM: saved step 200; ...`.
+_CKPT = re.compile(r"trainer: (?:checkpoint|resumed from) (?P<path>\S*step_(?P<step>\d+))")
+_SIGTERM_SAVE = re.compile(r"trainer: SIGTERM: saved step (?P<step>\d+)")
+
+
+# ------------------------------------------------------------------------------ log parsing
+
+
+def parse_step_line(line: str) -> dict[str, Any] | None:
+    """A trainer progress line as {step, total, loss, tokens_per_s, mfu, eta}; None otherwise.
+    Fields the line lacks are None (a future trainer may print fewer)."""
+    m = _STEP.search(line)
+    if not m:
+        return None
+    try:
+        loss = float(m["loss"])
+    except ValueError:
+        loss = None
+    tps, mfu, eta = _TOKS.search(line), _MFU.search(line), _ETA.search(line)
+    return {"step": int(m["step"]), "total": int(m["total"]), "loss": loss,
+            "tokens_per_s": float(tps["tps"].replace(",", "")) if tps else None,
+            "mfu": float(mfu["mfu"]) if mfu else None,
+            "eta": eta["eta"] if eta else None}
+
+
+def newest_checkpoint(lines: Iterable[str]) -> tuple[int, str | None] | None:
+    """The highest checkpoint step the log mentions, with its path when the line names one. A
+    restarted container's log starts with `resumed from`, so the current log is enough."""
+    best: tuple[int, str | None] | None = None
+    for line in lines:
+        m = _CKPT.search(line) or _SIGTERM_SAVE.search(line)
+        if not m:
+            continue
+        step, path = int(m["step"]), m.groupdict().get("path")
+        if best is None or step > best[0] or (step == best[0] and path):
+            best = (step, path or (best[1] if best and best[0] == step else None))
+    return best
+
+
+def render_progress(info: dict[str, Any], width: int = BAR_WIDTH) -> str:
+    total = max(info["total"], 1)
+    done = min(info["step"] / total, 1.0)
+    filled = int(round(done * width))
+    parts = [f"step {info['step']}/{info['total']} [{'#' * filled}{'-' * (width - filled)}] "
+             f"{100 * done:3.0f}%"]
+    if info.get("loss") is not None:
+        parts.append(f"loss {info['loss']:.4f}")
+    if info.get("tokens_per_s") is not None:
+        parts.append(f"{info['tokens_per_s']:,.0f} tok/s")
+    if info.get("eta"):
+        parts.append(f"ETA {info['eta']}")
+    return " | ".join(parts)
+
+
+class LogView:
+    """Writes a log stream: on a terminal, step lines redraw one progress line and other lines
+    scroll above it; elsewhere (pipes, files, CI) every line passes through unchanged."""
+
+    CLEAR = "\r\x1b[K"
+
+    def __init__(self, out: TextIO, tty: bool):
+        self.out, self.tty = out, tty
+        self.bar: str | None = None
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\n")
+        info = parse_step_line(line) if self.tty else None
+        if info is not None:
+            self.bar = render_progress(info)
+            self.out.write(self.CLEAR + self.bar)
+        elif self.bar is not None:
+            self.out.write(f"{self.CLEAR}{line}\n{self.bar}")
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.out.write("\n")
+            self.bar = None
+        self.out.flush()
+
+
+# --------------------------------------------------------------------------- job and pods
+
+
+def is_elastic(job: dict[str, Any]) -> bool:
+    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
+    return "Master" not in specs
+
+
+def log_pod_name(job: dict[str, Any]) -> str:
+    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master)."""
+    name = job["metadata"]["name"]
+    return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
+
+
+def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Latest first. The operator appends conditions; the timestamps order them."""
+    conds = list(job.get("status", {}).get("conditions") or [])
+
+    # Timestamps have one-second resolution: on a tie the later-appended condition is newer.
+    def when(item: tuple[int, dict[str, Any]]) -> tuple[str, int]:
+        index, c = item
+        return c.get("lastTransitionTime") or c.get("lastUpdateTime") or "", index
+    return [c for _, c in sorted(enumerate(conds), key=when, reverse=True)]
+
+
+def phase(job: dict[str, Any]) -> str:
+    """The newest condition that holds (Created/Running/Restarting/Succeeded/Failed)."""
+    for c in conditions(job):
+        if c.get("status") == "True":
+            return c.get("type", "Unknown")
+    return "Pending"
+
+
+BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
+               "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+
+
+def pod_problem(pod) -> str | None:
+    """What is wrong with a pod, in a few words; None for a healthy or a finished-ok pod."""
+    st = pod.status
+    if st is None:
+        return None
+    if st.phase == "Failed":
+        return f"Failed: {st.reason or ''} {st.message or ''}".strip()
+    if st.phase == "Unknown":
+        return "Unknown: its node stopped reporting"
+    for cond in st.conditions or []:
+        if cond.type == "PodScheduled" and cond.status == "False":
+            return f"{cond.reason or 'Unschedulable'}: {cond.message or ''}".strip()
+    for cs in st.container_statuses or []:
+        waiting = cs.state.waiting if cs.state else None
+        if waiting and waiting.reason in BAD_WAITING:
+            return f"{waiting.reason}: {(waiting.message or '')[:160]}".strip(": ")
+        term = cs.state.terminated if cs.state else None
+        if term and term.exit_code:
+            return f"exited {term.exit_code} ({term.reason or 'Error'})"
+        if cs.restart_count:
+            last = cs.last_state.terminated if cs.last_state else None
+            how = f", last exit {last.exit_code} ({last.reason or 'Error'})" if last else ""
+            return f"restarted {cs.restart_count}x{how}"
+    return None
+
+
+def _restarts(pod) -> int:
+    return sum(cs.restart_count or 0 for cs in (pod.status.container_statuses or [])) \
+        if pod.status else 0
+
+
+def _replica_key(pod) -> tuple[str, int]:
+    labels = pod.metadata.labels or {}
+    try:
+        index = int(labels.get(INDEX_LABEL, "0"))
+    except ValueError:
+        index = 0
+    return labels.get(TYPE_LABEL, "?").lower(), index
+
+
+def needs_diagnosis(job: dict[str, Any], pods: list) -> bool:
+    return phase(job) == "Failed" or any(pod_problem(p) for p in pods)
+
+
+def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | None] | None,
+                  causes: list | None = None, progress: dict[str, Any] | None = None) -> str:
+    meta = job["metadata"]
+    lines = [f"PyTorchJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}"
+             + ("  (elastic)" if is_elastic(job) else "")]
+    if progress:
+        lines.append(f"  progress: {render_progress(progress)}")
+    if checkpoint:
+        step, path = checkpoint
+        lines.append(f"  newest checkpoint: step {step}" + (f" ({path})" if path else ""))
+    else:
+        lines.append("  newest checkpoint: none in rank 0's log")
+
+    lines.append("conditions (latest first):")
+    for c in conditions(job) or [{"type": "-", "status": "", "message": "none yet"}]:
+        when = c.get("lastTransitionTime") or c.get("lastUpdateTime") or ""
+        reason = f" {c['reason']}" if c.get("reason") else ""
+        lines.append(f"  {when:<20} {c.get('type', '?')}={c.get('status', '?')}{reason}: "
+                     f"{c.get('message', '')}".rstrip(": "))
+
+    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
+    states = job.get("status", {}).get("replicaStatuses") or {}
+    by_type: dict[str, list] = {}
+    for pod in sorted(pods, key=_replica_key):
+        by_type.setdefault(_replica_key(pod)[0], []).append(pod)
+    lines.append("replicas:")
+    for rtype, spec in specs.items():
+        counts = states.get(rtype, {})
+        summary = ", ".join(f"{k} {counts[k]}" for k in ("active", "succeeded", "failed")
+                            if counts.get(k))
+        lines.append(f"  {rtype}: {spec.get('replicas', 1)} wanted"
+                     + (f" ({summary})" if summary else ""))
+        for pod in by_type.pop(rtype.lower(), []):
+            lines.append("    " + _pod_line(pod))
+    for rtype, rest in by_type.items():  # pods of a type the spec no longer names
+        lines += [f"  {rtype}:"] + ["    " + _pod_line(p) for p in rest]
+    if not pods:
+        lines.append("  no pods (not created yet, or removed by cleanPodPolicy)")
+
+    if causes:
+        lines.append("diagnosis:")
+        for cause in causes:
+            lines.append(f"  [{cause.code}] {cause.summary}")
+            lines.append(f"    remedy: {cause.remedy}")
+            if getattr(cause, "evidence", ""):
+                lines.append(f"    seen: {cause.evidence}")
+    elif causes is not None:
+        lines.append("diagnosis: no known cause matched; see `trainstack logs "
+                     f"{meta['name']}` and `kubectl -n {meta.get('namespace')} get events`")
+    return "\n".join(lines)
+
+
+def _pod_line(pod) -> str:
+    st = pod.status
+    node = (pod.spec.node_name if pod.spec else None) or "(unscheduled)"
+    problem = pod_problem(pod)
+    text = (f"{pod.metadata.name:<28} {(st.phase if st else None) or '?':<9} node {node}  "
+            f"restarts {_restarts(pod)}")
+    return text + (f"  <- {problem}" if problem else "")
+
+
+def events_for(events: list, names: set[str]) -> list:
+    """Events about the job's pods (and the job itself), oldest first."""
+    def when(e) -> str:
+        t = e.last_timestamp or e.event_time or (e.metadata.creation_timestamp
+                                                 if e.metadata else None)
+        return t.isoformat() if hasattr(t, "isoformat") else str(t or "")
+    mine = [e for e in events if e.involved_object and e.involved_object.name in names]
+    return sorted(mine, key=when)
+
+
+def diagnose(pods: list, events: list, log_tail: str) -> list:
+    """The shared classifier, over the API's JSON forms of pods and events."""
+    from . import diagnose as classifier
+    from .kube import to_dict
+
+    return classifier.classify([to_dict(p) for p in pods], [to_dict(e) for e in events],
+                               log_tail)
+
+
+# ------------------------------------------------------------------------ cluster access
+
+
+@dataclass
+class JobView:
+    job: dict[str, Any]
+    pods: list
+    events: list
+    log_lines: list[str]
+
+
+def fetch(api_client, name: str, namespace: str) -> JobView:
+    """The job, its pods, their events and rank 0's log (the previous container's when the
+    current one has not started, as in CrashLoopBackOff)."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    core = client.CoreV1Api(api_client)
+    job = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name)
+    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_LABEL}={name}").items
+    names = {p.metadata.name for p in pods} | {name}
+    events = events_for(core.list_namespaced_event(namespace).items, names)
+    lines: list[str] = []
+    rank0 = log_pod_name(job)
+    if rank0 in names:
+        for previous in (False, True):
+            try:
+                lines = read_log(core, rank0, namespace, previous=previous).splitlines()
+            except ApiException:
+                continue  # not started yet, or no previous container
+            if lines:
+                break
+    return JobView(job, pods, events, lines)
+
+
+def read_log(core, pod: str, namespace: str, previous: bool = False) -> str:
+    """The container's log as text. Raw bytes, not the client's deserialisation, which would
+    turn a log that happens to be JSON into a Python repr."""
+    resp = core.read_namespaced_pod_log(pod, namespace, container=CONTAINER, previous=previous,
+                                        _preload_content=False)
+    return resp.data.decode("utf-8", errors="replace")
+
+
+def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> int:
+    """0 while the job runs or has succeeded; 1 when it failed."""
+    out = out or sys.stdout
+    view = fetch(api_client, name, namespace)
+    progress = None
+    for line in reversed(view.log_lines):
+        progress = parse_step_line(line)
+        if progress:
+            break
+    causes = None
+    if needs_diagnosis(view.job, view.pods):
+        tail = "\n".join(view.log_lines[-LOG_TAIL_LINES:])
+        causes = diagnose(view.pods, view.events, tail)
+    print(format_status(view.job, view.pods, newest_checkpoint(view.log_lines), causes,
+                        progress), file=out)
+    return 1 if phase(view.job) == "Failed" else 0
+
+
+def api_message(err) -> str:
+    """The API server's own sentence from an ApiException (its body is a Status object)."""
+    try:
+        return json.loads(err.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"HTTP {err.status} {err.reason}"
+
+
+def stream_logs(api_client, name: str, namespace: str, follow: bool,
+                out: TextIO | None = None, wait_s: float = WAIT_FOR_START_S,
+                poll_s: float = 5.0) -> int:
+    """Rank 0's log. With follow, a pod that has not started yet (scheduling, node launch, image
+    pull: minutes for a GPU node) is waited for, with its reason shown when it changes."""
+    from kubernetes import client, watch
+    from kubernetes.client.rest import ApiException
+
+    out = out or sys.stdout
+    core = client.CoreV1Api(api_client)
+    job = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name)
+    pod = log_pod_name(job)
+    view = LogView(out, tty=out.isatty())
+    deadline = time.monotonic() + (wait_s if follow else 0)
+    shown = None
+    try:
+        while True:
+            try:
+                if follow:
+                    for line in watch.Watch().stream(core.read_namespaced_pod_log, pod,
+                                                     namespace, container=CONTAINER,
+                                                     follow=True):
+                        view.feed(line)
+                else:
+                    for line in read_log(core, pod, namespace).splitlines():
+                        view.feed(line)
+                return 0
+            except ApiException as err:
+                if err.status not in (400, 404):
+                    raise
+                message = api_message(err)
+                if time.monotonic() >= deadline:
+                    print(f"trainstack logs: {pod}: {message} (see `trainstack status {name} "
+                          f"-n {namespace}`)", file=sys.stderr)
+                    return 1
+                if message != shown:
+                    print(f"trainstack logs: waiting for {pod}: {message}", file=sys.stderr)
+                    shown = message
+                time.sleep(poll_s)
+    except KeyboardInterrupt:
+        return 0  # the user stopped following; the job goes on
+    finally:
+        view.close()
