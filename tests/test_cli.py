@@ -49,6 +49,18 @@ def test_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
     assert not (root / "build").exists()  # nothing planned or written
 
 
+def test_mandatory_policy_violation_fails_the_plan(tmp_path, capsys):
+    def edit(cfg):  # valid config, but the API server open to the world
+        cfg["trainstack:cluster"]["endpoint"] = {"public": True,
+                                                 "publicAccessCidrs": ["0.0.0.0/0"],
+                                                 "allowPublicFromAnywhere": True}
+    root = project_copy(tmp_path, edit)
+    code = cli.main(["--project-dir", str(root), "plan", "--stack", "bad"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "eks-endpoint-not-public" in out
+
+
 def test_duplicate_key_and_unknown_stack_are_named(tmp_path, capsys):
     text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
         "    gpu-g5:\n", "    gpu-g4dn:\n      minSize: 0\n    gpu-g5:\n", 1)

@@ -31,7 +31,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"trainstack plan: stack '{args.stack}': {err}", file=sys.stderr)
         return 2
     print(plan.summary(result))
-    return 1 if result.schema_errors else 0
+    # A mandatory policy violation fails the plan as it would fail `pulumi preview --policy-pack`.
+    return 1 if result.schema_errors or result.mandatory_violations else 0
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
