@@ -1,0 +1,162 @@
+"""Argument parsing for `python -m automation`, and the entry point tying it to the driver."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import yaml
+
+from automation import EXIT_FAILED, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from pulumi.automation import PulumiCommand
+
+OPERATIONS = ("preview", "up", "refresh", "destroy")
+# The SDK only accepts policy packs on preview and up (pulumi 3.272), so they are the only
+# operations where --policy-pack means something.
+POLICY_OPERATIONS = ("preview", "up")
+DEFAULT_NAMESPACE = "trainstack"
+
+
+class UsageError(Exception):
+    """Bad command line; maps to exit code 2."""
+
+
+@dataclass(frozen=True)
+class ConfigEdit:
+    key: str
+    value: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    operation: str
+    stack: str
+    project_dir: Path
+    config: list[ConfigEdit] = field(default_factory=list)
+    policy_packs: list[str] = field(default_factory=list)
+    summary_path: Path | None = None
+    progress: str = "events"
+    message: str | None = None
+    yes: bool = False
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse exits on its own; raising instead lets main() return the documented code and keeps
+    # tests free of SystemExit handling.
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m automation",
+                description="Run a Pulumi operation on a trainstack stack for CI.")
+    p.add_argument("operation", choices=OPERATIONS)
+    p.add_argument("--stack", required=True, help="stack name, e.g. dev or org/trainstack/dev")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                   help="config edit with --path semantics; repeatable")
+    p.add_argument("--set-secret", dest="secret_sets", action="append", default=[],
+                   metavar="PATH=VALUE", help="like --set, stored encrypted; repeatable")
+    p.add_argument("--policy-pack", dest="policy_packs", action="append", default=[],
+                   metavar="DIR", help="policy pack directory (preview/up); repeatable")
+    p.add_argument("--summary", type=Path, metavar="FILE", help="write a JSON summary here")
+    p.add_argument("--project-dir", type=Path, default=Path("."),
+                   help="directory holding Pulumi.yaml (default: .)")
+    p.add_argument("--progress", choices=("events", "cli"), default="events",
+                   help="events: one line per resource step; cli: the CLI's own output")
+    p.add_argument("--message", help="update message recorded in the stack history")
+    p.add_argument("--yes", action="store_true", help="required for destroy")
+    return p
+
+
+# The top-level segment of a config path ends at the first '.' or '['; a ':' inside it is the
+# namespace separator (`aws:region`, `trainstack:nodePools[0].size`).
+_TOP_SEGMENT = re.compile(r"^[^.\[]+")
+
+
+def qualify_key(key: str, namespace: str) -> str:
+    top = _TOP_SEGMENT.match(key)
+    if top is None:
+        raise UsageError(f"config key {key!r} does not start with a name")
+    return key if ":" in top.group(0) else f"{namespace}:{key}"
+
+
+def parse_edit(raw: str, namespace: str, secret: bool) -> ConfigEdit:
+    key, sep, value = raw.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        flag = "--set-secret" if secret else "--set"
+        raise UsageError(f"{flag} expects PATH=VALUE, got {raw!r}")
+    return ConfigEdit(qualify_key(key, namespace), value, secret)
+
+
+def project_namespace(project_dir: Path) -> str:
+    """The project name from Pulumi.yaml: the namespace the CLI itself gives bare keys."""
+    try:
+        with open(project_dir / "Pulumi.yaml", encoding="utf-8") as f:
+            name = (yaml.safe_load(f) or {}).get("name")
+    except FileNotFoundError:
+        raise UsageError(f"no Pulumi.yaml in project dir {project_dir}") from None
+    return name if isinstance(name, str) and name else DEFAULT_NAMESPACE
+
+
+def parse_args(argv: list[str]) -> Options:
+    ns = build_parser().parse_args(argv)
+    project_dir: Path = ns.project_dir
+    if not project_dir.is_dir():
+        raise UsageError(f"project dir {project_dir} does not exist")
+    namespace = project_namespace(project_dir)
+    edits = [parse_edit(s, namespace, False) for s in ns.sets]
+    edits += [parse_edit(s, namespace, True) for s in ns.secret_sets]
+    for pack in ns.policy_packs:
+        # The CLI runs inside the project dir, so that is where a relative pack must exist;
+        # failing here beats a confusing plugin error halfway through a preview.
+        if not (project_dir / pack).is_dir():
+            raise UsageError(f"policy pack {pack!r} not found under {project_dir}")
+    if ns.operation == "destroy" and not ns.yes:
+        raise UsageError("destroy deletes every resource of the stack; pass --yes to confirm")
+    return Options(
+        operation=ns.operation,
+        stack=ns.stack,
+        project_dir=project_dir,
+        config=edits,
+        policy_packs=list(ns.policy_packs),
+        summary_path=ns.summary,
+        progress=ns.progress,
+        message=ns.message,
+        yes=ns.yes,
+    )
+
+
+def main(argv: list[str] | None = None, *, pulumi_command: PulumiCommand | None = None,
+         out: TextIO | None = None, err: TextIO | None = None) -> int:
+    from automation.run import run
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+    except UsageError as e:
+        build_parser().print_usage(err)
+        print(f"automation: error: {e}", file=err)
+        return EXIT_USAGE
+    if pulumi_command is None:
+        try:
+            pulumi_command = _real_command()
+        except Exception as e:  # noqa: BLE001 - any failure to find the CLI ends the same way
+            print(f"automation: cannot use the Pulumi CLI: {e}", file=err)
+            return EXIT_FAILED
+    return run(opts, pulumi_command, out=out, err=err)
+
+
+def _real_command() -> PulumiCommand:
+    from pulumi.automation import PulumiCommand
+
+    # Constructing it runs `pulumi version` once and checks it against the SDK's minimum.
+    return PulumiCommand()

@@ -1,0 +1,208 @@
+"""The operation driver: select/create the stack, apply config, run the operation, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from pulumi import automation as auto
+from pulumi.automation import CommandError, ConfigValue, LocalWorkspaceOptions, PulumiCommand
+from pulumi.automation.events import EngineEvent, OpType
+
+from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY
+from automation.cli import POLICY_OPERATIONS, Options
+from automation.summary import build_summary, format_console, write_summary
+
+# Engine messages carry colour directives (`<{%fg 1%}>`) and the CLI may add ANSI escapes; both are
+# noise in a CI log and would break the text search for policy levels.
+_COLOR_TAGS = re.compile(r"<\{%[^%]*%\}>|\x1b\[[0-9;]*m")
+# How the CLI prints a failed policy in its own output when no engine event reached us.
+_MANDATORY_TEXT = re.compile(r"\[mandatory\]|mandatory policy violation", re.IGNORECASE)
+_ERROR_TAIL_LINES = 30
+
+_OP_SYMBOL = {
+    OpType.CREATE: "+", OpType.UPDATE: "~", OpType.DELETE: "-", OpType.REPLACE: "+-",
+    OpType.CREATE_REPLACEMENT: "++", OpType.DELETE_REPLACED: "--", OpType.READ: ">",
+    OpType.REFRESH: "~r", OpType.IMPORT: "=",
+}
+
+
+def strip_color(text: str) -> str:
+    return _COLOR_TAGS.sub("", text)
+
+
+def _name_from_urn(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1] if urn else ""
+
+
+class EventRecorder:
+    """Collects what the summary needs from engine events and prints one line per step.
+
+    Events arrive on an SDK thread (gRPC server or log watcher), hence the lock.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, print_steps: bool) -> None:
+        self._out = out
+        self._err = err
+        self._print_steps = print_steps
+        self._lock = threading.Lock()
+        self.policy_violations: list[dict[str, Any]] = []
+        self.changes: dict[str, int] | None = None
+        self.failed: list[str] = []
+
+    def _emit(self, stream: TextIO, line: str) -> None:
+        with self._lock:
+            print(line, file=stream, flush=True)
+
+    def __call__(self, event: EngineEvent) -> None:
+        if event.policy_event is not None:
+            p = event.policy_event
+            violation = {
+                "pack": p.policy_pack_name,
+                "pack_version": p.policy_pack_version,
+                "policy": p.policy_name,
+                "level": p.enforcement_level,
+                "message": strip_color(p.message).strip(),
+                "urn": p.resource_urn,
+            }
+            with self._lock:
+                self.policy_violations.append(violation)
+            # Always shown: a violation is the one thing a reviewer must not miss.
+            self._emit(self._err, f"policy [{p.enforcement_level}] {p.policy_pack_name}/"
+                                  f"{p.policy_name}: {violation['message']}")
+        if event.summary_event is not None:
+            with self._lock:
+                self.changes = dict(event.summary_event.resource_changes or {})
+        if event.res_op_failed_event is not None:
+            meta = event.res_op_failed_event.metadata
+            with self._lock:
+                self.failed.append(meta.urn)
+            self._emit(self._err, f"failed {meta.type} {_name_from_urn(meta.urn)}")
+        if not self._print_steps:
+            return
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            if meta.op != OpType.SAME:
+                symbol = _OP_SYMBOL.get(meta.op, "*")
+                self._emit(self._out, f"{symbol} {meta.op.value} {meta.type} "
+                                      f"{_name_from_urn(meta.urn)}")
+        elif event.res_outputs_event is not None and not event.res_outputs_event.planning:
+            meta = event.res_outputs_event.metadata
+            if meta.op != OpType.SAME:
+                self._emit(self._out, f"  done {meta.op.value} {meta.type} "
+                                      f"{_name_from_urn(meta.urn)}")
+        elif event.diagnostic_event is not None:
+            diag = event.diagnostic_event
+            # info is the program's own chatter; CI needs warnings and errors.
+            if diag.severity in ("warning", "error") and not diag.ephemeral:
+                self._emit(self._err, f"{diag.severity}: {strip_color(diag.message).rstrip()}")
+
+
+def _tail(text: str, lines: int = _ERROR_TAIL_LINES) -> str:
+    return "\n".join(strip_color(text).rstrip().splitlines()[-lines:])
+
+
+def _has_mandatory(violations: list[dict[str, Any]]) -> bool:
+    return any(v.get("level") == "mandatory" for v in violations)
+
+
+def select_stack(opts: Options, command: PulumiCommand) -> auto.Stack:
+    ws_opts = LocalWorkspaceOptions(pulumi_command=command)
+    return auto.create_or_select_stack(stack_name=opts.stack, work_dir=str(opts.project_dir),
+                                       opts=ws_opts)
+
+
+def apply_config(stack: auto.Stack, opts: Options) -> None:
+    # One `config set --path` per edit: the SDK puts the value after `--`, so values starting
+    # with '-' survive, and a failing edit names its key in the error.
+    for edit in opts.config:
+        stack.set_config(edit.key, ConfigValue(value=edit.value, secret=edit.secret), path=True)
+
+
+def execute(stack: auto.Stack, opts: Options, recorder: EventRecorder, out: TextIO,
+            err: TextIO) -> tuple[dict[str, int] | None, dict[str, Any]]:
+    """Run the operation; return (change summary, outputs)."""
+    common: dict[str, Any] = {"on_event": recorder}
+    if opts.progress == "cli":
+        common["on_output"] = lambda line: print(line, file=out, flush=True)
+        common["on_error"] = lambda line: print(line, file=err, flush=True)
+    if opts.message:
+        common["message"] = opts.message
+    packs = {"policy_packs": opts.policy_packs} if opts.policy_packs else {}
+
+    if opts.operation == "preview":
+        res = stack.preview(**common, **packs)
+        return dict(res.change_summary or {}), {}
+    if opts.operation == "up":
+        up = stack.up(**common, **packs)
+        return _history_changes(up.summary, recorder), dict(up.outputs)
+    if opts.operation == "refresh":
+        ref = stack.refresh(**common)
+        return _history_changes(ref.summary, recorder), dict(stack.outputs())
+    if opts.operation == "destroy":
+        des = stack.destroy(**common)
+        return _history_changes(des.summary, recorder), {}
+    raise ValueError(f"unknown operation {opts.operation!r}")
+
+
+def _history_changes(summary: Any, recorder: EventRecorder) -> dict[str, int] | None:
+    # The stack history is the backend's record of what happened; the summary event is the
+    # fallback if the history entry carries no counts.
+    if summary is not None and summary.resource_changes:
+        return dict(summary.resource_changes)
+    return recorder.changes
+
+
+def run(opts: Options, command: PulumiCommand, *, out: TextIO, err: TextIO,
+        clock=time.monotonic) -> int:
+    start = clock()
+    recorder = EventRecorder(out, err, print_steps=opts.progress == "events")
+    packs = opts.policy_packs if opts.operation in POLICY_OPERATIONS else []
+    if opts.policy_packs and not packs:
+        print(f"automation: warning: --policy-pack is ignored for {opts.operation} "
+              "(the SDK passes packs to preview/up only)", file=err)
+    run_opts = dataclasses.replace(opts, policy_packs=packs)
+
+    changes: dict[str, int] | None = None
+    outputs: dict[str, Any] = {}
+    phase = "select"
+    error: str | None = None
+    try:
+        print(f"automation: {opts.operation} on stack {opts.stack} "
+              f"({Path(opts.project_dir).resolve()})", file=out, flush=True)
+        stack = select_stack(run_opts, command)
+        phase = "config"
+        apply_config(stack, run_opts)
+        phase = "operation"
+        changes, outputs = execute(stack, run_opts, recorder, out, err)
+        phase = None
+    except CommandError as e:
+        error = _tail(str(e))
+    except Exception as e:  # noqa: BLE001 - CI needs a summary and an exit code for any failure
+        error = f"{type(e).__name__}: {e}"
+
+    violations = recorder.policy_violations
+    if _has_mandatory(violations) or (error is not None and _MANDATORY_TEXT.search(error)):
+        code, result = EXIT_POLICY, "policy-violation"
+    elif error is not None:
+        code, result = EXIT_FAILED, "failed"
+    else:
+        code, result = EXIT_OK, "succeeded"
+    if error is not None:
+        print(f"automation: {opts.operation} failed during {phase}:\n{error}", file=err)
+
+    summary = build_summary(
+        operation=opts.operation, stack=opts.stack, result=result, exit_code=code,
+        changes=changes if changes is not None else recorder.changes, outputs=outputs,
+        policy_violations=violations, duration_seconds=clock() - start,
+        policy_packs=packs, config_keys=[e.key for e in opts.config],
+        phase=phase if error is not None else None, error=error,
+    )
+    print(format_console(summary), file=out, flush=True)
+    if opts.summary_path is not None:
+        write_summary(opts.summary_path, summary)
+    return code
