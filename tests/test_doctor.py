@@ -4,12 +4,10 @@ the fetch layer against a local HTTP server speaking the API's JSON. Every check
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
-import yaml
+from fake_apiserver import FakeApiServer, from_routes, write_kubeconfig
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from moto import mock_aws
@@ -313,46 +311,6 @@ def test_render_marks_and_exit_code():
 # --------------------------------------------------- the fetch layer, over HTTP, and the CLI
 
 
-class FakeApiServer:
-    """Serves GET paths from a dict of JSON bodies; everything else is a 404 Status."""
-
-    def __init__(self, routes: dict[str, object]):
-        routes = {path: k8s.ApiClient().sanitize_for_serialization(body)
-                  for path, body in routes.items()}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the http.server API)
-                body = routes.get(self.path.split("?")[0])
-                data = json.dumps(body if body is not None else {
-                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": "NotFound", "code": 404}).encode()
-                self.send_response(200 if body is not None else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def kubeconfig(path, server, context):
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}]}))
-    return path
-
-
 def api_routes(objs: doctor.ClusterObjects) -> dict[str, object]:
     routes: dict[str, object] = {
         "/api/v1/nodes": k8s.V1NodeList(items=objs.nodes),
@@ -371,7 +329,7 @@ def fake_api():
     servers = []
 
     def start(routes):
-        servers.append(FakeApiServer(routes))
+        servers.append(FakeApiServer(from_routes(routes)))
         return servers[-1]
     yield start
     for s in servers:
@@ -397,7 +355,7 @@ def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch)
     desc = make_cluster(aws)
     server = fake_api(api_routes(healthy()))
     # update-kubeconfig names the context after the cluster ARN; other contexts are ignored.
-    config = kubeconfig(tmp_path / "config", server.url, desc["arn"])
+    config = write_kubeconfig(tmp_path / "config", server.url, desc["arn"])
     code = cli.main(["doctor", "--region", REGION, "--kubeconfig", str(config)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -408,7 +366,7 @@ def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch)
     routes["/apis/apiextensions.k8s.io/v1/customresourcedefinitions"] = \
         k8s.V1CustomResourceDefinitionList(items=ALL_CRDS[:-1])
     other = fake_api(routes)
-    config = kubeconfig(tmp_path / "config2", other.url, desc["arn"])
+    config = write_kubeconfig(tmp_path / "config2", other.url, desc["arn"])
     monkeypatch.setenv("KUBECONFIG", str(config))  # found through $KUBECONFIG this time
     assert cli.main(["doctor", "--region", REGION]) == 1
     out = capsys.readouterr().out
@@ -417,7 +375,8 @@ def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch)
 
 def test_doctor_without_kubeconfig_context(aws, tmp_path, capsys):
     make_cluster(aws)
-    config = kubeconfig(tmp_path / "config", "https://elsewhere.example", "some-other-cluster")
+    config = write_kubeconfig(tmp_path / "config", "https://elsewhere.example",
+                              "some-other-cluster")
     assert cli.main(["doctor", "--region", REGION, "--kubeconfig", str(config)]) == 1
     out = capsys.readouterr().out
     assert "✘ kubeconfig" in out
@@ -425,7 +384,7 @@ def test_doctor_without_kubeconfig_context(aws, tmp_path, capsys):
 
 
 def test_doctor_finds_context_by_endpoint(tmp_path):
-    config = kubeconfig(tmp_path / "config", "https://ABC.gr7.us-west-2.eks.amazonaws.com/",
+    config = write_kubeconfig(tmp_path / "config", "https://ABC.gr7.us-west-2.eks.amazonaws.com/",
                         "my-alias")
     found = kube.find_context([config], arn="arn:aws:eks:...:cluster/x",
                               endpoint="https://abc.gr7.us-west-2.eks.amazonaws.com")
@@ -447,7 +406,7 @@ def test_no_cluster_in_region(aws, capsys):
 
 def test_unreachable_private_endpoint_and_forbidden(aws, tmp_path, monkeypatch):
     desc = make_cluster(aws)
-    config = kubeconfig(tmp_path / "config", "https://127.0.0.1:1", desc["arn"])
+    config = write_kubeconfig(tmp_path / "config", "https://127.0.0.1:1", desc["arn"])
 
     def refuse(api):
         raise MaxRetryError(None, "/api/v1/nodes", "connection refused")

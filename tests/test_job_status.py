@@ -5,16 +5,12 @@ HTTP server that speaks the Kubernetes API."""
 from __future__ import annotations
 
 import io
-import json
 import sys
-import threading
 import types
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-import yaml
+from fake_apiserver import FakeApiServer, from_routes, status
 from kubernetes import client as k8s
 
 import trainstack
@@ -280,59 +276,31 @@ WAITING = (f'container "pytorch" in pod "{JOB}-master-0" is waiting to start: '
            "ContainerCreating")
 
 
-class FakeApi:
-    """GETs answered from recorded objects; logs as text/plain, as the API server sends them."""
+class FakeApi(FakeApiServer):
+    """The job, its pods and events from recorded objects; rank 0's log as text/plain, or
+    refused as the API does before the container starts."""
 
     def __init__(self, job, pods, events, log=MASTER_LOG):
-        ser = k8s.ApiClient().sanitize_for_serialization
         base = f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs"
-        self.routes = {f"{base}/{JOB}": job,
-                       f"/api/v1/namespaces/{NS}/pods": ser(k8s.V1PodList(items=pods)),
-                       f"/api/v1/namespaces/{NS}/events": ser(k8s.CoreV1EventList(
-                           items=events))}
-        self.log, self.requests = log, []
+        objects = from_routes({f"{base}/{JOB}": job,
+                               f"/api/v1/namespaces/{NS}/pods": k8s.V1PodList(items=pods),
+                               f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(
+                                   items=events)})
+        self.log = log
         self.log_refusals = 0  # answer this many log reads as the API does before a start
-        api = self
+        log_path = f"/pods/{jobs.log_pod_name(job)}/log"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the http.server API)
-                url = urlparse(self.path)
-                api.requests.append((url.path, parse_qs(url.query)))
-                if url.path.endswith(f"/pods/{jobs.log_pod_name(job)}/log"):
-                    if api.log_refusals:
-                        api.log_refusals -= 1
-                        self.reply(400, json.dumps({
-                            "kind": "Status", "code": 400, "reason": "BadRequest",
-                            "message": WAITING}).encode())
-                    else:
-                        self.reply(200, api.log.encode(), "text/plain")
-                elif url.path in api.routes:
-                    self.reply(200, json.dumps(api.routes[url.path]).encode())
-                else:
-                    self.reply(404, json.dumps({"kind": "Status", "code": 404,
-                                                "reason": "NotFound"}).encode())
-
-            def reply(self, code, data, kind="application/json"):
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        def answer(path, query):
+            if not path.endswith(log_path):
+                return objects(path, query)
+            if self.log_refusals:
+                self.log_refusals -= 1
+                return status(400, "BadRequest", WAITING)
+            return 200, self.log.encode(), "text/plain"
+        super().__init__(answer)
 
     def kubeconfig(self, path):
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "ctx",
-            "clusters": [{"name": "c", "cluster": {"server": self.url}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}]}))
-        return str(path)
+        return str(super().kubeconfig(path))
 
 
 @pytest.fixture
@@ -344,8 +312,7 @@ def fake_api():
         return made[-1]
     yield start
     for api in made:
-        api.server.shutdown()
-        api.server.server_close()
+        api.close()
 
 
 def test_status_command_on_a_running_job(fake_api, tmp_path, capsys):

@@ -1,0 +1,77 @@
+"""A local HTTP server answering Kubernetes API GETs from recorded objects, so the official
+client really runs in tests (kubeconfig loading, label selectors, log reads) with no cluster."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import yaml
+from kubernetes import client as k8s
+
+JSON = "application/json"
+# (status code, body, content type) for a GET of (path, query)
+Answer = Callable[[str, dict], tuple[int, bytes, str]]
+
+
+def status(code: int, reason: str, message: str = "") -> tuple[int, bytes, str]:
+    """An error as the API server sends it: a Status object."""
+    return code, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                             "reason": reason, "message": message, "code": code}).encode(), JSON
+
+
+def from_routes(routes: dict[str, object]) -> Answer:
+    """Answer GETs of the listed paths with their bodies (client models or dicts); 404 else."""
+    bodies = {path: k8s.ApiClient().sanitize_for_serialization(body)
+              for path, body in routes.items()}
+
+    def answer(path: str, query: dict) -> tuple[int, bytes, str]:
+        if path in bodies:
+            return 200, json.dumps(bodies[path]).encode(), JSON
+        return status(404, "NotFound")
+    return answer
+
+
+def write_kubeconfig(path: Path, server: str, context: str = "ctx") -> Path:
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}]}))
+    return path
+
+
+class FakeApiServer:
+    def __init__(self, answer: Answer):
+        self.requests: list[tuple[str, dict]] = []
+        requests = self.requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the http.server API)
+                url = urlparse(self.path)
+                query = parse_qs(url.query)
+                requests.append((url.path, query))
+                code, data, kind = answer(url.path, query)
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def kubeconfig(self, path: Path, context: str = "ctx") -> Path:
+        return write_kubeconfig(path, self.url, context)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
