@@ -183,6 +183,13 @@ def test_rule_config_overrides_the_default_allow_lists():
     cb = BY_NAME["codebuild-privileged-only-image-build"]
     props = {"name": "dev-docs", "environment": {"privilegedMode": True}}
     assert cb(CODEBUILD, props, {"privilegedSuffixes": ["-docs"]}) == []
+    # Pinned to the stack's repository, another ECR repository is refused.
+    ecr = BY_NAME["job-images-from-ecr"]
+    own = IMAGE.split("@")[0]
+    other = "123456789012.dkr.ecr.us-west-2.amazonaws.com/someone-else@sha256:" + "1" * 64
+    assert ecr(POD, pod(), {"allowedRepositories": [own]}) == []
+    assert ecr(POD, pod({"image": other}), {"allowedRepositories": [own]})
+    assert ecr(POD, pod({"image": other}), {}) == []  # no pin: any ECR repository
 
 
 def test_pack_config_can_lower_or_disable_a_rule():

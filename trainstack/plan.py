@@ -145,7 +145,10 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     errors = k8s_schemas.validate_all(manifests, str(cfg.cluster.kubernetes_version))
     import policies  # the CrossGuard pack's rules, run over the plan offline
 
-    violations = policies.check_plan(plan.resources)
+    # Jobs may run only the image of this stack's own repository.
+    own = [r.state.get("repositoryUrl") for r in plan.of_type("aws:ecr/repository:Repository")]
+    violations = policies.check_plan(plan.resources, {
+        "job-images-from-ecr": {"allowedRepositories": [u for u in own if u]}})
     result = PlanResult(stack, cfg, plan, manifests, helm_values, errors,
                         policy_violations=violations)
     if out_root is not None:

@@ -84,10 +84,21 @@ def _gpu_requests(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) ->
     return out
 
 
-def _images_ecr(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{where} image {c.get('image')!r} is not from ECR: push it to the stack's ECR "
-            "repository (scanned, immutable) and reference it there"
-            for where, c in containers(props) if not ECR.match(str(c.get("image", "")))]
+# Empty: any ECR repository. A stack pins its own with `allowedRepositories` (repository URLs).
+REPOSITORY_SCHEMA = {"allowedRepositories": {"type": "array", "items": {"type": "string"},
+                                             "default": []}}
+
+
+def _images_ecr(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    allowed = [r.rstrip("/") for r in (cfg or {}).get("allowedRepositories") or []]
+
+    def ok(image: str) -> bool:
+        if not ECR.match(image):
+            return False
+        return not allowed or any(image.startswith((f"{r}@", f"{r}:")) for r in allowed)
+    return [f"{where} image {c.get('image')!r} is not from the stack's ECR repository: push it "
+            "there (scanned, immutable) and reference it by digest"
+            for where, c in containers(props) if not ok(str(c.get("image", "")))]
 
 
 def _images_digest(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -120,7 +131,7 @@ RULES = [
     Rule("gpu-limits-equal-requests", "nvidia.com/gpu limits are set and equal the requests.",
          MANDATORY, WORKLOADS, _gpu_requests),
     Rule("job-images-from-ecr", "Training and dev pods run images from ECR.", MANDATORY, JOBS,
-         _images_ecr),
+         _images_ecr, REPOSITORY_SCHEMA),
     Rule("job-images-by-digest", "Training and dev pods pin images by @sha256 digest.",
          MANDATORY, JOBS, _images_digest),
     Rule("no-plaintext-secrets-in-env", "Credential-named env vars come from Secrets.",
