@@ -36,6 +36,16 @@ def from_routes(routes: dict[str, object]) -> Answer:
     return answer
 
 
+def matches(labels: dict | None, query: dict) -> bool:
+    """Whether labels satisfy the request's labelSelector (equality terms, as the CLI sends)."""
+    for selector in query.get("labelSelector", []):
+        for term in filter(None, selector.split(",")):
+            key, _, value = term.partition("=")
+            if (labels or {}).get(key) != value:
+                return False
+    return True
+
+
 def write_kubeconfig(path: Path, server: str, context: str = "ctx") -> Path:
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": context,

@@ -61,8 +61,9 @@ def _job_command(args: argparse.Namespace, action) -> int:
         print(f"trainstack {args.command}: {err}; fix: {err.fix}", file=sys.stderr)
     except ApiException as err:
         if err.status == 404:
-            print(f"trainstack {args.command}: no PyTorchJob {args.namespace}/{args.job} "
-                  f"(kubectl -n {args.namespace} get pytorchjobs)", file=sys.stderr)
+            print(f"trainstack {args.command}: no PyTorchJob or RayJob {args.namespace}/"
+                  f"{args.job} (kubectl -n {args.namespace} get pytorchjobs,rayjobs)",
+                  file=sys.stderr)
         else:
             print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
                   file=sys.stderr)
@@ -129,8 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / profile)")
     _cluster_args(p)
     p.set_defaults(func=cmd_doctor)
-    p = sub.add_parser("status", help="a PyTorchJob's conditions, pods, newest checkpoint and, "
-                       "when something is wrong, the likely causes (exit 1 if it failed)")
+    p = sub.add_parser("status", help="a PyTorchJob's or RayJob's state, pods, newest "
+                       "checkpoint and, when something is wrong, the likely causes (exit 1 if "
+                       "it failed)")
     _job_args(p)
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("logs", help="rank 0's log; a progress bar for step lines on a terminal")

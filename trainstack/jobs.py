@@ -1,8 +1,9 @@
-"""`trainstack status JOB` and `trainstack logs JOB`: a PyTorchJob as its user sees it.
+"""`trainstack status JOB` and `trainstack logs JOB`: a training job as its user sees it.
 
-Parsing and formatting are pure functions over the trainer's log lines, PyTorchJob dicts and
-V1Pod models, so they are tested on recorded objects. The fetch functions at the end are the
-only code that talks to a cluster.
+A job is a PyTorchJob (here) or a RayJob (rayjobs.py holds what differs). Parsing and formatting
+are pure functions over the trainer's log lines, job dicts and V1Pod models, so they are tested
+on recorded objects. The functions under "cluster access" are the only code that talks to a
+cluster.
 """
 
 from __future__ import annotations
@@ -118,6 +119,10 @@ class LogView:
 # --------------------------------------------------------------------------- job and pods
 
 
+def is_ray(job: dict[str, Any]) -> bool:
+    return job.get("kind") == "RayJob"
+
+
 def is_elastic(job: dict[str, Any]) -> bool:
     specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
     return "Master" not in specs
@@ -158,7 +163,11 @@ def pod_problem(pod) -> str | None:
     if st is None:
         return None
     if st.phase == "Failed":
-        return f"Failed: {st.reason or ''} {st.message or ''}".strip()
+        why = f"{st.reason or ''} {st.message or ''}".strip() or next(
+            (f"exited {t.exit_code} ({t.reason or 'Error'})"
+             for cs in st.container_statuses or []
+             for t in [cs.state.terminated if cs.state else None] if t), "")
+        return f"Failed: {why}".rstrip(": ")
     if st.phase == "Unknown":
         return "Unknown: its node stopped reporting"
     for cond in st.conditions or []:
@@ -192,8 +201,14 @@ def _replica_key(pod) -> tuple[str, int]:
     return labels.get(TYPE_LABEL, "?").lower(), index
 
 
+def has_failed(job: dict[str, Any]) -> bool:
+    from . import rayjobs
+
+    return rayjobs.failed(job) if is_ray(job) else phase(job) == "Failed"
+
+
 def needs_diagnosis(job: dict[str, Any], pods: list) -> bool:
-    return phase(job) == "Failed" or any(pod_problem(p) for p in pods)
+    return has_failed(job) or any(pod_problem(p) for p in pods)
 
 
 def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | None] | None,
@@ -201,13 +216,7 @@ def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | 
     meta = job["metadata"]
     lines = [f"PyTorchJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}"
              + ("  (elastic)" if is_elastic(job) else "")]
-    if progress:
-        lines.append(f"  progress: {render_progress(progress)}")
-    if checkpoint:
-        step, path = checkpoint
-        lines.append(f"  newest checkpoint: step {step}" + (f" ({path})" if path else ""))
-    else:
-        lines.append("  newest checkpoint: none in rank 0's log")
+    lines += format_progress(progress, checkpoint)
 
     lines.append("conditions (latest first):")
     for c in conditions(job) or [{"type": "-", "status": "", "message": "none yet"}]:
@@ -229,26 +238,44 @@ def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | 
         lines.append(f"  {rtype}: {spec.get('replicas', 1)} wanted"
                      + (f" ({summary})" if summary else ""))
         for pod in by_type.pop(rtype.lower(), []):
-            lines.append("    " + _pod_line(pod))
+            lines.append("    " + pod_line(pod))
     for rtype, rest in by_type.items():  # pods of a type the spec no longer names
-        lines += [f"  {rtype}:"] + ["    " + _pod_line(p) for p in rest]
+        lines += [f"  {rtype}:"] + ["    " + pod_line(p) for p in rest]
     if not pods:
         lines.append("  no pods (not created yet, or removed by cleanPodPolicy)")
 
-    if causes:
-        lines.append("diagnosis:")
-        for cause in causes:
-            lines.append(f"  [{cause.code}] {cause.summary}")
-            lines.append(f"    remedy: {cause.remedy}")
-            if getattr(cause, "evidence", ""):
-                lines.append(f"    seen: {cause.evidence}")
-    elif causes is not None:
-        lines.append("diagnosis: no known cause matched; see `trainstack logs "
-                     f"{meta['name']}` and `kubectl -n {meta.get('namespace')} get events`")
+    lines += format_causes(causes, meta["name"], meta.get("namespace"))
     return "\n".join(lines)
 
 
-def _pod_line(pod) -> str:
+def format_progress(progress: dict[str, Any] | None,
+                    checkpoint: tuple[int, str | None] | None) -> list[str]:
+    lines = [f"  progress: {render_progress(progress)}"] if progress else []
+    if checkpoint:
+        step, path = checkpoint
+        lines.append(f"  newest checkpoint: step {step}" + (f" ({path})" if path else ""))
+    else:
+        lines.append("  newest checkpoint: none in rank 0's log")
+    return lines
+
+
+def format_causes(causes: list | None, name: str, namespace: str | None) -> list[str]:
+    """None: the job looked healthy, so nothing was classified; []: nothing known matched."""
+    if causes is None:
+        return []
+    if not causes:
+        return [f"diagnosis: no known cause matched; see `trainstack logs {name}` and "
+                f"`kubectl -n {namespace} get events`"]
+    lines = ["diagnosis:"]
+    for cause in causes:
+        lines.append(f"  [{cause.code}] {cause.summary}")
+        lines.append(f"    remedy: {cause.remedy}")
+        if getattr(cause, "evidence", ""):
+            lines.append(f"    seen: {cause.evidence}")
+    return lines
+
+
+def pod_line(pod) -> str:
     st = pod.status
     node = (pod.spec.node_name if pod.spec else None) or "(unscheduled)"
     problem = pod_problem(pod)
@@ -279,6 +306,56 @@ def diagnose(pods: list, events: list, log_tail: str) -> list:
 # ------------------------------------------------------------------------ cluster access
 
 
+def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
+    """The PyTorchJob of that name, else the RayJob: a stack's trainingJobs render as either.
+    A 404 for both is raised as the RayJob's 404."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    from . import rayjobs
+
+    custom = client.CustomObjectsApi(api_client)
+    try:
+        job = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        job.setdefault("kind", "PyTorchJob")
+    except ApiException as err:
+        if err.status != 404:
+            raise
+        job = custom.get_namespaced_custom_object(rayjobs.GROUP, rayjobs.VERSION, namespace,
+                                                  rayjobs.PLURAL, name)
+        job.setdefault("kind", "RayJob")
+    return job
+
+
+def list_pods(core, job: dict[str, Any], namespace: str) -> list:
+    from . import rayjobs
+
+    name = job["metadata"]["name"]
+    selectors = rayjobs.pod_selectors(job) if is_ray(job) else [f"{JOB_LABEL}={name}"]
+    pods = []
+    for selector in selectors:  # label selectors cannot OR, so one list per selector
+        pods += core.list_namespaced_pod(namespace, label_selector=selector).items
+    return pods
+
+
+@dataclass
+class LogSource:
+    """Where rank 0's lines are: a pod's container, or None with the reason there is none yet."""
+    pod: str | None
+    container: str
+    waiting: str = ""
+
+
+def log_source(job: dict[str, Any], pods: list) -> LogSource:
+    from . import rayjobs
+
+    if not is_ray(job):
+        return LogSource(log_pod_name(job), CONTAINER)
+    pod = rayjobs.submitter_pod(pods)
+    return LogSource(pod, rayjobs.SUBMITTER_CONTAINER,
+                     "" if pod else rayjobs.waiting_reason(job))
+
+
 @dataclass
 class JobView:
     job: dict[str, Any]
@@ -294,17 +371,18 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     from kubernetes.client.rest import ApiException
 
     core = client.CoreV1Api(api_client)
-    job = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name)
-    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_LABEL}={name}").items
-    names = {p.metadata.name for p in pods} | {name}
+    job = get_job(api_client, name, namespace)
+    pods = list_pods(core, job, namespace)
+    cluster = (job.get("status") or {}).get("rayClusterName")
+    names = {p.metadata.name for p in pods} | {name} | ({cluster} if cluster else set())
     events = events_for(core.list_namespaced_event(namespace).items, names)
     lines: list[str] = []
-    rank0 = log_pod_name(job)
-    if rank0 in names:
+    source = log_source(job, pods)
+    if source.pod in names:
         for previous in (False, True):
             try:
-                lines = read_log(core, rank0, namespace, previous=previous).splitlines()
+                lines = read_log(core, source.pod, namespace, source.container,
+                                 previous=previous).splitlines()
             except ApiException:
                 continue  # not started yet, or no previous container
             if lines:
@@ -312,30 +390,36 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     return JobView(job, pods, events, lines)
 
 
-def read_log(core, pod: str, namespace: str, previous: bool = False) -> str:
+def read_log(core, pod: str, namespace: str, container: str = CONTAINER,
+             previous: bool = False) -> str:
     """The container's log as text. Raw bytes, not the client's deserialisation, which would
     turn a log that happens to be JSON into a Python repr."""
-    resp = core.read_namespaced_pod_log(pod, namespace, container=CONTAINER, previous=previous,
+    resp = core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
                                         _preload_content=False)
     return resp.data.decode("utf-8", errors="replace")
 
 
 def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> int:
     """0 while the job runs or has succeeded; 1 when it failed."""
+    from . import rayjobs
+
     out = out or sys.stdout
     view = fetch(api_client, name, namespace)
+    job = view.job
     progress = None
     for line in reversed(view.log_lines):
         progress = parse_step_line(line)
         if progress:
             break
     causes = None
-    if needs_diagnosis(view.job, view.pods):
-        tail = "\n".join(view.log_lines[-LOG_TAIL_LINES:])
-        causes = diagnose(view.pods, view.events, tail)
-    print(format_status(view.job, view.pods, newest_checkpoint(view.log_lines), causes,
-                        progress), file=out)
-    return 1 if phase(view.job) == "Failed" else 0
+    if needs_diagnosis(job, view.pods):
+        tail = view.log_lines[-LOG_TAIL_LINES:]
+        if is_ray(job):
+            tail.append(rayjobs.final_message(job))
+        causes = diagnose(view.pods, view.events, "\n".join(tail))
+    render = rayjobs.format_status if is_ray(job) else format_status
+    print(render(job, view.pods, newest_checkpoint(view.log_lines), causes, progress), file=out)
+    return 1 if has_failed(job) else 0
 
 
 def api_message(err) -> str:
@@ -350,42 +434,52 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                 out: TextIO | None = None, wait_s: float = WAIT_FOR_START_S,
                 poll_s: float = 5.0) -> int:
     """Rank 0's log. With follow, a pod that has not started yet (scheduling, node launch, image
-    pull: minutes for a GPU node) is waited for, with its reason shown when it changes."""
+    pull: minutes for a GPU node; a RayJob's whole RayCluster before its submitter exists) is
+    waited for, with its reason shown when it changes."""
     from kubernetes import client, watch
     from kubernetes.client.rest import ApiException
 
+    from . import rayjobs
+
     out = out or sys.stdout
     core = client.CoreV1Api(api_client)
-    job = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name)
-    pod = log_pod_name(job)
+    job = get_job(api_client, name, namespace)
     view = LogView(out, tty=out.isatty())
     deadline = time.monotonic() + (wait_s if follow else 0)
     shown = None
     try:
         while True:
-            try:
-                if follow:
-                    for line in watch.Watch().stream(core.read_namespaced_pod_log, pod,
-                                                     namespace, container=CONTAINER,
-                                                     follow=True):
-                        view.feed(line)
-                else:
-                    for line in read_log(core, pod, namespace).splitlines():
-                        view.feed(line)
-                return 0
-            except ApiException as err:
-                if err.status not in (400, 404):
-                    raise
-                message = api_message(err)
-                if time.monotonic() >= deadline:
-                    print(f"trainstack logs: {pod}: {message} (see `trainstack status {name} "
-                          f"-n {namespace}`)", file=sys.stderr)
-                    return 1
-                if message != shown:
-                    print(f"trainstack logs: waiting for {pod}: {message}", file=sys.stderr)
-                    shown = message
-                time.sleep(poll_s)
+            # A RayJob's submitter pod appears (and is replaced on retry) while we wait.
+            source = log_source(job, list_pods(core, job, namespace) if is_ray(job) else [])
+            message = source.waiting
+            if source.pod is not None:
+                try:
+                    if follow:
+                        for line in watch.Watch().stream(
+                                core.read_namespaced_pod_log, source.pod, namespace,
+                                container=source.container, follow=True):
+                            view.feed(line)
+                    else:
+                        text = read_log(core, source.pod, namespace, source.container)
+                        for line in text.splitlines():
+                            view.feed(line)
+                    return 0
+                except ApiException as err:
+                    if err.status not in (400, 404):
+                        raise
+                    message = api_message(err)
+            what = source.pod or f"the submitter of RayJob {name}"
+            if time.monotonic() >= deadline or (is_ray(job) and rayjobs.finished(job)
+                                                and source.pod is None):
+                print(f"trainstack logs: {what}: {message} (see `trainstack status {name} "
+                      f"-n {namespace}`)", file=sys.stderr)
+                return 1
+            if message != shown:
+                print(f"trainstack logs: waiting for {what}: {message}", file=sys.stderr)
+                shown = message
+            time.sleep(poll_s)
+            if is_ray(job):
+                job = get_job(api_client, name, namespace)
     except KeyboardInterrupt:
         return 0  # the user stopped following; the job goes on
     finally:
