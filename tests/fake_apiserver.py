@@ -18,6 +18,21 @@ JSON = "application/json"
 Answer = Callable[[str, dict], tuple[int, bytes, str]]
 
 
+def record_sleeps(monkeypatch) -> list[float]:
+    """Waits of `trainstack logs`, recorded instead of slept; a runaway wait fails the test
+    instead of hanging it."""
+    from trainstack import jobs
+
+    made: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        made.append(seconds)
+        if len(made) > 50:
+            raise AssertionError("trainstack logs kept waiting")
+    monkeypatch.setattr(jobs.time, "sleep", sleep)
+    return made
+
+
 def status(code: int, reason: str, message: str = "") -> tuple[int, bytes, str]:
     """An error as the API server sends it: a Status object."""
     return code, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",

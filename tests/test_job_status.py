@@ -10,7 +10,7 @@ import types
 from dataclasses import dataclass
 
 import pytest
-from fake_apiserver import FakeApiServer, from_routes, status
+from fake_apiserver import FakeApiServer, from_routes, record_sleeps, status
 from kubernetes import client as k8s
 
 import trainstack
@@ -18,6 +18,11 @@ from trainstack import cli, jobs
 
 NS, JOB = "training", "llm"
 T0 = "2026-11-25T09:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch):
+    return record_sleeps(monkeypatch)
 
 
 # ------------------------------------------------------------------------ trainer's lines
@@ -276,27 +281,60 @@ WAITING = (f'container "pytorch" in pod "{JOB}-master-0" is waiting to start: '
            "ContainerCreating")
 
 
+SUCCEEDED = pytorchjob(
+    RUNNING["status"]["conditions"] + [condition(
+        "Succeeded", "True", "2026-11-25T10:10:00Z", f"PyTorchJob {NS}/{JOB} successfully "
+        "completed.")], {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1}})
+
+
+def rank0(container_id, state):
+    """Rank 0's pod as `logs -f` reads it between streams: which container, in which state."""
+    found = pod("master", 0, state=state)
+    found.status.container_statuses[0].container_id = container_id
+    return found
+
+
+RUNNING_STATE = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
+CRASHED_STATE = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
+    exit_code=1, reason="Error"))
+
+
 class FakeApi(FakeApiServer):
     """The job, its pods and events from recorded objects; rank 0's log as text/plain, or
-    refused as the API does before the container starts."""
+    refused as the API does before the container starts.
 
-    def __init__(self, job, pods, events, log=MASTER_LOG):
+    Log reads take `logs` in turn (the last repeats); after `jobs_after_logs[i]`'s log read the
+    job reads as that (default: Succeeded after the first, as a finished log means a finished
+    rank 0). Reads of rank 0's pod take `rank0_pods` in turn (the last repeats)."""
+
+    def __init__(self, job, pods, events, log=MASTER_LOG, logs=None, jobs_after_logs=None,
+                 rank0_pods=None):
         base = f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs"
-        objects = from_routes({f"{base}/{JOB}": job,
+        job_path = f"{base}/{JOB}"
+        objects = from_routes({job_path: job,
                                f"/api/v1/namespaces/{NS}/pods": k8s.V1PodList(items=pods),
                                f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(
                                    items=events)})
-        self.log = log
+        logs = logs or [log]
+        later = [from_routes({job_path: j}) for j in (jobs_after_logs or [SUCCEEDED])]
+        pod_path = f"/api/v1/namespaces/{NS}/pods/{jobs.log_pod_name(job)}"
+        rank0_answers = [from_routes({pod_path: p}) for p in rank0_pods or []]
+        self.log_reads = 0
         self.log_refusals = 0  # answer this many log reads as the API does before a start
-        log_path = f"/pods/{jobs.log_pod_name(job)}/log"
 
         def answer(path, query):
-            if not path.endswith(log_path):
+            if path == job_path and self.log_reads:
+                return later[min(self.log_reads, len(later)) - 1](path, query)
+            if path == pod_path and rank0_answers:
+                return (rank0_answers.pop(0) if len(rank0_answers) > 1 else
+                        rank0_answers[0])(path, query)
+            if path != pod_path + "/log":
                 return objects(path, query)
             if self.log_refusals:
                 self.log_refusals -= 1
                 return status(400, "BadRequest", WAITING)
-            return 200, self.log.encode(), "text/plain"
+            self.log_reads += 1
+            return 200, logs[min(self.log_reads, len(logs)) - 1].encode(), "text/plain"
         super().__init__(answer)
 
     def kubeconfig(self, path):
@@ -394,7 +432,7 @@ def test_logs_command_passes_lines_through_when_piped(fake_api, tmp_path, capsys
         ["-f"] if follow else [])
     assert cli.main(argv) == 0
     assert capsys.readouterr().out == MASTER_LOG
-    path, query = api.requests[-1]
+    (path, query), = [(p, q) for p, q in api.requests if p.endswith("/log")]
     assert path.endswith(f"/pods/{JOB}-worker-0/log")  # elastic: rank 0 is worker 0
     assert query["container"] == ["pytorch"]
     # The client sends Python's spelling, which the API server's ParseBool accepts.
@@ -412,10 +450,9 @@ def test_logs_on_a_terminal_draw_the_bar(fake_api, tmp_path, monkeypatch):
     assert "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000200\n" in text
 
 
-def test_logs_follow_waits_for_rank0_to_start(fake_api, tmp_path, capsys, monkeypatch):
+def test_logs_follow_waits_for_rank0_to_start(fake_api, tmp_path, capsys):
     api = fake_api(RUNNING, [], [])
     api.log_refusals = 2
-    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
     argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
@@ -430,3 +467,49 @@ def test_logs_of_a_pod_that_has_not_started(fake_api, tmp_path, capsys):
     assert cli.main(["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     err = capsys.readouterr().err
     assert WAITING in err and f"trainstack status {JOB}" in err
+
+
+RESUMED_LOG = "\n".join([
+    "trainer: resumed from /checkpoints/llm/checkpoints/step_00000200 (step 200, written by 8 "
+    "rank(s))",
+    "step 400/400 | loss 1.9000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+    "data 1% | mem 20.00 GiB | ETA 0:00:00",
+]) + "\n"
+
+
+def test_logs_follow_the_restarted_container_until_the_job_ends(fake_api, tmp_path, capsys,
+                                                                 sleeps):
+    """Rank 0 crashes (the NCCL abort ending MASTER_LOG), restartPolicy OnFailure starts a new
+    container in the same pod, which resumes; -f shows both and ends with the job."""
+    api = fake_api(RUNNING, [], [], logs=[MASTER_LOG, RESUMED_LOG],
+                   jobs_after_logs=[RUNNING, SUCCEEDED],
+                   rank0_pods=[rank0("containerd://a", RUNNING_STATE),
+                               rank0("containerd://a", CRASHED_STATE),
+                               rank0("containerd://b", RUNNING_STATE)])
+    argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == MASTER_LOG + RESUMED_LOG  # each container's lines once
+    assert captured.err.count("waiting for") == 1, captured.err
+    assert "rank 0's container ended (exit 1) and the job is still Running" in captured.err
+    assert len(sleeps) == 1
+
+
+def test_logs_follow_ends_with_the_jobs_failure(fake_api, tmp_path, capsys, sleeps):
+    failed_after = pytorchjob(FAILED["status"]["conditions"], {"Master": {"failed": 1}})
+    api = fake_api(RUNNING, [], [], jobs_after_logs=[failed_after],
+                   rank0_pods=[rank0("containerd://a", RUNNING_STATE)])
+    assert cli.main(["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
+    assert capsys.readouterr().out == MASTER_LOG and sleeps == []
+
+
+def test_logs_follow_catches_up_after_a_cut_connection(fake_api, tmp_path, capsys, sleeps):
+    """The API server closed the stream while the same container runs on: reattach from
+    shortly before the cut instead of replaying the whole log or waiting for a restart."""
+    api = fake_api(RUNNING, [], [], logs=[MASTER_LOG, RESUMED_LOG],
+                   jobs_after_logs=[RUNNING, SUCCEEDED],
+                   rank0_pods=[rank0("containerd://a", RUNNING_STATE)])
+    assert cli.main(["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 0
+    assert capsys.readouterr().out == MASTER_LOG + RESUMED_LOG and sleeps == []
+    first, second = [q for p, q in api.requests if p.endswith("/log")]
+    assert "sinceSeconds" not in first and int(second["sinceSeconds"][0]) >= 1

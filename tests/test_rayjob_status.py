@@ -4,17 +4,24 @@ filters pods by label selector as the real one does."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
-from fake_apiserver import FakeApiServer, from_routes, matches
+from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps
 from kubernetes import client as k8s
 from test_training_job import SMALL_BATCH, rendered
 
-from trainstack import cli, jobs, rayjobs
+from trainstack import cli, rayjobs
 
 NS, JOB = "training", "llm-ray"
 CLUSTER = f"{JOB}-raycluster-x7k2p"
 T0 = "2026-11-25T09:00:00Z"
 ESC = "\x1b"
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch):
+    return record_sleeps(monkeypatch)
 
 # The driver output of `python -m trainer.ray_train` on a local 2-worker Ray run (colour codes
 # and all, as Ray writes them to a file), behind what `ray job submit` prints as it tails it.
@@ -91,17 +98,28 @@ def submitter(suffix, created=T0, **kw):
 class FakeRayApi(FakeApiServer):
     """No PyTorchJob of the name, the RayJob, pods filtered by label selector, and the
     submitter's log. `hidden_submitter_lists` pod listings see no submitter yet, and the RayJob
-    reads as `initializing` until it appears."""
+    reads as `initializing` until it appears; once the log has been read to its end the RayJob
+    reads as Complete, as the submitter's end means the Ray job's."""
 
     def __init__(self, job, pods, log=SUBMITTER_LOG, initializing=None):
-        objects = from_routes({f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{JOB}": job,
-                               f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(
-                                   items=[])})
+        job_path = f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{JOB}"
+        done = copy.deepcopy(job)
+        done["status"].update(jobDeploymentStatus="Complete", jobStatus="SUCCEEDED")
+        objects = from_routes({job_path: job, f"/api/v1/namespaces/{NS}/events":
+                               k8s.CoreV1EventList(items=[])})
         raw = [k8s.ApiClient().sanitize_for_serialization(p) for p in pods]
+        by_path = from_routes({f"/api/v1/namespaces/{NS}/pods/{p['metadata']['name']}": p
+                               for p in raw})
         self.hidden_submitter_lists = 0
-        early = from_routes({f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/{JOB}": initializing})
+        self.log_reads = 0
+        early = from_routes({job_path: initializing})
+        late = from_routes({job_path: done})
 
         def answer(path, query):
+            if path == job_path and self.log_reads:
+                return late(path, query)
+            if path.startswith(f"/api/v1/namespaces/{NS}/pods/") and "/log" not in path:
+                return by_path(path, query)
             if path == f"/api/v1/namespaces/{NS}/pods":
                 items = [p for p in raw if matches(p["metadata"].get("labels"), query)]
                 if any(rayjobs.SUBMITTER_LABEL in s for s in query["labelSelector"]) \
@@ -111,6 +129,7 @@ class FakeRayApi(FakeApiServer):
                 return from_routes({path: {"kind": "PodList", "apiVersion": "v1",
                                            "items": items}})(path, query)
             if path.endswith("/log"):
+                self.log_reads += 1
                 return 200, log.encode(), "text/plain"
             if initializing is not None and self.hidden_submitter_lists and "rayjobs" in path:
                 return early(path, query)
@@ -193,17 +212,16 @@ def test_logs_of_a_rayjob_are_the_submitters(fake_ray_api, tmp_path, capsys, fol
         ["-f"] if follow else [])
     assert cli.main(argv) == 0
     assert capsys.readouterr().out == SUBMITTER_LOG
-    path, query = api.requests[-1]
+    (path, query), = [(p, q) for p, q in api.requests if p.endswith("/log")]
     assert path.endswith(f"/pods/{JOB}-a1/log") and query["container"] == ["ray-job-submitter"]
 
 
 def test_logs_follow_waits_for_the_raycluster_then_the_submitter(fake_ray_api, tmp_path,
-                                                                 capsys, monkeypatch):
+                                                                 capsys):
     starting = rayjob("Initializing", "", ready=0)
     api = fake_ray_api(rayjob("Running", "RUNNING"), cluster_pods() + [submitter("a1")],
                        initializing=starting)
     api.hidden_submitter_lists = 3
-    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
     argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
@@ -213,15 +231,11 @@ def test_logs_follow_waits_for_the_raycluster_then_the_submitter(fake_ray_api, t
     assert "the RayJob is Initializing" in waits[0] and "workers 0/2 ready" in waits[0]
 
 
-def test_logs_of_a_finished_rayjob_whose_pods_are_gone(fake_ray_api, tmp_path, capsys,
-                                                       monkeypatch):
+def test_logs_of_a_finished_rayjob_whose_pods_are_gone(fake_ray_api, tmp_path, capsys, sleeps):
     api = fake_ray_api(rayjob("Complete", "SUCCEEDED", cluster=None), [])
-
-    def no_wait(seconds):
-        raise AssertionError("waited for a submitter that cannot come")
-    monkeypatch.setattr(jobs.time, "sleep", no_wait)
     argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
-    assert cli.main(argv) == 1  # at once: nothing will appear, so -f does not wait
+    assert cli.main(argv) == 1
+    assert sleeps == []  # at once: nothing will appear, so -f does not wait
     err = capsys.readouterr().err
     assert "the RayJob is Complete and its submitter pod is gone" in err
     assert f"trainstack status {JOB}" in err

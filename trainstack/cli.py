@@ -137,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("logs", help="rank 0's log; a progress bar for step lines on a terminal")
     _job_args(p)
-    p.add_argument("-f", "--follow", action="store_true", help="stream until the pod exits")
+    p.add_argument("-f", "--follow", action="store_true",
+                   help="stream until the job ends, across container restarts (exit 1 if the "
+                   "job failed)")
     p.set_defaults(func=cmd_logs)
     p = sub.add_parser("cost", help="what a stack costs (see trainstack/cost.py)")
     p.add_argument("--stack", default=None, help="stack name (Pulumi.<stack>.yaml)")

@@ -207,6 +207,18 @@ def has_failed(job: dict[str, Any]) -> bool:
     return rayjobs.failed(job) if is_ray(job) else phase(job) == "Failed"
 
 
+def job_phase(job: dict[str, Any]) -> str:
+    from . import rayjobs
+
+    return rayjobs.phase(job) if is_ray(job) else phase(job)
+
+
+def is_finished(job: dict[str, Any]) -> bool:
+    from . import rayjobs
+
+    return rayjobs.finished(job) if is_ray(job) else phase(job) in ("Succeeded", "Failed")
+
+
 def needs_diagnosis(job: dict[str, Any], pods: list) -> bool:
     return has_failed(job) or any(pod_problem(p) for p in pods)
 
@@ -430,16 +442,39 @@ def api_message(err) -> str:
         return f"HTTP {err.status} {err.reason}"
 
 
+def container_state(core, pod: str, namespace: str, container: str) -> tuple[str | None, bool, str]:
+    """(container ID, running, why not running) of a pod's container; the ID is None when the
+    pod is gone or the container never started."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        found = core.read_namespaced_pod(pod, namespace)
+    except ApiException as err:
+        if err.status == 404:
+            return None, False, "the pod is gone"
+        raise
+    for cs in (found.status.container_statuses or []) if found.status else []:
+        if cs.name != container or cs.state is None:
+            continue
+        if cs.state.running:
+            return cs.container_id, True, ""
+        if cs.state.terminated:
+            return cs.container_id, False, f"exit {cs.state.terminated.exit_code}"
+        if cs.state.waiting:
+            return cs.container_id, False, cs.state.waiting.reason or "waiting"
+    return None, False, "not started"
+
+
 def stream_logs(api_client, name: str, namespace: str, follow: bool,
                 out: TextIO | None = None, wait_s: float = WAIT_FOR_START_S,
                 poll_s: float = 5.0) -> int:
     """Rank 0's log. With follow, a pod that has not started yet (scheduling, node launch, image
     pull: minutes for a GPU node; a RayJob's whole RayCluster before its submitter exists) is
-    waited for, with its reason shown when it changes."""
+    waited for, with its reason shown when it changes. When a followed container ends, this
+    follows its restart (restartPolicy OnFailure resumes from the checkpoint) until the job
+    finishes; its exit code is then the job's (1 if it failed)."""
     from kubernetes import client, watch
     from kubernetes.client.rest import ApiException
-
-    from . import rayjobs
 
     out = out or sys.stdout
     core = client.CoreV1Api(api_client)
@@ -447,30 +482,49 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
     view = LogView(out, tty=out.isatty())
     deadline = time.monotonic() + (wait_s if follow else 0)
     shown = None
+    streamed: tuple[str, str | None] | None = None  # (pod, container ID) of the last stream
+    ended_at = 0.0
     try:
         while True:
             # A RayJob's submitter pod appears (and is replaced on retry) while we wait.
             source = log_source(job, list_pods(core, job, namespace) if is_ray(job) else [])
-            message = source.waiting
-            if source.pod is not None:
+            message, since = source.waiting, None
+            if source.pod is not None and streamed is not None:
+                if is_finished(job):
+                    return 1 if has_failed(job) else 0
+                cid, running, why = container_state(core, source.pod, namespace,
+                                                    source.container)
+                if (source.pod, cid) == streamed:
+                    if running:  # the connection was cut, the container runs on: catch up
+                        since = int(time.monotonic() - ended_at) + 1
+                    else:
+                        message = (f"rank 0's container ended ({why}) and the job is "
+                                   f"still {job_phase(job)}")
+            if source.pod is not None and not message:
                 try:
+                    current = (source.pod, container_state(core, source.pod, namespace,
+                                                           source.container)[0])
                     if follow:
+                        extra = {"since_seconds": since} if since else {}
                         for line in watch.Watch().stream(
                                 core.read_namespaced_pod_log, source.pod, namespace,
-                                container=source.container, follow=True):
+                                container=source.container, follow=True, **extra):
                             view.feed(line)
                     else:
                         text = read_log(core, source.pod, namespace, source.container)
                         for line in text.splitlines():
                             view.feed(line)
-                    return 0
+                        return 0
+                    streamed, ended_at = current, time.monotonic()
+                    deadline, shown = ended_at + wait_s, None
+                    job = get_job(api_client, name, namespace)
+                    continue
                 except ApiException as err:
                     if err.status not in (400, 404):
                         raise
                     message = api_message(err)
             what = source.pod or f"the submitter of RayJob {name}"
-            if time.monotonic() >= deadline or (is_ray(job) and rayjobs.finished(job)
-                                                and source.pod is None):
+            if time.monotonic() >= deadline or (source.pod is None and is_finished(job)):
                 print(f"trainstack logs: {what}: {message} (see `trainstack status {name} "
                       f"-n {namespace}`)", file=sys.stderr)
                 return 1
@@ -478,8 +532,7 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                 print(f"trainstack logs: waiting for {what}: {message}", file=sys.stderr)
                 shown = message
             time.sleep(poll_s)
-            if is_ray(job):
-                job = get_job(api_client, name, namespace)
+            job = get_job(api_client, name, namespace)
     except KeyboardInterrupt:
         return 0  # the user stopped following; the job goes on
     finally:
