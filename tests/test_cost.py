@@ -79,9 +79,9 @@ def test_malformed_price_table_is_an_error(tmp_path):
 
 def test_dev_idles_at_the_readme_figure():
     report = cost.estimate(config("dev"), stack="dev")
-    # README: control plane, 2 x m6i.large, 1 NAT, 100 GiB gp3, KMS: about $0.35/h, $255/month.
+    # README: control plane, 2 x m6i.large, 1 NAT, 100 GiB gp3, 2 KMS keys: $0.35/h, $256/month.
     assert report.idle_hourly == pytest.approx(0.35, abs=0.005)
-    assert report.monthly(report.idle_hourly) == pytest.approx(255, abs=3)
+    assert report.monthly(report.idle_hourly) == pytest.approx(256, abs=3)
     assert all(not p.idle for p in report.pools if p.kind != "system node group")
 
 
@@ -92,6 +92,18 @@ def test_efa_idles_at_the_readme_figure_with_endpoints_per_zone():
     nat = next(i for i in report.fixed if i.what.startswith("NAT"))
     assert nat.quantity == 3  # perAz over 3 zones
     assert report.idle_hourly == pytest.approx(0.78, abs=0.005)
+
+
+def test_one_kms_key_per_encrypting_component():
+    def keys(report):
+        return [i.what for i in report.fixed if i.what.startswith("KMS key")]
+    assert keys(cost.estimate(config("dev"))) == ["KMS key (EKS secrets)",
+                                                 "KMS key (trainer image)"]
+
+    def no_image(data):  # jobs and the dev pod need the image, so they go too
+        data.update(image={"enabled": False}, trainingJobs={})
+        data.pop("devPod", None)
+    assert keys(cost.estimate(config("dev", no_image))) == ["KMS key (EKS secrets)"]
 
 
 def test_node_group_ceiling_is_max_size_of_the_dearest_type_with_disks():

@@ -4,9 +4,10 @@ The estimate reads only the stack file (validated like `trainstack plan`, withou
 Pulumi program) and the on-demand list prices in `trainstack/prices.yaml`. It is an upper bound
 of the hourly bill, not a forecast:
 
-- idle: the EKS control plane, the NAT gateways, the interface endpoints, the secrets KMS key, the
-  system node group at its desired size and every GPU node group at its desired size (= minSize
-  unless desiredSize is set), with their gp3 root disks. Karpenter pools idle at zero nodes.
+- idle: the EKS control plane, the NAT gateways, the interface endpoints, the KMS keys (EKS
+  secrets, trainer image), the system node group at its desired size and every GPU node group
+  at its desired size (= minSize unless desiredSize is set), with their gp3 root disks.
+  Karpenter pools idle at zero nodes.
 - ceiling: every pool at the most it may spend: a node group at maxSize of its most expensive
   instance type; a Karpenter NodePool at the most expensive mix of its allowed instance types that
   fits under maxGpus and maxNodes (see `_worst_mix`).
@@ -365,6 +366,8 @@ def estimate(cfg: PlatformConfig, prices: PriceTable | None = None,
                           len(INTERFACE_ENDPOINTS) * net.az_count, "endpoint-AZ",
                           prices.interface_endpoint_per_az))
     fixed.append(Item("KMS key (EKS secrets)", 1, "key", prices.kms_key))
+    if cfg.image.enabled:  # components/image.py encrypts the repository, sources and logs
+        fixed.append(Item("KMS key (trainer image)", 1, "key", prices.kms_key))
 
     system_name, _ = cfg.system_group
     # The system group first: it is the part of the idle cost that is not a GPU pool.
