@@ -3,13 +3,15 @@
 Usage::
 
     python -m automation preview|up|refresh|destroy --stack dev
-        [--set path=value ...] [--set-secret path=value ...]
+        [--set path=value ...] [--set-secret-env path=ENVVAR ...] [--set-secret path=value ...]
         [--policy-pack policies ...] [--summary out.json] [--project-dir .]
         [--progress events|cli] [--message TEXT] [--yes]
 
-The stack is selected, or created when it does not exist yet. Every `--set`/`--set-secret` is
+The stack is selected, or created when it does not exist yet. Every `--set`/`--set-secret*` is
 written with `pulumi config set --path` (so `nodePools[0].maxSize=4` edits one list item); keys
-without a namespace get the project's (`trainstack:`). `--policy-pack` is passed to preview/up;
+without a namespace get the project's (`trainstack:`). Secret values reach the CLI on stdin, never
+as an argument; `--set-secret-env` reads them from an environment variable, so they are in no
+command line at all. `--policy-pack` is passed to preview/up;
 relative pack paths are resolved by the CLI from --project-dir. The change summary and outputs
 (secrets masked) are printed, and `--summary` writes them as JSON for later CI steps.
 

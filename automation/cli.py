@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import yaml
 from automation import EXIT_FAILED, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from pulumi.automation import PulumiCommand
+    from automation.command import PulumiCLI
 
 OPERATIONS = ("preview", "up", "refresh", "destroy")
 # The SDK only accepts policy packs on preview and up (pulumi 3.272), so they are the only
@@ -62,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                    help="config edit with --path semantics; repeatable")
     p.add_argument("--set-secret", dest="secret_sets", action="append", default=[],
-                   metavar="PATH=VALUE", help="like --set, stored encrypted; repeatable")
+                   metavar="PATH=VALUE", help="like --set, stored encrypted; repeatable (the "
+                   "value is in this command line: prefer --set-secret-env)")
+    p.add_argument("--set-secret-env", dest="secret_env_sets", action="append", default=[],
+                   metavar="PATH=ENVVAR", help="a secret taken from environment variable "
+                   "ENVVAR, so it is in no command line; repeatable")
     p.add_argument("--policy-pack", dest="policy_packs", action="append", default=[],
                    metavar="DIR", help="policy pack directory (preview/up); repeatable")
     p.add_argument("--summary", type=Path, metavar="FILE", help="write a JSON summary here")
@@ -96,6 +101,18 @@ def parse_edit(raw: str, namespace: str, secret: bool) -> ConfigEdit:
     return ConfigEdit(qualify_key(key, namespace), value, secret)
 
 
+def secret_from_env(raw: str, namespace: str) -> ConfigEdit:
+    """PATH=ENVVAR: the secret is the variable's value (a CI secret mapped into env)."""
+    key, sep, var = (part.strip() for part in raw.partition("="))
+    if not sep or not key or not var:
+        raise UsageError(f"--set-secret-env expects PATH=ENVVAR, got {raw!r}")
+    value = os.environ.get(var)
+    if not value:
+        raise UsageError(f"--set-secret-env {raw}: environment variable {var} is not set or "
+                         "empty (map the CI secret into the step's env)")
+    return ConfigEdit(qualify_key(key, namespace), value, True)
+
+
 def project_namespace(project_dir: Path) -> str:
     """The project name from Pulumi.yaml: the namespace the CLI itself gives bare keys."""
     try:
@@ -114,6 +131,7 @@ def parse_args(argv: list[str]) -> Options:
     namespace = project_namespace(project_dir)
     edits = [parse_edit(s, namespace, False) for s in ns.sets]
     edits += [parse_edit(s, namespace, True) for s in ns.secret_sets]
+    edits += [secret_from_env(s, namespace) for s in ns.secret_env_sets]
     for pack in ns.policy_packs:
         # The CLI runs inside the project dir, so that is where a relative pack must exist;
         # failing here beats a confusing plugin error halfway through a preview.
@@ -134,7 +152,7 @@ def parse_args(argv: list[str]) -> Options:
     )
 
 
-def main(argv: list[str] | None = None, *, pulumi_command: PulumiCommand | None = None,
+def main(argv: list[str] | None = None, *, pulumi_command: PulumiCLI | None = None,
          out: TextIO | None = None, err: TextIO | None = None) -> int:
     from automation.run import run
 
@@ -155,8 +173,8 @@ def main(argv: list[str] | None = None, *, pulumi_command: PulumiCommand | None 
     return run(opts, pulumi_command, out=out, err=err)
 
 
-def _real_command() -> PulumiCommand:
-    from pulumi.automation import PulumiCommand
+def _real_command() -> PulumiCLI:
+    from automation.command import PulumiCLI
 
     # Constructing it runs `pulumi version` once and checks it against the SDK's minimum.
-    return PulumiCommand()
+    return PulumiCLI()

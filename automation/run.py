@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pulumi import automation as auto
-from pulumi.automation import CommandError, ConfigValue, LocalWorkspaceOptions, PulumiCommand
+from pulumi.automation import CommandError, ConfigValue, LocalWorkspaceOptions
 from pulumi.automation.events import EngineEvent, OpType
 
 from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY
 from automation.cli import POLICY_OPERATIONS, Options
+from automation.command import PulumiCLI
 from automation.summary import build_summary, format_console, write_summary
 
 # Engine messages carry colour directives (`<{%fg 1%}>`) and the CLI may add ANSI escapes; both are
@@ -110,17 +111,29 @@ def _has_mandatory(violations: list[dict[str, Any]]) -> bool:
     return any(v.get("level") == "mandatory" for v in violations)
 
 
-def select_stack(opts: Options, command: PulumiCommand) -> auto.Stack:
+def select_stack(opts: Options, command: PulumiCLI) -> auto.Stack:
     ws_opts = LocalWorkspaceOptions(pulumi_command=command)
     return auto.create_or_select_stack(stack_name=opts.stack, work_dir=str(opts.project_dir),
                                        opts=ws_opts)
 
 
-def apply_config(stack: auto.Stack, opts: Options) -> None:
-    # One `config set --path` per edit: the SDK puts the value after `--`, so values starting
-    # with '-' survive, and a failing edit names its key in the error.
+def apply_config(stack: auto.Stack, opts: Options, command: PulumiCLI) -> None:
+    # One `config set --path` per edit, so a failing edit names its key in the error. Plain
+    # values go through the SDK, which puts them after `--` (values starting with '-' survive).
     for edit in opts.config:
-        stack.set_config(edit.key, ConfigValue(value=edit.value, secret=edit.secret), path=True)
+        if edit.secret:
+            set_secret(stack, command, edit.key, edit.value)
+        else:
+            stack.set_config(edit.key, ConfigValue(value=edit.value), path=True)
+
+
+def set_secret(stack: auto.Stack, command: PulumiCLI, key: str, value: str) -> None:
+    """The SDK's set_config would pass the value as an argument; here it goes in on stdin. The
+    CLI strips one trailing newline from what it reads, so the one added keeps the value exact."""
+    ws = stack.workspace
+    env = {"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {}
+    command.run_with_stdin(["config", "set", "--path", key, "--secret", "--stack", stack.name],
+                           ws.work_dir, {**env, **ws.env_vars}, value + "\n")
 
 
 def execute(stack: auto.Stack, opts: Options, recorder: EventRecorder, out: TextIO,
@@ -157,7 +170,7 @@ def _history_changes(summary: Any, recorder: EventRecorder) -> dict[str, int] | 
     return recorder.changes
 
 
-def run(opts: Options, command: PulumiCommand, *, out: TextIO, err: TextIO,
+def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
         clock=time.monotonic) -> int:
     start = clock()
     recorder = EventRecorder(out, err, print_steps=opts.progress == "events")
@@ -176,7 +189,7 @@ def run(opts: Options, command: PulumiCommand, *, out: TextIO, err: TextIO,
               f"({Path(opts.project_dir).resolve()})", file=out, flush=True)
         stack = select_stack(run_opts, command)
         phase = "config"
-        apply_config(stack, run_opts)
+        apply_config(stack, run_opts, command)
         phase = "operation"
         changes, outputs = execute(stack, run_opts, recorder, out, err)
         phase = None

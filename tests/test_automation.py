@@ -1,7 +1,9 @@
 """`python -m automation` driven through a fake PulumiCommand: no CLI, no backend, no cloud.
 
-The fake stands in for the `pulumi` binary at the one seam the SDK offers (PulumiCommand.run), so
-everything above it -- LocalWorkspace, Stack, event streaming -- is the real SDK code. It records
+The fake stands in for the `pulumi` binary at the seam the SDK offers (PulumiCommand.run) and the
+driver's own (PulumiCLI.run_with_stdin, which feeds secrets on stdin and is run against a real
+stand-in process below), so everything above them -- LocalWorkspace, Stack, event streaming -- is
+the real SDK code. It records
 every command line and answers with canned output; for operations it also delivers canned engine
 events to the `--event-log` target the SDK passed (gRPC for CLIs newer than 3.205, a file before).
 """
@@ -17,13 +19,15 @@ from pathlib import Path
 import grpc
 import pulumi.automation._cmd as sdk_cmd
 import pytest
-from pulumi.automation import CommandResult, PulumiCommand
+from pulumi.automation import CommandError, CommandResult
 from pulumi.automation.errors import create_command_error
 from pulumi.runtime.proto import events_pb2, events_pb2_grpc
 from semver import VersionInfo
 
+import automation.command
 from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from automation.cli import UsageError, main, qualify_key
+from automation.command import PulumiCLI
 
 REPO = Path(__file__).resolve().parents[1]
 LOG = "<event-log>"
@@ -64,9 +68,9 @@ def history(changes: dict[str, int]) -> str:
         "endTime": "2026-11-25T10:05:00.000000Z", "version": 7, "resourceChanges": changes}])
 
 
-class FakePulumi(PulumiCommand):
-    """Duck-compatible with PulumiCommand; __init__ is replaced because the real one runs
-    `pulumi version`."""
+class FakePulumi(PulumiCLI):
+    """Stands in for PulumiCLI at its two seams (run, run_with_stdin); __init__ is replaced
+    because the real one runs `pulumi version`."""
 
     def __init__(self, *, version: str = "3.272.0", stack_exists: bool = True,
                  events: list[dict] | None = None, fail: dict[str, CommandResult] | None = None,
@@ -78,7 +82,12 @@ class FakePulumi(PulumiCommand):
         self.fail = fail or {}
         self.history_changes = history_changes or {"create": 1, "same": 1}
         self.calls: list[list[str]] = []
+        self.stdin: list[str] = []  # what each run_with_stdin fed the CLI
         self.event_log_targets: list[str] = []
+
+    def run_with_stdin(self, args, cwd, additional_env, stdin):
+        self.stdin.append(stdin)
+        return self.run(args, cwd, additional_env)
 
     def run(self, args, cwd, additional_env, on_output=None, on_error=None):
         args = list(args)
@@ -141,6 +150,7 @@ class _NoProcess:
 def no_real_cli(monkeypatch):
     # Any path that would construct a real PulumiCommand or spawn `pulumi` fails loudly.
     monkeypatch.setattr(sdk_cmd, "subprocess", _NoProcess())
+    monkeypatch.setattr(automation.command, "subprocess", _NoProcess())
 
 
 @pytest.fixture()
@@ -161,6 +171,11 @@ def cfg(key: str, value: str, secret: bool = False) -> list[str]:
             "--stack", "dev", "--non-interactive", "--", value]
 
 
+# `pulumi config set KEY --secret` with no value: the CLI reads the value from its stdin.
+SECRET_SET = ["config", "set", "--path", "trainstack:grafanaPassword", "--secret", "--stack",
+              "dev"]
+
+
 def test_preview_selects_stack_sets_config_and_runs_policy_pack(project):
     fake = FakePulumi()
     out_file = project / "out" / "summary.json"
@@ -176,10 +191,13 @@ def test_preview_selects_stack_sets_config_and_runs_policy_pack(project):
         cfg("trainstack:nodePools[0].maxSize", "4"),
         cfg("aws:region", "us-west-2"),
         cfg("trainstack:tags.team", "ml=infra"),
-        cfg("trainstack:grafanaPassword", "hunter2", secret=True),
+        SECRET_SET,
         ["preview", "--policy-pack", "policies", "--exec-kind", "auto.local",
          "--event-log", LOG, "--stack", "dev"],
     ]
+    # The secret went in on stdin (one newline, which the CLI strips), in no argument.
+    assert fake.stdin == ["hunter2\n"]
+    assert not any("hunter2" in a for c in fake.calls for a in c)
     assert fake.event_log_targets[0].startswith("tcp://127.0.0.1:")
     assert "+ create aws:eks/cluster:Cluster cluster" in out
     assert "node-role" not in out  # unchanged resources are not listed
@@ -402,3 +420,67 @@ def test_module_entry_point_reports_usage_errors():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == EXIT_USAGE
     assert "--stack" in proc.stderr
+
+
+def test_secret_from_an_environment_variable_is_in_no_command_line(project, monkeypatch):
+    monkeypatch.setenv("CI_HF_TOKEN", "hf_live-Token-42")
+    fake = FakePulumi()
+    out_file = project / "summary.json"
+    code, out, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
+                            "--set-secret-env", "hfToken=CI_HF_TOKEN", "--summary",
+                            str(out_file)], fake)
+    assert code == EXIT_OK, err
+    assert ["config", "set", "--path", "trainstack:hfToken", "--secret", "--stack", "dev"] \
+        in fake.calls
+    assert fake.stdin == ["hf_live-Token-42\n"]
+    assert not any("hf_live" in a for c in fake.calls for a in c)
+    assert "hf_live" not in out + err + out_file.read_text()
+    assert json.loads(out_file.read_text())["config_keys"] == ["trainstack:hfToken"]
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("hfToken=CI_UNSET_TOKEN", "environment variable CI_UNSET_TOKEN is not set or empty"),
+    ("hfToken", "--set-secret-env expects PATH=ENVVAR"),
+    ("hfToken=", "--set-secret-env expects PATH=ENVVAR"),
+])
+def test_bad_secret_env_is_a_usage_error_before_anything_runs(project, monkeypatch, arg,
+                                                              message):
+    monkeypatch.delenv("CI_UNSET_TOKEN", raising=False)
+    fake = FakePulumi()
+    code, _, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
+                          "--set-secret-env", arg], fake)
+    assert code == EXIT_USAGE and message in err
+    assert fake.calls == []  # no stack selected, no config half-applied
+
+
+def stand_in_cli(tmp_path: Path, code: int) -> Path:
+    """An executable in the CLI's place that records its argv, stdin and marker variable."""
+    script = tmp_path / "pulumi"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"json.dump({{'argv': sys.argv[1:], 'stdin': sys.stdin.read(), 'cwd': os.getcwd(),\n"
+        "           'marker': os.environ.get('PULUMI_AUTOMATION_API'),\n"
+        "           'home': os.environ.get('PULUMI_HOME')},\n"
+        f"          open({str(tmp_path / 'seen.json')!r}, 'w'))\n"
+        f"print('error: invalid configuration key', file=sys.stderr) if {code} else None\n"
+        f"sys.exit({code})\n")
+    script.chmod(0o755)
+    return script
+
+
+def test_pulumi_cli_feeds_stdin_to_a_real_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(automation.command, "subprocess", subprocess)
+    cli = PulumiCLI.__new__(PulumiCLI)  # __init__ would run `pulumi version`
+    cli.command = str(stand_in_cli(tmp_path, 0))
+    cli.run_with_stdin(["config", "set", "--path", "k", "--secret", "--stack", "dev"],
+                       str(tmp_path), {"PULUMI_HOME": "/ci/pulumi-home"}, "s3cret\n")
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["argv"] == ["--non-interactive", "config", "set", "--path", "k", "--secret",
+                            "--stack", "dev"]
+    assert seen["stdin"] == "s3cret\n" and seen["cwd"] == str(tmp_path)
+    assert seen["marker"] == "true" and seen["home"] == "/ci/pulumi-home"
+
+    cli.command = str(stand_in_cli(tmp_path, 255))
+    with pytest.raises(CommandError, match="invalid configuration key"):
+        cli.run_with_stdin(["config", "set", "k", "--secret"], str(tmp_path), {}, "x\n")
