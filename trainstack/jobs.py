@@ -129,7 +129,9 @@ def is_elastic(job: dict[str, Any]) -> bool:
 
 
 def log_pod_name(job: dict[str, Any]) -> str:
-    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master)."""
+    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master).
+    torch's c10d rendezvous numbers nodes in the sorted order of their hostnames (the pod names),
+    so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
     name = job["metadata"]["name"]
     return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
 
