@@ -96,3 +96,18 @@ def test_preflight_checks_the_project_image(tmp_path, capsys):
     assert [(f["code"], f["severity"], f["fix"]) for f in findings] == [
         ("TS103", "error", f"torch=={base_torch}")]
     assert findings[0]["where"] == "trainer/requirements.txt:1"
+
+
+def test_plan_without_a_price_still_plans(tmp_path, capsys, monkeypatch):
+    from trainstack import cost
+
+    def unpriced(cfg, prices=None, stack=None):
+        raise cost.PriceError("no us-west-2 on-demand price for instance type 'g7.xlarge'")
+    monkeypatch.setattr(cost, "estimate", unpriced)
+    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "dev", "--out",
+                     str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Cost: not estimated (no us-west-2 on-demand price for instance type 'g7.xlarge')" \
+        in out
+    assert "Policies: every rule of policies/ passes." in out

@@ -133,7 +133,8 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     assert chart["version"].startswith("1.14.") and chart["skipCrds"] is True
     assert values["nodeSelector"]["trainstack.io/system"] == "true"
     # The controller needs its credentials (Pod Identity) and the CRDs before it starts.
-    deps = next(r for r in result.plan.of_type(RELEASE) if r.inputs["name"] == "karpenter").dependencies
+    deps = next(r for r in result.plan.of_type(RELEASE)
+                if r.inputs["name"] == "karpenter").dependencies
     for type_, name in (("aws:eks/addon:Addon", "trainstack-eks-pod-identity-agent"),
                         ("aws:eks/podIdentityAssociation:PodIdentityAssociation", None),
                         ("aws:eks/accessEntry:AccessEntry", None),
@@ -345,4 +346,5 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = offline_plan.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
+    assert "$0.35/h idle ($256/month), $152.18/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary

@@ -227,6 +227,21 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     return lines + [""]
 
 
+def _cost_lines(result: PlanResult) -> list[str]:
+    """What the stack costs idle and flat out: the figure that keeps a cluster from running
+    overnight unnoticed. A price the table lacks must not stop the plan."""
+    from . import cost
+
+    try:
+        report = cost.estimate(result.config, stack=result.stack)
+    except cost.PriceError as e:
+        return [f"Cost: not estimated ({e})"]
+    idle, top = report.idle_hourly, report.ceiling_hourly
+    return [f"Cost at on-demand list prices of {report.prices.date}: ${idle:.2f}/h idle "
+            f"(${report.monthly(idle):,.0f}/month), ${top:,.2f}/h with every pool at its "
+            f"ceiling (`trainstack cost --stack {result.stack}` itemises it)"]
+
+
 def _policy_lines(result: PlanResult) -> list[str]:
     found = result.policy_violations
     if not found:
@@ -267,7 +282,8 @@ def summary(result: PlanResult) -> str:
     else:
         lines += ["", "Karpenter: disabled" if not cfg.karpenter.enabled else
                   "Karpenter: no NodePools"]
-    lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}", ""]
+    lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
+    lines += _cost_lines(result) + [""]
     lines += _image_lines(result) + _job_lines(cfg)
     n = len(result.manifests)
     if result.schema_errors:
