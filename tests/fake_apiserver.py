@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import types
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,7 +31,9 @@ def record_sleeps(monkeypatch) -> list[float]:
         made.append(seconds)
         if len(made) > 50:
             raise AssertionError("trainstack logs kept waiting")
-    monkeypatch.setattr(jobs.time, "sleep", sleep)
+    # jobs' own view of `time` only: the server threads and the client keep the real one.
+    monkeypatch.setattr(jobs, "time", types.SimpleNamespace(sleep=sleep,
+                                                            monotonic=time.monotonic))
     return made
 
 
