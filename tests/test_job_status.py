@@ -491,7 +491,8 @@ def test_logs_follow_the_restarted_container_until_the_job_ends(fake_api, tmp_pa
     captured = capsys.readouterr()
     assert captured.out == MASTER_LOG + RESUMED_LOG  # each container's lines once
     assert captured.err.count("waiting for") == 1, captured.err
-    assert "rank 0's container ended (exit 1) and the job is still Running" in captured.err
+    assert f"waiting for {JOB}-master-0: its container ended (exit 1) and the job is still " \
+        "Running" in captured.err
     assert len(sleeps) == 1
 
 

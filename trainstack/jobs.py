@@ -500,7 +500,7 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                     if running:  # the connection was cut, the container runs on: catch up
                         since = int(time.monotonic() - ended_at) + 1
                     else:
-                        message = (f"rank 0's container ended ({why}) and the job is "
+                        message = (f"its container ended ({why}) and the job is "
                                    f"still {job_phase(job)}")
             if source.pod is not None and not message:
                 try:
