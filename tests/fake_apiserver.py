@@ -98,9 +98,23 @@ class FakeApiServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def kubeconfig(self, path: Path, context: str = "ctx") -> Path:
-        return write_kubeconfig(path, self.url, context)
+    def kubeconfig(self, path: Path, context: str = "ctx") -> str:
+        """A kubeconfig pointing at this server, as the path string a --kubeconfig takes."""
+        return str(write_kubeconfig(path, self.url, context))
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def serve(server_class):
+    """A fixture's body: a factory starting `server_class` servers, all closed after the
+    test (`yield from serve(FakeApi)`)."""
+    made = []
+
+    def start(*args, **kwargs):
+        made.append(server_class(*args, **kwargs))
+        return made[-1]
+    yield start
+    for server in made:
+        server.close()

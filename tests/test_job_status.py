@@ -10,7 +10,7 @@ import types
 from dataclasses import dataclass
 
 import pytest
-from fake_apiserver import FakeApiServer, from_routes, record_sleeps, status
+from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, status
 from kubernetes import client as k8s
 
 import trainstack
@@ -337,20 +337,10 @@ class FakeApi(FakeApiServer):
             return 200, logs[min(self.log_reads, len(logs)) - 1].encode(), "text/plain"
         super().__init__(answer)
 
-    def kubeconfig(self, path):
-        return str(super().kubeconfig(path))
-
 
 @pytest.fixture
 def fake_api():
-    made = []
-
-    def start(*args, **kwargs):
-        made.append(FakeApi(*args, **kwargs))
-        return made[-1]
-    yield start
-    for api in made:
-        api.close()
+    yield from serve(FakeApi)
 
 
 def test_status_command_on_a_running_job(fake_api, tmp_path, capsys):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps
+from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps, serve
 from kubernetes import client as k8s
 from test_training_job import SMALL_BATCH, rendered
 
@@ -136,20 +136,10 @@ class FakeRayApi(FakeApiServer):
             return objects(path, query)
         super().__init__(answer)
 
-    def kubeconfig(self, path):
-        return str(super().kubeconfig(path))
-
 
 @pytest.fixture
 def fake_ray_api():
-    made = []
-
-    def start(*args, **kwargs):
-        made.append(FakeRayApi(*args, **kwargs))
-        return made[-1]
-    yield start
-    for api in made:
-        api.close()
+    yield from serve(FakeRayApi)
 
 
 def test_status_of_a_running_rayjob(fake_ray_api, tmp_path, capsys):
