@@ -403,7 +403,7 @@ def test_missing_job_is_one_line(fake_api, tmp_path, capsys):
     api = fake_api(RUNNING, [], [])
     assert cli.main(["status", "nope", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     err = capsys.readouterr().err
-    assert f"no PyTorchJob or RayJob {NS}/nope" in err
+    assert f"no PyTorchJob or RayJob {NS}/nope" in err and "jobsNamespace needs -n" in err
     # Both kinds a trainingJobs entry renders as were asked for.
     assert [p for p, _ in api.requests] == [
         f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs/nope",

@@ -62,8 +62,8 @@ def _job_command(args: argparse.Namespace, action) -> int:
     except ApiException as err:
         if err.status == 404:
             print(f"trainstack {args.command}: no PyTorchJob or RayJob {args.namespace}/"
-                  f"{args.job} (kubectl -n {args.namespace} get pytorchjobs,rayjobs)",
-                  file=sys.stderr)
+                  f"{args.job} (kubectl get pytorchjobs,rayjobs -A lists them all; a stack "
+                  "with another trainstack:jobsNamespace needs -n)", file=sys.stderr)
         else:
             print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
                   file=sys.stderr)
