@@ -404,10 +404,34 @@ def test_missing_job_is_one_line(fake_api, tmp_path, capsys):
     assert cli.main(["status", "nope", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     err = capsys.readouterr().err
     assert f"no PyTorchJob or RayJob {NS}/nope" in err and "jobsNamespace needs -n" in err
-    # Both kinds a trainingJobs entry renders as were asked for.
+    # Both kinds a trainingJobs entry renders as were asked for, here and then anywhere.
     assert [p for p, _ in api.requests] == [
         f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs/nope",
-        f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/nope"]
+        f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/nope",
+        "/apis/kubeflow.org/v1/pytorchjobs", "/apis/ray.io/v1/rayjobs"]
+    assert "kubectl get pytorchjobs,rayjobs -A" in err  # nothing found elsewhere
+
+
+def test_a_job_in_another_namespace_is_pointed_to(tmp_path, capsys):
+    """The cluster-wide lists (filtered by name, as the API server does) find the job in the
+    namespace a stack's jobsNamespace put it in."""
+    elsewhere = pytorchjob([], {})
+    elsewhere["metadata"]["namespace"] = "ml"
+
+    def answer(path, query):
+        if path == "/apis/kubeflow.org/v1/pytorchjobs":
+            wanted = query["fieldSelector"] == [f"metadata.name={JOB}"]
+            return from_routes({path: {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJobList",
+                                       "items": [elsewhere] if wanted else []}})(path, query)
+        return status(404, "NotFound")
+    api = FakeApiServer(answer)
+    try:
+        code = cli.main(["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")])
+    finally:
+        api.close()
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"no PyTorchJob or RayJob {NS}/{JOB} (there is PyTorchJob ml/{JOB}: add -n ml)" in err
 
 
 def test_no_kubeconfig(tmp_path, capsys):

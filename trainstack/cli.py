@@ -53,17 +53,23 @@ def _job_command(args: argparse.Namespace, action) -> int:
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
-    from . import kube
+    from . import jobs, kube
 
+    api = None
     try:
-        return action(kube.current_api_client(args.kubeconfig))
+        api = kube.current_api_client(args.kubeconfig)
+        return action(api)
     except kube.KubeConfigError as err:
         print(f"trainstack {args.command}: {err}; fix: {err.fix}", file=sys.stderr)
     except ApiException as err:
         if err.status == 404:
-            print(f"trainstack {args.command}: no PyTorchJob or RayJob {args.namespace}/"
-                  f"{args.job} (kubectl get pytorchjobs,rayjobs -A lists them all; a stack "
-                  "with another trainstack:jobsNamespace needs -n)", file=sys.stderr)
+            missing = f"no PyTorchJob or RayJob {args.namespace}/{args.job}"
+            found = jobs.find_elsewhere(api, args.job)
+            hint = ("; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}"
+                              for kind, ns in found) if found else
+                    "kubectl get pytorchjobs,rayjobs -A lists them all; a stack with another "
+                    "trainstack:jobsNamespace needs -n")
+            print(f"trainstack {args.command}: {missing} ({hint})", file=sys.stderr)
         else:
             print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
                   file=sys.stderr)

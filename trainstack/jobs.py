@@ -341,6 +341,31 @@ def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
     return job
 
 
+def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
+    """(kind, namespace) of each PyTorchJob and RayJob of that name in any namespace, for the
+    message about a job not found where it was looked for. Empty when cluster-wide reads are
+    refused (RBAC) or fail: this is only a hint."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+    from urllib3.exceptions import HTTPError
+
+    from . import rayjobs
+
+    custom = client.CustomObjectsApi(api_client)
+    found = []
+    for kind, group, version, plural in (
+            ("PyTorchJob", GROUP, VERSION, PLURAL),
+            ("RayJob", rayjobs.GROUP, rayjobs.VERSION, rayjobs.PLURAL)):
+        try:
+            listed = custom.list_cluster_custom_object(
+                group, version, plural, field_selector=f"metadata.name={name}")
+        except (ApiException, HTTPError, OSError):
+            continue
+        found += sorted((kind, item["metadata"]["namespace"])
+                        for item in listed.get("items") or [])
+    return found
+
+
 def list_pods(core, job: dict[str, Any], namespace: str) -> list:
     from . import rayjobs
 
