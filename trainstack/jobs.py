@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, TextIO
 
+from . import rayjobs  # pure; it imports this module only inside a function
+
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
 CONTAINER = "pytorch"  # the training operator requires this container name
 JOB_LABEL = "training.kubeflow.org/job-name"
@@ -166,9 +168,8 @@ def pod_problem(pod) -> str | None:
         return None
     if st.phase == "Failed":
         why = f"{st.reason or ''} {st.message or ''}".strip() or next(
-            (f"exited {t.exit_code} ({t.reason or 'Error'})"
-             for cs in st.container_statuses or []
-             for t in [cs.state.terminated if cs.state else None] if t), "")
+            (_exited(cs.state.terminated) for cs in st.container_statuses or []
+             if cs.state and cs.state.terminated), "")
         return f"Failed: {why}".rstrip(": ")
     if st.phase == "Unknown":
         return "Unknown: its node stopped reporting"
@@ -181,12 +182,16 @@ def pod_problem(pod) -> str | None:
             return f"{waiting.reason}: {(waiting.message or '')[:160]}".strip(": ")
         term = cs.state.terminated if cs.state else None
         if term and term.exit_code:
-            return f"exited {term.exit_code} ({term.reason or 'Error'})"
+            return _exited(term)
         if cs.restart_count:
             last = cs.last_state.terminated if cs.last_state else None
             how = f", last exit {last.exit_code} ({last.reason or 'Error'})" if last else ""
             return f"restarted {cs.restart_count}x{how}"
     return None
+
+
+def _exited(term) -> str:
+    return f"exited {term.exit_code} ({term.reason or 'Error'})"
 
 
 def _restarts(pod) -> int:
@@ -204,20 +209,14 @@ def _replica_key(pod) -> tuple[str, int]:
 
 
 def has_failed(job: dict[str, Any]) -> bool:
-    from . import rayjobs
-
     return rayjobs.failed(job) if is_ray(job) else phase(job) == "Failed"
 
 
 def job_phase(job: dict[str, Any]) -> str:
-    from . import rayjobs
-
     return rayjobs.phase(job) if is_ray(job) else phase(job)
 
 
 def is_finished(job: dict[str, Any]) -> bool:
-    from . import rayjobs
-
     return rayjobs.finished(job) if is_ray(job) else phase(job) in ("Succeeded", "Failed")
 
 
@@ -326,8 +325,6 @@ def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
-    from . import rayjobs
-
     custom = client.CustomObjectsApi(api_client)
     try:
         job = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
@@ -349,8 +346,6 @@ def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
-    from . import rayjobs
-
     custom = client.CustomObjectsApi(api_client)
     found = []
     for kind, group, version, plural in (
@@ -367,8 +362,6 @@ def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
 
 
 def list_pods(core, job: dict[str, Any], namespace: str) -> list:
-    from . import rayjobs
-
     name = job["metadata"]["name"]
     selectors = rayjobs.pod_selectors(job) if is_ray(job) else [f"{JOB_LABEL}={name}"]
     pods = []
@@ -386,8 +379,6 @@ class LogSource:
 
 
 def log_source(job: dict[str, Any], pods: list) -> LogSource:
-    from . import rayjobs
-
     if not is_ray(job):
         return LogSource(log_pod_name(job), CONTAINER)
     pod = rayjobs.submitter_pod(pods)
@@ -440,8 +431,6 @@ def read_log(core, pod: str, namespace: str, container: str = CONTAINER,
 
 def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> int:
     """0 while the job runs or has succeeded; 1 when it failed."""
-    from . import rayjobs
-
     out = out or sys.stdout
     view = fetch(api_client, name, namespace)
     job = view.job
@@ -516,12 +505,13 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
             # A RayJob's submitter pod appears (and is replaced on retry) while we wait.
             source = log_source(job, list_pods(core, job, namespace) if is_ray(job) else [])
             message, since = source.waiting, None
-            if source.pod is not None and streamed is not None:
-                if is_finished(job):
-                    return 1 if has_failed(job) else 0
+            if source.pod is not None and streamed is not None and is_finished(job):
+                return 1 if has_failed(job) else 0
+            if source.pod is not None:
                 cid, running, why = container_state(core, source.pod, namespace,
                                                     source.container)
-                if (source.pod, cid) == streamed:
+                current = (source.pod, cid)
+                if current == streamed:  # the container whose stream ended
                     if running:  # the connection was cut, the container runs on: catch up
                         since = int(time.monotonic() - ended_at) + 1
                     else:
@@ -529,8 +519,6 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                                    f"still {job_phase(job)}")
             if source.pod is not None and not message:
                 try:
-                    current = (source.pod, container_state(core, source.pod, namespace,
-                                                           source.container)[0])
                     if follow:
                         extra = {"since_seconds": since} if since else {}
                         for line in watch.Watch().stream(
