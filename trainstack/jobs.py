@@ -240,25 +240,36 @@ def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | 
 
     specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
     states = job.get("status", {}).get("replicaStatuses") or {}
-    by_type: dict[str, list] = {}
-    for pod in sorted(pods, key=_replica_key):
-        by_type.setdefault(_replica_key(pod)[0], []).append(pod)
-    lines.append("replicas:")
+    headers = {}
     for rtype, spec in specs.items():
         counts = states.get(rtype, {})
         summary = ", ".join(f"{k} {counts[k]}" for k in ("active", "succeeded", "failed")
                             if counts.get(k))
-        lines.append(f"  {rtype}: {spec.get('replicas', 1)} wanted"
-                     + (f" ({summary})" if summary else ""))
-        for pod in by_type.pop(rtype.lower(), []):
-            lines.append("    " + pod_line(pod))
-    for rtype, rest in by_type.items():  # pods of a type the spec no longer names
-        lines += [f"  {rtype}:"] + ["    " + pod_line(p) for p in rest]
+        headers[rtype.lower()] = (f"{rtype}: {spec.get('replicas', 1)} wanted"
+                                  + (f" ({summary})" if summary else ""))
+    lines.append("replicas:")
+    lines += grouped_pod_lines(pods, headers, group_of=lambda p: _replica_key(p)[0],
+                               order=_replica_key)
     if not pods:
         lines.append("  no pods (not created yet, or removed by cleanPodPolicy)")
 
     lines += format_causes(causes, meta["name"], meta.get("namespace"))
     return "\n".join(lines)
+
+
+def grouped_pod_lines(pods: list, headers: dict[str, str], group_of, order) -> list[str]:
+    """Each group's header (in the spec's order) with its pods, then pods of a group the spec
+    no longer names under that group's own name."""
+    by_group: dict[str, list] = {}
+    for pod in sorted(pods, key=order):
+        by_group.setdefault(group_of(pod), []).append(pod)
+    lines = []
+    for group, header in headers.items():
+        lines.append(f"  {header}")
+        lines += ["    " + pod_line(p) for p in by_group.pop(group, [])]
+    for group, rest in by_group.items():
+        lines += [f"  {group}:"] + ["    " + pod_line(p) for p in rest]
+    return lines
 
 
 def format_progress(progress: dict[str, Any] | None,

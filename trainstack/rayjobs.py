@@ -75,7 +75,7 @@ def _cluster_line(job: dict[str, Any]) -> str | None:
     cluster = st.get("rayClusterStatus") or {}
     ready, wanted = cluster.get("readyWorkerReplicas"), cluster.get("desiredWorkerReplicas")
     workers = f", workers {ready or 0}/{wanted} ready" if wanted is not None else ""
-    return f"  RayCluster {name}: {cluster.get('state') or 'starting'}{workers}"
+    return f"RayCluster {name}: {cluster.get('state') or 'starting'}{workers}"
 
 
 def waiting_reason(job: dict[str, Any]) -> str:
@@ -83,7 +83,7 @@ def waiting_reason(job: dict[str, Any]) -> str:
     if finished(job):
         return (f"the RayJob is {phase(job)} and its submitter pod is gone (removed after the "
                 "job finished); `trainstack status` shows Ray's final message")
-    cluster = (_cluster_line(job) or "").strip()
+    cluster = _cluster_line(job)
     return (f"the RayJob is {phase(job)}: KubeRay submits the Ray job once its RayCluster is "
             "ready (GPU nodes launching, image pulling)" + (f"; {cluster}" if cluster else ""))
 
@@ -96,7 +96,7 @@ def final_message(job: dict[str, Any]) -> str:
 
 
 def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress) -> str:
-    from .jobs import format_causes, format_progress, pod_line
+    from .jobs import format_causes, format_progress, grouped_pod_lines
 
     meta, st = job["metadata"], _status(job)
     ray_state = f" (Ray job {st['jobStatus']})" if st.get("jobStatus") else ""
@@ -104,7 +104,7 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
     lines += format_progress(progress, checkpoint)
     cluster = _cluster_line(job)
     if cluster:
-        lines.append(cluster)
+        lines.append("  " + cluster)
     times = [f"{word} {st[key]}" for word, key in (("started", "startTime"), ("ended", "endTime"))
              if st.get(key)]
     if times:
@@ -115,18 +115,12 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
         lines.append(f"  {reason}{message[0] if message else ''}".rstrip(": "))
 
     spec = job.get("spec", {}).get("rayClusterSpec", {})
-    wanted = {HEAD_GROUP: 1} | {g.get("groupName", "?"): g.get("replicas", 1)
-                                for g in spec.get("workerGroupSpecs") or []}
-    by_group: dict[str, list] = {}
-    for pod in sorted(pods, key=lambda p: p.metadata.name):
-        by_group.setdefault(_group(pod), []).append(pod)
+    headers = {HEAD_GROUP: "head: 1 wanted"} | {
+        g.get("groupName", "?"): f"workers {g.get('groupName', '?')}: {g.get('replicas', 1)} wanted"
+        for g in spec.get("workerGroupSpecs") or []}
     lines.append("pods:")
-    for group, count in wanted.items():
-        label = "head" if group == HEAD_GROUP else f"workers {group}"
-        lines.append(f"  {label}: {count} wanted")
-        lines += ["    " + pod_line(p) for p in by_group.pop(group, [])]
-    for group, rest in by_group.items():  # the submitter, and any group the spec dropped
-        lines += [f"  {group}:"] + ["    " + pod_line(p) for p in rest]
+    # The submitter has no group in the spec, so it comes last under its own name.
+    lines += grouped_pod_lines(pods, headers, group_of=_group, order=lambda p: p.metadata.name)
     if not pods:
         lines.append("  no pods (the RayCluster is not created yet, or was deleted after the "
                      "job finished)")
