@@ -47,11 +47,11 @@ def check_plan(resources: Iterable[Any],
     policy engine would see them). `config` is shaped like the policy pack's config."""
     resources = list(resources)
     out: list[Violation] = []
-    seen: list[tuple[str, Mapping[str, Any], tuple[str, ...]]] = []
+    seen: list[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]] = []
     for r in resources:
         props = {k: v for k, v in r.plain_inputs.items() if not k.startswith("__")}
         names = tuple(str(n) for n in (r.name, r.id, r.state.get("bucket")) if n)
-        seen.append((r.type, props, names))
+        seen.append((r, r.type, props, names))
         for rule in ALL_RULES:
             if not rule.applies_to(r.type):
                 continue
@@ -62,10 +62,6 @@ def check_plan(resources: Iterable[Any],
                     for m in rule(r.type, props, cfg)]
     level, _ = rule_settings(stack.NAME, stack.ENFORCEMENT, config)
     if level != "disabled":
-        # Bucket protections share the bucket's logical name: look buckets up among buckets.
-        by_name = {r.name: r for r in resources if r.type in stack.BUCKETS}
-        for bucket, message in stack.bucket_violations(seen):
-            r = by_name.get(bucket)
-            out.append(Violation(bucket, r.type if r else "aws:s3/bucket:Bucket",
-                                 r.urn if r else "", stack.NAME, level, message))
+        out += [Violation(r.name, r.type, r.urn, stack.NAME, level, message)
+                for r, message in stack.bucket_violations(seen)]
     return out

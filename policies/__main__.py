@@ -46,15 +46,11 @@ def resource_policy(rule: Rule) -> ResourceValidationPolicy:
 
 def _validate_buckets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     # At stack validation the props are outputs: a bucket is known by its `bucket` name.
-    by_label = {}
-    seen = []
-    for r in args.resources:
-        names = tuple(str(n) for n in (r.props.get("bucket"), r.name) if n)
-        seen.append((r.resource_type, dict(r.props), names))
-        if names:
-            by_label[names[0]] = r.urn
-    for bucket, message in stack.bucket_violations(seen):
-        report_violation(message, by_label.get(bucket))
+    seen = [(r.urn, r.resource_type, dict(r.props),
+             tuple(str(n) for n in (r.props.get("bucket"), r.name) if n))
+            for r in args.resources]
+    for urn, message in stack.bucket_violations(seen):
+        report_violation(message, urn)
 
 
 def policies() -> list:

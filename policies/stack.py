@@ -17,27 +17,28 @@ NEEDS = {"encryption": aws.SSE, "versioning": aws.VERSIONING,
          "a public access block": aws.PUBLIC_BLOCK}
 
 
-def bucket_violations(resources: Iterable[tuple[str, Mapping[str, Any], tuple[str, ...]]]
-                      ) -> list[tuple[str, str]]:
-    """`resources`: (type, props, names the resource is known by, its own name first).
-    Returns (bucket name, message).
+def bucket_violations(resources: Iterable[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]]
+                      ) -> list[tuple[Any, str]]:
+    """`resources`: (handle, type, props, names the resource is known by, its own name first),
+    the handle being whatever the caller reports a violation against. Returns (handle of the
+    bucket, message).
 
     A protection names its bucket in its `bucket` input; a bucket is known by its logical name,
     ID or `bucket` output, whichever the caller can supply.
     """
     resources = list(resources)
     covered: dict[str, set[str]] = {k: set() for k in NEEDS}
-    for type_, props, _ in resources:
+    for _, type_, props, _ in resources:
         for what, types in NEEDS.items():
             if type_ in types and props.get("bucket"):
                 covered[what].add(str(props["bucket"]))
     out = []
-    for type_, props, names in resources:
+    for handle, type_, props, names in resources:
         if type_ not in BUCKETS:
             continue
         label = names[0] if names else "?"
         missing = [what for what in NEEDS if not set(names) & covered[what]]
         if missing:
-            out.append((label, (f"bucket {label} has no {', '.join(missing)}: declare the "
-                               "matching aws.s3.Bucket* resources for it")))
+            out.append((handle, (f"bucket {label} has no {', '.join(missing)}: declare the "
+                                 "matching aws.s3.Bucket* resources for it")))
     return out

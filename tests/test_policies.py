@@ -315,3 +315,21 @@ def test_pack_stack_policy_flags_an_unprotected_bucket():
     policy.validate(pulumi_policy.StackValidationArgs([bucket]),
                     lambda msg, urn=None: reported.append((msg, urn)))
     assert len(reported) == 1 and reported[0][1] == "urn:b"
+
+
+def test_pack_stack_policy_reports_against_the_bucket_not_its_protections():
+    """A protection's first name is its `bucket` input, the bucket's own name: the violation
+    must still go to the bucket's URN, not to the protection listed after it."""
+    policy = _pack_policies()["s3-bucket-protected"]
+
+    def res(type_, props, urn, name):
+        return pulumi_policy.PolicyResource(type_, props, urn, name, _opts(), None, None, [], {})
+    resources = [
+        res("aws:s3/bucket:Bucket", {"bucket": "data-abc"}, "urn:bucket", "data"),
+        res("aws:s3/bucketVersioningV2:BucketVersioningV2", {"bucket": "data-abc"},
+            "urn:versioning", "data-versioning")]
+    reported = []
+    policy.validate(pulumi_policy.StackValidationArgs(resources),
+                    lambda msg, urn=None: reported.append((msg, urn)))
+    assert len(reported) == 1 and reported[0][1] == "urn:bucket"
+    assert "bucket data-abc has no encryption, a public access block" in reported[0][0]
