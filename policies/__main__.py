@@ -29,8 +29,8 @@ LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.
 
 def _validator(rule: Rule):
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        # The engine fills in schema defaults; merging ours again keeps a partial config safe.
-        config = {**rule.defaults(), **dict(args.get_config() or {})}
+        # Rule.__call__ fills in the schema's defaults for keys the config leaves out.
+        config = dict(args.get_config() or {})
         for message in rule(args.resource_type, dict(args.props), config):
             report_violation(message, args.urn)
     return validate

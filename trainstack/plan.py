@@ -62,7 +62,7 @@ class PlanResult:
 
     @property
     def mandatory_violations(self) -> list[Any]:
-        return [v for v in self.policy_violations if v.level == "mandatory"]
+        return [v for v in self.policy_violations if v.mandatory]
 
 
 def is_kubernetes_object(r: Captured) -> bool:
@@ -249,7 +249,7 @@ def _policy_lines(result: PlanResult) -> list[str]:
     mandatory = len(result.mandatory_violations)
     lines = [f"Policies: {len(found)} violation(s), {mandatory} mandatory "
              f"(a mandatory one blocks `pulumi up --policy-pack policies`):"]
-    for v in sorted(found, key=lambda v: (v.level != "mandatory", v.rule, v.resource)):
+    for v in sorted(found, key=lambda v: (not v.mandatory, v.rule, v.resource)):
         lines.append(f"  [{v.level}] {v.rule} on {v.resource} ({v.type}): {v.message}")
     return lines + [""]
 

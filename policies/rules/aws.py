@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import ADVISORY, MANDATORY, WORLD_CIDRS, Rule, get, truthy
+from .base import ADVISORY, MANDATORY, Rule, get, has_world, secret_named, truthy
 
 SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
        "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
@@ -71,7 +71,7 @@ def _rotation(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> lis
 def _ingress_world(rule: Mapping[str, Any]) -> bool:
     cidrs = list(rule.get("cidrBlocks") or []) + list(rule.get("ipv6CidrBlocks") or [])
     cidrs += [rule.get("cidrIpv4"), rule.get("cidrIpv6")]
-    return any(c in WORLD_CIDRS for c in cidrs)
+    return has_world(cidrs)
 
 
 def _sg(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -91,10 +91,17 @@ def _lb_service(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
     if get(props, "spec.type") != "LoadBalancer":
         return []
     ranges = get(props, "spec.loadBalancerSourceRanges") or []
-    if ranges and not any(r in WORLD_CIDRS for r in ranges):
+    if ranges and not has_world(ranges):
         return []
     return [("LoadBalancer Service is reachable from anywhere: set "
             "spec.loadBalancerSourceRanges to the CIDRs that need it, or use port-forward")]
+
+
+def _codebuild_env(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    return [f"CodeBuild env {e.get('name')} is PLAINTEXT: store it in Secrets Manager or SSM and "
+            "set type SECRETS_MANAGER / PARAMETER_STORE"
+            for e in get(props, "environment.environmentVariables") or []
+            if secret_named(str(e.get("name", ""))) and e.get("type", "PLAINTEXT") == "PLAINTEXT"]
 
 
 RULES = [
@@ -116,18 +123,7 @@ RULES = [
          MANDATORY, (SG, SG_RULE, SG_INGRESS), _sg),
     Rule("loadbalancer-source-ranges", "LoadBalancer Services restrict their source ranges.",
          MANDATORY, ("kubernetes:core/v1:Service",), _lb_service),
+    Rule("codebuild-no-plaintext-secrets", "CodeBuild credentials are not plain-text "
+         "environment variables.", MANDATORY, ("aws:codebuild/project:Project",),
+         _codebuild_env),
 ]
-
-
-def _codebuild_env(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    from .pods import secret_named  # one definition of "looks like a credential"
-
-    return [f"CodeBuild env {e.get('name')} is PLAINTEXT: store it in Secrets Manager or SSM and "
-            "set type SECRETS_MANAGER / PARAMETER_STORE"
-            for e in get(props, "environment.environmentVariables") or []
-            if secret_named(str(e.get("name", ""))) and e.get("type", "PLAINTEXT") == "PLAINTEXT"]
-
-
-RULES.append(Rule("codebuild-no-plaintext-secrets", "CodeBuild credentials are not plain-text "
-                  "environment variables.", MANDATORY, ("aws:codebuild/project:Project",),
-                  _codebuild_env))

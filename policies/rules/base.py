@@ -16,6 +16,7 @@ ADVISORY = "advisory"
 Check = Callable[[str, Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
+GPU = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)
@@ -94,3 +95,11 @@ def segments(name: str) -> set[str]:
     """Upper-case words of an identifier: `HF_TOKEN` -> {HF, TOKEN}; `TOKENIZERS_X` has no
     TOKEN word, so it is not mistaken for a credential."""
     return set(re.split(r"[^A-Z0-9]+", name.upper())) - {""}
+
+
+SECRET_WORDS = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "APIKEY"}
+
+
+def secret_named(name: str) -> bool:
+    """Whether an env var's name says it holds a credential (HF_TOKEN, DB_PASSWORD, ...)."""
+    return bool(segments(name) & SECRET_WORDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import MANDATORY, Rule, get, truthy
+from .base import GPU, MANDATORY, Rule, get, truthy
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INSTANCE = "aws:ec2/instance:Instance"
@@ -13,7 +13,6 @@ NODE_CLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
 NODE_POOL = "kubernetes:karpenter.sh/v1:NodePool"
 EKS_COMPONENT = "eks:index:Cluster"
 NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
-GPU = "nvidia.com/gpu"
 
 
 def _metadata(type_: str, props: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -7,13 +7,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import MANDATORY, Rule, containers, get, name_of, pod_specs, segments
+from .base import GPU, MANDATORY, Rule, containers, get, name_of, pod_specs, secret_named
 
 JOBS = ("kubernetes:kubeflow.org/v1:PyTorchJob", "kubernetes:ray.io/v1:RayJob",
         "kubernetes:core/v1:Pod")
 WORKLOADS = JOBS + ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet",
                     "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
-GPU = "nvidia.com/gpu"
 ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
@@ -105,13 +104,6 @@ def _images_digest(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -
     return [f"{where} image {c.get('image')!r} is not pinned by digest: reference it as "
             "<repo>@sha256:<digest> so every replica and restart runs the same bits"
             for where, c in containers(props) if not DIGEST.search(str(c.get("image", "")))]
-
-
-SECRET_WORDS = {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "APIKEY"}
-
-
-def secret_named(name: str) -> bool:
-    return bool(segments(name) & SECRET_WORDS)
 
 
 def _env_secrets(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
