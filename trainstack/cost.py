@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError
+
+from components.config_base import _Model
 
 if TYPE_CHECKING:
     from components.catalog import GpuInstance
@@ -53,12 +54,7 @@ class PriceError(Exception):
 # ---------------------------------------------------------------------------------- price table
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)
-
-
-class _RegionPrices(_Strict):
+class _RegionPrices(_Model):
     eks_control_plane: float = Field(ge=0)
     nat_gateway: float = Field(ge=0)
     interface_endpoint_per_az: float = Field(ge=0)
@@ -67,7 +63,7 @@ class _RegionPrices(_Strict):
     instances: dict[str, float]
 
 
-class _PriceFile(_Strict):
+class _PriceFile(_Model):
     date: str
     source: str
     currency: Literal["USD"]
@@ -266,6 +262,14 @@ def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
                     note="maxSize x dearest type")
 
 
+def _node_cap(options: list[tuple[GpuInstance, float]], max_gpus: int,
+              max_nodes: int | None) -> int:
+    """The most nodes the pool's limits allow: maxGpus filled with its smallest-GPU instance,
+    and no more than maxNodes."""
+    by_gpus = max_gpus // min(i.gpus for i, _ in options)
+    return by_gpus if max_nodes is None else min(max_nodes, by_gpus)
+
+
 def _worst_mix(options: list[tuple[GpuInstance, float]], max_gpus: int, max_nodes: int | None
                ) -> Counter[str] | None:
     """The dearest multiset of instances whose GPUs sum to <= max_gpus and count <= max_nodes.
@@ -280,8 +284,7 @@ def _worst_mix(options: list[tuple[GpuInstance, float]], max_gpus: int, max_node
 
     Returns None when the search would be too large; the caller then uses a bound.
     """
-    smallest = min(i.gpus for i, _ in options)
-    nodes = max_gpus // smallest if max_nodes is None else min(max_nodes, max_gpus // smallest)
+    nodes = _node_cap(options, max_gpus, max_nodes)
     if nodes * (max_gpus + 1) * len(options) > MAX_SEARCH_STEPS:
         return None
     best: list[tuple[float, tuple[int, ...]]] = [(0.0, (0,) * len(options))] * (max_gpus + 1)
@@ -322,9 +325,7 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     # per GPU" and "every node at the dearest instance price".
     per_gpu = max(price / i.gpus for i, price in options)
     per_node = max(price for _, price in options)
-    smallest = min(i.gpus for i, _ in options)
-    nodes = p.max_gpus // smallest if p.max_nodes is None else min(p.max_nodes,
-                                                                     p.max_gpus // smallest)
+    nodes = _node_cap(options, p.max_gpus, p.max_nodes)
     # (Per node and per GPU prices here include the root disk.)
     by_gpu, by_node = p.max_gpus * per_gpu, nodes * per_node
     item = (Item(f"{name}: {p.max_gpus} GPUs with disks (bound)", p.max_gpus, "GPU", per_gpu)
