@@ -415,11 +415,16 @@ def test_unreachable_private_endpoint_and_forbidden(aws, tmp_path, monkeypatch):
     [result] = doctor.kubernetes_results(private, REGION, str(config))
     assert result.status == FAIL and "private" in result.why and "VPC" in result.fix
 
+    refusal = 'nodes is forbidden: User "arn:aws:sts::1:assumed-role/dev" cannot list nodes'
+
     def deny(api):
-        raise ApiException(status=403, reason="Forbidden")
+        err = ApiException(status=403, reason="Forbidden")
+        err.body = json.dumps({"kind": "Status", "message": refusal, "code": 403})
+        raise err
     monkeypatch.setattr(doctor, "fetch_objects", deny)
     [result] = doctor.kubernetes_results(desc, REGION, str(config))
     assert result.status == FAIL and "adminPrincipals" in result.fix
+    assert result.detail == refusal  # the API server's own sentence, not "(403)"
 
 
 def test_no_aws_credentials_is_a_start_failure(monkeypatch, tmp_path, capsys):

@@ -465,7 +465,9 @@ def unreachable(desc: dict[str, Any], err: Exception) -> Result:
 
 
 def forbidden(err: Exception, cluster: str) -> Result:
-    return Result("Kubernetes API", FAIL, f"{str(err).splitlines()[0][:200]}",
+    from .kube import api_message
+
+    return Result("Kubernetes API", FAIL, api_message(err)[:200],
                   "the API server refused you: no access entry for your IAM principal, or "
                   "`aws eks get-token` (the kubeconfig's exec plugin) failed",
                   f"add your role to trainstack:cluster.adminPrincipals and `pulumi up`; "
@@ -553,7 +555,7 @@ def kubernetes_results(desc: dict[str, Any], region: str, kubeconfig: str | None
     except ApiException as err:
         if err.status in (401, 403):
             return [forbidden(err, desc["name"])]
-        return [Result("Kubernetes API", FAIL, f"HTTP {err.status} {err.reason}",
+        return [Result("Kubernetes API", FAIL, kube.api_message(err)[:200],
                        "the Kubernetes-side checks could not run", "kubectl get nodes")]
     except (HTTPError, OSError) as err:
         return [unreachable(desc, err)]

@@ -8,14 +8,13 @@ cluster.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, TextIO
 
-from . import rayjobs  # pure; it imports this module only inside a function
+from . import kube, rayjobs  # rayjobs imports this module only inside a function
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
 CONTAINER = "pytorch"  # the training operator requires this container name
@@ -321,9 +320,8 @@ def events_for(events: list, names: set[str]) -> list:
 def diagnose(pods: list, events: list, log_tail: str) -> list:
     """The shared classifier, over the API's JSON forms of pods and events."""
     from . import diagnose as classifier
-    from .kube import to_dict
 
-    return classifier.classify([to_dict(p) for p in pods], [to_dict(e) for e in events],
+    return classifier.classify([kube.to_dict(p) for p in pods], [kube.to_dict(e) for e in events],
                                log_tail)
 
 
@@ -461,14 +459,6 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
     return 1 if has_failed(job) else 0
 
 
-def api_message(err) -> str:
-    """The API server's own sentence from an ApiException (its body is a Status object)."""
-    try:
-        return json.loads(err.body)["message"]
-    except (TypeError, ValueError, KeyError):
-        return f"HTTP {err.status} {err.reason}"
-
-
 def container_state(core, pod: str, namespace: str, container: str) -> tuple[str | None, bool, str]:
     """(container ID, running, why not running) of a pod's container; the ID is None when the
     pod is gone or the container never started."""
@@ -548,7 +538,7 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                 except ApiException as err:
                     if err.status not in (400, 404):
                         raise
-                    message = api_message(err)
+                    message = kube.api_message(err)
             what = source.pod or f"the submitter of RayJob {name}"
             if time.monotonic() >= deadline or (source.pod is None and is_finished(job)):
                 print(f"trainstack logs: {what}: {message} (see `trainstack status {name} "

@@ -8,6 +8,7 @@ whatever happens to be current, and a doctor run never inspects the wrong cluste
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,11 @@ def _serializer():
 def to_dict(obj: Any) -> Any:
     """A client model as the API's JSON (camelCase keys), the form diagnose.classify reads."""
     return _serializer().sanitize_for_serialization(obj)
+
+
+def api_message(err) -> str:
+    """The API server's own sentence from an ApiException (its body is a Status object)."""
+    try:
+        return json.loads(err.body)["message"]
+    except (TypeError, ValueError, KeyError):
+        return f"HTTP {err.status} {err.reason}"
