@@ -203,23 +203,12 @@ def check_interruption_queue(sqs, events, cluster: str) -> list[Result]:
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
     patterns = []
-    for rule in _rule_names(events, arn):
+    for rule in _paginate(events, "list_rule_names_by_target", "RuleNames", TargetArn=arn):
         desc = events.describe_rule(Name=rule)
         if desc.get("State", "ENABLED") == "ENABLED":
             patterns.append(desc.get("EventPattern", ""))
     return [ok("interruption queue", name),
             check_interruption_rules(name, detail_types(patterns))]
-
-
-def _rule_names(events, arn: str) -> list[str]:
-    names, token = [], None
-    while True:
-        kwargs = {"TargetArn": arn, **({"NextToken": token} if token else {})}
-        page = events.list_rule_names_by_target(**kwargs)
-        names += page.get("RuleNames", [])
-        token = page.get("NextToken")
-        if not token:
-            return names
 
 
 def _paginate(client, op: str, key: str, **kwargs) -> list:
