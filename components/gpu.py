@@ -14,6 +14,8 @@ from .config import AddonsConfig
 from .scheduling import EFA_LABEL, GPU_LABEL, GPU_TOLERATION
 
 NAMESPACE = "kube-system"
+NVIDIA_RELEASE = "nvidia-device-plugin"
+EFA_RELEASE = "aws-efa-k8s-device-plugin"
 
 
 def _only_on(label: str) -> dict[str, Any]:
@@ -62,13 +64,13 @@ class GpuPlugins(pulumi.ComponentResource):
         self.releases: dict[str, k8s.helm.v3.Release] = {}
         if cfg.nvidia_device_plugin.enabled:
             self.releases["nvidia"] = helm_release(
-                f"{name}-nvidia", release="nvidia-device-plugin",
+                f"{name}-nvidia", release=NVIDIA_RELEASE,
                 chart=versions.NVIDIA_DEVICE_PLUGIN_CHART, repo=versions.NVIDIA_DEVICE_PLUGIN_REPO,
                 version=cfg.nvidia_device_plugin.version, namespace=NAMESPACE,
                 values=nvidia_values(), opts=k8s_opts)
         if cfg.efa_device_plugin.enabled and args.efa_in_use:
             self.releases["efa"] = helm_release(
-                f"{name}-efa", release="aws-efa-k8s-device-plugin",
+                f"{name}-efa", release=EFA_RELEASE,
                 chart=versions.EFA_DEVICE_PLUGIN_CHART, repo=versions.EFA_DEVICE_PLUGIN_REPO,
                 version=cfg.efa_device_plugin.version, namespace=NAMESPACE,
                 values=efa_values(), opts=k8s_opts)

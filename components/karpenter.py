@@ -23,8 +23,14 @@ from .scheduling import GPU_TAINT, node_labels
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "karpenter"
+RELEASE = "karpenter"
 DISCOVERY_TAG = "karpenter.sh/discovery"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
+
+
+def interruption_queue_name(cluster: str) -> str:
+    """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
+    return f"{cluster}-karpenter"
 
 # EventBridge rules that feed the interruption queue, so Karpenter drains a node before AWS
 # takes it away (spot reclaim, scheduled maintenance) instead of losing the pods mid-step.
@@ -265,7 +271,7 @@ class Karpenter(pulumi.ComponentResource):
                                       opts=child)
 
         queue = aws.sqs.Queue(f"{name}-interruptions",
-                              name=cluster_name.apply(lambda c: f"{c}-karpenter"),
+                              name=cluster_name.apply(interruption_queue_name),
                               message_retention_seconds=300, sqs_managed_sse_enabled=True,
                               tags=tags, opts=child)
         aws.sqs.QueuePolicy(f"{name}-interruptions", queue_url=queue.url,
@@ -300,7 +306,7 @@ class Karpenter(pulumi.ComponentResource):
         crds = helm_release(f"{name}-crd", release="karpenter-crd", chart=CRD_CHART,
                             version=cfg.chart_version, namespace=NAMESPACE, opts=k8s_opts)
         release = helm_release(
-            name, release="karpenter", chart=versions.KARPENTER_CHART, version=cfg.chart_version,
+            name, release=RELEASE, chart=versions.KARPENTER_CHART, version=cfg.chart_version,
             namespace=NAMESPACE, skip_crds=True, atomic=True, timeout=600,
             values=pulumi.Output.all(cluster_name, queue.name).apply(
                 lambda a: chart_values(cluster_name=a[0], queue_name=a[1],

@@ -13,6 +13,9 @@ from .charts import helm_release
 from .config import AddonsConfig
 
 
+KUBERAY_NAMESPACE = "kuberay-system"
+KUBERAY_RELEASE = "kuberay-operator"
+
 def training_operator_source(version: str) -> str:
     """The upstream standalone overlay at a tag, as a kustomize remote target."""
     repo = versions.TRAINING_OPERATOR_REPO.removeprefix("https://")
@@ -53,9 +56,9 @@ class Operators(pulumi.ComponentResource):
             self.installed.append("training-operator")
         if cfg.kuberay.enabled:
             helm_release(
-                f"{name}-kuberay", release="kuberay-operator", chart=versions.KUBERAY_CHART,
+                f"{name}-kuberay", release=KUBERAY_RELEASE, chart=versions.KUBERAY_CHART,
                 repo=versions.KUBERAY_REPO, version=cfg.kuberay.version,
-                namespace="kuberay-system", create_namespace=True,
+                namespace=KUBERAY_NAMESPACE, create_namespace=True,
                 values=kuberay_values(args.system_label), opts=k8s_opts)
             self.installed.append("kuberay")
         self.register_outputs({"installed": self.installed})

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, TextIO
 
 from components import versions
+from components.gpu import EFA_RELEASE, NVIDIA_RELEASE
 from components.gpu import NAMESPACE as PLUGINS_NAMESPACE
-from components.karpenter import INTERRUPTION_EVENTS
+from components.karpenter import INTERRUPTION_EVENTS, interruption_queue_name
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
+from components.karpenter import RELEASE as KARPENTER_RELEASE
+from components.operators import KUBERAY_NAMESPACE, KUBERAY_RELEASE
 from components.scheduling import EFA_LABEL, GPU_LABEL
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -25,7 +28,6 @@ GPU_RESOURCE = "nvidia.com/gpu"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
 # The training operator's standalone overlay installs into its own namespace.
 TRAINING_OPERATOR_NAMESPACE = "kubeflow"
-KUBERAY_NAMESPACE = "kuberay-system"
 REQUIRED_CRDS = {
     "pytorchjobs.kubeflow.org": "training operator (PyTorchJob)",
     "rayjobs.ray.io": "KubeRay (RayJob)",
@@ -152,10 +154,6 @@ def check_nodegroups(cluster: str, descs: list[dict[str, Any]]) -> list[Result]:
             out.append(Result(label, FAIL, f"status {status}",
                               "the group is not running nodes as configured", describe))
     return out
-
-
-def interruption_queue_name(cluster: str) -> str:
-    return f"{cluster}-karpenter"  # components/karpenter.py names it so
 
 
 def detail_types(patterns: Iterable[str]) -> set[str]:
@@ -285,7 +283,7 @@ def _check_device(nodes: list, *, name: str, label: str, resource: str, plugin: 
 def check_gpu_nodes(nodes: list) -> Result:
     return _check_device(
         nodes, name="GPU nodes", label=GPU_LABEL, resource=GPU_RESOURCE,
-        plugin="nvidia-device-plugin", none_status=WARN,
+        plugin=NVIDIA_RELEASE, none_status=WARN,
         why="pods requesting nvidia.com/gpu stay Pending on such a node: the NVIDIA device "
             "plugin is not running there or failed to find the driver")
 
@@ -328,18 +326,18 @@ class Component:
 
 
 COMPONENTS = (
-    Component("Karpenter", "Deployment", KARPENTER_NAMESPACE, "karpenter",
+    Component("Karpenter", "Deployment", KARPENTER_NAMESPACE, KARPENTER_RELEASE,
               "no controller launches GPU nodes: pending training pods wait forever"),
-    Component("NVIDIA device plugin", "DaemonSet", PLUGINS_NAMESPACE, "nvidia-device-plugin",
+    Component("NVIDIA device plugin", "DaemonSet", PLUGINS_NAMESPACE, NVIDIA_RELEASE,
               "GPU nodes advertise no nvidia.com/gpu, so GPU pods never schedule",
               node_label=GPU_LABEL),
-    Component("EFA device plugin", "DaemonSet", PLUGINS_NAMESPACE, "aws-efa-k8s-device-plugin",
+    Component("EFA device plugin", "DaemonSet", PLUGINS_NAMESPACE, EFA_RELEASE,
               "EFA nodes advertise no vpc.amazonaws.com/efa, so EFA jobs never schedule",
               node_label=EFA_LABEL, optional_without_nodes=True),
     Component("training operator", "Deployment", TRAINING_OPERATOR_NAMESPACE,
               "training-operator",
               "PyTorchJobs are accepted but no pods are created for them"),
-    Component("KubeRay operator", "Deployment", KUBERAY_NAMESPACE, "kuberay-operator",
+    Component("KubeRay operator", "Deployment", KUBERAY_NAMESPACE, KUBERAY_RELEASE,
               "RayJobs/RayClusters are accepted but no Ray pods are created"),
 )
 
