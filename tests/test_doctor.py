@@ -7,7 +7,7 @@ import json
 
 import boto3
 import pytest
-from fake_apiserver import FakeApiServer, from_routes, write_kubeconfig
+from fake_apiserver import FakeApiServer, from_routes, serve, write_kubeconfig
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
 from moto import mock_aws
@@ -326,14 +326,7 @@ def api_routes(objs: doctor.ClusterObjects) -> dict[str, object]:
 
 @pytest.fixture
 def fake_api():
-    servers = []
-
-    def start(routes):
-        servers.append(FakeApiServer(from_routes(routes)))
-        return servers[-1]
-    yield start
-    for s in servers:
-        s.close()
+    yield from serve(lambda routes: FakeApiServer(from_routes(routes)))
 
 
 def test_fetch_objects_reads_the_api(fake_api, tmp_path):
@@ -349,6 +342,11 @@ def test_fetch_objects_reads_the_api(fake_api, tmp_path):
     results = by_name(doctor.kube_results(fetched))
     assert results["KubeRay operator"].status == FAIL
     assert all(r.status == OK for n, r in results.items() if n != "KubeRay operator")
+    # One list per kind a namespace's components are: DaemonSets only where the plugins run.
+    listed = sorted("/".join(p.split("/")[-2:]) for p, _ in server.requests
+                    if p.startswith("/apis/apps/"))
+    assert listed == ["kube-system/daemonsets", "kube-system/deployments",
+                      "kubeflow/deployments", "kuberay-system/deployments"]
 
 
 def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch):

@@ -417,8 +417,8 @@ def kube_results(objs: ClusterObjects) -> list[Result]:
 
 
 def fetch_objects(api_client) -> ClusterObjects:
-    """Nodes, CRDs and the components' namespaces' Deployments/DaemonSets. A namespace that does
-    not exist is an empty list: the component check then reports it missing."""
+    """Nodes, CRDs and the components' Deployments/DaemonSets in their namespaces. A namespace
+    that does not exist is an empty list: the component check then reports it missing."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
@@ -427,13 +427,17 @@ def fetch_objects(api_client) -> ClusterObjects:
     t = {"_request_timeout": API_TIMEOUT_S}
     objs = ClusterObjects(nodes=core.list_node(**t).items,
                           crds=ext.list_custom_resource_definition(**t).items)
-    for ns in sorted({c.namespace for c in COMPONENTS}):
+    # Only the kinds each namespace's components are: one list call per (kind, namespace).
+    for kind, ns in sorted({(c.kind, c.namespace) for c in COMPONENTS}):
+        deployment = kind == "Deployment"
+        lister = apps.list_namespaced_deployment if deployment else apps.list_namespaced_daemon_set
         try:
-            objs.deployments += apps.list_namespaced_deployment(ns, **t).items
-            objs.daemonsets += apps.list_namespaced_daemon_set(ns, **t).items
+            items = lister(ns, **t).items
         except ApiException as err:
             if err.status != 404:
                 raise
+            continue
+        (objs.deployments if deployment else objs.daemonsets).extend(items)
     return objs
 
 
