@@ -321,6 +321,17 @@ def test_remedies_name_the_config_key_or_command():
     assert "trainerImage" in remedy("IMAGE_PULL", *pull[1:4])
 
 
+def test_remedy_commands_name_the_jobs_namespace():
+    crashed_pod = pod(containers=[crashed("Error", 1)])
+    [default] = classify([], [], RDZV_LOG)
+    assert "kubectl get pods -n training " in default.remedy  # nothing says otherwise
+    crashed_pod["metadata"]["namespace"] = "ml"
+    [from_pod] = classify([crashed_pod], [], "")
+    assert from_pod.code == "CONTAINER_FAILED" and "kubectl logs -n ml " in from_pod.remedy
+    [given] = classify([], [], NCCL_TIMEOUT_LOG, namespace="research")
+    assert "kubectl logs -n research " in given.remedy
+
+
 def test_other_secret_gets_a_generic_remedy():
     causes = classify([pod(containers=[waiting("CreateContainerConfigError",
                                                'secret "wandb" not found')])], [], "")

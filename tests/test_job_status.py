@@ -363,8 +363,8 @@ def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, 
     api = fake_api(FAILED, pods, events)
     seen = {}
 
-    def classify(pod_dicts, event_dicts, log_tail):
-        seen.update(pods=pod_dicts, events=event_dicts, tail=log_tail)
+    def classify(pod_dicts, event_dicts, log_tail, namespace):
+        seen.update(pods=pod_dicts, events=event_dicts, tail=log_tail, namespace=namespace)
         return [RecordedCause("oom", "worker 0 was OOMKilled", "raise memory")]
     # Stands in for the shared classifier whatever its state: this test is about what status
     # hands it and prints from it; test_status_with_the_real_classifier runs the real one.
@@ -382,6 +382,7 @@ def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, 
     assert sorted(e["involvedObject"]["name"] for e in seen["events"]) == [
         JOB, f"{JOB}-worker-0"]
     assert seen["tail"].endswith("NCCL communicator was aborted on rank 0.")
+    assert seen["namespace"] == NS  # the job's, for the kubectl commands in remedies
 
 
 def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):

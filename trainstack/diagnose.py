@@ -24,7 +24,7 @@ from typing import Any
 __all__ = ["CODES", "Cause", "classify", "format_causes", "main"]
 
 HF_SECRET = "hf-token"  # components.pod_spec.HF_TOKEN_SECRET; not imported to stay stdlib-only
-NS = "training"  # the default trainstack:jobsNamespace, for the commands shown in remedies
+NS = "training"  # the default trainstack:jobsNamespace, when neither caller nor pods say
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,7 @@ class _Inputs:
     events: list[dict[str, Any]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     efa_expected: bool = False
+    namespace: str = NS  # the job's, for the kubectl commands shown in remedies
 
     def containers(self) -> Iterable[tuple[str, dict[str, Any]]]:
         for name, status, _ in self.pods:
@@ -140,11 +141,11 @@ def _secret_missing(x: _Inputs) -> Found:
                       "set --secret trainstack:hfToken hf_...` and `pulumi up`; or, if the job "
                       "needs no gated model, drop `hfToken: true` from "
                       "trainstack:trainingJobs.<job>. Check: `kubectl get secret hf-token -n "
-                      f"{NS}`")
+                      f"{x.namespace}`")
         else:
             remedy = (f"create Secret {secret!r} in the pod's namespace, or remove the reference "
                       "(trainstack:trainingJobs.<job>.env); `kubectl get secrets -n "
-                      f"{NS}` lists what exists")
+                      f"{x.namespace}` lists what exists")
         return (f"the container cannot start: Secret {secret!r} (or its key) does not exist in "
                 "the pod's namespace", remedy, _where(pod) + _clip(text))
     return None
@@ -265,14 +266,13 @@ def _spot_interrupted(x: _Inputs) -> Found:
     return None
 
 
-def _unschedulable(pattern: str) -> Callable[[_Inputs], tuple[str, str] | None]:
-    def find(x: _Inputs) -> tuple[str, str] | None:
-        return next(((p, m) for p, m in x.scheduling_messages() if re.search(pattern, m)), None)
-    return find
+def _unschedulable(x: _Inputs, pattern: str) -> tuple[str, str] | None:
+    """(pod, message) of the first 'cannot schedule' signal matching `pattern`."""
+    return next(((p, m) for p, m in x.scheduling_messages() if re.search(pattern, m)), None)
 
 
 def _efa_unschedulable(x: _Inputs) -> Found:
-    hit = _unschedulable(r"Insufficient vpc\.amazonaws\.com/efa")(x)
+    hit = _unschedulable(x, r"Insufficient vpc\.amazonaws\.com/efa")
     if hit is None:
         return None
     return ("no node offers free EFA devices: the pods request vpc.amazonaws.com/efa",
@@ -283,7 +283,7 @@ def _efa_unschedulable(x: _Inputs) -> Found:
 
 
 def _gpu_unschedulable(x: _Inputs) -> Found:
-    hit = _unschedulable(r"Insufficient nvidia\.com/gpu")(x)
+    hit = _unschedulable(x, r"Insufficient nvidia\.com/gpu")
     if hit is None:
         return None
     return ("no node has enough free GPUs for the pod; it stays Pending until a node with GPUs "
@@ -383,9 +383,10 @@ def _rendezvous(x: _Inputs) -> Found:
         return None
     return ("not every worker reached the torchrun rendezvous in time: usually a worker pod is "
             "still Pending (no GPU node) or cannot reach worker 0",
-            f"`kubectl get pods -n {NS} -l training.kubeflow.org/job-name=<job>` shows which "
-            "worker is missing; fix its scheduling cause (see the other causes), or for an "
-            "elastic job lower trainstack:trainingJobs.<job>.minNodes to what the pool can run",
+            f"`kubectl get pods -n {x.namespace} -l training.kubeflow.org/job-name=<job>` "
+            "shows which worker is missing; fix its scheduling cause (see the other causes), or "
+            "for an elastic job lower trainstack:trainingJobs.<job>.minNodes to what the pool "
+            "can run",
             _clip(line))
 
 
@@ -403,9 +404,10 @@ def _nccl_timeout(x: _Inputs) -> Found:
         return None
     return ("a collective did not complete within the timeout: another rank died, stalled or "
             "cannot reach this one; this rank is the messenger, not the culprit",
-            f"read every worker's log (`kubectl logs -n {NS} <job>-worker-N --previous`) for the "
-            "rank that failed first (CUDA OOM, an exception, a lost node); if a step is "
-            "legitimately slow (a large checkpoint save) raise args parallel.timeout_s",
+            f"read every worker's log (`kubectl logs -n {x.namespace} <job>-worker-N "
+            "--previous`) for the rank that failed first (CUDA OOM, an exception, a lost "
+            "node); if a step is legitimately slow (a large checkpoint save) raise args "
+            "parallel.timeout_s",
             _clip(line))
 
 
@@ -435,9 +437,10 @@ def _container_failed(x: _Inputs) -> Found:
                     else ""
                 return (f"the container exited with code {code}{extra}; none of the known causes "
                         "matched its log tail",
-                        f"`kubectl logs -n {NS} {pod or '<pod>'} -c {cs.get('name')} --previous` "
-                        "shows the exception; exit code 1 is an error in the program, 137 a kill "
-                        "(memory or eviction), 139 a segmentation fault",
+                        f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
+                        f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
+                        "error in the program, 137 a kill (memory or eviction), 139 a "
+                        "segmentation fault",
                         f"{_where(pod)}container {cs.get('name')}: {state}.terminated "
                         f"{term.get('reason') or ''} exitCode {code}")
     return None
@@ -473,17 +476,22 @@ FALLBACKS = {"NCCL_ERROR": ("HF_AUTH", "CUDA_OOM", "SHM_EXHAUSTED", "EFA_FALLBAC
 
 
 def classify(pod_statuses: list[dict[str, Any]], events: list[dict[str, Any]], log_tail: str,
-             *, efa_expected: bool | None = None) -> list[Cause]:
+             *, efa_expected: bool | None = None, namespace: str | None = None) -> list[Cause]:
     """Every known cause in the inputs, most specific first; [] when nothing is wrong.
 
     `pod_statuses`: Pod objects (or their `status` alone) as the API returns them; `events`:
     Event objects (core/v1 or events.k8s.io/v1); `log_tail`: the last lines of the job's logs.
     `efa_expected`: whether the job should use EFA; None infers it from the pods and the log.
+    `namespace`: the job's, for the commands in remedies; None takes the pods' own.
     """
     pods = [_status_and_spec(p) for p in pod_statuses or [] if isinstance(p, dict)]
     lines = (log_tail or "").splitlines()
+    namespace = namespace or next(
+        (str(p["metadata"]["namespace"]) for p in pod_statuses or [] if isinstance(p, dict)
+         and (p.get("metadata") or {}).get("namespace")), NS)
     x = _Inputs(pods=pods, events=[e for e in events or [] if isinstance(e, dict)], lines=lines,
-                efa_expected=_expects_efa(pods, lines) if efa_expected is None else efa_expected)
+                efa_expected=_expects_efa(pods, lines) if efa_expected is None else efa_expected,
+                namespace=namespace)
     found: list[Cause] = []
     for code, detect in DETECTORS:
         if code in FALLBACKS and any(c.code in FALLBACKS[code] for c in found):

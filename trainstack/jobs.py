@@ -317,12 +317,12 @@ def events_for(events: list, names: set[str]) -> list:
     return sorted(mine, key=when)
 
 
-def diagnose(pods: list, events: list, log_tail: str) -> list:
+def diagnose(pods: list, events: list, log_tail: str, namespace: str) -> list:
     """The shared classifier, over the API's JSON forms of pods and events."""
     from . import diagnose as classifier
 
     return classifier.classify([kube.to_dict(p) for p in pods], [kube.to_dict(e) for e in events],
-                               log_tail)
+                               log_tail, namespace=namespace)
 
 
 # ------------------------------------------------------------------------ cluster access
@@ -453,7 +453,7 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
         tail = view.log_lines[-LOG_TAIL_LINES:]
         if is_ray(job):
             tail.append(rayjobs.final_message(job))
-        causes = diagnose(view.pods, view.events, "\n".join(tail))
+        causes = diagnose(view.pods, view.events, "\n".join(tail), namespace)
     render = rayjobs.format_status if is_ray(job) else format_status
     print(render(job, view.pods, newest_checkpoint(view.log_lines), causes, progress), file=out)
     return 1 if has_failed(job) else 0
