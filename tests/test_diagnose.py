@@ -376,3 +376,14 @@ def test_command_reads_saved_kubectl_output(tmp_path, capsys):
     (tmp_path / "ok.txt").write_text(HEALTHY_LOG)
     assert diagnose.main(["--log", str(tmp_path / "ok.txt")]) == 0
     assert "No known failure cause" in capsys.readouterr().out
+
+
+def test_trainstack_diagnose_runs_the_command(tmp_path, capsys):
+    from trainstack import cli
+
+    (tmp_path / "log.txt").write_text(CUDA_OOM_LOG)
+    assert cli.main(["diagnose", "--log", str(tmp_path / "log.txt")]) == 1
+    assert "[CUDA_OOM]" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        cli.main(["diagnose", "--help"])
+    assert done.value.code == 0 and "--pods" in capsys.readouterr().out

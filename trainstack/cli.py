@@ -92,6 +92,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
                                                            args.follow))
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from . import diagnose
+
+    # Its options (--pods, --events, --log, --efa, --json) are diagnose.main's own.
+    return diagnose.main(args.extra)
+
+
 def cmd_cost(args: argparse.Namespace) -> int:
     from . import cost  # written separately; imported only when asked for
 
@@ -147,12 +154,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="stream until the job ends, across container restarts (exit 1 if the "
                    "job failed)")
     p.set_defaults(func=cmd_logs)
+    p = sub.add_parser("diagnose", add_help=False,
+                       help="name the cause of a failure from saved `kubectl get pods/events "
+                       "-o json` and log output, no cluster needed (`diagnose --help`)")
+    p.set_defaults(func=cmd_diagnose)
     p = sub.add_parser("cost", help="what a stack costs (see trainstack/cost.py)")
     p.add_argument("--stack", default=None, help="stack name (Pulumi.<stack>.yaml)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_cost)
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "cost":
+    if extra and args.command not in ("cost", "diagnose"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
     return args.func(args)
