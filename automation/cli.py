@@ -45,7 +45,6 @@ class Options:
     summary_path: Path | None = None
     progress: str = "events"
     message: str | None = None
-    yes: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,20 +91,24 @@ def qualify_key(key: str, namespace: str) -> str:
     return key if ":" in top.group(0) else f"{namespace}:{key}"
 
 
-def parse_edit(raw: str, namespace: str, secret: bool) -> ConfigEdit:
-    key, sep, value = raw.partition("=")
+def _split(raw: str, flag: str, form: str, *, need_value: bool = False) -> tuple[str, str]:
+    """KEY=REST of a --set* argument; REST is kept as given (a value may have spaces)."""
+    key, sep, rest = raw.partition("=")
     key = key.strip()
-    if not sep or not key:
-        flag = "--set-secret" if secret else "--set"
-        raise UsageError(f"{flag} expects PATH=VALUE, got {raw!r}")
+    if not sep or not key or (need_value and not rest.strip()):
+        raise UsageError(f"{flag} expects {form}, got {raw!r}")
+    return key, rest
+
+
+def parse_edit(raw: str, namespace: str, secret: bool) -> ConfigEdit:
+    key, value = _split(raw, "--set-secret" if secret else "--set", "PATH=VALUE")
     return ConfigEdit(qualify_key(key, namespace), value, secret)
 
 
 def secret_from_env(raw: str, namespace: str) -> ConfigEdit:
     """PATH=ENVVAR: the secret is the variable's value (a CI secret mapped into env)."""
-    key, sep, var = (part.strip() for part in raw.partition("="))
-    if not sep or not key or not var:
-        raise UsageError(f"--set-secret-env expects PATH=ENVVAR, got {raw!r}")
+    key, var = _split(raw, "--set-secret-env", "PATH=ENVVAR", need_value=True)
+    var = var.strip()
     value = os.environ.get(var)
     if not value:
         raise UsageError(f"--set-secret-env {raw}: environment variable {var} is not set or "
@@ -148,7 +151,6 @@ def parse_args(argv: list[str]) -> Options:
         summary_path=ns.summary,
         progress=ns.progress,
         message=ns.message,
-        yes=ns.yes,
     )
 
 
