@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 import time
@@ -117,21 +116,22 @@ def select_stack(opts: Options, command: PulumiCLI) -> auto.Stack:
                                        opts=ws_opts)
 
 
-def apply_config(stack: auto.Stack, opts: Options, command: PulumiCLI) -> None:
+def apply_config(stack: auto.Stack, opts: Options) -> None:
     # One `config set --path` per edit, so a failing edit names its key in the error. Plain
     # values go through the SDK, which puts them after `--` (values starting with '-' survive).
     for edit in opts.config:
         if edit.secret:
-            set_secret(stack, command, edit.key, edit.value)
+            set_secret(stack, edit.key, edit.value)
         else:
             stack.set_config(edit.key, ConfigValue(value=edit.value), path=True)
 
 
-def set_secret(stack: auto.Stack, command: PulumiCLI, key: str, value: str) -> None:
+def set_secret(stack: auto.Stack, key: str, value: str) -> None:
     """The SDK's set_config would pass the value as an argument; here it goes in on stdin. The
     CLI strips one trailing newline from what it reads, so the one added keeps the value exact."""
     ws = stack.workspace
     env = {"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {}
+    command: PulumiCLI = ws.pulumi_command  # select_stack gave the workspace ours
     command.run_with_stdin(["config", "set", "--path", key, "--secret", "--stack", stack.name],
                            ws.work_dir, {**env, **ws.env_vars}, value + "\n")
 
@@ -152,22 +152,22 @@ def execute(stack: auto.Stack, opts: Options, recorder: EventRecorder, out: Text
         return dict(res.change_summary or {}), {}
     if opts.operation == "up":
         up = stack.up(**common, **packs)
-        return _history_changes(up.summary, recorder), dict(up.outputs)
+        return _history_changes(up.summary), dict(up.outputs)
     if opts.operation == "refresh":
         ref = stack.refresh(**common)
-        return _history_changes(ref.summary, recorder), dict(stack.outputs())
+        return _history_changes(ref.summary), dict(stack.outputs())
     if opts.operation == "destroy":
         des = stack.destroy(**common)
-        return _history_changes(des.summary, recorder), {}
+        return _history_changes(des.summary), {}
     raise ValueError(f"unknown operation {opts.operation!r}")
 
 
-def _history_changes(summary: Any, recorder: EventRecorder) -> dict[str, int] | None:
-    # The stack history is the backend's record of what happened; the summary event is the
-    # fallback if the history entry carries no counts.
+def _history_changes(summary: Any) -> dict[str, int] | None:
+    # The stack history is the backend's record of what happened; None when its entry carries
+    # no counts, and run() falls back to the engine's summary event.
     if summary is not None and summary.resource_changes:
         return dict(summary.resource_changes)
-    return recorder.changes
+    return None
 
 
 def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
@@ -178,28 +178,29 @@ def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
     if opts.policy_packs and not packs:
         print(f"automation: warning: --policy-pack is ignored for {opts.operation} "
               "(the SDK passes packs to preview/up only)", file=err)
-    run_opts = dataclasses.replace(opts, policy_packs=packs)
 
     changes: dict[str, int] | None = None
     outputs: dict[str, Any] = {}
     phase = "select"
     error: str | None = None
+    full_error = ""  # searched for a policy violation whole; `error` is what is shown
     try:
         print(f"automation: {opts.operation} on stack {opts.stack} "
               f"({Path(opts.project_dir).resolve()})", file=out, flush=True)
-        stack = select_stack(run_opts, command)
+        stack = select_stack(opts, command)
         phase = "config"
-        apply_config(stack, run_opts, command)
+        apply_config(stack, opts)
         phase = "operation"
-        changes, outputs = execute(stack, run_opts, recorder, out, err)
+        changes, outputs = execute(stack, opts, recorder, out, err)  # packs: preview/up only
         phase = None
     except CommandError as e:
-        error = _tail(str(e))
+        # With a long stderr the violation line may fall outside the tail shown.
+        full_error, error = strip_color(str(e)), _tail(str(e))
     except Exception as e:  # noqa: BLE001 - CI needs a summary and an exit code for any failure
-        error = f"{type(e).__name__}: {e}"
+        full_error = error = f"{type(e).__name__}: {e}"
 
     violations = recorder.policy_violations
-    if _has_mandatory(violations) or (error is not None and _MANDATORY_TEXT.search(error)):
+    if _has_mandatory(violations) or _MANDATORY_TEXT.search(full_error):
         code, result = EXIT_POLICY, "policy-violation"
     elif error is not None:
         code, result = EXIT_FAILED, "failed"

@@ -359,6 +359,18 @@ def test_mandatory_violation_detected_from_error_text(project):
     assert code == EXIT_POLICY
 
 
+def test_mandatory_violation_found_beyond_the_error_tail_shown(project):
+    # Diagnostics after the violation push it out of the 30 lines printed; it still exits 3.
+    text = ("Policy Violations:\n    [mandatory]  trainstack-guardrails v0.1.0  "
+            "eks-secrets-encryption (aws:eks/cluster:Cluster: cluster)\n"
+            + "".join(f"    diagnostic line {i}\n" for i in range(60)))
+    fake = FakePulumi(fail={"preview": CommandResult(text, "error: preview failed", 255)})
+    code, _, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
+                          "--policy-pack", "policies"], fake)
+    assert code == EXIT_POLICY
+    assert "[mandatory]" not in err  # the shown tail does not have it
+
+
 def test_advisory_violation_is_reported_but_passes(project):
     out_file = project / "summary.json"
     fake = FakePulumi(events=[*plan_events(), policy("advisory")])
