@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Mapping
 
 from pulumi.automation import CommandResult, PulumiCommand
+from pulumi.automation._cmd import _fixup_path  # the SDK's own PATH rule for an absolute CLI
 from pulumi.automation.errors import create_command_error
 
 
@@ -18,11 +19,14 @@ class PulumiCLI(PulumiCommand):
         """Run `pulumi ARGS` with `stdin` as its input, like PulumiCommand.run otherwise:
         non-interactive, the automation marker in the environment, CommandError on failure."""
         args = list(args)
-        if "--non-interactive" not in args:
+        before_values = args[:args.index("--")] if "--" in args else args
+        if "--non-interactive" not in before_values:
             args.insert(0, "--non-interactive")
         env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):  # the plugins bundled beside that CLI come first
+            env = _fixup_path(env, os.path.dirname(self.command))
         proc = subprocess.run([self.command, *args], input=stdin, cwd=cwd, env=env,
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, encoding="utf-8", check=False)
         result = CommandResult(stdout=proc.stdout.rstrip(), stderr=proc.stderr.rstrip(),
                                code=proc.returncode)
         if proc.returncode != 0:

@@ -473,7 +473,8 @@ def stand_in_cli(tmp_path: Path, code: int) -> Path:
         "import json, os, sys\n"
         f"json.dump({{'argv': sys.argv[1:], 'stdin': sys.stdin.read(), 'cwd': os.getcwd(),\n"
         "           'marker': os.environ.get('PULUMI_AUTOMATION_API'),\n"
-        "           'home': os.environ.get('PULUMI_HOME')},\n"
+        "           'home': os.environ.get('PULUMI_HOME'),\n"
+        "           'path': os.environ['PATH'].split(os.pathsep)[0]},\n"
         f"          open({str(tmp_path / 'seen.json')!r}, 'w'))\n"
         f"print('error: invalid configuration key', file=sys.stderr) if {code} else None\n"
         f"sys.exit({code})\n")
@@ -486,12 +487,13 @@ def test_pulumi_cli_feeds_stdin_to_a_real_process(tmp_path, monkeypatch):
     cli = PulumiCLI.__new__(PulumiCLI)  # __init__ would run `pulumi version`
     cli.command = str(stand_in_cli(tmp_path, 0))
     cli.run_with_stdin(["config", "set", "--path", "k", "--secret", "--stack", "dev"],
-                       str(tmp_path), {"PULUMI_HOME": "/ci/pulumi-home"}, "s3cret\n")
+                       str(tmp_path), {"PULUMI_HOME": "/ci/pulumi-home"}, "s3cret-ü\n")
     seen = json.loads((tmp_path / "seen.json").read_text())
     assert seen["argv"] == ["--non-interactive", "config", "set", "--path", "k", "--secret",
                             "--stack", "dev"]
-    assert seen["stdin"] == "s3cret\n" and seen["cwd"] == str(tmp_path)
+    assert seen["stdin"] == "s3cret-ü\n" and seen["cwd"] == str(tmp_path)
     assert seen["marker"] == "true" and seen["home"] == "/ci/pulumi-home"
+    assert seen["path"] == str(tmp_path)  # an absolute CLI's own directory first, as the SDK does
 
     cli.command = str(stand_in_cli(tmp_path, 255))
     with pytest.raises(CommandError, match="invalid configuration key"):
