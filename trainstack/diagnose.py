@@ -14,6 +14,7 @@ is enough in most cases.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -35,8 +36,7 @@ class Cause:
     evidence: str = ""  # the field, event or log line that matched
 
     def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "summary": self.summary, "remedy": self.remedy,
-                "evidence": self.evidence}
+        return dataclasses.asdict(self)
 
 
 # ------------------------------------------------------------------------------- input handling

@@ -98,14 +98,14 @@ def current_api_client(kubeconfig: str | None = None):
     paths = [p for p in kubeconfig_paths(kubeconfig) if p.exists()]
     if not paths:
         raise KubeConfigError("no kubeconfig found",
-                              "aws eks update-kubeconfig --name CLUSTER --region REGION")
+                              update_kubeconfig_command("CLUSTER", "REGION"))
     try:
         # The client merges a $KUBECONFIG list itself when it is given none explicitly.
         file = str(paths[0]) if kubeconfig or len(paths) == 1 else None
         return new_client_from_config(config_file=file, persist_config=False)
     except (ConfigException, OSError) as err:
         raise KubeConfigError(f"kubeconfig: {err}",
-                              "aws eks update-kubeconfig --name CLUSTER --region REGION") from err
+                              update_kubeconfig_command("CLUSTER", "REGION")) from err
 
 
 @functools.cache
