@@ -271,15 +271,17 @@ def _check_trainer_args(path: tuple, job: TrainingJobConfig) -> list[str]:
     overrides = dict(job.args)
     if job.max_steps is not None:
         overrides["max_steps"] = job.max_steps
+    where = key(*path, "args") if job.args else key(*path)
     try:
         cfg = trainer_config.build(job.preset, overrides)
-        low, high = job.node_range
-        for nodes in range(low, high + 1):
-            cfg.check_world(nodes * job.gpus_per_node)
     except trainer_config.ConfigError as err:
-        where = key(*path, "args") if job.args else key(*path)
-        return [f"{where}: {issue}" + (f" (at {nodes} nodes)" if "ranks" in issue else "")
-                for issue in err.issues]
+        return [f"{where}: {issue}" for issue in err.issues]
+    low, high = job.node_range
+    for nodes in range(low, high + 1):  # an elastic job runs at every size in its range
+        try:
+            cfg.check_world(nodes * job.gpus_per_node)
+        except trainer_config.ConfigError as err:
+            return [f"{where}: {issue} (at {nodes} nodes)" for issue in err.issues]
     return []
 
 
@@ -337,10 +339,13 @@ def _check_job(name: str, job: TrainingJobConfig, pools: dict[str, PoolFacts],
     elif job.checkpoint_volume not in volumes:
         issues.append(f"{key(*path, 'checkpointVolume')} = {job.checkpoint_volume!r}: not in "
                       f"volumes ({', '.join(sorted(volumes)) or 'none defined'})")
-    elif job.multi_node and not volumes[job.checkpoint_volume].shared:
+    elif not volumes[job.checkpoint_volume].shared and (job.multi_node
+                                                         or job.framework == "ray"):
+        # A Ray job's head (on a system node) mounts the volume too: its storage path is there.
+        spans = ("its Ray head and GPU workers run on different nodes" if not job.multi_node
+                 else f"this job spans {job.node_range[1]} nodes")
         issues.append(f"{key(*path, 'checkpointVolume')} = {job.checkpoint_volume!r}: an EBS "
-                      "volume attaches to one node, but this job spans "
-                      f"{job.node_range[1]} nodes; use an fsx or efs volume")
+                      f"volume attaches to one node, but {spans}; use an fsx or efs volume")
     if job.hf_token and "hfToken" not in secrets:
         issues.append(f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set "
                       "--secret trainstack:hfToken hf_...`")

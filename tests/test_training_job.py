@@ -225,6 +225,12 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
     ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
     ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),
+    # A build error that happens to say "ranks" is reported as it is, not a crash.
+    ({"args": {"data.source": "ranks"}}, r"trainingJobs\.j\.args: data\.source='ranks': "
+                                        r"Input should be"),
+    ({"framework": "ray", "nodes": 1, "checkpointVolume": "scratch"},
+     r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but its Ray head and "
+     r"GPU workers run on different nodes"),
     ({"nodes": None, "minNodes": 1, "maxNodes": 3, "args": {"global_batch_size": 8}},
      r"at 2 nodes"),
     ({"minNodes": 1, "maxNodes": 2}, r"set either nodes .* or minNodes/maxNodes"),
