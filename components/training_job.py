@@ -16,10 +16,11 @@ import pulumi_kubernetes as k8s
 
 from . import pod_spec
 from .scheduling import SYSTEM_LABEL
-from .workload_config import PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
+from .workload_config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 
 PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
-RAY_HEAD_RESOURCES = {"requests": {"cpu": "1", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
+# The Ray head only coordinates: no GPU, no EFA, no training work scheduled on it.
+RAY_HEAD_SIZE = PodSize(gpus=0, efa=0, cpu="1", memory="4Gi", shm="1Gi")
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,21 @@ def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
             f"--max-restarts={restarts}", "-m", "trainer", *trainer_args(job_name, job)]
 
 
+def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
+                      container: str, command: list[str] | None,
+                      ports: list[dict]) -> dict[str, Any]:
+    """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
+    efa = target.pool.efa if job.efa is None else job.efa
+    size = pod_size(target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory,
+                    shm=job.shm_size)
+    return _pod_template(job_name, job, target, container=container, command=command,
+                         ports=ports, size=size, efa=efa,
+                         placement=pod_spec.placement(target.pool, efa=efa))
+
+
 def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
                   container: str, command: list[str] | None, ports: list[dict],
-                  gpus: int) -> dict[str, Any]:
-    efa = target.pool.efa if job.efa is None else job.efa
-    size = pod_size(target.pool, gpus, efa=efa, cpu=job.cpu, memory=job.memory,
-                    shm=job.shm_size)
+                  size: PodSize, efa: bool, placement: dict[str, Any]) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
     spec_container: dict[str, Any] = {
@@ -88,7 +98,7 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
                                 "trainstack.io/job": job_name},
                      "annotations": dict(pod_spec.DO_NOT_DISRUPT)},
         "spec": {
-            **pod_spec.placement(target.pool, efa=efa),
+            **placement,
             "securityContext": pod_spec.security_context(),
             # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
             "terminationGracePeriodSeconds": 120,
@@ -100,10 +110,10 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
 
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    template = _pod_template(job_name, job, target, container="pytorch",
-                             command=torchrun_command(job_name, job),
-                             ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
-                             gpus=job.gpus_per_node)
+    template = _gpu_pod_template(job_name, job, target, container="pytorch",
+                                 command=torchrun_command(job_name, job),
+                                 ports=[{"name": "pytorchjob-port",
+                                         "containerPort": PYTORCH_PORT}])
     low, high = job.node_range
 
     def replica(count: int) -> dict:
@@ -144,16 +154,14 @@ def ray_entrypoint(job_name: str, job: TrainingJobConfig) -> str:
 
 def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     nodes = job.node_range[1]
-    worker = _pod_template(job_name, job, target, container="ray-worker", command=None,
-                           ports=[], gpus=job.gpus_per_node)
+    worker = _gpu_pod_template(job_name, job, target, container="ray-worker", command=None,
+                               ports=[])
     head = _pod_template(job_name, job, target, container="ray-head", command=None,
                          ports=[{"name": "gcs", "containerPort": 6379},
                                 {"name": "dashboard", "containerPort": 8265},
-                                {"name": "client", "containerPort": 10001}], gpus=0)
-    # The head only coordinates: no GPU, no training work scheduled on it.
-    head["spec"]["containers"][0]["resources"] = RAY_HEAD_RESOURCES
-    head["spec"].pop("tolerations")
-    head["spec"]["nodeSelector"] = {SYSTEM_LABEL: "true"}
+                                {"name": "client", "containerPort": 10001}],
+                         size=RAY_HEAD_SIZE, efa=False,
+                         placement={"nodeSelector": {SYSTEM_LABEL: "true"}})
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(job_name, job),
         "shutdownAfterJobFinishes": True,

@@ -206,6 +206,27 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints"}
 
 
+def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
+    """On an EFA pool the workers get EFA and a GPU-sized /dev/shm; the head, on a system node,
+    gets neither: its /dev/shm stays inside its own 4Gi and it has no EFA settings."""
+    cfg = config.parse(efa_stack(r=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH,
+                                       framework="ray")))
+    m = render("r", cfg.training_jobs["r"], JobTarget("training", IMAGE, cfg.pools()["efa"],
+                                                      "ckpt", cfg.volumes["ckpt"]))
+    cluster = m["spec"]["rayClusterSpec"]
+    head = cluster["headGroupSpec"]["template"]["spec"]
+    worker = cluster["workerGroupSpecs"][0]["template"]["spec"]
+    assert head["containers"][0]["resources"] == {"requests": {"cpu": "1", "memory": "4Gi"},
+                                                  "limits": {"memory": "4Gi"}}
+    assert "tolerations" not in head
+    shm = {v["name"]: v for v in head["volumes"]}["dshm"]["emptyDir"]["sizeLimit"]
+    assert shm == "1Gi"
+    assert "FI_PROVIDER" not in env_of(head["containers"][0])
+    assert env_of(worker["containers"][0])["FI_PROVIDER"] == "efa"
+    assert worker["containers"][0]["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
+    assert k8s_schemas.validate_object(m, "1.34") == []
+
+
 # ----------------------------------------------------------------------- validation errors
 
 
