@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from . import dev_pod, pod_spec
 from .config import PlatformConfig
 from .training_job import TrainingJob, TrainingJobArgs
+from .workload_config import PoolFacts
 
 
 @dataclass
@@ -34,8 +35,6 @@ def _declare(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.
     if kind == "PersistentVolumeClaim":
         return k8s.core.v1.PersistentVolumeClaim(name, metadata=meta, spec=manifest["spec"],
                                                  opts=opts)
-    if kind == "Pod":
-        return k8s.core.v1.Pod(name, metadata=meta, spec=manifest["spec"], opts=opts)
     if kind == "Service":
         return k8s.core.v1.Service(name, metadata=meta, spec=manifest["spec"], opts=opts)
     raise ValueError(f"no declaration for kind {kind}")
@@ -77,11 +76,13 @@ class Workloads(pulumi.ComponentResource):
 
         self.dev_pod = None
         if cfg.dev_pod.enabled:
-            self.dev_pod = self._dev_pod(name, cfg, args, in_ns, ready)
+            self.dev_pod = self._dev_pod(name, cfg, args, in_ns, ready,
+                                         pool=pools[cfg.dev_pod.node_pool])
         self.register_outputs({"namespace": ns_name, "jobs": sorted(self.jobs)})
 
     def _dev_pod(self, name: str, cfg: PlatformConfig, args: WorkloadsArgs,
-                 in_ns: pulumi.ResourceOptions, ready: list[pulumi.Resource]):
+                 in_ns: pulumi.ResourceOptions, ready: list[pulumi.Resource],
+                 pool: PoolFacts):
         d = cfg.dev_pod
         needs = list(ready)
         if d.ssh and args.ssh_keys is not None:
@@ -90,7 +91,7 @@ class Workloads(pulumi.ComponentResource):
                 in_ns))
         volume = cfg.volumes.get(d.volume) if d.volume else None
         manifest = pulumi.Output.from_input(args.image).apply(lambda image: dev_pod.render_pod(
-            d, namespace=cfg.jobs_namespace, image=image, pool=cfg.pools()[d.node_pool],
+            d, namespace=cfg.jobs_namespace, image=image, pool=pool,
             volume_name=d.volume, volume=volume))
         pod_opts = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(
             depends_on=needs, replace_on_changes=["spec"], delete_before_replace=True))
