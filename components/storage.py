@@ -19,10 +19,10 @@ import pulumi_kubernetes as k8s
 
 from .iam import attach_managed, pod_identity_role
 from .pod_spec import TRAINER_UID
-from .workload_config import VolumeConfig
+from .workload_config import DEFAULT_STORAGE_CLASS, VolumeConfig
 
-EBS_CLASS = "gp3"
-EFS_CLASS = "efs-sc"
+EBS_CLASS = DEFAULT_STORAGE_CLASS["ebs"]
+EFS_CLASS = DEFAULT_STORAGE_CLASS["efs"]
 EFS_CSI_POLICY = "service-role/AmazonEFSCSIDriverPolicy"
 NFS_PORT = 2049
 

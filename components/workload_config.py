@@ -59,6 +59,11 @@ class ImageConfig(_Model):
     nightly_schedule: str | None = None  # e.g. "cron(0 3 * * ? *)"
 
 
+# Each CSI driver's documented example StorageClass; components/storage.py creates the efs and
+# ebs ones when a volume relies on them.
+DEFAULT_STORAGE_CLASS = {"fsx": "fsx-sc", "efs": "efs-sc", "ebs": "gp3"}
+
+
 class VolumeConfig(_Model):
     """A checkpoint volume: a PVC jobs mount (FSx for Lustre or EFS are shared, EBS is not)."""
 
@@ -73,9 +78,7 @@ class VolumeConfig(_Model):
 
     @property
     def storage_class(self) -> str:
-        # Names the StorageClass of each CSI driver's documented example.
-        return self.storage_class_name or {"fsx": "fsx-sc", "efs": "efs-sc", "ebs": "gp3"}[
-            self.type]
+        return self.storage_class_name or DEFAULT_STORAGE_CLASS[self.type]
 
 
 class TrainingJobConfig(_Model):
