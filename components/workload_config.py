@@ -21,7 +21,7 @@ from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, _Model, key
 COMPUTE_TYPES = ("BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE",
                  "BUILD_GENERAL1_2XLARGE")
 SCHEDULE = r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
-QUANTITY = r"^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$"
+QUANTITY = r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$"  # (number)(unit), _gib reads both
 CPU_QUANTITY = r"^\d+(\.\d+)?m?$"
 # Pods are named <job>-worker-<n> / <job>-raycluster-xxxxx-gpu-group-worker-xxxxx: keep room.
 MAX_JOB_NAME = 40
@@ -179,7 +179,7 @@ class PodSize:
 
 
 def _gib(quantity: str) -> float:
-    m = re.match(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$", quantity)
+    m = re.match(QUANTITY, quantity)
     if m is None:
         raise ValueError(quantity)
     scale = {None: 2**-30, "Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10,
