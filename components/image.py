@@ -137,11 +137,13 @@ class TrainerImage(pulumi.ComponentResource):
                 lambda a: json.dumps(render_build_policy(repository_arn=a[0], bucket_arn=a[1],
                                                          log_group_arn=a[2], key_arn=a[3]))))
 
-        source: dict[str, Any] = {"type": "S3", "buildspec": BUILDSPEC,
-                                  "location": bucket.bucket.apply(lambda b: f"{b}/sources/")}
+        source: dict[str, Any]
         if cfg.github is not None:
             source = {"type": "GITHUB", "buildspec": BUILDSPEC, "git_clone_depth": 1,
                       "location": f"https://github.com/{cfg.github.owner}/{cfg.github.repo}.git"}
+        else:
+            source = {"type": "S3", "buildspec": BUILDSPEC,
+                      "location": bucket.bucket.apply(lambda b: f"{b}/sources/")}
         project = aws.codebuild.Project(
             f"{name}-build", name=base, description="Build, self-test and push the trainer image",
             service_role=role.arn, build_timeout=cfg.build_timeout_minutes,

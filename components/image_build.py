@@ -64,7 +64,7 @@ def _failures(news: dict[str, Any]) -> list[dyn.CheckFailure]:
 
     for key in ("project_name", "bucket", "repository_name", "region", "source_root"):
         value = news.get(key)
-        if value is not None and value != UNKNOWN and (not isinstance(value, str) or not value):
+        if _known(value) and (not isinstance(value, str) or not value):
             fail(key, f"must be a non-empty string, got {value!r}")
     for key in INPUTS:
         if news.get(key) is None:

@@ -19,6 +19,8 @@ from .scheduling import SYSTEM_LABEL
 from .workload_config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 
 PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
+# (apiVersion, kind) each `framework` renders as.
+KINDS = {"pytorch": ("kubeflow.org/v1", "PyTorchJob"), "ray": ("ray.io/v1", "RayJob")}
 # The Ray head only coordinates: no GPU, no EFA, no training work scheduled on it.
 RAY_HEAD_SIZE = PodSize(gpus=0, efa=0, cpu="1", memory="4Gi", shm="1Gi")
 
@@ -139,8 +141,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
-    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-            "metadata": _metadata(job_name, target), "spec": spec}
+    return _object("pytorch", job_name, target, spec)
 
 
 def ray_entrypoint(job_name: str, job: TrainingJobConfig) -> str:
@@ -180,8 +181,13 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
     }
     if job.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.active_deadline_seconds
-    return {"apiVersion": "ray.io/v1", "kind": "RayJob",
-            "metadata": _metadata(job_name, target), "spec": spec}
+    return _object("ray", job_name, target, spec)
+
+
+def _object(framework: str, job_name: str, target: JobTarget, spec: dict) -> dict[str, Any]:
+    api_version, kind = KINDS[framework]
+    return {"apiVersion": api_version, "kind": kind, "metadata": _metadata(job_name, target),
+            "spec": spec}
 
 
 def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
@@ -216,8 +222,7 @@ class TrainingJob(pulumi.ComponentResource):
         manifest = pulumi.Output.from_input(args.image).apply(lambda image: render(
             name, args.config, JobTarget(args.namespace, image, args.pool, args.volume_name,
                                          args.volume)))
-        kind = "RayJob" if args.config.framework == "ray" else "PyTorchJob"
-        api_version = "ray.io/v1" if kind == "RayJob" else "kubeflow.org/v1"
+        api_version, kind = KINDS[args.config.framework]  # plain: they name the resource type
         self.job = k8s.apiextensions.CustomResource(
             name, api_version=api_version, kind=kind,
             metadata=manifest["metadata"], spec=manifest["spec"],
