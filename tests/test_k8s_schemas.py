@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 
@@ -17,10 +16,9 @@ from trainstack.k8s_schemas import (
     validate_object,
 )
 
-try:
-    crd_dir()
-except SchemaUnavailable as exc:  # pragma: no cover - depends on the checkout layout
-    pytest.skip(f"CRD schemas unavailable: {exc}", allow_module_level=True)
+# Tests of custom resources need the pinned CRDs (see the pinned_crds fixture); the built-in
+# kinds and the directory lookup do not.
+needs_crds = pytest.mark.usefixtures("pinned_crds")
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -175,6 +173,7 @@ def _assert_error(errors: list[str], *fragments: str) -> None:
 # --------------------------------------------------------------------------- valid objects
 
 
+@needs_crds
 @pytest.mark.parametrize(
     "make", [nodepool, ec2nodeclass, pytorchjob, rayjob, deployment], ids=lambda f: f.__name__
 )
@@ -186,12 +185,14 @@ def test_valid_core_objects_pass():
     assert validate_all(core_objects()) == {}
 
 
+@needs_crds
 def test_nodepool_minimal_gets_defaults_before_cel():
     obj = nodepool()
     del obj["spec"]["disruption"], obj["spec"]["limits"], obj["spec"]["weight"]
     assert validate_object(obj) == []
 
 
+@needs_crds
 def test_input_is_not_mutated():
     obj = nodepool()
     del obj["spec"]["disruption"]
@@ -203,6 +204,7 @@ def test_input_is_not_mutated():
 # --------------------------------------------------------------------------- schema mistakes
 
 
+@needs_crds
 def test_nodepool_limit_instead_of_limits():
     obj = nodepool()
     obj["spec"]["limit"] = obj["spec"].pop("limits")
@@ -210,6 +212,7 @@ def test_nodepool_limit_instead_of_limits():
     _assert_error(errors, "NodePool/gpu-p5", "spec.limit:", 'unknown field "limit"', 'did you mean "limits"')
 
 
+@needs_crds
 def test_nodepool_consolidation_policy_at_wrong_level():
     obj = nodepool()
     obj["spec"]["consolidationPolicy"] = obj["spec"]["disruption"].pop("consolidationPolicy")
@@ -218,6 +221,7 @@ def test_nodepool_consolidation_policy_at_wrong_level():
                   'belongs under "disruption"')
 
 
+@needs_crds
 def test_nodepool_bad_enum_and_pattern():
     obj = nodepool()
     obj["spec"]["disruption"]["consolidationPolicy"] = "WhenIdle"
@@ -227,6 +231,7 @@ def test_nodepool_bad_enum_and_pattern():
     _assert_error(errors, "spec.template.spec.expireAfter:", "does not match")
 
 
+@needs_crds
 def test_pytorchjob_replicas_wrong_type():
     obj = pytorchjob()
     obj["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] = "2"
@@ -234,6 +239,7 @@ def test_pytorchjob_replicas_wrong_type():
     _assert_error(errors, "PyTorchJob/llama-fsdp", "spec.pytorchReplicaSpecs.Worker.replicas:", "integer")
 
 
+@needs_crds
 def test_pytorchjob_unknown_field_in_embedded_pod_spec():
     obj = pytorchjob()
     obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["resource"] = {}
@@ -242,6 +248,7 @@ def test_pytorchjob_unknown_field_in_embedded_pod_spec():
                   'unknown field "resource"', 'did you mean "resources"')
 
 
+@needs_crds
 def test_rayjob_missing_required_field():
     obj = rayjob()
     del obj["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["groupName"]
@@ -271,6 +278,7 @@ def test_core_wrong_type_names_path():
     _assert_error(validate_object(obj), "Deployment/dashboard", "spec.replicas:")
 
 
+@needs_crds
 def test_nulls_are_treated_as_unset():
     obj = deployment()
     obj["spec"]["strategy"] = {"rollingUpdate": {"maxSurge": None}}
@@ -281,6 +289,7 @@ def test_nulls_are_treated_as_unset():
     assert validate_object(obj) == []
 
 
+@needs_crds
 def test_int_or_string_accepts_both():
     obj = nodepool()
     obj["spec"]["limits"] = {"cpu": 1000, "memory": "4000Gi"}
@@ -293,7 +302,9 @@ def test_int_or_string_accepts_both():
 
 
 @pytest.mark.parametrize("make", [lambda: core_objects()[1], nodepool], ids=["ConfigMap", "NodePool"])
-def test_bad_metadata_name(make):
+def test_bad_metadata_name(make, request):
+    if make is nodepool:
+        request.getfixturevalue("pinned_crds")
     obj = make()
     obj["metadata"]["name"] = "Trainstack_GPU"
     errors = validate_object(obj)
@@ -305,6 +316,7 @@ def test_missing_metadata_name():
     _assert_error(errors, "ConfigMap/<no name>: metadata.name: required field is missing")
 
 
+@needs_crds
 def test_bad_labels_and_unknown_metadata_field_on_custom_resource():
     obj = ec2nodeclass()
     obj["metadata"]["labels"] = {"team": "ml/infra", "bad key!": "x", "replicas": 2}
@@ -331,6 +343,7 @@ def test_rbac_names_may_contain_colons():
 # --------------------------------------------------------------------------- CEL re-checks
 
 
+@needs_crds
 def test_ec2nodeclass_alias_and_id_in_one_term():
     obj = ec2nodeclass()
     obj["spec"]["amiSelectorTerms"] = [{"alias": "al2023@latest", "id": "ami-0123456789abcdef0"}]
@@ -338,6 +351,7 @@ def test_ec2nodeclass_alias_and_id_in_one_term():
     _assert_error(errors, "EC2NodeClass/gpu", "spec.amiSelectorTerms:", "'alias' is mutually exclusive")
 
 
+@needs_crds
 def test_ec2nodeclass_role_and_instance_profile():
     obj = ec2nodeclass()
     obj["spec"]["instanceProfile"] = "trainstack-node"
@@ -346,6 +360,7 @@ def test_ec2nodeclass_role_and_instance_profile():
     _assert_error(validate_object(obj), "spec:", "exactly one of ['role', 'instanceProfile']")
 
 
+@needs_crds
 def test_ec2nodeclass_alias_rules():
     obj = ec2nodeclass()
     obj["spec"]["amiSelectorTerms"] = [{"alias": "windows2022@v20240101"}]
@@ -360,6 +375,7 @@ def test_ec2nodeclass_alias_rules():
     _assert_error(validate_object(obj), "spec:", "must specify amiFamily")
 
 
+@needs_crds
 def test_ec2nodeclass_selector_terms_need_tags_or_id():
     obj = ec2nodeclass()
     obj["spec"]["subnetSelectorTerms"] = [{"tags": {"karpenter.sh/discovery": ""}}, {}]
@@ -371,6 +387,7 @@ def test_ec2nodeclass_selector_terms_need_tags_or_id():
     _assert_error(validate_object(obj), "spec.securityGroupSelectorTerms:", "cannot be empty")
 
 
+@needs_crds
 def test_ec2nodeclass_restricted_tags_and_root_volumes():
     obj = ec2nodeclass()
     obj["spec"]["tags"]["kubernetes.io/cluster/trainstack"] = "owned"
@@ -381,6 +398,7 @@ def test_ec2nodeclass_restricted_tags_and_root_volumes():
     _assert_error(errors, "spec.blockDeviceMappings:", "only one blockDeviceMappings with rootVolume")
 
 
+@needs_crds
 def test_nodepool_requirement_on_restricted_label_domain():
     obj = nodepool()
     obj["spec"]["template"]["spec"]["requirements"].append(
@@ -394,6 +412,7 @@ def test_nodepool_requirement_on_restricted_label_domain():
                   'label domain "karpenter.k8s.aws" is restricted')
 
 
+@needs_crds
 def test_nodepool_template_labels_restricted():
     obj = nodepool()
     obj["spec"]["template"]["metadata"]["labels"]["kubernetes.io/hostname"] = "node-1"
@@ -406,6 +425,7 @@ def test_nodepool_template_labels_restricted():
     assert validate_object(obj) == []  # on the CRD's allow-list
 
 
+@needs_crds
 def test_nodepool_requirement_operator_rules():
     obj = nodepool()
     reqs = obj["spec"]["template"]["spec"]["requirements"]
@@ -418,6 +438,7 @@ def test_nodepool_requirement_operator_rules():
     _assert_error(errors, "spec.template.spec.requirements:", "at least that many values")
 
 
+@needs_crds
 def test_nodepool_node_class_ref_and_static_pool():
     obj = nodepool()
     obj["spec"]["template"]["spec"]["nodeClassRef"]["name"] = ""
@@ -428,6 +449,7 @@ def test_nodepool_node_class_ref_and_static_pool():
     _assert_error(errors, "spec:", "only 'limits.nodes' is supported")
 
 
+@needs_crds
 def test_karpenter_cel_rules_all_rechecked():
     for api_version, kind in (("karpenter.sh/v1", "NodePool"), ("karpenter.k8s.aws/v1", "EC2NodeClass")):
         coverage = cel_rule_coverage(api_version, kind)
@@ -436,6 +458,7 @@ def test_karpenter_cel_rules_all_rechecked():
         assert all("oldSelf" in r for r in coverage["transition"])
 
 
+@needs_crds
 def test_list_map_duplicates_are_caught():
     obj = pytorchjob()
     ports = obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["ports"]
@@ -447,6 +470,7 @@ def test_list_map_duplicates_are_caught():
 # --------------------------------------------------------------------------- dispatch
 
 
+@needs_crds
 def test_unknown_kind_is_an_error():
     errors = validate_object({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
     _assert_error(errors, "Widget/w: kind:", "no schema")
@@ -463,6 +487,7 @@ def test_missing_api_version_and_kind():
     _assert_error(errors, "kind: required field is missing")
 
 
+@needs_crds
 def test_validate_all_reports_only_invalid_objects():
     bad = nodepool()
     bad["spec"]["limit"] = {}
@@ -496,27 +521,15 @@ def test_crd_dir_env_missing_raises_with_hint(monkeypatch, tmp_path):
     assert "TRAINSTACK_CRD_DIR" in str(info.value)
 
 
-def test_crd_dir_fallbacks(monkeypatch, tmp_path):
+def test_crd_dir_is_the_user_cache_without_the_env(monkeypatch, tmp_path):
     monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
-    repo = tmp_path / "main"
-    repo.mkdir()
-    monkeypatch.setattr(k8s_schemas, "_repo_root", lambda: repo)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = tmp_path / "trainstack" / "crds"
     with pytest.raises(SchemaUnavailable, match="make crds") as info:
         crd_dir()
-    assert str(repo / "build" / "crds") in str(info.value)
-    assert str(tmp_path / "shared" / "schemas" / "crds") in str(info.value)
-    (repo / "build" / "crds").mkdir(parents=True)
-    assert crd_dir() == repo / "build" / "crds"
-    (tmp_path / "shared" / "schemas" / "crds").mkdir(parents=True)
-    assert crd_dir() == tmp_path / "shared" / "schemas" / "crds"
-
-
-def test_crd_dir_default_is_shared_schemas(monkeypatch):
-    monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
-    repo = Path(k8s_schemas.__file__).resolve().parents[1]
-    expected = repo.parent / "shared" / "schemas" / "crds"
-    if expected.is_dir():
-        assert crd_dir() == expected
+    assert str(cache) in str(info.value)
+    cache.mkdir(parents=True)
+    assert crd_dir() == cache
 
 
 def test_custom_kind_without_crds_raises(monkeypatch, tmp_path):

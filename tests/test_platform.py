@@ -45,10 +45,12 @@ def by_name(result, type_) -> dict[str, dict]:
     return {r.name: unwrap_secrets(r.inputs) for r in result.plan.of_type(type_)}
 
 
+@pytest.mark.usefixtures("pinned_crds")
 @pytest.mark.parametrize("stack", ["dev", "efa"])
 def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     result = plan(stack)
     assert result.schema_errors == {}
+    assert result.unchecked == []
     kinds = sorted(m["kind"] for m in result.manifests)
     cfg = result.config
     pools, jobs = cfg.node_pools, cfg.training_jobs

@@ -69,6 +69,7 @@ def env_of(container: dict) -> dict:
 # ------------------------------------------------------------------------------- PyTorchJob
 
 
+@pytest.mark.usefixtures("pinned_crds")
 @pytest.mark.parametrize("fields", [
     {},
     {"nodes": 1},
@@ -83,6 +84,7 @@ def test_rendered_jobs_validate_against_the_crds(fields):
     assert k8s_schemas.validate_object(manifest, "1.34") == []
 
 
+@pytest.mark.usefixtures("pinned_crds")
 def test_schema_check_would_catch_a_broken_job():
     manifest = rendered()
     pod_of(manifest)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "one"
@@ -167,6 +169,7 @@ def efa_stack(**jobs) -> dict:
     return data
 
 
+@pytest.mark.usefixtures("pinned_crds")
 def test_efa_pool_adds_interfaces_and_libfabric_env():
     cfg = config.parse(efa_stack(big=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH)))
     j = cfg.training_jobs["big"]
@@ -206,6 +209,7 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints"}
 
 
+@pytest.mark.usefixtures("pinned_crds")
 def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
     """On an EFA pool the workers get EFA and a GPU-sized /dev/shm; the head, on a system node,
     gets neither: its /dev/shm stays inside its own 4Gi and it has no EFA settings."""

@@ -21,10 +21,14 @@ def project_root(start: Path | None = None) -> Path:
 def cmd_plan(args: argparse.Namespace) -> int:
     from components.config import ConfigError
 
-    from . import plan
+    from . import crds, plan
     from .offline.stack_config import StackFileError
 
     root = args.project_dir or project_root()
+    # Fetched here first so that the download of the pinned CRDs shows progress; run() then
+    # finds them cached (or, offline, names what it could not check).
+    crds.ensure(fetch=True, progress=lambda line: print(f"trainstack plan: {line}",
+                                                        file=sys.stderr))
     try:
         result = plan.run(root, args.stack, out_root=root / args.out)
     except (ConfigError, StackFileError) as err:
@@ -33,6 +37,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(plan.summary(result))
     # A mandatory policy violation fails the plan as it would fail `pulumi preview --policy-pack`.
     return 1 if result.schema_errors or result.mandatory_violations else 0
+
+
+def cmd_crds(args: argparse.Namespace) -> int:
+    from . import crds
+
+    found = crds.ensure(fetch=True, progress=lambda line: print(f"trainstack crds: {line}",
+                                                                 file=sys.stderr))
+    for crd in found.available:
+        print(f"{crd.kind:<13} {found.directory / crd.file}")
+    for why in found.problems:
+        print(f"trainstack crds: {why}", file=sys.stderr)
+    if not found.complete:
+        # Not an error for `make demo`: the plan runs without them and says so.
+        print(f"trainstack crds: {found.notice()}", file=sys.stderr)
+        return 1 if args.check else 0
+    return 0
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
@@ -132,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("build/plan"),
                    help="output folder, relative to the project (default build/plan)")
     p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("crds", help="fetch the pinned upstream CRDs into the cache, verified by "
+                       "sha256 (the plan validates custom resources against them)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when any pinned CRD is missing")
+    p.set_defaults(func=cmd_crds)
     p = sub.add_parser("preflight", help="check the trainer image's Dockerfile and requirements "
                        "for torch/CUDA/driver/Python conflicts (exit 1 on an error)")
     preflight.add_arguments(p)

@@ -10,9 +10,9 @@ Public API
 ``validate_all(objs, kubernetes_version="1.34") -> dict[str, list[str]]``
     ``{"<Kind>/<name>": errors}`` for the invalid objects only.
 ``crd_dir() -> Path``
-    Directory of the pinned upstream CRD YAMLs: ``$TRAINSTACK_CRD_DIR`` if set, else
-    ``<repo>/../shared/schemas/crds``, else ``<repo>/build/crds`` (filled by ``make crds``);
-    raises ``SchemaUnavailable`` otherwise.
+    Directory of the pinned upstream CRD YAMLs: ``$TRAINSTACK_CRD_DIR`` if set, else the user
+    cache that ``trainstack crds`` fills (see ``trainstack.crds``); raises ``SchemaUnavailable``
+    otherwise.
 ``resolve_kubernetes_version(v) -> str``
     The kubernetes-validate schema version used for a requested cluster version.
 ``cel_rule_coverage(api_version, kind) -> dict[str, list[str]]``
@@ -121,6 +121,9 @@ import jsonschema
 import referencing
 import yaml
 
+from . import crds
+from .crds import ENV_CRD_DIR
+
 __all__ = [
     "ENV_CRD_DIR",
     "SchemaUnavailable",
@@ -131,7 +134,6 @@ __all__ = [
     "validate_object",
 ]
 
-ENV_CRD_DIR = "TRAINSTACK_CRD_DIR"
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -146,33 +148,18 @@ class SchemaUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- CRD directory
 
 
-def _repo_root() -> Path | None:
-    here = Path(__file__).resolve().parent
-    for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file():
-            return candidate
-    return None
-
-
 def crd_dir() -> Path:
-    """Directory holding the upstream CRD YAMLs (see module docstring for the lookup order)."""
-    hint = f"run `make crds` or set {ENV_CRD_DIR} to a directory of CRD YAML files"
+    """Directory holding the upstream CRD YAMLs: $TRAINSTACK_CRD_DIR, else the user cache."""
     env = os.environ.get(ENV_CRD_DIR)
     if env:
         path = Path(env).expanduser()
         if path.is_dir():
             return path
-        raise SchemaUnavailable(f"{ENV_CRD_DIR}={env!r} is not a directory; {hint}")
-    root = _repo_root()
-    looked: list[str] = []
-    if root is not None:
-        for candidate in (root.parent / "shared" / "schemas" / "crds", root / "build" / "crds"):
-            if candidate.is_dir():
-                return candidate
-            looked.append(str(candidate))
-    else:
-        looked.append(f"<no pyproject.toml above {Path(__file__).resolve().parent}>")
-    raise SchemaUnavailable(f"no CRD directory found (looked in: {', '.join(looked)}); {hint}")
+        raise SchemaUnavailable(f"{ENV_CRD_DIR}={env!r} is not a directory; {crds.HOW_TO_PROVIDE}")
+    cache = crds.cache_dir()
+    if cache.is_dir():
+        return cache
+    raise SchemaUnavailable(f"no CRDs in {cache}; {crds.HOW_TO_PROVIDE}")
 
 
 # --------------------------------------------------------------------------- built-in kinds

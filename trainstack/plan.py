@@ -22,7 +22,7 @@ from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
 
-from . import k8s_schemas
+from . import crds, k8s_schemas
 from .offline.harness import (
     SECRET_MASK,
     Captured,
@@ -59,6 +59,15 @@ class PlanResult:
     out_dir: Path | None = None
     # policies.Violation per broken rule (the policy pack's rules, run over this plan).
     policy_violations: list[Any] = field(default_factory=list)
+    # The pinned upstream CRDs this machine has; objects of a missing one are not checked.
+    crds: crds.CrdSet | None = None
+
+    @property
+    def unchecked(self) -> list[dict[str, Any]]:
+        """Manifests of a kind whose pinned CRD this machine lacks, so not validated."""
+        if self.crds is None:
+            return []
+        return [m for m in self.manifests if self.crds.is_missing(*_group_kind(m))]
 
     @property
     def mandatory_violations(self) -> list[Any]:
@@ -124,12 +133,18 @@ def with_overrides(config: dict[str, str], overrides: dict[str, Any]) -> dict[st
     return out
 
 
+def _group_kind(manifest: dict[str, Any]) -> tuple[str, str]:
+    return manifest["apiVersion"].rpartition("/")[0], manifest["kind"]
+
+
 def run(project_dir: Path, stack: str, out_root: Path | None = None,
-        overrides: dict[str, Any] | None = None) -> PlanResult:
+        overrides: dict[str, Any] | None = None, fetch_crds: bool = True) -> PlanResult:
     """Evaluate the program for `stack`; raises ConfigError / StackFileError on bad config.
 
     `overrides` edits config keys by path before the run (None deletes a key), as
-    `pulumi config set --path` would.
+    `pulumi config set --path` would. Custom resources are validated against the pinned CRDs
+    (downloaded on first use when `fetch_crds`); those whose CRD this machine cannot have are
+    listed in `result.crds.notice()` instead.
     """
     stack_cfg = load_stack_config(project_dir, stack)
     values = with_overrides(stack_cfg.config, overrides or {})
@@ -142,7 +157,10 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     manifests = [manifest_of(r) for r in plan.resources if is_kubernetes_object(r)]
     helm_values = {r.name: mask_secrets(r.inputs.get("values", {}))
                    for r in plan.resources if r.type == "kubernetes:helm.sh/v3:Release"}
-    errors = k8s_schemas.validate_all(manifests, str(cfg.cluster.kubernetes_version))
+    crd_set = crds.ensure(fetch=fetch_crds)
+    errors = k8s_schemas.validate_all(
+        [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
+        str(cfg.cluster.kubernetes_version))
     import policies  # the CrossGuard pack's rules, run over the plan offline
 
     # Jobs may run only the image of this stack's own repository.
@@ -150,7 +168,7 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     violations = policies.check_plan(plan.resources, {
         "job-images-from-ecr": {"allowedRepositories": [u for u in own if u]}})
     result = PlanResult(stack, cfg, plan, manifests, helm_values, errors,
-                        policy_violations=violations)
+                        policy_violations=violations, crds=crd_set)
     if out_root is not None:
         result.out_dir = write(result, out_root / stack)
     return result
@@ -290,6 +308,10 @@ def summary(result: PlanResult) -> str:
         lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID:")
         for obj, errs in result.schema_errors.items():
             lines += [f"  {obj}: {e}" for e in errs]
+    elif result.unchecked:
+        kinds = list(dict.fromkeys(m["kind"] for m in result.unchecked))
+        lines.append(f"Kubernetes objects: {n}, {n - len(result.unchecked)} valid against their "
+                     f"schemas; {len(result.unchecked)} {result.crds.notice(kinds)}")
     else:
         lines.append(f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and "
                      "upstream CRDs.")
