@@ -14,30 +14,24 @@ from .config import ClusterConfig, NodeGroupConfig
 from .iam import IMDS_HOP_LIMIT, attach_managed, node_role, pod_identity_role
 from .scheduling import GPU_TAINT, eks_taint, node_labels
 
-ADMIN_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterAdminPolicy"
+# EKS access policies are not IAM policies: their ARNs live under eks::aws:cluster-access-policy
+# (EKS User Guide, "Review access policy permissions"; AssociateAccessPolicy's policyArn takes one
+# of ListAccessPolicies' ARNs, botocore eks 2017-11-01 model).
+ADMIN_ACCESS_POLICY = "AmazonEKSClusterAdminPolicy"
 EBS_CSI_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 
 
-def autoscaler_tags(cluster_name: str, labels: dict[str, str], group: NodeGroupConfig,
-                    gpu: bool) -> dict[str, str]:
-    """Node-template tags that let Cluster Autoscaler scale a GPU group up from zero."""
-    tags = {"k8s.io/cluster-autoscaler/enabled": "true",
-            f"k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
-    tags.update({f"k8s.io/cluster-autoscaler/node-template/label/{k}": v
-                 for k, v in labels.items()})
-    if gpu:
-        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{GPU_TAINT['key']}"] = \
-            f"{GPU_TAINT['value']}:{GPU_TAINT['effect']}"
-        tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(
-            group.gpus_per_node)
-    return tags
+def access_policy_arn(partition: str, policy: str) -> str:
+    """The ARN of an EKS-managed access policy in `partition` (aws, aws-cn, aws-us-gov)."""
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{policy}"
 
 
 @dataclass
 class ClusterArgs:
     config: ClusterConfig
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: list[pulumi.Input[str]]  # in zone order: EFA groups use the first
+    private_subnet_ids: list[pulumi.Input[str]]
+    efa_subnet_id: pulumi.Input[str]  # the private subnet of the EFA zone (PlatformConfig.efa_zone)
     node_groups: dict[str, NodeGroupConfig]
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -69,6 +63,9 @@ class Cluster(pulumi.ComponentResource):
                                        opts=child)
 
         ep = cfg.endpoint
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        admin_policy = partition.partition.apply(
+            lambda p: access_policy_arn(p, ADMIN_ACCESS_POLICY))
         self.eks = eks.Cluster(
             name,
             name=cfg.name,
@@ -82,7 +79,7 @@ class Cluster(pulumi.ComponentResource):
                 f"admin-{i}": eks.AccessEntryArgs(
                     principal_arn=arn,
                     access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=ADMIN_POLICY,
+                        policy_arn=admin_policy,
                         access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
                             type="cluster"))})
                 for i, arn in enumerate(cfg.admin_principals)},
@@ -157,7 +154,7 @@ class Cluster(pulumi.ComponentResource):
             # group that passes all traffic between its members.
             pg = aws.ec2.PlacementGroup(f"{res}-pg", strategy="cluster", tags=tags, opts=child)
             placement = aws.ec2.LaunchTemplatePlacementArgs(group_name=pg.name)
-            subnets = args.private_subnet_ids[:1]
+            subnets = [args.efa_subnet_id]
             efa_sg = aws.ec2.SecurityGroup(
                 f"{res}-efa", vpc_id=args.vpc_id, description=f"EFA traffic within {group_name}",
                 ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0,
@@ -207,13 +204,15 @@ class Cluster(pulumi.ComponentResource):
             instance_types=list(group.instance_types),
             capacity_type=group.capacity_type,
             subnet_ids=subnets,
+            # Fixed capacity sized from config: min, desired and max are all declared, so editing
+            # desiredSize (default minSize) and running `pulumi up` resizes the group. No
+            # autoscaler runs on managed groups (Karpenter scales the pools), so nothing else
+            # owns the desired count and Pulumi must not ignore it.
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
                 min_size=group.min_size, desired_size=group.desired, max_size=group.max_size),
-            # Min and max stay owned by config; the desired count belongs to the autoscaler.
-            ignore_scaling_changes=gpu,
             labels=labels,
             taints=[eks_taint(GPU_TAINT)] if gpu else None,
             launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id,
                                                                 version=lt.latest_version.apply(str)),
-            tags={**tags, **autoscaler_tags(args.config.name, labels, group, gpu)},
+            tags=tags,
             opts=child)

@@ -196,6 +196,15 @@ class PlatformConfig(_Model):
     def zones(self) -> tuple[str, ...]:
         return catalog.REGION_ZONES[self.region][: self.network.az_count]
 
+    @property
+    def efa_zone(self) -> str:
+        """The one zone of every EFA node group and EFA NodePool: the first configured zone.
+
+        EFA traffic stays within a zone and a cluster placement group cannot span zones, so all
+        EFA capacity shares this zone (and reaches FSx/EFS mount targets there without crossing).
+        """
+        return self.zones()[0]
+
     def pools(self) -> dict[str, PoolFacts]:
         """Every GPU pool a job may name: Karpenter NodePools and GPU managed node groups."""
         out = {n: PoolFacts(n, False, tuple(catalog.GPU_INSTANCES[t] for t in g.instance_types

@@ -43,13 +43,31 @@ INTERRUPTION_EVENTS = {
 }
 
 
+ZONE_LABEL = "topology.kubernetes.io/zone"
+
+
+@dataclass(frozen=True)
+class EfaPlacement:
+    """Where an EFA pool's nodes go: the EFA zone's private subnet and one cluster placement group.
+
+    EFA traffic does not cross zones, and a cluster placement group cannot span them; Karpenter
+    (v1.14 placement-groups design) leaves an empty cluster group's zone to EC2 unless the NodePool
+    pins it, so the NodePool requires the zone and the node class selects only that zone's subnet.
+    """
+
+    subnet_id: str
+    placement_group: str
+
+
 # --------------------------------------------------------------------------- pure renderers
 
 
 def render_ec2_node_class(pool: str, pool_cfg: NodePoolConfig, *, cluster_name: str,
-                          node_role_name: str, ami_alias: str,
-                          tags: dict[str, str]) -> dict[str, Any]:
-    return {
+                          node_role_name: str, ami_alias: str, tags: dict[str, str],
+                          placement: EfaPlacement | None = None) -> dict[str, Any]:
+    if pool_cfg.efa and placement is None:
+        raise ValueError(f"EFA pool {pool!r} needs an EfaPlacement (zone, subnet, placement group)")
+    nc = {
         "apiVersion": "karpenter.k8s.aws/v1",
         "kind": "EC2NodeClass",
         "metadata": {"name": pool},
@@ -70,9 +88,16 @@ def render_ec2_node_class(pool: str, pool_cfg: NodePoolConfig, *, cluster_name: 
             "tags": {**tags, "trainstack.io/pool": pool},
         },
     }
+    if pool_cfg.efa:
+        # EC2NodeClass v1 (karpenter-provider-aws v1.14.1 CRD): a subnet term is an id or tags,
+        # and placementGroupSelector names one group by name xor id.
+        nc["spec"]["subnetSelectorTerms"] = [{"id": placement.subnet_id}]
+        nc["spec"]["placementGroupSelector"] = {"name": placement.placement_group}
+    return nc
 
 
-def render_node_pool(pool: str, pool_cfg: NodePoolConfig) -> dict[str, Any]:
+def render_node_pool(pool: str, pool_cfg: NodePoolConfig,
+                     efa_zone: str | None = None) -> dict[str, Any]:
     if pool_cfg.efa or pool_cfg.instance_types:
         # EFA pools list the EFA-capable sizes explicitly: a family alone would admit xlarge.
         selector = {"key": "node.kubernetes.io/instance-type", "operator": "In",
@@ -80,6 +105,18 @@ def render_node_pool(pool: str, pool_cfg: NodePoolConfig) -> dict[str, Any]:
     else:
         selector = {"key": "karpenter.k8s.aws/instance-family", "operator": "In",
                     "values": list(pool_cfg.instance_families)}
+    requirements = [
+        selector,
+        {"key": "karpenter.sh/capacity-type", "operator": "In",
+         "values": list(pool_cfg.capacity_types)},
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
+        {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
+    ]
+    if pool_cfg.efa:
+        if not efa_zone:
+            raise ValueError(f"EFA pool {pool!r} needs the zone its placement group is in")
+        # One zone for every node of the pool: a job's ranks must share the EFA fabric.
+        requirements.append({"key": ZONE_LABEL, "operator": "In", "values": [efa_zone]})
     limits: dict[str, Any] = {"nvidia.com/gpu": pool_cfg.max_gpus}
     if pool_cfg.max_nodes is not None:
         limits["nodes"] = pool_cfg.max_nodes
@@ -89,13 +126,7 @@ def render_node_pool(pool: str, pool_cfg: NodePoolConfig) -> dict[str, Any]:
             "spec": {
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
                                  "name": pool},
-                "requirements": [
-                    selector,
-                    {"key": "karpenter.sh/capacity-type", "operator": "In",
-                     "values": list(pool_cfg.capacity_types)},
-                    {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]},
-                    {"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]},
-                ],
+                "requirements": requirements,
                 "taints": [dict(GPU_TAINT)],
                 "expireAfter": "720h",
             },
@@ -115,8 +146,14 @@ def render_node_pool(pool: str, pool_cfg: NodePoolConfig) -> dict[str, Any]:
 
 def render_controller_policy(*, cluster_name: str, region: str, account: str, partition: str,
                              node_role_arn: str, queue_arn: str) -> dict[str, Any]:
-    """The controller's IAM policy, scoped to resources tagged for this cluster."""
+    """The controller's IAM policy, scoped to resources tagged for this cluster.
+
+    Follows the reference controller policy of karpenter-provider-aws v1.14.1
+    (website/content/en/docs/getting-started/getting-started-with-karpenter/cloudformation.yaml),
+    statement by statement, with the same Sids, conditions and scoping.
+    """
     ec2 = f"arn:{partition}:ec2:{region}"
+    cluster_arn = f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}"
     owned = {f"aws:RequestTag/kubernetes.io/cluster/{cluster_name}": "owned",
              "aws:RequestTag/eks:eks-cluster-name": cluster_name}
     launched = [f"{ec2}:*:{kind}/*" for kind in ("fleet", "instance", "volume",
@@ -127,7 +164,9 @@ def render_controller_policy(*, cluster_name: str, region: str, account: str, pa
         {"Sid": "AllowScopedEC2InstanceAccessActions", "Effect": "Allow",
          "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
          "Resource": [f"{ec2}::image/*", f"{ec2}::snapshot/*", f"{ec2}:*:security-group/*",
-                      f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*"]},
+                      f"{ec2}:*:subnet/*", f"{ec2}:*:capacity-reservation/*",
+                      # Launching into an EFA pool's cluster placement group.
+                      f"{ec2}:*:placement-group/*"]},
         {"Sid": "AllowScopedEC2LaunchTemplateAccessActions", "Effect": "Allow",
          "Action": ["ec2:RunInstances", "ec2:CreateFleet"],
          "Resource": f"{ec2}:*:launch-template/*",
@@ -161,8 +200,13 @@ def render_controller_policy(*, cluster_name: str, region: str, account: str, pa
              "StringLike": {"aws:ResourceTag/karpenter.sh/nodepool": "*"}}},
         {"Sid": "AllowRegionalReadActions", "Effect": "Allow",
          "Action": ["ec2:DescribeCapacityReservations", "ec2:DescribeImages",
-                    "ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings",
-                    "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
+                    "ec2:DescribeInstances",
+                    # Instance health checks; without it the controller logs an error each poll.
+                    "ec2:DescribeInstanceStatus",
+                    "ec2:DescribeInstanceTypeOfferings", "ec2:DescribeInstanceTypes",
+                    "ec2:DescribeLaunchTemplates",
+                    # Resolving an EC2NodeClass's placementGroupSelector.
+                    "ec2:DescribePlacementGroups",
                     "ec2:DescribeSecurityGroups", "ec2:DescribeSpotPriceHistory",
                     "ec2:DescribeSubnets"],
          "Resource": "*", "Condition": {"StringEquals": {"aws:RequestedRegion": region}}},
@@ -175,7 +219,8 @@ def render_controller_policy(*, cluster_name: str, region: str, account: str, pa
          "Resource": queue_arn},
         {"Sid": "AllowPassingInstanceRole", "Effect": "Allow", "Action": "iam:PassRole",
          "Resource": node_role_arn,
-         "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+         "Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com",
+                                                                "ec2.amazonaws.com.cn"]}}},
         {"Sid": "AllowScopedInstanceProfileCreationActions", "Effect": "Allow",
          "Action": "iam:CreateInstanceProfile", "Resource": profile,
          "Condition": {
@@ -199,11 +244,16 @@ def render_controller_policy(*, cluster_name: str, region: str, account: str, pa
                  f"aws:ResourceTag/kubernetes.io/cluster/{cluster_name}": "owned",
                  "aws:ResourceTag/topology.kubernetes.io/region": region},
              "StringLike": {"aws:ResourceTag/karpenter.k8s.aws/ec2nodeclass": "*"}}},
+        {"Sid": "AllowUnscopedInstanceProfileListAction", "Effect": "Allow",
+         "Action": "iam:ListInstanceProfiles", "Resource": "*"},
         {"Sid": "AllowInstanceProfileReadActions", "Effect": "Allow",
-         "Action": ["iam:GetInstanceProfile", "iam:ListInstanceProfiles"], "Resource": "*"},
+         "Action": "iam:GetInstanceProfile", "Resource": profile},
         {"Sid": "AllowAPIServerEndpointDiscovery", "Effect": "Allow",
-         "Action": "eks:DescribeCluster",
-         "Resource": f"arn:{partition}:eks:{region}:{account}:cluster/{cluster_name}"},
+         "Action": "eks:DescribeCluster", "Resource": cluster_arn},
+        # Karpenter avoids zones under an ARC zonal shift of this cluster.
+        {"Sid": "AllowZonalShiftStatusReadOnly", "Effect": "Allow",
+         "Action": "arc-zonal-shift:GetManagedResource", "Resource": "*",
+         "Condition": {"StringEquals": {"arc-zonal-shift:ResourceIdentifier": cluster_arn}}},
     ]}
 
 
@@ -217,8 +267,8 @@ def render_queue_policy(queue_arn: str) -> dict[str, Any]:
     ]}
 
 
-def chart_values(*, cluster_name: str, queue_name: str, system_label: tuple[str, str],
-                 replicas: int) -> dict[str, Any]:
+def chart_values(*, cluster_name: str, queue_name: str, region: str,
+                 system_label: tuple[str, str], replicas: int) -> dict[str, Any]:
     key, value = system_label
     return {
         "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
@@ -226,8 +276,14 @@ def chart_values(*, cluster_name: str, queue_name: str, system_label: tuple[str,
         "replicas": replicas,
         # On the system node group: Karpenter must never run on nodes it manages.
         "nodeSelector": {"kubernetes.io/os": "linux", key: value},
-        "controller": {"resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
-                                     "limits": {"memory": "1Gi"}}},
+        "controller": {
+            "resources": {"requests": {"cpu": "500m", "memory": "1Gi"},
+                          "limits": {"memory": "1Gi"}},
+            # The region from config, not from IMDS: nodes allow one IMDS hop, which a pod's
+            # network namespace already uses up. The chart (v1.14.1 templates/deployment.yaml)
+            # appends controller.env to the container's env.
+            "env": [{"name": "AWS_REGION", "value": region}],
+        },
     }
 
 
@@ -243,6 +299,9 @@ class KarpenterArgs:
     provider: k8s.Provider
     system_label: tuple[str, str]
     system_replicas: int
+    # The zone EFA pools are pinned to and that zone's private subnet (the EFA node groups' too).
+    efa_zone: str | None = None
+    efa_subnet_id: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -309,7 +368,7 @@ class Karpenter(pulumi.ComponentResource):
             name, release=RELEASE, chart=versions.KARPENTER_CHART, version=cfg.chart_version,
             namespace=NAMESPACE, skip_crds=True, atomic=True, timeout=600,
             values=pulumi.Output.all(cluster_name, queue.name).apply(
-                lambda a: chart_values(cluster_name=a[0], queue_name=a[1],
+                lambda a: chart_values(cluster_name=a[0], queue_name=a[1], region=args.region,
                                        system_label=args.system_label,
                                        replicas=args.system_replicas)),
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
@@ -320,14 +379,24 @@ class Karpenter(pulumi.ComponentResource):
                                               depends_on=[release])
         self.node_pools = {}
         for pool, pool_cfg in cfg.node_pools.items():
-            nc = pulumi.Output.all(cluster_name, node_role.name).apply(
+            placement = pulumi.Output.from_input(None)
+            if pool_cfg.efa:
+                if args.efa_zone is None or args.efa_subnet_id is None:
+                    raise ValueError(f"EFA pool {pool!r} needs KarpenterArgs.efa_zone and "
+                                     "efa_subnet_id")
+                # Karpenter selects the group; it does not create one.
+                pg = aws.ec2.PlacementGroup(f"{name}-{pool}-pg", strategy="cluster", tags=tags,
+                                            opts=child)
+                placement = pulumi.Output.all(args.efa_subnet_id, pg.name).apply(
+                    lambda a: EfaPlacement(subnet_id=a[0], placement_group=a[1]))
+            nc = pulumi.Output.all(cluster_name, node_role.name, placement).apply(
                 lambda a, p=pool, pc=pool_cfg: render_ec2_node_class(
                     p, pc, cluster_name=a[0], node_role_name=a[1], ami_alias=cfg.ami_alias,
-                    tags=tags))
+                    tags=tags, placement=a[2]))
             ec2nc = k8s.apiextensions.CustomResource(
                 f"{name}-{pool}-nodeclass", api_version="karpenter.k8s.aws/v1",
                 kind="EC2NodeClass", metadata={"name": pool}, spec=nc["spec"], opts=objects_opts)
-            body = render_node_pool(pool, pool_cfg)
+            body = render_node_pool(pool, pool_cfg, args.efa_zone)
             self.node_pools[pool] = k8s.apiextensions.CustomResource(
                 f"{name}-{pool}", api_version=body["apiVersion"], kind=body["kind"],
                 metadata=body["metadata"], spec=body["spec"],

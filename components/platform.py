@@ -33,9 +33,11 @@ class Platform(pulumi.ComponentResource):
         self.network = Network(f"{name}-net", NetworkArgs(
             config=cfg.network, cluster_name=cfg.cluster.name, zones=zones, region=cfg.region,
             tags=tags), child)
+        # EFA node groups and EFA NodePools share one zone and its private subnet.
+        efa_subnet_id = self.network.private_subnet_ids[zones.index(cfg.efa_zone)]
         self.cluster = Cluster(f"{name}-eks", ClusterArgs(
             config=cfg.cluster, vpc_id=self.network.vpc_id,
-            private_subnet_ids=self.network.private_subnet_ids,
+            private_subnet_ids=self.network.private_subnet_ids, efa_subnet_id=efa_subnet_id,
             node_groups=dict(cfg.node_groups), tags=tags), child)
 
         system_label = (SYSTEM_LABEL, "true")
@@ -48,6 +50,7 @@ class Platform(pulumi.ComponentResource):
                 region=cfg.region, provider=self.cluster.provider, system_label=system_label,
                 # Two replicas need two system nodes (the chart spreads them by host).
                 system_replicas=2 if system.min_size >= 2 else 1,
+                efa_zone=cfg.efa_zone, efa_subnet_id=efa_subnet_id,
                 # Its pods get AWS credentials through the Pod Identity agent.
                 depends_on=[*system_nodes, self.cluster.pod_identity_agent], tags=tags), child)
         self.gpu = GpuPlugins(f"{name}-gpu", GpuPluginsArgs(
@@ -83,7 +86,7 @@ class Platform(pulumi.ComponentResource):
             "region": cfg.region,
             "vpcId": self.network.vpc_id,
             "nodeGroups": {n: {"instanceTypes": g.instance_types, "minSize": g.min_size,
-                               "maxSize": g.max_size, "efa": g.efa}
+                               "desiredSize": g.desired, "maxSize": g.max_size, "efa": g.efa}
                            for n, g in cfg.gpu_groups.items()},
             "nodePools": {n: {"maxGpus": p.max_gpus, "maxNodes": p.max_nodes, "efa": p.efa}
                           for n, p in cfg.node_pools.items()},

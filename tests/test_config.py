@@ -50,6 +50,8 @@ DELETE = object()
 INVALID = [
     ("nodeGroups.gpu-g5.minSize", 3, "trainstack:nodeGroups.gpu-g5.minSize", "minSize <= desiredSize"),
     ("nodeGroups.gpu-g5.desiredSize", 5, "trainstack:nodeGroups.gpu-g5.desiredSize", "outside"),
+    ("nodeGroups.system.desiredSize", 1, "trainstack:nodeGroups.system.desiredSize",
+     "allowed minSize <= desiredSize <= maxSize"),
     ("nodeGroups.gpu-g5.minSize", -1, "trainstack:nodeGroups.gpu-g5.minSize", "greater than or equal to 0"),
     ("nodeGroups.gpu-g5.maxSize", -2, "trainstack:nodeGroups.gpu-g5.maxSize", "greater than or equal to 0"),
     ("nodeGroups.gpu-g5.instanceTypes", ["g5.xlarg"], "trainstack:nodeGroups.gpu-g5.instanceTypes[0]",

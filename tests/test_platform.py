@@ -2,11 +2,15 @@
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from components import storage
+from components.cluster import access_policy_arn
+from components.karpenter import render_controller_policy
+from trainstack import k8s_schemas
 from components.config import ConfigError
 from trainstack import plan as offline_plan
 from trainstack.offline.harness import is_secret, unwrap_secrets
@@ -83,7 +87,6 @@ def test_every_gpu_pool_is_tainted_and_labelled():
         assert g["labels"]["trainstack.io/gpu"] == "true"
         assert g["labels"]["trainstack.io/pool"] == name.removeprefix("trainstack-eks-")
         assert g["amiType"] == "AL2023_x86_64_NVIDIA"
-        assert g["ignoreScalingChanges"] is True
     system = groups["trainstack-eks-system"]
     assert "taints" not in system and system["capacityType"] == "ON_DEMAND"
     assert system["amiType"] == "AL2023_x86_64_STANDARD"
@@ -254,8 +257,9 @@ def test_efa_only_where_asked():
     zone_a = next(s for s in private if s.name.endswith("us-west-2a"))
     assert group["subnetIds"] == [zone_a.id]
     lt = inputs(efa, "aws:ec2/launchTemplate:LaunchTemplate", "trainstack-eks-gpu-g5-efa-lt")
-    pg = {**inputs(efa, "aws:ec2/placementGroup:PlacementGroup"),
-          **state(efa, "aws:ec2/placementGroup:PlacementGroup")}
+    pg_name = "trainstack-eks-gpu-g5-efa-pg"
+    pg = {**inputs(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name),
+          **state(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name)}
     assert pg["strategy"] == "cluster" and lt["placement"]["groupName"] == pg["name"]
     assert [n["interfaceType"] for n in lt["networkInterfaces"]] == ["efa"]
     sg = inputs(efa, "aws:ec2/securityGroup:SecurityGroup", "trainstack-eks-gpu-g5-efa-efa")
@@ -350,3 +354,166 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "Maximum GPUs this stack can run: 72" in summary
     assert "$0.35/h idle ($256/month), $152.18/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
+
+
+# EKS access policies (EKS User Guide, "Review access policy permissions"): EKS-managed, not IAM
+# policies; ARN arn:<partition>:eks::aws:cluster-access-policy/<name>.
+EKS_ACCESS_POLICIES = {"AmazonEKSAdminPolicy", "AmazonEKSAdminViewPolicy",
+                       "AmazonEKSClusterAdminPolicy", "AmazonEKSEditPolicy", "AmazonEKSViewPolicy"}
+ACCESS_POLICY_ARN = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):eks::aws:cluster-access-policy/(?P<name>\w+)$")
+
+
+def test_admin_principals_get_an_eks_cluster_access_policy_arn():
+    admins = plan(**{"trainstack:cluster__adminPrincipals": [
+        "arn:aws:iam::123456789012:role/Admin"]})
+    entry = inputs(admins, "eks:index:Cluster")["accessEntries"]["admin-0"]
+    association = entry["accessPolicies"]["cluster-admin"]
+    match = ACCESS_POLICY_ARN.match(association["policyArn"])
+    assert match, association["policyArn"]
+    assert match["name"] == "AmazonEKSClusterAdminPolicy" and match["name"] in EKS_ACCESS_POLICIES
+    assert match["partition"] == "aws"  # the mock's aws.getPartition answer
+    assert association["accessScope"] == {"type": "cluster"}
+    china = ACCESS_POLICY_ARN.match(access_policy_arn("aws-cn", "AmazonEKSClusterAdminPolicy"))
+    assert china and china["partition"] == "aws-cn"
+
+
+def test_node_groups_are_fixed_capacity_sized_by_config():
+    before = plan()
+    after = plan(**{"trainstack:nodeGroups__gpu-g5__desiredSize": 1})
+    a, b = _all_inputs(before), _all_inputs(after)
+    changes = [(key, path, x, y) for key in a for path, x, y in _diff(a[key], b[key])]
+    assert changes == [((MNG, "trainstack-eks-gpu-g5"), ".scalingConfig.desiredSize", 0, 1)]
+    assert inputs(after, MNG, "trainstack-eks-gpu-g5")["scalingConfig"] == {
+        "minSize": 0, "desiredSize": 1, "maxSize": 2}
+    for group in before.plan.of_type(MNG):
+        # pulumi-eks 4.4: ignoreScalingChanges makes the node group ignore desiredSize.
+        assert not group.inputs.get("ignoreScalingChanges")
+        assert not [k for k in group.options["ignoreChanges"] if "desiredSize" in k]
+        # Nothing reads Cluster Autoscaler tags: the stack installs no Cluster Autoscaler.
+        assert not [k for k in group.inputs.get("tags", {}) if "cluster-autoscaler" in k]
+    for lt in before.plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert "cluster-autoscaler" not in json.dumps(lt.inputs)
+
+
+def test_desired_size_outside_min_and_max_is_a_config_error():
+    # EKS UpdateNodegroupConfig (botocore eks 2017-11-01): desiredSize within minSize..maxSize.
+    with pytest.raises(ConfigError, match=r"trainstack:nodeGroups.gpu-g5.desiredSize = 3: "
+                                          r"outside minSize 0 .. maxSize 2"):
+        plan(**{"trainstack:nodeGroups__gpu-g5__desiredSize": 3})
+    with pytest.raises(ConfigError, match=r"trainstack:nodeGroups.system.desiredSize = 1: "
+                                          r"outside minSize 2 .. maxSize 3"):
+        plan(**{"trainstack:nodeGroups__system__desiredSize": 1})
+
+
+def _requirement(pool: dict, key: str) -> list[dict]:
+    return [r for r in pool["spec"]["template"]["spec"]["requirements"] if r["key"] == key]
+
+
+def test_efa_pool_is_pinned_to_one_zone_and_a_cluster_placement_group():
+    efa = plan("efa")
+    manifests = {(m["kind"], m["metadata"]["name"]): m for m in efa.manifests}
+    node_class, pool = manifests[("EC2NodeClass", "efa")], manifests[("NodePool", "efa")]
+    pg_resource = efa.plan.one("aws:ec2/placementGroup:PlacementGroup",
+                               "trainstack-karpenter-efa-pg")
+    pg = {**pg_resource.inputs, **pg_resource.state}
+    assert pg["strategy"] == "cluster"
+    assert node_class["spec"]["placementGroupSelector"] == {"name": pg["name"]}
+    # Exactly one zone, and only that zone's subnet: the one the EFA node group uses too.
+    zone = efa.config.efa_zone
+    assert _requirement(pool, "topology.kubernetes.io/zone") == [
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}]
+    subnet = next(r for r in efa.plan.of_type("aws:ec2/subnet:Subnet")
+                  if r.name.endswith(f"-private-{zone}"))
+    assert node_class["spec"]["subnetSelectorTerms"] == [{"id": subnet.id}]
+    assert inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")["subnetIds"] == [subnet.id]
+    # Valid against the v1.14.1 EC2NodeClass CRD, whose rules the validator does enforce.
+    assert k8s_schemas.validate_object(node_class) == []
+    both = json.loads(json.dumps(node_class))
+    both["spec"]["placementGroupSelector"]["id"] = "pg-0123456789abcdef0"
+    assert any("mutually exclusive" in e for e in k8s_schemas.validate_object(both))
+
+
+def test_non_efa_pools_select_every_zone_and_no_placement_group():
+    dev = plan()
+    for m in dev.manifests:
+        if m["kind"] == "NodePool":
+            assert _requirement(m, "topology.kubernetes.io/zone") == []
+        if m["kind"] == "EC2NodeClass":
+            assert "placementGroupSelector" not in m["spec"]
+            assert m["spec"]["subnetSelectorTerms"] == [
+                {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}]
+    assert dev.plan.of_type("aws:ec2/placementGroup:PlacementGroup") == []
+
+
+# The reference controller policy of karpenter-provider-aws v1.14.1, Sid -> actions
+# (website/content/en/docs/getting-started/getting-started-with-karpenter/cloudformation.yaml at
+# tag v1.14.1; the preview copy at that tag is identical).
+KARPENTER_V1_14_1_POLICY = {
+    "AllowScopedEC2InstanceAccessActions": {"ec2:RunInstances", "ec2:CreateFleet"},
+    "AllowScopedEC2LaunchTemplateAccessActions": {"ec2:RunInstances", "ec2:CreateFleet"},
+    "AllowScopedEC2InstanceActionsWithTags": {"ec2:RunInstances", "ec2:CreateFleet",
+                                              "ec2:CreateLaunchTemplate"},
+    "AllowScopedResourceCreationTagging": {"ec2:CreateTags"},
+    "AllowScopedResourceTagging": {"ec2:CreateTags"},
+    "AllowScopedDeletion": {"ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"},
+    "AllowPassingInstanceRole": {"iam:PassRole"},
+    "AllowScopedInstanceProfileCreationActions": {"iam:CreateInstanceProfile"},
+    "AllowScopedInstanceProfileTagActions": {"iam:TagInstanceProfile"},
+    "AllowScopedInstanceProfileActions": {"iam:AddRoleToInstanceProfile",
+                                          "iam:RemoveRoleFromInstanceProfile",
+                                          "iam:DeleteInstanceProfile"},
+    "AllowAPIServerEndpointDiscovery": {"eks:DescribeCluster"},
+    "AllowInterruptionQueueActions": {"sqs:DeleteMessage", "sqs:GetQueueUrl",
+                                      "sqs:ReceiveMessage"},
+    "AllowZonalShiftStatusReadOnly": {"arc-zonal-shift:GetManagedResource"},
+    "AllowRegionalReadActions": {
+        "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
+        "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings",
+        "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
+        "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"},
+    "AllowSSMReadActions": {"ssm:GetParameter"},
+    "AllowPricingReadActions": {"pricing:GetProducts"},
+    "AllowUnscopedInstanceProfileListAction": {"iam:ListInstanceProfiles"},
+    "AllowInstanceProfileReadActions": {"iam:GetInstanceProfile"},
+}
+
+
+def _actions(statement: dict) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def test_karpenter_controller_policy_matches_the_v1_14_1_reference():
+    result = plan("efa")
+    policy = json.loads(inputs(result, "aws:iam/rolePolicy:RolePolicy",
+                               "trainstack-karpenter-controller")["policy"])
+    sids = {s["Sid"]: s for s in policy["Statement"]}
+    assert {sid: _actions(s) for sid, s in sids.items()} == KARPENTER_V1_14_1_POLICY
+    # The reference's scoping of the actions placement groups and health checks need.
+    assert sids["AllowRegionalReadActions"]["Resource"] == "*"
+    assert sids["AllowRegionalReadActions"]["Condition"] == {
+        "StringEquals": {"aws:RequestedRegion": "us-west-2"}}
+    assert "arn:aws:ec2:us-west-2:*:placement-group/*" in \
+        sids["AllowScopedEC2InstanceAccessActions"]["Resource"]
+    assert sids["AllowZonalShiftStatusReadOnly"]["Condition"] == {"StringEquals": {
+        "arc-zonal-shift:ResourceIdentifier":
+            sids["AllowAPIServerEndpointDiscovery"]["Resource"]}}
+    # Pure renderer, another partition: every ARN follows it.
+    cn = json.dumps(render_controller_policy(
+        cluster_name="c", region="cn-north-1", account="123456789012", partition="aws-cn",
+        node_role_arn="arn:aws-cn:iam::123456789012:role/n", queue_arn="q"))
+    assert "arn:aws:" not in cn
+
+
+def test_karpenter_controller_gets_its_region_from_helm_values_not_imds():
+    for stack, overrides in (("dev", {}), ("dev", {"aws:region": "eu-west-1"})):
+        result = plan(stack, **overrides)
+        values = releases(result)["karpenter"]["values"]
+        # karpenter chart v1.14.1 templates/deployment.yaml appends controller.env (a list of
+        # EnvVar) to the controller container's env.
+        env = values["controller"]["env"]
+        assert isinstance(env, list) and all(set(e) == {"name", "value"} for e in env)
+        assert [e["value"] for e in env if e["name"] == "AWS_REGION"] == [result.config.region]
+    assert result.config.region == "eu-west-1"
