@@ -173,8 +173,6 @@ def _compiled(pattern: str) -> re.Pattern | None:
 
 @functools.lru_cache(maxsize=None)
 def _service_model(service: str):
-    import botocore.session
-
     return _session().get_service_model(service)
 
 
