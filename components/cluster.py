@@ -9,7 +9,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from . import catalog
+from . import aws_names, catalog
 from .config import ClusterConfig, NodeGroupConfig
 from .iam import IMDS_HOP_LIMIT, attach_managed, node_role, pod_identity_role
 from .scheduling import GPU_TAINT, eks_taint, node_labels
@@ -55,10 +55,10 @@ class Cluster(pulumi.ComponentResource):
         key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets envelope key for {cfg.name}",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
                           opts=child)
-        aws.kms.Alias(f"{name}-secrets", name=f"alias/{cfg.name}-eks-secrets",
+        aws.kms.Alias(f"{name}-secrets", name=aws_names.eks_secrets_alias(cfg.name),
                       target_key_id=key.key_id, opts=child)
         # EKS writes control-plane logs to this group; created first so it has a retention.
-        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/eks/{cfg.name}/cluster",
+        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_names.eks_log_group(cfg.name),
                                        retention_in_days=cfg.log_retention_days, tags=tags,
                                        opts=child)
 

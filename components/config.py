@@ -7,13 +7,14 @@ allowed, and all problems of a stack file are reported together.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from . import catalog, versions
+from . import aws_names, catalog, versions
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, PROJECT, ConfigError, _Model
 from .config_base import key as _key
 from .workload_config import (
@@ -50,7 +51,8 @@ class EndpointConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,99}$")
+    # Checked in _check_cluster against AWS's rules for every name derived from it.
+    name: str = Field(min_length=1)
     # A float here is YAML reading 1.30 as 1.3: reported with a hint to quote it.
     kubernetes_version: str | float = versions.KUBERNETES_DEFAULT
     endpoint: EndpointConfig = EndpointConfig()
@@ -229,8 +231,38 @@ def _seconds(duration: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
 
 
+CLUSTER_NAME_CHARS = ("lowercase letters, digits and '-', beginning and ending with a letter or "
+                      "digit")
+
+
+def _derived_name_problems(cluster: str) -> list[str]:
+    from trainstack import aws_rules
+
+    return [f"{value!r} ({rtype.split(':')[-1]} {field}) breaks {rule}: {problem}"
+            for rtype, field, value in aws_names.derived(cluster)
+            for rule, problem in aws_rules.problems(rtype, field, value)]
+
+
+@functools.lru_cache(maxsize=1)
+def max_cluster_name_length() -> int:
+    """The longest cluster name whose derived names all pass AWS's rules (trainstack.aws_rules)."""
+    n = 1
+    while not _derived_name_problems("a" * (n + 1)):
+        n += 1
+    return n
+
+
+def _check_cluster_name(name: str) -> list[str]:
+    found = _derived_name_problems(name)
+    if not found:
+        return []
+    return [f"{_key('cluster', 'name')} = {name!r}: allowed {CLUSTER_NAME_CHARS}, at most "
+            f"{max_cluster_name_length()} characters, so that every AWS name made from it stays "
+            f"valid; here {found[0]}"]
+
+
 def _check_cluster(c: ClusterConfig) -> list[str]:
-    issues = []
+    issues = _check_cluster_name(c.name)
     if not isinstance(c.kubernetes_version, str):
         issues.append(f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: write "
                       f"it as a quoted string such as \"{versions.KUBERNETES_DEFAULT}\" (YAML reads "

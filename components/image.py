@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from trainstack import image_builder
 
+from . import aws_names
 from .config_base import PROJECT
 from .iam import role_trusting
 from .image_build import ImageBuild, ImageBuildArgs
@@ -108,7 +109,8 @@ class TrainerImage(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{PROJECT}:image:TrainerImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cfg, tags, base = args.config, args.tags, f"{args.cluster_name}-trainer"
+        cfg, tags, base = (args.config, args.tags,
+                            aws_names.trainer_base(args.cluster_name))
 
         key = aws.kms.Key(f"{name}-key", description=f"{base}: image, build sources and logs",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
@@ -116,7 +118,7 @@ class TrainerImage(pulumi.ComponentResource):
         aws.kms.Alias(f"{name}-key", name=f"alias/{base}", target_key_id=key.key_id, opts=child)
 
         repo = aws.ecr.Repository(
-            f"{name}-repo", name=f"{args.cluster_name}/trainer",
+            f"{name}-repo", name=aws_names.ecr_repository(args.cluster_name),
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
@@ -188,8 +190,8 @@ class TrainerImage(pulumi.ComponentResource):
     def _source_bucket(self, name: str, base: str, key: aws.kms.Key, tags: dict[str, str],
                        child: pulumi.ResourceOptions) -> aws.s3.Bucket:
         # force_destroy: the bundles are rebuilt from the repository, never the only copy.
-        bucket = aws.s3.Bucket(f"{name}-sources", bucket_prefix=f"{base}-src-", tags=tags,
-                               force_destroy=True, opts=child)
+        bucket = aws.s3.Bucket(f"{name}-sources", bucket_prefix=aws_names.source_bucket_prefix(base),
+                               tags=tags, force_destroy=True, opts=child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-sources", bucket=bucket.id, opts=child,
             rules=[{"apply_server_side_encryption_by_default": {

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import versions
+from . import aws_names, versions
 from .charts import helm_release
 from .config import KarpenterConfig, NodePoolConfig
 from .iam import IMDS_HOP_LIMIT, pod_identity_role
@@ -28,9 +28,7 @@ DISCOVERY_TAG = "karpenter.sh/discovery"
 CRD_CHART = "oci://public.ecr.aws/karpenter/karpenter-crd"
 
 
-def interruption_queue_name(cluster: str) -> str:
-    """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
-    return f"{cluster}-karpenter"
+interruption_queue_name = aws_names.interruption_queue
 
 # EventBridge rules that feed the interruption queue, so Karpenter drains a node before AWS
 # takes it away (spot reclaim, scheduled maintenance) instead of losing the pods mid-step.

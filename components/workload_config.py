@@ -15,12 +15,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from trainstack.aws_rules.documented import SCHEDULE_EXPRESSION
+
 from . import catalog
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, _Model, key
 
 COMPUTE_TYPES = ("BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE", "BUILD_GENERAL1_XLARGE",
                  "BUILD_GENERAL1_2XLARGE")
-SCHEDULE = r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$"
 QUANTITY = r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$"  # (number)(unit), _gib reads both
 CPU_QUANTITY = r"^\d+(\.\d+)?m?$"
 # Pods are named <job>-worker-<n> / <job>-raycluster-xxxxx-gpu-group-worker-xxxxx: keep room.
@@ -213,9 +214,11 @@ def _check_image(img: ImageConfig) -> list[str]:
     if img.log_retention_days not in LOG_RETENTION_DAYS:
         issues.append(f"{key('image', 'logRetentionDays')} = {img.log_retention_days}: "
                       f"CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}")
-    if img.nightly_schedule is not None and not re.match(SCHEDULE, img.nightly_schedule):
-        issues.append(f"{key('image', 'nightlySchedule')} = {img.nightly_schedule!r}: expected an "
-                      "EventBridge schedule such as 'cron(0 3 * * ? *)' or 'rate(1 day)'")
+    if img.nightly_schedule is not None and (
+            problem := SCHEDULE_EXPRESSION.problem(img.nightly_schedule)):
+        issues.append(f"{key('image', 'nightlySchedule')} = {img.nightly_schedule!r}: {problem}; "
+                      "expected an EventBridge schedule such as 'cron(0 3 * * ? *)' or "
+                      f"'rate(1 day)' ({SCHEDULE_EXPRESSION.source})")
     if img.nightly_schedule is not None and img.github is None:
         # Without a repository source a scheduled build would rebuild the last upload: nothing new.
         issues.append(f"{key('image', 'nightlySchedule')}: needs {key('image', 'github')} "

@@ -22,7 +22,7 @@ from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
 
-from . import crds, k8s_schemas
+from . import aws_rules, crds, k8s_schemas
 from .offline.harness import (
     SECRET_MASK,
     Captured,
@@ -59,6 +59,8 @@ class PlanResult:
     out_dir: Path | None = None
     # policies.Violation per broken rule (the policy pack's rules, run over this plan).
     policy_violations: list[Any] = field(default_factory=list)
+    # aws_rules.Violation per AWS input rule broken (API field rules, documented names, IAM).
+    aws_violations: list[Any] = field(default_factory=list)
     # The pinned upstream CRDs this machine has; objects of a missing one are not checked.
     crds: crds.CrdSet | None = None
 
@@ -168,7 +170,8 @@ def run(project_dir: Path, stack: str, out_root: Path | None = None,
     violations = policies.check_plan(plan.resources, {
         "job-images-from-ecr": {"allowedRepositories": [u for u in own if u]}})
     result = PlanResult(stack, cfg, plan, manifests, helm_values, errors,
-                        policy_violations=violations, crds=crd_set)
+                        policy_violations=violations, crds=crd_set,
+                        aws_violations=aws_rules.check(plan.resources))
     if out_root is not None:
         result.out_dir = write(result, out_root / stack)
     return result
@@ -272,6 +275,15 @@ def _policy_lines(result: PlanResult) -> list[str]:
     return lines + [""]
 
 
+def _aws_lines(result: PlanResult) -> list[str]:
+    found = result.aws_violations
+    if not found:
+        return ["AWS inputs: every name, field and IAM policy follows AWS's rules.", ""]
+    lines = [f"AWS inputs: {len(found)} violation(s) of AWS's rules (`pulumi up` would fail):"]
+    lines += [f"  {v}" for v in found]
+    return lines + [""]
+
+
 def summary(result: PlanResult) -> str:
     cfg, plan = result.config, result.plan
     lines = [f"Offline plan of stack '{result.stack}': cluster {cfg.cluster.name} "
@@ -315,6 +327,7 @@ def summary(result: PlanResult) -> str:
     else:
         lines.append(f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and "
                      "upstream CRDs.")
+    lines += _aws_lines(result)
     lines += _policy_lines(result)
     if result.out_dir is not None:
         lines.append(f"Written to {result.out_dir}/ (resources.json, manifests/, helm-values/)")

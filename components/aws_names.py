@@ -1,0 +1,55 @@
+"""Every AWS name the stack derives from the cluster name, in one place.
+
+The components build their names with these functions and the config layer checks a cluster
+name by running AWS's rules (trainstack.aws_rules) over the names derived from it, so the
+longest allowed cluster name follows from the rules rather than from a number written here.
+"""
+
+from __future__ import annotations
+
+from trainstack.aws_rules import names as _naming
+
+
+def trainer_base(cluster: str) -> str:
+    """Names of the trainer image pipeline: CodeBuild project, its KMS alias and log group."""
+    return f"{cluster}-trainer"
+
+
+def ecr_repository(cluster: str) -> str:
+    return f"{cluster}/trainer"
+
+
+def source_bucket_prefix(base: str) -> str:
+    """The build-source bucket's prefix, from `trainer_base(cluster)`."""
+    return f"{base}-src-"
+
+
+def eks_secrets_alias(cluster: str) -> str:
+    return f"alias/{cluster}-eks-secrets"
+
+
+def eks_log_group(cluster: str) -> str:
+    # The group EKS writes control-plane logs to: its name is fixed by EKS.
+    return f"/aws/eks/{cluster}/cluster"
+
+
+def interruption_queue(cluster: str) -> str:
+    """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
+    return f"{cluster}-karpenter"
+
+
+def derived(cluster: str) -> list[tuple[str, str, str]]:
+    """(Pulumi type, input, physical name) of every name made from the cluster name; a prefix
+    is shown with the suffix the provider appends, as AWS will see it."""
+    base = trainer_base(cluster)
+    return [
+        ("eks:index:Cluster", "name", cluster),
+        ("aws:kms/alias:Alias", "name", eks_secrets_alias(cluster)),
+        ("aws:cloudwatch/logGroup:LogGroup", "name", eks_log_group(cluster)),
+        ("aws:sqs/queue:Queue", "name", interruption_queue(cluster)),
+        ("aws:ecr/repository:Repository", "name", ecr_repository(cluster)),
+        ("aws:codebuild/project:Project", "name", base),
+        ("aws:kms/alias:Alias", "name", f"alias/{base}"),
+        ("aws:cloudwatch/logGroup:LogGroup", "name", f"/aws/codebuild/{base}"),
+        ("aws:s3/bucket:Bucket", "bucket", source_bucket_prefix(base) + _naming.PREFIX_SUFFIX),
+    ]
