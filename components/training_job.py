@@ -70,7 +70,7 @@ def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, 
                       container: str, command: list[str] | None,
                       ports: list[dict]) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
-    efa = target.pool.efa if job.efa is None else job.efa
+    efa = job.uses_efa(target.pool)
     size = pod_size(target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory,
                     shm=job.shm_size)
     return _pod_template(job_name, job, target, container=container, command=command,

@@ -93,7 +93,7 @@ class TrainingJobConfig(_Model):
     # Any trainer option by its path: {optim.lr: 0.0003, global_batch_size: 64}.
     args: dict[str, Any] = {}
     checkpoint_volume: str | None = None
-    efa: bool | None = None  # default: the pool's
+    efa: bool | None = None  # default: the pool's (see uses_efa)
     max_restarts: int = Field(default=3, ge=0)
     backoff_limit: int = Field(default=3, ge=0)
     clean_pod_policy: Literal["None", "Running", "All"] = "Running"
@@ -130,6 +130,11 @@ class TrainingJobConfig(_Model):
     @property
     def multi_node(self) -> bool:
         return self.node_range[1] > 1
+
+    def uses_efa(self, pool: PoolFacts) -> bool:
+        """Whether the job's GPU pods request EFA: its own `efa`, else its pool's. The one
+        decision the renderer and the plan's job table both ask."""
+        return pool.efa if self.efa is None else self.efa
 
 
 class DevPodConfig(_Model):

@@ -211,13 +211,15 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     lines = [f"Training jobs in namespace {cfg.jobs_namespace}:",
              f"  {'name':<16} {'kind':<10} {'pool':<12} {'nodes':>6} {'GPUs/node':>9} "
              f"{'preset':<11} {'volume':<12} EFA"]
+    pools = cfg.pools()
     for name, j in cfg.training_jobs.items():
         low, high = j.node_range
         nodes = str(high) if low == high else f"{low}-{high}"
         kind = "RayJob" if j.framework == "ray" else "PyTorchJob"
         lines.append(f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "
                      f"{j.gpus_per_node:>9} {j.preset:<11} {j.checkpoint_volume or '-':<12} "
-                     f"{'yes' if j.efa else 'no'}")
+                     # The renderer's own decision: a job without `efa` inherits its pool's.
+                     f"{'yes' if j.uses_efa(pools[j.node_pool]) else 'no'}")
     if cfg.dev_pod.enabled:
         from components import dev_pod
 
