@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import pod_spec
+from . import pod_spec, versions
 from .scheduling import SYSTEM_LABEL
 from .workload_config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 
@@ -170,6 +170,12 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         "backoffLimit": job.backoff_limit,
         "submissionMode": "K8sJobMode",
         "rayClusterSpec": {
+            # KubeRay v1.7.0 (ray-operator/controllers/ray/common/pod.go,
+            # supportsUnifiedHealthCheck) gives Ray >= 2.53.0 an HTTP probe of /api/healthz;
+            # without rayVersion it injects `wget ... | grep success` exec probes
+            # (utils/constant.go BaseWgetHealthCommand), and the image has no wget: the pods
+            # would never become Ready. The image's own Ray pin, read from its one source.
+            "rayVersion": versions.ray_version(),
             "headGroupSpec": {"rayStartParams": {"num-cpus": "0", "num-gpus": "0",
                                                  "dashboard-host": "0.0.0.0"},
                               "template": head},

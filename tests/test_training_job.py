@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
 
-from components import config, dev_pod, pod_spec
+from components import config, dev_pod, pod_spec, versions
 from components.training_job import JobTarget, render
 from trainer import ray_train
 from trainstack import k8s_schemas
@@ -225,6 +227,43 @@ def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
     assert env_of(worker["containers"][0])["FI_PROVIDER"] == "efa"
     assert worker["containers"][0]["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
     assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+# KubeRay v1.7.0, ray-operator/controllers/ray/common/pod.go supportsUnifiedHealthCheck: from this
+# Ray release on, the injected probes are an HTTP GET; below it (or with no rayVersion, which
+# fails to parse) they are `wget ... | grep success` exec probes (utils/constant.go), and the
+# trainer image has no wget.
+KUBERAY_HTTP_PROBE_MIN_RAY = Version("2.53.0")
+
+
+def test_ray_job_declares_the_images_ray_version_so_kuberay_probes_over_http():
+    pin = next(Requirement(line) for line in
+               (ROOT / "trainer" / "requirements-ray.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#"))
+    (pinned,) = [s.version for s in pin.specifier]
+    m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)
+    declared = m["spec"]["rayClusterSpec"]["rayVersion"]
+    assert declared == pinned
+    # KubeRay reads it with k8s.io/apimachinery version.ParseGeneric: dotted numbers.
+    assert re.fullmatch(r"\d+\.\d+\.\d+", declared)
+    assert Version(declared) >= KUBERAY_HTTP_PROBE_MIN_RAY
+    assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+def test_ray_version_is_read_from_the_pin_at_render_time(tmp_path, monkeypatch):
+    reqs = tmp_path / "requirements-ray.txt"
+    monkeypatch.setattr(versions, "RAY_REQUIREMENTS", reqs)
+    versions.ray_version.cache_clear()
+    try:
+        reqs.write_text("# comment\nray[default,train]==2.99.1  # pinned\n")
+        m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)
+        assert m["spec"]["rayClusterSpec"]["rayVersion"] == "2.99.1"
+        versions.ray_version.cache_clear()
+        reqs.write_text("ray[default,train]>=2.53\n")
+        with pytest.raises(ValueError, match="pin ray to one release"):
+            versions.ray_version()
+    finally:
+        versions.ray_version.cache_clear()
 
 
 # ----------------------------------------------------------------------- validation errors
