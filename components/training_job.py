@@ -135,9 +135,12 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         spec["pytorchReplicaSpecs"] = {"Master": replica(1)}
         if high > 1:
             spec["pytorchReplicaSpecs"]["Worker"] = replica(high - 1)
+    # runPolicy.suspend (kubeflow.org_pytorchjobs CRD, training-operator release-1.9): while true
+    # the operator creates no pods (pkg/controller.v1/common/job.go).
     run_policy: dict[str, Any] = {"backoffLimit": job.backoff_limit,
                                   "cleanPodPolicy": job.clean_pod_policy,
-                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished}
+                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
+                                  "suspend": job.suspend}
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
@@ -165,6 +168,10 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
                          placement={"nodeSelector": {SYSTEM_LABEL: "true"}})
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(job_name, job),
+        # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
+        # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended
+        # before any RayCluster exists (rayjob_controller.go).
+        "suspend": job.suspend,
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
         "backoffLimit": job.backoff_limit,
@@ -236,5 +243,13 @@ class TrainingJob(pulumi.ComponentResource):
                 parent=self, provider=args.provider, depends_on=args.depends_on,
                 # A new size, image or option is a new run: replace the job (it resumes from
                 # its checkpoints), since operators do not resize a running job's world.
+                # Launching (suspend true -> false) is a replace too: the suspended job has no
+                # pods, so deleting it loses nothing and the new one starts with a clean status.
+                # Both operators would also resume an in-place patch (training-operator
+                # release-1.9 webhook keeps only runPolicy.managedBy immutable; KubeRay v1.7.0
+                # moves Suspended -> New when suspend turns false), which is what `kubectl
+                # patch` does; excepting suspend here would mean listing every other field.
+                # Suspending a running job the same way deletes its pods (SIGTERM, the trainer
+                # saves within the grace period) as the operators' own suspend would.
                 replace_on_changes=["spec"], delete_before_replace=True))
         self.register_outputs({"kind": kind})

@@ -106,6 +106,9 @@ class TrainingJobConfig(_Model):
     nccl_debug: Literal["VERSION", "WARN", "INFO", "TRACE"] = "INFO"
     hf_token: bool = False  # env HF_TOKEN from the Secret made of `trainstack:hfToken`
     env: dict[str, str] = {}
+    # A declared job waits suspended (no pods, so no GPU nodes) until its stack says false: a
+    # first `pulumi up` builds an idle platform. How flipping it launches: training_job.py.
+    suspend: bool = True
 
     @field_validator("args")
     @classmethod

@@ -7,6 +7,8 @@ import functools
 import json
 from pathlib import Path
 
+import pytest
+
 from components.training_job import JobTarget, render
 from components.workload_config import TrainingJobConfig
 from trainstack import plan as offline_plan
@@ -70,3 +72,46 @@ def test_job_table_and_manifest_ask_the_same_efa_decision(monkeypatch):
         manifest = render("llama-8b", job, target)
         assert row["EFA"] == ("yes" if decided else "no")
         assert all((EFA in r) == decided for r in container_requests(manifest))
+
+
+# ----------------------------------------------------------------------------- suspended jobs
+
+
+def suspend_of(manifest: dict) -> bool:
+    """Where each CRD keeps it: kubeflow.org_pytorchjobs (release-1.9) spec.runPolicy.suspend,
+    ray.io_rayjobs (v1.7.0) spec.suspend."""
+    spec = manifest["spec"]
+    return spec["runPolicy"]["suspend"] if manifest["kind"] == "PyTorchJob" else spec["suspend"]
+
+
+def jobs_of(result) -> dict[str, dict]:
+    return {m["metadata"]["name"]: m for m in result.manifests
+            if m["kind"] in ("PyTorchJob", "RayJob")}
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_suspended(stack):
+    result = plan(stack)
+    assert result.schema_errors == {}
+    jobs = jobs_of(result)
+    assert jobs and all(suspend_of(m) is True for m in jobs.values())
+    lines = offline_plan.summary(result).splitlines()
+    table = job_table(lines)
+    assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "suspended")
+    for name in jobs:
+        assert (f"  {name}: suspended: set trainstack:trainingJobs.{name}.suspend: false to "
+                "launch (then `pulumi up`)") in lines
+    assert any(line.strip().startswith("Job GPUs on `pulumi up`: 0 running,") for line in lines)
+
+
+def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
+    result = plan("dev", **{"trainstack:trainingJobs__llama-1b__suspend": False})
+    assert result.schema_errors == {}
+    assert suspend_of(jobs_of(result)["llama-1b"]) is False
+    lines = offline_plan.summary(result).splitlines()
+    assert job_table(lines)["llama-1b"]["on-up"] == "runs"
+    assert not any("suspended: set" in line for line in lines)
+    job = result.config.training_jobs["llama-1b"]
+    running = job.node_range[1] * job.gpus_per_node
+    assert (f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
+            "(at each job's most nodes)") in lines

@@ -109,7 +109,7 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     assert {"--global-batch-size", "--micro-batch-size"} <= set(args)
     assert m["spec"]["nprocPerNode"] == "4"
     assert m["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
-                                      "ttlSecondsAfterFinished": 86400}
+                                      "ttlSecondsAfterFinished": 86400, "suspend": True}
 
 
 def test_elastic_job_is_workers_only_with_c10d_between_min_and_max():
@@ -264,6 +264,37 @@ def test_ray_version_is_read_from_the_pin_at_render_time(tmp_path, monkeypatch):
             versions.ray_version()
     finally:
         versions.ray_version.cache_clear()
+
+
+# --------------------------------------------------------------------------------- suspend
+
+
+def _paths(value, prefix=()):
+    """Every leaf of a manifest by its path."""
+    if isinstance(value, dict):
+        return {p: v for k, sub in value.items() for p, v in _paths(sub, (*prefix, k)).items()}
+    if isinstance(value, list):
+        return {p: v for i, sub in enumerate(value) for p, v in _paths(sub, (*prefix, i)).items()}
+    return {prefix: value}
+
+
+@pytest.mark.parametrize("framework, where", [
+    # kubeflow.org_pytorchjobs.yaml (release-1.9) and ray.io_rayjobs.yaml (v1.7.0).
+    ("pytorch", ("spec", "runPolicy", "suspend")),
+    ("ray", ("spec", "suspend")),
+])
+def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
+    fields = {"framework": framework, "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH}
+    waiting, launched = rendered(**fields), rendered(suspend=False, **fields)
+    for manifest, suspended in ((waiting, True), (launched, False)):
+        assert _paths(manifest)[where] is suspended
+        assert k8s_schemas.validate_object(manifest, "1.34") == []
+    # Launching changes that field alone: the replace that launches it runs the declared job.
+    before, after = _paths(waiting), _paths(launched)
+    assert {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)} == {where}
+    if framework == "ray":
+        # KubeRay v1.7.0 utils/validation.go: a suspended RayJob must shut down after its job.
+        assert waiting["spec"]["shutdownAfterJobFinishes"] is True
 
 
 # ----------------------------------------------------------------------- validation errors
