@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import pod_spec
+from . import pod_spec, versions
 from .scheduling import SYSTEM_LABEL
 from .workload_config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 
@@ -70,7 +70,7 @@ def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, 
                       container: str, command: list[str] | None,
                       ports: list[dict]) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
-    efa = target.pool.efa if job.efa is None else job.efa
+    efa = job.uses_efa(target.pool)
     size = pod_size(target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory,
                     shm=job.shm_size)
     return _pod_template(job_name, job, target, container=container, command=command,
@@ -135,9 +135,12 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         spec["pytorchReplicaSpecs"] = {"Master": replica(1)}
         if high > 1:
             spec["pytorchReplicaSpecs"]["Worker"] = replica(high - 1)
+    # runPolicy.suspend (kubeflow.org_pytorchjobs CRD, training-operator release-1.9): while true
+    # the operator creates no pods (pkg/controller.v1/common/job.go).
     run_policy: dict[str, Any] = {"backoffLimit": job.backoff_limit,
                                   "cleanPodPolicy": job.clean_pod_policy,
-                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished}
+                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
+                                  "suspend": job.suspend}
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
@@ -165,11 +168,21 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
                          placement={"nodeSelector": {SYSTEM_LABEL: "true"}})
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(job_name, job),
+        # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
+        # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended
+        # before any RayCluster exists (rayjob_controller.go).
+        "suspend": job.suspend,
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
         "backoffLimit": job.backoff_limit,
         "submissionMode": "K8sJobMode",
         "rayClusterSpec": {
+            # KubeRay v1.7.0 (ray-operator/controllers/ray/common/pod.go,
+            # supportsUnifiedHealthCheck) gives Ray >= 2.53.0 an HTTP probe of /api/healthz;
+            # without rayVersion it injects `wget ... | grep success` exec probes
+            # (utils/constant.go BaseWgetHealthCommand), and the image has no wget: the pods
+            # would never become Ready. The image's own Ray pin, read from its one source.
+            "rayVersion": versions.ray_version(),
             "headGroupSpec": {"rayStartParams": {"num-cpus": "0", "num-gpus": "0",
                                                  "dashboard-host": "0.0.0.0"},
                               "template": head},
@@ -230,5 +243,13 @@ class TrainingJob(pulumi.ComponentResource):
                 parent=self, provider=args.provider, depends_on=args.depends_on,
                 # A new size, image or option is a new run: replace the job (it resumes from
                 # its checkpoints), since operators do not resize a running job's world.
+                # Launching (suspend true -> false) is a replace too: the suspended job has no
+                # pods, so deleting it loses nothing and the new one starts with a clean status.
+                # Both operators would also resume an in-place patch (training-operator
+                # release-1.9 webhook keeps only runPolicy.managedBy immutable; KubeRay v1.7.0
+                # moves Suspended -> New when suspend turns false), which is what `kubectl
+                # patch` does; excepting suspend here would mean listing every other field.
+                # Suspending a running job the same way deletes its pods (SIGTERM, the trainer
+                # saves within the grace period) as the operators' own suspend would.
                 replace_on_changes=["spec"], delete_before_replace=True))
         self.register_outputs({"kind": kind})

@@ -4,6 +4,11 @@ Stack config can override each of them (see `components.config`); these are the 
 tests and the offline plan are checked against.
 """
 
+from functools import cache
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
 # EKS Kubernetes versions: standard support 1.34/1.35, extended support 1.31-1.33.
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
@@ -32,6 +37,26 @@ TRAINING_OPERATOR_VERSION = "v1.9.3"
 KUBERAY_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_CHART = "kuberay-operator"
 KUBERAY_VERSION = "1.7.0"
+# The Ray the trainer image installs: pinned once, for pip, in this file.
+RAY_REQUIREMENTS = Path(__file__).resolve().parents[1] / "trainer" / "requirements-ray.txt"
+
+
+@cache
+def ray_version() -> str:
+    """The `ray==X` pin of trainer/requirements-ray.txt: a RayJob declares it as its
+    rayClusterSpec.rayVersion, which decides the probes KubeRay injects (training_job.py)."""
+    for line in RAY_REQUIREMENTS.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        req = Requirement(text)
+        if req.name == "ray":
+            pins = [s.version for s in req.specifier if s.operator == "=="]
+            if len(pins) != 1 or "*" in pins[0]:
+                raise ValueError(f"{RAY_REQUIREMENTS.name}: pin ray to one release (ray==X.Y.Z),"
+                                 f" not {req.specifier}")
+            return pins[0]
+    raise ValueError(f"{RAY_REQUIREMENTS.name}: no `ray` requirement")
 
 # EKS AL2023 NVIDIA AMI: the 580-series driver runs CUDA builds up to 13.0.
 NVIDIA_DRIVER_MAX_CUDA = "13.0"

@@ -94,7 +94,7 @@ class TrainingJobConfig(_Model):
     # Any trainer option by its path: {optim.lr: 0.0003, global_batch_size: 64}.
     args: dict[str, Any] = {}
     checkpoint_volume: str | None = None
-    efa: bool | None = None  # default: the pool's
+    efa: bool | None = None  # default: the pool's (see uses_efa)
     max_restarts: int = Field(default=3, ge=0)
     backoff_limit: int = Field(default=3, ge=0)
     clean_pod_policy: Literal["None", "Running", "All"] = "Running"
@@ -107,6 +107,9 @@ class TrainingJobConfig(_Model):
     nccl_debug: Literal["VERSION", "WARN", "INFO", "TRACE"] = "INFO"
     hf_token: bool = False  # env HF_TOKEN from the Secret made of `trainstack:hfToken`
     env: dict[str, str] = {}
+    # A declared job waits suspended (no pods, so no GPU nodes) until its stack says false: a
+    # first `pulumi up` builds an idle platform. How flipping it launches: training_job.py.
+    suspend: bool = True
 
     @field_validator("args")
     @classmethod
@@ -131,6 +134,11 @@ class TrainingJobConfig(_Model):
     @property
     def multi_node(self) -> bool:
         return self.node_range[1] > 1
+
+    def uses_efa(self, pool: PoolFacts) -> bool:
+        """Whether the job's GPU pods request EFA: its own `efa`, else its pool's. The one
+        decision the renderer and the plan's job table both ask."""
+        return pool.efa if self.efa is None else self.efa
 
 
 class DevPodConfig(_Model):

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
 
-from components import config, dev_pod, pod_spec
+from components import config, dev_pod, pod_spec, versions
 from components.training_job import JobTarget, render
 from trainer import ray_train
 from trainstack import k8s_schemas
@@ -109,7 +111,7 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     assert {"--global-batch-size", "--micro-batch-size"} <= set(args)
     assert m["spec"]["nprocPerNode"] == "4"
     assert m["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
-                                      "ttlSecondsAfterFinished": 86400}
+                                      "ttlSecondsAfterFinished": 86400, "suspend": True}
 
 
 def test_elastic_job_is_workers_only_with_c10d_between_min_and_max():
@@ -229,6 +231,74 @@ def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
     assert env_of(worker["containers"][0])["FI_PROVIDER"] == "efa"
     assert worker["containers"][0]["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
     assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+# KubeRay v1.7.0, ray-operator/controllers/ray/common/pod.go supportsUnifiedHealthCheck: from this
+# Ray release on, the injected probes are an HTTP GET; below it (or with no rayVersion, which
+# fails to parse) they are `wget ... | grep success` exec probes (utils/constant.go), and the
+# trainer image has no wget.
+KUBERAY_HTTP_PROBE_MIN_RAY = Version("2.53.0")
+
+
+def test_ray_job_declares_the_images_ray_version_so_kuberay_probes_over_http():
+    pin = next(Requirement(line) for line in
+               (ROOT / "trainer" / "requirements-ray.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#"))
+    (pinned,) = [s.version for s in pin.specifier]
+    m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)
+    declared = m["spec"]["rayClusterSpec"]["rayVersion"]
+    assert declared == pinned
+    # KubeRay reads it with k8s.io/apimachinery version.ParseGeneric: dotted numbers.
+    assert re.fullmatch(r"\d+\.\d+\.\d+", declared)
+    assert Version(declared) >= KUBERAY_HTTP_PROBE_MIN_RAY
+    assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+def test_ray_version_is_read_from_the_pin_at_render_time(tmp_path, monkeypatch):
+    reqs = tmp_path / "requirements-ray.txt"
+    monkeypatch.setattr(versions, "RAY_REQUIREMENTS", reqs)
+    versions.ray_version.cache_clear()
+    try:
+        reqs.write_text("# comment\nray[default,train]==2.99.1  # pinned\n")
+        m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)
+        assert m["spec"]["rayClusterSpec"]["rayVersion"] == "2.99.1"
+        versions.ray_version.cache_clear()
+        reqs.write_text("ray[default,train]>=2.53\n")
+        with pytest.raises(ValueError, match="pin ray to one release"):
+            versions.ray_version()
+    finally:
+        versions.ray_version.cache_clear()
+
+
+# --------------------------------------------------------------------------------- suspend
+
+
+def _paths(value, prefix=()):
+    """Every leaf of a manifest by its path."""
+    if isinstance(value, dict):
+        return {p: v for k, sub in value.items() for p, v in _paths(sub, (*prefix, k)).items()}
+    if isinstance(value, list):
+        return {p: v for i, sub in enumerate(value) for p, v in _paths(sub, (*prefix, i)).items()}
+    return {prefix: value}
+
+
+@pytest.mark.parametrize("framework, where", [
+    # kubeflow.org_pytorchjobs.yaml (release-1.9) and ray.io_rayjobs.yaml (v1.7.0).
+    ("pytorch", ("spec", "runPolicy", "suspend")),
+    ("ray", ("spec", "suspend")),
+])
+def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
+    fields = {"framework": framework, "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH}
+    waiting, launched = rendered(**fields), rendered(suspend=False, **fields)
+    for manifest, suspended in ((waiting, True), (launched, False)):
+        assert _paths(manifest)[where] is suspended
+        assert k8s_schemas.validate_object(manifest, "1.34") == []
+    # Launching changes that field alone: the replace that launches it runs the declared job.
+    before, after = _paths(waiting), _paths(launched)
+    assert {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)} == {where}
+    if framework == "ray":
+        # KubeRay v1.7.0 utils/validation.go: a suspended RayJob must shut down after its job.
+        assert waiting["spec"]["shutdownAfterJobFinishes"] is True
 
 
 # ----------------------------------------------------------------------- validation errors

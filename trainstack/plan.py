@@ -21,6 +21,7 @@ import yaml
 from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
+from components.config_base import key
 
 from . import aws_rules, crds, k8s_schemas
 from .offline.harness import (
@@ -231,14 +232,25 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         return ["Training jobs: none declared (trainstack:trainingJobs)", ""]
     lines = [f"Training jobs in namespace {cfg.jobs_namespace}:",
              f"  {'name':<16} {'kind':<10} {'pool':<12} {'nodes':>6} {'GPUs/node':>9} "
-             f"{'preset':<11} {'volume':<12} EFA"]
+             f"{'preset':<11} {'volume':<12} {'EFA':<4} on-up"]
+    pools = cfg.pools()
+    gpus = {True: 0, False: 0}  # by suspended: what the jobs hold at most
     for name, j in cfg.training_jobs.items():
         low, high = j.node_range
         nodes = str(high) if low == high else f"{low}-{high}"
         kind = "RayJob" if j.framework == "ray" else "PyTorchJob"
+        gpus[j.suspend] += high * j.gpus_per_node
         lines.append(f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "
                      f"{j.gpus_per_node:>9} {j.preset:<11} {j.checkpoint_volume or '-':<12} "
-                     f"{'yes' if j.efa else 'no'}")
+                     # The renderer's own decision: a job without `efa` inherits its pool's.
+                     f"{'yes' if j.uses_efa(pools[j.node_pool]) else 'no':<4} "
+                     f"{'suspended' if j.suspend else 'runs'}")
+    for name, j in cfg.training_jobs.items():
+        if j.suspend:
+            lines.append(f"  {name}: suspended: set {key('trainingJobs', name, 'suspend')}: "
+                         "false to launch (then `pulumi up`)")
+    lines.append(f"  Job GPUs on `pulumi up`: {gpus[False]} running, {gpus[True]} waiting in "
+                 "suspended jobs (at each job's most nodes)")
     if cfg.dev_pod.enabled:
         from components import dev_pod
 

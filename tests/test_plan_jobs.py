@@ -1,0 +1,117 @@
+"""The offline plan's training-job table says what the rendered jobs do: EFA as the manifest
+requests it, and whether a job starts on `pulumi up` or waits suspended."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+
+from components.training_job import JobTarget, render
+from components.workload_config import TrainingJobConfig
+from trainstack import plan as offline_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+EFA = "vpc.amazonaws.com/efa"
+
+
+@functools.cache
+def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
+    return offline_plan.run(ROOT, stack, overrides=json.loads(overrides))
+
+
+def plan(stack: str, **overrides) -> offline_plan.PlanResult:
+    """`__` stands for `.` in key paths; None deletes the key."""
+    return _plan(stack, json.dumps({k.replace("__", "."): v for k, v in overrides.items()},
+                                   sort_keys=True))
+
+
+def job_table(lines: list[str]) -> dict[str, dict[str, str]]:
+    """The job table's rows by job name, each a mapping of column header to cell."""
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["name", "kind"])
+    columns = lines[header].split()
+    rows = {}
+    for line in lines[header + 1:]:
+        cells = line.split()
+        if len(cells) != len(columns):
+            break
+        rows[cells[0]] = dict(zip(columns, cells))
+    return rows
+
+
+def container_requests(manifest: dict) -> list[dict]:
+    specs = manifest["spec"]["pytorchReplicaSpecs"].values()
+    return [c["resources"]["requests"] for s in specs for c in s["template"]["spec"]["containers"]]
+
+
+# The efa stack's llama-8b without its own `efa`: it inherits the pool's (efa: true).
+INHERITS = {"trainstack:trainingJobs__llama-8b__efa": None}
+
+
+def test_job_inheriting_efa_from_its_pool_shows_efa_and_requests_it():
+    result = plan("efa", **INHERITS)
+    job = result.config.training_jobs["llama-8b"]
+    assert job.efa is None and result.config.pools()[job.node_pool].efa
+    row = job_table(offline_plan.summary(result).splitlines())["llama-8b"]
+    assert row["EFA"] == "yes"
+    manifest = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
+    assert all(r[EFA] >= 1 for r in container_requests(manifest))
+
+
+def test_job_table_and_manifest_ask_the_same_efa_decision(monkeypatch):
+    """Turn the one decision off: the table and the rendered job both follow it."""
+    cfg = plan("efa", **INHERITS).config
+    job, pool = cfg.training_jobs["llama-8b"], cfg.pools()["efa"]
+    target = JobTarget("training", "img@sha256:" + "0" * 64, pool, "checkpoints",
+                       cfg.volumes["checkpoints"])
+    for decided in (True, False):
+        monkeypatch.setattr(TrainingJobConfig, "uses_efa", lambda self, pool: decided)
+        row = job_table(offline_plan._job_lines(cfg))["llama-8b"]
+        manifest = render("llama-8b", job, target)
+        assert row["EFA"] == ("yes" if decided else "no")
+        assert all((EFA in r) == decided for r in container_requests(manifest))
+
+
+# ----------------------------------------------------------------------------- suspended jobs
+
+
+def suspend_of(manifest: dict) -> bool:
+    """Where each CRD keeps it: kubeflow.org_pytorchjobs (release-1.9) spec.runPolicy.suspend,
+    ray.io_rayjobs (v1.7.0) spec.suspend."""
+    spec = manifest["spec"]
+    return spec["runPolicy"]["suspend"] if manifest["kind"] == "PyTorchJob" else spec["suspend"]
+
+
+def jobs_of(result) -> dict[str, dict]:
+    return {m["metadata"]["name"]: m for m in result.manifests
+            if m["kind"] in ("PyTorchJob", "RayJob")}
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_suspended(stack):
+    result = plan(stack)
+    assert result.schema_errors == {}
+    jobs = jobs_of(result)
+    assert jobs and all(suspend_of(m) is True for m in jobs.values())
+    lines = offline_plan.summary(result).splitlines()
+    table = job_table(lines)
+    assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "suspended")
+    for name in jobs:
+        assert (f"  {name}: suspended: set trainstack:trainingJobs.{name}.suspend: false to "
+                "launch (then `pulumi up`)") in lines
+    assert any(line.strip().startswith("Job GPUs on `pulumi up`: 0 running,") for line in lines)
+
+
+def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
+    result = plan("dev", **{"trainstack:trainingJobs__llama-1b__suspend": False})
+    assert result.schema_errors == {}
+    assert suspend_of(jobs_of(result)["llama-1b"]) is False
+    lines = offline_plan.summary(result).splitlines()
+    assert job_table(lines)["llama-1b"]["on-up"] == "runs"
+    assert not any("suspended: set" in line for line in lines)
+    job = result.config.training_jobs["llama-1b"]
+    running = job.node_range[1] * job.gpus_per_node
+    assert (f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
+            "(at each job's most nodes)") in lines
