@@ -154,9 +154,14 @@ def parse_args(argv: list[str]) -> Options:
     )
 
 
+INSTALL_PULUMI = ("Install it with `curl -fsSL https://get.pulumi.com | sh` (or `brew install "
+                  "pulumi/tap/pulumi`; in GitHub Actions, pulumi/actions), then check "
+                  "`pulumi version`; docs: https://www.pulumi.com/docs/iac/download-install/")
+
+
 def main(argv: list[str] | None = None, *, pulumi_command: PulumiCLI | None = None,
          out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from automation.run import run
+    from automation.run import report_failure, run
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -170,8 +175,10 @@ def main(argv: list[str] | None = None, *, pulumi_command: PulumiCLI | None = No
         try:
             pulumi_command = _real_command()
         except Exception as e:  # noqa: BLE001 - any failure to find the CLI ends the same way
-            print(f"automation: cannot use the Pulumi CLI: {e}", file=err)
-            return EXIT_FAILED
+            why = ("no `pulumi` on PATH" if isinstance(e, FileNotFoundError) else str(e))
+            print(f"automation: cannot use the Pulumi CLI: {why}. {INSTALL_PULUMI}", file=err)
+            # CI reads the summary whatever happened, so it is written here too.
+            return report_failure(opts, "cli", f"cannot use the Pulumi CLI: {why}", out=out)
     return run(opts, pulumi_command, out=out, err=err)
 
 

@@ -216,7 +216,24 @@ def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
         policy_packs=packs, config_keys=[e.key for e in opts.config],
         phase=phase if error is not None else None, error=error,
     )
+    _report(summary, opts, out)
+    return code
+
+
+def _report(summary: dict[str, Any], opts: Options, out: TextIO) -> None:
     print(format_console(summary), file=out, flush=True)
     if opts.summary_path is not None:
         write_summary(opts.summary_path, summary)
-    return code
+
+
+def report_failure(opts: Options, phase: str, error: str, *, out: TextIO) -> int:
+    """A run that could not start (no Pulumi CLI): the same console summary and --summary file
+    as any failed run, so CI finds the file it was promised."""
+    packs = opts.policy_packs if opts.operation in POLICY_OPERATIONS else []
+    summary = build_summary(
+        operation=opts.operation, stack=opts.stack, result="failed", exit_code=EXIT_FAILED,
+        changes={}, outputs={}, policy_violations=[], duration_seconds=0.0,
+        policy_packs=packs, config_keys=[e.key for e in opts.config], phase=phase, error=error,
+    )
+    _report(summary, opts, out)
+    return EXIT_FAILED

@@ -498,3 +498,22 @@ def test_pulumi_cli_feeds_stdin_to_a_real_process(tmp_path, monkeypatch):
     cli.command = str(stand_in_cli(tmp_path, 255))
     with pytest.raises(CommandError, match="invalid configuration key"):
         cli.run_with_stdin(["config", "set", "k", "--secret"], str(tmp_path), {}, "x\n")
+
+
+def test_missing_pulumi_cli_says_how_to_install_it_and_still_writes_the_summary(
+        project, tmp_path, monkeypatch):
+    # The real SDK looks for `pulumi` on an empty PATH: no process can start, so nothing real runs.
+    monkeypatch.setattr(sdk_cmd, "subprocess", subprocess)
+    monkeypatch.setattr(automation.command, "subprocess", subprocess)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    out_file = project / "summary.json"
+    code, out, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
+                            "--summary", str(out_file)], None)
+    assert code == EXIT_FAILED
+    assert "no `pulumi` on PATH" in err and "Install it with" in err
+    summary = json.loads(out_file.read_text())
+    assert summary["result"] == "failed" and summary["exit_code"] == EXIT_FAILED
+    assert summary["failed_phase"] == "cli"
+    assert "cannot use the Pulumi CLI" in summary["error"]
