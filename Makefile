@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
-CRD_DIR ?= build/crds
 
 DEMO_DIR ?= build/demo
 DEMO_STEPS ?= 200
@@ -14,6 +13,7 @@ DEMO_STEPS ?= 200
 # One resolve for everything: torch stays at the trainer's pin and Ray cannot lift protobuf past
 # what pulumi accepts (a separate `pip install ray` would).
 $(VENV)/.installed: pyproject.toml trainer/requirements.txt trainer/requirements-ray.txt
+	@$(PYTHON) tools/check_python.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]' -r trainer/requirements.txt \
@@ -26,7 +26,7 @@ venv: $(VENV)/.installed
 # CPU processes (gloo) exactly as a PyTorchJob starts it, from a clean run directory.
 demo: plan train
 
-plan: venv
+plan: crds
 	$(VENV)/bin/trainstack plan --stack $(STACK)
 
 train: venv
@@ -45,15 +45,11 @@ bench: venv
 test: venv
 	$(PY) -m pytest -q
 
-# The upstream CRDs the rendered objects are validated against, for users outside this
-# workspace (tests look in ../shared/schemas/crds first, then here; TRAINSTACK_CRD_DIR overrides).
-crds:
-	mkdir -p $(CRD_DIR)
-	curl -fsSL -o $(CRD_DIR)/kubeflow.org_pytorchjobs.yaml https://raw.githubusercontent.com/kubeflow/trainer/release-1.9/manifests/base/crds/kubeflow.org_pytorchjobs.yaml
-	curl -fsSL -o $(CRD_DIR)/ray.io_rayclusters.yaml https://raw.githubusercontent.com/ray-project/kuberay/v1.7.0/helm-chart/kuberay-operator/crds/ray.io_rayclusters.yaml
-	curl -fsSL -o $(CRD_DIR)/ray.io_rayjobs.yaml https://raw.githubusercontent.com/ray-project/kuberay/v1.7.0/helm-chart/kuberay-operator/crds/ray.io_rayjobs.yaml
-	curl -fsSL -o $(CRD_DIR)/karpenter.sh_nodepools.yaml https://raw.githubusercontent.com/aws/karpenter-provider-aws/v1.14.1/pkg/apis/crds/karpenter.sh_nodepools.yaml
-	curl -fsSL -o $(CRD_DIR)/karpenter.k8s.aws_ec2nodeclasses.yaml https://raw.githubusercontent.com/aws/karpenter-provider-aws/v1.14.1/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml
+# The pinned upstream CRDs the plan validates custom resources against, downloaded once into the
+# user cache and verified by sha256 (trainstack/crds.py). With no network it says what the plan
+# will not check and carries on; TRAINSTACK_CRD_DIR names an offline mirror instead.
+crds: venv
+	$(VENV)/bin/trainstack crds
 
 clean:
 	rm -rf build .pytest_cache

@@ -84,7 +84,7 @@ def container_security_context() -> dict[str, Any]:
 
 def training_env(job_name: str, *, efa: bool, nccl_debug: str, hf_token: bool,
                  extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """The NCCL/torch environment of production GPU jobs (../shared/docs/REFERENCE.md)."""
+    """The NCCL/torch environment of production GPU jobs (docs/upstream-facts.md)."""
     env = [
         {"name": "JOB_NAME", "value": job_name},
         {"name": "NCCL_DEBUG", "value": nccl_debug},

@@ -36,7 +36,7 @@ def test_every_size_of_a_supported_family_is_in_the_table(described):
 
 
 def test_reference_facts_hold():
-    # REFERENCE.md: EFA only on g4dn.8xlarge+ and g5.8xlarge+; g5.12xlarge has 4 A10G.
+    # docs/upstream-facts.md: EFA only on g4dn.8xlarge+ and g5.8xlarge+; g5.12xlarge has 4 A10G.
     assert [i.name for i in catalog.family_instances("g5") if i.efa] == [
         "g5.8xlarge", "g5.12xlarge", "g5.16xlarge", "g5.24xlarge", "g5.48xlarge"]
     assert [i.name for i in catalog.family_instances("g4dn") if i.efa] == [

@@ -1,4 +1,4 @@
-"""One test per trick of the offline harness (OFFLINE-TESTING.md, pitfall 9).
+"""One test per trick of the offline harness (docs/offline-testing.md: the SDK pin).
 
 Each test runs a tiny inline Pulumi program under ``trainstack.offline.run_program`` and asserts on
 what the mock engine captured: values, parents, providers, secrecy.

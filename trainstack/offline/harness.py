@@ -1,7 +1,7 @@
 """Offline mock engine: run the Pulumi program under the Python SDK's mocks and capture the plan.
 
-One harness serves the tests and the offline ``plan`` command. See
-``/work/shared/docs/OFFLINE-TESTING.md`` for the pitfalls handled here:
+One harness serves the tests and the offline ``plan`` command. ``docs/offline-testing.md``
+explains the pitfalls handled here:
 
 1. component outputs that are resource references (``eks.Cluster.eks_cluster``) are answered with
    references to fake resources registered in the monitor, so ``cluster.eks_cluster.name`` works;
@@ -9,8 +9,8 @@ One harness serves the tests and the offline ``plan`` command. See
    by ID for custom resources, as the engine does) before the stock monitor deserializes them;
 3. method calls on remote components (``cluster.get_kubeconfig()``) are routed to ``Mocks.call``;
 4. components never echo their inputs as outputs, custom resources do;
-7. unknown invokes raise instead of silently returning ``{}``;
-9. the SDK version is checked at import, because private SDK modules are used.
+5. unknown invokes raise instead of silently returning ``{}``;
+6. the SDK version is checked at import, because private SDK modules are used.
 """
 
 from __future__ import annotations
