@@ -66,11 +66,27 @@ def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
             f"--max-restarts={restarts}", "-m", "trainer", *trainer_args(job_name, job)]
 
 
+# On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
+# a pod whose EFA cannot initialise stops at start with the reason instead of training over TCP.
+EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa"]
+
+
+def job_efa(job: TrainingJobConfig, pool: PoolFacts) -> bool:
+    """`efa` of the job, else of its pool."""
+    return pool.efa if job.efa is None else job.efa
+
+
+def efa_checked(command: list[str]) -> list[str]:
+    """`command` run only if the EFA check passes. Its words stay separate arguments ("$@"), so
+    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them."""
+    return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
+
+
 def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
                       container: str, command: list[str] | None,
                       ports: list[dict]) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
-    efa = target.pool.efa if job.efa is None else job.efa
+    efa = job_efa(job, target.pool)
     size = pod_size(target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory,
                     shm=job.shm_size)
     return _pod_template(job_name, job, target, container=container, command=command,
@@ -112,8 +128,10 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
 
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    template = _gpu_pod_template(job_name, job, target, container="pytorch",
-                                 command=torchrun_command(job_name, job),
+    command = torchrun_command(job_name, job)
+    if job_efa(job, target.pool):
+        command = efa_checked(command)
+    template = _gpu_pod_template(job_name, job, target, container="pytorch", command=command,
                                  ports=[{"name": "pytorchjob-port",
                                          "containerPort": PYTORCH_PORT}])
     low, high = job.node_range
