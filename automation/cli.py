@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import yaml
 
-from automation import EXIT_FAILED, EXIT_USAGE
+from automation import EXIT_USAGE
 
 if TYPE_CHECKING:
     from automation.command import PulumiCLI

@@ -66,6 +66,17 @@ def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
             f"--max-restarts={restarts}", "-m", "trainer", *trainer_args(job_name, job)]
 
 
+# On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
+# a pod whose EFA cannot initialise stops at start with the reason instead of training over TCP.
+EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa"]
+
+
+def efa_checked(command: list[str]) -> list[str]:
+    """`command` run only if the EFA check passes. Its words stay separate arguments ("$@"), so
+    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them."""
+    return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
+
+
 def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
                       container: str, command: list[str] | None,
                       ports: list[dict]) -> dict[str, Any]:
@@ -112,8 +123,10 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
 
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    template = _gpu_pod_template(job_name, job, target, container="pytorch",
-                                 command=torchrun_command(job_name, job),
+    command = torchrun_command(job_name, job)
+    if job.uses_efa(target.pool):
+        command = efa_checked(command)
+    template = _gpu_pod_template(job_name, job, target, container="pytorch", command=command,
                                  ports=[{"name": "pytorchjob-port",
                                          "containerPort": PYTORCH_PORT}])
     low, high = job.node_range

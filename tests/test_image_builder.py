@@ -17,6 +17,11 @@ import hashlib
 import io
 import json
 import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -24,6 +29,7 @@ from pathlib import Path
 import boto3
 import dill
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from pulumi.dynamic.dynamic import serialize_provider
@@ -49,13 +55,15 @@ SOURCE = {
     "trainer/requirements.txt": "numpy\n",
     "trainstack/__init__.py": "",
     "trainstack/preflight.py": "print('ok')\n",
+    "trainstack/dockerfile.py": "",
+    "components/versions.py": "NVIDIA_DRIVER_MAX_CUDA = '13.0'\n",
     # Not part of the build: never bundled, never hashed.
     "README.md": "readme\n",
     "tests/test_x.py": "def test(): pass\n",
     "trainstack/cli.py": "import pulumi\n",
 }
-BUNDLED = sorted(k for k in SOURCE if k.startswith(("trainer/", ".dockerignore"))) + [
-    "trainstack/__init__.py", "trainstack/preflight.py"]
+BUNDLED = sorted(k for k in SOURCE if k.startswith(("trainer/", ".dockerignore", "trainstack/",
+                                                   "components/")) and k != "trainstack/cli.py")
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -236,10 +244,87 @@ def test_source_files_take_the_build_inputs_only(src: Path):
     assert image_builder.source_files(src) == BUNDLED
 
 
-def test_missing_build_files_are_named(src: Path):
-    (src / "trainer" / "buildspec.yml").unlink()
-    with pytest.raises(SourceError, match="trainer/buildspec.yml"):
+@pytest.mark.parametrize("missing", ["trainer/buildspec.yml", "components/versions.py",
+                                     "trainstack/dockerfile.py"])
+def test_missing_build_files_are_named(src: Path, missing: str):
+    (src / missing).unlink()
+    with pytest.raises(SourceError, match=missing):
         image_builder.source_files(src)
+
+
+# ------------------------------------------------- the real bundle runs the real buildspec
+
+# Buildspec commands that need Docker or AWS (run on CodeBuild only): any shell word `docker` or
+# `aws`, as a command or in a command substitution. Everything else runs from the unpacked bundle.
+_NEEDS_CLOUD = re.compile(r"(?:^|[\s;|&(`])(?:docker|aws)\s")
+# What CodeBuild sets that the buildspec reads (`env:` variables are added from the file itself).
+CODEBUILD_ENV = {
+    "REPOSITORY_URI": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPO}",
+    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123456789abcdef0123456789abcdef01234567",
+    "CODEBUILD_BUILD_SUCCEEDING": "1", "CODEBUILD_SRC_DIR": "",
+}
+
+
+def _local_commands(spec: dict) -> list[tuple[str, str]]:
+    """(phase, command) of every buildspec command that needs neither Docker nor AWS, in order."""
+    return [(phase, cmd) for phase in ("install", "pre_build", "build", "post_build")
+            for cmd in (spec["phases"].get(phase) or {}).get("commands", [])
+            if not _NEEDS_CLOUD.search(cmd)]
+
+
+def _copy_sources(dockerfile_text: str) -> list[str]:
+    from trainstack.dockerfile import parse_dockerfile, split_words
+
+    sources = []
+    for keyword, rest in parse_dockerfile(dockerfile_text).steps:
+        words = [w for w in split_words(rest) if not w.startswith("--")]
+        if keyword in ("COPY", "ADD") and "--from=" not in rest:
+            sources += words[:-1]
+    return sources
+
+
+def test_cloud_rule_keeps_local_commands_and_drops_docker_and_aws():
+    spec = {"phases": {"pre_build": {"commands": [
+        "python3 -m trainstack.preflight", 'X="${A#*/}"', "echo docker-free",
+        "aws ecr get-login-password | docker login x", "E=$(aws ecr describe-images || true)",
+        "if [ -n a ]; then\n  docker build .\nfi"]}}}
+    assert [c for _, c in _local_commands(spec)] == [
+        "python3 -m trainstack.preflight", 'X="${A#*/}"', "echo docker-free"]
+
+
+def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
+    """The zip `pulumi up` uploads, unpacked as CodeBuild does, runs every buildspec command that
+    needs neither Docker nor AWS (the preflight first), in one bash as buildspec 0.2 does."""
+    root = Path(__file__).resolve().parents[1]
+    tree = tmp_path / "src"
+    with zipfile.ZipFile(io.BytesIO(image_builder.bundle(root))) as zf:
+        zf.extractall(tree)
+    spec = yaml.safe_load((tree / "trainer" / "buildspec.yml").read_text())
+    commands = _local_commands(spec)
+    assert any("trainstack.preflight" in cmd for _, cmd in commands), commands
+
+    # Each command, then its exit code to a file: a failing command is named, not just "1".
+    codes = tmp_path / "codes"
+    script = "".join(f"{cmd}\nprintf '%s %s\\n' {i} $? >> {shlex.quote(str(codes))}\n"
+                     for i, (_, cmd) in enumerate(commands))
+    python3 = shutil.which("python3") or sys.executable
+    env = {"PATH": f"{Path(python3).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           **{k: str(v) for k, v in spec.get("env", {}).get("variables", {}).items()},
+           **CODEBUILD_ENV, "CODEBUILD_SRC_DIR": str(tree)}
+    proc = subprocess.run(["bash", "-c", script], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=120)
+    ran = dict(line.split() for line in codes.read_text().splitlines()) if codes.exists() else {}
+    assert len(ran) == len(commands), (proc.stdout, proc.stderr)
+    failed = [f"{commands[int(i)][0]}: {commands[int(i)][1]!r} exited {rc}"
+              for i, rc in ran.items() if rc != "0"]
+    assert not failed, "\n".join(failed) + "\n" + proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert f"building {CODEBUILD_ENV['REPOSITORY_URI']}:git-0123456789ab" in proc.stdout
+
+    dockerfile = (tree / "trainer" / "Dockerfile").read_text()
+    copied = _copy_sources(dockerfile)
+    assert copied and all((tree / src).exists() for src in copied), (
+        [src for src in copied if not (tree / src).exists()])
 
 
 def test_hash_ignores_mtimes_order_and_local_artifacts(src: Path, tmp_path: Path):

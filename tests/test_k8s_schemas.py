@@ -6,7 +6,6 @@ import copy
 
 import pytest
 
-from trainstack import k8s_schemas
 from trainstack.k8s_schemas import (
     SchemaUnavailable,
     cel_rule_coverage,

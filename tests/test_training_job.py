@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from components import config, dev_pod, pod_spec, versions
-from components.training_job import JobTarget, render
+from components.training_job import EFA_CHECK, JobTarget, render
 from trainer import ray_train
 from trainstack import k8s_schemas
 
@@ -183,6 +183,42 @@ def test_efa_pool_adds_interfaces_and_libfabric_env():
     env = env_of(c)
     assert env["FI_PROVIDER"] == "efa" and env["FI_EFA_FORK_SAFE"] == "1"
     assert k8s_schemas.validate_object(m, "1.34") == []
+
+
+def stack_jobs(stack_file: str) -> dict[str, dict]:
+    """Each PyTorchJob of an example stack as the program renders it."""
+    raw = yaml.safe_load((ROOT / stack_file).read_text())["config"]
+    data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
+    cfg = config.parse(data)
+    pools = cfg.pools()
+    return {name: render(name, j, JobTarget("training", IMAGE, pools[j.node_pool],
+                                            j.checkpoint_volume, cfg.volumes[j.checkpoint_volume]))
+            for name, j in cfg.training_jobs.items() if j.framework == "pytorch"}
+
+
+def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
+    efa_jobs, dev_jobs = stack_jobs("Pulumi.efa.yaml"), stack_jobs("Pulumi.dev.yaml")
+    assert "llama-8b" in efa_jobs and dev_jobs
+    for replica in efa_jobs["llama-8b"]["spec"]["pytorchReplicaSpecs"]:
+        cmd = pod_of(efa_jobs["llama-8b"], replica)["containers"][0]["command"]
+        assert cmd[:2] == ["/bin/sh", "-c"] and cmd[3] == "sh"
+        # The check, then torchrun with its words as they were: "$@" keeps them unparsed.
+        assert shlex.split(cmd[2]) == [*EFA_CHECK, "&&", "exec", "$@"]
+        assert "--expect-efa" in EFA_CHECK and cmd[4] == "torchrun"
+        assert "$(PET_RDZV_ENDPOINT)" in " ".join(cmd[4:])
+    for name, manifest in dev_jobs.items():
+        for replica in manifest["spec"]["pytorchReplicaSpecs"]:
+            cmd = pod_of(manifest, replica)["containers"][0]["command"]
+            assert cmd[0] == "torchrun" and "--expect-efa" not in " ".join(cmd), name
+    # A job can turn EFA off on an EFA pool, and inherits it otherwise.
+    cfg = config.parse(efa_stack(on=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH),
+                                 off=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH,
+                                         efa=False)))
+    target = JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"])
+    assert pod_of(render("on", cfg.training_jobs["on"], target))["containers"][0]["command"][
+        0] == "/bin/sh"
+    assert pod_of(render("off", cfg.training_jobs["off"], target))["containers"][0]["command"][
+        0] == "torchrun"
 
 
 # ------------------------------------------------------------------------------------ RayJob
@@ -457,3 +493,24 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     assert ckpts == ["step_00000002", "step_00000004"]
     summary = yaml.safe_load((volume / "local" / "metrics" / "summary.json").read_text())
     assert summary["world_size"] == 2
+
+
+def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_path):
+    """The EFA job's own command on a machine without EFA: the check fails, says why, and
+    torchrun never starts (nothing written to the volume)."""
+    cfg = config.parse(efa_stack(big=job(nodePool="efa", nodes=1, gpusPerNode=2,
+                                         preset="tiny", maxSteps=2)))
+    m = render("big", cfg.training_jobs["big"], JobTarget(
+        "training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"]))
+    c = pod_of(m)["containers"][0]
+    operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
+    env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    argv = [_kubelet_expand(a, {**env, **operator_env}) for a in c["command"]]
+    run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    run_env.update({**env, **operator_env}, PYTHONPATH=str(ROOT),  # the image's PYTHONPATH
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(argv, cwd=tmp_path, env=run_env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "FAIL efa" in proc.stderr and "libfabric" in proc.stderr
+    assert "torchrun" not in proc.stderr and not (tmp_path / "big").exists()

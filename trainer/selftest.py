@@ -2,6 +2,9 @@
 
 The image build runs it inside the freshly built image before pushing. Build hosts have no GPU, so
 a CPU-only environment passes unless `--expect-cuda` asks for a CUDA build of torch with NCCL.
+Jobs on EFA pools run it (`--level quick --expect-efa`) before torchrun: the `efa` check fails
+unless NCCL would run over EFA (trainer/efa.py), so such a job stops at start with the reason
+instead of training over TCP sockets.
 
 - quick: imports, versions, the `tiny` model built on meta, materialised and initialised;
 - standard: + forward/backward on the device and one FSDP2 step through the trainer's own path
@@ -172,6 +175,17 @@ def check_cuda_build(ctx: dict) -> str:
     return f"CUDA {torch.version.cuda}, NCCL {_nccl_version()}, {count} device(s): {devices}"
 
 
+def check_efa(ctx: dict) -> str:
+    from trainer import efa
+
+    if not ctx.get("expect_efa"):
+        return "not checked (no --expect-efa)"
+    facts = efa.probe()
+    problems = efa.efa_problems(facts)
+    require(not problems, "; ".join(problems))
+    return efa.describe(facts)
+
+
 def _device():
     import torch
 
@@ -313,6 +327,7 @@ CHECKS = [
     Check("import-libraries", "quick", check_import_libraries),
     Check("import-trainer", "quick", check_import_trainer, ("import-torch",)),
     Check("cuda-build", "quick", check_cuda_build, ("import-torch",)),
+    Check("efa", "quick", check_efa),
     Check("meta-init", "quick", check_meta_init, ("import-trainer",)),
     Check("forward-backward", "standard", check_forward_backward, ("meta-init",)),
     Check("process-group", "standard", check_process_group, ("import-trainer",)),
@@ -345,9 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="also write the JSON report here")
     p.add_argument("--expect-cuda", action="store_true",
                    help="fail unless torch is a CUDA build with NCCL (a GPU need not be present)")
+    p.add_argument("--expect-efa", action="store_true",
+                   help="fail unless NCCL would use EFA: libfabric's efa provider, the "
+                        "aws-ofi-nccl net plugin and the CUDA runtime it loads")
     args = p.parse_args(argv)
 
-    ctx: dict = {"expect_cuda": args.expect_cuda}
+    ctx: dict = {"expect_cuda": args.expect_cuda, "expect_efa": args.expect_efa}
     checks = [c for c in CHECKS if LEVELS.index(c.level) <= LEVELS.index(args.level)]
     with _stdout_to_stderr():
         try:
@@ -358,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 distributed.shutdown()
     report = {"ok": all(r["ok"] for r in results), "level": args.level,
-              "expect_cuda": args.expect_cuda, "environment": environment(), "checks": results}
+              "expect_cuda": args.expect_cuda, "expect_efa": args.expect_efa,
+              "environment": environment(), "checks": results}
     text = json.dumps(report, indent=1)
     print(text, flush=True)
     if args.out:

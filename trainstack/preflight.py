@@ -56,6 +56,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import dockerfile as _dockerfile
 from .dockerfile import (
     Dockerfile,
     PipCommand,
@@ -75,7 +76,13 @@ from .dockerfile import (
     vtuple,
 )
 
-VERSIONS_PY = Path(__file__).resolve().parents[1] / "components" / "versions.py"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VERSIONS_PY = REPO_ROOT / "components" / "versions.py"
+# Every file `python3 -m trainstack.preflight` reads besides its inputs, relative to the repository
+# root: the package, this module, the parser it imports and the version facts. The CodeBuild source
+# bundle (trainstack/image_builder.py) is built from this, so the two cannot drift apart.
+RUNTIME_FILES = tuple(Path(f).resolve().relative_to(REPO_ROOT).as_posix() for f in (
+    Path(__file__).with_name("__init__.py"), __file__, _dockerfile.__file__, VERSIONS_PY))
 
 # Python of the official pytorch/pytorch images. pytorch's docker.Makefile builds them with
 # `PYTHON_VERSION ?= 3.11`, and its docker release matrix (generate_docker_release_matrix.py) does

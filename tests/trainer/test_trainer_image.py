@@ -54,6 +54,40 @@ def efa_problems(dockerfile_text: str) -> list[str]:
     return problems
 
 
+def cudart_problems(dockerfile_text: str) -> list[str]:
+    """aws-ofi-nccl dlopens the bare "libcudart.so" (aws-ofi-nccl v1.21.1 src/nccl_ofi_cuda.cpp):
+    the image must link it, found from the installed torch, into a directory on LD_LIBRARY_PATH
+    after the last pip install, and check at build time that the bare name loads."""
+    df = parse_dockerfile(dockerfile_text)
+    steps = df.steps
+    problems = []
+    link = next((i for i, (k, rest) in enumerate(steps)
+                 if k == "RUN" and "-m trainer.efa link-cudart" in rest), None)
+    if link is None:
+        return ["no RUN links libcudart.so (python -m trainer.efa link-cudart DIR)"]
+    rest = steps[link][1]
+    target = rest.split("link-cudart", 1)[1].split(";")[0].split()[0]
+    env = " ".join(r for k, r in steps if k == "ENV")
+    ld_path = re.search(r"LD_LIBRARY_PATH=(\S+)", env)
+    # The directories before the inherited value (`${LD_LIBRARY_PATH:+:...}`).
+    if not ld_path or target not in re.sub(r"\$\{.*", "", ld_path.group(1)).split(":"):
+        problems.append(f"{target} (the libcudart.so link) is not on LD_LIBRARY_PATH")
+    if "site-packages" in rest or "libcudart.so." in rest:
+        problems.append("the libcudart path is hard-coded instead of found from the installed torch")
+    pips = [i for i, (k, r) in enumerate(steps) if k == "RUN" and "pip install" in r]
+    if pips and pips[-1] > link:
+        problems.append("a pip install runs after the libcudart link (it may replace torch's CUDA)")
+    copied = any(k == "COPY" and "trainer/efa.py" in r and "trainer/__init__.py" in r
+                 for k, r in steps[:link])
+    if not copied and not any(k == "COPY" and r.startswith("trainer/ ") for k, r in steps[:link]):
+        problems.append("trainer/efa.py is not copied before the link step runs it")
+    checked = any(k == "RUN" and "CDLL('libcudart.so')" in r.replace('"', "'")
+                  for k, r in steps[link:])
+    if not checked:
+        problems.append("no build-time check that ctypes.CDLL('libcudart.so') loads")
+    return problems
+
+
 # --- .dockerignore ------------------------------------------------------------------------------
 
 def _pattern_regex(pattern: str) -> re.Pattern:
@@ -171,6 +205,19 @@ def test_efa_installer_is_pinned(dockerfile):
     assert efa_problems(with_arg(dockerfile, "EFA_INSTALLER_VERSION", "latest"))
     assert efa_problems(dockerfile.replace("--skip-kmod", ""))
     assert efa_problems(dockerfile + "\nENV FI_EFA_USE_DEVICE_RDMA=1\n")
+
+
+def test_cuda_runtime_is_loadable_by_its_bare_name(dockerfile):
+    assert cudart_problems(dockerfile) == []
+    no_link = re.sub(r"\n.*-m trainer\.efa link-cudart.*\n", "\n    true; \\\n", dockerfile)
+    assert "no RUN links libcudart.so" in cudart_problems(no_link)[0]
+    off_path = dockerfile.replace(":/opt/trainstack/lib$", "$")
+    assert any("not on LD_LIBRARY_PATH" in p for p in cudart_problems(off_path))
+    unchecked = dockerfile.replace("ctypes.CDLL('libcudart.so'); ", "")
+    assert any("no build-time check" in p for p in cudart_problems(unchecked))
+    late_pip = dockerfile.replace("COPY trainer/ /opt/trainstack/trainer/\n",
+                                  "RUN python -m pip install x\nCOPY trainer/ /opt/trainstack/trainer/\n")
+    assert any("pip install runs after" in p for p in cudart_problems(late_pip))
 
 
 def test_requirements_install_before_the_source_copy(dockerfile):
