@@ -1,13 +1,13 @@
 """Every AWS name the stack derives from the cluster name, in one place.
 
 The components build their names with these functions and the config layer checks a cluster
-name by running AWS's rules (trainstack.aws_rules) over the names derived from it, so the
+name by running AWS's rules (aws_rules) over the names derived from it, so the
 longest allowed cluster name follows from the rules rather than from a number written here.
 """
 
 from __future__ import annotations
 
-from trainstack.aws_rules import names as _naming
+from aws_rules import names as _naming
 
 
 def trainer_base(cluster: str) -> str:

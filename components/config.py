@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+import aws_rules
+
 from . import aws_names, catalog, versions
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, PROJECT, ConfigError, _Model
 from .config_base import key as _key
@@ -236,8 +238,6 @@ CLUSTER_NAME_CHARS = ("lowercase letters, digits and '-', beginning and ending w
 
 
 def _derived_name_problems(cluster: str) -> list[str]:
-    from trainstack import aws_rules
-
     return [f"{value!r} ({rtype.split(':')[-1]} {field}) breaks {rule}: {problem}"
             for rtype, field, value in aws_names.derived(cluster)
             for rule, problem in aws_rules.problems(rtype, field, value)]
@@ -245,7 +245,7 @@ def _derived_name_problems(cluster: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def max_cluster_name_length() -> int:
-    """The longest cluster name whose derived names all pass AWS's rules (trainstack.aws_rules)."""
+    """The longest cluster name whose derived names all pass AWS's rules (aws_rules)."""
     n = 1
     while not _derived_name_problems("a" * (n + 1)):
         n += 1

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from trainstack.aws_rules.documented import SCHEDULE_EXPRESSION
+from aws_rules.documented import SCHEDULE_EXPRESSION
 
 from . import catalog
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, _Model, key

@@ -1,4 +1,4 @@
-"""AWS's own input rules, checked offline (trainstack/aws_rules): each rule fails and passes,
+"""AWS's own input rules, checked offline (aws_rules): each rule fails and passes,
 the example stacks plan clean, and the config layer refuses what a user can get wrong."""
 
 import json
@@ -9,8 +9,9 @@ import pytest
 
 from components import config as platform_config
 from components.config import ConfigError
-from trainstack import aws_rules, cli, plan
-from trainstack.aws_rules import api_fields, documented, iam_policy
+import aws_rules
+from aws_rules import api_fields, documented, iam_policy
+from trainstack import cli, plan
 from trainstack.offline.stack_config import load_stack_config
 
 ROOT = Path(__file__).resolve().parents[1]

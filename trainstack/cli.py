@@ -36,7 +36,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 2
     print(plan.summary(result))
     # A mandatory policy violation fails the plan as it would fail `pulumi preview --policy-pack`.
-    # So does an input AWS would reject (trainstack/aws_rules).
+    # So does an input AWS would reject (aws_rules).
     return 1 if (result.schema_errors or result.mandatory_violations
                  or result.aws_violations) else 0
 

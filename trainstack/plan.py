@@ -18,12 +18,13 @@ from typing import Any
 
 import yaml
 
+import aws_rules
 from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
 from components.config_base import key
 
-from . import aws_rules, crds, k8s_schemas
+from . import crds, k8s_schemas
 from .offline.harness import (
     SECRET_MASK,
     Captured,
