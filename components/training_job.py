@@ -160,12 +160,13 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     return _object("pytorch", job_name, target, spec)
 
 
-def ray_entrypoint(job_name: str, job: TrainingJobConfig) -> str:
+def ray_entrypoint(job_name: str, job: TrainingJobConfig, *, efa: bool) -> str:
     # One Ray Train worker per GPU (a trainer rank drives one device): nodes x GPUs workers.
     cmd = ["python", "-m", "trainer.ray_train",
            "--num-workers", str(job.node_range[1] * job.gpus_per_node), "--gpus-per-worker", "1",
            "--max-failures", str(job.max_restarts), "--storage-path", f"{run_dir(job_name)}/ray",
-           "--name", job_name, "--", *trainer_args(job_name, job)]
+           "--name", job_name, *(["--expect-efa"] if efa else []),
+           "--", *trainer_args(job_name, job)]
     return shlex.join(cmd)
 
 
@@ -180,7 +181,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
                          size=RAY_HEAD_SIZE, efa=False,
                          placement={"nodeSelector": {SYSTEM_LABEL: "true"}})
     spec: dict[str, Any] = {
-        "entrypoint": ray_entrypoint(job_name, job),
+        "entrypoint": ray_entrypoint(job_name, job, efa=job.uses_efa(target.pool)),
         # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
         # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended
         # before any RayCluster exists (rayjob_controller.go).

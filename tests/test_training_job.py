@@ -221,6 +221,25 @@ def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
         0] == "torchrun"
 
 
+def test_ray_jobs_on_efa_pools_check_efa_in_every_worker_and_others_do_not():
+    # KubeRay starts the Ray pods itself, so the check travels in the entrypoint, which the
+    # runner's own parser reads.
+    cfg = config.parse(efa_stack(on=job(framework="ray", nodePool="efa", gpusPerNode=4,
+                                        args=SMALL_BATCH),
+                                 off=job(framework="ray", nodePool="efa", gpusPerNode=4,
+                                         args=SMALL_BATCH, efa=False)))
+    target = JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"])
+
+    def launch(name):
+        argv = shlex.split(render(name, cfg.training_jobs[name], target)["spec"]["entrypoint"])
+        return ray_train.parse_args(argv[3:])
+
+    assert launch("on").expect_efa is True
+    assert launch("off").expect_efa is False
+    assert rendered(framework="ray", nodePool="large", gpusPerNode=4,
+                    args=SMALL_BATCH)["spec"]["entrypoint"].count("--expect-efa") == 0
+
+
 # ------------------------------------------------------------------------------------ RayJob
 
 

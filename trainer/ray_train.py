@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from . import config, train
+from . import config, efa, train
 
 PROG = "python -m trainer.ray_train"
 # Every rank ends with the same one of these, so the run stops instead of being restarted.
@@ -43,6 +43,7 @@ class Launch:
     storage_path: str
     name: str
     trainer_args: list[str]
+    expect_efa: bool = False
 
     def resources_per_worker(self) -> dict[str, float]:
         res = {"CPU": self.cpus_per_worker}
@@ -55,7 +56,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, allow_abbrev=False,
         usage=f"{PROG} --num-workers W [--gpus-per-worker G] [--cpus-per-worker C] "
-              "--max-failures R --storage-path PATH [--name NAME] -- TRAINER_ARGS...",
+              "--max-failures R --storage-path PATH [--name NAME] [--expect-efa] "
+              "-- TRAINER_ARGS...",
         description="Run the trainer (python -m trainer) on Ray Train, one worker per rank. "
                     "The arguments after `--` are the trainer's.")
     p.add_argument("--num-workers", type=int, required=True, metavar="W",
@@ -69,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--storage-path", required=True, metavar="PATH",
                    help="Ray Train's run records: a directory every node mounts, or a URI")
     p.add_argument("--name", default="trainstack", help="run name under PATH; default trainstack")
+    p.add_argument("--expect-efa", action="store_true",
+                   help="each worker first checks that NCCL would run over EFA (the selftest's "
+                        "--expect-efa) and fails with the reason instead of training over TCP")
     return p
 
 
@@ -89,7 +94,7 @@ def parse_args(argv: list[str]) -> Launch:
         p.error(f"--max-failures {ns.max_failures}: -1 (no limit) or more")
     storage = ns.storage_path if "://" in ns.storage_path else os.path.abspath(ns.storage_path)
     return Launch(ns.num_workers, ns.gpus_per_worker, ns.cpus_per_worker, ns.max_failures,
-                  storage, ns.name, argv[cut + 1:])
+                  storage, ns.name, argv[cut + 1:], expect_efa=ns.expect_efa)
 
 
 def check_trainer_args(launch: Launch) -> config.TrainConfig:
@@ -105,6 +110,13 @@ def worker(loop_config: dict[str, Any]) -> dict[str, Any]:
     Returns the exit code, and on rank 0 the run's summary (Ray's Result.return_value)."""
     import ray.train
 
+    if loop_config.get("expect_efa"):
+        # KubeRay starts the worker pods itself, so the check a PyTorchJob runs before torchrun
+        # runs here, on each worker's node, before any collective. Raising lets Ray Train
+        # restart the group (a new placement may land on nodes whose EFA works).
+        problems = efa.efa_problems(efa.probe())
+        if problems:
+            raise RuntimeError("EFA cannot carry NCCL on this node: " + "; ".join(problems))
     argv = loop_config["trainer_args"]
     code = train.main(argv)
     if code not in FINAL_CODES:
@@ -132,7 +144,8 @@ def fit(launch: Launch, cfg: config.TrainConfig):
         ray.init()  # RAY_ADDRESS or a local `ray start` cluster if there is one, else a new one
     trainer = TorchTrainer(
         worker,
-        train_loop_config={"trainer_args": launch.trainer_args},
+        train_loop_config={"trainer_args": launch.trainer_args,
+                           "expect_efa": launch.expect_efa},
         torch_config=TorchConfig(backend="nccl" if launch.gpus_per_worker else "gloo",
                                  timeout_s=cfg.parallel.timeout_s),
         scaling_config=ray.train.ScalingConfig(

@@ -128,3 +128,13 @@ def test_killed_worker_is_restarted_and_resumes_from_the_checkpoint(plain_run, t
     want, got = losses(plain_run[0]), losses(tmp_path)
     assert got.keys() == want.keys()
     assert all(math.isclose(got[s], want[s], rel_tol=1e-6) for s in want), (got, want)
+
+
+def test_a_worker_expecting_efa_fails_with_the_reason_before_training(tmp_path):
+    # This machine has no EFA: the check a RayJob on an EFA pool asks for must stop the worker
+    # before the trainer starts (Ray Train then restarts the group), naming what is missing.
+    with pytest.raises(RuntimeError, match="EFA cannot carry NCCL") as info:
+        ray_train.worker({"trainer_args": ["--checkpoint.dir", str(tmp_path / "never")],
+                          "expect_efa": True})
+    assert "fi_info" in str(info.value)
+    assert not (tmp_path / "never").exists()
