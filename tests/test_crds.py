@@ -129,7 +129,7 @@ def test_trainstack_crds_reports_and_check_fails_when_incomplete(server, pins, c
     _, www = server
     (www / "a.yaml").unlink()
     assert cli_main(["crds"]) == 0  # `make demo` carries on without them
-    assert "not checked against their upstream CRDs" in capsys.readouterr().err
+    assert "missing A: the plan will validate these kinds only once" in capsys.readouterr().err
     assert cli_main(["crds", "--check"]) == 1
     (www / "a.yaml").write_bytes(BODY["a.yaml"])
     crds._unreachable.clear()

@@ -52,7 +52,9 @@ def cmd_crds(args: argparse.Namespace) -> int:
         print(f"trainstack crds: {why}", file=sys.stderr)
     if not found.complete:
         # Not an error for `make demo`: the plan runs without them and says so.
-        print(f"trainstack crds: {found.notice()}", file=sys.stderr)
+        kinds = ", ".join(c.kind for c in found.missing)
+        print(f"trainstack crds: missing {kinds}: the plan will validate these kinds only once "
+              f"it has their CRDs ({crds.HOW_TO_PROVIDE})", file=sys.stderr)
         return 1 if args.check else 0
     return 0
 

@@ -141,6 +141,9 @@ def _fetch_into(directory: Path, crd: PinnedCrd, download: Callable[[str], bytes
         raise _Unreachable(_unreachable[crd.url])
     try:
         body = download(crd.url)
+    except urllib.error.HTTPError as err:
+        # The host answered: the other files may still be there.
+        return f"{crd.url}: HTTP {err.code} {err.reason}"
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         _unreachable[crd.url] = f"cannot download the pinned CRDs ({crd.url}: {reason})"
