@@ -537,3 +537,15 @@ def test_custom_kind_without_crds_raises(monkeypatch, tmp_path):
         validate_object(nodepool())
     # Built-in kinds do not need the CRD directory.
     assert validate_object(deployment()) == []
+
+
+def test_a_pinned_kind_missing_from_the_directory_is_unavailable_not_unknown(monkeypatch, tmp_path):
+    # A CRD directory that lacks the NodePool file: validating a NodePool cannot be done here
+    # (SchemaUnavailable, which the suite turns into a skip), while a kind nobody pins is still
+    # an error of the object.
+    monkeypatch.setenv("TRAINSTACK_CRD_DIR", str(tmp_path))
+    with pytest.raises(SchemaUnavailable, match="NodePool: its pinned CRD is not in"):
+        validate_object(nodepool())
+    errors = validate_object({"apiVersion": "example.com/v1", "kind": "Widget",
+                              "metadata": {"name": "w"}})
+    _assert_error(errors, "Widget/w: kind:", "no schema")

@@ -148,6 +148,10 @@ class SchemaUnavailable(RuntimeError):
 # --------------------------------------------------------------------------- CRD directory
 
 
+def _pinned(group: str, kind: str) -> bool:
+    return any(c.group == group and c.kind == kind for c in crds.PINNED)
+
+
 def crd_dir() -> Path:
     """Directory holding the upstream CRD YAMLs: $TRAINSTACK_CRD_DIR, else the user cache."""
     env = os.environ.get(ENV_CRD_DIR)
@@ -867,6 +871,9 @@ def cel_rule_coverage(api_version: str, kind: str) -> dict[str, list[str]]:
     a create) and ``unchecked``."""
     group, _, version = api_version.rpartition("/")
     cr = _custom_schema(str(crd_dir()), group, version, kind)
+    if cr is None and _pinned(group, kind):
+        raise SchemaUnavailable(f"{kind}: its pinned CRD is not in {crd_dir()}; "
+                                f"{crds.HOW_TO_PROVIDE}")
     if not isinstance(cr, _CrSchema):
         raise LookupError(cr or f"no CRD for {api_version} {kind} in {crd_dir()}")
     result: dict[str, list[str]] = {"checked": [], "transition": [], "unchecked": []}
@@ -955,6 +962,10 @@ def validate_object(obj: dict, kubernetes_version: str = "1.34") -> list[str]:
 
     directory = crd_dir() if group else None
     cr = _custom_schema(str(directory), group, version, kind) if directory is not None else None
+    if cr is None and _pinned(group, kind):
+        # A kind the stack pins a CRD for, whose file this machine lacks: unavailable, not unknown.
+        raise SchemaUnavailable(f"{kind}: its pinned CRD is not in {directory}; "
+                                f"{crds.HOW_TO_PROVIDE}")
     if cr is None:
         where = f"no CRD for group {group!r} in {directory}" if group else "core group has no such kind"
         errors.append((["kind"], (
