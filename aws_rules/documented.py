@@ -178,6 +178,28 @@ SCHEDULE_EXPRESSION = DocumentedRule(
     "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html",
     _schedule_problem)
 
+# ------------------------------------------------------------------------- EKS node groups
+# botocore's eks model carries no constraint on CreateNodegroup.nodegroupName; the EKS User
+# Guide ("Create a managed node group") states it, and terraform-provider-aws
+# (internal/service/eks/node_group.go) bounds the name at 63 and a prefix at 63 - 26.
+
+
+def _node_group_problem(name: str) -> str | None:
+    if not 1 <= len(name) <= 63:
+        return f"{len(name)} characters; allowed 1..63"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        return "only letters, digits, '-' and '_', beginning with a letter or digit"
+    return None
+
+
+EKS_NODE_GROUP = DocumentedRule(
+    "eks-node-group-name",
+    "EKS node group name: 1..63 characters, letters, digits, '-' and '_', beginning with a "
+    "letter or digit",
+    "https://docs.aws.amazon.com/eks/latest/userguide/create-managed-node-group.html",
+    _node_group_problem)
+
+
 # (Pulumi type, input) -> documented rule. `bucket` also covers the name the provider makes
 # from `bucketPrefix` (see names.py).
 RULES: dict[tuple[str, str], DocumentedRule] = {
@@ -186,4 +208,6 @@ RULES: dict[tuple[str, str], DocumentedRule] = {
     ("aws:sqs/queue:Queue", "name"): SQS_QUEUE,
     ("aws:kms/alias:Alias", "name"): KMS_ALIAS,
     ("aws:cloudwatch/eventRule:EventRule", "scheduleExpression"): SCHEDULE_EXPRESSION,
+    ("eks:index:ManagedNodeGroup", "nodeGroupName"): EKS_NODE_GROUP,
+    ("aws:eks/nodeGroup:NodeGroup", "nodeGroupName"): EKS_NODE_GROUP,
 }

@@ -30,6 +30,9 @@ NAMED: dict[str, tuple[str, str | None, bool]] = {
     "aws:kms/alias:Alias": ("name", "namePrefix", False),
     "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", True),
     "aws:s3/bucketV2:BucketV2": ("bucket", "bucketPrefix", True),
+    # Not auto-named from the logical name by the engine: left unchecked when neither is given.
+    "eks:index:ManagedNodeGroup": ("nodeGroupName", "nodeGroupNamePrefix", False),
+    "aws:eks/nodeGroup:NodeGroup": ("nodeGroupName", "nodeGroupNamePrefix", False),
 }
 
 

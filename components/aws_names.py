@@ -19,6 +19,19 @@ def ecr_repository(cluster: str) -> str:
     return f"{cluster}/trainer"
 
 
+def trainer_kms_alias(base: str) -> str:
+    return f"alias/{base}"
+
+
+def codebuild_log_group(base: str) -> str:
+    return f"/aws/codebuild/{base}"
+
+
+def node_group_prefix(cluster: str, group: str) -> str:
+    """The EKS node group's name prefix (the provider appends 26 characters)."""
+    return f"{cluster}-{group}-"
+
+
 def source_bucket_prefix(base: str) -> str:
     """The build-source bucket's prefix, from `trainer_base(cluster)`."""
     return f"{base}-src-"
@@ -49,7 +62,7 @@ def derived(cluster: str) -> list[tuple[str, str, str]]:
         ("aws:sqs/queue:Queue", "name", interruption_queue(cluster)),
         ("aws:ecr/repository:Repository", "name", ecr_repository(cluster)),
         ("aws:codebuild/project:Project", "name", base),
-        ("aws:kms/alias:Alias", "name", f"alias/{base}"),
-        ("aws:cloudwatch/logGroup:LogGroup", "name", f"/aws/codebuild/{base}"),
+        ("aws:kms/alias:Alias", "name", trainer_kms_alias(base)),
+        ("aws:cloudwatch/logGroup:LogGroup", "name", codebuild_log_group(base)),
         ("aws:s3/bucket:Bucket", "bucket", source_bucket_prefix(base) + _naming.PREFIX_SUFFIX),
     ]

@@ -197,7 +197,7 @@ class Cluster(pulumi.ComponentResource):
             cluster=self.eks,
             # A prefix, not a fixed name: changing instance types replaces the group, and the
             # replacement is created before the old one is deleted.
-            node_group_name_prefix=f"{args.config.name}-{group_name}-",
+            node_group_name_prefix=aws_names.node_group_prefix(args.config.name, group_name),
             node_role=role,
             version=args.config.kubernetes_version,
             ami_type="AL2023_x86_64_NVIDIA" if gpu else "AL2023_x86_64_STANDARD",

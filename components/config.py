@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
@@ -243,13 +243,39 @@ def _derived_name_problems(cluster: str) -> list[str]:
             for rule, problem in aws_rules.problems(rtype, field, value)]
 
 
+def _longest(problems_at: Callable[[str], list[str]]) -> int:
+    """The most characters a name may have before `problems_at(name)` finds something (0 if even
+    one character is too many): the limit follows from AWS's rules, not from a number here."""
+    n = 0
+    while n < 256 and not problems_at("a" * (n + 1)):
+        n += 1
+    return n
+
+
 @functools.lru_cache(maxsize=1)
 def max_cluster_name_length() -> int:
     """The longest cluster name whose derived names all pass AWS's rules (aws_rules)."""
-    n = 1
-    while not _derived_name_problems("a" * (n + 1)):
-        n += 1
-    return n
+    return _longest(_derived_name_problems)
+
+
+def _node_group_name_problems(cluster: str, group: str) -> list[str]:
+    value = aws_names.node_group_prefix(cluster, group) + aws_rules.names.PREFIX_SUFFIX
+    return [f"breaks {rule}: {problem}" for rule, problem in
+            aws_rules.problems("eks:index:ManagedNodeGroup", "nodeGroupName", value)]
+
+
+def _check_node_group_name(cluster: str, group: str) -> list[str]:
+    """The EKS node group name made from the cluster and group names (plus the provider's
+    26-character suffix) must stay valid; a bad cluster name is reported under its own key."""
+    if _derived_name_problems(cluster):
+        return []
+    found = _node_group_name_problems(cluster, group)
+    if not found:
+        return []
+    longest = _longest(lambda g: _node_group_name_problems(cluster, g))
+    return [f"{_key('nodeGroups', group)}: the EKS node group name "
+            f"{aws_names.node_group_prefix(cluster, group)!r} + 26 characters {found[0]}; with "
+            f"cluster name {cluster!r} a node group name may have at most {longest} characters"]
 
 
 def _check_cluster_name(name: str) -> list[str]:
@@ -419,6 +445,7 @@ def _check_platform(cfg: PlatformConfig) -> list[str]:
     issues = _check_cluster(cfg.cluster) + _check_network(cfg.network, cfg.region)
     for name, group in cfg.node_groups.items():
         issues += _check_node_group(name, group)
+        issues += _check_node_group_name(cfg.cluster.name, name)
     systems = [n for n, g in cfg.node_groups.items() if g.role == "system"]
     if len(systems) != 1:
         issues.append(f"{_key('nodeGroups')}: needs exactly one group with role: system (found "
@@ -487,6 +514,8 @@ def _parts_that_parse(data: dict[str, Any], region: str) -> list[str]:
     for name, group in (data.get("nodeGroups") or {}).items():
         if (g := parsed(NodeGroupConfig, group)) is not None:
             issues += _check_node_group(name, g)
+            if cluster is not None:
+                issues += _check_node_group_name(cluster.name, name)
     karpenter = data.get("karpenter") or {}
     if isinstance(karpenter, dict) and karpenter.get("enabled", True):
         for name, pool in (karpenter.get("nodePools") or {}).items():

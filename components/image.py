@@ -115,7 +115,8 @@ class TrainerImage(pulumi.ComponentResource):
         key = aws.kms.Key(f"{name}-key", description=f"{base}: image, build sources and logs",
                           enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
                           opts=child)
-        aws.kms.Alias(f"{name}-key", name=f"alias/{base}", target_key_id=key.key_id, opts=child)
+        aws.kms.Alias(f"{name}-key", name=aws_names.trainer_kms_alias(base),
+                      target_key_id=key.key_id, opts=child)
 
         repo = aws.ecr.Repository(
             f"{name}-repo", name=aws_names.ecr_repository(args.cluster_name),
@@ -128,7 +129,7 @@ class TrainerImage(pulumi.ComponentResource):
                                 policy=json.dumps(render_lifecycle_policy(cfg)), opts=child)
 
         bucket = self._source_bucket(name, base, key, tags, child)
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/codebuild/{base}",
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_names.codebuild_log_group(base),
                                             retention_in_days=cfg.log_retention_days, tags=tags,
                                             opts=child)
 

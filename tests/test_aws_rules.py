@@ -112,6 +112,16 @@ def test_sqs_queue_name():
     assert violations("aws:sqs/queue:Queue", {"name": "a.b"})
 
 
+def test_eks_node_group_name_and_prefix():
+    # A prefix leaves room for the provider's 26 characters within EKS's 63.
+    assert violations("eks:index:ManagedNodeGroup", {"nodeGroupNamePrefix": "p" * 37}) == []
+    found = violations("eks:index:ManagedNodeGroup", {"nodeGroupNamePrefix": "p" * 38})
+    assert found and found[0].input == "nodeGroupNamePrefix" and "64 characters" in found[0].problem
+    assert violations("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "gpu_g5-1"}) == []
+    assert violations("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "-gpu"})
+    assert violations("aws:eks/nodeGroup:NodeGroup", {"nodeGroupName": "gpu.g5"})
+
+
 def test_kms_alias_prefix():
     assert violations("aws:kms/alias:Alias", {"name": "alias/ok"}) == []
     assert violations("aws:kms/alias:Alias", {"name": "ok"})
@@ -218,3 +228,16 @@ def test_plan_exits_1_on_a_violation_config_cannot_catch(monkeypatch, tmp_path, 
     assert "AWS inputs: 1 violation" in out
     assert "aws:sqs/queue:Queue trainstack-karpenter-interruptions: name = " \
            "'trainstack-dev.karpenter'" in out
+
+
+def test_node_group_name_too_long_for_its_cluster_is_a_config_error():
+    # dev's cluster is trainstack-dev: '<cluster>-<group>-' + 26 characters must fit in 63.
+    group = json.loads(load_stack_config(ROOT, "dev").config["trainstack:nodeGroups"])["gpu-g4dn"]
+    longest = 63 - 26 - len("trainstack-dev--")
+    fits = plan.run(ROOT, "dev", overrides={f"trainstack:nodeGroups.{'g' * longest}": group})
+    assert fits.aws_violations == []
+    assert any(r.inputs.get("nodeGroupNamePrefix", "").endswith("g" * longest + "-")
+               for r in fits.plan.of_type("eks:index:ManagedNodeGroup"))
+    with pytest.raises(ConfigError, match=rf"trainstack:nodeGroups\.g{{{longest + 1}}}: the EKS "
+                                          rf"node group name .* at most {longest} characters"):
+        plan.run(ROOT, "dev", overrides={f"trainstack:nodeGroups.{'g' * (longest + 1)}": group})
