@@ -150,3 +150,22 @@ def test_the_mirror_in_use_holds_exactly_the_pinned_files(pinned_crds):
     # With the CRDs available (a mirror or the cache), each file hashes to its pin.
     for crd in crds.PINNED:
         assert crds.sha256_of(Path(pinned_crds.directory) / crd.file) == crd.sha256
+
+
+def test_plan_names_the_unchecked_kinds_even_beside_schema_errors(monkeypatch, tmp_path):
+    import dataclasses
+
+    from trainstack import plan
+
+    monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    monkeypatch.setattr(crds, "_download", lambda url: (_ for _ in ()).throw(OSError("offline")))
+    result = plan.run(Path(__file__).resolve().parents[1], "dev", fetch_crds=False)
+    kinds = {m["kind"] for m in result.unchecked}
+    assert {"PyTorchJob", "NodePool", "EC2NodeClass"} <= kinds and result.schema_errors == {}
+    clean = plan.summary(result)
+    assert "not checked against their upstream CRDs" in clean and "make crds" in clean
+    broken = plan.summary(dataclasses.replace(
+        result, schema_errors={"Namespace/training": ["metadata.name: bad"]}))
+    line = next(x for x in broken.splitlines() if x.startswith("Kubernetes objects:"))
+    assert "1 INVALID" in line and "not checked against their upstream CRDs" in line

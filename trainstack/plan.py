@@ -328,15 +328,18 @@ def summary(result: PlanResult) -> str:
     lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
     lines += _cost_lines(result) + [""]
     lines += _image_lines(result) + _job_lines(cfg)
-    n = len(result.manifests)
+    n, unchecked = len(result.manifests), result.unchecked
+    # The unchecked kinds are named whether or not the checked ones have errors.
+    not_checked = (f"; {len(unchecked)} "
+                   f"{result.crds.notice(list(dict.fromkeys(m['kind'] for m in unchecked)))}"
+                   if unchecked else "")
     if result.schema_errors:
-        lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID:")
+        lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID{not_checked}:")
         for obj, errs in result.schema_errors.items():
             lines += [f"  {obj}: {e}" for e in errs]
-    elif result.unchecked:
-        kinds = list(dict.fromkeys(m["kind"] for m in result.unchecked))
-        lines.append(f"Kubernetes objects: {n}, {n - len(result.unchecked)} valid against their "
-                     f"schemas; {len(result.unchecked)} {result.crds.notice(kinds)}")
+    elif unchecked:
+        lines.append(f"Kubernetes objects: {n}, {n - len(unchecked)} valid against their "
+                     f"schemas{not_checked}")
     else:
         lines.append(f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and "
                      "upstream CRDs.")
