@@ -70,6 +70,9 @@ class NetworkConfig(_Model):
     nat_gateways: Literal["single", "perAz"] = "single"
     # ECR/STS/SQS/EC2 interface endpoints: less NAT traffic for image pulls, at ~$7/month each per AZ.
     interface_endpoints: bool = False
+    # The one zone of all EFA capacity (default: the first zone). Zone names map to different
+    # physical zones per account, and EFA sizes are not offered in every zone.
+    efa_zone: str | None = None
 
 
 class NodeGroupConfig(_Model):
@@ -202,12 +205,13 @@ class PlatformConfig(_Model):
 
     @property
     def efa_zone(self) -> str:
-        """The one zone of every EFA node group and EFA NodePool: the first configured zone.
+        """The one zone of every EFA node group and EFA NodePool: `network.efaZone`, else the
+        first configured zone.
 
         EFA traffic stays within a zone and a cluster placement group cannot span zones, so all
         EFA capacity shares this zone (and reaches FSx/EFS mount targets there without crossing).
         """
-        return self.zones()[0]
+        return self.network.efa_zone or self.zones()[0]
 
     def pools(self) -> dict[str, PoolFacts]:
         """Every GPU pool a job may name: Karpenter NodePools and GPU managed node groups."""
@@ -333,6 +337,9 @@ def _check_network(n: NetworkConfig, region: str) -> list[str]:
     elif not 2 <= n.az_count <= len(zones):
         issues.append(f"{_key('network', 'azCount')} = {n.az_count}: {region} has {len(zones)} "
                       f"zones and EKS needs at least 2; allowed 2..{len(zones)}")
+    elif n.efa_zone is not None and n.efa_zone not in zones[:n.az_count]:
+        issues.append(f"{_key('network', 'efaZone')} = {n.efa_zone!r}: not one of the stack's "
+                      f"zones; allowed {', '.join(zones[:n.az_count])}")
     return issues
 
 

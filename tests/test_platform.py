@@ -434,6 +434,21 @@ def test_efa_pool_is_pinned_to_one_zone_and_a_cluster_placement_group():
     assert any("mutually exclusive" in e for e in k8s_schemas.validate_object(both))
 
 
+def test_efa_zone_can_be_chosen_and_must_be_one_of_the_stacks_zones():
+    # Zone names map to different physical zones per account: the EFA zone is configurable.
+    default = plan("efa").config.zones()
+    second = default[1]
+    efa = plan("efa", **{"trainstack:network__efaZone": second})
+    pool = next(m for m in efa.manifests if m["kind"] == "NodePool" and m["metadata"]["name"] == "efa")
+    assert _requirement(pool, "topology.kubernetes.io/zone")[0]["values"] == [second]
+    subnet = next(r for r in efa.plan.of_type("aws:ec2/subnet:Subnet")
+                  if r.name.endswith(f"-private-{second}"))
+    assert inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")["subnetIds"] == [subnet.id]
+    with pytest.raises(ConfigError, match=r"trainstack:network\.efaZone = 'us-west-2d': not one "
+                                          r"of the stack's zones"):
+        plan("efa", **{"trainstack:network__efaZone": "us-west-2d"})
+
+
 def test_non_efa_pools_select_every_zone_and_no_placement_group():
     dev = plan()
     for m in dev.manifests:
