@@ -59,8 +59,8 @@ RESERVED_LABEL_DOMAINS = {
 }
 # jobsNamespace may not be one the cluster owns or one the stack's add-ons run in: the stack
 # creates it (a Namespace that exists fails to create) and confines it with Pod Security labels.
-# "default" holds the `kubernetes` Service and whatever lands there unqualified. tests/test_config.py
-# ties each add-on's entry to the namespace its component installs into.
+# "default" holds the `kubernetes` Service and whatever lands there unqualified. The tests
+# (test_config_kubernetes_rules.py) tie each add-on entry to the namespace its component uses.
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
 ADDON_NAMESPACES = {
     "kube-system": "Karpenter, the NVIDIA and EFA device plugins",
