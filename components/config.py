@@ -16,8 +16,15 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 import aws_rules
 
-from . import aws_names, catalog, versions
-from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, PROJECT, ConfigError, _Model
+from . import aws_names, catalog, k8s_names, versions
+from .config_base import (
+    DNS_LABEL,
+    LOG_RETENTION_DAYS,
+    PROJECT,
+    STACK_LABELS,
+    ConfigError,
+    _Model,
+)
 from .config_base import key as _key
 from .workload_config import (
     DevPodConfig,
@@ -38,6 +45,28 @@ LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 # Keys that must be set with `pulumi config set --secret`.
 SECRET_KEYS = ("hfToken", "devPodSshKeys")
 IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+
+# Label domains (and their subdomains) no node label from config may use, with who refuses them.
+_K8S_RESERVED = ("reserved for Kubernetes; EKS CreateNodegroup refuses it (\"Label cannot contain "
+                 "reserved prefixes\") and the kubelet's NodeRestriction admission limits it")
+RESERVED_LABEL_DOMAINS = {
+    "kubernetes.io": _K8S_RESERVED,
+    "k8s.io": _K8S_RESERVED,
+    "eks.amazonaws.com": "reserved for EKS; CreateNodegroup refuses it",
+    # Karpenter v1.14.1 pkg/apis/crds/karpenter.sh_nodepools.yaml, template.metadata.labels rules.
+    "karpenter.sh": "restricted by Karpenter (NodePool CRD validation); Karpenter sets it",
+    "karpenter.k8s.aws": "restricted by Karpenter (NodePool CRD validation); Karpenter sets it",
+}
+# jobsNamespace may not be one the cluster owns or one the stack's add-ons run in: the stack
+# creates it (a Namespace that exists fails to create) and confines it with Pod Security labels.
+# "default" holds the `kubernetes` Service and whatever lands there unqualified. The tests
+# (test_config_kubernetes_rules.py) tie each add-on entry to the namespace its component uses.
+SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
+ADDON_NAMESPACES = {
+    "kube-system": "Karpenter, the NVIDIA and EFA device plugins",
+    "kubeflow": "the Kubeflow training operator",
+    "kuberay-system": "the KubeRay operator",
+}
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -169,7 +198,7 @@ class PlatformConfig(_Model):
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
-    jobs_namespace: str = Field(default="training", pattern=DNS_LABEL)
+    jobs_namespace: str = "training"  # checked in _check_jobs_namespace
     # Secrets (`pulumi config set --secret`): only their presence is checked here; the program
     # reads them as secret Outputs, so they never leave Pulumi's secret handling.
     hf_token: SecretStr | None = None
@@ -365,6 +394,42 @@ def _check_instance_types(path: str, types: list[str], *, gpu: bool, efa: bool) 
     return issues
 
 
+def _check_labels(path: tuple, labels: dict[str, str]) -> list[str]:
+    """Node labels from config: Kubernetes syntax, no reserved domain, none of the stack's keys."""
+    where = _key(*path, "labels")
+    issues = []
+    for k, v in labels.items():
+        problem = k8s_names.qualified_name(k)
+        if problem:
+            issues.append(f"{where}: {k!r}: not a Kubernetes label key: {problem}")
+            continue
+        reserved = next((d for d in RESERVED_LABEL_DOMAINS if k8s_names.in_domain(k, d)), None)
+        if reserved:
+            issues.append(f"{where}: {k!r}: the {reserved!r} domain is "
+                          f"{RESERVED_LABEL_DOMAINS[reserved]}; use your own prefix, e.g. "
+                          f"'example.com/{k.rpartition('/')[2]}'")
+        elif k in STACK_LABELS:
+            issues.append(f"{where}: {k!r}: one of the stack's own node labels "
+                          f"({', '.join(STACK_LABELS)}), which jobs and device plugins select on; "
+                          "the stack sets it, choose another key")
+        elif problem := k8s_names.label_value(v):
+            issues.append(f"{where}: {k!r} = {v!r}: not a Kubernetes label value: {problem}")
+    return issues
+
+
+def _check_jobs_namespace(ns: str) -> list[str]:
+    where = f"{_key('jobsNamespace')} = {ns!r}"
+    if problem := k8s_names.dns1123_label(ns):
+        return [f"{where}: {problem}"]
+    if ns in SYSTEM_NAMESPACES or ns.startswith("kube-"):
+        return [f"{where}: a Kubernetes system namespace (kube-* and default are the cluster's); "
+                "use a namespace of its own, e.g. 'training'"]
+    if ns in ADDON_NAMESPACES:
+        return [f"{where}: {ADDON_NAMESPACES[ns]} runs there; use a namespace of its own, e.g. "
+                "'training'"]
+    return []
+
+
 def _check_node_group(name: str, g: NodeGroupConfig) -> list[str]:
     path = ("nodeGroups", name)
     issues = []
@@ -380,6 +445,7 @@ def _check_node_group(name: str, g: NodeGroupConfig) -> list[str]:
         issues.append(f"{_key(*path, 'desiredSize')} = {g.desired_size}: outside "
                       f"minSize {g.min_size} .. maxSize {g.max_size}; allowed minSize <= "
                       "desiredSize <= maxSize")
+    issues += _check_labels(path, g.labels)
     gpu = g.role == "gpu"
     issues += _check_instance_types(_key(*path, "instanceTypes"), g.instance_types,
                                     gpu=gpu, efa=g.efa and gpu)
@@ -404,6 +470,7 @@ def _check_node_pool(name: str, p: NodePoolConfig) -> list[str]:
     if not re.match(DNS_LABEL, name):
         issues.append(f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
                       "digits, '-'; at most 63)")
+    issues += _check_labels(path, p.labels)
     if p.max_gpus is None:
         issues.append(f"{_key(*path, 'maxGpus')}: missing; a NodePool without a GPU limit can "
                       "launch GPUs without bound; set the most GPUs it may run, e.g. 8")
@@ -450,6 +517,7 @@ def _check_karpenter(k: KarpenterConfig) -> list[str]:
 
 def _check_platform(cfg: PlatformConfig) -> list[str]:
     issues = _check_cluster(cfg.cluster) + _check_network(cfg.network, cfg.region)
+    issues += _check_jobs_namespace(cfg.jobs_namespace)
     for name, group in cfg.node_groups.items():
         issues += _check_node_group(name, group)
         issues += _check_node_group_name(cfg.cluster.name, name)
@@ -518,6 +586,8 @@ def _parts_that_parse(data: dict[str, Any], region: str) -> list[str]:
         issues += _check_cluster(cluster)
     if (network := parsed(NetworkConfig, data.get("network", {}))) is not None:
         issues += _check_network(network, region)
+    if isinstance(data.get("jobsNamespace"), str):
+        issues += _check_jobs_namespace(data["jobsNamespace"])
     for name, group in (data.get("nodeGroups") or {}).items():
         if (g := parsed(NodeGroupConfig, group)) is not None:
             issues += _check_node_group(name, g)

@@ -6,6 +6,13 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 PROJECT = "trainstack"
+# Labels the stack itself puts on every node (components/scheduling.node_labels); jobs, device
+# plugins and operators select on them, so config refuses them as user labels.
+POOL_LABEL = "trainstack.io/pool"
+GPU_LABEL = "trainstack.io/gpu"
+EFA_LABEL = "trainstack.io/efa"
+SYSTEM_LABEL = "trainstack.io/system"
+STACK_LABELS = (POOL_LABEL, GPU_LABEL, EFA_LABEL, SYSTEM_LABEL)
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
                       2192, 2557, 2922, 3288, 3653)

@@ -120,7 +120,7 @@ def render_node_pool(pool: str, pool_cfg: NodePoolConfig,
         limits["nodes"] = pool_cfg.max_nodes
     spec: dict[str, Any] = {
         "template": {
-            "metadata": {"labels": node_labels(pool, efa=pool_cfg.efa) | pool_cfg.labels},
+            "metadata": {"labels": node_labels(pool, pool_cfg, efa=pool_cfg.efa)},
             "spec": {
                 "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
                                  "name": pool},

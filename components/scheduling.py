@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from .config import NodeGroupConfig
+from .config import NodeGroupConfig, NodePoolConfig
+from .config_base import EFA_LABEL, GPU_LABEL, POOL_LABEL, SYSTEM_LABEL
+
+__all__ = ["EFA_LABEL", "GPU_LABEL", "GPU_TAINT", "GPU_TOLERATION", "POOL_LABEL", "SYSTEM_LABEL",
+           "eks_taint", "node_labels"]
 
 # GPU nodes repel everything that does not ask for a GPU (node agents tolerate all taints).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
-POOL_LABEL = "trainstack.io/pool"
-GPU_LABEL = "trainstack.io/gpu"
-EFA_LABEL = "trainstack.io/efa"
-SYSTEM_LABEL = "trainstack.io/system"
 
 
-def node_labels(pool: str, group: NodeGroupConfig | None = None, *, gpu: bool = True,
-                efa: bool = False) -> dict[str, str]:
-    """Labels every node of a pool carries; device plugins and jobs select on them."""
+def node_labels(pool: str, group: NodeGroupConfig | NodePoolConfig | None = None, *,
+                gpu: bool = True, efa: bool = False) -> dict[str, str]:
+    """Labels every node of a pool carries; device plugins and jobs select on them.
+
+    The pool's own `labels` come first so the stack's win: config refuses the stack's keys as
+    user labels, and one that slipped past would still not move a job's pods."""
     labels = {POOL_LABEL: pool}
     if gpu:
         labels[GPU_LABEL] = "true"
@@ -23,7 +26,7 @@ def node_labels(pool: str, group: NodeGroupConfig | None = None, *, gpu: bool = 
         labels[SYSTEM_LABEL] = "true"
     if efa:
         labels[EFA_LABEL] = "true"
-    return {**labels, **(group.labels if group else {})}
+    return {**(group.labels if group else {}), **labels}
 
 
 def eks_taint(taint: dict[str, str]) -> dict[str, str]:

@@ -121,6 +121,8 @@ import jsonschema
 import referencing
 import yaml
 
+from components import k8s_names
+
 from . import crds
 from .crds import ENV_CRD_DIR
 
@@ -402,10 +404,19 @@ def _schema_errors(validator: Any, instance: Any) -> list[_Err]:
 
 # --------------------------------------------------------------------------- metadata
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_DNS1035_LABEL = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
-_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+# Name and label syntax: one definition, shared with the config checks.
+_dns1123_subdomain = k8s_names.dns1123_subdomain
+_dns1123_label = k8s_names.dns1123_label
+_dns1035_label = k8s_names.dns1035_label
+_qualified_name = k8s_names.qualified_name
+_label_value = k8s_names.label_value
+
+
+def _path_segment(v: str) -> str | None:
+    if v in (".", "..") or "/" in v or "%" in v:
+        return "may not be '.' or '..' and may not contain '/' or '%'"
+    return None
+
 _OBJECT_META_FIELDS = frozenset(
     {
         "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
@@ -415,59 +426,6 @@ _OBJECT_META_FIELDS = frozenset(
 )
 _RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
 _MAX_ANNOTATIONS_BYTES = 256 * 1024
-
-
-def _dns1123_subdomain(v: str) -> str | None:
-    if len(v) > 253 or not _DNS1123_SUBDOMAIN.fullmatch(v):
-        return "must be a lowercase RFC 1123 subdomain (a-z, 0-9, '-', '.', at most 253 characters)"
-    return None
-
-
-def _dns1123_label(v: str) -> str | None:
-    if len(v) > 63 or not _DNS1123_LABEL.fullmatch(v):
-        return "must be a lowercase RFC 1123 label (a-z, 0-9, '-', at most 63 characters)"
-    return None
-
-
-def _dns1035_label(v: str) -> str | None:
-    if len(v) > 63 or not _DNS1035_LABEL.fullmatch(v):
-        return "must be an RFC 1035 label (a-z, 0-9, '-', starting with a letter, at most 63 characters)"
-    return None
-
-
-def _path_segment(v: str) -> str | None:
-    if v in (".", "..") or "/" in v or "%" in v:
-        return "may not be '.' or '..' and may not contain '/' or '%'"
-    return None
-
-
-def _qualified_name(key: str) -> str | None:
-    parts = key.split("/")
-    if len(parts) > 2 or not key:
-        return "must be a qualified name ([prefix/]name)"
-    if len(parts) == 2:
-        if not parts[0]:
-            return "prefix part must be non-empty"
-        if _dns1123_subdomain(parts[0]):
-            return "prefix part must be a lowercase RFC 1123 subdomain"
-    name = parts[-1]
-    if len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name):
-        return (
-            "name part must be at most 63 characters of alphanumerics, '-', '_' or '.', "
-            "starting and ending with an alphanumeric"
-        )
-    return None
-
-
-def _label_value(value: str) -> str | None:
-    if value == "":
-        return None
-    if len(value) > 63 or not _QUALIFIED_NAME.fullmatch(value):
-        return (
-            "must be empty or at most 63 characters of alphanumerics, '-', '_' or '.', "
-            "starting and ending with an alphanumeric"
-        )
-    return None
 
 
 def _metadata_errors(meta: Any, kind: str, builtin: bool) -> list[_Err]:

@@ -54,6 +54,48 @@ def efa_problems(dockerfile_text: str) -> list[str]:
     return problems
 
 
+# The EFA installer signing key, as the EC2 user guide publishes it ("Get started with EFA and
+# NCCL", step "Verify the GPG key's fingerprint": 4E90 91BC BB97 A96B 26B1 5E59 A054 80B1 DD2D 3CCC).
+EFA_KEY_FINGERPRINT = "4E9091BCBB97A96B26B15E59A05480B1DD2D3CCC"
+
+
+def efa_download_problems(dockerfile_text: str) -> list[str]:
+    """The installer tarball is verified before it is unpacked: its detached signature checks,
+    and the signing key is the pinned AWS one (the key file comes from the same host, so only the
+    fingerprint makes the check worth anything). Everything in one `set -e` RUN, in that order."""
+    df = parse_dockerfile(dockerfile_text)
+    fingerprint = df.args.get("EFA_INSTALLER_GPG_FINGERPRINT")
+    problems = []
+    if fingerprint != EFA_KEY_FINGERPRINT:
+        problems.append(f"ARG EFA_INSTALLER_GPG_FINGERPRINT={fingerprint} is not AWS's EFA "
+                        f"installer key {EFA_KEY_FINGERPRINT}")
+    run = next((rest for k, rest in df.steps if k == "RUN" and "efa_installer.sh" in rest), "")
+    if not run.lstrip().startswith("set -e"):
+        problems.append("the EFA RUN does not start with `set -e`: a failed check would not stop it")
+    tarball = "aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz"
+
+    def at(pattern: str) -> int:
+        m = re.search(pattern, run)
+        return m.start() if m else -1
+
+    steps = {
+        "download the signature": at(re.escape(f"https://efa-installer.amazonaws.com/{tarball}.sig")),
+        "verify the signature": at(r"gpg [^;]*--verify [^;]*" + re.escape(f'{tarball}.sig"')
+                                   + r"[^;]*" + re.escape(f'"{tarball}"')),
+        "match the signer to the pinned fingerprint": at(
+            r"grep [^;]*VALIDSIG[^;]*\$\{EFA_INSTALLER_GPG_FINGERPRINT\}"),
+        "unpack": at(r"tar -x[^;]*" + re.escape(tarball)),
+        "install": at(r"efa_installer\.sh"),
+    }
+    for name, pos in steps.items():
+        if pos < 0:
+            problems.append(f"the EFA RUN does not {name}")
+    found = [pos for pos in steps.values() if pos >= 0]
+    if len(found) == len(steps) and found != sorted(found):
+        problems.append("the EFA RUN unpacks or installs before the signature and signer check")
+    return problems
+
+
 def cudart_problems(dockerfile_text: str) -> list[str]:
     """aws-ofi-nccl dlopens the bare "libcudart.so" (aws-ofi-nccl v1.21.1 src/nccl_ofi_cuda.cpp):
     the image must link it, found from the installed torch, into a directory on LD_LIBRARY_PATH
@@ -198,6 +240,27 @@ def test_final_user_is_not_root(dockerfile):
     assert final_user_problems(dockerfile + "\nUSER root\n")
     assert final_user_problems(dockerfile + "\nUSER 0:0\n")
     assert final_user_problems(re.sub(r"^USER .*$", "", dockerfile, flags=re.M))
+
+
+def test_efa_download_is_verified_before_it_is_unpacked(dockerfile):
+    assert efa_download_problems(dockerfile) == []
+    verify = re.compile(r"\n\s*gpg --batch --status-fd 1 --verify .*?> gpg-status; \\\n", re.S)
+    assert verify.search(dockerfile)
+    signer = re.compile(r"\n\s*grep -Eq .*VALIDSIG.*\n")
+    assert signer.search(dockerfile)
+    # Each way of weakening it is caught.
+    assert efa_download_problems(verify.sub("\n", dockerfile))
+    assert efa_download_problems(signer.sub("\n", dockerfile))
+    assert efa_download_problems(with_arg(dockerfile, "EFA_INSTALLER_GPG_FINGERPRINT",
+                                          "0" * 40))
+    assert efa_download_problems(dockerfile.replace("set -eux; \\\n    export DEBIAN", "true; \\\n    export DEBIAN"))
+    moved = dockerfile.replace('    tar -xf "aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz" '
+                               '--strip-components=1; \\\n', "")
+    assert moved != dockerfile
+    moved = moved.replace("    gpg --batch --import", '    tar -xf "aws-efa-installer-'
+                          '${EFA_INSTALLER_VERSION}.tar.gz" --strip-components=1; \\\n'
+                          "    gpg --batch --import")
+    assert any("before the signature" in p for p in efa_download_problems(moved))
 
 
 def test_efa_installer_is_pinned(dockerfile):
