@@ -9,9 +9,11 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from policies.required import IMDS_HOP_LIMIT  # the pack's value: one source of truth
+
 from . import aws_names, catalog
 from .config import ClusterConfig, NodeGroupConfig
-from .iam import IMDS_HOP_LIMIT, attach_managed, node_role, pod_identity_role
+from .iam import attach_managed, node_role, pod_identity_role
 from .scheduling import GPU_TAINT, eks_taint, node_labels
 
 # EKS access policies are not IAM policies: their ARNs live under eks::aws:cluster-access-policy

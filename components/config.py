@@ -15,6 +15,7 @@ from typing import Any, Callable, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 import aws_rules
+from policies.required import REQUIRED_LOG_TYPES
 
 from . import aws_names, catalog, k8s_names, versions
 from .config_base import (
@@ -88,7 +89,7 @@ class ClusterConfig(_Model):
     kubernetes_version: str | float = versions.KUBERNETES_DEFAULT
     endpoint: EndpointConfig = EndpointConfig()
     admin_principals: list[str] = []
-    log_types: list[Literal[LOG_TYPES]] = ["api", "audit", "authenticator"]  # type: ignore[valid-type]
+    log_types: list[Literal[LOG_TYPES]] = list(REQUIRED_LOG_TYPES)  # type: ignore[valid-type]
     log_retention_days: int = 30
     tags: dict[str, str] = {}
 
@@ -346,6 +347,12 @@ def _check_cluster(c: ClusterConfig) -> list[str]:
         if not re.match(IAM_PRINCIPAL, arn):
             issues.append(f"{_key('cluster', 'adminPrincipals')}[{i}] = {arn!r}: expected an IAM "
                           "role or user ARN, arn:aws:iam::<12-digit account>:role/<name>")
+    missing = [t for t in REQUIRED_LOG_TYPES if t not in c.log_types]
+    if missing:
+        # The pack's eks-control-plane-logging rule demands these: refuse here, under the key.
+        issues.append(f"{_key('cluster', 'logTypes')} = {c.log_types}: must include "
+                      f"{', '.join(REQUIRED_LOG_TYPES)} (the policy pack requires them for "
+                      f"auditing); missing {', '.join(missing)}")
     if c.log_retention_days not in LOG_RETENTION_DAYS:
         issues.append(f"{_key('cluster', 'logRetentionDays')} = {c.log_retention_days}: "
                       f"CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}")

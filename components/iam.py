@@ -9,8 +9,6 @@ import pulumi_aws as aws
 
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly",
                  "AmazonEKS_CNI_Policy", "AmazonSSMManagedInstanceCore")
-# Pods get AWS credentials from Pod Identity, never from the node's IMDS: one hop keeps them out.
-IMDS_HOP_LIMIT = 1
 POD_IDENTITY_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 
 

@@ -14,11 +14,13 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from policies.required import IMDS_HOP_LIMIT  # the pack's value: one source of truth
+
 from . import aws_names, versions
 from .charts import helm_release
 from .config import KarpenterConfig, NodePoolConfig
-from .iam import IMDS_HOP_LIMIT, pod_identity_role
 from .iam import node_role as make_node_role
+from .iam import pod_identity_role
 from .scheduling import GPU_TAINT, node_labels
 
 NAMESPACE = "kube-system"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from aws_rules.documented import SCHEDULE_EXPRESSION
+from policies.rules.base import secret_named
 
 from . import catalog
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, _Model, key
@@ -364,7 +365,9 @@ def _check_job(name: str, job: TrainingJobConfig, pools: dict[str, PoolFacts],
         issues.append(f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set "
                       "--secret trainstack:hfToken hf_...`")
     for env_name in job.env:
-        if SECRET_ENV.search(env_name):
+        # At least as strict as the pack's no-plaintext-secrets-in-env (secret_named), which
+        # would otherwise block the plan after resources are declared.
+        if SECRET_ENV.search(env_name) or secret_named(env_name):
             issues.append(f"{key(*path, 'env', env_name)}: looks like a secret; plain env values "
                           "show in `kubectl describe`; use hfToken or a Kubernetes Secret")
     return issues + _check_trainer_args(path, job)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pulumi_policy
 import pytest
 from test_platform import plan
+from test_policies_security import SECURITY_CASES
 
 import policies
 from policies import BY_NAME, MANDATORY, check_plan
@@ -106,7 +107,8 @@ CASES = [
      {"metadata": {"name": "debug"}, "spec": {"template": pod(
          {"securityContext": {"privileged": True}})}},
      # Device plugins are allowed by name (the default allow-list).
-     {"metadata": {"name": "nvidia-device-plugin"}, "spec": {"template": pod(
+     {"metadata": {"name": "nvidia-device-plugin", "namespace": "kube-system"},
+      "spec": {"template": pod(
          {"securityContext": {"privileged": True}})}}),
     ("no-host-namespaces", POD, pod(hostNetwork=True), pod(hostNetwork=False)),
     ("no-host-path-volumes", POD, pod(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
@@ -163,12 +165,12 @@ def test_rule_flags_the_violation_and_passes_the_fix(name, type_, bad, good):
 
 
 def test_every_rule_has_a_case_and_metadata():
-    assert {c[0] for c in CASES} == set(BY_NAME)
+    assert {c[0] for c in CASES + SECURITY_CASES} == set(BY_NAME)
     assert len(BY_NAME) >= 20
     for rule in BY_NAME.values():
         assert rule.description and rule.types
         assert rule.enforcement in (MANDATORY, policies.ADVISORY)
-        for case in CASES:
+        for case in CASES + SECURITY_CASES:
             if case[0] == rule.name:
                 assert rule.applies_to(case[1])
 
@@ -201,6 +203,9 @@ def test_pack_config_can_lower_or_disable_a_rule():
     assert not [v for v in disabled if v.rule == rule]
 
 
+# The check that holds once the pod hardening (seccomp RuntimeDefault in components/pod_spec.py)
+# is merged with the restricted-profile rules: until then the job pods fail
+# pod-seccomp-restricted (see test_policies_security).
 @pytest.mark.parametrize("stack", ["dev", "efa"])
 def test_example_stacks_have_no_mandatory_violations(stack):
     result = plan(stack)
@@ -223,8 +228,10 @@ def _captured(type_, stack="dev"):
     return copy.deepcopy(plan(stack).plan.of_type(type_)[0].plain_inputs)
 
 
-def _broken_rules(type_, props):
-    return {r.name for r in BY_NAME.values() if r(type_, props)}
+def _broken_rules(type_, props, before=None):
+    """Rules `props` breaks; with `before` (the unedited props), only those the edit added."""
+    broken = {r.name for r in BY_NAME.values() if r(type_, props)}
+    return broken - _broken_rules(type_, before) if before is not None else broken
 
 
 def test_captured_repository_with_mutable_tags_is_caught():
@@ -245,14 +252,16 @@ def _job_container(props):
 
 def test_captured_job_with_privileged_container_is_caught():
     props = _captured(PTJ)
+    before = copy.deepcopy(props)
     _job_container(props)["securityContext"]["privileged"] = True
-    assert _broken_rules(PTJ, props) == {"no-privileged-containers"}
+    assert _broken_rules(PTJ, props, before) == {"no-privileged-containers"}
 
 
 def test_captured_job_with_plain_text_token_is_caught():
     props = _captured(PTJ)
+    before = copy.deepcopy(props)
     _job_container(props)["env"].append({"name": "HF_TOKEN", "value": "hf_abc"})
-    assert _broken_rules(PTJ, props) == {"no-plaintext-secrets-in-env"}
+    assert _broken_rules(PTJ, props, before) == {"no-plaintext-secrets-in-env"}
 
 
 def test_captured_nodepool_without_gpu_limit_is_caught():

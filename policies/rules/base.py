@@ -60,27 +60,51 @@ def get(obj: Any, path: str, default: Any = None) -> Any:
     return obj
 
 
-def pod_specs(obj: Any, path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Every pod spec inside a workload, found structurally (a mapping with a `containers` list)
-    so Pods, PyTorchJobs, RayJobs and Deployments need no per-kind path tables."""
+def pod_templates(obj: Any, path: str = ""
+                  ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
+    """(location, pod metadata, pod spec) for every pod inside a workload, found structurally
+    (a mapping with a `containers` list is a pod spec; its parent's `metadata` is the pod's) so
+    Pods, PyTorchJob replicas, RayJob head/worker/submitter templates and Deployments need no
+    per-kind path tables."""
     if isinstance(obj, Mapping):
         if isinstance(obj.get("containers"), list):
-            yield path or "spec", obj
+            yield path or "spec", {}, obj
+            return
+        spec = obj.get("spec")
+        if isinstance(spec, Mapping) and isinstance(spec.get("containers"), list):
+            meta = obj.get("metadata")
+            yield f"{path}.spec" if path else "spec", meta if isinstance(meta, Mapping) else {}, spec
             return
         for k, v in obj.items():
-            yield from pod_specs(v, f"{path}.{k}" if path else k)
+            yield from pod_templates(v, f"{path}.{k}" if path else k)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            yield from pod_specs(v, f"{path}[{i}]")
+            yield from pod_templates(v, f"{path}[{i}]")
+
+
+def pod_specs(obj: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(location, pod spec) for every pod inside a workload (see pod_templates)."""
+    for where, _meta, spec in pod_templates(obj):
+        yield where, spec
+
+
+CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
+
+
+def spec_containers(where: str, spec: Mapping[str, Any]
+                    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(location, container) for every container of one pod spec, init and ephemeral included
+    (the Pod Security Standards cover all three)."""
+    for key in CONTAINER_KEYS:
+        for c in spec.get(key) or []:
+            if isinstance(c, Mapping):
+                yield f"{where}.{key}[{c.get('name', '?')}]", c
 
 
 def containers(props: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """(location, container) for every container and init container of every pod spec."""
+    """(location, container) for every container of every pod spec."""
     for where, spec in pod_specs(props):
-        for key in ("initContainers", "containers"):
-            for c in spec.get(key) or []:
-                if isinstance(c, Mapping):
-                    yield f"{where}.{key}[{c.get('name', '?')}]", c
+        yield from spec_containers(where, spec)
 
 
 def name_of(props: Mapping[str, Any]) -> str:

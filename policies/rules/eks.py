@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..required import REQUIRED_LOG_TYPES
 from .base import MANDATORY, Rule, get, has_world, truthy
 
 COMPONENT = "eks:index:Cluster"
@@ -72,7 +73,7 @@ RULES = [
     Rule("eks-control-plane-logging", "The EKS control plane logs api, audit and authenticator.",
          MANDATORY, TYPES, _logging,
          {"requiredLogTypes": {"type": "array", "items": {"type": "string"},
-                               "default": ["api", "audit", "authenticator"]}}),
+                               "default": list(REQUIRED_LOG_TYPES)}}),
     Rule("eks-api-authentication", "Cluster access uses EKS access entries, not aws-auth only.",
          MANDATORY, TYPES, _auth_mode),
 ]

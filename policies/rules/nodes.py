@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..required import IMDS_HOP_LIMIT
 from .base import GPU, MANDATORY, Rule, get, truthy
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -26,7 +27,25 @@ def _imdsv2(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
     if tokens == "required":
         return []
     return [(f"instance metadata httpTokens is {tokens or 'unset'}: set "
-            "metadataOptions.httpTokens: required (IMDSv2) and httpPutResponseHopLimit: 1")]
+            "metadataOptions.httpTokens: required (IMDSv2)")]
+
+
+def _hop_limit(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    # A hop limit above 1 lets a pod (one more network hop behind the node) reach IMDS and take
+    # the node role's credentials. Same field name in pulumi-aws's LaunchTemplate/Instance
+    # metadataOptions and Karpenter v1's EC2NodeClass spec.metadataOptions. Required explicitly:
+    # left out, the AMI decides (EC2 defaults to 2 for AMIs registered with ImdsSupport v2.0).
+    want = cfg["hopLimit"]
+    found = _metadata(type_, props).get("httpPutResponseHopLimit")
+    try:
+        ok = found is not None and float(found) == float(want)
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        return []
+    return [(f"instance metadata httpPutResponseHopLimit is "
+             f"{'unset' if found is None else found}: set metadataOptions.httpPutResponseHopLimit:"
+             f" {want} so pods cannot reach IMDS; pods get AWS credentials from Pod Identity")]
 
 
 def _volumes(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -83,6 +102,11 @@ def _group_max(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
 RULES = [
     Rule("imdsv2-required", "Nodes require IMDSv2 (metadataOptions.httpTokens: required).",
          MANDATORY, (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _imdsv2),
+    Rule("imds-hop-limit", "Nodes answer IMDS only to themselves "
+         "(metadataOptions.httpPutResponseHopLimit: 1).", MANDATORY,
+         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _hop_limit,
+         {"hopLimit": {"type": "integer", "minimum": 1, "maximum": 64,
+                       "default": IMDS_HOP_LIMIT}}),
     Rule("node-volumes-encrypted", "Node EBS volumes are encrypted.", MANDATORY,
          (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _volumes),
     Rule("no-public-node-ips", "Nodes get no public IP addresses.", MANDATORY,

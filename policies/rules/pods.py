@@ -1,5 +1,5 @@
-"""Pods the stack runs itself (training jobs, the dev pod, any workload): least privilege,
-well-formed GPU requests, pinned images, no credentials in plain text."""
+"""Pods the stack runs itself (training jobs, the dev pod, any workload): well-formed GPU
+requests, pinned images, no credentials in plain text. Privilege is pod_security.py's."""
 
 from __future__ import annotations
 
@@ -7,54 +7,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import GPU, MANDATORY, Rule, containers, get, name_of, pod_specs, secret_named
+from .base import GPU, MANDATORY, Rule, containers, get, secret_named
+from .pod_security import JOBS, WORKLOADS
 
-JOBS = ("kubernetes:kubeflow.org/v1:PyTorchJob", "kubernetes:ray.io/v1:RayJob",
-        "kubernetes:core/v1:Pod")
-WORKLOADS = JOBS + ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet",
-                    "kubernetes:apps/v1:StatefulSet", "kubernetes:batch/v1:Job")
 ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-# Device plugins (installed by Helm, so normally never seen here) are the only pods that need
-# host access; more names can be allowed through the policy config.
-ALLOW_SCHEMA = {"privilegedAllowed": {
-    "type": "array", "items": {"type": "string"},
-    "default": ["nvidia-device-plugin", "aws-efa-k8s-device-plugin", "efa-device-plugin"]}}
-
-
-def _allowed(props: Mapping[str, Any], cfg: Mapping[str, Any]) -> bool:
-    return name_of(props) in cfg.get("privilegedAllowed", [])
-
-
-def _privileged(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
-    if _allowed(props, cfg):
-        return []
-    out = []
-    for where, c in containers(props):
-        sc = c.get("securityContext") or {}
-        if sc.get("privileged") is True or "SYS_ADMIN" in (get(sc, "capabilities.add") or []):
-            out.append(f"{where} is privileged: remove securityContext.privileged / SYS_ADMIN; "
-                       "GPUs and EFA come from device-plugin resources, not host access")
-    return out
-
-
-def _host_namespaces(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
-    if _allowed(props, cfg):
-        return []
-    return [f"{where} sets {key}: remove it (EFA works through the device plugin, not "
-            "hostNetwork)"
-            for where, spec in pod_specs(props)
-            for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
-
-
-def _host_path(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
-    if _allowed(props, cfg):
-        return []
-    return [f"{where} mounts hostPath volume {v.get('name', '?')}: use a PVC, emptyDir or "
-            "a CSI volume instead"
-            for where, spec in pod_specs(props)
-            for v in spec.get("volumes") or [] if "hostPath" in v]
 
 
 def _qty(value: Any) -> Any:
@@ -114,12 +71,6 @@ def _env_secrets(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> 
 
 
 RULES = [
-    Rule("no-privileged-containers", "Containers are not privileged (device plugins excepted).",
-         MANDATORY, WORKLOADS, _privileged, ALLOW_SCHEMA),
-    Rule("no-host-namespaces", "Pods do not use hostNetwork, hostPID or hostIPC.", MANDATORY,
-         WORKLOADS, _host_namespaces, ALLOW_SCHEMA),
-    Rule("no-host-path-volumes", "Pods do not mount hostPath volumes.", MANDATORY, WORKLOADS,
-         _host_path, ALLOW_SCHEMA),
     Rule("gpu-limits-equal-requests", "nvidia.com/gpu limits are set and equal the requests.",
          MANDATORY, WORKLOADS, _gpu_requests),
     Rule("job-images-from-ecr", "Training and dev pods run images from ECR.", MANDATORY, JOBS,

@@ -1,0 +1,16 @@
+"""Values the pack requires that the stack config and components must agree with.
+
+One source of truth: the rules take their defaults from here, components build with these
+values, and `components.config` refuses stack config that asks for anything else, so a stack
+the pack would block fails at config time under its key (exit 2) instead of after planning.
+Pure constants: importing this must not pull in pulumi.
+"""
+
+from __future__ import annotations
+
+# EKS control-plane log types the logging rule demands: API calls, audit, and who authenticated.
+REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
+
+# Pods get AWS credentials from Pod Identity, never from the node's IMDS: one hop (the node
+# itself) keeps a pod's IMDS requests from ever getting a response.
+IMDS_HOP_LIMIT = 1

@@ -1,0 +1,100 @@
+"""IAM policies the stack writes: no role gets every action, or every action of a service, on
+every resource.
+
+The policy grammar followed is AWS's (IAM User Guide, "IAM JSON policy elements reference"):
+Statement is one object or a list; Action/Resource are a string or a list; action names are
+case-insensitive; an Allow with NotAction grants every other action and one with NotResource
+every other resource, so both count as wildcards here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .base import MANDATORY, Rule
+
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+POLICY = "aws:iam/policy:Policy"
+ROLE = "aws:iam/role:Role"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$", re.IGNORECASE)
+# AWS managed policies that grant `*` or `service:*` on `*` by design (AdministratorAccess,
+# PowerUserAccess's NotAction, and the "<Service>FullAccess" family).
+ADMIN_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?"
+                           r"(AdministratorAccess|PowerUserAccess|IAMFullAccess|\w*FullAccess)$")
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _document(policy: Any) -> Mapping[str, Any]:
+    if isinstance(policy, str):
+        try:
+            policy = json.loads(policy)
+        except ValueError:
+            return {}
+    return policy if isinstance(policy, Mapping) else {}
+
+
+def wildcard_grants(policy: Any) -> Iterator[str]:
+    """What each Allow statement grants on every resource that is a wildcard action."""
+    for i, st in enumerate(_list(_document(policy).get("Statement"))):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        label = st.get("Sid") or f"Statement[{i}]"
+        all_resources = "*" in _list(st.get("Resource")) or "NotResource" in st
+        if not all_resources:
+            continue
+        if "NotAction" in st:
+            yield f"{label} allows every action but {_list(st['NotAction'])} (NotAction) on *"
+            continue
+        wild = [a for a in _list(st.get("Action"))
+                if a == "*" or SERVICE_WILDCARD.match(str(a))]
+        if wild:
+            yield f"{label} allows {wild} on *"
+
+
+def _named_policies(type_: str, props: Mapping[str, Any]) -> Iterator[tuple[list[str], Any]]:
+    """(names the allow-list may use: policy name, role name; policy document)."""
+    if type_ == ROLE_POLICY:
+        yield [str(n) for n in (props.get("name"), props.get("role")) if n], props.get("policy")
+    elif type_ == POLICY:
+        yield [str(props.get("name") or "")], props.get("policy")
+    elif type_ == ROLE:
+        for p in props.get("inlinePolicies") or []:
+            names = [str(n) for n in (p.get("name"), props.get("name")) if n]
+            yield names, p.get("policy")
+
+
+def _wildcards(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    allowed = set(cfg.get("wildcardAllowed") or [])
+    fix = ("list the actions the role needs, or scope Resource to ARNs; if it truly needs them, "
+           "add the policy or role name to this rule's wildcardAllowed")
+    out = []
+    for names, doc in _named_policies(type_, props):
+        if allowed & set(names):
+            continue
+        who = names[0] if names else "policy"
+        out += [f"{who}: {grant}: {fix}" for grant in wildcard_grants(doc)]
+    arns = ([props.get("policyArn")] if type_ == ATTACHMENT
+            else _list(props.get("managedPolicyArns")) if type_ == ROLE else [])
+    role = str(props.get("role") or props.get("name") or "")
+    for arn in arns:
+        if ADMIN_MANAGED.match(str(arn or "")) and role not in allowed:
+            out.append(f"role {role or '?'} gets {arn}, which allows a service's every action "
+                       f"(or all) on *: {fix}")
+    return out
+
+
+RULES = [
+    Rule("iam-no-wildcard-grants", "No role gets `*` or `service:*` on Resource `*` unless "
+         "allow-listed by policy or role name.", MANDATORY, (ROLE_POLICY, POLICY, ROLE, ATTACHMENT),
+         _wildcards,
+         {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}}),
+]

@@ -1,0 +1,65 @@
+"""Encryption at rest of the storage the stack declares: EFS, FSx for Lustre, EBS volumes and
+Kubernetes StorageClasses. (Node root volumes are nodes.py's `node-volumes-encrypted`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import ADVISORY, MANDATORY, Rule, get, truthy
+
+EFS = "aws:efs/fileSystem:FileSystem"
+FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
+EBS_VOLUME = "aws:ebs/volume:Volume"
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+# The EBS CSI driver and the in-tree plugin both read `parameters.encrypted` (a string).
+EBS_PROVISIONERS = ("ebs.csi.aws.com", "kubernetes.io/aws-ebs")
+
+
+def _efs(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # Encryption at rest is chosen at creation only: an unencrypted file system must be recreated.
+    if truthy(props.get("encrypted")):
+        return []
+    return [("EFS file system is not encrypted at rest: set encrypted: true (and a kmsKeyId for "
+             "your own key); it cannot be turned on later, so this replaces the file system")]
+
+
+def _fsx(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # FSx for Lustre always encrypts at rest (AWS FSx Lustre Guide, "Encrypting data at rest"):
+    # SCRATCH_* with keys FSx manages, PERSISTENT_* with a KMS key, the account's FSx-managed key
+    # unless kmsKeyId names one. So what can differ is whose key: persistent file systems should
+    # use the stack's customer-managed key (rotation, key policy, revocation are then ours).
+    kind = str(props.get("deploymentType") or "SCRATCH_1")
+    if not kind.startswith("PERSISTENT") or props.get("kmsKeyId"):
+        return []
+    return [(f"{kind} FSx for Lustre file system is encrypted with the AWS-managed FSx key: set "
+             "kmsKeyId to the stack's KMS key so its key policy and rotation are yours")]
+
+
+def _ebs_volume(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if truthy(props.get("encrypted")):
+        return []
+    return ["EBS volume is not encrypted: set encrypted: true (and a kmsKeyId for your own key)"]
+
+
+def _storage_class(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # EFS CSI classes (efs.csi.aws.com) encrypt through their file system (efs-encrypted), FSx CSI
+    # ones always do; only EBS classes choose per volume.
+    if props.get("provisioner") not in EBS_PROVISIONERS:
+        return []
+    if str(get(props, "parameters.encrypted", "")).lower() == "true":
+        return []
+    name = get(props, "metadata.name") or "?"
+    return [(f"StorageClass {name} provisions unencrypted EBS volumes: set "
+             "parameters.encrypted: \"true\" (and parameters.kmsKeyId for your own key)")]
+
+
+RULES = [
+    Rule("efs-encrypted", "EFS file systems are encrypted at rest.", MANDATORY, (EFS,), _efs),
+    Rule("fsx-lustre-customer-key", "Persistent FSx for Lustre file systems use the stack's KMS "
+         "key (all FSx for Lustre is encrypted at rest).", ADVISORY, (FSX_LUSTRE,), _fsx),
+    Rule("ebs-volumes-encrypted", "Standalone EBS volumes are encrypted.", MANDATORY,
+         (EBS_VOLUME,), _ebs_volume),
+    Rule("storageclass-ebs-encrypted", "EBS StorageClasses provision encrypted volumes.",
+         MANDATORY, (STORAGE_CLASS,), _storage_class),
+]
