@@ -141,7 +141,8 @@ def test_pod_lands_on_its_pool_with_gpu_resources_shm_and_volume():
     assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "36Gi"}
     assert vols["checkpoints"]["persistentVolumeClaim"] == {"claimName": "ckpt"}
     mounts = {v["name"]: v["mountPath"] for v in pod["containers"][0]["volumeMounts"]}
-    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints"}
+    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints",
+                      "writable-home": "/home/trainer", "writable-tmp": "/tmp"}
     meta = m["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]
     assert meta["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
 
@@ -263,7 +264,8 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["requests"]
     assert head["nodeSelector"] == {"trainstack.io/system": "true"}
-    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints"}
+    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints", "writable-home",
+                                                      "writable-tmp"}
 
 
 @pytest.mark.usefixtures("pinned_crds")
