@@ -590,3 +590,54 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "FAIL efa" in proc.stderr and "libfabric" in proc.stderr
     assert "torchrun" not in proc.stderr and not (tmp_path / "big").exists()
+
+
+# ------------------------------------------------------- restricted pods, network policies
+
+
+def _pod_specs() -> list[dict]:
+    ray = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)["spec"]
+    cfg = dev_cfg()
+    return [pod_of(rendered(), "Master"), pod_of(rendered(), "Worker"),
+            ray["rayClusterSpec"]["headGroupSpec"]["template"]["spec"],
+            ray["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"],
+            ray["submitterPodTemplate"]["spec"],
+            dev_pod.render_pod(cfg.dev_pod, namespace="training", image=IMAGE,
+                               pool=cfg.pools()["small"])["spec"]]
+
+
+def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
+    for spec in _pod_specs():
+        sc = spec["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == pod_spec.TRAINER_UID
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec["containers"]:
+            csc = c["securityContext"]
+            assert csc["allowPrivilegeEscalation"] is False and csc["readOnlyRootFilesystem"]
+            assert csc["capabilities"] == {"drop": ["ALL"]}
+            mounts = {m["mountPath"] for m in c["volumeMounts"]}
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCH_HOME",
+                        "TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR",
+                        "TORCH_NCCL_DEBUG_INFO_TEMP_FILE", "XDG_CACHE_HOME"):
+                assert any(env[key] == m or env[key].startswith(m + "/") for m in mounts), key
+        assert {v["name"] for v in spec["volumes"]} >= {"writable-home", "writable-tmp"}
+    ray = rendered(framework="ray")["spec"]["submitterPodTemplate"]["spec"]
+    assert ray["restartPolicy"] == "Never"  # a Job's pod may not restart Always
+
+
+def test_network_policies_validate_and_keep_jobs_apart():
+    from components import network_policy
+    from components.workloads import pod_security_labels
+    policies = network_policy.render_all("training", ["a", "b"], [2222, 8888])
+    for p in policies:
+        assert k8s_schemas.validate_object(p, "1.34") == []
+    by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
+    assert by_name["default-deny"] == {"podSelector": {},
+                                       "policyTypes": ["Ingress", "Egress"]}
+    a = by_name["job-a"]
+    assert a["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"trainstack.io/job": "a"}
+    https = by_name["dns-and-https-egress"]["egress"][1]
+    assert https["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32"]
+    assert pod_security_labels("1.34")["pod-security.kubernetes.io/enforce"] == "restricted"
