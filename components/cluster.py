@@ -95,6 +95,11 @@ class Cluster(pulumi.ComponentResource):
             # Managed add-ons rather than the self-managed copies EKS bootstraps. CoreDNS is
             # added below once nodes exist: a managed CoreDNS never turns ACTIVE without nodes.
             use_default_vpc_cni=False,
+            # The jobs namespace's NetworkPolicies (components/network_policy.py) are enforced
+            # only by the VPC CNI's network policy agent. pulumi-eks writes this flag into the
+            # vpc-cni add-on's configurationValues as {"enableNetworkPolicy": "true"}
+            # (nodejs/eks/addons/cni-addon.ts, mergeConfigurationValues).
+            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
             tags=tags,

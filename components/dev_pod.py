@@ -17,6 +17,7 @@ SSH_SECRET = "dev-pod-ssh"
 SSH_PORT = 2222  # unprivileged: sshd runs as the image's user
 JUPYTER_PORT = 8888
 KEYS_MOUNT = "/etc/trainstack/ssh"
+WORKSPACE = "/workspace"  # the image's WORKDIR and JupyterLab's root
 
 # sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
 # in the pod (new key per pod: clients see a changed host key after a restart).
@@ -28,7 +29,7 @@ ssh-keygen -q -t ed25519 -N '' -f /tmp/sshd/host_ed25519
 """
 # Jupyter prints its login token to the pod log (`kubectl logs`); no token is stored anywhere.
 _JUPYTER = f"""jupyter lab --ip=0.0.0.0 --port={JUPYTER_PORT} --no-browser \\
-  --ServerApp.root_dir=/workspace &
+  --ServerApp.root_dir={WORKSPACE} &
 """
 
 
@@ -57,7 +58,7 @@ def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts
                                                        "defaultMode": 0o440}})
         mounts.append({"name": "ssh-keys", "mountPath": KEYS_MOUNT, "readOnly": True})
     if volume_name is not None and volume is not None:
-        vol, mount = pod_spec.checkpoint_volume(volume_name, volume, "/workspace/shared")
+        vol, mount = pod_spec.checkpoint_volume(volume_name, volume, f"{WORKSPACE}/shared")
         volumes.append(vol)
         mounts.append(mount)
     return {
@@ -68,9 +69,11 @@ def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts
                                 "app.kubernetes.io/name": NAME},
                      "annotations": {**pod_spec.DO_NOT_DISRUPT,
                                      "pulumi.com/skipAwait": "true"}},
-        "spec": {
+        # sshd keeps its host key and pid under /tmp/sshd, authorized_keys under $HOME/.ssh,
+        # JupyterLab its runtime/config under $HOME and notebooks in /workspace: all emptyDirs
+        # (the shared volume mounts inside /workspace). Nothing here calls the Kubernetes API.
+        "spec": pod_spec.harden_pod({
             **pod_spec.placement(pool, efa=False),
-            "securityContext": pod_spec.security_context(),
             "restartPolicy": "Always",
             "containers": [{
                 "name": "dev",
@@ -81,10 +84,9 @@ def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts
                 "ports": ports(cfg),
                 "resources": pod_spec.resources(size),
                 "volumeMounts": mounts,
-                "securityContext": pod_spec.container_security_context(),
             }],
             "volumes": volumes,
-        },
+        }, writable={"workspace": WORKSPACE}),
     }
 
 

@@ -72,14 +72,94 @@ def render_pvc(volume_name: str, volume: VolumeConfig, namespace: str) -> dict[s
     }
 
 
+# Pod Security Standards "restricted" (kubernetes.io/docs/concepts/security/pod-security-standards,
+# enforced by the jobs namespace's labels): every pod the stack renders goes through harden_pod().
+HOME_DIR = "/home/trainer"  # the trainer user's home (trainer/Dockerfile: useradd --create-home)
+TMP_DIR = "/tmp"
+# Writable emptyDirs over the read-only root: name -> mount path. Everything the trainer, torch,
+# Triton, NCCL, Hugging Face, matplotlib and Ray write goes under one of these (cache_env below).
+WRITABLE_DIRS = {"home": HOME_DIR, "tmp": TMP_DIR}
+
+
+def cache_env(home: str = HOME_DIR, tmp: str = TMP_DIR) -> dict[str, str]:
+    """Where each library writes, pointed into the writable dirs explicitly, so no default
+    (a cwd, an unknown user's home) lands on the read-only root."""
+    return {
+        "HOME": home,
+        "TMPDIR": tmp,  # tempfile (torchrun's log dir), and Ray's /tmp/ray session dir
+        "XDG_CACHE_HOME": f"{home}/.cache",
+        "XDG_CONFIG_HOME": f"{home}/.config",
+        "TORCH_HOME": f"{home}/.cache/torch",  # hub and checkpoints downloads
+        "HF_HOME": f"{home}/.cache/huggingface",  # hub, datasets, token
+        "TRITON_CACHE_DIR": f"{home}/.triton/cache",  # Triton's default (~/.triton/cache)
+        # Inductor's default is /tmp/torchinductor_<getpass user>; fixed so no user lookup.
+        "TORCHINDUCTOR_CACHE_DIR": f"{tmp}/torchinductor_trainer",
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+        # Flight-recorder dumps on a collective timeout (TORCH_NCCL_DUMP_ON_TIMEOUT=1);
+        # torch's default prefix is /tmp/nccl_trace_rank_.
+        "TORCH_NCCL_DEBUG_INFO_TEMP_FILE": f"{tmp}/nccl_trace_rank_",
+        # The image's site-packages and /opt/trainstack are read-only: no __pycache__ writes.
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
 def security_context() -> dict[str, Any]:
-    """Run as the image's user; fsGroup makes the volume writable for it."""
+    """Pod level: the image's user, never root, the runtime's default seccomp profile; fsGroup
+    makes the volumes writable for that user."""
     return {"runAsUser": TRAINER_UID, "runAsGroup": TRAINER_UID, "fsGroup": TRAINER_UID,
-            "runAsNonRoot": True}
+            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def container_security_context() -> dict[str, Any]:
-    return {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+    """Container level: nothing gained after start, no capabilities, a read-only root.
+    EFA needs no capability here (the EFA comment below)."""
+    return {"allowPrivilegeEscalation": False, "privileged": False,
+            "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+# EFA in a restricted pod (checked for issue 13):
+# - Devices: the EFA device plugin (aws/eks-charts stable/aws-efa-k8s-device-plugin) hands the
+#   /dev/infiniband/uverbs* devices to a pod that requests vpc.amazonaws.com/efa; the plugin
+#   itself is the privileged part (its README: privileged securityContext), the pod is not.
+# - Locked memory: libfabric's EFA provider registers (pins) buffers and fails with
+#   "Cannot allocate memory (-12)" when RLIMIT_MEMLOCK is low (libfabric prov/efa docs: set it
+#   unlimited). Kubernetes has no per-pod ulimit field (KEP-5758 is only proposed), so the limit
+#   is the node runtime's: amazon-eks-ami's AL2023 base-runtime-spec.json
+#   (nodeadm/internal/containerd) sets only RLIMIT_NOFILE, so containers inherit containerd's
+#   own memlock limit from its systemd unit on the EKS GPU AMI.
+# - IPC_LOCK would not help: the kernel checks it only above the limit, and a uid-1000 process
+#   has an empty effective capability set even when the capability is "added" (Kubernetes sets
+#   no ambient capabilities). So EFA pods add nothing, and the EFA selftest the pod runs first
+#   (trainer/selftest.py --expect-efa) fails with libfabric's reason if the node's limit is
+#   too low. Only a real EFA node can confirm the AMI's limit.
+
+
+def harden_pod(spec: dict[str, Any], *, writable: dict[str, str] | None = None,
+               api_access: bool = False) -> dict[str, Any]:
+    """Make a pod spec meet the "restricted" profile in place, and return it: pod and container
+    security contexts, the service-account token only when `api_access` (the pod calls the
+    Kubernetes API), emptyDirs at every writable path (WRITABLE_DIRS plus `writable`) mounted in
+    every container, and the cache environment. A container's own env entries win."""
+    dirs = {**WRITABLE_DIRS, **(writable or {})}
+    spec["securityContext"] = security_context()
+    spec["automountServiceAccountToken"] = api_access
+    volumes = spec.setdefault("volumes", [])
+    have = {v["name"] for v in volumes}
+    volumes += [{"name": f"writable-{name}", "emptyDir": {}} for name in dirs
+                if f"writable-{name}" not in have]
+    env = cache_env()
+    for c in [*spec.get("initContainers", []), *spec["containers"]]:
+        c["securityContext"] = container_security_context()
+        mounts = c.get("volumeMounts", [])
+        mounted = {m["mountPath"] for m in mounts}
+        # Parents first, so a volume mounted inside one (the dev pod's /workspace/shared) stays.
+        c["volumeMounts"] = [{"name": f"writable-{name}", "mountPath": path}
+                             for name, path in dirs.items() if path not in mounted] + mounts
+        own = {e["name"] for e in c.get("env", [])}
+        c["env"] = [{"name": k, "value": v} for k, v in env.items() if k not in own] + \
+            c.get("env", [])
+    return spec
 
 
 def training_env(job_name: str, *, efa: bool, nccl_debug: str, hf_token: bool,

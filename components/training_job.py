@@ -23,6 +23,10 @@ PYTORCH_PORT = 23456  # the training operator's default; it builds the master Se
 KINDS = {"pytorch": ("kubeflow.org/v1", "PyTorchJob"), "ray": ("ray.io/v1", "RayJob")}
 # The Ray head only coordinates: no GPU, no EFA, no training work scheduled on it.
 RAY_HEAD_SIZE = PodSize(gpus=0, efa=0, cpu="1", memory="4Gi", shm="1Gi")
+# KubeRay v1.7.0's default submitter resources (controllers/ray/common/job.go,
+# GetDefaultSubmitterContainer), kept when the stack supplies its own template.
+SUBMITTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "200Mi"},
+                       "limits": {"cpu": "1", "memory": "1Gi"}}
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,6 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
         "ports": ports,
-        "securityContext": pod_spec.container_security_context(),
     }
     if command is not None:
         spec_container["command"] = command
@@ -110,14 +113,16 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
         "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
                                 "trainstack.io/job": job_name},
                      "annotations": dict(pod_spec.DO_NOT_DISRUPT)},
-        "spec": {
+        # No pod of a job calls the Kubernetes API: torchrun meets its peers over c10d, Ray
+        # over GCS, and KubeRay's autoscaler sidecar (the one Ray part that does need the API,
+        # with its own service account) is not enabled (no enableInTreeAutoscaling).
+        "spec": pod_spec.harden_pod({
             **placement,
-            "securityContext": pod_spec.security_context(),
             # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
             "terminationGracePeriodSeconds": 120,
             "containers": [spec_container],
             "volumes": [shm, ckpt],
-        },
+        }),
     }
 
 
@@ -170,6 +175,27 @@ def ray_entrypoint(job_name: str, job: TrainingJobConfig, *, efa: bool) -> str:
     return shlex.join(cmd)
 
 
+def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
+    """The pod of the submitter Job KubeRay creates in K8sJobMode, hardened like the others.
+
+    KubeRay v1.7.0 (rayjob_controller.go, getSubmitterTemplate/configureSubmitterContainer) uses
+    this template as given, fills in the `ray job status/submit/logs` command of its first
+    container when it has none, and adds RAY_DASHBOARD_ADDRESS/RAY_JOB_SUBMISSION_ID. That
+    command waits for the dashboard with a python urllib probe and talks to the dashboard over
+    HTTP (port 8265), never to the Kubernetes API: no token. Job pods must not restart Always.
+    """
+    return {
+        "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
+                                "trainstack.io/job": job_name}},
+        "spec": pod_spec.harden_pod({
+            "nodeSelector": {SYSTEM_LABEL: "true"},
+            "restartPolicy": "Never",
+            "containers": [{"name": "ray-job-submitter", "image": target.image,
+                            "resources": copy.deepcopy(SUBMITTER_RESOURCES)}],
+        }),
+    }
+
+
 def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     nodes = job.node_range[1]
     worker = _gpu_pod_template(job_name, job, target, container="ray-worker", command=None,
@@ -190,6 +216,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
         "backoffLimit": job.backoff_limit,
         "submissionMode": "K8sJobMode",
+        "submitterPodTemplate": submitter_template(job_name, target),
         "rayClusterSpec": {
             # KubeRay v1.7.0 (ray-operator/controllers/ray/common/pod.go,
             # supportsUnifiedHealthCheck) gives Ray >= 2.53.0 an HTTP probe of /api/healthz;

@@ -8,10 +8,24 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import dev_pod, pod_spec
+from . import dev_pod, network_policy, pod_spec
 from .config import PlatformConfig
 from .training_job import TrainingJob, TrainingJobArgs
 from .workload_config import PoolFacts
+
+# Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission): the API
+# server refuses any pod of the namespace that is not "restricted", whoever creates it (the
+# operators' pods and submitter Jobs included). Pinned to the cluster's minor version so a
+# control-plane upgrade does not change the rules under running jobs.
+# Known gap: training-operator v1.9 adds its own `init-pytorch` init container (alpine, no
+# securityContext; pkg/controller.v1/pytorch/initcontainer.go) to the Worker pods of a job that
+# has a Master, which "restricted" refuses. See the issue 13 report.
+def pod_security_labels(kubernetes_version: str) -> dict[str, str]:
+    labels = {}
+    for mode in ("enforce", "warn", "audit"):
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = f"v{kubernetes_version}"
+    return labels
 
 
 @dataclass
@@ -37,6 +51,9 @@ def _declare(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.
                                                  opts=opts)
     if kind == "Service":
         return k8s.core.v1.Service(name, metadata=meta, spec=manifest["spec"], opts=opts)
+    if kind == "NetworkPolicy":
+        return k8s.networking.v1.NetworkPolicy(name, metadata=meta, spec=manifest["spec"],
+                                                opts=opts)
     raise ValueError(f"no declaration for kind {kind}")
 
 
@@ -49,12 +66,19 @@ class Workloads(pulumi.ComponentResource):
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": ns_name,
-                                    "labels": {"app.kubernetes.io/part-of": "trainstack"}},
+                                    "labels": {"app.kubernetes.io/part-of": "trainstack",
+                                               **pod_security_labels(
+                                                   cfg.cluster.kubernetes_version)}},
             opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
                 depends_on=args.depends_on)))
         in_ns = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
             depends_on=[namespace]))
         ready: list[pulumi.Resource] = [namespace, *args.depends_on]
+        lb = dev_pod.render_load_balancer(cfg.dev_pod, ns_name) if cfg.dev_pod.enabled else None
+        for policy in network_policy.render_all(
+                ns_name, list(cfg.training_jobs),
+                [p["port"] for p in lb["spec"]["ports"]] if lb else None):
+            ready.append(_declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns))
 
         if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):
             ready.append(_declare(f"{name}-hf-token", pod_spec.render_secret(

@@ -61,6 +61,8 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools)
                            + ["Namespace"] + ["PersistentVolumeClaim"] * len(cfg.volumes)
                            + ["PyTorchJob"] * len(jobs)
+                           # default deny, DNS + 443 egress, one per job (network_policy.py)
+                           + ["NetworkPolicy"] * (2 + len(jobs))
                            + ["StorageClass"] * len(storage.needed_classes(cfg.volumes)))
 
 
@@ -309,6 +311,8 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
         "ebs-csi-controller-sa"
     assert cluster["corednsAddonOptions"]["enabled"] is False  # added after the nodes instead
     assert cluster["useDefaultVpcCni"] is False
+    # Without the agent the jobs namespace's NetworkPolicies are accepted and never enforced.
+    assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
     private = plan(**{"trainstack:cluster__endpoint": {"public": False}})
     assert inputs(private, "eks:index:Cluster")["endpointPublicAccess"] is False
     admins = plan(**{"trainstack:cluster__adminPrincipals": [
@@ -341,7 +345,8 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
         "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
-        "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
+        "networkpolicy-default-deny.yaml", "networkpolicy-dns-and-https-egress.yaml",
+        "networkpolicy-job-llama-1b.yaml", "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
         "pytorchjob-llama-1b.yaml", "storageclass-efs-sc.yaml"]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"

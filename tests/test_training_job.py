@@ -141,7 +141,8 @@ def test_pod_lands_on_its_pool_with_gpu_resources_shm_and_volume():
     assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "36Gi"}
     assert vols["checkpoints"]["persistentVolumeClaim"] == {"claimName": "ckpt"}
     mounts = {v["name"]: v["mountPath"] for v in pod["containers"][0]["volumeMounts"]}
-    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints"}
+    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints",
+                      "writable-home": "/home/trainer", "writable-tmp": "/tmp"}
     meta = m["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]
     assert meta["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
 
@@ -263,7 +264,8 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["requests"]
     assert head["nodeSelector"] == {"trainstack.io/system": "true"}
-    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints"}
+    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints", "writable-home",
+                                                      "writable-tmp"}
 
 
 @pytest.mark.usefixtures("pinned_crds")
@@ -483,35 +485,90 @@ def _kubelet_expand(arg: str, env: dict[str, str]) -> str:
                   arg)
 
 
+def _as_uid(uid: int, argv: list[str]) -> list[str]:
+    """`argv` run as `uid` with no supplementary groups (util-linux setpriv)."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+
+
+def _can_write(path: Path, uid: int) -> bool:
+    probe = path / f".uid{uid}-probe"
+    code = f"open({str(probe)!r}, 'w').close()"
+    proc = subprocess.run(_as_uid(uid, [sys.executable, "-c", code]), capture_output=True)
+    probe.unlink(missing_ok=True)
+    return proc.returncode == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to run the job as the image's uid")
 def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_path):
+    """The rendered command, as the image's uid, with the source tree and the venv read-only:
+    only the pod's emptyDirs (HOME, /tmp, remapped to fresh dirs via the rendered env) and
+    the checkpoint volume are writable, as under readOnlyRootFilesystem."""
+    uid = pod_spec.TRAINER_UID
+    # uid 1000 must get this interpreter's venv (its base install may sit in an unreadable
+    # home: then the loader falls back to the system's libpython of the same minor version,
+    # which does not change what this test checks: the files the job writes).
+    # torchrun starts its ranks with sys.executable, so uid 1000 must be able to exec it too.
+    code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', 'import torch'], "
+            "check=True); print(sys.prefix)")
+    probe = subprocess.run(_as_uid(uid, [sys.executable, "-c", code]),
+                           capture_output=True, text=True, cwd="/")
+    if probe.returncode != 0 or probe.stdout.strip() != sys.prefix:
+        pytest.skip(f"uid {uid} cannot execute {sys.executable} (its base interpreter lives "
+                    f"in a directory only root may enter): {probe.stderr[-200:]}")
+    assert not _can_write(ROOT, uid) and not _can_write(ROOT / "trainer", uid)
+    assert not _can_write(Path(sys.prefix), uid)
     # One node, two "GPUs" -> two CPU ranks; a tiny model, so it runs in seconds.
     m = rendered(name="local", nodes=1, gpusPerNode=2, preset="tiny", maxSteps=4,
                  args={"checkpoint.interval": 2, "metrics.log_interval": 1})
     pod = pod_of(m)
     c = copy.deepcopy(pod["containers"][0])
-    mount = next(v["mountPath"] for v in c["volumeMounts"] if v["name"] == "checkpoints")
-    volume = tmp_path / "volume"  # stands for the PVC the pod mounts at `mount`
+    assert pod["securityContext"]["runAsUser"] == uid
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    sandbox = tmp_path / "pod"  # everything uid 1000 may write, and nothing else
+    sandbox.mkdir()
+    writable = {}  # mount path in the pod -> the directory standing for its volume here
+    for mnt in c["volumeMounts"]:
+        if mnt["mountPath"] == "/dev/shm":
+            continue  # the host's /dev/shm stands for the memory emptyDir
+        writable[mnt["mountPath"]] = sandbox / mnt["name"]
+        writable[mnt["mountPath"]].mkdir()
+    for d in [sandbox, *writable.values()]:
+        os.chown(d, uid, uid)
+    os.chmod(tmp_path, 0o755)
+
+    def local(value: str) -> str:
+        for mount, d in sorted(writable.items(), key=lambda kv: -len(kv[0])):
+            if value == mount or value.startswith(mount + "/"):
+                return str(d) + value[len(mount):]
+        return value
+
     # What the training operator injects into the Master pod of a 1-node job.
     operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1",
                     "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "1", "RANK": "0",
                     "PET_NODE_RANK": "0", "PYTHONUNBUFFERED": "1"}
-    container_env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
+    container_env = {e["name"]: local(e["value"]) for e in c["env"] if "value" in e}
+    for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
+        assert Path(container_env[key]).is_relative_to(sandbox), key
     env = {**container_env, **operator_env}
-    argv = [_kubelet_expand(a, env) for a in c["command"]]
+    argv = [local(_kubelet_expand(a, env)) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
-    argv = [a.replace(mount, str(volume), 1) if a.startswith(mount) else a for a in argv]
     argv[0] = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or argv[0]
     run_env = {k: v for k, v in os.environ.items()
-               if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    run_env.update(env, OMP_NUM_THREADS="1")
-    proc = subprocess.run(argv, cwd=tmp_path, env=run_env, capture_output=True, text=True,
-                          timeout=240)
+               if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                            "TMP", "TEMP", "XDG_RUNTIME_DIR")}
+    run_env.update(env, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))  # the image's PYTHONPATH
+    # cwd: the image's WORKDIR is read-only in the pod, so a read-only dir here too.
+    proc = subprocess.run(_as_uid(uid, argv), cwd=ROOT, env=run_env, capture_output=True,
+                          text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    volume = writable[pod_spec.CHECKPOINT_MOUNT]
     ckpts = sorted(p.name for p in (volume / "local" / "checkpoints").iterdir()
                    if p.name.startswith("step_"))
     assert ckpts == ["step_00000002", "step_00000004"]
     summary = yaml.safe_load((volume / "local" / "metrics" / "summary.json").read_text())
     assert summary["world_size"] == 2
+    assert not list(ROOT.rglob(".uid*-probe"))
 
 
 def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_path):
@@ -533,3 +590,54 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "FAIL efa" in proc.stderr and "libfabric" in proc.stderr
     assert "torchrun" not in proc.stderr and not (tmp_path / "big").exists()
+
+
+# ------------------------------------------------------- restricted pods, network policies
+
+
+def _pod_specs() -> list[dict]:
+    ray = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)["spec"]
+    cfg = dev_cfg()
+    return [pod_of(rendered(), "Master"), pod_of(rendered(), "Worker"),
+            ray["rayClusterSpec"]["headGroupSpec"]["template"]["spec"],
+            ray["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"],
+            ray["submitterPodTemplate"]["spec"],
+            dev_pod.render_pod(cfg.dev_pod, namespace="training", image=IMAGE,
+                               pool=cfg.pools()["small"])["spec"]]
+
+
+def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
+    for spec in _pod_specs():
+        sc = spec["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["runAsUser"] == pod_spec.TRAINER_UID
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec["containers"]:
+            csc = c["securityContext"]
+            assert csc["allowPrivilegeEscalation"] is False and csc["readOnlyRootFilesystem"]
+            assert csc["capabilities"] == {"drop": ["ALL"]}
+            mounts = {m["mountPath"] for m in c["volumeMounts"]}
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCH_HOME",
+                        "TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR",
+                        "TORCH_NCCL_DEBUG_INFO_TEMP_FILE", "XDG_CACHE_HOME"):
+                assert any(env[key] == m or env[key].startswith(m + "/") for m in mounts), key
+        assert {v["name"] for v in spec["volumes"]} >= {"writable-home", "writable-tmp"}
+    ray = rendered(framework="ray")["spec"]["submitterPodTemplate"]["spec"]
+    assert ray["restartPolicy"] == "Never"  # a Job's pod may not restart Always
+
+
+def test_network_policies_validate_and_keep_jobs_apart():
+    from components import network_policy
+    from components.workloads import pod_security_labels
+    policies = network_policy.render_all("training", ["a", "b"], [2222, 8888])
+    for p in policies:
+        assert k8s_schemas.validate_object(p, "1.34") == []
+    by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
+    assert by_name["default-deny"] == {"podSelector": {},
+                                       "policyTypes": ["Ingress", "Egress"]}
+    a = by_name["job-a"]
+    assert a["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"trainstack.io/job": "a"}
+    https = by_name["dns-and-https-egress"]["egress"][1]
+    assert https["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32"]
+    assert pod_security_labels("1.34")["pod-security.kubernetes.io/enforce"] == "restricted"
