@@ -7,14 +7,55 @@ from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
-from . import versions
+from . import pod_spec, versions
 from .charts import helm_release
 from .config import AddonsConfig
 
-
 KUBERAY_NAMESPACE = "kuberay-system"
 KUBERAY_RELEASE = "kuberay-operator"
+# Where the standalone overlay installs the training operator (its Deployment and Service).
+TRAINING_OPERATOR_NAMESPACE = "kubeflow"
+TRAINING_OPERATOR_DEPLOYMENT = "training-operator"
+# The file the operator reads its PyTorch init-container template from, unless a flag names
+# another (pkg/config/config.go PyTorchInitContainerTemplateFileDefault, v1.9.3; the overlay's
+# Deployment passes no flag).
+INIT_TEMPLATE_DIR, INIT_TEMPLATE_FILE = "/etc/config", "initContainer.yaml"
+INIT_TEMPLATE_CONFIGMAP = "training-operator-pytorch-init"
+
+
+def pytorch_init_container_template() -> str:
+    """The init container the operator adds to each Worker of a PyTorchJob that has a Master
+    (it waits until the master's DNS name resolves), made to pass the jobs namespace's
+    "restricted" Pod Security level. The operator's built-in one has no securityContext
+    (pkg/controller.v1/pytorch/initcontainer.go, v1.9.3), so under `enforce: restricted` every
+    such Worker pod would be refused. The operator fills in {{.InitContainerImage}},
+    {{.MaxTries}} and {{.MasterAddr}} (Go template) and reads the result as a YAML list."""
+    wait = ("err=1; for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 "
+            "&& break; fi; echo waiting for master; sleep 2; done; exit $err")
+    container = {
+        "name": "init-pytorch",
+        "image": "{{.InitContainerImage}}",
+        "imagePullPolicy": "IfNotPresent",
+        "resources": {"limits": {"cpu": "100m", "memory": "20Mi"},
+                      "requests": {"cpu": "50m", "memory": "10Mi"}},
+        "securityContext": pod_spec.container_security_context(),
+        "command": ["sh", "-c", wait],
+    }
+    return yaml.safe_dump([container], sort_keys=False)
+
+
+def init_template_patch() -> dict[str, Any]:
+    """The operator Deployment's spec, as a server-side-apply patch: the template's ConfigMap
+    mounted where the operator reads it. Changing the pod template restarts the operator, which
+    reads the file once at its first PyTorchJob."""
+    volume = "pytorch-init-container"
+    return {"template": {"spec": {
+        "containers": [{"name": TRAINING_OPERATOR_DEPLOYMENT, "volumeMounts": [
+            {"name": volume, "mountPath": INIT_TEMPLATE_DIR, "readOnly": True}]}],
+        "volumes": [{"name": volume, "configMap": {"name": INIT_TEMPLATE_CONFIGMAP}}]}}}
+
 
 def training_operator_source(version: str) -> str:
     """The upstream standalone overlay at a tag, as a kustomize remote target."""
@@ -49,10 +90,24 @@ class Operators(pulumi.ComponentResource):
         if cfg.training_operator.enabled:
             # v1.9 has no Helm chart. The provider applies server-side (its CRDs are too large
             # for the last-applied annotation of client-side apply).
-            k8s.kustomize.v2.Directory(
+            operator = k8s.kustomize.v2.Directory(
                 f"{name}-training-operator",
                 directory=training_operator_source(cfg.training_operator.version),
                 opts=k8s_opts)
+            after = pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[operator]))
+            template = k8s.core.v1.ConfigMap(
+                f"{name}-pytorch-init-container",
+                metadata={"name": INIT_TEMPLATE_CONFIGMAP,
+                          "namespace": TRAINING_OPERATOR_NAMESPACE},
+                data={INIT_TEMPLATE_FILE: pytorch_init_container_template()}, opts=after)
+            k8s.apps.v1.DeploymentPatch(
+                f"{name}-training-operator-init-template",
+                metadata={"name": TRAINING_OPERATOR_DEPLOYMENT,
+                          "namespace": TRAINING_OPERATOR_NAMESPACE},
+                spec=init_template_patch(),
+                opts=pulumi.ResourceOptions.merge(
+                    after, pulumi.ResourceOptions(depends_on=[template])))
             self.installed.append("training-operator")
         if cfg.kuberay.enabled:
             helm_release(

@@ -486,8 +486,12 @@ def _kubelet_expand(arg: str, env: dict[str, str]) -> str:
 
 
 def _as_uid(uid: int, argv: list[str]) -> list[str]:
-    """`argv` run as `uid` with no supplementary groups (util-linux setpriv)."""
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+    """`argv` run as `uid` with no supplementary groups (util-linux setpriv). It keeps one
+    capability, CAP_DAC_READ_SEARCH, which lets it read and traverse what root's mode bits hide
+    (this machine's Python lives under /root, mode 700) and grants no write: every write is
+    still judged by the mode bits, as in the pod, whose image files are world-readable anyway."""
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", *argv]
 
 
 def _can_write(path: Path, uid: int) -> bool:
@@ -505,10 +509,8 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     only the pod's emptyDirs (HOME, /tmp, remapped to fresh dirs via the rendered env) and
     the checkpoint volume are writable, as under readOnlyRootFilesystem."""
     uid = pod_spec.TRAINER_UID
-    # uid 1000 must get this interpreter's venv (its base install may sit in an unreadable
-    # home: then the loader falls back to the system's libpython of the same minor version,
-    # which does not change what this test checks: the files the job writes).
-    # torchrun starts its ranks with sys.executable, so uid 1000 must be able to exec it too.
+    # uid 1000 must get this interpreter's venv, and torchrun starts its ranks with
+    # sys.executable, so uid 1000 must be able to exec it too (see _as_uid).
     code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', 'import torch'], "
             "check=True); print(sys.prefix)")
     probe = subprocess.run(_as_uid(uid, [sys.executable, "-c", code]),

@@ -19,15 +19,17 @@ from components.gpu import NAMESPACE as PLUGINS_NAMESPACE
 from components.karpenter import INTERRUPTION_EVENTS, interruption_queue_name
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import RELEASE as KARPENTER_RELEASE
-from components.operators import KUBERAY_NAMESPACE, KUBERAY_RELEASE
+from components.operators import (
+    KUBERAY_NAMESPACE,
+    KUBERAY_RELEASE,
+    TRAINING_OPERATOR_NAMESPACE,
+)
 from components.scheduling import EFA_LABEL, GPU_LABEL
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "!", FAIL: "✘"}
 GPU_RESOURCE = "nvidia.com/gpu"
 EFA_RESOURCE = "vpc.amazonaws.com/efa"
-# The training operator's standalone overlay installs into its own namespace.
-TRAINING_OPERATOR_NAMESPACE = "kubeflow"
 REQUIRED_CRDS = {
     "pytorchjobs.kubeflow.org": "training operator (PyTorchJob)",
     "rayjobs.ray.io": "KubeRay (RayJob)",

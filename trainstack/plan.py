@@ -79,9 +79,12 @@ class PlanResult:
 
 
 def is_kubernetes_object(r: Captured) -> bool:
-    """A Kubernetes object the stack declares itself (not a chart, kustomization or provider)."""
+    """A whole Kubernetes object the stack declares itself (not a chart, kustomization or
+    provider, nor a `*Patch`: a server-side-apply patch of an object someone else created is
+    partial by design and would fail the object's schema)."""
     return (r.type.startswith("kubernetes:") and r.custom
-            and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:providers:")))
+            and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:providers:"))
+            and not r.type.endswith("Patch"))
 
 
 def _ints(value: Any) -> Any:
