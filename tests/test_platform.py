@@ -63,6 +63,8 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
                            + ["PyTorchJob"] * len(jobs)
                            # default deny, DNS + 443 egress, one per job (network_policy.py)
                            + ["NetworkPolicy"] * (2 + len(jobs))
+                           # the training operator's hardened init-container template
+                           + ["ConfigMap"] * cfg.addons.training_operator.enabled
                            + ["StorageClass"] * len(storage.needed_classes(cfg.volumes)))
 
 
@@ -344,7 +346,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert len(resources) == len(result.plan.resources)
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
-        "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
+        "configmap-training-operator-pytorch-init.yaml", "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
         "networkpolicy-default-deny.yaml", "networkpolicy-dns-and-https-egress.yaml",
         "networkpolicy-job-llama-1b.yaml", "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
         "pytorchjob-llama-1b.yaml", "storageclass-efs-sc.yaml"]
