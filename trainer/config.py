@@ -1,7 +1,8 @@
 """One typed config tree for a training run: presets, command-line overrides, validation.
 
 Every leaf is a command-line option named by its path (`--model.dim 512`, `--checkpoint.dir /ckpt`);
-the root fields also have a short form (`--max-steps 50`). Problems are reported together, each
+the root fields also have a short form (`--max-steps 50`). Each field's description is its
+`--help` text, shown with the default every preset gives it. Problems are reported together, each
 naming the option, the value and what is allowed.
 """
 
@@ -88,7 +89,8 @@ class ModelConfig(_Section):
 class DataConfig(_Section):
     source: Literal["synthetic", "local", "hf"] = Field(
         default="synthetic", description="synthetic: generated short stories and sums, no "
-        "download; local: .txt/.jsonl/.json files at data.path; hf: a Hugging Face dataset, streamed")
+        "download; local: .txt/.jsonl/.json files at data.path; hf: a Hugging Face dataset, "
+        "streamed")
     path: str | None = Field(
         default=None, description="local: a file, or a directory searched for .txt, .jsonl "
         "and .json files; hf: a hub dataset name, or a local file or directory read through "
