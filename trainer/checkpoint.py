@@ -134,13 +134,16 @@ def export_full(model, out: str | Path, rank: int) -> Path | None:
 
 def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
     """Consolidated model weights from a sharded checkpoint, in one process, no process group."""
-    from .config import TrainConfig
+    from .config import ModelConfig
     from .model import Transformer
 
     ckpt = Path(ckpt)
-    cfg = TrainConfig.model_validate(json.loads((ckpt / STATE_FILE).read_text())["config"])
+    stored = json.loads((ckpt / STATE_FILE).read_text())["config"]
+    # Only the model's shape is read: the rest of a stored config may name options this trainer
+    # no longer has (metrics.progress, before it was removed).
     with torch.device("meta"):
-        model = Transformer(cfg.model, rope_len=cfg.seq_len)
+        model = Transformer(ModelConfig.model_validate(stored["model"]),
+                            rope_len=stored["seq_len"])
     model.to_empty(device="cpu")  # every weight is overwritten by the load
     state = {"model": model.state_dict()}
     with warnings.catch_warnings():  # "assuming ... a single process": that is the point here

@@ -1,7 +1,8 @@
 """One typed config tree for a training run: presets, command-line overrides, validation.
 
 Every leaf is a command-line option named by its path (`--model.dim 512`, `--checkpoint.dir /ckpt`);
-the root fields also have a short form (`--max-steps 50`). Problems are reported together, each
+the root fields also have a short form (`--max-steps 50`). Each field's description is its
+`--help` text, shown with the default every preset gives it. Problems are reported together, each
 naming the option, the value and what is allowed.
 """
 
@@ -13,6 +14,7 @@ import os
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 
 class ConfigError(ValueError):
@@ -30,25 +32,43 @@ class _Section(BaseModel):
 class RopeScaling(_Section):
     """Llama 3.1+ long-context frequency scaling of RoPE."""
 
-    factor: float = Field(gt=0)
-    low_freq_factor: float = Field(gt=0)
-    high_freq_factor: float = Field(gt=0)
-    original_max_seq_len: int = Field(gt=0)
+    factor: float = Field(gt=0, description="long RoPE wavelengths (above original_max_seq_len "
+                          "/ low_freq_factor) are slowed by this factor")
+    low_freq_factor: float = Field(gt=0, description="wavelengths above original_max_seq_len / "
+                                   "this are fully scaled by factor")
+    high_freq_factor: float = Field(gt=0, description="wavelengths below original_max_seq_len / "
+                                    "this are left unscaled; a smooth ramp lies in between")
+    original_max_seq_len: int = Field(gt=0, description="the context length (tokens) the "
+                                      "frequencies were trained for before scaling")
 
 
 class ModelConfig(_Section):
-    dim: int = Field(gt=0)
-    n_layers: int = Field(gt=0)
-    n_heads: int = Field(gt=0)
-    n_kv_heads: int = Field(gt=0)
-    ffn_hidden: int = Field(gt=0)
-    vocab_size: int = Field(gt=0)
-    max_seq_len: int = Field(gt=0)
-    rope_theta: float = Field(default=10000.0, gt=0)
-    rope_scaling: RopeScaling | None = None
-    norm_eps: float = Field(default=1e-5, gt=0)
-    tie_embeddings: bool = False
-    init_std: float = Field(default=0.02, gt=0)
+    dim: int = Field(gt=0, description="model width: the size of the token embedding and the "
+                     "residual stream; must be divisible by n_heads")
+    n_layers: int = Field(gt=0, description="number of transformer blocks")
+    n_heads: int = Field(gt=0, description="attention (query) heads per block; dim / n_heads "
+                         "is the head size, which must be even for RoPE")
+    n_kv_heads: int = Field(gt=0, description="key/value heads per block (grouped-query "
+                            "attention); must divide n_heads; equal to n_heads: plain "
+                            "multi-head attention")
+    ffn_hidden: int = Field(gt=0, description="hidden width of each block's SwiGLU "
+                            "feed-forward layer")
+    vocab_size: int = Field(gt=0, description="rows of the token embedding and the output "
+                            "layer; at least the tokenizer's vocabulary (258 for the byte "
+                            "tokenizer)")
+    max_seq_len: int = Field(gt=0, description="the model's context length: the largest "
+                             "seq_len allowed")
+    rope_theta: float = Field(default=10000.0, gt=0, description="RoPE base frequency")
+    rope_scaling: RopeScaling | None = Field(
+        default=None, description="Llama 3.1 RoPE frequency scaling; none: unscaled RoPE. "
+        "Enabling it on a preset without it needs all four of its options")
+    norm_eps: float = Field(default=1e-5, gt=0, description="epsilon of every RMSNorm")
+    tie_embeddings: bool = Field(default=False, description="the output layer shares the "
+                                 "token embedding's weights")
+    init_std: float = Field(default=0.02, gt=0, description="standard deviation of the "
+                            "truncated-normal (at 3 std) weight init; the attention and "
+                            "feed-forward output projections use init_std / sqrt(2 x "
+                            "n_layers), norm weights start at 1")
 
     @property
     def head_dim(self) -> int:
@@ -67,82 +87,134 @@ class ModelConfig(_Section):
 
 
 class DataConfig(_Section):
-    # synthetic: generated text, no download; local: text/JSONL files; hf: `datasets` streaming.
-    source: Literal["synthetic", "local", "hf"] = "synthetic"
-    path: str | None = None  # local file or directory, or the Hugging Face dataset name
-    name: str | None = None  # Hugging Face dataset config
-    split: str = "train"
-    val_split: str | None = None  # Hugging Face split for validation; else documents are held out
-    text_field: str = "text"
-    tokenizer: str | None = None  # a tokenizer.json; default: bytes
-    # Every val_holdout-th document (by content hash) is kept for validation only.
-    val_holdout: int = Field(default=100, ge=2)
-    # Streams the documents are dealt into; each rank owns whole streams. 0: one per sequence of
-    # the global batch, so any world size dividing the batch can resume a checkpoint.
-    num_shards: int = Field(default=0, ge=0)
+    source: Literal["synthetic", "local", "hf"] = Field(
+        default="synthetic", description="synthetic: generated short stories and sums, no "
+        "download; local: .txt/.jsonl/.json files at data.path; hf: a Hugging Face dataset, "
+        "streamed")
+    path: str | None = Field(
+        default=None, description="local: a file, or a directory searched for .txt, .jsonl "
+        "and .json files; hf: a hub dataset name, or a local file or directory read through "
+        "`datasets`. Required unless data.source=synthetic")
+    name: str | None = Field(default=None, description="hf, a hub dataset: its config name")
+    split: str = Field(default="train", description="hf: the split to train on")
+    val_split: str | None = Field(
+        default=None, description="hf: a split to validate on; none: validate on documents "
+        "held out of the training data (data.val_holdout)")
+    text_field: str = Field(default="text", description="the field that holds a document's "
+                            "text: in each line of .jsonl/.json files, or the hf column")
+    tokenizer: str | None = Field(
+        default=None, description="path of a tokenizer.json (Hugging Face `tokenizers` "
+        "format); none: UTF-8 bytes (258 token ids)")
+    val_holdout: int = Field(
+        default=100, ge=2, description="every val_holdout-th document (by content hash) is "
+        "kept out of training and used for validation only (unless data.val_split is set)")
+    num_shards: int = Field(
+        default=0, ge=0, description="streams the documents are dealt into; each rank owns "
+        "whole streams, so it must divide global_batch_size and be a multiple of the ranks. "
+        "0: global_batch_size, so any world size dividing the batch can resume a checkpoint")
 
 
 class OptimConfig(_Section):
-    lr: float = Field(default=3e-4, gt=0)
-    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)
-    warmup_steps: int = Field(default=10, ge=0)
-    weight_decay: float = Field(default=0.1, ge=0)
-    beta1: float = Field(default=0.9, ge=0, lt=1)
-    beta2: float = Field(default=0.95, ge=0, lt=1)
-    eps: float = Field(default=1e-8, gt=0)
-    grad_clip: float = Field(default=1.0, ge=0)  # 0 disables clipping
+    lr: float = Field(default=3e-4, gt=0, description="peak AdamW learning rate, reached "
+                      "after warm-up")
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1, description="the cosine decay ends "
+                                "at lr x min_lr_ratio at max_steps")
+    warmup_steps: int = Field(default=10, ge=0, description="steps of linear warm-up to lr "
+                              "before the cosine decay")
+    weight_decay: float = Field(default=0.1, ge=0, description="AdamW weight decay of the "
+                                "matrices; norm weights have none")
+    beta1: float = Field(default=0.9, ge=0, lt=1, description="AdamW beta1 (first-moment "
+                         "decay)")
+    beta2: float = Field(default=0.95, ge=0, lt=1, description="AdamW beta2 (second-moment "
+                         "decay)")
+    eps: float = Field(default=1e-8, gt=0, description="AdamW epsilon")
+    grad_clip: float = Field(default=1.0, ge=0, description="clip the global gradient norm "
+                             "to this; 0: no clipping (the norm is still measured)")
 
 
 class CheckpointConfig(_Section):
-    dir: str = "checkpoints"  # in a PyTorchJob: the mounted shared volume
-    interval: int = Field(default=100, ge=0)  # steps; 0: only at the end and on SIGTERM
-    keep: int = Field(default=3, ge=1)
-    resume: bool = True
-    export: str | None = None  # consolidated weights written here at the end (one file)
+    dir: str = Field(default="checkpoints", description="where step checkpoints are written "
+                     "and resumed from; in a PyTorchJob, the mounted shared volume")
+    interval: int = Field(default=100, ge=0, description="save every this many steps; 0: only "
+                          "at the end (and on SIGTERM, as always)")
+    keep: int = Field(default=3, ge=1, description="complete checkpoints kept; older ones are "
+                      "deleted after each save")
+    resume: bool = Field(default=True, description="resume from the newest complete "
+                         "checkpoint in checkpoint.dir; false: refuse to start if it holds one")
+    export: str | None = Field(default=None, description="file to write the consolidated "
+                               "model weights to at the end (one torch.save file); none: no "
+                               "export")
 
 
 class ParallelConfig(_Section):
-    # auto: bf16 parameters with fp32 gradient reduction on CUDA, fp32 on CPU.
-    mixed_precision: Literal["auto", "bf16", "fp32"] = "auto"
-    activation_checkpointing: bool = False
-    compile: bool = False  # torch.compile each transformer block
-    timeout_s: int = Field(default=600, gt=0)  # collective timeout
+    mixed_precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto", description="bf16: bf16 parameters and compute with fp32 gradient "
+        "reduction (refused on GPUs without bf16 tensor cores); auto: bf16 on CUDA GPUs with "
+        "bf16 tensor cores (sm_80+), fp32 elsewhere (CPU, T4)")
+    activation_checkpointing: bool = Field(default=False, description="recompute each "
+                                           "block's activations in the backward pass: less "
+                                           "memory, more compute")
+    compile: bool = Field(default=False, description="torch.compile each transformer block")
+    timeout_s: int = Field(default=600, gt=0, description="seconds a collective may wait "
+                           "for the other ranks before failing (the process group's timeout)")
 
 
 class MetricsConfig(_Section):
-    log_interval: int = Field(default=10, gt=0)
-    val_interval: int = Field(default=0, ge=0)  # steps; 0: only at the end
-    val_sequences: int = Field(default=16, gt=0)
-    out_dir: str = "runs/latest"  # metrics.jsonl, loss.png, summary.json
-    peak_tflops: float | None = Field(default=None, gt=0)  # per device; overrides the table
-    progress: Literal["auto", "bar", "lines"] = "auto"
+    log_interval: int = Field(default=10, gt=0, description="print a progress line (loss, "
+                              "throughput, MFU, memory, ETA; rank 0, also into "
+                              "metrics.jsonl) every this many steps and at the last")
+    val_interval: int = Field(default=0, ge=0, description="validate every this many steps; "
+                              "0: only at the end")
+    val_sequences: int = Field(default=16, gt=0, description="held-out sequences (of seq_len "
+                               "tokens) the validation loss is measured on, split across the "
+                               "ranks")
+    out_dir: str = Field(default="runs/latest", description="where rank 0 writes "
+                         "metrics.jsonl, loss.png and summary.json")
+    peak_tflops: float | None = Field(
+        default=None, gt=0, description="peak TFLOP/s per device that MFU is measured "
+        "against; none: the GPU table by device name, else a measured matmul")
 
 
 class DebugConfig(_Section):
     """Faults injected on purpose, for the tests of what the trainer does about them."""
 
-    nan_at_step: int = Field(default=0, ge=0)
-    kill_at_step: int = Field(default=0, ge=0)  # SIGKILL self at this step of a fresh start
-    kill_rank: int = Field(default=0, ge=0)
+    nan_at_step: int = Field(default=0, ge=0, description="make the last rank's loss NaN at "
+                             "this step (the run stops with exit code 3); 0: off")
+    kill_at_step: int = Field(default=0, ge=0, description="SIGKILL rank debug.kill_rank at "
+                              "this step of a fresh start (not after a resume); 0: off")
+    kill_rank: int = Field(default=0, ge=0, description="the rank debug.kill_at_step kills")
 
 
 class TrainConfig(_Section):
-    preset: str = "tiny"
-    seed: int = 0
-    max_steps: int = Field(default=100, gt=0)
-    # End this run after this step with a checkpoint (a time-boxed slice of a longer run: the LR
-    # schedule still spans max_steps). 0: run to max_steps.
-    stop_at: int = Field(default=0, ge=0)
-    global_batch_size: int = Field(default=8, gt=0)  # sequences per optimizer step, all ranks
-    micro_batch_size: int = Field(default=4, gt=0)  # sequences per forward, per rank
-    seq_len: int = Field(default=128, gt=0)
-    model: ModelConfig
-    data: DataConfig = DataConfig()
-    optim: OptimConfig = OptimConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    parallel: ParallelConfig = ParallelConfig()
-    metrics: MetricsConfig = MetricsConfig()
-    debug: DebugConfig = DebugConfig()
+    preset: str = Field(default="tiny", description="the named model shape and training "
+                        "settings the other options override")
+    seed: int = Field(default=0, description="seeds the weight init (the same on any number "
+                      "of ranks) and each rank's torch RNG (seed + rank)")
+    max_steps: int = Field(default=100, gt=0, description="optimizer steps of the whole run; "
+                           "the learning-rate schedule spans them")
+    stop_at: int = Field(default=0, ge=0, description="end this run after this step with a "
+                         "checkpoint: a time-boxed slice of a longer run (the schedule still "
+                         "spans max_steps); 0: run to max_steps")
+    global_batch_size: int = Field(default=8, gt=0, description="sequences per optimizer "
+                                   "step, over all ranks; a multiple of micro_batch_size x "
+                                   "ranks (the rest is gradient accumulation)")
+    micro_batch_size: int = Field(default=4, gt=0, description="sequences per forward and "
+                                  "backward pass, per rank")
+    seq_len: int = Field(default=128, gt=0, description="tokens per training sequence; at "
+                         "most model.max_seq_len")
+    model: ModelConfig = Field(description="the Llama-style model's shape")
+    data: DataConfig = Field(default=DataConfig(), description="where the training text comes "
+                             "from and how it is tokenized and split")
+    optim: OptimConfig = Field(default=OptimConfig(), description="AdamW and the learning-rate "
+                               "schedule: linear warm-up, then cosine decay")
+    checkpoint: CheckpointConfig = Field(default=CheckpointConfig(), description="sharded "
+                                         "checkpoints, resume and the final weights export")
+    parallel: ParallelConfig = Field(default=ParallelConfig(), description="FSDP2 "
+                                     "precision, memory and compilation, collectives")
+    metrics: MetricsConfig = Field(default=MetricsConfig(), description="progress lines, "
+                                   "validation and the run's records")
+    debug: DebugConfig = Field(default=DebugConfig(), description="faults injected on "
+                               "purpose, for the tests of what the trainer does about them")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
@@ -282,19 +354,41 @@ def build(preset: str = "tiny", overrides: dict[str, Any] | None = None) -> Trai
         raise ConfigError(_format_errors(e)) from None
 
 
-def _leaf_paths(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any]]:
-    """(dotted path, annotation) of every leaf field, recursing into sections."""
+def _fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, FieldInfo, bool]]:
+    """(dotted path, field, whether it is a section) of every field, depth first: a section
+    comes before its own fields."""
     out = []
     for name, field in model.model_fields.items():
         ann = field.annotation
         options = [a for a in get_args(ann) if a is not type(None)] if get_origin(ann) else [ann]
         section = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)),
                        None)
+        out.append((f"{prefix}{name}", field, section is not None))
         if section is not None:
-            out.extend(_leaf_paths(section, f"{prefix}{name}."))
-        else:
-            out.append((f"{prefix}{name}", ann))
+            out.extend(_fields(section, f"{prefix}{name}."))
     return out
+
+
+def _value_at(cfg: BaseModel, path: str) -> Any:
+    value: Any = cfg
+    for name in path.split("."):
+        value = None if value is None else getattr(value, name)
+    return value
+
+
+def _show(value: Any) -> str:
+    """A value as it is written on the command line."""
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _default_help(path: str, presets: dict[str, TrainConfig]) -> str:
+    """The value each preset gives the option: presets override the field defaults."""
+    shown = {name: _show(_value_at(cfg, path)) for name, cfg in presets.items()}
+    if len(set(shown.values())) == 1:
+        return f"default: {next(iter(shown.values()))}"
+    return "default by preset: " + ", ".join(f"{name} {v}" for name, v in shown.items())
 
 
 def _parse_value(text: str) -> Any:
@@ -306,17 +400,28 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m trainer",
         description="FSDP2 Llama trainer. Runs alone or under torchrun; resumes from the newest "
-                    "complete checkpoint in --checkpoint.dir.",
+                    "complete checkpoint in --checkpoint.dir. Every option is a path in the "
+                    "config; `none` clears an optional value.",
         allow_abbrev=False)
-    p.add_argument("--preset", default="tiny", choices=list(PRESETS))
-    for path, ann in _leaf_paths(TrainConfig):
-        if path == "preset":
+    presets = {name: build(name) for name in PRESETS}
+    groups: dict[str, Any] = {"": p}
+    for path, field, is_section in _fields(TrainConfig):
+        parent = path.rpartition(".")[0]
+        if is_section:
+            groups[path] = p.add_argument_group(f"{path} options", field.description)
             continue
+        if path == "preset":
+            p.add_argument("--preset", default=field.default, choices=list(PRESETS),
+                           help=f"{field.description} (default: {field.default})")
+            continue
+        # argparse formats help with %-placeholders.
+        text = f"{field.description} ({_default_help(path, presets)})".replace("%", "%%")
         flags = [f"--{path.replace('_', '-')}"]
         if "_" in path:
             flags.append(f"--{path}")
-        p.add_argument(*flags, dest=path, default=argparse.SUPPRESS, type=_parse_value,
-                       metavar=_metavar(ann))
+        groups[parent].add_argument(*flags, dest=path, default=argparse.SUPPRESS,
+                                    type=_parse_value, metavar=_metavar(field.annotation),
+                                    help=text)
     return p
 
 

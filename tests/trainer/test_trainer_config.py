@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
 from trainer import config
 from trainer.model import Transformer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_preset_is_valid_and_overridable():
@@ -96,3 +102,41 @@ def test_unwritable_checkpoint_dir(tmp_path):
         config.check_writable(str(blocker / "ckpt"))
     config.check_writable(str(tmp_path / "new" / "dir"))
     assert list((tmp_path / "new" / "dir").iterdir()) == []
+
+
+def test_help_describes_every_option_with_its_default():
+    """`python -m trainer --help` itself: every config field's description is shown."""
+    fields = config._fields(config.TrainConfig)
+    assert len(fields) > 50
+    missing = [path for path, field, _ in fields if not (field.description or "").strip()]
+    assert not missing, f"config fields without a description: {missing}"
+    p = subprocess.run([sys.executable, "-m", "trainer", "--help"], capture_output=True,
+                       text=True, timeout=120, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+    # argparse re-wraps the text: compare without whitespace.
+    shown = "".join(p.stdout.split())
+    for path, field, _ in fields:
+        assert "".join(field.description.split()) in shown, path
+    for action in config.parser()._actions:
+        if action.dest != "help":
+            assert action.help and "default" in action.help, action.option_strings
+
+
+def test_help_shows_the_default_each_preset_gives():
+    helps = {a.dest: a.help for a in config.parser()._actions}
+    # Presets override the field defaults: the help names what a run would get.
+    lr = {name: config.build(name).optim.lr for name in config.PRESETS}
+    assert lr["tiny"] == 3e-3 and "tiny 0.003" in helps["optim.lr"]
+    assert helps["checkpoint.keep"].endswith("(default: 3)")
+    assert helps["checkpoint.export"].endswith("(default: none)")
+    assert "llama3-1b true" in helps["parallel.activation_checkpointing"]
+
+
+def test_metrics_progress_is_gone(capsys):
+    """Nothing read it: it is refused on the command line and in a stack's job args."""
+    with pytest.raises(SystemExit) as e:
+        config.from_args(["--metrics.progress", "bar"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --metrics.progress" in capsys.readouterr().err
+    with pytest.raises(config.ConfigError, match="metrics.progress"):
+        config.build("tiny", {"metrics.progress": "bar"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import signal
@@ -57,6 +58,21 @@ def test_consolidated_export_from_a_sharded_checkpoint(single_run, two_rank_run,
             # Same process: identical. Two ranks: reduction order differs in the last bits, and
             # Adam's normalised update carries that into weights at about lr * 1e-3.
             assert (got[k] - want[k]).abs().max() <= atol, (k, (got[k] - want[k]).abs().max())
+
+
+def test_export_of_a_single_run_checkpoint_that_names_a_removed_option(single_run, tmp_path):
+    """A checkpoint keeps the config that wrote it, options since removed included
+    (metrics.progress): the export reads only the model's shape from it."""
+    step, path = checkpoint.latest(single_run.ckpt_dir)
+    old = tmp_path / path.name
+    shutil.copytree(path, old)
+    state = json.loads((old / checkpoint.STATE_FILE).read_text())
+    state["config"]["metrics"]["progress"] = "auto"
+    (old / checkpoint.STATE_FILE).write_text(json.dumps(state))
+    assert export.main([str(old), str(tmp_path / "w.pt")]) == 0
+    got = torch.load(tmp_path / "w.pt", weights_only=True)
+    want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
+    assert step == STEPS and all(torch.equal(got[k], want[k]) for k in want)
 
 
 def test_resume_is_bit_for_bit(single_run, tmp_path):
