@@ -55,8 +55,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The version of the distribution both packages ship in (standard library only).
+    from trainstack.project import package_version
+
     p = _Parser(prog="python -m automation",
                 description="Run a Pulumi operation on a trainstack stack for CI.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("operation", choices=OPERATIONS)
     p.add_argument("--stack", required=True, help="stack name, e.g. dev or org/trainstack/dev")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",

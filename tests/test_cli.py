@@ -1,11 +1,15 @@
 """`trainstack plan` and `preflight` as a user runs them: output and files, errors, exit codes."""
 
 import json
+import os
+import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from trainstack import cli, preflight
@@ -111,3 +115,124 @@ def test_plan_without_a_price_still_plans(tmp_path, capsys, monkeypatch):
     assert "Cost: not estimated (no us-west-2 on-demand price for instance type 'g7.xlarge')" \
         in out
     assert "Policies: every rule of policies/ passes." in out
+
+
+# ------------------------------------------------------------------- rough edges (issue 14)
+
+
+def one_line(err: str) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_preflight_finds_the_project_from_a_subfolder(monkeypatch, capsys):
+    """Like plan and cost, `trainstack preflight` searches upward for Pulumi.yaml; the default
+    Dockerfile and requirements are the project's, named relative to it."""
+    monkeypatch.chdir(ROOT / "trainer")
+    assert cli.main(["preflight"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("preflight: trainer/Dockerfile with trainer/requirements.txt")
+    # A path given on the command line stays relative to where the user is.
+    assert cli.main(["preflight", "--dockerfile", "Dockerfile", "--json"]) == 0
+
+
+def test_commands_outside_a_project_say_so_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for command in ("preflight", "cost", "plan"):
+        assert cli.main([command]) == 2, command
+        err = one_line(capsys.readouterr().err)
+        assert err.startswith(f"trainstack {command}: no Pulumi.yaml in {tmp_path.resolve()} ")
+        assert "--project-dir" in err
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "trainstack", *args]
+
+
+def test_output_into_a_pipe_closed_by_its_reader_ends_quietly():
+    """`trainstack cost | head -1`: the reader leaves before the last line. The read end is
+    closed before the command writes anything, so every run meets the closed pipe."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        # Two commands, one handler in cli.main. (--help needs none: argparse drops an OSError
+        # while printing help itself.)
+        for args in (["cost"], ["diagnose", "--log", "-"]):
+            run = subprocess.run(command(*args), cwd=ROOT, stdout=write, stderr=subprocess.PIPE,
+                                 input="", text=True, timeout=120)
+            # 141 is what a shell reports for a SIGPIPE death (128 + 13): the output was cut.
+            assert (run.returncode, run.stderr) == (141, ""), args
+    finally:
+        os.close(write)
+
+
+def test_cost_piped_into_head_prints_no_traceback():
+    line = "Cost of stack 'dev' in us-west-2"
+    run = subprocess.run(f"{shlex.join(command('cost'))} | head -1", shell=True, cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert run.stdout.startswith(line) and run.stdout.count("\n") == 1
+    assert run.stderr == ""
+
+
+def test_logs_into_a_closed_pipe_is_not_an_api_server_error(monkeypatch, capsys):
+    """A closed stdout is an OSError too: it must not read as "cannot reach the API server"."""
+    from trainstack import jobs
+
+    def stream(api, job, namespace, follow):
+        print("step 1 | loss 2.0")
+        sys.stdout.flush()
+    monkeypatch.setattr(jobs, "stream_logs", stream)
+    monkeypatch.setattr("trainstack.kube.current_api_client", lambda kubeconfig: object())
+    read, write = os.pipe()
+    os.close(read)
+    with open(write, "w") as closed:
+        monkeypatch.setattr("sys.stdout", closed)
+        assert cli.main(["logs", "llm"]) == 141
+        monkeypatch.undo()
+    assert capsys.readouterr().err == ""
+
+
+def pyproject_version() -> str:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def test_version(capsys, monkeypatch):
+    from importlib import metadata
+
+    import automation.cli
+    from trainstack import project
+
+    for main in (cli.main, automation.cli.main):
+        with pytest.raises(SystemExit) as done:
+            main(["--version"])
+        assert done.value.code == 0
+        assert capsys.readouterr().out.split()[-1] == pyproject_version()
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(metadata, "version", not_installed)
+    assert project.package_version() == pyproject_version()
+
+
+def help_of(args: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as done:
+        cli.main(args)
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["cost", "diagnose"])
+def test_command_help_lists_the_commands_own_options(name, capsys):
+    """`trainstack cost --help` shows --prices and every other option trainstack.cost reads,
+    each with a description (and diagnose the same)."""
+    import argparse
+    import importlib
+
+    module = importlib.import_module(f"trainstack.{name}")
+    own = argparse.ArgumentParser()
+    module.add_arguments(own)
+    shown = " ".join(help_of([name, "--help"], capsys).split())
+    for action in own._actions[1:]:  # [0] is -h
+        assert action.help and action.option_strings[0] in shown, action
+        assert "".join(action.help.split()) in "".join(shown.split())
+    assert "trainstack/cost.py" not in help_of(["--help"], capsys)

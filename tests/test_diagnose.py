@@ -387,3 +387,15 @@ def test_trainstack_diagnose_runs_the_command(tmp_path, capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["diagnose", "--help"])
     assert done.value.code == 0 and "--pods" in capsys.readouterr().out
+
+
+def test_nothing_to_read_says_what_it_needs(capsys):
+    """No --pods/--events/--log: every classifier would find nothing, which is no diagnosis."""
+    from trainstack import cli
+
+    for run in (diagnose.main, lambda argv: cli.main(["diagnose", *argv])):
+        for argv in ([], ["--json"], ["--no-efa"]):
+            assert run(argv) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and captured.err.count("\n") == 1
+            assert all(flag in captured.err for flag in ("--pods", "--events", "--log -"))

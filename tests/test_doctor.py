@@ -4,6 +4,7 @@ the fetch layer against a local HTTP server speaking the API's JSON. Every check
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -437,15 +438,16 @@ def test_no_aws_credentials_is_a_start_failure(monkeypatch, tmp_path, capsys):
 
 def test_cost_subcommand_passes_its_arguments_through(monkeypatch, tmp_path):
     """`trainstack cost` hands --stack/--json and any option of its own (--prices) to
-    trainstack.cost.main with the project folder; other commands still reject unknown flags."""
+    trainstack.cost with the project folder; other commands still reject unknown flags."""
     from trainstack import cost
 
     calls = []
-    monkeypatch.setattr(cost, "main", lambda argv, root: calls.append((argv, root)) or 0)
+    monkeypatch.setattr(cost, "run", lambda args, root: calls.append(
+        ((args.stack, args.json, args.prices), root)) or 0)
     argv = ["--project-dir", str(tmp_path), "cost", "--stack", "efa", "--json",
             "--prices", "p.yaml"]
     assert cli.main(argv) == 0
-    assert calls == [(["--stack", "efa", "--json", "--prices", "p.yaml"], tmp_path)]
+    assert calls == [(("efa", True, Path("p.yaml")), tmp_path)]
     with pytest.raises(SystemExit) as exit_:
         cli.main(["doctor", "--prices", "p.yaml"])
     assert exit_.value.code == 2

@@ -5,16 +5,14 @@ HTTP server that speaks the Kubernetes API."""
 from __future__ import annotations
 
 import io
-import sys
-import types
 from dataclasses import dataclass
 
 import pytest
 from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, status
 from kubernetes import client as k8s
 
-import trainstack
 from trainstack import cli, jobs
+from trainstack import diagnose as diagnose_module
 
 NS, JOB = "training", "llm"
 T0 = "2026-11-25T09:00:00Z"
@@ -368,9 +366,8 @@ def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, 
         return [RecordedCause("oom", "worker 0 was OOMKilled", "raise memory")]
     # Stands in for the shared classifier whatever its state: this test is about what status
     # hands it and prints from it; test_status_with_the_real_classifier runs the real one.
-    fake = types.SimpleNamespace(classify=classify)
-    monkeypatch.setitem(sys.modules, "trainstack.diagnose", fake)
-    monkeypatch.setattr(trainstack, "diagnose", fake, raising=False)
+    # (Only classify is replaced: the CLI's parser reads diagnose's own options from the module.)
+    monkeypatch.setattr(diagnose_module, "classify", classify)
     code = cli.main(["status", JOB, "-n", NS, "--kubeconfig", api.kubeconfig(tmp_path / "k")])
     out = capsys.readouterr().out
     assert code == 1
@@ -438,6 +435,27 @@ def test_a_job_in_another_namespace_is_pointed_to(tmp_path, capsys):
 def test_no_kubeconfig(tmp_path, capsys):
     assert cli.main(["status", JOB, "--kubeconfig", str(tmp_path / "absent")]) == 1
     assert "aws eks update-kubeconfig" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, wrong", [
+    ("- apiVersion: v1\n- kind: Config\n", "holds a YAML list, not the mapping"),
+    ("just a string\n", "holds a YAML string, not the mapping"),
+    ("clusters: [\n", "is not valid YAML: expected the node content"),
+])
+def test_kubeconfig_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, wrong):
+    """The kubernetes client (35.0.0 kube_config.py, KubeConfigMerger.load_config) indexes each
+    file's YAML as a mapping and fails inside with a TypeError; the file is named instead."""
+    from trainstack import kube
+
+    config = tmp_path / "config"
+    config.write_text(text)
+    assert cli.main(["status", JOB, "--kubeconfig", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"trainstack status: kubeconfig {config} ")
+    assert wrong in err and "fix: " in err
+    # doctor reads the same files to find the cluster's context
+    with pytest.raises(kube.KubeConfigError, match=wrong.split(":")[0]):
+        kube.api_client(cluster="llm", region="us-west-2", kubeconfig=str(config))
 
 
 @pytest.mark.parametrize("follow", [False, True])

@@ -4,18 +4,15 @@ deployed cluster (doctor), a training job's status and logs, and a stack's cost.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from .project import ProjectNotFound, find_root, package_version
 
-def project_root(start: Path | None = None) -> Path:
-    """The nearest directory holding Pulumi.yaml, from the current directory upwards."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "Pulumi.yaml").exists():
-            return folder
-    raise SystemExit("trainstack: no Pulumi.yaml here or above; run it inside the project "
-                     "or pass --project-dir")
+# The exit status a shell reports for a process killed by SIGPIPE (128 + 13), which is what
+# `cat`, `grep` and the like end with when the reader of their output goes away first.
+EXIT_BROKEN_PIPE = 141
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -24,7 +21,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from . import crds, plan
     from .offline.stack_config import StackFileError
 
-    root = args.project_dir or project_root()
+    root = args.project_dir or find_root()
     # Fetched here first so that the download of the pinned CRDs shows progress; run() then
     # finds them cached (or, offline, names what it could not check).
     crds.ensure(fetch=True, progress=lambda line: print(f"trainstack plan: {line}",
@@ -62,8 +59,10 @@ def cmd_crds(args: argparse.Namespace) -> int:
 def cmd_preflight(args: argparse.Namespace) -> int:
     from . import preflight
 
-    # The build context (and default paths): --project-dir, else the current directory.
-    return preflight.run(args, root=args.project_dir)
+    # The build context (and default paths): --project-dir, else the project found from here,
+    # as plan and cost find it. Paths given on the command line stay relative to the current
+    # directory, as for any command.
+    return preflight.run(args, root=args.project_dir or find_root())
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -97,6 +96,8 @@ def _job_command(args: argparse.Namespace, action) -> int:
         else:
             print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
                   file=sys.stderr)
+    except BrokenPipeError:
+        raise  # our stdout closed (`logs | head`), not the API server: main() handles it
     except (HTTPError, OSError) as err:
         print(f"trainstack {args.command}: cannot reach the API server: {err} "
               "(`trainstack doctor` explains why)", file=sys.stderr)
@@ -119,17 +120,13 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from . import diagnose
 
-    # Its options (--pods, --events, --log, --efa, --json) are diagnose.main's own.
-    return diagnose.main(args.extra)
+    return diagnose.run(args)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from . import cost  # written separately; imported only when asked for
+    from . import cost
 
-    # --stack/--json are declared here for --help; cost's other options (--prices ...) arrive
-    # unparsed in args.extra, so the two modules need not agree on every flag.
-    argv = (["--stack", args.stack] if args.stack else []) + (["--json"] if args.json else [])
-    return cost.main(argv + args.extra, args.project_dir or project_root())
+    return cost.run(args, args.project_dir or find_root())
 
 
 def _cluster_args(p: argparse.ArgumentParser) -> None:
@@ -144,10 +141,14 @@ def _job_args(p: argparse.ArgumentParser) -> None:
     _cluster_args(p)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from . import preflight  # standard library only, like this module
+def build_parser() -> argparse.ArgumentParser:
+    # Each command's options are declared by the module that reads them, so --help lists them
+    # all. cost pulls in pydantic (~0.2 s); the others are standard library only.
+    from . import cost, diagnose, preflight
 
     parser = argparse.ArgumentParser(prog="trainstack", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version()}")
     parser.add_argument("--project-dir", type=Path, default=None,
                         help="the folder holding Pulumi.yaml (default: found from here)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,19 +184,46 @@ def main(argv: list[str] | None = None) -> int:
                    help="stream until the job ends, across container restarts (exit 1 if the "
                    "job failed)")
     p.set_defaults(func=cmd_logs)
-    p = sub.add_parser("diagnose", add_help=False,
-                       help="name the cause of a failure from saved `kubectl get pods/events "
-                       "-o json` and log output, no cluster needed (`diagnose --help`)")
+    p = sub.add_parser("diagnose", help="name the cause of a failure from saved `kubectl get "
+                       "pods/events -o json` and log output, no cluster needed",
+                       description=diagnose.__doc__.splitlines()[0])
+    diagnose.add_arguments(p)
     p.set_defaults(func=cmd_diagnose)
-    p = sub.add_parser("cost", help="what a stack costs (see trainstack/cost.py)")
-    p.add_argument("--stack", default=None, help="stack name (Pulumi.<stack>.yaml)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("cost", help="what a stack costs per hour: idle, and every pool at its "
+                       "ceiling, from a dated price table (no Pulumi run)",
+                       description=cost.__doc__.splitlines()[0])
+    cost.add_arguments(p)
     p.set_defaults(func=cmd_cost)
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in ("cost", "diagnose"):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.extra = extra
-    return args.func(args)
+    return parser
+
+
+def _run(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ProjectNotFound as err:
+        print(f"trainstack {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Flushed here, inside the handler, rather than at interpreter exit, where a closed
+            # pipe could only be reported as "Exception ignored ...".
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader of our output went away (`trainstack cost | head -1`). The recipe of the
+        # Python docs (library/signal.html, "Note on SIGPIPE"): point stdout at devnull so the
+        # final flush at exit cannot fail again, and end without a traceback. The status is the
+        # shell's for a SIGPIPE death rather than 0 or 1: the command did not finish its output
+        # (`logs -f` did not even finish its work), and 0/1/2 already mean success, "found a
+        # problem" and a usage error; under `set -o pipefail` it fails as `yes | head -1` does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

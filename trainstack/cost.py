@@ -438,8 +438,9 @@ def format_report(report: CostReport) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--prices", type=Path, default=PRICES_FILE,
-                        help=f"price table (default {PRICES_FILE.name} next to this module)")
+    parser.add_argument("--prices", type=Path, default=PRICES_FILE, metavar="FILE",
+                        help="price table to use instead of the dated one shipped as "
+                             f"trainstack/{PRICES_FILE.name} (same YAML layout)")
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
@@ -474,9 +475,13 @@ def main(argv: list[str] | None = None, project_root: Path | None = None) -> int
     add_arguments(parser)
     args = parser.parse_args(argv)
     if project_root is None:
-        from .cli import project_root as find_root
+        from .project import ProjectNotFound, find_root
 
-        project_root = find_root()
+        try:
+            project_root = find_root()
+        except ProjectNotFound as err:
+            print(f"trainstack cost: {err}", file=sys.stderr)
+            return 2
     return run(args, project_root)
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CODES", "Cause", "classify", "format_causes", "main"]
+__all__ = ["CODES", "Cause", "classify", "format_causes", "add_arguments", "run", "main"]
 
 HF_SECRET = "hf-token"  # components.pod_spec.HF_TOKEN_SECRET; not imported to stay stdlib-only
 NS = "training"  # the default trainstack:jobsNamespace, when neither caller nor pods say
@@ -527,13 +527,7 @@ def _items(path: str | None) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else [data]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`trainstack diagnose --pods P --events E --log L [--json]` on saved kubectl output.
-
-    Exit 0 when no known cause is found, 1 when some are (so scripts can branch on it).
-    """
-    parser = argparse.ArgumentParser(prog="trainstack diagnose",
-                                     description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pods", help="`kubectl get pods -n training -l "
                         "training.kubeflow.org/job-name=<job> -o json` saved to a file")
     parser.add_argument("--events", help="`kubectl get events -n training -o json` saved")
@@ -541,7 +535,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--efa", action=argparse.BooleanOptionalAction, default=None,
                         help="whether the job should use EFA (default: from the pods)")
     parser.add_argument("--json", action="store_true", help="print the causes as JSON")
-    args = parser.parse_args(argv)
+
+
+NEEDS_INPUT = ("nothing to read: give --pods FILE, --events FILE and/or --log FILE (--log - reads "
+               "stdin), saved from kubectl as their help says")
+
+
+def run(args: argparse.Namespace) -> int:
+    """`trainstack diagnose` with parsed arguments.
+
+    Exit 0 when no known cause is found, 1 when some are (so scripts can branch on it), 2 when
+    there is nothing to read or an input cannot be read.
+    """
+    if not (args.pods or args.events or args.log):
+        # With no input every classifier finds nothing, and "no known cause" would be a lie.
+        print(f"trainstack diagnose: {NEEDS_INPUT}", file=sys.stderr)
+        return 2
     try:
         pods, events = _items(args.pods), _items(args.events)
         if args.log == "-":
@@ -560,3 +569,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(format_causes(causes))
     return 1 if causes else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`trainstack diagnose --pods P --events E --log L [--json]` on saved kubectl output."""
+    parser = argparse.ArgumentParser(prog="trainstack diagnose",
+                                     description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

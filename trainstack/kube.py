@@ -35,20 +35,48 @@ def kubeconfig_paths(explicit: str | os.PathLike | None = None) -> list[Path]:
     return [Path(p).expanduser() for p in parts]
 
 
-def _load(path: Path) -> dict[str, Any]:
+def read_kubeconfig(path: Path, fix: str) -> dict[str, Any]:
+    """The file's YAML mapping; KubeConfigError names the file and what is wrong with it.
+
+    The official client (kubernetes 35.0.0, kubernetes/config/kube_config.py,
+    KubeConfigMerger.load_config) yaml-loads each file and indexes the result as a mapping: invalid
+    YAML escapes it as a YAMLError and any other shape as a TypeError, neither saying which file.
+    An empty file it refuses itself (ConfigException), and so is left to it."""
     try:
-        return yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError):
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise KubeConfigError(f"kubeconfig {path} is not valid YAML: {problem}{where}",
+                              fix) from err
+    if data is not None and not isinstance(data, dict):
+        kind = {list: "list", str: "string", bool: "boolean"}.get(type(data), "number")
+        raise KubeConfigError(f"kubeconfig {path} holds a YAML {kind}, not the mapping a "
+                              "kubeconfig is (apiVersion, clusters, contexts, users)", fix)
+    return data or {}
+
+
+def _bad_file_fix(command: str) -> str:
+    return (f"point --kubeconfig (or $KUBECONFIG) at a kubeconfig, or move the file aside and "
+            f"run {command}")
+
+
+def _load(path: Path, fix: str) -> dict[str, Any]:
+    try:
+        return read_kubeconfig(path, fix)
+    except OSError:  # a $KUBECONFIG list may name files that do not exist (kubectl skips them)
         return {}
 
 
-def find_context(paths: list[Path], *, arn: str | None = None,
-                 endpoint: str | None = None) -> tuple[Path, str] | None:
+def find_context(paths: list[Path], *, arn: str | None = None, endpoint: str | None = None,
+                 fix: str = "") -> tuple[Path, str] | None:
     """The (file, context) that points at this EKS cluster: by context name (the ARN, as
-    update-kubeconfig writes it), else by the server URL of the context's cluster entry."""
+    update-kubeconfig writes it), else by the server URL of the context's cluster entry.
+    A file that is not a kubeconfig raises KubeConfigError with `fix`."""
     want_server = (endpoint or "").rstrip("/").lower()
     for path in paths:
-        data = _load(path)
+        data = _load(path, fix)
         servers = {c.get("name"): (c.get("cluster") or {}).get("server", "")
                    for c in data.get("clusters") or []}
         for ctx in data.get("contexts") or []:
@@ -76,7 +104,8 @@ def api_client(*, cluster: str, region: str | None, arn: str | None = None,
     from kubernetes.config import ConfigException, new_client_from_config
 
     paths = kubeconfig_paths(kubeconfig)
-    found = find_context(paths, arn=arn, endpoint=endpoint)
+    found = find_context(paths, arn=arn, endpoint=endpoint,
+                         fix=_bad_file_fix(update_kubeconfig_command(cluster, region)))
     if found is None:
         shown = os.pathsep.join(str(p) for p in paths)
         raise KubeConfigError(f"no context for cluster {cluster} in {shown}",
@@ -99,6 +128,8 @@ def current_api_client(kubeconfig: str | None = None):
     if not paths:
         raise KubeConfigError("no kubeconfig found",
                               update_kubeconfig_command("CLUSTER", "REGION"))
+    for path in paths:  # each file the client would merge
+        read_kubeconfig(path, _bad_file_fix(update_kubeconfig_command("CLUSTER", "REGION")))
     try:
         # The client merges a $KUBECONFIG list itself when it is given none explicitly.
         file = str(paths[0]) if kubeconfig or len(paths) == 1 else None
