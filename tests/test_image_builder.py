@@ -308,8 +308,14 @@ def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
     codes = tmp_path / "codes"
     script = "".join(f"{cmd}\nprintf '%s %s\\n' {i} $? >> {shlex.quote(str(codes))}\n"
                      for i, (_, cmd) in enumerate(commands))
-    python3 = shutil.which("python3") or sys.executable
-    env = {"PATH": f"{Path(python3).parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+    # `python3` is the interpreter running these tests: its packaging is the version the
+    # buildspec's install phase pins (test_preflight checks the pin). PIP_NO_INDEX keeps that pip
+    # install offline and honest: it passes because the pinned version is already installed
+    # ("Requirement already satisfied"), and fails instead of downloading anything.
+    python3 = Path(sys.executable).with_name("python3")
+    python3 = python3 if python3.exists() else Path(shutil.which("python3") or sys.executable)
+    env = {"PATH": f"{python3.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
+           "PIP_NO_INDEX": "1",
            **{k: str(v) for k, v in spec.get("env", {}).get("variables", {}).items()},
            **CODEBUILD_ENV, "CODEBUILD_SRC_DIR": str(tree)}
     proc = subprocess.run(["bash", "-c", script], cwd=tree, env=env, capture_output=True,

@@ -9,12 +9,17 @@ ties the analyser's defaults to versions.py itself.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from textwrap import dedent
 
+import packaging
 import pytest
+import yaml
+from packaging.markers import Marker
+from packaging.specifiers import SpecifierSet
 
 from components import versions
 from trainstack import preflight
@@ -23,9 +28,7 @@ from trainstack.dockerfile import (
     instructions,
     parse_requirements,
     parse_stages,
-    parse_version,
     pip_commands,
-    spec_matches,
 )
 from trainstack.preflight import Facts, analyze
 
@@ -318,41 +321,70 @@ def test_requirements_files():
     assert parsed.includes == [("-r", "base.txt", 2)]
     assert parsed.extra_index_urls == [("https://download.pytorch.org/whl/cu130", 3)]
     tv, np_, pkg = parsed.requirements
-    assert (tv.name, tv.extras, tv.specs, tv.line) == ("torch-vision", "extra",
-                                                       (("==", "0.28.0"),), 4)
-    assert np_.specs == ((">=", "1.26"), ("<", "3")) and np_.marker == "python_version >= '3.11'"
-    assert pkg.url == "https://x/y.whl" and pkg.specs == ()
+    assert (tv.name, tv.display, tv.parsed.extras, tv.exact, tv.line) == (
+        "torch-vision", "Torch_Vision", {"extra"}, "0.28.0", 4)
+    assert np_.specifier == SpecifierSet(">=1.26,<3")
+    assert np_.marker == Marker("python_version >= '3.11'")
+    assert np_.unmarked == "numpy>=1.26,<3"  # as written, for findings to quote
+    assert pkg.url == "https://x/y.whl" and not pkg.specifier
 
 
-@pytest.mark.parametrize("op, spec, version, expected", [
-    ("==", "2.13.0", "2.13.0+cu130", True),  # a pin without label takes any local build
-    ("==", "2.13.0+cu130", "2.13.0", False),
-    ("==", "2.13", "2.13.0", True),
-    ("==", "2.13.*", "2.13.4", True),
-    ("!=", "2.13.*", "2.13.4", False),
-    ("~=", "2.10", "2.99", True),
-    ("~=", "2.10", "3.0", False),
-    ("<", "2.13", "2.13.0rc1", False),  # PEP 440: not a pre-release of the bound itself
-    ("<", "2.13", "2.12.9rc1", True),
-    (">", "2.13", "2.13.post1", False),
-    (">=", "1.26", "1.9", False),  # 9 < 26: not a string comparison
-    (">=", "1.9", "1.26", True),
-    (">=", "13.10", "13.9", False),
-])
-def test_spec_matches(op, spec, version, expected):
-    assert spec_matches(op, spec, parse_version(version)) is expected
+# The hand-written PEP 440 code this module had before packaging: the cases, as the
+# preflight's verdict on a package pinned in two places. (id, lines, its old codes, the right ones)
+PEP440_CASES = [
+    ("2.14.0.dev0 does not satisfy <2.14 (PEP 440: no pre-release of the bound itself)",
+     "numpy==2.14.0.dev0\nnumpy<2.14\n", ["TS402"], ["TS401"]),
+    ("2.13.0.dev3 does not satisfy <2.13", "numpy==2.13.0.dev3\nnumpy<2.13\n",
+     ["TS402"], ["TS401"]),
+    ("2.13.0.post1 satisfies >2.13.0rc1 (the bound is a pre-release, not 2.13.0)",
+     "numpy==2.13.0.post1\nnumpy>2.13.0rc1\n", ["TS401"], ["TS402"]),
+    ("<=2.13.0+cu130 is invalid: a local label only goes with == and !=",
+     "numpy<=2.13.0+cu130\n", [], ["TS404"]),
+]
+
+
+@pytest.mark.parametrize("requirements, old, right",
+                         [pytest.param(*c[1:], id=c[0]) for c in PEP440_CASES])
+def test_pep440_cases_the_hand_written_comparator_got_wrong(requirements, old, right):
+    findings = analyze(image(), {REQS: GOOD_REQS.replace("numpy>=1.26\n", "") + requirements},
+                       facts=FACTS)
+    codes = [f.code for f in findings]
+    assert codes == right and codes != old, "\n".join(map(str, findings))
+
+
+def test_a_requirement_pip_refuses_is_an_error_naming_it():
+    bad = "torch<=2.13.0+cu130"
+    findings = analyze(image(install=f"RUN pip install -r /opt/app/requirements.txt '{bad}'"),
+                       {REQS: GOOD_REQS + "numpy<=2.0+cpu  # also refused\n"}, facts=FACTS)
+    refused = [f for f in findings if f.code == "TS404"]
+    assert [(f.severity, f.where) for f in refused] == [
+        ("error", "trainer/requirements.txt:5"), ("error", "Dockerfile:4")]
+    assert f"pip refuses {bad!r}: Local version label can only be used with" in refused[1].message
+    assert "only after == or !=" in refused[1].fix
+    # A shell variable is the build's to expand: not a requirement to refuse.
+    assert analyze(image(install="RUN pip install -r /opt/app/requirements.txt "
+                                 "torch==${TORCH_VERSION}"), {REQS: GOOD_REQS}, facts=FACTS) == []
 
 
 def test_markers_are_three_valued():
-    env = {"python_version": "3.11", "sys_platform": "linux", "platform_machine": None}
-    assert evaluate_marker('python_version < "3.12" and sys_platform == "linux"', env) is True
-    assert evaluate_marker("python_version >= '3.12' or sys_platform == 'win32'", env) is False
-    assert evaluate_marker("platform_machine == 'aarch64'", env) is None  # unknown, not false
+    env = {**preflight.MARKER_ENV, "python_version": "3.11", "platform_machine": None,
+           "python_full_version": None}
+
+    def value(marker: str) -> bool | None:
+        return evaluate_marker(Marker(marker), env)
+
+    assert value('python_version < "3.12" and sys_platform == "linux"') is True
+    assert value("python_version >= '3.12' or sys_platform == 'win32'") is False
+    assert value("platform_machine == 'aarch64'") is None  # unknown, not false
     # False whatever the unknown part says: pip skips the line on this Python.
-    assert evaluate_marker("python_version == '3.12' and platform_machine == 'x'", env) is False
-    assert evaluate_marker("python_version == '3.11' or platform_machine == 'x'", env) is True
-    assert evaluate_marker("(python_version == '3.12' and platform_machine == 'x') "
-                           "or '3.1' in python_version", env) is True
+    assert value("python_version == '3.12' and platform_machine == 'x'") is False
+    assert value("python_version == '3.11' or platform_machine == 'x'") is True
+    assert value("(python_version == '3.12' and platform_machine == 'x') "
+                 "or '3.1' in python_version") is True
+    # The patch release is unknown too: 3.11.x may or may not be >= 3.11.4; never 3.12.0.
+    assert value("python_full_version >= '3.11.4'") is None
+    assert value("python_full_version >= '3.12.0'") is False
+    assert value("platform_release >= '6'") is None  # the build host's, not the image's
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -412,10 +444,25 @@ def test_cli_missing_file_exits_2(tmp_path, capsys, monkeypatch):
     assert "trainer/Dockerfile" in capsys.readouterr().err
 
 
-def test_module_runs_on_a_bare_python_from_the_source_root():
-    # -S: no site-packages, as on CodeBuild before anything is installed.
+def test_module_runs_on_a_bare_python_with_packaging_only(tmp_path):
+    # -S: no site-packages; PYTHONPATH holds packaging alone, as CodeBuild's python3 has after
+    # the buildspec's install phase (test_buildspec_installs_packaging_before_the_preflight).
+    (tmp_path / "packaging").symlink_to(Path(packaging.__file__).parent)
     run = subprocess.run([sys.executable, "-S", "-m", "trainstack.preflight"], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(tmp_path)},
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("preflight: trainer/Dockerfile with trainer/requirements.txt")
     assert run.stdout.rstrip().endswith(": 0 error(s), 0 warning(s)")
+
+
+def test_buildspec_installs_packaging_before_the_preflight():
+    spec = yaml.safe_load((ROOT / "trainer" / "buildspec.yml").read_text())
+    commands = [cmd for phase in ("install", "pre_build")
+                for cmd in spec["phases"].get(phase, {}).get("commands", [])]
+    install = next(i for i, c in enumerate(commands) if "pip install" in c)
+    run = next(i for i, c in enumerate(commands) if "trainstack.preflight" in c)
+    assert install < run, commands
+    # The pin is the version the tests ran the preflight with; pyproject's floor allows it.
+    assert f"'packaging=={packaging.__version__}'" in commands[install], (
+        f"pin packaging=={packaging.__version__} in trainer/buildspec.yml, as installed here")

@@ -1,7 +1,7 @@
 """Dockerfile and pip requirements parsing for the image preflight (`trainstack.preflight`).
 
-Standard library only: the preflight runs in AWS CodeBuild with a bare `python3` before anything
-is installed. It covers what a training image's Dockerfile uses, not the whole language:
+Standard library plus `packaging` (CodeBuild's buildspec installs it before the preflight runs).
+It covers what a training image's Dockerfile uses, not the whole language:
 
 - instructions with `\\` continuations (comment lines inside them dropped, as Docker does) and
   `<<EOF` heredocs on RUN/COPY/ADD;
@@ -9,9 +9,8 @@ is installed. It covers what a training image's Dockerfile uses, not the whole l
   `$VAR` / `${VAR}` / `${VAR:-default}` / `${VAR:+word}` substitution, ENV;
 - the pip commands inside RUN (`pip`, `pip3.X`, `python3.X -m pip`, `uv pip`) with their index,
   find-links, `-r` / `-c` files and inline requirements;
-- requirements files (options lines, `-r` includes, `--hash` tails, environment markers) and the
-  PEP 440 subset needed to tell whether two pins can both hold (`==`, `!=`, `<`, `<=`, `>`, `>=`,
-  `~=`, `===`, `.*` wildcards, local labels such as `+cu130`).
+- requirements files (options lines, `-r` includes, `--hash` tails). Requirements, PEP 440
+  versions and environment markers are packaging's: what it refuses, pip refuses too.
 
 Not covered: the `# escape=` parser directive, `ONBUILD`, shell control flow (every pip command of
 a RUN counts, whichever branch runs), pip's `${VAR}` expansion inside requirements files.
@@ -24,6 +23,12 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass, field
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement
+from packaging.requirements import Requirement as PepRequirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 # ------------------------------------------------------------------------------ Dockerfile text
 
@@ -211,11 +216,6 @@ def split_image(ref: str) -> tuple[str, str | None]:
     return name, None
 
 
-def vtuple(version: str) -> tuple[int, ...]:
-    """"13.0" -> (13, 0), so that 13.10 sorts after 13.9 (strings would not)."""
-    return tuple(int(p) for p in version.split("."))
-
-
 # ------------------------------------------------------------------------------------ shell / pip
 
 _SHELL_OPERATORS = set(";&|()")
@@ -258,6 +258,7 @@ class PipCommand:
     requirement_files: list[str] = field(default_factory=list)
     constraint_files: list[str] = field(default_factory=list)
     requirements: list[Requirement] = field(default_factory=list)  # inline ones
+    invalid: list[InvalidLine] = field(default_factory=list)  # inline ones pip refuses
 
 
 def shell_commands(script: str) -> list[list[str]]:
@@ -375,8 +376,10 @@ def parse_pip(words: list[str], line: int) -> PipCommand | None:
     cmd.upgrade = upgrade
     for name, items in values.items():
         getattr(cmd, name).extend(items)
-    cmd.requirements = [r for r in (parse_requirement(w, "", line) for w in positional
-                                    if not _looks_like_path(w)) if r]
+    for word in positional:
+        req = _read_requirement(word, "", line, cmd.invalid)
+        if req is not None:
+            cmd.requirements.append(req)
     return cmd
 
 
@@ -392,80 +395,94 @@ def pip_commands(run: str, line: int = 0) -> list[PipCommand]:
 
 # ------------------------------------------------------------------------------- requirements
 
-_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[([^\]]*)\])?\s*")
-_SPEC = re.compile(r"^(===|==|!=|<=|>=|~=|<|>)\s*([^\s,;]+)$")
-
-
-def canonical_name(name: str) -> str:
-    """PEP 503 normalisation: `Torch_Vision` and `torch-vision` are one package to pip."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
 
 @dataclass
 class Requirement:
-    """One requirement line or inline pip argument."""
+    """One requirement line or inline pip argument: packaging's PEP 508 reading of it, the text as
+    written (findings quote it, so the user finds their line) and where it was written."""
 
-    name: str  # canonical
-    display: str  # as written
-    specs: tuple[tuple[str, str], ...] = ()  # (operator, version)
-    marker: str | None = None
-    url: str | None = None
-    extras: str = ""
+    parsed: PepRequirement
+    text: str
     source: str = ""  # the file (or Dockerfile) it comes from
     line: int = 0
     upgrade: bool = False  # named by `pip install -U`
+
+    @property
+    def name(self) -> str:
+        """PEP 503 normalised: `Torch_Vision` and `torch-vision` are one package to pip."""
+        return canonicalize_name(self.parsed.name)
+
+    @property
+    def display(self) -> str:
+        return self.parsed.name
+
+    @property
+    def specifier(self) -> SpecifierSet:
+        return self.parsed.specifier
+
+    @property
+    def marker(self) -> Marker | None:
+        return self.parsed.marker
+
+    @property
+    def url(self) -> str | None:
+        return self.parsed.url
 
     @property
     def where(self) -> str:
         return f"{self.source}:{self.line}" if self.line else self.source
 
     @property
-    def spec_text(self) -> str:
-        return ",".join(op + version for op, version in self.specs)
+    def unmarked(self) -> str:
+        """The line as written without its marker (PEP 508 puts the marker last, after `;`)."""
+        return self.text.rpartition(";")[0].strip() if self.marker else self.text
 
     @property
     def exact(self) -> str | None:
         """The version of an `==` / `===` pin without wildcard."""
-        for op, version in self.specs:
-            if op in ("==", "===") and not version.endswith(".*"):
-                return version
+        for spec in self.specifier:
+            if spec.operator in ("==", "===") and not spec.version.endswith(".*"):
+                return spec.version
         return None
 
     def __str__(self) -> str:
-        text = self.display + (f"[{self.extras}]" if self.extras else "") + self.spec_text
-        return text + (f"; {self.marker}" if self.marker else "")
+        return self.text
+
+
+@dataclass(frozen=True)
+class InvalidLine:
+    """A requirement pip refuses; the preflight reports it (TS404) instead of skipping it."""
+
+    text: str
+    error: str  # packaging's message, first line
+    where: str
 
 
 def parse_requirement(text: str, source: str = "", line: int = 0) -> Requirement | None:
-    """A PEP 508 requirement, or None for what is not one (a path, an URL, a typo)."""
-    m = _NAME.match(text)
-    if not m:
+    """A PEP 508 requirement; None for a path, archive or URL (pip takes those, they pin
+    nothing) and for text holding a shell or pip `$VAR` (only the build knows its value).
+    Raises packaging's InvalidRequirement for what pip would refuse."""
+    text = text.strip()
+    if "$" in text or (_looks_like_path(text.partition(";")[0].strip()) and "@" not in text):
         return None
-    rest = text[m.end():]
-    url = marker = None
-    if rest.startswith("@"):
-        url, _, marker = rest[1:].partition(";")
-        url, spec = url.strip(), ""
-    else:
-        spec, _, marker = rest.partition(";")
-    spec = spec.strip()
-    if spec.startswith("(") and spec.endswith(")"):
-        spec = spec[1:-1]
-    specs = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        sm = _SPEC.match(part)
-        if not sm:
-            return None
-        specs.append((sm.group(1), sm.group(2)))
-    return Requirement(name=canonical_name(m.group(1)), display=m.group(1), specs=tuple(specs),
-                       marker=(marker or "").strip() or None, url=url,
-                       extras=(m.group(2) or "").strip(), source=source, line=line)
+    return Requirement(PepRequirement(text), text, source=source, line=line)
+
+
+def _read_requirement(text: str, source: str, line: int,
+                      invalid: list[InvalidLine]) -> Requirement | None:
+    try:
+        return parse_requirement(text, source, line)
+    except InvalidRequirement as err:
+        where = f"{source}:{line}" if line else source
+        invalid.append(InvalidLine(text.strip(), str(err).splitlines()[0], where))
+        return None
 
 
 @dataclass
 class RequirementsFile:
     source: str
     requirements: list[Requirement] = field(default_factory=list)
+    invalid: list[InvalidLine] = field(default_factory=list)
     index_url: list[tuple[str, int]] = field(default_factory=list)  # (url, line)
     extra_index_urls: list[tuple[str, int]] = field(default_factory=list)
     find_links: list[tuple[str, int]] = field(default_factory=list)
@@ -520,230 +537,43 @@ def parse_requirements(text: str, source: str = "requirements.txt") -> Requireme
             _file_option(parsed, line, number)
             continue
         line = re.split(r"\s--?[A-Za-z]", " " + line, maxsplit=1)[0].strip()  # --hash=... tail
-        req = parse_requirement(line, source, number)
+        req = _read_requirement(line, source, number, parsed.invalid)
         if req is not None:
             parsed.requirements.append(req)
     return parsed
 
 
-def torch_pin(requirements_text: str) -> str | None:
-    """The version of the first `torch==` pin, or None."""
-    for req in parse_requirements(requirements_text).requirements:
-        if req.name == "torch" and req.exact:
-            return req.exact
-    return None
-
-
-# ------------------------------------------------------------------------- versions (PEP 440)
-
-_VERSION = re.compile(
-    r"^v?(?P<release>\d+(?:\.\d+)*)"
-    r"(?:[-_.]?(?P<pre_l>a|alpha|b|beta|rc|c|pre|preview)[-_.]?(?P<pre_n>\d*))?"
-    r"(?:-(?P<post_a>\d+)|[-_.]?(?:post|rev|r)[-_.]?(?P<post_b>\d*))?"
-    r"(?:[-_.]?dev[-_.]?(?P<dev>\d*))?"
-    r"(?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?$", re.IGNORECASE)
-_PRE_ORDER = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "rc": 2, "c": 2, "pre": 2, "preview": 2}
-
-
-@dataclass(frozen=True)
-class Version:
-    raw: str
-    release: tuple[int, ...]
-    pre: tuple[int, int] | None = None
-    post: int | None = None
-    dev: int | None = None
-    local: str | None = None
-
-    @property
-    def public(self) -> str:
-        return self.raw.split("+", 1)[0]
-
-    def key(self) -> tuple:
-        """Sort key without the local label: dev < pre < final < post, trailing zeros ignored."""
-        release = self.release
-        while len(release) > 1 and release[-1] == 0:
-            release = release[:-1]
-        if self.pre is not None:
-            pre: tuple[int, ...] = (0, *self.pre)
-        elif self.dev is not None and self.post is None:
-            pre = (-1,)
-        else:
-            pre = (1,)
-        post = (-1,) if self.post is None else (0, self.post)
-        dev = (1,) if self.dev is None else (0, self.dev)
-        return release, pre, post, dev
-
-
-def parse_version(text: str) -> Version | None:
-    m = _VERSION.match(text.strip())
-    if not m:
-        return None
-    pre = (_PRE_ORDER[m["pre_l"].lower()], int(m["pre_n"] or 0)) if m["pre_l"] else None
-    post = m["post_a"] or m["post_b"]
-    has_post = m["post_a"] is not None or m["post_b"] is not None
-    return Version(raw=text.strip(), release=tuple(int(p) for p in m["release"].split(".")),
-                   pre=pre, post=int(post or 0) if has_post else None,
-                   dev=int(m["dev"] or 0) if m["dev"] is not None else None,
-                   local=m["local"].lower() if m["local"] else None)
-
-
-def _prefix_match(prefix: str, version: Version) -> bool | None:
-    wanted = parse_version(prefix)
-    if wanted is None:
-        return None
-    n = len(wanted.release)
-    padded = version.release + (0,) * max(0, n - len(version.release))
-    return padded[:n] == wanted.release
-
-
-def spec_matches(op: str, spec: str, version: Version) -> bool | None:
-    """Whether `version` satisfies `<op><spec>`; None when the spec cannot be read. As pip does,
-    `==2.13.0` accepts `2.13.0+cu130` (a pin without local label ignores the candidate's)."""
-    if op == "===":
-        return version.raw == spec
-    if op in ("==", "!=") and spec.endswith(".*"):
-        hit = _prefix_match(spec[:-2], version)
-        return None if hit is None else hit == (op == "==")
-    wanted = parse_version(spec)
-    if wanted is None:
-        return None
-    if op in ("==", "!="):
-        same = version.key() == wanted.key() and (wanted.local is None
-                                                  or version.local == wanted.local)
-        return same == (op == "==")
-    if op == "~=":
-        if len(wanted.release) < 2:
-            return None
-        return version.key() >= wanted.key() and bool(
-            _prefix_match(".".join(map(str, wanted.release[:-1])), version))
-    if op == "<":  # `<2.13` excludes 2.13.0rc1 unless it names a pre-release itself
-        return version.key() < wanted.key() and not (
-            wanted.pre is None and version.pre is not None and _same_release(version, wanted))
-    if op == ">":  # `>2.13` excludes 2.13.post1 unless it names a post-release itself
-        return version.key() > wanted.key() and not (
-            wanted.post is None and version.post is not None and _same_release(version, wanted))
-    compare = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}.get(op)
-    return None if compare is None else compare(version.key(), wanted.key())
-
-
-def _same_release(a: Version, b: Version) -> bool:
-    return a.key()[0] == b.key()[0]
-
-
-def _bump(release: tuple[int, ...]) -> str:
-    """The first release after a prefix: (2, 13) -> "2.14"."""
-    return ".".join(map(str, release[:-1] + (release[-1] + 1,)))
-
-
-def bounds(specs: list[tuple[str, str]]) -> list[tuple[str, Version, bool]]:
-    """Each spec as ("lower"|"upper", version, inclusive); `==` and `!=` pins are left out."""
-    out = []
-    for op, spec in specs:
-        if op in ("==", "!=", "===") and not (op == "==" and spec.endswith(".*")):
-            continue
-        text = spec[:-2] if spec.endswith(".*") else spec
-        v = parse_version(text)
-        if v is None:
-            continue
-        if op in (">=", ">"):
-            out.append(("lower", v, op == ">="))
-        elif op in ("<=", "<"):
-            out.append(("upper", v, op == "<="))
-        elif op == "~=" and len(v.release) >= 2:
-            out += [("lower", v, True), ("upper", parse_version(_bump(v.release[:-1])), False)]
-        elif op == "==":  # a wildcard: 2.13.* is [2.13, 2.14)
-            out += [("lower", v, True), ("upper", parse_version(_bump(v.release)), False)]
-    return out
-
-
 # --------------------------------------------------------------------------- environment markers
 
-_MARKER_TOKEN = re.compile(r"""\s*(?:(?P<str>'[^']*'|"[^"]*")|(?P<op>===|==|!=|<=|>=|~=|<|>|"""
-                           r"""not\s+in\b|in\b)|(?P<bool>and\b|or\b)|(?P<paren>[()])|"""
-                           r"""(?P<var>[A-Za-z_][A-Za-z0-9_.]*))""")
+# What a build cannot know about the container: the machine (an image may be built for arm64 as
+# well as x86_64) and the Python's patch release. A marker is evaluated with each possibility.
+MACHINES = ("x86_64", "aarch64")
+PYTHONS = tuple(f"3.{minor}" for minor in range(8, 15))
+PATCHES = range(0, 31)
+# Facts of the build host, not of the image: a marker reading them cannot be decided here.
+_HOST_ONLY = ("platform_release", "platform_version")
 
 
-def _marker_tokens(marker: str) -> list[tuple[str, str]]:
-    tokens, pos, text = [], 0, marker.strip()
-    while pos < len(text):
-        m = _MARKER_TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"cannot read marker {marker!r} at {text[pos:pos + 10]!r}")
-        kind = m.lastgroup
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    return tokens
-
-
-def _compare(lhs: str | None, op: str, rhs: str | None) -> bool | None:
-    if lhs is None or rhs is None:
+def evaluate_marker(marker: Marker, env: dict[str, str | None]) -> bool | None:
+    """packaging's evaluation, three-valued: True or False when every possible value of what
+    `env` leaves unknown (None) agrees, None when they differ (pip may or may not skip the line)."""
+    text = str(marker)
+    if any(name in text for name in _HOST_ONLY):
         return None
-    if op == "in":
-        return lhs in rhs
-    if re.match(r"not\s+in", op):
-        return lhs not in rhs
-    left = parse_version(lhs)
-    if left is not None and parse_version(rhs) is not None:
-        return spec_matches(op, rhs, left)
-    return {"==": lhs == rhs, "!=": lhs != rhs, "===": lhs == rhs}.get(op)
-
-
-class _MarkerParser:
-    """Recursive descent over PEP 508 markers, three-valued: None where the environment does not
-    say (a marker nobody can evaluate here must not be taken as false)."""
-
-    def __init__(self, tokens: list[tuple[str, str]], env: dict[str, str | None]):
-        self.tokens, self.pos, self.env = tokens, 0, env
-
-    def _next(self) -> tuple[str, str]:
-        if self.pos >= len(self.tokens):
-            raise ValueError("marker ends early")
-        self.pos += 1
-        return self.tokens[self.pos - 1]
-
-    def _peek(self, value: str) -> bool:
-        return self.pos < len(self.tokens) and self.tokens[self.pos][1] == value
-
-    def expr(self) -> bool | None:
-        values = [self.conjunction()]
-        while self._peek("or"):
-            self.pos += 1
-            values.append(self.conjunction())
-        return True if True in values else None if None in values else False
-
-    def conjunction(self) -> bool | None:
-        values = [self.atom()]
-        while self._peek("and"):
-            self.pos += 1
-            values.append(self.atom())
-        return False if False in values else None if None in values else True
-
-    def atom(self) -> bool | None:
-        if self._peek("("):
-            self.pos += 1
-            value = self.expr()
-            if self._next()[1] != ")":
-                raise ValueError("unbalanced parenthesis")
-            return value
-        lhs, (kind, op), rhs = self._value(), self._next(), self._value()
-        if kind != "op":
-            raise ValueError(f"expected an operator, found {op!r}")
-        return _compare(lhs, op, rhs)
-
-    def _value(self) -> str | None:
-        kind, text = self._next()
-        if kind == "str":
-            return text[1:-1]
-        if kind == "var":
-            return self.env.get(text)
-        raise ValueError(f"expected a value, found {text!r}")
-
-
-def evaluate_marker(marker: str, env: dict[str, str | None]) -> bool | None:
-    """True / False, or None when it depends on something `env` leaves unknown (or is garbled)."""
-    try:
-        parser = _MarkerParser(_marker_tokens(marker), env)
-        value = parser.expr()
-        return value if parser.pos == len(parser.tokens) else None
-    except ValueError:
-        return None
+    known = {k: v for k, v in env.items() if v is not None}
+    pythons = [known["python_version"]] if "python_version" in known else list(PYTHONS)
+    patches = PATCHES if "python_full_version" not in known and "python_full_version" in text \
+        else [0]
+    machines = [known["platform_machine"]] if "platform_machine" in known else list(MACHINES)
+    seen = set()
+    for python in pythons:
+        for patch in patches:
+            full = known.get("python_full_version", f"{python}.{patch}")
+            for machine in machines:
+                seen.add(marker.evaluate({**known, "python_version": python,
+                                          "python_full_version": full,
+                                          "implementation_version": full,
+                                          "platform_machine": machine}))
+                if len(seen) > 1:
+                    return None
+    return seen.pop()

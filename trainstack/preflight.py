@@ -8,9 +8,10 @@ Paths are relative to the current directory (CodeBuild runs it from the source r
 the build context). Besides the --requirements files (default trainer/requirements.txt) it reads
 every requirements file the Dockerfile's pip installs with -r/-c, found through its COPY lines,
 and the files those include. Exit code 1 when any finding is an error, 0 otherwise, 2 when a file
-cannot be read. Standard library only: CodeBuild runs it with a bare `python3` before installing
-anything. The version facts come from components/versions.py, read with `ast` (never imported,
-so nothing that file or its package might import later is needed here).
+cannot be read. Needs the standard library and `packaging` (requirements, PEP 440 versions and
+markers read as pip reads them); CodeBuild's buildspec installs the pinned `packaging` in its
+install phase, before this runs. The version facts come from components/versions.py, read with
+`ast` (never imported, so nothing that file or its package might import later is needed here).
 
 Finding codes (stable; a code's meaning never changes, new checks get new codes):
 
@@ -38,6 +39,8 @@ Finding codes (stable; a code's meaning never changes, new checks get new codes)
                  ranges that do not overlap), across all requirement files and RUN lines.
   TS402 warning  one package pinned in several places (compatible, but two sources of truth).
   TS403 warning  pip installs a requirements file (`-r`) that was not given to the preflight.
+  TS404 error    a requirement pip refuses (packaging cannot read it: `torch<=2.13.0+cu130`,
+                 a local label on an ordered comparison, is one).
 
 The TS30x checks are warnings instead of errors when the Python they compare against is inferred
 from the pytorch/pytorch table below rather than stated by the base tag or the distribution.
@@ -54,26 +57,26 @@ import posixpath
 import re
 import sys
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as _replace
 from pathlib import Path
+
+from packaging.specifiers import Specifier
+from packaging.version import InvalidVersion, Version
 
 from . import dockerfile as _dockerfile
 from .dockerfile import (
     Dockerfile,
+    InvalidLine,
     PipCommand,
     Requirement,
     RequirementsFile,
-    Version,
-    bounds,
     evaluate_marker,
     parse_requirements,
     parse_stages,
-    parse_version,
     pip_commands,
-    spec_matches,
     split_image,
     split_words,
     substitute,
-    vtuple,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -161,9 +164,23 @@ def _error(certain: bool) -> str:
     return "error" if certain else "warning"
 
 
+def _version(text: str) -> Version | None:
+    """packaging's reading of a version; None for an `===` pin that is not PEP 440."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def public(version: str) -> str:
+    """"2.13.0+cu130" -> "2.13.0": the version without its local label."""
+    parsed = _version(version)
+    return parsed.public if parsed else version
+
+
 def release_of(torch: str) -> str:
     """"2.13.0+cu130" -> "2.13", the key of TORCH_CUDA_BUILDS."""
-    return ".".join(torch.split("+", 1)[0].split(".")[:2])
+    return ".".join(map(str, Version(torch).release[:2]))
 
 
 def cu_tag(cuda: str) -> str:
@@ -210,7 +227,7 @@ class Base:
 
 def _pytorch_python(torch: str) -> str | None:
     for since, python in sorted(PYTORCH_IMAGE_PYTHON.items(), reverse=True):
-        if vtuple(torch)[:2] >= since:
+        if Version(torch).release[:2] >= since:
             return python
     return None
 
@@ -358,6 +375,7 @@ class Image:
     stages: list[Stage]  # reachable, final last
     files: dict[str, RequirementsFile]
     requirements: list[Requirement]  # all, files first then RUN lines
+    invalid: list[InvalidLine]  # requirements pip refuses, files first then RUN lines
     active: list[Requirement]  # those whose markers do not exclude the image
     indexes: list[IndexRef]
     facts: Facts
@@ -526,9 +544,13 @@ def build_image(dfs: list[Dockerfile], requirements: dict[str, str], name: str,
             for req in cmd.requirements:
                 req.source, req.line, req.upgrade = name, cmd.line, cmd.upgrade
                 reqs.append(req)
+    invalid = [line for parsed in files.values() for line in parsed.invalid]
+    invalid += [_replace(line, where=f"{name}:{cmd.line}")
+                for stage in stages for cmd in stage.pips for line in cmd.invalid]
     env = _marker_env(stages[-1].python)
     active = [r for r in reqs if r.marker is None or evaluate_marker(r.marker, env) is not False]
-    return Image(name=name, stages=stages, files=files, requirements=reqs, active=active,
+    return Image(name=name, stages=stages, files=files, requirements=reqs, invalid=invalid,
+                 active=active,
                  indexes=_collect_indexes(stages, files, name), facts=facts,
                  unread_files=_file_includes(files) + _dockerfile_includes(stages, files, name))
 
@@ -540,13 +562,13 @@ def best_cuda(facts: Facts, torch: str | None) -> str:
     """The newest CUDA the torch release is built for that the node driver runs; the driver's
     own maximum when the release is unknown."""
     builds = facts.torch_cuda_builds.get(release_of(torch)) if torch else None
-    limit = vtuple(facts.driver_max_cuda)
-    usable = [c for c in builds or () if vtuple(c) <= limit]
-    return max(usable, key=vtuple) if usable else facts.driver_max_cuda
+    limit = Version(facts.driver_max_cuda)
+    usable = [c for c in builds or () if Version(c) <= limit]
+    return max(usable, key=Version) if usable else facts.driver_max_cuda
 
 
 def newest_release(facts: Facts) -> str:
-    return max(facts.torch_cuda_builds, key=vtuple) + ".0"
+    return max(facts.torch_cuda_builds, key=Version) + ".0"
 
 
 def pytorch_tag(torch: str, cuda: str, base: Base | None = None) -> str:
@@ -559,7 +581,7 @@ def suggested_base(image: Image, base: Base) -> str:
     """A pinned tag for an unpinned or `:latest` base."""
     pin = image.torch_pin()
     if base.kind == "pytorch":
-        torch = pin.exact.split("+", 1)[0] if pin else newest_release(image.facts)
+        torch = public(pin.exact) if pin else newest_release(image.facts)
         return pytorch_tag(torch, best_cuda(image.facts, torch))
     if base.kind == "cuda":
         cuda = best_cuda(image.facts, pin.exact if pin else None)
@@ -579,7 +601,7 @@ def suggested_torch(image: Image) -> str:
         builds = image.facts.torch_cuda_builds
         releases = [r for r in builds if base.cuda in builds[r]]
         if releases:
-            return f"torch=={max(releases, key=vtuple)}.0+{cu_tag(base.cuda)}"
+            return f"torch=={max(releases, key=Version)}.0+{cu_tag(base.cuda)}"
     return f"torch=={newest_release(image.facts)}"
 
 
@@ -612,14 +634,14 @@ def check_torch_vs_base(image: Image) -> list[Finding]:
     out = []
     for req in image.torch_reqs():
         pin = req.exact
-        if pin is None or pin.split("+", 1)[0] == base.torch:
+        if pin is None or public(pin) == base.torch:
             continue
         fix = f"torch=={base.torch}"
-        public = pin.split("+", 1)[0]
         cuda = base.cuda if base.cuda != "cpu" else None
-        if cuda and cuda in image.facts.torch_cuda_builds.get(release_of(public), ()) \
-                and vtuple(cuda) <= vtuple(image.facts.driver_max_cuda):
-            fix += f" (or FROM {pytorch_tag(public, cuda, base)})"
+        if cuda and _version(pin) \
+                and cuda in image.facts.torch_cuda_builds.get(release_of(pin), ()) \
+                and Version(cuda) <= Version(image.facts.driver_max_cuda):
+            fix += f" (or FROM {pytorch_tag(public(pin), cuda, base)})"
         out.append(Finding("TS103", "error", f"pins torch=={pin}, the base image "
                            f"carries {base.torch} ({base.ref}): pip would replace it",
                            fix, req.where))
@@ -682,7 +704,7 @@ def check_tag_understood(image: Image) -> list[Finding]:
 
 
 def _wheel_cuda(version: str) -> str | None:
-    parsed = parse_version(version)
+    parsed = _version(version)
     return cuda_of_tag(parsed.local) if parsed and parsed.local else None
 
 
@@ -696,11 +718,10 @@ def check_wheel_suffix(image: Image) -> list[Finding]:
         wheel = _wheel_cuda(req.exact) if req.exact else None
         if wheel is None or wheel == base.cuda:
             continue
-        public = req.exact.split("+", 1)[0]
-        if req.name == "torch" and base.kind == "pytorch" and base.torch == public:
-            fix = f"torch=={public}"  # the base's own build, whatever its local label
+        if req.name == "torch" and base.kind == "pytorch" and base.torch == public(req.exact):
+            fix = f"torch=={public(req.exact)}"  # the base's own build, whatever its local label
         else:
-            fix = f"{req.display}=={public}+{cu_tag(base.cuda)}"
+            fix = f"{req.display}=={public(req.exact)}+{cu_tag(base.cuda)}"
         out.append(Finding("TS201", "error", f"pins {req.display}=={req.exact}, a "
                            f"{describe_cuda(wheel)} build, on a {describe_cuda(base.cuda)} base "
                            f"({base.ref})", fix, req.where))
@@ -741,10 +762,10 @@ def check_driver(image: Image) -> list[Finding]:
     cuda, origin = image_cuda(image)
     facts = image.facts
     if not cuda or not re.fullmatch(r"\d+\.\d+", cuda) \
-            or vtuple(cuda) <= vtuple(facts.driver_max_cuda):
+            or Version(cuda) <= Version(facts.driver_max_cuda):
         return []
     base, pin = image.base, image.torch_pin()
-    torch = base.torch or (pin.exact.split("+", 1)[0] if pin else None)
+    torch = base.torch or (public(pin.exact) if pin else None)
     best = best_cuda(facts, torch)
     if base.kind == "pytorch" and base.torch:
         fix = pytorch_tag(base.torch, best, base)
@@ -766,13 +787,13 @@ def _torch_cuda_pairs(image: Image) -> list[tuple[str, str, str, str]]:
         pairs.append((base.torch, base.cuda, image.at(image.final.df.line), "base"))
     index_cuda = next((i.cuda for i in image.indexes if re.fullmatch(r"\d+\.\d+", i.cuda)), None)
     for req in image.torch_reqs():
-        if not req.exact:
+        if not req.exact or not _version(req.exact):
             continue
-        public, wheel = req.exact.split("+", 1)[0], _wheel_cuda(req.exact)
+        release, wheel = public(req.exact), _wheel_cuda(req.exact)
         if wheel is None and base.kind != "pytorch":
             wheel = index_cuda
         if wheel and re.fullmatch(r"\d+\.\d+", wheel):
-            pairs.append((public, wheel, req.where, "pin"))
+            pairs.append((release, wheel, req.where, "pin"))
     return pairs
 
 
@@ -881,12 +902,13 @@ def check_python_markers(image: Image) -> list[Finding]:
     for name, reqs in by_name.items():
         if any(r is a for r in reqs for a in image.active):
             continue
-        mentions = [r for r in reqs if r.marker and re.search(r"python_(full_)?version", r.marker)
+        mentions = [r for r in reqs if r.marker
+                    and re.search(r"python_(full_)?version", str(r.marker))
                     and evaluate_marker(r.marker, env) is False]
         if not mentions:
             continue
         req = mentions[0]
-        fix = req.display + (f"[{req.extras}]" if req.extras else "") + req.spec_text
+        fix = req.unmarked
         out.append(Finding("TS303", _error(image.final.python_certain), f"every {req.display} "
                            "line has a marker that excludes the image's Python "
                            f"{python} ({req.marker}): pip installs no {req.display}", fix,
@@ -894,55 +916,78 @@ def check_python_markers(image: Image) -> list[Finding]:
     return out
 
 
-def _exact_versions(reqs: list[Requirement]) -> list[tuple[Requirement, Version]]:
+def _exact_versions(reqs: list[Requirement]) -> list[tuple[Requirement, str, Version]]:
+    """(requirement, pin as written, its version) for each `==` pin without wildcard."""
     out = []
     for req in reqs:
-        for op, spec in req.specs:
-            version = parse_version(spec) if op == "==" and not spec.endswith(".*") else None
+        for spec in req.specifier:
+            version = _version(spec.version) if spec.operator == "==" \
+                and not spec.version.endswith(".*") else None
             if version:
-                out.append((req, version))
+                out.append((req, spec.version, version))
     return out
 
 
 def _conflict(reqs: list[Requirement]) -> tuple[Requirement, Requirement, str] | None:
-    """The first pair of requirements of one package that no version satisfies together."""
+    """The first pair of requirements of one package that no version satisfies together. A pin
+    is tested with prereleases allowed: pip installs a pre-release it is pinned to, and PEP 440
+    still keeps `<2.14` from matching 2.14.0.dev0."""
     exact = _exact_versions(reqs)
-    for i, (a, va) in enumerate(exact):
-        for b, vb in exact[i + 1:]:
-            if not spec_matches("==", vb.raw, va) and not spec_matches("==", va.raw, vb):
-                return a, b, f"=={va.raw} and =={vb.raw}"
-    for a, va in exact:
+    for i, (a, pa, va) in enumerate(exact):
+        for b, pb, vb in exact[i + 1:]:
+            # A pin without local label takes any local build: 2.13.0 and 2.13.0+cu130 agree.
+            if not Specifier(f"=={pb}").contains(va, prereleases=True) \
+                    and not Specifier(f"=={pa}").contains(vb, prereleases=True):
+                return a, b, f"=={pa} and =={pb}"
+    for a, pa, va in exact:
         for b in reqs:
-            for op, spec in b.specs:
+            for spec in b.specifier:
                 # Pin against pin is the loop above: with a local label on one side
                 # (2.13.0 / 2.13.0+cu130) it holds whichever way round it is compared.
-                if op == "===" or (op == "==" and not spec.endswith(".*")):
+                if spec.operator == "===" or (spec.operator == "=="
+                                              and not spec.version.endswith(".*")):
                     continue
-                if spec_matches(op, spec, va) is False:
-                    return a, b, f"=={va.raw} is excluded by {op}{spec}"
+                if not spec.contains(va, prereleases=True):
+                    return a, b, f"=={pa} is excluded by {spec}"
     return _range_conflict(reqs)
+
+
+def _bump(release: tuple[int, ...]) -> Version:
+    """The first release after a prefix: (2, 13) -> 2.14."""
+    return Version(".".join(map(str, release[:-1] + (release[-1] + 1,))))
+
+
+def _bounds(spec: Specifier) -> list[tuple[str, Version, bool]]:
+    """The specifier as ("lower"|"upper", version, inclusive) ends; pins and `!=` have none.
+    packaging tests versions against a specifier; whether two ranges overlap is ours."""
+    op, text = spec.operator, spec.version
+    if op in ("!=", "===") or (op == "==" and not text.endswith(".*")):
+        return []
+    if op == "==":  # a wildcard: 2.13.* is [2.13, 2.14)
+        version = Version(text[:-2])
+        return [("lower", version, True), ("upper", _bump(version.release), False)]
+    version = Version(text)
+    if op == "~=":  # ~=2.10 is [2.10, 3)
+        return [("lower", version, True), ("upper", _bump(version.release[:-1]), False)]
+    return [("lower" if op[0] == ">" else "upper", version, op.endswith("="))]
 
 
 def _range_conflict(reqs: list[Requirement]) -> tuple[Requirement, Requirement, str] | None:
     lower = upper = None
     for req in reqs:
-        for side, version, inclusive in bounds(list(req.specs)):
-            if side == "lower" and (lower is None or version.key() > lower[1].key()):
-                lower = (req, version, inclusive)
-            if side == "upper" and (upper is None or version.key() < upper[1].key()):
-                upper = (req, version, inclusive)
+        for spec in req.specifier:
+            for side, version, inclusive in _bounds(spec):
+                if side == "lower" and (lower is None or version > lower[1]):
+                    lower = (req, version, inclusive)
+                if side == "upper" and (upper is None or version < upper[1]):
+                    upper = (req, version, inclusive)
     if lower is None or upper is None:
         return None
-    lo, hi = lower[1].key(), upper[1].key()
+    lo, hi = lower[1], upper[1]
     if lo > hi or (lo == hi and not (lower[2] and upper[2])):
-        return lower[0], upper[0], (f"{lower[0].spec_text} and {upper[0].spec_text} do not "
+        return lower[0], upper[0], (f"{lower[0].unmarked} and {upper[0].unmarked} do not "
                                     "overlap")
     return None
-
-
-def _satisfies_all(version: Version, reqs: list[Requirement]) -> bool:
-    return all(spec_matches(op, spec, version) is not False
-               for req in reqs for op, spec in req.specs)
 
 
 def _pin_fix(name: str, reqs: list[Requirement], image: Image,
@@ -951,11 +996,11 @@ def _pin_fix(name: str, reqs: list[Requirement], image: Image,
     the two conflicting lines and drop the second."""
     if name == "torch" and image.base.kind == "pytorch" and image.base.torch:
         return f"torch=={image.base.torch} in one place; delete the other torch lines"
-    for _, version in _exact_versions(reqs):
-        if _satisfies_all(version, reqs):
-            return f"{reqs[0].display}=={version.raw} in one place; delete the other lines"
+    for _, pin, version in _exact_versions(reqs):
+        if all(r.specifier.contains(version, prereleases=True) for r in reqs):
+            return f"{reqs[0].display}=={pin} in one place; delete the other lines"
     keep, drop, _ = conflict
-    return f"{keep.display}{keep.spec_text} ({keep.where}); delete {drop} ({drop.where})"
+    return f"{keep.unmarked} ({keep.where}); delete {drop} ({drop.where})"
 
 
 def _groups(image: Image) -> dict[str, list[Requirement]]:
@@ -969,7 +1014,7 @@ def check_pins(image: Image) -> list[Finding]:
     """Pins spread over files and RUN lines: pip fails on the conflicting ones at build time."""
     out = []
     for name, reqs in _groups(image).items():
-        if len(reqs) < 2 and not (reqs and len(reqs[0].specs) > 1):
+        if len(reqs) < 2 and not (reqs and len(reqs[0].specifier) > 1):
             continue
         conflict = _conflict(reqs)
         if conflict:
@@ -978,13 +1023,13 @@ def check_pins(image: Image) -> list[Finding]:
             out.append(Finding("TS401", "error", f"{a.display} pins conflict ({places}): {why}; "
                                "pip cannot satisfy both", _pin_fix(name, reqs, image, conflict),
                                a.where))
-        elif len(reqs) > 1 and any(r.specs for r in reqs):
-            wheres = ", ".join(f"{r.where} ({r.display}{r.spec_text or ' unpinned'})"
+        elif len(reqs) > 1 and any(r.specifier for r in reqs):
+            wheres = ", ".join(f"{r.where} ({r.unmarked}{'' if r.specifier else ' unpinned'})"
                                for r in reqs)
-            keep = next((r for r in reqs if r.exact), max(reqs, key=lambda r: len(r.specs)))
+            keep = next((r for r in reqs if r.exact), max(reqs, key=lambda r: len(r.specifier)))
             out.append(Finding("TS402", "warning", f"{reqs[0].display} is pinned in "
                                f"{len(reqs)} places: {wheres}", f"keep one line: "
-                               f"{keep.display}{keep.spec_text} ({keep.where})", reqs[1].where))
+                               f"{keep.unmarked} ({keep.where})", reqs[1].where))
     return out
 
 
@@ -995,10 +1040,18 @@ def check_unread_files(image: Image) -> list[Finding]:
             for path, where in image.unread_files]
 
 
+def check_invalid_requirements(image: Image) -> list[Finding]:
+    """pip stops the build at a requirement it cannot read; the rest of its pins go unchecked."""
+    return [Finding("TS404", "error", f"pip refuses {line.text!r}: {line.error}",
+                    "write it as PEP 508 and PEP 440 allow (a local label such as +cu130 "
+                    "only after == or !=, e.g. torch==2.13.0+cu130)", line.where)
+            for line in image.invalid]
+
+
 CHECKS = (check_base_pinned, check_torch_vs_base, check_args_vs_tag, check_torch_pinned,
           check_tag_understood, check_wheel_suffix, check_index_cuda, check_driver,
           check_published_builds, check_pypi_torch, check_pip_interpreter, check_copy_python,
-          check_python_markers, check_pins, check_unread_files)
+          check_python_markers, check_pins, check_unread_files, check_invalid_requirements)
 
 
 def analyze(dockerfile_text: str, requirements: dict[str, str], *,

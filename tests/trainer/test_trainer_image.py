@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from trainstack.dockerfile import parse_dockerfile, split_image, substitute, vtuple
+from trainstack.dockerfile import parse_dockerfile, split_image, substitute
 from trainstack.preflight import base_image_problems
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -330,4 +330,3 @@ def test_substitution_and_image_helpers():
     assert split_image("registry:5000/pytorch/pytorch") == ("registry:5000/pytorch/pytorch", None)
     assert split_image("pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime@sha256:ab") == (
         "pytorch/pytorch", "2.13.0-cuda13.0-cudnn9-runtime")
-    assert vtuple("13.0") < vtuple("13.10")  # not a string comparison
