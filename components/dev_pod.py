@@ -20,12 +20,16 @@ KEYS_MOUNT = "/etc/trainstack/ssh"
 WORKSPACE = "/workspace"  # the image's WORKDIR and JupyterLab's root
 
 # sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
-# in the pod (new key per pod: clients see a changed host key after a restart).
+# in the pod (new key per pod: clients see a changed host key after a restart). StrictModes off:
+# $HOME is an emptyDir, which the kubelet creates root-owned and world-writable (0777), so sshd's
+# ownership check of the path to authorized_keys would refuse every key; the pod has one user,
+# and the keys come from a read-only Secret.
 _SSH = f"""mkdir -p "$HOME/.ssh" /tmp/sshd && chmod 700 "$HOME/.ssh"
 install -m 600 {KEYS_MOUNT}/authorized_keys "$HOME/.ssh/authorized_keys"
 ssh-keygen -q -t ed25519 -N '' -f /tmp/sshd/host_ed25519
 /usr/sbin/sshd -D -e -p {SSH_PORT} -h /tmp/sshd/host_ed25519 -o PidFile=/tmp/sshd/sshd.pid \\
-  -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no &
+  -o PasswordAuthentication=no -o KbdInteractiveAuthentication=no -o UsePAM=no \\
+  -o StrictModes=no &
 """
 # Jupyter prints its login token to the pod log (`kubectl logs`); no token is stored anywhere.
 _JUPYTER = f"""jupyter lab --ip=0.0.0.0 --port={JUPYTER_PORT} --no-browser \\

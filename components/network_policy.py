@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from .dev_pod import NAME as DEV_POD_NAME
-
-JOB_LABEL = "trainstack.io/job"  # every pod of a job: PyTorchJob replicas, Ray head/workers/submitter
-IMDS = "169.254.169.254/32"  # node credentials: pods use EKS Pod Identity, never the node role
+from .pod_spec import JOB_LABEL
+# The node's credentials. Job pods have no AWS identity of their own (no Pod Identity
+# association): a future one reaches its agent at 169.254.170.23:80 and needs a rule of its own.
+IMDS = "169.254.169.254/32"
 
 
 def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -31,11 +32,13 @@ def render_default_deny(namespace: str) -> dict[str, Any]:
                    {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
 
 
-def render_dns_and_https_egress(namespace: str) -> dict[str, Any]:
+def render_dns_and_https_egress(namespace: str, vpc_cidr: str | None = None) -> dict[str, Any]:
     """DNS to CoreDNS, and TCP 443 anywhere but the instance metadata service: AWS endpoints
-    (S3, ECR, STS through VPC endpoints or NAT) and the Hugging Face hub. NetworkPolicy cannot
-    name hosts (no FQDN rules), so 443 is open to every address; the NAT and VPC endpoints are
-    where egress is narrowed further."""
+    and the Hugging Face hub. NetworkPolicy cannot name hosts (no FQDN rules), so 443 is open to
+    every public address. With `vpc_cidr`, the VPC is excepted too: with the VPC CNI, pods, the
+    EKS API's ENIs and other namespaces' webhooks all have VPC addresses, and a job needs none of
+    them (AWS's public endpoints and the S3 gateway endpoint are outside the VPC). The stack
+    passes None when interface endpoints are on, since their ENIs are in the VPC."""
     dns_ports = [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]
     return _policy("dns-and-https-egress", namespace, {
         "podSelector": {},
@@ -45,7 +48,8 @@ def render_dns_and_https_egress(namespace: str) -> dict[str, Any]:
                         "kubernetes.io/metadata.name": "kube-system"}},
                      "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
              "ports": dns_ports},
-            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [IMDS]}}],
+            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0",
+                                 "except": [IMDS, *([vpc_cidr] if vpc_cidr else [])]}}],
              "ports": [{"protocol": "TCP", "port": 443}]},
         ]})
 
@@ -74,10 +78,11 @@ def render_dev_pod_ingress(namespace: str, ports: list[int]) -> dict[str, Any]:
     })
 
 
-def render_all(namespace: str, job_names: list[str],
-               dev_pod_ports: list[int] | None = None) -> list[dict[str, Any]]:
-    """Every policy of the namespace; `dev_pod_ports` only when the dev pod has a load balancer."""
-    out = [render_default_deny(namespace), render_dns_and_https_egress(namespace)]
+def render_all(namespace: str, job_names: list[str], dev_pod_ports: list[int] | None = None,
+               vpc_cidr: str | None = None) -> list[dict[str, Any]]:
+    """Every policy of the namespace; `dev_pod_ports` only when the dev pod has a load balancer,
+    `vpc_cidr` to keep the VPC out of the 443 egress."""
+    out = [render_default_deny(namespace), render_dns_and_https_egress(namespace, vpc_cidr)]
     out += [render_job_internal(name, namespace) for name in sorted(job_names)]
     if dev_pod_ports:
         out.append(render_dev_pod_ingress(namespace, dev_pod_ports))

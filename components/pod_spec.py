@@ -15,6 +15,9 @@ from .workload_config import PodSize, PoolFacts, VolumeConfig
 CHECKPOINT_MOUNT = "/checkpoints"
 HF_TOKEN_SECRET = "hf-token"
 HF_TOKEN_KEY = "token"
+# Every pod of a job carries it (PyTorchJob replicas, Ray head, workers and submitter): the
+# NetworkPolicy that lets a job's pods talk selects on it.
+JOB_LABEL = "trainstack.io/job"
 TRAINER_UID = 1000  # the trainer image's user (trainer/Dockerfile)
 # Karpenter never consolidates or drifts a node away from under these pods.
 DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}

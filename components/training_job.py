@@ -111,7 +111,7 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
         spec_container["command"] = command
     return {
         "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
-                                "trainstack.io/job": job_name},
+                                pod_spec.JOB_LABEL: job_name},
                      "annotations": dict(pod_spec.DO_NOT_DISRUPT)},
         # No pod of a job calls the Kubernetes API: torchrun meets its peers over c10d, Ray
         # over GCS, and KubeRay's autoscaler sidecar (the one Ray part that does need the API,
@@ -186,7 +186,7 @@ def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
     """
     return {
         "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
-                                "trainstack.io/job": job_name}},
+                                pod_spec.JOB_LABEL: job_name}},
         "spec": pod_spec.harden_pod({
             "nodeSelector": {SYSTEM_LABEL: "true"},
             "restartPolicy": "Never",
@@ -246,7 +246,7 @@ def _object(framework: str, job_name: str, target: JobTarget, spec: dict) -> dic
 
 def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
     return {"name": job_name, "namespace": target.namespace,
-            "labels": {"app.kubernetes.io/part-of": "trainstack", "trainstack.io/job": job_name},
+            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
             # `pulumi up` declares the job and returns; it does not wait for training to end.
             "annotations": {"pulumi.com/skipAwait": "true"}}
 

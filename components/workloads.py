@@ -17,9 +17,8 @@ from .workload_config import PoolFacts
 # server refuses any pod of the namespace that is not "restricted", whoever creates it (the
 # operators' pods and submitter Jobs included). Pinned to the cluster's minor version so a
 # control-plane upgrade does not change the rules under running jobs.
-# Known gap: training-operator v1.9 adds its own `init-pytorch` init container (alpine, no
-# securityContext; pkg/controller.v1/pytorch/initcontainer.go) to the Worker pods of a job that
-# has a Master, which "restricted" refuses. See the issue 13 report.
+# training-operator v1.9 adds its own `init-pytorch` init container to the Worker pods of a job
+# that has a Master; components/operators.py makes the operator use a template that passes.
 def pod_security_labels(kubernetes_version: str) -> dict[str, str]:
     labels = {}
     for mode in ("enforce", "warn", "audit"):
@@ -77,7 +76,8 @@ class Workloads(pulumi.ComponentResource):
         lb = dev_pod.render_load_balancer(cfg.dev_pod, ns_name) if cfg.dev_pod.enabled else None
         for policy in network_policy.render_all(
                 ns_name, list(cfg.training_jobs),
-                [p["port"] for p in lb["spec"]["ports"]] if lb else None):
+                [p["port"] for p in lb["spec"]["ports"]] if lb else None,
+                vpc_cidr=None if cfg.network.interface_endpoints else str(cfg.network.cidr)):
             ready.append(_declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns))
 
         if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):

@@ -321,6 +321,9 @@ def test_hop_limit_has_one_source_of_truth():
     {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"},
     {"Effect": "Allow", "Action": "kms:*", "NotResource": "arn:aws:kms:us-west-2:1:key/k"},
     {"Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"Bool": {"x": "true"}}},
+    # Other spellings of the same grant.
+    allow("*:*"), allow("iam:**"), allow("s3:?*"), allow("iam:*", "arn:*"),
+    allow("iam:*", "arn:aws:*:*:*:*"), allow("*", "arn:*:*"),
 ])
 def test_wildcard_grants_are_caught_in_every_place_a_policy_lives(statement):
     rule = BY_NAME["iam-no-wildcard-grants"]
@@ -335,6 +338,7 @@ def test_wildcard_grants_are_caught_in_every_place_a_policy_lives(statement):
 def test_specific_actions_on_star_and_denies_are_not_wildcard_grants():
     rule = BY_NAME["iam-no-wildcard-grants"]
     doc = policy(allow("ecr:GetAuthorizationToken"), allow("kms:GenerateDataKey*"),
+                 allow("s3:Get*"), allow("s3:*", "arn:aws:s3:::my-bucket/*"),
                  {"Effect": "Deny", "Action": "*", "Resource": "*"})
     assert rule(ROLE_POLICY, {"role": "r", "policy": doc}) == []
 
@@ -347,6 +351,10 @@ def test_admin_managed_policies_are_caught_and_the_allow_list_works_by_name():
     assert rule(ATTACH, {"role": "r", "policyArn":
                          "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"}) == []
     assert rule(ATTACH, admin, {"wildcardAllowed": ["ops"]}) == []
+    # The older attachment resource names its roles in a list.
+    many = {"roles": ["ops", "ml"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    found = rule("aws:iam/policyAttachment:PolicyAttachment", many, {"wildcardAllowed": ["ops"]})
+    assert len(found) == 1 and found[0].startswith("role ml")
     wild = {"name": "break-glass", "role": "r", "policy": policy(allow("*"))}
     assert rule(ROLE_POLICY, wild, {"wildcardAllowed": ["break-glass"]}) == []
     assert rule(ROLE_POLICY, wild, {"wildcardAllowed": ["other"]})
@@ -436,8 +444,6 @@ def test_config_refuses_env_names_the_pack_treats_as_credentials(env_name):
         config.parse(data, region)
 
 
-def test_current_example_stacks_violate_only_what_the_pod_hardening_adds():
-    """What the rendered pods lack on this branch: the pod-hardening work adds a RuntimeDefault
-    seccomp profile. (test_policies' example-stack test is the check that holds after both.)"""
+def test_the_example_stacks_pods_pass_every_restricted_rule():
     found = {v.rule for v in plan("dev").policy_violations if v.level == MANDATORY}
-    assert found <= {"pod-seccomp-restricted"}
+    assert found == set()

@@ -643,3 +643,38 @@ def test_network_policies_validate_and_keep_jobs_apart():
     https = by_name["dns-and-https-egress"]["egress"][1]
     assert https["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32"]
     assert pod_security_labels("1.34")["pod-security.kubernetes.io/enforce"] == "restricted"
+    # Every pod of a rendered job carries the label its policy selects on (else the job's own
+    # traffic would fall under default-deny).
+    for manifest in (rendered(name="a", nodes=2), rendered(name="a", framework="ray")):
+        spec = manifest["spec"]
+        templates = ([r["template"] for r in spec.get("pytorchReplicaSpecs", {}).values()]
+                     or [spec["rayClusterSpec"]["headGroupSpec"]["template"],
+                         *[g["template"] for g in spec["rayClusterSpec"]["workerGroupSpecs"]],
+                         spec["submitterPodTemplate"]])
+        for t in templates:
+            assert a["podSelector"]["matchLabels"].items() <= t["metadata"]["labels"].items()
+
+
+def test_https_egress_keeps_the_vpc_out_unless_interface_endpoints_live_there():
+    from trainstack import plan
+
+    def https_except(**overrides) -> tuple[list[str], str]:
+        result = plan.run(ROOT, "dev", overrides=overrides)
+        policy = next(m for m in result.manifests if m["kind"] == "NetworkPolicy"
+                      and m["metadata"]["name"] == "dns-and-https-egress")
+        return (policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"],
+                str(result.config.network.cidr))
+
+    excepted, vpc = https_except(**{"trainstack:network.interfaceEndpoints": False})
+    assert excepted == ["169.254.169.254/32", vpc]
+    # Interface endpoints put AWS's APIs on VPC addresses: the VPC must stay reachable on 443.
+    excepted, _ = https_except(**{"trainstack:network.interfaceEndpoints": True})
+    assert excepted == ["169.254.169.254/32"]
+
+
+def test_dev_pod_sshd_does_not_refuse_keys_under_an_emptydir_home():
+    # The kubelet makes an emptyDir root-owned and 0777: sshd's StrictModes would refuse every
+    # key found below it (OpenSSH's path check), so the dev pod turns it off.
+    script = dev_pod.startup_script(dev_cfg(ssh=True).dev_pod)
+    assert "-o StrictModes=no" in script and "/usr/sbin/sshd" in script
+

@@ -9,6 +9,7 @@ every other resource, so both count as wildcards here.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,18 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-SERVICE_WILDCARD = re.compile(r"^[a-z0-9-]+:\*$", re.IGNORECASE)
+POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"  # roles: a list
+# `*`, `service:*`, and the spellings that mean the same (`*:*`, `iam:**`, `s3:?*`): an action
+# whose name part is made only of wildcards matches every action of its service.
+SERVICE_WILDCARD = re.compile(r"^(\*|[a-z0-9*?-]+:[*?]*\*[*?]*)$", re.IGNORECASE)
+# Two unrelated ARNs per partition: a Resource pattern that matches both of one partition covers
+# every resource a stack there has (`*`, `arn:*`, `arn:aws:*:*:*:*`).
+_ANY_ARNS = tuple((f"arn:{p}:s3:::some-bucket/key", f"arn:{p}:iam::123456789012:role/x/y")
+                  for p in ("aws", "aws-cn", "aws-us-gov"))
+
+
+def _every_resource(pattern: str) -> bool:
+    return any(all(fnmatch.fnmatchcase(arn, pattern) for arn in probes) for probes in _ANY_ARNS)
 # AWS managed policies that grant `*` or `service:*` on `*` by design (AdministratorAccess,
 # PowerUserAccess's NotAction, and the "<Service>FullAccess" family).
 ADMIN_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?"
@@ -48,14 +60,14 @@ def wildcard_grants(policy: Any) -> Iterator[str]:
         if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
             continue
         label = st.get("Sid") or f"Statement[{i}]"
-        all_resources = "*" in _list(st.get("Resource")) or "NotResource" in st
+        all_resources = "NotResource" in st or any(
+            _every_resource(str(r)) for r in _list(st.get("Resource")))
         if not all_resources:
             continue
         if "NotAction" in st:
             yield f"{label} allows every action but {_list(st['NotAction'])} (NotAction) on *"
             continue
-        wild = [a for a in _list(st.get("Action"))
-                if a == "*" or SERVICE_WILDCARD.match(str(a))]
+        wild = [a for a in _list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
         if wild:
             yield f"{label} allows {wild} on *"
 
@@ -82,19 +94,22 @@ def _wildcards(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> 
             continue
         who = names[0] if names else "policy"
         out += [f"{who}: {grant}: {fix}" for grant in wildcard_grants(doc)]
-    arns = ([props.get("policyArn")] if type_ == ATTACHMENT
+    arns = ([props.get("policyArn")] if type_ in (ATTACHMENT, POLICY_ATTACHMENT)
             else _list(props.get("managedPolicyArns")) if type_ == ROLE else [])
-    role = str(props.get("role") or props.get("name") or "")
+    roles = ([str(r) for r in _list(props.get("roles"))] if type_ == POLICY_ATTACHMENT
+             else [str(props.get("role") or props.get("name") or "")])
     for arn in arns:
-        if ADMIN_MANAGED.match(str(arn or "")) and role not in allowed:
-            out.append(f"role {role or '?'} gets {arn}, which allows a service's every action "
-                       f"(or all) on *: {fix}")
+        for role in roles:
+            if ADMIN_MANAGED.match(str(arn or "")) and role not in allowed:
+                out.append(f"role {role or '?'} gets {arn}, which allows a service's every "
+                           f"action (or all) on *: {fix}")
     return out
 
 
 RULES = [
     Rule("iam-no-wildcard-grants", "No role gets `*` or `service:*` on Resource `*` unless "
-         "allow-listed by policy or role name.", MANDATORY, (ROLE_POLICY, POLICY, ROLE, ATTACHMENT),
+         "allow-listed by policy or role name.", MANDATORY,
+         (ROLE_POLICY, POLICY, ROLE, ATTACHMENT, POLICY_ATTACHMENT),
          _wildcards,
          {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}}),
 ]

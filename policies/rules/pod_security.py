@@ -45,15 +45,19 @@ SECCOMP_TYPES = ("RuntimeDefault", "Localhost")
 APPARMOR_TYPES = ("RuntimeDefault", "Localhost")
 # Restricted "Volume Types": inline sources other than these are refused (hostPath has its own
 # rule below, the baseline control).
-VOLUME_TYPES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+# As of v1.34 (check_restrictedVolumes.go; `image` volumes are allowed from 1.33).
+VOLUME_TYPES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
                 "persistentVolumeClaim", "projected", "secret")
 SELINUX_TYPES = ("", "container_t", "container_init_t", "container_kvm_t", "container_engine_t")
-# Baseline "Sysctls": the namespaced, isolated ("safe") set, v1.29+ list.
+# Baseline "Sysctls": the namespaced, isolated ("safe") set as of v1.34 (check_sysctls.go:
+# tcp_rmem/tcp_wmem joined in 1.32). The jobs namespace enforces the cluster's version, and the
+# stack's default is 1.34; on an older cluster the API server may refuse a pod this allows.
 SAFE_SYSCTLS = ("kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range",
                 "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
                 "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
                 "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes")
+                "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+                "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem")
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 HOOKS = ("postStart", "preStop")
 
@@ -257,8 +261,9 @@ def _apparmor(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> lis
             if kind is not None and kind not in APPARMOR_TYPES:
                 out.append(f"{at} has AppArmor profile {kind}: {fix}")
         for key, value in (meta.get("annotations") or {}).items():
+            # An empty value is allowed too (check_appArmorProfile.go allowedAnnotationValue).
             if key.startswith("container.apparmor.security.beta.kubernetes.io/") and not (
-                    value == "runtime/default" or str(value).startswith("localhost/")):
+                    value in ("", "runtime/default") or str(value).startswith("localhost/")):
                 out.append(f"{where} annotation {key}: {value}: {fix} (runtime/default)")
     return out
 
