@@ -8,7 +8,7 @@ STACK ?= dev
 DEMO_DIR ?= build/demo
 DEMO_STEPS ?= 200
 
-.PHONY: demo plan train test bench venv crds clean
+.PHONY: demo plan train lint test bench venv crds clean
 
 # One resolve for everything: torch stays at the trainer's pin and Ray cannot lift protobuf past
 # what pulumi accepts (a separate `pip install ray` would).
@@ -42,7 +42,12 @@ bench: venv
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/compare_hf.py --json build/bench/compare_hf.json
 
-test: venv
+# Lint (ruff's rules and formatting, configured in pyproject.toml), then every test.
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+test: lint
 	$(PY) -m pytest -q
 
 # The pinned upstream CRDs the plan validates custom resources against, downloaded once into the

@@ -58,26 +58,60 @@ def build_parser() -> argparse.ArgumentParser:
     # The version of the distribution both packages ship in (standard library only).
     from trainstack.project import package_version
 
-    p = _Parser(prog="python -m automation",
-                description="Run a Pulumi operation on a trainstack stack for CI.")
+    p = _Parser(
+        prog="python -m automation",
+        description="Run a Pulumi operation on a trainstack stack for CI.",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     p.add_argument("operation", choices=OPERATIONS)
     p.add_argument("--stack", required=True, help="stack name, e.g. dev or org/trainstack/dev")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                   help="config edit with --path semantics; repeatable")
-    p.add_argument("--set-secret", dest="secret_sets", action="append", default=[],
-                   metavar="PATH=VALUE", help="like --set, stored encrypted; repeatable (the "
-                   "value is in this command line: prefer --set-secret-env)")
-    p.add_argument("--set-secret-env", dest="secret_env_sets", action="append", default=[],
-                   metavar="PATH=ENVVAR", help="a secret taken from environment variable "
-                   "ENVVAR, so it is in no command line; repeatable")
-    p.add_argument("--policy-pack", dest="policy_packs", action="append", default=[],
-                   metavar="DIR", help="policy pack directory (preview/up); repeatable")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="config edit with --path semantics; repeatable",
+    )
+    p.add_argument(
+        "--set-secret",
+        dest="secret_sets",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="like --set, stored encrypted; repeatable (the "
+        "value is in this command line: prefer --set-secret-env)",
+    )
+    p.add_argument(
+        "--set-secret-env",
+        dest="secret_env_sets",
+        action="append",
+        default=[],
+        metavar="PATH=ENVVAR",
+        help="a secret taken from environment variable "
+        "ENVVAR, so it is in no command line; repeatable",
+    )
+    p.add_argument(
+        "--policy-pack",
+        dest="policy_packs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="policy pack directory (preview/up); repeatable",
+    )
     p.add_argument("--summary", type=Path, metavar="FILE", help="write a JSON summary here")
-    p.add_argument("--project-dir", type=Path, default=Path("."),
-                   help="directory holding Pulumi.yaml (default: .)")
-    p.add_argument("--progress", choices=("events", "cli"), default="events",
-                   help="events: one line per resource step; cli: the CLI's own output")
+    p.add_argument(
+        "--project-dir",
+        type=Path,
+        default=Path("."),
+        help="directory holding Pulumi.yaml (default: .)",
+    )
+    p.add_argument(
+        "--progress",
+        choices=("events", "cli"),
+        default="events",
+        help="events: one line per resource step; cli: the CLI's own output",
+    )
     p.add_argument("--message", help="update message recorded in the stack history")
     p.add_argument("--yes", action="store_true", help="required for destroy")
     return p
@@ -115,8 +149,10 @@ def secret_from_env(raw: str, namespace: str) -> ConfigEdit:
     var = var.strip()
     value = os.environ.get(var)
     if not value:
-        raise UsageError(f"--set-secret-env {raw}: environment variable {var} is not set or "
-                         "empty (map the CI secret into the step's env)")
+        raise UsageError(
+            f"--set-secret-env {raw}: environment variable {var} is not set or "
+            "empty (map the CI secret into the step's env)"
+        )
     return ConfigEdit(qualify_key(key, namespace), value, True)
 
 
@@ -158,13 +194,20 @@ def parse_args(argv: list[str]) -> Options:
     )
 
 
-INSTALL_PULUMI = ("Install it with `curl -fsSL https://get.pulumi.com | sh` (or `brew install "
-                  "pulumi/tap/pulumi`; in GitHub Actions, pulumi/actions), then check "
-                  "`pulumi version`; docs: https://www.pulumi.com/docs/iac/download-install/")
+INSTALL_PULUMI = (
+    "Install it with `curl -fsSL https://get.pulumi.com | sh` (or `brew install "
+    "pulumi/tap/pulumi`; in GitHub Actions, pulumi/actions), then check "
+    "`pulumi version`; docs: https://www.pulumi.com/docs/iac/download-install/"
+)
 
 
-def main(argv: list[str] | None = None, *, pulumi_command: PulumiCLI | None = None,
-         out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    pulumi_command: PulumiCLI | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     from automation.run import report_failure, run
 
     out = out or sys.stdout
@@ -178,8 +221,8 @@ def main(argv: list[str] | None = None, *, pulumi_command: PulumiCLI | None = No
     if pulumi_command is None:
         try:
             pulumi_command = _real_command()
-        except Exception as e:  # noqa: BLE001 - any failure to find the CLI ends the same way
-            why = ("no `pulumi` on PATH" if isinstance(e, FileNotFoundError) else str(e))
+        except Exception as e:
+            why = "no `pulumi` on PATH" if isinstance(e, FileNotFoundError) else str(e)
             print(f"automation: cannot use the Pulumi CLI: {why}. {INSTALL_PULUMI}", file=err)
             # CI reads the summary whatever happened, so it is written here too.
             return report_failure(opts, "cli", f"cannot use the Pulumi CLI: {why}", out=out)

@@ -14,21 +14,30 @@ from pulumi.automation.errors import create_command_error
 
 
 class PulumiCLI(PulumiCommand):
-    def run_with_stdin(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
-                       stdin: str) -> CommandResult:
+    def run_with_stdin(
+        self, args: list[str], cwd: str, additional_env: Mapping[str, str], stdin: str
+    ) -> CommandResult:
         """Run `pulumi ARGS` with `stdin` as its input, like PulumiCommand.run otherwise:
         non-interactive, the automation marker in the environment, CommandError on failure."""
         args = list(args)
-        before_values = args[:args.index("--")] if "--" in args else args
+        before_values = args[: args.index("--")] if "--" in args else args
         if "--non-interactive" not in before_values:
             args.insert(0, "--non-interactive")
         env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
         if os.path.isabs(self.command):  # the plugins bundled beside that CLI come first
             env = _fixup_path(env, os.path.dirname(self.command))
-        proc = subprocess.run([self.command, *args], input=stdin, cwd=cwd, env=env,
-                              capture_output=True, encoding="utf-8", check=False)
-        result = CommandResult(stdout=proc.stdout.rstrip(), stderr=proc.stderr.rstrip(),
-                               code=proc.returncode)
+        proc = subprocess.run(
+            [self.command, *args],
+            input=stdin,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            encoding="utf-8",
+            check=False,
+        )
+        result = CommandResult(
+            stdout=proc.stdout.rstrip(), stderr=proc.stderr.rstrip(), code=proc.returncode
+        )
         if proc.returncode != 0:
             raise create_command_error(result)
         return result

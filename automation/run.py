@@ -25,9 +25,15 @@ _MANDATORY_TEXT = re.compile(r"\[mandatory\]|mandatory policy violation", re.IGN
 _ERROR_TAIL_LINES = 30
 
 _OP_SYMBOL = {
-    OpType.CREATE: "+", OpType.UPDATE: "~", OpType.DELETE: "-", OpType.REPLACE: "+-",
-    OpType.CREATE_REPLACEMENT: "++", OpType.DELETE_REPLACED: "--", OpType.READ: ">",
-    OpType.REFRESH: "~r", OpType.IMPORT: "=",
+    OpType.CREATE: "+",
+    OpType.UPDATE: "~",
+    OpType.DELETE: "-",
+    OpType.REPLACE: "+-",
+    OpType.CREATE_REPLACEMENT: "++",
+    OpType.DELETE_REPLACED: "--",
+    OpType.READ: ">",
+    OpType.REFRESH: "~r",
+    OpType.IMPORT: "=",
 }
 
 
@@ -72,8 +78,11 @@ class EventRecorder:
             with self._lock:
                 self.policy_violations.append(violation)
             # Always shown: a violation is the one thing a reviewer must not miss.
-            self._emit(self._err, f"policy [{p.enforcement_level}] {p.policy_pack_name}/"
-                                  f"{p.policy_name}: {violation['message']}")
+            self._emit(
+                self._err,
+                f"policy [{p.enforcement_level}] {p.policy_pack_name}/"
+                f"{p.policy_name}: {violation['message']}",
+            )
         if event.summary_event is not None:
             with self._lock:
                 self.changes = dict(event.summary_event.resource_changes or {})
@@ -88,13 +97,15 @@ class EventRecorder:
             meta = event.resource_pre_event.metadata
             if meta.op != OpType.SAME:
                 symbol = _OP_SYMBOL.get(meta.op, "*")
-                self._emit(self._out, f"{symbol} {meta.op.value} {meta.type} "
-                                      f"{_name_from_urn(meta.urn)}")
+                self._emit(
+                    self._out, f"{symbol} {meta.op.value} {meta.type} {_name_from_urn(meta.urn)}"
+                )
         elif event.res_outputs_event is not None and not event.res_outputs_event.planning:
             meta = event.res_outputs_event.metadata
             if meta.op != OpType.SAME:
-                self._emit(self._out, f"  done {meta.op.value} {meta.type} "
-                                      f"{_name_from_urn(meta.urn)}")
+                self._emit(
+                    self._out, f"  done {meta.op.value} {meta.type} {_name_from_urn(meta.urn)}"
+                )
         elif event.diagnostic_event is not None:
             diag = event.diagnostic_event
             # info is the program's own chatter; CI needs warnings and errors.
@@ -112,8 +123,9 @@ def _has_mandatory(violations: list[dict[str, Any]]) -> bool:
 
 def select_stack(opts: Options, command: PulumiCLI) -> auto.Stack:
     ws_opts = LocalWorkspaceOptions(pulumi_command=command)
-    return auto.create_or_select_stack(stack_name=opts.stack, work_dir=str(opts.project_dir),
-                                       opts=ws_opts)
+    return auto.create_or_select_stack(
+        stack_name=opts.stack, work_dir=str(opts.project_dir), opts=ws_opts
+    )
 
 
 def apply_config(stack: auto.Stack, opts: Options) -> None:
@@ -132,12 +144,17 @@ def set_secret(stack: auto.Stack, key: str, value: str) -> None:
     ws = stack.workspace
     env = {"PULUMI_HOME": ws.pulumi_home} if ws.pulumi_home else {}
     command: PulumiCLI = ws.pulumi_command  # select_stack gave the workspace ours
-    command.run_with_stdin(["config", "set", "--path", key, "--secret", "--stack", stack.name],
-                           ws.work_dir, {**env, **ws.env_vars}, value + "\n")
+    command.run_with_stdin(
+        ["config", "set", "--path", key, "--secret", "--stack", stack.name],
+        ws.work_dir,
+        {**env, **ws.env_vars},
+        value + "\n",
+    )
 
 
-def execute(stack: auto.Stack, opts: Options, recorder: EventRecorder, out: TextIO,
-            err: TextIO) -> tuple[dict[str, int] | None, dict[str, Any]]:
+def execute(
+    stack: auto.Stack, opts: Options, recorder: EventRecorder, out: TextIO, err: TextIO
+) -> tuple[dict[str, int] | None, dict[str, Any]]:
     """Run the operation; return (change summary, outputs)."""
     common: dict[str, Any] = {"on_event": recorder}
     if opts.progress == "cli":
@@ -170,14 +187,18 @@ def _history_changes(summary: Any) -> dict[str, int] | None:
     return None
 
 
-def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
-        clock=time.monotonic) -> int:
+def run(
+    opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO, clock=time.monotonic
+) -> int:
     start = clock()
     recorder = EventRecorder(out, err, print_steps=opts.progress == "events")
     packs = opts.policy_packs if opts.operation in POLICY_OPERATIONS else []
     if opts.policy_packs and not packs:
-        print(f"automation: warning: --policy-pack is ignored for {opts.operation} "
-              "(the SDK passes packs to preview/up only)", file=err)
+        print(
+            f"automation: warning: --policy-pack is ignored for {opts.operation} "
+            "(the SDK passes packs to preview/up only)",
+            file=err,
+        )
 
     changes: dict[str, int] | None = None
     outputs: dict[str, Any] = {}
@@ -185,8 +206,12 @@ def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
     error: str | None = None
     full_error = ""  # searched for a policy violation whole; `error` is what is shown
     try:
-        print(f"automation: {opts.operation} on stack {opts.stack} "
-              f"({Path(opts.project_dir).resolve()})", file=out, flush=True)
+        print(
+            f"automation: {opts.operation} on stack {opts.stack} "
+            f"({Path(opts.project_dir).resolve()})",
+            file=out,
+            flush=True,
+        )
         stack = select_stack(opts, command)
         phase = "config"
         apply_config(stack, opts)
@@ -196,7 +221,7 @@ def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
     except CommandError as e:
         # With a long stderr the violation line may fall outside the tail shown.
         full_error, error = strip_color(str(e)), _tail(str(e))
-    except Exception as e:  # noqa: BLE001 - CI needs a summary and an exit code for any failure
+    except Exception as e:
         full_error = error = f"{type(e).__name__}: {e}"
 
     violations = recorder.policy_violations
@@ -210,11 +235,18 @@ def run(opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO,
         print(f"automation: {opts.operation} failed during {phase}:\n{error}", file=err)
 
     summary = build_summary(
-        operation=opts.operation, stack=opts.stack, result=result, exit_code=code,
-        changes=changes if changes is not None else recorder.changes, outputs=outputs,
-        policy_violations=violations, duration_seconds=clock() - start,
-        policy_packs=packs, config_keys=[e.key for e in opts.config],
-        phase=phase if error is not None else None, error=error,
+        operation=opts.operation,
+        stack=opts.stack,
+        result=result,
+        exit_code=code,
+        changes=changes if changes is not None else recorder.changes,
+        outputs=outputs,
+        policy_violations=violations,
+        duration_seconds=clock() - start,
+        policy_packs=packs,
+        config_keys=[e.key for e in opts.config],
+        phase=phase if error is not None else None,
+        error=error,
     )
     _report(summary, opts, out)
     return code
@@ -231,9 +263,18 @@ def report_failure(opts: Options, phase: str, error: str, *, out: TextIO) -> int
     as any failed run, so CI finds the file it was promised."""
     packs = opts.policy_packs if opts.operation in POLICY_OPERATIONS else []
     summary = build_summary(
-        operation=opts.operation, stack=opts.stack, result="failed", exit_code=EXIT_FAILED,
-        changes={}, outputs={}, policy_violations=[], duration_seconds=0.0,
-        policy_packs=packs, config_keys=[e.key for e in opts.config], phase=phase, error=error,
+        operation=opts.operation,
+        stack=opts.stack,
+        result="failed",
+        exit_code=EXIT_FAILED,
+        changes={},
+        outputs={},
+        policy_violations=[],
+        duration_seconds=0.0,
+        policy_packs=packs,
+        config_keys=[e.key for e in opts.config],
+        phase=phase,
+        error=error,
     )
     _report(summary, opts, out)
     return EXIT_FAILED

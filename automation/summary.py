@@ -10,8 +10,19 @@ from typing import Any
 SECRET_MASK = "[secret]"
 
 # Console order: the ops a reviewer cares about first, the unchanged count last.
-_OP_ORDER = ("create", "update", "replace", "delete", "create-replacement", "delete-replaced",
-             "import", "read", "refresh", "discard", "same")
+_OP_ORDER = (
+    "create",
+    "update",
+    "replace",
+    "delete",
+    "create-replacement",
+    "delete-replaced",
+    "import",
+    "read",
+    "refresh",
+    "discard",
+    "same",
+)
 
 
 def mask_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -41,11 +52,21 @@ def ordered_changes(changes: Mapping[str, int]) -> list[tuple[str, int]]:
     return sorted(changes.items(), key=lambda kv: (rank.get(kv[0], len(rank) - 1), kv[0]))
 
 
-def build_summary(*, operation: str, stack: str, result: str, exit_code: int,
-                  changes: Mapping[Any, int] | None, outputs: Mapping[str, Any] | None,
-                  policy_violations: list[dict[str, Any]], duration_seconds: float,
-                  policy_packs: list[str], config_keys: list[str], phase: str | None = None,
-                  error: str | None = None) -> dict[str, Any]:
+def build_summary(
+    *,
+    operation: str,
+    stack: str,
+    result: str,
+    exit_code: int,
+    changes: Mapping[Any, int] | None,
+    outputs: Mapping[str, Any] | None,
+    policy_violations: list[dict[str, Any]],
+    duration_seconds: float,
+    policy_packs: list[str],
+    config_keys: list[str],
+    phase: str | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "operation": operation,
         "stack": stack,
@@ -84,8 +105,10 @@ def format_console(summary: Mapping[str, Any]) -> str:
         for v in summary["policy_violations"]:
             where = f" ({v['urn']})" if v.get("urn") else ""
             lines.append(f"  [{v['level']}] {v['pack']}/{v['policy']}: {v['message']}{where}")
-    lines.append(f"Result: {summary['result']} (exit {summary['exit_code']}) "
-                 f"in {summary['duration_seconds']:.1f}s")
+    lines.append(
+        f"Result: {summary['result']} (exit {summary['exit_code']}) "
+        f"in {summary['duration_seconds']:.1f}s"
+    )
     return "\n".join(lines)
 
 

@@ -12,8 +12,9 @@ the names it derives (`problems`) and the plan about every captured resource (`c
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import api_fields, documented, iam_policy, names
 
@@ -30,8 +31,10 @@ class Violation:
     problem: str  # what is wrong with the value
 
     def __str__(self) -> str:
-        return (f"{self.type} {self.resource}: {self.input} = {self.value!r}: {self.problem} "
-                f"[{self.rule}]")
+        return (
+            f"{self.type} {self.resource}: {self.input} = {self.value!r}: {self.problem} "
+            f"[{self.rule}]"
+        )
 
 
 def _values(inputs: Any, path: str, shown: str = "") -> Iterator[tuple[str, Any]]:
@@ -42,8 +45,11 @@ def _values(inputs: Any, path: str, shown: str = "") -> Iterator[tuple[str, Any]
         return
     value = inputs[key]
     here = f"{shown}.{key}" if shown else key
-    items = list(enumerate(value)) if head.endswith("[]") and isinstance(value, list) \
+    items = (
+        list(enumerate(value))
+        if head.endswith("[]") and isinstance(value, list)
         else [(None, value)]
+    )
     for i, item in items:
         where = here if i is None else f"{here}[{i}]"
         if rest:
@@ -77,20 +83,38 @@ def check_resource(resource_type: str, logical: str, inputs: dict) -> list[Viola
             source, value, how = named
             for rule, p in problems(resource_type, path, value):
                 shown = value if source == name_field else inputs.get(source, logical)
-                out.append(Violation(logical, resource_type, source, shown, rule,
-                                     p if source == name_field else f"{how} = {value!r}: {p}"))
+                out.append(
+                    Violation(
+                        logical,
+                        resource_type,
+                        source,
+                        shown,
+                        rule,
+                        p if source == name_field else f"{how} = {value!r}: {p}",
+                    )
+                )
             continue
         for where, value in _values(inputs, path):
-            out += [Violation(logical, resource_type, where, value, rule, p)
-                    for rule, p in problems(resource_type, path, value)]
+            out += [
+                Violation(logical, resource_type, where, value, rule, p)
+                for rule, p in problems(resource_type, path, value)
+            ]
     for t, path in iam_policy.POLICY_INPUTS:
         if t != resource_type:
             continue
         for where, doc in _values(inputs, path):
-            out += [Violation(logical, resource_type, where, "(policy document)",
-                              "IAM: actions and resource ARNs of the Service Authorization "
-                              "Reference (" + iam_policy.definition_version() + ")", p)
-                    for p in iam_policy.document_problems(doc)]
+            out += [
+                Violation(
+                    logical,
+                    resource_type,
+                    where,
+                    "(policy document)",
+                    "IAM: actions and resource ARNs of the Service Authorization "
+                    "Reference (" + iam_policy.definition_version() + ")",
+                    p,
+                )
+                for p in iam_policy.document_problems(doc)
+            ]
     return out
 
 

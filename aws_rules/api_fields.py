@@ -20,14 +20,26 @@ from typing import Any
 _CLUSTER = ("eks", "CreateCluster", "name")
 FIELDS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("aws:ecr/repository:Repository", "name"): ("ecr", "CreateRepository", "repositoryName"),
-    ("aws:ecr/repository:Repository", "imageTagMutability"):
-        ("ecr", "CreateRepository", "imageTagMutability"),
-    ("aws:ecr/repository:Repository", "encryptionConfigurations[].encryptionType"):
-        ("ecr", "CreateRepository", "encryptionConfiguration.encryptionType"),
-    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "repository"):
-        ("ecr", "PutLifecyclePolicy", "repositoryName"),
-    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "policy"):
-        ("ecr", "PutLifecyclePolicy", "lifecyclePolicyText"),
+    ("aws:ecr/repository:Repository", "imageTagMutability"): (
+        "ecr",
+        "CreateRepository",
+        "imageTagMutability",
+    ),
+    ("aws:ecr/repository:Repository", "encryptionConfigurations[].encryptionType"): (
+        "ecr",
+        "CreateRepository",
+        "encryptionConfiguration.encryptionType",
+    ),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "repository"): (
+        "ecr",
+        "PutLifecyclePolicy",
+        "repositoryName",
+    ),
+    ("aws:ecr/lifecyclePolicy:LifecyclePolicy", "policy"): (
+        "ecr",
+        "PutLifecyclePolicy",
+        "lifecyclePolicyText",
+    ),
     ("eks:index:Cluster", "name"): _CLUSTER,
     ("aws:eks/cluster:Cluster", "name"): _CLUSTER,
     ("aws:eks/addon:Addon", "clusterName"): ("eks", "CreateAddon", "clusterName"),
@@ -48,61 +60,119 @@ FIELDS: dict[tuple[str, str], tuple[str, str, str]] = {
     ("aws:iam/rolePolicy:RolePolicy", "name"): ("iam", "PutRolePolicy", "PolicyName"),
     ("aws:iam/rolePolicy:RolePolicy", "role"): ("iam", "PutRolePolicy", "RoleName"),
     ("aws:iam/rolePolicy:RolePolicy", "policy"): ("iam", "PutRolePolicy", "PolicyDocument"),
-    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "role"):
-        ("iam", "AttachRolePolicy", "RoleName"),
-    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "policyArn"):
-        ("iam", "AttachRolePolicy", "PolicyArn"),
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "role"): (
+        "iam",
+        "AttachRolePolicy",
+        "RoleName",
+    ),
+    ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "policyArn"): (
+        "iam",
+        "AttachRolePolicy",
+        "PolicyArn",
+    ),
     ("aws:iam/policy:Policy", "name"): ("iam", "CreatePolicy", "PolicyName"),
     ("aws:iam/policy:Policy", "path"): ("iam", "CreatePolicy", "Path"),
     ("aws:iam/policy:Policy", "policy"): ("iam", "CreatePolicy", "PolicyDocument"),
-    ("aws:iam/instanceProfile:InstanceProfile", "name"):
-        ("iam", "CreateInstanceProfile", "InstanceProfileName"),
-    ("aws:iam/instanceProfile:InstanceProfile", "role"):
-        ("iam", "AddRoleToInstanceProfile", "RoleName"),
+    ("aws:iam/instanceProfile:InstanceProfile", "name"): (
+        "iam",
+        "CreateInstanceProfile",
+        "InstanceProfileName",
+    ),
+    ("aws:iam/instanceProfile:InstanceProfile", "role"): (
+        "iam",
+        "AddRoleToInstanceProfile",
+        "RoleName",
+    ),
     ("aws:codebuild/project:Project", "name"): ("codebuild", "CreateProject", "name"),
     ("aws:codebuild/project:Project", "description"): ("codebuild", "CreateProject", "description"),
-    ("aws:codebuild/project:Project", "buildTimeout"):
-        ("codebuild", "CreateProject", "timeoutInMinutes"),
-    ("aws:codebuild/project:Project", "queuedTimeout"):
-        ("codebuild", "CreateProject", "queuedTimeoutInMinutes"),
-    ("aws:codebuild/project:Project", "environment.computeType"):
-        ("codebuild", "CreateProject", "environment.computeType"),
-    ("aws:codebuild/project:Project", "environment.type"):
-        ("codebuild", "CreateProject", "environment.type"),
+    ("aws:codebuild/project:Project", "buildTimeout"): (
+        "codebuild",
+        "CreateProject",
+        "timeoutInMinutes",
+    ),
+    ("aws:codebuild/project:Project", "queuedTimeout"): (
+        "codebuild",
+        "CreateProject",
+        "queuedTimeoutInMinutes",
+    ),
+    ("aws:codebuild/project:Project", "environment.computeType"): (
+        "codebuild",
+        "CreateProject",
+        "environment.computeType",
+    ),
+    ("aws:codebuild/project:Project", "environment.type"): (
+        "codebuild",
+        "CreateProject",
+        "environment.type",
+    ),
     ("aws:codebuild/project:Project", "source.type"): ("codebuild", "CreateProject", "source.type"),
-    ("aws:codebuild/project:Project", "artifacts.type"):
-        ("codebuild", "CreateProject", "artifacts.type"),
+    ("aws:codebuild/project:Project", "artifacts.type"): (
+        "codebuild",
+        "CreateProject",
+        "artifacts.type",
+    ),
     ("aws:codebuild/project:Project", "cache.type"): ("codebuild", "CreateProject", "cache.type"),
-    ("aws:codebuild/project:Project", "cache.modes[]"):
-        ("codebuild", "CreateProject", "cache.modes[]"),
+    ("aws:codebuild/project:Project", "cache.modes[]"): (
+        "codebuild",
+        "CreateProject",
+        "cache.modes[]",
+    ),
     ("aws:cloudwatch/eventRule:EventRule", "name"): ("events", "PutRule", "Name"),
     ("aws:cloudwatch/eventRule:EventRule", "description"): ("events", "PutRule", "Description"),
-    ("aws:cloudwatch/eventRule:EventRule", "scheduleExpression"):
-        ("events", "PutRule", "ScheduleExpression"),
+    ("aws:cloudwatch/eventRule:EventRule", "scheduleExpression"): (
+        "events",
+        "PutRule",
+        "ScheduleExpression",
+    ),
     ("aws:cloudwatch/eventRule:EventRule", "eventPattern"): ("events", "PutRule", "EventPattern"),
     ("aws:cloudwatch/eventRule:EventRule", "state"): ("events", "PutRule", "State"),
     ("aws:cloudwatch/eventTarget:EventTarget", "rule"): ("events", "PutTargets", "Rule"),
-    ("aws:cloudwatch/eventTarget:EventTarget", "targetId"): ("events", "PutTargets", "Targets[].Id"),
+    ("aws:cloudwatch/eventTarget:EventTarget", "targetId"): (
+        "events",
+        "PutTargets",
+        "Targets[].Id",
+    ),
     ("aws:cloudwatch/logGroup:LogGroup", "name"): ("logs", "CreateLogGroup", "logGroupName"),
     ("aws:kms/alias:Alias", "name"): ("kms", "CreateAlias", "AliasName"),
     ("aws:kms/key:Key", "description"): ("kms", "CreateKey", "Description"),
     ("aws:kms/key:Key", "policy"): ("kms", "CreateKey", "Policy"),
     ("aws:kms/key:Key", "keyUsage"): ("kms", "CreateKey", "KeyUsage"),
     ("aws:kms/key:Key", "customerMasterKeySpec"): ("kms", "CreateKey", "KeySpec"),
-    ("aws:kms/key:Key", "deletionWindowInDays"):
-        ("kms", "ScheduleKeyDeletion", "PendingWindowInDays"),
-    ("aws:efs/fileSystem:FileSystem", "creationToken"):
-        ("efs", "CreateFileSystem", "CreationToken"),
-    ("aws:efs/fileSystem:FileSystem", "performanceMode"):
-        ("efs", "CreateFileSystem", "PerformanceMode"),
-    ("aws:efs/fileSystem:FileSystem", "throughputMode"):
-        ("efs", "CreateFileSystem", "ThroughputMode"),
-    ("aws:ec2/launchTemplate:LaunchTemplate", "description"):
-        ("ec2", "CreateLaunchTemplate", "VersionDescription"),
-    ("aws:ec2/placementGroup:PlacementGroup", "strategy"):
-        ("ec2", "CreatePlacementGroup", "Strategy"),
-    ("aws:ec2/vpcEndpoint:VpcEndpoint", "vpcEndpointType"):
-        ("ec2", "CreateVpcEndpoint", "VpcEndpointType"),
+    ("aws:kms/key:Key", "deletionWindowInDays"): (
+        "kms",
+        "ScheduleKeyDeletion",
+        "PendingWindowInDays",
+    ),
+    ("aws:efs/fileSystem:FileSystem", "creationToken"): (
+        "efs",
+        "CreateFileSystem",
+        "CreationToken",
+    ),
+    ("aws:efs/fileSystem:FileSystem", "performanceMode"): (
+        "efs",
+        "CreateFileSystem",
+        "PerformanceMode",
+    ),
+    ("aws:efs/fileSystem:FileSystem", "throughputMode"): (
+        "efs",
+        "CreateFileSystem",
+        "ThroughputMode",
+    ),
+    ("aws:ec2/launchTemplate:LaunchTemplate", "description"): (
+        "ec2",
+        "CreateLaunchTemplate",
+        "VersionDescription",
+    ),
+    ("aws:ec2/placementGroup:PlacementGroup", "strategy"): (
+        "ec2",
+        "CreatePlacementGroup",
+        "Strategy",
+    ),
+    ("aws:ec2/vpcEndpoint:VpcEndpoint", "vpcEndpointType"): (
+        "ec2",
+        "CreateVpcEndpoint",
+        "VpcEndpointType",
+    ),
     ("aws:ec2/eip:Eip", "domain"): ("ec2", "AllocateAddress", "Domain"),
 }
 
@@ -146,11 +216,17 @@ class FieldRule:
                 return f"{len(value)} characters, above the maximum"
             if self.enum and value not in self.enum:
                 return "not an allowed value"
-            if self.pattern and _compiled(self.pattern) is not None \
-                    and not _compiled(self.pattern).fullmatch(value):
+            if (
+                self.pattern
+                and _compiled(self.pattern) is not None
+                and not _compiled(self.pattern).fullmatch(value)
+            ):
                 return "does not match the pattern"
-        elif self.kind in ("integer", "long", "double") and isinstance(value, (int, float)) \
-                and not isinstance(value, bool):
+        elif (
+            self.kind in ("integer", "long", "double")
+            and isinstance(value, (int, float))
+            and not isinstance(value, bool)
+        ):
             if self.min is not None and value < self.min:
                 return "below the minimum"
             if self.max is not None and value > self.max:
@@ -162,7 +238,7 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled(pattern: str) -> re.Pattern | None:
     try:
         # ASCII: the models' \w means [A-Za-z0-9_], as the API references spell it out.
@@ -171,7 +247,7 @@ def _compiled(pattern: str) -> re.Pattern | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _service_model(service: str):
     return _session().get_service_model(service)
 
@@ -183,7 +259,7 @@ def _session():
     return botocore.session.get_session()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def field_rule(service: str, operation: str, member: str) -> FieldRule:
     """The rule of `member` (a dotted path, `[]` for list elements) of `operation`'s input."""
     shape = _service_model(service).operation_model(operation).input_shape
@@ -192,9 +268,14 @@ def field_rule(service: str, operation: str, member: str) -> FieldRule:
         if part.endswith("[]"):
             shape = shape.member
     meta = shape.metadata
-    return FieldRule(where=f"{service} {operation}.{member}", kind=shape.type_name,
-                     min=meta.get("min"), max=meta.get("max"), pattern=meta.get("pattern"),
-                     enum=tuple(getattr(shape, "enum", None) or ()))
+    return FieldRule(
+        where=f"{service} {operation}.{member}",
+        kind=shape.type_name,
+        min=meta.get("min"),
+        max=meta.get("max"),
+        pattern=meta.get("pattern"),
+        enum=tuple(getattr(shape, "enum", None) or ()),
+    )
 
 
 def rule_for(resource_type: str, input_path: str) -> FieldRule | None:

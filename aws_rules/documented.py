@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class DocumentedRule:
     name: str
     rule: str  # the rule, stated for the user
     source: str  # the AWS documentation page it follows
-    check: Callable[[str], "str | None"]
+    check: Callable[[str], str | None]
 
     def describe(self) -> str:
         return f"{self.rule} ({self.source})"
@@ -38,8 +38,10 @@ def _bucket_problem(name: str) -> str | None:
     if not 3 <= len(name) <= 63:
         return f"{len(name)} characters; allowed 3..63"
     if not _BUCKET_CHARS.fullmatch(name):
-        return ("only lowercase letters, digits, '.' and '-', beginning and ending with a letter "
-                "or digit")
+        return (
+            "only lowercase letters, digits, '.' and '-', beginning and ending with a letter "
+            "or digit"
+        )
     if ".." in name:
         return "two adjacent periods"
     try:
@@ -59,7 +61,8 @@ S3_BUCKET = DocumentedRule(
     "S3 bucket name: 3..63 characters, lowercase letters, digits, '.' and '-', beginning and "
     "ending with a letter or digit, no '..', not an IP address, no reserved prefix or suffix",
     "https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html",
-    _bucket_problem)
+    _bucket_problem,
+)
 
 # ---------------------------------------------------------------------------------- SQS queues
 # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html
@@ -80,7 +83,8 @@ SQS_QUEUE = DocumentedRule(
     "SQS queue name: 1..80 characters, letters, digits, '-' and '_', '.fifo' at the end of a "
     "FIFO queue",
     "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html",
-    _queue_problem)
+    _queue_problem,
+)
 
 # ----------------------------------------------------------------------------------- KMS alias
 # https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html: the model carries
@@ -96,8 +100,11 @@ def _alias_problem(name: str) -> str | None:
 
 
 KMS_ALIAS = DocumentedRule(
-    "kms-alias-prefix", "KMS alias name: begins with 'alias/', not 'alias/aws/'",
-    "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html", _alias_problem)
+    "kms-alias-prefix",
+    "KMS alias name: begins with 'alias/', not 'alias/aws/'",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateAlias.html",
+    _alias_problem,
+)
 
 # ----------------------------------------------------------------- EventBridge schedule rules
 # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html
@@ -117,8 +124,9 @@ _CRON_FIELDS = (
 )
 
 
-def _cron_field_problem(text: str, name: str, low: int, high: int, names: tuple[str, ...],
-                        special: str) -> str | None:
+def _cron_field_problem(
+    text: str, name: str, low: int, high: int, names: tuple[str, ...], special: str
+) -> str | None:
     if text == "?":
         return None if "?" in special else f"{name} cannot be '?'"
     for item in text.split(","):
@@ -137,13 +145,17 @@ def _cron_field_problem(text: str, name: str, low: int, high: int, names: tuple[
         start, slash, step = atom.partition("/")
         if slash and not step.isdigit():
             return f"{name} {item!r}: '/' takes a whole number"
-        for value in (start.split("-") if start != "*" else []):
-            number = names.index(value) + 1 if value in names else (
-                int(value) if value.isdigit() else None)
+        for value in start.split("-") if start != "*" else []:
+            number = (
+                names.index(value) + 1
+                if value in names
+                else (int(value) if value.isdigit() else None)
+            )
             if number is None or not low <= number <= high:
                 allowed = f"{low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
                 return f"{name} {item!r}: allowed {allowed}, ',', '-', '*', '/'" + (
-                    ", " + ", ".join(repr(c) for c in special) if special else "")
+                    ", " + ", ".join(repr(c) for c in special) if special else ""
+                )
     return None
 
 
@@ -160,8 +172,10 @@ def _schedule_problem(expr: str) -> str | None:
     if m := re.fullmatch(r"cron\(([^)]*)\)", expr):
         fields = m[1].split()
         if len(fields) != 6:
-            return (f"cron has {len(fields)} fields; EventBridge takes six: minutes hours "
-                    "day-of-month month day-of-week year, e.g. cron(0 3 * * ? *)")
+            return (
+                f"cron has {len(fields)} fields; EventBridge takes six: minutes hours "
+                "day-of-month month day-of-week year, e.g. cron(0 3 * * ? *)"
+            )
         for text, spec in zip(fields, _CRON_FIELDS):
             if problem := _cron_field_problem(text, *spec):
                 return problem
@@ -176,7 +190,8 @@ SCHEDULE_EXPRESSION = DocumentedRule(
     "EventBridge schedule: cron(minutes hours day-of-month month day-of-week year) with one of "
     "the day fields '?', or rate(<n> minute|minutes|hour|hours|day|days), singular for 1",
     "https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-scheduled-rule-pattern.html",
-    _schedule_problem)
+    _schedule_problem,
+)
 
 # ------------------------------------------------------------------------- EKS node groups
 # botocore's eks model carries no constraint on CreateNodegroup.nodegroupName; the EKS User
@@ -197,7 +212,8 @@ EKS_NODE_GROUP = DocumentedRule(
     "EKS node group name: 1..63 characters, letters, digits, '-' and '_', beginning with a "
     "letter or digit",
     "https://docs.aws.amazon.com/eks/latest/userguide/create-managed-node-group.html",
-    _node_group_problem)
+    _node_group_problem,
+)
 
 
 # (Pulumi type, input) -> documented rule. `bucket` also covers the name the provider makes

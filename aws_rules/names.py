@@ -46,8 +46,15 @@ def physical_name(resource_type: str, logical: str, inputs: dict) -> tuple[str, 
         return field, value, "given"
     prefix = inputs.get(prefix_field) if prefix_field else None
     if isinstance(prefix, str) and prefix:
-        return prefix_field, prefix + PREFIX_SUFFIX, f"{prefix_field} + the provider's 26-digit suffix"
+        return (
+            prefix_field,
+            prefix + PREFIX_SUFFIX,
+            f"{prefix_field} + the provider's 26-digit suffix",
+        )
     if auto and value is None:
-        return "(auto-name)", logical + AUTONAME_SUFFIX, \
-            "logical name + Pulumi's '-' and 7 random hex digits"
+        return (
+            "(auto-name)",
+            logical + AUTONAME_SUFFIX,
+            "logical name + Pulumi's '-' and 7 random hex digits",
+        )
     return None

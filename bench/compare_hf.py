@@ -50,12 +50,20 @@ from trainer.parallelize import mixed_precision  # noqa: E402
 from trainer.train import build_model, build_optimizer, clip_gradients, train_step  # noqa: E402
 
 # trainstack parameter name piece -> Hugging Face piece (a renaming, checked shape by shape).
-_NAMES = [("tok_embeddings.", "model.embed_tokens."), ("layers.", "model.layers."),
-          ("attention_norm.", "input_layernorm."), ("ffn_norm.", "post_attention_layernorm."),
-          ("attention.wq.", "self_attn.q_proj."), ("attention.wk.", "self_attn.k_proj."),
-          ("attention.wv.", "self_attn.v_proj."), ("attention.wo.", "self_attn.o_proj."),
-          ("feed_forward.w1.", "mlp.gate_proj."), ("feed_forward.w3.", "mlp.up_proj."),
-          ("feed_forward.w2.", "mlp.down_proj."), ("output.", "lm_head.")]
+_NAMES = [
+    ("tok_embeddings.", "model.embed_tokens."),
+    ("layers.", "model.layers."),
+    ("attention_norm.", "input_layernorm."),
+    ("ffn_norm.", "post_attention_layernorm."),
+    ("attention.wq.", "self_attn.q_proj."),
+    ("attention.wk.", "self_attn.k_proj."),
+    ("attention.wv.", "self_attn.v_proj."),
+    ("attention.wo.", "self_attn.o_proj."),
+    ("feed_forward.w1.", "mlp.gate_proj."),
+    ("feed_forward.w3.", "mlp.up_proj."),
+    ("feed_forward.w2.", "mlp.down_proj."),
+    ("output.", "lm_head."),
+]
 
 
 def hf_name(name: str) -> str:
@@ -67,8 +75,9 @@ def hf_name(name: str) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--preset", default="small", choices=list(config.PRESETS))
     p.add_argument("--layers", type=int, default=None, help="default: the preset's")
     p.add_argument("--seq-len", type=int, default=256)
@@ -77,10 +86,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=20, help="timed steps per model")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per model first")
     p.add_argument("--threads", type=int, default=0, help="default: the usable CPU cores")
-    p.add_argument("--peak-seconds", type=float, default=2.0,
-                   help="length of each matmul peak measurement")
-    p.add_argument("--own-init", action="store_true",
-                   help="keep Hugging Face's own initialisation instead of trainstack's weights")
+    p.add_argument(
+        "--peak-seconds", type=float, default=2.0, help="length of each matmul peak measurement"
+    )
+    p.add_argument(
+        "--own-init",
+        action="store_true",
+        help="keep Hugging Face's own initialisation instead of trainstack's weights",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the figures here")
     return p.parse_args()
@@ -90,11 +103,30 @@ def repro_command(a: argparse.Namespace, layers: int) -> str:
     repo = Path(__file__).resolve().parent.parent
     exe = Path(sys.executable)
     python = str(exe.relative_to(repo)) if exe.is_relative_to(repo) else sys.executable
-    argv = [python, "bench/compare_hf.py", "--preset", a.preset, "--layers", str(layers),
-            "--seq-len", str(a.seq_len), "--batch", str(a.batch), "--micro-batch",
-            str(a.micro_batch), "--steps", str(a.steps), "--warmup", str(a.warmup),
-            "--threads", str(torch.get_num_threads()), "--peak-seconds", str(a.peak_seconds),
-            "--seed", str(a.seed)]
+    argv = [
+        python,
+        "bench/compare_hf.py",
+        "--preset",
+        a.preset,
+        "--layers",
+        str(layers),
+        "--seq-len",
+        str(a.seq_len),
+        "--batch",
+        str(a.batch),
+        "--micro-batch",
+        str(a.micro_batch),
+        "--steps",
+        str(a.steps),
+        "--warmup",
+        str(a.warmup),
+        "--threads",
+        str(torch.get_num_threads()),
+        "--peak-seconds",
+        str(a.peak_seconds),
+        "--seed",
+        str(a.seed),
+    ]
     if a.own_init:
         argv.append("--own-init")
     if a.json:
@@ -110,17 +142,34 @@ def build_hf(cfg: config.TrainConfig):
     rope = {"rope_type": "default", "rope_theta": m.rope_theta}
     if m.rope_scaling is not None:
         s = m.rope_scaling
-        rope = {"rope_type": "llama3", "rope_theta": m.rope_theta, "factor": s.factor,
-                "low_freq_factor": s.low_freq_factor, "high_freq_factor": s.high_freq_factor,
-                "original_max_position_embeddings": s.original_max_seq_len}
+        rope = {
+            "rope_type": "llama3",
+            "rope_theta": m.rope_theta,
+            "factor": s.factor,
+            "low_freq_factor": s.low_freq_factor,
+            "high_freq_factor": s.high_freq_factor,
+            "original_max_position_embeddings": s.original_max_seq_len,
+        }
     hf_cfg = LlamaConfig(
-        vocab_size=m.vocab_size, hidden_size=m.dim, intermediate_size=m.ffn_hidden,
-        num_hidden_layers=m.n_layers, num_attention_heads=m.n_heads,
-        num_key_value_heads=m.n_kv_heads, head_dim=m.head_dim, hidden_act="silu",
-        max_position_embeddings=m.max_seq_len, rms_norm_eps=m.norm_eps,
-        rope_parameters=rope, tie_word_embeddings=m.tie_embeddings,
-        attention_bias=False, mlp_bias=False, attention_dropout=0.0,
-        initializer_range=m.init_std, use_cache=False, attn_implementation="sdpa")
+        vocab_size=m.vocab_size,
+        hidden_size=m.dim,
+        intermediate_size=m.ffn_hidden,
+        num_hidden_layers=m.n_layers,
+        num_attention_heads=m.n_heads,
+        num_key_value_heads=m.n_kv_heads,
+        head_dim=m.head_dim,
+        hidden_act="silu",
+        max_position_embeddings=m.max_seq_len,
+        rms_norm_eps=m.norm_eps,
+        rope_parameters=rope,
+        tie_word_embeddings=m.tie_embeddings,
+        attention_bias=False,
+        mlp_bias=False,
+        attention_dropout=0.0,
+        initializer_range=m.init_std,
+        use_cache=False,
+        attn_implementation="sdpa",
+    )
     model = LlamaForCausalLM(hf_cfg).to(torch.float32)
     impl = model.config._attn_implementation
     if impl != "sdpa":
@@ -138,14 +187,18 @@ def copy_weights(ts_model, hf_model) -> None:
             full = p.full_tensor() if hasattr(p, "full_tensor") else p
             target = hf_params[hf_name(name)]
             if target.shape != full.shape:
-                raise SystemExit(f"compare_hf: {name} {tuple(full.shape)} vs "
-                                 f"{hf_name(name)} {tuple(target.shape)}")
+                raise SystemExit(
+                    f"compare_hf: {name} {tuple(full.shape)} vs "
+                    f"{hf_name(name)} {tuple(target.shape)}"
+                )
             target.copy_(full)
             seen.add(hf_name(name))
     missing = set(hf_params) - seen
     if missing:
-        raise SystemExit(f"compare_hf: Hugging Face parameters without a trainstack "
-                         f"counterpart: {sorted(missing)}")
+        raise SystemExit(
+            f"compare_hf: Hugging Face parameters without a trainstack "
+            f"counterpart: {sorted(missing)}"
+        )
 
 
 def shard_hf(model, cfg: config.TrainConfig, d: distributed.Dist):
@@ -179,16 +232,25 @@ def hf_train_step(model, optimizer, micro_batches, cfg, d) -> tuple[float, float
     return loss, grad_norm
 
 
-def summarise(times: list[float], losses: list[float], tokens_per_step: int, fpt: float,
-              peak: float) -> dict:
+def summarise(
+    times: list[float], losses: list[float], tokens_per_step: int, fpt: float, peak: float
+) -> dict:
     total = sum(times)
     tps = tokens_per_step * len(times) / total
     tflops = fpt * tps / 1e12
-    return {"step_time_mean_s": total / len(times), "step_time_median_s": statistics.median(times),
-            "step_time_min_s": min(times), "step_time_max_s": max(times),
-            "tokens_per_s": tps, "tflops": tflops, "mfu": tflops / peak,
-            "tokens_per_s_median_step": tokens_per_step / statistics.median(times),
-            "loss_first": losses[0], "loss_last": losses[-1], "losses": losses}
+    return {
+        "step_time_mean_s": total / len(times),
+        "step_time_median_s": statistics.median(times),
+        "step_time_min_s": min(times),
+        "step_time_max_s": max(times),
+        "tokens_per_s": tps,
+        "tflops": tflops,
+        "mfu": tflops / peak,
+        "tokens_per_s_median_step": tokens_per_step / statistics.median(times),
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "losses": losses,
+    }
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
@@ -201,22 +263,31 @@ def table(rows: list[tuple[str, str, str]]) -> str:
 def main() -> int:
     a = parse_args()
     if a.batch % a.micro_batch:
-        raise SystemExit(f"compare_hf: --batch {a.batch} is not a multiple of --micro-batch "
-                         f"{a.micro_batch}")
-    overrides = {"seq_len": a.seq_len, "global_batch_size": a.batch,
-                 "micro_batch_size": a.micro_batch, "max_steps": a.warmup + a.steps,
-                 "seed": a.seed, "parallel.mixed_precision": "fp32"}
+        raise SystemExit(
+            f"compare_hf: --batch {a.batch} is not a multiple of --micro-batch {a.micro_batch}"
+        )
+    overrides = {
+        "seq_len": a.seq_len,
+        "global_batch_size": a.batch,
+        "micro_batch_size": a.micro_batch,
+        "max_steps": a.warmup + a.steps,
+        "seed": a.seed,
+        "parallel.mixed_precision": "fp32",
+    }
     if a.layers:
         overrides["model.n_layers"] = a.layers
     cfg = config.build(a.preset, overrides)
     d = distributed.init(cfg.parallel.timeout_s, device="cpu")
     cfg.check_world(d.world_size)
     threads = torch.get_num_threads()
-    print(f"compare_hf: torch {torch.__version__}, python {platform.python_version()}, "
-          f"{platform.processor() or platform.machine()}, "
-          f"{threads} intra-op thread(s), {torch.get_num_interop_threads()} inter-op thread(s) "
-          f"(same for both models), {d.world_size} rank(s) on {d.device.type} "
-          f"({torch.distributed.get_backend()})", flush=True)
+    print(
+        f"compare_hf: torch {torch.__version__}, python {platform.python_version()}, "
+        f"{platform.processor() or platform.machine()}, "
+        f"{threads} intra-op thread(s), {torch.get_num_interop_threads()} inter-op thread(s) "
+        f"(same for both models), {d.world_size} rank(s) on {d.device.type} "
+        f"({torch.distributed.get_backend()})",
+        flush=True,
+    )
 
     peak_start = metrics.measured_matmul_tflops(d.device, a.peak_seconds)
     print(f"compare_hf: measured matmul peak at start: {peak_start:.4f} TFLOP/s", flush=True)
@@ -231,10 +302,12 @@ def main() -> int:
         copy_weights(ts, hf)
     shard_hf(hf, cfg, d)
     hf_opt, hf_sched = build_optimizer(hf, cfg, d.device)
-    print(f"compare_hf: transformers {hf_version}; parameters: trainstack {n_ts:,}, "
-          f"Hugging Face {n_hf:,} ({'match' if n_ts == n_hf else 'MISMATCH'}); init: "
-          f"{'each its own' if a.own_init else 'trainstack weights copied into both'}",
-          flush=True)
+    print(
+        f"compare_hf: transformers {hf_version}; parameters: trainstack {n_ts:,}, "
+        f"Hugging Face {n_hf:,} ({'match' if n_ts == n_hf else 'MISMATCH'}); init: "
+        f"{'each its own' if a.own_init else 'trainstack weights copied into both'}",
+        flush=True,
+    )
     if n_ts != n_hf:
         raise SystemExit("compare_hf: parameter counts differ; the shapes are not the same")
 
@@ -247,12 +320,15 @@ def main() -> int:
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
     fpt = flops_per_token(cfg.model, cfg.seq_len)
     accum = cfg.grad_accum_steps(d.world_size)
-    print(f"compare_hf: preset {cfg.preset}, dim {cfg.model.dim}, {cfg.model.n_layers} layers, "
-          f"{cfg.model.n_heads} heads / {cfg.model.n_kv_heads} kv heads, ffn "
-          f"{cfg.model.ffn_hidden}, vocab {cfg.model.vocab_size}, tied "
-          f"{cfg.model.tie_embeddings}; batch {cfg.global_batch_size} x {cfg.seq_len} tokens "
-          f"({accum} micro-batch(es) of {cfg.micro_batch_size}); {a.warmup} warm-up + "
-          f"{a.steps} timed steps each, alternating; {fpt / 1e6:.1f} MFLOP/token", flush=True)
+    print(
+        f"compare_hf: preset {cfg.preset}, dim {cfg.model.dim}, {cfg.model.n_layers} layers, "
+        f"{cfg.model.n_heads} heads / {cfg.model.n_kv_heads} kv heads, ffn "
+        f"{cfg.model.ffn_hidden}, vocab {cfg.model.vocab_size}, tied "
+        f"{cfg.model.tie_embeddings}; batch {cfg.global_batch_size} x {cfg.seq_len} tokens "
+        f"({accum} micro-batch(es) of {cfg.micro_batch_size}); {a.warmup} warm-up + "
+        f"{a.steps} timed steps each, alternating; {fpt / 1e6:.1f} MFLOP/token",
+        flush=True,
+    )
 
     def run_ts(step: int, mb) -> float:
         loss, _ = train_step(ts, ts_opt, mb, cfg, d, step)
@@ -276,47 +352,70 @@ def main() -> int:
             all_times[name].append(time.perf_counter() - t0)
             losses[name].append(loss)
         tag = "warm-up" if i < a.warmup else "timed"
-        print(f"  step {i + 1:>3} {tag:<7} first {order[0]:<10} | trainstack "
-              f"{all_times['trainstack'][-1]:6.2f} s loss {losses['trainstack'][-1]:.4f} | "
-              f"HF {all_times['hf'][-1]:6.2f} s loss {losses['hf'][-1]:.4f}", flush=True)
-    times = {k: v[a.warmup:] for k, v in all_times.items()}
+        print(
+            f"  step {i + 1:>3} {tag:<7} first {order[0]:<10} | trainstack "
+            f"{all_times['trainstack'][-1]:6.2f} s loss {losses['trainstack'][-1]:.4f} | "
+            f"HF {all_times['hf'][-1]:6.2f} s loss {losses['hf'][-1]:.4f}",
+            flush=True,
+        )
+    times = {k: v[a.warmup :] for k, v in all_times.items()}
     bench_s = time.perf_counter() - started
 
     peak_end = metrics.measured_matmul_tflops(d.device, a.peak_seconds)
     peak = max(peak_start, peak_end)
-    print(f"compare_hf: measured matmul peak at end: {peak_end:.4f} TFLOP/s; using the max "
-          f"{peak:.4f} TFLOP/s", flush=True)
+    print(
+        f"compare_hf: measured matmul peak at end: {peak_end:.4f} TFLOP/s; using the max "
+        f"{peak:.4f} TFLOP/s",
+        flush=True,
+    )
 
-    res = {k: summarise(times[k], losses[k][a.warmup:], tokens_per_step, fpt, peak)
-           for k in sides}
+    res = {k: summarise(times[k], losses[k][a.warmup :], tokens_per_step, fpt, peak) for k in sides}
     for k in sides:
         res[k]["loss_step1"] = losses[k][0]
     t, h = res["trainstack"], res["hf"]
-    rows = [("", "trainstack", f"HF transformers {hf_version}"),
-            ("parameters", f"{n_ts:,}", f"{n_hf:,}"),
-            ("step time mean (s)", f"{t['step_time_mean_s']:.3f}", f"{h['step_time_mean_s']:.3f}"),
-            ("step time median (s)", f"{t['step_time_median_s']:.3f}",
-             f"{h['step_time_median_s']:.3f}"),
-            ("step time min..max (s)", f"{t['step_time_min_s']:.3f}..{t['step_time_max_s']:.3f}",
-             f"{h['step_time_min_s']:.3f}..{h['step_time_max_s']:.3f}"),
-            ("tokens/s", f"{t['tokens_per_s']:,.1f}", f"{h['tokens_per_s']:,.1f}"),
-            ("tokens/s (median step)", f"{t['tokens_per_s_median_step']:,.1f}",
-             f"{h['tokens_per_s_median_step']:,.1f}"),
-            ("achieved TFLOP/s", f"{t['tflops']:.4f}", f"{h['tflops']:.4f}"),
-            ("MFU (of measured peak)", f"{100 * t['mfu']:.1f}%", f"{100 * h['mfu']:.1f}%"),
-            ("loss step 1", f"{t['loss_step1']:.4f}", f"{h['loss_step1']:.4f}"),
-            ("loss first..last timed", f"{t['loss_first']:.4f}..{t['loss_last']:.4f}",
-             f"{h['loss_first']:.4f}..{h['loss_last']:.4f}")]
+    rows = [
+        ("", "trainstack", f"HF transformers {hf_version}"),
+        ("parameters", f"{n_ts:,}", f"{n_hf:,}"),
+        ("step time mean (s)", f"{t['step_time_mean_s']:.3f}", f"{h['step_time_mean_s']:.3f}"),
+        (
+            "step time median (s)",
+            f"{t['step_time_median_s']:.3f}",
+            f"{h['step_time_median_s']:.3f}",
+        ),
+        (
+            "step time min..max (s)",
+            f"{t['step_time_min_s']:.3f}..{t['step_time_max_s']:.3f}",
+            f"{h['step_time_min_s']:.3f}..{h['step_time_max_s']:.3f}",
+        ),
+        ("tokens/s", f"{t['tokens_per_s']:,.1f}", f"{h['tokens_per_s']:,.1f}"),
+        (
+            "tokens/s (median step)",
+            f"{t['tokens_per_s_median_step']:,.1f}",
+            f"{h['tokens_per_s_median_step']:,.1f}",
+        ),
+        ("achieved TFLOP/s", f"{t['tflops']:.4f}", f"{h['tflops']:.4f}"),
+        ("MFU (of measured peak)", f"{100 * t['mfu']:.1f}%", f"{100 * h['mfu']:.1f}%"),
+        ("loss step 1", f"{t['loss_step1']:.4f}", f"{h['loss_step1']:.4f}"),
+        (
+            "loss first..last timed",
+            f"{t['loss_first']:.4f}..{t['loss_last']:.4f}",
+            f"{h['loss_first']:.4f}..{h['loss_last']:.4f}",
+        ),
+    ]
     ratio = t["tokens_per_s"] / h["tokens_per_s"]
     print()
     print(table(rows))
     print()
-    print(f"matmul peak (measured, {threads} threads): start {peak_start:.4f}, end "
-          f"{peak_end:.4f}, used {peak:.4f} TFLOP/s")
+    print(
+        f"matmul peak (measured, {threads} threads): start {peak_start:.4f}, end "
+        f"{peak_end:.4f}, used {peak:.4f} TFLOP/s"
+    )
     ratio_med = t["tokens_per_s_median_step"] / h["tokens_per_s_median_step"]
     print(f"trainstack / HF tokens/s:  {ratio:.3f} (median steps: {ratio_med:.3f})")
-    print(f"achieved / peak:           trainstack {t['tflops'] / peak:.3f}, "
-          f"HF {h['tflops'] / peak:.3f}")
+    print(
+        f"achieved / peak:           trainstack {t['tflops'] / peak:.3f}, "
+        f"HF {h['tflops'] / peak:.3f}"
+    )
     print(f"timed loop: {bench_s:.1f} s wall for both models")
     cmd = repro_command(a, cfg.model.n_layers)
     print(f"reproduce (from the repository root): {cmd}")
@@ -327,20 +426,31 @@ def main() -> int:
         print("compare_hf: WARNING: a loss is non-finite or did not fall", flush=True)
 
     if a.json:
-        out = {"command": cmd, "torch": torch.__version__, "transformers": hf_version,
-               "threads": threads, "interop_threads": torch.get_num_interop_threads(),
-               "preset": cfg.preset, "model": cfg.model.model_dump(mode="json"),
-               "seq_len": cfg.seq_len, "global_batch_size": cfg.global_batch_size,
-               "micro_batch_size": cfg.micro_batch_size, "warmup_steps": a.warmup,
-               "timed_steps": a.steps, "tokens_per_step": tokens_per_step,
-               "flops_per_token": fpt, "parameters": {"trainstack": n_ts, "hf": n_hf},
-               "peak_tflops": {"start": peak_start, "end": peak_end, "used": peak},
-               "trainstack": t, "hf": h,
-               "ratio_tokens_per_s_trainstack_over_hf": ratio,
-               "ratio_median_step_trainstack_over_hf": ratio_med,
-               "achieved_over_peak": {"trainstack": t["tflops"] / peak,
-                                      "hf": h["tflops"] / peak},
-               "step_times_s_all_steps": all_times, "losses_all_steps": losses}
+        out = {
+            "command": cmd,
+            "torch": torch.__version__,
+            "transformers": hf_version,
+            "threads": threads,
+            "interop_threads": torch.get_num_interop_threads(),
+            "preset": cfg.preset,
+            "model": cfg.model.model_dump(mode="json"),
+            "seq_len": cfg.seq_len,
+            "global_batch_size": cfg.global_batch_size,
+            "micro_batch_size": cfg.micro_batch_size,
+            "warmup_steps": a.warmup,
+            "timed_steps": a.steps,
+            "tokens_per_step": tokens_per_step,
+            "flops_per_token": fpt,
+            "parameters": {"trainstack": n_ts, "hf": n_hf},
+            "peak_tflops": {"start": peak_start, "end": peak_end, "used": peak},
+            "trainstack": t,
+            "hf": h,
+            "ratio_tokens_per_s_trainstack_over_hf": ratio,
+            "ratio_median_step_trainstack_over_hf": ratio_med,
+            "achieved_over_peak": {"trainstack": t["tflops"] / peak, "hf": h["tflops"] / peak},
+            "step_times_s_all_steps": all_times,
+            "losses_all_steps": losses,
+        }
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(out, indent=1))
         print(f"figures: {a.json}")

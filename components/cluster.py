@@ -1,4 +1,4 @@
-"""Cluster: EKS control plane (pulumi_eks), managed add-ons, and system + GPU managed node groups."""
+"""Cluster: EKS control plane (pulumi_eks), managed add-ons, system and GPU managed node groups."""
 
 from __future__ import annotations
 
@@ -54,20 +54,34 @@ class Cluster(pulumi.ComponentResource):
         tags = {**args.tags, **cfg.tags}
         self.name = cfg.name
 
-        key = aws.kms.Key(f"{name}-secrets", description=f"EKS secrets envelope key for {cfg.name}",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
-                          opts=child)
-        aws.kms.Alias(f"{name}-secrets", name=aws_names.eks_secrets_alias(cfg.name),
-                      target_key_id=key.key_id, opts=child)
+        key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"EKS secrets envelope key for {cfg.name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=aws_names.eks_secrets_alias(cfg.name),
+            target_key_id=key.key_id,
+            opts=child,
+        )
         # EKS writes control-plane logs to this group; created first so it has a retention.
-        logs = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_names.eks_log_group(cfg.name),
-                                       retention_in_days=cfg.log_retention_days, tags=tags,
-                                       opts=child)
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=aws_names.eks_log_group(cfg.name),
+            retention_in_days=cfg.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
 
         ep = cfg.endpoint
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
         admin_policy = partition.partition.apply(
-            lambda p: access_policy_arn(p, ADMIN_ACCESS_POLICY))
+            lambda p: access_policy_arn(p, ADMIN_ACCESS_POLICY)
+        )
         self.eks = eks.Cluster(
             name,
             name=cfg.name,
@@ -80,11 +94,17 @@ class Cluster(pulumi.ComponentResource):
             access_entries={
                 f"admin-{i}": eks.AccessEntryArgs(
                     principal_arn=arn,
-                    access_policies={"cluster-admin": eks.AccessPolicyAssociationArgs(
-                        policy_arn=admin_policy,
-                        access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
-                            type="cluster"))})
-                for i, arn in enumerate(cfg.admin_principals)},
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=admin_policy,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                                type="cluster"
+                            ),
+                        )
+                    },
+                )
+                for i, arn in enumerate(cfg.admin_principals)
+            },
             encryption_config_key_arn=key.arn,
             enabled_cluster_log_types=list(cfg.log_types),
             endpoint_private_access=True,
@@ -112,14 +132,20 @@ class Cluster(pulumi.ComponentResource):
 
         addon_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.eks])
         self.pod_identity_agent = aws.eks.Addon(
-            f"{name}-pod-identity-agent", cluster_name=self.cluster_name,
-            addon_name="eks-pod-identity-agent", resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=addon_opts)
+            f"{name}-pod-identity-agent",
+            cluster_name=self.cluster_name,
+            addon_name="eks-pod-identity-agent",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=addon_opts,
+        )
         ebs_role = pod_identity_role(f"{name}-ebs-csi", child, tags)
         attach_managed(ebs_role, f"{name}-ebs-csi", (EBS_CSI_POLICY,), child)
 
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig,
-                                     enable_server_side_apply=True, opts=child)
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True, opts=child
+        )
 
         self.node_groups = {}
         system_groups = []
@@ -130,21 +156,41 @@ class Cluster(pulumi.ComponentResource):
                 system_groups.append(ng)
         # Deployments turn ACTIVE only with a node to run on: add them after the system group.
         after_nodes = pulumi.ResourceOptions(parent=self, depends_on=system_groups)
-        aws.eks.Addon(f"{name}-coredns", cluster_name=self.cluster_name, addon_name="coredns",
-                      resolve_conflicts_on_create="OVERWRITE",
-                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=after_nodes)
-        aws.eks.Addon(f"{name}-ebs-csi", cluster_name=self.cluster_name,
-                      addon_name="aws-ebs-csi-driver",
-                      pod_identity_associations=[aws.eks.AddonPodIdentityAssociationArgs(
-                          role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa")],
-                      resolve_conflicts_on_create="OVERWRITE",
-                      resolve_conflicts_on_update="OVERWRITE", tags=tags, opts=after_nodes)
+        aws.eks.Addon(
+            f"{name}-coredns",
+            cluster_name=self.cluster_name,
+            addon_name="coredns",
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=after_nodes,
+        )
+        aws.eks.Addon(
+            f"{name}-ebs-csi",
+            cluster_name=self.cluster_name,
+            addon_name="aws-ebs-csi-driver",
+            pod_identity_associations=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=ebs_role.arn, service_account="ebs-csi-controller-sa"
+                )
+            ],
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=after_nodes,
+        )
         self.system_node_groups = system_groups
 
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
 
-    def _node_group(self, name: str, group_name: str, group: NodeGroupConfig, args: ClusterArgs,
-                    tags: dict[str, str]) -> eks.ManagedNodeGroup:
+    def _node_group(
+        self,
+        name: str,
+        group_name: str,
+        group: NodeGroupConfig,
+        args: ClusterArgs,
+        tags: dict[str, str],
+    ) -> eks.ManagedNodeGroup:
         """One managed node group with its own launch template (IMDSv2, encrypted gp3, EFA)."""
         child = pulumi.ResourceOptions(parent=self)
         gpu = group.role == "gpu"
@@ -163,41 +209,68 @@ class Cluster(pulumi.ComponentResource):
             placement = aws.ec2.LaunchTemplatePlacementArgs(group_name=pg.name)
             subnets = [args.efa_subnet_id]
             efa_sg = aws.ec2.SecurityGroup(
-                f"{res}-efa", vpc_id=args.vpc_id, description=f"EFA traffic within {group_name}",
-                ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="-1", from_port=0, to_port=0,
-                                                          self=True)],
-                egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0,
-                                                        self=True),
-                        aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0,
-                                                        cidr_blocks=["0.0.0.0/0"])],
-                tags={**tags, "Name": f"{args.config.name}-{group_name}-efa"}, opts=child)
+                f"{res}-efa",
+                vpc_id=args.vpc_id,
+                description=f"EFA traffic within {group_name}",
+                ingress=[
+                    aws.ec2.SecurityGroupIngressArgs(
+                        protocol="-1", from_port=0, to_port=0, self=True
+                    )
+                ],
+                egress=[
+                    aws.ec2.SecurityGroupEgressArgs(
+                        protocol="-1", from_port=0, to_port=0, self=True
+                    ),
+                    aws.ec2.SecurityGroupEgressArgs(
+                        protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"]
+                    ),
+                ],
+                tags={**tags, "Name": f"{args.config.name}-{group_name}-efa"},
+                opts=child,
+            )
             cards = min(catalog.GPU_INSTANCES[t].efa_interfaces for t in group.instance_types)
             network_interfaces = [
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
-                    device_index=0 if card == 0 else 1, network_card_index=card,
+                    device_index=0 if card == 0 else 1,
+                    network_card_index=card,
                     interface_type="efa" if card == 0 else "efa-only",
                     security_groups=[self.cluster_security_group_id, efa_sg.id],
-                    delete_on_termination="true")
-                for card in range(cards)]
+                    delete_on_termination="true",
+                )
+                for card in range(cards)
+            ]
 
         lt = aws.ec2.LaunchTemplate(
             f"{res}-lt",
             description=f"trainstack {group_name} nodes",
             update_default_version=True,
             metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled", http_tokens="required",
-                http_put_response_hop_limit=IMDS_HOP_LIMIT),
-            block_device_mappings=[aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                device_name="/dev/xvda",
-                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                    volume_size=group.disk_size_gib, volume_type="gp3", encrypted="true",
-                    delete_on_termination="true"))],
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name="/dev/xvda",
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=group.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
+                    ),
+                )
+            ],
             network_interfaces=network_interfaces,
             placement=placement,
-            tag_specifications=[aws.ec2.LaunchTemplateTagSpecificationArgs(
-                resource_type=kind, tags={**tags, "Name": f"{args.config.name}-{group_name}"})
-                for kind in ("instance", "volume")],
-            tags=tags, opts=child)
+            tag_specifications=[
+                aws.ec2.LaunchTemplateTagSpecificationArgs(
+                    resource_type=kind, tags={**tags, "Name": f"{args.config.name}-{group_name}"}
+                )
+                for kind in ("instance", "volume")
+            ],
+            tags=tags,
+            opts=child,
+        )
 
         return eks.ManagedNodeGroup(
             res,
@@ -216,10 +289,13 @@ class Cluster(pulumi.ComponentResource):
             # autoscaler runs on managed groups (Karpenter scales the pools), so nothing else
             # owns the desired count and Pulumi must not ignore it.
             scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                min_size=group.min_size, desired_size=group.desired, max_size=group.max_size),
+                min_size=group.min_size, desired_size=group.desired, max_size=group.max_size
+            ),
             labels=labels,
             taints=[eks_taint(GPU_TAINT)] if gpu else None,
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(id=lt.id,
-                                                                version=lt.latest_version.apply(str)),
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=lt.id, version=lt.latest_version.apply(str)
+            ),
             tags=tags,
-            opts=child)
+            opts=child,
+        )

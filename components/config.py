@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
@@ -48,8 +49,10 @@ SECRET_KEYS = ("hfToken", "devPodSshKeys")
 IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
 
 # Label domains (and their subdomains) no node label from config may use, with who refuses them.
-_K8S_RESERVED = ("reserved for Kubernetes; EKS CreateNodegroup refuses it (\"Label cannot contain "
-                 "reserved prefixes\") and the kubelet's NodeRestriction admission limits it")
+_K8S_RESERVED = (
+    'reserved for Kubernetes; EKS CreateNodegroup refuses it ("Label cannot contain '
+    "reserved prefixes\") and the kubelet's NodeRestriction admission limits it"
+)
 RESERVED_LABEL_DOMAINS = {
     "kubernetes.io": _K8S_RESERVED,
     "k8s.io": _K8S_RESERVED,
@@ -98,7 +101,7 @@ class NetworkConfig(_Model):
     cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.0.0.0/16")
     az_count: int = 2
     nat_gateways: Literal["single", "perAz"] = "single"
-    # ECR/STS/SQS/EC2 interface endpoints: less NAT traffic for image pulls, at ~$7/month each per AZ.
+    # ECR/STS/SQS/EC2 interface endpoints: less NAT traffic for image pulls, ~$7/month each per AZ.
     interface_endpoints: bool = False
     # The one zone of all EFA capacity (default: the first zone). Zone names map to different
     # physical zones per account, and EFA sizes are not offered in every zone.
@@ -122,8 +125,14 @@ class NodeGroupConfig(_Model):
 
     @property
     def gpus_per_node(self) -> int:
-        return max((catalog.GPU_INSTANCES[t].gpus for t in self.instance_types
-                    if t in catalog.GPU_INSTANCES), default=0)
+        return max(
+            (
+                catalog.GPU_INSTANCES[t].gpus
+                for t in self.instance_types
+                if t in catalog.GPU_INSTANCES
+            ),
+            default=0,
+        )
 
 
 class NodePoolConfig(_Model):
@@ -143,8 +152,9 @@ class NodePoolConfig(_Model):
     def allowed_instances(self) -> list[catalog.GpuInstance]:
         """The GPU instance types this pool may launch (EFA-capable ones only when `efa`)."""
         if self.instance_types:
-            found = [catalog.GPU_INSTANCES[t] for t in self.instance_types
-                     if t in catalog.GPU_INSTANCES]
+            found = [
+                catalog.GPU_INSTANCES[t] for t in self.instance_types if t in catalog.GPU_INSTANCES
+            ]
         else:
             found = [i for f in self.instance_families for i in catalog.family_instances(f)]
         return [i for i in found if i.efa or not self.efa]
@@ -223,12 +233,14 @@ class PlatformConfig(_Model):
     @property
     def efa_in_use(self) -> bool:
         return any(g.efa for g in self.gpu_groups.values()) or any(
-            p.efa for p in self.node_pools.values())
+            p.efa for p in self.node_pools.values()
+        )
 
     def gpu_ceiling(self) -> int:
         """The most GPUs this stack can ever run: every group at maxSize, every pool at maxGpus."""
         return sum(g.max_size * g.gpus_per_node for g in self.gpu_groups.values()) + sum(
-            p.max_gpus or 0 for p in self.node_pools.values())
+            p.max_gpus or 0 for p in self.node_pools.values()
+        )
 
     def zones(self) -> tuple[str, ...]:
         return catalog.REGION_ZONES[self.region][: self.network.az_count]
@@ -245,18 +257,34 @@ class PlatformConfig(_Model):
 
     def pools(self) -> dict[str, PoolFacts]:
         """Every GPU pool a job may name: Karpenter NodePools and GPU managed node groups."""
-        out = {n: PoolFacts(n, False, tuple(catalog.GPU_INSTANCES[t] for t in g.instance_types
-                                            if t in catalog.GPU_INSTANCES),
-                            g.max_size, g.max_size * g.gpus_per_node, g.efa)
-               for n, g in self.gpu_groups.items()}
-        out.update({n: PoolFacts(n, True, tuple(p.allowed_instances()), p.max_nodes, p.max_gpus,
-                                 p.efa) for n, p in self.node_pools.items()})
+        out = {
+            n: PoolFacts(
+                n,
+                False,
+                tuple(
+                    catalog.GPU_INSTANCES[t] for t in g.instance_types if t in catalog.GPU_INSTANCES
+                ),
+                g.max_size,
+                g.max_size * g.gpus_per_node,
+                g.efa,
+            )
+            for n, g in self.gpu_groups.items()
+        }
+        out.update(
+            {
+                n: PoolFacts(n, True, tuple(p.allowed_instances()), p.max_nodes, p.max_gpus, p.efa)
+                for n, p in self.node_pools.items()
+            }
+        )
         return out
 
     @property
     def secrets_set(self) -> set[str]:
-        return {k for k, v in (("hfToken", self.hf_token), ("devPodSshKeys", self.dev_pod_ssh_keys))
-                if v is not None and v.get_secret_value()}
+        return {
+            k
+            for k, v in (("hfToken", self.hf_token), ("devPodSshKeys", self.dev_pod_ssh_keys))
+            if v is not None and v.get_secret_value()
+        }
 
 
 # ------------------------------------------------------------------------------ semantic checks
@@ -267,14 +295,17 @@ def _seconds(duration: str) -> int:
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
 
 
-CLUSTER_NAME_CHARS = ("lowercase letters, digits and '-', beginning and ending with a letter or "
-                      "digit")
+CLUSTER_NAME_CHARS = (
+    "lowercase letters, digits and '-', beginning and ending with a letter or digit"
+)
 
 
 def _derived_name_problems(cluster: str) -> list[str]:
-    return [f"{value!r} ({rtype.split(':')[-1]} {field}) breaks {rule}: {problem}"
-            for rtype, field, value in aws_names.derived(cluster)
-            for rule, problem in aws_rules.problems(rtype, field, value)]
+    return [
+        f"{value!r} ({rtype.split(':')[-1]} {field}) breaks {rule}: {problem}"
+        for rtype, field, value in aws_names.derived(cluster)
+        for rule, problem in aws_rules.problems(rtype, field, value)
+    ]
 
 
 def _longest(problems_at: Callable[[str], list[str]]) -> int:
@@ -294,8 +325,12 @@ def max_cluster_name_length() -> int:
 
 def _node_group_name_problems(cluster: str, group: str) -> list[str]:
     value = aws_names.node_group_prefix(cluster, group) + aws_rules.names.PREFIX_SUFFIX
-    return [f"breaks {rule}: {problem}" for rule, problem in
-            aws_rules.problems("eks:index:ManagedNodeGroup", "nodeGroupName", value)]
+    return [
+        f"breaks {rule}: {problem}"
+        for rule, problem in aws_rules.problems(
+            "eks:index:ManagedNodeGroup", "nodeGroupName", value
+        )
+    ]
 
 
 def _check_node_group_name(cluster: str, group: str) -> list[str]:
@@ -307,75 +342,103 @@ def _check_node_group_name(cluster: str, group: str) -> list[str]:
     if not found:
         return []
     longest = _longest(lambda g: _node_group_name_problems(cluster, g))
-    return [f"{_key('nodeGroups', group)}: the EKS node group name "
-            f"{aws_names.node_group_prefix(cluster, group)!r} + 26 characters {found[0]}; with "
-            f"cluster name {cluster!r} a node group name may have at most {longest} characters"]
+    return [
+        f"{_key('nodeGroups', group)}: the EKS node group name "
+        f"{aws_names.node_group_prefix(cluster, group)!r} + 26 characters {found[0]}; with "
+        f"cluster name {cluster!r} a node group name may have at most {longest} characters"
+    ]
 
 
 def _check_cluster_name(name: str) -> list[str]:
     found = _derived_name_problems(name)
     if not found:
         return []
-    return [f"{_key('cluster', 'name')} = {name!r}: allowed {CLUSTER_NAME_CHARS}, at most "
-            f"{max_cluster_name_length()} characters, so that every AWS name made from it stays "
-            f"valid; here {found[0]}"]
+    return [
+        f"{_key('cluster', 'name')} = {name!r}: allowed {CLUSTER_NAME_CHARS}, at most "
+        f"{max_cluster_name_length()} characters, so that every AWS name made from it stays "
+        f"valid; here {found[0]}"
+    ]
 
 
 def _check_cluster(c: ClusterConfig) -> list[str]:
     issues = _check_cluster_name(c.name)
     if not isinstance(c.kubernetes_version, str):
-        issues.append(f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: write "
-                      f"it as a quoted string such as \"{versions.KUBERNETES_DEFAULT}\" (YAML reads "
-                      "1.30 as the number 1.3)")
+        issues.append(
+            f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: write "
+            f'it as a quoted string such as "{versions.KUBERNETES_DEFAULT}" (YAML reads '
+            "1.30 as the number 1.3)"
+        )
     elif c.kubernetes_version not in versions.KUBERNETES_VERSIONS:
-        issues.append(f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: "
-                      f"EKS supports {', '.join(versions.KUBERNETES_VERSIONS)} (quote it in YAML)")
+        issues.append(
+            f"{_key('cluster', 'kubernetesVersion')} = {c.kubernetes_version!r}: "
+            f"EKS supports {', '.join(versions.KUBERNETES_VERSIONS)} (quote it in YAML)"
+        )
     ep = c.endpoint
     if ep.public and not ep.public_access_cidrs:
-        issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = []: a public endpoint "
-                      "needs the CIDRs allowed to reach it, e.g. your office or VPN range")
+        issues.append(
+            f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = []: a public endpoint "
+            "needs the CIDRs allowed to reach it, e.g. your office or VPN range"
+        )
     if not ep.public and ep.public_access_cidrs:
-        issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = "
-                      f"{[str(n) for n in ep.public_access_cidrs]}: only allowed with "
-                      "endpoint.public: true")
+        issues.append(
+            f"{_key('cluster', 'endpoint', 'publicAccessCidrs')} = "
+            f"{[str(n) for n in ep.public_access_cidrs]}: only allowed with "
+            "endpoint.public: true"
+        )
     for i, net in enumerate(ep.public_access_cidrs):
         if net.prefixlen == 0 and not ep.allow_public_from_anywhere:
-            issues.append(f"{_key('cluster', 'endpoint', 'publicAccessCidrs')}[{i}] = '{net}': "
-                          "opens the API server to the whole internet; list narrower CIDRs, or "
-                          "set endpoint.allowPublicFromAnywhere: true to accept that")
+            issues.append(
+                f"{_key('cluster', 'endpoint', 'publicAccessCidrs')}[{i}] = '{net}': "
+                "opens the API server to the whole internet; list narrower CIDRs, or "
+                "set endpoint.allowPublicFromAnywhere: true to accept that"
+            )
     for i, arn in enumerate(c.admin_principals):
         if not re.match(IAM_PRINCIPAL, arn):
-            issues.append(f"{_key('cluster', 'adminPrincipals')}[{i}] = {arn!r}: expected an IAM "
-                          "role or user ARN, arn:aws:iam::<12-digit account>:role/<name>")
+            issues.append(
+                f"{_key('cluster', 'adminPrincipals')}[{i}] = {arn!r}: expected an IAM "
+                "role or user ARN, arn:aws:iam::<12-digit account>:role/<name>"
+            )
     missing = [t for t in REQUIRED_LOG_TYPES if t not in c.log_types]
     if missing:
         # The pack's eks-control-plane-logging rule demands these: refuse here, under the key.
-        issues.append(f"{_key('cluster', 'logTypes')} = {c.log_types}: must include "
-                      f"{', '.join(REQUIRED_LOG_TYPES)} (the policy pack requires them for "
-                      f"auditing); missing {', '.join(missing)}")
+        issues.append(
+            f"{_key('cluster', 'logTypes')} = {c.log_types}: must include "
+            f"{', '.join(REQUIRED_LOG_TYPES)} (the policy pack requires them for "
+            f"auditing); missing {', '.join(missing)}"
+        )
     if c.log_retention_days not in LOG_RETENTION_DAYS:
-        issues.append(f"{_key('cluster', 'logRetentionDays')} = {c.log_retention_days}: "
-                      f"CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        issues.append(
+            f"{_key('cluster', 'logRetentionDays')} = {c.log_retention_days}: "
+            f"CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}"
+        )
     return issues
 
 
 def _check_network(n: NetworkConfig, region: str) -> list[str]:
     issues = []
     if not 16 <= n.cidr.prefixlen <= 20:
-        issues.append(f"{_key('network', 'cidr')} = '{n.cidr}': use a /16 to /20 block (pods take "
-                      "VPC addresses, so subnets must be large)")
+        issues.append(
+            f"{_key('network', 'cidr')} = '{n.cidr}': use a /16 to /20 block (pods take "
+            "VPC addresses, so subnets must be large)"
+        )
     if not n.cidr.is_private:
         issues.append(f"{_key('network', 'cidr')} = '{n.cidr}': must be a private (RFC 1918) range")
     zones = catalog.REGION_ZONES.get(region)
     if zones is None:
-        issues.append(f"aws:region = {region!r}: unknown region; known: "
-                      f"{', '.join(sorted(catalog.REGION_ZONES))}")
+        issues.append(
+            f"aws:region = {region!r}: unknown region; known: "
+            f"{', '.join(sorted(catalog.REGION_ZONES))}"
+        )
     elif not 2 <= n.az_count <= len(zones):
-        issues.append(f"{_key('network', 'azCount')} = {n.az_count}: {region} has {len(zones)} "
-                      f"zones and EKS needs at least 2; allowed 2..{len(zones)}")
-    elif n.efa_zone is not None and n.efa_zone not in zones[:n.az_count]:
-        issues.append(f"{_key('network', 'efaZone')} = {n.efa_zone!r}: not one of the stack's "
-                      f"zones; allowed {', '.join(zones[:n.az_count])}")
+        issues.append(
+            f"{_key('network', 'azCount')} = {n.az_count}: {region} has {len(zones)} "
+            f"zones and EKS needs at least 2; allowed 2..{len(zones)}"
+        )
+    elif n.efa_zone is not None and n.efa_zone not in zones[: n.az_count]:
+        issues.append(
+            f"{_key('network', 'efaZone')} = {n.efa_zone!r}: not one of the stack's "
+            f"zones; allowed {', '.join(zones[: n.az_count])}"
+        )
     return issues
 
 
@@ -389,15 +452,20 @@ def _check_instance_types(path: str, types: list[str], *, gpu: bool, efa: bool) 
             hint = f"; {family} sizes: {', '.join(near[:12])}" if near else ""
             issues.append(f"{where}: not an EC2 instance type{hint}")
         elif gpu and t not in catalog.GPU_INSTANCES:
-            issues.append(f"{where}: has no NVIDIA GPU trainstack supports; GPU families: "
-                          f"{', '.join(catalog.GPU_FAMILIES)}")
+            issues.append(
+                f"{where}: has no NVIDIA GPU trainstack supports; GPU families: "
+                f"{', '.join(catalog.GPU_FAMILIES)}"
+            )
         elif not gpu and t in catalog.GPU_INSTANCES:
-            issues.append(f"{where}: a GPU type in the system group would idle expensive GPUs; "
-                          "use a general-purpose type such as m6i.large")
+            issues.append(
+                f"{where}: a GPU type in the system group would idle expensive GPUs; "
+                "use a general-purpose type such as m6i.large"
+            )
         elif efa and not catalog.GPU_INSTANCES[t].efa:
             efa_sizes = [i.name for i in catalog.family_instances(t.split(".")[0]) if i.efa]
-            issues.append(f"{where}: has no EFA interface; with efa: true use one of "
-                          f"{', '.join(efa_sizes)}")
+            issues.append(
+                f"{where}: has no EFA interface; with efa: true use one of {', '.join(efa_sizes)}"
+            )
     return issues
 
 
@@ -412,13 +480,17 @@ def _check_labels(path: tuple, labels: dict[str, str]) -> list[str]:
             continue
         reserved = next((d for d in RESERVED_LABEL_DOMAINS if k8s_names.in_domain(k, d)), None)
         if reserved:
-            issues.append(f"{where}: {k!r}: the {reserved!r} domain is "
-                          f"{RESERVED_LABEL_DOMAINS[reserved]}; use your own prefix, e.g. "
-                          f"'example.com/{k.rpartition('/')[2]}'")
+            issues.append(
+                f"{where}: {k!r}: the {reserved!r} domain is "
+                f"{RESERVED_LABEL_DOMAINS[reserved]}; use your own prefix, e.g. "
+                f"'example.com/{k.rpartition('/')[2]}'"
+            )
         elif k in STACK_LABELS:
-            issues.append(f"{where}: {k!r}: one of the stack's own node labels "
-                          f"({', '.join(STACK_LABELS)}), which jobs and device plugins select on; "
-                          "the stack sets it, choose another key")
+            issues.append(
+                f"{where}: {k!r}: one of the stack's own node labels "
+                f"({', '.join(STACK_LABELS)}), which jobs and device plugins select on; "
+                "the stack sets it, choose another key"
+            )
         elif problem := k8s_names.label_value(v):
             issues.append(f"{where}: {k!r} = {v!r}: not a Kubernetes label value: {problem}")
     return issues
@@ -429,11 +501,15 @@ def _check_jobs_namespace(ns: str) -> list[str]:
     if problem := k8s_names.dns1123_label(ns):
         return [f"{where}: {problem}"]
     if ns in SYSTEM_NAMESPACES or ns.startswith("kube-"):
-        return [f"{where}: a Kubernetes system namespace (kube-* and default are the cluster's); "
-                "use a namespace of its own, e.g. 'training'"]
+        return [
+            f"{where}: a Kubernetes system namespace (kube-* and default are the cluster's); "
+            "use a namespace of its own, e.g. 'training'"
+        ]
     if ns in ADDON_NAMESPACES:
-        return [f"{where}: {ADDON_NAMESPACES[ns]} runs there; use a namespace of its own, e.g. "
-                "'training'"]
+        return [
+            f"{where}: {ADDON_NAMESPACES[ns]} runs there; use a namespace of its own, e.g. "
+            "'training'"
+        ]
     return []
 
 
@@ -441,33 +517,46 @@ def _check_node_group(name: str, g: NodeGroupConfig) -> list[str]:
     path = ("nodeGroups", name)
     issues = []
     if not re.match(DNS_LABEL, name):
-        issues.append(f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
-                      "digits, '-'; at most 63)")
+        issues.append(
+            f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
+            "digits, '-'; at most 63)"
+        )
     if g.max_size < 1:
         issues.append(f"{_key(*path, 'maxSize')} = {g.max_size}: must be at least 1")
     if g.min_size > g.max_size:
-        issues.append(f"{_key(*path, 'minSize')} = {g.min_size}: above maxSize {g.max_size}; "
-                      "allowed minSize <= desiredSize <= maxSize")
+        issues.append(
+            f"{_key(*path, 'minSize')} = {g.min_size}: above maxSize {g.max_size}; "
+            "allowed minSize <= desiredSize <= maxSize"
+        )
     if g.desired_size is not None and not g.min_size <= g.desired_size <= g.max_size:
-        issues.append(f"{_key(*path, 'desiredSize')} = {g.desired_size}: outside "
-                      f"minSize {g.min_size} .. maxSize {g.max_size}; allowed minSize <= "
-                      "desiredSize <= maxSize")
+        issues.append(
+            f"{_key(*path, 'desiredSize')} = {g.desired_size}: outside "
+            f"minSize {g.min_size} .. maxSize {g.max_size}; allowed minSize <= "
+            "desiredSize <= maxSize"
+        )
     issues += _check_labels(path, g.labels)
     gpu = g.role == "gpu"
-    issues += _check_instance_types(_key(*path, "instanceTypes"), g.instance_types,
-                                    gpu=gpu, efa=g.efa and gpu)
+    issues += _check_instance_types(
+        _key(*path, "instanceTypes"), g.instance_types, gpu=gpu, efa=g.efa and gpu
+    )
     if not gpu:
         if g.capacity_type != "ON_DEMAND":
-            issues.append(f"{_key(*path, 'capacityType')} = {g.capacity_type!r}: the system group "
-                          "runs Karpenter and CoreDNS and must be ON_DEMAND")
+            issues.append(
+                f"{_key(*path, 'capacityType')} = {g.capacity_type!r}: the system group "
+                "runs Karpenter and CoreDNS and must be ON_DEMAND"
+            )
         if g.efa:
             issues.append(f"{_key(*path, 'efa')} = true: EFA is for GPU groups only")
         if g.min_size < 1:
-            issues.append(f"{_key(*path, 'minSize')} = {g.min_size}: the system group must keep "
-                          "at least 1 node (2 for a highly available Karpenter)")
+            issues.append(
+                f"{_key(*path, 'minSize')} = {g.min_size}: the system group must keep "
+                "at least 1 node (2 for a highly available Karpenter)"
+            )
     elif g.disk_size_gib < MIN_GPU_DISK_GIB:
-        issues.append(f"{_key(*path, 'diskSizeGib')} = {g.disk_size_gib}: CUDA images need at "
-                      f"least {MIN_GPU_DISK_GIB} GiB")
+        issues.append(
+            f"{_key(*path, 'diskSizeGib')} = {g.disk_size_gib}: CUDA images need at "
+            f"least {MIN_GPU_DISK_GIB} GiB"
+        )
     return issues
 
 
@@ -475,48 +564,66 @@ def _check_node_pool(name: str, p: NodePoolConfig) -> list[str]:
     path = ("karpenter", "nodePools", name)
     issues = []
     if not re.match(DNS_LABEL, name):
-        issues.append(f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
-                      "digits, '-'; at most 63)")
+        issues.append(
+            f"{_key(*path)}: name {name!r} must be a DNS label (lowercase letters, "
+            "digits, '-'; at most 63)"
+        )
     issues += _check_labels(path, p.labels)
     if p.max_gpus is None:
-        issues.append(f"{_key(*path, 'maxGpus')}: missing; a NodePool without a GPU limit can "
-                      "launch GPUs without bound; set the most GPUs it may run, e.g. 8")
+        issues.append(
+            f"{_key(*path, 'maxGpus')}: missing; a NodePool without a GPU limit can "
+            "launch GPUs without bound; set the most GPUs it may run, e.g. 8"
+        )
     if not p.instance_families and not p.instance_types:
         issues.append(f"{_key(*path)}: set instanceFamilies (e.g. [g5]) or instanceTypes")
     bad_families = [f for f in p.instance_families if f not in catalog.GPU_FAMILIES]
     for fam in bad_families:
         i = p.instance_families.index(fam)
-        issues.append(f"{_key(*path, 'instanceFamilies')}[{i}] = {fam!r}: not a GPU family "
-                      f"trainstack supports; allowed: {', '.join(catalog.GPU_FAMILIES)}")
-    type_issues = _check_instance_types(_key(*path, "instanceTypes"), p.instance_types,
-                                        gpu=True, efa=p.efa)
+        issues.append(
+            f"{_key(*path, 'instanceFamilies')}[{i}] = {fam!r}: not a GPU family "
+            f"trainstack supports; allowed: {', '.join(catalog.GPU_FAMILIES)}"
+        )
+    type_issues = _check_instance_types(
+        _key(*path, "instanceTypes"), p.instance_types, gpu=True, efa=p.efa
+    )
     issues += type_issues
     if not (type_issues or bad_families) and (p.instance_families or p.instance_types):
         allowed = p.allowed_instances()
         if not allowed:
-            issues.append(f"{_key(*path, 'efa')} = true: none of the pool's instance types has "
-                          "EFA; add EFA sizes (8xlarge and up for g4dn/g5/g6)")
+            issues.append(
+                f"{_key(*path, 'efa')} = true: none of the pool's instance types has "
+                "EFA; add EFA sizes (8xlarge and up for g4dn/g5/g6)"
+            )
         elif p.max_gpus is not None and p.max_gpus < min(i.gpus for i in allowed):
-            issues.append(f"{_key(*path, 'maxGpus')} = {p.max_gpus}: below the "
-                          f"{min(i.gpus for i in allowed)} GPUs of the smallest instance the pool "
-                          "allows, so it could never launch a node")
-    if re.match(DURATION, p.consolidate_after) and _seconds(p.consolidate_after) \
-            < MIN_CONSOLIDATE_AFTER_S:
-        issues.append(f"{_key(*path, 'consolidateAfter')} = {p.consolidate_after!r}: shorter than "
-                      "a CUDA image pull; a node could be reclaimed before its job starts; use "
-                      "5m or more")
+            issues.append(
+                f"{_key(*path, 'maxGpus')} = {p.max_gpus}: below the "
+                f"{min(i.gpus for i in allowed)} GPUs of the smallest instance the pool "
+                "allows, so it could never launch a node"
+            )
+    if (
+        re.match(DURATION, p.consolidate_after)
+        and _seconds(p.consolidate_after) < MIN_CONSOLIDATE_AFTER_S
+    ):
+        issues.append(
+            f"{_key(*path, 'consolidateAfter')} = {p.consolidate_after!r}: shorter than "
+            "a CUDA image pull; a node could be reclaimed before its job starts; use "
+            "5m or more"
+        )
     return issues
 
 
 def _check_karpenter(k: KarpenterConfig) -> list[str]:
     issues = []
     if not re.match(r"^al2023@v\d{8}$", k.ami_alias):
-        issues.append(f"{_key('karpenter', 'amiAlias')} = {k.ami_alias!r}: pin an AL2023 release "
-                      f"like {versions.KARPENTER_AMI_ALIAS!r}; '@latest' replaces every node at "
-                      "each AMI release")
+        issues.append(
+            f"{_key('karpenter', 'amiAlias')} = {k.ami_alias!r}: pin an AL2023 release "
+            f"like {versions.KARPENTER_AMI_ALIAS!r}; '@latest' replaces every node at "
+            "each AMI release"
+        )
     if not k.chart_version.startswith("1."):
-        issues.append(f"{_key('karpenter', 'chartVersion')} = {k.chart_version!r}: the v1 APIs "
-                      "need chart 1.x")
+        issues.append(
+            f"{_key('karpenter', 'chartVersion')} = {k.chart_version!r}: the v1 APIs need chart 1.x"
+        )
     for name, pool in k.node_pools.items():
         issues += _check_node_pool(name, pool)
     return issues
@@ -530,21 +637,32 @@ def _check_platform(cfg: PlatformConfig) -> list[str]:
         issues += _check_node_group_name(cfg.cluster.name, name)
     systems = [n for n, g in cfg.node_groups.items() if g.role == "system"]
     if len(systems) != 1:
-        issues.append(f"{_key('nodeGroups')}: needs exactly one group with role: system (found "
-                      f"{len(systems)}: {systems}); it runs Karpenter, CoreDNS and the operators")
+        issues.append(
+            f"{_key('nodeGroups')}: needs exactly one group with role: system (found "
+            f"{len(systems)}: {systems}); it runs Karpenter, CoreDNS and the operators"
+        )
     if cfg.karpenter.enabled:
         issues += _check_karpenter(cfg.karpenter)
         for name in sorted(set(cfg.node_groups) & set(cfg.karpenter.node_pools)):
-            issues.append(f"{_key('karpenter', 'nodePools', name)}: name {name!r} is also a node "
-                          "group; pool names must be unique across nodeGroups and "
-                          "karpenter.nodePools (jobs select a pool by name)")
+            issues.append(
+                f"{_key('karpenter', 'nodePools', name)}: name {name!r} is also a node "
+                "group; pool names must be unique across nodeGroups and "
+                "karpenter.nodePools (jobs select a pool by name)"
+            )
     if not issues:  # job checks need pools that are themselves valid
         addons = cfg.addons
         issues += check_workloads(
-            image=cfg.image, volumes=cfg.volumes, jobs=cfg.training_jobs, dev_pod=cfg.dev_pod,
-            pools=cfg.pools(), secrets=cfg.secrets_set,
-            operators={"trainingOperator": addons.training_operator.enabled,
-                       "kuberay": addons.kuberay.enabled})
+            image=cfg.image,
+            volumes=cfg.volumes,
+            jobs=cfg.training_jobs,
+            dev_pod=cfg.dev_pod,
+            pools=cfg.pools(),
+            secrets=cfg.secrets_set,
+            operators={
+                "trainingOperator": addons.training_operator.enabled,
+                "kuberay": addons.kuberay.enabled,
+            },
+        )
     return issues
 
 
@@ -554,8 +672,7 @@ def _check_platform(cfg: PlatformConfig) -> list[str]:
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """The keys allowed at the mapping that holds `loc[-1]`, for 'unknown key' messages."""
     for part in loc[:-1]:
-        field = next((f for n, f in model.model_fields.items()
-                      if part in (n, f.alias)), None)
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             continue  # a dict key (pool name): stay on the value model
         ann = field.annotation
@@ -582,6 +699,7 @@ def _format(err: dict[str, Any]) -> str:
 
 def _parts_that_parse(data: dict[str, Any], region: str) -> list[str]:
     """Checks of the sections that parse on their own, so one typo does not hide the rest."""
+
     def parsed(model: type[_Model], value: Any) -> Any:
         try:
             return model.model_validate(value)
@@ -647,10 +765,18 @@ def load() -> PlatformConfig:
 
     # The language host passes config as PULUMI_CONFIG; the mock engine sets it in-process.
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    plain = [k for k in SECRET_KEYS
-             if f"{PROJECT}:{k}" in raw and not runtime_config.is_config_secret(f"{PROJECT}:{k}")]
+    plain = [
+        k
+        for k in SECRET_KEYS
+        if f"{PROJECT}:{k}" in raw and not runtime_config.is_config_secret(f"{PROJECT}:{k}")
+    ]
     if plain:
-        raise ConfigError([f"{_key(k)}: stored in plain text in the stack file; run `pulumi config "
-                           f"rm {_key(k)}` and set it again with `pulumi config set --secret "
-                           f"{_key(k)} ...`" for k in plain])
+        raise ConfigError(
+            [
+                f"{_key(k)}: stored in plain text in the stack file; run `pulumi config "
+                f"rm {_key(k)}` and set it again with `pulumi config set --secret "
+                f"{_key(k)} ...`"
+                for k in plain
+            ]
+        )
     return parse_pulumi_config(raw)

@@ -52,14 +52,22 @@ def ports(cfg: DevPodConfig) -> list[dict[str, Any]]:
     return out
 
 
-def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts,
-               volume_name: str | None = None, volume: VolumeConfig | None = None) -> dict:
+def render_pod(
+    cfg: DevPodConfig,
+    *,
+    namespace: str,
+    image: str,
+    pool: PoolFacts,
+    volume_name: str | None = None,
+    volume: VolumeConfig | None = None,
+) -> dict:
     size = pod_size(pool, cfg.gpus, efa=False, cpu=cfg.cpu, memory=cfg.memory)
     shm, shm_mount = pod_spec.shm_volume(size)
     volumes, mounts = [shm], [shm_mount]
     if cfg.ssh:
-        volumes.append({"name": "ssh-keys", "secret": {"secretName": SSH_SECRET,
-                                                       "defaultMode": 0o440}})
+        volumes.append(
+            {"name": "ssh-keys", "secret": {"secretName": SSH_SECRET, "defaultMode": 0o440}}
+        )
         mounts.append({"name": "ssh-keys", "mountPath": KEYS_MOUNT, "readOnly": True})
     if volume_name is not None and volume is not None:
         vol, mount = pod_spec.checkpoint_volume(volume_name, volume, f"{WORKSPACE}/shared")
@@ -68,29 +76,36 @@ def render_pod(cfg: DevPodConfig, *, namespace: str, image: str, pool: PoolFacts
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": NAME, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/part-of": "trainstack",
-                                "app.kubernetes.io/name": NAME},
-                     "annotations": {**pod_spec.DO_NOT_DISRUPT,
-                                     "pulumi.com/skipAwait": "true"}},
+        "metadata": {
+            "name": NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack", "app.kubernetes.io/name": NAME},
+            "annotations": {**pod_spec.DO_NOT_DISRUPT, "pulumi.com/skipAwait": "true"},
+        },
         # sshd keeps its host key and pid under /tmp/sshd, authorized_keys under $HOME/.ssh,
         # JupyterLab its runtime/config under $HOME and notebooks in /workspace: all emptyDirs
         # (the shared volume mounts inside /workspace). Nothing here calls the Kubernetes API.
-        "spec": pod_spec.harden_pod({
-            **pod_spec.placement(pool, efa=False),
-            "restartPolicy": "Always",
-            "containers": [{
-                "name": "dev",
-                "image": image,
-                "command": ["bash", "-c", startup_script(cfg)],
-                "env": pod_spec.training_env(NAME, efa=False, nccl_debug="WARN",
-                                             hf_token=False),
-                "ports": ports(cfg),
-                "resources": pod_spec.resources(size),
-                "volumeMounts": mounts,
-            }],
-            "volumes": volumes,
-        }, writable={"workspace": WORKSPACE}),
+        "spec": pod_spec.harden_pod(
+            {
+                **pod_spec.placement(pool, efa=False),
+                "restartPolicy": "Always",
+                "containers": [
+                    {
+                        "name": "dev",
+                        "image": image,
+                        "command": ["bash", "-c", startup_script(cfg)],
+                        "env": pod_spec.training_env(
+                            NAME, efa=False, nccl_debug="WARN", hf_token=False
+                        ),
+                        "ports": ports(cfg),
+                        "resources": pod_spec.resources(size),
+                        "volumeMounts": mounts,
+                    }
+                ],
+                "volumes": volumes,
+            },
+            writable={"workspace": WORKSPACE},
+        ),
     }
 
 
@@ -101,15 +116,19 @@ def render_load_balancer(cfg: DevPodConfig, namespace: str) -> dict | None:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": NAME, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/part-of": "trainstack"},
-                     "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}},
+        "metadata": {
+            "name": NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack"},
+            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
+        },
         "spec": {
             "type": "LoadBalancer",
             "selector": {"app.kubernetes.io/name": NAME},
             "loadBalancerSourceRanges": [str(n) for n in cfg.load_balancer_cidrs],
-            "ports": [{"name": p["name"], "port": p["containerPort"],
-                       "targetPort": p["name"]} for p in ports(cfg)],
+            "ports": [
+                {"name": p["name"], "port": p["containerPort"], "targetPort": p["name"]}
+                for p in ports(cfg)
+            ],
         },
     }
-

@@ -7,31 +7,59 @@ import json
 import pulumi
 import pulumi_aws as aws
 
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryPullOnly",
-                 "AmazonEKS_CNI_Policy", "AmazonSSMManagedInstanceCore")
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonEKS_CNI_Policy",
+    "AmazonSSMManagedInstanceCore",
+)
 POD_IDENTITY_ACTIONS = ("sts:AssumeRole", "sts:TagSession")
 
 
-def role_trusting(name: str, service: str, opts: pulumi.ResourceOptions, *, tags: dict[str, str],
-                  actions: tuple[str, ...] = ("sts:AssumeRole",)) -> aws.iam.Role:
-    return aws.iam.Role(name, tags=tags, opts=opts, assume_role_policy=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service},
-                       "Action": list(actions)}]}))
+def role_trusting(
+    name: str,
+    service: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    tags: dict[str, str],
+    actions: tuple[str, ...] = ("sts:AssumeRole",),
+) -> aws.iam.Role:
+    return aws.iam.Role(
+        name,
+        tags=tags,
+        opts=opts,
+        assume_role_policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"Service": service}, "Action": list(actions)}
+                ],
+            }
+        ),
+    )
 
 
-def pod_identity_role(name: str, opts: pulumi.ResourceOptions,
-                      tags: dict[str, str]) -> aws.iam.Role:
+def pod_identity_role(
+    name: str, opts: pulumi.ResourceOptions, tags: dict[str, str]
+) -> aws.iam.Role:
     """A role EKS Pod Identity hands to one service account."""
-    return role_trusting(name, "pods.eks.amazonaws.com", opts, tags=tags,
-                         actions=POD_IDENTITY_ACTIONS)
+    return role_trusting(
+        name, "pods.eks.amazonaws.com", opts, tags=tags, actions=POD_IDENTITY_ACTIONS
+    )
 
 
-def attach_managed(role: aws.iam.Role, name: str, policies: tuple[str, ...],
-                   opts: pulumi.ResourceOptions) -> list[aws.iam.RolePolicyAttachment]:
-    return [aws.iam.RolePolicyAttachment(f"{name}-{p.rsplit('/', 1)[-1]}", role=role.name,
-                                         policy_arn=f"arn:aws:iam::aws:policy/{p}", opts=opts)
-            for p in policies]
+def attach_managed(
+    role: aws.iam.Role, name: str, policies: tuple[str, ...], opts: pulumi.ResourceOptions
+) -> list[aws.iam.RolePolicyAttachment]:
+    return [
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{p.rsplit('/', 1)[-1]}",
+            role=role.name,
+            policy_arn=f"arn:aws:iam::aws:policy/{p}",
+            opts=opts,
+        )
+        for p in policies
+    ]
 
 
 def node_role(name: str, opts: pulumi.ResourceOptions, tags: dict[str, str]) -> aws.iam.Role:

@@ -30,9 +30,16 @@ BUILDSPEC = "trainer/buildspec.yml"
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
 # Build sources are kept for a while for audit, then expire: each `up` uploads a new bundle.
 SOURCE_EXPIRE_DAYS = 30
-ECR_PUSH_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload",
-                    "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
-                    "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages")
+ECR_PUSH_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:DescribeImages",
+)
 
 
 # --------------------------------------------------------------------------- pure renderers
@@ -40,52 +47,109 @@ ECR_PUSH_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload"
 
 def render_lifecycle_policy(cfg: ImageConfig) -> dict[str, Any]:
     """Untagged images (superseded layers of failed pushes) expire; the newest tagged are kept."""
-    return {"rules": [
-        {"rulePriority": 1, "description": f"expire untagged after {cfg.untagged_expire_days} days",
-         "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                       "countUnit": "days", "countNumber": cfg.untagged_expire_days},
-         "action": {"type": "expire"}},
-        {"rulePriority": 2, "description": f"keep the newest {cfg.keep_tagged} tagged images",
-         "selection": {"tagStatus": "tagged", "tagPatternList": ["*"],
-                       "countType": "imageCountMoreThan", "countNumber": cfg.keep_tagged},
-         "action": {"type": "expire"}},
-    ]}
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"expire untagged after {cfg.untagged_expire_days} days",
+                "selection": {
+                    "tagStatus": "untagged",
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": cfg.untagged_expire_days,
+                },
+                "action": {"type": "expire"},
+            },
+            {
+                "rulePriority": 2,
+                "description": f"keep the newest {cfg.keep_tagged} tagged images",
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPatternList": ["*"],
+                    "countType": "imageCountMoreThan",
+                    "countNumber": cfg.keep_tagged,
+                },
+                "action": {"type": "expire"},
+            },
+        ]
+    }
 
 
 def render_bucket_policy(bucket_arn: str) -> dict[str, Any]:
     """Deny any request to the source bucket that does not use TLS."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": [bucket_arn, f"{bucket_arn}/*"],
-         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
 
 
-def render_build_policy(*, repository_arn: str, bucket_arn: str, log_group_arn: str,
-                        key_arn: str) -> dict[str, Any]:
+def render_build_policy(
+    *, repository_arn: str, bucket_arn: str, log_group_arn: str, key_arn: str
+) -> dict[str, Any]:
     """The build's permissions: this repository, this bucket, this log group, this key."""
-    return {"Version": "2012-10-17", "Statement": [
-        # Registry login cannot be scoped to a repository (AWS documents Resource "*").
-        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken",
-         "Resource": "*"},
-        {"Sid": "PushThisRepository", "Effect": "Allow", "Action": list(ECR_PUSH_ACTIONS),
-         "Resource": repository_arn},
-        {"Sid": "ReadThisBucket", "Effect": "Allow",
-         "Action": ["s3:GetObject", "s3:GetObjectVersion"], "Resource": f"{bucket_arn}/*"},
-        {"Sid": "LocateThisBucket", "Effect": "Allow",
-         "Action": ["s3:GetBucketLocation", "s3:GetBucketAcl"], "Resource": bucket_arn},
-        {"Sid": "WriteThisLogGroup", "Effect": "Allow",
-         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": [log_group_arn, f"{log_group_arn}:*"]},
-        {"Sid": "UseThisKey", "Effect": "Allow",
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-         "Resource": key_arn},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            # Registry login cannot be scoped to a repository (AWS documents Resource "*").
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PushThisRepository",
+                "Effect": "Allow",
+                "Action": list(ECR_PUSH_ACTIONS),
+                "Resource": repository_arn,
+            },
+            {
+                "Sid": "ReadThisBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"{bucket_arn}/*",
+            },
+            {
+                "Sid": "LocateThisBucket",
+                "Effect": "Allow",
+                "Action": ["s3:GetBucketLocation", "s3:GetBucketAcl"],
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "WriteThisLogGroup",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": [log_group_arn, f"{log_group_arn}:*"],
+            },
+            {
+                "Sid": "UseThisKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
+                "Resource": key_arn,
+            },
+        ],
+    }
 
 
 def webhook_filter_groups(branch: str) -> list[dict[str, Any]]:
     """Build on pushes to `branch` only (not on every branch or tag)."""
-    return [{"filters": [{"type": "EVENT", "pattern": "PUSH"},
-                         {"type": "HEAD_REF", "pattern": f"^refs/heads/{branch}$"}]}]
+    return [
+        {
+            "filters": [
+                {"type": "EVENT", "pattern": "PUSH"},
+                {"type": "HEAD_REF", "pattern": f"^refs/heads/{branch}$"},
+            ]
+        }
+    ]
 
 
 # ------------------------------------------------------------------------------- component
@@ -105,127 +169,263 @@ class TrainerImage(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
     project_name: pulumi.Output[str]
 
-    def __init__(self, name: str, args: TrainerImageArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: TrainerImageArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(f"{PROJECT}:image:TrainerImage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        cfg, tags, base = (args.config, args.tags,
-                            aws_names.trainer_base(args.cluster_name))
+        cfg, tags, base = (args.config, args.tags, aws_names.trainer_base(args.cluster_name))
 
-        key = aws.kms.Key(f"{name}-key", description=f"{base}: image, build sources and logs",
-                          enable_key_rotation=True, deletion_window_in_days=30, tags=tags,
-                          opts=child)
-        aws.kms.Alias(f"{name}-key", name=aws_names.trainer_kms_alias(base),
-                      target_key_id=key.key_id, opts=child)
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{base}: image, build sources and logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-key",
+            name=aws_names.trainer_kms_alias(base),
+            target_key_id=key.key_id,
+            opts=child,
+        )
 
         repo = aws.ecr.Repository(
-            f"{name}-repo", name=aws_names.ecr_repository(args.cluster_name),
+            f"{name}-repo",
+            name=aws_names.ecr_repository(args.cluster_name),
             image_tag_mutability="IMMUTABLE",
             image_scanning_configuration={"scan_on_push": True},
             encryption_configurations=[{"encryption_type": "KMS", "kms_key": key.arn}],
             # `pulumi destroy` of the stack removes its images too instead of failing on them.
-            force_delete=True, tags=tags, opts=child)
-        aws.ecr.LifecyclePolicy(f"{name}-repo", repository=repo.name,
-                                policy=json.dumps(render_lifecycle_policy(cfg)), opts=child)
+            force_delete=True,
+            tags=tags,
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-repo",
+            repository=repo.name,
+            policy=json.dumps(render_lifecycle_policy(cfg)),
+            opts=child,
+        )
 
         bucket = self._source_bucket(name, base, key, tags, child)
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_names.codebuild_log_group(base),
-                                            retention_in_days=cfg.log_retention_days, tags=tags,
-                                            opts=child)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=aws_names.codebuild_log_group(base),
+            retention_in_days=cfg.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
 
         role = role_trusting(f"{name}-build", "codebuild.amazonaws.com", child, tags=tags)
         policy = aws.iam.RolePolicy(
-            f"{name}-build", role=role.id, opts=child,
+            f"{name}-build",
+            role=role.id,
+            opts=child,
             policy=pulumi.Output.all(repo.arn, bucket.arn, log_group.arn, key.arn).apply(
-                lambda a: json.dumps(render_build_policy(repository_arn=a[0], bucket_arn=a[1],
-                                                         log_group_arn=a[2], key_arn=a[3]))))
+                lambda a: json.dumps(
+                    render_build_policy(
+                        repository_arn=a[0], bucket_arn=a[1], log_group_arn=a[2], key_arn=a[3]
+                    )
+                )
+            ),
+        )
 
         source: dict[str, Any]
         if cfg.github is not None:
-            source = {"type": "GITHUB", "buildspec": BUILDSPEC, "git_clone_depth": 1,
-                      "location": f"https://github.com/{cfg.github.owner}/{cfg.github.repo}.git"}
+            source = {
+                "type": "GITHUB",
+                "buildspec": BUILDSPEC,
+                "git_clone_depth": 1,
+                "location": f"https://github.com/{cfg.github.owner}/{cfg.github.repo}.git",
+            }
         else:
-            source = {"type": "S3", "buildspec": BUILDSPEC,
-                      "location": bucket.bucket.apply(lambda b: f"{b}/sources/")}
+            source = {
+                "type": "S3",
+                "buildspec": BUILDSPEC,
+                "location": bucket.bucket.apply(lambda b: f"{b}/sources/"),
+            }
         project = aws.codebuild.Project(
-            f"{name}-build", name=base, description="Build, self-test and push the trainer image",
-            service_role=role.arn, build_timeout=cfg.build_timeout_minutes,
-            encryption_key=key.arn, artifacts={"type": "NO_ARTIFACTS"}, source=source,
+            f"{name}-build",
+            name=base,
+            description="Build, self-test and push the trainer image",
+            service_role=role.arn,
+            build_timeout=cfg.build_timeout_minutes,
+            encryption_key=key.arn,
+            artifacts={"type": "NO_ARTIFACTS"},
+            source=source,
             source_version=cfg.github.branch if cfg.github else None,
             environment={
-                "compute_type": cfg.compute_type, "image": BUILD_IMAGE,
-                "type": "LINUX_CONTAINER", "image_pull_credentials_type": "CODEBUILD",
+                "compute_type": cfg.compute_type,
+                "image": BUILD_IMAGE,
+                "type": "LINUX_CONTAINER",
+                "image_pull_credentials_type": "CODEBUILD",
                 # Docker-in-Docker needs a privileged build container; nothing else gets it.
                 "privileged_mode": True,
-                "environment_variables": [{"name": "REPOSITORY_URI", "value": repo.repository_url,
-                                           "type": "PLAINTEXT"}]},
+                "environment_variables": [
+                    {"name": "REPOSITORY_URI", "value": repo.repository_url, "type": "PLAINTEXT"}
+                ],
+            },
             # Reuses layers and the source within a host's cache window; the buildspec also
             # pulls cache from the newest pushed image for cold hosts.
             cache={"type": "LOCAL", "modes": ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]},
-            logs_config={"cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
-                         "s3_logs": {"status": "DISABLED"}},
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+            logs_config={
+                "cloudwatch_logs": {"status": "ENABLED", "group_name": log_group.name},
+                "s3_logs": {"status": "DISABLED"},
+            },
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
 
         if cfg.github is not None:
-            aws.codebuild.Webhook(f"{name}-push", project_name=project.name,
-                                  build_type="BUILD",
-                                  filter_groups=webhook_filter_groups(cfg.github.branch),
-                                  opts=child)
+            aws.codebuild.Webhook(
+                f"{name}-push",
+                project_name=project.name,
+                build_type="BUILD",
+                filter_groups=webhook_filter_groups(cfg.github.branch),
+                opts=child,
+            )
         if cfg.nightly_schedule is not None:
             self._nightly(name, cfg.nightly_schedule, project, tags, child)
 
-        build = ImageBuild(f"{name}-build", ImageBuildArgs(
-            project_name=project.name, bucket=bucket.bucket, repository_name=repo.name,
-            repository_url=repo.repository_url, region=args.region,
-            source_root=str(args.source_root),
-            source_hash=image_builder.source_hash(args.source_root),
-            max_attempts=cfg.max_attempts, timeout_minutes=cfg.build_timeout_minutes),
-            pulumi.ResourceOptions(parent=self, depends_on=[project, policy]))
+        build = ImageBuild(
+            f"{name}-build",
+            ImageBuildArgs(
+                project_name=project.name,
+                bucket=bucket.bucket,
+                repository_name=repo.name,
+                repository_url=repo.repository_url,
+                region=args.region,
+                source_root=str(args.source_root),
+                source_hash=image_builder.source_hash(args.source_root),
+                max_attempts=cfg.max_attempts,
+                timeout_minutes=cfg.build_timeout_minutes,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=[project, policy]),
+        )
 
         self.image = build.image
         self.repository_url = repo.repository_url
         self.project_name = project.name
-        self.register_outputs({"image": self.image, "repositoryUrl": self.repository_url,
-                               "buildProject": self.project_name})
+        self.register_outputs(
+            {
+                "image": self.image,
+                "repositoryUrl": self.repository_url,
+                "buildProject": self.project_name,
+            }
+        )
 
-    def _source_bucket(self, name: str, base: str, key: aws.kms.Key, tags: dict[str, str],
-                       child: pulumi.ResourceOptions) -> aws.s3.Bucket:
+    def _source_bucket(
+        self,
+        name: str,
+        base: str,
+        key: aws.kms.Key,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> aws.s3.Bucket:
         # force_destroy: the bundles are rebuilt from the repository, never the only copy.
-        bucket = aws.s3.Bucket(f"{name}-sources", bucket_prefix=aws_names.source_bucket_prefix(base),
-                               tags=tags, force_destroy=True, opts=child)
+        bucket = aws.s3.Bucket(
+            f"{name}-sources",
+            bucket_prefix=aws_names.source_bucket_prefix(base),
+            tags=tags,
+            force_destroy=True,
+            opts=child,
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sources", bucket=bucket.id, opts=child,
-            rules=[{"apply_server_side_encryption_by_default": {
-                "sse_algorithm": "aws:kms", "kms_master_key_id": key.arn},
-                "bucket_key_enabled": True}])
-        aws.s3.BucketVersioning(f"{name}-sources", bucket=bucket.id,
-                                versioning_configuration={"status": "Enabled"}, opts=child)
-        aws.s3.BucketPublicAccessBlock(f"{name}-sources", bucket=bucket.id,
-                                       block_public_acls=True, block_public_policy=True,
-                                       ignore_public_acls=True, restrict_public_buckets=True,
-                                       opts=child)
-        aws.s3.BucketPolicy(f"{name}-sources", bucket=bucket.id, opts=child,
-                            policy=bucket.arn.apply(lambda a: json.dumps(render_bucket_policy(a))))
-        aws.s3.BucketLifecycleConfiguration(f"{name}-sources", bucket=bucket.id, opts=child, rules=[
-            {"id": "expire-sources", "status": "Enabled", "filter": {"prefix": "sources/"},
-             "expiration": {"days": SOURCE_EXPIRE_DAYS},
-             "noncurrent_version_expiration": {"noncurrent_days": SOURCE_EXPIRE_DAYS}}])
+            f"{name}-sources",
+            bucket=bucket.id,
+            opts=child,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {
+                        "sse_algorithm": "aws:kms",
+                        "kms_master_key_id": key.arn,
+                    },
+                    "bucket_key_enabled": True,
+                }
+            ],
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-sources",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-sources",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-sources",
+            bucket=bucket.id,
+            opts=child,
+            policy=bucket.arn.apply(lambda a: json.dumps(render_bucket_policy(a))),
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-sources",
+            bucket=bucket.id,
+            opts=child,
+            rules=[
+                {
+                    "id": "expire-sources",
+                    "status": "Enabled",
+                    "filter": {"prefix": "sources/"},
+                    "expiration": {"days": SOURCE_EXPIRE_DAYS},
+                    "noncurrent_version_expiration": {"noncurrent_days": SOURCE_EXPIRE_DAYS},
+                }
+            ],
+        )
         return bucket
 
-    def _nightly(self, name: str, schedule: str, project: aws.codebuild.Project,
-                 tags: dict[str, str], child: pulumi.ResourceOptions) -> None:
+    def _nightly(
+        self,
+        name: str,
+        schedule: str,
+        project: aws.codebuild.Project,
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         role = role_trusting(f"{name}-nightly", "events.amazonaws.com", child, tags=tags)
-        aws.iam.RolePolicy(f"{name}-nightly", role=role.id, opts=child,
-                           policy=project.arn.apply(lambda arn: json.dumps({
-                               "Version": "2012-10-17", "Statement": [{
-                                   "Effect": "Allow", "Action": "codebuild:StartBuild",
-                                   "Resource": arn}]})))
-        rule = aws.cloudwatch.EventRule(f"{name}-nightly", schedule_expression=schedule,
-                                        description="Nightly trainer image build", tags=tags,
-                                        opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-nightly",
+            role=role.id,
+            opts=child,
+            policy=project.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {"Effect": "Allow", "Action": "codebuild:StartBuild", "Resource": arn}
+                        ],
+                    }
+                )
+            ),
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-nightly",
+            schedule_expression=schedule,
+            description="Nightly trainer image build",
+            tags=tags,
+            opts=child,
+        )
         # BUILD_KIND makes the buildspec tag it nightly-<date>-git-<sha>: tags are immutable.
-        aws.cloudwatch.EventTarget(f"{name}-nightly", rule=rule.name, arn=project.arn,
-                                   role_arn=role.arn, opts=child, input=json.dumps({
-                                       "environmentVariablesOverride": [
-                                           {"name": "BUILD_KIND", "value": "nightly",
-                                            "type": "PLAINTEXT"}]}))
+        aws.cloudwatch.EventTarget(
+            f"{name}-nightly",
+            rule=rule.name,
+            arn=project.arn,
+            role_arn=role.arn,
+            opts=child,
+            input=json.dumps(
+                {
+                    "environmentVariablesOverride": [
+                        {"name": "BUILD_KIND", "value": "nightly", "type": "PLAINTEXT"}
+                    ]
+                }
+            ),
+        )

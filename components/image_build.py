@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import pulumi.dynamic as dyn
@@ -25,8 +25,17 @@ from pulumi.runtime.rpc import UNKNOWN  # what check/diff see for a value not kn
 
 from trainstack import image_builder
 
-INPUTS = ("project_name", "bucket", "repository_name", "repository_url", "region", "source_root",
-          "source_hash", "max_attempts", "timeout_minutes")
+INPUTS = (
+    "project_name",
+    "bucket",
+    "repository_name",
+    "repository_url",
+    "region",
+    "source_root",
+    "source_hash",
+    "max_attempts",
+    "timeout_minutes",
+)
 OUTPUTS = ("image", "digest", "tag", "build_id", "source_hash")
 # A new repository is a new image: replace. A new source hash is a new build: update.
 REPLACE_KEYS = ("repository_name", "repository_url")
@@ -78,11 +87,14 @@ def _failures(news: dict[str, Any]) -> list[dyn.CheckFailure]:
     url = news.get("repository_url")
     if _known(url) and not (isinstance(url, str) and _REPO_URL.match(url)):
         fail("repository_url", f"must be an ECR repository URL, got {url!r}")
-    for key, (low, high) in (("max_attempts", MAX_ATTEMPTS_RANGE),
-                             ("timeout_minutes", TIMEOUT_RANGE)):
+    for key, (low, high) in (
+        ("max_attempts", MAX_ATTEMPTS_RANGE),
+        ("timeout_minutes", TIMEOUT_RANGE),
+    ):
         value = news.get(key)
-        if _known(value) and not (isinstance(value, (int, float)) and value == int(value)
-                                  and low <= value <= high):
+        if _known(value) and not (
+            isinstance(value, (int, float)) and value == int(value) and low <= value <= high
+        ):
             fail(key, f"must be a whole number in [{low}, {high}], got {value!r}")
     return out
 
@@ -103,15 +115,15 @@ class ImageBuildProvider(dyn.ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         replaces = _changed(olds, news, REPLACE_KEYS)
         updates = _changed(olds, news, UPDATE_KEYS)
-        return dyn.DiffResult(changes=bool(replaces or updates), replaces=replaces,
-                              delete_before_replace=False)
+        return dyn.DiffResult(
+            changes=bool(replaces or updates), replaces=replaces, delete_before_replace=False
+        )
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         outs = self._build(props)
         return dyn.CreateResult(f"{props['repository_name']}@{outs['digest']}", outs)
 
-    def update(self, _id: str, _olds: dict[str, Any],
-               news: dict[str, Any]) -> dyn.UpdateResult:
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         return dyn.UpdateResult(self._build(news))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
@@ -142,8 +154,14 @@ class ImageBuildProvider(dyn.ResourceProvider):
             expected_hash=props["source_hash"],
         )
         inputs = {k: props[k] for k in INPUTS}
-        return {**inputs, "image": result.image, "digest": result.digest, "tag": result.tag,
-                "build_id": result.build_id, "source_hash": result.source_hash}
+        return {
+            **inputs,
+            "image": result.image,
+            "digest": result.digest,
+            "tag": result.tag,
+            "build_id": result.build_id,
+            "source_hash": result.source_hash,
+        }
 
 
 @dataclass
@@ -165,11 +183,10 @@ class ImageBuild(dyn.Resource):
     image: pulumi.Output[str]
     digest: pulumi.Output[str]
     tag: pulumi.Output[str]
-    build_id: pulumi.Output[Optional[str]]
+    build_id: pulumi.Output[str | None]
     source_hash: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ImageBuildArgs,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, name: str, args: ImageBuildArgs, opts: pulumi.ResourceOptions | None = None):
         # Not dataclasses.asdict: it deep-copies values, and these are Outputs.
         props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
         # Declared as None so the SDK exposes them as outputs of this resource.

@@ -33,7 +33,10 @@ def dns1123_label(v: str) -> str | None:
 
 def dns1035_label(v: str) -> str | None:
     if len(v) > LABEL_MAX or not DNS1035_LABEL.fullmatch(v):
-        return "must be an RFC 1035 label (a-z, 0-9, '-', starting with a letter, at most 63 characters)"
+        return (
+            "must be an RFC 1035 label (a-z, 0-9, '-', starting with a letter, at most 63 "
+            "characters)"
+        )
     return None
 
 

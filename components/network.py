@@ -13,8 +13,9 @@ from .config import NetworkConfig
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "sqs", "ec2")
 
 
-def plan_subnets(cidr: ipaddress.IPv4Network, zones: int
-                 ) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
+def plan_subnets(
+    cidr: ipaddress.IPv4Network, zones: int
+) -> tuple[list[ipaddress.IPv4Network], list[ipaddress.IPv4Network]]:
     """Split the VPC block into large private subnets (pods take VPC IPs) and small public ones.
 
     The block is cut in eighths: one eighth per zone for private subnets (up to 6 zones), and the
@@ -51,72 +52,131 @@ class Network(pulumi.ComponentResource):
         def named(suffix: str, **extra: str) -> dict[str, str]:
             return {**tags, "Name": f"{args.cluster_name}-{suffix}", **extra}
 
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=str(cfg.cidr), enable_dns_hostnames=True,
-                          enable_dns_support=True, tags=named("vpc"), opts=child)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=str(cfg.cidr),
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=named("vpc"),
+            opts=child,
+        )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=named("igw"), opts=child)
 
         private_cidrs, public_cidrs = plan_subnets(cfg.cidr, len(args.zones))
         public_rt = aws.ec2.RouteTable(
-            f"{name}-public", vpc_id=vpc.id, tags=named("public"), opts=child,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)])
+            f"{name}-public",
+            vpc_id=vpc.id,
+            tags=named("public"),
+            opts=child,
+            routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", gateway_id=igw.id)],
+        )
 
         public_subnets, private_subnets, private_rts, nats = [], [], [], []
         for i, (zone, priv, pub) in enumerate(zip(args.zones, private_cidrs, public_cidrs)):
             subnet = aws.ec2.Subnet(
-                f"{name}-public-{zone}", vpc_id=vpc.id, cidr_block=str(pub), availability_zone=zone,
+                f"{name}-public-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=str(pub),
+                availability_zone=zone,
                 # Nothing launched here gets a public IP by default: only NAT and load balancers.
                 map_public_ip_on_launch=False,
-                tags=named(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}), opts=child)
-            aws.ec2.RouteTableAssociation(f"{name}-public-{zone}", subnet_id=subnet.id,
-                                          route_table_id=public_rt.id, opts=child)
+                tags=named(f"public-{zone}", **{"kubernetes.io/role/elb": "1"}),
+                opts=child,
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-public-{zone}",
+                subnet_id=subnet.id,
+                route_table_id=public_rt.id,
+                opts=child,
+            )
             public_subnets.append(subnet)
             if cfg.nat_gateways == "perAz" or i == 0:
-                eip = aws.ec2.Eip(f"{name}-nat-{zone}", domain="vpc", tags=named(f"nat-{zone}"),
-                                  opts=child)
-                nats.append(aws.ec2.NatGateway(
-                    f"{name}-nat-{zone}", allocation_id=eip.id, subnet_id=subnet.id,
-                    tags=named(f"nat-{zone}"), opts=pulumi.ResourceOptions(parent=self,
-                                                                           depends_on=[igw])))
+                eip = aws.ec2.Eip(
+                    f"{name}-nat-{zone}", domain="vpc", tags=named(f"nat-{zone}"), opts=child
+                )
+                nats.append(
+                    aws.ec2.NatGateway(
+                        f"{name}-nat-{zone}",
+                        allocation_id=eip.id,
+                        subnet_id=subnet.id,
+                        tags=named(f"nat-{zone}"),
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[igw]),
+                    )
+                )
             private = aws.ec2.Subnet(
-                f"{name}-private-{zone}", vpc_id=vpc.id, cidr_block=str(priv),
-                availability_zone=zone, map_public_ip_on_launch=False,
-                tags=named(f"private-{zone}", **{
-                    "kubernetes.io/role/internal-elb": "1",
-                    # Karpenter's EC2NodeClass selects node subnets by this tag.
-                    "karpenter.sh/discovery": args.cluster_name,
-                }), opts=child)
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                cidr_block=str(priv),
+                availability_zone=zone,
+                map_public_ip_on_launch=False,
+                tags=named(
+                    f"private-{zone}",
+                    **{
+                        "kubernetes.io/role/internal-elb": "1",
+                        # Karpenter's EC2NodeClass selects node subnets by this tag.
+                        "karpenter.sh/discovery": args.cluster_name,
+                    },
+                ),
+                opts=child,
+            )
             rt = aws.ec2.RouteTable(
-                f"{name}-private-{zone}", vpc_id=vpc.id, tags=named(f"private-{zone}"), opts=child,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0",
-                                                    nat_gateway_id=nats[-1].id)])
-            aws.ec2.RouteTableAssociation(f"{name}-private-{zone}", subnet_id=private.id,
-                                          route_table_id=rt.id, opts=child)
+                f"{name}-private-{zone}",
+                vpc_id=vpc.id,
+                tags=named(f"private-{zone}"),
+                opts=child,
+                routes=[
+                    aws.ec2.RouteTableRouteArgs(cidr_block="0.0.0.0/0", nat_gateway_id=nats[-1].id)
+                ],
+            )
+            aws.ec2.RouteTableAssociation(
+                f"{name}-private-{zone}", subnet_id=private.id, route_table_id=rt.id, opts=child
+            )
             private_subnets.append(private)
             private_rts.append(rt)
 
         # Image layers come from S3 behind ECR: the gateway endpoint keeps them off the NAT bill.
-        aws.ec2.VpcEndpoint(f"{name}-s3", vpc_id=vpc.id, vpc_endpoint_type="Gateway",
-                            service_name=f"com.amazonaws.{args.region}.s3",
-                            route_table_ids=[rt.id for rt in private_rts], tags=named("s3"),
-                            opts=child)
+        aws.ec2.VpcEndpoint(
+            f"{name}-s3",
+            vpc_id=vpc.id,
+            vpc_endpoint_type="Gateway",
+            service_name=f"com.amazonaws.{args.region}.s3",
+            route_table_ids=[rt.id for rt in private_rts],
+            tags=named("s3"),
+            opts=child,
+        )
         if cfg.interface_endpoints:
             sg = aws.ec2.SecurityGroup(
-                f"{name}-endpoints", vpc_id=vpc.id, description="HTTPS from the VPC to endpoints",
-                ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=443,
-                                                          to_port=443,
-                                                          cidr_blocks=[str(cfg.cidr)])],
-                tags=named("endpoints"), opts=child)
+                f"{name}-endpoints",
+                vpc_id=vpc.id,
+                description="HTTPS from the VPC to endpoints",
+                ingress=[
+                    aws.ec2.SecurityGroupIngressArgs(
+                        protocol="tcp", from_port=443, to_port=443, cidr_blocks=[str(cfg.cidr)]
+                    )
+                ],
+                tags=named("endpoints"),
+                opts=child,
+            )
             for service in INTERFACE_ENDPOINTS:
                 aws.ec2.VpcEndpoint(
-                    f"{name}-{service.replace('.', '-')}", vpc_id=vpc.id,
+                    f"{name}-{service.replace('.', '-')}",
+                    vpc_id=vpc.id,
                     vpc_endpoint_type="Interface",
                     service_name=f"com.amazonaws.{args.region}.{service}",
-                    private_dns_enabled=True, subnet_ids=[s.id for s in private_subnets],
-                    security_group_ids=[sg.id], tags=named(service), opts=child)
+                    private_dns_enabled=True,
+                    subnet_ids=[s.id for s in private_subnets],
+                    security_group_ids=[sg.id],
+                    tags=named(service),
+                    opts=child,
+                )
 
         self.vpc_id = vpc.id
         self.private_subnet_ids = [s.id for s in private_subnets]
         self.public_subnet_ids = [s.id for s in public_subnets]
-        self.register_outputs({"vpcId": self.vpc_id,
-                               "privateSubnetIds": self.private_subnet_ids,
-                               "publicSubnetIds": self.public_subnet_ids})
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "privateSubnetIds": self.private_subnet_ids,
+                "publicSubnetIds": self.public_subnet_ids,
+            }
+        )

@@ -32,14 +32,18 @@ def pytorch_init_container_template() -> str:
     (pkg/controller.v1/pytorch/initcontainer.go, v1.9.3), so under `enforce: restricted` every
     such Worker pod would be refused. The operator fills in {{.InitContainerImage}},
     {{.MaxTries}} and {{.MasterAddr}} (Go template) and reads the result as a YAML list."""
-    wait = ("err=1; for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 "
-            "&& break; fi; echo waiting for master; sleep 2; done; exit $err")
+    wait = (
+        "err=1; for i in $(seq {{.MaxTries}}); do if nslookup {{.MasterAddr}}; then err=0 "
+        "&& break; fi; echo waiting for master; sleep 2; done; exit $err"
+    )
     container = {
         "name": "init-pytorch",
         "image": "{{.InitContainerImage}}",
         "imagePullPolicy": "IfNotPresent",
-        "resources": {"limits": {"cpu": "100m", "memory": "20Mi"},
-                      "requests": {"cpu": "50m", "memory": "10Mi"}},
+        "resources": {
+            "limits": {"cpu": "100m", "memory": "20Mi"},
+            "requests": {"cpu": "50m", "memory": "10Mi"},
+        },
         "securityContext": pod_spec.container_security_context(),
         "command": ["sh", "-c", wait],
     }
@@ -51,10 +55,21 @@ def init_template_patch() -> dict[str, Any]:
     mounted where the operator reads it. Changing the pod template restarts the operator, which
     reads the file once at its first PyTorchJob."""
     volume = "pytorch-init-container"
-    return {"template": {"spec": {
-        "containers": [{"name": TRAINING_OPERATOR_DEPLOYMENT, "volumeMounts": [
-            {"name": volume, "mountPath": INIT_TEMPLATE_DIR, "readOnly": True}]}],
-        "volumes": [{"name": volume, "configMap": {"name": INIT_TEMPLATE_CONFIGMAP}}]}}}
+    return {
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": TRAINING_OPERATOR_DEPLOYMENT,
+                        "volumeMounts": [
+                            {"name": volume, "mountPath": INIT_TEMPLATE_DIR, "readOnly": True}
+                        ],
+                    }
+                ],
+                "volumes": [{"name": volume, "configMap": {"name": INIT_TEMPLATE_CONFIGMAP}}],
+            }
+        }
+    }
 
 
 def training_operator_source(version: str) -> str:
@@ -67,8 +82,10 @@ def kuberay_values(system_label: tuple[str, str]) -> dict[str, Any]:
     key, value = system_label
     return {
         "nodeSelector": {key: value},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"},
-                      "limits": {"cpu": "500m", "memory": "512Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
     }
 
 
@@ -83,8 +100,9 @@ class OperatorsArgs:
 class Operators(pulumi.ComponentResource):
     def __init__(self, name: str, args: OperatorsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:operators:Operators", name, None, opts)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                          depends_on=list(args.depends_on))
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=list(args.depends_on)
+        )
         cfg = args.config
         self.installed: list[str] = []
         if cfg.training_operator.enabled:
@@ -93,27 +111,43 @@ class Operators(pulumi.ComponentResource):
             operator = k8s.kustomize.v2.Directory(
                 f"{name}-training-operator",
                 directory=training_operator_source(cfg.training_operator.version),
-                opts=k8s_opts)
+                opts=k8s_opts,
+            )
             after = pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[operator]))
+                k8s_opts, pulumi.ResourceOptions(depends_on=[operator])
+            )
             template = k8s.core.v1.ConfigMap(
                 f"{name}-pytorch-init-container",
-                metadata={"name": INIT_TEMPLATE_CONFIGMAP,
-                          "namespace": TRAINING_OPERATOR_NAMESPACE},
-                data={INIT_TEMPLATE_FILE: pytorch_init_container_template()}, opts=after)
+                metadata={
+                    "name": INIT_TEMPLATE_CONFIGMAP,
+                    "namespace": TRAINING_OPERATOR_NAMESPACE,
+                },
+                data={INIT_TEMPLATE_FILE: pytorch_init_container_template()},
+                opts=after,
+            )
             k8s.apps.v1.DeploymentPatch(
                 f"{name}-training-operator-init-template",
-                metadata={"name": TRAINING_OPERATOR_DEPLOYMENT,
-                          "namespace": TRAINING_OPERATOR_NAMESPACE},
+                metadata={
+                    "name": TRAINING_OPERATOR_DEPLOYMENT,
+                    "namespace": TRAINING_OPERATOR_NAMESPACE,
+                },
                 spec=init_template_patch(),
                 opts=pulumi.ResourceOptions.merge(
-                    after, pulumi.ResourceOptions(depends_on=[template])))
+                    after, pulumi.ResourceOptions(depends_on=[template])
+                ),
+            )
             self.installed.append("training-operator")
         if cfg.kuberay.enabled:
             helm_release(
-                f"{name}-kuberay", release=KUBERAY_RELEASE, chart=versions.KUBERAY_CHART,
-                repo=versions.KUBERAY_REPO, version=cfg.kuberay.version,
-                namespace=KUBERAY_NAMESPACE, create_namespace=True,
-                values=kuberay_values(args.system_label), opts=k8s_opts)
+                f"{name}-kuberay",
+                release=KUBERAY_RELEASE,
+                chart=versions.KUBERAY_CHART,
+                repo=versions.KUBERAY_REPO,
+                version=cfg.kuberay.version,
+                namespace=KUBERAY_NAMESPACE,
+                create_namespace=True,
+                values=kuberay_values(args.system_label),
+                opts=k8s_opts,
+            )
             self.installed.append("kuberay")
         self.register_outputs({"installed": self.installed})

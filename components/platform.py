@@ -22,74 +22,145 @@ def _secret(value) -> pulumi.Output[str] | None:
 
 
 class Platform(pulumi.ComponentResource):
-    def __init__(self, name: str, config: PlatformConfig,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, config: PlatformConfig, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("trainstack:platform:Platform", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         cfg = config
         tags = {"trainstack.io/cluster": cfg.cluster.name, "managed-by": "pulumi", **cfg.tags}
         zones = list(cfg.zones())
 
-        self.network = Network(f"{name}-net", NetworkArgs(
-            config=cfg.network, cluster_name=cfg.cluster.name, zones=zones, region=cfg.region,
-            tags=tags), child)
+        self.network = Network(
+            f"{name}-net",
+            NetworkArgs(
+                config=cfg.network,
+                cluster_name=cfg.cluster.name,
+                zones=zones,
+                region=cfg.region,
+                tags=tags,
+            ),
+            child,
+        )
         # EFA node groups and EFA NodePools share one zone and its private subnet.
         efa_subnet_id = self.network.private_subnet_ids[zones.index(cfg.efa_zone)]
-        self.cluster = Cluster(f"{name}-eks", ClusterArgs(
-            config=cfg.cluster, vpc_id=self.network.vpc_id,
-            private_subnet_ids=self.network.private_subnet_ids, efa_subnet_id=efa_subnet_id,
-            node_groups=dict(cfg.node_groups), tags=tags), child)
+        self.cluster = Cluster(
+            f"{name}-eks",
+            ClusterArgs(
+                config=cfg.cluster,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                efa_subnet_id=efa_subnet_id,
+                node_groups=dict(cfg.node_groups),
+                tags=tags,
+            ),
+            child,
+        )
 
         system_label = (SYSTEM_LABEL, "true")
         system_nodes = list(self.cluster.system_node_groups)
         _, system = cfg.system_group
         if cfg.karpenter.enabled:
-            self.karpenter = Karpenter(f"{name}-karpenter", KarpenterArgs(
-                config=cfg.karpenter, cluster_name=self.cluster.cluster_name,
-                cluster_security_group_id=self.cluster.cluster_security_group_id,
-                region=cfg.region, provider=self.cluster.provider, system_label=system_label,
-                # Two replicas need two system nodes (the chart spreads them by host).
-                system_replicas=2 if system.min_size >= 2 else 1,
-                efa_zone=cfg.efa_zone, efa_subnet_id=efa_subnet_id,
-                # Its pods get AWS credentials through the Pod Identity agent.
-                depends_on=[*system_nodes, self.cluster.pod_identity_agent], tags=tags), child)
-        self.gpu = GpuPlugins(f"{name}-gpu", GpuPluginsArgs(
-            config=cfg.addons, provider=self.cluster.provider, efa_in_use=cfg.efa_in_use,
-            depends_on=system_nodes), child)
-        self.operators = Operators(f"{name}-operators", OperatorsArgs(
-            config=cfg.addons, provider=self.cluster.provider, system_label=system_label,
-            depends_on=system_nodes), child)
+            self.karpenter = Karpenter(
+                f"{name}-karpenter",
+                KarpenterArgs(
+                    config=cfg.karpenter,
+                    cluster_name=self.cluster.cluster_name,
+                    cluster_security_group_id=self.cluster.cluster_security_group_id,
+                    region=cfg.region,
+                    provider=self.cluster.provider,
+                    system_label=system_label,
+                    # Two replicas need two system nodes (the chart spreads them by host).
+                    system_replicas=2 if system.min_size >= 2 else 1,
+                    efa_zone=cfg.efa_zone,
+                    efa_subnet_id=efa_subnet_id,
+                    # Its pods get AWS credentials through the Pod Identity agent.
+                    depends_on=[*system_nodes, self.cluster.pod_identity_agent],
+                    tags=tags,
+                ),
+                child,
+            )
+        self.gpu = GpuPlugins(
+            f"{name}-gpu",
+            GpuPluginsArgs(
+                config=cfg.addons,
+                provider=self.cluster.provider,
+                efa_in_use=cfg.efa_in_use,
+                depends_on=system_nodes,
+            ),
+            child,
+        )
+        self.operators = Operators(
+            f"{name}-operators",
+            OperatorsArgs(
+                config=cfg.addons,
+                provider=self.cluster.provider,
+                system_label=system_label,
+                depends_on=system_nodes,
+            ),
+            child,
+        )
 
         self.image = self.workloads = None
         if cfg.image.enabled:
-            self.image = TrainerImage(f"{name}-image", TrainerImageArgs(
-                config=cfg.image, cluster_name=cfg.cluster.name, region=cfg.region, tags=tags),
-                child)
-            storage = CheckpointStorage(f"{name}-storage", CheckpointStorageArgs(
-                volumes=cfg.volumes, cluster_name=self.cluster.cluster_name,
-                vpc_id=self.network.vpc_id, vpc_cidr=str(cfg.network.cidr),
-                private_subnet_ids=self.network.private_subnet_ids,
-                provider=self.cluster.provider, depends_on=system_nodes, tags=tags), child)
+            self.image = TrainerImage(
+                f"{name}-image",
+                TrainerImageArgs(
+                    config=cfg.image, cluster_name=cfg.cluster.name, region=cfg.region, tags=tags
+                ),
+                child,
+            )
+            storage = CheckpointStorage(
+                f"{name}-storage",
+                CheckpointStorageArgs(
+                    volumes=cfg.volumes,
+                    cluster_name=self.cluster.cluster_name,
+                    vpc_id=self.network.vpc_id,
+                    vpc_cidr=str(cfg.network.cidr),
+                    private_subnet_ids=self.network.private_subnet_ids,
+                    provider=self.cluster.provider,
+                    depends_on=system_nodes,
+                    tags=tags,
+                ),
+                child,
+            )
             # Jobs need the operators' CRDs, the device plugins, the pools and the volumes'
             # StorageClasses to exist first.
             ready = [self.operators, self.gpu, storage, *system_nodes]
             if cfg.karpenter.enabled:
                 ready.append(self.karpenter)
-            self.workloads = Workloads(f"{name}-jobs", WorkloadsArgs(
-                config=cfg, image=self.image.image, provider=self.cluster.provider,
-                depends_on=ready, hf_token=_secret(cfg.hf_token),
-                ssh_keys=_secret(cfg.dev_pod_ssh_keys)), child)
+            self.workloads = Workloads(
+                f"{name}-jobs",
+                WorkloadsArgs(
+                    config=cfg,
+                    image=self.image.image,
+                    provider=self.cluster.provider,
+                    depends_on=ready,
+                    hf_token=_secret(cfg.hf_token),
+                    ssh_keys=_secret(cfg.dev_pod_ssh_keys),
+                ),
+                child,
+            )
 
         self.outputs = {
             "clusterName": self.cluster.cluster_name,
             "kubeconfig": self.cluster.kubeconfig,
             "region": cfg.region,
             "vpcId": self.network.vpc_id,
-            "nodeGroups": {n: {"instanceTypes": g.instance_types, "minSize": g.min_size,
-                               "desiredSize": g.desired, "maxSize": g.max_size, "efa": g.efa}
-                           for n, g in cfg.gpu_groups.items()},
-            "nodePools": {n: {"maxGpus": p.max_gpus, "maxNodes": p.max_nodes, "efa": p.efa}
-                          for n, p in cfg.node_pools.items()},
+            "nodeGroups": {
+                n: {
+                    "instanceTypes": g.instance_types,
+                    "minSize": g.min_size,
+                    "desiredSize": g.desired,
+                    "maxSize": g.max_size,
+                    "efa": g.efa,
+                }
+                for n, g in cfg.gpu_groups.items()
+            },
+            "nodePools": {
+                n: {"maxGpus": p.max_gpus, "maxNodes": p.max_nodes, "efa": p.efa}
+                for n, p in cfg.node_pools.items()
+            },
             "gpuCeiling": cfg.gpu_ceiling(),
             "interruptionQueue": self.karpenter.queue_name if cfg.karpenter.enabled else None,
             "trainerImage": self.image.image if self.image else None,

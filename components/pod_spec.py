@@ -46,27 +46,37 @@ def resources(size: PodSize) -> dict[str, Any]:
 
 def shm_volume(size: PodSize) -> tuple[dict, dict]:
     """/dev/shm in memory with a bound: the container default of 64 MiB breaks NCCL."""
-    return ({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": size.shm}},
-            {"name": "dshm", "mountPath": "/dev/shm"})
+    return (
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": size.shm}},
+        {"name": "dshm", "mountPath": "/dev/shm"},
+    )
 
 
 def claim_name(volume_name: str, volume: VolumeConfig) -> str:
     return volume.existing_claim or volume_name
 
 
-def checkpoint_volume(volume_name: str, volume: VolumeConfig,
-                      mount: str = CHECKPOINT_MOUNT) -> tuple[dict, dict]:
-    return ({"name": "checkpoints",
-             "persistentVolumeClaim": {"claimName": claim_name(volume_name, volume)}},
-            {"name": "checkpoints", "mountPath": mount})
+def checkpoint_volume(
+    volume_name: str, volume: VolumeConfig, mount: str = CHECKPOINT_MOUNT
+) -> tuple[dict, dict]:
+    return (
+        {
+            "name": "checkpoints",
+            "persistentVolumeClaim": {"claimName": claim_name(volume_name, volume)},
+        },
+        {"name": "checkpoints", "mountPath": mount},
+    )
 
 
 def render_pvc(volume_name: str, volume: VolumeConfig, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": volume_name, "namespace": namespace,
-                     "labels": {"app.kubernetes.io/part-of": "trainstack"}},
+        "metadata": {
+            "name": volume_name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack"},
+        },
         "spec": {
             "accessModes": ["ReadWriteMany" if volume.shared else "ReadWriteOnce"],
             "storageClassName": volume.storage_class,
@@ -109,16 +119,26 @@ def cache_env(home: str = HOME_DIR, tmp: str = TMP_DIR) -> dict[str, str]:
 def security_context() -> dict[str, Any]:
     """Pod level: the image's user, never root, the runtime's default seccomp profile; fsGroup
     makes the volumes writable for that user."""
-    return {"runAsUser": TRAINER_UID, "runAsGroup": TRAINER_UID, "fsGroup": TRAINER_UID,
-            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "runAsUser": TRAINER_UID,
+        "runAsGroup": TRAINER_UID,
+        "fsGroup": TRAINER_UID,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 def container_security_context() -> dict[str, Any]:
     """Container level: nothing gained after start, no capabilities, a read-only root.
     EFA needs no capability here (the EFA comment below)."""
-    return {"allowPrivilegeEscalation": False, "privileged": False,
-            "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
 
 
 # EFA in a restricted pod (checked for issue 13):
@@ -138,8 +158,9 @@ def container_security_context() -> dict[str, Any]:
 #   too low. Only a real EFA node can confirm the AMI's limit.
 
 
-def harden_pod(spec: dict[str, Any], *, writable: dict[str, str] | None = None,
-               api_access: bool = False) -> dict[str, Any]:
+def harden_pod(
+    spec: dict[str, Any], *, writable: dict[str, str] | None = None, api_access: bool = False
+) -> dict[str, Any]:
     """Make a pod spec meet the "restricted" profile in place, and return it: pod and container
     security contexts, the service-account token only when `api_access` (the pod calls the
     Kubernetes API), emptyDirs at every writable path (WRITABLE_DIRS plus `writable`) mounted in
@@ -149,24 +170,37 @@ def harden_pod(spec: dict[str, Any], *, writable: dict[str, str] | None = None,
     spec["automountServiceAccountToken"] = api_access
     volumes = spec.setdefault("volumes", [])
     have = {v["name"] for v in volumes}
-    volumes += [{"name": f"writable-{name}", "emptyDir": {}} for name in dirs
-                if f"writable-{name}" not in have]
+    volumes += [
+        {"name": f"writable-{name}", "emptyDir": {}}
+        for name in dirs
+        if f"writable-{name}" not in have
+    ]
     env = cache_env()
     for c in [*spec.get("initContainers", []), *spec["containers"]]:
         c["securityContext"] = container_security_context()
         mounts = c.get("volumeMounts", [])
         mounted = {m["mountPath"] for m in mounts}
         # Parents first, so a volume mounted inside one (the dev pod's /workspace/shared) stays.
-        c["volumeMounts"] = [{"name": f"writable-{name}", "mountPath": path}
-                             for name, path in dirs.items() if path not in mounted] + mounts
+        c["volumeMounts"] = [
+            {"name": f"writable-{name}", "mountPath": path}
+            for name, path in dirs.items()
+            if path not in mounted
+        ] + mounts
         own = {e["name"] for e in c.get("env", [])}
-        c["env"] = [{"name": k, "value": v} for k, v in env.items() if k not in own] + \
-            c.get("env", [])
+        c["env"] = [{"name": k, "value": v} for k, v in env.items() if k not in own] + c.get(
+            "env", []
+        )
     return spec
 
 
-def training_env(job_name: str, *, efa: bool, nccl_debug: str, hf_token: bool,
-                 extra: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def training_env(
+    job_name: str,
+    *,
+    efa: bool,
+    nccl_debug: str,
+    hf_token: bool,
+    extra: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """The NCCL/torch environment of production GPU jobs (docs/upstream-facts.md)."""
     env = [
         {"name": "JOB_NAME", "value": job_name},
@@ -181,18 +215,28 @@ def training_env(job_name: str, *, efa: bool, nccl_debug: str, hf_token: bool,
     ]
     if efa:
         # g4dn/g5 have no GPUDirect RDMA, so FI_EFA_USE_DEVICE_RDMA stays unset.
-        env += [{"name": "FI_PROVIDER", "value": "efa"},
-                {"name": "FI_EFA_FORK_SAFE", "value": "1"}]
+        env += [{"name": "FI_PROVIDER", "value": "efa"}, {"name": "FI_EFA_FORK_SAFE", "value": "1"}]
     if hf_token:
-        env.append({"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-            "name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}}})
+        env.append(
+            {
+                "name": "HF_TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}},
+            }
+        )
     env += [{"name": k, "value": v} for k, v in sorted((extra or {}).items())]
     return env
 
 
 def render_secret(name: str, namespace: str, data: dict[str, Any]) -> dict[str, Any]:
     """An Opaque Secret; `data` values may be secret Outputs and stay secret in the engine."""
-    return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/part-of": "trainstack"}},
-            "stringData": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack"},
+        },
+        "stringData": data,
+    }

@@ -5,16 +5,29 @@ from __future__ import annotations
 from .config import NodeGroupConfig, NodePoolConfig
 from .config_base import EFA_LABEL, GPU_LABEL, POOL_LABEL, SYSTEM_LABEL
 
-__all__ = ["EFA_LABEL", "GPU_LABEL", "GPU_TAINT", "GPU_TOLERATION", "POOL_LABEL", "SYSTEM_LABEL",
-           "eks_taint", "node_labels"]
+__all__ = [
+    "EFA_LABEL",
+    "GPU_LABEL",
+    "GPU_TAINT",
+    "GPU_TOLERATION",
+    "POOL_LABEL",
+    "SYSTEM_LABEL",
+    "eks_taint",
+    "node_labels",
+]
 
 # GPU nodes repel everything that does not ask for a GPU (node agents tolerate all taints).
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}
 GPU_TOLERATION = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}
 
 
-def node_labels(pool: str, group: NodeGroupConfig | NodePoolConfig | None = None, *,
-                gpu: bool = True, efa: bool = False) -> dict[str, str]:
+def node_labels(
+    pool: str,
+    group: NodeGroupConfig | NodePoolConfig | None = None,
+    *,
+    gpu: bool = True,
+    efa: bool = False,
+) -> dict[str, str]:
     """Labels every node of a pool carries; device plugins and jobs select on them.
 
     The pool's own `labels` come first so the stack's win: config refuses the stack's keys as
@@ -31,6 +44,9 @@ def node_labels(pool: str, group: NodeGroupConfig | NodePoolConfig | None = None
 
 def eks_taint(taint: dict[str, str]) -> dict[str, str]:
     """The EKS node group API spells effects NO_SCHEDULE where Kubernetes says NoSchedule."""
-    effect = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE",
-              "PreferNoSchedule": "PREFER_NO_SCHEDULE"}[taint["effect"]]
+    effect = {
+        "NoSchedule": "NO_SCHEDULE",
+        "NoExecute": "NO_EXECUTE",
+        "PreferNoSchedule": "PREFER_NO_SCHEDULE",
+    }[taint["effect"]]
     return {**taint, "effect": effect}

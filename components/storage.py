@@ -29,30 +29,46 @@ NFS_PORT = 2049
 
 def needed_classes(volumes: dict[str, VolumeConfig]) -> set[str]:
     """The default classes some stack-created PVC relies on."""
-    return {v.storage_class for v in volumes.values()
-            if v.existing_claim is None and v.storage_class_name is None and v.type != "fsx"}
+    return {
+        v.storage_class
+        for v in volumes.values()
+        if v.existing_claim is None and v.storage_class_name is None and v.type != "fsx"
+    }
 
 
 def render_ebs_storage_class() -> dict[str, Any]:
-    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": EBS_CLASS},
-            "provisioner": "ebs.csi.aws.com",
-            "parameters": {"type": "gp3", "encrypted": "true"},
-            # Created in the zone of the node the pod lands on, not in a random one.
-            "volumeBindingMode": "WaitForFirstConsumer",
-            "allowVolumeExpansion": True, "reclaimPolicy": "Delete"}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": EBS_CLASS},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"type": "gp3", "encrypted": "true"},
+        # Created in the zone of the node the pod lands on, not in a random one.
+        "volumeBindingMode": "WaitForFirstConsumer",
+        "allowVolumeExpansion": True,
+        "reclaimPolicy": "Delete",
+    }
 
 
 def render_efs_storage_class(file_system_id: str) -> dict[str, Any]:
-    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-            "metadata": {"name": EFS_CLASS},
-            "provisioner": "efs.csi.aws.com",
-            # EFS ignores fsGroup: the access point itself makes the trainer's uid the owner.
-            "parameters": {"provisioningMode": "efs-ap", "fileSystemId": file_system_id,
-                           "directoryPerms": "700", "uid": str(TRAINER_UID),
-                           "gid": str(TRAINER_UID), "basePath": "/trainstack"},
-            "allowVolumeExpansion": False,  # EFS has no size to expand
-            "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": EFS_CLASS},
+        "provisioner": "efs.csi.aws.com",
+        # EFS ignores fsGroup: the access point itself makes the trainer's uid the owner.
+        "parameters": {
+            "provisioningMode": "efs-ap",
+            "fileSystemId": file_system_id,
+            "directoryPerms": "700",
+            "uid": str(TRAINER_UID),
+            "gid": str(TRAINER_UID),
+            "basePath": "/trainstack",
+        },
+        "allowVolumeExpansion": False,  # EFS has no size to expand
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+    }
 
 
 @dataclass
@@ -70,55 +86,96 @@ class CheckpointStorageArgs:
 class CheckpointStorage(pulumi.ComponentResource):
     classes: list[pulumi.Resource]
 
-    def __init__(self, name: str, args: CheckpointStorageArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: CheckpointStorageArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("trainstack:storage:CheckpointStorage", name, None, opts)
         needed = needed_classes(args.volumes)
-        k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                          depends_on=args.depends_on)
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=args.depends_on
+        )
         self.classes = []
         if EBS_CLASS in needed:
-            self.classes.append(_storage_class(f"{name}-gp3", render_ebs_storage_class(),
-                                               k8s_opts))
+            self.classes.append(_storage_class(f"{name}-gp3", render_ebs_storage_class(), k8s_opts))
         if EFS_CLASS in needed:
             self.classes.append(self._efs(name, args, k8s_opts))
         self.register_outputs({})
 
-    def _efs(self, name: str, args: CheckpointStorageArgs,
-             k8s_opts: pulumi.ResourceOptions) -> pulumi.Resource:
+    def _efs(
+        self, name: str, args: CheckpointStorageArgs, k8s_opts: pulumi.ResourceOptions
+    ) -> pulumi.Resource:
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
         # NFS from inside the VPC only: every node subnet, no other source.
         sg = aws.ec2.SecurityGroup(
-            f"{name}-efs", vpc_id=args.vpc_id, description="EFS checkpoints: NFS from the VPC",
-            ingress=[{"protocol": "tcp", "from_port": NFS_PORT, "to_port": NFS_PORT,
-                      "cidr_blocks": [args.vpc_cidr], "description": "NFS from cluster nodes"}],
-            tags={**tags, "Name": f"{name}-efs"}, opts=child)
-        fs = aws.efs.FileSystem(f"{name}-efs", encrypted=True, throughput_mode="elastic",
-                                performance_mode="generalPurpose",
-                                tags={**tags, "Name": f"{name}-checkpoints"}, opts=child)
-        targets = [aws.efs.MountTarget(f"{name}-efs-{i}", file_system_id=fs.id, subnet_id=subnet,
-                                       security_groups=[sg.id], opts=child)
-                   for i, subnet in enumerate(args.private_subnet_ids)]
+            f"{name}-efs",
+            vpc_id=args.vpc_id,
+            description="EFS checkpoints: NFS from the VPC",
+            ingress=[
+                {
+                    "protocol": "tcp",
+                    "from_port": NFS_PORT,
+                    "to_port": NFS_PORT,
+                    "cidr_blocks": [args.vpc_cidr],
+                    "description": "NFS from cluster nodes",
+                }
+            ],
+            tags={**tags, "Name": f"{name}-efs"},
+            opts=child,
+        )
+        fs = aws.efs.FileSystem(
+            f"{name}-efs",
+            encrypted=True,
+            throughput_mode="elastic",
+            performance_mode="generalPurpose",
+            tags={**tags, "Name": f"{name}-checkpoints"},
+            opts=child,
+        )
+        targets = [
+            aws.efs.MountTarget(
+                f"{name}-efs-{i}",
+                file_system_id=fs.id,
+                subnet_id=subnet,
+                security_groups=[sg.id],
+                opts=child,
+            )
+            for i, subnet in enumerate(args.private_subnet_ids)
+        ]
         role = pod_identity_role(f"{name}-efs-csi", child, tags)
         attach_managed(role, f"{name}-efs-csi", (EFS_CSI_POLICY,), child)
         addon = aws.eks.Addon(
-            f"{name}-efs-csi", cluster_name=args.cluster_name, addon_name="aws-efs-csi-driver",
-            pod_identity_associations=[{"role_arn": role.arn,
-                                        "service_account": "efs-csi-controller-sa"}],
-            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE",
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on))
-        return _storage_class(f"{name}-efs-sc", fs.id.apply(render_efs_storage_class),
-                              pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
-                                  depends_on=[*args.depends_on, addon, *targets])))
+            f"{name}-efs-csi",
+            cluster_name=args.cluster_name,
+            addon_name="aws-efs-csi-driver",
+            pod_identity_associations=[
+                {"role_arn": role.arn, "service_account": "efs-csi-controller-sa"}
+            ],
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
+        )
+        return _storage_class(
+            f"{name}-efs-sc",
+            fs.id.apply(render_efs_storage_class),
+            pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=[*args.depends_on, addon, *targets])
+            ),
+        )
 
 
-def _storage_class(name: str, body: pulumi.Input[dict[str, Any]],
-                   opts: pulumi.ResourceOptions) -> k8s.storage.v1.StorageClass:
+def _storage_class(
+    name: str, body: pulumi.Input[dict[str, Any]], opts: pulumi.ResourceOptions
+) -> k8s.storage.v1.StorageClass:
     """A StorageClass from its rendered body (a dict, or an Output of one)."""
     body = pulumi.Output.from_input(body)
     return k8s.storage.v1.StorageClass(
-        name, metadata=body["metadata"], provisioner=body["provisioner"],
-        parameters=body["parameters"], reclaim_policy=body["reclaimPolicy"],
+        name,
+        metadata=body["metadata"],
+        provisioner=body["provisioner"],
+        parameters=body["parameters"],
+        reclaim_policy=body["reclaimPolicy"],
         volume_binding_mode=body["volumeBindingMode"],
-        allow_volume_expansion=body["allowVolumeExpansion"], opts=opts)
+        allow_volume_expansion=body["allowVolumeExpansion"],
+        opts=opts,
+    )

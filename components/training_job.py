@@ -25,8 +25,10 @@ KINDS = {"pytorch": ("kubeflow.org/v1", "PyTorchJob"), "ray": ("ray.io/v1", "Ray
 RAY_HEAD_SIZE = PodSize(gpus=0, efa=0, cpu="1", memory="4Gi", shm="1Gi")
 # KubeRay v1.7.0's default submitter resources (controllers/ray/common/job.go,
 # GetDefaultSubmitterContainer), kept when the stack supplies its own template.
-SUBMITTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "200Mi"},
-                       "limits": {"cpu": "1", "memory": "1Gi"}}
+SUBMITTER_RESOURCES = {
+    "requests": {"cpu": "500m", "memory": "200Mi"},
+    "limits": {"cpu": "1", "memory": "1Gi"},
+}
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,12 @@ def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
     args = ["--preset", job.preset]
     if job.max_steps is not None:
         args += ["--max-steps", str(job.max_steps)]
-    args += ["--checkpoint.dir", f"{run_dir(job_name)}/checkpoints",
-             "--metrics.out-dir", f"{run_dir(job_name)}/metrics"]
+    args += [
+        "--checkpoint.dir",
+        f"{run_dir(job_name)}/checkpoints",
+        "--metrics.out-dir",
+        f"{run_dir(job_name)}/metrics",
+    ]
     for path, value in job.args.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += [f"--{path.replace('_', '-')}", text]
@@ -65,9 +71,18 @@ def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
         endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
     else:
         endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
-    return ["torchrun", "--nnodes=$(PET_NNODES)", f"--nproc-per-node={job.gpus_per_node}",
-            "--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}", f"--rdzv-id={job_name}",
-            f"--max-restarts={restarts}", "-m", "trainer", *trainer_args(job_name, job)]
+    return [
+        "torchrun",
+        "--nnodes=$(PET_NNODES)",
+        f"--nproc-per-node={job.gpus_per_node}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={endpoint}",
+        f"--rdzv-id={job_name}",
+        f"--max-restarts={restarts}",
+        "-m",
+        "trainer",
+        *trainer_args(job_name, job),
+    ]
 
 
 # On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
@@ -81,28 +96,53 @@ def efa_checked(command: list[str]) -> list[str]:
     return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
 
 
-def _gpu_pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
-                      container: str, command: list[str] | None,
-                      ports: list[dict]) -> dict[str, Any]:
+def _gpu_pod_template(
+    job_name: str,
+    job: TrainingJobConfig,
+    target: JobTarget,
+    *,
+    container: str,
+    command: list[str] | None,
+    ports: list[dict],
+) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
     efa = job.uses_efa(target.pool)
-    size = pod_size(target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory,
-                    shm=job.shm_size)
-    return _pod_template(job_name, job, target, container=container, command=command,
-                         ports=ports, size=size, efa=efa,
-                         placement=pod_spec.placement(target.pool, efa=efa))
+    size = pod_size(
+        target.pool, job.gpus_per_node, efa=efa, cpu=job.cpu, memory=job.memory, shm=job.shm_size
+    )
+    return _pod_template(
+        job_name,
+        job,
+        target,
+        container=container,
+        command=command,
+        ports=ports,
+        size=size,
+        efa=efa,
+        placement=pod_spec.placement(target.pool, efa=efa),
+    )
 
 
-def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
-                  container: str, command: list[str] | None, ports: list[dict],
-                  size: PodSize, efa: bool, placement: dict[str, Any]) -> dict[str, Any]:
+def _pod_template(
+    job_name: str,
+    job: TrainingJobConfig,
+    target: JobTarget,
+    *,
+    container: str,
+    command: list[str] | None,
+    ports: list[dict],
+    size: PodSize,
+    efa: bool,
+    placement: dict[str, Any],
+) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
     spec_container: dict[str, Any] = {
         "name": container,
         "image": target.image,
-        "env": pod_spec.training_env(job_name, efa=efa, nccl_debug=job.nccl_debug,
-                                     hf_token=job.hf_token, extra=job.env),
+        "env": pod_spec.training_env(
+            job_name, efa=efa, nccl_debug=job.nccl_debug, hf_token=job.hf_token, extra=job.env
+        ),
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
         "ports": ports,
@@ -110,19 +150,22 @@ def _pod_template(job_name: str, job: TrainingJobConfig, target: JobTarget, *,
     if command is not None:
         spec_container["command"] = command
     return {
-        "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
-                                pod_spec.JOB_LABEL: job_name},
-                     "annotations": dict(pod_spec.DO_NOT_DISRUPT)},
+        "metadata": {
+            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
+            "annotations": dict(pod_spec.DO_NOT_DISRUPT),
+        },
         # No pod of a job calls the Kubernetes API: torchrun meets its peers over c10d, Ray
         # over GCS, and KubeRay's autoscaler sidecar (the one Ray part that does need the API,
         # with its own service account) is not enabled (no enableInTreeAutoscaling).
-        "spec": pod_spec.harden_pod({
-            **placement,
-            # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
-            "terminationGracePeriodSeconds": 120,
-            "containers": [spec_container],
-            "volumes": [shm, ckpt],
-        }),
+        "spec": pod_spec.harden_pod(
+            {
+                **placement,
+                # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
+                "terminationGracePeriodSeconds": 120,
+                "containers": [spec_container],
+                "volumes": [shm, ckpt],
+            }
+        ),
     }
 
 
@@ -131,23 +174,35 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     command = torchrun_command(job_name, job)
     if job.uses_efa(target.pool):
         command = efa_checked(command)
-    template = _gpu_pod_template(job_name, job, target, container="pytorch", command=command,
-                                 ports=[{"name": "pytorchjob-port",
-                                         "containerPort": PYTORCH_PORT}])
+    template = _gpu_pod_template(
+        job_name,
+        job,
+        target,
+        container="pytorch",
+        command=command,
+        ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
+    )
     low, high = job.node_range
 
     def replica(count: int) -> dict:
         # OnFailure: the kubelet restarts a failed container in place and the trainer resumes
         # from its newest checkpoint; backoffLimit bounds a failure that is not transient.
-        return {"replicas": count, "restartPolicy": "OnFailure",
-                "template": copy.deepcopy(template)}
+        return {
+            "replicas": count,
+            "restartPolicy": "OnFailure",
+            "template": copy.deepcopy(template),
+        }
 
     spec: dict[str, Any] = {"nprocPerNode": str(job.gpus_per_node)}
     if job.elastic:
         # Workers only; the operator points PET_RDZV_ENDPOINT at worker 0 and sets
         # PET_NNODES=min:max, so the job starts with what exists and grows as nodes arrive.
-        spec["elasticPolicy"] = {"rdzvBackend": "c10d", "minReplicas": low, "maxReplicas": high,
-                                 "maxRestarts": job.max_restarts}
+        spec["elasticPolicy"] = {
+            "rdzvBackend": "c10d",
+            "minReplicas": low,
+            "maxReplicas": high,
+            "maxRestarts": job.max_restarts,
+        }
         spec["pytorchReplicaSpecs"] = {"Worker": replica(high)}
     else:
         spec["pytorchReplicaSpecs"] = {"Master": replica(1)}
@@ -155,10 +210,12 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
             spec["pytorchReplicaSpecs"]["Worker"] = replica(high - 1)
     # runPolicy.suspend (kubeflow.org_pytorchjobs CRD, training-operator release-1.9): while true
     # the operator creates no pods (pkg/controller.v1/common/job.go).
-    run_policy: dict[str, Any] = {"backoffLimit": job.backoff_limit,
-                                  "cleanPodPolicy": job.clean_pod_policy,
-                                  "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
-                                  "suspend": job.suspend}
+    run_policy: dict[str, Any] = {
+        "backoffLimit": job.backoff_limit,
+        "cleanPodPolicy": job.clean_pod_policy,
+        "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
+        "suspend": job.suspend,
+    }
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
@@ -167,11 +224,24 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
 
 def ray_entrypoint(job_name: str, job: TrainingJobConfig, *, efa: bool) -> str:
     # One Ray Train worker per GPU (a trainer rank drives one device): nodes x GPUs workers.
-    cmd = ["python", "-m", "trainer.ray_train",
-           "--num-workers", str(job.node_range[1] * job.gpus_per_node), "--gpus-per-worker", "1",
-           "--max-failures", str(job.max_restarts), "--storage-path", f"{run_dir(job_name)}/ray",
-           "--name", job_name, *(["--expect-efa"] if efa else []),
-           "--", *trainer_args(job_name, job)]
+    cmd = [
+        "python",
+        "-m",
+        "trainer.ray_train",
+        "--num-workers",
+        str(job.node_range[1] * job.gpus_per_node),
+        "--gpus-per-worker",
+        "1",
+        "--max-failures",
+        str(job.max_restarts),
+        "--storage-path",
+        f"{run_dir(job_name)}/ray",
+        "--name",
+        job_name,
+        *(["--expect-efa"] if efa else []),
+        "--",
+        *trainer_args(job_name, job),
+    ]
     return shlex.join(cmd)
 
 
@@ -185,27 +255,45 @@ def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
     HTTP (port 8265), never to the Kubernetes API: no token. Job pods must not restart Always.
     """
     return {
-        "metadata": {"labels": {"app.kubernetes.io/part-of": "trainstack",
-                                pod_spec.JOB_LABEL: job_name}},
-        "spec": pod_spec.harden_pod({
-            "nodeSelector": {SYSTEM_LABEL: "true"},
-            "restartPolicy": "Never",
-            "containers": [{"name": "ray-job-submitter", "image": target.image,
-                            "resources": copy.deepcopy(SUBMITTER_RESOURCES)}],
-        }),
+        "metadata": {
+            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name}
+        },
+        "spec": pod_spec.harden_pod(
+            {
+                "nodeSelector": {SYSTEM_LABEL: "true"},
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "ray-job-submitter",
+                        "image": target.image,
+                        "resources": copy.deepcopy(SUBMITTER_RESOURCES),
+                    }
+                ],
+            }
+        ),
     }
 
 
 def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     nodes = job.node_range[1]
-    worker = _gpu_pod_template(job_name, job, target, container="ray-worker", command=None,
-                               ports=[])
-    head = _pod_template(job_name, job, target, container="ray-head", command=None,
-                         ports=[{"name": "gcs", "containerPort": 6379},
-                                {"name": "dashboard", "containerPort": 8265},
-                                {"name": "client", "containerPort": 10001}],
-                         size=RAY_HEAD_SIZE, efa=False,
-                         placement={"nodeSelector": {SYSTEM_LABEL: "true"}})
+    worker = _gpu_pod_template(
+        job_name, job, target, container="ray-worker", command=None, ports=[]
+    )
+    head = _pod_template(
+        job_name,
+        job,
+        target,
+        container="ray-head",
+        command=None,
+        ports=[
+            {"name": "gcs", "containerPort": 6379},
+            {"name": "dashboard", "containerPort": 8265},
+            {"name": "client", "containerPort": 10001},
+        ],
+        size=RAY_HEAD_SIZE,
+        efa=False,
+        placement={"nodeSelector": {SYSTEM_LABEL: "true"}},
+    )
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(job_name, job, efa=job.uses_efa(target.pool)),
         # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
@@ -224,13 +312,20 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
             # (utils/constant.go BaseWgetHealthCommand), and the image has no wget: the pods
             # would never become Ready. The image's own Ray pin, read from its one source.
             "rayVersion": versions.ray_version(),
-            "headGroupSpec": {"rayStartParams": {"num-cpus": "0", "num-gpus": "0",
-                                                 "dashboard-host": "0.0.0.0"},
-                              "template": head},
-            "workerGroupSpecs": [{
-                "groupName": "gpu", "replicas": nodes, "minReplicas": nodes,
-                "maxReplicas": nodes, "rayStartParams": {"num-gpus": str(job.gpus_per_node)},
-                "template": worker}],
+            "headGroupSpec": {
+                "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
+                "template": head,
+            },
+            "workerGroupSpecs": [
+                {
+                    "groupName": "gpu",
+                    "replicas": nodes,
+                    "minReplicas": nodes,
+                    "maxReplicas": nodes,
+                    "rayStartParams": {"num-gpus": str(job.gpus_per_node)},
+                    "template": worker,
+                }
+            ],
         },
     }
     if job.active_deadline_seconds is not None:
@@ -240,15 +335,22 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
 
 def _object(framework: str, job_name: str, target: JobTarget, spec: dict) -> dict[str, Any]:
     api_version, kind = KINDS[framework]
-    return {"apiVersion": api_version, "kind": kind, "metadata": _metadata(job_name, target),
-            "spec": spec}
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": _metadata(job_name, target),
+        "spec": spec,
+    }
 
 
 def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
-    return {"name": job_name, "namespace": target.namespace,
-            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
-            # `pulumi up` declares the job and returns; it does not wait for training to end.
-            "annotations": {"pulumi.com/skipAwait": "true"}}
+    return {
+        "name": job_name,
+        "namespace": target.namespace,
+        "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
+        # `pulumi up` declares the job and returns; it does not wait for training to end.
+        "annotations": {"pulumi.com/skipAwait": "true"},
+    }
 
 
 def render(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
@@ -270,18 +372,28 @@ class TrainingJobArgs:
 
 
 class TrainingJob(pulumi.ComponentResource):
-    def __init__(self, name: str, args: TrainingJobArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("trainstack:jobs:TrainingJob", name, None, opts)
-        manifest = pulumi.Output.from_input(args.image).apply(lambda image: render(
-            name, args.config, JobTarget(args.namespace, image, args.pool, args.volume_name,
-                                         args.volume)))
+        manifest = pulumi.Output.from_input(args.image).apply(
+            lambda image: render(
+                name,
+                args.config,
+                JobTarget(args.namespace, image, args.pool, args.volume_name, args.volume),
+            )
+        )
         api_version, kind = KINDS[args.config.framework]  # plain: they name the resource type
         self.job = k8s.apiextensions.CustomResource(
-            name, api_version=api_version, kind=kind,
-            metadata=manifest["metadata"], spec=manifest["spec"],
+            name,
+            api_version=api_version,
+            kind=kind,
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
             opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=args.depends_on,
+                parent=self,
+                provider=args.provider,
+                depends_on=args.depends_on,
                 # A new size, image or option is a new run: replace the job (it resumes from
                 # its checkpoints), since operators do not resize a running job's world.
                 # Launching (suspend true -> false) is a replace too: the suspended job has no
@@ -292,5 +404,8 @@ class TrainingJob(pulumi.ComponentResource):
                 # patch` does; excepting suspend here would mean listing every other field.
                 # Suspending a running job the same way deletes its pods (SIGTERM, the trainer
                 # saves within the grace period) as the operators' own suspend would.
-                replace_on_changes=["spec"], delete_before_replace=True))
+                replace_on_changes=["spec"],
+                delete_before_replace=True,
+            ),
+        )
         self.register_outputs({"kind": kind})

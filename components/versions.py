@@ -30,7 +30,9 @@ EFA_DEVICE_PLUGIN_VERSION = "v0.5.29"
 
 # No Helm chart for v1.x: kustomize overlay applied server-side (its CRDs are too large for
 # client-side apply).
-TRAINING_OPERATOR_REPO = "https://github.com/kubeflow/trainer"  # formerly kubeflow/training-operator
+TRAINING_OPERATOR_REPO = (
+    "https://github.com/kubeflow/trainer"  # formerly kubeflow/training-operator
+)
 TRAINING_OPERATOR_OVERLAY = "manifests/overlays/standalone"
 TRAINING_OPERATOR_VERSION = "v1.9.3"
 
@@ -53,10 +55,13 @@ def ray_version() -> str:
         if req.name == "ray":
             pins = [s.version for s in req.specifier if s.operator == "=="]
             if len(pins) != 1 or "*" in pins[0]:
-                raise ValueError(f"{RAY_REQUIREMENTS.name}: pin ray to one release (ray==X.Y.Z),"
-                                 f" not {req.specifier}")
+                raise ValueError(
+                    f"{RAY_REQUIREMENTS.name}: pin ray to one release (ray==X.Y.Z),"
+                    f" not {req.specifier}"
+                )
             return pins[0]
     raise ValueError(f"{RAY_REQUIREMENTS.name}: no `ray` requirement")
+
 
 # EKS AL2023 NVIDIA AMI: the 580-series driver runs CUDA builds up to 13.0.
 NVIDIA_DRIVER_MAX_CUDA = "13.0"

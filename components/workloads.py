@@ -13,6 +13,7 @@ from .config import PlatformConfig
 from .training_job import TrainingJob, TrainingJobArgs
 from .workload_config import PoolFacts
 
+
 # Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission): the API
 # server refuses any pod of the namespace that is not "restricted", whoever creates it (the
 # operators' pods and submitter Jobs included). Pinned to the cluster's minor version so a
@@ -43,84 +44,143 @@ def _declare(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.
     meta = manifest["metadata"]
     kind = manifest["kind"]
     if kind == "Secret":
-        return k8s.core.v1.Secret(name, metadata=meta, type=manifest["type"],
-                                  string_data=manifest["stringData"], opts=opts)
+        return k8s.core.v1.Secret(
+            name,
+            metadata=meta,
+            type=manifest["type"],
+            string_data=manifest["stringData"],
+            opts=opts,
+        )
     if kind == "PersistentVolumeClaim":
-        return k8s.core.v1.PersistentVolumeClaim(name, metadata=meta, spec=manifest["spec"],
-                                                 opts=opts)
+        return k8s.core.v1.PersistentVolumeClaim(
+            name, metadata=meta, spec=manifest["spec"], opts=opts
+        )
     if kind == "Service":
         return k8s.core.v1.Service(name, metadata=meta, spec=manifest["spec"], opts=opts)
     if kind == "NetworkPolicy":
-        return k8s.networking.v1.NetworkPolicy(name, metadata=meta, spec=manifest["spec"],
-                                                opts=opts)
+        return k8s.networking.v1.NetworkPolicy(
+            name, metadata=meta, spec=manifest["spec"], opts=opts
+        )
     raise ValueError(f"no declaration for kind {kind}")
 
 
 class Workloads(pulumi.ComponentResource):
-    def __init__(self, name: str, args: WorkloadsArgs,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:jobs:Workloads", name, None, opts)
         cfg = args.config
         ns_name = cfg.jobs_namespace
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
         namespace = k8s.core.v1.Namespace(
-            f"{name}-ns", metadata={"name": ns_name,
-                                    "labels": {"app.kubernetes.io/part-of": "trainstack",
-                                               **pod_security_labels(
-                                                   cfg.cluster.kubernetes_version)}},
-            opts=pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
-                depends_on=args.depends_on)))
-        in_ns = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(
-            depends_on=[namespace]))
+            f"{name}-ns",
+            metadata={
+                "name": ns_name,
+                "labels": {
+                    "app.kubernetes.io/part-of": "trainstack",
+                    **pod_security_labels(cfg.cluster.kubernetes_version),
+                },
+            },
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(depends_on=args.depends_on)
+            ),
+        )
+        in_ns = pulumi.ResourceOptions.merge(
+            k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
+        )
         ready: list[pulumi.Resource] = [namespace, *args.depends_on]
         lb = dev_pod.render_load_balancer(cfg.dev_pod, ns_name) if cfg.dev_pod.enabled else None
         for policy in network_policy.render_all(
-                ns_name, list(cfg.training_jobs),
-                [p["port"] for p in lb["spec"]["ports"]] if lb else None,
-                vpc_cidr=None if cfg.network.interface_endpoints else str(cfg.network.cidr)):
+            ns_name,
+            list(cfg.training_jobs),
+            [p["port"] for p in lb["spec"]["ports"]] if lb else None,
+            vpc_cidr=None if cfg.network.interface_endpoints else str(cfg.network.cidr),
+        ):
             ready.append(_declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns))
 
         if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):
-            ready.append(_declare(f"{name}-hf-token", pod_spec.render_secret(
-                pod_spec.HF_TOKEN_SECRET, ns_name, {pod_spec.HF_TOKEN_KEY: args.hf_token}),
-                in_ns))
+            ready.append(
+                _declare(
+                    f"{name}-hf-token",
+                    pod_spec.render_secret(
+                        pod_spec.HF_TOKEN_SECRET, ns_name, {pod_spec.HF_TOKEN_KEY: args.hf_token}
+                    ),
+                    in_ns,
+                )
+            )
         for vol_name, vol in cfg.volumes.items():
             if vol.existing_claim is None:
-                ready.append(_declare(f"{name}-pvc-{vol_name}",
-                                      pod_spec.render_pvc(vol_name, vol, ns_name), in_ns))
+                ready.append(
+                    _declare(
+                        f"{name}-pvc-{vol_name}", pod_spec.render_pvc(vol_name, vol, ns_name), in_ns
+                    )
+                )
 
         pools = cfg.pools()
         self.jobs = {
-            job_name: TrainingJob(job_name, TrainingJobArgs(
-                config=job, namespace=ns_name, image=args.image, pool=pools[job.node_pool],
-                volume_name=job.checkpoint_volume, volume=cfg.volumes[job.checkpoint_volume],
-                provider=args.provider, depends_on=ready),
-                pulumi.ResourceOptions(parent=self))
-            for job_name, job in cfg.training_jobs.items()}
+            job_name: TrainingJob(
+                job_name,
+                TrainingJobArgs(
+                    config=job,
+                    namespace=ns_name,
+                    image=args.image,
+                    pool=pools[job.node_pool],
+                    volume_name=job.checkpoint_volume,
+                    volume=cfg.volumes[job.checkpoint_volume],
+                    provider=args.provider,
+                    depends_on=ready,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for job_name, job in cfg.training_jobs.items()
+        }
 
         self.dev_pod = None
         if cfg.dev_pod.enabled:
-            self.dev_pod = self._dev_pod(name, cfg, args, in_ns, ready,
-                                         pool=pools[cfg.dev_pod.node_pool])
+            self.dev_pod = self._dev_pod(
+                name, cfg, args, in_ns, ready, pool=pools[cfg.dev_pod.node_pool]
+            )
         self.register_outputs({"namespace": ns_name, "jobs": sorted(self.jobs)})
 
-    def _dev_pod(self, name: str, cfg: PlatformConfig, args: WorkloadsArgs,
-                 in_ns: pulumi.ResourceOptions, ready: list[pulumi.Resource],
-                 pool: PoolFacts):
+    def _dev_pod(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        args: WorkloadsArgs,
+        in_ns: pulumi.ResourceOptions,
+        ready: list[pulumi.Resource],
+        pool: PoolFacts,
+    ):
         d = cfg.dev_pod
         needs = list(ready)
         if d.ssh and args.ssh_keys is not None:
-            needs.append(_declare(f"{name}-dev-ssh", pod_spec.render_secret(
-                dev_pod.SSH_SECRET, cfg.jobs_namespace, {"authorized_keys": args.ssh_keys}),
-                in_ns))
+            needs.append(
+                _declare(
+                    f"{name}-dev-ssh",
+                    pod_spec.render_secret(
+                        dev_pod.SSH_SECRET, cfg.jobs_namespace, {"authorized_keys": args.ssh_keys}
+                    ),
+                    in_ns,
+                )
+            )
         volume = cfg.volumes.get(d.volume) if d.volume else None
-        manifest = pulumi.Output.from_input(args.image).apply(lambda image: dev_pod.render_pod(
-            d, namespace=cfg.jobs_namespace, image=image, pool=pool,
-            volume_name=d.volume, volume=volume))
-        pod_opts = pulumi.ResourceOptions.merge(in_ns, pulumi.ResourceOptions(
-            depends_on=needs, replace_on_changes=["spec"], delete_before_replace=True))
-        pod = k8s.core.v1.Pod(f"{name}-dev-pod", metadata=manifest["metadata"],
-                              spec=manifest["spec"], opts=pod_opts)
+        manifest = pulumi.Output.from_input(args.image).apply(
+            lambda image: dev_pod.render_pod(
+                d,
+                namespace=cfg.jobs_namespace,
+                image=image,
+                pool=pool,
+                volume_name=d.volume,
+                volume=volume,
+            )
+        )
+        pod_opts = pulumi.ResourceOptions.merge(
+            in_ns,
+            pulumi.ResourceOptions(
+                depends_on=needs, replace_on_changes=["spec"], delete_before_replace=True
+            ),
+        )
+        pod = k8s.core.v1.Pod(
+            f"{name}-dev-pod", metadata=manifest["metadata"], spec=manifest["spec"], opts=pod_opts
+        )
         service = dev_pod.render_load_balancer(d, cfg.jobs_namespace)
         if service is not None:
             _declare(f"{name}-dev-lb", service, in_ns)

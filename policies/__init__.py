@@ -10,8 +10,16 @@ from typing import Any
 from . import stack
 from .rules import ADVISORY, ALL_RULES, BY_NAME, MANDATORY, Rule
 
-__all__ = ["ADVISORY", "ALL_RULES", "BY_NAME", "MANDATORY", "Rule", "Violation", "check_plan",
-           "rule_settings"]
+__all__ = [
+    "ADVISORY",
+    "ALL_RULES",
+    "BY_NAME",
+    "MANDATORY",
+    "Rule",
+    "Violation",
+    "check_plan",
+    "rule_settings",
+]
 
 
 @dataclass(frozen=True)
@@ -28,8 +36,9 @@ class Violation:
         return self.level == MANDATORY
 
 
-def rule_settings(name: str, default_level: str,
-                  config: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+def rule_settings(
+    name: str, default_level: str, config: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
     """(enforcement level, rule config) from a policy-pack style config, where a rule's entry is
     either a level ("advisory", "mandatory", "disabled") or {"enforcementLevel": ..., ...}."""
     entry = (config or {}).get(name)
@@ -41,8 +50,9 @@ def rule_settings(name: str, default_level: str,
     return default_level, {}
 
 
-def check_plan(resources: Iterable[Any],
-               config: Mapping[str, Any] | None = None) -> list[Violation]:
+def check_plan(
+    resources: Iterable[Any], config: Mapping[str, Any] | None = None
+) -> list[Violation]:
     """Run every rule over the offline plan's Captured resources (secrets unwrapped, as the
     policy engine would see them). `config` is shaped like the policy pack's config."""
     resources = list(resources)
@@ -58,10 +68,14 @@ def check_plan(resources: Iterable[Any],
             level, cfg = rule_settings(rule.name, rule.enforcement, config)
             if level == "disabled":
                 continue
-            out += [Violation(r.name, r.type, r.urn, rule.name, level, m)
-                    for m in rule(r.type, props, cfg)]
+            out += [
+                Violation(r.name, r.type, r.urn, rule.name, level, m)
+                for m in rule(r.type, props, cfg)
+            ]
     level, _ = rule_settings(stack.NAME, stack.ENFORCEMENT, config)
     if level != "disabled":
-        out += [Violation(r.name, r.type, r.urn, stack.NAME, level, message)
-                for r, message in stack.bucket_violations(seen)]
+        out += [
+            Violation(r.name, r.type, r.urn, stack.NAME, level, message)
+            for r, message in stack.bucket_violations(seen)
+        ]
     return out

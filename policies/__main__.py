@@ -10,7 +10,7 @@ import sys
 # Run as a script by the CLI: make `policies` importable as a package from the project root.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pulumi_policy import (  # noqa: E402
+from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyPack,
@@ -21,10 +21,13 @@ from pulumi_policy import (  # noqa: E402
     StackValidationPolicy,
 )
 
-from policies import ALL_RULES, Rule, stack  # noqa: E402
+from policies import ALL_RULES, Rule, stack
 
-LEVELS = {"mandatory": EnforcementLevel.MANDATORY, "advisory": EnforcementLevel.ADVISORY,
-          "disabled": EnforcementLevel.DISABLED}
+LEVELS = {
+    "mandatory": EnforcementLevel.MANDATORY,
+    "advisory": EnforcementLevel.ADVISORY,
+    "disabled": EnforcementLevel.DISABLED,
+}
 
 
 def _validator(rule: Rule):
@@ -33,30 +36,45 @@ def _validator(rule: Rule):
         config = dict(args.get_config() or {})
         for message in rule(args.resource_type, dict(args.props), config):
             report_violation(message, args.urn)
+
     return validate
 
 
 def resource_policy(rule: Rule) -> ResourceValidationPolicy:
     schema = PolicyConfigSchema(rule.config_schema) if rule.config_schema else None
-    return ResourceValidationPolicy(name=rule.name, description=rule.description,
-                                    validate=_validator(rule),
-                                    enforcement_level=LEVELS[rule.enforcement],
-                                    config_schema=schema)
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        validate=_validator(rule),
+        enforcement_level=LEVELS[rule.enforcement],
+        config_schema=schema,
+    )
 
 
 def _validate_buckets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     # At stack validation the props are outputs: a bucket is known by its `bucket` name.
-    seen = [(r.urn, r.resource_type, dict(r.props),
-             tuple(str(n) for n in (r.props.get("bucket"), r.name) if n))
-            for r in args.resources]
+    seen = [
+        (
+            r.urn,
+            r.resource_type,
+            dict(r.props),
+            tuple(str(n) for n in (r.props.get("bucket"), r.name) if n),
+        )
+        for r in args.resources
+    ]
     for urn, message in stack.bucket_violations(seen):
         report_violation(message, urn)
 
 
 def policies() -> list:
-    return [resource_policy(r) for r in ALL_RULES] + [StackValidationPolicy(
-        name=stack.NAME, description=stack.DESCRIPTION, validate=_validate_buckets,
-        enforcement_level=LEVELS[stack.ENFORCEMENT])]
+    return [resource_policy(r) for r in ALL_RULES] + [
+        StackValidationPolicy(
+            name=stack.NAME,
+            description=stack.DESCRIPTION,
+            validate=_validate_buckets,
+            enforcement_level=LEVELS[stack.ENFORCEMENT],
+        )
+    ]
 
 
 if __name__ == "__main__":

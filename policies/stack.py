@@ -13,12 +13,16 @@ BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
 NAME = "s3-bucket-protected"
 DESCRIPTION = "Every S3 bucket has default encryption, versioning and a public access block."
 ENFORCEMENT = MANDATORY
-NEEDS = {"encryption": aws.SSE, "versioning": aws.VERSIONING,
-         "a public access block": aws.PUBLIC_BLOCK}
+NEEDS = {
+    "encryption": aws.SSE,
+    "versioning": aws.VERSIONING,
+    "a public access block": aws.PUBLIC_BLOCK,
+}
 
 
-def bucket_violations(resources: Iterable[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]]
-                      ) -> list[tuple[Any, str]]:
+def bucket_violations(
+    resources: Iterable[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]],
+) -> list[tuple[Any, str]]:
     """`resources`: (handle, type, props, names the resource is known by, its own name first),
     the handle being whatever the caller reports a violation against. Returns (handle of the
     bucket, message).
@@ -33,12 +37,19 @@ def bucket_violations(resources: Iterable[tuple[Any, str, Mapping[str, Any], tup
             if type_ in types and props.get("bucket"):
                 covered[what].add(str(props["bucket"]))
     out = []
-    for handle, type_, props, names in resources:
+    for handle, type_, _props, names in resources:
         if type_ not in BUCKETS:
             continue
         label = names[0] if names else "?"
         missing = [what for what in NEEDS if not set(names) & covered[what]]
         if missing:
-            out.append((handle, (f"bucket {label} has no {', '.join(missing)}: declare the "
-                                 "matching aws.s3.Bucket* resources for it")))
+            out.append(
+                (
+                    handle,
+                    (
+                        f"bucket {label} has no {', '.join(missing)}: declare the "
+                        "matching aws.s3.Bucket* resources for it"
+                    ),
+                )
+            )
     return out

@@ -31,27 +31,41 @@ def record_sleeps(monkeypatch) -> list[float]:
         made.append(seconds)
         if len(made) > 50:
             raise AssertionError("trainstack logs kept waiting")
+
     # jobs' own view of `time` only: the server threads and the client keep the real one.
-    monkeypatch.setattr(jobs, "time", types.SimpleNamespace(sleep=sleep,
-                                                            monotonic=time.monotonic))
+    monkeypatch.setattr(jobs, "time", types.SimpleNamespace(sleep=sleep, monotonic=time.monotonic))
     return made
 
 
 def status(code: int, reason: str, message: str = "") -> tuple[int, bytes, str]:
     """An error as the API server sends it: a Status object."""
-    return code, json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                             "reason": reason, "message": message, "code": code}).encode(), JSON
+    return (
+        code,
+        json.dumps(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "status": "Failure",
+                "reason": reason,
+                "message": message,
+                "code": code,
+            }
+        ).encode(),
+        JSON,
+    )
 
 
 def from_routes(routes: dict[str, object]) -> Answer:
     """Answer GETs of the listed paths with their bodies (client models or dicts); 404 else."""
-    bodies = {path: k8s.ApiClient().sanitize_for_serialization(body)
-              for path, body in routes.items()}
+    bodies = {
+        path: k8s.ApiClient().sanitize_for_serialization(body) for path, body in routes.items()
+    }
 
     def answer(path: str, query: dict) -> tuple[int, bytes, str]:
         if path in bodies:
             return 200, json.dumps(bodies[path]).encode(), JSON
         return status(404, "NotFound")
+
     return answer
 
 
@@ -66,11 +80,18 @@ def matches(labels: dict | None, query: dict) -> bool:
 
 
 def write_kubeconfig(path: Path, server: str, context: str = "ctx") -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     return path
 
 
@@ -80,7 +101,7 @@ class FakeApiServer:
         requests = self.requests
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (the http.server API)
+            def do_GET(self):
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 requests.append((url.path, query))
@@ -115,6 +136,7 @@ def serve(server_class):
     def start(*args, **kwargs):
         made.append(server_class(*args, **kwargs))
         return made[-1]
+
     yield start
     for server in made:
         server.close()

@@ -45,36 +45,65 @@ def step(kind: str, op: str, urn: str, **extra) -> dict:
 
 
 def policy(level: str) -> dict:
-    return {"policyEvent": {
-        "message": "EKS secrets must be encrypted with KMS", "color": "raw",
-        "policyName": "eks-secrets-encryption", "policyPackName": "trainstack-guardrails",
-        "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
-        "enforcementLevel": level, "resourceUrn": CLUSTER_URN}}
+    return {
+        "policyEvent": {
+            "message": "EKS secrets must be encrypted with KMS",
+            "color": "raw",
+            "policyName": "eks-secrets-encryption",
+            "policyPackName": "trainstack-guardrails",
+            "policyPackVersion": "0.1.0",
+            "policyPackVersionTag": "0.1.0",
+            "enforcementLevel": level,
+            "resourceUrn": CLUSTER_URN,
+        }
+    }
 
 
 def plan_events(op: str = "create") -> list[dict]:
     return [
         step("resourcePreEvent", op, CLUSTER_URN, planning=True),
         step("resourcePreEvent", "same", ROLE_URN, planning=True),
-        {"summaryEvent": {"maybeCorrupt": False, "durationSeconds": 1,
-                          "resourceChanges": {op: 1, "same": 1}}},
+        {
+            "summaryEvent": {
+                "maybeCorrupt": False,
+                "durationSeconds": 1,
+                "resourceChanges": {op: 1, "same": 1},
+            }
+        },
     ]
 
 
 def history(changes: dict[str, int]) -> str:
-    return json.dumps([{
-        "kind": "update", "startTime": "2026-11-25T10:00:00.000000Z", "message": "",
-        "environment": {}, "config": {}, "result": "succeeded",
-        "endTime": "2026-11-25T10:05:00.000000Z", "version": 7, "resourceChanges": changes}])
+    return json.dumps(
+        [
+            {
+                "kind": "update",
+                "startTime": "2026-11-25T10:00:00.000000Z",
+                "message": "",
+                "environment": {},
+                "config": {},
+                "result": "succeeded",
+                "endTime": "2026-11-25T10:05:00.000000Z",
+                "version": 7,
+                "resourceChanges": changes,
+            }
+        ]
+    )
 
 
 class FakePulumi(PulumiCLI):
     """Stands in for PulumiCLI at its two seams (run, run_with_stdin); __init__ is replaced
     because the real one runs `pulumi version`."""
 
-    def __init__(self, *, version: str = "3.272.0", stack_exists: bool = True,
-                 events: list[dict] | None = None, fail: dict[str, CommandResult] | None = None,
-                 history_changes: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        version: str = "3.272.0",
+        stack_exists: bool = True,
+        events: list[dict] | None = None,
+        fail: dict[str, CommandResult] | None = None,
+        history_changes: dict[str, int] | None = None,
+    ) -> None:
         self.command = "pulumi"
         self.version = VersionInfo.parse(version)
         self.stack_exists = stack_exists
@@ -100,7 +129,8 @@ class FakePulumi(PulumiCLI):
         if key == "stack select":
             if not self.stack_exists:
                 raise create_command_error(
-                    CommandResult("", "error: no stack named 'dev' found", 255))
+                    CommandResult("", "error: no stack named 'dev' found", 255)
+                )
             return CommandResult("", "", 0)
         if key in ("stack init", "config set"):
             return CommandResult("", "", 0)
@@ -125,10 +155,11 @@ class FakePulumi(PulumiCLI):
         if target.startswith("tcp://"):
             # What a CLI newer than 3.205 does: stream to the SDK's gRPC server. The call returns
             # only after the server consumed the stream, so every event is handled before run().
-            with grpc.insecure_channel(target[len("tcp://"):]) as channel:
+            with grpc.insecure_channel(target[len("tcp://") :]) as channel:
                 stub = events_pb2_grpc.EventsStub(channel)
-                stub.StreamEvents(iter(
-                    [events_pb2.EventRequest(event=json.dumps(e)) for e in events]))
+                stub.StreamEvents(
+                    iter([events_pb2.EventRequest(event=json.dumps(e)) for e in events])
+                )
         else:
             # Older CLIs append JSON lines to a file; the cancel event ends the SDK's watcher.
             with open(target, "a", encoding="utf-8") as f:
@@ -137,8 +168,10 @@ class FakePulumi(PulumiCLI):
 
     def ops(self) -> list[list[str]]:
         """Command lines with the per-run event-log target replaced by a placeholder."""
-        return [[LOG if prev == "--event-log" else a for prev, a in zip([""] + c, c)]
-                for c in self.calls]
+        return [
+            [LOG if prev == "--event-log" else a for prev, a in zip([""] + c, c)]
+            for c in self.calls
+        ]
 
 
 class _NoProcess:
@@ -167,23 +200,49 @@ def drive(argv: list[str], fake: FakePulumi | None) -> tuple[int, str, str]:
 
 
 def cfg(key: str, value: str, secret: bool = False) -> list[str]:
-    return ["config", "set", "--path", key, "--secret" if secret else "--plaintext",
-            "--stack", "dev", "--non-interactive", "--", value]
+    return [
+        "config",
+        "set",
+        "--path",
+        key,
+        "--secret" if secret else "--plaintext",
+        "--stack",
+        "dev",
+        "--non-interactive",
+        "--",
+        value,
+    ]
 
 
 # `pulumi config set KEY --secret` with no value: the CLI reads the value from its stdin.
-SECRET_SET = ["config", "set", "--path", "trainstack:grafanaPassword", "--secret", "--stack",
-              "dev"]
+SECRET_SET = ["config", "set", "--path", "trainstack:grafanaPassword", "--secret", "--stack", "dev"]
 
 
 def test_preview_selects_stack_sets_config_and_runs_policy_pack(project):
     fake = FakePulumi()
     out_file = project / "out" / "summary.json"
     code, out, err = drive(
-        ["preview", "--stack", "dev", "--project-dir", str(project),
-         "--set", "nodePools[0].maxSize=4", "--set", "aws:region=us-west-2",
-         "--set", "tags.team=ml=infra", "--set-secret", "grafanaPassword=hunter2",
-         "--policy-pack", "policies", "--summary", str(out_file)], fake)
+        [
+            "preview",
+            "--stack",
+            "dev",
+            "--project-dir",
+            str(project),
+            "--set",
+            "nodePools[0].maxSize=4",
+            "--set",
+            "aws:region=us-west-2",
+            "--set",
+            "tags.team=ml=infra",
+            "--set-secret",
+            "grafanaPassword=hunter2",
+            "--policy-pack",
+            "policies",
+            "--summary",
+            str(out_file),
+        ],
+        fake,
+    )
 
     assert code == EXIT_OK, err
     assert fake.ops() == [
@@ -192,8 +251,17 @@ def test_preview_selects_stack_sets_config_and_runs_policy_pack(project):
         cfg("aws:region", "us-west-2"),
         cfg("trainstack:tags.team", "ml=infra"),
         SECRET_SET,
-        ["preview", "--policy-pack", "policies", "--exec-kind", "auto.local",
-         "--event-log", LOG, "--stack", "dev"],
+        [
+            "preview",
+            "--policy-pack",
+            "policies",
+            "--exec-kind",
+            "auto.local",
+            "--event-log",
+            LOG,
+            "--stack",
+            "dev",
+        ],
     ]
     # The secret went in on stdin (one newline, which the CLI strips), in no argument.
     assert fake.stdin == ["hunter2\n"]
@@ -226,24 +294,63 @@ def test_missing_stack_is_created(project):
 
 
 def test_up_prints_masked_outputs_and_writes_summary(project):
-    fake = FakePulumi(events=[
-        step("resourcePreEvent", "update", CLUSTER_URN),
-        step("resOutputsEvent", "update", CLUSTER_URN),
-        {"summaryEvent": {"resourceChanges": {"update": 1}}},
-    ], history_changes={"update": 1, "same": 41})
+    fake = FakePulumi(
+        events=[
+            step("resourcePreEvent", "update", CLUSTER_URN),
+            step("resOutputsEvent", "update", CLUSTER_URN),
+            {"summaryEvent": {"resourceChanges": {"update": 1}}},
+        ],
+        history_changes={"update": 1, "same": 41},
+    )
     out_file = project / "summary.json"
-    code, out, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
-                            "--policy-pack", "policies", "--message", "ci run 42",
-                            "--summary", str(out_file)], fake)
+    code, out, err = drive(
+        [
+            "up",
+            "--stack",
+            "dev",
+            "--project-dir",
+            str(project),
+            "--policy-pack",
+            "policies",
+            "--message",
+            "ci run 42",
+            "--summary",
+            str(out_file),
+        ],
+        fake,
+    )
 
     assert code == EXIT_OK, err
     assert fake.ops()[1:] == [
-        ["up", "--yes", "--skip-preview", "--message", "ci run 42", "--policy-pack", "policies",
-         "--exec-kind", "auto.local", "--event-log", LOG, "--stack", "dev"],
+        [
+            "up",
+            "--yes",
+            "--skip-preview",
+            "--message",
+            "ci run 42",
+            "--policy-pack",
+            "policies",
+            "--exec-kind",
+            "auto.local",
+            "--event-log",
+            LOG,
+            "--stack",
+            "dev",
+        ],
         ["stack", "output", "--json", "--stack", "dev"],
         ["stack", "output", "--json", "--show-secrets", "--stack", "dev"],
-        ["stack", "history", "--json", "--show-secrets", "--page-size", "1", "--page", "1",
-         "--stack", "dev"],
+        [
+            "stack",
+            "history",
+            "--json",
+            "--show-secrets",
+            "--page-size",
+            "1",
+            "--page",
+            "1",
+            "--stack",
+            "dev",
+        ],
     ]
     assert "~ update aws:eks/cluster:Cluster cluster" in out
     assert "  done update aws:eks/cluster:Cluster cluster" in out
@@ -253,22 +360,54 @@ def test_up_prints_masked_outputs_and_writes_summary(project):
     summary = json.loads(out_file.read_text())
     # The history entry wins over the summary event: it is the backend's record.
     assert summary["change_summary"] == {"update": 1, "same": 41}
-    assert summary["outputs"] == {"clusterName": "trainstack-dev", "kubeconfig": "[secret]",
-                                  "pools": ["gpu"]}
+    assert summary["outputs"] == {
+        "clusterName": "trainstack-dev",
+        "kubeconfig": "[secret]",
+        "pools": ["gpu"],
+    }
     assert "SECRET-TOKEN" not in out + err + out_file.read_text()
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["refresh"], ["refresh", "--skip-preview", "--yes", "--exec-kind", "auto.local",
-                   "--event-log", LOG, "--stack", "dev"]),
-    (["destroy", "--yes"], ["destroy", "--skip-preview", "--yes", "--exec-kind", "auto.local",
-                            "--event-log", LOG, "--stack", "dev"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (
+            ["refresh"],
+            [
+                "refresh",
+                "--skip-preview",
+                "--yes",
+                "--exec-kind",
+                "auto.local",
+                "--event-log",
+                LOG,
+                "--stack",
+                "dev",
+            ],
+        ),
+        (
+            ["destroy", "--yes"],
+            [
+                "destroy",
+                "--skip-preview",
+                "--yes",
+                "--exec-kind",
+                "auto.local",
+                "--event-log",
+                LOG,
+                "--stack",
+                "dev",
+            ],
+        ),
+    ],
+)
 def test_refresh_and_destroy_command_lines(project, argv, expected):
-    fake = FakePulumi(events=[{"summaryEvent": {"resourceChanges": {"same": 2}}}],
-                      history_changes={"same": 2})
-    code, out, err = drive([*argv, "--stack", "dev", "--project-dir", str(project),
-                            "--policy-pack", "policies"], fake)
+    fake = FakePulumi(
+        events=[{"summaryEvent": {"resourceChanges": {"same": 2}}}], history_changes={"same": 2}
+    )
+    code, out, err = drive(
+        [*argv, "--stack", "dev", "--project-dir", str(project), "--policy-pack", "policies"], fake
+    )
     assert code == EXIT_OK, err
     assert fake.ops()[1] == expected
     assert "--policy-pack is ignored" in err
@@ -280,8 +419,9 @@ def test_refresh_and_destroy_command_lines(project, argv, expected):
 
 def test_cli_progress_mode_streams_cli_output(project):
     fake = FakePulumi()
-    code, out, _ = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                          "--progress", "cli"], fake)
+    code, out, _ = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--progress", "cli"], fake
+    )
     assert code == EXIT_OK
     assert "CLI says: preview done" in out
     assert "+ create" not in out
@@ -296,17 +436,27 @@ def test_older_cli_uses_event_log_file(project):
 
 
 def test_operation_failure_exits_1_with_summary(project):
-    failure = CommandResult("Updating (dev)\n  aws:eks:Cluster cluster **failed**",
-                            "error: update failed", 255)
-    fake = FakePulumi(events=[
-        step("resourcePreEvent", "create", CLUSTER_URN),
-        {"diagnosticEvent": {"message": "<{%fg 1%}>AccessDenied: eks:CreateCluster<{%reset%}>\n",
-                             "color": "raw", "severity": "error"}},
-        step("resOpFailedEvent", "create", CLUSTER_URN, status=1, steps=1),
-    ], fail={"up": failure})
+    failure = CommandResult(
+        "Updating (dev)\n  aws:eks:Cluster cluster **failed**", "error: update failed", 255
+    )
+    fake = FakePulumi(
+        events=[
+            step("resourcePreEvent", "create", CLUSTER_URN),
+            {
+                "diagnosticEvent": {
+                    "message": "<{%fg 1%}>AccessDenied: eks:CreateCluster<{%reset%}>\n",
+                    "color": "raw",
+                    "severity": "error",
+                }
+            },
+            step("resOpFailedEvent", "create", CLUSTER_URN, status=1, steps=1),
+        ],
+        fail={"up": failure},
+    )
     out_file = project / "summary.json"
-    code, out, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
-                            "--summary", str(out_file)], fake)
+    code, out, err = drive(
+        ["up", "--stack", "dev", "--project-dir", str(project), "--summary", str(out_file)], fake
+    )
     assert code == EXIT_FAILED
     assert "error: AccessDenied: eks:CreateCluster" in err
     assert "failed aws:eks/cluster:Cluster cluster" in err
@@ -320,11 +470,18 @@ def test_operation_failure_exits_1_with_summary(project):
 
 
 def test_stack_selection_failure_exits_1(project):
-    fake = FakePulumi(fail={"stack select": CommandResult(
-        "", "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE", 255)})
+    fake = FakePulumi(
+        fail={
+            "stack select": CommandResult(
+                "", "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE", 255
+            )
+        }
+    )
     out_file = project / "summary.json"
-    code, _, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                          "--summary", str(out_file)], fake)
+    code, _, err = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--summary", str(out_file)],
+        fake,
+    )
     assert code == EXIT_FAILED
     assert "PULUMI_CONFIG_PASSPHRASE" in err
     assert json.loads(out_file.read_text())["failed_phase"] == "select"
@@ -332,41 +489,71 @@ def test_stack_selection_failure_exits_1(project):
 
 
 def test_mandatory_policy_event_exits_3(project):
-    fake = FakePulumi(events=[*plan_events(), policy("mandatory")],
-                      fail={"preview": CommandResult("Policy Violations: ...", "", 255)})
+    fake = FakePulumi(
+        events=[*plan_events(), policy("mandatory")],
+        fail={"preview": CommandResult("Policy Violations: ...", "", 255)},
+    )
     out_file = project / "summary.json"
-    code, out, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                            "--policy-pack", "policies", "--summary", str(out_file)], fake)
+    code, out, err = drive(
+        [
+            "preview",
+            "--stack",
+            "dev",
+            "--project-dir",
+            str(project),
+            "--policy-pack",
+            "policies",
+            "--summary",
+            str(out_file),
+        ],
+        fake,
+    )
     assert code == EXIT_POLICY
-    assert ("policy [mandatory] trainstack-guardrails/eks-secrets-encryption: "
-            "EKS secrets must be encrypted with KMS") in err
+    assert (
+        "policy [mandatory] trainstack-guardrails/eks-secrets-encryption: "
+        "EKS secrets must be encrypted with KMS"
+    ) in err
     summary = json.loads(out_file.read_text())
     assert summary["result"] == "policy-violation" and summary["exit_code"] == 3
-    assert summary["policy_violations"] == [{
-        "pack": "trainstack-guardrails", "pack_version": "0.1.0",
-        "policy": "eks-secrets-encryption", "level": "mandatory",
-        "message": "EKS secrets must be encrypted with KMS", "urn": CLUSTER_URN}]
+    assert summary["policy_violations"] == [
+        {
+            "pack": "trainstack-guardrails",
+            "pack_version": "0.1.0",
+            "policy": "eks-secrets-encryption",
+            "level": "mandatory",
+            "message": "EKS secrets must be encrypted with KMS",
+            "urn": CLUSTER_URN,
+        }
+    ]
 
 
 def test_mandatory_violation_detected_from_error_text(project):
     # No policy event reached us (e.g. the pack failed to report per resource): the CLI's own
     # rendering of the violation is the fallback.
-    text = ("Policy Violations:\n    [mandatory]  trainstack-guardrails v0.1.0  "
-            "eks-secrets-encryption (aws:eks/cluster:Cluster: cluster)\n")
+    text = (
+        "Policy Violations:\n    [mandatory]  trainstack-guardrails v0.1.0  "
+        "eks-secrets-encryption (aws:eks/cluster:Cluster: cluster)\n"
+    )
     fake = FakePulumi(fail={"preview": CommandResult(text, "error: preview failed", 255)})
-    code, _, _ = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                        "--policy-pack", "policies"], fake)
+    code, _, _ = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--policy-pack", "policies"],
+        fake,
+    )
     assert code == EXIT_POLICY
 
 
 def test_mandatory_violation_found_beyond_the_error_tail_shown(project):
     # Diagnostics after the violation push it out of the 30 lines printed; it still exits 3.
-    text = ("Policy Violations:\n    [mandatory]  trainstack-guardrails v0.1.0  "
-            "eks-secrets-encryption (aws:eks/cluster:Cluster: cluster)\n"
-            + "".join(f"    diagnostic line {i}\n" for i in range(60)))
+    text = (
+        "Policy Violations:\n    [mandatory]  trainstack-guardrails v0.1.0  "
+        "eks-secrets-encryption (aws:eks/cluster:Cluster: cluster)\n"
+        + "".join(f"    diagnostic line {i}\n" for i in range(60))
+    )
     fake = FakePulumi(fail={"preview": CommandResult(text, "error: preview failed", 255)})
-    code, _, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                          "--policy-pack", "policies"], fake)
+    code, _, err = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--policy-pack", "policies"],
+        fake,
+    )
     assert code == EXIT_POLICY
     assert "[mandatory]" not in err  # the shown tail does not have it
 
@@ -374,21 +561,36 @@ def test_mandatory_violation_found_beyond_the_error_tail_shown(project):
 def test_advisory_violation_is_reported_but_passes(project):
     out_file = project / "summary.json"
     fake = FakePulumi(events=[*plan_events(), policy("advisory")])
-    code, out, _ = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                          "--policy-pack", "policies", "--summary", str(out_file)], fake)
+    code, out, _ = drive(
+        [
+            "preview",
+            "--stack",
+            "dev",
+            "--project-dir",
+            str(project),
+            "--policy-pack",
+            "policies",
+            "--summary",
+            str(out_file),
+        ],
+        fake,
+    )
     assert code == EXIT_OK
     assert "[advisory] trainstack-guardrails/eks-secrets-encryption" in out
     assert json.loads(out_file.read_text())["policy_violations"][0]["level"] == "advisory"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["preview", "--stack", "dev", "--set", "noequals"], "expects PATH=VALUE"),
-    (["preview", "--stack", "dev", "--set", "=4"], "expects PATH=VALUE"),
-    (["preview", "--stack", "dev", "--policy-pack", "nope"], "policy pack 'nope' not found"),
-    (["destroy", "--stack", "dev"], "pass --yes"),
-    (["deploy", "--stack", "dev"], "invalid choice"),
-    (["preview"], "--stack"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["preview", "--stack", "dev", "--set", "noequals"], "expects PATH=VALUE"),
+        (["preview", "--stack", "dev", "--set", "=4"], "expects PATH=VALUE"),
+        (["preview", "--stack", "dev", "--policy-pack", "nope"], "policy pack 'nope' not found"),
+        (["destroy", "--stack", "dev"], "pass --yes"),
+        (["deploy", "--stack", "dev"], "invalid choice"),
+        (["preview"], "--stack"),
+    ],
+)
 def test_bad_arguments_exit_2_without_running_pulumi(project, argv, message):
     fake = FakePulumi()
     code, _, err = drive([*argv, "--project-dir", str(project)], fake)
@@ -398,8 +600,9 @@ def test_bad_arguments_exit_2_without_running_pulumi(project, argv, message):
 
 
 def test_missing_project_dir_exits_2(tmp_path):
-    code, _, err = drive(["preview", "--stack", "dev", "--project-dir",
-                          str(tmp_path / "absent")], FakePulumi())
+    code, _, err = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(tmp_path / "absent")], FakePulumi()
+    )
     assert code == EXIT_USAGE and "does not exist" in err
 
 
@@ -411,13 +614,16 @@ def test_missing_cli_exits_1(project):
     assert "cannot use the Pulumi CLI" in err
 
 
-@pytest.mark.parametrize("key, expected", [
-    ("region", "trainstack:region"),
-    ("nodePools[0].maxSize", "trainstack:nodePools[0].maxSize"),
-    ("aws:region", "aws:region"),
-    ("trainstack:tags.a:b", "trainstack:tags.a:b"),
-    ("tags.a:b", "trainstack:tags.a:b"),
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("region", "trainstack:region"),
+        ("nodePools[0].maxSize", "trainstack:nodePools[0].maxSize"),
+        ("aws:region", "aws:region"),
+        ("trainstack:tags.a:b", "trainstack:tags.a:b"),
+        ("tags.a:b", "trainstack:tags.a:b"),
+    ],
+)
 def test_qualify_key(key, expected):
     assert qualify_key(key, "trainstack") == expected
 
@@ -428,8 +634,13 @@ def test_qualify_key_rejects_pathless_key():
 
 
 def test_module_entry_point_reports_usage_errors():
-    proc = subprocess.run([sys.executable, "-m", "automation", "preview"], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "automation", "preview"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == EXIT_USAGE
     assert "--stack" in proc.stderr
 
@@ -438,29 +649,50 @@ def test_secret_from_an_environment_variable_is_in_no_command_line(project, monk
     monkeypatch.setenv("CI_HF_TOKEN", "hf_live-Token-42")
     fake = FakePulumi()
     out_file = project / "summary.json"
-    code, out, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
-                            "--set-secret-env", "hfToken=CI_HF_TOKEN", "--summary",
-                            str(out_file)], fake)
+    code, out, err = drive(
+        [
+            "up",
+            "--stack",
+            "dev",
+            "--project-dir",
+            str(project),
+            "--set-secret-env",
+            "hfToken=CI_HF_TOKEN",
+            "--summary",
+            str(out_file),
+        ],
+        fake,
+    )
     assert code == EXIT_OK, err
-    assert ["config", "set", "--path", "trainstack:hfToken", "--secret", "--stack", "dev"] \
-        in fake.calls
+    assert [
+        "config",
+        "set",
+        "--path",
+        "trainstack:hfToken",
+        "--secret",
+        "--stack",
+        "dev",
+    ] in fake.calls
     assert fake.stdin == ["hf_live-Token-42\n"]
     assert not any("hf_live" in a for c in fake.calls for a in c)
     assert "hf_live" not in out + err + out_file.read_text()
     assert json.loads(out_file.read_text())["config_keys"] == ["trainstack:hfToken"]
 
 
-@pytest.mark.parametrize("arg, message", [
-    ("hfToken=CI_UNSET_TOKEN", "environment variable CI_UNSET_TOKEN is not set or empty"),
-    ("hfToken", "--set-secret-env expects PATH=ENVVAR"),
-    ("hfToken=", "--set-secret-env expects PATH=ENVVAR"),
-])
-def test_bad_secret_env_is_a_usage_error_before_anything_runs(project, monkeypatch, arg,
-                                                              message):
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("hfToken=CI_UNSET_TOKEN", "environment variable CI_UNSET_TOKEN is not set or empty"),
+        ("hfToken", "--set-secret-env expects PATH=ENVVAR"),
+        ("hfToken=", "--set-secret-env expects PATH=ENVVAR"),
+    ],
+)
+def test_bad_secret_env_is_a_usage_error_before_anything_runs(project, monkeypatch, arg, message):
     monkeypatch.delenv("CI_UNSET_TOKEN", raising=False)
     fake = FakePulumi()
-    code, _, err = drive(["up", "--stack", "dev", "--project-dir", str(project),
-                          "--set-secret-env", arg], fake)
+    code, _, err = drive(
+        ["up", "--stack", "dev", "--project-dir", str(project), "--set-secret-env", arg], fake
+    )
     assert code == EXIT_USAGE and message in err
     assert fake.calls == []  # no stack selected, no config half-applied
 
@@ -477,7 +709,8 @@ def stand_in_cli(tmp_path: Path, code: int) -> Path:
         "           'path': os.environ['PATH'].split(os.pathsep)[0]},\n"
         f"          open({str(tmp_path / 'seen.json')!r}, 'w'))\n"
         f"print('error: invalid configuration key', file=sys.stderr) if {code} else None\n"
-        f"sys.exit({code})\n")
+        f"sys.exit({code})\n"
+    )
     script.chmod(0o755)
     return script
 
@@ -486,11 +719,23 @@ def test_pulumi_cli_feeds_stdin_to_a_real_process(tmp_path, monkeypatch):
     monkeypatch.setattr(automation.command, "subprocess", subprocess)
     cli = PulumiCLI.__new__(PulumiCLI)  # __init__ would run `pulumi version`
     cli.command = str(stand_in_cli(tmp_path, 0))
-    cli.run_with_stdin(["config", "set", "--path", "k", "--secret", "--stack", "dev"],
-                       str(tmp_path), {"PULUMI_HOME": "/ci/pulumi-home"}, "s3cret-ü\n")
+    cli.run_with_stdin(
+        ["config", "set", "--path", "k", "--secret", "--stack", "dev"],
+        str(tmp_path),
+        {"PULUMI_HOME": "/ci/pulumi-home"},
+        "s3cret-ü\n",
+    )
     seen = json.loads((tmp_path / "seen.json").read_text())
-    assert seen["argv"] == ["--non-interactive", "config", "set", "--path", "k", "--secret",
-                            "--stack", "dev"]
+    assert seen["argv"] == [
+        "--non-interactive",
+        "config",
+        "set",
+        "--path",
+        "k",
+        "--secret",
+        "--stack",
+        "dev",
+    ]
     assert seen["stdin"] == "s3cret-ü\n" and seen["cwd"] == str(tmp_path)
     assert seen["marker"] == "true" and seen["home"] == "/ci/pulumi-home"
     assert seen["path"] == str(tmp_path)  # an absolute CLI's own directory first, as the SDK does
@@ -501,7 +746,8 @@ def test_pulumi_cli_feeds_stdin_to_a_real_process(tmp_path, monkeypatch):
 
 
 def test_missing_pulumi_cli_says_how_to_install_it_and_still_writes_the_summary(
-        project, tmp_path, monkeypatch):
+    project, tmp_path, monkeypatch
+):
     # The real SDK looks for `pulumi` on an empty PATH: no process can start, so nothing real runs.
     monkeypatch.setattr(sdk_cmd, "subprocess", subprocess)
     monkeypatch.setattr(automation.command, "subprocess", subprocess)
@@ -509,8 +755,10 @@ def test_missing_pulumi_cli_says_how_to_install_it_and_still_writes_the_summary(
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
     out_file = project / "summary.json"
-    code, out, err = drive(["preview", "--stack", "dev", "--project-dir", str(project),
-                            "--summary", str(out_file)], None)
+    code, out, err = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--summary", str(out_file)],
+        None,
+    )
     assert code == EXIT_FAILED
     assert "no `pulumi` on PATH" in err and "Install it with" in err
     summary = json.loads(out_file.read_text())

@@ -38,9 +38,18 @@ def test_every_size_of_a_supported_family_is_in_the_table(described):
 def test_reference_facts_hold():
     # docs/upstream-facts.md: EFA only on g4dn.8xlarge+ and g5.8xlarge+; g5.12xlarge has 4 A10G.
     assert [i.name for i in catalog.family_instances("g5") if i.efa] == [
-        "g5.8xlarge", "g5.12xlarge", "g5.16xlarge", "g5.24xlarge", "g5.48xlarge"]
+        "g5.8xlarge",
+        "g5.12xlarge",
+        "g5.16xlarge",
+        "g5.24xlarge",
+        "g5.48xlarge",
+    ]
     assert [i.name for i in catalog.family_instances("g4dn") if i.efa] == [
-        "g4dn.8xlarge", "g4dn.12xlarge", "g4dn.16xlarge", "g4dn.metal"]
+        "g4dn.8xlarge",
+        "g4dn.12xlarge",
+        "g4dn.16xlarge",
+        "g4dn.metal",
+    ]
     assert catalog.GPU_INSTANCES["g5.12xlarge"].gpus == 4
 
 

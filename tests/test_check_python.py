@@ -34,6 +34,7 @@ def test_a_malformed_requires_python_is_named():
 
 
 def test_the_script_passes_on_this_interpreter():
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "check_python.py")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "check_python.py")], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr

@@ -6,10 +6,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from trainstack import cli, preflight
@@ -31,8 +31,7 @@ def project_copy(tmp_path: Path, stack_edit=None, text: str | None = None) -> Pa
 
 
 def test_plan_prints_summary_and_writes_files(tmp_path, capsys):
-    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "efa",
-                     "--out", str(tmp_path)])
+    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "efa", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0
     assert "Maximum GPUs this stack can run: 48" in out
@@ -44,6 +43,7 @@ def test_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
     def edit(cfg):
         cfg["trainstack:nodeGroups"]["gpu-g5"]["maxSize"] = -1
         cfg["trainstack:karpenter"]["nodePools"]["small"].pop("maxGpus")
+
     root = project_copy(tmp_path, edit)
     code = cli.main(["--project-dir", str(root), "plan", "--stack", "bad"])
     err = capsys.readouterr().err
@@ -55,9 +55,12 @@ def test_bad_stack_file_fails_with_the_config_error(tmp_path, capsys):
 
 def test_mandatory_policy_violation_fails_the_plan(tmp_path, capsys):
     def edit(cfg):  # valid config, but the API server open to the world
-        cfg["trainstack:cluster"]["endpoint"] = {"public": True,
-                                                 "publicAccessCidrs": ["0.0.0.0/0"],
-                                                 "allowPublicFromAnywhere": True}
+        cfg["trainstack:cluster"]["endpoint"] = {
+            "public": True,
+            "publicAccessCidrs": ["0.0.0.0/0"],
+            "allowPublicFromAnywhere": True,
+        }
+
     root = project_copy(tmp_path, edit)
     code = cli.main(["--project-dir", str(root), "plan", "--stack", "bad"])
     out = capsys.readouterr().out
@@ -66,8 +69,11 @@ def test_mandatory_policy_violation_fails_the_plan(tmp_path, capsys):
 
 
 def test_duplicate_key_and_unknown_stack_are_named(tmp_path, capsys):
-    text = (ROOT / "Pulumi.dev.yaml").read_text().replace(
-        "    gpu-g5:\n", "    gpu-g4dn:\n      minSize: 0\n    gpu-g5:\n", 1)
+    text = (
+        (ROOT / "Pulumi.dev.yaml")
+        .read_text()
+        .replace("    gpu-g5:\n", "    gpu-g4dn:\n      minSize: 0\n    gpu-g5:\n", 1)
+    )
     root = project_copy(tmp_path, text=text)
     assert cli.main(["--project-dir", str(root), "plan", "--stack", "bad"]) == 2
     assert "gpu-g4dn" in capsys.readouterr().err
@@ -76,9 +82,13 @@ def test_duplicate_key_and_unknown_stack_are_named(tmp_path, capsys):
 
 
 def test_module_entry_point_runs(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "trainstack", "plan", "--stack", "dev",
-                          "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "trainstack", "plan", "--stack", "dev", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "Offline plan of stack 'dev'" in run.stdout
 
@@ -98,7 +108,8 @@ def test_preflight_checks_the_project_image(tmp_path, capsys):
     findings = json.loads(capsys.readouterr().out)
     base_torch = parse_dockerfile(dockerfile).args["TORCH_VERSION"]
     assert [(f["code"], f["severity"], f["fix"]) for f in findings] == [
-        ("TS103", "error", f"torch=={base_torch}")]
+        ("TS103", "error", f"torch=={base_torch}")
+    ]
     assert findings[0]["where"] == "trainer/requirements.txt:1"
 
 
@@ -107,13 +118,12 @@ def test_plan_without_a_price_still_plans(tmp_path, capsys, monkeypatch):
 
     def unpriced(cfg, prices=None, stack=None):
         raise cost.PriceError("no us-west-2 on-demand price for instance type 'g7.xlarge'")
+
     monkeypatch.setattr(cost, "estimate", unpriced)
-    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "dev", "--out",
-                     str(tmp_path)])
+    code = cli.main(["--project-dir", str(ROOT), "plan", "--stack", "dev", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "Cost: not estimated (no us-west-2 on-demand price for instance type 'g7.xlarge')" \
-        in out
+    assert "Cost: not estimated (no us-west-2 on-demand price for instance type 'g7.xlarge')" in out
     assert "Policies: every rule of policies/ passes." in out
 
 
@@ -158,8 +168,15 @@ def test_output_into_a_pipe_closed_by_its_reader_ends_quietly():
         # Two commands, one handler in cli.main. (--help needs none: argparse drops an OSError
         # while printing help itself.)
         for args in (["cost"], ["diagnose", "--log", "-"]):
-            run = subprocess.run(command(*args), cwd=ROOT, stdout=write, stderr=subprocess.PIPE,
-                                 input="", text=True, timeout=120)
+            run = subprocess.run(
+                command(*args),
+                cwd=ROOT,
+                stdout=write,
+                stderr=subprocess.PIPE,
+                input="",
+                text=True,
+                timeout=120,
+            )
             # 141 is what a shell reports for a SIGPIPE death (128 + 13): the output was cut.
             assert (run.returncode, run.stderr) == (141, ""), args
     finally:
@@ -168,8 +185,14 @@ def test_output_into_a_pipe_closed_by_its_reader_ends_quietly():
 
 def test_cost_piped_into_head_prints_no_traceback():
     line = "Cost of stack 'dev' in us-west-2"
-    run = subprocess.run(f"{shlex.join(command('cost'))} | head -1", shell=True, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        f"{shlex.join(command('cost'))} | head -1",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.stdout.startswith(line) and run.stdout.count("\n") == 1
     assert run.stderr == ""
 
@@ -181,6 +204,7 @@ def test_logs_into_a_closed_pipe_is_not_an_api_server_error(monkeypatch, capsys)
     def stream(api, job, namespace, follow):
         print("step 1 | loss 2.0")
         sys.stdout.flush()
+
     monkeypatch.setattr(jobs, "stream_logs", stream)
     monkeypatch.setattr("trainstack.kube.current_api_client", lambda kubeconfig: object())
     read, write = os.pipe()
@@ -210,6 +234,7 @@ def test_version(capsys, monkeypatch):
 
     def not_installed(name):
         raise metadata.PackageNotFoundError(name)
+
     monkeypatch.setattr(metadata, "version", not_installed)
     assert project.package_version() == pyproject_version()
 

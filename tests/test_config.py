@@ -30,7 +30,10 @@ def test_example_stacks_parse_with_their_ceilings():
     assert efa.efa_in_use
     assert efa.gpu_ceiling() == 4 * 4 + 32
     assert [i.name for i in efa.node_pools["efa"].allowed_instances()] == [
-        "g5.12xlarge", "g5.24xlarge", "g5.48xlarge"]
+        "g5.12xlarge",
+        "g5.24xlarge",
+        "g5.48xlarge",
+    ]
 
 
 def set_path(data: dict, path: str, value):
@@ -48,16 +51,43 @@ DELETE = object()
 
 # (edit path, value, expected key path in the message, a phrase of what is allowed)
 INVALID = [
-    ("nodeGroups.gpu-g5.minSize", 3, "trainstack:nodeGroups.gpu-g5.minSize", "minSize <= desiredSize"),
+    (
+        "nodeGroups.gpu-g5.minSize",
+        3,
+        "trainstack:nodeGroups.gpu-g5.minSize",
+        "minSize <= desiredSize",
+    ),
     ("nodeGroups.gpu-g5.desiredSize", 5, "trainstack:nodeGroups.gpu-g5.desiredSize", "outside"),
-    ("nodeGroups.system.desiredSize", 1, "trainstack:nodeGroups.system.desiredSize",
-     "allowed minSize <= desiredSize <= maxSize"),
-    ("nodeGroups.gpu-g5.minSize", -1, "trainstack:nodeGroups.gpu-g5.minSize", "greater than or equal to 0"),
-    ("nodeGroups.gpu-g5.maxSize", -2, "trainstack:nodeGroups.gpu-g5.maxSize", "greater than or equal to 0"),
-    ("nodeGroups.gpu-g5.instanceTypes", ["g5.xlarg"], "trainstack:nodeGroups.gpu-g5.instanceTypes[0]",
-     "not an EC2 instance type"),
-    ("nodeGroups.gpu-g5.instanceTypes", ["m6i.2xlarge"], "trainstack:nodeGroups.gpu-g5.instanceTypes[0]",
-     "GPU families"),
+    (
+        "nodeGroups.system.desiredSize",
+        1,
+        "trainstack:nodeGroups.system.desiredSize",
+        "allowed minSize <= desiredSize <= maxSize",
+    ),
+    (
+        "nodeGroups.gpu-g5.minSize",
+        -1,
+        "trainstack:nodeGroups.gpu-g5.minSize",
+        "greater than or equal to 0",
+    ),
+    (
+        "nodeGroups.gpu-g5.maxSize",
+        -2,
+        "trainstack:nodeGroups.gpu-g5.maxSize",
+        "greater than or equal to 0",
+    ),
+    (
+        "nodeGroups.gpu-g5.instanceTypes",
+        ["g5.xlarg"],
+        "trainstack:nodeGroups.gpu-g5.instanceTypes[0]",
+        "not an EC2 instance type",
+    ),
+    (
+        "nodeGroups.gpu-g5.instanceTypes",
+        ["m6i.2xlarge"],
+        "trainstack:nodeGroups.gpu-g5.instanceTypes[0]",
+        "GPU families",
+    ),
     ("nodeGroups.gpu-g5.efa", True, "trainstack:nodeGroups.gpu-g5.instanceTypes[0]", "g5.8xlarge"),
     ("network.cidr", "10.0.0.0/33", "trainstack:network.cidr", "IPv4 network"),
     ("network.cidr", "10.0.0.0/24", "trainstack:network.cidr", "/16 to /20"),
@@ -66,37 +96,88 @@ INVALID = [
     ("network.azCount", 1, "trainstack:network.azCount", "at least 2"),
     ("cluster.kubernetesVersion", "1.29", "trainstack:cluster.kubernetesVersion", "1.31, 1.32"),
     ("cluster.kubernetesVersion", 1.3, "trainstack:cluster.kubernetesVersion", "quoted string"),
-    ("karpenter.nodePools.small.maxGpus", DELETE, "trainstack:karpenter.nodePools.small.maxGpus",
-     "without bound"),
-    ("karpenter.nodePools.gpu-g5", {"instanceFamilies": ["g5"], "maxGpus": 2},
-     "trainstack:karpenter.nodePools.gpu-g5", "unique across nodeGroups"),
-    ("cluster.endpoint.publicAccessCidrs", ["0.0.0.0/0"],
-     "trainstack:cluster.endpoint.publicAccessCidrs[0]", "allowPublicFromAnywhere"),
-    ("cluster.endpoint", {"public": True}, "trainstack:cluster.endpoint.publicAccessCidrs",
-     "needs the CIDRs"),
+    (
+        "karpenter.nodePools.small.maxGpus",
+        DELETE,
+        "trainstack:karpenter.nodePools.small.maxGpus",
+        "without bound",
+    ),
+    (
+        "karpenter.nodePools.gpu-g5",
+        {"instanceFamilies": ["g5"], "maxGpus": 2},
+        "trainstack:karpenter.nodePools.gpu-g5",
+        "unique across nodeGroups",
+    ),
+    (
+        "cluster.endpoint.publicAccessCidrs",
+        ["0.0.0.0/0"],
+        "trainstack:cluster.endpoint.publicAccessCidrs[0]",
+        "allowPublicFromAnywhere",
+    ),
+    (
+        "cluster.endpoint",
+        {"public": True},
+        "trainstack:cluster.endpoint.publicAccessCidrs",
+        "needs the CIDRs",
+    ),
     ("nodeGroups.gpu-g5.minsize", 1, "trainstack:nodeGroups.gpu-g5.minsize", "allowed here: role"),
-    ("karpenter.nodePools.small.consolidateAfter", "30s",
-     "trainstack:karpenter.nodePools.small.consolidateAfter", "5m or more"),
-    ("karpenter.nodePools.small.instanceFamilies", ["m6i"],
-     "trainstack:karpenter.nodePools.small.instanceFamilies[0]", "allowed: g4dn"),
-    ("karpenter.nodePools.large.maxGpus", 2, "trainstack:karpenter.nodePools.large.maxGpus",
-     "smallest instance"),
+    (
+        "karpenter.nodePools.small.consolidateAfter",
+        "30s",
+        "trainstack:karpenter.nodePools.small.consolidateAfter",
+        "5m or more",
+    ),
+    (
+        "karpenter.nodePools.small.instanceFamilies",
+        ["m6i"],
+        "trainstack:karpenter.nodePools.small.instanceFamilies[0]",
+        "allowed: g4dn",
+    ),
+    (
+        "karpenter.nodePools.large.maxGpus",
+        2,
+        "trainstack:karpenter.nodePools.large.maxGpus",
+        "smallest instance",
+    ),
     ("karpenter.amiAlias", "al2023@latest", "trainstack:karpenter.amiAlias", "pin an AL2023"),
-    ("nodeGroups.system.capacityType", "SPOT", "trainstack:nodeGroups.system.capacityType",
-     "ON_DEMAND"),
-    ("nodeGroups.system.instanceTypes", ["g5.xlarge"], "trainstack:nodeGroups.system.instanceTypes[0]",
-     "general-purpose"),
-    ("nodeGroups.gpu-g5.capacityType", "spot", "trainstack:nodeGroups.gpu-g5.capacityType",
-     "'ON_DEMAND' or 'SPOT'"),
-    ("nodeGroups.GPU_big", {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 1},
-     "trainstack:nodeGroups.GPU_big", "DNS label"),
-    ("cluster.adminPrincipals", ["alice"], "trainstack:cluster.adminPrincipals[0]", "role or user ARN"),
+    (
+        "nodeGroups.system.capacityType",
+        "SPOT",
+        "trainstack:nodeGroups.system.capacityType",
+        "ON_DEMAND",
+    ),
+    (
+        "nodeGroups.system.instanceTypes",
+        ["g5.xlarge"],
+        "trainstack:nodeGroups.system.instanceTypes[0]",
+        "general-purpose",
+    ),
+    (
+        "nodeGroups.gpu-g5.capacityType",
+        "spot",
+        "trainstack:nodeGroups.gpu-g5.capacityType",
+        "'ON_DEMAND' or 'SPOT'",
+    ),
+    (
+        "nodeGroups.GPU_big",
+        {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 1},
+        "trainstack:nodeGroups.GPU_big",
+        "DNS label",
+    ),
+    (
+        "cluster.adminPrincipals",
+        ["alice"],
+        "trainstack:cluster.adminPrincipals[0]",
+        "role or user ARN",
+    ),
     ("cluster.logRetentionDays", 10, "trainstack:cluster.logRetentionDays", "CloudWatch allows"),
     ("nodeGroups.gpu-g5.diskSizeGib", 50, "trainstack:nodeGroups.gpu-g5.diskSizeGib", "100 GiB"),
 ]
 
 
-@pytest.mark.parametrize("path,value,key,allowed", INVALID, ids=[f"{p}={v!r}" for p, v, *_ in INVALID])
+@pytest.mark.parametrize(
+    "path,value,key,allowed", INVALID, ids=[f"{p}={v!r}" for p, v, *_ in INVALID]
+)
 def test_invalid_config_is_rejected_naming_the_key(dev, path, value, key, allowed):
     data = copy.deepcopy(dev)
     set_path(data, path, value)
@@ -130,8 +211,11 @@ def test_region_decides_zone_count(dev):
 
 def test_public_endpoint_from_anywhere_needs_opt_in(dev):
     data = copy.deepcopy(dev)
-    data["cluster"]["endpoint"] = {"public": True, "publicAccessCidrs": ["0.0.0.0/0"],
-                                   "allowPublicFromAnywhere": True}
+    data["cluster"]["endpoint"] = {
+        "public": True,
+        "publicAccessCidrs": ["0.0.0.0/0"],
+        "allowPublicFromAnywhere": True,
+    }
     assert config.parse(data).cluster.endpoint.allow_public_from_anywhere
 
 

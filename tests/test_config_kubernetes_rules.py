@@ -95,8 +95,9 @@ def _parse_with_label(dev, place, key, value):
 
 
 @pytest.mark.parametrize("place,where", LABEL_PLACES, ids=[w for _, w in LABEL_PLACES])
-@pytest.mark.parametrize("key,value,phrase", LABELS_REFUSED,
-                         ids=[f"{k[:30]}={v[:20]}" for k, v, _ in LABELS_REFUSED])
+@pytest.mark.parametrize(
+    "key,value,phrase", LABELS_REFUSED, ids=[f"{k[:30]}={v[:20]}" for k, v, _ in LABELS_REFUSED]
+)
 def test_node_label_refused_in_one_line_naming_the_key(dev, place, where, key, value, phrase):
     with pytest.raises(ConfigError) as err:
         _parse_with_label(dev, place, key, value)
@@ -108,8 +109,9 @@ def test_node_label_refused_in_one_line_naming_the_key(dev, place, where, key, v
 
 
 @pytest.mark.parametrize("place,where", LABEL_PLACES, ids=[w for _, w in LABEL_PLACES])
-@pytest.mark.parametrize("key,value", LABELS_ACCEPTED, ids=[f"{k[:30]}={v[:20]}" for k, v in
-                                                            LABELS_ACCEPTED])
+@pytest.mark.parametrize(
+    "key,value", LABELS_ACCEPTED, ids=[f"{k[:30]}={v[:20]}" for k, v in LABELS_ACCEPTED]
+)
 def test_node_label_accepted(dev, place, where, key, value):
     cfg = _parse_with_label(dev, place, key, value)
     pool = cfg.node_groups.get(place[-1]) or cfg.karpenter.node_pools[place[-1]]
@@ -119,7 +121,8 @@ def test_node_label_accepted(dev, place, where, key, value):
 def test_every_label_the_stack_sets_is_refused_from_config():
     """Whatever node_labels writes, a user label may not: the reserved list follows the code."""
     stack_keys = set(scheduling.node_labels("p", gpu=True, efa=True)) | set(
-        scheduling.node_labels("p", gpu=False))
+        scheduling.node_labels("p", gpu=False)
+    )
     refused = {k for k, _, phrase in LABELS_REFUSED if "stack's own" in phrase}
     assert stack_keys == set(config.STACK_LABELS)
     assert stack_keys <= refused
@@ -134,11 +137,19 @@ def _gpu_group(labels):
 def test_stack_labels_win_over_user_labels_even_past_the_check():
     """Models are built directly here, bypassing config checks: the merge order alone must keep
     the pool, GPU and EFA labels the stack's."""
-    hostile = {scheduling.POOL_LABEL: "other", scheduling.GPU_LABEL: "false",
-               scheduling.EFA_LABEL: "false", "team": "ml"}
+    hostile = {
+        scheduling.POOL_LABEL: "other",
+        scheduling.GPU_LABEL: "false",
+        scheduling.EFA_LABEL: "false",
+        "team": "ml",
+    }
     labels = scheduling.node_labels("gpu-g5", _gpu_group(hostile), efa=True)
-    assert labels == {scheduling.POOL_LABEL: "gpu-g5", scheduling.GPU_LABEL: "true",
-                      scheduling.EFA_LABEL: "true", "team": "ml"}
+    assert labels == {
+        scheduling.POOL_LABEL: "gpu-g5",
+        scheduling.GPU_LABEL: "true",
+        scheduling.EFA_LABEL: "true",
+        "team": "ml",
+    }
 
     pool_cfg = NodePoolConfig(instance_families=["g5"], max_gpus=4, labels=hostile)
     rendered = karpenter.render_node_pool("small", pool_cfg)["spec"]["template"]["metadata"]
@@ -147,13 +158,20 @@ def test_stack_labels_win_over_user_labels_even_past_the_check():
     assert rendered["labels"]["team"] == "ml"
 
 
-@pytest.mark.parametrize("key", ["karpenter.sh/nodepool", "karpenter.sh/foo",
-                                 "sub.karpenter.sh/foo", "karpenter.k8s.aws/foo",
-                                 "kubernetes.io/hostname"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "karpenter.sh/nodepool",
+        "karpenter.sh/foo",
+        "sub.karpenter.sh/foo",
+        "karpenter.k8s.aws/foo",
+        "kubernetes.io/hostname",
+    ],
+)
 def test_karpenter_domains_refused_by_config_are_refused_by_the_nodepool_crd(key, pinned_crds):
     """The upstream CRD's own rules agree: a NodePool carrying the label fails validation. (The
     CRD lets a few well-known keys through, e.g. karpenter.sh/capacity-type, which Karpenter sets
-    from the requirements; config refuses the whole domain, as a label there is never the user's.)"""
+    from the requirements; config refuses the whole domain: a label there is never the user's.)"""
     assert config._check_labels(("karpenter", "nodePools", "small"), {key: "x"})
     body = karpenter.render_node_pool("small", NodePoolConfig(instance_families=["g5"], max_gpus=4))
     body["spec"]["template"]["metadata"]["labels"][key] = "x"
@@ -179,12 +197,21 @@ NAMESPACES_REFUSED = [
     ("", "lowercase RFC 1123 label"),
     ("n" * 64, "at most 63"),
 ]
-NAMESPACES_ACCEPTED = ["training", "ml-jobs", "team-a", "1st", "n" * 63, "kubeflow-jobs",
-                       "my-kube-system", "defaults"]
+NAMESPACES_ACCEPTED = [
+    "training",
+    "ml-jobs",
+    "team-a",
+    "1st",
+    "n" * 63,
+    "kubeflow-jobs",
+    "my-kube-system",
+    "defaults",
+]
 
 
-@pytest.mark.parametrize("ns,phrase", NAMESPACES_REFUSED, ids=[n[:20] or "empty" for n, _ in
-                                                               NAMESPACES_REFUSED])
+@pytest.mark.parametrize(
+    "ns,phrase", NAMESPACES_REFUSED, ids=[n[:20] or "empty" for n, _ in NAMESPACES_REFUSED]
+)
 def test_jobs_namespace_refused_in_one_line_naming_the_key(dev, ns, phrase):
     data = copy.deepcopy(dev)
     data["jobsNamespace"] = ns
@@ -214,10 +241,14 @@ def test_jobs_namespace_checked_when_another_section_does_not_parse(dev):
 
 def test_every_namespace_an_addon_installs_into_is_refused():
     """The list follows the components: each add-on's namespace, as the code installs it."""
-    addon_namespaces = {karpenter.NAMESPACE, gpu.NAMESPACE, operators.KUBERAY_NAMESPACE,
-                        # the training operator's standalone overlay (kubeflow/trainer v1.9.3
-                        # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
-                        doctor.TRAINING_OPERATOR_NAMESPACE}
+    addon_namespaces = {
+        karpenter.NAMESPACE,
+        gpu.NAMESPACE,
+        operators.KUBERAY_NAMESPACE,
+        # the training operator's standalone overlay (kubeflow/trainer v1.9.3
+        # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
+        doctor.TRAINING_OPERATOR_NAMESPACE,
+    }
     for ns in addon_namespaces:
         assert config._check_jobs_namespace(ns), ns
     assert addon_namespaces <= {n for n, _ in NAMESPACES_REFUSED}

@@ -23,8 +23,11 @@ UNPRICED = {"p4de.24xlarge", "p5.4xlarge", "p5e.48xlarge", "p5en.48xlarge"}
 def stack_data(stack: str) -> tuple[dict, str]:
     """The stack's trainstack:* values (keys without namespace) and its region."""
     values = load_stack_config(ROOT, stack).values
-    data = {k.split(":", 1)[1]: copy.deepcopy(v) for k, v in values.items()
-            if k.startswith("trainstack:")}
+    data = {
+        k.split(":", 1)[1]: copy.deepcopy(v)
+        for k, v in values.items()
+        if k.startswith("trainstack:")
+    }
     return data, values.get("aws:region", "us-west-2")
 
 
@@ -68,8 +71,10 @@ def test_unknown_region_names_the_file_and_the_regions_priced():
 
 def test_malformed_price_table_is_an_error(tmp_path):
     bad = tmp_path / "prices.yaml"
-    bad.write_text("date: '2026-01-01'\nsource: x\ncurrency: USD\nhoursPerMonth: 730\n"
-                   "regions: {us-west-2: {eksControlPlane: 0.1}}\n")
+    bad.write_text(
+        "date: '2026-01-01'\nsource: x\ncurrency: USD\nhoursPerMonth: 730\n"
+        "regions: {us-west-2: {eksControlPlane: 0.1}}\n"
+    )
     with pytest.raises(cost.PriceError, match="malformed.*natGateway"):
         cost.load_prices("us-west-2", bad)
 
@@ -97,12 +102,16 @@ def test_efa_idles_at_the_readme_figure_with_endpoints_per_zone():
 def test_one_kms_key_per_encrypting_component():
     def keys(report):
         return [i.what for i in report.fixed if i.what.startswith("KMS key")]
-    assert keys(cost.estimate(config("dev"))) == ["KMS key (EKS secrets)",
-                                                 "KMS key (trainer image)"]
+
+    assert keys(cost.estimate(config("dev"))) == [
+        "KMS key (EKS secrets)",
+        "KMS key (trainer image)",
+    ]
 
     def no_image(data):  # jobs and the dev pod need the image, so they go too
         data.update(image={"enabled": False}, trainingJobs={})
         data.pop("devPod", None)
+
     assert keys(cost.estimate(config("dev", no_image))) == ["KMS key (EKS secrets)"]
 
 
@@ -135,6 +144,7 @@ def test_max_nodes_bounds_the_pool():
     def edit(data):
         data["karpenter"]["nodePools"]["small"]["maxNodes"] = 1
         data["trainingJobs"]["llama-1b"]["nodes"] = 1  # the job must still fit the pool
+
     small = pool(cost.estimate(config("dev", edit)), "small")
     # One node of at most 4 GPUs: the g5.24xlarge is the dearest such node.
     assert small.ceiling_mix == "1 x g5.24xlarge"
@@ -143,14 +153,15 @@ def test_max_nodes_bounds_the_pool():
 def test_total_ceiling_is_fixed_plus_every_pool_at_its_ceiling():
     report = cost.estimate(config("dev"))
     assert report.ceiling_hourly == pytest.approx(
-        report.fixed_hourly + sum(p.ceiling_hourly for p in report.pools))
+        report.fixed_hourly + sum(p.ceiling_hourly for p in report.pools)
+    )
     assert report.gpu_ceiling == 72 == sum(p.ceiling_gpus for p in report.pools)
 
 
 def test_on_demand_group_idles_on_its_first_listed_type():
     def edit(data):
-        data["nodeGroups"]["gpu-g5"].update(instanceTypes=["g5.xlarge", "g5.2xlarge"],
-                                            minSize=1)
+        data["nodeGroups"]["gpu-g5"].update(instanceTypes=["g5.xlarge", "g5.2xlarge"], minSize=1)
+
     g5 = pool(cost.estimate(config("dev", edit)), "gpu-g5")
     assert [i.unit for i in g5.idle] == ["g5.xlarge", "GiB gp3"]
     assert g5.ceiling_mix == "2 x g5.2xlarge"
@@ -159,6 +170,7 @@ def test_on_demand_group_idles_on_its_first_listed_type():
 def test_spot_group_idles_on_its_dearest_type():
     def edit(data):
         data["nodeGroups"]["gpu-g4dn"]["minSize"] = 1
+
     g4dn = pool(cost.estimate(config("dev", edit)), "gpu-g4dn")
     assert g4dn.idle[0].unit == "g4dn.2xlarge"
 
@@ -167,6 +179,7 @@ def test_unpriced_instance_type_is_an_error_naming_type_and_file():
     def edit(data):
         data["karpenter"]["nodePools"]["large"]["instanceTypes"] = ["p5.4xlarge"]
         data["karpenter"]["nodePools"]["large"]["maxGpus"] = 8
+
     with pytest.raises(cost.PriceError) as err:
         cost.estimate(config("dev", edit))
     text = str(err.value)

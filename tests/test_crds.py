@@ -13,7 +13,10 @@ from components import versions
 from trainstack import crds
 from trainstack.cli import main as cli_main
 
-BODY = {"a.yaml": b"kind: CustomResourceDefinition # a\n", "b.yaml": b"kind: CustomResourceDefinition # b\n"}
+BODY = {
+    "a.yaml": b"kind: CustomResourceDefinition # a\n",
+    "b.yaml": b"kind: CustomResourceDefinition # b\n",
+}
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -32,7 +35,7 @@ def server(tmp_path):
         def __init__(self, *a, **kw):
             super().__init__(*a, directory=str(www), **kw)
 
-        def do_GET(self):  # noqa: N802 - the stdlib's name
+        def do_GET(self):
             self.server.hits.append(self.path)
             super().do_GET()
 
@@ -53,9 +56,16 @@ def pins(server, tmp_path, monkeypatch):
     """Two pinned files on the loopback server, an empty user cache, no mirror."""
     srv, _ = server
     base = f"http://127.0.0.1:{srv.server_address[1]}"
-    pinned = tuple(crds.PinnedCrd(name, "example.com", name.split(".")[0].upper(),
-                                  f"{base}/{name}", hashlib.sha256(body).hexdigest())
-                   for name, body in BODY.items())
+    pinned = tuple(
+        crds.PinnedCrd(
+            name,
+            "example.com",
+            name.split(".")[0].upper(),
+            f"{base}/{name}",
+            hashlib.sha256(body).hexdigest(),
+        )
+        for name, body in BODY.items()
+    )
     monkeypatch.setattr(crds, "PINNED", pinned)
     monkeypatch.setattr(crds, "_unreachable", {})
     monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
@@ -165,7 +175,8 @@ def test_plan_names_the_unchecked_kinds_even_beside_schema_errors(monkeypatch, t
     assert {"PyTorchJob", "NodePool", "EC2NodeClass"} <= kinds and result.schema_errors == {}
     clean = plan.summary(result)
     assert "not checked against their upstream CRDs" in clean and "make crds" in clean
-    broken = plan.summary(dataclasses.replace(
-        result, schema_errors={"Namespace/training": ["metadata.name: bad"]}))
+    broken = plan.summary(
+        dataclasses.replace(result, schema_errors={"Namespace/training": ["metadata.name: bad"]})
+    )
     line = next(x for x in broken.splitlines() if x.startswith("Kubernetes objects:"))
     assert "1 INVALID" in line and "not checked against their upstream CRDs" in line

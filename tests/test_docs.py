@@ -1,5 +1,5 @@
-"""The README and docs/ stay true to the repository: links resolve, the fresh-machine block keeps its
-two commands, every `trainstack <command>` they show is a real subcommand, the README stays a page.
+"""The README and docs/ stay true to the repository: links resolve, the fresh-machine block
+keeps its two commands, every `trainstack <command>` they show is a real subcommand, the README stays a page.
 """
 
 from __future__ import annotations
@@ -52,13 +52,16 @@ def _anchors(page: Path) -> set[str]:
 
 
 def _relative_links(page: Path) -> list[str]:
-    return [t for t in LINK.findall(_prose(page.read_text()))
-            if not re.match(r"^[a-z][a-z0-9+.-]*:", t)]  # http:, https:, mailto: are not ours
+    return [
+        t for t in LINK.findall(_prose(page.read_text())) if not re.match(r"^[a-z][a-z0-9+.-]*:", t)
+    ]  # http:, https:, mailto: are not ours
 
 
 def test_anchor_rule_matches_github():
-    assert _anchor("What is verified offline, and what only a real `pulumi up` shows") == \
-        "what-is-verified-offline-and-what-only-a-real-pulumi-up-shows"
+    assert (
+        _anchor("What is verified offline, and what only a real `pulumi up` shows")
+        == "what-is-verified-offline-and-what-only-a-real-pulumi-up-shows"
+    )
     assert _anchor("status, logs and diagnose") == "status-logs-and-diagnose"
 
 
@@ -69,7 +72,9 @@ def test_every_relative_link_resolves(page: Path):
         path, _, anchor = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
         if not dest.exists():
-            broken.append(f"{target}: no file {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}")
+            broken.append(
+                f"{target}: no file {dest.relative_to(ROOT) if dest.is_relative_to(ROOT) else dest}"
+            )
         elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
             broken.append(f"{target}: no heading #{anchor} in {dest.relative_to(ROOT)}")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
@@ -103,8 +108,13 @@ def test_readme_is_one_page():
 def _cli_commands() -> frozenset[str]:
     """The subcommands of `python -m trainstack`, from its own --help (the parser is built inside
     main(), so its usage line is the stable view of it)."""
-    done = subprocess.run([sys.executable, "-m", "trainstack", "--help"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "trainstack", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     choices = re.search(r"\{([a-z][a-z0-9_,-]*)\}", re.sub(r"\s+", "", done.stdout))
     assert choices, done.stdout
@@ -133,8 +143,11 @@ def test_layout_names_every_cli_command_and_only_existing_files():
     listed = set(re.findall(r"[a-z]+", cli_line.group(1)))
     assert _cli_commands() <= listed, f"layout lists {sorted(listed)}"
     names = re.findall(r"(?<![\w./-])[\w./-]+\.(?:py|yaml|yml|txt)\b", block)
-    missing = [name for name in names
-               if not ((ROOT / name).exists() if "/" in name else any(ROOT.glob(f"**/{name}")))]
+    missing = [
+        name
+        for name in names
+        if not ((ROOT / name).exists() if "/" in name else any(ROOT.glob(f"**/{name}")))
+    ]
     assert not missing, f"the layout names files that do not exist: {missing}"
 
 
@@ -148,9 +161,13 @@ def test_example_stacks_idle_at_zero_gpu_nodes_as_the_docs_say(stack_file: Path)
     raw = yaml.safe_load(stack_file.read_text())["config"]
     data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
     cfg = config.parse(data, raw.get("aws:region") or "us-west-2")
-    running = [f"nodeGroups.{n}: {g.desired} nodes" for n, g in cfg.node_groups.items()
-               if g.role == "gpu" and g.desired > 0]
-    running += [f"trainingJobs.{n}: not suspended" for n, j in cfg.training_jobs.items()
-                if not j.suspend]
+    running = [
+        f"nodeGroups.{n}: {g.desired} nodes"
+        for n, g in cfg.node_groups.items()
+        if g.role == "gpu" and g.desired > 0
+    ]
+    running += [
+        f"trainingJobs.{n}: not suspended" for n, j in cfg.training_jobs.items() if not j.suspend
+    ]
     running += ["devPod: enabled"] if cfg.dev_pod.enabled else []
     assert not running, f"{stack_file.name} starts GPU nodes on `pulumi up`: {running}"

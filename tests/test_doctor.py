@@ -27,8 +27,12 @@ CLUSTER = "ts-dev"
 
 @pytest.fixture
 def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
@@ -38,26 +42,36 @@ def aws(monkeypatch):
 def make_cluster(session, name=CLUSTER, version="1.34", queue=True, rules=None):
     """A cluster as `pulumi up` leaves it: system node group, interruption queue and rules."""
     eks = session.client("eks")
-    desc = eks.create_cluster(name=name, version=version,
-                              roleArn="arn:aws:iam::123456789012:role/cluster",
-                              resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]})
-    eks.create_nodegroup(clusterName=name, nodegroupName="system",
-                         nodeRole="arn:aws:iam::123456789012:role/node",
-                         subnets=["subnet-1"],
-                         scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2})
+    desc = eks.create_cluster(
+        name=name,
+        version=version,
+        roleArn="arn:aws:iam::123456789012:role/cluster",
+        resourcesVpcConfig={"subnetIds": ["subnet-1", "subnet-2"]},
+    )
+    eks.create_nodegroup(
+        clusterName=name,
+        nodegroupName="system",
+        nodeRole="arn:aws:iam::123456789012:role/node",
+        subnets=["subnet-1"],
+        scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2},
+    )
     if queue:
         sqs = session.client("sqs")
         url = sqs.create_queue(QueueName=f"{name}-karpenter")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         events = session.client("events")
         for rule, (source, detail) in INTERRUPTION_EVENTS.items():
             if rules is not None and rule not in rules:
                 continue
-            events.put_rule(Name=f"{name}-{rule}",
-                            EventPattern=json.dumps({"source": [source], "detail-type": [detail]}))
-            events.put_targets(Rule=f"{name}-{rule}",
-                               Targets=[{"Id": "KarpenterInterruptionQueue", "Arn": arn}])
+            events.put_rule(
+                Name=f"{name}-{rule}",
+                EventPattern=json.dumps({"source": [source], "detail-type": [detail]}),
+            )
+            events.put_targets(
+                Rule=f"{name}-{rule}", Targets=[{"Id": "KarpenterInterruptionQueue", "Arn": arn}]
+            )
     return desc["cluster"]
 
 
@@ -70,8 +84,13 @@ def test_aws_checks_pass_on_a_deployed_cluster(aws):
     results = doctor.aws_results(aws, desc)
     assert [r.status for r in results] == [OK] * len(results), doctor.render(results)
     names = by_name(results)
-    assert set(names) == {"cluster", "kubernetes version", "node group system",
-                          "interruption queue", "interruption rules"}
+    assert set(names) == {
+        "cluster",
+        "kubernetes version",
+        "node group system",
+        "interruption queue",
+        "interruption rules",
+    }
     assert "min 2, max 3" in names["node group system"].detail
 
 
@@ -102,8 +121,14 @@ def test_cluster_status_health_and_version():
     failed = doctor.check_cluster({**base, "status": "FAILED"})[0]
     assert failed.status == FAIL and failed.fix
     assert doctor.check_cluster({**base, "status": "UPDATING"})[0].status == WARN
-    sick = doctor.check_cluster({**base, "health": {"issues": [
-        {"code": "Ec2SubnetNotFound", "message": "subnet-1 was deleted"}]}})[0]
+    sick = doctor.check_cluster(
+        {
+            **base,
+            "health": {
+                "issues": [{"code": "Ec2SubnetNotFound", "message": "subnet-1 was deleted"}]
+            },
+        }
+    )[0]
     assert sick.status == FAIL and "Ec2SubnetNotFound" in sick.detail
     old = doctor.check_cluster({**base, "version": "1.29"})[1]
     assert old.status == FAIL and "kubernetesVersion" in old.fix
@@ -111,8 +136,15 @@ def test_cluster_status_health_and_version():
 
 
 def test_node_group_health_issue_and_absence():
-    group = {"nodegroupName": "system", "status": "DEGRADED", "health": {"issues": [
-        {"code": "AsgInstanceLaunchFailures", "message": "InsufficientInstanceCapacity"}]}}
+    group = {
+        "nodegroupName": "system",
+        "status": "DEGRADED",
+        "health": {
+            "issues": [
+                {"code": "AsgInstanceLaunchFailures", "message": "InsufficientInstanceCapacity"}
+            ]
+        },
+    }
     result = doctor.check_nodegroups(CLUSTER, [group])[0]
     assert result.status == FAIL and "AsgInstanceLaunchFailures" in result.detail
     assert "describe-nodegroup" in result.fix
@@ -145,8 +177,10 @@ def node(name, *, gpu=0, efa=None, labels=None, ready=True):
     if efa is not None:
         alloc["vpc.amazonaws.com/efa"] = str(efa)
     cond = k8s.V1NodeCondition(type="Ready", status="True" if ready else "False")
-    return k8s.V1Node(metadata=meta(name, labels=labels or {}),
-                      status=k8s.V1NodeStatus(allocatable=alloc, conditions=[cond]))
+    return k8s.V1Node(
+        metadata=meta(name, labels=labels or {}),
+        status=k8s.V1NodeStatus(allocatable=alloc, conditions=[cond]),
+    )
 
 
 def gpu_node(name, gpu=4, efa=None, **kw):
@@ -162,15 +196,21 @@ SYSTEM = node("sys-1", labels={"trainstack.io/pool": "system", "trainstack.io/sy
 def crd(name, established=True):
     plural, group = name.split(".", 1)
     spec = k8s.V1CustomResourceDefinitionSpec(
-        group=group, scope="Namespaced",
+        group=group,
+        scope="Namespaced",
         names=k8s.V1CustomResourceDefinitionNames(kind=plural.title(), plural=plural),
-        versions=[k8s.V1CustomResourceDefinitionVersion(name="v1", served=True, storage=True)])
+        versions=[k8s.V1CustomResourceDefinitionVersion(name="v1", served=True, storage=True)],
+    )
     cond = k8s.V1CustomResourceDefinitionCondition(
-        type="Established", status="True" if established else "False")
+        type="Established", status="True" if established else "False"
+    )
     return k8s.V1CustomResourceDefinition(
-        metadata=meta(name), spec=spec,
+        metadata=meta(name),
+        spec=spec,
         status=k8s.V1CustomResourceDefinitionStatus(
-            conditions=[cond], accepted_names=spec.names, stored_versions=["v1"]))
+            conditions=[cond], accepted_names=spec.names, stored_versions=["v1"]
+        ),
+    )
 
 
 ALL_CRDS = [crd(n) for n in doctor.REQUIRED_CRDS]
@@ -182,31 +222,41 @@ def deployment(namespace, name, replicas=1, ready=1):
     return k8s.V1Deployment(
         metadata=meta(name, namespace),
         spec=k8s.V1DeploymentSpec(replicas=replicas, selector=SELECTOR, template=TEMPLATE),
-        status=k8s.V1DeploymentStatus(replicas=replicas, ready_replicas=ready))
+        status=k8s.V1DeploymentStatus(replicas=replicas, ready_replicas=ready),
+    )
 
 
 def daemonset(namespace, name, desired, ready):
     return k8s.V1DaemonSet(
         metadata=meta(name, namespace),
         spec=k8s.V1DaemonSetSpec(selector=SELECTOR, template=TEMPLATE),
-        status=k8s.V1DaemonSetStatus(current_number_scheduled=desired,
-                                     desired_number_scheduled=desired,
-                                     number_misscheduled=0, number_ready=ready))
+        status=k8s.V1DaemonSetStatus(
+            current_number_scheduled=desired,
+            desired_number_scheduled=desired,
+            number_misscheduled=0,
+            number_ready=ready,
+        ),
+    )
 
 
 def healthy(nodes=None, **changes):
     """Objects of a working cluster: two GPU nodes (one with EFA), every component ready."""
-    nodes = nodes if nodes is not None else [SYSTEM, gpu_node("g-1"),
-                                             gpu_node("g-2", gpu=8, efa=4)]
+    nodes = nodes if nodes is not None else [SYSTEM, gpu_node("g-1"), gpu_node("g-2", gpu=8, efa=4)]
     gpu = len([n for n in nodes if n.metadata.labels.get("trainstack.io/gpu") == "true"])
     efa = len([n for n in nodes if n.metadata.labels.get("trainstack.io/efa") == "true"])
     objs = doctor.ClusterObjects(
-        nodes=nodes, crds=list(ALL_CRDS),
-        deployments=[deployment("kube-system", "karpenter", 2, 2),
-                     deployment("kubeflow", "training-operator"),
-                     deployment("kuberay-system", "kuberay-operator")],
-        daemonsets=[daemonset("kube-system", "nvidia-device-plugin", gpu, gpu),
-                    daemonset("kube-system", "aws-efa-k8s-device-plugin", efa, efa)])
+        nodes=nodes,
+        crds=list(ALL_CRDS),
+        deployments=[
+            deployment("kube-system", "karpenter", 2, 2),
+            deployment("kubeflow", "training-operator"),
+            deployment("kuberay-system", "kuberay-operator"),
+        ],
+        daemonsets=[
+            daemonset("kube-system", "nvidia-device-plugin", gpu, gpu),
+            daemonset("kube-system", "aws-efa-k8s-device-plugin", efa, efa),
+        ],
+    )
     for key, value in changes.items():
         setattr(objs, key, value)
     return objs
@@ -218,8 +268,14 @@ def test_healthy_cluster_objects_pass():
     names = by_name(results)
     assert "12 nvidia.com/gpu allocatable" in names["GPU nodes"].detail
     assert "4 vpc.amazonaws.com/efa" in names["EFA nodes"].detail
-    assert set(names) >= {"Karpenter", "NVIDIA device plugin", "EFA device plugin",
-                          "training operator", "KubeRay operator", "CRDs"}
+    assert set(names) >= {
+        "Karpenter",
+        "NVIDIA device plugin",
+        "EFA device plugin",
+        "training operator",
+        "KubeRay operator",
+        "CRDs",
+    }
 
 
 def test_gpu_node_without_gpu_resource_fails():
@@ -267,11 +323,14 @@ def test_daemonset_that_skips_gpu_nodes_fails():
     assert result.status == FAIL and "scheduled on 1 of 2 Ready" in result.detail
 
 
-@pytest.mark.parametrize("title,namespace,name", [
-    ("Karpenter", "kube-system", "karpenter"),
-    ("training operator", "kubeflow", "training-operator"),
-    ("KubeRay operator", "kuberay-system", "kuberay-operator"),
-])
+@pytest.mark.parametrize(
+    "title,namespace,name",
+    [
+        ("Karpenter", "kube-system", "karpenter"),
+        ("training operator", "kubeflow", "training-operator"),
+        ("KubeRay operator", "kuberay-system", "kuberay-operator"),
+    ],
+)
 def test_each_operator_missing_or_unready_fails(title, namespace, name):
     objs = healthy()
     objs.deployments = [d for d in objs.deployments if d.metadata.name != name]
@@ -300,8 +359,11 @@ def test_chart_derived_workload_names_are_found():
 
 
 def test_render_marks_and_exit_code():
-    results = [doctor.ok("a", "fine"), doctor.Result("b", WARN, "hmm", "w", "do x"),
-               doctor.Result("c", FAIL, "broken", "jobs stall", "pulumi up")]
+    results = [
+        doctor.ok("a", "fine"),
+        doctor.Result("b", WARN, "hmm", "w", "do x"),
+        doctor.Result("c", FAIL, "broken", "jobs stall", "pulumi up"),
+    ]
     text = doctor.render(results)
     assert "✔ a  fine" in text and "! b  hmm" in text and "✘ c  broken" in text
     assert "    why: jobs stall\n    fix: pulumi up" in text
@@ -315,13 +377,17 @@ def test_render_marks_and_exit_code():
 def api_routes(objs: doctor.ClusterObjects) -> dict[str, object]:
     routes: dict[str, object] = {
         "/api/v1/nodes": k8s.V1NodeList(items=objs.nodes),
-        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions":
-            k8s.V1CustomResourceDefinitionList(items=objs.crds)}
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions": k8s.V1CustomResourceDefinitionList(
+            items=objs.crds
+        ),
+    }
     for ns in {c.namespace for c in doctor.COMPONENTS}:
         routes[f"/apis/apps/v1/namespaces/{ns}/deployments"] = k8s.V1DeploymentList(
-            items=[d for d in objs.deployments if d.metadata.namespace == ns])
+            items=[d for d in objs.deployments if d.metadata.namespace == ns]
+        )
         routes[f"/apis/apps/v1/namespaces/{ns}/daemonsets"] = k8s.V1DaemonSetList(
-            items=[d for d in objs.daemonsets if d.metadata.namespace == ns])
+            items=[d for d in objs.daemonsets if d.metadata.namespace == ns]
+        )
     return routes
 
 
@@ -344,10 +410,15 @@ def test_fetch_objects_reads_the_api(fake_api, tmp_path):
     assert results["KubeRay operator"].status == FAIL
     assert all(r.status == OK for n, r in results.items() if n != "KubeRay operator")
     # One list per kind a namespace's components are: DaemonSets only where the plugins run.
-    listed = sorted("/".join(p.split("/")[-2:]) for p, _ in server.requests
-                    if p.startswith("/apis/apps/"))
-    assert listed == ["kube-system/daemonsets", "kube-system/deployments",
-                      "kubeflow/deployments", "kuberay-system/deployments"]
+    listed = sorted(
+        "/".join(p.split("/")[-2:]) for p, _ in server.requests if p.startswith("/apis/apps/")
+    )
+    assert listed == [
+        "kube-system/daemonsets",
+        "kube-system/deployments",
+        "kubeflow/deployments",
+        "kuberay-system/deployments",
+    ]
 
 
 def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch):
@@ -362,8 +433,9 @@ def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch)
     assert "✘" not in out and "✔ GPU nodes" in out
 
     routes = api_routes(healthy())
-    routes["/apis/apiextensions.k8s.io/v1/customresourcedefinitions"] = \
+    routes["/apis/apiextensions.k8s.io/v1/customresourcedefinitions"] = (
         k8s.V1CustomResourceDefinitionList(items=ALL_CRDS[:-1])
+    )
     other = fake_api(routes)
     config = write_kubeconfig(tmp_path / "config2", other.url, desc["arn"])
     monkeypatch.setenv("KUBECONFIG", str(config))  # found through $KUBECONFIG this time
@@ -374,8 +446,9 @@ def test_doctor_command_end_to_end(aws, fake_api, tmp_path, capsys, monkeypatch)
 
 def test_doctor_without_kubeconfig_context(aws, tmp_path, capsys):
     make_cluster(aws)
-    config = write_kubeconfig(tmp_path / "config", "https://elsewhere.example",
-                              "some-other-cluster")
+    config = write_kubeconfig(
+        tmp_path / "config", "https://elsewhere.example", "some-other-cluster"
+    )
     assert cli.main(["doctor", "--region", REGION, "--kubeconfig", str(config)]) == 1
     out = capsys.readouterr().out
     assert "✘ kubeconfig" in out
@@ -383,10 +456,14 @@ def test_doctor_without_kubeconfig_context(aws, tmp_path, capsys):
 
 
 def test_doctor_finds_context_by_endpoint(tmp_path):
-    config = write_kubeconfig(tmp_path / "config", "https://ABC.gr7.us-west-2.eks.amazonaws.com/",
-                        "my-alias")
-    found = kube.find_context([config], arn="arn:aws:eks:...:cluster/x",
-                              endpoint="https://abc.gr7.us-west-2.eks.amazonaws.com")
+    config = write_kubeconfig(
+        tmp_path / "config", "https://ABC.gr7.us-west-2.eks.amazonaws.com/", "my-alias"
+    )
+    found = kube.find_context(
+        [config],
+        arn="arn:aws:eks:...:cluster/x",
+        endpoint="https://abc.gr7.us-west-2.eks.amazonaws.com",
+    )
     assert found == (config, "my-alias")
 
 
@@ -409,6 +486,7 @@ def test_unreachable_private_endpoint_and_forbidden(aws, tmp_path, monkeypatch):
 
     def refuse(api):
         raise MaxRetryError(None, "/api/v1/nodes", "connection refused")
+
     monkeypatch.setattr(doctor, "fetch_objects", refuse)
     private = {**desc, "resourcesVpcConfig": {"endpointPublicAccess": False}}
     [result] = doctor.kubernetes_results(private, REGION, str(config))
@@ -420,6 +498,7 @@ def test_unreachable_private_endpoint_and_forbidden(aws, tmp_path, monkeypatch):
         err = ApiException(status=403, reason="Forbidden")
         err.body = json.dumps({"kind": "Status", "message": refusal, "code": 403})
         raise err
+
     monkeypatch.setattr(doctor, "fetch_objects", deny)
     [result] = doctor.kubernetes_results(desc, REGION, str(config))
     assert result.status == FAIL and "adminPrincipals" in result.fix
@@ -442,10 +521,21 @@ def test_cost_subcommand_passes_its_arguments_through(monkeypatch, tmp_path):
     from trainstack import cost
 
     calls = []
-    monkeypatch.setattr(cost, "run", lambda args, root: calls.append(
-        ((args.stack, args.json, args.prices), root)) or 0)
-    argv = ["--project-dir", str(tmp_path), "cost", "--stack", "efa", "--json",
-            "--prices", "p.yaml"]
+    monkeypatch.setattr(
+        cost,
+        "run",
+        lambda args, root: calls.append(((args.stack, args.json, args.prices), root)) or 0,
+    )
+    argv = [
+        "--project-dir",
+        str(tmp_path),
+        "cost",
+        "--stack",
+        "efa",
+        "--json",
+        "--prices",
+        "p.yaml",
+    ]
     assert cli.main(argv) == 0
     assert calls == [(("efa", True, Path("p.yaml")), tmp_path)]
     with pytest.raises(SystemExit) as exit_:

@@ -30,18 +30,27 @@ def test_plan_runs_in_a_clone_with_nothing_beside_it(clone, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TRAINSTACK_CRD_DIR"}
     env.update(XDG_CACHE_HOME=str(tmp_path / "empty-cache"), PYTHONPATH=str(clone))
     assert not (clone.parent / "shared").exists()
-    done = subprocess.run([sys.executable, "-m", "trainstack", "plan", "--stack", "dev"],
-                          cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "trainstack", "plan", "--stack", "dev"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Traceback" not in output
-    objects = next(line for line in done.stdout.splitlines()
-                   if line.startswith("Kubernetes objects:"))
+    objects = next(
+        line for line in done.stdout.splitlines() if line.startswith("Kubernetes objects:")
+    )
     # Either the pinned CRDs could be downloaded (a machine with internet) and everything was
     # checked, or the one line says which kinds were not and how to get their CRDs.
-    assert ("all valid against the Kubernetes schemas and upstream CRDs" in objects
-            or ("not checked against their upstream CRDs" in objects and "make crds" in objects
-                and "PyTorchJob" in objects))
+    assert "all valid against the Kubernetes schemas and upstream CRDs" in objects or (
+        "not checked against their upstream CRDs" in objects
+        and "make crds" in objects
+        and "PyTorchJob" in objects
+    )
     assert (clone / "build" / "plan" / "dev" / "resources.json").is_file()
 
 

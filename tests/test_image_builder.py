@@ -62,8 +62,12 @@ SOURCE = {
     "tests/test_x.py": "def test(): pass\n",
     "trainstack/cli.py": "import pulumi\n",
 }
-BUNDLED = sorted(k for k in SOURCE if k.startswith(("trainer/", ".dockerignore", "trainstack/",
-                                                   "components/")) and k != "trainstack/cli.py")
+BUNDLED = sorted(
+    k
+    for k in SOURCE
+    if k.startswith(("trainer/", ".dockerignore", "trainstack/", "components/"))
+    and k != "trainstack/cli.py"
+)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -101,17 +105,34 @@ class FakeTime:
         return [s for s in self.sleeps if s != POLL]
 
 
-def state(status: str = "IN_PROGRESS", phase: str = "BUILD", *, failed: str | None = None,
-          contexts: list[dict] | None = None, log: list[str] | None = None,
-          logs: bool = True) -> dict:
+def state(
+    status: str = "IN_PROGRESS",
+    phase: str = "BUILD",
+    *,
+    failed: str | None = None,
+    contexts: list[dict] | None = None,
+    log: list[str] | None = None,
+    logs: bool = True,
+) -> dict:
     """One answer of batch_get_builds for the current build, in a script."""
-    return {"status": status, "phase": phase, "failed": failed, "contexts": contexts or [],
-            "log": log, "logs": logs}
+    return {
+        "status": status,
+        "phase": phase,
+        "failed": failed,
+        "contexts": contexts or [],
+        "log": log,
+        "logs": logs,
+    }
 
 
 def success_script() -> list[dict]:
-    return [state(phase="QUEUED"), state(phase="PROVISIONING"), state(phase="BUILD"),
-            state(phase="BUILD"), state("SUCCEEDED", "COMPLETED")]
+    return [
+        state(phase="QUEUED"),
+        state(phase="PROVISIONING"),
+        state(phase="BUILD"),
+        state(phase="BUILD"),
+        state("SUCCEEDED", "COMPLETED"),
+    ]
 
 
 class ScriptedCodeBuild:
@@ -134,11 +155,12 @@ class ScriptedCodeBuild:
         self.started.append(kwargs)
         build = self.real.start_build(**kwargs)["build"]
         self._steps[build["id"]] = list(self.scripts.pop(0))
-        self._env[build["id"]] = {v["name"]: v["value"]
-                                  for v in kwargs.get("environmentVariablesOverride", [])}
+        self._env[build["id"]] = {
+            v["name"]: v["value"] for v in kwargs.get("environmentVariablesOverride", [])
+        }
         return {"build": build}
 
-    def stop_build(self, id):  # noqa: A002 - boto3's parameter name
+    def stop_build(self, id):
         self.stopped.append(id)
         return self.real.stop_build(id=id)
 
@@ -151,11 +173,18 @@ class ScriptedCodeBuild:
         step = steps.pop(0) if len(steps) > 1 else steps[0]  # the last state repeats
         stream = build["id"].split(":", 1)[1]
         build.update(buildStatus=step["status"], currentPhase=step["phase"])
-        build["phases"] = [{"phaseType": p, "phaseStatus": "SUCCEEDED"}
-                           for p in ("SUBMITTED", "QUEUED", "PROVISIONING")]
+        build["phases"] = [
+            {"phaseType": p, "phaseStatus": "SUCCEEDED"}
+            for p in ("SUBMITTED", "QUEUED", "PROVISIONING")
+        ]
         if step["failed"]:
-            build["phases"].append({"phaseType": step["failed"], "phaseStatus": step["status"],
-                                    "contexts": step["contexts"]})
+            build["phases"].append(
+                {
+                    "phaseType": step["failed"],
+                    "phaseStatus": step["status"],
+                    "contexts": step["contexts"],
+                }
+            )
         build["logs"] = {"deepLink": f"https://console.aws.amazon.com/cloudwatch/{stream}"}
         if step["logs"]:
             build["logs"].update(groupName=LOG_GROUP, streamName=stream)
@@ -173,8 +202,11 @@ class ScriptedCodeBuild:
             pass
         # moto drops events older than CloudWatch accepts: stamp them now.
         now = int(time.time() * 1000)
-        self.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-            {"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
+        self.logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+        )
 
     def _push(self, build_id: str) -> None:
         """What the buildspec does after a passing selftest: push IMAGE_TAG."""
@@ -185,18 +217,24 @@ class ScriptedCodeBuild:
 
 
 def push(ecr, tag: str, layer: str) -> str:
-    manifest = {"schemaVersion": 2,
-                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {"digest": "sha256:" + "0" * 64},
-                "layers": [{"digest": "sha256:" + hashlib.sha256(layer.encode()).hexdigest()}]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"digest": "sha256:" + "0" * 64},
+        "layers": [{"digest": "sha256:" + hashlib.sha256(layer.encode()).hexdigest()}],
+    }
     image = ecr.put_image(repositoryName=REPO, imageManifest=json.dumps(manifest), imageTag=tag)
     return image["image"]["imageId"]["imageDigest"]
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
@@ -206,13 +244,21 @@ def aws(monkeypatch):
         ecr.create_repository(repositoryName=REPO, imageTagMutability="IMMUTABLE")
         logs.create_log_group(logGroupName=LOG_GROUP)
         cb.create_project(
-            name=PROJECT, source={"type": "S3", "location": f"{BUCKET}/sources/",
-                                  "buildspec": "trainer/buildspec.yml"},
+            name=PROJECT,
+            source={
+                "type": "S3",
+                "location": f"{BUCKET}/sources/",
+                "buildspec": "trainer/buildspec.yml",
+            },
             artifacts={"type": "NO_ARTIFACTS"},
-            environment={"type": "LINUX_CONTAINER", "computeType": "BUILD_GENERAL1_LARGE",
-                         "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
-                         "privilegedMode": True},
-            serviceRole="arn:aws:iam::123456789012:role/trainstack-build")
+            environment={
+                "type": "LINUX_CONTAINER",
+                "computeType": "BUILD_GENERAL1_LARGE",
+                "image": "aws/codebuild/amazonlinux-x86_64-standard:5.0",
+                "privilegedMode": True,
+            },
+            serviceRole="arn:aws:iam::123456789012:role/trainstack-build",
+        )
         yield session
 
 
@@ -222,13 +268,22 @@ def scripted(session, *scripts: list[dict]) -> tuple[Clients, ScriptedCodeBuild]
     return Clients(s3=session.client("s3"), ecr=ecr, codebuild=codebuild, logs=logs), codebuild
 
 
-def run_build(clients: Clients, root: Path, fake: FakeTime, messages: list[str] | None = None,
-              **kwargs):
+def run_build(
+    clients: Clients, root: Path, fake: FakeTime, messages: list[str] | None = None, **kwargs
+):
     kwargs.setdefault("max_attempts", 3)
     kwargs.setdefault("timeout_minutes", 30)
-    return image_builder.build(clients, PROJECT, BUCKET, REPO, root, sleep=fake.sleep,
-                               clock=fake.clock,
-                               progress=None if messages is None else messages.append, **kwargs)
+    return image_builder.build(
+        clients,
+        PROJECT,
+        BUCKET,
+        REPO,
+        root,
+        sleep=fake.sleep,
+        clock=fake.clock,
+        progress=None if messages is None else messages.append,
+        **kwargs,
+    )
 
 
 def ecr_digest(session, tag: str) -> str:
@@ -239,13 +294,21 @@ def ecr_digest(session, tag: str) -> str:
 
 
 def test_source_files_take_the_build_inputs_only(src: Path):
-    write_tree(src, {"trainer/__pycache__/train.cpython-311.pyc": "x", "trainer/old.pyc": "x",
-                     "trainer/checkpoints/step-100/model.pt": "x", "trainer/runs/m.jsonl": "x"})
+    write_tree(
+        src,
+        {
+            "trainer/__pycache__/train.cpython-311.pyc": "x",
+            "trainer/old.pyc": "x",
+            "trainer/checkpoints/step-100/model.pt": "x",
+            "trainer/runs/m.jsonl": "x",
+        },
+    )
     assert image_builder.source_files(src) == BUNDLED
 
 
-@pytest.mark.parametrize("missing", ["trainer/buildspec.yml", "components/versions.py",
-                                     "trainstack/dockerfile.py"])
+@pytest.mark.parametrize(
+    "missing", ["trainer/buildspec.yml", "components/versions.py", "trainstack/dockerfile.py"]
+)
 def test_missing_build_files_are_named(src: Path, missing: str):
     (src / missing).unlink()
     with pytest.raises(SourceError, match=missing):
@@ -260,17 +323,22 @@ _NEEDS_CLOUD = re.compile(r"(?:^|[\s;|&(`])(?:docker|aws)\s")
 # What CodeBuild sets that the buildspec reads (`env:` variables are added from the file itself).
 CODEBUILD_ENV = {
     "REPOSITORY_URI": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPO}",
-    "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
     "CODEBUILD_RESOLVED_SOURCE_VERSION": "0123456789abcdef0123456789abcdef01234567",
-    "CODEBUILD_BUILD_SUCCEEDING": "1", "CODEBUILD_SRC_DIR": "",
+    "CODEBUILD_BUILD_SUCCEEDING": "1",
+    "CODEBUILD_SRC_DIR": "",
 }
 
 
 def _local_commands(spec: dict) -> list[tuple[str, str]]:
     """(phase, command) of every buildspec command that needs neither Docker nor AWS, in order."""
-    return [(phase, cmd) for phase in ("install", "pre_build", "build", "post_build")
-            for cmd in (spec["phases"].get(phase) or {}).get("commands", [])
-            if not _NEEDS_CLOUD.search(cmd)]
+    return [
+        (phase, cmd)
+        for phase in ("install", "pre_build", "build", "post_build")
+        for cmd in (spec["phases"].get(phase) or {}).get("commands", [])
+        if not _NEEDS_CLOUD.search(cmd)
+    ]
 
 
 def _copy_sources(dockerfile_text: str) -> list[str]:
@@ -285,12 +353,25 @@ def _copy_sources(dockerfile_text: str) -> list[str]:
 
 
 def test_cloud_rule_keeps_local_commands_and_drops_docker_and_aws():
-    spec = {"phases": {"pre_build": {"commands": [
-        "python3 -m trainstack.preflight", 'X="${A#*/}"', "echo docker-free",
-        "aws ecr get-login-password | docker login x", "E=$(aws ecr describe-images || true)",
-        "if [ -n a ]; then\n  docker build .\nfi"]}}}
+    spec = {
+        "phases": {
+            "pre_build": {
+                "commands": [
+                    "python3 -m trainstack.preflight",
+                    'X="${A#*/}"',
+                    "echo docker-free",
+                    "aws ecr get-login-password | docker login x",
+                    "E=$(aws ecr describe-images || true)",
+                    "if [ -n a ]; then\n  docker build .\nfi",
+                ]
+            }
+        }
+    }
     assert [c for _, c in _local_commands(spec)] == [
-        "python3 -m trainstack.preflight", 'X="${A#*/}"', "echo docker-free"]
+        "python3 -m trainstack.preflight",
+        'X="${A#*/}"',
+        "echo docker-free",
+    ]
 
 
 def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
@@ -306,31 +387,43 @@ def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
 
     # Each command, then its exit code to a file: a failing command is named, not just "1".
     codes = tmp_path / "codes"
-    script = "".join(f"{cmd}\nprintf '%s %s\\n' {i} $? >> {shlex.quote(str(codes))}\n"
-                     for i, (_, cmd) in enumerate(commands))
+    script = "".join(
+        f"{cmd}\nprintf '%s %s\\n' {i} $? >> {shlex.quote(str(codes))}\n"
+        for i, (_, cmd) in enumerate(commands)
+    )
     # `python3` is the interpreter running these tests: its packaging is the version the
     # buildspec's install phase pins (test_preflight checks the pin). PIP_NO_INDEX keeps that pip
     # install offline and honest: it passes because the pinned version is already installed
     # ("Requirement already satisfied"), and fails instead of downloading anything.
     python3 = Path(sys.executable).with_name("python3")
     python3 = python3 if python3.exists() else Path(shutil.which("python3") or sys.executable)
-    env = {"PATH": f"{python3.parent}:/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8",
-           "PIP_NO_INDEX": "1",
-           **{k: str(v) for k, v in spec.get("env", {}).get("variables", {}).items()},
-           **CODEBUILD_ENV, "CODEBUILD_SRC_DIR": str(tree)}
-    proc = subprocess.run(["bash", "-c", script], cwd=tree, env=env, capture_output=True,
-                          text=True, timeout=120)
+    env = {
+        "PATH": f"{python3.parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "LANG": "C.UTF-8",
+        "PIP_NO_INDEX": "1",
+        **{k: str(v) for k, v in spec.get("env", {}).get("variables", {}).items()},
+        **CODEBUILD_ENV,
+        "CODEBUILD_SRC_DIR": str(tree),
+    }
+    proc = subprocess.run(
+        ["bash", "-c", script], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+    )
     ran = dict(line.split() for line in codes.read_text().splitlines()) if codes.exists() else {}
     assert len(ran) == len(commands), (proc.stdout, proc.stderr)
-    failed = [f"{commands[int(i)][0]}: {commands[int(i)][1]!r} exited {rc}"
-              for i, rc in ran.items() if rc != "0"]
+    failed = [
+        f"{commands[int(i)][0]}: {commands[int(i)][1]!r} exited {rc}"
+        for i, rc in ran.items()
+        if rc != "0"
+    ]
     assert not failed, "\n".join(failed) + "\n" + proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"building {CODEBUILD_ENV['REPOSITORY_URI']}:git-0123456789ab" in proc.stdout
 
     dockerfile = (tree / "trainer" / "Dockerfile").read_text()
     copied = _copy_sources(dockerfile)
-    assert copied and all((tree / src).exists() for src in copied), (
-        [src for src in copied if not (tree / src).exists()])
+    assert copied and all((tree / src).exists() for src in copied), [
+        src for src in copied if not (tree / src).exists()
+    ]
 
 
 def test_hash_ignores_mtimes_order_and_local_artifacts(src: Path, tmp_path: Path):
@@ -340,18 +433,28 @@ def test_hash_ignores_mtimes_order_and_local_artifacts(src: Path, tmp_path: Path
         os.utime(f, (1, 1))
     # The same tree written in the opposite order, with local artifacts and unbundled files.
     other = write_tree(tmp_path / "other", dict(reversed(list(SOURCE.items()))))
-    write_tree(other, {"trainer/__pycache__/a.pyc": "x", "trainer/checkpoints/c.pt": "x",
-                       "README.md": "changed readme\n", "notes/todo.txt": "x"})
+    write_tree(
+        other,
+        {
+            "trainer/__pycache__/a.pyc": "x",
+            "trainer/checkpoints/c.pt": "x",
+            "README.md": "changed readme\n",
+            "notes/todo.txt": "x",
+        },
+    )
     assert image_builder.source_hash(src) == first == image_builder.source_hash(other)
 
 
-@pytest.mark.parametrize("change", [
-    {"trainer/train.py": "def main():\n    return 1\n"},  # one byte of code
-    {"trainer/requirements.txt": "numpy\ntorch\n"},
-    {".dockerignore": "*\n"},
-    {"trainstack/dockerfile.py": "X = 1\n"},  # an optional preflight module appears
-    {"trainer/data/vocab.txt": "a\n"},  # a new file
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"trainer/train.py": "def main():\n    return 1\n"},  # one byte of code
+        {"trainer/requirements.txt": "numpy\ntorch\n"},
+        {".dockerignore": "*\n"},
+        {"trainstack/dockerfile.py": "X = 1\n"},  # an optional preflight module appears
+        {"trainer/data/vocab.txt": "a\n"},  # a new file
+    ],
+)
 def test_hash_changes_with_any_build_input(src: Path, change: dict):
     before = image_builder.source_hash(src)
     write_tree(src, change)
@@ -396,13 +499,19 @@ def test_unchanged_source_reuses_the_image_and_starts_no_build(aws, src: Path):
     assert aws.client("s3").list_objects_v2(Bucket=BUCKET).get("KeyCount") == 0
     uri = aws.client("ecr").describe_repositories()["repositories"][0]["repositoryUri"]
     assert result == image_builder.BuildResult(
-        image=f"{uri}@{digest}", digest=digest, tag=tag, build_id=None,
-        source_hash=image_builder.source_hash(src), attempts=0)
+        image=f"{uri}@{digest}",
+        digest=digest,
+        tag=tag,
+        build_id=None,
+        source_hash=image_builder.source_hash(src),
+        attempts=0,
+    )
     assert "not rebuilding" in messages[0]
 
 
 def test_first_build_uploads_the_bundle_starts_codebuild_and_returns_the_pushed_digest(
-        aws, src: Path):
+    aws, src: Path
+):
     hash_ = image_builder.source_hash(src)
     tag = image_builder.image_tag(hash_)
     assert ecr_digest(aws, tag) is None
@@ -438,15 +547,33 @@ def test_repository_url_given_by_the_caller_is_used(aws, src: Path):
     assert result.image == f"example.invalid/trainer@{result.digest}"
 
 
-@pytest.mark.parametrize("failure", [
-    state("FAILED", "COMPLETED", failed="BUILD", log=[
-        "Step 1/12 : FROM pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime",
-        "toomanyrequests: You have reached your pull rate limit.",
-        "[Container] Phase complete: BUILD State: FAILED"]),
-    state("FAULT", "COMPLETED", failed="PROVISIONING"),
-    state("FAILED", "COMPLETED", failed="DOWNLOAD_SOURCE", contexts=[
-        {"statusCode": "CLIENT_ERROR", "message": "error while downloading key sources/x.zip"}]),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        state(
+            "FAILED",
+            "COMPLETED",
+            failed="BUILD",
+            log=[
+                "Step 1/12 : FROM pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime",
+                "toomanyrequests: You have reached your pull rate limit.",
+                "[Container] Phase complete: BUILD State: FAILED",
+            ],
+        ),
+        state("FAULT", "COMPLETED", failed="PROVISIONING"),
+        state(
+            "FAILED",
+            "COMPLETED",
+            failed="DOWNLOAD_SOURCE",
+            contexts=[
+                {
+                    "statusCode": "CLIENT_ERROR",
+                    "message": "error while downloading key sources/x.zip",
+                }
+            ],
+        ),
+    ],
+)
 def test_transient_failure_is_retried_with_backoff(aws, src: Path, failure: dict):
     clients, codebuild = scripted(aws, [state(phase="BUILD"), failure], success_script())
     fake, messages = FakeTime(), []
@@ -469,9 +596,18 @@ def test_throttled_start_is_retried(aws, src: Path):
 
 def test_real_failure_raises_with_build_id_phase_and_log_tail(aws, src: Path):
     log = [f"log line {i}" for i in range(60)] + ["AssertionError: selftest: loss did not drop"]
-    failure = state("FAILED", "COMPLETED", failed="BUILD", log=log, contexts=[
-        {"statusCode": "COMMAND_EXECUTION_ERROR",
-         "message": "Error while executing command: docker run ... Reason: exit status 1"}])
+    failure = state(
+        "FAILED",
+        "COMPLETED",
+        failed="BUILD",
+        log=log,
+        contexts=[
+            {
+                "statusCode": "COMMAND_EXECUTION_ERROR",
+                "message": "Error while executing command: docker run ... Reason: exit status 1",
+            }
+        ],
+    )
     clients, codebuild = scripted(aws, [failure])
     fake = FakeTime()
     with pytest.raises(BuildFailed) as err:
@@ -489,9 +625,15 @@ def test_real_failure_raises_with_build_id_phase_and_log_tail(aws, src: Path):
 
 
 def test_no_space_left_is_not_retried_even_beside_transient_noise(aws, src: Path):
-    failure = state("FAILED", "COMPLETED", failed="BUILD", log=[
-        "Retrying after connection reset by peer",
-        "write /var/lib/docker: no space left on device"])
+    failure = state(
+        "FAILED",
+        "COMPLETED",
+        failed="BUILD",
+        log=[
+            "Retrying after connection reset by peer",
+            "write /var/lib/docker: no space left on device",
+        ],
+    )
     clients, codebuild = scripted(aws, [failure], success_script())
     with pytest.raises(BuildFailed, match="no space left on device"):
         run_build(clients, src, FakeTime())
@@ -508,8 +650,14 @@ def test_missing_log_says_where_to_look(aws, src: Path):
 
 
 def test_attempts_exhausted_names_the_attempts(aws, src: Path):
-    fault = state("FAULT", "COMPLETED", failed="PROVISIONING", contexts=[
-        {"statusCode": "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE", "message": "Service Unavailable"}])
+    fault = state(
+        "FAULT",
+        "COMPLETED",
+        failed="PROVISIONING",
+        contexts=[
+            {"statusCode": "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE", "message": "Service Unavailable"}
+        ],
+    )
     clients, codebuild = scripted(aws, *([[fault]] * 3))
     fake = FakeTime()
     with pytest.raises(BuildFailed, match=r"gave up after 3 attempts") as err:
@@ -537,13 +685,27 @@ def test_a_concurrent_push_of_the_same_source_counts_as_success(aws, src: Path):
         def _apply(self, build):
             build = super()._apply(build)
             if build["buildStatus"] == "FAILED" and not image_builder.find_existing(
-                    self.ecr, REPO, tag):
+                self.ecr, REPO, tag
+            ):
                 push(self.ecr, tag, layer="the other build")
             return build
 
     ecr, logs = aws.client("ecr"), aws.client("logs")
-    codebuild = PushedMeanwhile(aws.client("codebuild"), ecr, logs, [[state(
-        "FAILED", "COMPLETED", failed="BUILD", log=["tag invalid: the image tag already exists"])]])
+    codebuild = PushedMeanwhile(
+        aws.client("codebuild"),
+        ecr,
+        logs,
+        [
+            [
+                state(
+                    "FAILED",
+                    "COMPLETED",
+                    failed="BUILD",
+                    log=["tag invalid: the image tag already exists"],
+                )
+            ]
+        ],
+    )
     clients = Clients(s3=aws.client("s3"), ecr=ecr, codebuild=codebuild, logs=logs)
     result = run_build(clients, src, FakeTime())
     assert result.digest == ecr_digest(aws, tag) and result.attempts == 1
@@ -558,18 +720,32 @@ def test_changed_source_since_planning_is_refused(aws, src: Path):
     assert codebuild.started == []
 
 
-@pytest.mark.parametrize("build, tail, transient", [
-    ({"buildStatus": "FAULT"}, (), True),
-    ({"buildStatus": "FAILED", "phases": [{"phaseType": "BUILD", "phaseStatus": "FAILED",
-                                           "contexts": [{"message": "RequestLimitExceeded"}]}]},
-     (), True),
-    ({"buildStatus": "FAILED"}, ("dial tcp: i/o timeout",), True),
-    ({"buildStatus": "FAILED"}, ("net/http: TLS handshake timeout",), True),
-    ({"buildStatus": "TIMED_OUT"}, ("ThrottlingException: Rate exceeded",), True),
-    ({"buildStatus": "FAILED"}, ("ModuleNotFoundError: No module named 'trainer.x'",), False),
-    ({"buildStatus": "TIMED_OUT"}, ("step 900/1000",), False),
-    ({"buildStatus": "FAILED"}, ("i/o timeout", "no space left on device"), False),
-])
+@pytest.mark.parametrize(
+    "build, tail, transient",
+    [
+        ({"buildStatus": "FAULT"}, (), True),
+        (
+            {
+                "buildStatus": "FAILED",
+                "phases": [
+                    {
+                        "phaseType": "BUILD",
+                        "phaseStatus": "FAILED",
+                        "contexts": [{"message": "RequestLimitExceeded"}],
+                    }
+                ],
+            },
+            (),
+            True,
+        ),
+        ({"buildStatus": "FAILED"}, ("dial tcp: i/o timeout",), True),
+        ({"buildStatus": "FAILED"}, ("net/http: TLS handshake timeout",), True),
+        ({"buildStatus": "TIMED_OUT"}, ("ThrottlingException: Rate exceeded",), True),
+        ({"buildStatus": "FAILED"}, ("ModuleNotFoundError: No module named 'trainer.x'",), False),
+        ({"buildStatus": "TIMED_OUT"}, ("step 900/1000",), False),
+        ({"buildStatus": "FAILED"}, ("i/o timeout", "no space left on device"), False),
+    ],
+)
 def test_transient_or_real(build: dict, tail: tuple, transient: bool):
     assert image_builder.is_transient(build, tail) is transient
 
@@ -578,12 +754,22 @@ def test_transient_or_real(build: dict, tail: tuple, transient: bool):
 
 
 def props(src: Path, **overrides) -> dict:
-    base = {"project_name": PROJECT, "bucket": BUCKET, "repository_name": REPO,
-            "repository_url": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPO}",
-            "region": REGION, "source_root": str(src),
-            "source_hash": image_builder.source_hash(src), "max_attempts": 3.0,
-            "timeout_minutes": 60.0, "image": None, "digest": None, "tag": None,
-            "build_id": None, "__provider": "serialized"}
+    base = {
+        "project_name": PROJECT,
+        "bucket": BUCKET,
+        "repository_name": REPO,
+        "repository_url": f"123456789012.dkr.ecr.{REGION}.amazonaws.com/{REPO}",
+        "region": REGION,
+        "source_root": str(src),
+        "source_hash": image_builder.source_hash(src),
+        "max_attempts": 3.0,
+        "timeout_minutes": 60.0,
+        "image": None,
+        "digest": None,
+        "tag": None,
+        "build_id": None,
+        "__provider": "serialized",
+    }
     return {**base, **overrides}
 
 
@@ -617,11 +803,24 @@ def test_provider_pickles_as_a_reference_to_its_class():
 def test_provider_check_validates_and_skips_unknowns(src: Path):
     p = ImageBuildProvider()
     assert p.check({}, props(src)).failures == []
-    bad = props(src, source_root="relative/path", source_hash="abc", timeout_minutes=3.0,
-                max_attempts=2.5, repository_url="docker.io/trainer", bucket="")
+    bad = props(
+        src,
+        source_root="relative/path",
+        source_hash="abc",
+        timeout_minutes=3.0,
+        max_attempts=2.5,
+        repository_url="docker.io/trainer",
+        bucket="",
+    )
     failed = {f.property: f.reason for f in p.check({}, bad).failures}
-    assert set(failed) == {"source_root", "source_hash", "timeout_minutes", "max_attempts",
-                           "repository_url", "bucket"}
+    assert set(failed) == {
+        "source_root",
+        "source_hash",
+        "timeout_minutes",
+        "max_attempts",
+        "repository_url",
+        "bucket",
+    }
     assert "absolute" in failed["source_root"] and "[5, 2160]" in failed["timeout_minutes"]
     preview = props(src, project_name=UNKNOWN, bucket=UNKNOWN, repository_url=UNKNOWN)
     assert p.check({}, preview).failures == []
@@ -636,9 +835,15 @@ def test_provider_diff_rebuilds_on_source_and_replaces_on_repository(src: Path):
     assert not same.changes
     source = p.diff("id", olds, props(src, source_hash="f" * 64))
     assert source.changes and not source.replaces
-    repo = p.diff("id", olds, props(src, repository_name="other/trainer",
-                                    repository_url="123456789012.dkr.ecr.us-west-2.amazonaws.com/"
-                                                   "other/trainer"))
+    repo = p.diff(
+        "id",
+        olds,
+        props(
+            src,
+            repository_name="other/trainer",
+            repository_url="123456789012.dkr.ecr.us-west-2.amazonaws.com/other/trainer",
+        ),
+    )
     assert repo.changes and set(repo.replaces) == {"repository_name", "repository_url"}
     unknown = p.diff("id", olds, props(src, repository_url=UNKNOWN))
     assert unknown.changes and unknown.replaces == ["repository_url"]

@@ -31,8 +31,9 @@ def recorded_step_line(tmp_path, step=20, total=200, loss=3.14159):
     torch = pytest.importorskip("torch")
     from trainer import metrics
 
-    rec = metrics.Recorder(str(tmp_path), total, flops_per_token=6e6, peak=100.0, world=4,
-                           enabled=False)
+    rec = metrics.Recorder(
+        str(tmp_path), total, flops_per_token=6e6, peak=100.0, world=4, enabled=False
+    )
     for s in range(1, step + 1):
         rec.step(s, loss, 1e-4, 1.0, step_time=0.5, data_time=0.01, tokens=8192)
     return rec.log(step, loss, torch.device("cpu"))
@@ -50,12 +51,15 @@ def test_step_line_of_the_trainer_parses(tmp_path):
     assert jobs.parse_step_line("[default0]:" + line)["step"] == 20
 
 
-@pytest.mark.parametrize("line", [
-    "step 20 | validation loss 3.1000",  # no step/total: the validation line passes through
-    "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000020",
-    "NCCL INFO Channel 00/02 : 0[0] -> 1[1] via P2P/IPC",
-    "",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "step 20 | validation loss 3.1000",  # no step/total: the validation line passes through
+        "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000020",
+        "NCCL INFO Channel 00/02 : 0[0] -> 1[1] via P2P/IPC",
+        "",
+    ],
+)
 def test_other_lines_are_not_steps(line):
     assert jobs.parse_step_line(line) is None
 
@@ -69,11 +73,13 @@ def test_newest_checkpoint_from_log_lines():
     from trainer.checkpoint import step_name
 
     root = f"/checkpoints/{JOB}/checkpoints"
-    lines = [f"trainer: resumed from {root}/{step_name(100)} (step 100, written by 8 rank(s))",
-             "step 150/400 | loss 2.0 | ETA 0:10:00",
-             f"trainer: checkpoint {root}/{step_name(200)}",
-             "trainer: SIGTERM: saved step 230; exiting so a restart resumes here",
-             f"trainer: checkpoint {root}/{step_name(230)}"]
+    lines = [
+        f"trainer: resumed from {root}/{step_name(100)} (step 100, written by 8 rank(s))",
+        "step 150/400 | loss 2.0 | ETA 0:10:00",
+        f"trainer: checkpoint {root}/{step_name(200)}",
+        "trainer: SIGTERM: saved step 230; exiting so a restart resumes here",
+        f"trainer: checkpoint {root}/{step_name(230)}",
+    ]
     assert jobs.newest_checkpoint(lines) == (230, f"{root}/step_00000230")
     assert jobs.newest_checkpoint(lines[:4]) == (230, None)  # the SIGTERM line has no path
     assert jobs.newest_checkpoint(lines[:2]) == (100, f"{root}/step_00000100")
@@ -96,9 +102,13 @@ class FakeTty(io.StringIO):
 def test_log_view_on_a_terminal_keeps_one_progress_line():
     out = FakeTty()
     view = jobs.LogView(out, tty=True)
-    for line in ["trainer: preset tiny", "step 1/4 | loss 4.0 | ETA 0:00:03",
-                 "step 2/4 | loss 3.0 | ETA 0:00:02", "NCCL WARN something",
-                 "step 4/4 | loss 2.0 | ETA 0:00:00"]:
+    for line in [
+        "trainer: preset tiny",
+        "step 1/4 | loss 4.0 | ETA 0:00:03",
+        "step 2/4 | loss 3.0 | ETA 0:00:02",
+        "NCCL WARN something",
+        "step 4/4 | loss 2.0 | ETA 0:00:00",
+    ]:
         view.feed(line)
     view.close()
     text = out.getvalue()
@@ -106,8 +116,9 @@ def test_log_view_on_a_terminal_keeps_one_progress_line():
     assert "step 1/4 | loss" not in text  # step lines become the bar, not text
     # The other line is printed above the bar, which is redrawn after it.
     assert f"{jobs.LogView.CLEAR}NCCL WARN something\nstep 2/4 [" in text
-    assert text.endswith("step 4/4 [" + "#" * jobs.BAR_WIDTH + "] 100% | loss 2.0000 | "
-                         "ETA 0:00:00\n")
+    assert text.endswith(
+        "step 4/4 [" + "#" * jobs.BAR_WIDTH + "] 100% | loss 2.0000 | ETA 0:00:00\n"
+    )
 
 
 def test_log_view_elsewhere_passes_lines_through():
@@ -124,70 +135,138 @@ def test_log_view_elsewhere_passes_lines_through():
 
 
 def condition(kind, status, when, message, reason=None):
-    return {"type": kind, "status": status, "reason": reason or f"PyTorchJob{kind}",
-            "message": message, "lastUpdateTime": when, "lastTransitionTime": when}
+    return {
+        "type": kind,
+        "status": status,
+        "reason": reason or f"PyTorchJob{kind}",
+        "message": message,
+        "lastUpdateTime": when,
+        "lastTransitionTime": when,
+    }
 
 
 def pytorchjob(conditions, replica_statuses, elastic=False):
-    specs = ({"Worker": {"replicas": 2, "restartPolicy": "OnFailure"}} if elastic else
-             {"Master": {"replicas": 1, "restartPolicy": "OnFailure"},
-              "Worker": {"replicas": 1, "restartPolicy": "OnFailure"}})
-    return {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
-            "metadata": {"name": JOB, "namespace": NS},
-            "spec": {"nprocPerNode": "4", "pytorchReplicaSpecs": specs},
-            "status": {"conditions": conditions, "replicaStatuses": replica_statuses,
-                       "startTime": T0}}
+    specs = (
+        {"Worker": {"replicas": 2, "restartPolicy": "OnFailure"}}
+        if elastic
+        else {
+            "Master": {"replicas": 1, "restartPolicy": "OnFailure"},
+            "Worker": {"replicas": 1, "restartPolicy": "OnFailure"},
+        }
+    )
+    return {
+        "apiVersion": "kubeflow.org/v1",
+        "kind": "PyTorchJob",
+        "metadata": {"name": JOB, "namespace": NS},
+        "spec": {"nprocPerNode": "4", "pytorchReplicaSpecs": specs},
+        "status": {"conditions": conditions, "replicaStatuses": replica_statuses, "startTime": T0},
+    }
 
 
 RUNNING = pytorchjob(
-    [condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
-     condition("Running", "True", "2026-11-25T09:03:10Z", f"PyTorchJob {NS}/{JOB} is running.")],
-    {"Master": {"active": 1}, "Worker": {"active": 1}})
+    [
+        condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
+        condition("Running", "True", "2026-11-25T09:03:10Z", f"PyTorchJob {NS}/{JOB} is running."),
+    ],
+    {"Master": {"active": 1}, "Worker": {"active": 1}},
+)
 FAILED = pytorchjob(
-    [condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
-     condition("Running", "False", "2026-11-25T09:40:00Z", f"PyTorchJob {NS}/{JOB} is running."),
-     condition("Failed", "True", "2026-11-25T09:40:00Z",
-               f"PyTorchJob {NS}/{JOB} is failed because 1 Worker replica(s) failed.")],
-    {"Master": {"active": 1}, "Worker": {"failed": 1}})
+    [
+        condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
+        condition("Running", "False", "2026-11-25T09:40:00Z", f"PyTorchJob {NS}/{JOB} is running."),
+        condition(
+            "Failed",
+            "True",
+            "2026-11-25T09:40:00Z",
+            f"PyTorchJob {NS}/{JOB} is failed because 1 Worker replica(s) failed.",
+        ),
+    ],
+    {"Master": {"active": 1}, "Worker": {"failed": 1}},
+)
 
 
-def pod(rtype, index, *, phase="Running", node="ip-10-0-1-5.us-west-2.compute.internal",
-        state=None, last_state=None, restarts=0, conditions=None):
+def pod(
+    rtype,
+    index,
+    *,
+    phase="Running",
+    node="ip-10-0-1-5.us-west-2.compute.internal",
+    state=None,
+    last_state=None,
+    restarts=0,
+    conditions=None,
+):
     name = f"{JOB}-{rtype}-{index}"
     labels = {jobs.JOB_LABEL: JOB, jobs.TYPE_LABEL: rtype, jobs.INDEX_LABEL: str(index)}
     running = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
     status = k8s.V1ContainerStatus(
-        name="pytorch", image="ecr/trainer@sha256:ab", image_id="", ready=phase == "Running",
-        restart_count=restarts, state=state or running, last_state=last_state)
+        name="pytorch",
+        image="ecr/trainer@sha256:ab",
+        image_id="",
+        ready=phase == "Running",
+        restart_count=restarts,
+        state=state or running,
+        last_state=last_state,
+    )
     return k8s.V1Pod(
         metadata=k8s.V1ObjectMeta(name=name, namespace=NS, labels=labels),
         spec=k8s.V1PodSpec(node_name=node, containers=[k8s.V1Container(name="pytorch")]),
-        status=k8s.V1PodStatus(phase=phase, container_statuses=[status],
-                               conditions=conditions))
+        status=k8s.V1PodStatus(phase=phase, container_statuses=[status], conditions=conditions),
+    )
 
 
 def oom_killed_worker():
-    waiting = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
-        reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container"))
-    last = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
-        exit_code=137, reason="OOMKilled"))
-    return pod("worker", 0, state=waiting, last_state=last, restarts=4,
-               node="ip-10-0-2-9.us-west-2.compute.internal")
+    waiting = k8s.V1ContainerState(
+        waiting=k8s.V1ContainerStateWaiting(
+            reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container"
+        )
+    )
+    last = k8s.V1ContainerState(
+        terminated=k8s.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
+    )
+    return pod(
+        "worker",
+        0,
+        state=waiting,
+        last_state=last,
+        restarts=4,
+        node="ip-10-0-2-9.us-west-2.compute.internal",
+    )
 
 
 def test_pod_problems():
     assert jobs.pod_problem(pod("master", 0)) is None
     assert jobs.pod_problem(oom_killed_worker()).startswith("CrashLoopBackOff")
-    pull = k8s.V1ContainerState(waiting=k8s.V1ContainerStateWaiting(
-        reason="ImagePullBackOff", message="manifest unknown"))
-    assert jobs.pod_problem(pod("worker", 1, phase="Pending", state=pull)) == \
-        "ImagePullBackOff: manifest unknown"
-    unscheduled = pod("worker", 2, phase="Pending", node=None, conditions=[k8s.V1PodCondition(
-        type="PodScheduled", status="False", reason="Unschedulable",
-        message="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")])
+    pull = k8s.V1ContainerState(
+        waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff", message="manifest unknown")
+    )
+    assert (
+        jobs.pod_problem(pod("worker", 1, phase="Pending", state=pull))
+        == "ImagePullBackOff: manifest unknown"
+    )
+    unscheduled = pod(
+        "worker",
+        2,
+        phase="Pending",
+        node=None,
+        conditions=[
+            k8s.V1PodCondition(
+                type="PodScheduled",
+                status="False",
+                reason="Unschedulable",
+                message="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            )
+        ],
+    )
     assert "Insufficient nvidia.com/gpu" in jobs.pod_problem(unscheduled)
-    restarted = pod("worker", 3, restarts=1, last_state=k8s.V1ContainerState(
-        terminated=k8s.V1ContainerStateTerminated(exit_code=143, reason="Error")))
+    restarted = pod(
+        "worker",
+        3,
+        restarts=1,
+        last_state=k8s.V1ContainerState(
+            terminated=k8s.V1ContainerStateTerminated(exit_code=143, reason="Error")
+        ),
+    )
     assert jobs.pod_problem(restarted) == "restarted 1x, last exit 143 (Error)"
 
 
@@ -198,10 +277,10 @@ def test_rank0_pod_of_fixed_and_elastic_jobs():
 
 def test_status_of_a_running_job():
     pods = [pod("worker", 0), pod("master", 0)]
-    progress = {"step": 120, "total": 400, "loss": 2.1, "tokens_per_s": 50000.0,
-                "eta": "0:30:00"}
-    text = jobs.format_status(RUNNING, pods, (100, "/checkpoints/llm/checkpoints/step_00000100"),
-                              None, progress)
+    progress = {"step": 120, "total": 400, "loss": 2.1, "tokens_per_s": 50000.0, "eta": "0:30:00"}
+    text = jobs.format_status(
+        RUNNING, pods, (100, "/checkpoints/llm/checkpoints/step_00000100"), None, progress
+    )
     lines = text.splitlines()
     assert lines[0] == f"PyTorchJob {NS}/{JOB}: Running"
     assert "step 120/400" in lines[1]
@@ -211,7 +290,8 @@ def test_status_of_a_running_job():
     assert "Running=True PyTorchJobRunning" in lines[4] and "Created=True" in lines[5]
     assert "  Master: 1 wanted (active 1)" in lines
     assert lines.index("  Master: 1 wanted (active 1)") < lines.index(
-        "  Worker: 1 wanted (active 1)")
+        "  Worker: 1 wanted (active 1)"
+    )
     master = next(line for line in lines if "llm-master-0" in line)
     assert "ip-10-0-1-5" in master and "restarts 0" in master and "<-" not in master
     assert "diagnosis" not in text
@@ -228,8 +308,13 @@ class RecordedCause:  # the shape diagnose.Cause has: code, summary, remedy
 def test_status_of_a_failed_job_lists_causes():
     pods = [pod("master", 0), oom_killed_worker()]
     assert jobs.phase(FAILED) == "Failed" and jobs.needs_diagnosis(FAILED, pods)
-    causes = [RecordedCause("oom", "worker 0 ran out of host memory (OOMKilled, exit 137)",
-                            "raise trainingJobs.llm.memory or lower the batch size")]
+    causes = [
+        RecordedCause(
+            "oom",
+            "worker 0 ran out of host memory (OOMKilled, exit 137)",
+            "raise trainingJobs.llm.memory or lower the batch size",
+        )
+    ]
     text = jobs.format_status(FAILED, pods, None, causes)
     lines = text.splitlines()
     assert lines[0] == f"PyTorchJob {NS}/{JOB}: Failed"
@@ -238,9 +323,11 @@ def test_status_of_a_failed_job_lists_causes():
     worker = next(line for line in lines if "llm-worker-0" in line)
     assert "restarts 4" in worker and "<- CrashLoopBackOff" in worker
     assert "  Worker: 1 wanted (failed 1)" in lines
-    assert lines[-3:] == ["diagnosis:", "  [oom] worker 0 ran out of host memory (OOMKilled, "
-                          "exit 137)", "    remedy: raise trainingJobs.llm.memory or lower the "
-                          "batch size"]
+    assert lines[-3:] == [
+        "diagnosis:",
+        "  [oom] worker 0 ran out of host memory (OOMKilled, exit 137)",
+        "    remedy: raise trainingJobs.llm.memory or lower the batch size",
+    ]
     unknown = jobs.format_status(FAILED, pods, None, [])
     assert "no known cause matched" in unknown
 
@@ -259,30 +346,45 @@ def event(name, reason, message, kind="Pod"):
     return k8s.CoreV1Event(
         metadata=k8s.V1ObjectMeta(name=f"{name}.1", namespace=NS),
         involved_object=k8s.V1ObjectReference(kind=kind, name=name, namespace=NS),
-        reason=reason, message=message, type="Warning")
+        reason=reason,
+        message=message,
+        type="Warning",
+    )
 
 
-MASTER_LOG = "\n".join([
-    "trainer: preset small, 124.0M parameters, 8 rank(s) on cuda (nccl)",
-    "trainer: resumed from /checkpoints/llm/checkpoints/step_00000100 (step 100, written by 8 "
-    "rank(s))",
-    "step 110/400 | loss 2.5000 | 50,000 tok/s (6,250/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
-    "data 1% | mem 20.00 GiB | ETA 0:29:00",
-    "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000200",
-    "step 210/400 | loss 2.2000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
-    "data 1% | mem 20.00 GiB | ETA 0:19:00",
-    "RuntimeError: NCCL communicator was aborted on rank 0.",
-]) + "\n"
+MASTER_LOG = (
+    "\n".join(
+        [
+            "trainer: preset small, 124.0M parameters, 8 rank(s) on cuda (nccl)",
+            "trainer: resumed from /checkpoints/llm/checkpoints/step_00000100 (step 100, written by 8 "
+            "rank(s))",
+            "step 110/400 | loss 2.5000 | 50,000 tok/s (6,250/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+            "data 1% | mem 20.00 GiB | ETA 0:29:00",
+            "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000200",
+            "step 210/400 | loss 2.2000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+            "data 1% | mem 20.00 GiB | ETA 0:19:00",
+            "RuntimeError: NCCL communicator was aborted on rank 0.",
+        ]
+    )
+    + "\n"
+)
 
 
-WAITING = (f'container "pytorch" in pod "{JOB}-master-0" is waiting to start: '
-           "ContainerCreating")
+WAITING = f'container "pytorch" in pod "{JOB}-master-0" is waiting to start: ContainerCreating'
 
 
 SUCCEEDED = pytorchjob(
-    RUNNING["status"]["conditions"] + [condition(
-        "Succeeded", "True", "2026-11-25T10:10:00Z", f"PyTorchJob {NS}/{JOB} successfully "
-        "completed.")], {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1}})
+    RUNNING["status"]["conditions"]
+    + [
+        condition(
+            "Succeeded",
+            "True",
+            "2026-11-25T10:10:00Z",
+            f"PyTorchJob {NS}/{JOB} successfully completed.",
+        )
+    ],
+    {"Master": {"succeeded": 1}, "Worker": {"succeeded": 1}},
+)
 
 
 def rank0(container_id, state):
@@ -293,8 +395,9 @@ def rank0(container_id, state):
 
 
 RUNNING_STATE = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
-CRASHED_STATE = k8s.V1ContainerState(terminated=k8s.V1ContainerStateTerminated(
-    exit_code=1, reason="Error"))
+CRASHED_STATE = k8s.V1ContainerState(
+    terminated=k8s.V1ContainerStateTerminated(exit_code=1, reason="Error")
+)
 
 
 class FakeApi(FakeApiServer):
@@ -305,14 +408,18 @@ class FakeApi(FakeApiServer):
     job reads as that (default: Succeeded after the first, as a finished log means a finished
     rank 0). Reads of rank 0's pod take `rank0_pods` in turn (the last repeats)."""
 
-    def __init__(self, job, pods, events, log=MASTER_LOG, logs=None, jobs_after_logs=None,
-                 rank0_pods=None):
+    def __init__(
+        self, job, pods, events, log=MASTER_LOG, logs=None, jobs_after_logs=None, rank0_pods=None
+    ):
         base = f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs"
         job_path = f"{base}/{JOB}"
-        objects = from_routes({job_path: job,
-                               f"/api/v1/namespaces/{NS}/pods": k8s.V1PodList(items=pods),
-                               f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(
-                                   items=events)})
+        objects = from_routes(
+            {
+                job_path: job,
+                f"/api/v1/namespaces/{NS}/pods": k8s.V1PodList(items=pods),
+                f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(items=events),
+            }
+        )
         logs = logs or [log]
         later = [from_routes({job_path: j}) for j in (jobs_after_logs or [SUCCEEDED])]
         pod_path = f"/api/v1/namespaces/{NS}/pods/{jobs.log_pod_name(job)}"
@@ -324,8 +431,9 @@ class FakeApi(FakeApiServer):
             if path == job_path and self.log_reads:
                 return later[min(self.log_reads, len(later)) - 1](path, query)
             if path == pod_path and rank0_answers:
-                return (rank0_answers.pop(0) if len(rank0_answers) > 1 else
-                        rank0_answers[0])(path, query)
+                return (rank0_answers.pop(0) if len(rank0_answers) > 1 else rank0_answers[0])(
+                    path, query
+                )
             if path != pod_path + "/log":
                 return objects(path, query)
             if self.log_refusals:
@@ -333,6 +441,7 @@ class FakeApi(FakeApiServer):
                 return status(400, "BadRequest", WAITING)
             self.log_reads += 1
             return 200, logs[min(self.log_reads, len(logs)) - 1].encode(), "text/plain"
+
         super().__init__(answer)
 
 
@@ -352,18 +461,22 @@ def test_status_command_on_a_running_job(fake_api, tmp_path, capsys):
     assert pods_query["labelSelector"] == [f"{jobs.JOB_LABEL}={JOB}"]
 
 
-def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, capsys,
-                                                            monkeypatch):
+def test_status_command_on_a_failed_job_runs_the_classifier(
+    fake_api, tmp_path, capsys, monkeypatch
+):
     pods = [pod("master", 0), oom_killed_worker()]
-    events = [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting failed container"),
-              event("some-other-pod", "Pulled", "ignored"),
-              event(JOB, "PyTorchJobFailed", "failed", kind="PyTorchJob")]
+    events = [
+        event(f"{JOB}-worker-0", "BackOff", "Back-off restarting failed container"),
+        event("some-other-pod", "Pulled", "ignored"),
+        event(JOB, "PyTorchJobFailed", "failed", kind="PyTorchJob"),
+    ]
     api = fake_api(FAILED, pods, events)
     seen = {}
 
     def classify(pod_dicts, event_dicts, log_tail, namespace):
         seen.update(pods=pod_dicts, events=event_dicts, tail=log_tail, namespace=namespace)
         return [RecordedCause("oom", "worker 0 was OOMKilled", "raise memory")]
+
     # Stands in for the shared classifier whatever its state: this test is about what status
     # hands it and prints from it; test_status_with_the_real_classifier runs the real one.
     # (Only classify is replaced: the CLI's parser reads diagnose's own options from the module.)
@@ -374,10 +487,10 @@ def test_status_command_on_a_failed_job_runs_the_classifier(fake_api, tmp_path, 
     assert "[oom] worker 0 was OOMKilled" in out and "remedy: raise memory" in out
     # The classifier gets the API's JSON (camelCase), only this job's events, and the log tail.
     worker = next(p for p in seen["pods"] if p["metadata"]["name"] == f"{JOB}-worker-0")
-    assert worker["status"]["containerStatuses"][0]["lastState"]["terminated"][
-        "reason"] == "OOMKilled"
-    assert sorted(e["involvedObject"]["name"] for e in seen["events"]) == [
-        JOB, f"{JOB}-worker-0"]
+    assert (
+        worker["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] == "OOMKilled"
+    )
+    assert sorted(e["involvedObject"]["name"] for e in seen["events"]) == [JOB, f"{JOB}-worker-0"]
     assert seen["tail"].endswith("NCCL communicator was aborted on rank 0.")
     assert seen["namespace"] == NS  # the job's, for the kubectl commands in remedies
 
@@ -391,7 +504,7 @@ def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
     api = fake_api(FAILED, pods, [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting")])
     assert cli.main(["status", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     out = capsys.readouterr().out
-    causes = out[out.index("diagnosis:"):]
+    causes = out[out.index("diagnosis:") :]
     assert "[OOM_KILLED]" in causes and "trainingJobs.<job>.memory" in causes
     assert "seen: " in causes and f"{JOB}-worker-0" in causes
     assert "OOM_KILLED" in diagnose.CODES
@@ -406,7 +519,9 @@ def test_missing_job_is_one_line(fake_api, tmp_path, capsys):
     assert [p for p, _ in api.requests] == [
         f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs/nope",
         f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/nope",
-        "/apis/kubeflow.org/v1/pytorchjobs", "/apis/ray.io/v1/rayjobs"]
+        "/apis/kubeflow.org/v1/pytorchjobs",
+        "/apis/ray.io/v1/rayjobs",
+    ]
     assert "kubectl get pytorchjobs,rayjobs -A" in err  # nothing found elsewhere
 
 
@@ -419,9 +534,17 @@ def test_a_job_in_another_namespace_is_pointed_to(tmp_path, capsys):
     def answer(path, query):
         if path == "/apis/kubeflow.org/v1/pytorchjobs":
             wanted = query["fieldSelector"] == [f"metadata.name={JOB}"]
-            return from_routes({path: {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJobList",
-                                       "items": [elsewhere] if wanted else []}})(path, query)
+            return from_routes(
+                {
+                    path: {
+                        "apiVersion": "kubeflow.org/v1",
+                        "kind": "PyTorchJobList",
+                        "items": [elsewhere] if wanted else [],
+                    }
+                }
+            )(path, query)
         return status(404, "NotFound")
+
     api = FakeApiServer(answer)
     try:
         code = cli.main(["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")])
@@ -437,11 +560,14 @@ def test_no_kubeconfig(tmp_path, capsys):
     assert "aws eks update-kubeconfig" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text, wrong", [
-    ("- apiVersion: v1\n- kind: Config\n", "holds a YAML list, not the mapping"),
-    ("just a string\n", "holds a YAML string, not the mapping"),
-    ("clusters: [\n", "is not valid YAML: expected the node content"),
-])
+@pytest.mark.parametrize(
+    "text, wrong",
+    [
+        ("- apiVersion: v1\n- kind: Config\n", "holds a YAML list, not the mapping"),
+        ("just a string\n", "holds a YAML string, not the mapping"),
+        ("clusters: [\n", "is not valid YAML: expected the node content"),
+    ],
+)
 def test_kubeconfig_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, wrong):
     """The kubernetes client (35.0.0 kube_config.py, KubeConfigMerger.load_config) indexes each
     file's YAML as a mapping and fails inside with a TypeError; the file is named instead."""
@@ -462,10 +588,11 @@ def test_kubeconfig_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, wr
 def test_logs_command_passes_lines_through_when_piped(fake_api, tmp_path, capsys, follow):
     api = fake_api(pytorchjob([], {}, elastic=True), [], [])
     argv = ["logs", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")] + (
-        ["-f"] if follow else [])
+        ["-f"] if follow else []
+    )
     assert cli.main(argv) == 0
     assert capsys.readouterr().out == MASTER_LOG
-    (path, query), = [(p, q) for p, q in api.requests if p.endswith("/log")]
+    ((path, query),) = [(p, q) for p, q in api.requests if p.endswith("/log")]
     assert path.endswith(f"/pods/{JOB}-worker-0/log")  # elastic: rank 0 is worker 0
     assert query["container"] == ["pytorch"]
     # The client sends Python's spelling, which the API server's ParseBool accepts.
@@ -502,37 +629,55 @@ def test_logs_of_a_pod_that_has_not_started(fake_api, tmp_path, capsys):
     assert WAITING in err and f"trainstack status {JOB}" in err
 
 
-RESUMED_LOG = "\n".join([
-    "trainer: resumed from /checkpoints/llm/checkpoints/step_00000200 (step 200, written by 8 "
-    "rank(s))",
-    "step 400/400 | loss 1.9000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
-    "data 1% | mem 20.00 GiB | ETA 0:00:00",
-]) + "\n"
+RESUMED_LOG = (
+    "\n".join(
+        [
+            "trainer: resumed from /checkpoints/llm/checkpoints/step_00000200 (step 200, written by 8 "
+            "rank(s))",
+            "step 400/400 | loss 1.9000 | 51,000 tok/s (6,375/dev) | 40 TFLOP/s/dev | MFU 30.0% | "
+            "data 1% | mem 20.00 GiB | ETA 0:00:00",
+        ]
+    )
+    + "\n"
+)
 
 
-def test_logs_follow_the_restarted_container_until_the_job_ends(fake_api, tmp_path, capsys,
-                                                                 sleeps):
+def test_logs_follow_the_restarted_container_until_the_job_ends(fake_api, tmp_path, capsys, sleeps):
     """Rank 0 crashes (the NCCL abort ending MASTER_LOG), restartPolicy OnFailure starts a new
     container in the same pod, which resumes; -f shows both and ends with the job."""
-    api = fake_api(RUNNING, [], [], logs=[MASTER_LOG, RESUMED_LOG],
-                   jobs_after_logs=[RUNNING, SUCCEEDED],
-                   rank0_pods=[rank0("containerd://a", RUNNING_STATE),
-                               rank0("containerd://a", CRASHED_STATE),
-                               rank0("containerd://b", RUNNING_STATE)])
+    api = fake_api(
+        RUNNING,
+        [],
+        [],
+        logs=[MASTER_LOG, RESUMED_LOG],
+        jobs_after_logs=[RUNNING, SUCCEEDED],
+        rank0_pods=[
+            rank0("containerd://a", RUNNING_STATE),
+            rank0("containerd://a", CRASHED_STATE),
+            rank0("containerd://b", RUNNING_STATE),
+        ],
+    )
     argv = ["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert captured.out == MASTER_LOG + RESUMED_LOG  # each container's lines once
     assert captured.err.count("waiting for") == 1, captured.err
-    assert f"waiting for {JOB}-master-0: its container ended (exit 1) and the job is still " \
+    assert (
+        f"waiting for {JOB}-master-0: its container ended (exit 1) and the job is still "
         "Running" in captured.err
+    )
     assert len(sleeps) == 1
 
 
 def test_logs_follow_ends_with_the_jobs_failure(fake_api, tmp_path, capsys, sleeps):
     failed_after = pytorchjob(FAILED["status"]["conditions"], {"Master": {"failed": 1}})
-    api = fake_api(RUNNING, [], [], jobs_after_logs=[failed_after],
-                   rank0_pods=[rank0("containerd://a", RUNNING_STATE)])
+    api = fake_api(
+        RUNNING,
+        [],
+        [],
+        jobs_after_logs=[failed_after],
+        rank0_pods=[rank0("containerd://a", RUNNING_STATE)],
+    )
     assert cli.main(["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     assert capsys.readouterr().out == MASTER_LOG and sleeps == []
 
@@ -540,9 +685,14 @@ def test_logs_follow_ends_with_the_jobs_failure(fake_api, tmp_path, capsys, slee
 def test_logs_follow_catches_up_after_a_cut_connection(fake_api, tmp_path, capsys, sleeps):
     """The API server closed the stream while the same container runs on: reattach from
     shortly before the cut instead of replaying the whole log or waiting for a restart."""
-    api = fake_api(RUNNING, [], [], logs=[MASTER_LOG, RESUMED_LOG],
-                   jobs_after_logs=[RUNNING, SUCCEEDED],
-                   rank0_pods=[rank0("containerd://a", RUNNING_STATE)])
+    api = fake_api(
+        RUNNING,
+        [],
+        [],
+        logs=[MASTER_LOG, RESUMED_LOG],
+        jobs_after_logs=[RUNNING, SUCCEEDED],
+        rank0_pods=[rank0("containerd://a", RUNNING_STATE)],
+    )
     assert cli.main(["logs", JOB, "-f", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 0
     assert capsys.readouterr().out == MASTER_LOG + RESUMED_LOG and sleeps == []
     first, second = [q for p, q in api.requests if p.endswith("/log")]

@@ -32,12 +32,27 @@ def nodepool() -> dict:
             "template": {
                 "metadata": {"labels": {"trainstack.io/pool": "gpu"}},
                 "spec": {
-                    "nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass", "name": "gpu"},
+                    "nodeClassRef": {
+                        "group": "karpenter.k8s.aws",
+                        "kind": "EC2NodeClass",
+                        "name": "gpu",
+                    },
                     "requirements": [
-                        {"key": "karpenter.sh/capacity-type", "operator": "In", "values": ["on-demand"]},
-                        {"key": "node.kubernetes.io/instance-type", "operator": "In",
-                         "values": ["p5.48xlarge", "p4d.24xlarge"]},
-                        {"key": "karpenter.k8s.aws/instance-gpu-count", "operator": "Gt", "values": ["0"]},
+                        {
+                            "key": "karpenter.sh/capacity-type",
+                            "operator": "In",
+                            "values": ["on-demand"],
+                        },
+                        {
+                            "key": "node.kubernetes.io/instance-type",
+                            "operator": "In",
+                            "values": ["p5.48xlarge", "p4d.24xlarge"],
+                        },
+                        {
+                            "key": "karpenter.k8s.aws/instance-gpu-count",
+                            "operator": "Gt",
+                            "values": ["0"],
+                        },
                     ],
                     "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"}],
                     "expireAfter": "720h",
@@ -61,8 +76,11 @@ def ec2nodeclass() -> dict:
             "subnetSelectorTerms": [{"tags": {"karpenter.sh/discovery": "trainstack"}}],
             "securityGroupSelectorTerms": [{"tags": {"karpenter.sh/discovery": "trainstack"}}],
             "blockDeviceMappings": [
-                {"deviceName": "/dev/xvda", "rootVolume": True,
-                 "ebs": {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True}},
+                {
+                    "deviceName": "/dev/xvda",
+                    "rootVolume": True,
+                    "ebs": {"volumeSize": "200Gi", "volumeType": "gp3", "encrypted": True},
+                },
             ],
             "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 1},
             "tags": {"team": "ml"},
@@ -74,14 +92,18 @@ def _pod_template(image: str, name: str) -> dict:
     return {
         "metadata": {"labels": {"app": "trainer"}},
         "spec": {
-            "containers": [{
-                "name": name,
-                "image": image,
-                "command": ["torchrun", "--nproc-per-node=8", "-m", "trainer"],
-                "resources": {"limits": {"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 4}},
-                "ports": [{"containerPort": 23456, "name": "pytorchjob-port"}],
-            }],
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [
+                {
+                    "name": name,
+                    "image": image,
+                    "command": ["torchrun", "--nproc-per-node=8", "-m", "trainer"],
+                    "resources": {"limits": {"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 4}},
+                    "ports": [{"containerPort": 23456, "name": "pytorchjob-port"}],
+                }
+            ],
+            "tolerations": [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ],
         },
     }
 
@@ -96,10 +118,16 @@ def pytorchjob() -> dict:
             "nprocPerNode": "8",
             "runPolicy": {"cleanPodPolicy": "None", "backoffLimit": 3},
             "pytorchReplicaSpecs": {
-                "Master": {"replicas": 1, "restartPolicy": "OnFailure",
-                           "template": _pod_template(image, "pytorch")},
-                "Worker": {"replicas": 3, "restartPolicy": "OnFailure",
-                           "template": _pod_template(image, "pytorch")},
+                "Master": {
+                    "replicas": 1,
+                    "restartPolicy": "OnFailure",
+                    "template": _pod_template(image, "pytorch"),
+                },
+                "Worker": {
+                    "replicas": 3,
+                    "restartPolicy": "OnFailure",
+                    "template": _pod_template(image, "pytorch"),
+                },
             },
         },
     }
@@ -107,10 +135,17 @@ def pytorchjob() -> dict:
 
 def rayjob() -> dict:
     def group_template(name: str) -> dict:
-        return {"spec": {"containers": [{
-            "name": name, "image": "rayproject/ray:2.40.0",
-            "resources": {"limits": {"cpu": "4", "memory": "16Gi"}},
-        }]}}
+        return {
+            "spec": {
+                "containers": [
+                    {
+                        "name": name,
+                        "image": "rayproject/ray:2.40.0",
+                        "resources": {"limits": {"cpu": "4", "memory": "16Gi"}},
+                    }
+                ]
+            }
+        }
 
     return {
         "apiVersion": "ray.io/v1",
@@ -122,12 +157,20 @@ def rayjob() -> dict:
             "ttlSecondsAfterFinished": 600,
             "rayClusterSpec": {
                 "rayVersion": "2.40.0",
-                "headGroupSpec": {"rayStartParams": {"dashboard-host": "0.0.0.0"},
-                                  "template": group_template("ray-head")},
-                "workerGroupSpecs": [{
-                    "groupName": "gpu", "replicas": 2, "minReplicas": 0, "maxReplicas": 4,
-                    "rayStartParams": {}, "template": group_template("ray-worker"),
-                }],
+                "headGroupSpec": {
+                    "rayStartParams": {"dashboard-host": "0.0.0.0"},
+                    "template": group_template("ray-head"),
+                },
+                "workerGroupSpecs": [
+                    {
+                        "groupName": "gpu",
+                        "replicas": 2,
+                        "minReplicas": 0,
+                        "maxReplicas": 4,
+                        "rayStartParams": {},
+                        "template": group_template("ray-worker"),
+                    }
+                ],
             },
         },
     }
@@ -136,13 +179,30 @@ def rayjob() -> dict:
 def core_objects() -> list[dict]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "training"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "trainer-config", "namespace": "training"},
-         "data": {"config.yaml": "lr: 0.001\n"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wandb", "namespace": "training"},
-         "type": "Opaque", "stringData": {"api-key": "x"}},
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": "trainer", "namespace": "training",
-                      "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/trainer"}}},
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "trainer-config", "namespace": "training"},
+            "data": {"config.yaml": "lr: 0.001\n"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "wandb", "namespace": "training"},
+            "type": "Opaque",
+            "stringData": {"api-key": "x"},
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {
+                "name": "trainer",
+                "namespace": "training",
+                "annotations": {
+                    "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/trainer"
+                },
+            },
+        },
     ]
 
 
@@ -156,8 +216,15 @@ def deployment() -> dict:
             "selector": {"matchLabels": {"app": "dashboard"}},
             "template": {
                 "metadata": {"labels": {"app": "dashboard"}},
-                "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
-                                         "resources": {"requests": {"cpu": "100m"}}}]},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": "nginx:1.27",
+                            "resources": {"requests": {"cpu": "100m"}},
+                        }
+                    ]
+                },
             },
         },
     }
@@ -208,7 +275,9 @@ def test_nodepool_limit_instead_of_limits():
     obj = nodepool()
     obj["spec"]["limit"] = obj["spec"].pop("limits")
     errors = validate_object(obj)
-    _assert_error(errors, "NodePool/gpu-p5", "spec.limit:", 'unknown field "limit"', 'did you mean "limits"')
+    _assert_error(
+        errors, "NodePool/gpu-p5", "spec.limit:", 'unknown field "limit"', 'did you mean "limits"'
+    )
 
 
 @needs_crds
@@ -216,8 +285,13 @@ def test_nodepool_consolidation_policy_at_wrong_level():
     obj = nodepool()
     obj["spec"]["consolidationPolicy"] = obj["spec"]["disruption"].pop("consolidationPolicy")
     errors = validate_object(obj)
-    _assert_error(errors, "NodePool/gpu-p5", "spec.consolidationPolicy:", "unknown field",
-                  'belongs under "disruption"')
+    _assert_error(
+        errors,
+        "NodePool/gpu-p5",
+        "spec.consolidationPolicy:",
+        "unknown field",
+        'belongs under "disruption"',
+    )
 
 
 @needs_crds
@@ -235,16 +309,24 @@ def test_pytorchjob_replicas_wrong_type():
     obj = pytorchjob()
     obj["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] = "2"
     errors = validate_object(obj)
-    _assert_error(errors, "PyTorchJob/llama-fsdp", "spec.pytorchReplicaSpecs.Worker.replicas:", "integer")
+    _assert_error(
+        errors, "PyTorchJob/llama-fsdp", "spec.pytorchReplicaSpecs.Worker.replicas:", "integer"
+    )
 
 
 @needs_crds
 def test_pytorchjob_unknown_field_in_embedded_pod_spec():
     obj = pytorchjob()
-    obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["resource"] = {}
+    obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0][
+        "resource"
+    ] = {}
     errors = validate_object(obj)
-    _assert_error(errors, "spec.pytorchReplicaSpecs.Master.template.spec.containers[0].resource:",
-                  'unknown field "resource"', 'did you mean "resources"')
+    _assert_error(
+        errors,
+        "spec.pytorchReplicaSpecs.Master.template.spec.containers[0].resource:",
+        'unknown field "resource"',
+        'did you mean "resources"',
+    )
 
 
 @needs_crds
@@ -252,21 +334,33 @@ def test_rayjob_missing_required_field():
     obj = rayjob()
     del obj["spec"]["rayClusterSpec"]["workerGroupSpecs"][0]["groupName"]
     errors = validate_object(obj)
-    _assert_error(errors, "RayJob/ray-sweep", "spec.rayClusterSpec.workerGroupSpecs[0].groupName:",
-                  "required field is missing")
+    _assert_error(
+        errors,
+        "RayJob/ray-sweep",
+        "spec.rayClusterSpec.workerGroupSpecs[0].groupName:",
+        "required field is missing",
+    )
 
 
 def test_unknown_field_in_core_deployment_spec():
     obj = deployment()
     obj["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     errors = validate_object(obj)
-    _assert_error(errors, "Deployment/dashboard", "spec.template.spec.containers[0].imagePullPolicyy:",
-                  "unknown field")
+    _assert_error(
+        errors,
+        "Deployment/dashboard",
+        "spec.template.spec.containers[0].imagePullPolicyy:",
+        "unknown field",
+    )
 
 
 def test_unknown_field_in_core_pod_spec():
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}], "restartpolicy": "Never"}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "debug"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}], "restartpolicy": "Never"},
+    }
     errors = validate_object(pod)
     _assert_error(errors, "Pod/debug", "spec.restartpolicy:", 'unknown field "restartpolicy"')
 
@@ -294,13 +388,15 @@ def test_int_or_string_accepts_both():
     obj["spec"]["limits"] = {"cpu": 1000, "memory": "4000Gi"}
     assert validate_object(obj) == []
     obj["spec"]["limits"] = {"cpu": ["1000"]}
-    _assert_error(validate_object(obj), 'spec.limits.cpu:')
+    _assert_error(validate_object(obj), "spec.limits.cpu:")
 
 
 # --------------------------------------------------------------------------- metadata
 
 
-@pytest.mark.parametrize("make", [lambda: core_objects()[1], nodepool], ids=["ConfigMap", "NodePool"])
+@pytest.mark.parametrize(
+    "make", [lambda: core_objects()[1], nodepool], ids=["ConfigMap", "NodePool"]
+)
 def test_bad_metadata_name(make, request):
     if make is nodepool:
         request.getfixturevalue("pinned_crds")
@@ -321,21 +417,26 @@ def test_bad_labels_and_unknown_metadata_field_on_custom_resource():
     obj["metadata"]["labels"] = {"team": "ml/infra", "bad key!": "x", "replicas": 2}
     obj["metadata"]["lables"] = {}
     errors = validate_object(obj)
-    _assert_error(errors, 'metadata.labels.team:', "invalid label value")
+    _assert_error(errors, "metadata.labels.team:", "invalid label value")
     _assert_error(errors, 'metadata.labels["bad key!"]:', "invalid key")
-    _assert_error(errors, 'metadata.labels.replicas:', "must be a string")
+    _assert_error(errors, "metadata.labels.replicas:", "must be a string")
     _assert_error(errors, "metadata.lables:", 'unknown field "lables"', 'did you mean "labels"')
 
 
 def test_namespace_name_must_be_dns_label():
-    errors = validate_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml.training"}})
+    errors = validate_object(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ml.training"}}
+    )
     _assert_error(errors, "Namespace/ml.training: metadata.name:", "RFC 1123 label")
 
 
 def test_rbac_names_may_contain_colons():
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": "trainstack:reader"},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "trainstack:reader"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}],
+    }
     assert validate_object(role) == []
 
 
@@ -347,7 +448,9 @@ def test_ec2nodeclass_alias_and_id_in_one_term():
     obj = ec2nodeclass()
     obj["spec"]["amiSelectorTerms"] = [{"alias": "al2023@latest", "id": "ami-0123456789abcdef0"}]
     errors = validate_object(obj)
-    _assert_error(errors, "EC2NodeClass/gpu", "spec.amiSelectorTerms:", "'alias' is mutually exclusive")
+    _assert_error(
+        errors, "EC2NodeClass/gpu", "spec.amiSelectorTerms:", "'alias' is mutually exclusive"
+    )
 
 
 @needs_crds
@@ -363,9 +466,13 @@ def test_ec2nodeclass_role_and_instance_profile():
 def test_ec2nodeclass_alias_rules():
     obj = ec2nodeclass()
     obj["spec"]["amiSelectorTerms"] = [{"alias": "windows2022@v20240101"}]
-    _assert_error(validate_object(obj), "spec.amiSelectorTerms[0].alias:", "only specify version 'latest'")
+    _assert_error(
+        validate_object(obj), "spec.amiSelectorTerms[0].alias:", "only specify version 'latest'"
+    )
     obj["spec"]["amiSelectorTerms"] = [{"alias": "ubuntu@latest"}]
-    _assert_error(validate_object(obj), "spec.amiSelectorTerms[0].alias:", "family is not supported")
+    _assert_error(
+        validate_object(obj), "spec.amiSelectorTerms[0].alias:", "family is not supported"
+    )
     obj["spec"]["amiSelectorTerms"] = [{"alias": "al2023@latest"}]
     obj["spec"]["amiFamily"] = "Bottlerocket"
     _assert_error(validate_object(obj), "spec:", "amiFamily must be 'AL2023' or 'Custom'")
@@ -379,8 +486,10 @@ def test_ec2nodeclass_selector_terms_need_tags_or_id():
     obj = ec2nodeclass()
     obj["spec"]["subnetSelectorTerms"] = [{"tags": {"karpenter.sh/discovery": ""}}, {}]
     errors = validate_object(obj)
-    _assert_error(errors, "spec.subnetSelectorTerms:", "expected at least one, got none, ['tags', 'id']")
-    _assert_error(errors, 'spec.subnetSelectorTerms[0].tags:', "empty tag keys or values")
+    _assert_error(
+        errors, "spec.subnetSelectorTerms:", "expected at least one, got none, ['tags', 'id']"
+    )
+    _assert_error(errors, "spec.subnetSelectorTerms[0].tags:", "empty tag keys or values")
     obj = ec2nodeclass()
     obj["spec"]["securityGroupSelectorTerms"] = []
     _assert_error(validate_object(obj), "spec.securityGroupSelectorTerms:", "cannot be empty")
@@ -391,24 +500,36 @@ def test_ec2nodeclass_restricted_tags_and_root_volumes():
     obj = ec2nodeclass()
     obj["spec"]["tags"]["kubernetes.io/cluster/trainstack"] = "owned"
     obj["spec"]["blockDeviceMappings"].append(
-        {"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": {"volumeSize": "100Gi"}})
+        {"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": {"volumeSize": "100Gi"}}
+    )
     errors = validate_object(obj)
     _assert_error(errors, "spec.tags:", "restricted tag matching kubernetes.io/cluster/")
-    _assert_error(errors, "spec.blockDeviceMappings:", "only one blockDeviceMappings with rootVolume")
+    _assert_error(
+        errors, "spec.blockDeviceMappings:", "only one blockDeviceMappings with rootVolume"
+    )
 
 
 @needs_crds
 def test_nodepool_requirement_on_restricted_label_domain():
     obj = nodepool()
     obj["spec"]["template"]["spec"]["requirements"].append(
-        {"key": "karpenter.sh/instance-family", "operator": "In", "values": ["p5"]})
+        {"key": "karpenter.sh/instance-family", "operator": "In", "values": ["p5"]}
+    )
     obj["spec"]["template"]["spec"]["requirements"].append(
-        {"key": "karpenter.k8s.aws/instance-id", "operator": "Exists"})
+        {"key": "karpenter.k8s.aws/instance-id", "operator": "Exists"}
+    )
     errors = validate_object(obj)
-    _assert_error(errors, "NodePool/gpu-p5", "spec.template.spec.requirements[3].key:",
-                  'label domain "karpenter.sh" is restricted')
-    _assert_error(errors, "spec.template.spec.requirements[4].key:",
-                  'label domain "karpenter.k8s.aws" is restricted')
+    _assert_error(
+        errors,
+        "NodePool/gpu-p5",
+        "spec.template.spec.requirements[3].key:",
+        'label domain "karpenter.sh" is restricted',
+    )
+    _assert_error(
+        errors,
+        "spec.template.spec.requirements[4].key:",
+        'label domain "karpenter.k8s.aws" is restricted',
+    )
 
 
 @needs_crds
@@ -417,8 +538,12 @@ def test_nodepool_template_labels_restricted():
     obj["spec"]["template"]["metadata"]["labels"]["kubernetes.io/hostname"] = "node-1"
     obj["spec"]["template"]["metadata"]["labels"]["team.karpenter.sh/owner"] = "ml"
     errors = validate_object(obj)
-    _assert_error(errors, "spec.template.metadata.labels:", 'label "kubernetes.io/hostname" is restricted')
-    _assert_error(errors, "spec.template.metadata.labels:", 'label domain "karpenter.sh" is restricted')
+    _assert_error(
+        errors, "spec.template.metadata.labels:", 'label "kubernetes.io/hostname" is restricted'
+    )
+    _assert_error(
+        errors, "spec.template.metadata.labels:", 'label domain "karpenter.sh" is restricted'
+    )
     obj = nodepool()
     obj["spec"]["template"]["metadata"]["labels"]["karpenter.k8s.aws/instance-family"] = "p5"
     assert validate_object(obj) == []  # on the CRD's allow-list
@@ -432,8 +557,12 @@ def test_nodepool_requirement_operator_rules():
     reqs[2]["values"] = ["1", "2"]
     reqs[1]["minValues"] = 3
     errors = validate_object(obj)
-    _assert_error(errors, "spec.template.spec.requirements:", "operator 'In' must have a value defined")
-    _assert_error(errors, "spec.template.spec.requirements:", "must have a single positive integer value")
+    _assert_error(
+        errors, "spec.template.spec.requirements:", "operator 'In' must have a value defined"
+    )
+    _assert_error(
+        errors, "spec.template.spec.requirements:", "must have a single positive integer value"
+    )
     _assert_error(errors, "spec.template.spec.requirements:", "at least that many values")
 
 
@@ -450,7 +579,10 @@ def test_nodepool_node_class_ref_and_static_pool():
 
 @needs_crds
 def test_karpenter_cel_rules_all_rechecked():
-    for api_version, kind in (("karpenter.sh/v1", "NodePool"), ("karpenter.k8s.aws/v1", "EC2NodeClass")):
+    for api_version, kind in (
+        ("karpenter.sh/v1", "NodePool"),
+        ("karpenter.k8s.aws/v1", "EC2NodeClass"),
+    ):
         coverage = cel_rule_coverage(api_version, kind)
         assert coverage["unchecked"] == [], coverage["unchecked"]
         assert coverage["checked"]
@@ -460,7 +592,9 @@ def test_karpenter_cel_rules_all_rechecked():
 @needs_crds
 def test_list_map_duplicates_are_caught():
     obj = pytorchjob()
-    ports = obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["ports"]
+    ports = obj["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0][
+        "ports"
+    ]
     ports.append({"containerPort": 23456, "name": "other"})
     errors = validate_object(obj)
     _assert_error(errors, "containers[0].ports[1]:", "duplicate entry")
@@ -471,12 +605,16 @@ def test_list_map_duplicates_are_caught():
 
 @needs_crds
 def test_unknown_kind_is_an_error():
-    errors = validate_object({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    errors = validate_object(
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    )
     _assert_error(errors, "Widget/w: kind:", "no schema")
     errors = validate_object({"apiVersion": "v1", "kind": "Pdo", "metadata": {"name": "p"}})
     _assert_error(errors, "Pdo/p: kind:", "no schema")
     # A real CRD group but a version it does not serve.
-    errors = validate_object({"apiVersion": "karpenter.sh/v1beta1", "kind": "NodePool", "metadata": {"name": "x"}})
+    errors = validate_object(
+        {"apiVersion": "karpenter.sh/v1beta1", "kind": "NodePool", "metadata": {"name": "x"}}
+    )
     _assert_error(errors, "NodePool/x: apiVersion:", "does not serve karpenter.sh/v1beta1")
 
 
@@ -546,6 +684,7 @@ def test_a_pinned_kind_missing_from_the_directory_is_unavailable_not_unknown(mon
     monkeypatch.setenv("TRAINSTACK_CRD_DIR", str(tmp_path))
     with pytest.raises(SchemaUnavailable, match="NodePool: its pinned CRD is not in"):
         validate_object(nodepool())
-    errors = validate_object({"apiVersion": "example.com/v1", "kind": "Widget",
-                              "metadata": {"name": "w"}})
+    errors = validate_object(
+        {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    )
     _assert_error(errors, "Widget/w: kind:", "no schema")

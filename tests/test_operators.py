@@ -15,11 +15,11 @@ import json
 from pathlib import Path
 
 import yaml
+from test_training_job import pod_of, rendered
 
 from components import operators
 from policies.rules import pod_security
 from trainstack import k8s_schemas, plan
-from test_training_job import pod_of, rendered
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"
@@ -27,8 +27,11 @@ PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"
 
 def operator_fills(template: str, master: str) -> list[dict]:
     """What the operator does with the template: fill its three fields, read a YAML list."""
-    text = (template.replace("{{.InitContainerImage}}", "alpine:3.10")
-            .replace("{{.MaxTries}}", "100").replace("{{.MasterAddr}}", master))
+    text = (
+        template.replace("{{.InitContainerImage}}", "alpine:3.10")
+        .replace("{{.MaxTries}}", "100")
+        .replace("{{.MasterAddr}}", master)
+    )
     return yaml.safe_load(text)
 
 
@@ -42,8 +45,7 @@ def as_the_operator_creates_it(manifest: dict, init: list[dict]) -> dict:
 def restricted_violations(manifest: dict) -> list[str]:
     """The pack's Pod Security "restricted" rules (where the operator's alpine image comes
     from is not theirs to judge: the offline pack never sees operator-made containers)."""
-    return [m for rule in pod_security.RULES
-            for m in rule(PYTORCHJOB, manifest, rule.defaults())]
+    return [m for rule in pod_security.RULES for m in rule(PYTORCHJOB, manifest, rule.defaults())]
 
 
 def test_the_stacks_init_container_passes_restricted_and_waits_for_the_master():
@@ -60,19 +62,29 @@ def test_the_stacks_init_container_passes_restricted_and_waits_for_the_master():
 
 def test_without_it_the_operators_own_init_container_would_be_refused():
     # The operator's built-in container: the same name, image and wait, no securityContext.
-    builtin = [{"name": "init-pytorch", "image": "alpine:3.10", "imagePullPolicy": "IfNotPresent",
-                "command": ["sh", "-c", "nslookup j-master-0"]}]
+    builtin = [
+        {
+            "name": "init-pytorch",
+            "image": "alpine:3.10",
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c", "nslookup j-master-0"],
+        }
+    ]
     found = restricted_violations(as_the_operator_creates_it(rendered(nodes=2), builtin))
     assert any("init-pytorch" in m for m in found)
 
 
 def test_the_plan_mounts_the_template_where_the_operator_reads_it():
     result = plan.run(ROOT, "dev")
-    configmap = next(r for r in result.plan.of_type("kubernetes:core/v1:ConfigMap")
-                     if r.inputs["metadata"]["name"] == operators.INIT_TEMPLATE_CONFIGMAP)
+    configmap = next(
+        r
+        for r in result.plan.of_type("kubernetes:core/v1:ConfigMap")
+        if r.inputs["metadata"]["name"] == operators.INIT_TEMPLATE_CONFIGMAP
+    )
     assert configmap.inputs["metadata"]["namespace"] == operators.TRAINING_OPERATOR_NAMESPACE
     assert configmap.inputs["data"] == {
-        operators.INIT_TEMPLATE_FILE: operators.pytorch_init_container_template()}
+        operators.INIT_TEMPLATE_FILE: operators.pytorch_init_container_template()
+    }
     (patch,) = result.plan.of_type("kubernetes:apps/v1:DeploymentPatch")
     assert patch.inputs["metadata"] == {"name": "training-operator", "namespace": "kubeflow"}
     spec = json.loads(json.dumps(patch.inputs["spec"]))["template"]["spec"]

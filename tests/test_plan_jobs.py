@@ -24,8 +24,9 @@ def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
 
 def plan(stack: str, **overrides) -> offline_plan.PlanResult:
     """`__` stands for `.` in key paths; None deletes the key."""
-    return _plan(stack, json.dumps({k.replace("__", "."): v for k, v in overrides.items()},
-                                   sort_keys=True))
+    return _plan(
+        stack, json.dumps({k.replace("__", "."): v for k, v in overrides.items()}, sort_keys=True)
+    )
 
 
 def job_table(lines: list[str]) -> dict[str, dict[str, str]]:
@@ -33,7 +34,7 @@ def job_table(lines: list[str]) -> dict[str, dict[str, str]]:
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["name", "kind"])
     columns = lines[header].split()
     rows = {}
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         cells = line.split()
         if len(cells) != len(columns):
             break
@@ -64,10 +65,11 @@ def test_job_table_and_manifest_ask_the_same_efa_decision(monkeypatch):
     """Turn the one decision off: the table and the rendered job both follow it."""
     cfg = plan("efa", **INHERITS).config
     job, pool = cfg.training_jobs["llama-8b"], cfg.pools()["efa"]
-    target = JobTarget("training", "img@sha256:" + "0" * 64, pool, "checkpoints",
-                       cfg.volumes["checkpoints"])
+    target = JobTarget(
+        "training", "img@sha256:" + "0" * 64, pool, "checkpoints", cfg.volumes["checkpoints"]
+    )
     for decided in (True, False):
-        monkeypatch.setattr(TrainingJobConfig, "uses_efa", lambda self, pool: decided)
+        monkeypatch.setattr(TrainingJobConfig, "uses_efa", lambda self, pool, d=decided: d)
         row = job_table(offline_plan._job_lines(cfg))["llama-8b"]
         manifest = render("llama-8b", job, target)
         assert row["EFA"] == ("yes" if decided else "no")
@@ -85,8 +87,9 @@ def suspend_of(manifest: dict) -> bool:
 
 
 def jobs_of(result) -> dict[str, dict]:
-    return {m["metadata"]["name"]: m for m in result.manifests
-            if m["kind"] in ("PyTorchJob", "RayJob")}
+    return {
+        m["metadata"]["name"]: m for m in result.manifests if m["kind"] in ("PyTorchJob", "RayJob")
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "efa"])
@@ -99,8 +102,10 @@ def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_suspended(stack):
     table = job_table(lines)
     assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "suspended")
     for name in jobs:
-        assert (f"  {name}: suspended: set trainstack:trainingJobs.{name}.suspend: false to "
-                "launch (then `pulumi up`)") in lines
+        assert (
+            f"  {name}: suspended: set trainstack:trainingJobs.{name}.suspend: false to "
+            "launch (then `pulumi up`)"
+        ) in lines
     assert any(line.strip().startswith("Job GPUs on `pulumi up`: 0 running,") for line in lines)
 
 
@@ -113,5 +118,7 @@ def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
     assert not any("suspended: set" in line for line in lines)
     job = result.config.training_jobs["llama-1b"]
     running = job.node_range[1] * job.gpus_per_node
-    assert (f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
-            "(at each job's most nodes)") in lines
+    assert (
+        f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
+        "(at each job's most nodes)"
+    ) in lines

@@ -9,9 +9,9 @@ import pytest
 
 from components import storage
 from components.cluster import access_policy_arn
+from components.config import ConfigError
 from components.karpenter import render_controller_policy
 from trainstack import k8s_schemas
-from components.config import ConfigError
 from trainstack import plan as offline_plan
 from trainstack.offline.harness import is_secret, unwrap_secrets
 
@@ -58,26 +58,38 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     kinds = sorted(m["kind"] for m in result.manifests)
     cfg = result.config
     pools, jobs = cfg.node_pools, cfg.training_jobs
-    assert kinds == sorted(["NodePool"] * len(pools) + ["EC2NodeClass"] * len(pools)
-                           + ["Namespace"] + ["PersistentVolumeClaim"] * len(cfg.volumes)
-                           + ["PyTorchJob"] * len(jobs)
-                           # default deny, DNS + 443 egress, one per job (network_policy.py)
-                           + ["NetworkPolicy"] * (2 + len(jobs))
-                           # the training operator's hardened init-container template
-                           + ["ConfigMap"] * cfg.addons.training_operator.enabled
-                           + ["StorageClass"] * len(storage.needed_classes(cfg.volumes)))
+    assert kinds == sorted(
+        ["NodePool"] * len(pools)
+        + ["EC2NodeClass"] * len(pools)
+        + ["Namespace"]
+        + ["PersistentVolumeClaim"] * len(cfg.volumes)
+        + ["PyTorchJob"] * len(jobs)
+        # default deny, DNS + 443 egress, one per job (network_policy.py)
+        + ["NetworkPolicy"] * (2 + len(jobs))
+        # the training operator's hardened init-container template
+        + ["ConfigMap"] * cfg.addons.training_operator.enabled
+        + ["StorageClass"] * len(storage.needed_classes(cfg.volumes))
+    )
 
 
 def test_components_are_typed_and_parented():
     result = plan()
     types = {r.type for r in result.plan.resources}
-    for component in ("trainstack:platform:Platform", "trainstack:network:Network",
-                      "trainstack:cluster:Cluster", "trainstack:karpenter:Karpenter",
-                      "trainstack:gpu:GpuPlugins", "trainstack:operators:Operators"):
+    for component in (
+        "trainstack:platform:Platform",
+        "trainstack:network:Network",
+        "trainstack:cluster:Cluster",
+        "trainstack:karpenter:Karpenter",
+        "trainstack:gpu:GpuPlugins",
+        "trainstack:operators:Operators",
+    ):
         assert component in types
     root = result.plan.one("trainstack:platform:Platform")
-    top_level = [r.name for r in result.plan.resources if r.parent == result.plan.stack_urn
-                 and not r.type.startswith("pulumi:providers:")]
+    top_level = [
+        r.name
+        for r in result.plan.resources
+        if r.parent == result.plan.stack_urn and not r.type.startswith("pulumi:providers:")
+    ]
     assert top_level == [root.name]
 
 
@@ -98,8 +110,9 @@ def test_every_gpu_pool_is_tainted_and_labelled():
         if pool["kind"] != "NodePool":
             continue
         spec = pool["spec"]["template"]
-        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in \
-            spec["spec"]["taints"]
+        assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NoSchedule"} in spec["spec"][
+            "taints"
+        ]
         assert spec["metadata"]["labels"]["trainstack.io/gpu"] == "true"
 
 
@@ -111,8 +124,9 @@ def test_node_groups_launch_with_imdsv2_and_encrypted_gp3():
         assert lt["metadataOptions"]["httpTokens"] == "required"
         ebs = lt["blockDeviceMappings"][0]["ebs"]
         assert (ebs["volumeType"], ebs["encrypted"]) == ("gp3", "true")
-    assert templates["trainstack-eks-gpu-g5-lt"]["blockDeviceMappings"][0]["ebs"][
-        "volumeSize"] == 150
+    assert (
+        templates["trainstack-eks-gpu-g5-lt"]["blockDeviceMappings"][0]["ebs"]["volumeSize"] == 150
+    )
     # Each group pins its own template at the version the template reports.
     for r in result.plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
         group = inputs(result, MNG, r.name.removesuffix("-lt"))
@@ -130,11 +144,17 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     policy = json.loads(inputs(result, "aws:sqs/queuePolicy:QueuePolicy")["policy"])
     deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    patterns = [json.loads(r.inputs["eventPattern"])
-                for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")]
+    patterns = [
+        json.loads(r.inputs["eventPattern"])
+        for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")
+    ]
     detail_types = {p["detail-type"][0] for p in patterns}
-    assert {"EC2 Spot Instance Interruption Warning", "EC2 Instance Rebalance Recommendation",
-            "EC2 Instance State-change Notification", "AWS Health Event"} <= detail_types
+    assert {
+        "EC2 Spot Instance Interruption Warning",
+        "EC2 Instance Rebalance Recommendation",
+        "EC2 Instance State-change Notification",
+        "AWS Health Event",
+    } <= detail_types
     targets = result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert len(targets) == len(patterns)
     assert {t.inputs["arn"] for t in targets} == {queue["arn"]}
@@ -142,12 +162,15 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     assert chart["version"].startswith("1.14.") and chart["skipCrds"] is True
     assert values["nodeSelector"]["trainstack.io/system"] == "true"
     # The controller needs its credentials (Pod Identity) and the CRDs before it starts.
-    deps = next(r for r in result.plan.of_type(RELEASE)
-                if r.inputs["name"] == "karpenter").dependencies
-    for type_, name in (("aws:eks/addon:Addon", "trainstack-eks-pod-identity-agent"),
-                        ("aws:eks/podIdentityAssociation:PodIdentityAssociation", None),
-                        ("aws:eks/accessEntry:AccessEntry", None),
-                        (RELEASE, "trainstack-karpenter-crd")):
+    deps = next(
+        r for r in result.plan.of_type(RELEASE) if r.inputs["name"] == "karpenter"
+    ).dependencies
+    for type_, name in (
+        ("aws:eks/addon:Addon", "trainstack-eks-pod-identity-agent"),
+        ("aws:eks/podIdentityAssociation:PodIdentityAssociation", None),
+        ("aws:eks/accessEntry:AccessEntry", None),
+        (RELEASE, "trainstack-karpenter-crd"),
+    ):
         assert result.plan.one(type_, name).urn in deps
 
 
@@ -164,7 +187,8 @@ def test_karpenter_node_role_has_an_ec2_linux_access_entry_and_backs_every_node_
         assert nc["spec"]["metadataOptions"]["httpTokens"] == "required"
         assert int(nc["spec"]["blockDeviceMappings"][0]["ebs"]["volumeSize"][:-2]) >= 100
         assert nc["spec"]["subnetSelectorTerms"] == [
-            {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}]
+            {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}
+        ]
 
 
 def test_karpenter_controller_uses_pod_identity_and_a_cluster_scoped_policy():
@@ -175,17 +199,23 @@ def test_karpenter_controller_uses_pod_identity_and_a_cluster_scoped_policy():
     assert assoc["roleArn"] == role["arn"]
     trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
-    policy = json.loads(inputs(result, "aws:iam/rolePolicy:RolePolicy",
-                               "trainstack-karpenter-controller")["policy"])
+    policy = json.loads(
+        inputs(result, "aws:iam/rolePolicy:RolePolicy", "trainstack-karpenter-controller")["policy"]
+    )
     sids = {s["Sid"]: s for s in policy["Statement"]}
     assert sids["AllowAPIServerEndpointDiscovery"]["Resource"].endswith(":cluster/trainstack-dev")
     assert sids["AllowScopedDeletion"]["Condition"]["StringEquals"] == {
-        "aws:ResourceTag/kubernetes.io/cluster/trainstack-dev": "owned"}
+        "aws:ResourceTag/kubernetes.io/cluster/trainstack-dev": "owned"
+    }
     node_role = state(result, "aws:iam/role:Role", "trainstack-karpenter-node")
     assert sids["AllowPassingInstanceRole"]["Resource"] == node_role["arn"]
     # Every write to EC2 is conditioned on this cluster's tags.
-    for sid in ("AllowScopedEC2InstanceActionsWithTags", "AllowScopedResourceCreationTagging",
-                "AllowScopedResourceTagging", "AllowScopedDeletion"):
+    for sid in (
+        "AllowScopedEC2InstanceActionsWithTags",
+        "AllowScopedResourceCreationTagging",
+        "AllowScopedResourceTagging",
+        "AllowScopedDeletion",
+    ):
         assert "trainstack-dev" in json.dumps(sids[sid]["Condition"])
 
 
@@ -196,7 +226,10 @@ def test_node_pool_limits_come_from_config():
     assert pools["large"]["limits"] == {"nvidia.com/gpu": 64, "nodes": 16}
     assert pools["small"]["disruption"]["consolidationPolicy"] == "WhenEmpty"
     assert pools["small"]["template"]["spec"]["requirements"][0] == {
-        "key": "karpenter.k8s.aws/instance-family", "operator": "In", "values": ["g5", "g4dn"]}
+        "key": "karpenter.k8s.aws/instance-family",
+        "operator": "In",
+        "values": ["g5", "g4dn"],
+    }
     raised = plan(**{"trainstack:karpenter__nodePools__small__maxGpus": 6})
     pools = {m["metadata"]["name"]: m["spec"] for m in raised.manifests if m["kind"] == "NodePool"}
     assert pools["small"]["limits"]["nvidia.com/gpu"] == 6
@@ -221,8 +254,7 @@ def test_changing_one_node_count_changes_exactly_that_input():
     before = _all_inputs(plan())
     after = _all_inputs(plan(**{"trainstack:nodeGroups__gpu-g5__maxSize": 8}))
     assert before.keys() == after.keys()
-    changes = [(key, path, a, b) for key in before
-               for path, a, b in _diff(before[key], after[key])]
+    changes = [(key, path, a, b) for key in before for path, a, b in _diff(before[key], after[key])]
     assert changes == [((MNG, "trainstack-eks-gpu-g5"), ".scalingConfig.maxSize", 2, 8)]
 
 
@@ -230,17 +262,30 @@ def test_toggled_off_addons_declare_nothing():
     full = releases(plan())
     assert set(full) == {"karpenter-crd", "karpenter", "nvidia-device-plugin", "kuberay-operator"}
     assert plan().plan.of_type("kubernetes:kustomize/v2:Directory")
-    off = plan(**{"trainstack:addons": {"nvidiaDevicePlugin": {"enabled": False},
-                                        "trainingOperator": {"enabled": False},
-                                        "kuberay": {"enabled": False}},
-                  "trainstack:trainingJobs": {}})  # jobs need the operator
+    off = plan(
+        **{
+            "trainstack:addons": {
+                "nvidiaDevicePlugin": {"enabled": False},
+                "trainingOperator": {"enabled": False},
+                "kuberay": {"enabled": False},
+            },
+            "trainstack:trainingJobs": {},
+        }
+    )  # jobs need the operator
     assert set(releases(off)) == {"karpenter-crd", "karpenter"}
     assert off.plan.of_type("kubernetes:kustomize/v2:Directory") == []
-    no_karpenter = plan(**{"trainstack:karpenter__enabled": False,
-                           "trainstack:trainingJobs__llama-1b__nodePool": "gpu-g5",
-                           "trainstack:trainingJobs__llama-1b__nodes": 2})
-    assert [r.name for r in no_karpenter.plan.resources if "karpenter" in r.type.lower()
-            or "karpenter" in r.name] == []
+    no_karpenter = plan(
+        **{
+            "trainstack:karpenter__enabled": False,
+            "trainstack:trainingJobs__llama-1b__nodePool": "gpu-g5",
+            "trainstack:trainingJobs__llama-1b__nodes": 2,
+        }
+    )
+    assert [
+        r.name
+        for r in no_karpenter.plan.resources
+        if "karpenter" in r.type.lower() or "karpenter" in r.name
+    ] == []
     assert "karpenter" not in releases(no_karpenter)
 
 
@@ -250,8 +295,9 @@ def test_efa_only_where_asked():
     assert dev.plan.of_type("aws:ec2/placementGroup:PlacementGroup") == []
     values = releases(efa)["aws-efa-k8s-device-plugin"]["values"]
     assert values["supportedInstanceLabels"] == {"keys": ["trainstack.io/efa"], "values": ["true"]}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
-        values["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values[
+        "tolerations"
+    ]
     nvidia = releases(efa)["nvidia-device-plugin"]["values"]
     assert nvidia["mofedEnabled"] is False
     group = inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")
@@ -262,8 +308,10 @@ def test_efa_only_where_asked():
     assert group["subnetIds"] == [zone_a.id]
     lt = inputs(efa, "aws:ec2/launchTemplate:LaunchTemplate", "trainstack-eks-gpu-g5-efa-lt")
     pg_name = "trainstack-eks-gpu-g5-efa-pg"
-    pg = {**inputs(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name),
-          **state(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name)}
+    pg = {
+        **inputs(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name),
+        **state(efa, "aws:ec2/placementGroup:PlacementGroup", pg_name),
+    }
     assert pg["strategy"] == "cluster" and lt["placement"]["groupName"] == pg["name"]
     assert [n["interfaceType"] for n in lt["networkInterfaces"]] == ["efa"]
     sg = inputs(efa, "aws:ec2/securityGroup:SecurityGroup", "trainstack-eks-gpu-g5-efa-efa")
@@ -286,9 +334,12 @@ def test_network_tags_subnets_for_karpenter_and_internal_load_balancers():
     assert [e["serviceName"] for e in endpoints.values()] == ["com.amazonaws.us-west-2.s3"]
     efa = plan("efa")
     assert len(efa.plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
-    services = {e["serviceName"].rsplit(".", 1)[-1] if "ecr" not in e["serviceName"]
-                else e["serviceName"].split("us-west-2.")[1]
-                for e in by_name(efa, "aws:ec2/vpcEndpoint:VpcEndpoint").values()}
+    services = {
+        e["serviceName"].rsplit(".", 1)[-1]
+        if "ecr" not in e["serviceName"]
+        else e["serviceName"].split("us-west-2.")[1]
+        for e in by_name(efa, "aws:ec2/vpcEndpoint:VpcEndpoint").values()
+    }
     assert services == {"s3", "ecr.api", "ecr.dkr", "sts", "sqs", "ec2"}
 
 
@@ -304,21 +355,28 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
     logs = inputs(result, "aws:cloudwatch/logGroup:LogGroup", "trainstack-eks-logs")
     assert logs == {**logs, "name": "/aws/eks/trainstack-dev/cluster", "retentionInDays": 30}
     addons = {a["addonName"]: a for a in by_name(result, "aws:eks/addon:Addon").values()}
-    assert set(addons) == {"eks-pod-identity-agent", "aws-ebs-csi-driver", "coredns",
-                           "aws-efs-csi-driver"}  # the dev stack has an EFS volume
+    assert set(addons) == {
+        "eks-pod-identity-agent",
+        "aws-ebs-csi-driver",
+        "coredns",
+        "aws-efs-csi-driver",
+    }  # the dev stack has an EFS volume
     system = result.plan.one(MNG, "trainstack-eks-system").urn
     for addon in ("trainstack-eks-coredns", "trainstack-eks-ebs-csi"):
         assert system in result.plan.one("aws:eks/addon:Addon", addon).dependencies
-    assert addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"] == \
-        "ebs-csi-controller-sa"
+    assert (
+        addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"]
+        == "ebs-csi-controller-sa"
+    )
     assert cluster["corednsAddonOptions"]["enabled"] is False  # added after the nodes instead
     assert cluster["useDefaultVpcCni"] is False
     # Without the agent the jobs namespace's NetworkPolicies are accepted and never enforced.
     assert cluster["vpcCniOptions"]["enableNetworkPolicy"] is True
     private = plan(**{"trainstack:cluster__endpoint": {"public": False}})
     assert inputs(private, "eks:index:Cluster")["endpointPublicAccess"] is False
-    admins = plan(**{"trainstack:cluster__adminPrincipals": [
-        "arn:aws:iam::123456789012:role/Admin"]})
+    admins = plan(
+        **{"trainstack:cluster__adminPrincipals": ["arn:aws:iam::123456789012:role/Admin"]}
+    )
     entries = inputs(admins, "eks:index:Cluster")["accessEntries"]
     assert entries["admin-0"]["principalArn"] == "arn:aws:iam::123456789012:role/Admin"
 
@@ -346,10 +404,19 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert len(resources) == len(result.plan.resources)
     assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
-        "configmap-training-operator-pytorch-init.yaml", "ec2nodeclass-large.yaml", "ec2nodeclass-small.yaml", "namespace-training.yaml",
-        "networkpolicy-default-deny.yaml", "networkpolicy-dns-and-https-egress.yaml",
-        "networkpolicy-job-llama-1b.yaml", "nodepool-large.yaml", "nodepool-small.yaml", "persistentvolumeclaim-checkpoints.yaml",
-        "pytorchjob-llama-1b.yaml", "storageclass-efs-sc.yaml"]
+        "configmap-training-operator-pytorch-init.yaml",
+        "ec2nodeclass-large.yaml",
+        "ec2nodeclass-small.yaml",
+        "namespace-training.yaml",
+        "networkpolicy-default-deny.yaml",
+        "networkpolicy-dns-and-https-egress.yaml",
+        "networkpolicy-job-llama-1b.yaml",
+        "nodepool-large.yaml",
+        "nodepool-small.yaml",
+        "persistentvolumeclaim-checkpoints.yaml",
+        "pytorchjob-llama-1b.yaml",
+        "storageclass-efs-sc.yaml",
+    ]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
     provider = result.plan.one("pulumi:providers:kubernetes")
@@ -365,15 +432,22 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
 
 # EKS access policies (EKS User Guide, "Review access policy permissions"): EKS-managed, not IAM
 # policies; ARN arn:<partition>:eks::aws:cluster-access-policy/<name>.
-EKS_ACCESS_POLICIES = {"AmazonEKSAdminPolicy", "AmazonEKSAdminViewPolicy",
-                       "AmazonEKSClusterAdminPolicy", "AmazonEKSEditPolicy", "AmazonEKSViewPolicy"}
+EKS_ACCESS_POLICIES = {
+    "AmazonEKSAdminPolicy",
+    "AmazonEKSAdminViewPolicy",
+    "AmazonEKSClusterAdminPolicy",
+    "AmazonEKSEditPolicy",
+    "AmazonEKSViewPolicy",
+}
 ACCESS_POLICY_ARN = re.compile(
-    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):eks::aws:cluster-access-policy/(?P<name>\w+)$")
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):eks::aws:cluster-access-policy/(?P<name>\w+)$"
+)
 
 
 def test_admin_principals_get_an_eks_cluster_access_policy_arn():
-    admins = plan(**{"trainstack:cluster__adminPrincipals": [
-        "arn:aws:iam::123456789012:role/Admin"]})
+    admins = plan(
+        **{"trainstack:cluster__adminPrincipals": ["arn:aws:iam::123456789012:role/Admin"]}
+    )
     entry = inputs(admins, "eks:index:Cluster")["accessEntries"]["admin-0"]
     association = entry["accessPolicies"]["cluster-admin"]
     match = ACCESS_POLICY_ARN.match(association["policyArn"])
@@ -392,7 +466,10 @@ def test_node_groups_are_fixed_capacity_sized_by_config():
     changes = [(key, path, x, y) for key in a for path, x, y in _diff(a[key], b[key])]
     assert changes == [((MNG, "trainstack-eks-gpu-g5"), ".scalingConfig.desiredSize", 0, 1)]
     assert inputs(after, MNG, "trainstack-eks-gpu-g5")["scalingConfig"] == {
-        "minSize": 0, "desiredSize": 1, "maxSize": 2}
+        "minSize": 0,
+        "desiredSize": 1,
+        "maxSize": 2,
+    }
     for group in before.plan.of_type(MNG):
         # pulumi-eks 4.4: ignoreScalingChanges makes the node group ignore desiredSize.
         assert not group.inputs.get("ignoreScalingChanges")
@@ -405,11 +482,17 @@ def test_node_groups_are_fixed_capacity_sized_by_config():
 
 def test_desired_size_outside_min_and_max_is_a_config_error():
     # EKS UpdateNodegroupConfig (botocore eks 2017-11-01): desiredSize within minSize..maxSize.
-    with pytest.raises(ConfigError, match=r"trainstack:nodeGroups.gpu-g5.desiredSize = 3: "
-                                          r"outside minSize 0 .. maxSize 2"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trainstack:nodeGroups.gpu-g5.desiredSize = 3: "
+        r"outside minSize 0 .. maxSize 2",
+    ):
         plan(**{"trainstack:nodeGroups__gpu-g5__desiredSize": 3})
-    with pytest.raises(ConfigError, match=r"trainstack:nodeGroups.system.desiredSize = 1: "
-                                          r"outside minSize 2 .. maxSize 3"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trainstack:nodeGroups.system.desiredSize = 1: "
+        r"outside minSize 2 .. maxSize 3",
+    ):
         plan(**{"trainstack:nodeGroups__system__desiredSize": 1})
 
 
@@ -421,17 +504,20 @@ def test_efa_pool_is_pinned_to_one_zone_and_a_cluster_placement_group():
     efa = plan("efa")
     manifests = {(m["kind"], m["metadata"]["name"]): m for m in efa.manifests}
     node_class, pool = manifests[("EC2NodeClass", "efa")], manifests[("NodePool", "efa")]
-    pg_resource = efa.plan.one("aws:ec2/placementGroup:PlacementGroup",
-                               "trainstack-karpenter-efa-pg")
+    pg_resource = efa.plan.one(
+        "aws:ec2/placementGroup:PlacementGroup", "trainstack-karpenter-efa-pg"
+    )
     pg = {**pg_resource.inputs, **pg_resource.state}
     assert pg["strategy"] == "cluster"
     assert node_class["spec"]["placementGroupSelector"] == {"name": pg["name"]}
     # Exactly one zone, and only that zone's subnet: the one the EFA node group uses too.
     zone = efa.config.efa_zone
     assert _requirement(pool, "topology.kubernetes.io/zone") == [
-        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}]
-    subnet = next(r for r in efa.plan.of_type("aws:ec2/subnet:Subnet")
-                  if r.name.endswith(f"-private-{zone}"))
+        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": [zone]}
+    ]
+    subnet = next(
+        r for r in efa.plan.of_type("aws:ec2/subnet:Subnet") if r.name.endswith(f"-private-{zone}")
+    )
     assert node_class["spec"]["subnetSelectorTerms"] == [{"id": subnet.id}]
     assert inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")["subnetIds"] == [subnet.id]
     # Valid against the v1.14.1 EC2NodeClass CRD, whose rules the validator does enforce.
@@ -446,13 +532,21 @@ def test_efa_zone_can_be_chosen_and_must_be_one_of_the_stacks_zones():
     default = plan("efa").config.zones()
     second = default[1]
     efa = plan("efa", **{"trainstack:network__efaZone": second})
-    pool = next(m for m in efa.manifests if m["kind"] == "NodePool" and m["metadata"]["name"] == "efa")
+    pool = next(
+        m for m in efa.manifests if m["kind"] == "NodePool" and m["metadata"]["name"] == "efa"
+    )
     assert _requirement(pool, "topology.kubernetes.io/zone")[0]["values"] == [second]
-    subnet = next(r for r in efa.plan.of_type("aws:ec2/subnet:Subnet")
-                  if r.name.endswith(f"-private-{second}"))
+    subnet = next(
+        r
+        for r in efa.plan.of_type("aws:ec2/subnet:Subnet")
+        if r.name.endswith(f"-private-{second}")
+    )
     assert inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")["subnetIds"] == [subnet.id]
-    with pytest.raises(ConfigError, match=r"trainstack:network\.efaZone = 'us-west-2d': not one "
-                                          r"of the stack's zones"):
+    with pytest.raises(
+        ConfigError,
+        match=r"trainstack:network\.efaZone = 'us-west-2d': not one "
+        r"of the stack's zones",
+    ):
         plan("efa", **{"trainstack:network__efaZone": "us-west-2d"})
 
 
@@ -464,7 +558,8 @@ def test_non_efa_pools_select_every_zone_and_no_placement_group():
         if m["kind"] == "EC2NodeClass":
             assert "placementGroupSelector" not in m["spec"]
             assert m["spec"]["subnetSelectorTerms"] == [
-                {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}]
+                {"tags": {"karpenter.sh/discovery": "trainstack-dev"}}
+            ]
     assert dev.plan.of_type("aws:ec2/placementGroup:PlacementGroup") == []
 
 
@@ -474,27 +569,38 @@ def test_non_efa_pools_select_every_zone_and_no_placement_group():
 KARPENTER_V1_14_1_POLICY = {
     "AllowScopedEC2InstanceAccessActions": {"ec2:RunInstances", "ec2:CreateFleet"},
     "AllowScopedEC2LaunchTemplateAccessActions": {"ec2:RunInstances", "ec2:CreateFleet"},
-    "AllowScopedEC2InstanceActionsWithTags": {"ec2:RunInstances", "ec2:CreateFleet",
-                                              "ec2:CreateLaunchTemplate"},
+    "AllowScopedEC2InstanceActionsWithTags": {
+        "ec2:RunInstances",
+        "ec2:CreateFleet",
+        "ec2:CreateLaunchTemplate",
+    },
     "AllowScopedResourceCreationTagging": {"ec2:CreateTags"},
     "AllowScopedResourceTagging": {"ec2:CreateTags"},
     "AllowScopedDeletion": {"ec2:TerminateInstances", "ec2:DeleteLaunchTemplate"},
     "AllowPassingInstanceRole": {"iam:PassRole"},
     "AllowScopedInstanceProfileCreationActions": {"iam:CreateInstanceProfile"},
     "AllowScopedInstanceProfileTagActions": {"iam:TagInstanceProfile"},
-    "AllowScopedInstanceProfileActions": {"iam:AddRoleToInstanceProfile",
-                                          "iam:RemoveRoleFromInstanceProfile",
-                                          "iam:DeleteInstanceProfile"},
+    "AllowScopedInstanceProfileActions": {
+        "iam:AddRoleToInstanceProfile",
+        "iam:RemoveRoleFromInstanceProfile",
+        "iam:DeleteInstanceProfile",
+    },
     "AllowAPIServerEndpointDiscovery": {"eks:DescribeCluster"},
-    "AllowInterruptionQueueActions": {"sqs:DeleteMessage", "sqs:GetQueueUrl",
-                                      "sqs:ReceiveMessage"},
+    "AllowInterruptionQueueActions": {"sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"},
     "AllowZonalShiftStatusReadOnly": {"arc-zonal-shift:GetManagedResource"},
     "AllowRegionalReadActions": {
-        "ec2:DescribeCapacityReservations", "ec2:DescribeImages", "ec2:DescribeInstances",
-        "ec2:DescribeInstanceStatus", "ec2:DescribeInstanceTypeOfferings",
-        "ec2:DescribeInstanceTypes", "ec2:DescribeLaunchTemplates",
-        "ec2:DescribePlacementGroups", "ec2:DescribeSecurityGroups",
-        "ec2:DescribeSpotPriceHistory", "ec2:DescribeSubnets"},
+        "ec2:DescribeCapacityReservations",
+        "ec2:DescribeImages",
+        "ec2:DescribeInstances",
+        "ec2:DescribeInstanceStatus",
+        "ec2:DescribeInstanceTypeOfferings",
+        "ec2:DescribeInstanceTypes",
+        "ec2:DescribeLaunchTemplates",
+        "ec2:DescribePlacementGroups",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSpotPriceHistory",
+        "ec2:DescribeSubnets",
+    },
     "AllowSSMReadActions": {"ssm:GetParameter"},
     "AllowPricingReadActions": {"pricing:GetProducts"},
     "AllowUnscopedInstanceProfileListAction": {"iam:ListInstanceProfiles"},
@@ -509,23 +615,38 @@ def _actions(statement: dict) -> set[str]:
 
 def test_karpenter_controller_policy_matches_the_v1_14_1_reference():
     result = plan("efa")
-    policy = json.loads(inputs(result, "aws:iam/rolePolicy:RolePolicy",
-                               "trainstack-karpenter-controller")["policy"])
+    policy = json.loads(
+        inputs(result, "aws:iam/rolePolicy:RolePolicy", "trainstack-karpenter-controller")["policy"]
+    )
     sids = {s["Sid"]: s for s in policy["Statement"]}
     assert {sid: _actions(s) for sid, s in sids.items()} == KARPENTER_V1_14_1_POLICY
     # The reference's scoping of the actions placement groups and health checks need.
     assert sids["AllowRegionalReadActions"]["Resource"] == "*"
     assert sids["AllowRegionalReadActions"]["Condition"] == {
-        "StringEquals": {"aws:RequestedRegion": "us-west-2"}}
-    assert "arn:aws:ec2:us-west-2:*:placement-group/*" in \
-        sids["AllowScopedEC2InstanceAccessActions"]["Resource"]
-    assert sids["AllowZonalShiftStatusReadOnly"]["Condition"] == {"StringEquals": {
-        "arc-zonal-shift:ResourceIdentifier":
-            sids["AllowAPIServerEndpointDiscovery"]["Resource"]}}
+        "StringEquals": {"aws:RequestedRegion": "us-west-2"}
+    }
+    assert (
+        "arn:aws:ec2:us-west-2:*:placement-group/*"
+        in sids["AllowScopedEC2InstanceAccessActions"]["Resource"]
+    )
+    assert sids["AllowZonalShiftStatusReadOnly"]["Condition"] == {
+        "StringEquals": {
+            "arc-zonal-shift:ResourceIdentifier": sids["AllowAPIServerEndpointDiscovery"][
+                "Resource"
+            ]
+        }
+    }
     # Pure renderer, another partition: every ARN follows it.
-    cn = json.dumps(render_controller_policy(
-        cluster_name="c", region="cn-north-1", account="123456789012", partition="aws-cn",
-        node_role_arn="arn:aws-cn:iam::123456789012:role/n", queue_arn="q"))
+    cn = json.dumps(
+        render_controller_policy(
+            cluster_name="c",
+            region="cn-north-1",
+            account="123456789012",
+            partition="aws-cn",
+            node_role_arn="arn:aws-cn:iam::123456789012:role/n",
+            queue_arn="q",
+        )
+    )
     assert "arn:aws:" not in cn
 
 

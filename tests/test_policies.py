@@ -28,8 +28,7 @@ POD = "kubernetes:core/v1:Pod"
 SVC = "kubernetes:core/v1:Service"
 CODEBUILD = "aws:codebuild/project:Project"
 SG = "aws:ec2/securityGroup:SecurityGroup"
-IMAGE = ("123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev/trainer@sha256:"
-         + "ab" * 32)
+IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev/trainer@sha256:" + "ab" * 32
 TAGS = {"managed-by": "pulumi"}
 
 
@@ -49,114 +48,266 @@ def gpus(requests, limits):
 
 
 def nodepool(limits):
-    return {"spec": {"limits": limits, "template": {
-        "metadata": {"labels": {"trainstack.io/gpu": "true"}},
-        "spec": {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]}}}}
+    return {
+        "spec": {
+            "limits": limits,
+            "template": {
+                "metadata": {"labels": {"trainstack.io/gpu": "true"}},
+                "spec": {"taints": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}]},
+            },
+        }
+    }
 
 
 def ingress(cidr):
-    return {"ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443,
-                         "cidrBlocks": [cidr]}], "tags": TAGS}
+    return {
+        "ingress": [{"protocol": "tcp", "fromPort": 443, "toPort": 443, "cidrBlocks": [cidr]}],
+        "tags": TAGS,
+    }
 
 
 # (rule, type, violating props, compliant props)
 CASES = [
-    ("eks-endpoint-not-public", EKS, {"endpointPublicAccess": True},
-     {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]}),
-    ("eks-endpoint-not-public", EKS_RAW, {"vpcConfig": {"publicAccessCidrs": ["0.0.0.0/0"]}},
-     {"vpcConfig": {"endpointPublicAccess": False}}),
+    (
+        "eks-endpoint-not-public",
+        EKS,
+        {"endpointPublicAccess": True},
+        {"endpointPublicAccess": True, "publicAccessCidrs": ["203.0.113.0/24"]},
+    ),
+    (
+        "eks-endpoint-not-public",
+        EKS_RAW,
+        {"vpcConfig": {"publicAccessCidrs": ["0.0.0.0/0"]}},
+        {"vpcConfig": {"endpointPublicAccess": False}},
+    ),
     ("eks-secrets-encrypted", EKS, {}, {"encryptionConfigKeyArn": "arn:aws:kms:k"}),
-    ("eks-secrets-encrypted", EKS_RAW, {"encryptionConfig": {"resources": ["secrets"]}},
-     {"encryptionConfig": {"provider": {"keyArn": "arn"}, "resources": ["secrets"]}}),
-    ("eks-control-plane-logging", EKS, {"enabledClusterLogTypes": ["api"]},
-     {"enabledClusterLogTypes": ["api", "audit", "authenticator"]}),
-    ("eks-api-authentication", EKS, {"authenticationMode": "CONFIG_MAP"},
-     {"authenticationMode": "API"}),
-    ("eks-api-authentication", EKS_RAW, {},
-     {"accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"}}),
-    ("ecr-scan-on-push", ECR, {"imageScanningConfiguration": {"scanOnPush": False}},
-     {"imageScanningConfiguration": {"scanOnPush": True}}),
-    ("ecr-immutable-tags", ECR, {"imageTagMutability": "MUTABLE"},
-     {"imageTagMutability": "IMMUTABLE"}),
-    ("ecr-kms-encryption", ECR, {"encryptionConfigurations": [{"encryptionType": "AES256"}]},
-     {"encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": "arn"}]}),
-    ("imdsv2-required", LT, {"metadataOptions": {"httpTokens": "optional"}},
-     {"metadataOptions": {"httpTokens": "required"}}),
-    ("imdsv2-required", NODECLASS, {"spec": {}},
-     {"spec": {"metadataOptions": {"httpTokens": "required"}}}),
-    ("node-volumes-encrypted", LT,
-     {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]},
-     {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}]}),
-    ("node-volumes-encrypted", NODECLASS,
-     {"spec": {"blockDeviceMappings": [{"ebs": {"volumeSize": "100Gi"}}]}},
-     {"spec": {"blockDeviceMappings": [{"ebs": {"encrypted": True}}]}}),
-    ("no-public-node-ips", EKS, {"nodeAssociatePublicIpAddress": True},
-     {"nodeAssociatePublicIpAddress": False}),
-    ("no-public-node-ips", LT, {"networkInterfaces": [{"associatePublicIpAddress": "true"}]},
-     {"networkInterfaces": [{"associatePublicIpAddress": "false"}]}),
-    ("gpu-nodepool-limits", NODEPOOL, nodepool({"nodes": 4}),
-     nodepool({"nodes": 4, "nvidia.com/gpu": 16})),
-    ("node-group-max-size", MNG, {"scalingConfig": {"minSize": 0}},
-     {"scalingConfig": {"minSize": 0, "maxSize": 2}}),
-    ("no-privileged-containers", PTJ,
-     {"spec": {"pytorchReplicaSpecs": {"Worker": {"template": pod(
-         {"securityContext": {"privileged": True}})}}}},
-     {"spec": {"pytorchReplicaSpecs": {"Worker": {"template": pod(
-         {"securityContext": {"privileged": False}})}}}}),
-    ("no-privileged-containers", "kubernetes:apps/v1:DaemonSet",
-     {"metadata": {"name": "debug"}, "spec": {"template": pod(
-         {"securityContext": {"privileged": True}})}},
-     # Device plugins are allowed by name (the default allow-list).
-     {"metadata": {"name": "nvidia-device-plugin", "namespace": "kube-system"},
-      "spec": {"template": pod(
-         {"securityContext": {"privileged": True}})}}),
+    (
+        "eks-secrets-encrypted",
+        EKS_RAW,
+        {"encryptionConfig": {"resources": ["secrets"]}},
+        {"encryptionConfig": {"provider": {"keyArn": "arn"}, "resources": ["secrets"]}},
+    ),
+    (
+        "eks-control-plane-logging",
+        EKS,
+        {"enabledClusterLogTypes": ["api"]},
+        {"enabledClusterLogTypes": ["api", "audit", "authenticator"]},
+    ),
+    (
+        "eks-api-authentication",
+        EKS,
+        {"authenticationMode": "CONFIG_MAP"},
+        {"authenticationMode": "API"},
+    ),
+    (
+        "eks-api-authentication",
+        EKS_RAW,
+        {},
+        {"accessConfig": {"authenticationMode": "API_AND_CONFIG_MAP"}},
+    ),
+    (
+        "ecr-scan-on-push",
+        ECR,
+        {"imageScanningConfiguration": {"scanOnPush": False}},
+        {"imageScanningConfiguration": {"scanOnPush": True}},
+    ),
+    (
+        "ecr-immutable-tags",
+        ECR,
+        {"imageTagMutability": "MUTABLE"},
+        {"imageTagMutability": "IMMUTABLE"},
+    ),
+    (
+        "ecr-kms-encryption",
+        ECR,
+        {"encryptionConfigurations": [{"encryptionType": "AES256"}]},
+        {"encryptionConfigurations": [{"encryptionType": "KMS", "kmsKey": "arn"}]},
+    ),
+    (
+        "imdsv2-required",
+        LT,
+        {"metadataOptions": {"httpTokens": "optional"}},
+        {"metadataOptions": {"httpTokens": "required"}},
+    ),
+    (
+        "imdsv2-required",
+        NODECLASS,
+        {"spec": {}},
+        {"spec": {"metadataOptions": {"httpTokens": "required"}}},
+    ),
+    (
+        "node-volumes-encrypted",
+        LT,
+        {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "false"}}]},
+        {"blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true"}}]},
+    ),
+    (
+        "node-volumes-encrypted",
+        NODECLASS,
+        {"spec": {"blockDeviceMappings": [{"ebs": {"volumeSize": "100Gi"}}]}},
+        {"spec": {"blockDeviceMappings": [{"ebs": {"encrypted": True}}]}},
+    ),
+    (
+        "no-public-node-ips",
+        EKS,
+        {"nodeAssociatePublicIpAddress": True},
+        {"nodeAssociatePublicIpAddress": False},
+    ),
+    (
+        "no-public-node-ips",
+        LT,
+        {"networkInterfaces": [{"associatePublicIpAddress": "true"}]},
+        {"networkInterfaces": [{"associatePublicIpAddress": "false"}]},
+    ),
+    (
+        "gpu-nodepool-limits",
+        NODEPOOL,
+        nodepool({"nodes": 4}),
+        nodepool({"nodes": 4, "nvidia.com/gpu": 16}),
+    ),
+    (
+        "node-group-max-size",
+        MNG,
+        {"scalingConfig": {"minSize": 0}},
+        {"scalingConfig": {"minSize": 0, "maxSize": 2}},
+    ),
+    (
+        "no-privileged-containers",
+        PTJ,
+        {
+            "spec": {
+                "pytorchReplicaSpecs": {
+                    "Worker": {"template": pod({"securityContext": {"privileged": True}})}
+                }
+            }
+        },
+        {
+            "spec": {
+                "pytorchReplicaSpecs": {
+                    "Worker": {"template": pod({"securityContext": {"privileged": False}})}
+                }
+            }
+        },
+    ),
+    (
+        "no-privileged-containers",
+        "kubernetes:apps/v1:DaemonSet",
+        {
+            "metadata": {"name": "debug"},
+            "spec": {"template": pod({"securityContext": {"privileged": True}})},
+        },
+        # Device plugins are allowed by name (the default allow-list).
+        {
+            "metadata": {"name": "nvidia-device-plugin", "namespace": "kube-system"},
+            "spec": {"template": pod({"securityContext": {"privileged": True}})},
+        },
+    ),
     ("no-host-namespaces", POD, pod(hostNetwork=True), pod(hostNetwork=False)),
-    ("no-host-path-volumes", POD, pod(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
-     pod(volumes=[{"name": "shm", "emptyDir": {"medium": "Memory"}}])),
+    (
+        "no-host-path-volumes",
+        POD,
+        pod(volumes=[{"name": "h", "hostPath": {"path": "/"}}]),
+        pod(volumes=[{"name": "shm", "emptyDir": {"medium": "Memory"}}]),
+    ),
     ("gpu-limits-equal-requests", POD, pod(gpus(2, 1)), pod(gpus(2.0, 2))),
     ("gpu-limits-equal-requests", PTJ, pod(gpus(1, None)), pod(gpus(None, 1))),
-    ("job-images-from-ecr", POD, pod({"image": "docker.io/pytorch/pytorch@sha256:" + "0" * 64}),
-     pod()),
+    (
+        "job-images-from-ecr",
+        POD,
+        pod({"image": "docker.io/pytorch/pytorch@sha256:" + "0" * 64}),
+        pod(),
+    ),
     ("job-images-by-digest", POD, pod({"image": IMAGE.split("@")[0] + ":latest"}), pod()),
-    ("no-plaintext-secrets-in-env", POD, pod({"env": [{"name": "HF_TOKEN", "value": "hf_x"}]}),
-     pod({"env": [{"name": "TOKENIZERS_PARALLELISM", "value": "false"},
-                  {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf"}}}]})),
-    ("s3-encryption",
-     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-     {"bucket": "b", "rules": []},
-     {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault":
-                                {"sseAlgorithm": "aws:kms"}}]}),
-    ("s3-versioning", "aws:s3/bucketVersioning:BucketVersioning",
-     {"versioningConfiguration": {"status": "Suspended"}},
-     {"versioningConfiguration": {"status": "Enabled"}}),
-    ("s3-public-access-blocked", "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-     {"blockPublicAcls": True, "blockPublicPolicy": False},
-     {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True,
-      "restrictPublicBuckets": True}),
-    ("codebuild-privileged-only-image-build", CODEBUILD,
-     {"name": "dev-tests", "environment": {"privilegedMode": True}},
-     {"name": "dev-trainer", "environment": {"privilegedMode": True}}),
-    ("codebuild-no-plaintext-secrets", CODEBUILD,
-     {"environment": {"environmentVariables": [{"name": "GITHUB_TOKEN", "value": "x"}]}},
-     {"environment": {"environmentVariables": [
-         {"name": "GITHUB_TOKEN", "type": "SECRETS_MANAGER", "value": "gh-token"},
-         {"name": "REPOSITORY_URI", "type": "PLAINTEXT", "value": "x"}]}}),
-    ("log-group-retention", "aws:cloudwatch/logGroup:LogGroup", {"name": "g"},
-     {"retentionInDays": 30.0}),
-    ("kms-key-rotation", "aws:kms/key:Key", {"enableKeyRotation": False},
-     {"enableKeyRotation": True}),
+    (
+        "no-plaintext-secrets-in-env",
+        POD,
+        pod({"env": [{"name": "HF_TOKEN", "value": "hf_x"}]}),
+        pod(
+            {
+                "env": [
+                    {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
+                    {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hf"}}},
+                ]
+            }
+        ),
+    ),
+    (
+        "s3-encryption",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        {"bucket": "b", "rules": []},
+        {
+            "bucket": "b",
+            "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}],
+        },
+    ),
+    (
+        "s3-versioning",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        {"versioningConfiguration": {"status": "Suspended"}},
+        {"versioningConfiguration": {"status": "Enabled"}},
+    ),
+    (
+        "s3-public-access-blocked",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        {"blockPublicAcls": True, "blockPublicPolicy": False},
+        {
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        },
+    ),
+    (
+        "codebuild-privileged-only-image-build",
+        CODEBUILD,
+        {"name": "dev-tests", "environment": {"privilegedMode": True}},
+        {"name": "dev-trainer", "environment": {"privilegedMode": True}},
+    ),
+    (
+        "codebuild-no-plaintext-secrets",
+        CODEBUILD,
+        {"environment": {"environmentVariables": [{"name": "GITHUB_TOKEN", "value": "x"}]}},
+        {
+            "environment": {
+                "environmentVariables": [
+                    {"name": "GITHUB_TOKEN", "type": "SECRETS_MANAGER", "value": "gh-token"},
+                    {"name": "REPOSITORY_URI", "type": "PLAINTEXT", "value": "x"},
+                ]
+            }
+        },
+    ),
+    (
+        "log-group-retention",
+        "aws:cloudwatch/logGroup:LogGroup",
+        {"name": "g"},
+        {"retentionInDays": 30.0},
+    ),
+    (
+        "kms-key-rotation",
+        "aws:kms/key:Key",
+        {"enableKeyRotation": False},
+        {"enableKeyRotation": True},
+    ),
     ("no-world-ingress", SG, ingress("0.0.0.0/0"), ingress("10.0.0.0/16")),
-    ("no-world-ingress", "aws:ec2/securityGroupRule:SecurityGroupRule",
-     {"type": "ingress", "ipv6CidrBlocks": ["::/0"]},
-     {"type": "egress", "cidrBlocks": ["0.0.0.0/0"]}),
-    ("loadbalancer-source-ranges", SVC, {"spec": {"type": "LoadBalancer"}},
-     {"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"]}}),
+    (
+        "no-world-ingress",
+        "aws:ec2/securityGroupRule:SecurityGroupRule",
+        {"type": "ingress", "ipv6CidrBlocks": ["::/0"]},
+        {"type": "egress", "cidrBlocks": ["0.0.0.0/0"]},
+    ),
+    (
+        "loadbalancer-source-ranges",
+        SVC,
+        {"spec": {"type": "LoadBalancer"}},
+        {"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": ["203.0.113.0/24"]}},
+    ),
     ("required-tags", "aws:s3/bucket:Bucket", {"tags": {"team": "ml"}}, {"tags": TAGS}),
 ]
 
 
-@pytest.mark.parametrize("name,type_,bad,good", CASES,
-                         ids=[f"{c[0]}:{c[1].split(':')[-1]}" for c in CASES])
+@pytest.mark.parametrize(
+    "name,type_,bad,good", CASES, ids=[f"{c[0]}:{c[1].split(':')[-1]}" for c in CASES]
+)
 def test_rule_flags_the_violation_and_passes_the_fix(name, type_, bad, good):
     rule = BY_NAME[name]
     found = rule(type_, bad)
@@ -271,8 +422,9 @@ def test_captured_nodepool_without_gpu_limit_is_caught():
 
 
 def test_bucket_without_protections_is_caught_at_stack_level():
-    resources = [r for r in plan("dev").plan.resources
-                 if not r.type.startswith("aws:s3/bucketVersioning")]
+    resources = [
+        r for r in plan("dev").plan.resources if not r.type.startswith("aws:s3/bucketVersioning")
+    ]
     found = [v for v in check_plan(resources) if v.rule == "s3-bucket-protected"]
     assert len(found) == 1 and "versioning" in found[0].message
     assert found[0].type == "aws:s3/bucket:Bucket"
@@ -285,8 +437,9 @@ def _pack_policies():
 
 
 def _opts():
-    return pulumi_policy.PolicyResourceOptions(False, [], None, [],
-                                               pulumi_policy.PolicyCustomTimeouts(0, 0, 0), [])
+    return pulumi_policy.PolicyResourceOptions(
+        False, [], None, [], pulumi_policy.PolicyCustomTimeouts(0, 0, 0), []
+    )
 
 
 def test_policy_pack_has_one_policy_per_rule_with_its_level_and_schema():
@@ -301,7 +454,8 @@ def test_pack_policy_reports_each_violation_against_the_resource():
     policy = _pack_policies()["ecr-immutable-tags"]
     reported = []
     args = pulumi_policy.ResourceValidationArgs(
-        ECR, {"imageTagMutability": "MUTABLE"}, "urn:repo", "repo", _opts(), None, {})
+        ECR, {"imageTagMutability": "MUTABLE"}, "urn:repo", "repo", _opts(), None, {}
+    )
     policy.validate(args, lambda msg, urn=None: reported.append((msg, urn)))
     assert len(reported) == 1 and reported[0][1] == "urn:repo"
 
@@ -310,19 +464,28 @@ def test_pack_policy_uses_the_policy_config():
     policy = _pack_policies()["required-tags"]
     reported = []
     args = pulumi_policy.ResourceValidationArgs(
-        "aws:kms/key:Key", {"tags": TAGS}, "urn:key", "key", _opts(), None,
-        {"requiredTags": ["managed-by", "team"]})
+        "aws:kms/key:Key",
+        {"tags": TAGS},
+        "urn:key",
+        "key",
+        _opts(),
+        None,
+        {"requiredTags": ["managed-by", "team"]},
+    )
     policy.validate(args, lambda msg, urn=None: reported.append(msg))
     assert len(reported) == 1 and "team" in reported[0]
 
 
 def test_pack_stack_policy_flags_an_unprotected_bucket():
     policy = _pack_policies()["s3-bucket-protected"]
-    bucket = pulumi_policy.PolicyResource("aws:s3/bucket:Bucket", {"bucket": "b-123"}, "urn:b",
-                                          "b", _opts(), None, None, [], {})
+    bucket = pulumi_policy.PolicyResource(
+        "aws:s3/bucket:Bucket", {"bucket": "b-123"}, "urn:b", "b", _opts(), None, None, [], {}
+    )
     reported = []
-    policy.validate(pulumi_policy.StackValidationArgs([bucket]),
-                    lambda msg, urn=None: reported.append((msg, urn)))
+    policy.validate(
+        pulumi_policy.StackValidationArgs([bucket]),
+        lambda msg, urn=None: reported.append((msg, urn)),
+    )
     assert len(reported) == 1 and reported[0][1] == "urn:b"
 
 
@@ -333,12 +496,20 @@ def test_pack_stack_policy_reports_against_the_bucket_not_its_protections():
 
     def res(type_, props, urn, name):
         return pulumi_policy.PolicyResource(type_, props, urn, name, _opts(), None, None, [], {})
+
     resources = [
         res("aws:s3/bucket:Bucket", {"bucket": "data-abc"}, "urn:bucket", "data"),
-        res("aws:s3/bucketVersioningV2:BucketVersioningV2", {"bucket": "data-abc"},
-            "urn:versioning", "data-versioning")]
+        res(
+            "aws:s3/bucketVersioningV2:BucketVersioningV2",
+            {"bucket": "data-abc"},
+            "urn:versioning",
+            "data-versioning",
+        ),
+    ]
     reported = []
-    policy.validate(pulumi_policy.StackValidationArgs(resources),
-                    lambda msg, urn=None: reported.append((msg, urn)))
+    policy.validate(
+        pulumi_policy.StackValidationArgs(resources),
+        lambda msg, urn=None: reported.append((msg, urn)),
+    )
     assert len(reported) == 1 and reported[0][1] == "urn:bucket"
     assert "bucket data-abc has no encryption, a public access block" in reported[0][0]

@@ -33,16 +33,24 @@ from trainstack.dockerfile import (
 from trainstack.preflight import Facts, analyze
 
 ROOT = Path(__file__).resolve().parents[1]
-FACTS = Facts(driver_max_cuda="13.0", torch_cuda_builds={
-    "2.12": ("12.6", "13.0", "13.2"), "2.13": ("12.6", "13.0", "13.2"),
-    "2.14": ("12.6", "13.0", "13.2")})
+FACTS = Facts(
+    driver_max_cuda="13.0",
+    torch_cuda_builds={
+        "2.12": ("12.6", "13.0", "13.2"),
+        "2.13": ("12.6", "13.0", "13.2"),
+        "2.14": ("12.6", "13.0", "13.2"),
+    },
+)
 BASE = "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"
 REQS = "trainer/requirements.txt"
 GOOD_REQS = "torch==2.13.0\nnumpy>=1.26\npydantic>=2.10,<3\ndatasets>=3,<6\n"
 
 
-def image(base: str = BASE, install: str = "RUN python -m pip install --no-cache-dir "
-          "-r /opt/app/requirements.txt", head: str = "") -> str:
+def image(
+    base: str = BASE,
+    install: str = "RUN python -m pip install --no-cache-dir -r /opt/app/requirements.txt",
+    head: str = "",
+) -> str:
     """A trainer-like Dockerfile: base, requirements copied in, pip, source, non-root user."""
     return dedent(f"""\
         # syntax=docker/dockerfile:1
@@ -93,100 +101,224 @@ CU130 = "--extra-index-url https://download.pytorch.org/whl/cu130\ntorch==2.13.0
 # (id, Dockerfile, {file: text}, expected codes in order, {code: text its fix must contain})
 SCENARIOS = [
     ("good: ARG-built pytorch tag, pinned torch", ARGS_DOCKERFILE, {REQS: GOOD_REQS}, [], {}),
-    ("good: nvidia/cuda + apt python + cu130 wheels", NVIDIA_2404, {REQS: CU130 + "numpy>=2\n"},
-     [], {}),
-    ("good: python markers pick one numpy per Python", image(), {REQS: GOOD_REQS.replace(
-        "numpy>=1.26\n", "numpy==1.26.4; python_version < '3.12'\n"
-        "numpy==2.1.0; python_version >= '3.12'\n")}, [], {}),
-    ("latest base", image("pytorch/pytorch:latest"), {REQS: GOOD_REQS}, ["TS102"],
-     {"TS102": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"}),
-    ("untagged base, fix follows the torch pin", image("pytorch/pytorch"),
-     {REQS: "torch==2.12.0\n"}, ["TS101"],
-     {"TS101": "pytorch/pytorch:2.12.0-cuda13.0-cudnn9-runtime"}),
-    ("torch pin differs from the base's torch", image(BASE.replace("runtime", "devel")),
-     {REQS: GOOD_REQS.replace("torch==2.13.0", "torch==2.12.0")}, ["TS103"],
-     {"TS103": "torch==2.13.0 (or FROM pytorch/pytorch:2.12.0-cuda13.0-cudnn9-devel)"}),
-    ("CPU index on a CUDA image", image(install="RUN pip install --extra-index-url "
-                                        "https://download.pytorch.org/whl/cpu -r "
-                                        "/opt/app/requirements.txt"),
-     {REQS: GOOD_REQS}, ["TS202"],
-     {"TS202": "--extra-index-url https://download.pytorch.org/whl/cu130"}),
-    ("cu126 wheel and index on a CUDA 13.0 base", image(),
-     {REQS: "--extra-index-url https://download.pytorch.org/whl/cu126\ntorch==2.13.0+cu126\n"},
-     ["TS201", "TS202"], {"TS201": "torch==2.13.0", "TS202": "download.pytorch.org/whl/cu130"}),
-    ("CUDA 13.2 base on the 580 driver", image("pytorch/pytorch:2.13.0-cuda13.2-cudnn9-runtime"),
-     {REQS: GOOD_REQS}, ["TS203"], {"TS203": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"}),
-    ("CUDA 13.1: no torch build and too new", image("pytorch/pytorch:2.13.0-cuda13.1-cudnn9-"
-                                                    "runtime"),
-     {REQS: GOOD_REQS}, ["TS203", "TS204"],
-     {"TS204": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"}),
-    ("nvidia/cuda 12.8 has no torch 2.13 build", NVIDIA_2404.replace("13.0.2", "12.8.1"),
-     {REQS: "--extra-index-url https://download.pytorch.org/whl/cu128\ntorch==2.13.0+cu128\n"},
-     ["TS204"], {"TS204": "nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 with "
-                          "torch==2.13.0+cu130"}),
-    ("python:3.12 wheels copied into an Ubuntu 22.04 (Python 3.10) image", WHEEL_BUILDER,
-     {REQS: CU130}, ["TS302"], {"TS302": "FROM python:3.10-slim for stage 'wheels'"}),
-    ("pip for Python 3.11 on Ubuntu 24.04 (Python 3.12)",
-     NVIDIA_2404.replace("RUN python3 -m pip", "RUN python3.11 -m pip"), {REQS: CU130},
-     ["TS301"], {"TS301": "python -m pip install"}),
-    ("every torch line excluded by its python marker", image("python:3.11-slim"),
-     {REQS: "--extra-index-url https://download.pytorch.org/whl/cu130\n"
-            "torch==2.13.0+cu130 ; python_version >= \"3.12\"\n"}, ["TS303"],
-     {"TS303": "torch==2.13.0+cu130"}),
-    ("== against an excluding range across files, and a duplicate",
-     image(install="RUN pip install -r /opt/app/requirements.txt -r /opt/app/dev.txt",
-           head="").replace("COPY trainer/requirements.txt /opt/app/requirements.txt",
-                            "COPY trainer/requirements.txt trainer/dev.txt /opt/app/"),
-     {REQS: GOOD_REQS, "trainer/dev.txt": "numpy==1.25.2\ndatasets>=3,<6\npytest>=8\n"},
-     ["TS401", "TS402"], {"TS401": "numpy==1.25.2", "TS402": "datasets>=3,<6"}),
-    ("ranges that do not overlap",
-     image(install="RUN pip install -r /opt/app/requirements.txt && pip install 'numpy<2'"),
-     {REQS: GOOD_REQS.replace("numpy>=1.26", "numpy>=2.0")}, ["TS401"],
-     {"TS401": "numpy>=2.0 (trainer/requirements.txt:2); delete numpy<2 (Dockerfile:4)"}),
-    ("torch pinned with and without its local label: compatible, but twice", NVIDIA_2404.replace(
-        "-r /tmp/requirements.txt", "-r /tmp/requirements.txt torch==2.13.0+cu130"),
-     {REQS: "--extra-index-url https://download.pytorch.org/whl/cu130\ntorch==2.13.0\n"},
-     ["TS402"], {"TS402": "torch==2.13.0 (trainer/requirements.txt:2)"}),
-    ("torch pinned twice to different releases",
-     image(install="RUN pip install -r /opt/app/requirements.txt && pip install torch==2.12.0"),
-     {REQS: GOOD_REQS}, ["TS103", "TS401"],
-     {"TS103": "torch==2.13.0", "TS401": "torch==2.13.0 in one place"}),
-    ("pip install -U torch on top of the base",
-     image(install="RUN pip install -r /opt/app/requirements.txt && pip install -U torch"),
-     {REQS: GOOD_REQS}, ["TS105", "TS402"], {"TS105": "torch==2.13.0"}),
-    ("torch as a range only", image(), {REQS: "torch>=2.12\nnumpy>=1.26\n"}, ["TS105"],
-     {"TS105": "torch==2.13.0"}),
-    ("ARG CUDA_VERSION describes another base",
-     ARGS_DOCKERFILE.replace("cuda${CUDA_VERSION}", "cuda12.6"), {REQS: GOOD_REQS}, ["TS104"],
-     {"TS104": "ARG CUDA_VERSION=12.6"}),
-    ("torch release unknown to TORCH_CUDA_BUILDS",
-     image("pytorch/pytorch:2.99.0-cuda13.0-cudnn9-runtime"), {REQS: "torch==2.99.0\n"},
-     ["TS205"], {"TS205": "TORCH_CUDA_BUILDS"}),
-    ("PyPI torch on nvidia/cuda: CUDA build unchecked", NVIDIA_2404,
-     {REQS: "torch==2.13.0\n"}, ["TS206"],
-     {"TS206": "torch==2.13.0+cu130 with --extra-index-url https://download.pytorch.org/whl/cu130"}),
-    ("find-links for the wrong CUDA, in a heredoc",
-     NVIDIA_2404.replace("RUN python3 -m pip install --break-system-packages -r "
-                         "/tmp/requirements.txt",
-                         "RUN <<EOF\nset -e\npython3 -m pip install --break-system-packages \\\n"
-                         "  -f https://download.pytorch.org/whl/cu126/torch_stable.html \\\n"
-                         "  torch==2.13.0+cu126\nEOF"), {}, ["TS201", "TS202"],
-     {"TS201": "torch==2.13.0+cu130",
-      "TS202": "--find-links https://download.pytorch.org/whl/cu130/torch_stable.html"}),
-    ("pytorch tag in a format it cannot read", image("pytorch/pytorch:2.13.0-cuda13.0"),
-     {REQS: GOOD_REQS}, ["TS106"], {"TS106": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"}),
-    ("FROM variable without a default",
-     "ARG TORCH\nFROM pytorch/pytorch:${TORCH}-cuda13.0-cudnn9-runtime\n", {}, ["TS100"],
-     {"TS100": "--build-arg"}),
-    ("pip installs a file nobody gave the preflight",
-     f"FROM {BASE}\nCOPY trainer /opt/app/trainer\nWORKDIR /opt/app/trainer\n"
-     "RUN pip install -r requirements.txt -r extra.txt\n",
-     {REQS: GOOD_REQS}, ["TS403"], {"TS403": "--requirements trainer/extra.txt"}),
+    (
+        "good: nvidia/cuda + apt python + cu130 wheels",
+        NVIDIA_2404,
+        {REQS: CU130 + "numpy>=2\n"},
+        [],
+        {},
+    ),
+    (
+        "good: python markers pick one numpy per Python",
+        image(),
+        {
+            REQS: GOOD_REQS.replace(
+                "numpy>=1.26\n",
+                "numpy==1.26.4; python_version < '3.12'\nnumpy==2.1.0; python_version >= '3.12'\n",
+            )
+        },
+        [],
+        {},
+    ),
+    (
+        "latest base",
+        image("pytorch/pytorch:latest"),
+        {REQS: GOOD_REQS},
+        ["TS102"],
+        {"TS102": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"},
+    ),
+    (
+        "untagged base, fix follows the torch pin",
+        image("pytorch/pytorch"),
+        {REQS: "torch==2.12.0\n"},
+        ["TS101"],
+        {"TS101": "pytorch/pytorch:2.12.0-cuda13.0-cudnn9-runtime"},
+    ),
+    (
+        "torch pin differs from the base's torch",
+        image(BASE.replace("runtime", "devel")),
+        {REQS: GOOD_REQS.replace("torch==2.13.0", "torch==2.12.0")},
+        ["TS103"],
+        {"TS103": "torch==2.13.0 (or FROM pytorch/pytorch:2.12.0-cuda13.0-cudnn9-devel)"},
+    ),
+    (
+        "CPU index on a CUDA image",
+        image(
+            install="RUN pip install --extra-index-url "
+            "https://download.pytorch.org/whl/cpu -r "
+            "/opt/app/requirements.txt"
+        ),
+        {REQS: GOOD_REQS},
+        ["TS202"],
+        {"TS202": "--extra-index-url https://download.pytorch.org/whl/cu130"},
+    ),
+    (
+        "cu126 wheel and index on a CUDA 13.0 base",
+        image(),
+        {REQS: "--extra-index-url https://download.pytorch.org/whl/cu126\ntorch==2.13.0+cu126\n"},
+        ["TS201", "TS202"],
+        {"TS201": "torch==2.13.0", "TS202": "download.pytorch.org/whl/cu130"},
+    ),
+    (
+        "CUDA 13.2 base on the 580 driver",
+        image("pytorch/pytorch:2.13.0-cuda13.2-cudnn9-runtime"),
+        {REQS: GOOD_REQS},
+        ["TS203"],
+        {"TS203": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"},
+    ),
+    (
+        "CUDA 13.1: no torch build and too new",
+        image("pytorch/pytorch:2.13.0-cuda13.1-cudnn9-runtime"),
+        {REQS: GOOD_REQS},
+        ["TS203", "TS204"],
+        {"TS204": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"},
+    ),
+    (
+        "nvidia/cuda 12.8 has no torch 2.13 build",
+        NVIDIA_2404.replace("13.0.2", "12.8.1"),
+        {REQS: "--extra-index-url https://download.pytorch.org/whl/cu128\ntorch==2.13.0+cu128\n"},
+        ["TS204"],
+        {"TS204": "nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 with torch==2.13.0+cu130"},
+    ),
+    (
+        "python:3.12 wheels copied into an Ubuntu 22.04 (Python 3.10) image",
+        WHEEL_BUILDER,
+        {REQS: CU130},
+        ["TS302"],
+        {"TS302": "FROM python:3.10-slim for stage 'wheels'"},
+    ),
+    (
+        "pip for Python 3.11 on Ubuntu 24.04 (Python 3.12)",
+        NVIDIA_2404.replace("RUN python3 -m pip", "RUN python3.11 -m pip"),
+        {REQS: CU130},
+        ["TS301"],
+        {"TS301": "python -m pip install"},
+    ),
+    (
+        "every torch line excluded by its python marker",
+        image("python:3.11-slim"),
+        {
+            REQS: "--extra-index-url https://download.pytorch.org/whl/cu130\n"
+            'torch==2.13.0+cu130 ; python_version >= "3.12"\n'
+        },
+        ["TS303"],
+        {"TS303": "torch==2.13.0+cu130"},
+    ),
+    (
+        "== against an excluding range across files, and a duplicate",
+        image(
+            install="RUN pip install -r /opt/app/requirements.txt -r /opt/app/dev.txt", head=""
+        ).replace(
+            "COPY trainer/requirements.txt /opt/app/requirements.txt",
+            "COPY trainer/requirements.txt trainer/dev.txt /opt/app/",
+        ),
+        {REQS: GOOD_REQS, "trainer/dev.txt": "numpy==1.25.2\ndatasets>=3,<6\npytest>=8\n"},
+        ["TS401", "TS402"],
+        {"TS401": "numpy==1.25.2", "TS402": "datasets>=3,<6"},
+    ),
+    (
+        "ranges that do not overlap",
+        image(install="RUN pip install -r /opt/app/requirements.txt && pip install 'numpy<2'"),
+        {REQS: GOOD_REQS.replace("numpy>=1.26", "numpy>=2.0")},
+        ["TS401"],
+        {"TS401": "numpy>=2.0 (trainer/requirements.txt:2); delete numpy<2 (Dockerfile:4)"},
+    ),
+    (
+        "torch pinned with and without its local label: compatible, but twice",
+        NVIDIA_2404.replace(
+            "-r /tmp/requirements.txt", "-r /tmp/requirements.txt torch==2.13.0+cu130"
+        ),
+        {REQS: "--extra-index-url https://download.pytorch.org/whl/cu130\ntorch==2.13.0\n"},
+        ["TS402"],
+        {"TS402": "torch==2.13.0 (trainer/requirements.txt:2)"},
+    ),
+    (
+        "torch pinned twice to different releases",
+        image(install="RUN pip install -r /opt/app/requirements.txt && pip install torch==2.12.0"),
+        {REQS: GOOD_REQS},
+        ["TS103", "TS401"],
+        {"TS103": "torch==2.13.0", "TS401": "torch==2.13.0 in one place"},
+    ),
+    (
+        "pip install -U torch on top of the base",
+        image(install="RUN pip install -r /opt/app/requirements.txt && pip install -U torch"),
+        {REQS: GOOD_REQS},
+        ["TS105", "TS402"],
+        {"TS105": "torch==2.13.0"},
+    ),
+    (
+        "torch as a range only",
+        image(),
+        {REQS: "torch>=2.12\nnumpy>=1.26\n"},
+        ["TS105"],
+        {"TS105": "torch==2.13.0"},
+    ),
+    (
+        "ARG CUDA_VERSION describes another base",
+        ARGS_DOCKERFILE.replace("cuda${CUDA_VERSION}", "cuda12.6"),
+        {REQS: GOOD_REQS},
+        ["TS104"],
+        {"TS104": "ARG CUDA_VERSION=12.6"},
+    ),
+    (
+        "torch release unknown to TORCH_CUDA_BUILDS",
+        image("pytorch/pytorch:2.99.0-cuda13.0-cudnn9-runtime"),
+        {REQS: "torch==2.99.0\n"},
+        ["TS205"],
+        {"TS205": "TORCH_CUDA_BUILDS"},
+    ),
+    (
+        "PyPI torch on nvidia/cuda: CUDA build unchecked",
+        NVIDIA_2404,
+        {REQS: "torch==2.13.0\n"},
+        ["TS206"],
+        {
+            "TS206": "torch==2.13.0+cu130 with --extra-index-url https://download.pytorch.org/whl/cu130"
+        },
+    ),
+    (
+        "find-links for the wrong CUDA, in a heredoc",
+        NVIDIA_2404.replace(
+            "RUN python3 -m pip install --break-system-packages -r /tmp/requirements.txt",
+            "RUN <<EOF\nset -e\npython3 -m pip install --break-system-packages \\\n"
+            "  -f https://download.pytorch.org/whl/cu126/torch_stable.html \\\n"
+            "  torch==2.13.0+cu126\nEOF",
+        ),
+        {},
+        ["TS201", "TS202"],
+        {
+            "TS201": "torch==2.13.0+cu130",
+            "TS202": "--find-links https://download.pytorch.org/whl/cu130/torch_stable.html",
+        },
+    ),
+    (
+        "pytorch tag in a format it cannot read",
+        image("pytorch/pytorch:2.13.0-cuda13.0"),
+        {REQS: GOOD_REQS},
+        ["TS106"],
+        {"TS106": "pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime"},
+    ),
+    (
+        "FROM variable without a default",
+        "ARG TORCH\nFROM pytorch/pytorch:${TORCH}-cuda13.0-cudnn9-runtime\n",
+        {},
+        ["TS100"],
+        {"TS100": "--build-arg"},
+    ),
+    (
+        "pip installs a file nobody gave the preflight",
+        f"FROM {BASE}\nCOPY trainer /opt/app/trainer\nWORKDIR /opt/app/trainer\n"
+        "RUN pip install -r requirements.txt -r extra.txt\n",
+        {REQS: GOOD_REQS},
+        ["TS403"],
+        {"TS403": "--requirements trainer/extra.txt"},
+    ),
 ]
 
 
-@pytest.mark.parametrize("dockerfile, requirements, codes, fixes",
-                         [pytest.param(*s[1:], id=s[0]) for s in SCENARIOS])
+@pytest.mark.parametrize(
+    "dockerfile, requirements, codes, fixes", [pytest.param(*s[1:], id=s[0]) for s in SCENARIOS]
+)
 def test_scenario(dockerfile, requirements, codes, fixes):
     findings = analyze(dockerfile, requirements, facts=FACTS)
     assert [f.code for f in findings] == codes, "\n".join(map(str, findings))
@@ -201,18 +333,23 @@ def by_code(findings, code):
 
 def test_severities_follow_how_sure_the_python_is():
     # Ubuntu 24.04's python3 is 3.12 for sure; the pytorch/pytorch table is an inference.
-    sure = analyze(NVIDIA_2404.replace("python3 -m pip", "python3.11 -m pip"), {REQS: CU130},
-                   facts=FACTS)
-    inferred = analyze(image(install="RUN python3.12 -m pip install -r /opt/app/requirements.txt"),
-                       {REQS: GOOD_REQS}, facts=FACTS)
+    sure = analyze(
+        NVIDIA_2404.replace("python3 -m pip", "python3.11 -m pip"), {REQS: CU130}, facts=FACTS
+    )
+    inferred = analyze(
+        image(install="RUN python3.12 -m pip install -r /opt/app/requirements.txt"),
+        {REQS: GOOD_REQS},
+        facts=FACTS,
+    )
     assert by_code(sure, "TS301").severity == "error"
     assert [(f.code, f.severity) for f in inferred] == [("TS301", "warning")]
     assert "3.11" in by_code(inferred, "TS301").message
 
 
 def test_messages_name_both_sides():
-    findings = analyze(image("pytorch/pytorch:2.13.0-cuda13.1-cudnn9-runtime"),
-                       {REQS: GOOD_REQS}, facts=FACTS)
+    findings = analyze(
+        image("pytorch/pytorch:2.13.0-cuda13.1-cudnn9-runtime"), {REQS: GOOD_REQS}, facts=FACTS
+    )
     assert "ships no CUDA 13.1 build (only 12.6, 13.0, 13.2)" in by_code(findings, "TS204").message
     driver = by_code(findings, "TS203")
     assert "newer than the node driver supports (13.0" in driver.message
@@ -221,8 +358,9 @@ def test_messages_name_both_sides():
 
 def test_build_args_replace_arg_defaults():
     assert analyze(ARGS_DOCKERFILE, {REQS: GOOD_REQS}, facts=FACTS) == []
-    findings = analyze(ARGS_DOCKERFILE, {REQS: GOOD_REQS}, facts=FACTS,
-                       build_args={"CUDA_VERSION": "13.2"})
+    findings = analyze(
+        ARGS_DOCKERFILE, {REQS: GOOD_REQS}, facts=FACTS, build_args={"CUDA_VERSION": "13.2"}
+    )
     assert [f.code for f in findings] == ["TS203"]
 
 
@@ -256,8 +394,11 @@ def test_repository_image_passes_with_the_real_facts():
     text = (ROOT / "trainer" / "Dockerfile").read_text()
     installed = preflight.installed_requirement_files(text)
     assert REQS in installed  # found through the Dockerfile's COPY and pip lines
-    findings = analyze(text, {name: (ROOT / name).read_text() for name in installed},
-                       dockerfile_name="trainer/Dockerfile")
+    findings = analyze(
+        text,
+        {name: (ROOT / name).read_text() for name in installed},
+        dockerfile_name="trainer/Dockerfile",
+    )
     assert findings == [], "\n".join(map(str, findings))
 
 
@@ -283,8 +424,12 @@ def test_pytorch_python_table_covers_the_pinned_releases():
 def test_instructions_join_continuations_and_keep_heredocs():
     text = "FROM x\nRUN a \\\n# dropped\n    b\nRUN <<EOF\n# kept: shell comment\nc\nEOF\nUSER 1\n"
     steps = instructions(text)
-    assert [(s.keyword, s.line) for s in steps] == [("FROM", 1), ("RUN", 2), ("RUN", 5),
-                                                    ("USER", 9)]
+    assert [(s.keyword, s.line) for s in steps] == [
+        ("FROM", 1),
+        ("RUN", 2),
+        ("RUN", 5),
+        ("USER", 9),
+    ]
     assert steps[1].rest.split() == ["a", "b"]
     assert steps[2].rest == "<<EOF\n# kept: shell comment\nc"
     with pytest.raises(ValueError):
@@ -292,18 +437,23 @@ def test_instructions_join_continuations_and_keep_heredocs():
 
 
 def test_stages_scope_args_and_env():
-    stages = parse_stages("ARG PY=3.12\nFROM python:${PY}-slim AS build\nARG PY\nENV A=$PY B=1\n"
-                          "FROM build\nARG PY=3.10\n", {"PY": "3.11"})
+    stages = parse_stages(
+        "ARG PY=3.12\nFROM python:${PY}-slim AS build\nARG PY\nENV A=$PY B=1\n"
+        "FROM build\nARG PY=3.10\n",
+        {"PY": "3.11"},
+    )
     assert [s.base for s in stages] == ["python:3.11-slim", "build"]
     assert stages[0].name == "build" and stages[0].env == {"A": "3.11", "B": "1"}
     assert stages[1].args == {"PY": "3.11"}  # --build-arg beats a stage default too
 
 
 def test_pip_commands_read_options_and_interpreters():
-    run = ("--mount=type=cache,target=/root/.cache/pip apt-get update && "
-           "PIP_NO_CACHE_DIR=1 python3.12 -m pip install -U --extra-index-url="
-           "https://download.pytorch.org/whl/cu130 -rreq.txt -c c.txt 'numpy<2' ./local "
-           "torch==2.13.0+cu130; pip3 --no-cache-dir list; uv pip install --python 3.11 x==1")
+    run = (
+        "--mount=type=cache,target=/root/.cache/pip apt-get update && "
+        "PIP_NO_CACHE_DIR=1 python3.12 -m pip install -U --extra-index-url="
+        "https://download.pytorch.org/whl/cu130 -rreq.txt -c c.txt 'numpy<2' ./local "
+        "torch==2.13.0+cu130; pip3 --no-cache-dir list; uv pip install --python 3.11 x==1"
+    )
     first, second = pip_commands(run, 7)
     assert (first.python, first.upgrade, first.line) == ("3.12", True, 7)
     assert first.extra_index_urls == ["https://download.pytorch.org/whl/cu130"]
@@ -317,12 +467,19 @@ def test_requirements_files():
     parsed = parse_requirements(
         "# top\n-r base.txt\n--extra-index-url https://download.pytorch.org/whl/cu130\n"
         "Torch_Vision[extra] == 0.28.0 \\\n  --hash=sha256:abc  # pinned\n"
-        "numpy>=1.26,<3; python_version >= '3.11'\nmy-pkg @ https://x/y.whl\n-e .\n", "r.txt")
+        "numpy>=1.26,<3; python_version >= '3.11'\nmy-pkg @ https://x/y.whl\n-e .\n",
+        "r.txt",
+    )
     assert parsed.includes == [("-r", "base.txt", 2)]
     assert parsed.extra_index_urls == [("https://download.pytorch.org/whl/cu130", 3)]
     tv, np_, pkg = parsed.requirements
     assert (tv.name, tv.display, tv.parsed.extras, tv.exact, tv.line) == (
-        "torch-vision", "Torch_Vision", {"extra"}, "0.28.0", 4)
+        "torch-vision",
+        "Torch_Vision",
+        {"extra"},
+        "0.28.0",
+        4,
+    )
     assert np_.specifier == SpecifierSet(">=1.26,<3")
     assert np_.marker == Marker("python_version >= '3.11'")
     assert np_.unmarked == "numpy>=1.26,<3"  # as written, for findings to quote
@@ -332,43 +489,76 @@ def test_requirements_files():
 # The hand-written PEP 440 code this module had before packaging: the issue's cases, as the
 # preflight's verdict on a package pinned in two places. (id, lines, its old codes, the right ones)
 PEP440_CASES = [
-    ("2.14.0.dev0 does not satisfy <2.14 (PEP 440: no pre-release of the bound itself)",
-     "numpy==2.14.0.dev0\nnumpy<2.14\n", ["TS402"], ["TS401"]),
-    ("2.13.0.dev3 does not satisfy <2.13", "numpy==2.13.0.dev3\nnumpy<2.13\n",
-     ["TS402"], ["TS401"]),
-    ("2.13.0.post1 satisfies >2.13.0rc1 (the bound is a pre-release, not 2.13.0)",
-     "numpy==2.13.0.post1\nnumpy>2.13.0rc1\n", ["TS401"], ["TS402"]),
-    ("<=2.13.0+cu130 is invalid: a local label only goes with == and !=",
-     "numpy<=2.13.0+cu130\n", [], ["TS404"]),
+    (
+        "2.14.0.dev0 does not satisfy <2.14 (PEP 440: no pre-release of the bound itself)",
+        "numpy==2.14.0.dev0\nnumpy<2.14\n",
+        ["TS402"],
+        ["TS401"],
+    ),
+    (
+        "2.13.0.dev3 does not satisfy <2.13",
+        "numpy==2.13.0.dev3\nnumpy<2.13\n",
+        ["TS402"],
+        ["TS401"],
+    ),
+    (
+        "2.13.0.post1 satisfies >2.13.0rc1 (the bound is a pre-release, not 2.13.0)",
+        "numpy==2.13.0.post1\nnumpy>2.13.0rc1\n",
+        ["TS401"],
+        ["TS402"],
+    ),
+    (
+        "<=2.13.0+cu130 is invalid: a local label only goes with == and !=",
+        "numpy<=2.13.0+cu130\n",
+        [],
+        ["TS404"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("requirements, old, right",
-                         [pytest.param(*c[1:], id=c[0]) for c in PEP440_CASES])
+@pytest.mark.parametrize(
+    "requirements, old, right", [pytest.param(*c[1:], id=c[0]) for c in PEP440_CASES]
+)
 def test_pep440_cases_the_hand_written_comparator_got_wrong(requirements, old, right):
-    findings = analyze(image(), {REQS: GOOD_REQS.replace("numpy>=1.26\n", "") + requirements},
-                       facts=FACTS)
+    findings = analyze(
+        image(), {REQS: GOOD_REQS.replace("numpy>=1.26\n", "") + requirements}, facts=FACTS
+    )
     codes = [f.code for f in findings]
     assert codes == right and codes != old, "\n".join(map(str, findings))
 
 
 def test_a_requirement_pip_refuses_is_an_error_naming_it():
     bad = "torch<=2.13.0+cu130"
-    findings = analyze(image(install=f"RUN pip install -r /opt/app/requirements.txt '{bad}'"),
-                       {REQS: GOOD_REQS + "numpy<=2.0+cpu  # also refused\n"}, facts=FACTS)
+    findings = analyze(
+        image(install=f"RUN pip install -r /opt/app/requirements.txt '{bad}'"),
+        {REQS: GOOD_REQS + "numpy<=2.0+cpu  # also refused\n"},
+        facts=FACTS,
+    )
     refused = [f for f in findings if f.code == "TS404"]
     assert [(f.severity, f.where) for f in refused] == [
-        ("error", "trainer/requirements.txt:5"), ("error", "Dockerfile:4")]
+        ("error", "trainer/requirements.txt:5"),
+        ("error", "Dockerfile:4"),
+    ]
     assert f"pip refuses {bad!r}: Local version label can only be used with" in refused[1].message
     assert "only after == or !=" in refused[1].fix
     # A shell variable is the build's to expand: not a requirement to refuse.
-    assert analyze(image(install="RUN pip install -r /opt/app/requirements.txt "
-                                 "torch==${TORCH_VERSION}"), {REQS: GOOD_REQS}, facts=FACTS) == []
+    assert (
+        analyze(
+            image(install="RUN pip install -r /opt/app/requirements.txt torch==${TORCH_VERSION}"),
+            {REQS: GOOD_REQS},
+            facts=FACTS,
+        )
+        == []
+    )
 
 
 def test_markers_are_three_valued():
-    env = {**preflight.MARKER_ENV, "python_version": "3.11", "platform_machine": None,
-           "python_full_version": None}
+    env = {
+        **preflight.MARKER_ENV,
+        "python_version": "3.11",
+        "platform_machine": None,
+        "python_full_version": None,
+    }
 
     def value(marker: str) -> bool | None:
         return evaluate_marker(Marker(marker), env)
@@ -379,8 +569,10 @@ def test_markers_are_three_valued():
     # False whatever the unknown part says: pip skips the line on this Python.
     assert value("python_version == '3.12' and platform_machine == 'x'") is False
     assert value("python_version == '3.11' or platform_machine == 'x'") is True
-    assert value("(python_version == '3.12' and platform_machine == 'x') "
-                 "or '3.1' in python_version") is True
+    assert (
+        value("(python_version == '3.12' and platform_machine == 'x') or '3.1' in python_version")
+        is True
+    )
     # The patch release is unknown too: 3.11.x may or may not be >= 3.11.4; never 3.12.0.
     assert value("python_full_version >= '3.11.4'") is None
     assert value("python_full_version >= '3.12.0'") is False
@@ -390,8 +582,10 @@ def test_markers_are_three_valued():
 # ------------------------------------------------------------------------------------------- CLI
 
 
-BAD = image(install="RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "
-                    "-r /opt/app/requirements.txt")
+BAD = image(
+    install="RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "
+    "-r /opt/app/requirements.txt"
+)
 
 
 def project(tmp_path: Path, dockerfile: str, requirements: str = GOOD_REQS) -> Path:
@@ -415,7 +609,8 @@ def test_cli_json_and_warnings_only_exit_0(tmp_path, capsys, monkeypatch):
     assert preflight.main(["--json"]) == 0
     findings = json.loads(capsys.readouterr().out)
     assert [(f["code"], f["severity"], f["fix"]) for f in findings] == [
-        ("TS105", "warning", "torch==2.13.0")]
+        ("TS105", "warning", "torch==2.13.0")
+    ]
 
 
 def codes(capsys) -> list[str]:
@@ -427,14 +622,19 @@ def test_cli_reads_included_and_installed_files(tmp_path, capsys, monkeypatch):
     (root / "trainer" / "base.txt").write_text("torch==2.13.0\nnumpy>=1.26\n")
     (root / "other.Dockerfile").write_text(
         "FROM pytorch/pytorch\nCOPY trainer /opt/app/trainer\n"
-        "RUN pip install -r /opt/app/trainer/base.txt -r /opt/app/trainer/missing.txt\n")
+        "RUN pip install -r /opt/app/trainer/base.txt -r /opt/app/trainer/missing.txt\n"
+    )
     monkeypatch.chdir(root)
     assert preflight.main(["--json"]) == 1
     assert codes(capsys) == ["TS401"]  # base.txt came in through -r in requirements.txt
     assert preflight.main(["--dockerfile", "other.Dockerfile", "--json"]) == 1
     assert codes(capsys) == ["TS101", "TS401", "TS403"]  # the default file is still read
-    assert preflight.main(["--dockerfile", "other.Dockerfile", "--requirements",
-                           "trainer/base.txt", "--json"]) == 1
+    assert (
+        preflight.main(
+            ["--dockerfile", "other.Dockerfile", "--requirements", "trainer/base.txt", "--json"]
+        )
+        == 1
+    )
     assert codes(capsys) == ["TS101", "TS403"]  # base.txt alone: no numpy conflict
 
 
@@ -448,9 +648,14 @@ def test_module_runs_on_a_bare_python_with_packaging_only(tmp_path):
     # -S: no site-packages; PYTHONPATH holds packaging alone, as CodeBuild's python3 has after
     # the buildspec's install phase (test_buildspec_installs_packaging_before_the_preflight).
     (tmp_path / "packaging").symlink_to(Path(packaging.__file__).parent)
-    run = subprocess.run([sys.executable, "-S", "-m", "trainstack.preflight"], cwd=ROOT,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-S", "-m", "trainstack.preflight"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("preflight: trainer/Dockerfile with trainer/requirements.txt")
     assert run.stdout.rstrip().endswith(": 0 error(s), 0 warning(s)")
@@ -458,11 +663,15 @@ def test_module_runs_on_a_bare_python_with_packaging_only(tmp_path):
 
 def test_buildspec_installs_packaging_before_the_preflight():
     spec = yaml.safe_load((ROOT / "trainer" / "buildspec.yml").read_text())
-    commands = [cmd for phase in ("install", "pre_build")
-                for cmd in spec["phases"].get(phase, {}).get("commands", [])]
+    commands = [
+        cmd
+        for phase in ("install", "pre_build")
+        for cmd in spec["phases"].get(phase, {}).get("commands", [])
+    ]
     install = next(i for i, c in enumerate(commands) if "pip install" in c)
     run = next(i for i, c in enumerate(commands) if "trainstack.preflight" in c)
     assert install < run, commands
     # The pin is the version the tests ran the preflight with; pyproject's floor allows it.
     assert f"'packaging=={packaging.__version__}'" in commands[install], (
-        f"pin packaging=={packaging.__version__} in trainer/buildspec.yml, as installed here")
+        f"pin packaging=={packaging.__version__} in trainer/buildspec.yml, as installed here"
+    )

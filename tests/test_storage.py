@@ -15,14 +15,17 @@ from trainstack.offline.harness import unwrap_secrets
 SC = "kubernetes:storage.k8s.io/v1:StorageClass"
 
 
-@pytest.mark.parametrize("volumes, expected", [
-    ({"a": {"type": "efs"}}, {"efs-sc"}),
-    ({"a": {"type": "ebs", "size": "100Gi"}}, {"gp3"}),
-    ({"a": {"type": "fsx"}}, set()),  # FSx: driver and class are the user's (README)
-    ({"a": {"type": "efs", "storageClassName": "mine"}}, set()),
-    ({"a": {"type": "ebs", "existingClaim": "pvc-1"}}, set()),
-    ({"a": {"type": "efs"}, "b": {"type": "ebs"}, "c": {"type": "efs"}}, {"efs-sc", "gp3"}),
-])
+@pytest.mark.parametrize(
+    "volumes, expected",
+    [
+        ({"a": {"type": "efs"}}, {"efs-sc"}),
+        ({"a": {"type": "ebs", "size": "100Gi"}}, {"gp3"}),
+        ({"a": {"type": "fsx"}}, set()),  # FSx: driver and class are the user's (README)
+        ({"a": {"type": "efs", "storageClassName": "mine"}}, set()),
+        ({"a": {"type": "ebs", "existingClaim": "pvc-1"}}, set()),
+        ({"a": {"type": "efs"}, "b": {"type": "ebs"}, "c": {"type": "efs"}}, {"efs-sc", "gp3"}),
+    ],
+)
 def test_only_default_classes_of_created_claims_are_needed(volumes, expected):
     cfgs = {k: VolumeConfig.model_validate(v) for k, v in volumes.items()}
     assert storage.needed_classes(cfgs) == expected
@@ -43,19 +46,25 @@ def test_efs_volume_gets_a_file_system_reachable_from_the_vpc_only():
     targets = result.plan.of_type("aws:efs/mountTarget:MountTarget")
     subnets = [s for s in result.plan.of_type("aws:ec2/subnet:Subnet") if "private" in s.name]
     assert sorted(unwrap_secrets(t.inputs)["subnetId"] for t in targets) == sorted(
-        s.id for s in subnets)
-    sg = unwrap_secrets(result.plan.one("aws:ec2/securityGroup:SecurityGroup",
-                                        "trainstack-storage-efs").inputs)
+        s.id for s in subnets
+    )
+    sg = unwrap_secrets(
+        result.plan.one("aws:ec2/securityGroup:SecurityGroup", "trainstack-storage-efs").inputs
+    )
     (rule,) = sg["ingress"]
     assert (rule["fromPort"], rule["toPort"], rule["cidrBlocks"]) == (2049, 2049, ["10.42.0.0/16"])
-    addon = next(unwrap_secrets(a.inputs) for a in result.plan.of_type("aws:eks/addon:Addon")
-                 if unwrap_secrets(a.inputs)["addonName"] == "aws-efs-csi-driver")
+    addon = next(
+        unwrap_secrets(a.inputs)
+        for a in result.plan.of_type("aws:eks/addon:Addon")
+        if unwrap_secrets(a.inputs)["addonName"] == "aws-efs-csi-driver"
+    )
     assert addon["podIdentityAssociations"][0]["serviceAccount"] == "efs-csi-controller-sa"
     (sc,) = [m for m in result.manifests if m["kind"] == "StorageClass"]
     assert sc["parameters"]["fileSystemId"] == fs.id
     # The claim waits for its class.
-    pvc = next(r for r in result.plan.resources
-               if r.type == "kubernetes:core/v1:PersistentVolumeClaim")
+    pvc = next(
+        r for r in result.plan.resources if r.type == "kubernetes:core/v1:PersistentVolumeClaim"
+    )
     assert pvc.inputs["spec"]["storageClassName"] == "efs-sc"
 
 

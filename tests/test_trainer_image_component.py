@@ -19,8 +19,10 @@ from trainstack import plan as offline_plan
 from trainstack.offline.harness import contains_secrets, mask_secrets, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
-DIGEST_REF = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/_.-]+"
-                        r"@sha256:[0-9a-f]{64}$")
+DIGEST_REF = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/_.-]+"
+    r"@sha256:[0-9a-f]{64}$"
+)
 
 
 def one(result, type_: str) -> dict:
@@ -31,18 +33,27 @@ def one(result, type_: str) -> dict:
 
 
 def test_lifecycle_policy_expires_untagged_and_keeps_the_newest_tagged():
-    rules = image.render_lifecycle_policy(ImageConfig(untagged_expire_days=3,
-                                                      keep_tagged=10))["rules"]
+    rules = image.render_lifecycle_policy(ImageConfig(untagged_expire_days=3, keep_tagged=10))[
+        "rules"
+    ]
     assert [r["rulePriority"] for r in rules] == [1, 2]
-    assert rules[0]["selection"] == {"tagStatus": "untagged", "countType": "sinceImagePushed",
-                                     "countUnit": "days", "countNumber": 3}
+    assert rules[0]["selection"] == {
+        "tagStatus": "untagged",
+        "countType": "sinceImagePushed",
+        "countUnit": "days",
+        "countNumber": 3,
+    }
     assert rules[1]["selection"]["countType"] == "imageCountMoreThan"
     assert rules[1]["selection"]["countNumber"] == 10
 
 
 def test_build_policy_is_scoped_to_this_repository_bucket_log_group_and_key():
-    doc = image.render_build_policy(repository_arn="arn:repo", bucket_arn="arn:bucket",
-                                    log_group_arn="arn:logs", key_arn="arn:key")
+    doc = image.render_build_policy(
+        repository_arn="arn:repo",
+        bucket_arn="arn:bucket",
+        log_group_arn="arn:logs",
+        key_arn="arn:key",
+    )
     by_sid = {s["Sid"]: s for s in doc["Statement"]}
     # Only the registry login is unscoped, as ECR requires.
     assert [s["Sid"] for s in doc["Statement"] if s["Resource"] == "*"] == ["EcrLogin"]
@@ -50,8 +61,11 @@ def test_build_policy_is_scoped_to_this_repository_bucket_log_group_and_key():
     assert by_sid["PushThisRepository"]["Resource"] == "arn:repo"
     assert "ecr:PutImage" in by_sid["PushThisRepository"]["Action"]
     assert by_sid["ReadThisBucket"]["Resource"] == "arn:bucket/*"
-    assert not any(a.startswith("s3:Put") for s in doc["Statement"]
-                   for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"]))
+    assert not any(
+        a.startswith("s3:Put")
+        for s in doc["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
     assert by_sid["WriteThisLogGroup"]["Resource"] == ["arn:logs", "arn:logs:*"]
 
 
@@ -68,8 +82,9 @@ def test_buildspec_tests_the_image_before_pushing_it():
     build = " ".join(spec["phases"]["build"]["commands"])
     assert "trainstack.preflight" in pre and "docker login" in pre
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
-    order = [build.index(s) for s in ("docker build", "trainer.selftest --level standard",
-                                      "docker push")]
+    order = [
+        build.index(s) for s in ("docker build", "trainer.selftest --level standard", "docker push")
+    ]
     assert order == sorted(order)
     assert "--cache-from" in build
 
@@ -92,59 +107,86 @@ def test_repository_is_immutable_scanned_and_kms_encrypted():
 
 def test_source_bucket_is_encrypted_versioned_private_and_tls_only():
     result = plan()
-    sse = one(result, "aws:s3/bucketServerSideEncryptionConfiguration:"
-                      "BucketServerSideEncryptionConfiguration")
+    sse = one(
+        result,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    )
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
     versioning = one(result, "aws:s3/bucketVersioning:BucketVersioning")
     assert versioning["versioningConfiguration"] == {"status": "Enabled"}
     block = one(result, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
-    assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
-                                  "restrictPublicBuckets"))
+    assert all(
+        block[k]
+        for k in (
+            "blockPublicAcls",
+            "blockPublicPolicy",
+            "ignorePublicAcls",
+            "restrictPublicBuckets",
+        )
+    )
     policy = json.loads(one(result, "aws:s3/bucketPolicy:BucketPolicy")["policy"])
     assert policy["Statement"][0]["Condition"]["Bool"]["aws:SecureTransport"] == "false"
 
 
 def test_codebuild_project_builds_privileged_at_the_configured_size_with_logs_retained():
-    result = plan(**{"trainstack:image__computeType": "BUILD_GENERAL1_XLARGE",
-                     "trainstack:image__logRetentionDays": 14})
+    result = plan(
+        **{
+            "trainstack:image__computeType": "BUILD_GENERAL1_XLARGE",
+            "trainstack:image__logRetentionDays": 14,
+        }
+    )
     project = one(result, "aws:codebuild/project:Project")
     env = project["environment"]
     assert env["privilegedMode"] is True and env["computeType"] == "BUILD_GENERAL1_XLARGE"
     assert project["source"]["buildspec"] == "trainer/buildspec.yml"
     assert project["cache"]["modes"] == ["LOCAL_DOCKER_LAYER_CACHE", "LOCAL_SOURCE_CACHE"]
-    group = unwrap_secrets(result.plan.one("aws:cloudwatch/logGroup:LogGroup",
-                                           "trainstack-image-logs").inputs)
+    group = unwrap_secrets(
+        result.plan.one("aws:cloudwatch/logGroup:LogGroup", "trainstack-image-logs").inputs
+    )
     assert group["retentionInDays"] == 14
     assert project["logsConfig"]["cloudwatchLogs"]["groupName"] == group["name"]
     repo = result.plan.one("aws:ecr/repository:Repository")
-    assert {"name": "REPOSITORY_URI", "value": repo.state["repositoryUrl"],
-            "type": "PLAINTEXT"} in env["environmentVariables"]
+    assert {
+        "name": "REPOSITORY_URI",
+        "value": repo.state["repositoryUrl"],
+        "type": "PLAINTEXT",
+    } in env["environmentVariables"]
     # No webhook or schedule unless configured.
     assert not result.plan.of_type("aws:codebuild/webhook:Webhook")
     assert not result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget") or all(
-        "codebuild" not in str(t.inputs.get("arn")) for t in
-        result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget"))
+        "codebuild" not in str(t.inputs.get("arn"))
+        for t in result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    )
 
 
 def test_github_webhook_and_nightly_build_from_config():
-    result = plan(**{"trainstack:image__github": {"owner": "acme", "repo": "ml", "branch": "train"},
-                     "trainstack:image__nightlySchedule": "cron(0 3 * * ? *)"})
+    result = plan(
+        **{
+            "trainstack:image__github": {"owner": "acme", "repo": "ml", "branch": "train"},
+            "trainstack:image__nightlySchedule": "cron(0 3 * * ? *)",
+        }
+    )
     project = one(result, "aws:codebuild/project:Project")
     assert project["source"]["type"] == "GITHUB"
     assert project["source"]["location"] == "https://github.com/acme/ml.git"
     hook = one(result, "aws:codebuild/webhook:Webhook")
     assert {"type": "HEAD_REF", "pattern": "^refs/heads/train$"} in hook["filterGroups"][0][
-        "filters"]
-    rules = {r.name: unwrap_secrets(r.inputs) for r in
-             result.plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+        "filters"
+    ]
+    rules = {
+        r.name: unwrap_secrets(r.inputs)
+        for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")
+    }
     nightly = next(r for n, r in rules.items() if n.endswith("-nightly"))
     assert nightly["scheduleExpression"] == "cron(0 3 * * ? *)"
 
 
 def test_nightly_build_needs_a_repository_source():
     from components.config import ConfigError
-    with pytest.raises(ConfigError,
-                       match=r"image\.nightlySchedule: needs trainstack:image\.github"):
+
+    with pytest.raises(
+        ConfigError, match=r"image\.nightlySchedule: needs trainstack:image\.github"
+    ):
         plan(**{"trainstack:image__nightlySchedule": "rate(1 day)"})
 
 
@@ -161,7 +203,8 @@ def test_jobs_run_the_image_this_stack_builds_by_digest():
     # The job waits for the operators and the image, and the build for its project.
     job = next(r for r in result.plan.resources if r.name == "llama-1b" and r.custom)
     assert build.urn in job.dependencies or any(
-        build.urn in r.dependencies for r in result.plan.resources if r.urn == job.parent)
+        build.urn in r.dependencies for r in result.plan.resources if r.urn == job.parent
+    )
 
 
 @pytest.mark.parametrize("stack", ["dev", "efa"])
@@ -179,8 +222,9 @@ def test_example_stacks_declare_their_jobs_and_volumes(stack):
 
 
 def test_removing_a_job_removes_it_and_changing_nodes_resizes_it():
-    assert not [m for m in plan(**{"trainstack:trainingJobs": {}}).manifests
-                if m["kind"] == "PyTorchJob"]
+    assert not [
+        m for m in plan(**{"trainstack:trainingJobs": {}}).manifests if m["kind"] == "PyTorchJob"
+    ]
     resized = plan(**{"trainstack:trainingJobs__llama-1b__nodes": 2})
     (job,) = [m for m in resized.manifests if m["kind"] == "PyTorchJob"]
     assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
@@ -226,9 +270,10 @@ def test_secrets_never_appear_unwrapped_in_inputs_or_manifests(tmp_path):
     job = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
     env = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"]
     hf = next(e for e in env if e["name"] == "HF_TOKEN")
-    assert hf == {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
-        "name": "hf-token", "key": "token"}}}
-    written = "".join(p.read_text() for p in (tmp_path / "out" / "dev").rglob("*")
-                      if p.is_file())
+    assert hf == {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
+    }
+    written = "".join(p.read_text() for p in (tmp_path / "out" / "dev").rglob("*") if p.is_file())
     assert token not in written and keys not in written
     assert "[secret]" in written

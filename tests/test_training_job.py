@@ -42,15 +42,26 @@ def stack(**sections) -> dict:
 
 
 def job(**fields) -> dict:
-    return {"nodePool": "small", "nodes": 2, "gpusPerNode": 1, "preset": "small",
-            "checkpointVolume": "ckpt", **fields}
+    return {
+        "nodePool": "small",
+        "nodes": 2,
+        "gpusPerNode": 1,
+        "preset": "small",
+        "checkpointVolume": "ckpt",
+        **fields,
+    }
 
 
 def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
     cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
     j = cfg.training_jobs[name]
-    target = JobTarget("training", IMAGE, cfg.pools()[j.node_pool], j.checkpoint_volume,
-                       cfg.volumes[j.checkpoint_volume])
+    target = JobTarget(
+        "training",
+        IMAGE,
+        cfg.pools()[j.node_pool],
+        j.checkpoint_volume,
+        cfg.volumes[j.checkpoint_volume],
+    )
     return render(name, j, target)
 
 
@@ -72,14 +83,17 @@ def env_of(container: dict) -> dict:
 
 
 @pytest.mark.usefixtures("pinned_crds")
-@pytest.mark.parametrize("fields", [
-    {},
-    {"nodes": 1},
-    {"nodes": None, "minNodes": 1, "maxNodes": 4, "args": ELASTIC_BATCH},
-    {"nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
-    {"nodePool": "gpu-g5", "nodes": 2, "hfToken": True},
-    {"framework": "ray", "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"nodes": 1},
+        {"nodes": None, "minNodes": 1, "maxNodes": 4, "args": ELASTIC_BATCH},
+        {"nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
+        {"nodePool": "gpu-g5", "nodes": 2, "hfToken": True},
+        {"framework": "ray", "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH},
+    ],
+)
 def test_rendered_jobs_validate_against_the_crds(fields):
     secrets = {"hfToken": "hf_test"} if fields.get("hfToken") else None
     manifest = rendered(secrets=secrets, **fields)
@@ -95,8 +109,12 @@ def test_schema_check_would_catch_a_broken_job():
 
 
 def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
-    m = rendered(nodes=3, nodePool="large", gpusPerNode=4,
-                 args={"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48})
+    m = rendered(
+        nodes=3,
+        nodePool="large",
+        gpusPerNode=4,
+        args={"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48},
+    )
     replicas = m["spec"]["pytorchReplicaSpecs"]
     assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 2}
     assert all(r["restartPolicy"] == "OnFailure" for r in replicas.values())
@@ -104,20 +122,34 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     c = pod_of(m)["containers"][0]
     assert c["name"] == "pytorch" and c["image"] == IMAGE
     assert c["command"][:7] == [
-        "torchrun", "--nnodes=$(PET_NNODES)", "--nproc-per-node=4", "--rdzv-backend=c10d",
-        "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)", "--rdzv-id=j", "--max-restarts=3"]
-    args = c["command"][c["command"].index("trainer") + 1:]
+        "torchrun",
+        "--nnodes=$(PET_NNODES)",
+        "--nproc-per-node=4",
+        "--rdzv-backend=c10d",
+        "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)",
+        "--rdzv-id=j",
+        "--max-restarts=3",
+    ]
+    args = c["command"][c["command"].index("trainer") + 1 :]
     assert args[args.index("--checkpoint.dir") + 1] == "/checkpoints/j/checkpoints"
     assert {"--global-batch-size", "--micro-batch-size"} <= set(args)
     assert m["spec"]["nprocPerNode"] == "4"
-    assert m["spec"]["runPolicy"] == {"backoffLimit": 3, "cleanPodPolicy": "Running",
-                                      "ttlSecondsAfterFinished": 86400, "suspend": True}
+    assert m["spec"]["runPolicy"] == {
+        "backoffLimit": 3,
+        "cleanPodPolicy": "Running",
+        "ttlSecondsAfterFinished": 86400,
+        "suspend": True,
+    }
 
 
 def test_elastic_job_is_workers_only_with_c10d_between_min_and_max():
     m = rendered(nodes=None, minNodes=1, maxNodes=4, maxRestarts=5, args=ELASTIC_BATCH)
-    assert m["spec"]["elasticPolicy"] == {"rdzvBackend": "c10d", "minReplicas": 1,
-                                          "maxReplicas": 4, "maxRestarts": 5}
+    assert m["spec"]["elasticPolicy"] == {
+        "rdzvBackend": "c10d",
+        "minReplicas": 1,
+        "maxReplicas": 4,
+        "maxRestarts": 5,
+    }
     assert list(m["spec"]["pytorchReplicaSpecs"]) == ["Worker"]
     assert m["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 4
     cmd = pod_of(m, "Worker")["containers"][0]["command"]
@@ -129,8 +161,9 @@ def test_pod_lands_on_its_pool_with_gpu_resources_shm_and_volume():
     m = rendered(nodePool="large", gpusPerNode=4, args=SMALL_BATCH, nodes=2)
     pod = pod_of(m)
     assert pod["nodeSelector"] == {"karpenter.sh/nodepool": "large"}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in \
-        pod["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod[
+        "tolerations"
+    ]
     res = pod["containers"][0]["resources"]
     assert res["requests"]["nvidia.com/gpu"] == res["limits"]["nvidia.com/gpu"] == 4
     # Smallest 4-GPU size of the pool is g5.12xlarge: 48 vCPU, 192 GiB; a quarter kept back.
@@ -141,8 +174,12 @@ def test_pod_lands_on_its_pool_with_gpu_resources_shm_and_volume():
     assert vols["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "36Gi"}
     assert vols["checkpoints"]["persistentVolumeClaim"] == {"claimName": "ckpt"}
     mounts = {v["name"]: v["mountPath"] for v in pod["containers"][0]["volumeMounts"]}
-    assert mounts == {"dshm": "/dev/shm", "checkpoints": "/checkpoints",
-                      "writable-home": "/home/trainer", "writable-tmp": "/tmp"}
+    assert mounts == {
+        "dshm": "/dev/shm",
+        "checkpoints": "/checkpoints",
+        "writable-home": "/home/trainer",
+        "writable-tmp": "/tmp",
+    }
     meta = m["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["metadata"]
     assert meta["annotations"]["karpenter.sh/do-not-disrupt"] == "true"
 
@@ -176,8 +213,9 @@ def efa_stack(**jobs) -> dict:
 def test_efa_pool_adds_interfaces_and_libfabric_env():
     cfg = config.parse(efa_stack(big=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH)))
     j = cfg.training_jobs["big"]
-    m = render("big", j, JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt",
-                                   cfg.volumes["ckpt"]))
+    m = render(
+        "big", j, JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"])
+    )
     c = pod_of(m)["containers"][0]
     assert c["resources"]["requests"]["vpc.amazonaws.com/efa"] == 1
     assert c["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
@@ -192,9 +230,21 @@ def stack_jobs(stack_file: str) -> dict[str, dict]:
     data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
     cfg = config.parse(data)
     pools = cfg.pools()
-    return {name: render(name, j, JobTarget("training", IMAGE, pools[j.node_pool],
-                                            j.checkpoint_volume, cfg.volumes[j.checkpoint_volume]))
-            for name, j in cfg.training_jobs.items() if j.framework == "pytorch"}
+    return {
+        name: render(
+            name,
+            j,
+            JobTarget(
+                "training",
+                IMAGE,
+                pools[j.node_pool],
+                j.checkpoint_volume,
+                cfg.volumes[j.checkpoint_volume],
+            ),
+        )
+        for name, j in cfg.training_jobs.items()
+        if j.framework == "pytorch"
+    }
 
 
 def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
@@ -212,23 +262,32 @@ def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
             cmd = pod_of(manifest, replica)["containers"][0]["command"]
             assert cmd[0] == "torchrun" and "--expect-efa" not in " ".join(cmd), name
     # A job can turn EFA off on an EFA pool, and inherits it otherwise.
-    cfg = config.parse(efa_stack(on=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH),
-                                 off=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH,
-                                         efa=False)))
+    cfg = config.parse(
+        efa_stack(
+            on=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH),
+            off=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH, efa=False),
+        )
+    )
     target = JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"])
-    assert pod_of(render("on", cfg.training_jobs["on"], target))["containers"][0]["command"][
-        0] == "/bin/sh"
-    assert pod_of(render("off", cfg.training_jobs["off"], target))["containers"][0]["command"][
-        0] == "torchrun"
+    assert (
+        pod_of(render("on", cfg.training_jobs["on"], target))["containers"][0]["command"][0]
+        == "/bin/sh"
+    )
+    assert (
+        pod_of(render("off", cfg.training_jobs["off"], target))["containers"][0]["command"][0]
+        == "torchrun"
+    )
 
 
 def test_ray_jobs_on_efa_pools_check_efa_in_every_worker_and_others_do_not():
     # KubeRay starts the Ray pods itself, so the check travels in the entrypoint, which the
     # runner's own parser reads.
-    cfg = config.parse(efa_stack(on=job(framework="ray", nodePool="efa", gpusPerNode=4,
-                                        args=SMALL_BATCH),
-                                 off=job(framework="ray", nodePool="efa", gpusPerNode=4,
-                                         args=SMALL_BATCH, efa=False)))
+    cfg = config.parse(
+        efa_stack(
+            on=job(framework="ray", nodePool="efa", gpusPerNode=4, args=SMALL_BATCH),
+            off=job(framework="ray", nodePool="efa", gpusPerNode=4, args=SMALL_BATCH, efa=False),
+        )
+    )
     target = JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"])
 
     def launch(name):
@@ -237,8 +296,12 @@ def test_ray_jobs_on_efa_pools_check_efa_in_every_worker_and_others_do_not():
 
     assert launch("on").expect_efa is True
     assert launch("off").expect_efa is False
-    assert rendered(framework="ray", nodePool="large", gpusPerNode=4,
-                    args=SMALL_BATCH)["spec"]["entrypoint"].count("--expect-efa") == 0
+    assert (
+        rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)["spec"][
+            "entrypoint"
+        ].count("--expect-efa")
+        == 0
+    )
 
 
 # ------------------------------------------------------------------------------------ RayJob
@@ -264,23 +327,33 @@ def test_ray_job_runs_the_trainer_through_ray_train_on_gpu_workers():
     head = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in head["containers"][0]["resources"]["requests"]
     assert head["nodeSelector"] == {"trainstack.io/system": "true"}
-    assert {v["name"] for v in worker["volumes"]} == {"dshm", "checkpoints", "writable-home",
-                                                      "writable-tmp"}
+    assert {v["name"] for v in worker["volumes"]} == {
+        "dshm",
+        "checkpoints",
+        "writable-home",
+        "writable-tmp",
+    }
 
 
 @pytest.mark.usefixtures("pinned_crds")
 def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
     """On an EFA pool the workers get EFA and a GPU-sized /dev/shm; the head, on a system node,
     gets neither: its /dev/shm stays inside its own 4Gi and it has no EFA settings."""
-    cfg = config.parse(efa_stack(r=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH,
-                                       framework="ray")))
-    m = render("r", cfg.training_jobs["r"], JobTarget("training", IMAGE, cfg.pools()["efa"],
-                                                      "ckpt", cfg.volumes["ckpt"]))
+    cfg = config.parse(
+        efa_stack(r=job(nodePool="efa", gpusPerNode=4, args=SMALL_BATCH, framework="ray"))
+    )
+    m = render(
+        "r",
+        cfg.training_jobs["r"],
+        JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"]),
+    )
     cluster = m["spec"]["rayClusterSpec"]
     head = cluster["headGroupSpec"]["template"]["spec"]
     worker = cluster["workerGroupSpecs"][0]["template"]["spec"]
-    assert head["containers"][0]["resources"] == {"requests": {"cpu": "1", "memory": "4Gi"},
-                                                  "limits": {"memory": "4Gi"}}
+    assert head["containers"][0]["resources"] == {
+        "requests": {"cpu": "1", "memory": "4Gi"},
+        "limits": {"memory": "4Gi"},
+    }
     assert "tolerations" not in head
     shm = {v["name"]: v for v in head["volumes"]}["dshm"]["emptyDir"]["sizeLimit"]
     assert shm == "1Gi"
@@ -298,9 +371,11 @@ KUBERAY_HTTP_PROBE_MIN_RAY = Version("2.53.0")
 
 
 def test_ray_job_declares_the_images_ray_version_so_kuberay_probes_over_http():
-    pin = next(Requirement(line) for line in
-               (ROOT / "trainer" / "requirements-ray.txt").read_text().splitlines()
-               if line.strip() and not line.startswith("#"))
+    pin = next(
+        Requirement(line)
+        for line in (ROOT / "trainer" / "requirements-ray.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
     (pinned,) = [s.version for s in pin.specifier]
     m = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)
     declared = m["spec"]["rayClusterSpec"]["rayVersion"]
@@ -339,11 +414,14 @@ def _paths(value, prefix=()):
     return {prefix: value}
 
 
-@pytest.mark.parametrize("framework, where", [
-    # kubeflow.org_pytorchjobs.yaml (release-1.9) and ray.io_rayjobs.yaml (v1.7.0).
-    ("pytorch", ("spec", "runPolicy", "suspend")),
-    ("ray", ("spec", "suspend")),
-])
+@pytest.mark.parametrize(
+    "framework, where",
+    [
+        # kubeflow.org_pytorchjobs.yaml (release-1.9) and ray.io_rayjobs.yaml (v1.7.0).
+        ("pytorch", ("spec", "runPolicy", "suspend")),
+        ("ray", ("spec", "suspend")),
+    ],
+)
 def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
     fields = {"framework": framework, "nodePool": "large", "gpusPerNode": 4, "args": SMALL_BATCH}
     waiting, launched = rendered(**fields), rendered(suspend=False, **fields)
@@ -361,35 +439,61 @@ def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
 # ----------------------------------------------------------------------- validation errors
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({"gpusPerNode": 2, "nodePool": "gpu-g5"},
-     r"trainingJobs\.j\.gpusPerNode = 2: pool 'gpu-g5' has at most 1 GPUs per node"),
-    ({"nodes": 5}, r"trainingJobs\.j\.nodes = 5: pool 'small' allows at most 4 nodes"),
-    ({"nodes": 3, "nodePool": "large", "gpusPerNode": 4,
-      "args": {"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48}}, None),
-    ({"efa": True}, r"trainingJobs\.j\.efa = true: pool 'small' has no EFA"),
-    ({"nodePool": "nope"}, r"trainingJobs\.j\.nodePool = 'nope': no such GPU pool; known: "
-                           r"gpu-g4dn, gpu-g5, large, small"),
-    ({"checkpointVolume": "scratch"},
-     r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but this job spans 2"),
-    ({"checkpointVolume": None}, r"checkpointVolume: missing; without a volume a restarted"),
-    ({"hfToken": True}, r"hfToken = true: no token; run `pulumi config set --secret"),
-    ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
-    ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
-    ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),
-    # A build error that happens to say "ranks" is reported as it is, not a crash.
-    ({"args": {"data.source": "ranks"}}, r"trainingJobs\.j\.args: data\.source='ranks': "
-                                        r"Input should be"),
-    ({"framework": "ray", "nodes": 1, "checkpointVolume": "scratch"},
-     r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but its Ray head and "
-     r"GPU workers run on different nodes"),
-    ({"nodes": None, "minNodes": 1, "maxNodes": 3, "args": {"global_batch_size": 8}},
-     r"at 2 nodes"),
-    ({"minNodes": 1, "maxNodes": 2}, r"set either nodes .* or minNodes/maxNodes"),
-    ({"framework": "ray", "nodes": None, "minNodes": 1, "maxNodes": 2},
-     r"framework\.? = 'ray': elastic"),
-    ({"cpu": "16"}, r"cpu = '16': g5.xlarge has 4 vCPUs"),
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        (
+            {"gpusPerNode": 2, "nodePool": "gpu-g5"},
+            r"trainingJobs\.j\.gpusPerNode = 2: pool 'gpu-g5' has at most 1 GPUs per node",
+        ),
+        ({"nodes": 5}, r"trainingJobs\.j\.nodes = 5: pool 'small' allows at most 4 nodes"),
+        (
+            {
+                "nodes": 3,
+                "nodePool": "large",
+                "gpusPerNode": 4,
+                "args": {"global_batch_size": 96, "micro_batch_size": 8, "data.num_shards": 48},
+            },
+            None,
+        ),
+        ({"efa": True}, r"trainingJobs\.j\.efa = true: pool 'small' has no EFA"),
+        (
+            {"nodePool": "nope"},
+            r"trainingJobs\.j\.nodePool = 'nope': no such GPU pool; known: "
+            r"gpu-g4dn, gpu-g5, large, small",
+        ),
+        (
+            {"checkpointVolume": "scratch"},
+            r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but this job spans 2",
+        ),
+        ({"checkpointVolume": None}, r"checkpointVolume: missing; without a volume a restarted"),
+        ({"hfToken": True}, r"hfToken = true: no token; run `pulumi config set --secret"),
+        ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
+        ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
+        ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),
+        # A build error that happens to say "ranks" is reported as it is, not a crash.
+        (
+            {"args": {"data.source": "ranks"}},
+            r"trainingJobs\.j\.args: data\.source='ranks': "
+            r"Input should be",
+        ),
+        (
+            {"framework": "ray", "nodes": 1, "checkpointVolume": "scratch"},
+            r"checkpointVolume = 'scratch': an EBS volume attaches to one node, but its Ray head and "
+            r"GPU workers run on different nodes",
+        ),
+        (
+            {"nodes": None, "minNodes": 1, "maxNodes": 3, "args": {"global_batch_size": 8}},
+            r"at 2 nodes",
+        ),
+        ({"minNodes": 1, "maxNodes": 2}, r"set either nodes .* or minNodes/maxNodes"),
+        (
+            {"framework": "ray", "nodes": None, "minNodes": 1, "maxNodes": 2},
+            r"framework\.? = 'ray': elastic",
+        ),
+        ({"cpu": "16"}, r"cpu = '16': g5.xlarge has 4 vCPUs"),
+    ],
+)
 def test_config_errors_name_the_key_and_the_fix(fields, expected):
     data = stack(trainingJobs={"j": job(**fields)})
     if expected is None:  # large: maxNodes 16, maxGpus 64 -> 3 x 4 fits
@@ -401,8 +505,9 @@ def test_config_errors_name_the_key_and_the_fix(fields, expected):
 
 
 def test_job_beyond_the_pools_gpu_limit():
-    issues = errors(trainingJobs={"j": job(nodePool="large", nodes=16, gpusPerNode=8,
-                                         args=SMALL_BATCH)})
+    issues = errors(
+        trainingJobs={"j": job(nodePool="large", nodes=16, gpusPerNode=8, args=SMALL_BATCH)}
+    )
     assert any("16 x 8 GPUs is above the 64 GPUs pool 'large' allows" in i for i in issues)
 
 
@@ -420,15 +525,18 @@ def test_plain_secret_values_in_errors_are_never_echoed():
 
 
 def dev_cfg(**fields):
-    data = stack(devPod={"enabled": True, "nodePool": "small", **fields},
-                 devPodSshKeys="ssh-ed25519 AAAAC3Nz test")
+    data = stack(
+        devPod={"enabled": True, "nodePool": "small", **fields},
+        devPodSshKeys="ssh-ed25519 AAAAC3Nz test",
+    )
     return config.parse(data)
 
 
 def test_dev_pod_is_port_forward_only_by_default_and_validates():
     cfg = dev_cfg()
-    pod = dev_pod.render_pod(cfg.dev_pod, namespace="training", image=IMAGE,
-                             pool=cfg.pools()["small"])
+    pod = dev_pod.render_pod(
+        cfg.dev_pod, namespace="training", image=IMAGE, pool=cfg.pools()["small"]
+    )
     assert k8s_schemas.validate_object(pod, "1.34") == []
     assert dev_pod.render_load_balancer(cfg.dev_pod, "training") is None
     c = pod["spec"]["containers"][0]
@@ -462,10 +570,12 @@ def test_pvc_and_secret_validate():
     for name, vol in cfg.volumes.items():
         pvc = pod_spec.render_pvc(name, vol, "training")
         assert k8s_schemas.validate_object(pvc, "1.34") == []
-    assert pod_spec.render_pvc("ckpt", cfg.volumes["ckpt"], "t")["spec"]["accessModes"] == \
-        ["ReadWriteMany"]
-    assert pod_spec.render_pvc("s", cfg.volumes["scratch"], "t")["spec"]["accessModes"] == \
-        ["ReadWriteOnce"]
+    assert pod_spec.render_pvc("ckpt", cfg.volumes["ckpt"], "t")["spec"]["accessModes"] == [
+        "ReadWriteMany"
+    ]
+    assert pod_spec.render_pvc("s", cfg.volumes["scratch"], "t")["spec"]["accessModes"] == [
+        "ReadWriteOnce"
+    ]
     secret = pod_spec.render_secret("hf-token", "training", {"token": "x"})
     assert k8s_schemas.validate_object(secret, "1.34") == []
 
@@ -481,8 +591,7 @@ def _free_port() -> int:
 
 def _kubelet_expand(arg: str, env: dict[str, str]) -> str:
     """$(VAR) as the kubelet expands it in command/args; unknown references stay literal."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)),
-                  arg)
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
 
 
 def _as_uid(uid: int, argv: list[str]) -> list[str]:
@@ -490,8 +599,15 @@ def _as_uid(uid: int, argv: list[str]) -> list[str]:
     capability, CAP_DAC_READ_SEARCH, which lets it read and traverse what root's mode bits hide
     (this machine's Python lives under /root, mode 700) and grants no write: every write is
     still judged by the mode bits, as in the pod, whose image files are world-readable anyway."""
-    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", *argv]
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={uid}",
+        "--clear-groups",
+        "--inh-caps=+dac_read_search",
+        "--ambient-caps=+dac_read_search",
+        *argv,
+    ]
 
 
 def _can_write(path: Path, uid: int) -> bool:
@@ -502,8 +618,10 @@ def _can_write(path: Path, uid: int) -> bool:
     return proc.returncode == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                    reason="needs root and setpriv to run the job as the image's uid")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root and setpriv to run the job as the image's uid",
+)
 def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_path):
     """The rendered command, as the image's uid, with the source tree and the venv read-only:
     only the pod's emptyDirs (HOME, /tmp, remapped to fresh dirs via the rendered env) and
@@ -511,18 +629,29 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     uid = pod_spec.TRAINER_UID
     # uid 1000 must get this interpreter's venv, and torchrun starts its ranks with
     # sys.executable, so uid 1000 must be able to exec it too (see _as_uid).
-    code = ("import subprocess, sys; subprocess.run([sys.executable, '-c', 'import torch'], "
-            "check=True); print(sys.prefix)")
-    probe = subprocess.run(_as_uid(uid, [sys.executable, "-c", code]),
-                           capture_output=True, text=True, cwd="/")
+    code = (
+        "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import torch'], "
+        "check=True); print(sys.prefix)"
+    )
+    probe = subprocess.run(
+        _as_uid(uid, [sys.executable, "-c", code]), capture_output=True, text=True, cwd="/"
+    )
     if probe.returncode != 0 or probe.stdout.strip() != sys.prefix:
-        pytest.skip(f"uid {uid} cannot execute {sys.executable} (its base interpreter lives "
-                    f"in a directory only root may enter): {probe.stderr[-200:]}")
+        pytest.skip(
+            f"uid {uid} cannot execute {sys.executable} (its base interpreter lives "
+            f"in a directory only root may enter): {probe.stderr[-200:]}"
+        )
     assert not _can_write(ROOT, uid) and not _can_write(ROOT / "trainer", uid)
     assert not _can_write(Path(sys.prefix), uid)
     # One node, two "GPUs" -> two CPU ranks; a tiny model, so it runs in seconds.
-    m = rendered(name="local", nodes=1, gpusPerNode=2, preset="tiny", maxSteps=4,
-                 args={"checkpoint.interval": 2, "metrics.log_interval": 1})
+    m = rendered(
+        name="local",
+        nodes=1,
+        gpusPerNode=2,
+        preset="tiny",
+        maxSteps=4,
+        args={"checkpoint.interval": 2, "metrics.log_interval": 1},
+    )
     pod = pod_of(m)
     c = copy.deepcopy(pod["containers"][0])
     assert pod["securityContext"]["runAsUser"] == uid
@@ -542,13 +671,19 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     def local(value: str) -> str:
         for mount, d in sorted(writable.items(), key=lambda kv: -len(kv[0])):
             if value == mount or value.startswith(mount + "/"):
-                return str(d) + value[len(mount):]
+                return str(d) + value[len(mount) :]
         return value
 
     # What the training operator injects into the Master pod of a 1-node job.
-    operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "1", "RANK": "0",
-                    "PET_NODE_RANK": "0", "PYTHONUNBUFFERED": "1"}
+    operator_env = {
+        "PET_NNODES": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+        "WORLD_SIZE": "1",
+        "RANK": "0",
+        "PET_NODE_RANK": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
     container_env = {e["name"]: local(e["value"]) for e in c["env"] if "value" in e}
     for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(container_env[key]).is_relative_to(sandbox), key
@@ -556,17 +691,31 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     argv = [local(_kubelet_expand(a, env)) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
     argv[0] = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or argv[0]
-    run_env = {k: v for k, v in os.environ.items()
-               if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                            "TMP", "TEMP", "XDG_RUNTIME_DIR")}
+    run_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "RANK",
+            "LOCAL_RANK",
+            "WORLD_SIZE",
+            "MASTER_ADDR",
+            "MASTER_PORT",
+            "TMP",
+            "TEMP",
+            "XDG_RUNTIME_DIR",
+        )
+    }
     run_env.update(env, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))  # the image's PYTHONPATH
     # cwd: the image's WORKDIR is read-only in the pod, so a read-only dir here too.
-    proc = subprocess.run(_as_uid(uid, argv), cwd=ROOT, env=run_env, capture_output=True,
-                          text=True, timeout=240)
+    proc = subprocess.run(
+        _as_uid(uid, argv), cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     volume = writable[pod_spec.CHECKPOINT_MOUNT]
-    ckpts = sorted(p.name for p in (volume / "local" / "checkpoints").iterdir()
-                   if p.name.startswith("step_"))
+    ckpts = sorted(
+        p.name for p in (volume / "local" / "checkpoints").iterdir() if p.name.startswith("step_")
+    )
     assert ckpts == ["step_00000002", "step_00000004"]
     summary = yaml.safe_load((volume / "local" / "metrics" / "summary.json").read_text())
     assert summary["world_size"] == 2
@@ -576,19 +725,27 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
 def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_path):
     """The EFA job's own command on a machine without EFA: the check fails, says why, and
     torchrun never starts (nothing written to the volume)."""
-    cfg = config.parse(efa_stack(big=job(nodePool="efa", nodes=1, gpusPerNode=2,
-                                         preset="tiny", maxSteps=2)))
-    m = render("big", cfg.training_jobs["big"], JobTarget(
-        "training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"]))
+    cfg = config.parse(
+        efa_stack(big=job(nodePool="efa", nodes=1, gpusPerNode=2, preset="tiny", maxSteps=2))
+    )
+    m = render(
+        "big",
+        cfg.training_jobs["big"],
+        JobTarget("training", IMAGE, cfg.pools()["efa"], "ckpt", cfg.volumes["ckpt"]),
+    )
     c = pod_of(m)["containers"][0]
     operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
     argv = [_kubelet_expand(a, {**env, **operator_env}) for a in c["command"]]
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    run_env.update({**env, **operator_env}, PYTHONPATH=str(ROOT),  # the image's PYTHONPATH
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(argv, cwd=tmp_path, env=run_env, capture_output=True, text=True,
-                          timeout=240)
+    run_env.update(
+        {**env, **operator_env},
+        PYTHONPATH=str(ROOT),  # the image's PYTHONPATH
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    proc = subprocess.run(
+        argv, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "FAIL efa" in proc.stderr and "libfabric" in proc.stderr
     assert "torchrun" not in proc.stderr and not (tmp_path / "big").exists()
@@ -600,12 +757,16 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
 def _pod_specs() -> list[dict]:
     ray = rendered(framework="ray", nodePool="large", gpusPerNode=4, args=SMALL_BATCH)["spec"]
     cfg = dev_cfg()
-    return [pod_of(rendered(), "Master"), pod_of(rendered(), "Worker"),
-            ray["rayClusterSpec"]["headGroupSpec"]["template"]["spec"],
-            ray["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"],
-            ray["submitterPodTemplate"]["spec"],
-            dev_pod.render_pod(cfg.dev_pod, namespace="training", image=IMAGE,
-                               pool=cfg.pools()["small"])["spec"]]
+    return [
+        pod_of(rendered(), "Master"),
+        pod_of(rendered(), "Worker"),
+        ray["rayClusterSpec"]["headGroupSpec"]["template"]["spec"],
+        ray["rayClusterSpec"]["workerGroupSpecs"][0]["template"]["spec"],
+        ray["submitterPodTemplate"]["spec"],
+        dev_pod.render_pod(
+            cfg.dev_pod, namespace="training", image=IMAGE, pool=cfg.pools()["small"]
+        )["spec"],
+    ]
 
 
 def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
@@ -620,9 +781,17 @@ def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
             assert csc["capabilities"] == {"drop": ["ALL"]}
             mounts = {m["mountPath"] for m in c["volumeMounts"]}
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
-            for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCH_HOME",
-                        "TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR",
-                        "TORCH_NCCL_DEBUG_INFO_TEMP_FILE", "XDG_CACHE_HOME"):
+            for key in (
+                "HOME",
+                "TMPDIR",
+                "HF_HOME",
+                "TRITON_CACHE_DIR",
+                "TORCH_HOME",
+                "TORCHINDUCTOR_CACHE_DIR",
+                "MPLCONFIGDIR",
+                "TORCH_NCCL_DEBUG_INFO_TEMP_FILE",
+                "XDG_CACHE_HOME",
+            ):
                 assert any(env[key] == m or env[key].startswith(m + "/") for m in mounts), key
         assert {v["name"] for v in spec["volumes"]} >= {"writable-home", "writable-tmp"}
     ray = rendered(framework="ray")["spec"]["submitterPodTemplate"]["spec"]
@@ -632,12 +801,12 @@ def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
 def test_network_policies_validate_and_keep_jobs_apart():
     from components import network_policy
     from components.workloads import pod_security_labels
+
     policies = network_policy.render_all("training", ["a", "b"], [2222, 8888])
     for p in policies:
         assert k8s_schemas.validate_object(p, "1.34") == []
     by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
-    assert by_name["default-deny"] == {"podSelector": {},
-                                       "policyTypes": ["Ingress", "Egress"]}
+    assert by_name["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     a = by_name["job-a"]
     assert a["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"trainstack.io/job": "a"}
     https = by_name["dns-and-https-egress"]["egress"][1]
@@ -647,10 +816,11 @@ def test_network_policies_validate_and_keep_jobs_apart():
     # traffic would fall under default-deny).
     for manifest in (rendered(name="a", nodes=2), rendered(name="a", framework="ray")):
         spec = manifest["spec"]
-        templates = ([r["template"] for r in spec.get("pytorchReplicaSpecs", {}).values()]
-                     or [spec["rayClusterSpec"]["headGroupSpec"]["template"],
-                         *[g["template"] for g in spec["rayClusterSpec"]["workerGroupSpecs"]],
-                         spec["submitterPodTemplate"]])
+        templates = [r["template"] for r in spec.get("pytorchReplicaSpecs", {}).values()] or [
+            spec["rayClusterSpec"]["headGroupSpec"]["template"],
+            *[g["template"] for g in spec["rayClusterSpec"]["workerGroupSpecs"]],
+            spec["submitterPodTemplate"],
+        ]
         for t in templates:
             assert a["podSelector"]["matchLabels"].items() <= t["metadata"]["labels"].items()
 
@@ -660,10 +830,15 @@ def test_https_egress_keeps_the_vpc_out_unless_interface_endpoints_live_there():
 
     def https_except(**overrides) -> tuple[list[str], str]:
         result = plan.run(ROOT, "dev", overrides=overrides)
-        policy = next(m for m in result.manifests if m["kind"] == "NetworkPolicy"
-                      and m["metadata"]["name"] == "dns-and-https-egress")
-        return (policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"],
-                str(result.config.network.cidr))
+        policy = next(
+            m
+            for m in result.manifests
+            if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "dns-and-https-egress"
+        )
+        return (
+            policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"],
+            str(result.config.network.cidr),
+        )
 
     excepted, vpc = https_except(**{"trainstack:network.interfaceEndpoints": False})
     assert excepted == ["169.254.169.254/32", vpc]
@@ -677,4 +852,3 @@ def test_dev_pod_sshd_does_not_refuse_keys_under_an_emptydir_home():
     # key found below it (OpenSSH's path check), so the dev pod turns it off.
     script = dev_pod.startup_script(dev_cfg(ssh=True).dev_pod)
     assert "-o StrictModes=no" in script and "/usr/sbin/sshd" in script
-

@@ -16,10 +16,11 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 def admitted_range(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """(lowest admitted, first refused) minor versions from `requires-python = ">=A.B,<C.D"`."""
-    m = re.search(r'^requires-python\s*=\s*"\s*>=\s*(\d+)\.(\d+)\s*,\s*<\s*(\d+)\.(\d+)\s*"',
-                  text, re.M)
+    m = re.search(
+        r'^requires-python\s*=\s*"\s*>=\s*(\d+)\.(\d+)\s*,\s*<\s*(\d+)\.(\d+)\s*"', text, re.M
+    )
     if not m:
-        raise SystemExit(f"{PYPROJECT}: requires-python is not of the form \">=A.B,<C.D\"")
+        raise SystemExit(f'{PYPROJECT}: requires-python is not of the form ">=A.B,<C.D"')
     return (int(m[1]), int(m[2])), (int(m[3]), int(m[4]))
 
 
@@ -28,9 +29,11 @@ def message(version: tuple[int, int], low: tuple[int, int], high: tuple[int, int
     if low <= version < high:
         return None
     newest = f"{high[0]}.{high[1] - 1}" if high[1] else f"{low[0]}.{low[1]}"
-    return (f"trainstack needs Python >={low[0]}.{low[1]},<{high[0]}.{high[1]} "
-            f"(its dependencies' wheels); this is Python {version[0]}.{version[1]} "
-            f"({sys.executable}). Run with one of them, e.g. `make PYTHON=python{newest} ...`.")
+    return (
+        f"trainstack needs Python >={low[0]}.{low[1]},<{high[0]}.{high[1]} "
+        f"(its dependencies' wheels); this is Python {version[0]}.{version[1]} "
+        f"({sys.executable}). Run with one of them, e.g. `make PYTHON=python{newest} ...`."
+    )
 
 
 def main() -> int:

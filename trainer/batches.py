@@ -42,7 +42,7 @@ class _Shard:
         while need:
             j, tokens, off = self._docs[0]
             t = min(need, len(tokens) - off)
-            out.append(tokens[off:off + t])
+            out.append(tokens[off : off + t])
             off += t
             need -= t
             if off == len(tokens):
@@ -58,8 +58,9 @@ class _Shard:
 class ShardedBatches:
     """This rank's micro-batches of one step: tensors [micro_batch, seq_len + 1]."""
 
-    def __init__(self, cfg: TrainConfig, tokenizer, rank: int, world: int,
-                 state: dict | None = None):
+    def __init__(
+        self, cfg: TrainConfig, tokenizer, rank: int, world: int, state: dict | None = None
+    ):
         self.cfg, self.tok, self.rank, self.world = cfg, tokenizer, rank, world
         self.S = cfg.num_shards
         self.seq = cfg.seq_len + 1
@@ -76,14 +77,25 @@ class ShardedBatches:
 
     def fingerprint(self) -> dict:
         d = self.cfg.data
-        return {"source": d.source, "path": d.path, "name": d.name, "split": d.split,
-                "tokenizer": self.tok.name, "val_holdout": d.val_holdout, "num_shards": self.S}
+        return {
+            "source": d.source,
+            "path": d.path,
+            "name": d.name,
+            "split": d.split,
+            "tokenizer": self.tok.name,
+            "val_holdout": d.val_holdout,
+            "num_shards": self.S,
+        }
 
     def _check_state(self, state: dict) -> None:
         mine, theirs = self.fingerprint(), state.get("fingerprint", {})
-        issues = [f"data.{k}{' (global batch)' if k == 'num_shards' else ''}: differs from the "
-                  f"checkpoint's data ({theirs.get(k)!r}); a resume must read the same data in "
-                  "the same order" for k in mine if theirs.get(k) != mine[k]]
+        issues = [
+            f"data.{k}{' (global batch)' if k == 'num_shards' else ''}: differs from the "
+            f"checkpoint's data ({theirs.get(k)!r}); a resume must read the same data in "
+            "the same order"
+            for k in mine
+            if theirs.get(k) != mine[k]
+        ]
         if issues:
             raise ConfigError(issues)
 
@@ -108,7 +120,7 @@ class ShardedBatches:
     def next_step(self) -> list[torch.Tensor]:
         seqs = self.step_sequences()
         m = self.cfg.micro_batch_size
-        return [torch.from_numpy(np.stack(seqs[i:i + m])) for i in range(0, len(seqs), m)]
+        return [torch.from_numpy(np.stack(seqs[i : i + m])) for i in range(0, len(seqs), m)]
 
     def local_state(self) -> dict[str, list[int]]:
         return {str(k): list(s.position) for k, s in self.shards.items()}
@@ -134,7 +146,7 @@ def validation_set(cfg: TrainConfig, tokenizer, rank: int, world: int) -> list[t
     seqs = np.concatenate(buf)[:need].reshape(cfg.metrics.val_sequences, cfg.seq_len + 1)
     mine = seqs[rank::world]
     m = cfg.micro_batch_size
-    return [torch.from_numpy(mine[i:i + m]) for i in range(0, len(mine), m)]
+    return [torch.from_numpy(mine[i : i + m]) for i in range(0, len(mine), m)]
 
 
 def split(batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +156,9 @@ def split(batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torc
 
 def check_vocab(cfg: TrainConfig, tokenizer) -> None:
     if tokenizer.vocab_size > cfg.model.vocab_size:
-        raise ConfigError([f"model.vocab_size={cfg.model.vocab_size}: smaller than the "
-                           f"{tokenizer.vocab_size} tokens of data.tokenizer={tokenizer.name}"])
-
-
+        raise ConfigError(
+            [
+                f"model.vocab_size={cfg.model.vocab_size}: smaller than the "
+                f"{tokenizer.vocab_size} tokens of data.tokenizer={tokenizer.name}"
+            ]
+        )

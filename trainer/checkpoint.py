@@ -68,8 +68,16 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
-def save(root: str | Path, step: int, model, optimizer, trainer_state: dict, keep: int,
-         rank: int, device: torch.device) -> Path:
+def save(
+    root: str | Path,
+    step: int,
+    model,
+    optimizer,
+    trainer_state: dict,
+    keep: int,
+    rank: int,
+    device: torch.device,
+) -> Path:
     root = Path(root)
     final = root / step_name(step)
     tmp = root / f".tmp-{step_name(step)}"
@@ -79,8 +87,10 @@ def save(root: str | Path, step: int, model, optimizer, trainer_state: dict, kee
         shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a crashed save
         tmp.mkdir(parents=True)
     dist.barrier()
-    state = {"model": get_model_state_dict(model),
-             "optim": get_optimizer_state_dict(model, optimizer)}
+    state = {
+        "model": get_model_state_dict(model),
+        "optim": get_optimizer_state_dict(model, optimizer),
+    }
     dcp.save(state, checkpoint_id=str(tmp))
     (tmp / "rng").mkdir(exist_ok=True)
     torch.save(_rng_state(device), tmp / "rng" / f"rank_{rank}.pt")
@@ -103,8 +113,10 @@ def load(path: str | Path, model, optimizer, rank: int, device: torch.device) ->
     """Load into an already sharded model and optimizer (any world size); returns the trainer
     state. RNG state is restored when this rank saved one (same world size)."""
     path = Path(path)
-    state = {"model": get_model_state_dict(model),
-             "optim": get_optimizer_state_dict(model, optimizer)}
+    state = {
+        "model": get_model_state_dict(model),
+        "optim": get_optimizer_state_dict(model, optimizer),
+    }
     dcp.load(state, checkpoint_id=str(path))
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optim"])
@@ -120,8 +132,9 @@ def load(path: str | Path, model, optimizer, rank: int, device: torch.device) ->
 
 def export_full(model, out: str | Path, rank: int) -> Path | None:
     """Consolidated weights in one `torch.save` file (rank 0 writes; all ranks must call)."""
-    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True,
-                                                                cpu_offload=True))
+    full = get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
     out = Path(out)
     if rank == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -142,8 +155,7 @@ def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
     # Only the model's shape is read: the rest of a stored config may name options this trainer
     # no longer has (metrics.progress, before it was removed).
     with torch.device("meta"):
-        model = Transformer(ModelConfig.model_validate(stored["model"]),
-                            rope_len=stored["seq_len"])
+        model = Transformer(ModelConfig.model_validate(stored["model"]), rope_len=stored["seq_len"])
     model.to_empty(device="cpu")  # every weight is overwritten by the load
     state = {"model": model.state_dict()}
     with warnings.catch_warnings():  # "assuming ... a single process": that is the point here

@@ -47,8 +47,13 @@ def _attempt_store(timeout: timedelta) -> dist.Store | None:
     attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
     if attempt is None or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
         return None
-    base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
-                         int(os.environ["WORLD_SIZE"]), is_master=False, timeout=timeout)
+    base = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        int(os.environ["WORLD_SIZE"]),
+        is_master=False,
+        timeout=timeout,
+    )
     return dist.PrefixStore(f"trainstack/attempt_{attempt}", base)
 
 
@@ -68,8 +73,13 @@ def init(timeout_s: int = 600, device: str | None = None) -> Dist:
     if dist.is_initialized():
         return _adopt(device)
     if "RANK" not in os.environ:
-        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(_free_port()))
+        os.environ.update(
+            RANK="0",
+            LOCAL_RANK="0",
+            WORLD_SIZE="1",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(_free_port()),
+        )
     rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     world = int(os.environ["WORLD_SIZE"])
@@ -82,8 +92,14 @@ def init(timeout_s: int = 600, device: str | None = None) -> Dist:
         dev = torch.device("cpu")
         backend = "gloo"
     timeout = timedelta(seconds=timeout_s)
-    dist.init_process_group(backend=backend, timeout=timeout, store=_attempt_store(timeout),
-                            rank=rank, world_size=world, device_id=dev if use_cuda else None)
+    dist.init_process_group(
+        backend=backend,
+        timeout=timeout,
+        store=_attempt_store(timeout),
+        rank=rank,
+        world_size=world,
+        device_id=dev if use_cuda else None,
+    )
     mesh = init_device_mesh(dev.type, (world,), mesh_dim_names=("dp",))
     return Dist(rank, local_rank, world, dev, mesh)
 
@@ -91,4 +107,3 @@ def init(timeout_s: int = 600, device: str | None = None) -> Dist:
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
-

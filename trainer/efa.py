@@ -79,29 +79,39 @@ def efa_problems(f: Facts) -> list[str]:
     """Why NCCL would not run over EFA here; empty if nothing stops it before NCCL init."""
     problems = []
     if f.fi_info is None:
-        problems.append("fi_info not found on PATH or in /opt/amazon/efa/bin: libfabric from the "
-                        "EFA installer is not in the image")
+        problems.append(
+            "fi_info not found on PATH or in /opt/amazon/efa/bin: libfabric from the "
+            "EFA installer is not in the image"
+        )
     elif f.fi_info_code != 0 or "provider: efa" not in f.fi_info_output:
         tail = " ".join(f.fi_info_output.split())[-300:]
-        problems.append(f"libfabric has no efa provider (`fi_info -p efa` exited "
-                        f"{f.fi_info_code}: {tail or 'no output'}): no EFA device in the pod "
-                        "(vpc.amazonaws.com/efa not requested, or the node has none)")
+        problems.append(
+            f"libfabric has no efa provider (`fi_info -p efa` exited "
+            f"{f.fi_info_code}: {tail or 'no output'}): no EFA device in the pod "
+            "(vpc.amazonaws.com/efa not requested, or the node has none)"
+        )
     if not f.candidates:
         problems.append("NCCL_NET_PLUGIN=none: NCCL loads no net plugin and uses TCP sockets")
     elif f.plugin is None:
-        problems.append(f"no NCCL net plugin loads ({'; '.join(f.plugin_errors)}): NCCL would "
-                        "use TCP sockets")
+        problems.append(
+            f"no NCCL net plugin loads ({'; '.join(f.plugin_errors)}): NCCL would use TCP sockets"
+        )
     elif f.plugin_name is None:
-        problems.append(f"{f.plugin} exports none of {', '.join(PLUGIN_SYMBOLS)}: not a NCCL "
-                        "net plugin")
+        problems.append(
+            f"{f.plugin} exports none of {', '.join(PLUGIN_SYMBOLS)}: not a NCCL net plugin"
+        )
     elif f.plugin_name.lower() not in OFI_NET_NAMES:
         problems.append(f"NCCL's net plugin {f.plugin} is {f.plugin_name!r}, not aws-ofi-nccl")
     if f.nccl_net and f.nccl_net.lower() not in OFI_NET_NAMES:
-        problems.append(f"NCCL_NET={f.nccl_net} pins NCCL to a net other than aws-ofi-nccl's "
-                        f"({', '.join(OFI_NET_NAMES)})")
+        problems.append(
+            f"NCCL_NET={f.nccl_net} pins NCCL to a net other than aws-ofi-nccl's "
+            f"({', '.join(OFI_NET_NAMES)})"
+        )
     if f.cudart_error is not None:
-        problems.append(f"{CUDART} does not load ({f.cudart_error}): aws-ofi-nccl's init "
-                        "fails with 'Failed to find CUDA Runtime library'")
+        problems.append(
+            f"{CUDART} does not load ({f.cudart_error}): aws-ofi-nccl's init "
+            "fails with 'Failed to find CUDA Runtime library'"
+        )
     return problems
 
 
@@ -129,12 +139,16 @@ def _net_name(lib: ctypes.CDLL) -> str | None:
 def probe(env: dict[str, str] | None = None) -> Facts:
     env = dict(os.environ if env is None else env)
     path = os.pathsep.join([env.get("PATH", os.defpath), *FI_INFO_DIRS])
-    facts = Facts(fi_info=shutil.which("fi_info", path=path), nccl_net=env.get("NCCL_NET"),
-                  candidates=net_plugin_candidates(env))
+    facts = Facts(
+        fi_info=shutil.which("fi_info", path=path),
+        nccl_net=env.get("NCCL_NET"),
+        candidates=net_plugin_candidates(env),
+    )
     if facts.fi_info:
         try:
-            proc = subprocess.run([facts.fi_info, "-p", "efa"], capture_output=True, text=True,
-                                  timeout=60, env=env)
+            proc = subprocess.run(
+                [facts.fi_info, "-p", "efa"], capture_output=True, text=True, timeout=60, env=env
+            )
             facts.fi_info_code, facts.fi_info_output = proc.returncode, proc.stdout + proc.stderr
         except (OSError, subprocess.TimeoutExpired) as e:
             facts.fi_info_code, facts.fi_info_output = -1, f"{type(e).__name__}: {e}"
@@ -150,8 +164,10 @@ def probe(env: dict[str, str] | None = None) -> Facts:
 
 
 def describe(f: Facts) -> str:
-    return (f"libfabric efa provider ({f.fi_info}), NCCL net plugin {f.plugin} "
-            f"({f.plugin_name!r}), {CUDART} loads")
+    return (
+        f"libfabric efa provider ({f.fi_info}), NCCL net plugin {f.plugin} "
+        f"({f.plugin_name!r}), {CUDART} loads"
+    )
 
 
 # ---------------------------------------------------------------------- the build-time link
@@ -179,8 +195,9 @@ def find_cudart() -> str:
     if found:
         return found
     site = Path(torch.__file__).resolve().parents[1]
-    wheels = sorted(glob.glob(str(site / "nvidia" / "**" / f"libcudart.so.{major}*"),
-                              recursive=True))
+    wheels = sorted(
+        glob.glob(str(site / "nvidia" / "**" / f"libcudart.so.{major}*"), recursive=True)
+    )
     if not wheels:
         raise SystemExit(f"no libcudart.so.{major} mapped by torch nor under {site}/nvidia")
     return wheels[0]

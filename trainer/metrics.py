@@ -29,11 +29,12 @@ def measured_matmul_tflops(device: torch.device, seconds: float = 0.3) -> float:
         iters += 1
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-    return 2 * n ** 3 * iters / (time.perf_counter() - start) / 1e12
+    return 2 * n**3 * iters / (time.perf_counter() - start) / 1e12
 
 
-def peak_tflops(device: torch.device, override: float | None,
-                bf16: bool = True) -> tuple[float, str]:
+def peak_tflops(
+    device: torch.device, override: float | None, bf16: bool = True
+) -> tuple[float, str]:
     """(peak TFLOP/s per device, where the figure comes from)."""
     if override:
         return override, "metrics.peak_tflops"
@@ -48,8 +49,8 @@ def peak_tflops(device: torch.device, override: float | None,
 
 def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2 ** 30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KiB on Linux
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
 
 
 def fmt_duration(seconds: float) -> str:
@@ -73,8 +74,15 @@ def read_records(path: str | Path, kind: str) -> dict:
 class Recorder:
     """Rank 0's record of the run. Appends, so a resumed run continues the same file."""
 
-    def __init__(self, out_dir: str, max_steps: int, flops_per_token: float, peak: float,
-                 world: int, enabled: bool):
+    def __init__(
+        self,
+        out_dir: str,
+        max_steps: int,
+        flops_per_token: float,
+        peak: float,
+        world: int,
+        enabled: bool,
+    ):
         self.dir = Path(out_dir)
         self.enabled = enabled
         self.max_steps, self.fpt, self.peak, self.world = max_steps, flops_per_token, peak, world
@@ -89,12 +97,29 @@ class Recorder:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def step(self, step: int, loss: float, lr: float, grad_norm: float, step_time: float,
-             data_time: float, tokens: int) -> None:
+    def step(
+        self,
+        step: int,
+        loss: float,
+        lr: float,
+        grad_norm: float,
+        step_time: float,
+        data_time: float,
+        tokens: int,
+    ) -> None:
         self._window.append((step_time, data_time, tokens))
         self._all.append((step_time, data_time, tokens))
-        self.write({"kind": "train", "step": step, "loss": loss, "lr": lr,
-                    "grad_norm": grad_norm, "step_time": step_time, "tokens": tokens})
+        self.write(
+            {
+                "kind": "train",
+                "step": step,
+                "loss": loss,
+                "lr": lr,
+                "grad_norm": grad_norm,
+                "step_time": step_time,
+                "tokens": tokens,
+            }
+        )
 
     def throughput(self, window: list | None = None) -> dict:
         window = self._window if window is None else window
@@ -103,9 +128,13 @@ class Recorder:
         tokens = sum(w[2] for w in window)
         tps = tokens / t if t else 0.0
         tflops = self.fpt * tps / self.world / 1e12
-        return {"tokens_per_s": tps, "tokens_per_s_per_device": tps / self.world,
-                "tflops_per_device": tflops, "mfu": tflops / self.peak,
-                "data_share": data / t if t else 0.0}
+        return {
+            "tokens_per_s": tps,
+            "tokens_per_s_per_device": tps / self.world,
+            "tflops_per_device": tflops,
+            "mfu": tflops / self.peak,
+            "data_share": data / t if t else 0.0,
+        }
 
     def log(self, step: int, loss: float, device: torch.device) -> str:
         th = self.throughput()
@@ -114,13 +143,23 @@ class Recorder:
         steady = [w[0] for w in (self._all[1:] or self._all)]
         eta = sum(steady) / len(steady) * (self.max_steps - step) if steady else math.nan
         mem = peak_memory_gib(device)
-        self.write({"kind": "progress", "step": step, "loss": loss, **th, "peak_mem_gib": mem,
-                    "eta_s": eta})
-        return (f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {loss:.4f} | "
-                f"{th['tokens_per_s']:,.0f} tok/s ({th['tokens_per_s_per_device']:,.0f}/dev) | "
-                f"{th['tflops_per_device']:.3g} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
-                f"data {100 * th['data_share']:.0f}% | mem {mem:.2f} GiB | "
-                f"ETA {fmt_duration(eta)}")
+        self.write(
+            {
+                "kind": "progress",
+                "step": step,
+                "loss": loss,
+                **th,
+                "peak_mem_gib": mem,
+                "eta_s": eta,
+            }
+        )
+        return (
+            f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {loss:.4f} | "
+            f"{th['tokens_per_s']:,.0f} tok/s ({th['tokens_per_s_per_device']:,.0f}/dev) | "
+            f"{th['tflops_per_device']:.3g} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
+            f"data {100 * th['data_share']:.0f}% | mem {mem:.2f} GiB | "
+            f"ETA {fmt_duration(eta)}"
+        )
 
     def run_throughput(self) -> dict:
         """Over this process's steps, the first left out (it pays for warm-up)."""

@@ -28,11 +28,16 @@ def rope_inv_freq(head_dim: int, theta: float, scaling: RopeScaling | None) -> t
     low_wavelen = scaling.original_max_seq_len / scaling.low_freq_factor
     high_wavelen = scaling.original_max_seq_len / scaling.high_freq_factor
     wavelen = 2 * math.pi / inv
-    ramp = ((scaling.original_max_seq_len / wavelen - scaling.low_freq_factor)
-            / (scaling.high_freq_factor - scaling.low_freq_factor)).clamp(0, 1)
+    ramp = (
+        (scaling.original_max_seq_len / wavelen - scaling.low_freq_factor)
+        / (scaling.high_freq_factor - scaling.low_freq_factor)
+    ).clamp(0, 1)
     blended = (1 - ramp) * inv / scaling.factor + ramp * inv
-    return torch.where(wavelen < high_wavelen, inv,
-                       torch.where(wavelen > low_wavelen, inv / scaling.factor, blended))
+    return torch.where(
+        wavelen < high_wavelen,
+        inv,
+        torch.where(wavelen > low_wavelen, inv / scaling.factor, blended),
+    )
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -69,8 +74,12 @@ class Attention(nn.Module):
         k = apply_rope(self.wk(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin)
         v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
         out = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True,
-            enable_gqa=self.n_kv_heads != self.n_heads)
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            is_causal=True,
+            enable_gqa=self.n_kv_heads != self.n_heads,
+        )
         return self.wo(out.transpose(1, 2).reshape(b, t, -1))
 
 
@@ -110,10 +119,8 @@ class Transformer(nn.Module):
         if cfg.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
         # Derived from config, so not saved in checkpoints; rebuilt by init_weights.
-        self.register_buffer("rope_cos", torch.empty(self.rope_len, cfg.head_dim),
-                             persistent=False)
-        self.register_buffer("rope_sin", torch.empty(self.rope_len, cfg.head_dim),
-                             persistent=False)
+        self.register_buffer("rope_cos", torch.empty(self.rope_len, cfg.head_dim), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(self.rope_len, cfg.head_dim), persistent=False)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         t = tokens.shape[1]
@@ -157,8 +164,9 @@ class Transformer(nn.Module):
                 gen.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
                 nn.init.trunc_normal_(full, std=std, a=-3 * std, b=3 * std, generator=gen)
             if isinstance(param, DTensor):
-                full = distribute_tensor(full, param.device_mesh, param.placements,
-                                         src_data_rank=None).to_local()
+                full = distribute_tensor(
+                    full, param.device_mesh, param.placements, src_data_rank=None
+                ).to_local()
                 param.to_local().copy_(full)
             else:
                 param.copy_(full)

@@ -21,8 +21,12 @@ def uses_bf16(cfg: ParallelConfig, device: torch.device) -> bool:
     if cfg.mixed_precision == "bf16":
         if device.type == "cuda" and not native_bf16(device):
             name = torch.cuda.get_device_name(device)
-            raise ConfigError([f"parallel.mixed_precision=bf16: {name} has no bf16 tensor cores; "
-                               "use auto or fp32"])
+            raise ConfigError(
+                [
+                    f"parallel.mixed_precision=bf16: {name} has no bf16 tensor cores; "
+                    "use auto or fp32"
+                ]
+            )
         return True
     return cfg.mixed_precision == "auto" and native_bf16(device)
 
@@ -35,8 +39,9 @@ def mixed_precision(cfg: ParallelConfig, device: torch.device) -> MixedPrecision
     return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
 
 
-def parallelize(model: Transformer, mesh: DeviceMesh, cfg: ParallelConfig,
-                device: torch.device) -> Transformer:
+def parallelize(
+    model: Transformer, mesh: DeviceMesh, cfg: ParallelConfig, device: torch.device
+) -> Transformer:
     """Wrap in place (model still on the meta device); returns the model."""
     mp = mixed_precision(cfg, device)
     for i, block in enumerate(model.layers):

@@ -54,26 +54,55 @@ class Launch:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog=PROG, allow_abbrev=False,
+        prog=PROG,
+        allow_abbrev=False,
         usage=f"{PROG} --num-workers W [--gpus-per-worker G] [--cpus-per-worker C] "
-              "--max-failures R --storage-path PATH [--name NAME] [--expect-efa] "
-              "-- TRAINER_ARGS...",
+        "--max-failures R --storage-path PATH [--name NAME] [--expect-efa] "
+        "-- TRAINER_ARGS...",
         description="Run the trainer (python -m trainer) on Ray Train, one worker per rank. "
-                    "The arguments after `--` are the trainer's.")
-    p.add_argument("--num-workers", type=int, required=True, metavar="W",
-                   help="trainer ranks: nodes x GPUs per node on GPU nodes")
-    p.add_argument("--gpus-per-worker", type=int, default=0, metavar="G",
-                   help="0 (CPU, gloo) or 1 (one GPU per rank, NCCL); default 0")
-    p.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C",
-                   help="CPUs Ray reserves per worker; default 1")
-    p.add_argument("--max-failures", type=int, required=True, metavar="R",
-                   help="restarts of the worker group after a worker failure (-1: no limit)")
-    p.add_argument("--storage-path", required=True, metavar="PATH",
-                   help="Ray Train's run records: a directory every node mounts, or a URI")
+        "The arguments after `--` are the trainer's.",
+    )
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        required=True,
+        metavar="W",
+        help="trainer ranks: nodes x GPUs per node on GPU nodes",
+    )
+    p.add_argument(
+        "--gpus-per-worker",
+        type=int,
+        default=0,
+        metavar="G",
+        help="0 (CPU, gloo) or 1 (one GPU per rank, NCCL); default 0",
+    )
+    p.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=1.0,
+        metavar="C",
+        help="CPUs Ray reserves per worker; default 1",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        required=True,
+        metavar="R",
+        help="restarts of the worker group after a worker failure (-1: no limit)",
+    )
+    p.add_argument(
+        "--storage-path",
+        required=True,
+        metavar="PATH",
+        help="Ray Train's run records: a directory every node mounts, or a URI",
+    )
     p.add_argument("--name", default="trainstack", help="run name under PATH; default trainstack")
-    p.add_argument("--expect-efa", action="store_true",
-                   help="each worker first checks that NCCL would run over EFA (the selftest's "
-                        "--expect-efa) and fails with the reason instead of training over TCP")
+    p.add_argument(
+        "--expect-efa",
+        action="store_true",
+        help="each worker first checks that NCCL would run over EFA (the selftest's "
+        "--expect-efa) and fails with the reason instead of training over TCP",
+    )
     return p
 
 
@@ -85,16 +114,26 @@ def parse_args(argv: list[str]) -> Launch:
     if ns.num_workers < 1:
         p.error(f"--num-workers {ns.num_workers}: at least 1")
     if ns.gpus_per_worker not in (0, 1):
-        p.error(f"--gpus-per-worker {ns.gpus_per_worker}: 0 or 1; the trainer drives one device "
-                f"per rank, so give each GPU its own worker (--num-workers = nodes x GPUs per "
-                f"node, --gpus-per-worker 1)")
+        p.error(
+            f"--gpus-per-worker {ns.gpus_per_worker}: 0 or 1; the trainer drives one device "
+            f"per rank, so give each GPU its own worker (--num-workers = nodes x GPUs per "
+            f"node, --gpus-per-worker 1)"
+        )
     if ns.cpus_per_worker <= 0:
         p.error(f"--cpus-per-worker {ns.cpus_per_worker:g}: must be above 0")
     if ns.max_failures < -1:
         p.error(f"--max-failures {ns.max_failures}: -1 (no limit) or more")
     storage = ns.storage_path if "://" in ns.storage_path else os.path.abspath(ns.storage_path)
-    return Launch(ns.num_workers, ns.gpus_per_worker, ns.cpus_per_worker, ns.max_failures,
-                  storage, ns.name, argv[cut + 1:], expect_efa=ns.expect_efa)
+    return Launch(
+        ns.num_workers,
+        ns.gpus_per_worker,
+        ns.cpus_per_worker,
+        ns.max_failures,
+        storage,
+        ns.name,
+        argv[cut + 1 :],
+        expect_efa=ns.expect_efa,
+    )
 
 
 def check_trainer_args(launch: Launch) -> config.TrainConfig:
@@ -120,8 +159,10 @@ def worker(loop_config: dict[str, Any]) -> dict[str, Any]:
     argv = loop_config["trainer_args"]
     code = train.main(argv)
     if code not in FINAL_CODES:
-        raise RuntimeError(f"trainer exited with {code}; Ray Train restarts the workers, which "
-                           "resume from the newest checkpoint")
+        raise RuntimeError(
+            f"trainer exited with {code}; Ray Train restarts the workers, which "
+            "resume from the newest checkpoint"
+        )
     out: dict[str, Any] = {"exit_code": code}
     if code == 0 and ray.train.get_context().get_world_rank() == 0:
         summary = os.path.join(config.from_args(argv).metrics.out_dir, "summary.json")
@@ -144,16 +185,21 @@ def fit(launch: Launch, cfg: config.TrainConfig):
         ray.init()  # RAY_ADDRESS or a local `ray start` cluster if there is one, else a new one
     trainer = TorchTrainer(
         worker,
-        train_loop_config={"trainer_args": launch.trainer_args,
-                           "expect_efa": launch.expect_efa},
-        torch_config=TorchConfig(backend="nccl" if launch.gpus_per_worker else "gloo",
-                                 timeout_s=cfg.parallel.timeout_s),
+        train_loop_config={"trainer_args": launch.trainer_args, "expect_efa": launch.expect_efa},
+        torch_config=TorchConfig(
+            backend="nccl" if launch.gpus_per_worker else "gloo", timeout_s=cfg.parallel.timeout_s
+        ),
         scaling_config=ray.train.ScalingConfig(
-            num_workers=launch.num_workers, use_gpu=launch.gpus_per_worker > 0,
-            resources_per_worker=launch.resources_per_worker()),
+            num_workers=launch.num_workers,
+            use_gpu=launch.gpus_per_worker > 0,
+            resources_per_worker=launch.resources_per_worker(),
+        ),
         run_config=ray.train.RunConfig(
-            storage_path=launch.storage_path, name=launch.name,
-            failure_config=ray.train.FailureConfig(max_failures=launch.max_failures)))
+            storage_path=launch.storage_path,
+            name=launch.name,
+            failure_config=ray.train.FailureConfig(max_failures=launch.max_failures),
+        ),
+    )
     return trainer.fit()
 
 
@@ -169,12 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = fit(launch, cfg)
     except ray.train.TrainingFailedError as e:
-        print(f"trainer.ray_train: the workers failed more than --max-failures "
-              f"{launch.max_failures} time(s): {e}", file=sys.stderr, flush=True)
+        print(
+            f"trainer.ray_train: the workers failed more than --max-failures "
+            f"{launch.max_failures} time(s): {e}",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1
     code = (result.return_value or {}).get("exit_code", 1)
-    print(f"trainer.ray_train: exit {code} on {launch.num_workers} worker(s); Ray run "
-          f"{result.path}", flush=True)
+    print(
+        f"trainer.ray_train: exit {code} on {launch.num_workers} worker(s); Ray run {result.path}",
+        flush=True,
+    )
     return code
 
 

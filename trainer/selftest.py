@@ -66,31 +66,48 @@ def run_checks(checks: list[Check], ctx: dict, log=None) -> list[dict]:
         missing = [n for n in check.needs if n not in passed]
         start = time.perf_counter()
         if missing:
-            rec = {"name": check.name, "ok": False, "skipped": True, "seconds": 0.0,
-                   "error": f"skipped: needs {', '.join(missing)}, which did not pass"}
+            rec = {
+                "name": check.name,
+                "ok": False,
+                "skipped": True,
+                "seconds": 0.0,
+                "error": f"skipped: needs {', '.join(missing)}, which did not pass",
+            }
         else:
             try:
                 rec = {"name": check.name, "ok": True, "detail": check.fn(ctx)}
                 passed.add(check.name)
             except CheckFailed as e:
                 rec = {"name": check.name, "ok": False, "error": str(e)}
-            except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure is a finding
-                rec = {"name": check.name, "ok": False, "error": f"{type(e).__name__}: {e}",
-                       "traceback": traceback.format_exc()}
+            except (Exception, SystemExit) as e:
+                rec = {
+                    "name": check.name,
+                    "ok": False,
+                    "error": f"{type(e).__name__}: {e}",
+                    "traceback": traceback.format_exc(),
+                }
             rec["seconds"] = round(time.perf_counter() - start, 3)
         results.append(rec)
         status = "SKIP" if rec.get("skipped") else "PASS" if rec["ok"] else "FAIL"
-        print(f"{status} {check.name:<21} {rec['seconds']:6.2f}s  "
-              f"{rec.get('detail') or rec.get('error')}", file=log, flush=True)
+        print(
+            f"{status} {check.name:<21} {rec['seconds']:6.2f}s  "
+            f"{rec.get('detail') or rec.get('error')}",
+            file=log,
+            flush=True,
+        )
     return results
 
 
 # -- environment ----------------------------------------------------------------------------------
 
+
 def environment() -> dict:
     """Versions and devices; never raises (a broken torch is the imports check's finding)."""
-    env: dict = {"python": platform.python_version(), "platform": platform.platform(),
-                 "packages": {}}
+    env: dict = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {},
+    }
     for name in PACKAGES:
         try:
             env["packages"][name] = importlib.metadata.version(name)
@@ -99,15 +116,21 @@ def environment() -> dict:
     try:
         import torch
         import torch.distributed as dist
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         env["torch_error"] = f"{type(e).__name__}: {e}"
         return env
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    env.update(torch=torch.__version__, cuda=torch.version.cuda,
-               cudnn=torch.backends.cudnn.version(), nccl=_nccl_version(),
-               gloo_available=dist.is_gloo_available(), nccl_available=dist.is_nccl_available(),
-               cuda_available=torch.cuda.is_available(), device_count=count,
-               devices=[torch.cuda.get_device_name(i) for i in range(count)])
+    env.update(
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+        cudnn=torch.backends.cudnn.version(),
+        nccl=_nccl_version(),
+        gloo_available=dist.is_gloo_available(),
+        nccl_available=dist.is_nccl_available(),
+        cuda_available=torch.cuda.is_available(),
+        device_count=count,
+        devices=[torch.cuda.get_device_name(i) for i in range(count)],
+    )
     return env
 
 
@@ -118,15 +141,16 @@ def _nccl_version() -> str | None:
         return None
     try:
         return ".".join(str(v) for v in torch.cuda.nccl.version())
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return f"unavailable ({type(e).__name__}: {e})"
 
 
 # -- checks ---------------------------------------------------------------------------------------
 
+
 def check_import_torch(ctx: dict) -> str:
     import torch
-    import torch.distributed  # noqa: F401
+    import torch.distributed
 
     return f"torch {torch.__version__}"
 
@@ -136,7 +160,7 @@ def check_import_libraries(ctx: dict) -> str:
     for name in LIBRARIES:
         try:
             importlib.import_module(name)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             failed.append(f"{name}: {type(e).__name__}: {e}")
     require(not failed, "; ".join(failed))
     return ", ".join(LIBRARIES)
@@ -146,13 +170,16 @@ def check_import_trainer(ctx: dict) -> str:
     import trainer
 
     # `__main__` would start a training run when imported.
-    names = sorted(m.name for m in pkgutil.iter_modules(trainer.__path__)
-                   if m.name not in ("__main__", "selftest"))
+    names = sorted(
+        m.name
+        for m in pkgutil.iter_modules(trainer.__path__)
+        if m.name not in ("__main__", "selftest")
+    )
     failed = []
     for name in names:
         try:
             importlib.import_module(f"trainer.{name}")
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             failed.append(f"trainer.{name}: {type(e).__name__}: {e}")
     require(not failed, "; ".join(failed))
     return f"{len(names)} modules: {', '.join(names)}"
@@ -163,11 +190,16 @@ def check_cuda_build(ctx: dict) -> str:
     import torch.distributed as dist
 
     if ctx["expect_cuda"]:
-        require(torch.version.cuda is not None,
-                f"torch {torch.__version__} is not a CUDA build (torch.version.cuda is None); "
-                "--expect-cuda needs the CUDA build of torch")
-        require(dist.is_nccl_available(), "NCCL is not available in torch.distributed "
-                "(--expect-cuda needs it for multi-GPU training)")
+        require(
+            torch.version.cuda is not None,
+            f"torch {torch.__version__} is not a CUDA build (torch.version.cuda is None); "
+            "--expect-cuda needs the CUDA build of torch",
+        )
+        require(
+            dist.is_nccl_available(),
+            "NCCL is not available in torch.distributed "
+            "(--expect-cuda needs it for multi-GPU training)",
+        )
     if torch.version.cuda is None:
         return f"CPU-only torch {torch.__version__} (CUDA not expected)"
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -203,8 +235,10 @@ def check_meta_init(ctx: dict) -> str:
     with torch.device("meta"):
         model = Transformer(cfg.model, rope_len=cfg.seq_len)
     model.to_empty(device=device)
-    require(not cfg.model.tie_embeddings or model.output.weight is model.tok_embeddings.weight,
-            "the output and embedding weights are no longer tied after to_empty")
+    require(
+        not cfg.model.tie_embeddings or model.output.weight is model.tok_embeddings.weight,
+        "the output and embedding weights are no longer tied after to_empty",
+    )
     model.init_weights(cfg.seed)
     tensors = dict(model.named_parameters()) | dict(model.named_buffers())
     bad = [n for n, t in tensors.items() if not torch.isfinite(t).all()]
@@ -216,8 +250,7 @@ def check_meta_init(ctx: dict) -> str:
 def _first_micro_batch(cfg, rank: int = 0, world: int = 1):
     from trainer import batches, tokenizer
 
-    return batches.ShardedBatches(cfg, tokenizer.load(cfg.data.tokenizer), rank,
-                                  world).next_step()
+    return batches.ShardedBatches(cfg, tokenizer.load(cfg.data.tokenizer), rank, world).next_step()
 
 
 def check_forward_backward(ctx: dict) -> str:
@@ -235,14 +268,19 @@ def check_forward_backward(ctx: dict) -> str:
     require(math.isfinite(loss.item()), f"loss {loss.item()}")
     # Small random weights predict about uniformly: a loss far from ln(vocab) is a broken init.
     uniform = math.log(cfg.model.vocab_size)
-    require(abs(loss.item() - uniform) < 1.0, f"initial loss {loss.item():.3f}, expected about "
-            f"ln(vocab) = {uniform:.3f}")
-    bad = [n for n, p in model.named_parameters()
-           if p.grad is None or not torch.isfinite(p.grad).all()]
+    require(
+        abs(loss.item() - uniform) < 1.0,
+        f"initial loss {loss.item():.3f}, expected about ln(vocab) = {uniform:.3f}",
+    )
+    bad = [
+        n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+    ]
     require(not bad, f"missing or non-finite gradients: {', '.join(bad)}")
     precision = "bf16 autocast" if device.type == "cuda" else "fp32"
-    return f"loss {loss.item():.4f} (ln vocab {uniform:.4f}) on {device} ({precision}), " \
-           "every gradient finite"
+    return (
+        f"loss {loss.item():.4f} (ln vocab {uniform:.4f}) on {device} ({precision}), "
+        "every gradient finite"
+    )
 
 
 def check_process_group(ctx: dict) -> str:
@@ -264,20 +302,25 @@ def check_fsdp_step(ctx: dict) -> str:
     cfg, d = config.build("tiny"), ctx["dist"]
     cfg.check_world(d.world_size)
     model = train.build_model(cfg, d)
-    require(not cfg.model.tie_embeddings or model.output.weight is model.tok_embeddings.weight,
-            "the output and embedding weights are no longer tied after build_model")
+    require(
+        not cfg.model.tie_embeddings or model.output.weight is model.tok_embeddings.weight,
+        "the output and embedding weights are no longer tied after build_model",
+    )
     optimizer, _ = train.build_optimizer(model, cfg, d.device)
     before = {n: _local(p).detach().clone() for n, p in model.named_parameters()}
     micro = _first_micro_batch(cfg, d.rank, d.world_size)
     loss, grad_norm = train.train_step(model, optimizer, micro, cfg, d, step=1)
-    require(math.isfinite(loss) and math.isfinite(grad_norm),
-            f"loss {loss}, gradient norm {grad_norm}")
+    require(
+        math.isfinite(loss) and math.isfinite(grad_norm), f"loss {loss}, gradient norm {grad_norm}"
+    )
     same = [n for n, p in model.named_parameters() if _local(p).detach().equal(before[n])]
     require(not same, f"unchanged by the optimizer step: {', '.join(same)}")
     ctx.update(fsdp_cfg=cfg, fsdp_model=model, fsdp_optimizer=optimizer)
     mp = parallelize.mixed_precision(cfg.parallel, d.device).param_dtype or "fp32"
-    return f"loss {loss:.4f}, gradient norm {grad_norm:.3f}, all {len(before)} parameters " \
-           f"changed; {len(micro)} micro-batches, parameters in {mp}"
+    return (
+        f"loss {loss:.4f}, gradient norm {grad_norm:.3f}, all {len(before)} parameters "
+        f"changed; {len(micro)} micro-batches, parameters in {mp}"
+    )
 
 
 def check_checkpoint_roundtrip(ctx: dict) -> str:
@@ -306,20 +349,29 @@ def check_train_run(ctx: dict) -> str:
 
     steps = 3
     with tempfile.TemporaryDirectory(prefix="trainer-selftest-") as tmp:
-        cfg = config.build("tiny", {
-            "max_steps": steps, "checkpoint.dir": f"{tmp}/checkpoints",
-            "metrics.out_dir": f"{tmp}/metrics", "metrics.val_sequences": 4})
+        cfg = config.build(
+            "tiny",
+            {
+                "max_steps": steps,
+                "checkpoint.dir": f"{tmp}/checkpoints",
+                "metrics.out_dir": f"{tmp}/metrics",
+                "metrics.val_sequences": 4,
+            },
+        )
         summary = train.run(cfg)
         ckpt = Path(summary["checkpoint"])
-        require(ckpt.is_dir() and ckpt.name == "step_00000003",
-                f"final checkpoint {ckpt} missing")
+        require(ckpt.is_dir() and ckpt.name == "step_00000003", f"final checkpoint {ckpt} missing")
         files = sorted(p.name for p in Path(cfg.metrics.out_dir).iterdir())
         require("metrics.jsonl" in files, f"metrics.out_dir holds only {files}")
     require(summary["steps"] == steps, f"ran {summary['steps']} steps, not {steps}")
-    require(math.isfinite(summary["final_loss"]) and math.isfinite(summary["val_loss"]),
-            f"final loss {summary['final_loss']}, validation loss {summary['val_loss']}")
-    return f"{steps} steps, loss {summary['final_loss']:.4f}, validation " \
-           f"{summary['val_loss']:.4f}; wrote {ckpt.name}, {', '.join(files)}"
+    require(
+        math.isfinite(summary["final_loss"]) and math.isfinite(summary["val_loss"]),
+        f"final loss {summary['final_loss']}, validation loss {summary['val_loss']}",
+    )
+    return (
+        f"{steps} steps, loss {summary['final_loss']:.4f}, validation "
+        f"{summary['val_loss']:.4f}; wrote {ckpt.name}, {', '.join(files)}"
+    )
 
 
 CHECKS = [
@@ -354,15 +406,22 @@ def _stdout_to_stderr():
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m trainer.selftest", description=__doc__.split(
-        "\n")[0], allow_abbrev=False)
+    p = argparse.ArgumentParser(
+        prog="python -m trainer.selftest", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     p.add_argument("--level", choices=LEVELS, default="standard")
     p.add_argument("--out", help="also write the JSON report here")
-    p.add_argument("--expect-cuda", action="store_true",
-                   help="fail unless torch is a CUDA build with NCCL (a GPU need not be present)")
-    p.add_argument("--expect-efa", action="store_true",
-                   help="fail unless NCCL would use EFA: libfabric's efa provider, the "
-                        "aws-ofi-nccl net plugin and the CUDA runtime it loads")
+    p.add_argument(
+        "--expect-cuda",
+        action="store_true",
+        help="fail unless torch is a CUDA build with NCCL (a GPU need not be present)",
+    )
+    p.add_argument(
+        "--expect-efa",
+        action="store_true",
+        help="fail unless NCCL would use EFA: libfabric's efa provider, the "
+        "aws-ofi-nccl net plugin and the CUDA runtime it loads",
+    )
     args = p.parse_args(argv)
 
     ctx: dict = {"expect_cuda": args.expect_cuda, "expect_efa": args.expect_efa}
@@ -375,16 +434,24 @@ def main(argv: list[str] | None = None) -> int:
                 from trainer import distributed
 
                 distributed.shutdown()
-    report = {"ok": all(r["ok"] for r in results), "level": args.level,
-              "expect_cuda": args.expect_cuda, "expect_efa": args.expect_efa,
-              "environment": environment(), "checks": results}
+    report = {
+        "ok": all(r["ok"] for r in results),
+        "level": args.level,
+        "expect_cuda": args.expect_cuda,
+        "expect_efa": args.expect_efa,
+        "environment": environment(),
+        "checks": results,
+    }
     text = json.dumps(report, indent=1)
     print(text, flush=True)
     if args.out:
         Path(args.out).write_text(text + "\n")
     failed = [r["name"] for r in results if not r["ok"]]
-    print(f"selftest {args.level}: " + (f"FAILED: {', '.join(failed)}" if failed else
-                                        f"all {len(results)} checks passed"), file=sys.stderr)
+    print(
+        f"selftest {args.level}: "
+        + (f"FAILED: {', '.join(failed)}" if failed else f"all {len(results)} checks passed"),
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

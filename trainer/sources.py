@@ -34,9 +34,11 @@ def synthetic_document(index: int) -> str:
     thing, place = rng.choice(_THINGS), rng.choice(_PLACES)
     n = rng.randint(3, 19)
     k = rng.randint(1, n - 1)
-    lines = [f"{a} went to {place} with {n} {thing}.",
-             f"{a} gave {k} {thing} to {b}.",
-             f"Now {a} has {n - k} {thing} and {b} has {k} {thing}."]
+    lines = [
+        f"{a} went to {place} with {n} {thing}.",
+        f"{a} gave {k} {thing} to {b}.",
+        f"Now {a} has {n - k} {thing} and {b} has {k} {thing}.",
+    ]
     for _ in range(rng.randint(1, 3)):
         x, y = rng.randint(0, 99), rng.randint(0, 99)
         lines.append(f"{x} + {y} = {x + y}.")
@@ -49,8 +51,11 @@ def _synthetic() -> Iterator[str]:
 
 def _local_files(path: str) -> list[str]:
     if os.path.isdir(path):
-        files = sorted(f for ext in ("txt", "jsonl", "json") for f in
-                       glob.glob(os.path.join(path, "**", f"*.{ext}"), recursive=True))
+        files = sorted(
+            f
+            for ext in ("txt", "jsonl", "json")
+            for f in glob.glob(os.path.join(path, "**", f"*.{ext}"), recursive=True)
+        )
     else:
         files = [path] if os.path.exists(path) else []
     if not files:
@@ -67,8 +72,12 @@ def _local_once(files: list[str], text_field: str) -> Iterator[str]:
                         try:
                             yield json.loads(line)[text_field]
                         except (KeyError, ValueError) as e:
-                            raise ConfigError([f"data.text_field={text_field}: {f}:{n} has no "
-                                               f"such text field ({e})"]) from None
+                            raise ConfigError(
+                                [
+                                    f"data.text_field={text_field}: {f}:{n} has no "
+                                    f"such text field ({e})"
+                                ]
+                            ) from None
             else:
                 for para in fh.read().split("\n\n"):
                     if para.strip():
@@ -82,16 +91,21 @@ def _hf_dataset(cfg: DataConfig, split: str):
     if path and os.path.exists(path):
         files = _local_files(path) if os.path.isdir(path) else [path]
         builder = {"txt": "text", "parquet": "parquet"}.get(files[0].rsplit(".", 1)[-1], "json")
-        return datasets.load_dataset(builder, data_files={split: files}, split=split,
-                                     streaming=True)
+        return datasets.load_dataset(
+            builder, data_files={split: files}, split=split, streaming=True
+        )
     return datasets.load_dataset(path, cfg.name, split=split, streaming=True)
 
 
 def _hf_once(cfg: DataConfig, split: str) -> Iterator[str]:
     for row in _hf_dataset(cfg, split):
         if cfg.text_field not in row:
-            raise ConfigError([f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
-                               f"(columns: {', '.join(row)})"])
+            raise ConfigError(
+                [
+                    f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
+                    f"(columns: {', '.join(row)})"
+                ]
+            )
         yield row[cfg.text_field]
 
 

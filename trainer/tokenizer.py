@@ -32,16 +32,21 @@ class JsonTokenizer:
 
         try:
             self._tok = Tokenizer.from_file(path)
-        except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exception
-            raise ConfigError([f"data.tokenizer={path}: cannot load a tokenizer.json ({e})"]
-                              ) from None
+        except Exception as e:
+            raise ConfigError(
+                [f"data.tokenizer={path}: cannot load a tokenizer.json ({e})"]
+            ) from None
         self.name = path
         self.vocab_size = self._tok.get_vocab_size()
         ids = [self._tok.token_to_id(t) for t in EOS_NAMES]
         found = [i for i in ids if i is not None]
         if not found:
-            raise ConfigError([f"data.tokenizer={path}: has none of the end-of-text tokens "
-                               f"{', '.join(EOS_NAMES)}"])
+            raise ConfigError(
+                [
+                    f"data.tokenizer={path}: has none of the end-of-text tokens "
+                    f"{', '.join(EOS_NAMES)}"
+                ]
+            )
         self.eos_id = found[0]
 
     def encode(self, text: str) -> np.ndarray:

@@ -43,11 +43,13 @@ class _Stop:
         cls.requested = cls.agreed = False
         if threading.current_thread() is not threading.main_thread():
             return
+
         def handler(signum, frame):
             if cls.requested:  # asked twice: do not wait for the step to end
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 os.kill(os.getpid(), signal.SIGTERM)
             cls.requested = True
+
         signal.signal(signal.SIGTERM, handler)
 
     @classmethod
@@ -66,6 +68,7 @@ def lr_schedule(cfg: config.TrainConfig):
         span = max(1, cfg.max_steps - o.warmup_steps)
         progress = min(1.0, (step - o.warmup_steps) / span)
         return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
     return factor
 
 
@@ -74,11 +77,17 @@ def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
     no_decay = [p for p in model.parameters() if p.ndim < 2]  # norm weights
     o = cfg.optim
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": o.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+        [
+            {"params": decay, "weight_decay": o.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=o.lr,
+        betas=(o.beta1, o.beta2),
+        eps=o.eps,
         # One fused kernel on CUDA; the multi-tensor path elsewhere (the two are exclusive).
-        fused=device.type == "cuda", foreach=device.type != "cuda")
+        fused=device.type == "cuda",
+        foreach=device.type != "cuda",
+    )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg))
     return opt, sched
 
@@ -99,8 +108,9 @@ def _say(d: distributed.Dist, msg: str) -> None:
 
 def clip_gradients(model, max_norm: float) -> float:
     """Clip to max_norm (0: only measure); returns the global norm over all ranks' shards."""
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm or float("inf"),
-                                          foreach=True)
+    norm = torch.nn.utils.clip_grad_norm_(
+        model.parameters(), max_norm or float("inf"), foreach=True
+    )
     return (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).item()
 
 
@@ -112,8 +122,9 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
     for mb in micro_batches:
         inputs, targets = batches.split(mb, d.device)
         logits = model(inputs)
-        token_losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
-                                       reduction="none")
+        token_losses = F.cross_entropy(
+            logits.flatten(0, 1).float(), targets.flatten(), reduction="none"
+        )
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
             token_losses = token_losses * float("nan")
         # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.
@@ -121,8 +132,9 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
         local_sum += token_losses.detach().sum()
     global_tokens = cfg.global_batch_size * cfg.seq_len
     # One collective carries the loss and whether any rank was asked to stop.
-    summed = torch.stack([local_sum, torch.tensor(float(_Stop.requested), dtype=torch.float64,
-                                                  device=d.device)])
+    summed = torch.stack(
+        [local_sum, torch.tensor(float(_Stop.requested), dtype=torch.float64, device=d.device)]
+    )
     torch.distributed.all_reduce(summed)
     loss = summed[0].item() / global_tokens
     # The local flag stays as it is: a signal landing after this collective counts next step.
@@ -133,7 +145,8 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
         raise NonFiniteError(
             f"step {step}: loss {loss} and gradient norm {grad_norm}; stopped before the "
             f"optimizer step, so no weight was changed. Lower optim.lr, raise optim.warmup_steps "
-            f"or look at the data of this step; a restart resumes from the newest checkpoint.")
+            f"or look at the data of this step; a restart resumes from the newest checkpoint."
+        )
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return loss, grad_norm
@@ -146,8 +159,9 @@ def evaluate(model, val_batches, cfg, d) -> float:
     for mb in val_batches:
         inputs, targets = batches.split(mb, d.device)
         logits = model(inputs)
-        total[0] += F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
-                                    reduction="sum").double()
+        total[0] += F.cross_entropy(
+            logits.flatten(0, 1).float(), targets.flatten(), reduction="sum"
+        ).double()
         total[1] += targets.numel()
     torch.distributed.all_reduce(total)
     model.train()
@@ -155,9 +169,13 @@ def evaluate(model, val_batches, cfg, d) -> float:
 
 
 def _trainer_state(cfg, step, sched, data) -> dict:
-    return {"step": step, "scheduler": sched.state_dict(), "data": data,
-            "config": cfg.model_dump(mode="json"),
-            "world_size": torch.distributed.get_world_size()}
+    return {
+        "step": step,
+        "scheduler": sched.state_dict(),
+        "data": data,
+        "config": cfg.model_dump(mode="json"),
+        "world_size": torch.distributed.get_world_size(),
+    }
 
 
 def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
@@ -181,30 +199,39 @@ def run(cfg: config.TrainConfig) -> dict:
     fpt = model.flops_per_token(cfg.seq_len)
     bf16 = uses_bf16(cfg.parallel, d.device)
     peak, peak_src = metrics.peak_tflops(d.device, cfg.metrics.peak_tflops, bf16)
-    _say(d, f"trainer: preset {cfg.preset}, {model.num_params() / 1e6:.1f}M parameters, "
-            f"{d.world_size} rank(s) on {d.device.type} "
-            f"({torch.distributed.get_backend()}), "
-            f"global batch {cfg.global_batch_size} x {cfg.seq_len} tokens, "
-            f"grad accumulation {cfg.grad_accum_steps(d.world_size)}, "
-            f"{'bf16 params, fp32 reduction' if bf16 else 'fp32'}, "
-            f"peak {peak:.2f} TFLOP/s/device ({peak_src})")
+    _say(
+        d,
+        f"trainer: preset {cfg.preset}, {model.num_params() / 1e6:.1f}M parameters, "
+        f"{d.world_size} rank(s) on {d.device.type} "
+        f"({torch.distributed.get_backend()}), "
+        f"global batch {cfg.global_batch_size} x {cfg.seq_len} tokens, "
+        f"grad accumulation {cfg.grad_accum_steps(d.world_size)}, "
+        f"{'bf16 params, fp32 reduction' if bf16 else 'fp32'}, "
+        f"peak {peak:.2f} TFLOP/s/device ({peak_src})",
+    )
 
     start, data_state = 0, None
     found = checkpoint.latest(cfg.checkpoint.dir)
     if found and not cfg.checkpoint.resume:
-        raise config.ConfigError([
-            f"checkpoint.resume=false: {cfg.checkpoint.dir} holds step {found[0]} of an earlier "
-            "run, which a restart of this one would resume from; use an empty checkpoint.dir"])
+        raise config.ConfigError(
+            [
+                f"checkpoint.resume=false: {cfg.checkpoint.dir} holds step {found[0]} of an "
+                "earlier run, which a restart of this one would resume from; use an empty "
+                "checkpoint.dir"
+            ]
+        )
     if found:
         state = checkpoint.load(found[1], model, optimizer, d.rank, d.device)
         sched.load_state_dict(state["scheduler"])
         start, data_state = state["step"], state["data"]
-        _say(d, f"trainer: resumed from {found[1]} (step {start}, written by "
-                f"{state['world_size']} rank(s))")
+        _say(
+            d,
+            f"trainer: resumed from {found[1]} (step {start}, written by "
+            f"{state['world_size']} rank(s))",
+        )
     data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
     val = batches.validation_set(cfg, tok, d.rank, d.world_size)
-    rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size,
-                           d.is_main)
+    rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size, d.is_main)
 
     last_ckpt = {"step": start, "path": found[1] if found else None}
     last_val = {"step": None, "loss": None}
@@ -212,9 +239,16 @@ def run(cfg: config.TrainConfig) -> dict:
     def save(step: int) -> None:
         if last_ckpt["step"] == step:
             return
-        path = checkpoint.save(cfg.checkpoint.dir, step, model, optimizer,
-                               _trainer_state(cfg, step, sched, _data_state(data, d)),
-                               cfg.checkpoint.keep, d.rank, d.device)
+        path = checkpoint.save(
+            cfg.checkpoint.dir,
+            step,
+            model,
+            optimizer,
+            _trainer_state(cfg, step, sched, _data_state(data, d)),
+            cfg.checkpoint.keep,
+            d.rank,
+            d.device,
+        )
         last_ckpt.update(step=step, path=path)
         _say(d, f"trainer: checkpoint {path}")
 
@@ -230,7 +264,7 @@ def run(cfg: config.TrainConfig) -> dict:
     last = cfg.stop_at or cfg.max_steps
     _Stop.install()
     for step in range(start + 1, last + 1):
-        if (cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0):
+        if cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0:
             os.kill(os.getpid(), signal.SIGKILL)
         t0 = time.perf_counter()
         micro = data.next_step()
@@ -259,26 +293,40 @@ def run(cfg: config.TrainConfig) -> dict:
     exported = None
     if cfg.checkpoint.export:
         exported = checkpoint.export_full(model, cfg.checkpoint.export, d.rank)
-    summary = {"kind": "summary", "steps": step, "resumed_from": start, "final_loss": loss,
-               "val_loss": val_loss, "parameters": model.num_params(),
-               "flops_per_token": fpt, "world_size": d.world_size,
-               **rec.run_throughput(),
-               "peak_tflops_per_device": peak, "peak_source": peak_src,
-               "peak_mem_gib": metrics.peak_memory_gib(d.device),
-               "checkpoint": str(last_ckpt["path"]),
-               "export": str(exported) if exported else None}
+    summary = {
+        "kind": "summary",
+        "steps": step,
+        "resumed_from": start,
+        "final_loss": loss,
+        "val_loss": val_loss,
+        "parameters": model.num_params(),
+        "flops_per_token": fpt,
+        "world_size": d.world_size,
+        **rec.run_throughput(),
+        "peak_tflops_per_device": peak,
+        "peak_source": peak_src,
+        "peak_mem_gib": metrics.peak_memory_gib(d.device),
+        "checkpoint": str(last_ckpt["path"]),
+        "export": str(exported) if exported else None,
+    }
     if d.is_main:
         rec.write(summary)
         png = rec.plot()
         (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        print(f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "
-              f"rank(s); train loss {loss:.4f}, validation loss {val_loss:.4f}; "
-              f"{summary['tokens_per_s']:,.0f} tok/s, MFU {100 * summary['mfu']:.1f}% of "
-              f"{peak:.3g} TFLOP/s ({peak_src}), data {100 * summary['data_share']:.0f}%, "
-              f"peak mem {summary['peak_mem_gib']:.2f} GiB", flush=True)
-        print(f"trainer: metrics {rec.path}, loss curve {png}, summary "
-              f"{rec.dir / 'summary.json'}, checkpoint {summary['checkpoint']}"
-              + (f", weights {exported}" if exported else ""), flush=True)
+        print(
+            f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "
+            f"rank(s); train loss {loss:.4f}, validation loss {val_loss:.4f}; "
+            f"{summary['tokens_per_s']:,.0f} tok/s, MFU {100 * summary['mfu']:.1f}% of "
+            f"{peak:.3g} TFLOP/s ({peak_src}), data {100 * summary['data_share']:.0f}%, "
+            f"peak mem {summary['peak_mem_gib']:.2f} GiB",
+            flush=True,
+        )
+        print(
+            f"trainer: metrics {rec.path}, loss curve {png}, summary "
+            f"{rec.dir / 'summary.json'}, checkpoint {summary['checkpoint']}"
+            + (f", weights {exported}" if exported else ""),
+            flush=True,
+        )
     return summary
 
 

@@ -24,8 +24,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     root = args.project_dir or find_root()
     # Fetched here first so that the download of the pinned CRDs shows progress; run() then
     # finds them cached (or, offline, names what it could not check).
-    crds.ensure(fetch=True, progress=lambda line: print(f"trainstack plan: {line}",
-                                                        file=sys.stderr))
+    crds.ensure(
+        fetch=True, progress=lambda line: print(f"trainstack plan: {line}", file=sys.stderr)
+    )
     try:
         result = plan.run(root, args.stack, out_root=root / args.out)
     except (ConfigError, StackFileError) as err:
@@ -34,15 +35,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(plan.summary(result))
     # A mandatory policy violation fails the plan as it would fail `pulumi preview --policy-pack`.
     # So does an input AWS would reject (aws_rules).
-    return 1 if (result.schema_errors or result.mandatory_violations
-                 or result.aws_violations) else 0
+    return (
+        1 if (result.schema_errors or result.mandatory_violations or result.aws_violations) else 0
+    )
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
     from . import crds
 
-    found = crds.ensure(fetch=True, progress=lambda line: print(f"trainstack crds: {line}",
-                                                                 file=sys.stderr))
+    found = crds.ensure(
+        fetch=True, progress=lambda line: print(f"trainstack crds: {line}", file=sys.stderr)
+    )
     for crd in found.available:
         print(f"{crd.kind:<13} {found.directory / crd.file}")
     for why in found.problems:
@@ -50,8 +53,11 @@ def cmd_crds(args: argparse.Namespace) -> int:
     if not found.complete:
         # Not an error for `make demo`: the plan runs without them and says so.
         kinds = ", ".join(c.kind for c in found.missing)
-        print(f"trainstack crds: missing {kinds}: the plan will validate these kinds only once "
-              f"it has their CRDs ({crds.HOW_TO_PROVIDE})", file=sys.stderr)
+        print(
+            f"trainstack crds: missing {kinds}: the plan will validate these kinds only once "
+            f"it has their CRDs ({crds.HOW_TO_PROVIDE})",
+            file=sys.stderr,
+        )
         return 1 if args.check else 0
     return 0
 
@@ -88,19 +94,26 @@ def _job_command(args: argparse.Namespace, action) -> int:
         if err.status == 404:
             missing = f"no PyTorchJob or RayJob {args.namespace}/{args.job}"
             found = jobs.find_elsewhere(api, args.job)
-            hint = ("; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}"
-                              for kind, ns in found) if found else
-                    "kubectl get pytorchjobs,rayjobs -A lists them all; a stack with another "
-                    "trainstack:jobsNamespace needs -n")
+            hint = (
+                "; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}" for kind, ns in found)
+                if found
+                else "kubectl get pytorchjobs,rayjobs -A lists them all; a stack with another "
+                "trainstack:jobsNamespace needs -n"
+            )
             print(f"trainstack {args.command}: {missing} ({hint})", file=sys.stderr)
         else:
-            print(f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
-                  file=sys.stderr)
+            print(
+                f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",
+                file=sys.stderr,
+            )
     except BrokenPipeError:
         raise  # our stdout closed (`logs | head`), not the API server: main() handles it
     except (HTTPError, OSError) as err:
-        print(f"trainstack {args.command}: cannot reach the API server: {err} "
-              "(`trainstack doctor` explains why)", file=sys.stderr)
+        print(
+            f"trainstack {args.command}: cannot reach the API server: {err} "
+            "(`trainstack doctor` explains why)",
+            file=sys.stderr,
+        )
     return 1
 
 
@@ -113,8 +126,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_logs(args: argparse.Namespace) -> int:
     from . import jobs
 
-    return _job_command(args, lambda api: jobs.stream_logs(api, args.job, args.namespace,
-                                                           args.follow))
+    return _job_command(
+        args, lambda api: jobs.stream_logs(api, args.job, args.namespace, args.follow)
+    )
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
@@ -130,14 +144,21 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def _cluster_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", default=None,
-                   help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)",
+    )
 
 
 def _job_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("job", help="the training job's name (trainingJobs key)")
-    p.add_argument("-n", "--namespace", default="training",
-                   help="its namespace (trainstack:jobsNamespace, default training)")
+    p.add_argument(
+        "-n",
+        "--namespace",
+        default="training",
+        help="its namespace (trainstack:jobsNamespace, default training)",
+    )
     _cluster_args(p)
 
 
@@ -147,51 +168,79 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cost, diagnose, preflight
 
     parser = argparse.ArgumentParser(prog="trainstack", description=__doc__)
-    parser.add_argument("--version", action="version",
-                        version=f"%(prog)s {package_version()}")
-    parser.add_argument("--project-dir", type=Path, default=None,
-                        help="the folder holding Pulumi.yaml (default: found from here)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="the folder holding Pulumi.yaml (default: found from here)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="evaluate a stack offline and write build/plan/<stack>/")
     p.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
-    p.add_argument("--out", type=Path, default=Path("build/plan"),
-                   help="output folder, relative to the project (default build/plan)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/plan"),
+        help="output folder, relative to the project (default build/plan)",
+    )
     p.set_defaults(func=cmd_plan)
-    p = sub.add_parser("crds", help="fetch the pinned upstream CRDs into the cache, verified by "
-                       "sha256 (the plan validates custom resources against them)")
-    p.add_argument("--check", action="store_true",
-                   help="exit 1 when any pinned CRD is missing")
+    p = sub.add_parser(
+        "crds",
+        help="fetch the pinned upstream CRDs into the cache, verified by "
+        "sha256 (the plan validates custom resources against them)",
+    )
+    p.add_argument("--check", action="store_true", help="exit 1 when any pinned CRD is missing")
     p.set_defaults(func=cmd_crds)
-    p = sub.add_parser("preflight", help="check the trainer image's Dockerfile and requirements "
-                       "for torch/CUDA/driver/Python conflicts (exit 1 on an error)")
+    p = sub.add_parser(
+        "preflight",
+        help="check the trainer image's Dockerfile and requirements "
+        "for torch/CUDA/driver/Python conflicts (exit 1 on an error)",
+    )
     preflight.add_arguments(p)
     p.set_defaults(func=cmd_preflight)
-    p = sub.add_parser("doctor", help="check a deployed cluster: EKS, node groups, interruption "
-                       "queue, GPU/EFA nodes, CRDs, operators (exit 1 on a failed check)")
-    p.add_argument("--cluster", default=None, help="EKS cluster name (needed when the region "
-                   "has several)")
+    p = sub.add_parser(
+        "doctor",
+        help="check a deployed cluster: EKS, node groups, interruption "
+        "queue, GPU/EFA nodes, CRDs, operators (exit 1 on a failed check)",
+    )
+    p.add_argument(
+        "--cluster", default=None, help="EKS cluster name (needed when the region has several)"
+    )
     p.add_argument("--region", default=None, help="AWS region (default: AWS_REGION / profile)")
     _cluster_args(p)
     p.set_defaults(func=cmd_doctor)
-    p = sub.add_parser("status", help="a PyTorchJob's or RayJob's state, pods, newest "
-                       "checkpoint and, when something is wrong, the likely causes (exit 1 if "
-                       "it failed)")
+    p = sub.add_parser(
+        "status",
+        help="a PyTorchJob's or RayJob's state, pods, newest "
+        "checkpoint and, when something is wrong, the likely causes (exit 1 if "
+        "it failed)",
+    )
     _job_args(p)
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("logs", help="rank 0's log; a progress bar for step lines on a terminal")
     _job_args(p)
-    p.add_argument("-f", "--follow", action="store_true",
-                   help="stream until the job ends, across container restarts (exit 1 if the "
-                   "job failed)")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="stream until the job ends, across container restarts (exit 1 if the job failed)",
+    )
     p.set_defaults(func=cmd_logs)
-    p = sub.add_parser("diagnose", help="name the cause of a failure from saved `kubectl get "
-                       "pods/events -o json` and log output, no cluster needed",
-                       description=diagnose.__doc__.splitlines()[0])
+    p = sub.add_parser(
+        "diagnose",
+        help="name the cause of a failure from saved `kubectl get "
+        "pods/events -o json` and log output, no cluster needed",
+        description=diagnose.__doc__.splitlines()[0],
+    )
     diagnose.add_arguments(p)
     p.set_defaults(func=cmd_diagnose)
-    p = sub.add_parser("cost", help="what a stack costs per hour: idle, and every pool at its "
-                       "ceiling, from a dated price table (no Pulumi run)",
-                       description=cost.__doc__.splitlines()[0])
+    p = sub.add_parser(
+        "cost",
+        help="what a stack costs per hour: idle, and every pool at its "
+        "ceiling, from a dated price table (no Pulumi run)",
+        description=cost.__doc__.splitlines()[0],
+    )
     cost.add_arguments(p)
     p.set_defaults(func=cmd_cost)
     return parser

@@ -38,8 +38,18 @@ if TYPE_CHECKING:
     from components.catalog import GpuInstance
     from components.config import NodeGroupConfig, NodePoolConfig, PlatformConfig
 
-__all__ = ["PRICES_FILE", "PriceError", "PriceTable", "CostReport", "load_prices", "estimate",
-           "format_report", "add_arguments", "run", "main"]
+__all__ = [
+    "PRICES_FILE",
+    "PriceError",
+    "PriceTable",
+    "CostReport",
+    "load_prices",
+    "estimate",
+    "format_report",
+    "add_arguments",
+    "run",
+    "main",
+]
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 # The exact worst-case search for a NodePool is O(nodes x GPUs x types); past this many steps the
@@ -93,7 +103,8 @@ class PriceTable:
             raise PriceError(
                 f"no {self.region} on-demand price for instance type '{name}'{where} in "
                 f"{self.path}; add `{name}: <USD per hour>` under regions.{self.region}.instances "
-                "from aws.amazon.com/ec2/pricing/on-demand/")
+                "from aws.amazon.com/ec2/pricing/on-demand/"
+            )
         return self.instances[name]
 
 
@@ -111,16 +122,25 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise PriceError(f"price table {path} is malformed: {problems}") from None
     if region not in data.regions:
-        raise PriceError(f"no prices for region {region} in {path}; regions priced: "
-                         f"{', '.join(sorted(data.regions))}")
+        raise PriceError(
+            f"no prices for region {region} in {path}; regions priced: "
+            f"{', '.join(sorted(data.regions))}"
+        )
     r = data.regions[region]
     per_hour = 1 / data.hours_per_month
-    return PriceTable(region=region, date=data.date, source=" ".join(data.source.split()),
-                      path=path, hours_per_month=data.hours_per_month,
-                      eks_control_plane=r.eks_control_plane, nat_gateway=r.nat_gateway,
-                      interface_endpoint_per_az=r.interface_endpoint_per_az,
-                      kms_key=r.kms_key_month * per_hour, gp3_gib=r.gp3_gb_month * per_hour,
-                      instances=dict(r.instances))
+    return PriceTable(
+        region=region,
+        date=data.date,
+        source=" ".join(data.source.split()),
+        path=path,
+        hours_per_month=data.hours_per_month,
+        eks_control_plane=r.eks_control_plane,
+        nat_gateway=r.nat_gateway,
+        interface_endpoint_per_az=r.interface_endpoint_per_az,
+        kms_key=r.kms_key_month * per_hour,
+        gp3_gib=r.gp3_gb_month * per_hour,
+        instances=dict(r.instances),
+    )
 
 
 # --------------------------------------------------------------------------------------- report
@@ -140,8 +160,13 @@ class Item:
         return self.quantity * self.unit_hourly
 
     def to_dict(self) -> dict[str, Any]:
-        return {"what": self.what, "quantity": self.quantity, "unit": self.unit,
-                "unitHourly": self.unit_hourly, "hourly": round(self.hourly, 6)}
+        return {
+            "what": self.what,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "unitHourly": self.unit_hourly,
+            "hourly": round(self.hourly, 6),
+        }
 
 
 @dataclass(frozen=True)
@@ -167,13 +192,19 @@ class PoolCost:
         return sum(i.hourly for i in self.ceiling)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "spotPricedAsOnDemand": self.spot,
-                "idleHourly": round(self.idle_hourly, 6),
-                "ceilingHourly": round(self.ceiling_hourly, 6),
-                "ceilingNodes": self.ceiling_nodes, "ceilingGpus": self.ceiling_gpus,
-                "ceilingMix": self.ceiling_mix, "note": self.note,
-                "idle": [i.to_dict() for i in self.idle],
-                "ceiling": [i.to_dict() for i in self.ceiling]}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "spotPricedAsOnDemand": self.spot,
+            "idleHourly": round(self.idle_hourly, 6),
+            "ceilingHourly": round(self.ceiling_hourly, 6),
+            "ceilingNodes": self.ceiling_nodes,
+            "ceilingGpus": self.ceiling_gpus,
+            "ceilingMix": self.ceiling_mix,
+            "note": self.note,
+            "idle": [i.to_dict() for i in self.idle],
+            "ceiling": [i.to_dict() for i in self.ceiling],
+        }
 
 
 @dataclass(frozen=True)
@@ -206,11 +237,16 @@ class CostReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "stack": self.stack, "cluster": self.cluster, "region": self.region,
+            "stack": self.stack,
+            "cluster": self.cluster,
+            "region": self.region,
             "currency": "USD",
-            "prices": {"date": self.prices.date, "source": self.prices.source,
-                       "file": str(self.prices.path),
-                       "hoursPerMonth": self.prices.hours_per_month},
+            "prices": {
+                "date": self.prices.date,
+                "source": self.prices.source,
+                "file": str(self.prices.path),
+                "hoursPerMonth": self.prices.hours_per_month,
+            },
             "idleHourly": round(self.idle_hourly, 6),
             "idleMonthly": round(self.monthly(self.idle_hourly), 2),
             "ceilingHourly": round(self.ceiling_hourly, 6),
@@ -226,12 +262,18 @@ class CostReport:
 
 
 def _mix_text(counts: Counter[str]) -> str:
-    return " + ".join(f"{n} x {t}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1])) \
+    return (
+        " + ".join(f"{n} x {t}" for t, n in sorted(counts.items(), key=lambda kv: -kv[1]))
         or "0 nodes"
+    )
 
 
-def _node_items(pool: str, counts: Counter[str], disk_gib: int, prices: PriceTable,
-                ) -> tuple[Item, ...]:
+def _node_items(
+    pool: str,
+    counts: Counter[str],
+    disk_gib: int,
+    prices: PriceTable,
+) -> tuple[Item, ...]:
     items = [Item(f"{pool}: {t}", n, t, prices.instance(t, pool)) for t, n in counts.items() if n]
     nodes = sum(counts.values())
     if nodes:
@@ -255,23 +297,31 @@ def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
     # stack scales a managed group down on its own.
     idle = _node_items(name, Counter({idle_type: g.desired}), g.disk_size_gib, prices)
     ceiling = _node_items(name, Counter({dearest: g.max_size}), g.disk_size_gib, prices)
-    return PoolCost(name=name, kind="system node group" if g.role == "system" else "node group",
-                    spot=spot, idle=idle, ceiling=ceiling, ceiling_nodes=g.max_size,
-                    ceiling_gpus=g.max_size * gpus,
-                    ceiling_mix=_mix_text(Counter({dearest: g.max_size})),
-                    note="maxSize x dearest type")
+    return PoolCost(
+        name=name,
+        kind="system node group" if g.role == "system" else "node group",
+        spot=spot,
+        idle=idle,
+        ceiling=ceiling,
+        ceiling_nodes=g.max_size,
+        ceiling_gpus=g.max_size * gpus,
+        ceiling_mix=_mix_text(Counter({dearest: g.max_size})),
+        note="maxSize x dearest type",
+    )
 
 
-def _node_cap(options: list[tuple[GpuInstance, float]], max_gpus: int,
-              max_nodes: int | None) -> int:
+def _node_cap(
+    options: list[tuple[GpuInstance, float]], max_gpus: int, max_nodes: int | None
+) -> int:
     """The most nodes the pool's limits allow: maxGpus filled with its smallest-GPU instance,
     and no more than maxNodes."""
     by_gpus = max_gpus // min(i.gpus for i, _ in options)
     return by_gpus if max_nodes is None else min(max_nodes, by_gpus)
 
 
-def _worst_mix(options: list[tuple[GpuInstance, float]], max_gpus: int, max_nodes: int | None
-               ) -> Counter[str] | None:
+def _worst_mix(
+    options: list[tuple[GpuInstance, float]], max_gpus: int, max_nodes: int | None
+) -> Counter[str] | None:
     """The dearest multiset of instances whose GPUs sum to <= max_gpus and count <= max_nodes.
 
     Karpenter launches a node only if the pool's usage plus that node's capacity stays within the
@@ -295,7 +345,7 @@ def _worst_mix(options: list[tuple[GpuInstance, float]], max_gpus: int, max_node
                 if inst.gpus <= g:
                     value, mix = best[g - inst.gpus]
                     if value + price > new[g][0] + 1e-9:
-                        new[g] = (value + price, mix[:k] + (mix[k] + 1,) + mix[k + 1:])
+                        new[g] = (value + price, mix[:k] + (mix[k] + 1,) + mix[k + 1 :])
         if new == best:  # no further node adds cost: the remaining limits are not binding
             break
         best = new
@@ -308,19 +358,29 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     disk = p.disk_size_gib
     # Each node also brings its root disk: with it in the node's price, 16 x 4-GPU nodes rank
     # above 8 x 8-GPU nodes of the same instance price, as they should.
-    options = [(i, prices.instance(i.name, used_by) + disk * prices.gp3_gib)
-               for i in p.allowed_instances()]
+    options = [
+        (i, prices.instance(i.name, used_by) + disk * prices.gp3_gib) for i in p.allowed_instances()
+    ]
     spot = "spot" in p.capacity_types
     if not options or not p.max_gpus:
-        return PoolCost(name, "NodePool", spot, (), (), 0, 0, "0 nodes",
-                        note="no instance type it may launch")
+        return PoolCost(
+            name, "NodePool", spot, (), (), 0, 0, "0 nodes", note="no instance type it may launch"
+        )
     mix = _worst_mix(options, p.max_gpus, p.max_nodes)
     if mix is not None:
         nodes = sum(mix.values())
         gpus = sum(i.gpus * mix[i.name] for i, _ in options)
-        return PoolCost(name, "NodePool", spot, (), _node_items(name, mix, disk, prices), nodes,
-                        gpus, _mix_text(mix),
-                        note="dearest mix within maxGpus/maxNodes")
+        return PoolCost(
+            name,
+            "NodePool",
+            spot,
+            (),
+            _node_items(name, mix, disk, prices),
+            nodes,
+            gpus,
+            _mix_text(mix),
+            note="dearest mix within maxGpus/maxNodes",
+        )
     # Too big to search: a bound no mix can exceed, the lesser of "every GPU at the dearest price
     # per GPU" and "every node at the dearest instance price".
     per_gpu = max(price / i.gpus for i, price in options)
@@ -328,11 +388,22 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     nodes = _node_cap(options, p.max_gpus, p.max_nodes)
     # (Per node and per GPU prices here include the root disk.)
     by_gpu, by_node = p.max_gpus * per_gpu, nodes * per_node
-    item = (Item(f"{name}: {p.max_gpus} GPUs with disks (bound)", p.max_gpus, "GPU", per_gpu)
-            if by_gpu <= by_node else Item(f"{name}: {nodes} nodes with disks (bound)", nodes,
-                                           "node", per_node))
-    return PoolCost(name, "NodePool", spot, (), (item,), nodes, p.max_gpus, f"<= {nodes} nodes",
-                    note="upper bound: the pool is too large to search every mix")
+    item = (
+        Item(f"{name}: {p.max_gpus} GPUs with disks (bound)", p.max_gpus, "GPU", per_gpu)
+        if by_gpu <= by_node
+        else Item(f"{name}: {nodes} nodes with disks (bound)", nodes, "node", per_node)
+    )
+    return PoolCost(
+        name,
+        "NodePool",
+        spot,
+        (),
+        (item,),
+        nodes,
+        p.max_gpus,
+        f"<= {nodes} nodes",
+        note="upper bound: the pool is too large to search every mix",
+    )
 
 
 def _volume_notes(cfg: PlatformConfig) -> list[str]:
@@ -340,16 +411,21 @@ def _volume_notes(cfg: PlatformConfig) -> list[str]:
     for name, v in cfg.volumes.items():
         if v.existing_claim:
             continue
-        what = {"fsx": "FSx for Lustre file system (billed per provisioned GiB-month)",
-                "efs": "EFS file system (billed per GiB stored)",
-                "ebs": "gp3 EBS volume"}[v.type]
-        notes.append(f"volume '{name}' ({v.size}): an {what}, created by its CSI driver when the "
-                     "claim binds; not priced here")
+        what = {
+            "fsx": "FSx for Lustre file system (billed per provisioned GiB-month)",
+            "efs": "EFS file system (billed per GiB stored)",
+            "ebs": "gp3 EBS volume",
+        }[v.type]
+        notes.append(
+            f"volume '{name}' ({v.size}): an {what}, created by its CSI driver when the "
+            "claim binds; not priced here"
+        )
     return notes
 
 
-def estimate(cfg: PlatformConfig, prices: PriceTable | None = None,
-             stack: str | None = None) -> CostReport:
+def estimate(
+    cfg: PlatformConfig, prices: PriceTable | None = None, stack: str | None = None
+) -> CostReport:
     """Price `cfg` with `prices` (default: trainstack/prices.yaml for the stack's region).
 
     Raises PriceError when an instance type the stack may launch has no price.
@@ -359,33 +435,53 @@ def estimate(cfg: PlatformConfig, prices: PriceTable | None = None,
     prices = prices or load_prices(cfg.region)
     net = cfg.network
     nats = 1 if net.nat_gateways == "single" else net.az_count
-    fixed = [Item("EKS control plane", 1, "cluster", prices.eks_control_plane),
-             Item(f"NAT gateway ({net.nat_gateways})", nats, "gateway", prices.nat_gateway)]
+    fixed = [
+        Item("EKS control plane", 1, "cluster", prices.eks_control_plane),
+        Item(f"NAT gateway ({net.nat_gateways})", nats, "gateway", prices.nat_gateway),
+    ]
     if net.interface_endpoints:
         # One ENI per endpoint per zone, each billed by the hour (components/network.py).
-        fixed.append(Item(f"interface endpoints ({len(INTERFACE_ENDPOINTS)} x {net.az_count} AZ)",
-                          len(INTERFACE_ENDPOINTS) * net.az_count, "endpoint-AZ",
-                          prices.interface_endpoint_per_az))
+        fixed.append(
+            Item(
+                f"interface endpoints ({len(INTERFACE_ENDPOINTS)} x {net.az_count} AZ)",
+                len(INTERFACE_ENDPOINTS) * net.az_count,
+                "endpoint-AZ",
+                prices.interface_endpoint_per_az,
+            )
+        )
     fixed.append(Item("KMS key (EKS secrets)", 1, "key", prices.kms_key))
     if cfg.image.enabled:  # components/image.py encrypts the repository, sources and logs
         fixed.append(Item("KMS key (trainer image)", 1, "key", prices.kms_key))
 
     system_name, _ = cfg.system_group
     # The system group first: it is the part of the idle cost that is not a GPU pool.
-    pools = [_group_cost(n, g, prices) for n, g in sorted(
-        cfg.node_groups.items(), key=lambda kv: kv[0] != system_name)]
+    pools = [
+        _group_cost(n, g, prices)
+        for n, g in sorted(cfg.node_groups.items(), key=lambda kv: kv[0] != system_name)
+    ]
     pools += [_pool_cost(n, p, prices) for n, p in cfg.node_pools.items()]
 
     notes = []
     if any(p.spot for p in pools):
-        notes.append("spot capacity (marked *) is priced at the on-demand price: an upper bound; "
-                     "the spot price is usually 60-70% lower but varies")
+        notes.append(
+            "spot capacity (marked *) is priced at the on-demand price: an upper bound; "
+            "the spot price is usually 60-70% lower but varies"
+        )
     notes += _volume_notes(cfg)
-    notes.append("not priced: NAT/endpoint data processed, data transfer, CloudWatch logs, ECR "
-                 "storage, CodeBuild minutes, load balancers")
-    return CostReport(region=cfg.region, prices=prices, fixed=tuple(fixed), pools=tuple(pools),
-                      notes=tuple(notes), stack=stack, cluster=cfg.cluster.name,
-                      gpu_ceiling=cfg.gpu_ceiling())
+    notes.append(
+        "not priced: NAT/endpoint data processed, data transfer, CloudWatch logs, ECR "
+        "storage, CodeBuild minutes, load balancers"
+    )
+    return CostReport(
+        region=cfg.region,
+        prices=prices,
+        fixed=tuple(fixed),
+        pools=tuple(pools),
+        notes=tuple(notes),
+        stack=stack,
+        cluster=cfg.cluster.name,
+        gpu_ceiling=cfg.gpu_ceiling(),
+    )
 
 
 # ------------------------------------------------------------------------------------- printing
@@ -398,35 +494,50 @@ def _usd(x: float) -> str:
 def format_report(report: CostReport) -> str:
     pr = report.prices
     title = f"stack '{report.stack}'" if report.stack else f"cluster {report.cluster}"
-    lines = [f"Cost of {title} in {report.region}: on-demand list prices of {pr.date} "
-             f"({pr.path.name}), USD", ""]
+    lines = [
+        f"Cost of {title} in {report.region}: on-demand list prices of {pr.date} "
+        f"({pr.path.name}), USD",
+        "",
+    ]
 
-    lines += ["Idle (no training job running):",
-              f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}"]
+    lines += [
+        "Idle (no training job running):",
+        f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}",
+    ]
     idle_items = list(report.fixed) + [i for p in report.pools for i in p.idle]
     for i in idle_items:
         count = f"{i.quantity:g}"
-        lines.append(f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} "
-                     f"{i.hourly:>9.4f}")
+        lines.append(
+            f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
+        )
     zero = [p.name for p in report.pools if not p.idle]
     if zero:
         lines.append(f"  (at zero nodes: {', '.join(zero)})")
-    lines += [f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
-              f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}"
-              "/month", ""]
+    lines += [
+        f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
+        f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}"
+        "/month",
+        "",
+    ]
 
-    lines += ["Each pool at its ceiling:",
-              f"  {'pool':<14} {'kind':<18} {'at ceiling':<34} {'GPUs':>5} {'$/h':>10}  how"]
+    lines += [
+        "Each pool at its ceiling:",
+        f"  {'pool':<14} {'kind':<18} {'at ceiling':<34} {'GPUs':>5} {'$/h':>10}  how",
+    ]
     for p in report.pools:
         name = p.name + ("*" if p.spot else "")
-        lines.append(f"  {name:<14} {p.kind:<18} {p.ceiling_mix:<34} {p.ceiling_gpus:>5} "
-                     f"{p.ceiling_hourly:>10.2f}  {p.note}")
-    lines += [f"  {'fixed (control plane, NAT, endpoints, KMS)':<73} "
-              f"{report.fixed_hourly:>10.2f}",
-              f"  {'every pool at its ceiling':<73} {report.ceiling_hourly:>10.2f}"
-              f"   = {_usd(report.ceiling_hourly)}/h, "
-              f"{_usd(report.monthly(report.ceiling_hourly))}/month, "
-              f"{report.gpu_ceiling} GPUs", ""]
+        lines.append(
+            f"  {name:<14} {p.kind:<18} {p.ceiling_mix:<34} {p.ceiling_gpus:>5} "
+            f"{p.ceiling_hourly:>10.2f}  {p.note}"
+        )
+    lines += [
+        f"  {'fixed (control plane, NAT, endpoints, KMS)':<73} {report.fixed_hourly:>10.2f}",
+        f"  {'every pool at its ceiling':<73} {report.ceiling_hourly:>10.2f}"
+        f"   = {_usd(report.ceiling_hourly)}/h, "
+        f"{_usd(report.monthly(report.ceiling_hourly))}/month, "
+        f"{report.gpu_ceiling} GPUs",
+        "",
+    ]
     lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
     lines.append(f"  - prices: {pr.source} (as of {pr.date}; {pr.hours_per_month:g} h/month)")
     return "\n".join(lines)
@@ -438,9 +549,14 @@ def format_report(report: CostReport) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--prices", type=Path, default=PRICES_FILE, metavar="FILE",
-                        help="price table to use instead of the dated one shipped as "
-                             f"trainstack/{PRICES_FILE.name} (same YAML layout)")
+    parser.add_argument(
+        "--prices",
+        type=Path,
+        default=PRICES_FILE,
+        metavar="FILE",
+        help="price table to use instead of the dated one shipped as "
+        f"trainstack/{PRICES_FILE.name} (same YAML layout)",
+    )
 
 
 def run(args: argparse.Namespace, root: Path) -> int:

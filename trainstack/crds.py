@@ -27,19 +27,22 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from components import versions
 
 ENV_CRD_DIR = "TRAINSTACK_CRD_DIR"
 DOWNLOAD_TIMEOUT_S = 20
 
-_TRAINER = f"https://raw.githubusercontent.com/kubeflow/trainer/{versions.TRAINING_OPERATOR_VERSION}"
+_TRAINER = (
+    f"https://raw.githubusercontent.com/kubeflow/trainer/{versions.TRAINING_OPERATOR_VERSION}"
+)
 _KUBERAY = f"https://raw.githubusercontent.com/ray-project/kuberay/v{versions.KUBERAY_VERSION}"
-_KARPENTER = ("https://raw.githubusercontent.com/aws/karpenter-provider-aws/"
-              f"v{versions.KARPENTER_VERSION}")
+_KARPENTER = (
+    f"https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{versions.KARPENTER_VERSION}"
+)
 
 
 @dataclass(frozen=True)
@@ -54,25 +57,47 @@ class PinnedCrd:
 # The checksums are of the files at these tags; a version bump in components/versions.py changes
 # the URL, and the old checksum then refuses the new file until it is pinned here too.
 PINNED: tuple[PinnedCrd, ...] = (
-    PinnedCrd("kubeflow.org_pytorchjobs.yaml", "kubeflow.org", "PyTorchJob",
-              f"{_TRAINER}/manifests/base/crds/kubeflow.org_pytorchjobs.yaml",
-              "eb80e57a984cdc7ceefaaf3fc561e21b673c30cbb58589f2389528d2b2760d22"),
-    PinnedCrd("ray.io_rayclusters.yaml", "ray.io", "RayCluster",
-              f"{_KUBERAY}/helm-chart/kuberay-operator/crds/ray.io_rayclusters.yaml",
-              "c44704442eef0c6721ad40c1d66782c8bd3fdab9d3344306a5820910a679baa1"),
-    PinnedCrd("ray.io_rayjobs.yaml", "ray.io", "RayJob",
-              f"{_KUBERAY}/helm-chart/kuberay-operator/crds/ray.io_rayjobs.yaml",
-              "01a5cf3b17c1769fda44af7e82debcd98722f0c27b9ab84d084681c6649121f5"),
-    PinnedCrd("karpenter.sh_nodepools.yaml", "karpenter.sh", "NodePool",
-              f"{_KARPENTER}/pkg/apis/crds/karpenter.sh_nodepools.yaml",
-              "3bb64a20c80776b77aa19a699ebdaf34480a7b2e7ec4ef890b43225b3517f878"),
-    PinnedCrd("karpenter.k8s.aws_ec2nodeclasses.yaml", "karpenter.k8s.aws", "EC2NodeClass",
-              f"{_KARPENTER}/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml",
-              "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f"),
+    PinnedCrd(
+        "kubeflow.org_pytorchjobs.yaml",
+        "kubeflow.org",
+        "PyTorchJob",
+        f"{_TRAINER}/manifests/base/crds/kubeflow.org_pytorchjobs.yaml",
+        "eb80e57a984cdc7ceefaaf3fc561e21b673c30cbb58589f2389528d2b2760d22",
+    ),
+    PinnedCrd(
+        "ray.io_rayclusters.yaml",
+        "ray.io",
+        "RayCluster",
+        f"{_KUBERAY}/helm-chart/kuberay-operator/crds/ray.io_rayclusters.yaml",
+        "c44704442eef0c6721ad40c1d66782c8bd3fdab9d3344306a5820910a679baa1",
+    ),
+    PinnedCrd(
+        "ray.io_rayjobs.yaml",
+        "ray.io",
+        "RayJob",
+        f"{_KUBERAY}/helm-chart/kuberay-operator/crds/ray.io_rayjobs.yaml",
+        "01a5cf3b17c1769fda44af7e82debcd98722f0c27b9ab84d084681c6649121f5",
+    ),
+    PinnedCrd(
+        "karpenter.sh_nodepools.yaml",
+        "karpenter.sh",
+        "NodePool",
+        f"{_KARPENTER}/pkg/apis/crds/karpenter.sh_nodepools.yaml",
+        "3bb64a20c80776b77aa19a699ebdaf34480a7b2e7ec4ef890b43225b3517f878",
+    ),
+    PinnedCrd(
+        "karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "karpenter.k8s.aws",
+        "EC2NodeClass",
+        f"{_KARPENTER}/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml",
+        "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f",
+    ),
 )
 
-HOW_TO_PROVIDE = (f"run `make crds` (or `trainstack crds`) on a machine with internet, or set "
-                  f"{ENV_CRD_DIR} to a directory holding the pinned files")
+HOW_TO_PROVIDE = (
+    f"run `make crds` (or `trainstack crds`) on a machine with internet, or set "
+    f"{ENV_CRD_DIR} to a directory holding the pinned files"
+)
 
 
 @dataclass
@@ -98,8 +123,10 @@ class CrdSet:
         kinds = kinds if kinds is not None else [c.kind for c in self.missing]
         if not kinds:
             return None
-        return (f"not checked against their upstream CRDs, which this machine does not have: "
-                f"{', '.join(kinds)} ({HOW_TO_PROVIDE})")
+        return (
+            f"not checked against their upstream CRDs, which this machine does not have: "
+            f"{', '.join(kinds)} ({HOW_TO_PROVIDE})"
+        )
 
 
 def cache_dir() -> Path:
@@ -160,8 +187,11 @@ def _fetch_into(directory: Path, crd: PinnedCrd, download: Callable[[str], bytes
     return None
 
 
-def ensure(fetch: bool = True, download: Callable[[str], bytes] = _download,
-           progress: Callable[[str], None] | None = None) -> CrdSet:
+def ensure(
+    fetch: bool = True,
+    download: Callable[[str], bytes] = _download,
+    progress: Callable[[str], None] | None = None,
+) -> CrdSet:
     """The pinned CRDs this machine has, downloading missing ones into the cache if `fetch`
     (never into $TRAINSTACK_CRD_DIR, which is the user's own mirror)."""
     env = os.environ.get(ENV_CRD_DIR)

@@ -62,8 +62,11 @@ class _Inputs:
         """(reason, message, object name) of each event."""
         for e in self.events:
             obj = e.get("involvedObject") or e.get("regarding") or {}
-            yield (str(e.get("reason") or ""), str(e.get("message") or e.get("note") or ""),
-                   str(obj.get("name") or ""))
+            yield (
+                str(e.get("reason") or ""),
+                str(e.get("message") or e.get("note") or ""),
+                str(obj.get("name") or ""),
+            )
 
     def scheduling_messages(self) -> Iterable[tuple[str, str]]:
         """(pod, message) of every 'cannot schedule' signal: PodScheduled False, FailedScheduling
@@ -97,8 +100,10 @@ def _expects_efa(pods: list[tuple[str, dict[str, Any], dict[str, Any]]], lines: 
             res = c.get("resources") or {}
             if any("vpc.amazonaws.com/efa" in (res.get(k) or {}) for k in ("limits", "requests")):
                 return True
-            if any(e.get("name") == "FI_PROVIDER" and e.get("value") == "efa"
-                   for e in c.get("env") or []):
+            if any(
+                e.get("name") == "FI_PROVIDER" and e.get("value") == "efa"
+                for e in c.get("env") or []
+            ):
                 return True
     return any("FI_PROVIDER=efa" in line for line in lines)
 
@@ -123,13 +128,18 @@ def _where(pod: str) -> str:
 
 Found = tuple[str, str, str] | None
 
-SECRET_MISSING_RE = re.compile(r'secret "?([\w.-]+)"? not found|'
-                               r"couldn't find key (\S+) in Secret [\w-]+/([\w.-]+)")
+SECRET_MISSING_RE = re.compile(
+    r'secret "?([\w.-]+)"? not found|'
+    r"couldn't find key (\S+) in Secret [\w-]+/([\w.-]+)"
+)
 
 
 def _secret_missing(x: _Inputs) -> Found:
-    texts = [(pod, str(_waiting(cs).get("message") or "")) for pod, cs in x.containers()
-             if _waiting(cs).get("reason") == "CreateContainerConfigError"]
+    texts = [
+        (pod, str(_waiting(cs).get("message") or ""))
+        for pod, cs in x.containers()
+        if _waiting(cs).get("reason") == "CreateContainerConfigError"
+    ]
     texts += [(obj, msg) for _, msg, obj in x.event_texts()]
     for pod, text in texts:
         m = SECRET_MISSING_RE.search(text)
@@ -137,17 +147,25 @@ def _secret_missing(x: _Inputs) -> Found:
             continue
         secret = m.group(1) or m.group(3)
         if secret == HF_SECRET:
-            remedy = ("the stack creates this Secret from the hfToken secret: run `pulumi config "
-                      "set --secret trainstack:hfToken hf_...` and `pulumi up`; or, if the job "
-                      "needs no gated model, drop `hfToken: true` from "
-                      "trainstack:trainingJobs.<job>. Check: `kubectl get secret hf-token -n "
-                      f"{x.namespace}`")
+            remedy = (
+                "the stack creates this Secret from the hfToken secret: run `pulumi config "
+                "set --secret trainstack:hfToken hf_...` and `pulumi up`; or, if the job "
+                "needs no gated model, drop `hfToken: true` from "
+                "trainstack:trainingJobs.<job>. Check: `kubectl get secret hf-token -n "
+                f"{x.namespace}`"
+            )
         else:
-            remedy = (f"create Secret {secret!r} in the pod's namespace, or remove the reference "
-                      "(trainstack:trainingJobs.<job>.env); `kubectl get secrets -n "
-                      f"{x.namespace}` lists what exists")
-        return (f"the container cannot start: Secret {secret!r} (or its key) does not exist in "
-                "the pod's namespace", remedy, _where(pod) + _clip(text))
+            remedy = (
+                f"create Secret {secret!r} in the pod's namespace, or remove the reference "
+                "(trainstack:trainingJobs.<job>.env); `kubectl get secrets -n "
+                f"{x.namespace}` lists what exists"
+            )
+        return (
+            f"the container cannot start: Secret {secret!r} (or its key) does not exist in "
+            "the pod's namespace",
+            remedy,
+            _where(pod) + _clip(text),
+        )
     return None
 
 
@@ -155,33 +173,47 @@ PULL_REASONS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImag
 
 
 def _image_pull(x: _Inputs) -> Found:
-    hits = [(pod, f"{w.get('reason')}: {w.get('message') or ''}")
-            for pod, cs in x.containers()
-            if (w := _waiting(cs)).get("reason") in PULL_REASONS]
-    hits += [(obj, msg) for reason, msg, obj in x.event_texts()
-             if reason in ("Failed", "BackOff") and re.search(r"pull(ing)? image", msg, re.I)]
+    hits = [
+        (pod, f"{w.get('reason')}: {w.get('message') or ''}")
+        for pod, cs in x.containers()
+        if (w := _waiting(cs)).get("reason") in PULL_REASONS
+    ]
+    hits += [
+        (obj, msg)
+        for reason, msg, obj in x.event_texts()
+        if reason in ("Failed", "BackOff") and re.search(r"pull(ing)? image", msg, re.I)
+    ]
     if not hits:
         return None
     pod, text = hits[0]
     everything = " ".join(t for _, t in hits)
     if re.search(r"403|unauthorized|no basic auth|denied|authorization", everything, re.I):
-        remedy = ("the node may not read the repository: the node role needs ECR read access "
-                  "(AmazonEC2ContainerRegistryReadOnly) and a cross-account repository a policy "
-                  "allowing it; check `aws ecr get-repository-policy`")
+        remedy = (
+            "the node may not read the repository: the node role needs ECR read access "
+            "(AmazonEC2ContainerRegistryReadOnly) and a cross-account repository a policy "
+            "allowing it; check `aws ecr get-repository-policy`"
+        )
     else:
-        remedy = ("the image reference does not exist: compare it with `pulumi stack output "
-                  "trainerImage`, check the CodeBuild build of the trainer image succeeded "
-                  "(`aws codebuild list-builds-for-project`), and run `pulumi up` to rebuild and "
-                  "re-point the jobs; `kubectl describe pod` shows the exact pull error")
-    return ("the node cannot pull the container image, so the container never starts", remedy,
-            _where(pod) + _clip(text))
+        remedy = (
+            "the image reference does not exist: compare it with `pulumi stack output "
+            "trainerImage`, check the CodeBuild build of the trainer image succeeded "
+            "(`aws codebuild list-builds-for-project`), and run `pulumi up` to rebuild and "
+            "re-point the jobs; `kubectl describe pod` shows the exact pull error"
+        )
+    return (
+        "the node cannot pull the container image, so the container never starts",
+        remedy,
+        _where(pod) + _clip(text),
+    )
 
 
 HF_AUTH_RE = re.compile(
     r"401 Client Error|Repository Not Found for url|GatedRepoError|gated repo|"
     r"Invalid user token|Invalid credentials in Authorization header|"
     r"HF_TOKEN\W.{0,40}(not set|missing|empty|invalid)|"
-    r"(set|export|provide) (the |your )?HF_TOKEN|Access to model .* is restricted", re.I)
+    r"(set|export|provide) (the |your )?HF_TOKEN|Access to model .* is restricted",
+    re.I,
+)
 
 
 def _hf_auth(x: _Inputs) -> Found:
@@ -189,18 +221,27 @@ def _hf_auth(x: _Inputs) -> Found:
     if line is None:
         return None
     gated = re.search(r"gated|restricted", line, re.I)
-    what = ("the model is gated: the token's account has not been granted access"
-            if gated else "Hugging Face refused the download: no token, an invalid one, or a "
-            "repository name that does not exist (private and missing look alike without a token)")
-    return (what,
-            "set the token with `pulumi config set --secret trainstack:hfToken hf_...`, add "
-            "`hfToken: true` to trainstack:trainingJobs.<job> and `pulumi up`; for a gated model "
-            "accept its license on huggingface.co with the token's account; check the model name "
-            "in the job's args", _clip(line))
+    what = (
+        "the model is gated: the token's account has not been granted access"
+        if gated
+        else "Hugging Face refused the download: no token, an invalid one, or a "
+        "repository name that does not exist (private and missing look alike without a token)"
+    )
+    return (
+        what,
+        "set the token with `pulumi config set --secret trainstack:hfToken hf_...`, add "
+        "`hfToken: true` to trainstack:trainingJobs.<job> and `pulumi up`; for a gated model "
+        "accept its license on huggingface.co with the token's account; check the model name "
+        "in the job's args",
+        _clip(line),
+    )
 
 
-LIMIT_RE = re.compile(r"exceed(s|ed)? (the )?limits?|limits? (exceeded|reached)|"
-                      r"nodepool\W+[\w-]+\W+.{0,40}limit", re.I)
+LIMIT_RE = re.compile(
+    r"exceed(s|ed)? (the )?limits?|limits? (exceeded|reached)|"
+    r"nodepool\W+[\w-]+\W+.{0,40}limit",
+    re.I,
+)
 # Karpenter lists every pool it tried ('incompatible with nodepool "small", ...'): the one at
 # its limit is the one named after "limits for nodepool".
 LIMIT_POOL_RE = re.compile(r'limits? for nodepool\W{1,3}"?([a-z0-9][a-z0-9-]*)"?', re.I)
@@ -213,56 +254,72 @@ def _nodepool_limit(x: _Inputs) -> Found:
             m = LIMIT_POOL_RE.search(msg) or POOL_RE.search(msg)
             pool = m.group(1) if m else "<pool>"
             # Karpenter's message leads with every other pool it rejected: show the limit part.
-            shown = ("..." if hit.start() > 80 else "") + msg[max(0, hit.start() - 80):]
-            return (f"Karpenter will not launch another node: NodePool {pool!r} is at its GPU "
-                    "(or node) limit, so pods wait Pending",
-                    f"raise trainstack:karpenter.nodePools.{pool}.maxGpus (and maxNodes) and "
-                    "`pulumi up`, or ask for fewer nodes x gpusPerNode in the job; "
-                    f"`kubectl get nodepool {pool} -o jsonpath='{{.status.resources}}'` shows "
-                    "what it already runs", _where(pod) + _clip(shown))
+            shown = ("..." if hit.start() > 80 else "") + msg[max(0, hit.start() - 80) :]
+            return (
+                f"Karpenter will not launch another node: NodePool {pool!r} is at its GPU "
+                "(or node) limit, so pods wait Pending",
+                f"raise trainstack:karpenter.nodePools.{pool}.maxGpus (and maxNodes) and "
+                "`pulumi up`, or ask for fewer nodes x gpusPerNode in the job; "
+                f"`kubectl get nodepool {pool} -o jsonpath='{{.status.resources}}'` shows "
+                "what it already runs",
+                _where(pod) + _clip(shown),
+            )
     return None
 
 
-QUOTA_RE = re.compile(r"VcpuLimitExceeded|MaxSpotInstanceCountExceeded|"
-                      r"exceeded your (current )?quota|PendingVerification", re.I)
-CAPACITY_RE = re.compile(r"InsufficientInstanceCapacity|insufficient capacity|"
-                         r"UnfulfillableCapacity|InsufficientCapacity", re.I)
+QUOTA_RE = re.compile(
+    r"VcpuLimitExceeded|MaxSpotInstanceCountExceeded|"
+    r"exceeded your (current )?quota|PendingVerification",
+    re.I,
+)
+CAPACITY_RE = re.compile(
+    r"InsufficientInstanceCapacity|insufficient capacity|"
+    r"UnfulfillableCapacity|InsufficientCapacity",
+    re.I,
+)
 
 
 def _quota(x: _Inputs) -> Found:
     for reason, msg, obj in x.event_texts():
         if QUOTA_RE.search(msg) or QUOTA_RE.search(reason):
-            return ("EC2 refused the instance: the account's vCPU quota for this instance class "
-                    "(G and VT / P, on-demand or spot) is used up",
-                    "request more in Service Quotas ('Running On-Demand G and VT instances', "
-                    "'All G and VT Spot Instance Requests', counted in vCPUs), or lower the "
-                    "pool's maxGpus / the group's maxSize to what the quota allows",
-                    _where(obj) + _clip(msg))
+            return (
+                "EC2 refused the instance: the account's vCPU quota for this instance class "
+                "(G and VT / P, on-demand or spot) is used up",
+                "request more in Service Quotas ('Running On-Demand G and VT instances', "
+                "'All G and VT Spot Instance Requests', counted in vCPUs), or lower the "
+                "pool's maxGpus / the group's maxSize to what the quota allows",
+                _where(obj) + _clip(msg),
+            )
     return None
 
 
 def _capacity(x: _Inputs) -> Found:
     for reason, msg, obj in x.event_texts():
         if CAPACITY_RE.search(msg) or CAPACITY_RE.search(reason):
-            return ("AWS has no free capacity of the requested GPU type in the zones tried; "
-                    "the node is not launched (Karpenter retries, a managed group keeps failing)",
-                    "allow more types in the pool (trainstack:karpenter.nodePools.<pool>."
-                    "instanceFamilies / instanceTypes), add the other capacity type "
-                    "(capacityTypes: [spot, on-demand]), spread over more zones "
-                    "(trainstack:network.azCount; not for EFA groups, which sit in one zone), or "
-                    "reserve capacity (On-Demand Capacity Reservation, Capacity Block)",
-                    _where(obj) + _clip(msg))
+            return (
+                "AWS has no free capacity of the requested GPU type in the zones tried; "
+                "the node is not launched (Karpenter retries, a managed group keeps failing)",
+                "allow more types in the pool (trainstack:karpenter.nodePools.<pool>."
+                "instanceFamilies / instanceTypes), add the other capacity type "
+                "(capacityTypes: [spot, on-demand]), spread over more zones "
+                "(trainstack:network.azCount; not for EFA groups, which sit in one zone), or "
+                "reserve capacity (On-Demand Capacity Reservation, Capacity Block)",
+                _where(obj) + _clip(msg),
+            )
     return None
 
 
 def _spot_interrupted(x: _Inputs) -> Found:
     for reason, msg, obj in x.event_texts():
         if re.search(r"SpotInterrupt", reason) or re.search(r"spot interruption", msg, re.I):
-            return ("EC2 reclaimed a spot node; its pods were killed and the job restarts from "
-                    "its last checkpoint",
-                    "expected on spot: keep args checkpoint.interval short enough to lose little; "
-                    "for runs that must not be interrupted use a pool with capacityTypes: "
-                    "[on-demand]", _where(obj) + _clip(msg))
+            return (
+                "EC2 reclaimed a spot node; its pods were killed and the job restarts from "
+                "its last checkpoint",
+                "expected on spot: keep args checkpoint.interval short enough to lose little; "
+                "for runs that must not be interrupted use a pool with capacityTypes: "
+                "[on-demand]",
+                _where(obj) + _clip(msg),
+            )
     return None
 
 
@@ -275,51 +332,64 @@ def _efa_unschedulable(x: _Inputs) -> Found:
     hit = _unschedulable(x, r"Insufficient vpc\.amazonaws\.com/efa")
     if hit is None:
         return None
-    return ("no node offers free EFA devices: the pods request vpc.amazonaws.com/efa",
-            "run the job on an EFA pool (efa: true with EFA sizes, 8xlarge and up for g4dn/g5/g6) "
-            "and keep trainstack:addons.efaDevicePlugin enabled; `kubectl get nodes -o "
-            "custom-columns=NAME:.metadata.name,EFA:.status.allocatable.vpc\\.amazonaws\\.com/efa`"
-            " shows which nodes advertise EFA", _where(hit[0]) + _clip(hit[1]))
+    return (
+        "no node offers free EFA devices: the pods request vpc.amazonaws.com/efa",
+        "run the job on an EFA pool (efa: true with EFA sizes, 8xlarge and up for g4dn/g5/g6) "
+        "and keep trainstack:addons.efaDevicePlugin enabled; `kubectl get nodes -o "
+        "custom-columns=NAME:.metadata.name,EFA:.status.allocatable.vpc\\.amazonaws\\.com/efa`"
+        " shows which nodes advertise EFA",
+        _where(hit[0]) + _clip(hit[1]),
+    )
 
 
 def _gpu_unschedulable(x: _Inputs) -> Found:
     hit = _unschedulable(x, r"Insufficient nvidia\.com/gpu")
     if hit is None:
         return None
-    return ("no node has enough free GPUs for the pod; it stays Pending until a node with GPUs "
-            "joins (Karpenter pools launch one; managed groups only up to maxSize)",
-            "on a Karpenter pool, see `kubectl get nodeclaims` and the Karpenter logs for why no "
-            "node starts; on a managed group raise trainstack:nodeGroups.<group>.maxSize (and "
-            "minSize to keep nodes up); if GPU nodes exist but show no nvidia.com/gpu, the NVIDIA "
-            "device plugin is not running (trainstack:addons.nvidiaDevicePlugin)",
-            _where(hit[0]) + _clip(hit[1]))
+    return (
+        "no node has enough free GPUs for the pod; it stays Pending until a node with GPUs "
+        "joins (Karpenter pools launch one; managed groups only up to maxSize)",
+        "on a Karpenter pool, see `kubectl get nodeclaims` and the Karpenter logs for why no "
+        "node starts; on a managed group raise trainstack:nodeGroups.<group>.maxSize (and "
+        "minSize to keep nodes up); if GPU nodes exist but show no nvidia.com/gpu, the NVIDIA "
+        "device plugin is not running (trainstack:addons.nvidiaDevicePlugin)",
+        _where(hit[0]) + _clip(hit[1]),
+    )
 
 
 def _other_unschedulable(x: _Inputs) -> Found:
     for pod, msg in x.scheduling_messages():
         if not re.search(r"Insufficient (nvidia\.com/gpu|vpc\.amazonaws\.com/efa)|exceed", msg):
-            return ("the scheduler cannot place the pod: " + _clip(msg, 120),
-                    "read the reasons after '0/N nodes are available': node selector or taint "
-                    "mismatches mean the job names a pool no node belongs to "
-                    "(trainstack:trainingJobs.<job>.nodePool); Insufficient cpu/memory means the "
-                    "job's cpu/memory ask exceeds the instance", _where(pod) + _clip(msg))
+            return (
+                "the scheduler cannot place the pod: " + _clip(msg, 120),
+                "read the reasons after '0/N nodes are available': node selector or taint "
+                "mismatches mean the job names a pool no node belongs to "
+                "(trainstack:trainingJobs.<job>.nodePool); Insufficient cpu/memory means the "
+                "job's cpu/memory ask exceeds the instance",
+                _where(pod) + _clip(msg),
+            )
     return None
 
 
-CUDA_OOM_RE = re.compile(r"CUDA out of memory|torch\.OutOfMemoryError|"
-                         r"CUDA error: out of memory|CUBLAS_STATUS_ALLOC_FAILED")
+CUDA_OOM_RE = re.compile(
+    r"CUDA out of memory|torch\.OutOfMemoryError|"
+    r"CUDA error: out of memory|CUBLAS_STATUS_ALLOC_FAILED"
+)
 
 
 def _cuda_oom(x: _Inputs) -> Found:
     line = x.first_line(CUDA_OOM_RE)
     if line is None:
         return None
-    return ("a rank ran out of GPU memory (activations, parameters or optimizer state do not fit "
-            "the GPU)",
-            "in trainstack:trainingJobs.<job>.args lower micro_batch_size (the global batch is "
-            "kept by gradient accumulation) or seq_len, set parallel.activation_checkpointing: "
-            "true, or spread the model over more GPUs (more nodes / gpusPerNode) or a GPU with "
-            "more memory", _clip(line))
+    return (
+        "a rank ran out of GPU memory (activations, parameters or optimizer state do not fit "
+        "the GPU)",
+        "in trainstack:trainingJobs.<job>.args lower micro_batch_size (the global batch is "
+        "kept by gradient accumulation) or seq_len, set parallel.activation_checkpointing: "
+        "true, or spread the model over more GPUs (more nodes / gpusPerNode) or a GPU with "
+        "more memory",
+        _clip(line),
+    )
 
 
 def _oom_killed(x: _Inputs) -> Found:
@@ -327,34 +397,44 @@ def _oom_killed(x: _Inputs) -> Found:
         for state in ("state", "lastState"):
             term = (cs.get(state) or {}).get("terminated") or {}
             if term.get("reason") == "OOMKilled":
-                return ("the kernel killed the container for using more host memory than its "
-                        "limit (exit code 137): CPU RAM, not GPU memory",
-                        "raise trainstack:trainingJobs.<job>.memory (the container limit), or "
-                        "load less into host memory (fewer data loader workers, smaller shuffle "
-                        "buffers); `kubectl describe pod` shows the limit",
-                        f"{_where(pod)}container {cs.get('name')}: {state}.terminated.reason "
-                        f"OOMKilled, exitCode {term.get('exitCode')}")
+                return (
+                    "the kernel killed the container for using more host memory than its "
+                    "limit (exit code 137): CPU RAM, not GPU memory",
+                    "raise trainstack:trainingJobs.<job>.memory (the container limit), or "
+                    "load less into host memory (fewer data loader workers, smaller shuffle "
+                    "buffers); `kubectl describe pod` shows the limit",
+                    f"{_where(pod)}container {cs.get('name')}: {state}.terminated.reason "
+                    f"OOMKilled, exitCode {term.get('exitCode')}",
+                )
     return None
 
 
-SHM_RE = re.compile(r"Bus error|out of shared memory|insufficient shared memory|"
-                    r"shared memory segment /dev/shm", re.I)
+SHM_RE = re.compile(
+    r"Bus error|out of shared memory|insufficient shared memory|"
+    r"shared memory segment /dev/shm",
+    re.I,
+)
 
 
 def _shm(x: _Inputs) -> Found:
     line = x.first_line(SHM_RE)
     if line is None:
         return None
-    return ("a process ran out of shared memory (/dev/shm): data loader workers and NCCL "
-            "exchange tensors through it",
-            "raise trainstack:trainingJobs.<job>.shmSize (e.g. 16Gi) and `pulumi up`",
-            _clip(line))
+    return (
+        "a process ran out of shared memory (/dev/shm): data loader workers and NCCL "
+        "exchange tensors through it",
+        "raise trainstack:trainingJobs.<job>.shmSize (e.g. 16Gi) and `pulumi up`",
+        _clip(line),
+    )
 
 
 EFA_OK_RE = re.compile(r"NET/OFI Selected provider is efa|Using network (AWS )?Libfabric")
 SOCKET_RE = re.compile(r"Using network Socket|NET/Socket : Using")
-OFI_FAILED_RE = re.compile(r"NET/OFI.*(fail|Unable|error)|Failed to initialize .*NET plugin|"
-                           r"libnccl-net\.so.*(No such file|not found)", re.I)
+OFI_FAILED_RE = re.compile(
+    r"NET/OFI.*(fail|Unable|error)|Failed to initialize .*NET plugin|"
+    r"libnccl-net\.so.*(No such file|not found)",
+    re.I,
+)
 
 
 def _efa_fallback(x: _Inputs) -> Found:
@@ -363,67 +443,84 @@ def _efa_fallback(x: _Inputs) -> Found:
     line = x.first_line(SOCKET_RE) or x.first_line(OFI_FAILED_RE)
     if line is None:
         return None
-    return ("NCCL is using TCP sockets instead of EFA: inter-node collectives run several times "
-            "slower and may time out",
-            "the pod must request vpc.amazonaws.com/efa on an EFA node: set efa: true on the job "
-            "and its pool (trainstack:karpenter.nodePools.<pool>.efa or nodeGroups.<group>.efa), "
-            "keep trainstack:addons.efaDevicePlugin enabled, and use an image with libfabric and "
-            "aws-ofi-nccl; with ncclDebug: INFO the log must show 'NET/OFI Selected provider is "
-            "efa'", _clip(line))
+    return (
+        "NCCL is using TCP sockets instead of EFA: inter-node collectives run several times "
+        "slower and may time out",
+        "the pod must request vpc.amazonaws.com/efa on an EFA node: set efa: true on the job "
+        "and its pool (trainstack:karpenter.nodePools.<pool>.efa or nodeGroups.<group>.efa), "
+        "keep trainstack:addons.efaDevicePlugin enabled, and use an image with libfabric and "
+        "aws-ofi-nccl; with ncclDebug: INFO the log must show 'NET/OFI Selected provider is "
+        "efa'",
+        _clip(line),
+    )
 
 
-RDZV_RE = re.compile(r"RendezvousTimeoutError|failed to join the rendezvous|"
-                     r"RendezvousClosedError|DistStoreError: Timed out|"
-                     r"timed out after \d+\S* while trying to connect to", re.I)
+RDZV_RE = re.compile(
+    r"RendezvousTimeoutError|failed to join the rendezvous|"
+    r"RendezvousClosedError|DistStoreError: Timed out|"
+    r"timed out after \d+\S* while trying to connect to",
+    re.I,
+)
 
 
 def _rendezvous(x: _Inputs) -> Found:
     line = x.first_line(RDZV_RE)
     if line is None:
         return None
-    return ("not every worker reached the torchrun rendezvous in time: usually a worker pod is "
-            "still Pending (no GPU node) or cannot reach worker 0",
-            f"`kubectl get pods -n {x.namespace} -l training.kubeflow.org/job-name=<job>` "
-            "shows which worker is missing; fix its scheduling cause (see the other causes), or "
-            "for an elastic job lower trainstack:trainingJobs.<job>.minNodes to what the pool "
-            "can run",
-            _clip(line))
+    return (
+        "not every worker reached the torchrun rendezvous in time: usually a worker pod is "
+        "still Pending (no GPU node) or cannot reach worker 0",
+        f"`kubectl get pods -n {x.namespace} -l training.kubeflow.org/job-name=<job>` "
+        "shows which worker is missing; fix its scheduling cause (see the other causes), or "
+        "for an elastic job lower trainstack:trainingJobs.<job>.minNodes to what the pool "
+        "can run",
+        _clip(line),
+    )
 
 
 # Case-sensitive on purpose: every healthy run logs "ProcessGroupNCCL initialization options:
 # ... TIMEOUT(ms): 600000", which a loose "timeout" match would flag.
-NCCL_TIMEOUT_RE = re.compile(r"Watchdog caught collective operation timeout|"
-                             r"ran for \d+ milliseconds before timing out|"
-                             r"NCCL operations have failed or timed out|"
-                             r"ProcessGroupNCCL.*timed out")
+NCCL_TIMEOUT_RE = re.compile(
+    r"Watchdog caught collective operation timeout|"
+    r"ran for \d+ milliseconds before timing out|"
+    r"NCCL operations have failed or timed out|"
+    r"ProcessGroupNCCL.*timed out"
+)
 
 
 def _nccl_timeout(x: _Inputs) -> Found:
     line = x.first_line(NCCL_TIMEOUT_RE)
     if line is None:
         return None
-    return ("a collective did not complete within the timeout: another rank died, stalled or "
-            "cannot reach this one; this rank is the messenger, not the culprit",
-            f"read every worker's log (`kubectl logs -n {x.namespace} <job>-worker-N "
-            "--previous`) for the rank that failed first (CUDA OOM, an exception, a lost "
-            "node); if a step is legitimately slow (a large checkpoint save) raise args "
-            "parallel.timeout_s",
-            _clip(line))
+    return (
+        "a collective did not complete within the timeout: another rank died, stalled or "
+        "cannot reach this one; this rank is the messenger, not the culprit",
+        f"read every worker's log (`kubectl logs -n {x.namespace} <job>-worker-N "
+        "--previous`) for the rank that failed first (CUDA OOM, an exception, a lost "
+        "node); if a step is legitimately slow (a large checkpoint save) raise args "
+        "parallel.timeout_s",
+        _clip(line),
+    )
 
 
-NCCL_ERROR_RE = re.compile(r"NCCL WARN|ncclSystemError|ncclInternalError|ncclRemoteError|"
-                           r"ncclUnhandledCudaError|NCCL error")
+NCCL_ERROR_RE = re.compile(
+    r"NCCL WARN|ncclSystemError|ncclInternalError|ncclRemoteError|"
+    r"ncclUnhandledCudaError|NCCL error"
+)
 
 
 def _nccl_error(x: _Inputs) -> Found:
     line = x.first_line(NCCL_ERROR_RE)
     if line is None:
         return None
-    return ("NCCL reported a warning or error: a peer went away, a connection failed, or a CUDA "
-            "error occurred under a collective",
-            "read the NCCL WARN lines and those before them; set trainstack:trainingJobs.<job>."
-            "ncclDebug: INFO for the transport and ring setup, and check the security group lets "
-            "nodes reach each other on all ports", _clip(line))
+    return (
+        "NCCL reported a warning or error: a peer went away, a connection failed, or a CUDA "
+        "error occurred under a collective",
+        "read the NCCL WARN lines and those before them; set trainstack:trainingJobs.<job>."
+        "ncclDebug: INFO for the transport and ring setup, and check the security group lets "
+        "nodes reach each other on all ports",
+        _clip(line),
+    )
 
 
 def _container_failed(x: _Inputs) -> Found:
@@ -433,16 +530,19 @@ def _container_failed(x: _Inputs) -> Found:
             term = (cs.get(state) or {}).get("terminated") or {}
             code = term.get("exitCode")
             if code not in (None, 0) and term.get("reason") != "OOMKilled":
-                extra = " (in CrashLoopBackOff)" if waiting.get("reason") == "CrashLoopBackOff" \
-                    else ""
-                return (f"the container exited with code {code}{extra}; none of the known causes "
-                        "matched its log tail",
-                        f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
-                        f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
-                        "error in the program, 137 a kill (memory or eviction), 139 a "
-                        "segmentation fault",
-                        f"{_where(pod)}container {cs.get('name')}: {state}.terminated "
-                        f"{term.get('reason') or ''} exitCode {code}")
+                extra = (
+                    " (in CrashLoopBackOff)" if waiting.get("reason") == "CrashLoopBackOff" else ""
+                )
+                return (
+                    f"the container exited with code {code}{extra}; none of the known causes "
+                    "matched its log tail",
+                    f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
+                    f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
+                    "error in the program, 137 a kill (memory or eviction), 139 a "
+                    "segmentation fault",
+                    f"{_where(pod)}container {cs.get('name')}: {state}.terminated "
+                    f"{term.get('reason') or ''} exitCode {code}",
+                )
     return None
 
 
@@ -470,13 +570,27 @@ DETECTORS: tuple[tuple[str, Callable[[_Inputs], Found]], ...] = (
 CODES: tuple[str, ...] = tuple(code for code, _ in DETECTORS)
 # Reported only when nothing more specific explains the failure: they restate what a specific
 # cause already says (an NCCL WARN next to its timeout, an exit code next to its reason).
-FALLBACKS = {"NCCL_ERROR": ("HF_AUTH", "CUDA_OOM", "SHM_EXHAUSTED", "EFA_FALLBACK_TCP",
-                            "RENDEZVOUS_TIMEOUT", "NCCL_TIMEOUT"),
-             "CONTAINER_FAILED": CODES[:-1]}
+FALLBACKS = {
+    "NCCL_ERROR": (
+        "HF_AUTH",
+        "CUDA_OOM",
+        "SHM_EXHAUSTED",
+        "EFA_FALLBACK_TCP",
+        "RENDEZVOUS_TIMEOUT",
+        "NCCL_TIMEOUT",
+    ),
+    "CONTAINER_FAILED": CODES[:-1],
+}
 
 
-def classify(pod_statuses: list[dict[str, Any]], events: list[dict[str, Any]], log_tail: str,
-             *, efa_expected: bool | None = None, namespace: str | None = None) -> list[Cause]:
+def classify(
+    pod_statuses: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    log_tail: str,
+    *,
+    efa_expected: bool | None = None,
+    namespace: str | None = None,
+) -> list[Cause]:
     """Every known cause in the inputs, most specific first; [] when nothing is wrong.
 
     `pod_statuses`: Pod objects (or their `status` alone) as the API returns them; `events`:
@@ -487,11 +601,20 @@ def classify(pod_statuses: list[dict[str, Any]], events: list[dict[str, Any]], l
     pods = [_status_and_spec(p) for p in pod_statuses or [] if isinstance(p, dict)]
     lines = (log_tail or "").splitlines()
     namespace = namespace or next(
-        (str(p["metadata"]["namespace"]) for p in pod_statuses or [] if isinstance(p, dict)
-         and (p.get("metadata") or {}).get("namespace")), NS)
-    x = _Inputs(pods=pods, events=[e for e in events or [] if isinstance(e, dict)], lines=lines,
-                efa_expected=_expects_efa(pods, lines) if efa_expected is None else efa_expected,
-                namespace=namespace)
+        (
+            str(p["metadata"]["namespace"])
+            for p in pod_statuses or []
+            if isinstance(p, dict) and (p.get("metadata") or {}).get("namespace")
+        ),
+        NS,
+    )
+    x = _Inputs(
+        pods=pods,
+        events=[e for e in events or [] if isinstance(e, dict)],
+        lines=lines,
+        efa_expected=_expects_efa(pods, lines) if efa_expected is None else efa_expected,
+        namespace=namespace,
+    )
     found: list[Cause] = []
     for code, detect in DETECTORS:
         if code in FALLBACKS and any(c.code in FALLBACKS[code] for c in found):
@@ -528,17 +651,26 @@ def _items(path: str | None) -> list[dict[str, Any]]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pods", help="`kubectl get pods -n training -l "
-                        "training.kubeflow.org/job-name=<job> -o json` saved to a file")
+    parser.add_argument(
+        "--pods",
+        help="`kubectl get pods -n training -l "
+        "training.kubeflow.org/job-name=<job> -o json` saved to a file",
+    )
     parser.add_argument("--events", help="`kubectl get events -n training -o json` saved")
     parser.add_argument("--log", help="`kubectl logs ... --tail 200` saved ('-': stdin)")
-    parser.add_argument("--efa", action=argparse.BooleanOptionalAction, default=None,
-                        help="whether the job should use EFA (default: from the pods)")
+    parser.add_argument(
+        "--efa",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the job should use EFA (default: from the pods)",
+    )
     parser.add_argument("--json", action="store_true", help="print the causes as JSON")
 
 
-NEEDS_INPUT = ("nothing to read: give --pods FILE, --events FILE and/or --log FILE (--log - reads "
-               "stdin), saved from kubectl as their help says")
+NEEDS_INPUT = (
+    "nothing to read: give --pods FILE, --events FILE and/or --log FILE (--log - reads "
+    "stdin), saved from kubectl as their help says"
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -573,7 +705,8 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`trainstack diagnose --pods P --events E --log L [--json]` on saved kubectl output."""
-    parser = argparse.ArgumentParser(prog="trainstack diagnose",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="trainstack diagnose", description=__doc__.splitlines()[0]
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -101,6 +101,7 @@ def substitute(value: str, env: dict[str, str | None], strict: bool = True) -> s
     """`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+word}`. Strict: an unset plain reference is
     an error (Docker would silently make it empty); lenient: it stays as written, for reading
     RUN lines whose variables the shell resolves at build time."""
+
     def repl(m: re.Match) -> str:
         name = m.group(1) or m.group(4)
         op, word, value = m.group(2), m.group(3), env.get(name)
@@ -113,6 +114,7 @@ def substitute(value: str, env: dict[str, str | None], strict: bool = True) -> s
                 raise KeyError(f"${{{name}}} has no value")
             return m.group(0)
         return value
+
     return _VAR.sub(repl, value)
 
 
@@ -191,11 +193,13 @@ def parse_stages(text: str, build_args: dict[str, str] | None = None) -> list[Do
                 for name, default in parse_args(rest).items():
                     # A bare re-declaration inherits the global default.
                     stage.args[name] = overrides.get(
-                        name, default if default is not None else global_args.get(name))
+                        name, default if default is not None else global_args.get(name)
+                    )
             elif keyword == "ENV":
                 values = parse_env(rest)
-                stage.env.update({k: substitute(v, stage.variables, strict=False)
-                                  for k, v in values.items()})
+                stage.env.update(
+                    {k: substitute(v, stage.variables, strict=False) for k, v in values.items()}
+                )
             stage.steps.append(ins)
     if not stages:
         raise ValueError("no FROM instruction")
@@ -220,26 +224,69 @@ def split_image(ref: str) -> tuple[str, str | None]:
 
 _SHELL_OPERATORS = set(";&|()")
 # Words in front of a command that do not change which program runs.
-_PREFIX_WORDS = {"then", "do", "else", "elif", "!", "sudo", "exec", "time", "env", "command",
-                 "nohup", "{"}
+_PREFIX_WORDS = {
+    "then",
+    "do",
+    "else",
+    "elif",
+    "!",
+    "sudo",
+    "exec",
+    "time",
+    "env",
+    "command",
+    "nohup",
+    "{",
+}
 _PYTHON_EXE = re.compile(r"^python(\d(?:\.\d+)?)?$")
 _PIP_EXE = re.compile(r"^pip(\d(?:\.\d+)?)?$")
 # pip options that take a value; the ones this module reads get a field of PipCommand.
 _PIP_VALUE_OPTIONS = {
-    "-i": "index_url", "--index-url": "index_url",
+    "-i": "index_url",
+    "--index-url": "index_url",
     "--extra-index-url": "extra_index_urls",
-    "-f": "find_links", "--find-links": "find_links",
-    "-r": "requirement_files", "--requirement": "requirement_files",
-    "-c": "constraint_files", "--constraint": "constraint_files",
-    "-e": None, "--editable": None, "-t": None, "--target": None, "--prefix": None,
-    "--root": None, "--python-version": None, "--platform": None, "--implementation": None,
-    "--abi": None, "--only-binary": None, "--no-binary": None, "--progress-bar": None,
-    "--cache-dir": None, "--src": None, "--log": None, "--proxy": None, "--retries": None,
-    "--timeout": None, "--trusted-host": None, "--cert": None, "--client-cert": None,
-    "--exists-action": None, "--global-option": None, "--config-settings": None, "-C": None,
-    "--upgrade-strategy": None, "--root-user-action": None, "--report": None,
-    "-w": None, "--wheel-dir": None, "-d": None, "--dest": None, "--index-strategy": None,
-    "--python": "python", "-p": "python",  # uv pip
+    "-f": "find_links",
+    "--find-links": "find_links",
+    "-r": "requirement_files",
+    "--requirement": "requirement_files",
+    "-c": "constraint_files",
+    "--constraint": "constraint_files",
+    "-e": None,
+    "--editable": None,
+    "-t": None,
+    "--target": None,
+    "--prefix": None,
+    "--root": None,
+    "--python-version": None,
+    "--platform": None,
+    "--implementation": None,
+    "--abi": None,
+    "--only-binary": None,
+    "--no-binary": None,
+    "--progress-bar": None,
+    "--cache-dir": None,
+    "--src": None,
+    "--log": None,
+    "--proxy": None,
+    "--retries": None,
+    "--timeout": None,
+    "--trusted-host": None,
+    "--cert": None,
+    "--client-cert": None,
+    "--exists-action": None,
+    "--global-option": None,
+    "--config-settings": None,
+    "-C": None,
+    "--upgrade-strategy": None,
+    "--root-user-action": None,
+    "--report": None,
+    "-w": None,
+    "--wheel-dir": None,
+    "-d": None,
+    "--dest": None,
+    "--index-strategy": None,
+    "--python": "python",
+    "-p": "python",  # uv pip
 }
 _PIP_SUBCOMMANDS = ("install", "wheel", "download")
 
@@ -292,10 +339,13 @@ def shell_commands(script: str) -> list[list[str]]:
 def _strip_prefix(words: list[str]) -> list[str]:
     """Drop RUN flags (`--mount=...`), shell keywords, `sudo`, and `VAR=value` assignments."""
     i = 0
-    while i < len(words) and (words[i] in _PREFIX_WORDS or words[i].startswith("--mount=")
-                              or words[i].startswith("--network=")
-                              or words[i].startswith("--security=")
-                              or re.match(r"^[A-Za-z_]\w*=", words[i])):
+    while i < len(words) and (
+        words[i] in _PREFIX_WORDS
+        or words[i].startswith("--mount=")
+        or words[i].startswith("--network=")
+        or words[i].startswith("--security=")
+        or re.match(r"^[A-Za-z_]\w*=", words[i])
+    ):
         i += 1
     return words[i:]
 
@@ -312,8 +362,12 @@ def _pip_argv(words: list[str]) -> tuple[str | None, list[str]] | None:
         return None, words[2:]
     if m := _PYTHON_EXE.match(exe):
         rest = words[1:]
-        while rest and rest[0].startswith("-") and rest[0] not in ("-m", "-c") \
-                and not rest[0].startswith("-m"):
+        while (
+            rest
+            and rest[0].startswith("-")
+            and rest[0] not in ("-m", "-c")
+            and not rest[0].startswith("-m")
+        ):
             rest = rest[1:]  # interpreter flags such as -u, -I, -s
         if rest[:2] == ["-m", "pip"]:
             return m.group(1), rest[2:]
@@ -335,8 +389,12 @@ def _option_value(word: str, following: list[str]) -> tuple[str | None, str | No
 
 
 def _looks_like_path(word: str) -> bool:
-    return ("/" in word or word.startswith((".", "$", "~")) or word.endswith(
-        (".whl", ".zip", ".tar.gz", ".tgz")) or "://" in word)
+    return (
+        "/" in word
+        or word.startswith((".", "$", "~"))
+        or word.endswith((".whl", ".zip", ".tar.gz", ".tgz"))
+        or "://" in word
+    )
 
 
 def parse_pip(words: list[str], line: int) -> PipCommand | None:
@@ -352,7 +410,7 @@ def parse_pip(words: list[str], line: int) -> PipCommand | None:
     while i < len(args):
         word = args[i]
         if word.startswith("-"):
-            option, value, used = _option_value(word, args[i + 1:])
+            option, value, used = _option_value(word, args[i + 1 :])
             target = _PIP_VALUE_OPTIONS.get(option) if option else None
             if target and value is not None:
                 values.setdefault(target, []).append(value)
@@ -468,8 +526,9 @@ def parse_requirement(text: str, source: str = "", line: int = 0) -> Requirement
     return Requirement(PepRequirement(text), text, source=source, line=line)
 
 
-def _read_requirement(text: str, source: str, line: int,
-                      invalid: list[InvalidLine]) -> Requirement | None:
+def _read_requirement(
+    text: str, source: str, line: int, invalid: list[InvalidLine]
+) -> Requirement | None:
     try:
         return parse_requirement(text, source, line)
     except InvalidRequirement as err:
@@ -507,10 +566,17 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-_FILE_OPTIONS = {"-i": "index_url", "--index-url": "index_url",
-                 "--extra-index-url": "extra_index_urls", "-f": "find_links",
-                 "--find-links": "find_links", "-r": "-r", "--requirement": "-r",
-                 "-c": "-c", "--constraint": "-c"}
+_FILE_OPTIONS = {
+    "-i": "index_url",
+    "--index-url": "index_url",
+    "--extra-index-url": "extra_index_urls",
+    "-f": "find_links",
+    "--find-links": "find_links",
+    "-r": "-r",
+    "--requirement": "-r",
+    "-c": "-c",
+    "--constraint": "-c",
+}
 
 
 def _file_option(parsed: RequirementsFile, line: str, number: int) -> None:
@@ -562,18 +628,26 @@ def evaluate_marker(marker: Marker, env: dict[str, str | None]) -> bool | None:
         return None
     known = {k: v for k, v in env.items() if v is not None}
     pythons = [known["python_version"]] if "python_version" in known else list(PYTHONS)
-    patches = PATCHES if "python_full_version" not in known and "python_full_version" in text \
-        else [0]
+    patches = (
+        PATCHES if "python_full_version" not in known and "python_full_version" in text else [0]
+    )
     machines = [known["platform_machine"]] if "platform_machine" in known else list(MACHINES)
     seen = set()
     for python in pythons:
         for patch in patches:
             full = known.get("python_full_version", f"{python}.{patch}")
             for machine in machines:
-                seen.add(marker.evaluate({**known, "python_version": python,
-                                          "python_full_version": full,
-                                          "implementation_version": full,
-                                          "platform_machine": machine}))
+                seen.add(
+                    marker.evaluate(
+                        {
+                            **known,
+                            "python_version": python,
+                            "python_full_version": full,
+                            "implementation_version": full,
+                            "platform_machine": machine,
+                        }
+                    )
+                )
                 if len(seen) > 1:
                     return None
     return seen.pop()

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from . import kube, rayjobs  # rayjobs imports this module only inside a function
 
@@ -53,10 +54,14 @@ def parse_step_line(line: str) -> dict[str, Any] | None:
     except ValueError:
         loss = None
     tps, mfu, eta = _TOKS.search(line), _MFU.search(line), _ETA.search(line)
-    return {"step": int(m["step"]), "total": int(m["total"]), "loss": loss,
-            "tokens_per_s": float(tps["tps"].replace(",", "")) if tps else None,
-            "mfu": float(mfu["mfu"]) if mfu else None,
-            "eta": eta["eta"] if eta else None}
+    return {
+        "step": int(m["step"]),
+        "total": int(m["total"]),
+        "loss": loss,
+        "tokens_per_s": float(tps["tps"].replace(",", "")) if tps else None,
+        "mfu": float(mfu["mfu"]) if mfu else None,
+        "eta": eta["eta"] if eta else None,
+    }
 
 
 def newest_checkpoint(lines: Iterable[str]) -> tuple[int, str | None] | None:
@@ -77,8 +82,10 @@ def render_progress(info: dict[str, Any], width: int = BAR_WIDTH) -> str:
     total = max(info["total"], 1)
     done = min(info["step"] / total, 1.0)
     filled = int(round(done * width))
-    parts = [f"step {info['step']}/{info['total']} [{'#' * filled}{'-' * (width - filled)}] "
-             f"{100 * done:3.0f}%"]
+    parts = [
+        f"step {info['step']}/{info['total']} [{'#' * filled}{'-' * (width - filled)}] "
+        f"{100 * done:3.0f}%"
+    ]
     if info.get("loss") is not None:
         parts.append(f"loss {info['loss']:.4f}")
     if info.get("tokens_per_s") is not None:
@@ -145,6 +152,7 @@ def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
     def when(item: tuple[int, dict[str, Any]]) -> tuple[str, int]:
         index, c = item
         return c.get("lastTransitionTime") or c.get("lastUpdateTime") or "", index
+
     return [c for _, c in sorted(enumerate(conds), key=when, reverse=True)]
 
 
@@ -156,8 +164,15 @@ def phase(job: dict[str, Any]) -> str:
     return "Pending"
 
 
-BAD_WAITING = {"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
-               "CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+BAD_WAITING = {
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
 
 
 def pod_problem(pod) -> str | None:
@@ -167,8 +182,13 @@ def pod_problem(pod) -> str | None:
         return None
     if st.phase == "Failed":
         why = f"{st.reason or ''} {st.message or ''}".strip() or next(
-            (_exited(cs.state.terminated) for cs in st.container_statuses or []
-             if cs.state and cs.state.terminated), "")
+            (
+                _exited(cs.state.terminated)
+                for cs in st.container_statuses or []
+                if cs.state and cs.state.terminated
+            ),
+            "",
+        )
         return f"Failed: {why}".rstrip(": ")
     if st.phase == "Unknown":
         return "Unknown: its node stopped reporting"
@@ -194,8 +214,11 @@ def _exited(term) -> str:
 
 
 def _restarts(pod) -> int:
-    return sum(cs.restart_count or 0 for cs in (pod.status.container_statuses or [])) \
-        if pod.status else 0
+    return (
+        sum(cs.restart_count or 0 for cs in (pod.status.container_statuses or []))
+        if pod.status
+        else 0
+    )
 
 
 def _replica_key(pod) -> tuple[str, int]:
@@ -223,32 +246,44 @@ def needs_diagnosis(job: dict[str, Any], pods: list) -> bool:
     return has_failed(job) or any(pod_problem(p) for p in pods)
 
 
-def format_status(job: dict[str, Any], pods: list, checkpoint: tuple[int, str | None] | None,
-                  causes: list | None = None, progress: dict[str, Any] | None = None) -> str:
+def format_status(
+    job: dict[str, Any],
+    pods: list,
+    checkpoint: tuple[int, str | None] | None,
+    causes: list | None = None,
+    progress: dict[str, Any] | None = None,
+) -> str:
     meta = job["metadata"]
-    lines = [f"PyTorchJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}"
-             + ("  (elastic)" if is_elastic(job) else "")]
+    lines = [
+        f"PyTorchJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}"
+        + ("  (elastic)" if is_elastic(job) else "")
+    ]
     lines += format_progress(progress, checkpoint)
 
     lines.append("conditions (latest first):")
     for c in conditions(job) or [{"type": "-", "status": "", "message": "none yet"}]:
         when = c.get("lastTransitionTime") or c.get("lastUpdateTime") or ""
         reason = f" {c['reason']}" if c.get("reason") else ""
-        lines.append(f"  {when:<20} {c.get('type', '?')}={c.get('status', '?')}{reason}: "
-                     f"{c.get('message', '')}".rstrip(": "))
+        lines.append(
+            f"  {when:<20} {c.get('type', '?')}={c.get('status', '?')}{reason}: "
+            f"{c.get('message', '')}".rstrip(": ")
+        )
 
     specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
     states = job.get("status", {}).get("replicaStatuses") or {}
     headers = {}
     for rtype, spec in specs.items():
         counts = states.get(rtype, {})
-        summary = ", ".join(f"{k} {counts[k]}" for k in ("active", "succeeded", "failed")
-                            if counts.get(k))
-        headers[rtype.lower()] = (f"{rtype}: {spec.get('replicas', 1)} wanted"
-                                  + (f" ({summary})" if summary else ""))
+        summary = ", ".join(
+            f"{k} {counts[k]}" for k in ("active", "succeeded", "failed") if counts.get(k)
+        )
+        headers[rtype.lower()] = f"{rtype}: {spec.get('replicas', 1)} wanted" + (
+            f" ({summary})" if summary else ""
+        )
     lines.append("replicas:")
-    lines += grouped_pod_lines(pods, headers, group_of=lambda p: _replica_key(p)[0],
-                               order=_replica_key)
+    lines += grouped_pod_lines(
+        pods, headers, group_of=lambda p: _replica_key(p)[0], order=_replica_key
+    )
     if not pods:
         lines.append("  no pods (not created yet, or removed by cleanPodPolicy)")
 
@@ -271,8 +306,9 @@ def grouped_pod_lines(pods: list, headers: dict[str, str], group_of, order) -> l
     return lines
 
 
-def format_progress(progress: dict[str, Any] | None,
-                    checkpoint: tuple[int, str | None] | None) -> list[str]:
+def format_progress(
+    progress: dict[str, Any] | None, checkpoint: tuple[int, str | None] | None
+) -> list[str]:
     lines = [f"  progress: {render_progress(progress)}"] if progress else []
     if checkpoint:
         step, path = checkpoint
@@ -287,8 +323,10 @@ def format_causes(causes: list | None, name: str, namespace: str | None) -> list
     if causes is None:
         return []
     if not causes:
-        return [f"diagnosis: no known cause matched; see `trainstack logs {name}` and "
-                f"`kubectl -n {namespace} get events`"]
+        return [
+            f"diagnosis: no known cause matched; see `trainstack logs {name}` and "
+            f"`kubectl -n {namespace} get events`"
+        ]
     lines = ["diagnosis:"]
     for cause in causes:
         lines.append(f"  [{cause.code}] {cause.summary}")
@@ -302,17 +340,24 @@ def pod_line(pod) -> str:
     st = pod.status
     node = (pod.spec.node_name if pod.spec else None) or "(unscheduled)"
     problem = pod_problem(pod)
-    text = (f"{pod.metadata.name:<28} {(st.phase if st else None) or '?':<9} node {node}  "
-            f"restarts {_restarts(pod)}")
+    text = (
+        f"{pod.metadata.name:<28} {(st.phase if st else None) or '?':<9} node {node}  "
+        f"restarts {_restarts(pod)}"
+    )
     return text + (f"  <- {problem}" if problem else "")
 
 
 def events_for(events: list, names: set[str]) -> list:
     """Events about the job's pods (and the job itself), oldest first."""
+
     def when(e) -> str:
-        t = e.last_timestamp or e.event_time or (e.metadata.creation_timestamp
-                                                 if e.metadata else None)
+        t = (
+            e.last_timestamp
+            or e.event_time
+            or (e.metadata.creation_timestamp if e.metadata else None)
+        )
         return t.isoformat() if hasattr(t, "isoformat") else str(t or "")
+
     mine = [e for e in events if e.involved_object and e.involved_object.name in names]
     return sorted(mine, key=when)
 
@@ -321,8 +366,12 @@ def diagnose(pods: list, events: list, log_tail: str, namespace: str) -> list:
     """The shared classifier, over the API's JSON forms of pods and events."""
     from . import diagnose as classifier
 
-    return classifier.classify([kube.to_dict(p) for p in pods], [kube.to_dict(e) for e in events],
-                               log_tail, namespace=namespace)
+    return classifier.classify(
+        [kube.to_dict(p) for p in pods],
+        [kube.to_dict(e) for e in events],
+        log_tail,
+        namespace=namespace,
+    )
 
 
 # ------------------------------------------------------------------------ cluster access
@@ -341,8 +390,9 @@ def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
     except ApiException as err:
         if err.status != 404:
             raise
-        job = custom.get_namespaced_custom_object(rayjobs.GROUP, rayjobs.VERSION, namespace,
-                                                  rayjobs.PLURAL, name)
+        job = custom.get_namespaced_custom_object(
+            rayjobs.GROUP, rayjobs.VERSION, namespace, rayjobs.PLURAL, name
+        )
         job.setdefault("kind", "RayJob")
     return job
 
@@ -358,15 +408,16 @@ def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
     custom = client.CustomObjectsApi(api_client)
     found = []
     for kind, group, version, plural in (
-            ("PyTorchJob", GROUP, VERSION, PLURAL),
-            ("RayJob", rayjobs.GROUP, rayjobs.VERSION, rayjobs.PLURAL)):
+        ("PyTorchJob", GROUP, VERSION, PLURAL),
+        ("RayJob", rayjobs.GROUP, rayjobs.VERSION, rayjobs.PLURAL),
+    ):
         try:
             listed = custom.list_cluster_custom_object(
-                group, version, plural, field_selector=f"metadata.name={name}")
+                group, version, plural, field_selector=f"metadata.name={name}"
+            )
         except (ApiException, HTTPError, OSError):
             continue
-        found += sorted((kind, item["metadata"]["namespace"])
-                        for item in listed.get("items") or [])
+        found += sorted((kind, item["metadata"]["namespace"]) for item in listed.get("items") or [])
     return found
 
 
@@ -382,6 +433,7 @@ def list_pods(core, job: dict[str, Any], namespace: str) -> list:
 @dataclass
 class LogSource:
     """Where rank 0's lines are: a pod's container, or None with the reason there is none yet."""
+
     pod: str | None
     container: str
     waiting: str = ""
@@ -391,8 +443,7 @@ def log_source(job: dict[str, Any], pods: list) -> LogSource:
     if not is_ray(job):
         return LogSource(log_pod_name(job), CONTAINER)
     pod = rayjobs.submitter_pod(pods)
-    return LogSource(pod, rayjobs.SUBMITTER_CONTAINER,
-                     "" if pod else rayjobs.waiting_reason(job))
+    return LogSource(pod, rayjobs.SUBMITTER_CONTAINER, "" if pod else rayjobs.waiting_reason(job))
 
 
 @dataclass
@@ -420,8 +471,9 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     if source.pod in names:
         for previous in (False, True):
             try:
-                lines = read_log(core, source.pod, namespace, source.container,
-                                 previous=previous).splitlines()
+                lines = read_log(
+                    core, source.pod, namespace, source.container, previous=previous
+                ).splitlines()
             except ApiException:
                 continue  # not started yet, or no previous container
             if lines:
@@ -429,12 +481,14 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     return JobView(job, pods, events, lines)
 
 
-def read_log(core, pod: str, namespace: str, container: str = CONTAINER,
-             previous: bool = False) -> str:
+def read_log(
+    core, pod: str, namespace: str, container: str = CONTAINER, previous: bool = False
+) -> str:
     """The container's log as text. Raw bytes, not the client's deserialisation, which would
     turn a log that happens to be JSON into a Python repr."""
-    resp = core.read_namespaced_pod_log(pod, namespace, container=container, previous=previous,
-                                        _preload_content=False)
+    resp = core.read_namespaced_pod_log(
+        pod, namespace, container=container, previous=previous, _preload_content=False
+    )
     return resp.data.decode("utf-8", errors="replace")
 
 
@@ -482,9 +536,15 @@ def container_state(core, pod: str, namespace: str, container: str) -> tuple[str
     return None, False, "not started"
 
 
-def stream_logs(api_client, name: str, namespace: str, follow: bool,
-                out: TextIO | None = None, wait_s: float = WAIT_FOR_START_S,
-                poll_s: float = 5.0) -> int:
+def stream_logs(
+    api_client,
+    name: str,
+    namespace: str,
+    follow: bool,
+    out: TextIO | None = None,
+    wait_s: float = WAIT_FOR_START_S,
+    poll_s: float = 5.0,
+) -> int:
     """Rank 0's log. With follow, a pod that has not started yet (scheduling, node launch, image
     pull: minutes for a GPU node; a RayJob's whole RayCluster before its submitter exists) is
     waited for, with its reason shown when it changes. When a followed container ends, this
@@ -509,22 +569,27 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
             if source.pod is not None and streamed is not None and is_finished(job):
                 return 1 if has_failed(job) else 0
             if source.pod is not None:
-                cid, running, why = container_state(core, source.pod, namespace,
-                                                    source.container)
+                cid, running, why = container_state(core, source.pod, namespace, source.container)
                 current = (source.pod, cid)
                 if current == streamed:  # the container whose stream ended
                     if running:  # the connection was cut, the container runs on: catch up
                         since = int(time.monotonic() - ended_at) + 1
                     else:
-                        message = (f"its container ended ({why}) and the job is "
-                                   f"still {job_phase(job)}")
+                        message = (
+                            f"its container ended ({why}) and the job is still {job_phase(job)}"
+                        )
             if source.pod is not None and not message:
                 try:
                     if follow:
                         extra = {"since_seconds": since} if since else {}
                         for line in watch.Watch().stream(
-                                core.read_namespaced_pod_log, source.pod, namespace,
-                                container=source.container, follow=True, **extra):
+                            core.read_namespaced_pod_log,
+                            source.pod,
+                            namespace,
+                            container=source.container,
+                            follow=True,
+                            **extra,
+                        ):
                             view.feed(line)
                     else:
                         text = read_log(core, source.pod, namespace, source.container)
@@ -541,8 +606,11 @@ def stream_logs(api_client, name: str, namespace: str, follow: bool,
                     message = kube.api_message(err)
             what = source.pod or f"the submitter of RayJob {name}"
             if time.monotonic() >= deadline or (source.pod is None and is_finished(job)):
-                print(f"trainstack logs: {what}: {message} (see `trainstack status {name} "
-                      f"-n {namespace}`)", file=sys.stderr)
+                print(
+                    f"trainstack logs: {what}: {message} (see `trainstack status {name} "
+                    f"-n {namespace}`)",
+                    file=sys.stderr,
+                )
                 return 1
             if message != shown:
                 print(f"trainstack logs: waiting for {what}: {message}", file=sys.stderr)

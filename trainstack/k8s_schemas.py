@@ -113,9 +113,9 @@ import importlib.resources
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jsonschema
 import referencing
@@ -196,24 +196,30 @@ def resolve_kubernetes_version(kubernetes_version: str) -> str:
 
 
 def _strict_dir(schema_version: str):
-    return importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema" / (
-        f"v{schema_version}-local-strict"
+    return (
+        importlib.resources.files("kubernetes_validate")
+        / "kubernetes-json-schema"
+        / (f"v{schema_version}-local-strict")
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_registry(schema_version: str) -> referencing.Registry:
     defs = json.loads((_strict_dir(schema_version) / "_definitions.json").read_text())
     return referencing.Resource.from_contents(defs) @ referencing.Registry()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _builtin_validator(schema_version: str, group: str, version: str, kind: str):
     """Validator for a built-in kind, or None if kubernetes-validate has no schema for it."""
     if not re.fullmatch(r"[A-Za-z0-9]+", kind) or not re.fullmatch(r"[a-z0-9]+", version):
         return None
     short_group = group.split(".")[0]
-    name = f"{kind.lower()}-{short_group}-{version}.json" if group else f"{kind.lower()}-{version}.json"
+    name = (
+        f"{kind.lower()}-{short_group}-{version}.json"
+        if group
+        else f"{kind.lower()}-{version}.json"
+    )
     path = _strict_dir(schema_version) / name
     if not path.is_file():
         return None
@@ -238,7 +244,7 @@ class _CrSchema:
     validator: Any
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_crd_file(path: str) -> tuple[dict, ...]:
     with open(path, encoding="utf-8") as fh:
         docs = list(yaml.load_all(fh, Loader=_YAML_LOADER))
@@ -262,7 +268,7 @@ def _find_crd(directory: str, group: str, kind: str) -> tuple[str, dict] | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _custom_schema(directory: str, group: str, version: str, kind: str) -> _CrSchema | str | None:
     """Compiled schema for a custom resource; an error string if the version is not served;
     None if no CRD defines group/kind."""
@@ -417,11 +423,24 @@ def _path_segment(v: str) -> str | None:
         return "may not be '.' or '..' and may not contain '/' or '%'"
     return None
 
+
 _OBJECT_META_FIELDS = frozenset(
     {
-        "name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-        "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-        "annotations", "ownerReferences", "finalizers", "managedFields",
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
     }
 )
 _RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
@@ -437,8 +456,13 @@ def _metadata_errors(meta: Any, kind: str, builtin: bool) -> list[_Err]:
     if not builtin:
         for key in meta:
             if key not in _OBJECT_META_FIELDS:
-                out.append((["metadata", key], f'unknown field "{key}"' + _suggestion(
-                    key, {"properties": dict.fromkeys(_OBJECT_META_FIELDS)})))
+                out.append(
+                    (
+                        ["metadata", key],
+                        f'unknown field "{key}"'
+                        + _suggestion(key, {"properties": dict.fromkeys(_OBJECT_META_FIELDS)}),
+                    )
+                )
     name = meta.get("name")
     if name is None:
         out.append((["metadata", "name"], "required field is missing"))
@@ -493,8 +517,10 @@ def _metadata_errors(meta: Any, kind: str, builtin: bool) -> list[_Err]:
             if size > _MAX_ANNOTATIONS_BYTES:
                 out.append((["metadata", "annotations"], f"total size {size} exceeds 256 KiB"))
     finalizers = meta.get("finalizers")
-    if not builtin and finalizers is not None and (
-        not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+    if (
+        not builtin
+        and finalizers is not None
+        and (not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers))
     ):
         out.append((["metadata", "finalizers"], "must be a list of strings"))
     return out
@@ -518,13 +544,23 @@ def _domain_of(key: str) -> str:
 
 
 _EVICTION_SIGNALS = frozenset(
-    {"memory.available", "nodefs.available", "nodefs.inodesFree", "imagefs.available",
-     "imagefs.inodesFree", "pid.available"}
+    {
+        "memory.available",
+        "nodefs.available",
+        "nodefs.inodesFree",
+        "imagefs.available",
+        "imagefs.inodesFree",
+        "pid.available",
+    }
 )
 _RESERVED_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage", "pid"})
 _ALIAS_FAMILIES = {
-    "al2": "AL2", "al2023": "AL2023", "bottlerocket": "Bottlerocket",
-    "windows2019": "Windows2019", "windows2022": "Windows2022", "windows2025": "Windows2025",
+    "al2": "AL2",
+    "al2023": "AL2023",
+    "bottlerocket": "Bottlerocket",
+    "windows2019": "Windows2019",
+    "windows2022": "Windows2022",
+    "windows2025": "Windows2025",
 }
 _WINDOWS_FAMILIES = ("windows2019", "windows2022", "windows2025")
 _CEL_INT = re.compile(r"[+-]?[0-9]+")
@@ -547,15 +583,19 @@ def _requirement_bounds_ok(reqs: list) -> bool:
 def _network_interfaces_unique(nics: list) -> bool:
     for x in nics:
         same_slot = [
-            y for y in nics
-            if y["networkCardIndex"] == x["networkCardIndex"] and y["deviceIndex"] == x["deviceIndex"]
+            y
+            for y in nics
+            if y["networkCardIndex"] == x["networkCardIndex"]
+            and y["deviceIndex"] == x["deviceIndex"]
         ]
         if len(same_slot) != 1:
             return False
         if x["interfaceType"] == "efa-only":
             efa_on_card = [
-                y for y in nics
-                if y["networkCardIndex"] == x["networkCardIndex"] and y["interfaceType"] == "efa-only"
+                y
+                for y in nics
+                if y["networkCardIndex"] == x["networkCardIndex"]
+                and y["interfaceType"] == "efa-only"
             ]
             if len(efa_on_card) != 1:
                 return False
@@ -588,12 +628,18 @@ _CEL_SOURCE: dict[str, Callable[[Any], bool]] = {
         or len(s["limits"]) == 0
         or (len(s["limits"]) == 1 and "nodes" in s["limits"])
     ),
-    "!has(self.replicas) || !has(self.weight)": lambda s: not _has(s, "replicas") or not _has(s, "weight"),
+    "!has(self.replicas) || !has(self.weight)": lambda s: (
+        not _has(s, "replicas") or not _has(s, "weight")
+    ),
     "self.all(x, has(x.schedule) == has(x.duration))": lambda s: all(
         _has(x, "schedule") == _has(x, "duration") for x in s
     ),
-    'self.all(x, x != "karpenter.sh/nodepool")': lambda s: all(k != "karpenter.sh/nodepool" for k in s),
-    'self.all(x, x != "kubernetes.io/hostname")': lambda s: all(k != "kubernetes.io/hostname" for k in s),
+    'self.all(x, x != "karpenter.sh/nodepool")': lambda s: all(
+        k != "karpenter.sh/nodepool" for k in s
+    ),
+    'self.all(x, x != "kubernetes.io/hostname")': lambda s: all(
+        k != "kubernetes.io/hostname" for k in s
+    ),
     'self != "karpenter.sh/nodepool"': lambda s: s != "karpenter.sh/nodepool",
     'self != "kubernetes.io/hostname"': lambda s: s != "kubernetes.io/hostname",
     "self.all(x, x.operator == 'In' ? x.values.size() != 0 : true)": lambda s: all(
@@ -601,51 +647,64 @@ _CEL_SOURCE: dict[str, Callable[[Any], bool]] = {
     ),
     "self.all(x, (x.operator == 'Gt' || x.operator == 'Lt' || x.operator == 'Gte' || "
     "x.operator == 'Lte') ? (x.values.size() == 1 && int(x.values[0]) >= 0) : true)": _requirement_bounds_ok,
-    "self.all(x, (x.operator == 'In' && has(x.minValues)) ? x.values.size() >= x.minValues : true)":
-        lambda s: all(
-            len(x["values"]) >= x["minValues"] for x in s if x["operator"] == "In" and _has(x, "minValues")
-        ),
+    "self.all(x, (x.operator == 'In' && has(x.minValues)) ? x.values.size() >= x.minValues : true)": lambda s: (
+        all(
+            len(x["values"]) >= x["minValues"]
+            for x in s
+            if x["operator"] == "In" and _has(x, "minValues")
+        )
+    ),
     # ---- EC2NodeClass (karpenter.k8s.aws/v1)
-    "(has(self.role) && !has(self.instanceProfile)) || (!has(self.role) && has(self.instanceProfile))":
-        lambda s: _has(s, "role") != _has(s, "instanceProfile"),
+    "(has(self.role) && !has(self.instanceProfile)) || (!has(self.role) && has(self.instanceProfile))": lambda s: (
+        _has(s, "role") != _has(s, "instanceProfile")
+    ),
     "self.amiSelectorTerms.exists(x, has(x.alias)) ? true : has(self.amiFamily)": lambda s: (
         any(_has(t, "alias") for t in s["amiSelectorTerms"]) or _has(s, "amiFamily")
     ),
-    "self.all(x, has(x.tags) || has(x.id) || has(x.name) || has(x.alias) || has(x.ssmParameter))":
-        lambda s: all(any(_has(x, f) for f in ("tags", "id", "name", "alias", "ssmParameter")) for x in s),
-    "!self.exists(x, has(x.id) && (has(x.alias) || has(x.tags) || has(x.name) || has(x.owner)))":
-        lambda s: not any(
+    "self.all(x, has(x.tags) || has(x.id) || has(x.name) || has(x.alias) || has(x.ssmParameter))": lambda s: (
+        all(any(_has(x, f) for f in ("tags", "id", "name", "alias", "ssmParameter")) for x in s)
+    ),
+    "!self.exists(x, has(x.id) && (has(x.alias) || has(x.tags) || has(x.name) || has(x.owner)))": lambda s: (
+        not any(
             _has(x, "id") and any(_has(x, f) for f in ("alias", "tags", "name", "owner")) for x in s
-        ),
-    "!self.exists(x, has(x.alias) && (has(x.id) || has(x.tags) || has(x.name) || has(x.owner)))":
-        lambda s: not any(
+        )
+    ),
+    "!self.exists(x, has(x.alias) && (has(x.id) || has(x.tags) || has(x.name) || has(x.owner)))": lambda s: (
+        not any(
             _has(x, "alias") and any(_has(x, f) for f in ("id", "tags", "name", "owner")) for x in s
-        ),
-    "!(self.exists(x, has(x.alias)) && self.size() != 1)": lambda s: not (
-        any(_has(x, "alias") for x in s) and len(s) != 1
+        )
+    ),
+    "!(self.exists(x, has(x.alias)) && self.size() != 1)": lambda s: (
+        not (any(_has(x, "alias") for x in s) and len(s) != 1)
     ),
     "self.matches('^[a-zA-Z0-9]+@.+$')": lambda s: re.search(r"^[a-zA-Z0-9]+@.+$", s) is not None,
-    "self.split('@')[0] in ['al2','al2023','bottlerocket','windows2019','windows2022','windows2025']":
-        lambda s: s.split("@")[0] in _ALIAS_FAMILIES,
-    "self.split('@')[0] in ['windows2019','windows2022','windows2025'] ? self.split('@')[1] == 'latest' : true":
-        lambda s: s.split("@")[1] == "latest" if s.split("@")[0] in _WINDOWS_FAMILIES else True,
+    "self.split('@')[0] in ['al2','al2023','bottlerocket','windows2019','windows2022','windows2025']": lambda s: (
+        s.split("@")[0] in _ALIAS_FAMILIES
+    ),
+    "self.split('@')[0] in ['windows2019','windows2022','windows2025'] ? self.split('@')[1] == 'latest' : true": lambda s: (
+        s.split("@")[1] == "latest" if s.split("@")[0] in _WINDOWS_FAMILIES else True
+    ),
     "self.filter(x, has(x.rootVolume)?x.rootVolume==true:false).size() <= 1": lambda s: (
         sum(1 for x in s if _has(x, "rootVolume") and x["rootVolume"] is True) <= 1
     ),
-    "has(self.snapshotID) || has(self.volumeSize)": lambda s: _has(s, "snapshotID") or _has(s, "volumeSize"),
+    "has(self.snapshotID) || has(self.volumeSize)": lambda s: (
+        _has(s, "snapshotID") or _has(s, "volumeSize")
+    ),
     "!has(self.volumeInitializationRate) || (has(self.snapshotID) && self.snapshotID != '')": lambda s: (
         not _has(s, "volumeInitializationRate") or (_has(s, "snapshotID") and s["snapshotID"] != "")
     ),
     "self.all(x, has(x.tags) || has(x.id) || has(x.instanceMatchCriteria))": lambda s: all(
         _has(x, "tags") or _has(x, "id") or _has(x, "instanceMatchCriteria") for x in s
     ),
-    "!self.all(x, has(x.id) && (has(x.tags) || has(x.ownerID) || has(x.instanceMatchCriteria)))":
-        lambda s: not all(
-            _has(x, "id") and (_has(x, "tags") or _has(x, "ownerID") or _has(x, "instanceMatchCriteria"))
+    "!self.all(x, has(x.id) && (has(x.tags) || has(x.ownerID) || has(x.instanceMatchCriteria)))": lambda s: (
+        not all(
+            _has(x, "id")
+            and (_has(x, "tags") or _has(x, "ownerID") or _has(x, "instanceMatchCriteria"))
             for x in s
-        ),
-    "has(self.tcpEstablishedTimeout) || has(self.udpStreamTimeout) || has(self.udpTimeout)": lambda s: any(
-        _has(s, f) for f in ("tcpEstablishedTimeout", "udpStreamTimeout", "udpTimeout")
+        )
+    ),
+    "has(self.tcpEstablishedTimeout) || has(self.udpStreamTimeout) || has(self.udpTimeout)": lambda s: (
+        any(_has(s, f) for f in ("tcpEstablishedTimeout", "udpStreamTimeout", "udpTimeout"))
     ),
     "has(self.imageGCHighThresholdPercent) && has(self.imageGCLowThresholdPercent) ? "
     "self.imageGCHighThresholdPercent > self.imageGCLowThresholdPercent : true": lambda s: (
@@ -653,12 +712,16 @@ _CEL_SOURCE: dict[str, Callable[[Any], bool]] = {
         if _has(s, "imageGCHighThresholdPercent") and _has(s, "imageGCLowThresholdPercent")
         else True
     ),
-    "has(self.evictionSoft) ? self.evictionSoft.all(e, (e in self.evictionSoftGracePeriod)):true":
-        lambda s: all(e in s["evictionSoftGracePeriod"] for e in s["evictionSoft"])
-        if _has(s, "evictionSoft") else True,
-    "has(self.evictionSoftGracePeriod) ? self.evictionSoftGracePeriod.all(e, (e in self.evictionSoft)):true":
-        lambda s: all(e in s["evictionSoft"] for e in s["evictionSoftGracePeriod"])
-        if _has(s, "evictionSoftGracePeriod") else True,
+    "has(self.evictionSoft) ? self.evictionSoft.all(e, (e in self.evictionSoftGracePeriod)):true": lambda s: (
+        all(e in s["evictionSoftGracePeriod"] for e in s["evictionSoft"])
+        if _has(s, "evictionSoft")
+        else True
+    ),
+    "has(self.evictionSoftGracePeriod) ? self.evictionSoftGracePeriod.all(e, (e in self.evictionSoft)):true": lambda s: (
+        all(e in s["evictionSoft"] for e in s["evictionSoftGracePeriod"])
+        if _has(s, "evictionSoftGracePeriod")
+        else True
+    ),
     "self.all(x, x in ['memory.available','nodefs.available','nodefs.inodesFree',"
     "'imagefs.available','imagefs.inodesFree','pid.available'])": lambda s: all(
         k in _EVICTION_SIGNALS for k in s
@@ -668,52 +731,67 @@ _CEL_SOURCE: dict[str, Callable[[Any], bool]] = {
     ),
     "self.all(x, !self[x].startsWith('-'))": lambda s: all(not s[k].startswith("-") for k in s),
     "self.size() == 0 || self.exists(x, x.deviceIndex == 0 && x.networkCardIndex == 0 && "
-    "x.interfaceType == 'interface')": lambda s: len(s) == 0 or any(
-        x["deviceIndex"] == 0 and x["networkCardIndex"] == 0 and x["interfaceType"] == "interface" for x in s
+    "x.interfaceType == 'interface')": lambda s: (
+        len(s) == 0
+        or any(
+            x["deviceIndex"] == 0
+            and x["networkCardIndex"] == 0
+            and x["interfaceType"] == "interface"
+            for x in s
+        )
     ),
     "self.all(x, self.filter(y, x.networkCardIndex == y.networkCardIndex && x.deviceIndex == "
     "y.deviceIndex).size() == 1 && (x.interfaceType != 'efa-only' || self.filter(y, "
-    "x.networkCardIndex == y.networkCardIndex && y.interfaceType == 'efa-only').size() == 1))":
-        _network_interfaces_unique,
+    "x.networkCardIndex == y.networkCardIndex && y.interfaceType == 'efa-only').size() == 1))": _network_interfaces_unique,
     "has(self.name) || has(self.id)": lambda s: _has(s, "name") or _has(s, "id"),
     "!(has(self.name) && has(self.id))": lambda s: not (_has(s, "name") and _has(s, "id")),
     "self.size() != 0": lambda s: len(s) != 0,
     "self.all(x, has(x.tags) || has(x.id) || has(x.name))": lambda s: all(
         _has(x, "tags") or _has(x, "id") or _has(x, "name") for x in s
     ),
-    "!self.all(x, has(x.id) && (has(x.tags) || has(x.name)))": lambda s: not all(
-        _has(x, "id") and (_has(x, "tags") or _has(x, "name")) for x in s
+    "!self.all(x, has(x.id) && (has(x.tags) || has(x.name)))": lambda s: (
+        not all(_has(x, "id") and (_has(x, "tags") or _has(x, "name")) for x in s)
     ),
-    "!self.all(x, has(x.name) && (has(x.tags) || has(x.id)))": lambda s: not all(
-        _has(x, "name") and (_has(x, "tags") or _has(x, "id")) for x in s
+    "!self.all(x, has(x.name) && (has(x.tags) || has(x.id)))": lambda s: (
+        not all(_has(x, "name") and (_has(x, "tags") or _has(x, "id")) for x in s)
     ),
-    "self.all(x, has(x.tags) || has(x.id))": lambda s: all(_has(x, "tags") or _has(x, "id") for x in s),
-    "!self.all(x, has(x.id) && has(x.tags))": lambda s: not all(_has(x, "id") and _has(x, "tags") for x in s),
+    "self.all(x, has(x.tags) || has(x.id))": lambda s: all(
+        _has(x, "tags") or _has(x, "id") for x in s
+    ),
+    "!self.all(x, has(x.id) && has(x.tags))": lambda s: (
+        not all(_has(x, "id") and _has(x, "tags") for x in s)
+    ),
     "self.all(k, k != '')": lambda s: all(k != "" for k in s),
-    "self.all(k, k !='eks:eks-cluster-name')": lambda s: all(k != "eks:eks-cluster-name" for k in s),
+    "self.all(k, k !='eks:eks-cluster-name')": lambda s: all(
+        k != "eks:eks-cluster-name" for k in s
+    ),
     "self.all(k, !k.startsWith('kubernetes.io/cluster') )": lambda s: all(
         not k.startswith("kubernetes.io/cluster") for k in s
     ),
-    "self.all(k, k != 'karpenter.sh/nodepool')": lambda s: all(k != "karpenter.sh/nodepool" for k in s),
-    "self.all(k, k !='karpenter.sh/nodeclaim')": lambda s: all(k != "karpenter.sh/nodeclaim" for k in s),
+    "self.all(k, k != 'karpenter.sh/nodepool')": lambda s: all(
+        k != "karpenter.sh/nodepool" for k in s
+    ),
+    "self.all(k, k !='karpenter.sh/nodeclaim')": lambda s: all(
+        k != "karpenter.sh/nodeclaim" for k in s
+    ),
     "self.all(k, k !='karpenter.k8s.aws/ec2nodeclass')": lambda s: all(
         k != "karpenter.k8s.aws/ec2nodeclass" for k in s
     ),
     # ---- RayJob / RayCluster (ray.io/v1)
-    "!((has(self.onSuccess) || has(self.onFailure)) && has(self.deletionRules))": lambda s: not (
-        (_has(s, "onSuccess") or _has(s, "onFailure")) and _has(s, "deletionRules")
+    "!((has(self.onSuccess) || has(self.onFailure)) && has(self.deletionRules))": lambda s: (
+        not ((_has(s, "onSuccess") or _has(s, "onFailure")) and _has(s, "deletionRules"))
     ),
     "((has(self.onSuccess) && has(self.onFailure)) || has(self.deletionRules))": lambda s: (
         (_has(s, "onSuccess") and _has(s, "onFailure")) or _has(s, "deletionRules")
     ),
-    "!(has(self.jobStatus) && has(self.jobDeploymentStatus))": lambda s: not (
-        _has(s, "jobStatus") and _has(s, "jobDeploymentStatus")
+    "!(has(self.jobStatus) && has(self.jobDeploymentStatus))": lambda s: (
+        not (_has(s, "jobStatus") and _has(s, "jobDeploymentStatus"))
     ),
     "has(self.jobStatus) || has(self.jobDeploymentStatus)": lambda s: (
         _has(s, "jobStatus") or _has(s, "jobDeploymentStatus")
     ),
-    "self in ['ray.io/kuberay-operator', 'kueue.x-k8s.io/multikueue']": lambda s: s in (
-        "ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue"
+    "self in ['ray.io/kuberay-operator', 'kueue.x-k8s.io/multikueue']": lambda s: (
+        s in ("ray.io/kuberay-operator", "kueue.x-k8s.io/multikueue")
     ),
 }
 for _family, _ami_family in _ALIAS_FAMILIES.items():
@@ -734,7 +812,7 @@ _CEL_CHECKS = {_normalise_rule(rule): check for rule, check in _CEL_SOURCE.items
 #   self.all(x, x in ["a", ...] || !x.find("^([^/]+)").endsWith("domain"))
 #   self in ["a", ...] || !self.find("^([^/]+)").endsWith("domain")
 _DOMAIN_RULE = re.compile(
-    r'(?:self\.all\(x, x|self) in \[(?P<allowed>[^\]]*)\] \|\| '
+    r"(?:self\.all\(x, x|self) in \[(?P<allowed>[^\]]*)\] \|\| "
     r'!(?:x|self)\.find\("\^\(\[\^/\]\+\)"\)\.endsWith\("(?P<domain>[^"]+)"\)\)?'
 )
 
@@ -746,7 +824,7 @@ def _domain_check(allowed: frozenset, domain: str) -> Callable[[Any], bool]:
     return check
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cel_check_for(rule: str) -> Callable[[Any], bool] | None:
     norm = _normalise_rule(rule)
     if norm in _CEL_CHECKS:
@@ -830,15 +908,18 @@ def cel_rule_coverage(api_version: str, kind: str) -> dict[str, list[str]]:
     group, _, version = api_version.rpartition("/")
     cr = _custom_schema(str(crd_dir()), group, version, kind)
     if cr is None and _pinned(group, kind):
-        raise SchemaUnavailable(f"{kind}: its pinned CRD is not in {crd_dir()}; "
-                                f"{crds.HOW_TO_PROVIDE}")
+        raise SchemaUnavailable(
+            f"{kind}: its pinned CRD is not in {crd_dir()}; {crds.HOW_TO_PROVIDE}"
+        )
     if not isinstance(cr, _CrSchema):
         raise LookupError(cr or f"no CRD for {api_version} {kind} in {crd_dir()}")
     result: dict[str, list[str]] = {"checked": [], "transition": [], "unchecked": []}
     for path, rule in _iter_rules(cr.schema, ""):
         bucket = (
-            "transition" if _is_transition_rule(rule)
-            else "checked" if _cel_check_for(rule) is not None
+            "transition"
+            if _is_transition_rule(rule)
+            else "checked"
+            if _cel_check_for(rule) is not None
             else "unchecked"
         )
         result[bucket].append(f"{path}: {_normalise_rule(rule)}")
@@ -922,15 +1003,23 @@ def validate_object(obj: dict, kubernetes_version: str = "1.34") -> list[str]:
     cr = _custom_schema(str(directory), group, version, kind) if directory is not None else None
     if cr is None and _pinned(group, kind):
         # A kind the stack pins a CRD for, whose file this machine lacks: unavailable, not unknown.
-        raise SchemaUnavailable(f"{kind}: its pinned CRD is not in {directory}; "
-                                f"{crds.HOW_TO_PROVIDE}")
+        raise SchemaUnavailable(
+            f"{kind}: its pinned CRD is not in {directory}; {crds.HOW_TO_PROVIDE}"
+        )
     if cr is None:
-        where = f"no CRD for group {group!r} in {directory}" if group else "core group has no such kind"
-        errors.append((["kind"], (
-            f"no schema for apiVersion {api_version!r} kind {kind!r}: not a built-in kind of "
-            f"Kubernetes {kubernetes_version} (kubernetes-validate schemas v{schema_version}) "
-            f"and {where}"
-        )))
+        where = (
+            f"no CRD for group {group!r} in {directory}" if group else "core group has no such kind"
+        )
+        errors.append(
+            (
+                ["kind"],
+                (
+                    f"no schema for apiVersion {api_version!r} kind {kind!r}: not a built-in kind of "
+                    f"Kubernetes {kubernetes_version} (kubernetes-validate schemas v{schema_version}) "
+                    f"and {where}"
+                ),
+            )
+        )
         return _format(ident, errors)
     if isinstance(cr, str):
         return _format(ident, [(["apiVersion"], cr)])

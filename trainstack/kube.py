@@ -48,18 +48,24 @@ def read_kubeconfig(path: Path, fix: str) -> dict[str, Any]:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise KubeConfigError(f"kubeconfig {path} is not valid YAML: {problem}{where}",
-                              fix) from err
+        raise KubeConfigError(
+            f"kubeconfig {path} is not valid YAML: {problem}{where}", fix
+        ) from err
     if data is not None and not isinstance(data, dict):
         kind = {list: "list", str: "string", bool: "boolean"}.get(type(data), "number")
-        raise KubeConfigError(f"kubeconfig {path} holds a YAML {kind}, not the mapping a "
-                              "kubeconfig is (apiVersion, clusters, contexts, users)", fix)
+        raise KubeConfigError(
+            f"kubeconfig {path} holds a YAML {kind}, not the mapping a "
+            "kubeconfig is (apiVersion, clusters, contexts, users)",
+            fix,
+        )
     return data or {}
 
 
 def _bad_file_fix(command: str) -> str:
-    return (f"point --kubeconfig (or $KUBECONFIG) at a kubeconfig, or move the file aside and "
-            f"run {command}")
+    return (
+        f"point --kubeconfig (or $KUBECONFIG) at a kubeconfig, or move the file aside and "
+        f"run {command}"
+    )
 
 
 def _load(path: Path, fix: str) -> dict[str, Any]:
@@ -69,16 +75,19 @@ def _load(path: Path, fix: str) -> dict[str, Any]:
         return {}
 
 
-def find_context(paths: list[Path], *, arn: str | None = None, endpoint: str | None = None,
-                 fix: str = "") -> tuple[Path, str] | None:
+def find_context(
+    paths: list[Path], *, arn: str | None = None, endpoint: str | None = None, fix: str = ""
+) -> tuple[Path, str] | None:
     """The (file, context) that points at this EKS cluster: by context name (the ARN, as
     update-kubeconfig writes it), else by the server URL of the context's cluster entry.
     A file that is not a kubeconfig raises KubeConfigError with `fix`."""
     want_server = (endpoint or "").rstrip("/").lower()
     for path in paths:
         data = _load(path, fix)
-        servers = {c.get("name"): (c.get("cluster") or {}).get("server", "")
-                   for c in data.get("clusters") or []}
+        servers = {
+            c.get("name"): (c.get("cluster") or {}).get("server", "")
+            for c in data.get("clusters") or []
+        }
         for ctx in data.get("contexts") or []:
             name = ctx.get("name")
             cluster = (ctx.get("context") or {}).get("cluster")
@@ -95,8 +104,14 @@ def update_kubeconfig_command(cluster: str, region: str | None) -> str:
     return f"aws eks update-kubeconfig --name {cluster}{region_arg}"
 
 
-def api_client(*, cluster: str, region: str | None, arn: str | None = None,
-               endpoint: str | None = None, kubeconfig: str | None = None):
+def api_client(
+    *,
+    cluster: str,
+    region: str | None,
+    arn: str | None = None,
+    endpoint: str | None = None,
+    kubeconfig: str | None = None,
+):
     """An ApiClient for this cluster's context; KubeConfigError names the fix when there is none.
 
     EKS kubeconfigs authenticate through `aws eks get-token` (an exec plugin), which the official
@@ -104,19 +119,26 @@ def api_client(*, cluster: str, region: str | None, arn: str | None = None,
     from kubernetes.config import ConfigException, new_client_from_config
 
     paths = kubeconfig_paths(kubeconfig)
-    found = find_context(paths, arn=arn, endpoint=endpoint,
-                         fix=_bad_file_fix(update_kubeconfig_command(cluster, region)))
+    found = find_context(
+        paths,
+        arn=arn,
+        endpoint=endpoint,
+        fix=_bad_file_fix(update_kubeconfig_command(cluster, region)),
+    )
     if found is None:
         shown = os.pathsep.join(str(p) for p in paths)
-        raise KubeConfigError(f"no context for cluster {cluster} in {shown}",
-                              update_kubeconfig_command(cluster, region))
+        raise KubeConfigError(
+            f"no context for cluster {cluster} in {shown}",
+            update_kubeconfig_command(cluster, region),
+        )
     path, context = found
     try:
-        return new_client_from_config(config_file=str(path), context=context,
-                                      persist_config=False)
+        return new_client_from_config(config_file=str(path), context=context, persist_config=False)
     except (ConfigException, OSError) as err:
-        raise KubeConfigError(f"kubeconfig {path}, context {context}: {err}",
-                              update_kubeconfig_command(cluster, region)) from err
+        raise KubeConfigError(
+            f"kubeconfig {path}, context {context}: {err}",
+            update_kubeconfig_command(cluster, region),
+        ) from err
 
 
 def current_api_client(kubeconfig: str | None = None):
@@ -126,8 +148,7 @@ def current_api_client(kubeconfig: str | None = None):
 
     paths = [p for p in kubeconfig_paths(kubeconfig) if p.exists()]
     if not paths:
-        raise KubeConfigError("no kubeconfig found",
-                              update_kubeconfig_command("CLUSTER", "REGION"))
+        raise KubeConfigError("no kubeconfig found", update_kubeconfig_command("CLUSTER", "REGION"))
     for path in paths:  # each file the client would merge
         read_kubeconfig(path, _bad_file_fix(update_kubeconfig_command("CLUSTER", "REGION")))
     try:
@@ -135,8 +156,9 @@ def current_api_client(kubeconfig: str | None = None):
         file = str(paths[0]) if kubeconfig or len(paths) == 1 else None
         return new_client_from_config(config_file=file, persist_config=False)
     except (ConfigException, OSError) as err:
-        raise KubeConfigError(f"kubeconfig: {err}",
-                              update_kubeconfig_command("CLUSTER", "REGION")) from err
+        raise KubeConfigError(
+            f"kubeconfig: {err}", update_kubeconfig_command("CLUSTER", "REGION")
+        ) from err
 
 
 @functools.cache

@@ -84,8 +84,10 @@ VERSIONS_PY = REPO_ROOT / "components" / "versions.py"
 # Every file `python3 -m trainstack.preflight` reads besides its inputs, relative to the repository
 # root: the package, this module, the parser it imports and the version facts. The CodeBuild source
 # bundle (trainstack/image_builder.py) is built from this, so the two cannot drift apart.
-RUNTIME_FILES = tuple(Path(f).resolve().relative_to(REPO_ROOT).as_posix() for f in (
-    Path(__file__).with_name("__init__.py"), __file__, _dockerfile.__file__, VERSIONS_PY))
+RUNTIME_FILES = tuple(
+    Path(f).resolve().relative_to(REPO_ROOT).as_posix()
+    for f in (Path(__file__).with_name("__init__.py"), __file__, _dockerfile.__file__, VERSIONS_PY)
+)
 
 # Python of the official pytorch/pytorch images. pytorch's docker.Makefile builds them with
 # `PYTHON_VERSION ?= 3.11`, and its docker release matrix (generate_docker_release_matrix.py) does
@@ -97,15 +99,24 @@ PYTORCH_IMAGE_PYTHON = {(2, 4): "3.11"}
 UBUNTU_PYTHON = {"20.04": "3.8", "22.04": "3.10", "24.04": "3.12"}
 # Environment of a training container for requirement markers; the machine is left unknown
 # because a build may target arm64 as well as x86_64.
-MARKER_ENV = {"os_name": "posix", "sys_platform": "linux", "platform_system": "Linux",
-              "implementation_name": "cpython", "platform_python_implementation": "CPython",
-              "extra": ""}
-_PYTORCH_TAG = re.compile(r"^(?P<torch>\d+\.\d+\.\d+)(?:-cuda(?P<cuda>\d+\.\d+)"
-                          r"-cudnn(?P<cudnn>\d+))?-(?P<flavor>runtime|devel)$")
+MARKER_ENV = {
+    "os_name": "posix",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "extra": "",
+}
+_PYTORCH_TAG = re.compile(
+    r"^(?P<torch>\d+\.\d+\.\d+)(?:-cuda(?P<cuda>\d+\.\d+)"
+    r"-cudnn(?P<cudnn>\d+))?-(?P<flavor>runtime|devel)$"
+)
 _CUDA_TAG = re.compile(r"^(?P<cuda>\d+\.\d+(?:\.\d+)?)-(?P<rest>.+)$")
 _PYTHON_TAG = re.compile(r"^(?P<py>3\.\d+)(?:\.\d+)?(?:[-.a-z].*)?$")
-_WHEEL_INDEX = re.compile(r"download\.pytorch\.org/whl/(?:(?:nightly|test)/)?"
-                          r"(?P<tag>cu\d+|cpu|rocm[\d.]+|xpu)(?=/|$)")
+_WHEEL_INDEX = re.compile(
+    r"download\.pytorch\.org/whl/(?:(?:nightly|test)/)?"
+    r"(?P<tag>cu\d+|cpu|rocm[\d.]+|xpu)(?=/|$)"
+)
 
 
 # ------------------------------------------------------------------------------------- facts
@@ -123,8 +134,13 @@ def read_versions(path: Path = VERSIONS_PY) -> dict[str, object]:
     """The literal top-level assignments of versions.py, read without running it."""
     values: dict[str, object] = {}
     for node in ast.parse(path.read_text(), str(path)).body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 \
-            else node.target if isinstance(node, ast.AnnAssign) else None
+        target = (
+            node.targets[0]
+            if isinstance(node, ast.Assign) and len(node.targets) == 1
+            else node.target
+            if isinstance(node, ast.AnnAssign)
+            else None
+        )
         if isinstance(target, ast.Name) and node.value is not None:
             try:
                 values[target.id] = ast.literal_eval(node.value)
@@ -133,15 +149,17 @@ def read_versions(path: Path = VERSIONS_PY) -> dict[str, object]:
     return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_facts(path: Path = VERSIONS_PY) -> Facts:
     values = read_versions(path)
     missing = [n for n in ("NVIDIA_DRIVER_MAX_CUDA", "TORCH_CUDA_BUILDS") if n not in values]
     if missing:
         raise ValueError(f"{path}: no literal {', '.join(missing)}")
     builds = values["TORCH_CUDA_BUILDS"]
-    return Facts(driver_max_cuda=str(values["NVIDIA_DRIVER_MAX_CUDA"]),
-                 torch_cuda_builds={str(k): tuple(map(str, v)) for k, v in builds.items()})
+    return Facts(
+        driver_max_cuda=str(values["NVIDIA_DRIVER_MAX_CUDA"]),
+        torch_cuda_builds={str(k): tuple(map(str, v)) for k, v in builds.items()},
+    )
 
 
 # ---------------------------------------------------------------------------------- findings
@@ -173,33 +191,38 @@ def _version(text: str) -> Version | None:
 
 
 def public(version: str) -> str:
-    """"2.13.0+cu130" -> "2.13.0": the version without its local label."""
+    """ "2.13.0+cu130" -> "2.13.0": the version without its local label."""
     parsed = _version(version)
     return parsed.public if parsed else version
 
 
 def release_of(torch: str) -> str:
-    """"2.13.0+cu130" -> "2.13", the key of TORCH_CUDA_BUILDS."""
+    """ "2.13.0+cu130" -> "2.13", the key of TORCH_CUDA_BUILDS."""
     return ".".join(map(str, Version(torch).release[:2]))
 
 
 def cu_tag(cuda: str) -> str:
-    """"13.0" -> "cu130", as download.pytorch.org and wheel local labels spell it."""
+    """ "13.0" -> "cu130", as download.pytorch.org and wheel local labels spell it."""
     if not re.fullmatch(r"\d+\.\d+", cuda):
         return cuda  # cpu, rocm6.2, xpu are spelled as they are
     return "cu" + "".join(cuda.split("."))
 
 
 def cuda_of_tag(tag: str) -> str | None:
-    """"cu130" -> "13.0", "cpu" -> "cpu", "rocm6.2" -> "rocm6.2"; the minor is the last digit."""
+    """ "cu130" -> "13.0", "cpu" -> "cpu", "rocm6.2" -> "rocm6.2"; the minor is the last digit."""
     if re.fullmatch(r"cu\d{2,}", tag):
         return f"{tag[2:-1]}.{tag[-1]}"
     return tag if tag == "cpu" or tag.startswith(("rocm", "xpu")) else None
 
 
 def describe_cuda(cuda: str) -> str:
-    return "CPU-only" if cuda == "cpu" else cuda if cuda.startswith(("rocm", "xpu")) \
+    return (
+        "CPU-only"
+        if cuda == "cpu"
+        else cuda
+        if cuda.startswith(("rocm", "xpu"))
         else f"CUDA {cuda}"
+    )
 
 
 # ------------------------------------------------------------------------------- the image model
@@ -319,16 +342,26 @@ def build_stages(dfs: list[Dockerfile]) -> list[Stage]:
         parent = by_name.get(df.base.lower())
         if parent is not None:
             base.kind = "stage"
-        stage = Stage(index=index, df=df, base=base, root=parent.root if parent else base,
-                      parent=parent, copies_from=_copy_sources(df))
-        stage.python, stage.python_certain = ((parent.python, parent.python_certain) if parent
-                                              else (base.python, base.python_certain))
+        stage = Stage(
+            index=index,
+            df=df,
+            base=base,
+            root=parent.root if parent else base,
+            parent=parent,
+            copies_from=_copy_sources(df),
+        )
+        stage.python, stage.python_certain = (
+            (parent.python, parent.python_certain) if parent else (base.python, base.python_certain)
+        )
         python, certain = _apt_python(stage)
         if python:
             stage.python, stage.python_certain = python, certain
-        stage.pips = [cmd for ins in df.steps if ins.keyword == "RUN"
-                      for cmd in pip_commands(substitute(ins.rest, df.variables, strict=False),
-                                              ins.line)]
+        stage.pips = [
+            cmd
+            for ins in df.steps
+            if ins.keyword == "RUN"
+            for cmd in pip_commands(substitute(ins.rest, df.variables, strict=False), ins.line)
+        ]
         stages.append(stage)
         if df.name:
             by_name[df.name] = stage
@@ -352,8 +385,11 @@ def reachable(stages: list[Stage]) -> list[Stage]:
         if stage.index in seen:
             continue
         seen.add(stage.index)
-        todo += [s for s in [stage.parent] + [_stage_ref(stages, r) for r, _ in stage.copies_from]
-                 if s is not None]
+        todo += [
+            s
+            for s in [stage.parent] + [_stage_ref(stages, r) for r, _ in stage.copies_from]
+            if s is not None
+        ]
     return [s for s in stages if s.index in seen]
 
 
@@ -409,20 +445,21 @@ def _index_refs(option: str, url: str, where: str) -> list[IndexRef]:
     return out
 
 
-def _collect_indexes(stages: list[Stage], files: dict[str, RequirementsFile],
-                     name: str) -> list[IndexRef]:
+def _collect_indexes(
+    stages: list[Stage], files: dict[str, RequirementsFile], name: str
+) -> list[IndexRef]:
     out: list[IndexRef] = []
     for parsed in files.values():
         for option in ("index_url", "extra_index_urls", "find_links"):
             for url, line in getattr(parsed, option):
                 out += _index_refs(_option_flag(option), url, f"{parsed.source}:{line}")
     for stage in stages:
-        for var, option in (("PIP_INDEX_URL", "index_url"),
-                            ("PIP_EXTRA_INDEX_URL", "extra_index_urls"),
-                            ("PIP_FIND_LINKS", "find_links")):
+        for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
             if var in stage.df.env:
-                line = next((i.line for i in stage.df.steps
-                             if i.keyword == "ENV" and var in i.rest), stage.df.line)
+                line = next(
+                    (i.line for i in stage.df.steps if i.keyword == "ENV" and var in i.rest),
+                    stage.df.line,
+                )
                 out += _index_refs(f"ENV {var}=", stage.df.env[var], f"{name}:{line}")
         for cmd in stage.pips:
             for option in ("index_url", "extra_index_urls", "find_links"):
@@ -432,8 +469,11 @@ def _collect_indexes(stages: list[Stage], files: dict[str, RequirementsFile],
 
 
 def _option_flag(option: str) -> str:
-    return {"index_url": "--index-url", "extra_index_urls": "--extra-index-url",
-            "find_links": "--find-links"}[option]
+    return {
+        "index_url": "--index-url",
+        "extra_index_urls": "--extra-index-url",
+        "find_links": "--find-links",
+    }[option]
 
 
 def _normal(path: str) -> str:
@@ -477,7 +517,7 @@ def _copied_from(sources: list[str], dest: str, dest_is_dir: bool, target: str) 
         return sources[0]
     if not target.startswith(dest.rstrip("/") + "/"):
         return None
-    rel = target[len(dest.rstrip("/")) + 1:]
+    rel = target[len(dest.rstrip("/")) + 1 :]
     for src in sources:
         name = posixpath.basename(src.rstrip("/"))
         if name == rel and not src.endswith("/") and src != ".":
@@ -499,8 +539,9 @@ def _file_includes(files: dict[str, RequirementsFile]) -> list[tuple[str, str]]:
     return out
 
 
-def _dockerfile_includes(stages: list[Stage], files: dict[str, RequirementsFile],
-                         name: str) -> list[tuple[str, str]]:
+def _dockerfile_includes(
+    stages: list[Stage], files: dict[str, RequirementsFile], name: str
+) -> list[tuple[str, str]]:
     known = {_normal(k) for k in files}
     out = []
     for stage in stages:
@@ -512,8 +553,9 @@ def _dockerfile_includes(stages: list[Stage], files: dict[str, RequirementsFile]
     return out
 
 
-def installed_requirement_files(dockerfile_text: str,
-                                build_args: dict[str, str] | None = None) -> list[str]:
+def installed_requirement_files(
+    dockerfile_text: str, build_args: dict[str, str] | None = None
+) -> list[str]:
     """Build-context paths of the files the image's pip commands install with -r/-c (in the
     final stage and the stages it uses); empty when the Dockerfile cannot be parsed."""
     try:
@@ -534,8 +576,9 @@ def _marker_env(image_python: str | None) -> dict[str, str | None]:
     return {**MARKER_ENV, "python_version": image_python, "python_full_version": None}
 
 
-def build_image(dfs: list[Dockerfile], requirements: dict[str, str], name: str,
-                facts: Facts) -> Image:
+def build_image(
+    dfs: list[Dockerfile], requirements: dict[str, str], name: str, facts: Facts
+) -> Image:
     stages = reachable(build_stages(dfs))
     files = {source: parse_requirements(text, source) for source, text in requirements.items()}
     reqs = [r for parsed in files.values() for r in parsed.requirements]
@@ -545,14 +588,25 @@ def build_image(dfs: list[Dockerfile], requirements: dict[str, str], name: str,
                 req.source, req.line, req.upgrade = name, cmd.line, cmd.upgrade
                 reqs.append(req)
     invalid = [line for parsed in files.values() for line in parsed.invalid]
-    invalid += [_replace(line, where=f"{name}:{cmd.line}")
-                for stage in stages for cmd in stage.pips for line in cmd.invalid]
+    invalid += [
+        _replace(line, where=f"{name}:{cmd.line}")
+        for stage in stages
+        for cmd in stage.pips
+        for line in cmd.invalid
+    ]
     env = _marker_env(stages[-1].python)
     active = [r for r in reqs if r.marker is None or evaluate_marker(r.marker, env) is not False]
-    return Image(name=name, stages=stages, files=files, requirements=reqs, invalid=invalid,
-                 active=active,
-                 indexes=_collect_indexes(stages, files, name), facts=facts,
-                 unread_files=_file_includes(files) + _dockerfile_includes(stages, files, name))
+    return Image(
+        name=name,
+        stages=stages,
+        files=files,
+        requirements=reqs,
+        invalid=invalid,
+        active=active,
+        indexes=_collect_indexes(stages, files, name),
+        facts=facts,
+        unread_files=_file_includes(files) + _dockerfile_includes(stages, files, name),
+    )
 
 
 # ------------------------------------------------------------------------------ suggested fixes
@@ -616,13 +670,26 @@ def check_base_pinned(image: Image) -> list[Finding]:
         if base.kind in ("stage", "scratch") or base.digest:
             continue
         if base.tag is None:
-            out.append(Finding("TS101", "error", f"base image {base.ref!r} is not pinned to a "
-                               "release tag: every build may pull a different torch and CUDA",
-                               suggested_base(image, base), image.at(stage.df.line)))
+            out.append(
+                Finding(
+                    "TS101",
+                    "error",
+                    f"base image {base.ref!r} is not pinned to a "
+                    "release tag: every build may pull a different torch and CUDA",
+                    suggested_base(image, base),
+                    image.at(stage.df.line),
+                )
+            )
         elif base.tag == "latest":
-            out.append(Finding("TS102", "error", f"base image {base.ref!r} is not pinned: "
-                               "`latest` moves to each new release",
-                               suggested_base(image, base), image.at(stage.df.line)))
+            out.append(
+                Finding(
+                    "TS102",
+                    "error",
+                    f"base image {base.ref!r} is not pinned: `latest` moves to each new release",
+                    suggested_base(image, base),
+                    image.at(stage.df.line),
+                )
+            )
     return out
 
 
@@ -638,13 +705,23 @@ def check_torch_vs_base(image: Image) -> list[Finding]:
             continue
         fix = f"torch=={base.torch}"
         cuda = base.cuda if base.cuda != "cpu" else None
-        if cuda and _version(pin) \
-                and cuda in image.facts.torch_cuda_builds.get(release_of(pin), ()) \
-                and Version(cuda) <= Version(image.facts.driver_max_cuda):
+        if (
+            cuda
+            and _version(pin)
+            and cuda in image.facts.torch_cuda_builds.get(release_of(pin), ())
+            and Version(cuda) <= Version(image.facts.driver_max_cuda)
+        ):
             fix += f" (or FROM {pytorch_tag(public(pin), cuda, base)})"
-        out.append(Finding("TS103", "error", f"pins torch=={pin}, the base image "
-                           f"carries {base.torch} ({base.ref}): pip would replace it",
-                           fix, req.where))
+        out.append(
+            Finding(
+                "TS103",
+                "error",
+                f"pins torch=={pin}, the base image "
+                f"carries {base.torch} ({base.ref}): pip would replace it",
+                fix,
+                req.where,
+            )
+        )
     return out
 
 
@@ -652,8 +729,10 @@ def check_args_vs_tag(image: Image) -> list[Finding]:
     """The Dockerfile's own ARGs describe the base; when they disagree, whatever reads them
     (the trainer Dockerfile's torch check, labels) checks against the wrong image."""
     stage, base = image.final, image.final.root
-    tag_values = {"TORCH_VERSION": base.torch,
-                  "CUDA_VERSION": base.cuda if base.cuda != "cpu" else None}
+    tag_values = {
+        "TORCH_VERSION": base.torch,
+        "CUDA_VERSION": base.cuda if base.cuda != "cpu" else None,
+    }
     out = []
     for arg, tag_value in tag_values.items():
         value = stage.df.args.get(arg)
@@ -662,8 +741,15 @@ def check_args_vs_tag(image: Image) -> list[Finding]:
         if arg == "CUDA_VERSION" and ".".join(value.split(".")[:2]) == tag_value:
             continue  # ARG CUDA_VERSION=13.0.2 on nvidia/cuda:13.0.2-...
         what = "torch" if arg == "TORCH_VERSION" else "CUDA"
-        out.append(Finding("TS104", "error", f"base tag {what} {tag_value} != ARG {arg} {value}",
-                           f"ARG {arg}={tag_value}", image.at(stage.df.line)))
+        out.append(
+            Finding(
+                "TS104",
+                "error",
+                f"base tag {what} {tag_value} != ARG {arg} {value}",
+                f"ARG {arg}={tag_value}",
+                image.at(stage.df.line),
+            )
+        )
     return out
 
 
@@ -676,16 +762,38 @@ def check_torch_pinned(image: Image) -> list[Finding]:
         if req.exact:
             continue
         if req.upgrade:
-            out.append(Finding("TS105", "error", f"`pip install -U {req}` replaces "
-                               "the base's torch with PyPI's newest build", fix, req.where))
+            out.append(
+                Finding(
+                    "TS105",
+                    "error",
+                    f"`pip install -U {req}` replaces the base's torch with PyPI's newest build",
+                    fix,
+                    req.where,
+                )
+            )
         elif not image.torch_pin():
-            out.append(Finding("TS105", "warning", f"torch is not pinned with == ({req}): "
-                               "pip may install another torch and CUDA build", fix,
-                               req.where))
+            out.append(
+                Finding(
+                    "TS105",
+                    "warning",
+                    f"torch is not pinned with == ({req}): "
+                    "pip may install another torch and CUDA build",
+                    fix,
+                    req.where,
+                )
+            )
     if not reqs and image.base.kind == "pytorch" and image.base.torch and image.requirements:
-        out.append(Finding("TS105", "warning", "torch is not pinned in the requirements: a "
-                           "dependency that wants another torch makes pip replace the base's "
-                           "CUDA build", fix, image.requirements[0].source))
+        out.append(
+            Finding(
+                "TS105",
+                "warning",
+                "torch is not pinned in the requirements: a "
+                "dependency that wants another torch makes pip replace the base's "
+                "CUDA build",
+                fix,
+                image.requirements[0].source,
+            )
+        )
     return out
 
 
@@ -693,13 +801,27 @@ def check_tag_understood(image: Image) -> list[Finding]:
     out = []
     for stage in image.stages:
         base = stage.base
-        if base.kind in ("pytorch", "cuda") and not base.understood and base.tag \
-                and base.tag != "latest":
-            expected = ("<torch>-cuda<X.Y>-cudnn<N>-runtime|devel" if base.kind == "pytorch"
-                        else "<X.Y.Z>-<flavor>-<os>")
-            out.append(Finding("TS106", "warning", f"cannot read tag {base.tag!r} of "
-                               f"{base.repo} (expected {expected}): torch/CUDA checks skipped",
-                               suggested_base(image, base), image.at(stage.df.line)))
+        if (
+            base.kind in ("pytorch", "cuda")
+            and not base.understood
+            and base.tag
+            and base.tag != "latest"
+        ):
+            expected = (
+                "<torch>-cuda<X.Y>-cudnn<N>-runtime|devel"
+                if base.kind == "pytorch"
+                else "<X.Y.Z>-<flavor>-<os>"
+            )
+            out.append(
+                Finding(
+                    "TS106",
+                    "warning",
+                    f"cannot read tag {base.tag!r} of "
+                    f"{base.repo} (expected {expected}): torch/CUDA checks skipped",
+                    suggested_base(image, base),
+                    image.at(stage.df.line),
+                )
+            )
     return out
 
 
@@ -722,9 +844,17 @@ def check_wheel_suffix(image: Image) -> list[Finding]:
             fix = f"torch=={public(req.exact)}"  # the base's own build, whatever its local label
         else:
             fix = f"{req.display}=={public(req.exact)}+{cu_tag(base.cuda)}"
-        out.append(Finding("TS201", "error", f"pins {req.display}=={req.exact}, a "
-                           f"{describe_cuda(wheel)} build, on a {describe_cuda(base.cuda)} base "
-                           f"({base.ref})", fix, req.where))
+        out.append(
+            Finding(
+                "TS201",
+                "error",
+                f"pins {req.display}=={req.exact}, a "
+                f"{describe_cuda(wheel)} build, on a {describe_cuda(base.cuda)} base "
+                f"({base.ref})",
+                fix,
+                req.where,
+            )
+        )
     return out
 
 
@@ -751,9 +881,17 @@ def check_index_cuda(image: Image) -> list[Finding]:
         if ref.cuda == cuda:
             continue
         url = _WHEEL_INDEX.sub(lambda m: m.group(0).replace(m["tag"], cu_tag(cuda)), ref.url)
-        out.append(Finding("TS202", "error", f"{ref.url} serves "
-                           f"{describe_cuda(ref.cuda)} wheels, the image is "
-                           f"{describe_cuda(cuda)} ({origin})", f"{ref.option} {url}", ref.where))
+        out.append(
+            Finding(
+                "TS202",
+                "error",
+                f"{ref.url} serves "
+                f"{describe_cuda(ref.cuda)} wheels, the image is "
+                f"{describe_cuda(cuda)} ({origin})",
+                f"{ref.option} {url}",
+                ref.where,
+            )
+        )
     return out
 
 
@@ -761,8 +899,11 @@ def check_driver(image: Image) -> list[Finding]:
     """The node driver, not the image, bounds the CUDA a container can initialise."""
     cuda, origin = image_cuda(image)
     facts = image.facts
-    if not cuda or not re.fullmatch(r"\d+\.\d+", cuda) \
-            or Version(cuda) <= Version(facts.driver_max_cuda):
+    if (
+        not cuda
+        or not re.fullmatch(r"\d+\.\d+", cuda)
+        or Version(cuda) <= Version(facts.driver_max_cuda)
+    ):
         return []
     base, pin = image.base, image.torch_pin()
     torch = base.torch or (public(pin.exact) if pin else None)
@@ -772,12 +913,22 @@ def check_driver(image: Image) -> list[Finding]:
     elif base.kind == "cuda" and base.cuda:
         fix = f"nvidia/cuda:{best}.0-{base.rest}"
     else:
-        fix = (f"torch=={torch or newest_release(facts)}+{cu_tag(best)} with --extra-index-url "
-               f"https://download.pytorch.org/whl/{cu_tag(best)}")
+        fix = (
+            f"torch=={torch or newest_release(facts)}+{cu_tag(best)} with --extra-index-url "
+            f"https://download.pytorch.org/whl/{cu_tag(best)}"
+        )
     where = image.at(image.final.df.line) if base.cuda else origin.split(": ", 1)[0]
-    return [Finding("TS203", "error", f"CUDA {cuda} ({origin}) is newer than the node driver "
-                    f"supports ({facts.driver_max_cuda}, NVIDIA_DRIVER_MAX_CUDA): CUDA "
-                    "initialisation fails on the GPU nodes", fix, where)]
+    return [
+        Finding(
+            "TS203",
+            "error",
+            f"CUDA {cuda} ({origin}) is newer than the node driver "
+            f"supports ({facts.driver_max_cuda}, NVIDIA_DRIVER_MAX_CUDA): CUDA "
+            "initialisation fails on the GPU nodes",
+            fix,
+            where,
+        )
+    ]
 
 
 def _torch_cuda_pairs(image: Image) -> list[tuple[str, str, str, str]]:
@@ -807,10 +958,17 @@ def check_published_builds(image: Image) -> list[Finding]:
         seen.add((release, cuda))
         builds = facts.torch_cuda_builds.get(release)
         if builds is None:
-            out.append(Finding("TS205", "warning", f"no TORCH_CUDA_BUILDS entry for torch "
-                               f"{release} (components/versions.py): its CUDA builds cannot be "
-                               "checked", f"torch=={newest_release(facts)}, or add torch "
-                               f"{release} to TORCH_CUDA_BUILDS", where))
+            out.append(
+                Finding(
+                    "TS205",
+                    "warning",
+                    f"no TORCH_CUDA_BUILDS entry for torch "
+                    f"{release} (components/versions.py): its CUDA builds cannot be "
+                    "checked",
+                    f"torch=={newest_release(facts)}, or add torch {release} to TORCH_CUDA_BUILDS",
+                    where,
+                )
+            )
             continue
         if cuda in builds:
             continue
@@ -821,8 +979,15 @@ def check_published_builds(image: Image) -> list[Finding]:
             fix = f"nvidia/cuda:{best}.0-{base.rest} with torch=={torch}+{cu_tag(best)}"
         else:
             fix = f"torch=={torch}+{cu_tag(best)}"
-        out.append(Finding("TS204", "error", f"torch {release} ships no CUDA {cuda} build (only "
-                           f"{', '.join(builds)})", fix, where))
+        out.append(
+            Finding(
+                "TS204",
+                "error",
+                f"torch {release} ships no CUDA {cuda} build (only {', '.join(builds)})",
+                fix,
+                where,
+            )
+        )
     return out
 
 
@@ -834,14 +999,22 @@ def check_pypi_torch(image: Image) -> list[Finding]:
     out = []
     for req in image.torch_reqs():
         if req.exact and _wheel_cuda(req.exact) is None:
-            cuda = base.cuda if base.cuda and base.cuda != "cpu" else best_cuda(image.facts,
-                                                                                 req.exact)
+            cuda = (
+                base.cuda if base.cuda and base.cuda != "cpu" else best_cuda(image.facts, req.exact)
+            )
             cu = cu_tag(cuda)
-            out.append(Finding("TS206", "warning", f"torch=={req.exact} comes from "
-                               "PyPI, whose default CUDA build is not checked against "
-                               f"{describe_cuda(base.cuda) if base.cuda else 'the nodes'}",
-                               f"torch=={req.exact}+{cu} with --extra-index-url "
-                               f"https://download.pytorch.org/whl/{cu}", req.where))
+            out.append(
+                Finding(
+                    "TS206",
+                    "warning",
+                    f"torch=={req.exact} comes from "
+                    "PyPI, whose default CUDA build is not checked against "
+                    f"{describe_cuda(base.cuda) if base.cuda else 'the nodes'}",
+                    f"torch=={req.exact}+{cu} with --extra-index-url "
+                    f"https://download.pytorch.org/whl/{cu}",
+                    req.where,
+                )
+            )
     return out
 
 
@@ -860,12 +1033,18 @@ def check_pip_interpreter(image: Image) -> list[Finding]:
             if not cmd.python or not stage.python or cmd.python == stage.python:
                 continue
             where = image.at(cmd.line)
-            out.append(Finding("TS301", _error(stage.python_certain), f"pip for Python "
-                               f"{cmd.python}, the image's python is {stage.python} "
-                               f"({_python_origin(stage)}): the packages land where `python` "
-                               "does not look, or the interpreter is missing",
-                               f"python -m pip {cmd.subcommand} ... (or python{stage.python} "
-                               "-m pip)", where))
+            out.append(
+                Finding(
+                    "TS301",
+                    _error(stage.python_certain),
+                    f"pip for Python "
+                    f"{cmd.python}, the image's python is {stage.python} "
+                    f"({_python_origin(stage)}): the packages land where `python` "
+                    "does not look, or the interpreter is missing",
+                    f"python -m pip {cmd.subcommand} ... (or python{stage.python} -m pip)",
+                    where,
+                )
+            )
     return out
 
 
@@ -875,17 +1054,29 @@ def check_copy_python(image: Image) -> list[Finding]:
     for stage in image.stages:
         for ref, line in stage.copies_from:
             source = _stage_ref(image.stages, ref)
-            if source is None or not source.python or not stage.python \
-                    or source.python == stage.python:
+            if (
+                source is None
+                or not source.python
+                or not stage.python
+                or source.python == stage.python
+            ):
                 continue
-            fix = (f"FROM python:{stage.python}-slim for stage {source.label}"
-                   if source.root.kind == "python" else
-                   f"build stage {source.label} with Python {stage.python}")
-            out.append(Finding("TS302", _error(stage.python_certain and source.python_certain),
-                               f"COPY --from={ref} brings files built for "
-                               f"Python {source.python} into stage {stage.label}, which runs "
-                               f"Python {stage.python} ({_python_origin(stage)})", fix,
-                               image.at(line)))
+            fix = (
+                f"FROM python:{stage.python}-slim for stage {source.label}"
+                if source.root.kind == "python"
+                else f"build stage {source.label} with Python {stage.python}"
+            )
+            out.append(
+                Finding(
+                    "TS302",
+                    _error(stage.python_certain and source.python_certain),
+                    f"COPY --from={ref} brings files built for "
+                    f"Python {source.python} into stage {stage.label}, which runs "
+                    f"Python {stage.python} ({_python_origin(stage)})",
+                    fix,
+                    image.at(line),
+                )
+            )
     return out
 
 
@@ -899,20 +1090,31 @@ def check_python_markers(image: Image) -> list[Finding]:
     for req in image.requirements:
         by_name.setdefault(req.name, []).append(req)
     out = []
-    for name, reqs in by_name.items():
+    for reqs in by_name.values():
         if any(r is a for r in reqs for a in image.active):
             continue
-        mentions = [r for r in reqs if r.marker
-                    and re.search(r"python_(full_)?version", str(r.marker))
-                    and evaluate_marker(r.marker, env) is False]
+        mentions = [
+            r
+            for r in reqs
+            if r.marker
+            and re.search(r"python_(full_)?version", str(r.marker))
+            and evaluate_marker(r.marker, env) is False
+        ]
         if not mentions:
             continue
         req = mentions[0]
         fix = req.unmarked
-        out.append(Finding("TS303", _error(image.final.python_certain), f"every {req.display} "
-                           "line has a marker that excludes the image's Python "
-                           f"{python} ({req.marker}): pip installs no {req.display}", fix,
-                           req.where))
+        out.append(
+            Finding(
+                "TS303",
+                _error(image.final.python_certain),
+                f"every {req.display} "
+                "line has a marker that excludes the image's Python "
+                f"{python} ({req.marker}): pip installs no {req.display}",
+                fix,
+                req.where,
+            )
+        )
     return out
 
 
@@ -921,8 +1123,11 @@ def _exact_versions(reqs: list[Requirement]) -> list[tuple[Requirement, str, Ver
     out = []
     for req in reqs:
         for spec in req.specifier:
-            version = _version(spec.version) if spec.operator == "==" \
-                and not spec.version.endswith(".*") else None
+            version = (
+                _version(spec.version)
+                if spec.operator == "==" and not spec.version.endswith(".*")
+                else None
+            )
             if version:
                 out.append((req, spec.version, version))
     return out
@@ -934,18 +1139,20 @@ def _conflict(reqs: list[Requirement]) -> tuple[Requirement, Requirement, str] |
     still keeps `<2.14` from matching 2.14.0.dev0."""
     exact = _exact_versions(reqs)
     for i, (a, pa, va) in enumerate(exact):
-        for b, pb, vb in exact[i + 1:]:
+        for b, pb, vb in exact[i + 1 :]:
             # A pin without local label takes any local build: 2.13.0 and 2.13.0+cu130 agree.
-            if not Specifier(f"=={pb}").contains(va, prereleases=True) \
-                    and not Specifier(f"=={pa}").contains(vb, prereleases=True):
+            if not Specifier(f"=={pb}").contains(va, prereleases=True) and not Specifier(
+                f"=={pa}"
+            ).contains(vb, prereleases=True):
                 return a, b, f"=={pa} and =={pb}"
     for a, pa, va in exact:
         for b in reqs:
             for spec in b.specifier:
                 # Pin against pin is the loop above: with a local label on one side
                 # (2.13.0 / 2.13.0+cu130) it holds whichever way round it is compared.
-                if spec.operator == "===" or (spec.operator == "=="
-                                              and not spec.version.endswith(".*")):
+                if spec.operator == "===" or (
+                    spec.operator == "==" and not spec.version.endswith(".*")
+                ):
                     continue
                 if not spec.contains(va, prereleases=True):
                     return a, b, f"=={pa} is excluded by {spec}"
@@ -985,13 +1192,13 @@ def _range_conflict(reqs: list[Requirement]) -> tuple[Requirement, Requirement, 
         return None
     lo, hi = lower[1], upper[1]
     if lo > hi or (lo == hi and not (lower[2] and upper[2])):
-        return lower[0], upper[0], (f"{lower[0].unmarked} and {upper[0].unmarked} do not "
-                                    "overlap")
+        return lower[0], upper[0], (f"{lower[0].unmarked} and {upper[0].unmarked} do not overlap")
     return None
 
 
-def _pin_fix(name: str, reqs: list[Requirement], image: Image,
-             conflict: tuple[Requirement, Requirement, str]) -> str:
+def _pin_fix(
+    name: str, reqs: list[Requirement], image: Image, conflict: tuple[Requirement, Requirement, str]
+) -> str:
     """One pin that satisfies every line (the base's torch for torch), else keep the first of
     the two conflicting lines and drop the second."""
     if name == "torch" and image.base.kind == "pytorch" and image.base.torch:
@@ -1020,43 +1227,89 @@ def check_pins(image: Image) -> list[Finding]:
         if conflict:
             a, b, why = conflict
             places = a.where if a is b else f"{a.where} and {b.where}"
-            out.append(Finding("TS401", "error", f"{a.display} pins conflict ({places}): {why}; "
-                               "pip cannot satisfy both", _pin_fix(name, reqs, image, conflict),
-                               a.where))
+            out.append(
+                Finding(
+                    "TS401",
+                    "error",
+                    f"{a.display} pins conflict ({places}): {why}; pip cannot satisfy both",
+                    _pin_fix(name, reqs, image, conflict),
+                    a.where,
+                )
+            )
         elif len(reqs) > 1 and any(r.specifier for r in reqs):
-            wheres = ", ".join(f"{r.where} ({r.unmarked}{'' if r.specifier else ' unpinned'})"
-                               for r in reqs)
+            wheres = ", ".join(
+                f"{r.where} ({r.unmarked}{'' if r.specifier else ' unpinned'})" for r in reqs
+            )
             keep = next((r for r in reqs if r.exact), max(reqs, key=lambda r: len(r.specifier)))
-            out.append(Finding("TS402", "warning", f"{reqs[0].display} is pinned in "
-                               f"{len(reqs)} places: {wheres}", f"keep one line: "
-                               f"{keep.unmarked} ({keep.where})", reqs[1].where))
+            out.append(
+                Finding(
+                    "TS402",
+                    "warning",
+                    f"{reqs[0].display} is pinned in {len(reqs)} places: {wheres}",
+                    f"keep one line: {keep.unmarked} ({keep.where})",
+                    reqs[1].where,
+                )
+            )
     return out
 
 
 def check_unread_files(image: Image) -> list[Finding]:
     """A file pip installs but nobody checked is where the next conflict hides."""
-    return [Finding("TS403", "warning", f"pip installs {path}, which the preflight was not "
-                    "given: its pins are not checked", f"--requirements {path}", where)
-            for path, where in image.unread_files]
+    return [
+        Finding(
+            "TS403",
+            "warning",
+            f"pip installs {path}, which the preflight was not given: its pins are not checked",
+            f"--requirements {path}",
+            where,
+        )
+        for path, where in image.unread_files
+    ]
 
 
 def check_invalid_requirements(image: Image) -> list[Finding]:
     """pip stops the build at a requirement it cannot read; the rest of its pins go unchecked."""
-    return [Finding("TS404", "error", f"pip refuses {line.text!r}: {line.error}",
-                    "write it as PEP 508 and PEP 440 allow (a local label such as +cu130 "
-                    "only after == or !=, e.g. torch==2.13.0+cu130)", line.where)
-            for line in image.invalid]
+    return [
+        Finding(
+            "TS404",
+            "error",
+            f"pip refuses {line.text!r}: {line.error}",
+            "write it as PEP 508 and PEP 440 allow (a local label such as +cu130 "
+            "only after == or !=, e.g. torch==2.13.0+cu130)",
+            line.where,
+        )
+        for line in image.invalid
+    ]
 
 
-CHECKS = (check_base_pinned, check_torch_vs_base, check_args_vs_tag, check_torch_pinned,
-          check_tag_understood, check_wheel_suffix, check_index_cuda, check_driver,
-          check_published_builds, check_pypi_torch, check_pip_interpreter, check_copy_python,
-          check_python_markers, check_pins, check_unread_files, check_invalid_requirements)
+CHECKS = (
+    check_base_pinned,
+    check_torch_vs_base,
+    check_args_vs_tag,
+    check_torch_pinned,
+    check_tag_understood,
+    check_wheel_suffix,
+    check_index_cuda,
+    check_driver,
+    check_published_builds,
+    check_pypi_torch,
+    check_pip_interpreter,
+    check_copy_python,
+    check_python_markers,
+    check_pins,
+    check_unread_files,
+    check_invalid_requirements,
+)
 
 
-def analyze(dockerfile_text: str, requirements: dict[str, str], *,
-            dockerfile_name: str = "Dockerfile", build_args: dict[str, str] | None = None,
-            facts: Facts | None = None) -> list[Finding]:
+def analyze(
+    dockerfile_text: str,
+    requirements: dict[str, str],
+    *,
+    dockerfile_name: str = "Dockerfile",
+    build_args: dict[str, str] | None = None,
+    facts: Facts | None = None,
+) -> list[Finding]:
     """Every finding for a Dockerfile and the requirement files (name -> text) it installs,
     ordered by code."""
     facts = facts or load_facts()
@@ -1064,24 +1317,40 @@ def analyze(dockerfile_text: str, requirements: dict[str, str], *,
         dfs = parse_stages(dockerfile_text, build_args)
     except (ValueError, KeyError) as err:
         message = err.args[0] if err.args else str(err)
-        return [Finding("TS100", "error", f"cannot analyse: {message}",
-                        "give every ARG a FROM line uses a default (or pass --build-arg), close "
-                        "continuations and heredocs", dockerfile_name)]
+        return [
+            Finding(
+                "TS100",
+                "error",
+                f"cannot analyse: {message}",
+                "give every ARG a FROM line uses a default (or pass --build-arg), close "
+                "continuations and heredocs",
+                dockerfile_name,
+            )
+        ]
     image = build_image(dfs, requirements, dockerfile_name, facts)
     findings = [f for check in CHECKS for f in check(image)]
     return sorted(findings, key=lambda f: f.code)
 
 
-def base_image_problems(dockerfile_text: str, requirements_text: str,
-                        cuda_builds: dict[str, tuple[str, ...]] | None = None,
-                        driver_max_cuda: str | None = None) -> list[str]:
+def base_image_problems(
+    dockerfile_text: str,
+    requirements_text: str,
+    cuda_builds: dict[str, tuple[str, ...]] | None = None,
+    driver_max_cuda: str | None = None,
+) -> list[str]:
     """The trainer image's rules as messages: every preflight finding, plus its own rule that the
     base is the official pytorch/pytorch (its Dockerfile trusts the base's torch build)."""
     default = load_facts()
-    facts = Facts(driver_max_cuda or default.driver_max_cuda,
-                  cuda_builds if cuda_builds is not None else default.torch_cuda_builds)
-    findings = analyze(dockerfile_text, {"trainer/requirements.txt": requirements_text},
-                       dockerfile_name="trainer/Dockerfile", facts=facts)
+    facts = Facts(
+        driver_max_cuda or default.driver_max_cuda,
+        cuda_builds if cuda_builds is not None else default.torch_cuda_builds,
+    )
+    findings = analyze(
+        dockerfile_text,
+        {"trainer/requirements.txt": requirements_text},
+        dockerfile_name="trainer/Dockerfile",
+        facts=facts,
+    )
     # One requirements text by design: files it was not given (TS403) are the CLI's concern.
     problems = [f.message for f in findings if f.code != "TS403"]
     if not any(f.code == "TS100" for f in findings):
@@ -1095,14 +1364,26 @@ def base_image_problems(dockerfile_text: str, requirements_text: str,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dockerfile", type=Path, default=None,
-                        help="the Dockerfile (default trainer/Dockerfile)")
-    parser.add_argument("--requirements", type=Path, nargs="+", action="extend", default=None,
-                        help="requirement files pip installs (default trainer/requirements.txt); "
-                             "the files the Dockerfile installs with -r and those included "
-                             "with -r are read too")
-    parser.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE",
-                        help="as docker build --build-arg: replaces an ARG's default")
+    parser.add_argument(
+        "--dockerfile", type=Path, default=None, help="the Dockerfile (default trainer/Dockerfile)"
+    )
+    parser.add_argument(
+        "--requirements",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=None,
+        help="requirement files pip installs (default trainer/requirements.txt); "
+        "the files the Dockerfile installs with -r and those included "
+        "with -r are read too",
+    )
+    parser.add_argument(
+        "--build-arg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="as docker build --build-arg: replaces an ARG's default",
+    )
     parser.add_argument("--json", action="store_true", help="print the findings as a JSON list")
 
 
@@ -1144,15 +1425,15 @@ def run(args: argparse.Namespace, root: Path | None = None) -> int:
         text = dockerfile.read_text()
         # What the Dockerfile installs is checked without being named twice; a file it names
         # that is not in the context stays unread and is reported (TS403).
-        paths += [root / p for p in installed_requirement_files(text, build_args)
-                  if (root / p).is_file()]
+        paths += [
+            root / p for p in installed_requirement_files(text, build_args) if (root / p).is_file()
+        ]
         requirements = read_requirement_files(paths, root)
     except OSError as err:
         print(f"preflight: {err}", file=sys.stderr)
         return 2
     name = _display(dockerfile, root)
-    findings = analyze(text, requirements, dockerfile_name=name,
-                       build_args=build_args)
+    findings = analyze(text, requirements, dockerfile_name=name, build_args=build_args)
     errors = sum(f.severity == "error" for f in findings)
     if args.json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
@@ -1160,14 +1441,17 @@ def run(args: argparse.Namespace, root: Path | None = None) -> int:
         for finding in findings:
             print(finding)
         files = ", ".join(requirements) or "no requirements files"
-        print(f"preflight: {name} with {files}: {errors} error(s), "
-              f"{len(findings) - errors} warning(s)")
+        print(
+            f"preflight: {name} with {files}: {errors} error(s), "
+            f"{len(findings) - errors} warning(s)"
+        )
     return 1 if errors else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainstack.preflight",
-                                     description=__doc__.split("\n\n", 1)[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trainstack.preflight", description=__doc__.split("\n\n", 1)[0]
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

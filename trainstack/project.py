@@ -22,8 +22,10 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "Pulumi.yaml").is_file():
             return folder
-    raise ProjectNotFound(f"no Pulumi.yaml in {here} or any folder above it: run it inside the "
-                          "trainstack project or pass --project-dir")
+    raise ProjectNotFound(
+        f"no Pulumi.yaml in {here} or any folder above it: run it inside the "
+        "trainstack project or pass --project-dir"
+    )
 
 
 def package_version() -> str:

@@ -62,8 +62,14 @@ def submitter_pod(pods: list) -> str | None:
     mine = [p for p in pods if _group(p) == "submitter"]
     if not mine:
         return None
-    newest = max(mine, key=lambda p: (p.metadata.creation_timestamp is not None,
-                                      p.metadata.creation_timestamp or 0, p.metadata.name))
+    newest = max(
+        mine,
+        key=lambda p: (
+            p.metadata.creation_timestamp is not None,
+            p.metadata.creation_timestamp or 0,
+            p.metadata.name,
+        ),
+    )
     return newest.metadata.name
 
 
@@ -81,11 +87,15 @@ def _cluster_line(job: dict[str, Any]) -> str | None:
 def waiting_reason(job: dict[str, Any]) -> str:
     """Why there is no submitter log yet, for `logs -f` while it waits."""
     if finished(job):
-        return (f"the RayJob is {phase(job)} and its submitter pod is gone (removed after the "
-                "job finished); `trainstack status` shows Ray's final message")
+        return (
+            f"the RayJob is {phase(job)} and its submitter pod is gone (removed after the "
+            "job finished); `trainstack status` shows Ray's final message"
+        )
     cluster = _cluster_line(job)
-    return (f"the RayJob is {phase(job)}: KubeRay submits the Ray job once its RayCluster is "
-            "ready (GPU nodes launching, image pulling)" + (f"; {cluster}" if cluster else ""))
+    return (
+        f"the RayJob is {phase(job)}: KubeRay submits the Ray job once its RayCluster is "
+        "ready (GPU nodes launching, image pulling)" + (f"; {cluster}" if cluster else "")
+    )
 
 
 def final_message(job: dict[str, Any]) -> str:
@@ -105,8 +115,11 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
     cluster = _cluster_line(job)
     if cluster:
         lines.append("  " + cluster)
-    times = [f"{word} {st[key]}" for word, key in (("started", "startTime"), ("ended", "endTime"))
-             if st.get(key)]
+    times = [
+        f"{word} {st[key]}"
+        for word, key in (("started", "startTime"), ("ended", "endTime"))
+        if st.get(key)
+    ]
     if times:
         lines.append("  " + ", ".join(times))
     if st.get("reason") or st.get("message"):
@@ -117,12 +130,14 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
     spec = job.get("spec", {}).get("rayClusterSpec", {})
     headers = {HEAD_GROUP: "head: 1 wanted"} | {
         g.get("groupName", "?"): f"workers {g.get('groupName', '?')}: {g.get('replicas', 1)} wanted"
-        for g in spec.get("workerGroupSpecs") or []}
+        for g in spec.get("workerGroupSpecs") or []
+    }
     lines.append("pods:")
     # The submitter has no group in the spec, so it comes last under its own name.
     lines += grouped_pod_lines(pods, headers, group_of=_group, order=lambda p: p.metadata.name)
     if not pods:
-        lines.append("  no pods (the RayCluster is not created yet, or was deleted after the "
-                     "job finished)")
+        lines.append(
+            "  no pods (the RayCluster is not created yet, or was deleted after the job finished)"
+        )
     lines += format_causes(causes, meta["name"], meta.get("namespace"))
     return "\n".join(lines)

@@ -9,8 +9,17 @@ from __future__ import annotations
 from . import aws, ecr, eks, iam, nodes, pod_security, pods, storage, tags
 from .base import ADVISORY, MANDATORY, Rule
 
-ALL_RULES: list[Rule] = [*eks.RULES, *ecr.RULES, *nodes.RULES, *pod_security.RULES, *pods.RULES,
-                         *iam.RULES, *storage.RULES, *aws.RULES, *tags.RULES]
+ALL_RULES: list[Rule] = [
+    *eks.RULES,
+    *ecr.RULES,
+    *nodes.RULES,
+    *pod_security.RULES,
+    *pods.RULES,
+    *iam.RULES,
+    *storage.RULES,
+    *aws.RULES,
+    *tags.RULES,
+]
 BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
 assert len(BY_NAME) == len(ALL_RULES), "rule names must be unique"
 

@@ -7,10 +7,14 @@ from typing import Any
 
 from .base import ADVISORY, MANDATORY, Rule, get, has_world, secret_named, truthy
 
-SSE = ("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-       "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
-VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning",
-              "aws:s3/bucketVersioningV2:BucketVersioningV2")
+SSE = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
+VERSIONING = (
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketVersioningV2:BucketVersioningV2",
+)
 PUBLIC_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 SG = "aws:ec2/securityGroup:SecurityGroup"
@@ -19,20 +23,29 @@ SG_INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 
 
 def _sse(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    algos = [get(r, "applyServerSideEncryptionByDefault.sseAlgorithm")
-             for r in props.get("rules") or []]
+    algos = [
+        get(r, "applyServerSideEncryptionByDefault.sseAlgorithm") for r in props.get("rules") or []
+    ]
     if any(a in ("aws:kms", "aws:kms:dsse", "AES256") for a in algos):
         return []
-    return [("bucket has no default encryption rule: add rules[].applyServerSideEncryptionByDefault"
-            " with sseAlgorithm aws:kms and a kmsMasterKeyId")]
+    return [
+        (
+            "bucket has no default encryption rule: add rules[].applyServerSideEncryptionByDefault"
+            " with sseAlgorithm aws:kms and a kmsMasterKeyId"
+        )
+    ]
 
 
 def _versioning(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     status = get(props, "versioningConfiguration.status")
     if status == "Enabled":
         return []
-    return [(f"bucket versioning is {status or 'unset'}: set versioningConfiguration.status: "
-            "Enabled so overwritten or deleted objects can be recovered")]
+    return [
+        (
+            f"bucket versioning is {status or 'unset'}: set versioningConfiguration.status: "
+            "Enabled so overwritten or deleted objects can be recovered"
+        )
+    ]
 
 
 def _public_block(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -49,8 +62,12 @@ def _codebuild(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> lis
     # Only the image build runs Docker-in-Docker; any other privileged build is root on the host.
     if any(name.endswith(s) for s in cfg["privilegedSuffixes"]):
         return []
-    return [(f"CodeBuild project {name or '?'} runs privileged: set environment.privilegedMode: "
-            f"false (only image-build projects ending in {cfg['privilegedSuffixes']} may)")]
+    return [
+        (
+            f"CodeBuild project {name or '?'} runs privileged: set environment.privilegedMode: "
+            f"false (only image-build projects ending in {cfg['privilegedSuffixes']} may)"
+        )
+    ]
 
 
 def _retention(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -81,10 +98,13 @@ def _sg(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[s
         rules = [props] if props.get("type") == "ingress" else []
     else:
         rules = [props]
-    return [f"ingress {r.get('protocol', r.get('ipProtocol', '?'))} "
-            f"{r.get('fromPort', '?')}-{r.get('toPort', '?')} is open to the internet: "
-            "restrict the CIDRs to the VPC or known ranges, or use a source security group"
-            for r in rules if _ingress_world(r)]
+    return [
+        f"ingress {r.get('protocol', r.get('ipProtocol', '?'))} "
+        f"{r.get('fromPort', '?')}-{r.get('toPort', '?')} is open to the internet: "
+        "restrict the CIDRs to the VPC or known ranges, or use a source security group"
+        for r in rules
+        if _ingress_world(r)
+    ]
 
 
 def _lb_service(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -93,37 +113,80 @@ def _lb_service(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
     ranges = get(props, "spec.loadBalancerSourceRanges") or []
     if ranges and not has_world(ranges):
         return []
-    return [("LoadBalancer Service is reachable from anywhere: set "
-            "spec.loadBalancerSourceRanges to the CIDRs that need it, or use port-forward")]
+    return [
+        (
+            "LoadBalancer Service is reachable from anywhere: set "
+            "spec.loadBalancerSourceRanges to the CIDRs that need it, or use port-forward"
+        )
+    ]
 
 
 def _codebuild_env(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"CodeBuild env {e.get('name')} is PLAINTEXT: store it in Secrets Manager or SSM and "
-            "set type SECRETS_MANAGER / PARAMETER_STORE"
-            for e in get(props, "environment.environmentVariables") or []
-            if secret_named(str(e.get("name", ""))) and e.get("type", "PLAINTEXT") == "PLAINTEXT"]
+    return [
+        f"CodeBuild env {e.get('name')} is PLAINTEXT: store it in Secrets Manager or SSM and "
+        "set type SECRETS_MANAGER / PARAMETER_STORE"
+        for e in get(props, "environment.environmentVariables") or []
+        if secret_named(str(e.get("name", ""))) and e.get("type", "PLAINTEXT") == "PLAINTEXT"
+    ]
 
 
 RULES = [
-    Rule("s3-encryption", "S3 buckets have default server-side encryption.", MANDATORY, SSE,
-         _sse),
-    Rule("s3-versioning", "S3 buckets have versioning enabled.", ADVISORY, VERSIONING,
-         _versioning),
-    Rule("s3-public-access-blocked", "S3 public access blocks enable all four settings.",
-         MANDATORY, PUBLIC_BLOCK, _public_block),
-    Rule("codebuild-privileged-only-image-build", "Only image-build CodeBuild projects run "
-         "privileged.", MANDATORY, ("aws:codebuild/project:Project",), _codebuild,
-         {"privilegedSuffixes": {"type": "array", "items": {"type": "string"},
-                                 "default": ["-trainer"]}}),
-    Rule("log-group-retention", "CloudWatch log groups set a retention period.", ADVISORY,
-         ("aws:cloudwatch/logGroup:LogGroup",), _retention),
-    Rule("kms-key-rotation", "Symmetric KMS keys rotate yearly.", MANDATORY,
-         ("aws:kms/key:Key",), _rotation),
-    Rule("no-world-ingress", "Security groups admit no ingress from 0.0.0.0/0 or ::/0.",
-         MANDATORY, (SG, SG_RULE, SG_INGRESS), _sg),
-    Rule("loadbalancer-source-ranges", "LoadBalancer Services restrict their source ranges.",
-         MANDATORY, ("kubernetes:core/v1:Service",), _lb_service),
-    Rule("codebuild-no-plaintext-secrets", "CodeBuild credentials are not plain-text "
-         "environment variables.", MANDATORY, ("aws:codebuild/project:Project",),
-         _codebuild_env),
+    Rule("s3-encryption", "S3 buckets have default server-side encryption.", MANDATORY, SSE, _sse),
+    Rule("s3-versioning", "S3 buckets have versioning enabled.", ADVISORY, VERSIONING, _versioning),
+    Rule(
+        "s3-public-access-blocked",
+        "S3 public access blocks enable all four settings.",
+        MANDATORY,
+        PUBLIC_BLOCK,
+        _public_block,
+    ),
+    Rule(
+        "codebuild-privileged-only-image-build",
+        "Only image-build CodeBuild projects run privileged.",
+        MANDATORY,
+        ("aws:codebuild/project:Project",),
+        _codebuild,
+        {
+            "privilegedSuffixes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["-trainer"],
+            }
+        },
+    ),
+    Rule(
+        "log-group-retention",
+        "CloudWatch log groups set a retention period.",
+        ADVISORY,
+        ("aws:cloudwatch/logGroup:LogGroup",),
+        _retention,
+    ),
+    Rule(
+        "kms-key-rotation",
+        "Symmetric KMS keys rotate yearly.",
+        MANDATORY,
+        ("aws:kms/key:Key",),
+        _rotation,
+    ),
+    Rule(
+        "no-world-ingress",
+        "Security groups admit no ingress from 0.0.0.0/0 or ::/0.",
+        MANDATORY,
+        (SG, SG_RULE, SG_INGRESS),
+        _sg,
+    ),
+    Rule(
+        "loadbalancer-source-ranges",
+        "LoadBalancer Services restrict their source ranges.",
+        MANDATORY,
+        ("kubernetes:core/v1:Service",),
+        _lb_service,
+    ),
+    Rule(
+        "codebuild-no-plaintext-secrets",
+        "CodeBuild credentials are not plain-text environment variables.",
+        MANDATORY,
+        ("aws:codebuild/project:Project",),
+        _codebuild_env,
+    ),
 ]

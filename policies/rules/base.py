@@ -35,8 +35,9 @@ class Rule:
     def applies_to(self, type_: str) -> bool:
         return type_ in self.types
 
-    def __call__(self, type_: str, props: Mapping[str, Any],
-                 config: Mapping[str, Any] | None = None) -> list[str]:
+    def __call__(
+        self, type_: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None
+    ) -> list[str]:
         """Violations of `props`; [] when the rule does not apply to `type_`."""
         if not self.applies_to(type_):
             return []
@@ -60,8 +61,9 @@ def get(obj: Any, path: str, default: Any = None) -> Any:
     return obj
 
 
-def pod_templates(obj: Any, path: str = ""
-                  ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
+def pod_templates(
+    obj: Any, path: str = ""
+) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
     """(location, pod metadata, pod spec) for every pod inside a workload, found structurally
     (a mapping with a `containers` list is a pod spec; its parent's `metadata` is the pod's) so
     Pods, PyTorchJob replicas, RayJob head/worker/submitter templates and Deployments need no
@@ -73,7 +75,11 @@ def pod_templates(obj: Any, path: str = ""
         spec = obj.get("spec")
         if isinstance(spec, Mapping) and isinstance(spec.get("containers"), list):
             meta = obj.get("metadata")
-            yield f"{path}.spec" if path else "spec", meta if isinstance(meta, Mapping) else {}, spec
+            yield (
+                f"{path}.spec" if path else "spec",
+                meta if isinstance(meta, Mapping) else {},
+                spec,
+            )
             return
         for k, v in obj.items():
             yield from pod_templates(v, f"{path}.{k}" if path else k)
@@ -91,8 +97,7 @@ def pod_specs(obj: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
 CONTAINER_KEYS = ("initContainers", "containers", "ephemeralContainers")
 
 
-def spec_containers(where: str, spec: Mapping[str, Any]
-                    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def spec_containers(where: str, spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(location, container) for every container of one pod spec, init and ephemeral included
     (the Pod Security Standards cover all three)."""
     for key in CONTAINER_KEYS:

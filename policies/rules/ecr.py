@@ -27,13 +27,22 @@ def _kms(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     kinds = [c.get("encryptionType") for c in props.get("encryptionConfigurations") or []]
     if "KMS" in kinds:
         return []
-    return [("the repository is encrypted with the AES256 default only: add "
-            "encryptionConfigurations [{encryptionType: KMS, kmsKey: <key arn>}]")]
+    return [
+        (
+            "the repository is encrypted with the AES256 default only: add "
+            "encryptionConfigurations [{encryptionType: KMS, kmsKey: <key arn>}]"
+        )
+    ]
 
 
 RULES = [
     Rule("ecr-scan-on-push", "ECR repositories scan images on push.", MANDATORY, TYPES, _scan),
     Rule("ecr-immutable-tags", "ECR image tags are immutable.", MANDATORY, TYPES, _immutable),
-    Rule("ecr-kms-encryption", "ECR repositories are encrypted with a KMS key.", ADVISORY, TYPES,
-         _kms),
+    Rule(
+        "ecr-kms-encryption",
+        "ECR repositories are encrypted with a KMS key.",
+        ADVISORY,
+        TYPES,
+        _kms,
+    ),
 ]

@@ -27,16 +27,22 @@ POLICY_ATTACHMENT = "aws:iam/policyAttachment:PolicyAttachment"  # roles: a list
 SERVICE_WILDCARD = re.compile(r"^(\*|[a-z0-9*?-]+:[*?]*\*[*?]*)$", re.IGNORECASE)
 # Two unrelated ARNs per partition: a Resource pattern that matches both of one partition covers
 # every resource a stack there has (`*`, `arn:*`, `arn:aws:*:*:*:*`).
-_ANY_ARNS = tuple((f"arn:{p}:s3:::some-bucket/key", f"arn:{p}:iam::123456789012:role/x/y")
-                  for p in ("aws", "aws-cn", "aws-us-gov"))
+_ANY_ARNS = tuple(
+    (f"arn:{p}:s3:::some-bucket/key", f"arn:{p}:iam::123456789012:role/x/y")
+    for p in ("aws", "aws-cn", "aws-us-gov")
+)
 
 
 def _every_resource(pattern: str) -> bool:
     return any(all(fnmatch.fnmatchcase(arn, pattern) for arn in probes) for probes in _ANY_ARNS)
+
+
 # AWS managed policies that grant `*` or `service:*` on `*` by design (AdministratorAccess,
 # PowerUserAccess's NotAction, and the "<Service>FullAccess" family).
-ADMIN_MANAGED = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?"
-                           r"(AdministratorAccess|PowerUserAccess|IAMFullAccess|\w*FullAccess)$")
+ADMIN_MANAGED = re.compile(
+    r"^arn:aws[a-z-]*:iam::aws:policy/(.*/)?"
+    r"(AdministratorAccess|PowerUserAccess|IAMFullAccess|\w*FullAccess)$"
+)
 
 
 def _list(value: Any) -> list[Any]:
@@ -61,7 +67,8 @@ def wildcard_grants(policy: Any) -> Iterator[str]:
             continue
         label = st.get("Sid") or f"Statement[{i}]"
         all_resources = "NotResource" in st or any(
-            _every_resource(str(r)) for r in _list(st.get("Resource")))
+            _every_resource(str(r)) for r in _list(st.get("Resource"))
+        )
         if not all_resources:
             continue
         if "NotAction" in st:
@@ -86,30 +93,46 @@ def _named_policies(type_: str, props: Mapping[str, Any]) -> Iterator[tuple[list
 
 def _wildcards(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
     allowed = set(cfg.get("wildcardAllowed") or [])
-    fix = ("list the actions the role needs, or scope Resource to ARNs; if it truly needs them, "
-           "add the policy or role name to this rule's wildcardAllowed")
+    fix = (
+        "list the actions the role needs, or scope Resource to ARNs; if it truly needs them, "
+        "add the policy or role name to this rule's wildcardAllowed"
+    )
     out = []
     for names, doc in _named_policies(type_, props):
         if allowed & set(names):
             continue
         who = names[0] if names else "policy"
         out += [f"{who}: {grant}: {fix}" for grant in wildcard_grants(doc)]
-    arns = ([props.get("policyArn")] if type_ in (ATTACHMENT, POLICY_ATTACHMENT)
-            else _list(props.get("managedPolicyArns")) if type_ == ROLE else [])
-    roles = ([str(r) for r in _list(props.get("roles"))] if type_ == POLICY_ATTACHMENT
-             else [str(props.get("role") or props.get("name") or "")])
+    arns = (
+        [props.get("policyArn")]
+        if type_ in (ATTACHMENT, POLICY_ATTACHMENT)
+        else _list(props.get("managedPolicyArns"))
+        if type_ == ROLE
+        else []
+    )
+    roles = (
+        [str(r) for r in _list(props.get("roles"))]
+        if type_ == POLICY_ATTACHMENT
+        else [str(props.get("role") or props.get("name") or "")]
+    )
     for arn in arns:
         for role in roles:
             if ADMIN_MANAGED.match(str(arn or "")) and role not in allowed:
-                out.append(f"role {role or '?'} gets {arn}, which allows a service's every "
-                           f"action (or all) on *: {fix}")
+                out.append(
+                    f"role {role or '?'} gets {arn}, which allows a service's every "
+                    f"action (or all) on *: {fix}"
+                )
     return out
 
 
 RULES = [
-    Rule("iam-no-wildcard-grants", "No role gets `*` or `service:*` on Resource `*` unless "
-         "allow-listed by policy or role name.", MANDATORY,
-         (ROLE_POLICY, POLICY, ROLE, ATTACHMENT, POLICY_ATTACHMENT),
-         _wildcards,
-         {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}}),
+    Rule(
+        "iam-no-wildcard-grants",
+        "No role gets `*` or `service:*` on Resource `*` unless "
+        "allow-listed by policy or role name.",
+        MANDATORY,
+        (ROLE_POLICY, POLICY, ROLE, ATTACHMENT, POLICY_ATTACHMENT),
+        _wildcards,
+        {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}},
+    ),
 ]

@@ -17,8 +17,9 @@ NODE_GROUPS = ("eks:index:ManagedNodeGroup", "aws:eks/nodeGroup:NodeGroup")
 
 
 def _metadata(type_: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
-    return (get(props, "spec.metadataOptions") if type_ == NODE_CLASS
-            else props.get("metadataOptions")) or {}
+    return (
+        get(props, "spec.metadataOptions") if type_ == NODE_CLASS else props.get("metadataOptions")
+    ) or {}
 
 
 def _imdsv2(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -26,8 +27,12 @@ def _imdsv2(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
     tokens = _metadata(type_, props).get("httpTokens")
     if tokens == "required":
         return []
-    return [(f"instance metadata httpTokens is {tokens or 'unset'}: set "
-            "metadataOptions.httpTokens: required (IMDSv2)")]
+    return [
+        (
+            f"instance metadata httpTokens is {tokens or 'unset'}: set "
+            "metadataOptions.httpTokens: required (IMDSv2)"
+        )
+    ]
 
 
 def _hop_limit(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
@@ -43,9 +48,13 @@ def _hop_limit(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> 
         ok = False
     if ok:
         return []
-    return [(f"instance metadata httpPutResponseHopLimit is "
-             f"{'unset' if found is None else found}: set metadataOptions.httpPutResponseHopLimit:"
-             f" {want} so pods cannot reach IMDS; pods get AWS credentials from Pod Identity")]
+    return [
+        (
+            f"instance metadata httpPutResponseHopLimit is "
+            f"{'unset' if found is None else found}: set metadataOptions.httpPutResponseHopLimit:"
+            f" {want} so pods cannot reach IMDS; pods get AWS credentials from Pod Identity"
+        )
+    ]
 
 
 def _volumes(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -57,8 +66,10 @@ def _volumes(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
     for m in mappings:
         ebs = m.get("ebs")
         if ebs is not None and not truthy(ebs.get("encrypted")):
-            out.append(f"EBS volume {m.get('deviceName', '?')} is not encrypted: set "
-                       "ebs.encrypted: true (and a kmsKeyId if you need your own key)")
+            out.append(
+                f"EBS volume {m.get('deviceName', '?')} is not encrypted: set "
+                "ebs.encrypted: true (and a kmsKeyId if you need your own key)"
+            )
     return out
 
 
@@ -68,29 +79,40 @@ def _public_ip(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) ->
     elif type_ == INSTANCE:
         public = truthy(props.get("associatePublicIpAddress"))
     else:
-        public = any(truthy(n.get("associatePublicIpAddress"))
-                     for n in props.get("networkInterfaces") or [])
+        public = any(
+            truthy(n.get("associatePublicIpAddress")) for n in props.get("networkInterfaces") or []
+        )
     if not public:
         return []
-    return [("nodes get public IP addresses: set associatePublicIpAddress / "
-            "nodeAssociatePublicIpAddress: false and place nodes in private subnets behind NAT")]
+    return [
+        (
+            "nodes get public IP addresses: set associatePublicIpAddress / "
+            "nodeAssociatePublicIpAddress: false and place nodes in private subnets behind NAT"
+        )
+    ]
 
 
 def _is_gpu_pool(props: Mapping[str, Any]) -> bool:
     template = get(props, "spec.template") or {}
     labels = get(template, "metadata.labels") or {}
     taints = get(template, "spec.taints") or []
-    return (str(labels.get("trainstack.io/gpu")).lower() == "true"
-            or any(t.get("key") == GPU for t in taints)
-            or GPU in (get(props, "spec.limits") or {}))
+    return (
+        str(labels.get("trainstack.io/gpu")).lower() == "true"
+        or any(t.get("key") == GPU for t in taints)
+        or GPU in (get(props, "spec.limits") or {})
+    )
 
 
 def _pool_gpu_limit(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     # Without a ceiling, a queue of pending GPU pods can buy GPUs without bound.
     if not _is_gpu_pool(props) or (get(props, "spec.limits") or {}).get(GPU) is not None:
         return []
-    return [(f"GPU NodePool has no spec.limits['{GPU}']: set a GPU ceiling (and spec.limits.nodes) "
-            "so Karpenter cannot scale GPU spend without bound")]
+    return [
+        (
+            f"GPU NodePool has no spec.limits['{GPU}']: set a GPU ceiling (and spec.limits.nodes) "
+            "so Karpenter cannot scale GPU spend without bound"
+        )
+    ]
 
 
 def _group_max(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -100,19 +122,47 @@ def _group_max(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
 
 
 RULES = [
-    Rule("imdsv2-required", "Nodes require IMDSv2 (metadataOptions.httpTokens: required).",
-         MANDATORY, (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _imdsv2),
-    Rule("imds-hop-limit", "Nodes answer IMDS only to themselves "
-         "(metadataOptions.httpPutResponseHopLimit: 1).", MANDATORY,
-         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _hop_limit,
-         {"hopLimit": {"type": "integer", "minimum": 1, "maximum": 64,
-                       "default": IMDS_HOP_LIMIT}}),
-    Rule("node-volumes-encrypted", "Node EBS volumes are encrypted.", MANDATORY,
-         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS), _volumes),
-    Rule("no-public-node-ips", "Nodes get no public IP addresses.", MANDATORY,
-         (EKS_COMPONENT, LAUNCH_TEMPLATE, INSTANCE), _public_ip),
-    Rule("gpu-nodepool-limits", "GPU NodePools cap nvidia.com/gpu in spec.limits.", MANDATORY,
-         (NODE_POOL,), _pool_gpu_limit),
-    Rule("node-group-max-size", "Node groups declare a maximum size.", MANDATORY, NODE_GROUPS,
-         _group_max),
+    Rule(
+        "imdsv2-required",
+        "Nodes require IMDSv2 (metadataOptions.httpTokens: required).",
+        MANDATORY,
+        (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
+        _imdsv2,
+    ),
+    Rule(
+        "imds-hop-limit",
+        "Nodes answer IMDS only to themselves (metadataOptions.httpPutResponseHopLimit: 1).",
+        MANDATORY,
+        (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
+        _hop_limit,
+        {"hopLimit": {"type": "integer", "minimum": 1, "maximum": 64, "default": IMDS_HOP_LIMIT}},
+    ),
+    Rule(
+        "node-volumes-encrypted",
+        "Node EBS volumes are encrypted.",
+        MANDATORY,
+        (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
+        _volumes,
+    ),
+    Rule(
+        "no-public-node-ips",
+        "Nodes get no public IP addresses.",
+        MANDATORY,
+        (EKS_COMPONENT, LAUNCH_TEMPLATE, INSTANCE),
+        _public_ip,
+    ),
+    Rule(
+        "gpu-nodepool-limits",
+        "GPU NodePools cap nvidia.com/gpu in spec.limits.",
+        MANDATORY,
+        (NODE_POOL,),
+        _pool_gpu_limit,
+    ),
+    Rule(
+        "node-group-max-size",
+        "Node groups declare a maximum size.",
+        MANDATORY,
+        NODE_GROUPS,
+        _group_max,
+    ),
 ]

@@ -21,23 +21,42 @@ from typing import Any
 
 from .base import MANDATORY, Check, Rule, get, name_of, pod_templates, spec_containers
 
-JOBS = ("kubernetes:kubeflow.org/v1:PyTorchJob", "kubernetes:ray.io/v1:RayJob",
-        "kubernetes:core/v1:Pod")
-WORKLOADS = JOBS + ("kubernetes:ray.io/v1:RayCluster", "kubernetes:apps/v1:Deployment",
-                    "kubernetes:apps/v1:DaemonSet", "kubernetes:apps/v1:StatefulSet",
-                    "kubernetes:apps/v1:ReplicaSet", "kubernetes:batch/v1:Job",
-                    "kubernetes:batch/v1:CronJob")
+JOBS = (
+    "kubernetes:kubeflow.org/v1:PyTorchJob",
+    "kubernetes:ray.io/v1:RayJob",
+    "kubernetes:core/v1:Pod",
+)
+WORKLOADS = JOBS + (
+    "kubernetes:ray.io/v1:RayCluster",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+)
 
 # The Helm releases' DaemonSet names of the device plugins the stack installs (components/gpu.py)
 # and the upstream manifests' names; only these may ever be exempt, and only in kube-system.
-DEVICE_PLUGINS = ("nvidia-device-plugin", "nvidia-device-plugin-daemonset",
-                  "aws-efa-k8s-device-plugin", "aws-efa-k8s-device-plugin-daemonset",
-                  "efa-device-plugin")
+DEVICE_PLUGINS = (
+    "nvidia-device-plugin",
+    "nvidia-device-plugin-daemonset",
+    "aws-efa-k8s-device-plugin",
+    "aws-efa-k8s-device-plugin-daemonset",
+    "efa-device-plugin",
+)
 ALLOW_SCHEMA = {
-    "privilegedAllowed": {"type": "array", "items": {"type": "string", "enum": list(DEVICE_PLUGINS)},
-                          "default": list(DEVICE_PLUGINS)},
-    "privilegedNamespaces": {"type": "array", "items": {"type": "string"},
-                             "default": ["kube-system"]}}
+    "privilegedAllowed": {
+        "type": "array",
+        "items": {"type": "string", "enum": list(DEVICE_PLUGINS)},
+        "default": list(DEVICE_PLUGINS),
+    },
+    "privilegedNamespaces": {
+        "type": "array",
+        "items": {"type": "string"},
+        "default": ["kube-system"],
+    },
+}
 
 # Restricted: the only capability a container may add; and it must drop ALL.
 ADDABLE_CAPABILITIES = ("NET_BIND_SERVICE",)
@@ -46,18 +65,35 @@ APPARMOR_TYPES = ("RuntimeDefault", "Localhost")
 # Restricted "Volume Types": inline sources other than these are refused (hostPath has its own
 # rule below, the baseline control).
 # As of v1.34 (check_restrictedVolumes.go; `image` volumes are allowed from 1.33).
-VOLUME_TYPES = ("configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
-                "persistentVolumeClaim", "projected", "secret")
+VOLUME_TYPES = (
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+)
 SELINUX_TYPES = ("", "container_t", "container_init_t", "container_kvm_t", "container_engine_t")
 # Baseline "Sysctls": the namespaced, isolated ("safe") set as of v1.34 (check_sysctls.go:
 # tcp_rmem/tcp_wmem joined in 1.32). The jobs namespace enforces the cluster's version, and the
 # stack's default is 1.34; on an older cluster the API server may refuse a pod this allows.
-SAFE_SYSCTLS = ("kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range",
-                "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
-                "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
-                "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
-                "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem")
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+)
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 HOOKS = ("postStart", "preStop")
 
@@ -71,22 +107,29 @@ def _exception_problems(type_: str, props: Mapping[str, Any], cfg: Mapping[str, 
     namespace = get(props, "metadata.namespace") or "default"
     out = []
     if name not in DEVICE_PLUGINS:
-        out.append(f"{name} is in privilegedAllowed but is not a device plugin "
-                   f"({', '.join(DEVICE_PLUGINS)}): remove it from the policy config and make the "
-                   "pod meet the restricted profile")
+        out.append(
+            f"{name} is in privilegedAllowed but is not a device plugin "
+            f"({', '.join(DEVICE_PLUGINS)}): remove it from the policy config and make the "
+            "pod meet the restricted profile"
+        )
     if type_ in JOBS:
-        out.append(f"{type_.rsplit(':', 1)[-1]} {name} borrows the device plugins' privileged "
-                   "exception: rename it; training and dev pods never get host access")
+        out.append(
+            f"{type_.rsplit(':', 1)[-1]} {name} borrows the device plugins' privileged "
+            "exception: rename it; training and dev pods never get host access"
+        )
     if namespace not in cfg.get("privilegedNamespaces", []):
-        out.append(f"{name} in namespace {namespace} borrows the device plugins' privileged "
-                   f"exception: device plugins run in {cfg.get('privilegedNamespaces')}; move it "
-                   "there or make the pod meet the restricted profile")
+        out.append(
+            f"{name} in namespace {namespace} borrows the device plugins' privileged "
+            f"exception: device plugins run in {cfg.get('privilegedNamespaces')}; move it "
+            "there or make the pod meet the restricted profile"
+        )
     return out
 
 
 def _allowed(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> bool:
-    return (name_of(props) in cfg.get("privilegedAllowed", [])
-            and not _exception_problems(type_, props, cfg))
+    return name_of(props) in cfg.get("privilegedAllowed", []) and not _exception_problems(
+        type_, props, cfg
+    )
 
 
 def _exception_scope(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
@@ -97,20 +140,24 @@ def _exception_scope(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any
 
 def _restricted(check: Check) -> Check:
     """A restricted-profile check that skips the allow-listed device plugins."""
+
     def run(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
         return [] if _allowed(type_, props, cfg) else check(type_, props, cfg)
+
     return run
 
 
-def _pods(props: Mapping[str, Any]
-          ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]]:
+def _pods(
+    props: Mapping[str, Any],
+) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]]:
     """(location, pod metadata, pod spec, pod securityContext) of every pod template."""
     for where, meta, spec in pod_templates(props):
         yield where, meta, spec, spec.get("securityContext") or {}
 
 
-def _containers(props: Mapping[str, Any]
-                ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
+def _containers(
+    props: Mapping[str, Any],
+) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
     """(container location, container securityContext, pod securityContext)."""
     for where, _meta, spec, pod_sc in _pods(props):
         for at, c in spec_containers(where, spec):
@@ -128,9 +175,12 @@ def _num(value: Any) -> float | None:
 
 
 def _privileged(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{at} is privileged: remove securityContext.privileged; GPUs and EFA come from "
-            "device-plugin resources, not host access"
-            for at, sc, _ in _containers(props) if sc.get("privileged") is True]
+    return [
+        f"{at} is privileged: remove securityContext.privileged; GPUs and EFA come from "
+        "device-plugin resources, not host access"
+        for at, sc, _ in _containers(props)
+        if sc.get("privileged") is True
+    ]
 
 
 def _capabilities(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -138,17 +188,23 @@ def _capabilities(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) ->
     for at, sc, _ in _containers(props):
         added = [c for c in get(sc, "capabilities.add") or [] if c not in ADDABLE_CAPABILITIES]
         if added:
-            out.append(f"{at} adds capabilities {added}: remove them from "
-                       "securityContext.capabilities.add (only NET_BIND_SERVICE may be added)")
+            out.append(
+                f"{at} adds capabilities {added}: remove them from "
+                "securityContext.capabilities.add (only NET_BIND_SERVICE may be added)"
+            )
         if "ALL" not in (get(sc, "capabilities.drop") or []):
-            out.append(f"{at} does not drop all capabilities: set "
-                       "securityContext.capabilities.drop: [ALL]")
+            out.append(
+                f"{at} does not drop all capabilities: set securityContext.capabilities.drop: [ALL]"
+            )
     return out
 
 
 def _privilege_escalation(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{at} may escalate privileges: set securityContext.allowPrivilegeEscalation: false"
-            for at, sc, _ in _containers(props) if sc.get("allowPrivilegeEscalation") is not False]
+    return [
+        f"{at} may escalate privileges: set securityContext.allowPrivilegeEscalation: false"
+        for at, sc, _ in _containers(props)
+        if sc.get("allowPrivilegeEscalation") is not False
+    ]
 
 
 def _run_as_non_root(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -159,8 +215,10 @@ def _run_as_non_root(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any])
         for at, c in spec_containers(where, spec):
             own = (c.get("securityContext") or {}).get("runAsNonRoot")
             if own is False or (own is None and pod_sc.get("runAsNonRoot") is not True):
-                out.append(f"{at} may run as root: set securityContext.runAsNonRoot: true on the "
-                           "pod (or the container) and run as the image's non-root uid")
+                out.append(
+                    f"{at} may run as root: set securityContext.runAsNonRoot: true on the "
+                    "pod (or the container) and run as the image's non-root uid"
+                )
     return out
 
 
@@ -168,11 +226,15 @@ def _run_as_user(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> 
     out = []
     for where, _meta, spec, pod_sc in _pods(props):
         if _num(pod_sc.get("runAsUser")) == 0:
-            out.append(f"{where} sets securityContext.runAsUser: 0: use the image's non-root uid "
-                       "(e.g. 1000)")
-        out += [f"{at} sets securityContext.runAsUser: 0: use the image's non-root uid (e.g. 1000)"
-                for at, c in spec_containers(where, spec)
-                if _num((c.get("securityContext") or {}).get("runAsUser")) == 0]
+            out.append(
+                f"{where} sets securityContext.runAsUser: 0: use the image's non-root uid "
+                "(e.g. 1000)"
+            )
+        out += [
+            f"{at} sets securityContext.runAsUser: 0: use the image's non-root uid (e.g. 1000)"
+            for at, c in spec_containers(where, spec)
+            if _num((c.get("securityContext") or {}).get("runAsUser")) == 0
+        ]
     return out
 
 
@@ -197,44 +259,58 @@ def _seccomp(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list
 
 
 def _host_namespaces(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    out = [f"{where} sets {key}: remove it (EFA and NCCL work through the device plugin and the "
-           "pod network, not the host's namespaces)"
-           for where, _meta, spec, _sc in _pods(props)
-           for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key) is True]
+    out = [
+        f"{where} sets {key}: remove it (EFA and NCCL work through the device plugin and the "
+        "pod network, not the host's namespaces)"
+        for where, _meta, spec, _sc in _pods(props)
+        for key in ("hostNetwork", "hostPID", "hostIPC")
+        if spec.get(key) is True
+    ]
     # Baseline "HostProcess": Windows host-process pods are host access too.
-    out += [f"{at} is a Windows HostProcess container: remove windowsOptions.hostProcess"
-            for at, sc, pod_sc in _containers(props)
-            if get(sc, "windowsOptions.hostProcess") is True
-            or get(pod_sc, "windowsOptions.hostProcess") is True]
+    out += [
+        f"{at} is a Windows HostProcess container: remove windowsOptions.hostProcess"
+        for at, sc, pod_sc in _containers(props)
+        if get(sc, "windowsOptions.hostProcess") is True
+        or get(pod_sc, "windowsOptions.hostProcess") is True
+    ]
     return out
 
 
 def _handler_hosts(at: str, c: Mapping[str, Any]) -> Iterator[str]:
     handlers = [(p, c.get(p)) for p in PROBES] + [
-        (f"lifecycle.{h}", get(c, f"lifecycle.{h}")) for h in HOOKS]
+        (f"lifecycle.{h}", get(c, f"lifecycle.{h}")) for h in HOOKS
+    ]
     for label, handler in handlers:
         for kind in ("httpGet", "tcpSocket"):
             if get(handler or {}, f"{kind}.host"):
-                yield (f"{at} {label}.{kind}.host is set: remove it so the kubelet probes the "
-                       "pod, not another host")
+                yield (
+                    f"{at} {label}.{kind}.host is set: remove it so the kubelet probes the "
+                    "pod, not another host"
+                )
 
 
 def _host_ports(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     out = []
     for where, _meta, spec, _sc in _pods(props):
         for at, c in spec_containers(where, spec):
-            out += [f"{at} port {p.get('containerPort', '?')} binds hostPort {p['hostPort']}: "
-                    "remove hostPort and reach the pod through a Service"
-                    for p in c.get("ports") or [] if _num(p.get("hostPort")) not in (None, 0)]
+            out += [
+                f"{at} port {p.get('containerPort', '?')} binds hostPort {p['hostPort']}: "
+                "remove hostPort and reach the pod through a Service"
+                for p in c.get("ports") or []
+                if _num(p.get("hostPort")) not in (None, 0)
+            ]
             out += list(_handler_hosts(at, c))
     return out
 
 
 def _host_path(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{where} mounts hostPath volume {v.get('name', '?')}: use a PVC, emptyDir or "
-            "a CSI volume instead"
-            for where, _meta, spec, _sc in _pods(props)
-            for v in spec.get("volumes") or [] if "hostPath" in v]
+    return [
+        f"{where} mounts hostPath volume {v.get('name', '?')}: use a PVC, emptyDir or "
+        "a CSI volume instead"
+        for where, _meta, spec, _sc in _pods(props)
+        for v in spec.get("volumes") or []
+        if "hostPath" in v
+    ]
 
 
 def _volume_types(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -244,8 +320,10 @@ def _volume_types(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) ->
             kinds = [k for k in v if k != "name" and k != "hostPath"]
             bad = [k for k in kinds if k not in VOLUME_TYPES]
             if bad:
-                out.append(f"{where} volume {v.get('name', '?')} is of type {bad[0]}: use a "
-                           f"PersistentVolumeClaim (or one of {', '.join(VOLUME_TYPES)})")
+                out.append(
+                    f"{where} volume {v.get('name', '?')} is of type {bad[0]}: use a "
+                    f"PersistentVolumeClaim (or one of {', '.join(VOLUME_TYPES)})"
+                )
     return out
 
 
@@ -263,7 +341,8 @@ def _apparmor(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> lis
         for key, value in (meta.get("annotations") or {}).items():
             # An empty value is allowed too (check_appArmorProfile.go allowedAnnotationValue).
             if key.startswith("container.apparmor.security.beta.kubernetes.io/") and not (
-                    value in ("", "runtime/default") or str(value).startswith("localhost/")):
+                value in ("", "runtime/default") or str(value).startswith("localhost/")
+            ):
                 out.append(f"{where} annotation {key}: {value}: {fix} (runtime/default)")
     return out
 
@@ -275,6 +354,7 @@ def _selinux(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list
             found.append(f"type {opts['type']}")
         found += [f"{k} {opts[k]}" for k in ("user", "role") if opts.get(k)]
         return found
+
     out = []
     fix = "remove seLinuxOptions (or keep type to container_t/container_init_t/container_kvm_t)"
     for where, _meta, spec, pod_sc in _pods(props):
@@ -288,15 +368,21 @@ def _selinux(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list
 
 
 def _proc_mount(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{at} sets procMount {sc['procMount']}: remove it (Default masks /proc)"
-            for at, sc, _ in _containers(props) if sc.get("procMount") not in (None, "Default")]
+    return [
+        f"{at} sets procMount {sc['procMount']}: remove it (Default masks /proc)"
+        for at, sc, _ in _containers(props)
+        if sc.get("procMount") not in (None, "Default")
+    ]
 
 
 def _sysctls(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    return [f"{where} sets sysctl {s.get('name')}: remove it; pods may set only "
-            f"{', '.join(SAFE_SYSCTLS)} (tune the node instead)"
-            for where, _meta, _spec, pod_sc in _pods(props)
-            for s in pod_sc.get("sysctls") or [] if s.get("name") not in SAFE_SYSCTLS]
+    return [
+        f"{where} sets sysctl {s.get('name')}: remove it; pods may set only "
+        f"{', '.join(SAFE_SYSCTLS)} (tune the node instead)"
+        for where, _meta, _spec, pod_sc in _pods(props)
+        for s in pod_sc.get("sysctls") or []
+        if s.get("name") not in SAFE_SYSCTLS
+    ]
 
 
 def _rule(name: str, description: str, check: Check) -> Rule:
@@ -304,28 +390,54 @@ def _rule(name: str, description: str, check: Check) -> Rule:
 
 
 RULES = [
-    _rule("no-privileged-containers", "Containers are not privileged (device plugins excepted).",
-          _privileged),
-    _rule("pod-capabilities-restricted", "Containers drop ALL capabilities and add none but "
-          "NET_BIND_SERVICE.", _capabilities),
-    _rule("pod-no-privilege-escalation", "Containers set allowPrivilegeEscalation: false.",
-          _privilege_escalation),
-    _rule("pod-run-as-non-root", "Pods or all their containers set runAsNonRoot: true.",
-          _run_as_non_root),
+    _rule(
+        "no-privileged-containers",
+        "Containers are not privileged (device plugins excepted).",
+        _privileged,
+    ),
+    _rule(
+        "pod-capabilities-restricted",
+        "Containers drop ALL capabilities and add none but NET_BIND_SERVICE.",
+        _capabilities,
+    ),
+    _rule(
+        "pod-no-privilege-escalation",
+        "Containers set allowPrivilegeEscalation: false.",
+        _privilege_escalation,
+    ),
+    _rule(
+        "pod-run-as-non-root",
+        "Pods or all their containers set runAsNonRoot: true.",
+        _run_as_non_root,
+    ),
     _rule("pod-run-as-non-root-user", "No pod or container sets runAsUser: 0.", _run_as_user),
-    _rule("pod-seccomp-restricted", "Every container runs under a RuntimeDefault or Localhost "
-          "seccomp profile.", _seccomp),
-    _rule("no-host-namespaces", "Pods do not use hostNetwork, hostPID, hostIPC or HostProcess.",
-          _host_namespaces),
-    _rule("pod-no-host-ports", "Containers bind no hostPort and probe no other host.",
-          _host_ports),
+    _rule(
+        "pod-seccomp-restricted",
+        "Every container runs under a RuntimeDefault or Localhost seccomp profile.",
+        _seccomp,
+    ),
+    _rule(
+        "no-host-namespaces",
+        "Pods do not use hostNetwork, hostPID, hostIPC or HostProcess.",
+        _host_namespaces,
+    ),
+    _rule("pod-no-host-ports", "Containers bind no hostPort and probe no other host.", _host_ports),
     _rule("no-host-path-volumes", "Pods do not mount hostPath volumes.", _host_path),
-    _rule("pod-volume-types-restricted", "Pods use only the restricted profile's volume types.",
-          _volume_types),
+    _rule(
+        "pod-volume-types-restricted",
+        "Pods use only the restricted profile's volume types.",
+        _volume_types,
+    ),
     _rule("pod-apparmor-default", "Pods do not override or disable AppArmor.", _apparmor),
     _rule("pod-selinux-default", "Pods set no custom SELinux user, role or type.", _selinux),
     _rule("pod-proc-mount-default", "Containers keep the default (masked) /proc.", _proc_mount),
     _rule("pod-sysctls-safe", "Pods set only the safe, namespaced sysctls.", _sysctls),
-    Rule("privileged-exception-device-plugins-only", "Only the device plugins, in kube-system, "
-         "get the privileged exception.", MANDATORY, WORKLOADS, _exception_scope, ALLOW_SCHEMA),
+    Rule(
+        "privileged-exception-device-plugins-only",
+        "Only the device plugins, in kube-system, get the privileged exception.",
+        MANDATORY,
+        WORKLOADS,
+        _exception_scope,
+        ALLOW_SCHEMA,
+    ),
 ]

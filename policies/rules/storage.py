@@ -20,8 +20,12 @@ def _efs(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     # Encryption at rest is chosen at creation only: an unencrypted file system must be recreated.
     if truthy(props.get("encrypted")):
         return []
-    return [("EFS file system is not encrypted at rest: set encrypted: true (and a kmsKeyId for "
-             "your own key); it cannot be turned on later, so this replaces the file system")]
+    return [
+        (
+            "EFS file system is not encrypted at rest: set encrypted: true (and a kmsKeyId for "
+            "your own key); it cannot be turned on later, so this replaces the file system"
+        )
+    ]
 
 
 def _fsx(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -32,8 +36,12 @@ def _fsx(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     kind = str(props.get("deploymentType") or "SCRATCH_1")
     if not kind.startswith("PERSISTENT") or props.get("kmsKeyId"):
         return []
-    return [(f"{kind} FSx for Lustre file system is encrypted with the AWS-managed FSx key: set "
-             "kmsKeyId to the stack's KMS key so its key policy and rotation are yours")]
+    return [
+        (
+            f"{kind} FSx for Lustre file system is encrypted with the AWS-managed FSx key: set "
+            "kmsKeyId to the stack's KMS key so its key policy and rotation are yours"
+        )
+    ]
 
 
 def _ebs_volume(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -50,16 +58,36 @@ def _storage_class(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -
     if str(get(props, "parameters.encrypted", "")).lower() == "true":
         return []
     name = get(props, "metadata.name") or "?"
-    return [(f"StorageClass {name} provisions unencrypted EBS volumes: set "
-             "parameters.encrypted: \"true\" (and parameters.kmsKeyId for your own key)")]
+    return [
+        (
+            f"StorageClass {name} provisions unencrypted EBS volumes: set "
+            'parameters.encrypted: "true" (and parameters.kmsKeyId for your own key)'
+        )
+    ]
 
 
 RULES = [
     Rule("efs-encrypted", "EFS file systems are encrypted at rest.", MANDATORY, (EFS,), _efs),
-    Rule("fsx-lustre-customer-key", "Persistent FSx for Lustre file systems use the stack's KMS "
-         "key (all FSx for Lustre is encrypted at rest).", ADVISORY, (FSX_LUSTRE,), _fsx),
-    Rule("ebs-volumes-encrypted", "Standalone EBS volumes are encrypted.", MANDATORY,
-         (EBS_VOLUME,), _ebs_volume),
-    Rule("storageclass-ebs-encrypted", "EBS StorageClasses provision encrypted volumes.",
-         MANDATORY, (STORAGE_CLASS,), _storage_class),
+    Rule(
+        "fsx-lustre-customer-key",
+        "Persistent FSx for Lustre file systems use the stack's KMS "
+        "key (all FSx for Lustre is encrypted at rest).",
+        ADVISORY,
+        (FSX_LUSTRE,),
+        _fsx,
+    ),
+    Rule(
+        "ebs-volumes-encrypted",
+        "Standalone EBS volumes are encrypted.",
+        MANDATORY,
+        (EBS_VOLUME,),
+        _ebs_volume,
+    ),
+    Rule(
+        "storageclass-ebs-encrypted",
+        "EBS StorageClasses provision encrypted volumes.",
+        MANDATORY,
+        (STORAGE_CLASS,),
+        _storage_class,
+    ),
 ]

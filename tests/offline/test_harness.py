@@ -28,8 +28,8 @@ from trainstack.offline import (
 )
 from trainstack.offline.harness import (
     PULUMI_VERSION,
-    OfflineHarnessError,
     SUPPORTED_PULUMI,
+    OfflineHarnessError,
     check_sdk_version,
 )
 
@@ -81,7 +81,9 @@ def test_custom_resources_echo_inputs_with_fake_id_arn_and_name():
 
     key = plan.one("aws:kms/key:Key")
     assert key.inputs["deletionWindowInDays"] == 7  # numbers come back as floats: compare with ==
-    assert plan.outputs["keyArn"] == f"arn:aws:kms:us-west-2:{ACCOUNT_ID}:key/{plan.outputs['keyId']}"
+    assert (
+        plan.outputs["keyArn"] == f"arn:aws:kms:us-west-2:{ACCOUNT_ID}:key/{plan.outputs['keyId']}"
+    )
 
     assert plan.outputs["queueUrl"] == (
         f"https://sqs.us-west-2.amazonaws.com/{ACCOUNT_ID}/interruption"
@@ -201,7 +203,11 @@ def test_eks_cluster_is_one_registration_with_faked_outputs():
     cluster = plan.one("eks:index:Cluster", "cluster")
     assert not cluster.custom and cluster.remote
     # Pitfall 4: component inputs are what was given, never echoed outputs.
-    assert cluster.inputs == {"name": "trainstack-dev", "version": "1.34", "skipDefaultNodeGroup": True}
+    assert cluster.inputs == {
+        "name": "trainstack-dev",
+        "version": "1.34",
+        "skipDefaultNodeGroup": True,
+    }
     # Its children (the aws:eks/cluster:Cluster) are not part of the plan.
     assert plan.of_type("aws:eks/cluster:Cluster") == []
 
@@ -285,7 +291,9 @@ def test_k8s_provider_from_kubeconfig_used_by_release_and_custom_resource():
 def test_remote_kubernetes_components_do_not_echo_inputs():
     def program():
         chart = k8s.helm.v4.Chart(
-            "nvidia", chart="nvidia-device-plugin", version="0.20.0",
+            "nvidia",
+            chart="nvidia-device-plugin",
+            version="0.20.0",
             repository_opts={"repo": "https://nvidia.github.io/k8s-device-plugin"},
         )
         pulumi.export("resources", chart.resources)
@@ -329,14 +337,16 @@ def test_secret_config_value_reaches_input_still_secret():
 
 
 def test_structured_config_from_stack_file_reaches_program(tmp_path: Path):
-    (tmp_path / "Pulumi.dev.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        textwrap.dedent("""\
         config:
           aws:region: eu-west-1
           trainstack:nodeGroups:
             gpu-g5: {instanceTypes: [g5.xlarge], maxSize: 2}
           spot: true
           mode: on
-        """))
+        """)
+    )
     sc = load_stack_config(tmp_path, "dev")
 
     def program():
@@ -352,7 +362,8 @@ def test_structured_config_from_stack_file_reaches_program(tmp_path: Path):
 
 
 def test_stack_file_encoding(tmp_path: Path):
-    (tmp_path / "Pulumi.dev.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        textwrap.dedent("""\
         encryptionsalt: v1:abc
         config:
           aws:region: us-west-2
@@ -362,7 +373,8 @@ def test_stack_file_encoding(tmp_path: Path):
           retentionDays: 30
           enabled: false
           answer: yes
-        """))
+        """)
+    )
     sc = load_stack_config(tmp_path, "dev")
     assert sc.path == tmp_path / "Pulumi.dev.yaml"
     assert sc.secret_keys == []
@@ -378,7 +390,8 @@ def test_stack_file_encoding(tmp_path: Path):
 
 
 def test_secure_values_are_placeholdered_and_secret(tmp_path: Path):
-    (tmp_path / "Pulumi.dev.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        textwrap.dedent("""\
         config:
           trainstack:hfToken:
             secure: AAABAKz1cGxhY2Vob2xkZXI=
@@ -387,11 +400,13 @@ def test_secure_values_are_placeholdered_and_secret(tmp_path: Path):
             password:
               secure: AAABAHBhc3N3b3Jk
           aws:region: us-west-2
-        """))
+        """)
+    )
     sc = load_stack_config(tmp_path, "dev")
     assert sc.config["trainstack:hfToken"] == "offline-secret-hfToken"
     assert json.loads(sc.config["trainstack:registry"]) == {
-        "user": "bot", "password": "offline-secret-registry.password",
+        "user": "bot",
+        "password": "offline-secret-registry.password",
     }
     assert sorted(sc.secret_keys) == ["trainstack:hfToken", "trainstack:registry"]
 
@@ -406,7 +421,8 @@ def test_secure_values_are_placeholdered_and_secret(tmp_path: Path):
 
 
 def test_duplicate_yaml_keys_are_rejected(tmp_path: Path):
-    (tmp_path / "Pulumi.dev.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "Pulumi.dev.yaml").write_text(
+        textwrap.dedent("""\
         config:
           aws:region: us-west-2
           trainstack:nodeGroups:
@@ -416,7 +432,8 @@ def test_duplicate_yaml_keys_are_rejected(tmp_path: Path):
               maxSize: 1
             gpu-g5:
               maxSize: 8
-        """))
+        """)
+    )
     with pytest.raises(StackFileError) as err:
         load_stack_config(tmp_path, "dev")
     msg = str(err.value)
@@ -572,9 +589,7 @@ def test_consecutive_runs_do_not_leak_exports_or_config():
 
 
 def test_project_and_stack_names_shape_urns():
-    plan = _run(
-        lambda: pulumi.export("stack", pulumi.get_stack()), project="other", stack="efa"
-    )
+    plan = _run(lambda: pulumi.export("stack", pulumi.get_stack()), project="other", stack="efa")
     assert plan.outputs == {"stack": "efa"}
     assert plan.stack_urn == "urn:pulumi:efa::other::pulumi:pulumi:Stack::other-efa"
 
@@ -607,10 +622,20 @@ def test_image_build_dynamic_resource_gets_a_finished_builds_outputs():
 
     def program():
         repo = aws.ecr.Repository("repo", name="trainstack-dev/trainer")
-        build = ImageBuild("build", ImageBuildArgs(
-            project_name="trainstack-dev-trainer", bucket="src-bucket", repository_name=repo.name,
-            repository_url=repo.repository_url, region="us-west-2", source_root="/src",
-            source_hash=source_hash, max_attempts=3, timeout_minutes=60))
+        build = ImageBuild(
+            "build",
+            ImageBuildArgs(
+                project_name="trainstack-dev-trainer",
+                bucket="src-bucket",
+                repository_name=repo.name,
+                repository_url=repo.repository_url,
+                region="us-west-2",
+                source_root="/src",
+                source_hash=source_hash,
+                max_attempts=3,
+                timeout_minutes=60,
+            ),
+        )
         pulumi.export("image", build.image)
         pulumi.export("tag", build.tag)
 

@@ -14,8 +14,17 @@ import pytest
 from trainer.metrics import read_records
 
 # Variables a parent process group would leak into a child that must start its own.
-_DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
-              "MASTER_PORT", "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
+_DIST_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "TORCHELASTIC_RUN_ID",
+)
 FAST = ["--preset", "tiny", "--metrics.log-interval", "1", "--metrics.val-sequences", "8"]
 
 
@@ -53,23 +62,51 @@ def command(workdir: Path, args: list[str], nproc: int = 0, max_restarts: int = 
     base = ["--checkpoint.dir", str(workdir / "ckpt"), "--metrics.out-dir", str(workdir / "runs")]
     if not nproc:
         return [sys.executable, "-m", "trainer", *FAST, *base, *args]
-    return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
-            "--max-restarts", str(max_restarts), "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "-m", "trainer", *FAST, *base, *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        str(max_restarts),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{_free_port()}",
+        "-m",
+        "trainer",
+        *FAST,
+        *base,
+        *args,
+    ]
 
 
-def run_trainer(workdir: Path, *args: str, nproc: int = 0, max_restarts: int = 0,
-                timeout: float = 180) -> Run:
+def run_trainer(
+    workdir: Path, *args: str, nproc: int = 0, max_restarts: int = 0, timeout: float = 180
+) -> Run:
     workdir.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run(command(workdir, list(args), nproc, max_restarts), cwd=workdir, env=_env(),
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        command(workdir, list(args), nproc, max_restarts),
+        cwd=workdir,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Run(p.returncode, p.stdout, p.stderr, workdir)
 
 
 def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen(command(workdir, list(args), nproc), cwd=workdir, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command(workdir, list(args), nproc),
+        cwd=workdir,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def ok(run: Run) -> Run:
@@ -84,13 +121,32 @@ CKPT_EVERY = 4
 @pytest.fixture(scope="session")
 def single_run(tmp_path_factory) -> Run:
     """The reference: one process, uninterrupted."""
-    return ok(run_trainer(tmp_path_factory.mktemp("single"), "--max-steps", str(STEPS),
-                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "5",
-                          "--checkpoint.export", "weights.pt"))
+    return ok(
+        run_trainer(
+            tmp_path_factory.mktemp("single"),
+            "--max-steps",
+            str(STEPS),
+            "--checkpoint.interval",
+            str(CKPT_EVERY),
+            "--checkpoint.keep",
+            "5",
+            "--checkpoint.export",
+            "weights.pt",
+        )
+    )
 
 
 @pytest.fixture(scope="session")
 def two_rank_run(tmp_path_factory) -> Run:
-    return ok(run_trainer(tmp_path_factory.mktemp("two"), "--max-steps", str(STEPS),
-                          "--checkpoint.interval", str(CKPT_EVERY), "--checkpoint.keep", "2",
-                          nproc=2))
+    return ok(
+        run_trainer(
+            tmp_path_factory.mktemp("two"),
+            "--max-steps",
+            str(STEPS),
+            "--checkpoint.interval",
+            str(CKPT_EVERY),
+            "--checkpoint.keep",
+            "2",
+            nproc=2,
+        )
+    )

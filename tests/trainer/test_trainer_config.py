@@ -30,40 +30,74 @@ def test_preset_shapes():
         assert 1.2e9 < Transformer(llama1b).num_params() < 1.25e9  # Llama 3.2 1B: 1.24B
         assert 8.0e9 < Transformer(llama8b).num_params() < 8.1e9  # Llama 3 8B: 8.03B
     # Llama 3.2 1B: 2048 wide, 16 layers, 32/8 heads, 8192 FFN, 128256 vocabulary, tied.
-    assert (llama1b.dim, llama1b.n_layers, llama1b.n_heads, llama1b.n_kv_heads,
-            llama1b.ffn_hidden, llama1b.vocab_size, llama1b.tie_embeddings) == (
-        2048, 16, 32, 8, 8192, 128256, True)
+    assert (
+        llama1b.dim,
+        llama1b.n_layers,
+        llama1b.n_heads,
+        llama1b.n_kv_heads,
+        llama1b.ffn_hidden,
+        llama1b.vocab_size,
+        llama1b.tie_embeddings,
+    ) == (2048, 16, 32, 8, 8192, 128256, True)
     assert llama1b.rope_scaling is not None and llama1b.rope_theta == 500000
     assert (llama8b.dim, llama8b.n_layers, llama8b.ffn_hidden, llama8b.tie_embeddings) == (
-        4096, 32, 14336, False)
+        4096,
+        32,
+        14336,
+        False,
+    )
 
 
 def test_every_leaf_is_a_command_line_option():
-    cfg = config.from_args([
-        "--model.rope-scaling.factor", "8", "--model.rope-scaling.low-freq-factor", "1",
-        "--model.rope-scaling.high-freq-factor", "4",
-        "--model.rope-scaling.original-max-seq-len", "1024", "--data.source", "local",
-        "--data.path", "corpus", "--parallel.compile", "true", "--checkpoint.export", "none",
-        "--metrics.peak_tflops", "312"])
+    cfg = config.from_args(
+        [
+            "--model.rope-scaling.factor",
+            "8",
+            "--model.rope-scaling.low-freq-factor",
+            "1",
+            "--model.rope-scaling.high-freq-factor",
+            "4",
+            "--model.rope-scaling.original-max-seq-len",
+            "1024",
+            "--data.source",
+            "local",
+            "--data.path",
+            "corpus",
+            "--parallel.compile",
+            "true",
+            "--checkpoint.export",
+            "none",
+            "--metrics.peak_tflops",
+            "312",
+        ]
+    )
     assert cfg.model.rope_scaling.factor == 8
     assert (cfg.data.source, cfg.data.path, cfg.parallel.compile) == ("local", "corpus", True)
     assert cfg.checkpoint.export is None and cfg.metrics.peak_tflops == 312
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--micro-batch-size", "3"], "global_batch_size=8: must be a multiple of micro_batch_size=3"),
-    (["--seq-len", "512"], "seq_len=512: above the model's maximum model.max_seq_len=256"),
-    (["--model.dim", "66"], "model.dim=66: must be divisible by model.n_heads=4"),
-    (["--model.n-kv-heads", "3"], "model.n_kv_heads=3: must divide model.n_heads=4"),
-    (["--model.dim", "72", "--model.n-heads", "8", "--model.n-kv-heads", "8"],
-     "RoPE needs an even head size"),
-    (["--data.source", "hf"], "data.path: required with data.source=hf"),
-    (["--data.num-shards", "3"], "data.num_shards=3: must divide global_batch_size=8"),
-    (["--stop-at", "200", "--max-steps", "100"], "stop_at=200: after max_steps=100"),
-    (["--optim.lr", "0"], "optim.lr='0': Input should be greater than 0"),
-    (["--max-steps", "many"], "max_steps='many': Input should be a valid integer"),
-    (["--data.source", "s3"], "data.source='s3': Input should be 'synthetic', 'local' or 'hf'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--micro-batch-size", "3"],
+            "global_batch_size=8: must be a multiple of micro_batch_size=3",
+        ),
+        (["--seq-len", "512"], "seq_len=512: above the model's maximum model.max_seq_len=256"),
+        (["--model.dim", "66"], "model.dim=66: must be divisible by model.n_heads=4"),
+        (["--model.n-kv-heads", "3"], "model.n_kv_heads=3: must divide model.n_heads=4"),
+        (
+            ["--model.dim", "72", "--model.n-heads", "8", "--model.n-kv-heads", "8"],
+            "RoPE needs an even head size",
+        ),
+        (["--data.source", "hf"], "data.path: required with data.source=hf"),
+        (["--data.num-shards", "3"], "data.num_shards=3: must divide global_batch_size=8"),
+        (["--stop-at", "200", "--max-steps", "100"], "stop_at=200: after max_steps=100"),
+        (["--optim.lr", "0"], "optim.lr='0': Input should be greater than 0"),
+        (["--max-steps", "many"], "max_steps='many': Input should be a valid integer"),
+        (["--data.source", "s3"], "data.source='s3': Input should be 'synthetic', 'local' or 'hf'"),
+    ],
+)
 def test_bad_values_are_named(args, message):
     with pytest.raises(config.ConfigError) as e:
         config.from_args(args)
@@ -110,8 +144,13 @@ def test_help_describes_every_option_with_its_default():
     assert len(fields) > 50
     missing = [path for path, field, _ in fields if not (field.description or "").strip()]
     assert not missing, f"config fields without a description: {missing}"
-    p = subprocess.run([sys.executable, "-m", "trainer", "--help"], capture_output=True,
-                       text=True, timeout=120, cwd=ROOT)
+    p = subprocess.run(
+        [sys.executable, "-m", "trainer", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert p.returncode == 0, p.stderr
     # argparse re-wraps the text: compare without whitespace.
     shown = "".join(p.stdout.split())

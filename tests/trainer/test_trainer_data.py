@@ -85,8 +85,10 @@ def test_validation_set_is_split_across_ranks():
 
 @pytest.fixture
 def corpus(tmp_path):
-    docs = [(f"Document {i}: " + "the quick brown fox jumps over the lazy dog. " * (i % 5 + 1))
-            .strip() for i in range(40)]
+    docs = [
+        (f"Document {i}: " + "the quick brown fox jumps over the lazy dog. " * (i % 5 + 1)).strip()
+        for i in range(40)
+    ]
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs[:20]))
     (tmp_path / "b.txt").write_text("\n\n".join(docs[20:]))
     return tmp_path, docs
@@ -122,15 +124,24 @@ def test_tokenizer_json(tmp_path, corpus):
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel()
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(docs, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<unk>", "<|end_of_text|>"]))
+    tok.train_from_iterator(
+        docs, trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<|end_of_text|>"])
+    )
     tok.save(str(tmp_path / "tokenizer.json"))
     loaded = tokenizer.load(str(tmp_path / "tokenizer.json"))
     assert loaded.eos_id == tok.token_to_id("<|end_of_text|>")
     ids = loaded.encode(docs[3])
     assert len(ids) < len(docs[3]) and loaded.decode(ids).strip() == docs[3]
-    cfg = config.build("tiny", {"data": {"source": "local", "path": str(path),
-                                         "tokenizer": str(tmp_path / "tokenizer.json")}})
+    cfg = config.build(
+        "tiny",
+        {
+            "data": {
+                "source": "local",
+                "path": str(path),
+                "tokenizer": str(tmp_path / "tokenizer.json"),
+            }
+        },
+    )
     check_vocab(cfg, loaded)
     seqs = ShardedBatches(cfg, loaded, 0, 1).step_sequences()
     assert all(s.max() < loaded.vocab_size for s in seqs)

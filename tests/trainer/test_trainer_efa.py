@@ -36,8 +36,10 @@ def compile_lib(path: Path, source: str, soname: str | None = None) -> Path:
 
 def plugin_source(name: str, version: int = 10) -> str:
     # The first member of NCCL's ncclNet_vN struct is the net's name (nccl_net.h).
-    return (f"struct net {{ const char *name; void *init; }};\n"
-            f'struct net ncclNetPlugin_v{version} = {{ "{name}", 0 }};\n')
+    return (
+        f"struct net {{ const char *name; void *init; }};\n"
+        f'struct net ncclNetPlugin_v{version} = {{ "{name}", 0 }};\n'
+    )
 
 
 CUDART_SOURCE = "int cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }\n"
@@ -46,8 +48,9 @@ CUDART_SOURCE = "int cudaRuntimeGetVersion(int *v) { *v = 13000; return 0; }\n"
 def fake_fi_info(bin_dir: Path, output: str, code: int = 0) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
     tool = bin_dir / "fi_info"
-    tool.write_text(f"#!/bin/sh\n[ \"$1 $2\" = '-p efa' ] || exit 2\ncat <<'EOF'\n{output}\nEOF\n"
-                    f"exit {code}\n")
+    tool.write_text(
+        f"#!/bin/sh\n[ \"$1 $2\" = '-p efa' ] || exit 2\ncat <<'EOF'\n{output}\nEOF\nexit {code}\n"
+    )
     tool.chmod(0o755)
     return tool
 
@@ -58,43 +61,60 @@ EFA_FI_INFO = "provider: efa\n    fabric: efa\n    domain: rdmap0s6-rdm\n    typ
 # ------------------------------------------------------------------- NCCL's lookup, the decision
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, ["libnccl-net.so"]),
-    ("none", []),
-    ("NONE", []),
-    ("ofi", ["ofi", "libnccl-net-ofi.so"]),
-    ("libnccl-net-ofi.so", ["libnccl-net-ofi.so"]),
-    ("/opt/amazon/ofi-nccl/lib/libnccl-net.so", ["/opt/amazon/ofi-nccl/lib/libnccl-net.so"]),
-    ("ofi,libnccl-net.so", ["ofi", "libnccl-net-ofi.so", "libnccl-net.so"]),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, ["libnccl-net.so"]),
+        ("none", []),
+        ("NONE", []),
+        ("ofi", ["ofi", "libnccl-net-ofi.so"]),
+        ("libnccl-net-ofi.so", ["libnccl-net-ofi.so"]),
+        ("/opt/amazon/ofi-nccl/lib/libnccl-net.so", ["/opt/amazon/ofi-nccl/lib/libnccl-net.so"]),
+        ("ofi,libnccl-net.so", ["ofi", "libnccl-net-ofi.so", "libnccl-net.so"]),
+    ],
+)
 def test_plugin_candidates_follow_nccl(value, expected):
     env = {} if value is None else {"NCCL_NET_PLUGIN": value}
     assert efa.net_plugin_candidates(env) == expected
 
 
 def good(**changes) -> efa.Facts:
-    facts = efa.Facts(fi_info="/opt/amazon/efa/bin/fi_info", fi_info_code=0,
-                      fi_info_output=EFA_FI_INFO, plugin="libnccl-net.so",
-                      plugin_name="Libfabric", candidates=["libnccl-net.so"])
+    facts = efa.Facts(
+        fi_info="/opt/amazon/efa/bin/fi_info",
+        fi_info_code=0,
+        fi_info_output=EFA_FI_INFO,
+        plugin="libnccl-net.so",
+        plugin_name="Libfabric",
+        candidates=["libnccl-net.so"],
+    )
     for k, v in changes.items():
         setattr(facts, k, v)
     return facts
 
 
-@pytest.mark.parametrize("changes, reason", [
-    ({"fi_info": None}, "fi_info not found"),
-    ({"fi_info_code": 1, "fi_info_output": "fi_getinfo: -61 (No data available)"},
-     "no efa provider (`fi_info -p efa` exited 1: fi_getinfo: -61"),
-    ({"fi_info_output": "provider: tcp"}, "no efa provider"),
-    ({"candidates": []}, "NCCL_NET_PLUGIN=none"),
-    ({"plugin": None, "plugin_errors": ["libnccl-net.so: cannot open shared object file"]},
-     "no NCCL net plugin loads (libnccl-net.so: cannot open"),
-    ({"plugin_name": None}, "not a NCCL net plugin"),
-    ({"plugin_name": "IB"}, "is 'IB', not aws-ofi-nccl"),
-    ({"nccl_net": "Socket"}, "NCCL_NET=Socket pins NCCL"),
-    ({"cudart_error": "libcudart.so: cannot open shared object file"},
-     "Failed to find CUDA Runtime library"),
-])
+@pytest.mark.parametrize(
+    "changes, reason",
+    [
+        ({"fi_info": None}, "fi_info not found"),
+        (
+            {"fi_info_code": 1, "fi_info_output": "fi_getinfo: -61 (No data available)"},
+            "no efa provider (`fi_info -p efa` exited 1: fi_getinfo: -61",
+        ),
+        ({"fi_info_output": "provider: tcp"}, "no efa provider"),
+        ({"candidates": []}, "NCCL_NET_PLUGIN=none"),
+        (
+            {"plugin": None, "plugin_errors": ["libnccl-net.so: cannot open shared object file"]},
+            "no NCCL net plugin loads (libnccl-net.so: cannot open",
+        ),
+        ({"plugin_name": None}, "not a NCCL net plugin"),
+        ({"plugin_name": "IB"}, "is 'IB', not aws-ofi-nccl"),
+        ({"nccl_net": "Socket"}, "NCCL_NET=Socket pins NCCL"),
+        (
+            {"cudart_error": "libcudart.so: cannot open shared object file"},
+            "Failed to find CUDA Runtime library",
+        ),
+    ],
+)
 def test_each_missing_piece_is_a_problem_with_its_reason(changes, reason):
     assert efa.efa_problems(good()) == []
     assert efa.efa_problems(good(nccl_net="AWS Libfabric", plugin_name="AWS Libfabric")) == []
@@ -106,10 +126,12 @@ def test_each_missing_piece_is_a_problem_with_its_reason(changes, reason):
 
 
 def test_cudart_is_found_in_the_maps_of_the_process():
-    maps = ("7f0000000000-7f0000001000 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
-            "7f1000000000-7f1000100000 r-xp 00000000 08:01 2 /opt/conda/lib/python3.11/site-packages"
-            "/nvidia/cu13/lib/libcudart.so.13\n"
-            "7f2000000000-7f2000001000 rw-p 00000000 00:00 0 \n")
+    maps = (
+        "7f0000000000-7f0000001000 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libc.so.6\n"
+        "7f1000000000-7f1000100000 r-xp 00000000 08:01 2 /opt/conda/lib/python3.11/site-packages"
+        "/nvidia/cu13/lib/libcudart.so.13\n"
+        "7f2000000000-7f2000001000 rw-p 00000000 00:00 0 \n"
+    )
     assert efa.cudart_in_maps(maps, "13").endswith("/nvidia/cu13/lib/libcudart.so.13")
     assert efa.cudart_in_maps(maps, "12") is None
     assert efa.cudart_in_maps("7f 0 0 0 0 /x/libcudart.so.12.8.90\n") == "/x/libcudart.so.12.8.90"
@@ -175,17 +197,25 @@ def test_expect_efa_passes_with_efa_the_plugin_and_the_runtime(tmp_path, stand_i
 
 
 @needs_cc
-@pytest.mark.parametrize("env, reason", [
-    ({"NCCL_NET_PLUGIN": "none"}, "NCCL_NET_PLUGIN=none"),
-    ({"NCCL_NET": "Socket"}, "NCCL_NET=Socket"),
-    ({"NCCL_NET_PLUGIN": "ib"}, "no NCCL net plugin loads"),  # no libnccl-net-ib.so
-])
+@pytest.mark.parametrize(
+    "env, reason",
+    [
+        ({"NCCL_NET_PLUGIN": "none"}, "NCCL_NET_PLUGIN=none"),
+        ({"NCCL_NET": "Socket"}, "NCCL_NET=Socket"),
+        ({"NCCL_NET_PLUGIN": "ib"}, "no NCCL net plugin loads"),  # no libnccl-net-ib.so
+    ],
+)
 def test_expect_efa_fails_when_nccl_is_steered_away(tmp_path, stand_ins, env, reason):
     # The same probe the selftest's check runs, through trainer.efa's own entry point (a new
     # process, so the loader reads LD_LIBRARY_PATH; no torch import, so it takes milliseconds).
     run_env = {**os.environ, **stand_ins, **env, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "trainer.efa", "check"], env=run_env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.efa", "check"],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1 and reason in proc.stdout, proc.stdout + proc.stderr
 
 

@@ -26,6 +26,7 @@ _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 
 # --- the checks ---------------------------------------------------------------------------------
 
+
 def final_user_problems(dockerfile_text: str) -> list[str]:
     users = [rest for keyword, rest in parse_dockerfile(dockerfile_text).steps if keyword == "USER"]
     if not users:
@@ -55,7 +56,8 @@ def efa_problems(dockerfile_text: str) -> list[str]:
 
 
 # The EFA installer signing key, as the EC2 user guide publishes it ("Get started with EFA and
-# NCCL", step "Verify the GPG key's fingerprint": 4E90 91BC BB97 A96B 26B1 5E59 A054 80B1 DD2D 3CCC).
+# NCCL", step "Verify the GPG key's fingerprint":
+# 4E90 91BC BB97 A96B 26B1 5E59 A054 80B1 DD2D 3CCC).
 EFA_KEY_FINGERPRINT = "4E9091BCBB97A96B26B15E59A05480B1DD2D3CCC"
 
 
@@ -67,11 +69,15 @@ def efa_download_problems(dockerfile_text: str) -> list[str]:
     fingerprint = df.args.get("EFA_INSTALLER_GPG_FINGERPRINT")
     problems = []
     if fingerprint != EFA_KEY_FINGERPRINT:
-        problems.append(f"ARG EFA_INSTALLER_GPG_FINGERPRINT={fingerprint} is not AWS's EFA "
-                        f"installer key {EFA_KEY_FINGERPRINT}")
+        problems.append(
+            f"ARG EFA_INSTALLER_GPG_FINGERPRINT={fingerprint} is not AWS's EFA "
+            f"installer key {EFA_KEY_FINGERPRINT}"
+        )
     run = next((rest for k, rest in df.steps if k == "RUN" and "efa_installer.sh" in rest), "")
     if not run.lstrip().startswith("set -e"):
-        problems.append("the EFA RUN does not start with `set -e`: a failed check would not stop it")
+        problems.append(
+            "the EFA RUN does not start with `set -e`: a failed check would not stop it"
+        )
     tarball = "aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz"
 
     def at(pattern: str) -> int:
@@ -79,11 +85,18 @@ def efa_download_problems(dockerfile_text: str) -> list[str]:
         return m.start() if m else -1
 
     steps = {
-        "download the signature": at(re.escape(f"https://efa-installer.amazonaws.com/{tarball}.sig")),
-        "verify the signature": at(r"gpg [^;]*--verify [^;]*" + re.escape(f'{tarball}.sig"')
-                                   + r"[^;]*" + re.escape(f'"{tarball}"')),
+        "download the signature": at(
+            re.escape(f"https://efa-installer.amazonaws.com/{tarball}.sig")
+        ),
+        "verify the signature": at(
+            r"gpg [^;]*--verify [^;]*"
+            + re.escape(f'{tarball}.sig"')
+            + r"[^;]*"
+            + re.escape(f'"{tarball}"')
+        ),
         "match the signer to the pinned fingerprint": at(
-            r"grep [^;]*VALIDSIG[^;]*\$\{EFA_INSTALLER_GPG_FINGERPRINT\}"),
+            r"grep [^;]*VALIDSIG[^;]*\$\{EFA_INSTALLER_GPG_FINGERPRINT\}"
+        ),
         "unpack": at(r"tar -x[^;]*" + re.escape(tarball)),
         "install": at(r"efa_installer\.sh"),
     }
@@ -103,8 +116,14 @@ def cudart_problems(dockerfile_text: str) -> list[str]:
     df = parse_dockerfile(dockerfile_text)
     steps = df.steps
     problems = []
-    link = next((i for i, (k, rest) in enumerate(steps)
-                 if k == "RUN" and "-m trainer.efa link-cudart" in rest), None)
+    link = next(
+        (
+            i
+            for i, (k, rest) in enumerate(steps)
+            if k == "RUN" and "-m trainer.efa link-cudart" in rest
+        ),
+        None,
+    )
     if link is None:
         return ["no RUN links libcudart.so (python -m trainer.efa link-cudart DIR)"]
     rest = steps[link][1]
@@ -115,22 +134,28 @@ def cudart_problems(dockerfile_text: str) -> list[str]:
     if not ld_path or target not in re.sub(r"\$\{.*", "", ld_path.group(1)).split(":"):
         problems.append(f"{target} (the libcudart.so link) is not on LD_LIBRARY_PATH")
     if "site-packages" in rest or "libcudart.so." in rest:
-        problems.append("the libcudart path is hard-coded instead of found from the installed torch")
+        problems.append(
+            "the libcudart path is hard-coded instead of found from the installed torch"
+        )
     pips = [i for i, (k, r) in enumerate(steps) if k == "RUN" and "pip install" in r]
     if pips and pips[-1] > link:
         problems.append("a pip install runs after the libcudart link (it may replace torch's CUDA)")
-    copied = any(k == "COPY" and "trainer/efa.py" in r and "trainer/__init__.py" in r
-                 for k, r in steps[:link])
+    copied = any(
+        k == "COPY" and "trainer/efa.py" in r and "trainer/__init__.py" in r
+        for k, r in steps[:link]
+    )
     if not copied and not any(k == "COPY" and r.startswith("trainer/ ") for k, r in steps[:link]):
         problems.append("trainer/efa.py is not copied before the link step runs it")
-    checked = any(k == "RUN" and "CDLL('libcudart.so')" in r.replace('"', "'")
-                  for k, r in steps[link:])
+    checked = any(
+        k == "RUN" and "CDLL('libcudart.so')" in r.replace('"', "'") for k, r in steps[link:]
+    )
     if not checked:
         problems.append("no build-time check that ctypes.CDLL('libcudart.so') loads")
     return problems
 
 
 # --- .dockerignore ------------------------------------------------------------------------------
+
 
 def _pattern_regex(pattern: str) -> re.Pattern:
     """A .dockerignore pattern as the Docker client reads it: `**` spans directories, `*` and `?`
@@ -172,22 +197,40 @@ def is_sent(path: str, rules: list[tuple[bool, re.Pattern]]) -> bool:
     return not excluded
 
 
-MUST_SEND = ("trainer/__init__.py", "trainer/__main__.py", "trainer/model.py",
-             "trainer/requirements.txt", "trainer/selftest.py", "trainer/sub/module.py")
-MUST_NOT_SEND = (".venv/bin/python", "tests/test_cli.py", "tests/trainer/conftest.py",
-                 ".git/HEAD", "build/plan/dev.json", "pyproject.toml", "components/versions.py",
-                 "Pulumi.dev.yaml", "trainer/__pycache__/model.cpython-311.pyc",
-                 "trainer/sub/__pycache__/x.cpython-311.pyc", "trainer/stray.pyc",
-                 "trainer/checkpoints/step_00000004/weights.pt", "trainer/runs/latest/loss.png")
+MUST_SEND = (
+    "trainer/__init__.py",
+    "trainer/__main__.py",
+    "trainer/model.py",
+    "trainer/requirements.txt",
+    "trainer/selftest.py",
+    "trainer/sub/module.py",
+)
+MUST_NOT_SEND = (
+    ".venv/bin/python",
+    "tests/test_cli.py",
+    "tests/trainer/conftest.py",
+    ".git/HEAD",
+    "build/plan/dev.json",
+    "pyproject.toml",
+    "components/versions.py",
+    "Pulumi.dev.yaml",
+    "trainer/__pycache__/model.cpython-311.pyc",
+    "trainer/sub/__pycache__/x.cpython-311.pyc",
+    "trainer/stray.pyc",
+    "trainer/checkpoints/step_00000004/weights.pt",
+    "trainer/runs/latest/loss.png",
+)
 
 
 def context_problems(dockerignore_text: str) -> list[str]:
     rules = ignore_rules(dockerignore_text)
-    return ([f"{p} is left out of the build context" for p in MUST_SEND if not is_sent(p, rules)]
-            + [f"{p} is sent to the build context" for p in MUST_NOT_SEND if is_sent(p, rules)])
+    return [f"{p} is left out of the build context" for p in MUST_SEND if not is_sent(p, rules)] + [
+        f"{p} is sent to the build context" for p in MUST_NOT_SEND if is_sent(p, rules)
+    ]
 
 
 # --- tests --------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dockerfile() -> str:
@@ -207,30 +250,52 @@ def with_arg(text: str, name: str, value: str) -> str:
 
 def test_base_image_matches_requirements_and_nodes(dockerfile, requirements):
     df = parse_dockerfile(dockerfile)
-    assert df.base == (f"pytorch/pytorch:{df.args['TORCH_VERSION']}-cuda{df.args['CUDA_VERSION']}"
-                       "-cudnn9-runtime")
+    assert df.base == (
+        f"pytorch/pytorch:{df.args['TORCH_VERSION']}-cuda{df.args['CUDA_VERSION']}-cudnn9-runtime"
+    )
     assert base_image_problems(dockerfile, requirements) == []
 
 
-@pytest.mark.parametrize("edit, requirements_text, expected", [
-    (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "ships no CUDA 13.1 build"),
-    (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "newer than the node driver"),
-    # Shipped by torch 2.13, but the 580 driver stops at 13.0.
-    (lambda t: with_arg(t, "CUDA_VERSION", "13.2"), None, "newer than the node driver"),
-    (lambda t: with_arg(t, "TORCH_VERSION", "2.12.0"), None, "pins torch==2.13.0"),
-    (lambda t: t, "numpy>=1.26\ntorch==2.12.0\n", "pins torch==2.12.0"),
-    (lambda t: t, "torch>=2.13\n", "torch is not pinned"),
-    (lambda t: with_arg(t, "TORCH_VERSION", "2.99.0"), "torch==2.99.0\n", "no TORCH_CUDA_BUILDS"),
-    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime", t,
-                      flags=re.M), None, "tag CUDA 12.6 != ARG CUDA_VERSION 13.0"),
-    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch:latest", t, flags=re.M), None,
-     "not pinned"),
-    (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch", t, flags=re.M), None, "not pinned"),
-    (lambda t: re.sub(r"^FROM .*$", "FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04", t,
-                      flags=re.M), None, "not the official pytorch/pytorch"),
-])
-def test_mismatched_base_image_is_rejected(dockerfile, requirements, edit, requirements_text,
-                                           expected):
+@pytest.mark.parametrize(
+    "edit, requirements_text, expected",
+    [
+        (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "ships no CUDA 13.1 build"),
+        (lambda t: with_arg(t, "CUDA_VERSION", "13.1"), None, "newer than the node driver"),
+        # Shipped by torch 2.13, but the 580 driver stops at 13.0.
+        (lambda t: with_arg(t, "CUDA_VERSION", "13.2"), None, "newer than the node driver"),
+        (lambda t: with_arg(t, "TORCH_VERSION", "2.12.0"), None, "pins torch==2.13.0"),
+        (lambda t: t, "numpy>=1.26\ntorch==2.12.0\n", "pins torch==2.12.0"),
+        (lambda t: t, "torch>=2.13\n", "torch is not pinned"),
+        (
+            lambda t: with_arg(t, "TORCH_VERSION", "2.99.0"),
+            "torch==2.99.0\n",
+            "no TORCH_CUDA_BUILDS",
+        ),
+        (
+            lambda t: re.sub(
+                r"^FROM .*$", "FROM pytorch/pytorch:2.13.0-cuda12.6-cudnn9-runtime", t, flags=re.M
+            ),
+            None,
+            "tag CUDA 12.6 != ARG CUDA_VERSION 13.0",
+        ),
+        (
+            lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch:latest", t, flags=re.M),
+            None,
+            "not pinned",
+        ),
+        (lambda t: re.sub(r"^FROM .*$", "FROM pytorch/pytorch", t, flags=re.M), None, "not pinned"),
+        (
+            lambda t: re.sub(
+                r"^FROM .*$", "FROM nvidia/cuda:13.0.2-cudnn-runtime-ubuntu24.04", t, flags=re.M
+            ),
+            None,
+            "not the official pytorch/pytorch",
+        ),
+    ],
+)
+def test_mismatched_base_image_is_rejected(
+    dockerfile, requirements, edit, requirements_text, expected
+):
     problems = base_image_problems(edit(dockerfile), requirements_text or requirements)
     assert any(expected in p for p in problems), problems
 
@@ -251,15 +316,22 @@ def test_efa_download_is_verified_before_it_is_unpacked(dockerfile):
     # Each way of weakening it is caught.
     assert efa_download_problems(verify.sub("\n", dockerfile))
     assert efa_download_problems(signer.sub("\n", dockerfile))
-    assert efa_download_problems(with_arg(dockerfile, "EFA_INSTALLER_GPG_FINGERPRINT",
-                                          "0" * 40))
-    assert efa_download_problems(dockerfile.replace("set -eux; \\\n    export DEBIAN", "true; \\\n    export DEBIAN"))
-    moved = dockerfile.replace('    tar -xf "aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz" '
-                               '--strip-components=1; \\\n', "")
+    assert efa_download_problems(with_arg(dockerfile, "EFA_INSTALLER_GPG_FINGERPRINT", "0" * 40))
+    assert efa_download_problems(
+        dockerfile.replace("set -eux; \\\n    export DEBIAN", "true; \\\n    export DEBIAN")
+    )
+    moved = dockerfile.replace(
+        '    tar -xf "aws-efa-installer-${EFA_INSTALLER_VERSION}.tar.gz" '
+        "--strip-components=1; \\\n",
+        "",
+    )
     assert moved != dockerfile
-    moved = moved.replace("    gpg --batch --import", '    tar -xf "aws-efa-installer-'
-                          '${EFA_INSTALLER_VERSION}.tar.gz" --strip-components=1; \\\n'
-                          "    gpg --batch --import")
+    moved = moved.replace(
+        "    gpg --batch --import",
+        '    tar -xf "aws-efa-installer-'
+        '${EFA_INSTALLER_VERSION}.tar.gz" --strip-components=1; \\\n'
+        "    gpg --batch --import",
+    )
     assert any("before the signature" in p for p in efa_download_problems(moved))
 
 
@@ -278,18 +350,24 @@ def test_cuda_runtime_is_loadable_by_its_bare_name(dockerfile):
     assert any("not on LD_LIBRARY_PATH" in p for p in cudart_problems(off_path))
     unchecked = dockerfile.replace("ctypes.CDLL('libcudart.so'); ", "")
     assert any("no build-time check" in p for p in cudart_problems(unchecked))
-    late_pip = dockerfile.replace("COPY trainer/ /opt/trainstack/trainer/\n",
-                                  "RUN python -m pip install x\nCOPY trainer/ /opt/trainstack/trainer/\n")
+    late_pip = dockerfile.replace(
+        "COPY trainer/ /opt/trainstack/trainer/\n",
+        "RUN python -m pip install x\nCOPY trainer/ /opt/trainstack/trainer/\n",
+    )
     assert any("pip install runs after" in p for p in cudart_problems(late_pip))
 
 
 def test_requirements_install_before_the_source_copy(dockerfile):
     steps = parse_dockerfile(dockerfile).steps
-    pos = {label: next(i for i, (k, rest) in enumerate(steps) if k == kw and needle in rest)
-           for label, kw, needle in [("requirements", "COPY", "requirements.txt"),
-                                     ("pip", "RUN", "pip install"),
-                                     ("torch check", "RUN", "torch.version.cuda"),
-                                     ("source", "COPY", "trainer/ /opt/trainstack/trainer")]}
+    pos = {
+        label: next(i for i, (k, rest) in enumerate(steps) if k == kw and needle in rest)
+        for label, kw, needle in [
+            ("requirements", "COPY", "requirements.txt"),
+            ("pip", "RUN", "pip install"),
+            ("torch check", "RUN", "torch.version.cuda"),
+            ("source", "COPY", "trainer/ /opt/trainstack/trainer"),
+        ]
+    }
     assert pos["requirements"] < pos["pip"] < pos["torch check"] < pos["source"], pos
 
 
@@ -312,12 +390,15 @@ def test_dockerignore_sends_only_the_trainer():
             assert is_sent(rel, rules), rel
 
 
-@pytest.mark.parametrize("text, expected", [
-    (".venv\n.git\n", "tests/test_cli.py is sent"),  # a deny-list forgets things
-    ("*\n", "trainer/model.py is left out"),
-    ("*\n!trainer/\n", "trainer/__pycache__/model.cpython-311.pyc is sent"),
-    ("*\n!trainer/**/*.py\n", "trainer/requirements.txt is left out"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (".venv\n.git\n", "tests/test_cli.py is sent"),  # a deny-list forgets things
+        ("*\n", "trainer/model.py is left out"),
+        ("*\n!trainer/\n", "trainer/__pycache__/model.cpython-311.pyc is sent"),
+        ("*\n!trainer/**/*.py\n", "trainer/requirements.txt is left out"),
+    ],
+)
 def test_weak_dockerignore_is_rejected(text, expected):
     problems = context_problems(text)
     assert any(expected in p for p in problems), problems
@@ -329,4 +410,6 @@ def test_substitution_and_image_helpers():
         substitute("${MISSING}", {})
     assert split_image("registry:5000/pytorch/pytorch") == ("registry:5000/pytorch/pytorch", None)
     assert split_image("pytorch/pytorch:2.13.0-cuda13.0-cudnn9-runtime@sha256:ab") == (
-        "pytorch/pytorch", "2.13.0-cuda13.0-cudnn9-runtime")
+        "pytorch/pytorch",
+        "2.13.0-cuda13.0-cudnn9-runtime",
+    )

@@ -51,11 +51,14 @@ def test_init_is_seeded_and_independent_of_parameter_order():
     assert not torch.equal(sa["layers.0.attention.wk.weight"], sa["layers.0.attention.wv.weight"])
 
 
-@pytest.mark.parametrize("preset, overrides", [
-    ("tiny", {}),
-    ("tiny", {"model": {"tie_embeddings": False, "n_kv_heads": 4}, "seq_len": 128}),
-    ("small", {"model": {"n_layers": 2}, "seq_len": 256}),
-])
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [
+        ("tiny", {}),
+        ("tiny", {"model": {"tie_embeddings": False, "n_kv_heads": 4}, "seq_len": 128}),
+        ("small", {"model": {"n_layers": 2}, "seq_len": 256}),
+    ],
+)
 def test_flops_per_token_matches_flop_counter(preset, overrides):
     cfg = config.build(preset, overrides)
     seq = cfg.seq_len

@@ -16,9 +16,25 @@ from trainer.metrics import read_records
 # Ray's own modules warn about their deprecated settings when Ray Train starts.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.*")
 
-ENTRYPOINT = ["--num-workers", "8", "--gpus-per-worker", "1", "--max-failures", "3",
-              "--storage-path", "/ckpt/job/ray", "--", "--preset", "tiny", "--max-steps", "50",
-              "--checkpoint.dir", "/ckpt/job/checkpoints", "--name", "ignored"]
+ENTRYPOINT = [
+    "--num-workers",
+    "8",
+    "--gpus-per-worker",
+    "1",
+    "--max-failures",
+    "3",
+    "--storage-path",
+    "/ckpt/job/ray",
+    "--",
+    "--preset",
+    "tiny",
+    "--max-steps",
+    "50",
+    "--checkpoint.dir",
+    "/ckpt/job/checkpoints",
+    "--name",
+    "ignored",
+]
 
 
 def test_arguments_split_at_the_double_dash():
@@ -27,28 +43,44 @@ def test_arguments_split_at_the_double_dash():
     assert launch.storage_path == "/ckpt/job/ray" and launch.name == "trainstack"
     assert launch.resources_per_worker() == {"CPU": 1.0, "GPU": 1}
     # Everything after `--` is the trainer's, even an option the launcher also has.
-    assert launch.trainer_args == ENTRYPOINT[ENTRYPOINT.index("--") + 1:]
+    assert launch.trainer_args == ENTRYPOINT[ENTRYPOINT.index("--") + 1 :]
 
 
 def test_launcher_defaults_and_options(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    launch = ray_train.parse_args(["--num-workers", "2", "--max-failures", "0", "--storage-path",
-                                   "ray", "--cpus-per-worker", "2.5", "--name", "run-1"])
+    launch = ray_train.parse_args(
+        [
+            "--num-workers",
+            "2",
+            "--max-failures",
+            "0",
+            "--storage-path",
+            "ray",
+            "--cpus-per-worker",
+            "2.5",
+            "--name",
+            "run-1",
+        ]
+    )
     assert launch.storage_path == str(tmp_path / "ray")  # local paths are made absolute
     assert launch.name == "run-1" and launch.trainer_args == []
     assert launch.resources_per_worker() == {"CPU": 2.5}  # no GPU key without GPUs
-    uri = ray_train.parse_args(["--num-workers", "1", "--max-failures", "-1", "--storage-path",
-                                "s3://bucket/runs"])
+    uri = ray_train.parse_args(
+        ["--num-workers", "1", "--max-failures", "-1", "--storage-path", "s3://bucket/runs"]
+    )
     assert uri.storage_path == "s3://bucket/runs" and uri.max_failures == -1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--gpus-per-worker", "4"], "one device per rank"),
-    (["--num-workers", "0"], "at least 1"),
-    (["--cpus-per-worker", "0"], "must be above 0"),
-    (["--max-failures", "-2"], "-1 (no limit) or more"),
-    (["--storage-path"], "expected one argument"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--gpus-per-worker", "4"], "one device per rank"),
+        (["--num-workers", "0"], "at least 1"),
+        (["--cpus-per-worker", "0"], "must be above 0"),
+        (["--max-failures", "-2"], "-1 (no limit) or more"),
+        (["--storage-path"], "expected one argument"),
+    ],
+)
 def test_bad_launcher_arguments_exit_2(args, message, capsys):
     base = {"--num-workers": "2", "--max-failures": "1", "--storage-path": "/tmp/ray"}
     argv = [x for k, v in base.items() if k not in args for x in (k, v)] + args
@@ -58,12 +90,37 @@ def test_bad_launcher_arguments_exit_2(args, message, capsys):
 
 
 def test_trainer_arguments_are_checked_for_the_world_size_before_ray_starts(capsys):
-    launch = ray_train.parse_args(["--num-workers", "3", "--max-failures", "0",
-                                   "--storage-path", "/tmp/ray", "--", "--preset", "tiny"])
+    launch = ray_train.parse_args(
+        [
+            "--num-workers",
+            "3",
+            "--max-failures",
+            "0",
+            "--storage-path",
+            "/tmp/ray",
+            "--",
+            "--preset",
+            "tiny",
+        ]
+    )
     with pytest.raises(config.ConfigError, match="micro_batch_size x ranks = 4 x 3"):
         ray_train.check_trainer_args(launch)
-    assert ray_train.main(["--num-workers", "3", "--max-failures", "0", "--storage-path",
-                           "/tmp/ray", "--", "--preset", "tiny"]) == 2
+    assert (
+        ray_train.main(
+            [
+                "--num-workers",
+                "3",
+                "--max-failures",
+                "0",
+                "--storage-path",
+                "/tmp/ray",
+                "--",
+                "--preset",
+                "tiny",
+            ]
+        )
+        == 2
+    )
     assert "must be a multiple of the 3 ranks" in capsys.readouterr().err
 
 
@@ -84,10 +141,27 @@ def local_ray():
 
 
 def launcher_args(workdir, *trainer_args: str, max_failures: int = 0) -> list[str]:
-    return ["--num-workers", "2", "--max-failures", str(max_failures), "--storage-path",
-            str(workdir / "ray"), "--name", "test", "--", *FAST, "--max-steps", "4",
-            "--checkpoint.interval", "2", "--checkpoint.dir", str(workdir / "ckpt"),
-            "--metrics.out-dir", str(workdir / "runs"), *trainer_args]
+    return [
+        "--num-workers",
+        "2",
+        "--max-failures",
+        str(max_failures),
+        "--storage-path",
+        str(workdir / "ray"),
+        "--name",
+        "test",
+        "--",
+        *FAST,
+        "--max-steps",
+        "4",
+        "--checkpoint.interval",
+        "2",
+        "--checkpoint.dir",
+        str(workdir / "ckpt"),
+        "--metrics.out-dir",
+        str(workdir / "runs"),
+        *trainer_args,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -98,8 +172,9 @@ def plain_run(local_ray, tmp_path_factory):
 
 
 def losses(workdir) -> dict[int, float]:
-    return {s: r["loss"] for s, r in read_records(workdir / "runs" / "metrics.jsonl",
-                                                   "train").items()}
+    return {
+        s: r["loss"] for s, r in read_records(workdir / "runs" / "metrics.jsonl", "train").items()
+    }
 
 
 def test_ray_train_runs_two_ranks_and_checkpoints(plain_run):
@@ -111,7 +186,9 @@ def test_ray_train_runs_two_ranks_and_checkpoints(plain_run):
     assert summary["world_size"] == 2 and summary["resumed_from"] == 0
     # Both ranks wrote their part of each checkpoint.
     assert sorted(os.listdir(workdir / "ckpt" / "step_00000004" / "rng")) == [
-        "rank_0.pt", "rank_1.pt"]
+        "rank_0.pt",
+        "rank_1.pt",
+    ]
     assert list(losses(workdir)) == [1, 2, 3, 4]
     assert result.path == str(workdir / "ray" / "test")
 
@@ -119,8 +196,11 @@ def test_ray_train_runs_two_ranks_and_checkpoints(plain_run):
 def test_killed_worker_is_restarted_and_resumes_from_the_checkpoint(plain_run, tmp_path):
     # Rank 1 SIGKILLs itself at step 3 of a fresh start: Ray restarts both workers and the
     # trainer resumes from step 2, its newest checkpoint, on the same course as the plain run.
-    code = ray_train.main(launcher_args(tmp_path, "--debug.kill-at-step", "3",
-                                        "--debug.kill-rank", "1", max_failures=1))
+    code = ray_train.main(
+        launcher_args(
+            tmp_path, "--debug.kill-at-step", "3", "--debug.kill-rank", "1", max_failures=1
+        )
+    )
     assert code == 0
     assert [s for s, _ in checkpoint.complete(tmp_path / "ckpt")] == [2, 4]
     summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
@@ -134,7 +214,8 @@ def test_a_worker_expecting_efa_fails_with_the_reason_before_training(tmp_path):
     # This machine has no EFA: the check a RayJob on an EFA pool asks for must stop the worker
     # before the trainer starts (Ray Train then restarts the group), naming what is missing.
     with pytest.raises(RuntimeError, match="EFA cannot carry NCCL") as info:
-        ray_train.worker({"trainer_args": ["--checkpoint.dir", str(tmp_path / "never")],
-                          "expect_efa": True})
+        ray_train.worker(
+            {"trainer_args": ["--checkpoint.dir", str(tmp_path / "never")], "expect_efa": True}
+        )
     assert "fi_info" in str(info.value)
     assert not (tmp_path / "never").exists()

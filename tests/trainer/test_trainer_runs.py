@@ -44,7 +44,9 @@ def test_two_ranks_match_one_process(single_run, two_rank_run):
     # checkpoint.keep=2: only the newest two of steps 4, 8, 12 remain; no temporary left over.
     assert [s for s, _ in checkpoint.complete(two_rank_run.ckpt_dir)] == [8, 12]
     assert sorted(p.name for p in two_rank_run.ckpt_dir.iterdir()) == [
-        "step_00000008", "step_00000012"]
+        "step_00000008",
+        "step_00000012",
+    ]
 
 
 def test_consolidated_export_from_a_sharded_checkpoint(single_run, two_rank_run, tmp_path):
@@ -76,13 +78,25 @@ def test_export_of_a_single_run_checkpoint_that_names_a_removed_option(single_ru
 
 
 def test_resume_is_bit_for_bit(single_run, tmp_path):
-    first = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--stop-at", "6",
-                           "--checkpoint.interval", "0"))
+    first = ok(
+        run_trainer(
+            tmp_path, "--max-steps", str(STEPS), "--stop-at", "6", "--checkpoint.interval", "0"
+        )
+    )
     assert [s for s, _ in checkpoint.complete(first.ckpt_dir)] == [6]
     refused = run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.resume", "false")
     assert refused.returncode == 2 and "holds step 6 of an earlier run" in refused.stderr
-    second = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.interval", "0",
-                            "--checkpoint.export", "weights.pt"))
+    second = ok(
+        run_trainer(
+            tmp_path,
+            "--max-steps",
+            str(STEPS),
+            "--checkpoint.interval",
+            "0",
+            "--checkpoint.export",
+            "weights.pt",
+        )
+    )
     assert "resumed from" in second.stdout and "step 6" in second.stdout
     assert second.losses() == single_run.losses()  # exact equality, every step
     got = torch.load(tmp_path / "weights.pt", weights_only=True)
@@ -101,9 +115,21 @@ def test_checkpoint_of_two_ranks_resumes_on_one(two_rank_run, tmp_path):
 
 
 def test_sigkilled_rank_restarts_and_resumes(two_rank_run, tmp_path):
-    run = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--checkpoint.interval",
-                         str(CKPT_EVERY), "--debug.kill-at-step", "7", "--debug.kill-rank", "1",
-                         nproc=2, max_restarts=1))
+    run = ok(
+        run_trainer(
+            tmp_path,
+            "--max-steps",
+            str(STEPS),
+            "--checkpoint.interval",
+            str(CKPT_EVERY),
+            "--debug.kill-at-step",
+            "7",
+            "--debug.kill-rank",
+            "1",
+            nproc=2,
+            max_restarts=1,
+        )
+    )
     assert "resumed from" in run.stdout and "step 4" in run.stdout
     assert_close(run.losses(), two_rank_run.losses(), rtol=1e-6)
 
@@ -133,8 +159,7 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
     broken = tmp_path / "ckpt" / "step_00090001"
     broken.mkdir()
     (broken / ".metadata").write_bytes(b"\x80\x04trunc")
-    run = ok(run_trainer(tmp_path, "--max-steps", str(saved[0] + 2), "--checkpoint.interval",
-                         "0"))
+    run = ok(run_trainer(tmp_path, "--max-steps", str(saved[0] + 2), "--checkpoint.interval", "0"))
     assert f"resumed from {saved[1]}" in run.stdout
     assert max(run.losses()) == saved[0] + 2
 
@@ -142,8 +167,7 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
 def test_sigterm_to_torchrun_saves_on_every_rank(tmp_path):
     # In a pod, SIGTERM reaches torchrun (PID 1), which passes it to the workers and gives them
     # 30 s before SIGKILL.
-    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0",
-                         nproc=2)
+    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0", nproc=2)
     out, err = terminate_after(proc, tmp_path / "runs" / "metrics.jsonl", 3)
     assert proc.returncode != 0
     saved = checkpoint.latest(tmp_path / "ckpt")
@@ -152,8 +176,16 @@ def test_sigterm_to_torchrun_saves_on_every_rank(tmp_path):
 
 
 def test_nan_loss_aborts_before_the_optimizer_step(tmp_path):
-    run = run_trainer(tmp_path, "--max-steps", "6", "--debug.nan-at-step", "3",
-                      "--checkpoint.interval", "2", nproc=2)
+    run = run_trainer(
+        tmp_path,
+        "--max-steps",
+        "6",
+        "--debug.nan-at-step",
+        "3",
+        "--checkpoint.interval",
+        "2",
+        nproc=2,
+    )
     assert run.returncode != 0
     assert "stopped before the optimizer step" in run.stderr
     assert "step 3: loss nan" in run.stderr
@@ -183,8 +215,14 @@ distributed.shutdown()
 
 
 def test_nan_leaves_weights_and_optimizer_untouched(tmp_path):
-    p = subprocess.run([sys.executable, "-c", NAN_PROBE], cwd=tmp_path, env=_env(),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", NAN_PROBE],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     result = __import__("json").loads(p.stdout.strip().splitlines()[-1])
     assert result == {"raised": True, "unchanged": True, "optimizer_state": 0}
@@ -208,8 +246,18 @@ def test_batch_not_divisible_by_ranks_is_reported(tmp_path):
 
 
 def test_compiled_blocks_with_activation_checkpointing_train_the_same(single_run, tmp_path):
-    run = ok(run_trainer(tmp_path, "--max-steps", str(STEPS), "--stop-at", "3",
-                         "--parallel.compile", "true",
-                         "--parallel.activation-checkpointing", "true"))
+    run = ok(
+        run_trainer(
+            tmp_path,
+            "--max-steps",
+            str(STEPS),
+            "--stop-at",
+            "3",
+            "--parallel.compile",
+            "true",
+            "--parallel.activation-checkpointing",
+            "true",
+        )
+    )
     want = {s: v for s, v in single_run.losses().items() if s <= 3}
     assert_close(run.losses(), want, rtol=1e-5)

@@ -11,8 +11,17 @@ from pathlib import Path
 from trainer import selftest
 
 REPO = Path(__file__).resolve().parents[2]
-DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-             "GROUP_RANK", "ROLE_RANK", "TORCHELASTIC_RUN_ID")
+DIST_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "TORCHELASTIC_RUN_ID",
+)
 
 
 def run_selftest(cwd: Path, *args: str) -> tuple[int, dict, str]:
@@ -20,8 +29,14 @@ def run_selftest(cwd: Path, *args: str) -> tuple[int, dict, str]:
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     cwd.mkdir(exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "trainer.selftest", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainer.selftest", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
@@ -82,11 +97,13 @@ def test_a_failing_check_is_reported_and_its_dependents_skipped():
     def crash(ctx):
         raise RuntimeError("boom")
 
-    checks = [selftest.Check("a", "quick", fine),
-              selftest.Check("b", "quick", finding, ("a",)),
-              selftest.Check("c", "quick", fine, ("b",)),
-              selftest.Check("d", "quick", crash, ("a",)),
-              selftest.Check("e", "quick", fine, ("a",))]
+    checks = [
+        selftest.Check("a", "quick", fine),
+        selftest.Check("b", "quick", finding, ("a",)),
+        selftest.Check("c", "quick", fine, ("b",)),
+        selftest.Check("d", "quick", crash, ("a",)),
+        selftest.Check("e", "quick", fine, ("a",)),
+    ]
     log = io.StringIO()
     results = selftest.run_checks(checks, ctx := {}, log=log)
 
@@ -94,8 +111,12 @@ def test_a_failing_check_is_reported_and_its_dependents_skipped():
     r = {x["name"]: x for x in results}
     assert [x["name"] for x in results] == ["a", "b", "c", "d", "e"]
     assert r["a"]["ok"] and r["a"]["detail"] == "fine" and "error" not in r["a"]
-    assert r["b"] == {"name": "b", "ok": False, "error": "the weights are not finite",
-                      "seconds": r["b"]["seconds"]}
+    assert r["b"] == {
+        "name": "b",
+        "ok": False,
+        "error": "the weights are not finite",
+        "seconds": r["b"]["seconds"],
+    }
     assert r["c"]["skipped"] and not r["c"]["ok"] and "needs b" in r["c"]["error"]
     assert not r["d"]["ok"] and r["d"]["error"] == "RuntimeError: boom"
     assert "RuntimeError" in r["d"]["traceback"]

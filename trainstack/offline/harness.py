@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Optional
+from typing import Any
 
 SUPPORTED_PULUMI = (3, 272)
 
@@ -38,7 +38,7 @@ class OfflineMockError(Exception):
     """The mock engine was asked something it has no answer for (e.g. an unknown invoke)."""
 
 
-def check_sdk_version(version: Optional[str] = None) -> str:
+def check_sdk_version(version: str | None = None) -> str:
     """Return the installed pulumi SDK version; raise if it is not the supported minor."""
     if version is None:
         try:
@@ -149,16 +149,16 @@ class Captured:
     type: str
     name: str
     urn: str
-    parent: Optional[str]  # parent URN (the stack's URN for top-level resources)
-    provider: Optional[str]  # provider URN, without the ``::<id>`` suffix
+    parent: str | None  # parent URN (the stack's URN for top-level resources)
+    provider: str | None  # provider URN, without the ``::<id>`` suffix
     custom: bool
     inputs: dict  # engine (camelCase) names, secrets still wrapped
     remote: bool = False  # a multi-language component implemented by a plugin
-    read_id: Optional[str] = None  # set for resources read with ``.get()``, not created
+    read_id: str | None = None  # set for resources read with ``.get()``, not created
     dependencies: list[str] = field(default_factory=list)  # explicit + implicit dependency URNs
     # What the mock answered: the fake ID (custom resources only) and output state (inputs echoed
     # plus faked extras such as `arn`; faked outputs for remote components). Not engine inputs.
-    id: Optional[str] = None
+    id: str | None = None
     state: dict = field(default_factory=dict)
     # Resource options the engine acts on at update time (replaceOnChanges, deleteBeforeReplace,
     # ignoreChanges, protect): how a config edit will be applied, not what is declared.
@@ -184,7 +184,7 @@ class OfflinePlan:
     def of_type(self, type_: str) -> list[Captured]:
         return [r for r in self.resources if r.type == type_]
 
-    def one(self, type_: str, name: Optional[str] = None) -> Captured:
+    def one(self, type_: str, name: str | None = None) -> Captured:
         found = [r for r in self.of_type(type_) if name is None or r.name == name]
         if len(found) == 1:
             return found[0]
@@ -218,8 +218,7 @@ class OfflinePlan:
     @property
     def masked_outputs(self) -> dict:
         return {
-            k: (SECRET_MASK if k in self.secret_outputs else v)
-            for k, v in self.outputs.items()
+            k: (SECRET_MASK if k in self.secret_outputs else v) for k, v in self.outputs.items()
         }
 
 
@@ -229,10 +228,7 @@ class OfflinePlan:
 
 
 def _is_ref(d: Any) -> bool:
-    return (
-        isinstance(d, dict)
-        and d.get(_rpc._special_sig_key) == _rpc._special_resource_sig
-    )
+    return isinstance(d, dict) and d.get(_rpc._special_sig_key) == _rpc._special_resource_sig
 
 
 def _downgrade_refs(value: Any, prefer_id: bool) -> Any:
@@ -260,7 +256,7 @@ def _struct_without_refs(struct: struct_pb2.Struct, prefer_id: bool) -> struct_p
     return out
 
 
-def _strip_provider_id(ref: str) -> Optional[str]:
+def _strip_provider_id(ref: str) -> str | None:
     if not ref:
         return None
     urn, sep, _id = ref.rpartition("::")
@@ -275,23 +271,23 @@ def _strip_provider_id(ref: str) -> Optional[str]:
 @dataclass
 class _Request:
     urn: str
-    parent: Optional[str]
+    parent: str | None
     remote: bool
     dependencies: list[str]
-    read_id: Optional[str] = None
+    read_id: str | None = None
     options: dict = field(default_factory=dict)
 
 
 class _OfflineMonitor(_mocks.MockMonitor):
     """MockMonitor that keeps what the stock one drops (parent, remote) and fixes pitfalls 2-3."""
 
-    def __init__(self, mocks: "_OfflineMocks"):
+    def __init__(self, mocks: _OfflineMocks):
         super().__init__(mocks)
         self._local = threading.local()
         self._thread_loops: set[asyncio.AbstractEventLoop] = set()
         self._loops_lock = threading.Lock()
-        self.stack_outputs: Optional[dict] = None
-        self.stack_urn: Optional[str] = None
+        self.stack_outputs: dict | None = None
+        self.stack_urn: str | None = None
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         # Like the engine (and pulumi.create_urn): a child's type is qualified by its parent's
@@ -301,9 +297,11 @@ class _OfflineMonitor(_mocks.MockMonitor):
             parent_qualified = parent.split("::")[2]
             if parent_qualified != "pulumi:pulumi:Stack":
                 type_ = parent_qualified + "$" + type_
-        return "urn:pulumi:" + "::".join([_settings.get_stack(), _settings.get_project(), type_, name])
+        return "urn:pulumi:" + "::".join(
+            [_settings.get_stack(), _settings.get_project(), type_, name]
+        )
 
-    def current_request(self) -> Optional[_Request]:
+    def current_request(self) -> _Request | None:
         return getattr(self._local, "request", None)
 
     def _track_thread_loop(self) -> None:
@@ -319,7 +317,7 @@ class _OfflineMonitor(_mocks.MockMonitor):
             if loop is not keep and not loop.is_running() and not loop.is_closed():
                 loop.close()
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request):
         self._track_thread_loop()
         if request.type == "pulumi:pulumi:Stack":
             self.stack_urn = self.make_urn(request.parent, request.type, request.name)
@@ -328,9 +326,7 @@ class _OfflineMonitor(_mocks.MockMonitor):
         fixed = resource_pb2.RegisterResourceRequest()
         fixed.CopyFrom(request)
         # The engine hands remote components the URN of a resource, custom resources its ID.
-        fixed.object.CopyFrom(
-            _struct_without_refs(request.object, prefer_id=not request.remote)
-        )
+        fixed.object.CopyFrom(_struct_without_refs(request.object, prefer_id=not request.remote))
         deps = list(request.dependencies)
         for pdeps in request.propertyDependencies.values():
             deps.extend(u for u in pdeps.urns if u not in deps)
@@ -339,17 +335,19 @@ class _OfflineMonitor(_mocks.MockMonitor):
             parent=request.parent or None,
             remote=bool(request.remote),
             dependencies=deps,
-            options={"replaceOnChanges": list(request.replaceOnChanges),
-                     "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                     "ignoreChanges": list(request.ignoreChanges),
-                     "protect": bool(request.protect)},
+            options={
+                "replaceOnChanges": list(request.replaceOnChanges),
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "ignoreChanges": list(request.ignoreChanges),
+                "protect": bool(request.protect),
+            },
         )
         try:
             return super().RegisterResource(fixed)
         finally:
             self._local.request = None
 
-    def ReadResource(self, request):  # noqa: N802
+    def ReadResource(self, request):
         self._track_thread_loop()
         fixed = resource_pb2.ReadResourceRequest()
         fixed.CopyFrom(request)
@@ -366,18 +364,16 @@ class _OfflineMonitor(_mocks.MockMonitor):
         finally:
             self._local.request = None
 
-    def Invoke(self, request):  # noqa: N802
+    def Invoke(self, request):
         self._track_thread_loop()
         fixed = resource_pb2.ResourceInvokeRequest()
         fixed.CopyFrom(request)
         fixed.args.CopyFrom(_struct_without_refs(request.args, prefer_id=False))
         return super().Invoke(fixed)
 
-    def Call(self, request):  # noqa: N802 - pitfall 3: the stock monitor has no Call
+    def Call(self, request):
         self._track_thread_loop()
-        args = _rpc.deserialize_properties(
-            _struct_without_refs(request.args, prefer_id=False)
-        )
+        args = _rpc.deserialize_properties(_struct_without_refs(request.args, prefer_id=False))
         result = self.mocks.call(
             _mocks.MockCallArgs(token=request.tok, args=args, provider=request.provider)
         )
@@ -386,13 +382,12 @@ class _OfflineMonitor(_mocks.MockMonitor):
         else:
             ret, raw_failures = result
             failures = [
-                provider_pb2.CheckFailure(property=p, reason=r)
-                for p, r in (raw_failures or [])
+                provider_pb2.CheckFailure(property=p, reason=r) for p, r in (raw_failures or [])
             ]
         ret_proto = _sync_await(_rpc.serialize_properties(ret, {}))
         return provider_pb2.CallResponse(**{"return": ret_proto, "failures": failures})
 
-    def RegisterResourceOutputs(self, request):  # noqa: N802
+    def RegisterResourceOutputs(self, request):
         if self.stack_urn is not None and request.urn == self.stack_urn:
             self._track_thread_loop()
             self.stack_outputs = _rpc.deserialize_properties(
@@ -464,35 +459,59 @@ def _aws_parts(type_: str) -> tuple[str, str]:
     return service, lower or _typ
 
 
-def _kubeconfig(cluster_name: str, endpoint: str, ca: str, region: str,
-                profile: Optional[str] = None, role_arn: Optional[str] = None) -> dict:
-    args = ["eks", "get-token", "--cluster-name", cluster_name, "--region", region,
-            "--output", "json"]
+def _kubeconfig(
+    cluster_name: str,
+    endpoint: str,
+    ca: str,
+    region: str,
+    profile: str | None = None,
+    role_arn: str | None = None,
+) -> dict:
+    args = [
+        "eks",
+        "get-token",
+        "--cluster-name",
+        cluster_name,
+        "--region",
+        region,
+        "--output",
+        "json",
+    ]
     if role_arn:
         args += ["--role-arn", role_arn]
-    env = [{"name": "KUBERNETES_EXEC_INFO",
-            "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}'}]
+    env = [
+        {
+            "name": "KUBERNETES_EXEC_INFO",
+            "value": '{"apiVersion": "client.authentication.k8s.io/v1beta1"}',
+        }
+    ]
     if profile:
         env.append({"name": "AWS_PROFILE", "value": profile})
     return {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{
-            "name": "kubernetes",
-            "cluster": {"server": endpoint, "certificate-authority-data": ca},
-        }],
+        "clusters": [
+            {
+                "name": "kubernetes",
+                "cluster": {"server": endpoint, "certificate-authority-data": ca},
+            }
+        ],
         "contexts": [{"name": "aws", "context": {"cluster": "kubernetes", "user": "aws"}}],
         "current-context": "aws",
         "preferences": {},
-        "users": [{
-            "name": "aws",
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": args,
-                "env": env,
-            }},
-        }],
+        "users": [
+            {
+                "name": "aws",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": args,
+                        "env": env,
+                    }
+                },
+            }
+        ],
     }
 
 
@@ -549,8 +568,12 @@ def _statement(stmt: dict) -> dict:
     if stmt.get("sid"):
         out["Sid"] = stmt["sid"]
     out["Effect"] = stmt.get("effect") or "Allow"
-    for arg, key in (("actions", "Action"), ("notActions", "NotAction"),
-                     ("resources", "Resource"), ("notResources", "NotResource")):
+    for arg, key in (
+        ("actions", "Action"),
+        ("notActions", "NotAction"),
+        ("resources", "Resource"),
+        ("notResources", "NotResource"),
+    ):
         values = _as_list(stmt.get(arg))
         if values:
             deduped = list(dict.fromkeys(values))
@@ -588,7 +611,9 @@ def build_policy_document(args: dict) -> dict:
     statements: list[dict] = []
     for src in _as_list(args.get("sourcePolicyDocuments")):
         statements = _merge_by_sid(statements, _statements_of(src))
-    statements = _merge_by_sid(statements, [_statement(s) for s in _as_list(args.get("statements"))])
+    statements = _merge_by_sid(
+        statements, [_statement(s) for s in _as_list(args.get("statements"))]
+    )
     for override in _as_list(args.get("overridePolicyDocuments")):
         statements = _merge_by_sid(statements, _statements_of(override))
     doc: dict[str, Any] = {"Version": args.get("version") or "2012-10-17"}
@@ -617,17 +642,17 @@ def build_policy_document(args: dict) -> dict:
 
 
 class _OfflineMocks(_mocks.Mocks):
-    def __init__(self, *, config: dict[str, str], az_names: Optional[Sequence[str]]):
+    def __init__(self, *, config: dict[str, str], az_names: Sequence[str] | None):
         self.region = config.get("aws:region") or DEFAULT_REGION
         self.az_names = list(az_names) if az_names else [f"{self.region}{c}" for c in "abcd"]
-        self.monitor: Optional[_OfflineMonitor] = None
+        self.monitor: _OfflineMonitor | None = None
         self.captured: list[Captured] = []
         self._lock = threading.Lock()
         self.clusters: dict[str, dict] = {}  # eks:index:Cluster URN -> facts for calls
 
     # -- resources ---------------------------------------------------------------------------
 
-    def new_resource(self, args: _mocks.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: _mocks.MockResourceArgs) -> tuple[str | None, dict]:
         assert self.monitor is not None
         req = self.monitor.current_request()
         urn = req.urn if req else self.monitor.make_urn("", args.typ, args.name)
@@ -678,14 +703,17 @@ class _OfflineMocks(_mocks.Mocks):
             return args.resource_id or f"{name}-id", state
         return self._aws_state(typ, name, urn, state, args.resource_id)
 
-    def _aws_state(self, typ: str, name: str, urn: str, state: dict,
-                   read_id: Optional[str]) -> tuple[str, dict]:
+    def _aws_state(
+        self, typ: str, name: str, urn: str, state: dict, read_id: str | None
+    ) -> tuple[str, dict]:
         service, kind = _aws_parts(typ)
         region = unwrap_secrets(state.get("region")) or self.region
         phys = unwrap_secrets(state.get("name"))
         if not isinstance(phys, str) or not phys:
             prefix = unwrap_secrets(state.get("namePrefix"))
-            phys = f"{prefix}{_digest(urn, length=8)}" if isinstance(prefix, str) and prefix else name
+            phys = (
+                f"{prefix}{_digest(urn, length=8)}" if isinstance(prefix, str) and prefix else name
+            )
         state.setdefault("name", phys)
         arn_service = _SERVICE_ALIASES.get(service, service)
         arn_region = "" if service in _GLOBAL_SERVICES else region
@@ -728,8 +756,13 @@ class _OfflineMocks(_mocks.Mocks):
         elif typ == "aws:kms/alias:Alias":
             state.setdefault("arn", f"arn:aws:kms:{region}:{ACCOUNT_ID}:{phys}")
             rid = read_id or phys
-        elif service == "iam" and kind in ("role", "user", "policy", "instanceProfile",
-                                           "openIdConnectProvider"):
+        elif service == "iam" and kind in (
+            "role",
+            "user",
+            "policy",
+            "instanceProfile",
+            "openIdConnectProvider",
+        ):
             path = unwrap_secrets(state.get("path")) or "/"
             arn_kind = "oidc-provider" if kind == "openIdConnectProvider" else _kebab(kind)
             state.setdefault("arn", f"arn:aws:iam::{ACCOUNT_ID}:{arn_kind}{path}{phys}")
@@ -758,15 +791,23 @@ class _OfflineMocks(_mocks.Mocks):
             state.setdefault("arn", f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{phys}")
             rid = read_id or phys
         elif typ == "aws:eks/cluster:Cluster":
-            state.update({k: v for k, v in self._eks_cluster_state(phys, urn, state).items()
-                          if k not in state})
+            state.update(
+                {
+                    k: v
+                    for k, v in self._eks_cluster_state(phys, urn, state).items()
+                    if k not in state
+                }
+            )
             rid = read_id or phys
         else:
-            state.setdefault("arn", f"arn:aws:{arn_service}:{arn_region}:{ACCOUNT_ID}:{_kebab(kind)}/{phys}")
+            state.setdefault(
+                "arn", f"arn:aws:{arn_service}:{arn_region}:{ACCOUNT_ID}:{_kebab(kind)}/{phys}"
+            )
         return rid, state
 
-    def _dynamic_state(self, name: str, urn: str, state: dict,
-                       read_id: Optional[str]) -> tuple[str, dict]:
+    def _dynamic_state(
+        self, name: str, urn: str, state: dict, read_id: str | None
+    ) -> tuple[str, dict]:
         """A dynamic resource: an ImageBuild gets the outputs a finished build would give."""
         state.pop(DYNAMIC_PROVIDER_KEY, None)
         plain = unwrap_secrets(state)
@@ -774,12 +815,14 @@ class _OfflineMocks(_mocks.Mocks):
         if not (isinstance(source_hash, str) and isinstance(repo_url, str)):
             return read_id or f"{name}-id", state
         digest = "sha256:" + hashlib.sha256(f"offline-image\x00{source_hash}".encode()).hexdigest()
-        state.update({
-            "tag": f"src-{source_hash[:12]}",
-            "digest": digest,
-            "image": f"{repo_url}@{digest}",
-            "build_id": f"{plain.get('project_name') or name}:{_uuid(urn, source_hash)}",
-        })
+        state.update(
+            {
+                "tag": f"src-{source_hash[:12]}",
+                "digest": digest,
+                "image": f"{repo_url}@{digest}",
+                "build_id": f"{plain.get('project_name') or name}:{_uuid(urn, source_hash)}",
+            }
+        )
         return read_id or f"{plain.get('repository_name') or name}@{digest}", state
 
     # -- remote components ------------------------------------------------------------------
@@ -809,9 +852,15 @@ class _OfflineMocks(_mocks.Mocks):
             "platformVersion": "eks.1",
             "status": "ACTIVE",
             "vpcConfig": vpc_config,
-            "identities": [{"oidcs": [{
-                "issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{hexid}",
-            }]}],
+            "identities": [
+                {
+                    "oidcs": [
+                        {
+                            "issuer": f"https://oidc.eks.{self.region}.amazonaws.com/id/{hexid}",
+                        }
+                    ]
+                }
+            ],
             "roleArn": inputs.get("roleArn")
             or f"arn:aws:iam::{ACCOUNT_ID}:role/{cluster_name}-eksRole",
         }
@@ -835,12 +884,17 @@ class _OfflineMocks(_mocks.Mocks):
         if args.typ == "eks:index:Cluster":
             cluster_name = inputs.get("name") or args.name
             eks_state = self._eks_cluster_state(cluster_name, urn, inputs)
-            ref = self._register_fake(urn, "aws:eks/cluster:Cluster", f"{args.name}-eksCluster",
-                                      cluster_name, eks_state)
+            ref = self._register_fake(
+                urn, "aws:eks/cluster:Cluster", f"{args.name}-eksCluster", cluster_name, eks_state
+            )
             issuer = eks_state["identities"][0]["oidcs"][0]["issuer"]
             issuer_host = issuer.removeprefix("https://")
-            kubeconfig = _kubeconfig(cluster_name, eks_state["endpoint"],
-                                     eks_state["certificateAuthority"]["data"], self.region)
+            kubeconfig = _kubeconfig(
+                cluster_name,
+                eks_state["endpoint"],
+                eks_state["certificateAuthority"]["data"],
+                self.region,
+            )
             with self._lock:
                 self.clusters[urn] = {"name": cluster_name, "state": eks_state}
             return {
@@ -867,8 +921,11 @@ class _OfflineMocks(_mocks.Mocks):
             if isinstance(cluster, str) and cluster in self.clusters:
                 cluster_name = self.clusters[cluster]["name"]
             elif isinstance(cluster, dict):  # CoreData passed explicitly
-                cluster_name = (cluster.get("cluster") or {}).get("name") if isinstance(
-                    cluster.get("cluster"), dict) else None
+                cluster_name = (
+                    (cluster.get("cluster") or {}).get("name")
+                    if isinstance(cluster.get("cluster"), dict)
+                    else None
+                )
         cluster_name = cluster_name or "cluster"
         ng_name = inputs.get("nodeGroupName") or args.name
         role_arn = inputs.get("nodeRoleArn") or self._state_of(inputs.get("nodeRole")).get("arn")
@@ -876,7 +933,10 @@ class _OfflineMocks(_mocks.Mocks):
         state = {
             "clusterName": cluster_name,
             "nodeGroupName": ng_name,
-            "arn": f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/{cluster_name}/{ng_name}/{_uuid(urn)}",
+            "arn": (
+                f"arn:aws:eks:{self.region}:{ACCOUNT_ID}:nodegroup/{cluster_name}/"
+                f"{ng_name}/{_uuid(urn)}"
+            ),
             "nodeRoleArn": role_arn or "",
             "scalingConfig": scaling,
             "instanceTypes": inputs.get("instanceTypes") or ["t3.medium"],
@@ -888,8 +948,13 @@ class _OfflineMocks(_mocks.Mocks):
             "status": "ACTIVE",
             "version": inputs.get("version") or "1.34",
         }
-        return self._register_fake(urn, "aws:eks/nodeGroup:NodeGroup", f"{args.name}-managedNodeGroup",
-                                   f"{cluster_name}:{ng_name}", state)
+        return self._register_fake(
+            urn,
+            "aws:eks/nodeGroup:NodeGroup",
+            f"{args.name}-managedNodeGroup",
+            f"{cluster_name}:{ng_name}",
+            state,
+        )
 
     # -- invokes and calls ------------------------------------------------------------------
 
@@ -963,8 +1028,14 @@ class _OfflineMocks(_mocks.Mocks):
             if facts is None:
                 raise OfflineMockError(f"{token}: unknown cluster {me!r}")
             st = facts["state"]
-            kc = _kubeconfig(facts["name"], st["endpoint"], st["certificateAuthority"]["data"],
-                             self.region, profile=a.get("profileName"), role_arn=a.get("roleArn"))
+            kc = _kubeconfig(
+                facts["name"],
+                st["endpoint"],
+                st["certificateAuthority"]["data"],
+                self.region,
+                profile=a.get("profileName"),
+                role_arn=a.get("roleArn"),
+            )
             return {"result": json.dumps(kc)}
         raise OfflineMockError(
             f"offline mock has no answer for invoke {token!r} (args: {sorted(a)}); "
@@ -984,7 +1055,7 @@ def run_program(
     secret_keys: Sequence[str] = (),
     project: str = "trainstack",
     stack: str = "dev",
-    az_names: Optional[Sequence[str]] = None,
+    az_names: Sequence[str] | None = None,
 ) -> OfflinePlan:
     """Run ``program`` under the mock engine and return every registration it made.
 
@@ -1011,16 +1082,18 @@ def run_program(
         # Fresh settings (ROOT = None, new RPC manager and output set), then the mock monitor.
         pulumi.runtime.reset_options(project=project, stack=stack, preview=False)
         features = set(monitor.GetDeploymentInfo(None).supportedFeatures)
-        _settings.configure(_mocks.MockSettings(
-            monitor=monitor,
-            monitor_features=features,
-            engine=_mocks.MockEngine(None),
-            project=project,
-            stack=stack,
-            dry_run=False,
-            organization="organization",
-            callbacks=None,
-        ))
+        _settings.configure(
+            _mocks.MockSettings(
+                monitor=monitor,
+                monitor_features=features,
+                engine=_mocks.MockEngine(None),
+                project=project,
+                stack=stack,
+                dry_run=False,
+                organization="organization",
+                callbacks=None,
+            )
+        )
         pulumi.runtime.set_all_config(dict(config), list(secret_keys))
 
         loop.run_until_complete(run_in_stack(program))

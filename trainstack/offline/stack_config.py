@@ -76,9 +76,7 @@ def available_stacks(project_dir: Path) -> list[str]:
     return stacks
 
 
-def load_stack_config(
-    project_dir: Path, stack: str, project: str = "trainstack"
-) -> StackConfig:
+def load_stack_config(project_dir: Path, stack: str, project: str = "trainstack") -> StackConfig:
     """Read ``<project_dir>/Pulumi.<stack>.yaml`` and return its configuration.
 
     Raises :class:`StackFileError` when the file does not exist (listing the stacks that do), does
@@ -89,9 +87,7 @@ def load_stack_config(
     if not path.is_file():
         existing = available_stacks(project_dir)
         listing = ", ".join(existing) if existing else "none"
-        raise StackFileError(
-            f"stack file {path} not found; stacks in {project_dir}: {listing}"
-        )
+        raise StackFileError(f"stack file {path} not found; stacks in {project_dir}: {listing}")
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -111,7 +107,7 @@ def load_stack_config(
     _check_duplicates(root, path, project, prefix=())
 
     try:
-        data = yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 - a SafeLoader
+        data = yaml.load(text, Loader=_Yaml12BoolLoader)
     except yaml.YAMLError as exc:  # pragma: no cover - compose succeeded already
         raise StackFileError(f"stack file {path} is not valid YAML: {exc}") from exc
 
@@ -124,9 +120,7 @@ def load_stack_config(
     secret_keys: list[str] = []
     for key, value in raw.items():
         if not isinstance(key, str):
-            raise StackFileError(
-                f"stack file {path}: config key {key!r} must be a string"
-            )
+            raise StackFileError(f"stack file {path}: config key {key!r} must be a string")
         full_key = _namespaced(key, project)
         if full_key in config:
             # e.g. both `cluster:` and `trainstack:cluster:` in the same file.
@@ -211,9 +205,7 @@ def _format_path(parts: tuple[str, ...]) -> str:
     return text
 
 
-def _check_duplicates(
-    node: yaml.Node, path: Path, project: str, prefix: tuple[str, ...]
-) -> None:
+def _check_duplicates(node: yaml.Node, path: Path, project: str, prefix: tuple[str, ...]) -> None:
     """Walk the composed YAML tree and reject any mapping with a repeated key."""
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
