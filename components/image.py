@@ -28,6 +28,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUILDSPEC = "trainer/buildspec.yml"
 # Amazon Linux standard image: Docker, Python 3 and the AWS CLI, x86_64 like the GPU nodes.
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+# A git tag that also names the image: v1.2.3 or v1.2.3-rc.1 (semver's core and pre-release, no
+# build metadata: `+` is not allowed in an image tag). The buildspec matches
+# CODEBUILD_WEBHOOK_TRIGGER (`tag/<name>`) with this same expression; the webhook builds only these.
+RELEASE_TAG = r"v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?"
 # Build sources are kept for a while for audit, then expire: each `up` uploads a new bundle.
 SOURCE_EXPIRE_DAYS = 30
 ECR_PUSH_ACTIONS = (
@@ -141,14 +145,25 @@ def render_build_policy(
 
 
 def webhook_filter_groups(branch: str) -> list[dict[str, Any]]:
-    """Build on pushes to `branch` only (not on every branch or tag)."""
+    """Build on pushes to `branch` and on pushed release tags (vX.Y.Z[-pre]), nothing else.
+
+    Groups are OR'ed, the filters of a group AND'ed; HEAD_REF is the pushed ref, `refs/tags/<t>`
+    for a tag (AWS CodeBuild API Reference, WebhookFilter; pulumi-aws 7.51.1
+    codebuild/_inputs.py WebhookFilterGroupFilterArgs).
+    """
     return [
         {
             "filters": [
                 {"type": "EVENT", "pattern": "PUSH"},
                 {"type": "HEAD_REF", "pattern": f"^refs/heads/{branch}$"},
             ]
-        }
+        },
+        {
+            "filters": [
+                {"type": "EVENT", "pattern": "PUSH"},
+                {"type": "HEAD_REF", "pattern": f"^refs/tags/{RELEASE_TAG}$"},
+            ]
+        },
     ]
 
 
@@ -264,7 +279,9 @@ class TrainerImage(pulumi.ComponentResource):
                 # Docker-in-Docker needs a privileged build container; nothing else gets it.
                 "privileged_mode": True,
                 "environment_variables": [
-                    {"name": "REPOSITORY_URI", "value": repo.repository_url, "type": "PLAINTEXT"}
+                    {"name": "REPOSITORY_URI", "value": repo.repository_url, "type": "PLAINTEXT"},
+                    # The selftest level the buildspec runs in the built image (image.testLevel).
+                    {"name": "TEST_LEVEL", "value": cfg.test_level, "type": "PLAINTEXT"},
                 ],
             },
             # Reuses layers and the source within a host's cache window; the buildspec also

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from aws_rules.documented import SCHEDULE_EXPRESSION
 from policies.rules.base import secret_named
+from trainer.selftest import LEVELS as SELFTEST_LEVELS
 
 from . import catalog
 from .config_base import DNS_LABEL, LOG_RETENTION_DAYS, _Model, key
@@ -63,6 +64,9 @@ class ImageConfig(_Model):
     log_retention_days: int = 30
     github: GithubSource | None = None  # builds on every push to the branch
     nightly_schedule: str | None = None  # e.g. "cron(0 3 * * ? *)"
+    # The selftest level the build runs inside the image before pushing it (trainer/selftest.py).
+    # Not part of the source hash: changing it alone rebuilds nothing (docs/trainer.md).
+    test_level: Literal[SELFTEST_LEVELS] = "standard"  # type: ignore[valid-type]
 
 
 # Each CSI driver's documented example StorageClass; components/storage.py creates the efs and

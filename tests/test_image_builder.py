@@ -374,9 +374,10 @@ def test_cloud_rule_keeps_local_commands_and_drops_docker_and_aws():
     ]
 
 
-def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
+def _run_bundle_locally(tmp_path: Path, **codebuild_env: str) -> tuple[Path, str]:
     """The zip `pulumi up` uploads, unpacked as CodeBuild does, runs every buildspec command that
-    needs neither Docker nor AWS (the preflight first), in one bash as buildspec 0.2 does."""
+    needs neither Docker nor AWS (the preflight first), in one bash as buildspec 0.2 does.
+    Returns the unpacked tree and the build's stdout; a failing command fails the test by name."""
     root = Path(__file__).resolve().parents[1]
     tree = tmp_path / "src"
     with zipfile.ZipFile(io.BytesIO(image_builder.bundle(root))) as zf:
@@ -405,6 +406,7 @@ def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
         **{k: str(v) for k, v in spec.get("env", {}).get("variables", {}).items()},
         **CODEBUILD_ENV,
         "CODEBUILD_SRC_DIR": str(tree),
+        **codebuild_env,
     }
     proc = subprocess.run(
         ["bash", "-c", script], cwd=tree, env=env, capture_output=True, text=True, timeout=120
@@ -417,13 +419,44 @@ def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
         if rc != "0"
     ]
     assert not failed, "\n".join(failed) + "\n" + proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert f"building {CODEBUILD_ENV['REPOSITORY_URI']}:git-0123456789ab" in proc.stdout
+    return tree, proc.stdout
+
+
+def _image_tags(stdout: str) -> list[str]:
+    (line,) = [ln for ln in stdout.splitlines() if ln.startswith("image tags: ")]
+    return line.removeprefix("image tags: ").split()
+
+
+def test_real_bundle_runs_every_local_buildspec_command(tmp_path: Path):
+    tree, stdout = _run_bundle_locally(tmp_path)
+    assert f"building {CODEBUILD_ENV['REPOSITORY_URI']}:git-0123456789ab" in stdout
+    # A `pulumi up` or nightly build (no webhook trigger) writes its one tag only.
+    assert _image_tags(stdout) == ["git-0123456789ab"]
 
     dockerfile = (tree / "trainer" / "Dockerfile").read_text()
     copied = _copy_sources(dockerfile)
     assert copied and all((tree / src).exists() for src in copied), [
         src for src in copied if not (tree / src).exists()
     ]
+
+
+# CODEBUILD_WEBHOOK_TRIGGER is `branch/<name>`, `tag/<name>` or `pr/<number>` on webhook builds
+# (AWS CodeBuild User Guide, "Environment variables in build environments").
+@pytest.mark.parametrize(
+    "trigger, release",
+    [
+        ("tag/v1.2.3", "v1.2.3"),
+        ("tag/v1.2.3-rc.1", "v1.2.3-rc.1"),
+        ("branch/main", None),
+        ("tag/v1.2", None),  # not X.Y.Z
+        ("tag/v1.2.3+build.5", None),  # `+` cannot be in an image tag
+        ("tag/nightly", None),
+    ],
+)
+def test_a_pushed_release_tag_also_tags_the_image(tmp_path: Path, trigger: str, release):
+    _, stdout = _run_bundle_locally(tmp_path, CODEBUILD_WEBHOOK_TRIGGER=trigger)
+    commit_tag = "git-0123456789ab"
+    assert _image_tags(stdout) == ([commit_tag, release] if release else [commit_tag])
 
 
 def test_hash_ignores_mtimes_order_and_local_artifacts(src: Path, tmp_path: Path):

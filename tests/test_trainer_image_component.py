@@ -78,15 +78,51 @@ def test_bucket_policy_denies_plain_http():
 
 def test_buildspec_tests_the_image_before_pushing_it():
     spec = yaml.safe_load((ROOT / image.BUILDSPEC).read_text())
+    # Buildspec commands are strings: an unquoted `echo "a: b"` would load as a mapping.
+    commands = [c for phase in spec["phases"].values() for c in phase["commands"]]
+    assert all(isinstance(c, str) for c in commands), [
+        c for c in commands if not isinstance(c, str)
+    ]
     pre = " ".join(spec["phases"]["pre_build"]["commands"])
     build = " ".join(spec["phases"]["build"]["commands"])
     assert "trainstack.preflight" in pre and "docker login" in pre
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
     order = [
-        build.index(s) for s in ("docker build", "trainer.selftest --level standard", "docker push")
+        build.index(s)
+        for s in ("docker build", 'trainer.selftest --level "${TEST_LEVEL', "docker push")
     ]
     assert order == sorted(order)
     assert "--cache-from" in build
+
+
+_AWS_CLI_CALL = re.compile(r"\baws ecr ([a-z-]+)")
+# The CLI's commands that are not named after their API action.
+_CLI_ACTION = {"get-login-password": "GetAuthorizationToken"}
+
+
+def test_build_role_allows_every_ecr_call_the_buildspec_makes():
+    text = (ROOT / image.BUILDSPEC).read_text()
+    calls = set(_AWS_CLI_CALL.findall(text))
+    assert {"put-image", "batch-get-image", "describe-images"} <= calls
+    actions = {"ecr:" + _CLI_ACTION.get(c, "".join(w.title() for w in c.split("-"))) for c in calls}
+    doc = image.render_build_policy(
+        repository_arn="r", bucket_arn="b", log_group_arn="l", key_arn="k"
+    )
+    allowed = {
+        a
+        for st in doc["Statement"]
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    assert actions <= allowed, actions - allowed
+
+
+def test_release_tag_filter_and_buildspec_share_one_expression():
+    """The webhook builds pushed vX.Y.Z[-pre] tags, and the buildspec tags exactly those."""
+    assert image.RELEASE_TAG in (ROOT / image.BUILDSPEC).read_text()
+    ref = re.compile(f"^refs/tags/{image.RELEASE_TAG}$")
+    assert ref.match("refs/tags/v1.2.3") and ref.match("refs/tags/v10.0.1-rc.1")
+    for other in ("refs/tags/v1.2", "refs/tags/1.2.3", "refs/heads/v1.2.3", "refs/tags/v1.2.3+b"):
+        assert not ref.match(other), other
 
 
 # --------------------------------------------------------------------- the plan of the stacks
@@ -179,6 +215,51 @@ def test_github_webhook_and_nightly_build_from_config():
     }
     nightly = next(r for n, r in rules.items() if n.endswith("-nightly"))
     assert nightly["scheduleExpression"] == "cron(0 3 * * ? *)"
+
+
+def test_github_webhook_also_builds_pushed_release_tags():
+    result = plan(**{"trainstack:image__github": {"owner": "acme", "repo": "ml"}})
+    groups = one(result, "aws:codebuild/webhook:Webhook")["filterGroups"]
+
+    def builds(ref: str) -> bool:
+        # A group passes when all its filters pass; any passing group starts a build.
+        return any(
+            all(
+                f["pattern"] == "PUSH" if f["type"] == "EVENT" else re.match(f["pattern"], ref)
+                for f in g["filters"]
+            )
+            for g in groups
+        )
+
+    assert builds("refs/heads/main") and builds("refs/tags/v1.2.3")
+    assert builds("refs/tags/v1.2.3-rc.1")
+    assert not builds("refs/heads/feature") and not builds("refs/tags/latest")
+
+
+def test_codebuild_project_carries_the_selftest_level():
+    def level(result) -> str:
+        env = one(result, "aws:codebuild/project:Project")["environment"]["environmentVariables"]
+        (var,) = [v for v in env if v["name"] == "TEST_LEVEL"]
+        assert var["type"] == "PLAINTEXT"
+        return var["value"]
+
+    default, full = plan(), plan(**{"trainstack:image__testLevel": "full"})
+    assert level(default) == "standard" and level(full) == "full"
+    # The level is not part of the source hash: a new level alone rebuilds no image.
+    (a,) = default.plan.of_type("pulumi-python:dynamic:Resource")
+    (b,) = full.plan.of_type("pulumi-python:dynamic:Resource")
+    assert a.inputs["source_hash"] == b.inputs["source_hash"]
+
+
+def test_an_unknown_test_level_is_a_config_error_naming_the_levels():
+    from components.config import ConfigError
+    from trainer.selftest import LEVELS
+
+    with pytest.raises(ConfigError) as err:
+        plan(**{"trainstack:image__testLevel": "thorough"})
+    (issue,) = [i for i in err.value.issues if "testLevel" in i]
+    assert issue.startswith("trainstack:image.testLevel = 'thorough'")
+    assert all(f"'{level}'" in issue for level in LEVELS)
 
 
 def test_nightly_build_needs_a_repository_source():
