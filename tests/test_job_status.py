@@ -11,6 +11,7 @@ import pytest
 from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, status
 from kubernetes import client as k8s
 
+from trainer import logline
 from trainstack import cli, jobs
 from trainstack import diagnose as diagnose_module
 
@@ -42,13 +43,13 @@ def recorded_step_line(tmp_path, step=20, total=200, loss=3.14159):
 def test_step_line_of_the_trainer_parses(tmp_path):
     line = recorded_step_line(tmp_path)
     assert line.startswith("step  20/200 | loss 3.1416 |")
-    info = jobs.parse_step_line(line)
-    assert info["step"] == 20 and info["total"] == 200
-    assert info["loss"] == pytest.approx(3.1416)
-    assert info["tokens_per_s"] == pytest.approx(16384, rel=1e-3)
-    assert info["mfu"] is not None and info["eta"] == "0:01:30"
+    info = logline.parse(line)
+    assert info.step == 20 and info.max_steps == 200
+    assert info.loss == pytest.approx(3.1416)
+    assert info.tokens_per_s == pytest.approx(16384, rel=1e-3)
+    assert info.mfu is not None and logline.format_duration(info.eta_s) == "0:01:30"
     # torchrun --tee prefixes each line with its rank; the line is still recognised.
-    assert jobs.parse_step_line("[default0]:" + line)["step"] == 20
+    assert logline.parse("[default0]:" + line).step == 20
 
 
 @pytest.mark.parametrize(
@@ -61,12 +62,13 @@ def test_step_line_of_the_trainer_parses(tmp_path):
     ],
 )
 def test_other_lines_are_not_steps(line):
-    assert jobs.parse_step_line(line) is None
+    assert not isinstance(logline.parse(line), logline.Progress)
 
 
 def test_nan_loss_and_minimal_line():
-    info = jobs.parse_step_line("step 5/10 | loss nan | ETA ?")
-    assert info["loss"] != info["loss"] and info["tokens_per_s"] is None and info["eta"] == "?"
+    info = logline.parse("step 5/10 | loss nan | ETA ?")
+    assert info.loss != info.loss and info.tokens_per_s is None
+    assert logline.format_duration(info.eta_s) == "?"
 
 
 def test_newest_checkpoint_from_log_lines():
@@ -80,17 +82,17 @@ def test_newest_checkpoint_from_log_lines():
         "trainer: SIGTERM: saved step 230; exiting so a restart resumes here",
         f"trainer: checkpoint {root}/{step_name(230)}",
     ]
-    assert jobs.newest_checkpoint(lines) == (230, f"{root}/step_00000230")
-    assert jobs.newest_checkpoint(lines[:4]) == (230, None)  # the SIGTERM line has no path
-    assert jobs.newest_checkpoint(lines[:2]) == (100, f"{root}/step_00000100")
-    assert jobs.newest_checkpoint(["step 1/2 | loss 1"]) is None
+    assert logline.newest_checkpoint(lines) == (230, f"{root}/step_00000230")
+    assert logline.newest_checkpoint(lines[:4]) == (230, None)  # the SIGTERM line has no path
+    assert logline.newest_checkpoint(lines[:2]) == (100, f"{root}/step_00000100")
+    assert logline.newest_checkpoint(["step 1/2 | loss 1"]) is None
 
 
 def test_progress_rendering():
-    info = {"step": 50, "total": 200, "loss": 2.5, "tokens_per_s": 123456.0, "eta": "0:05:00"}
+    info = logline.Progress(50, 200, 2.5, tokens_per_s=123456.0, eta_s=300.0)
     text = jobs.render_progress(info, width=8)
     assert text == "step 50/200 [##------]  25% | loss 2.5000 | 123,456 tok/s | ETA 0:05:00"
-    done = jobs.render_progress({"step": 200, "total": 200, "loss": None}, width=4)
+    done = jobs.render_progress(logline.Progress(200, 200, None), width=4)
     assert done == "step 200/200 [####] 100%"
 
 
@@ -277,7 +279,7 @@ def test_rank0_pod_of_fixed_and_elastic_jobs():
 
 def test_status_of_a_running_job():
     pods = [pod("worker", 0), pod("master", 0)]
-    progress = {"step": 120, "total": 400, "loss": 2.1, "tokens_per_s": 50000.0, "eta": "0:30:00"}
+    progress = logline.Progress(120, 400, 2.1, tokens_per_s=50000.0, eta_s=1800.0)
     text = jobs.format_status(
         RUNNING, pods, (100, "/checkpoints/llm/checkpoints/step_00000100"), None, progress
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from . import logline
+
 # Dense peak TFLOP/s per GPU, matched against the CUDA device name: bf16 tensor cores (T4 has no
 # bf16: its fp16 figure), and plain fp32 for runs without mixed precision.
 PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "A10G": 125.0, "L4": 121.0, "T4": 65.0}
@@ -51,13 +53,6 @@ def peak_memory_gib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
-
-
-def fmt_duration(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def read_records(path: str | Path, kind: str) -> dict:
@@ -153,13 +148,18 @@ class Recorder:
                 "eta_s": eta,
             }
         )
-        return (
-            f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {loss:.4f} | "
-            f"{th['tokens_per_s']:,.0f} tok/s ({th['tokens_per_s_per_device']:,.0f}/dev) | "
-            f"{th['tflops_per_device']:.3g} TFLOP/s/dev | MFU {100 * th['mfu']:.1f}% | "
-            f"data {100 * th['data_share']:.0f}% | mem {mem:.2f} GiB | "
-            f"ETA {fmt_duration(eta)}"
-        )
+        return logline.Progress(
+            step,
+            self.max_steps,
+            loss,
+            th["tokens_per_s"],
+            th["tokens_per_s_per_device"],
+            th["tflops_per_device"],
+            th["mfu"],
+            th["data_share"],
+            mem,
+            eta,
+        ).format()
 
     def run_throughput(self) -> dict:
         """Over this process's steps, the first left out (it pays for warm-up)."""

@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import batches, checkpoint, config, distributed, metrics, tokenizer
+from . import batches, checkpoint, config, distributed, logline, metrics, tokenizer
 from .model import Transformer
 from .parallelize import parallelize, uses_bf16
 
@@ -224,11 +224,7 @@ def run(cfg: config.TrainConfig) -> dict:
         state = checkpoint.load(found[1], model, optimizer, d.rank, d.device)
         sched.load_state_dict(state["scheduler"])
         start, data_state = state["step"], state["data"]
-        _say(
-            d,
-            f"trainer: resumed from {found[1]} (step {start}, written by "
-            f"{state['world_size']} rank(s))",
-        )
+        _say(d, logline.Resumed(start, str(found[1]), state["world_size"]).format())
     data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
     val = batches.validation_set(cfg, tok, d.rank, d.world_size)
     rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size, d.is_main)
@@ -250,14 +246,14 @@ def run(cfg: config.TrainConfig) -> dict:
             d.device,
         )
         last_ckpt.update(step=step, path=path)
-        _say(d, f"trainer: checkpoint {path}")
+        _say(d, logline.Checkpoint(step, str(path)).format())
 
     def validate(step: int) -> None:
         if last_val["step"] == step:
             return
         last_val.update(step=step, loss=evaluate(model, val, cfg, d))
         rec.write({"kind": "val", "step": step, "loss": last_val["loss"]})
-        _say(d, f"step {step} | validation loss {last_val['loss']:.4f}")
+        _say(d, logline.Validation(step, last_val["loss"]).format())
 
     step, loss = start, math.nan
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
@@ -281,7 +277,7 @@ def run(cfg: config.TrainConfig) -> dict:
             validate(step)
         if _Stop.agreed:
             save(step)
-            _say(d, f"trainer: SIGTERM: saved step {step}; exiting so a restart resumes here")
+            _say(d, logline.SigtermSaved(step).format())
             raise SystemExit(EXIT_SIGTERM)
         if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0:
             save(step)

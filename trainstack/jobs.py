@@ -8,12 +8,12 @@ cluster.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
+
+from trainer import logline
 
 from . import kube, rayjobs  # rayjobs imports this module only inside a function
 
@@ -27,71 +27,25 @@ BAR_WIDTH = 24
 # logs -f waits this long for rank 0 to start: a new GPU node plus an image pull takes minutes.
 WAIT_FOR_START_S = 900
 
-# trainer/metrics.py Recorder.log: `step  20/200 | loss 3.1416 | 12,345 tok/s (3,086/dev) | ...
-# | MFU 41.2% | ... | ETA 0:01:23`. Searched, not matched at the start: torchrun --tee and
-# log shippers may prefix the line.
-_STEP = re.compile(r"\bstep\s+(?P<step>\d+)/(?P<total>\d+)\s*\|\s*loss\s+(?P<loss>[-+\w.]+)")
-_TOKS = re.compile(r"\|\s*(?P<tps>[\d,.]+)\s+tok/s")
-_MFU = re.compile(r"\|\s*MFU\s+(?P<mfu>[\d.]+)%")
-_ETA = re.compile(r"\|\s*ETA\s+(?P<eta>\S+)")
-# trainer/train.py: `trainer: checkpoint <dir>/step_00000200`, `trainer: resumed from
-# <dir>/step_00000200 (step 200, ...)`, `trainer: SIGTERM: saved step 200; ...`.
-_CKPT = re.compile(r"trainer: (?:checkpoint|resumed from) (?P<path>\S*step_(?P<step>\d+))")
-_SIGTERM_SAVE = re.compile(r"trainer: SIGTERM: saved step (?P<step>\d+)")
+
+# ------------------------------------------------------------------------------ log views
+# The trainer's lines are read by trainer/logline.py, which also writes them.
 
 
-# ------------------------------------------------------------------------------ log parsing
-
-
-def parse_step_line(line: str) -> dict[str, Any] | None:
-    """A trainer progress line as {step, total, loss, tokens_per_s, mfu, eta}; None otherwise.
-    Fields the line lacks are None (a future trainer may print fewer)."""
-    m = _STEP.search(line)
-    if not m:
-        return None
-    try:
-        loss = float(m["loss"])
-    except ValueError:
-        loss = None
-    tps, mfu, eta = _TOKS.search(line), _MFU.search(line), _ETA.search(line)
-    return {
-        "step": int(m["step"]),
-        "total": int(m["total"]),
-        "loss": loss,
-        "tokens_per_s": float(tps["tps"].replace(",", "")) if tps else None,
-        "mfu": float(mfu["mfu"]) if mfu else None,
-        "eta": eta["eta"] if eta else None,
-    }
-
-
-def newest_checkpoint(lines: Iterable[str]) -> tuple[int, str | None] | None:
-    """The highest checkpoint step the log mentions, with its path when the line names one. A
-    restarted container's log starts with `resumed from`, so the current log is enough."""
-    best: tuple[int, str | None] | None = None
-    for line in lines:
-        m = _CKPT.search(line) or _SIGTERM_SAVE.search(line)
-        if not m:
-            continue
-        step, path = int(m["step"]), m.groupdict().get("path")
-        if best is None or step > best[0] or (step == best[0] and path):
-            best = (step, path or (best[1] if best and best[0] == step else None))
-    return best
-
-
-def render_progress(info: dict[str, Any], width: int = BAR_WIDTH) -> str:
-    total = max(info["total"], 1)
-    done = min(info["step"] / total, 1.0)
+def render_progress(info: logline.Progress, width: int = BAR_WIDTH) -> str:
+    total = max(info.max_steps, 1)
+    done = min(info.step / total, 1.0)
     filled = int(round(done * width))
     parts = [
-        f"step {info['step']}/{info['total']} [{'#' * filled}{'-' * (width - filled)}] "
+        f"step {info.step}/{info.max_steps} [{'#' * filled}{'-' * (width - filled)}] "
         f"{100 * done:3.0f}%"
     ]
-    if info.get("loss") is not None:
-        parts.append(f"loss {info['loss']:.4f}")
-    if info.get("tokens_per_s") is not None:
-        parts.append(f"{info['tokens_per_s']:,.0f} tok/s")
-    if info.get("eta"):
-        parts.append(f"ETA {info['eta']}")
+    if info.loss is not None:
+        parts.append(f"loss {info.loss:.4f}")
+    if info.tokens_per_s is not None:
+        parts.append(f"{info.tokens_per_s:,.0f} tok/s")
+    if info.eta_s is not None:
+        parts.append(f"ETA {logline.format_duration(info.eta_s)}")
     return " | ".join(parts)
 
 
@@ -107,8 +61,8 @@ class LogView:
 
     def feed(self, line: str) -> None:
         line = line.rstrip("\n")
-        info = parse_step_line(line) if self.tty else None
-        if info is not None:
+        info = logline.parse(line) if self.tty else None
+        if isinstance(info, logline.Progress):
             self.bar = render_progress(info)
             self.out.write(self.CLEAR + self.bar)
         elif self.bar is not None:
@@ -307,7 +261,7 @@ def grouped_pod_lines(pods: list, headers: dict[str, str], group_of, order) -> l
 
 
 def format_progress(
-    progress: dict[str, Any] | None, checkpoint: tuple[int, str | None] | None
+    progress: logline.Progress | None, checkpoint: tuple[int, str | None] | None
 ) -> list[str]:
     lines = [f"  progress: {render_progress(progress)}"] if progress else []
     if checkpoint:
@@ -497,11 +451,7 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
     out = out or sys.stdout
     view = fetch(api_client, name, namespace)
     job = view.job
-    progress = None
-    for line in reversed(view.log_lines):
-        progress = parse_step_line(line)
-        if progress:
-            break
+    progress = logline.newest_progress(view.log_lines)
     causes = None
     if needs_diagnosis(job, view.pods):
         tail = view.log_lines[-LOG_TAIL_LINES:]
@@ -509,7 +459,10 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
             tail.append(rayjobs.final_message(job))
         causes = diagnose(view.pods, view.events, "\n".join(tail), namespace)
     render = rayjobs.format_status if is_ray(job) else format_status
-    print(render(job, view.pods, newest_checkpoint(view.log_lines), causes, progress), file=out)
+    print(
+        render(job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress),
+        file=out,
+    )
     return 1 if has_failed(job) else 0
 
 

@@ -10,10 +10,11 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 from conftest import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
 
-from trainer import checkpoint, export
+from trainer import checkpoint, export, logline
 
 
 def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
@@ -35,12 +36,47 @@ def test_single_process_trains_and_records(single_run):
     assert [s for s, _ in checkpoint.complete(single_run.ckpt_dir)] == [4, 8, 12]
 
 
+def parsed_lines(run) -> list:
+    return [p for p in map(logline.parse, run.stdout.splitlines()) if p is not None]
+
+
+def test_the_trainers_output_reads_back_as_it_recorded_it(single_run):
+    """What `trainstack status`/`logs` read from a real run's stdout (trainer/logline.py) agrees
+    with metrics.jsonl, line by line."""
+    lines = parsed_lines(single_run)
+    steps = [p for p in lines if isinstance(p, logline.Progress)]
+    recorded = single_run.records("progress")
+    assert [p.step for p in steps] == list(recorded) == list(range(1, STEPS + 1))
+    for p in steps:
+        r = recorded[p.step]
+        assert p.max_steps == STEPS and p.loss == pytest.approx(r["loss"], abs=5e-5)
+        assert p.tokens_per_s == pytest.approx(r["tokens_per_s"], abs=0.5)
+        assert p.tokens_per_s_per_device == pytest.approx(r["tokens_per_s_per_device"], abs=0.5)
+        assert p.tflops_per_device == pytest.approx(r["tflops_per_device"], rel=5e-3)
+        assert p.mfu == pytest.approx(r["mfu"], abs=5e-4)
+        assert p.data_share == pytest.approx(r["data_share"], abs=5e-3)
+        assert p.mem_gib == pytest.approx(r["peak_mem_gib"], abs=5e-3)
+        assert p.eta_s == int(r["eta_s"]) or (math.isnan(r["eta_s"]) and math.isnan(p.eta_s))
+    (val,) = [p for p in lines if isinstance(p, logline.Validation)]
+    assert val.step == STEPS
+    assert val.loss == pytest.approx(single_run.records("val")[STEPS]["loss"], abs=5e-5)
+    saved = [(p.step, p.path) for p in lines if isinstance(p, logline.Checkpoint)]
+    assert saved == [(s, str(path)) for s, path in checkpoint.complete(single_run.ckpt_dir)]
+    assert logline.newest_checkpoint(single_run.stdout.splitlines()) == saved[-1]
+    # Every line that looks like one of the trainer's own is read as one.
+    looks = [x for x in single_run.stdout.splitlines() if x.startswith(("step ", "trainer: ch"))]
+    assert len(looks) == len(lines)
+
+
 def test_two_ranks_match_one_process(single_run, two_rank_run):
     assert_close(two_rank_run.losses(), single_run.losses(), rtol=1e-6)
     val_1 = single_run.records("val")[STEPS]["loss"]
     val_2 = two_rank_run.records("val")[STEPS]["loss"]
     assert math.isclose(val_1, val_2, rel_tol=1e-6)
     assert "2 rank(s) on cpu (gloo)" in two_rank_run.stdout
+    # Rank 0 alone prints: one progress line per step, each read back.
+    steps = [p.step for p in parsed_lines(two_rank_run) if isinstance(p, logline.Progress)]
+    assert steps == list(range(1, STEPS + 1))
     # checkpoint.keep=2: only the newest two of steps 4, 8, 12 remain; no temporary left over.
     assert [s for s, _ in checkpoint.complete(two_rank_run.ckpt_dir)] == [8, 12]
     assert sorted(p.name for p in two_rank_run.ckpt_dir.iterdir()) == [
@@ -151,6 +187,7 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
     saved = checkpoint.latest(tmp_path / "ckpt")
     assert saved is not None and saved[0] >= 3
     assert f"saved step {saved[0]}" in out
+    assert logline.SigtermSaved(saved[0]) in map(logline.parse, out.splitlines())
     # A save cut off mid-write, in both shapes it can take: the hidden temporary directory and a
     # directory missing its trainer state.
     half = tmp_path / "ckpt" / ".tmp-step_00090000"
@@ -161,6 +198,7 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
     (broken / ".metadata").write_bytes(b"\x80\x04trunc")
     run = ok(run_trainer(tmp_path, "--max-steps", str(saved[0] + 2), "--checkpoint.interval", "0"))
     assert f"resumed from {saved[1]}" in run.stdout
+    assert logline.Resumed(saved[0], str(saved[1]), 1) in parsed_lines(run)
     assert max(run.losses()) == saved[0] + 2
 
 
