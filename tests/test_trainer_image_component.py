@@ -80,7 +80,7 @@ def test_buildspec_tests_the_image_before_pushing_it():
     spec = yaml.safe_load((ROOT / image.BUILDSPEC).read_text())
     pre = " ".join(spec["phases"]["pre_build"]["commands"])
     build = " ".join(spec["phases"]["build"]["commands"])
-    assert "trainstack.preflight" in pre and "docker login" in pre
+    assert "imagebuild.preflight" in pre and "docker login" in pre
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
     order = [
         build.index(s) for s in ("docker build", "trainer.selftest --level standard", "docker push")

@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import cost, crds, diagnose, jobs, kube, preflight
+from imagebuild import preflight
+
+from . import cost, crds, diagnose, jobs, kube
 from .project import ProjectNotFound, find_root, package_version
 
 # The exit status a shell reports for a process killed by SIGPIPE (128 + 13), which is what
