@@ -42,10 +42,12 @@ bench: venv
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) bench/compare_hf.py --json build/bench/compare_hf.json
 
-# Lint (ruff's rules and formatting, configured in pyproject.toml), then every test.
+# Lint (ruff's rules and formatting, configured in pyproject.toml; the import layers and no
+# cycles, in .importlinter), then every test.
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 test: lint
 	$(PY) -m pytest -q

@@ -6,45 +6,16 @@ import argparse
 import os
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import yaml
 
 from automation import EXIT_USAGE
-
-if TYPE_CHECKING:
-    from automation.command import PulumiCLI
-
-OPERATIONS = ("preview", "up", "refresh", "destroy")
-# The SDK only accepts policy packs on preview and up (pulumi 3.272), so they are the only
-# operations where --policy-pack means something.
-POLICY_OPERATIONS = ("preview", "up")
-DEFAULT_NAMESPACE = "trainstack"
-
-
-class UsageError(Exception):
-    """Bad command line; maps to exit code 2."""
-
-
-@dataclass(frozen=True)
-class ConfigEdit:
-    key: str
-    value: str
-    secret: bool = False
-
-
-@dataclass(frozen=True)
-class Options:
-    operation: str
-    stack: str
-    project_dir: Path
-    config: list[ConfigEdit] = field(default_factory=list)
-    policy_packs: list[str] = field(default_factory=list)
-    summary_path: Path | None = None
-    progress: str = "events"
-    message: str | None = None
+from automation.command import PulumiCLI
+from automation.options import DEFAULT_NAMESPACE, OPERATIONS, ConfigEdit, Options, UsageError
+from automation.run import report_failure, run
+from trainstack.project import package_version
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,9 +26,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # The version of the distribution both packages ship in (standard library only).
-    from trainstack.project import package_version
-
     p = _Parser(
         prog="python -m automation",
         description="Run a Pulumi operation on a trainstack stack for CI.",
@@ -208,8 +176,6 @@ def main(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    from automation.run import report_failure, run
-
     out = out or sys.stdout
     err = err or sys.stderr
     try:
@@ -230,7 +196,5 @@ def main(
 
 
 def _real_command() -> PulumiCLI:
-    from automation.command import PulumiCLI
-
     # Constructing it runs `pulumi version` once and checks it against the SDK's minimum.
     return PulumiCLI()

@@ -13,8 +13,8 @@ from pulumi.automation import CommandError, ConfigValue, LocalWorkspaceOptions
 from pulumi.automation.events import EngineEvent, OpType
 
 from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY
-from automation.cli import POLICY_OPERATIONS, Options
 from automation.command import PulumiCLI
+from automation.options import POLICY_OPERATIONS, Options
 from automation.summary import build_summary, format_console, write_summary
 
 # Engine messages carry colour directives (`<{%fg 1%}>`) and the CLI may add ANSI escapes; both are

@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import image_builder
+from imagebuild import builder as image_builder
 
 from . import aws_names
 from .config_base import PROJECT

@@ -2,7 +2,7 @@
 
 The program hashes the trainer source (`image_builder.source_hash`) and passes the hash as an
 input, so `pulumi preview` shows an update exactly when the source changed, and `pulumi up` runs
-the build in the provider (trainstack/image_builder.py). Outputs: `image`
+the build in the provider (imagebuild/builder.py). Outputs: `image`
 (`<repository url>@sha256:...`), `digest`, `tag` (`src-<hash[:12]>`), `build_id` (None when the
 tag was already in ECR) and `source_hash`.
 
@@ -23,7 +23,7 @@ import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime.rpc import UNKNOWN  # what check/diff see for a value not known in preview
 
-from trainstack import image_builder
+from imagebuild import builder as image_builder
 
 INPUTS = (
     "project_name",

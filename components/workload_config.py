@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from aws_rules.documented import SCHEDULE_EXPRESSION
 from policies.rules.base import secret_named
+from trainer import config as trainer_config
 from trainer.selftest import LEVELS as SELFTEST_LEVELS
 
 from . import catalog
@@ -325,8 +326,6 @@ def _check_pool_fit(path: tuple, pool: PoolFacts, gpus: int) -> list[str]:
 
 def _check_trainer_args(path: tuple, job: TrainingJobConfig) -> list[str]:
     # The trainer's own config model: a bad option fails `pulumi preview`, not a running pod.
-    from trainer import config as trainer_config
-
     for reserved in RESERVED_ARGS:
         if reserved in job.args:
             return [

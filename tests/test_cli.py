@@ -12,8 +12,9 @@ import pytest
 import tomllib
 import yaml
 
-from trainstack import cli, preflight
-from trainstack.dockerfile import parse_dockerfile
+from imagebuild import preflight
+from imagebuild.dockerfile import parse_dockerfile
+from trainstack import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

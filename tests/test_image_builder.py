@@ -1,4 +1,4 @@
-"""The trainer image build on `pulumi up` (trainstack/image_builder.py, components/image_build.py)
+"""The trainer image build on `pulumi up` (imagebuild/builder.py, components/image_build.py)
 against moto's S3, ECR, CloudWatch Logs and CodeBuild.
 
 moto's CodeBuild starts builds (real build IDs, unknown projects rejected) but ignores the source
@@ -36,8 +36,8 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components import image_build
 from components.image_build import UNKNOWN, ImageBuildProvider
-from trainstack import image_builder
-from trainstack.image_builder import BuildFailed, Clients, SourceError
+from imagebuild import builder as image_builder
+from imagebuild.builder import BuildFailed, Clients, SourceError
 
 REGION = "us-west-2"
 PROJECT = "trainstack-dev-trainer"
@@ -53,20 +53,21 @@ SOURCE = {
     "trainer/__init__.py": "",
     "trainer/train.py": "def main():\n    return 0\n",
     "trainer/requirements.txt": "numpy\n",
-    "trainstack/__init__.py": "",
-    "trainstack/preflight.py": "print('ok')\n",
-    "trainstack/dockerfile.py": "",
+    "imagebuild/__init__.py": "",
+    "imagebuild/preflight.py": "print('ok')\n",
+    "imagebuild/dockerfile.py": "",
     "components/versions.py": "NVIDIA_DRIVER_MAX_CUDA = '13.0'\n",
     # Not part of the build: never bundled, never hashed.
     "README.md": "readme\n",
     "tests/test_x.py": "def test(): pass\n",
     "trainstack/cli.py": "import pulumi\n",
+    "imagebuild/builder.py": "import boto3\n",  # runs in `pulumi up`, not in CodeBuild
 }
 BUNDLED = sorted(
     k
     for k in SOURCE
-    if k.startswith(("trainer/", ".dockerignore", "trainstack/", "components/"))
-    and k != "trainstack/cli.py"
+    if k.startswith(("trainer/", ".dockerignore", "imagebuild/", "components/"))
+    and k != "imagebuild/builder.py"
 )
 
 
@@ -307,7 +308,7 @@ def test_source_files_take_the_build_inputs_only(src: Path):
 
 
 @pytest.mark.parametrize(
-    "missing", ["trainer/buildspec.yml", "components/versions.py", "trainstack/dockerfile.py"]
+    "missing", ["trainer/buildspec.yml", "components/versions.py", "imagebuild/dockerfile.py"]
 )
 def test_missing_build_files_are_named(src: Path, missing: str):
     (src / missing).unlink()
@@ -342,7 +343,7 @@ def _local_commands(spec: dict) -> list[tuple[str, str]]:
 
 
 def _copy_sources(dockerfile_text: str) -> list[str]:
-    from trainstack.dockerfile import parse_dockerfile, split_words
+    from imagebuild.dockerfile import parse_dockerfile, split_words
 
     sources = []
     for keyword, rest in parse_dockerfile(dockerfile_text).steps:
@@ -357,7 +358,7 @@ def test_cloud_rule_keeps_local_commands_and_drops_docker_and_aws():
         "phases": {
             "pre_build": {
                 "commands": [
-                    "python3 -m trainstack.preflight",
+                    "python3 -m imagebuild.preflight",
                     'X="${A#*/}"',
                     "echo docker-free",
                     "aws ecr get-login-password | docker login x",
@@ -368,7 +369,7 @@ def test_cloud_rule_keeps_local_commands_and_drops_docker_and_aws():
         }
     }
     assert [c for _, c in _local_commands(spec)] == [
-        "python3 -m trainstack.preflight",
+        "python3 -m imagebuild.preflight",
         'X="${A#*/}"',
         "echo docker-free",
     ]
@@ -384,7 +385,7 @@ def _run_bundle_locally(tmp_path: Path, **codebuild_env: str) -> tuple[Path, str
         zf.extractall(tree)
     spec = yaml.safe_load((tree / "trainer" / "buildspec.yml").read_text())
     commands = _local_commands(spec)
-    assert any("trainstack.preflight" in cmd for _, cmd in commands), commands
+    assert any("imagebuild.preflight" in cmd for _, cmd in commands), commands
 
     # Each command, then its exit code to a file: a failing command is named, not just "1".
     codes = tmp_path / "codes"
@@ -484,7 +485,7 @@ def test_hash_ignores_mtimes_order_and_local_artifacts(src: Path, tmp_path: Path
         {"trainer/train.py": "def main():\n    return 1\n"},  # one byte of code
         {"trainer/requirements.txt": "numpy\ntorch\n"},
         {".dockerignore": "*\n"},
-        {"trainstack/dockerfile.py": "X = 1\n"},  # an optional preflight module appears
+        {"imagebuild/dockerfile.py": "X = 1\n"},  # an optional preflight module appears
         {"trainer/data/vocab.txt": "a\n"},  # a new file
     ],
 )

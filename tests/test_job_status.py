@@ -12,7 +12,7 @@ from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, sta
 from kubernetes import client as k8s
 
 from trainer import logline
-from trainstack import cli, jobs
+from trainstack import cli, job_view, jobs
 from trainstack import diagnose as diagnose_module
 
 NS, JOB = "training", "llm"
@@ -90,9 +90,9 @@ def test_newest_checkpoint_from_log_lines():
 
 def test_progress_rendering():
     info = logline.Progress(50, 200, 2.5, tokens_per_s=123456.0, eta_s=300.0)
-    text = jobs.render_progress(info, width=8)
+    text = job_view.render_progress(info, width=8)
     assert text == "step 50/200 [##------]  25% | loss 2.5000 | 123,456 tok/s | ETA 0:05:00"
-    done = jobs.render_progress(logline.Progress(200, 200, None), width=4)
+    done = job_view.render_progress(logline.Progress(200, 200, None), width=4)
     assert done == "step 200/200 [####] 100%"
 
 
@@ -119,7 +119,7 @@ def test_log_view_on_a_terminal_keeps_one_progress_line():
     # The other line is printed above the bar, which is redrawn after it.
     assert f"{jobs.LogView.CLEAR}NCCL WARN something\nstep 2/4 [" in text
     assert text.endswith(
-        "step 4/4 [" + "#" * jobs.BAR_WIDTH + "] 100% | loss 2.0000 | ETA 0:00:00\n"
+        "step 4/4 [" + "#" * job_view.BAR_WIDTH + "] 100% | loss 2.0000 | ETA 0:00:00\n"
     )
 
 
@@ -237,13 +237,13 @@ def oom_killed_worker():
 
 
 def test_pod_problems():
-    assert jobs.pod_problem(pod("master", 0)) is None
-    assert jobs.pod_problem(oom_killed_worker()).startswith("CrashLoopBackOff")
+    assert job_view.pod_problem(pod("master", 0)) is None
+    assert job_view.pod_problem(oom_killed_worker()).startswith("CrashLoopBackOff")
     pull = k8s.V1ContainerState(
         waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff", message="manifest unknown")
     )
     assert (
-        jobs.pod_problem(pod("worker", 1, phase="Pending", state=pull))
+        job_view.pod_problem(pod("worker", 1, phase="Pending", state=pull))
         == "ImagePullBackOff: manifest unknown"
     )
     unscheduled = pod(
@@ -260,7 +260,7 @@ def test_pod_problems():
             )
         ],
     )
-    assert "Insufficient nvidia.com/gpu" in jobs.pod_problem(unscheduled)
+    assert "Insufficient nvidia.com/gpu" in job_view.pod_problem(unscheduled)
     restarted = pod(
         "worker",
         3,
@@ -269,7 +269,7 @@ def test_pod_problems():
             terminated=k8s.V1ContainerStateTerminated(exit_code=143, reason="Error")
         ),
     )
-    assert jobs.pod_problem(restarted) == "restarted 1x, last exit 143 (Error)"
+    assert job_view.pod_problem(restarted) == "restarted 1x, last exit 143 (Error)"
 
 
 def test_rank0_pod_of_fixed_and_elastic_jobs():

@@ -1,5 +1,5 @@
-"""The Dockerfile preflight (trainstack.preflight) on realistic image definitions, good and bad,
-the parser under it (trainstack.dockerfile), the repository's own image and the CLI.
+"""The Dockerfile preflight (imagebuild.preflight) on realistic image definitions, good and bad,
+the parser under it (imagebuild.dockerfile), the repository's own image and the CLI.
 
 The scenarios run against FACTS, a copy of today's components/versions.py values, so they test the
 analyser's logic and keep passing when the real pins move; test_facts_are_read_from_versions_py
@@ -22,15 +22,15 @@ from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 
 from components import versions
-from trainstack import preflight
-from trainstack.dockerfile import (
+from imagebuild import preflight
+from imagebuild.dockerfile import (
     evaluate_marker,
     instructions,
     parse_requirements,
     parse_stages,
     pip_commands,
 )
-from trainstack.preflight import Facts, analyze
+from imagebuild.preflight import Facts, analyze
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTS = Facts(
@@ -649,7 +649,7 @@ def test_module_runs_on_a_bare_python_with_packaging_only(tmp_path):
     # the buildspec's install phase (test_buildspec_installs_packaging_before_the_preflight).
     (tmp_path / "packaging").symlink_to(Path(packaging.__file__).parent)
     run = subprocess.run(
-        [sys.executable, "-S", "-m", "trainstack.preflight"],
+        [sys.executable, "-S", "-m", "imagebuild.preflight"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
         capture_output=True,
@@ -669,7 +669,7 @@ def test_buildspec_installs_packaging_before_the_preflight():
         for cmd in spec["phases"].get(phase, {}).get("commands", [])
     ]
     install = next(i for i, c in enumerate(commands) if "pip install" in c)
-    run = next(i for i, c in enumerate(commands) if "trainstack.preflight" in c)
+    run = next(i for i, c in enumerate(commands) if "imagebuild.preflight" in c)
     assert install < run, commands
     # The pin is the version the tests ran the preflight with; pyproject's floor allows it.
     assert f"'packaging=={packaging.__version__}'" in commands[install], (

@@ -85,7 +85,7 @@ def test_buildspec_tests_the_image_before_pushing_it():
     ]
     pre = " ".join(spec["phases"]["pre_build"]["commands"])
     build = " ".join(spec["phases"]["build"]["commands"])
-    assert "trainstack.preflight" in pre and "docker login" in pre
+    assert "imagebuild.preflight" in pre and "docker login" in pre
     assert spec["phases"]["build"]["on-failure"] == "ABORT"
     order = [
         build.index(s)

@@ -27,6 +27,9 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from .config import ModelConfig
+from .model import Transformer
+
 STATE_FILE = "trainer_state.json"
 _COMPLETE = re.compile(r"^step_(\d{8})$")
 
@@ -147,9 +150,6 @@ def export_full(model, out: str | Path, rank: int) -> Path | None:
 
 def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
     """Consolidated model weights from a sharded checkpoint, in one process, no process group."""
-    from .config import ModelConfig
-    from .model import Transformer
-
     ckpt = Path(ckpt)
     stored = json.loads((ckpt / STATE_FILE).read_text())["config"]
     # Only the model's shape is read: the rest of a stored config may name options this trainer

@@ -8,6 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+from imagebuild import preflight
+
+from . import cost, crds, diagnose, jobs, kube
 from .project import ProjectNotFound, find_root, package_version
 
 # The exit status a shell reports for a process killed by SIGPIPE (128 + 13), which is what
@@ -16,9 +19,11 @@ EXIT_BROKEN_PIPE = 141
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    # Imported here, not above: the plan loads pulumi, the providers and botocore (~0.5 s), which
+    # no other command needs.
     from components.config import ConfigError
 
-    from . import crds, plan
+    from . import plan
     from .offline.stack_config import StackFileError
 
     root = args.project_dir or find_root()
@@ -41,8 +46,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
-    from . import crds
-
     found = crds.ensure(
         fetch=True, progress=lambda line: print(f"trainstack crds: {line}", file=sys.stderr)
     )
@@ -63,8 +66,6 @@ def cmd_crds(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    from . import preflight
-
     # The build context (and default paths): --project-dir, else the project found from here,
     # as plan and cost find it. Paths given on the command line stay relative to the current
     # directory, as for any command.
@@ -72,17 +73,16 @@ def cmd_preflight(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from . import doctor
+    from . import doctor  # loads pulumi_aws and botocore through components/
 
     return doctor.run(cluster=args.cluster, region=args.region, kubeconfig=args.kubeconfig)
 
 
 def _job_command(args: argparse.Namespace, action) -> int:
     """Shared error handling of status/logs: a missing job or kubeconfig is one line, exit 1."""
+    # The kubernetes client takes ~0.3 s to import; only status and logs talk to a cluster.
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
-
-    from . import jobs, kube
 
     api = None
     try:
@@ -118,28 +118,20 @@ def _job_command(args: argparse.Namespace, action) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from . import jobs
-
     return _job_command(args, lambda api: jobs.status(api, args.job, args.namespace))
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from . import jobs
-
     return _job_command(
         args, lambda api: jobs.stream_logs(api, args.job, args.namespace, args.follow)
     )
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from . import diagnose
-
     return diagnose.run(args)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from . import cost
-
     return cost.run(args, args.project_dir or find_root())
 
 
@@ -164,9 +156,7 @@ def _job_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     # Each command's options are declared by the module that reads them, so --help lists them
-    # all. cost pulls in pydantic (~0.2 s); the others are standard library only.
-    from . import cost, diagnose, preflight
-
+    # all.
     parser = argparse.ArgumentParser(prog="trainstack", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(

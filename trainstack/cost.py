@@ -34,6 +34,10 @@ from pydantic import Field, ValidationError
 
 from components.config_base import _Model
 
+from .project import ProjectNotFound, find_root
+
+# components' config and catalog load botocore, the stack loader pulumi (~0.3 s together); the
+# CLI builds its parser from this module on every command, so they load only when a stack is priced.
 if TYPE_CHECKING:
     from components.catalog import GpuInstance
     from components.config import NodeGroupConfig, NodePoolConfig, PlatformConfig
@@ -591,8 +595,6 @@ def main(argv: list[str] | None = None, project_root: Path | None = None) -> int
     add_arguments(parser)
     args = parser.parse_args(argv)
     if project_root is None:
-        from .project import ProjectNotFound, find_root
-
         try:
             project_root = find_root()
         except ProjectNotFound as err:

@@ -27,6 +27,8 @@ from components.operators import (
 )
 from components.scheduling import EFA_LABEL, GPU_LABEL
 
+from . import kube
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 MARKS = {OK: "✔", WARN: "!", FAIL: "✘"}
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -634,12 +636,10 @@ def unreachable(desc: dict[str, Any], err: Exception) -> Result:
 
 
 def forbidden(err: Exception, cluster: str) -> Result:
-    from .kube import api_message
-
     return Result(
         "Kubernetes API",
         FAIL,
-        api_message(err)[:200],
+        kube.api_message(err)[:200],
         "the API server refused you: no access entry for your IAM principal, or "
         "`aws eks get-token` (the kubeconfig's exec plugin) failed",
         f"add your role to trainstack:cluster.adminPrincipals and `pulumi up`; "
@@ -729,8 +729,6 @@ def run(
 def kubernetes_results(desc: dict[str, Any], region: str, kubeconfig: str | None) -> list[Result]:
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
-
-    from . import kube
 
     try:
         api = kube.api_client(

@@ -19,12 +19,13 @@ from typing import Any
 import yaml
 
 import aws_rules
-from components import catalog
+import policies  # the CrossGuard pack's rules, run over the plan offline
+from components import catalog, dev_pod
 from components import config as platform_config
 from components.config import PlatformConfig
 from components.config_base import key
 
-from . import crds, k8s_schemas
+from . import cost, crds, k8s_schemas
 from .offline.harness import (
     SECRET_MASK,
     Captured,
@@ -186,8 +187,6 @@ def run(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )
-    import policies  # the CrossGuard pack's rules, run over the plan offline
-
     # Jobs may run only the image of this stack's own repository.
     own = [r.state.get("repositoryUrl") for r in plan.of_type("aws:ecr/repository:Repository")]
     violations = policies.check_plan(
@@ -312,8 +311,6 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         "suspended jobs (at each job's most nodes)"
     )
     if cfg.dev_pod.enabled:
-        from components import dev_pod
-
         lines.append(
             f"  dev pod on {cfg.dev_pod.node_pool}: kubectl port-forward -n "
             f"{cfg.jobs_namespace} pod/{dev_pod.NAME} {dev_pod.JUPYTER_PORT} "
@@ -325,8 +322,6 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
 def _cost_lines(result: PlanResult) -> list[str]:
     """What the stack costs idle and flat out: the figure that keeps a cluster from running
     overnight unnoticed. A price the table lacks must not stop the plan."""
-    from . import cost
-
     try:
         report = cost.estimate(result.config, stack=result.stack)
     except cost.PriceError as e:

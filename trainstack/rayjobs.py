@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .job_view import format_causes, format_progress, grouped_pod_lines
+
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 SUBMITTER_CONTAINER = "ray-job-submitter"  # KubeRay's default submitter pod template
 CLUSTER_LABEL = "ray.io/cluster"
@@ -106,8 +108,6 @@ def final_message(job: dict[str, Any]) -> str:
 
 
 def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress) -> str:
-    from .jobs import format_causes, format_progress, grouped_pod_lines
-
     meta, st = job["metadata"], _status(job)
     ray_state = f" (Ray job {st['jobStatus']})" if st.get("jobStatus") else ""
     lines = [f"RayJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}{ray_state}"]

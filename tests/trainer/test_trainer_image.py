@@ -1,8 +1,8 @@
 """The trainer's GPU image, checked offline: trainer/Dockerfile, trainer/requirements.txt and the
 repository's .dockerignore against the version facts in components/versions.py.
 
-No Docker engine is needed: the Dockerfile is read by trainstack.dockerfile (the parser the
-CodeBuild preflight uses too) and the torch/CUDA/driver rules are trainstack.preflight's; the
+No Docker engine is needed: the Dockerfile is read by imagebuild.dockerfile (the parser the
+CodeBuild preflight uses too) and the torch/CUDA/driver rules are imagebuild.preflight's; the
 .dockerignore matching below covers what this repository's file uses.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from trainstack.dockerfile import parse_dockerfile, split_image, substitute
-from trainstack.preflight import base_image_problems
+from imagebuild.dockerfile import parse_dockerfile, split_image, substitute
+from imagebuild.preflight import base_image_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "trainer" / "Dockerfile"

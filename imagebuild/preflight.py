@@ -1,7 +1,7 @@
 """Dockerfile preflight: the conflicts between a training image's base, its pip installs and the
 GPU nodes, found before an hour of CodeBuild (or a CrashLoopBackOff on a GPU node) finds them.
 
-    python -m trainstack.preflight [--dockerfile trainer/Dockerfile]
+    python -m imagebuild.preflight [--dockerfile trainer/Dockerfile]
         [--requirements trainer/requirements.txt ...] [--build-arg NAME=VALUE ...] [--json]
 
 Paths are relative to the current directory (CodeBuild runs it from the source root, which is also
@@ -81,9 +81,9 @@ from .dockerfile import (
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VERSIONS_PY = REPO_ROOT / "components" / "versions.py"
-# Every file `python3 -m trainstack.preflight` reads besides its inputs, relative to the repository
+# Every file `python3 -m imagebuild.preflight` reads besides its inputs, relative to the repository
 # root: the package, this module, the parser it imports and the version facts. The CodeBuild source
-# bundle (trainstack/image_builder.py) is built from this, so the two cannot drift apart.
+# bundle (imagebuild/builder.py) is built from this, so the two cannot drift apart.
 RUNTIME_FILES = tuple(
     Path(f).resolve().relative_to(REPO_ROOT).as_posix()
     for f in (Path(__file__).with_name("__init__.py"), __file__, _dockerfile.__file__, VERSIONS_PY)
@@ -1450,7 +1450,7 @@ def run(args: argparse.Namespace, root: Path | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m trainstack.preflight", description=__doc__.split("\n\n", 1)[0]
+        prog="python -m imagebuild.preflight", description=__doc__.split("\n\n", 1)[0]
     )
     add_arguments(parser)
     return run(parser.parse_args(argv))

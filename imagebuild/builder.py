@@ -28,7 +28,7 @@ from .preflight import RUNTIME_FILES as PREFLIGHT_FILES
 
 # What the build reads from the bundle: the Docker build context (.dockerignore lets only trainer/
 # in: Dockerfile, requirements, buildspec, code) and what the buildspec's first command, the
-# stdlib-only preflight, needs to run (trainstack.preflight.RUNTIME_FILES).
+# stdlib-only preflight, needs to run (imagebuild.preflight.RUNTIME_FILES).
 SOURCE_PATHS = ("trainer", ".dockerignore", *PREFLIGHT_FILES)
 # Without these the build cannot even start; every other file under trainer/ is taken as found.
 REQUIRED_PATHS = ("trainer/Dockerfile", "trainer/buildspec.yml", ".dockerignore", *PREFLIGHT_FILES)

@@ -1,4 +1,4 @@
-"""Dockerfile and pip requirements parsing for the image preflight (`trainstack.preflight`).
+"""Dockerfile and pip requirements parsing for the image preflight (`imagebuild.preflight`).
 
 Standard library plus `packaging` (CodeBuild's buildspec installs it before the preflight runs).
 It covers what a training image's Dockerfile uses, not the whole language:
