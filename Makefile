@@ -53,7 +53,7 @@ test: lint
 	$(PY) -m pytest -q
 
 # The pinned upstream CRDs the plan validates custom resources against, downloaded once into the
-# user cache and verified by sha256 (trainstack/crds.py). With no network it says what the plan
+# user cache and verified by sha256 (trainstack/offline/crds.py). With no network it says what the plan
 # will not check and carries on; TRAINSTACK_CRD_DIR names an offline mirror instead.
 crds: venv
 	$(VENV)/bin/trainstack crds

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from trainstack import crds
-from trainstack.k8s_schemas import SchemaUnavailable
+from trainstack.offline import crds
+from trainstack.offline.k8s_schemas import SchemaUnavailable
 
 
 def _missing_crds(why: str) -> None:

@@ -14,7 +14,8 @@ import yaml
 
 from components import config, gpu, karpenter, operators, scheduling
 from components.config import ConfigError, NodeGroupConfig, NodePoolConfig
-from trainstack import doctor, k8s_schemas
+from trainstack.offline import k8s_schemas
+from trainstack.ops import doctor
 
 
 @pytest.fixture

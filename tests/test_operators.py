@@ -19,7 +19,7 @@ from test_training_job import pod_of, rendered
 
 from components import operators
 from policies.rules import pod_security
-from trainstack import k8s_schemas, plan
+from trainstack.offline import k8s_schemas, plan
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"

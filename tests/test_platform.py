@@ -11,8 +11,8 @@ from components import storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
 from components.karpenter import render_controller_policy
-from trainstack import k8s_schemas
-from trainstack import plan as offline_plan
+from trainstack.offline import k8s_schemas
+from trainstack.offline import plan as offline_plan
 from trainstack.offline.harness import is_secret, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]

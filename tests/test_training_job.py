@@ -22,7 +22,7 @@ from packaging.version import Version
 from components import config, dev_pod, pod_spec, versions
 from components.training_job import EFA_CHECK, JobTarget, render
 from trainer import ray_train
-from trainstack import k8s_schemas
+from trainstack.offline import k8s_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev@sha256:" + "ab" * 32
@@ -826,7 +826,7 @@ def test_network_policies_validate_and_keep_jobs_apart():
 
 
 def test_https_egress_keeps_the_vpc_out_unless_interface_endpoints_live_there():
-    from trainstack import plan
+    from trainstack.offline import plan
 
     def https_except(**overrides) -> tuple[list[str], str]:
         result = plan.run(ROOT, "dev", overrides=overrides)

@@ -132,10 +132,10 @@ def test_checkpoint_step_is_read_as_checkpoint_names_it():
 
 
 def test_the_cli_reads_lines_without_torch():
-    code = "import sys, trainstack.jobs; print('torch' in sys.modules)"
+    code = "import sys, trainstack.ops.jobs; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    # trainstack.jobs may pull in torch through other imports some day; logline must not.
+    # trainstack.ops.jobs may pull in torch through other imports some day; logline must not.
     code = "import sys, trainer.logline; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

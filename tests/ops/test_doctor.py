@@ -15,8 +15,9 @@ from moto import mock_aws
 from urllib3.exceptions import MaxRetryError
 
 from components.karpenter import INTERRUPTION_EVENTS
-from trainstack import cli, doctor, kube
-from trainstack.doctor import FAIL, OK, WARN
+from trainstack import cli
+from trainstack.ops import doctor, kube
+from trainstack.ops.doctor import FAIL, OK, WARN
 
 REGION = "us-west-2"
 CLUSTER = "ts-dev"
@@ -517,14 +518,14 @@ def test_no_aws_credentials_is_a_start_failure(monkeypatch, tmp_path, capsys):
 
 def test_cost_subcommand_passes_its_arguments_through(monkeypatch, tmp_path):
     """`trainstack cost` hands --stack/--json and any option of its own (--prices) to
-    trainstack.cost with the project folder; other commands still reject unknown flags."""
-    from trainstack import cost
+    trainstack.cli.cost with the project folder; other commands still reject unknown flags."""
+    from trainstack.cli import cost
 
     calls = []
     monkeypatch.setattr(
         cost,
         "run",
-        lambda args, root: calls.append(((args.stack, args.json, args.prices), root)) or 0,
+        lambda args: calls.append(((args.stack, args.json, args.prices), args.project_dir)) or 0,
     )
     argv = [
         "--project-dir",

@@ -1,7 +1,7 @@
 """`trainstack cost`: what a stack costs per hour while idle and with every GPU pool at its ceiling.
 
 The estimate reads only the stack file (validated like `trainstack plan`, without running the
-Pulumi program) and the on-demand list prices in `trainstack/prices.yaml`. It is an upper bound
+Pulumi program) and the on-demand list prices in `trainstack/cost/prices.yaml`. It is an upper bound
 of the hourly bill, not a forecast:
 
 - idle: the EKS control plane, the NAT gateways, the interface endpoints, the KMS keys (EKS
@@ -21,133 +21,21 @@ file systems the CSI driver provisions for a PVC, load balancers.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import Field, ValidationError
+from .prices import PriceTable, load_prices
 
-from components.config_base import _Model
-
-from .project import ProjectNotFound, find_root
-
-# components' config and catalog load botocore, the stack loader pulumi (~0.3 s together); the
-# CLI builds its parser from this module on every command, so they load only when a stack is priced.
+# components' config and catalog load botocore (~0.3 s); the CLI builds its parser on every
+# command, so they load only when a stack is priced.
 if TYPE_CHECKING:
     from components.catalog import GpuInstance
     from components.config import NodeGroupConfig, NodePoolConfig, PlatformConfig
 
-__all__ = [
-    "PRICES_FILE",
-    "PriceError",
-    "PriceTable",
-    "CostReport",
-    "load_prices",
-    "estimate",
-    "format_report",
-    "add_arguments",
-    "run",
-    "main",
-]
-
-PRICES_FILE = Path(__file__).with_name("prices.yaml")
 # The exact worst-case search for a NodePool is O(nodes x GPUs x types); past this many steps the
 # pool is priced by a simple bound instead, so a pool of thousands of GPUs stays instant.
 MAX_SEARCH_STEPS = 3_000_000
-
-
-class PriceError(Exception):
-    """The price table is missing, malformed, or lacks a price the stack needs."""
-
-
-# ---------------------------------------------------------------------------------- price table
-
-
-class _RegionPrices(_Model):
-    eks_control_plane: float = Field(ge=0)
-    nat_gateway: float = Field(ge=0)
-    interface_endpoint_per_az: float = Field(ge=0)
-    kms_key_month: float = Field(ge=0)
-    gp3_gb_month: float = Field(ge=0)
-    instances: dict[str, float]
-
-
-class _PriceFile(_Model):
-    date: str
-    source: str
-    currency: Literal["USD"]
-    hours_per_month: float = Field(gt=0)
-    regions: dict[str, _RegionPrices]
-
-
-@dataclass(frozen=True)
-class PriceTable:
-    """The prices of one region, all converted to USD per hour."""
-
-    region: str
-    date: str
-    source: str
-    path: Path
-    hours_per_month: float
-    eks_control_plane: float
-    nat_gateway: float
-    interface_endpoint_per_az: float
-    kms_key: float
-    gp3_gib: float  # per GiB-hour (the file's per-GB-month / hours per month)
-    instances: dict[str, float]
-
-    def instance(self, name: str, used_by: str = "") -> float:
-        if name not in self.instances:
-            where = f" (used by {used_by})" if used_by else ""
-            raise PriceError(
-                f"no {self.region} on-demand price for instance type '{name}'{where} in "
-                f"{self.path}; add `{name}: <USD per hour>` under regions.{self.region}.instances "
-                "from aws.amazon.com/ec2/pricing/on-demand/"
-            )
-        return self.instances[name]
-
-
-def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise PriceError(f"cannot read the price table {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise PriceError(f"price table {path} is not valid YAML: {exc}") from exc
-    try:
-        data = _PriceFile.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PriceError(f"price table {path} is malformed: {problems}") from None
-    if region not in data.regions:
-        raise PriceError(
-            f"no prices for region {region} in {path}; regions priced: "
-            f"{', '.join(sorted(data.regions))}"
-        )
-    r = data.regions[region]
-    per_hour = 1 / data.hours_per_month
-    return PriceTable(
-        region=region,
-        date=data.date,
-        source=" ".join(data.source.split()),
-        path=path,
-        hours_per_month=data.hours_per_month,
-        eks_control_plane=r.eks_control_plane,
-        nat_gateway=r.nat_gateway,
-        interface_endpoint_per_az=r.interface_endpoint_per_az,
-        kms_key=r.kms_key_month * per_hour,
-        gp3_gib=r.gp3_gb_month * per_hour,
-        instances=dict(r.instances),
-    )
-
-
-# --------------------------------------------------------------------------------------- report
 
 
 @dataclass(frozen=True)
@@ -430,7 +318,7 @@ def _volume_notes(cfg: PlatformConfig) -> list[str]:
 def estimate(
     cfg: PlatformConfig, prices: PriceTable | None = None, stack: str | None = None
 ) -> CostReport:
-    """Price `cfg` with `prices` (default: trainstack/prices.yaml for the stack's region).
+    """Price `cfg` with `prices` (default: trainstack/cost/prices.yaml for the stack's region).
 
     Raises PriceError when an instance type the stack may launch has no price.
     """
@@ -486,122 +374,3 @@ def estimate(
         cluster=cfg.cluster.name,
         gpu_ceiling=cfg.gpu_ceiling(),
     )
-
-
-# ------------------------------------------------------------------------------------- printing
-
-
-def _usd(x: float) -> str:
-    return f"${x:,.3f}" if x < 10 else f"${x:,.2f}"
-
-
-def format_report(report: CostReport) -> str:
-    pr = report.prices
-    title = f"stack '{report.stack}'" if report.stack else f"cluster {report.cluster}"
-    lines = [
-        f"Cost of {title} in {report.region}: on-demand list prices of {pr.date} "
-        f"({pr.path.name}), USD",
-        "",
-    ]
-
-    lines += [
-        "Idle (no training job running):",
-        f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}",
-    ]
-    idle_items = list(report.fixed) + [i for p in report.pools for i in p.idle]
-    for i in idle_items:
-        count = f"{i.quantity:g}"
-        lines.append(
-            f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
-        )
-    zero = [p.name for p in report.pools if not p.idle]
-    if zero:
-        lines.append(f"  (at zero nodes: {', '.join(zero)})")
-    lines += [
-        f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
-        f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}"
-        "/month",
-        "",
-    ]
-
-    lines += [
-        "Each pool at its ceiling:",
-        f"  {'pool':<14} {'kind':<18} {'at ceiling':<34} {'GPUs':>5} {'$/h':>10}  how",
-    ]
-    for p in report.pools:
-        name = p.name + ("*" if p.spot else "")
-        lines.append(
-            f"  {name:<14} {p.kind:<18} {p.ceiling_mix:<34} {p.ceiling_gpus:>5} "
-            f"{p.ceiling_hourly:>10.2f}  {p.note}"
-        )
-    lines += [
-        f"  {'fixed (control plane, NAT, endpoints, KMS)':<73} {report.fixed_hourly:>10.2f}",
-        f"  {'every pool at its ceiling':<73} {report.ceiling_hourly:>10.2f}"
-        f"   = {_usd(report.ceiling_hourly)}/h, "
-        f"{_usd(report.monthly(report.ceiling_hourly))}/month, "
-        f"{report.gpu_ceiling} GPUs",
-        "",
-    ]
-    lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
-    lines.append(f"  - prices: {pr.source} (as of {pr.date}; {pr.hours_per_month:g} h/month)")
-    return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", default="dev", help="stack name (Pulumi.<stack>.yaml)")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--prices",
-        type=Path,
-        default=PRICES_FILE,
-        metavar="FILE",
-        help="price table to use instead of the dated one shipped as "
-        f"trainstack/{PRICES_FILE.name} (same YAML layout)",
-    )
-
-
-def run(args: argparse.Namespace, root: Path) -> int:
-    """`trainstack cost` with parsed arguments; 0 on success, 2 on a config or price problem."""
-    from components import config as platform_config
-    from components.config import ConfigError
-
-    from .offline.stack_config import StackFileError, load_stack_config
-
-    try:
-        # The same validation `trainstack plan` runs first, without evaluating the program.
-        stack_cfg = load_stack_config(Path(root), args.stack)
-        cfg = platform_config.parse_pulumi_config(stack_cfg.config)
-    except (ConfigError, StackFileError) as err:
-        print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
-        return 2
-    try:
-        report = estimate(cfg, load_prices(cfg.region, args.prices), stack=args.stack)
-    except PriceError as err:
-        print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(format_report(report))
-    return 0
-
-
-def main(argv: list[str] | None = None, project_root: Path | None = None) -> int:
-    """`trainstack cost --stack dev [--json] [--prices FILE]` run from `project_root`."""
-    parser = argparse.ArgumentParser(prog="trainstack cost", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    if project_root is None:
-        try:
-            project_root = find_root()
-        except ProjectNotFound as err:
-            print(f"trainstack cost: {err}", file=sys.stderr)
-            return 2
-    return run(args, project_root)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -11,9 +11,9 @@ import pytest
 
 from components.training_job import JobTarget, render
 from components.workload_config import TrainingJobConfig
-from trainstack import plan as offline_plan
+from trainstack.offline import plan as offline_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EFA = "vpc.amazonaws.com/efa"
 
 

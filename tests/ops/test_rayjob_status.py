@@ -11,7 +11,8 @@ from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps, s
 from kubernetes import client as k8s
 from test_training_job import SMALL_BATCH, rendered
 
-from trainstack import cli, rayjobs
+from trainstack import cli
+from trainstack.ops import rayjobs
 
 NS, JOB = "training", "llm-ray"
 CLUSTER = f"{JOB}-raycluster-x7k2p"

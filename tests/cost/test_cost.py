@@ -13,9 +13,11 @@ from components import catalog
 from components.config import parse
 from components.network import INTERFACE_ENDPOINTS
 from trainstack import cost
+from trainstack.cli import cost as cost_cli
+from trainstack.cost import pricing
 from trainstack.offline.stack_config import load_stack_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Catalog types the price table leaves out on purpose (no list price we are sure of).
 UNPRICED = {"p4de.24xlarge", "p5.4xlarge", "p5e.48xlarge", "p5en.48xlarge"}
 
@@ -202,7 +204,7 @@ def test_worst_mix_matches_brute_force(seed):
     types = rng.sample(sorted(catalog.GPU_INSTANCES), rng.randint(1, 4))
     options = [(catalog.GPU_INSTANCES[t], round(rng.uniform(0.5, 20), 3)) for t in types]
     max_gpus, max_nodes = rng.randint(1, 12), rng.randint(1, 5)
-    mix = cost._worst_mix(options, max_gpus, max_nodes)
+    mix = pricing._worst_mix(options, max_gpus, max_nodes)
     price = {i.name: p for i, p in options}
     got = sum(price[t] * n for t, n in mix.items())
     assert got == pytest.approx(brute_force(options, max_gpus, max_nodes))
@@ -212,7 +214,7 @@ def test_worst_mix_matches_brute_force(seed):
 
 def test_huge_pool_falls_back_to_a_bound_above_the_exact_answer(monkeypatch):
     exact = pool(cost.estimate(config("dev")), "large").ceiling_hourly
-    monkeypatch.setattr(cost, "MAX_SEARCH_STEPS", 10)
+    monkeypatch.setattr(pricing, "MAX_SEARCH_STEPS", 10)
     large = pool(cost.estimate(config("dev")), "large")
     assert "bound" in large.note and large.ceiling_hourly >= exact - 1e-9
 
@@ -221,7 +223,7 @@ def test_huge_pool_falls_back_to_a_bound_above_the_exact_answer(monkeypatch):
 
 
 def test_report_text_names_the_price_date_and_the_spot_assumption(capsys):
-    assert cost.main(["--stack", "dev"], ROOT) == 0
+    assert cost_cli.main(["--stack", "dev"], ROOT) == 0
     out = capsys.readouterr().out
     date = yaml.safe_load(cost.PRICES_FILE.read_text())["date"]
     assert f"on-demand list prices of {date}" in out
@@ -230,7 +232,7 @@ def test_report_text_names_the_price_date_and_the_spot_assumption(capsys):
 
 
 def test_json_report(capsys):
-    assert cost.main(["--stack", "efa", "--json"], ROOT) == 0
+    assert cost_cli.main(["--stack", "efa", "--json"], ROOT) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["stack"] == "efa" and data["region"] == "us-west-2"
     assert data["prices"]["date"] and data["prices"]["source"]
@@ -244,11 +246,11 @@ def test_command_fails_clearly_on_an_unpriced_type(tmp_path, capsys):
     del table["regions"]["us-west-2"]["instances"]["g5.48xlarge"]
     prices = tmp_path / "prices.yaml"
     prices.write_text(yaml.safe_dump(table))
-    assert cost.main(["--stack", "dev", "--prices", str(prices)], ROOT) == 2
+    assert cost_cli.main(["--stack", "dev", "--prices", str(prices)], ROOT) == 2
     err = capsys.readouterr().err
     assert "'g5.48xlarge'" in err and str(prices) in err
 
 
 def test_command_fails_clearly_on_a_missing_stack(capsys):
-    assert cost.main(["--stack", "nope"], ROOT) == 2
+    assert cost_cli.main(["--stack", "nope"], ROOT) == 2
     assert "Pulumi.nope.yaml not found" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import copy
 import json
 
 import pytest
-from test_cli import project_copy
+from support import project_copy
 from test_config import stack_data
 from test_platform import plan
 

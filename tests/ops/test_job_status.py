@@ -12,8 +12,9 @@ from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, sta
 from kubernetes import client as k8s
 
 from trainer import logline
-from trainstack import cli, job_view, jobs
-from trainstack import diagnose as diagnose_module
+from trainstack import cli
+from trainstack.ops import diagnose as diagnose_module
+from trainstack.ops import job_view, jobs
 
 NS, JOB = "training", "llm"
 T0 = "2026-11-25T09:00:00Z"
@@ -500,7 +501,7 @@ def test_status_command_on_a_failed_job_runs_the_classifier(
 def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
     """The shared classifier on recorded objects: the worker's OOMKill is found in the pod JSON
     status builds, and its remedy and evidence are printed."""
-    from trainstack import diagnose
+    from trainstack.ops import diagnose
 
     pods = [pod("master", 0), oom_killed_worker()]
     api = fake_api(FAILED, pods, [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting")])
@@ -573,7 +574,7 @@ def test_no_kubeconfig(tmp_path, capsys):
 def test_kubeconfig_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, wrong):
     """The kubernetes client (35.0.0 kube_config.py, KubeConfigMerger.load_config) indexes each
     file's YAML as a mapping and fails inside with a TypeError; the file is named instead."""
-    from trainstack import kube
+    from trainstack.ops import kube
 
     config = tmp_path / "config"
     config.write_text(text)

@@ -1,11 +1,12 @@
-"""`trainstack.diagnose.classify`: realistic pod states, events and log tails -> cause codes."""
+"""`trainstack.ops.diagnose.classify`: realistic pod states, events and log tails -> cause codes."""
 
 import json
 
 import pytest
 
-from trainstack import diagnose
-from trainstack.diagnose import CODES, classify, format_causes
+from trainstack.cli import diagnose as diagnose_cli
+from trainstack.ops import diagnose
+from trainstack.ops.diagnose import CODES, classify, format_causes
 
 IMAGE = (
     "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev-trainer@sha256:"
@@ -586,11 +587,11 @@ def test_command_reads_saved_kubectl_output(tmp_path, capsys):
         "--log",
         str(tmp_path / "log.txt"),
     ]
-    assert diagnose.main(argv + ["--json"]) == 1
+    assert diagnose_cli.main(argv + ["--json"]) == 1
     assert [c["code"] for c in json.loads(capsys.readouterr().out)] == limit[4]
-    assert diagnose.main(["--log", str(tmp_path / "missing.txt")]) == 2
+    assert diagnose_cli.main(["--log", str(tmp_path / "missing.txt")]) == 2
     (tmp_path / "ok.txt").write_text(HEALTHY_LOG)
-    assert diagnose.main(["--log", str(tmp_path / "ok.txt")]) == 0
+    assert diagnose_cli.main(["--log", str(tmp_path / "ok.txt")]) == 0
     assert "No known failure cause" in capsys.readouterr().out
 
 
@@ -609,7 +610,7 @@ def test_nothing_to_read_says_what_it_needs(capsys):
     """No --pods/--events/--log: every classifier would find nothing, which is no diagnosis."""
     from trainstack import cli
 
-    for run in (diagnose.main, lambda argv: cli.main(["diagnose", *argv])):
+    for run in (diagnose_cli.main, lambda argv: cli.main(["diagnose", *argv])):
         for argv in ([], ["--json"], ["--no-efa"]):
             assert run(argv) == 2
             captured = capsys.readouterr()

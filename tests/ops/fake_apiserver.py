@@ -23,7 +23,7 @@ Answer = Callable[[str, dict], tuple[int, bytes, str]]
 def record_sleeps(monkeypatch) -> list[float]:
     """Waits of `trainstack logs`, recorded instead of slept; a runaway wait fails the test
     instead of hanging it."""
-    from trainstack import jobs
+    from trainstack.ops import jobs
 
     made: list[float] = []
 

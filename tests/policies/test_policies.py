@@ -13,8 +13,8 @@ from test_policies_security import SECURITY_CASES
 import policies
 from policies import BY_NAME, MANDATORY, check_plan
 
-ROOT = Path(__file__).resolve().parents[1]
-from trainstack.plan import summary  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+from trainstack.offline.plan import summary  # noqa: E402
 
 EKS = "eks:index:Cluster"
 EKS_RAW = "aws:eks/cluster:Cluster"

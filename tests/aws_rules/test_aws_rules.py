@@ -11,10 +11,11 @@ import aws_rules
 from aws_rules import api_fields, documented, iam_policy
 from components import config as platform_config
 from components.config import ConfigError
-from trainstack import cli, plan
+from trainstack import cli
+from trainstack.offline import plan
 from trainstack.offline.stack_config import load_stack_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def violations(rtype, inputs, logical="res"):

@@ -3,32 +3,19 @@
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import tomllib
-import yaml
+from support import project_copy
 
 from imagebuild import preflight
 from imagebuild.dockerfile import parse_dockerfile
 from trainstack import cli
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def project_copy(tmp_path: Path, stack_edit=None, text: str | None = None) -> Path:
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    if text is not None:
-        (tmp_path / "Pulumi.bad.yaml").write_text(text)
-    else:
-        data = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
-        stack_edit(data["config"])
-        (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(data))
-    return tmp_path
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_plan_prints_summary_and_writes_files(tmp_path, capsys):
@@ -200,14 +187,14 @@ def test_cost_piped_into_head_prints_no_traceback():
 
 def test_logs_into_a_closed_pipe_is_not_an_api_server_error(monkeypatch, capsys):
     """A closed stdout is an OSError too: it must not read as "cannot reach the API server"."""
-    from trainstack import jobs
+    from trainstack.ops import jobs
 
     def stream(api, job, namespace, follow):
         print("step 1 | loss 2.0")
         sys.stdout.flush()
 
     monkeypatch.setattr(jobs, "stream_logs", stream)
-    monkeypatch.setattr("trainstack.kube.current_api_client", lambda kubeconfig: object())
+    monkeypatch.setattr("trainstack.ops.kube.current_api_client", lambda kubeconfig: object())
     read, write = os.pipe()
     os.close(read)
     with open(write, "w") as closed:
@@ -254,11 +241,11 @@ def test_command_help_lists_the_commands_own_options(name, capsys):
     import argparse
     import importlib
 
-    module = importlib.import_module(f"trainstack.{name}")
+    module = importlib.import_module(f"trainstack.cli.{name}")
     own = argparse.ArgumentParser()
     module.add_arguments(own)
     shown = " ".join(help_of([name, "--help"], capsys).split())
     for action in own._actions[1:]:  # [0] is -h
         assert action.help and action.option_strings[0] in shown, action
         assert "".join(action.help.split()) in "".join(shown.split())
-    assert "trainstack/cost.py" not in help_of(["--help"], capsys)
+    assert "trainstack/cost/" not in help_of(["--help"], capsys)

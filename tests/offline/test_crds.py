@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from components import versions
-from trainstack import crds
 from trainstack.cli import main as cli_main
+from trainstack.offline import crds
 
 BODY = {
     "a.yaml": b"kind: CustomResourceDefinition # a\n",
@@ -165,12 +165,12 @@ def test_the_mirror_in_use_holds_exactly_the_pinned_files(pinned_crds):
 def test_plan_names_the_unchecked_kinds_even_beside_schema_errors(monkeypatch, tmp_path):
     import dataclasses
 
-    from trainstack import plan
+    from trainstack.offline import plan
 
     monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
     monkeypatch.setattr(crds, "_download", lambda url: (_ for _ in ()).throw(OSError("offline")))
-    result = plan.run(Path(__file__).resolve().parents[1], "dev", fetch_crds=False)
+    result = plan.run(Path(__file__).resolve().parents[2], "dev", fetch_crds=False)
     kinds = {m["kind"] for m in result.unchecked}
     assert {"PyTorchJob", "NodePool", "EC2NodeClass"} <= kinds and result.schema_errors == {}
     clean = plan.summary(result)

@@ -11,7 +11,7 @@ Public API
     ``{"<Kind>/<name>": errors}`` for the invalid objects only.
 ``crd_dir() -> Path``
     Directory of the pinned upstream CRD YAMLs: ``$TRAINSTACK_CRD_DIR`` if set, else the user
-    cache that ``trainstack crds`` fills (see ``trainstack.crds``); raises ``SchemaUnavailable``
+    cache that ``trainstack crds`` fills (see ``trainstack.offline.crds``); raises ``SchemaUnavailable``
     otherwise.
 ``resolve_kubernetes_version(v) -> str``
     The kubernetes-validate schema version used for a requested cluster version.

@@ -25,8 +25,9 @@ from components import config as platform_config
 from components.config import PlatformConfig
 from components.config_base import key
 
-from . import cost, crds, k8s_schemas
-from .offline.harness import (
+from .. import cost
+from . import crds, k8s_schemas
+from .harness import (
     SECRET_MASK,
     Captured,
     OfflinePlan,
@@ -34,7 +35,7 @@ from .offline.harness import (
     mask_secrets,
     run_program,
 )
-from .offline.stack_config import load_stack_config
+from .stack_config import load_stack_config
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
 # for a `pulumi preview`.

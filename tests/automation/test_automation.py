@@ -29,7 +29,7 @@ from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
 from automation.cli import UsageError, main, qualify_key
 from automation.command import PulumiCLI
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOG = "<event-log>"
 SECRET_KUBECONFIG = "apiVersion: v1 token=SECRET-TOKEN-123"
 CLUSTER_URN = "urn:pulumi:dev::trainstack::aws:eks/cluster:Cluster::cluster"

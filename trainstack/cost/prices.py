@@ -1,0 +1,98 @@
+"""The dated on-demand price table (`prices.yaml` beside this file), one region at a time, in USD
+per hour. `--prices FILE` swaps in another table with the same layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from components.config_base import _Model
+
+PRICES_FILE = Path(__file__).with_name("prices.yaml")
+
+
+class PriceError(Exception):
+    """The price table is missing, malformed, or lacks a price the stack needs."""
+
+
+class _RegionPrices(_Model):
+    eks_control_plane: float = Field(ge=0)
+    nat_gateway: float = Field(ge=0)
+    interface_endpoint_per_az: float = Field(ge=0)
+    kms_key_month: float = Field(ge=0)
+    gp3_gb_month: float = Field(ge=0)
+    instances: dict[str, float]
+
+
+class _PriceFile(_Model):
+    date: str
+    source: str
+    currency: Literal["USD"]
+    hours_per_month: float = Field(gt=0)
+    regions: dict[str, _RegionPrices]
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """The prices of one region, all converted to USD per hour."""
+
+    region: str
+    date: str
+    source: str
+    path: Path
+    hours_per_month: float
+    eks_control_plane: float
+    nat_gateway: float
+    interface_endpoint_per_az: float
+    kms_key: float
+    gp3_gib: float  # per GiB-hour (the file's per-GB-month / hours per month)
+    instances: dict[str, float]
+
+    def instance(self, name: str, used_by: str = "") -> float:
+        if name not in self.instances:
+            where = f" (used by {used_by})" if used_by else ""
+            raise PriceError(
+                f"no {self.region} on-demand price for instance type '{name}'{where} in "
+                f"{self.path}; add `{name}: <USD per hour>` under regions.{self.region}.instances "
+                "from aws.amazon.com/ec2/pricing/on-demand/"
+            )
+        return self.instances[name]
+
+
+def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PriceError(f"cannot read the price table {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise PriceError(f"price table {path} is not valid YAML: {exc}") from exc
+    try:
+        data = _PriceFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PriceError(f"price table {path} is malformed: {problems}") from None
+    if region not in data.regions:
+        raise PriceError(
+            f"no prices for region {region} in {path}; regions priced: "
+            f"{', '.join(sorted(data.regions))}"
+        )
+    r = data.regions[region]
+    per_hour = 1 / data.hours_per_month
+    return PriceTable(
+        region=region,
+        date=data.date,
+        source=" ".join(data.source.split()),
+        path=path,
+        hours_per_month=data.hours_per_month,
+        eks_control_plane=r.eks_control_plane,
+        nat_gateway=r.nat_gateway,
+        interface_endpoint_per_az=r.interface_endpoint_per_az,
+        kms_key=r.kms_key_month * per_hour,
+        gp3_gib=r.gp3_gb_month * per_hour,
+        instances=dict(r.instances),
+    )
