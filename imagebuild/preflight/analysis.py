@@ -60,6 +60,8 @@ def analyze(
                 "give every ARG a FROM line uses a default (or pass --build-arg), close "
                 "continuations and heredocs",
                 dockerfile_name,
+                manual="the Dockerfile must parse first: a value only its author knows, or a "
+                "syntax error to correct",
             )
         ]
     image = build_image(dfs, requirements, dockerfile_name, facts)

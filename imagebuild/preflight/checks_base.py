@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .base import Base, pytorch_tag
 from .facts import best_cuda, newest_release, public
-from .findings import Finding
+from .findings import Edit, Finding
 from .image import Image
 
 
@@ -24,6 +24,14 @@ def suggested_base(image: Image, base: Base) -> str:
     return f"{base.repo}:<release tag>@sha256:<digest>"
 
 
+def base_fix(image: Image, stage_line: int, base: Base, new_ref: str) -> dict:
+    """The edit of a FROM line to `new_ref` (fix.py follows a FROM built from ARGs to their
+    defaults), or why there is none: a tag and digest only the registry knows."""
+    if "<" in new_ref:
+        return {"manual": f"which {base.repo} release to pin is the author's choice"}
+    return {"edits": (Edit(image.name, stage_line, base.ref, new_ref),)}
+
+
 def check_base_pinned(image: Image) -> list[Finding]:
     """A moving base changes torch, CUDA and Python under an unchanged Dockerfile."""
     out = []
@@ -40,6 +48,7 @@ def check_base_pinned(image: Image) -> list[Finding]:
                     "release tag: every build may pull a different torch and CUDA",
                     suggested_base(image, base),
                     image.at(stage.df.line),
+                    **base_fix(image, stage.df.line, base, suggested_base(image, base)),
                 )
             )
         elif base.tag == "latest":
@@ -50,6 +59,7 @@ def check_base_pinned(image: Image) -> list[Finding]:
                     f"base image {base.ref!r} is not pinned: `latest` moves to each new release",
                     suggested_base(image, base),
                     image.at(stage.df.line),
+                    **base_fix(image, stage.df.line, base, suggested_base(image, base)),
                 )
             )
     return out
@@ -78,6 +88,8 @@ def check_args_vs_tag(image: Image) -> list[Finding]:
                 f"base tag {what} {tag_value} != ARG {arg} {value}",
                 f"ARG {arg}={tag_value}",
                 image.at(stage.df.line),
+                # The ARG's default wherever it is declared (fix.py names a --build-arg instead).
+                edits=(Edit(image.name, 0, f"{arg}={value}", f"{arg}={tag_value}"),),
             )
         )
     return out
@@ -106,6 +118,7 @@ def check_tag_understood(image: Image) -> list[Finding]:
                     f"{base.repo} (expected {expected}): torch/CUDA checks skipped",
                     suggested_base(image, base),
                     image.at(stage.df.line),
+                    **base_fix(image, stage.df.line, base, suggested_base(image, base)),
                 )
             )
     return out

@@ -7,6 +7,7 @@ import re
 
 from packaging.version import Version
 
+from ..dockerfile import Requirement
 from .base import pytorch_tag
 from .checks_torch import wheel_cuda
 from .facts import (
@@ -18,7 +19,7 @@ from .facts import (
     release_of,
     version_or_none,
 )
-from .findings import Finding
+from .findings import Edit, Finding, repin
 from .image import WHEEL_INDEX, Image
 
 
@@ -54,6 +55,7 @@ def check_index_cuda(image: Image) -> list[Finding]:
                 f"{describe_cuda(cuda)} ({origin})",
                 f"{ref.option} {url}",
                 ref.where,
+                edits=(Edit(*_at(ref.where), ref.url, url),),
             )
         )
     return out
@@ -72,14 +74,23 @@ def check_driver(image: Image) -> list[Finding]:
     base, pin = image.base, image.torch_pin()
     torch = base.torch or (public(pin.exact) if pin else None)
     best = best_cuda(facts, torch)
+    root = image.root_stage.df.line
     if base.kind == "pytorch" and base.torch:
         fix = pytorch_tag(base.torch, best, base)
+        edit = {"edits": (Edit(image.name, root, base.ref, fix),)}
     elif base.kind == "cuda" and base.cuda:
         fix = f"nvidia/cuda:{best}.0-{base.rest}"
+        edit = {"edits": (Edit(image.name, root, base.ref, fix),)}
     else:
         fix = (
             f"torch=={torch or newest_release(facts)}+{cu_tag(best)} with --extra-index-url "
             f"https://download.pytorch.org/whl/{cu_tag(best)}"
+        )
+        # The wheel first; its index then disagrees with it (TS202), and that is fixed next.
+        edit = (
+            {"edits": (repin(pin, f"{torch}+{cu_tag(best)}"),)}
+            if pin and torch
+            else {"manual": "no torch pin to rebuild for another CUDA: pin torch first"}
         )
     where = image.at(image.final.df.line) if base.cuda else origin.split(": ", 1)[0]
     return [
@@ -91,15 +102,23 @@ def check_driver(image: Image) -> list[Finding]:
             "initialisation fails on the GPU nodes",
             fix,
             where,
+            **edit,
         )
     ]
 
 
-def _torch_cuda_pairs(image: Image) -> list[tuple[str, str, str, str]]:
-    """(torch, CUDA, where, kind) for each torch build the image would run or fetch."""
+def _at(where: str) -> tuple[str, int]:
+    """ "trainer/requirements.txt:3" -> (path, 3)."""
+    path, _, line = where.rpartition(":")
+    return (path, int(line)) if line.isdigit() else (where, 0)
+
+
+def _torch_cuda_pairs(image: Image) -> list[tuple[str, str, str, Requirement | None]]:
+    """(torch, CUDA, where, the pin or None for the base) for each torch build the image would
+    run or fetch."""
     base, pairs = image.base, []
     if base.kind == "pytorch" and base.torch and base.cuda and base.cuda != "cpu":
-        pairs.append((base.torch, base.cuda, image.at(image.final.df.line), "base"))
+        pairs.append((base.torch, base.cuda, image.at(image.final.df.line), None))
     index_cuda = next((i.cuda for i in image.indexes if re.fullmatch(r"\d+\.\d+", i.cuda)), None)
     for req in image.torch_reqs():
         if not req.exact or not version_or_none(req.exact):
@@ -108,14 +127,14 @@ def _torch_cuda_pairs(image: Image) -> list[tuple[str, str, str, str]]:
         if wheel is None and base.kind != "pytorch":
             wheel = index_cuda
         if wheel and re.fullmatch(r"\d+\.\d+", wheel):
-            pairs.append((release, wheel, req.where, "pin"))
+            pairs.append((release, wheel, req.where, req))
     return pairs
 
 
 def check_published_builds(image: Image) -> list[Finding]:
     """A torch/CUDA pair nobody built fails at `docker build` (no such tag or wheel)."""
     facts, out, seen = image.facts, [], set()
-    for torch, cuda, where, kind in _torch_cuda_pairs(image):
+    for torch, cuda, where, req in _torch_cuda_pairs(image):
         release = release_of(torch)
         if (release, cuda) in seen:
             continue
@@ -131,18 +150,28 @@ def check_published_builds(image: Image) -> list[Finding]:
                     "checked",
                     f"torch=={newest_release(facts)}, or add torch {release} to TORCH_CUDA_BUILDS",
                     where,
+                    manual=f"a newer torch or torch {release}'s CUDA builds in "
+                    "imagebuild/cuda_versions.py: which one is the author's choice",
                 )
             )
             continue
         if cuda in builds:
             continue
         best, base = best_cuda(facts, torch), image.base
-        if kind == "base":
+        root = image.root_stage.df.line
+        if req is None:
             fix = pytorch_tag(torch, best, base)
+            edits: tuple[Edit, ...] = (Edit(image.name, root, base.ref, fix),)
         elif base.kind == "cuda" and base.rest:  # the wheel's CUDA must stay the base's (TS201)
-            fix = f"nvidia/cuda:{best}.0-{base.rest} with torch=={torch}+{cu_tag(best)}"
+            new_base = f"nvidia/cuda:{best}.0-{base.rest}"
+            fix = f"{new_base} with torch=={torch}+{cu_tag(best)}"
+            edits = (
+                Edit(image.name, root, base.ref, new_base),
+                repin(req, f"{torch}+{cu_tag(best)}"),
+            )
         else:
             fix = f"torch=={torch}+{cu_tag(best)}"
+            edits = (repin(req, f"{torch}+{cu_tag(best)}"),)
         out.append(
             Finding(
                 "TS204",
@@ -150,6 +179,7 @@ def check_published_builds(image: Image) -> list[Finding]:
                 f"torch {release} ships no CUDA {cuda} build (only {', '.join(builds)})",
                 fix,
                 where,
+                edits=edits,
             )
         )
     return out

@@ -9,7 +9,7 @@ from packaging.version import Version
 
 from ..dockerfile import Requirement
 from .facts import version_or_none
-from .findings import Finding
+from .findings import Finding, pinned, remove, repin
 from .image import Image
 
 
@@ -91,18 +91,30 @@ def _range_conflict(reqs: list[Requirement]) -> tuple[Requirement, Requirement, 
     return None
 
 
+def _keep_one(keep: Requirement, reqs: list[Requirement], version: str | None = None) -> dict:
+    """The edits that leave `keep` (pinned to `version` when given) as the package's only line."""
+    edits = [repin(keep, version)] if version and keep.unmarked != pinned(keep, version) else []
+    return {"edits": (*edits, *(remove(r) for r in reqs if r is not keep))}
+
+
 def _pin_fix(
     name: str, reqs: list[Requirement], image: Image, conflict: tuple[Requirement, Requirement, str]
-) -> str:
+) -> tuple[str, dict]:
     """One pin that satisfies every line (the base's torch for torch), else keep the first of
-    the two conflicting lines and drop the second."""
+    the two conflicting lines and drop the second; with the edits that do it (the first line,
+    files before RUN lines, is the one kept)."""
     if name == "torch" and image.base.kind == "pytorch" and image.base.torch:
-        return f"torch=={image.base.torch} in one place; delete the other torch lines"
+        text = f"torch=={image.base.torch} in one place; delete the other torch lines"
+        return text, _keep_one(reqs[0], reqs, image.base.torch)
     for _, pin, version in _exact_versions(reqs):
         if all(r.specifier.contains(version, prereleases=True) for r in reqs):
-            return f"{reqs[0].display}=={pin} in one place; delete the other lines"
+            text = f"{reqs[0].display}=={pin} in one place; delete the other lines"
+            return text, _keep_one(reqs[0], reqs, pin)
     keep, drop, _ = conflict
-    return f"{keep.unmarked} ({keep.where}); delete {drop} ({drop.where})"
+    text = f"{keep.unmarked} ({keep.where}); delete {drop} ({drop.where})"
+    if keep is drop:
+        return text, {"manual": f"{keep} contradicts itself: which bound is meant is the author's"}
+    return text, {"edits": (remove(drop),)}
 
 
 def _groups(image: Image) -> dict[str, list[Requirement]]:
@@ -122,13 +134,15 @@ def check_pins(image: Image) -> list[Finding]:
         if conflict:
             a, b, why = conflict
             places = a.where if a is b else f"{a.where} and {b.where}"
+            fix, edits = _pin_fix(name, reqs, image, conflict)
             out.append(
                 Finding(
                     "TS401",
                     "error",
                     f"{a.display} pins conflict ({places}): {why}; pip cannot satisfy both",
-                    _pin_fix(name, reqs, image, conflict),
+                    fix,
                     a.where,
+                    **edits,
                 )
             )
         elif len(reqs) > 1 and any(r.specifier for r in reqs):
@@ -143,6 +157,7 @@ def check_pins(image: Image) -> list[Finding]:
                     f"{reqs[0].display} is pinned in {len(reqs)} places: {wheres}",
                     f"keep one line: {keep.unmarked} ({keep.where})",
                     reqs[1].where,
+                    **_keep_one(keep, reqs),
                 )
             )
     return out
@@ -157,6 +172,8 @@ def check_unread_files(image: Image) -> list[Finding]:
             f"pip installs {path}, which the preflight was not given: its pins are not checked",
             f"--requirements {path}",
             where,
+            manual=f"{path} is not in the build context: its pins are its author's to write "
+            "(or the -r naming it to drop)",
         )
         for path, where in image.unread_files
     ]
@@ -172,6 +189,7 @@ def check_invalid_requirements(image: Image) -> list[Finding]:
             "write it as PEP 508 and PEP 440 allow (a local label such as +cu130 "
             "only after == or !=, e.g. torch==2.13.0+cu130)",
             line.where,
+            manual="which version was meant is for the line's author to say",
         )
         for line in image.invalid
     ]

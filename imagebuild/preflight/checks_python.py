@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from ..dockerfile import Requirement, evaluate_marker
-from .findings import Finding, severity
+from .findings import Edit, Finding, severity
 from .image import Image, Stage, marker_env, stage_ref
 
 
@@ -17,6 +17,13 @@ def _python_origin(stage: Stage) -> str:
     return f"stage {stage.label}, {root.ref}"
 
 
+def _inferred(stage: Stage) -> str:
+    return (
+        f"the Python of stage {stage.label} is inferred ({_python_origin(stage)}), not stated: "
+        "check it with `docker run --rm <image> python -V` before changing anything"
+    )
+
+
 def check_pip_interpreter(image: Image) -> list[Finding]:
     """Packages installed for another interpreter are invisible to the `python` that runs."""
     out = []
@@ -25,6 +32,22 @@ def check_pip_interpreter(image: Image) -> list[Finding]:
             if not cmd.python or not stage.python or cmd.python == stage.python:
                 continue
             where = image.at(cmd.line)
+            # Only with the Python known: pythonX.Y exists wherever it is (apt, conda, python:).
+            fixes = (
+                {
+                    "edits": (
+                        Edit(
+                            image.name,
+                            cmd.line,
+                            f"python{cmd.python} -m pip",
+                            f"python{stage.python} -m pip",
+                        ),
+                        Edit(image.name, cmd.line, f"pip{cmd.python}", f"pip{stage.python}"),
+                    )
+                }
+                if stage.python_certain
+                else {"manual": _inferred(stage)}
+            )
             out.append(
                 Finding(
                     "TS301",
@@ -35,6 +58,7 @@ def check_pip_interpreter(image: Image) -> list[Finding]:
                     "does not look, or the interpreter is missing",
                     f"python -m pip {cmd.subcommand} ... (or python{stage.python} -m pip)",
                     where,
+                    **fixes,
                 )
             )
     return out
@@ -58,6 +82,18 @@ def check_copy_python(image: Image) -> list[Finding]:
                 if source.root.kind == "python"
                 else f"build stage {source.label} with Python {stage.python}"
             )
+            fixes: dict = {
+                "manual": f"how stage {source.label} gets Python {stage.python} is the author's "
+                "choice"
+            }
+            if not stage.python_certain:
+                fixes = {"manual": _inferred(stage)}
+            elif source.root.kind == "python" and source.python_certain:
+                root = source
+                while root.parent is not None:
+                    root = root.parent
+                new = f"python:{stage.python}-slim"
+                fixes = {"edits": (Edit(image.name, root.df.line, source.root.ref, new),)}
             out.append(
                 Finding(
                     "TS302",
@@ -67,6 +103,7 @@ def check_copy_python(image: Image) -> list[Finding]:
                     f"Python {stage.python} ({_python_origin(stage)})",
                     fix,
                     image.at(line),
+                    **fixes,
                 )
             )
     return out
@@ -105,6 +142,11 @@ def check_python_markers(image: Image) -> list[Finding]:
                 f"{python} ({req.marker}): pip installs no {req.display}",
                 fix,
                 req.where,
+                **(
+                    {"edits": (Edit(req.source, req.line, req.text, req.unmarked),)}
+                    if image.final.python_certain
+                    else {"manual": _inferred(image.final)}
+                ),
             )
         )
     return out

@@ -16,21 +16,33 @@ from .facts import (
     release_of,
     version_or_none,
 )
-from .findings import Finding
+from .findings import Edit, Finding, pinned, repin
 from .image import Image
 
 
-def suggested_torch(image: Image) -> str:
-    """The torch pin that keeps what the base carries, or a published build for its CUDA."""
+def suggested_torch_version(image: Image) -> str:
+    """The torch version that keeps what the base carries, or a published build for its CUDA."""
     base = image.base
     if base.kind == "pytorch" and base.torch:
-        return f"torch=={base.torch}"
+        return base.torch
     if base.cuda and base.cuda != "cpu":
         builds = image.facts.torch_cuda_builds
         releases = [r for r in builds if base.cuda in builds[r]]
         if releases:
-            return f"torch=={max(releases, key=Version)}.0+{cu_tag(base.cuda)}"
-    return f"torch=={newest_release(image.facts)}"
+            return f"{max(releases, key=Version)}.0+{cu_tag(base.cuda)}"
+    return newest_release(image.facts)
+
+
+def suggested_torch(image: Image) -> str:
+    return f"torch=={suggested_torch_version(image)}"
+
+
+def _added_line(image: Image, source: str, line: str) -> dict:
+    """The edit that adds a line at the top of a requirements file; a pip command in a RUN has no
+    such place, so that stays the author's."""
+    if source in image.files:
+        return {"edits": (Edit(source, 1, "", line),)}
+    return {"manual": f"add `{line}` to the pip command at {source} by hand"}
 
 
 def check_torch_vs_base(image: Image) -> list[Finding]:
@@ -60,6 +72,7 @@ def check_torch_vs_base(image: Image) -> list[Finding]:
                 f"carries {base.torch} ({base.ref}): pip would replace it",
                 fix,
                 req.where,
+                edits=(repin(req, base.torch),),
             )
         )
     return out
@@ -68,7 +81,7 @@ def check_torch_vs_base(image: Image) -> list[Finding]:
 def check_torch_pinned(image: Image) -> list[Finding]:
     """Without `torch==`, any dependency's torch requirement may swap the CUDA build."""
     reqs = image.torch_reqs()
-    fix = suggested_torch(image)
+    fix, version = suggested_torch(image), suggested_torch_version(image)
     out = []
     for req in reqs:
         if req.exact:
@@ -81,6 +94,7 @@ def check_torch_pinned(image: Image) -> list[Finding]:
                     f"`pip install -U {req}` replaces the base's torch with PyPI's newest build",
                     fix,
                     req.where,
+                    edits=(repin(req, version),),
                 )
             )
         elif not image.torch_pin():
@@ -92,6 +106,7 @@ def check_torch_pinned(image: Image) -> list[Finding]:
                     "pip may install another torch and CUDA build",
                     fix,
                     req.where,
+                    edits=(repin(req, version),),
                 )
             )
     if not reqs and image.base.kind == "pytorch" and image.base.torch and image.requirements:
@@ -104,6 +119,7 @@ def check_torch_pinned(image: Image) -> list[Finding]:
                 "CUDA build",
                 fix,
                 image.requirements[0].source,
+                **_added_line(image, image.requirements[0].source, fix),
             )
         )
     return out
@@ -125,9 +141,10 @@ def check_wheel_suffix(image: Image) -> list[Finding]:
         if wheel is None or wheel == base.cuda:
             continue
         if req.name == "torch" and base.kind == "pytorch" and base.torch == public(req.exact):
-            fix = f"torch=={public(req.exact)}"  # the base's own build, whatever its local label
+            version = public(req.exact)  # the base's own build, whatever its local label
         else:
-            fix = f"{req.display}=={public(req.exact)}+{cu_tag(base.cuda)}"
+            version = f"{public(req.exact)}+{cu_tag(base.cuda)}"
+        fix = pinned(req, version)
         out.append(
             Finding(
                 "TS201",
@@ -137,6 +154,7 @@ def check_wheel_suffix(image: Image) -> list[Finding]:
                 f"({base.ref})",
                 fix,
                 req.where,
+                edits=(repin(req, version),),
             )
         )
     return out
@@ -154,6 +172,8 @@ def check_pypi_torch(image: Image) -> list[Finding]:
                 base.cuda if base.cuda and base.cuda != "cpu" else best_cuda(image.facts, req.exact)
             )
             cu = cu_tag(cuda)
+            index = f"--extra-index-url https://download.pytorch.org/whl/{cu}"
+            added = _added_line(image, req.source, index)
             out.append(
                 Finding(
                     "TS206",
@@ -161,9 +181,10 @@ def check_pypi_torch(image: Image) -> list[Finding]:
                     f"torch=={req.exact} comes from "
                     "PyPI, whose default CUDA build is not checked against "
                     f"{describe_cuda(base.cuda) if base.cuda else 'the nodes'}",
-                    f"torch=={req.exact}+{cu} with --extra-index-url "
-                    f"https://download.pytorch.org/whl/{cu}",
+                    f"torch=={req.exact}+{cu} with {index}",
                     req.where,
+                    edits=(repin(req, f"{req.exact}+{cu}"), *added.get("edits", ())),
+                    manual=added.get("manual", ""),
                 )
             )
     return out

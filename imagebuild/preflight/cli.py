@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ..dockerfile import parse_requirements
 from .analysis import analyze
+from .findings import Finding
+from .fix import fix_to_fixed_point, why_not_fixed
 from .image import installed_requirement_files
 
 
@@ -37,6 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="as docker build --build-arg: replaces an ARG's default",
     )
     parser.add_argument("--json", action="store_true", help="print the findings as a JSON list")
+    parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="write the fixes into the Dockerfile and requirements files (base tag, pins, index "
+        "URLs, conflicting lines), show each as a diff, and check again until clean or nothing "
+        "more changes; what stays says why it was not fixed",
+    )
 
 
 def _display(path: Path, context: Path) -> str:
@@ -65,34 +74,58 @@ def read_requirement_files(paths: list[Path], context: Path = Path(".")) -> dict
     return texts
 
 
-def run(args: argparse.Namespace, root: Path | None = None) -> int:
-    """The preflight for parsed arguments. `root` is the build context (the current directory
-    unless given): default paths resolve against it and findings name files relative to it."""
-    root = root or Path(".")
+def _check(args: argparse.Namespace, root: Path) -> tuple[list[Finding], dict[str, str], str]:
+    """The findings, the texts read (build-context path -> text, the Dockerfile's included) and
+    the Dockerfile's path. Raises OSError when a file cannot be read."""
     dockerfile = args.dockerfile or root / "trainer" / "Dockerfile"
     default = root / "trainer" / "requirements.txt"
     paths = list(args.requirements or ([default] if default.is_file() else []))
-    build_args = dict(a.partition("=")[::2] for a in args.build_arg)
+    build_args = _build_args(args)
+    text = dockerfile.read_text()
+    # What the Dockerfile installs is checked without being named twice; a file it names
+    # that is not in the context stays unread and is reported (TS403).
+    paths += [
+        root / p for p in installed_requirement_files(text, build_args) if (root / p).is_file()
+    ]
+    requirements = read_requirement_files(paths, root)
+    name = _display(dockerfile, root)
+    findings = analyze(text, requirements, dockerfile_name=name, build_args=build_args)
+    return findings, {name: text, **requirements}, name
+
+
+def _build_args(args: argparse.Namespace) -> dict[str, str]:
+    return dict(a.partition("=")[::2] for a in args.build_arg)
+
+
+def run(args: argparse.Namespace, root: Path | None = None) -> int:
+    """The preflight for parsed arguments. `root` is the build context (the current directory
+    unless given): default paths resolve against it and findings name files relative to it.
+    With --fix, the findings' edits are written first (fix.py), each shown as a diff."""
+    root = root or Path(".")
+    build_args = _build_args(args)
     try:
-        text = dockerfile.read_text()
-        # What the Dockerfile installs is checked without being named twice; a file it names
-        # that is not in the context stays unread and is reported (TS403).
-        paths += [
-            root / p for p in installed_requirement_files(text, build_args) if (root / p).is_file()
-        ]
-        requirements = read_requirement_files(paths, root)
+        findings, texts, name = _check(args, root)
+        if getattr(args, "fix", False):
+            echo = (lambda s: print(s, file=sys.stderr)) if args.json else print
+            findings = fix_to_fixed_point(
+                lambda: _check(args, root),
+                lambda path, text: (root / path).write_text(text),
+                build_args,
+                echo,
+            )
+            _, texts, name = _check(args, root)
     except OSError as err:
         print(f"preflight: {err}", file=sys.stderr)
         return 2
-    name = _display(dockerfile, root)
-    findings = analyze(text, requirements, dockerfile_name=name, build_args=build_args)
     errors = sum(f.severity == "error" for f in findings)
     if args.json:
         print(json.dumps([asdict(f) for f in findings], indent=2))
     else:
         for finding in findings:
             print(finding)
-        files = ", ".join(requirements) or "no requirements files"
+            if getattr(args, "fix", False):
+                print(f"    not fixed: {why_not_fixed(finding, build_args)}")
+        files = ", ".join(p for p in texts if p != name) or "no requirements files"
         print(
             f"preflight: {name} with {files}: {errors} error(s), "
             f"{len(findings) - errors} warning(s)"

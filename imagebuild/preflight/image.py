@@ -178,6 +178,14 @@ class Image:
     def base(self) -> Base:
         return self.final.root
 
+    @property
+    def root_stage(self) -> Stage:
+        """The stage whose FROM names the final image's base (the final one, or its ancestor)."""
+        stage = self.final
+        while stage.parent is not None:
+            stage = stage.parent
+        return stage
+
     def at(self, line: int) -> str:
         return f"{self.name}:{line}"
 
