@@ -282,6 +282,8 @@ class TrainerImage(pulumi.ComponentResource):
                     {"name": "REPOSITORY_URI", "value": repo.repository_url, "type": "PLAINTEXT"},
                     # The selftest level the buildspec runs in the built image (image.testLevel).
                     {"name": "TEST_LEVEL", "value": cfg.test_level, "type": "PLAINTEXT"},
+                    # image.autoFix: the buildspec runs the preflight with --fix.
+                    {"name": "AUTO_FIX", "value": str(cfg.auto_fix).lower(), "type": "PLAINTEXT"},
                 ],
             },
             # Reuses layers and the source within a host's cache window; the buildspec also

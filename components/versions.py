@@ -9,6 +9,12 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+# The torch/CUDA/driver facts (NVIDIA_DRIVER_MAX_CUDA, TORCH_CUDA_BUILDS) live with the image
+# tooling, whose CodeBuild preflight imports them without this package; named here as well so that
+# every pin is found through this module.
+from imagebuild.cuda_versions import NVIDIA_DRIVER_MAX_CUDA as NVIDIA_DRIVER_MAX_CUDA
+from imagebuild.cuda_versions import TORCH_CUDA_BUILDS as TORCH_CUDA_BUILDS
+
 # EKS Kubernetes versions: standard support 1.34/1.35, extended support 1.31-1.33.
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
@@ -61,14 +67,3 @@ def ray_version() -> str:
                 )
             return pins[0]
     raise ValueError(f"{RAY_REQUIREMENTS.name}: no `ray` requirement")
-
-
-# EKS AL2023 NVIDIA AMI: the 580-series driver runs CUDA builds up to 13.0.
-NVIDIA_DRIVER_MAX_CUDA = "13.0"
-# CUDA builds of each torch release on download.pytorch.org (stable and experimental), per the
-# release compatibility matrix in pytorch/pytorch RELEASE.md; 2.12 dropped 12.8 and added 13.2.
-TORCH_CUDA_BUILDS = {
-    "2.12": ("12.6", "13.0", "13.2"),
-    "2.13": ("12.6", "13.0", "13.2"),
-    "2.14": ("12.6", "13.0", "13.2"),
-}

@@ -68,6 +68,9 @@ class ImageConfig(_Model):
     # The selftest level the build runs inside the image before pushing it (trainer/selftest.py).
     # Not part of the source hash: changing it alone rebuilds nothing (docs/trainer.md).
     test_level: Literal[SELFTEST_LEVELS] = "standard"  # type: ignore[valid-type]
+    # The build runs `preflight --fix` and builds the fixed files, the diff in its log. Not part
+    # of the source hash either (imagebuild/preflight/fix.py).
+    auto_fix: bool = False
 
 
 # Each CSI driver's documented example StorageClass; components/storage.py creates the efs and

@@ -38,6 +38,7 @@ from components import image_build
 from components.image_build import UNKNOWN, ImageBuildProvider
 from imagebuild import builder as image_builder
 from imagebuild.builder import BuildFailed, Clients, SourceError
+from imagebuild.preflight import RUNTIME_FILES as PREFLIGHT_FILES
 
 REGION = "us-west-2"
 PROJECT = "trainstack-dev-trainer"
@@ -53,10 +54,8 @@ SOURCE = {
     "trainer/__init__.py": "",
     "trainer/train.py": "def main():\n    return 0\n",
     "trainer/requirements.txt": "numpy\n",
-    "imagebuild/__init__.py": "",
-    "imagebuild/preflight.py": "print('ok')\n",
-    "imagebuild/dockerfile.py": "",
-    "components/versions.py": "NVIDIA_DRIVER_MAX_CUDA = '13.0'\n",
+    # What the preflight needs in CodeBuild (imagebuild.preflight.RUNTIME_FILES).
+    **{path: "" for path in PREFLIGHT_FILES},
     # Not part of the build: never bundled, never hashed.
     "README.md": "readme\n",
     "tests/test_x.py": "def test(): pass\n",
@@ -66,8 +65,7 @@ SOURCE = {
 BUNDLED = sorted(
     k
     for k in SOURCE
-    if k.startswith(("trainer/", ".dockerignore", "imagebuild/", "components/"))
-    and k != "imagebuild/builder.py"
+    if k.startswith(("trainer/", ".dockerignore", "imagebuild/")) and k != "imagebuild/builder.py"
 )
 
 
@@ -308,7 +306,8 @@ def test_source_files_take_the_build_inputs_only(src: Path):
 
 
 @pytest.mark.parametrize(
-    "missing", ["trainer/buildspec.yml", "components/versions.py", "imagebuild/dockerfile.py"]
+    "missing",
+    ["trainer/buildspec.yml", "imagebuild/cuda_versions.py", "imagebuild/preflight/image.py"],
 )
 def test_missing_build_files_are_named(src: Path, missing: str):
     (src / missing).unlink()
@@ -394,7 +393,7 @@ def _run_bundle_locally(tmp_path: Path, **codebuild_env: str) -> tuple[Path, str
         for i, (_, cmd) in enumerate(commands)
     )
     # `python3` is the interpreter running these tests: its packaging is the version the
-    # buildspec's install phase pins (test_preflight checks the pin). PIP_NO_INDEX keeps that pip
+    # buildspec's install phase pins (test_preflight_cli checks the pin). PIP_NO_INDEX keeps that pip
     # install offline and honest: it passes because the pinned version is already installed
     # ("Requirement already satisfied"), and fails instead of downloading anything.
     python3 = Path(sys.executable).with_name("python3")

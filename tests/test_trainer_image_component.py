@@ -251,6 +251,23 @@ def test_codebuild_project_carries_the_selftest_level():
     assert a.inputs["source_hash"] == b.inputs["source_hash"]
 
 
+def test_image_auto_fix_reaches_the_buildspec_as_auto_fix():
+    """image.autoFix becomes the project's AUTO_FIX, which the buildspec turns into `--fix` on the
+    preflight (tests/imagebuild/test_preflight_fix.py runs those commands)."""
+
+    def auto_fix(result) -> str:
+        env = one(result, "aws:codebuild/project:Project")["environment"]["environmentVariables"]
+        (var,) = [v for v in env if v["name"] == "AUTO_FIX"]
+        return var["value"]
+
+    default, fixing = plan(), plan(**{"trainstack:image__autoFix": "true"})
+    assert auto_fix(default) == "false" and auto_fix(fixing) == "true"
+    spec = yaml.safe_load((ROOT / image.BUILDSPEC).read_text())
+    pre = spec["phases"]["pre_build"]["commands"]
+    assert any('"${AUTO_FIX:-false}" = true' in c and "--fix" in c for c in pre)
+    assert any("imagebuild.preflight" in c and "$PREFLIGHT_FIX" in c for c in pre)
+
+
 def test_an_unknown_test_level_is_a_config_error_naming_the_levels():
     from components.config import ConfigError
     from trainer.selftest import LEVELS

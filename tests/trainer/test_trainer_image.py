@@ -1,5 +1,5 @@
 """The trainer's GPU image, checked offline: trainer/Dockerfile, trainer/requirements.txt and the
-repository's .dockerignore against the version facts in components/versions.py.
+repository's .dockerignore against the version facts in imagebuild/cuda_versions.py.
 
 No Docker engine is needed: the Dockerfile is read by imagebuild.dockerfile (the parser the
 CodeBuild preflight uses too) and the torch/CUDA/driver rules are imagebuild.preflight's; the

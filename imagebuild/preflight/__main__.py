@@ -1,0 +1,7 @@
+"""`python -m imagebuild.preflight`: what CodeBuild's buildspec runs."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
