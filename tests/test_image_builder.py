@@ -56,6 +56,9 @@ SOURCE = {
     "imagebuild/__init__.py": "",
     "imagebuild/preflight.py": "print('ok')\n",
     "imagebuild/dockerfile.py": "",
+    "imagebuild/shell.py": "",
+    "imagebuild/requirements.py": "",
+    "imagebuild/pip_command.py": "",
     "components/versions.py": "NVIDIA_DRIVER_MAX_CUDA = '13.0'\n",
     # Not part of the build: never bundled, never hashed.
     "README.md": "readme\n",
