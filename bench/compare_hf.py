@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import shlex
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -42,36 +41,13 @@ torch.set_num_interop_threads(1)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from torch.distributed.fsdp import fully_shard  # noqa: E402
+# bench/ is the script's directory (sys.path[0]): its helper modules import by their bare names.
+from figures import summarise, table  # noqa: E402
+from hf_llama import build_hf, copy_weights, hf_train_step, shard_hf  # noqa: E402
 
 from trainer import batches, config, distributed, metrics, tokenizer  # noqa: E402
 from trainer.model import flops_per_token  # noqa: E402
-from trainer.parallelize import mixed_precision  # noqa: E402
-from trainer.train import build_model, build_optimizer, clip_gradients, train_step  # noqa: E402
-
-# trainstack parameter name piece -> Hugging Face piece (a renaming, checked shape by shape).
-_NAMES = [
-    ("tok_embeddings.", "model.embed_tokens."),
-    ("layers.", "model.layers."),
-    ("attention_norm.", "input_layernorm."),
-    ("ffn_norm.", "post_attention_layernorm."),
-    ("attention.wq.", "self_attn.q_proj."),
-    ("attention.wk.", "self_attn.k_proj."),
-    ("attention.wv.", "self_attn.v_proj."),
-    ("attention.wo.", "self_attn.o_proj."),
-    ("feed_forward.w1.", "mlp.gate_proj."),
-    ("feed_forward.w3.", "mlp.up_proj."),
-    ("feed_forward.w2.", "mlp.down_proj."),
-    ("output.", "lm_head."),
-]
-
-
-def hf_name(name: str) -> str:
-    if name.startswith("norm."):
-        return "model." + name
-    for a, b in _NAMES:
-        name = name.replace(a, b)
-    return name
+from trainer.train import build_model, build_optimizer, train_step  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -132,132 +108,6 @@ def repro_command(a: argparse.Namespace, layers: int) -> str:
     if a.json:
         argv += ["--json", a.json]
     return shlex.join(argv)
-
-
-def build_hf(cfg: config.TrainConfig):
-    import transformers
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    m = cfg.model
-    rope = {"rope_type": "default", "rope_theta": m.rope_theta}
-    if m.rope_scaling is not None:
-        s = m.rope_scaling
-        rope = {
-            "rope_type": "llama3",
-            "rope_theta": m.rope_theta,
-            "factor": s.factor,
-            "low_freq_factor": s.low_freq_factor,
-            "high_freq_factor": s.high_freq_factor,
-            "original_max_position_embeddings": s.original_max_seq_len,
-        }
-    hf_cfg = LlamaConfig(
-        vocab_size=m.vocab_size,
-        hidden_size=m.dim,
-        intermediate_size=m.ffn_hidden,
-        num_hidden_layers=m.n_layers,
-        num_attention_heads=m.n_heads,
-        num_key_value_heads=m.n_kv_heads,
-        head_dim=m.head_dim,
-        hidden_act="silu",
-        max_position_embeddings=m.max_seq_len,
-        rms_norm_eps=m.norm_eps,
-        rope_parameters=rope,
-        tie_word_embeddings=m.tie_embeddings,
-        attention_bias=False,
-        mlp_bias=False,
-        attention_dropout=0.0,
-        initializer_range=m.init_std,
-        use_cache=False,
-        attn_implementation="sdpa",
-    )
-    model = LlamaForCausalLM(hf_cfg).to(torch.float32)
-    impl = model.config._attn_implementation
-    if impl != "sdpa":
-        raise SystemExit(f"compare_hf: Hugging Face chose attention {impl!r}, not 'sdpa'")
-    return model, transformers.__version__
-
-
-def copy_weights(ts_model, hf_model) -> None:
-    """trainstack's initial weights into the (not yet sharded) Hugging Face model; every
-    parameter on both sides must pair up with the same shape."""
-    hf_params = dict(hf_model.named_parameters())
-    seen = set()
-    with torch.no_grad():
-        for name, p in ts_model.named_parameters():
-            full = p.full_tensor() if hasattr(p, "full_tensor") else p
-            target = hf_params[hf_name(name)]
-            if target.shape != full.shape:
-                raise SystemExit(
-                    f"compare_hf: {name} {tuple(full.shape)} vs "
-                    f"{hf_name(name)} {tuple(target.shape)}"
-                )
-            target.copy_(full)
-            seen.add(hf_name(name))
-    missing = set(hf_params) - seen
-    if missing:
-        raise SystemExit(
-            f"compare_hf: Hugging Face parameters without a trainstack "
-            f"counterpart: {sorted(missing)}"
-        )
-
-
-def shard_hf(model, cfg: config.TrainConfig, d: distributed.Dist):
-    """As trainer.parallelize does for trainstack: every decoder layer, then the root; the last
-    layer stays gathered after forward."""
-    mp = mixed_precision(cfg.parallel, d.device)
-    layers = model.model.layers
-    for i, layer in enumerate(layers):
-        fully_shard(layer, mesh=d.mesh, mp_policy=mp, reshard_after_forward=i < len(layers) - 1)
-    fully_shard(model, mesh=d.mesh, mp_policy=mp)
-    return model
-
-
-def hf_train_step(model, optimizer, micro_batches, cfg, d) -> tuple[float, float]:
-    """trainer.train.train_step's sequence with Hugging Face's loss: forward/backward per
-    micro-batch (loss / accumulation), one all-reduce of the loss, clipping, optimizer step."""
-    accum = len(micro_batches)
-    local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
-    for mb in micro_batches:
-        inputs, _ = batches.split(mb, d.device)
-        loss = model(input_ids=inputs, labels=inputs, use_cache=False).loss
-        (loss / accum).backward()
-        local_sum += loss.detach().double()
-    torch.distributed.all_reduce(local_sum)
-    loss = local_sum.item() / (accum * d.world_size)
-    grad_norm = clip_gradients(model, cfg.optim.grad_clip)
-    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-        raise SystemExit(f"compare_hf: Hugging Face loss {loss}, gradient norm {grad_norm}")
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss, grad_norm
-
-
-def summarise(
-    times: list[float], losses: list[float], tokens_per_step: int, fpt: float, peak: float
-) -> dict:
-    total = sum(times)
-    tps = tokens_per_step * len(times) / total
-    tflops = fpt * tps / 1e12
-    return {
-        "step_time_mean_s": total / len(times),
-        "step_time_median_s": statistics.median(times),
-        "step_time_min_s": min(times),
-        "step_time_max_s": max(times),
-        "tokens_per_s": tps,
-        "tflops": tflops,
-        "mfu": tflops / peak,
-        "tokens_per_s_median_step": tokens_per_step / statistics.median(times),
-        "loss_first": losses[0],
-        "loss_last": losses[-1],
-        "losses": losses,
-    }
-
-
-def table(rows: list[tuple[str, str, str]]) -> str:
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [f"{r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}" for r in rows]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
 
 
 def main() -> int:

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from . import sources
-from .config import ConfigError, TrainConfig
+from .config_sections import ConfigError
+from .train_config import TrainConfig
 
 
 class _Shard:

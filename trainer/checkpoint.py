@@ -27,7 +27,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from .config import ModelConfig
+from .config_sections import ModelConfig
 from .model import Transformer
 
 STATE_FILE = "trainer_state.json"

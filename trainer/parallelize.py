@@ -8,7 +8,7 @@ from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoi
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-from .config import ConfigError, ParallelConfig
+from .config_sections import ConfigError, ParallelConfig
 from .model import Transformer
 
 

@@ -20,7 +20,7 @@ import random
 import zlib
 from collections.abc import Iterator
 
-from .config import ConfigError, DataConfig
+from .config_sections import ConfigError, DataConfig
 
 _NAMES = ["Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu"]
 _THINGS = ["apples", "books", "coins", "stones", "shells", "cards", "pens", "keys"]

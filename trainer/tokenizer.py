@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import ConfigError
+from .config_sections import ConfigError
 
 EOS_NAMES = ("<|end_of_text|>", "<|endoftext|>", "</s>", "<eos>", "[SEP]")
 

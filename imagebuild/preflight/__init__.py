@@ -108,11 +108,17 @@ def _module_files(module_file: str) -> list[Path]:
 # root: imagebuild's __init__, this package, the Dockerfile parser and the version facts. The
 # CodeBuild source bundle (imagebuild/builder.py) is built from this, so the two cannot drift apart.
 RUNTIME_FILES = tuple(
-    path.relative_to(REPO_ROOT).as_posix()
-    for path in [
-        Path(__file__).resolve().parents[1] / "__init__.py",
-        *_module_files(__file__),
-        *_module_files(_dockerfile.__file__),
-        *_module_files(cuda_versions.__file__),
-    ]
+    dict.fromkeys(
+        [
+            *(
+                path.relative_to(REPO_ROOT).as_posix()
+                for path in [
+                    Path(__file__).resolve().parents[1] / "__init__.py",
+                    *_module_files(__file__),
+                    *_module_files(cuda_versions.__file__),
+                ]
+            ),
+            *_dockerfile.PARSER_FILES,
+        ]
+    )
 )

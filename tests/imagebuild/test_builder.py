@@ -1,5 +1,5 @@
-"""The trainer image build on `pulumi up` (imagebuild/builder.py, components/image_build.py)
-against moto's S3, ECR, CloudWatch Logs and CodeBuild.
+"""The trainer image build on `pulumi up` (imagebuild/builder.py, source.py, failures.py;
+components/image_build.py) against moto's S3, ECR, CloudWatch Logs and CodeBuild.
 
 moto's CodeBuild starts builds (real build IDs, unknown projects rejected) but ignores the source
 and environment overrides, and its batch_get_builds reports every build SUCCEEDED at once, with
@@ -378,7 +378,7 @@ def _run_bundle_locally(tmp_path: Path, **codebuild_env: str) -> tuple[Path, str
     """The zip `pulumi up` uploads, unpacked as CodeBuild does, runs every buildspec command that
     needs neither Docker nor AWS (the preflight first), in one bash as buildspec 0.2 does.
     Returns the unpacked tree and the build's stdout; a failing command fails the test by name."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     tree = tmp_path / "src"
     with zipfile.ZipFile(io.BytesIO(image_builder.bundle(root))) as zf:
         zf.extractall(tree)
