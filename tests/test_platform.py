@@ -13,7 +13,7 @@ from components.config import ConfigError
 from components.karpenter import render_controller_policy
 from trainstack.offline import k8s_schemas
 from trainstack.offline import plan as offline_plan
-from trainstack.offline.harness import is_secret, unwrap_secrets
+from trainstack.offline.secrets import is_secret, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 MNG = "eks:index:ManagedNodeGroup"

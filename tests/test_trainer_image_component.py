@@ -16,7 +16,7 @@ from test_platform import plan
 from components import image
 from components.workload_config import ImageConfig
 from trainstack.offline import plan as offline_plan
-from trainstack.offline.harness import contains_secrets, mask_secrets, unwrap_secrets
+from trainstack.offline.secrets import contains_secrets, mask_secrets, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST_REF = re.compile(

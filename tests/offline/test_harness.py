@@ -26,7 +26,7 @@ from trainstack.offline import (
     run_program,
     unwrap_secrets,
 )
-from trainstack.offline.harness import (
+from trainstack.offline.sdk import (
     PULUMI_VERSION,
     SUPPORTED_PULUMI,
     OfflineHarnessError,

@@ -27,14 +27,9 @@ from components.config_base import key
 
 from .. import cost
 from . import crds, k8s_schemas
-from .harness import (
-    SECRET_MASK,
-    Captured,
-    OfflinePlan,
-    is_secret,
-    mask_secrets,
-    run_program,
-)
+from .captured import Captured, OfflinePlan
+from .engine import run_program
+from .secrets import SECRET_MASK, is_secret, mask_secrets
 from .stack_config import load_stack_config
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
