@@ -34,14 +34,14 @@ def cluster_program(export_kubeconfig_call: bool = False):
         )
         pulumi.export("nodeGroupArn", node_group.node_group.arn)
         pulumi.export("nodeRoleArn", node_group.node_group.node_role_arn)
-        # Pitfall 1: a component output that is a resource reference.
+        # Trap 1 (docs/offline-testing.md): a component output that is a resource reference.
         aws.sqs.Queue("interruption", name=cluster.eks_cluster.name.apply(lambda n: f"{n}-q"))
         pulumi.export("clusterName", cluster.eks_cluster.name)
         pulumi.export("endpoint", cluster.eks_cluster.endpoint)
         pulumi.export("oidcArn", cluster.oidc_provider_arn)
         pulumi.export("kubeconfigJson", cluster.kubeconfig_json)
         if export_kubeconfig_call:
-            # Pitfall 3: a method call on a remote component.
+            # Trap 3: a method call on a remote component.
             pulumi.export("viaCall", cluster.get_kubeconfig(profile_name="training"))
 
     return program

@@ -66,7 +66,7 @@ def test_consecutive_runs_do_not_leak_exports_or_config():
 
 
 def test_legacy_transformations_run_under_mocks():
-    # Pitfall 8: legacy `transformations` run; new-style `transforms` do not (test those directly).
+    # Trap 6 (docs/offline-testing.md): legacy `transformations` run; new-style `transforms` do not (test those directly).
     def tag_everything(args: pulumi.ResourceTransformationArgs):
         if args.type_ == "aws:sqs/queue:Queue":
             args.props["tags"] = {"team": "ml"}

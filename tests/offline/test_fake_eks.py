@@ -17,7 +17,7 @@ def test_eks_cluster_is_one_registration_with_faked_outputs():
     plan = run(cluster_program())
     cluster = plan.one("eks:index:Cluster", "cluster")
     assert not cluster.custom and cluster.remote
-    # Pitfall 4: component inputs are what was given, never echoed outputs.
+    # Components never echo inputs (engine.py, point 4): component inputs are what was given, never echoed outputs.
     assert cluster.inputs == {
         "name": "trainstack-dev",
         "version": "1.34",
