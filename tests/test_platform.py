@@ -11,9 +11,9 @@ from components import storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
 from components.karpenter import render_controller_policy
-from trainstack.offline import k8s_schemas
+from trainstack.offline import k8s_schemas, plan_report
 from trainstack.offline import plan as offline_plan
-from trainstack.offline.harness import is_secret, unwrap_secrets
+from trainstack.offline.secrets import is_secret, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 MNG = "eks:index:ManagedNodeGroup"
@@ -424,7 +424,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     written = next(r for r in resources if r["type"] == "pulumi:providers:kubernetes")
     assert written["inputs"]["kubeconfig"] == "[secret]"
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
-    summary = offline_plan.summary(result)
+    summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
     assert "$0.35/h idle ($256/month), $152.18/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary

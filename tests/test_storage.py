@@ -10,7 +10,7 @@ from test_platform import plan
 from components import storage
 from components.workload_config import VolumeConfig
 from trainstack.offline import k8s_schemas
-from trainstack.offline.harness import unwrap_secrets
+from trainstack.offline.secrets import unwrap_secrets
 
 SC = "kubernetes:storage.k8s.io/v1:StorageClass"
 

@@ -16,7 +16,8 @@ from test_platform import plan
 from components import image
 from components.workload_config import ImageConfig
 from trainstack.offline import plan as offline_plan
-from trainstack.offline.harness import contains_secrets, mask_secrets, unwrap_secrets
+from trainstack.offline import plan_report
+from trainstack.offline.secrets import contains_secrets, mask_secrets, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGEST_REF = re.compile(
@@ -313,7 +314,7 @@ def test_example_stacks_declare_their_jobs_and_volumes(stack):
     assert kinds.count("PyTorchJob") == len(result.config.training_jobs)
     assert kinds.count("PersistentVolumeClaim") == len(result.config.volumes)
     assert "Namespace" in kinds
-    text = offline_plan.summary(result)
+    text = plan_report.summary(result)
     assert "Trainer image pipeline:" in text and "Training jobs in namespace training:" in text
     for name in result.config.training_jobs:
         assert name in text

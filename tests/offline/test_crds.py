@@ -165,7 +165,7 @@ def test_the_mirror_in_use_holds_exactly_the_pinned_files(pinned_crds):
 def test_plan_names_the_unchecked_kinds_even_beside_schema_errors(monkeypatch, tmp_path):
     import dataclasses
 
-    from trainstack.offline import plan
+    from trainstack.offline import plan, plan_report
 
     monkeypatch.delenv("TRAINSTACK_CRD_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
@@ -173,9 +173,9 @@ def test_plan_names_the_unchecked_kinds_even_beside_schema_errors(monkeypatch, t
     result = plan.run(Path(__file__).resolve().parents[2], "dev", fetch_crds=False)
     kinds = {m["kind"] for m in result.unchecked}
     assert {"PyTorchJob", "NodePool", "EC2NodeClass"} <= kinds and result.schema_errors == {}
-    clean = plan.summary(result)
+    clean = plan_report.summary(result)
     assert "not checked against their upstream CRDs" in clean and "make crds" in clean
-    broken = plan.summary(
+    broken = plan_report.summary(
         dataclasses.replace(result, schema_errors={"Namespace/training": ["metadata.name: bad"]})
     )
     line = next(x for x in broken.splitlines() if x.startswith("Kubernetes objects:"))

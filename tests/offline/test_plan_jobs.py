@@ -12,6 +12,7 @@ import pytest
 from components.training_job import JobTarget, render
 from components.workload_config import TrainingJobConfig
 from trainstack.offline import plan as offline_plan
+from trainstack.offline import plan_report
 
 ROOT = Path(__file__).resolve().parents[2]
 EFA = "vpc.amazonaws.com/efa"
@@ -55,7 +56,7 @@ def test_job_inheriting_efa_from_its_pool_shows_efa_and_requests_it():
     result = plan("efa", **INHERITS)
     job = result.config.training_jobs["llama-8b"]
     assert job.efa is None and result.config.pools()[job.node_pool].efa
-    row = job_table(offline_plan.summary(result).splitlines())["llama-8b"]
+    row = job_table(plan_report.summary(result).splitlines())["llama-8b"]
     assert row["EFA"] == "yes"
     manifest = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
     assert all(r[EFA] >= 1 for r in container_requests(manifest))
@@ -70,7 +71,7 @@ def test_job_table_and_manifest_ask_the_same_efa_decision(monkeypatch):
     )
     for decided in (True, False):
         monkeypatch.setattr(TrainingJobConfig, "uses_efa", lambda self, pool, d=decided: d)
-        row = job_table(offline_plan._job_lines(cfg))["llama-8b"]
+        row = job_table(plan_report._job_lines(cfg))["llama-8b"]
         manifest = render("llama-8b", job, target)
         assert row["EFA"] == ("yes" if decided else "no")
         assert all((EFA in r) == decided for r in container_requests(manifest))
@@ -98,7 +99,7 @@ def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_suspended(stack):
     assert result.schema_errors == {}
     jobs = jobs_of(result)
     assert jobs and all(suspend_of(m) is True for m in jobs.values())
-    lines = offline_plan.summary(result).splitlines()
+    lines = plan_report.summary(result).splitlines()
     table = job_table(lines)
     assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "suspended")
     for name in jobs:
@@ -113,7 +114,7 @@ def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
     result = plan("dev", **{"trainstack:trainingJobs__llama-1b__suspend": False})
     assert result.schema_errors == {}
     assert suspend_of(jobs_of(result)["llama-1b"]) is False
-    lines = offline_plan.summary(result).splitlines()
+    lines = plan_report.summary(result).splitlines()
     assert job_table(lines)["llama-1b"]["on-up"] == "runs"
     assert not any("suspended: set" in line for line in lines)
     job = result.config.training_jobs["llama-1b"]

@@ -14,7 +14,7 @@ import policies
 from policies import BY_NAME, MANDATORY, check_plan
 
 ROOT = Path(__file__).resolve().parents[2]
-from trainstack.offline.plan import summary  # noqa: E402
+from trainstack.offline.plan_report import summary  # noqa: E402
 
 EKS = "eks:index:Cluster"
 EKS_RAW = "aws:eks/cluster:Cluster"

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     # no other command needs.
     from components.config import ConfigError
 
-    from ..offline import plan
+    from ..offline import plan, plan_report
     from ..offline.stack_config import StackFileError
 
     root = args.project_dir or find_root()
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, StackFileError) as err:
         print(f"trainstack plan: stack '{args.stack}': {err}", file=sys.stderr)
         return 2
-    print(plan.summary(result))
+    print(plan_report.summary(result))
     # A mandatory policy violation fails the plan as it would fail `pulumi preview --policy-pack`.
     # So does an input AWS would reject (aws_rules).
     return (

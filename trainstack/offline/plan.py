@@ -5,13 +5,14 @@ Output, under `build/plan/<stack>/`:
 - `manifests/`: every Kubernetes object the stack writes itself, as YAML, validated against the
   Kubernetes OpenAPI schemas and the upstream CRDs;
 - `helm-values/`: the values each Helm release is installed with.
+
+The text printed with the plan is `plan_report.summary`.
 """
 
 from __future__ import annotations
 
 import json
 import runpy
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,36 +21,15 @@ import yaml
 
 import aws_rules
 import policies  # the CrossGuard pack's rules, run over the plan offline
-from components import catalog, dev_pod
+from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
-from components.config_base import key
 
-from .. import cost
 from . import crds, k8s_schemas
-from .harness import (
-    SECRET_MASK,
-    Captured,
-    OfflinePlan,
-    is_secret,
-    mask_secrets,
-    run_program,
-)
+from .captured import Captured, OfflinePlan
+from .engine import run_program
+from .secrets import SECRET_MASK, is_secret, mask_secrets
 from .stack_config import load_stack_config
-
-# What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
-# for a `pulumi preview`.
-BLIND_SPOTS = (
-    "whether your AWS account has quota and capacity for these GPU types in these zones",
-    "whether the IAM principal running `pulumi up` may create these resources",
-    "what the pulumi_eks and Helm/kustomize components expand into (shown here as one resource "
-    "each; `pulumi preview` lists their children)",
-    "whether the pinned chart, operator and AMI versions still exist upstream",
-    "diffs against a deployed stack (offline there is no state: everything shows as a create)",
-    "resource IDs, ARNs and endpoints (faked here)",
-    "whether the trainer image builds in CodeBuild (the digest shown is a placeholder)",
-    "whether an FSx CSI driver or a StorageClass you named for a volume exists in the cluster",
-)
 
 
 @dataclass
@@ -248,186 +228,3 @@ def write(result: PlanResult, out: Path) -> Path:
             yaml.safe_dump(values, sort_keys=False)
         )
     return out
-
-
-def component_counts(plan: OfflinePlan) -> Counter[str]:
-    """Resources per top-level component under the Platform root."""
-    by_urn = {r.urn: r for r in plan.resources}
-    counts: Counter[str] = Counter()
-    for r in plan.resources:
-        node = r
-        # Climb to the child of the Platform component.
-        while node.parent in by_urn and by_urn[node.parent].type != "trainstack:platform:Platform":
-            node = by_urn[node.parent]
-        if node is not r or r.parent in by_urn:
-            counts[f"{node.type.split(':')[-1]} ({node.name})"] += 1
-    return counts
-
-
-def _image_lines(result: PlanResult) -> list[str]:
-    if not result.config.image.enabled:
-        return ["Trainer image: not built by this stack (image.enabled: false)", ""]
-    outputs = result.plan.outputs
-    project = outputs.get("imageBuildProject")
-    return [
-        "Trainer image pipeline:",
-        f"  CodeBuild project {project} builds trainer/Dockerfile, runs the selftest in the "
-        "image, pushes to ECR",
-        f"  image on `up`: {outputs.get('trainerImage')}",
-        "  (rebuilt only when the trainer source hash changes)",
-        "",
-    ]
-
-
-def _job_lines(cfg: PlatformConfig) -> list[str]:
-    if not cfg.training_jobs:
-        return ["Training jobs: none declared (trainstack:trainingJobs)", ""]
-    lines = [
-        f"Training jobs in namespace {cfg.jobs_namespace}:",
-        f"  {'name':<16} {'kind':<10} {'pool':<12} {'nodes':>6} {'GPUs/node':>9} "
-        f"{'preset':<11} {'volume':<12} {'EFA':<4} on-up",
-    ]
-    pools = cfg.pools()
-    gpus = {True: 0, False: 0}  # by suspended: what the jobs hold at most
-    for name, j in cfg.training_jobs.items():
-        low, high = j.node_range
-        nodes = str(high) if low == high else f"{low}-{high}"
-        kind = "RayJob" if j.framework == "ray" else "PyTorchJob"
-        gpus[j.suspend] += high * j.gpus_per_node
-        lines.append(
-            f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "
-            f"{j.gpus_per_node:>9} {j.preset:<11} {j.checkpoint_volume or '-':<12} "
-            # The renderer's own decision: a job without `efa` inherits its pool's.
-            f"{'yes' if j.uses_efa(pools[j.node_pool]) else 'no':<4} "
-            f"{'suspended' if j.suspend else 'runs'}"
-        )
-    for name, j in cfg.training_jobs.items():
-        if j.suspend:
-            lines.append(
-                f"  {name}: suspended: set {key('trainingJobs', name, 'suspend')}: "
-                "false to launch (then `pulumi up`)"
-            )
-    lines.append(
-        f"  Job GPUs on `pulumi up`: {gpus[False]} running, {gpus[True]} waiting in "
-        "suspended jobs (at each job's most nodes)"
-    )
-    if cfg.dev_pod.enabled:
-        lines.append(
-            f"  dev pod on {cfg.dev_pod.node_pool}: kubectl port-forward -n "
-            f"{cfg.jobs_namespace} pod/{dev_pod.NAME} {dev_pod.JUPYTER_PORT} "
-            f"{dev_pod.SSH_PORT}"
-        )
-    return lines + [""]
-
-
-def _cost_lines(result: PlanResult) -> list[str]:
-    """What the stack costs idle and flat out: the figure that keeps a cluster from running
-    overnight unnoticed. A price the table lacks must not stop the plan."""
-    try:
-        report = cost.estimate(result.config, stack=result.stack)
-    except cost.PriceError as e:
-        return [f"Cost: not estimated ({e})"]
-    idle, top = report.idle_hourly, report.ceiling_hourly
-    return [
-        f"Cost at on-demand list prices of {report.prices.date}: ${idle:.2f}/h idle "
-        f"(${report.monthly(idle):,.0f}/month), ${top:,.2f}/h with every pool at its "
-        f"ceiling (`trainstack cost --stack {result.stack}` itemises it)"
-    ]
-
-
-def _policy_lines(result: PlanResult) -> list[str]:
-    found = result.policy_violations
-    if not found:
-        return ["Policies: every rule of policies/ passes.", ""]
-    mandatory = len(result.mandatory_violations)
-    lines = [
-        f"Policies: {len(found)} violation(s), {mandatory} mandatory "
-        f"(a mandatory one blocks `pulumi up --policy-pack policies`):"
-    ]
-    for v in sorted(found, key=lambda v: (not v.mandatory, v.rule, v.resource)):
-        lines.append(f"  [{v.level}] {v.rule} on {v.resource} ({v.type}): {v.message}")
-    return lines + [""]
-
-
-def _aws_lines(result: PlanResult) -> list[str]:
-    found = result.aws_violations
-    if not found:
-        return ["AWS inputs: every name, field and IAM policy follows AWS's rules.", ""]
-    lines = [f"AWS inputs: {len(found)} violation(s) of AWS's rules (`pulumi up` would fail):"]
-    lines += [f"  {v}" for v in found]
-    return lines + [""]
-
-
-def summary(result: PlanResult) -> str:
-    cfg, plan = result.config, result.plan
-    lines = [
-        f"Offline plan of stack '{result.stack}': cluster {cfg.cluster.name} "
-        f"(Kubernetes {cfg.cluster.kubernetes_version}) in {cfg.region} "
-        f"[{', '.join(cfg.zones())}]",
-        f"{len(plan.resources)} resources would be created.",
-        "",
-        "Resources by component:",
-    ]
-    for comp, n in sorted(component_counts(plan).items()):
-        lines.append(f"  {comp:<40} {n:>4}")
-    lines += [
-        "",
-        "Managed node groups:",
-        f"  {'name':<14} {'instance types':<30} {'capacity':<10} {'min/desired/max':<16} "
-        f"{'GPUs/node':>9} {'max GPUs':>8}  EFA",
-    ]
-    for name, g in cfg.node_groups.items():
-        lines.append(
-            f"  {name:<14} {', '.join(g.instance_types):<30} {g.capacity_type:<10} "
-            f"{f'{g.min_size}/{g.desired}/{g.max_size}':<16} {g.gpus_per_node:>9} "
-            f"{g.gpus_per_node * g.max_size:>8}  {'yes' if g.efa else 'no'}"
-        )
-    if cfg.node_pools:
-        lines += [
-            "",
-            "Karpenter NodePools:",
-            f"  {'name':<14} {'instances':<40} {'capacity':<18} {'max nodes':>9} "
-            f"{'max GPUs':>8}  EFA",
-        ]
-        for name, p in cfg.node_pools.items():
-            what = ", ".join(p.instance_types) or "families " + ", ".join(p.instance_families)
-            lines.append(
-                f"  {name:<14} {what:<40} {', '.join(p.capacity_types):<18} "
-                f"{p.max_nodes if p.max_nodes is not None else '-':>9} "
-                f"{p.max_gpus:>8}  {'yes' if p.efa else 'no'}"
-            )
-    else:
-        lines += [
-            "",
-            "Karpenter: disabled" if not cfg.karpenter.enabled else "Karpenter: no NodePools",
-        ]
-    lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
-    lines += _cost_lines(result) + [""]
-    lines += _image_lines(result) + _job_lines(cfg)
-    n, unchecked = len(result.manifests), result.unchecked
-    # The unchecked kinds are named whether or not the checked ones have errors.
-    not_checked = (
-        f"; {len(unchecked)} "
-        f"{result.crds.notice(list(dict.fromkeys(m['kind'] for m in unchecked)))}"
-        if unchecked
-        else ""
-    )
-    if result.schema_errors:
-        lines.append(f"Kubernetes objects: {n}, {len(result.schema_errors)} INVALID{not_checked}:")
-        for obj, errs in result.schema_errors.items():
-            lines += [f"  {obj}: {e}" for e in errs]
-    elif unchecked:
-        lines.append(
-            f"Kubernetes objects: {n}, {n - len(unchecked)} valid against their "
-            f"schemas{not_checked}"
-        )
-    else:
-        lines.append(
-            f"Kubernetes objects: {n}, all valid against the Kubernetes schemas and upstream CRDs."
-        )
-    lines += _aws_lines(result)
-    lines += _policy_lines(result)
-    if result.out_dir is not None:
-        lines.append(f"Written to {result.out_dir}/ (resources.json, manifests/, helm-values/)")
-    lines += ["", "What an offline plan cannot know:"] + [f"  - {b}" for b in BLIND_SPOTS]
-    return "\n".join(lines)
