@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from policies.required import IMDS_HOP_LIMIT  # the pack's value: one source of truth
 
-from . import aws_names, catalog
+from . import aws_names
 from .config import ClusterConfig, NodeGroupConfig
 from .iam import attach_managed, node_role, pod_identity_role
 from .scheduling import GPU_TAINT, eks_taint, node_labels
@@ -228,7 +228,7 @@ class Cluster(pulumi.ComponentResource):
                 tags={**tags, "Name": f"{args.config.name}-{group_name}-efa"},
                 opts=child,
             )
-            cards = min(catalog.GPU_INSTANCES[t].efa_interfaces for t in group.instance_types)
+            cards = min(i.efa_interfaces for i in group.facts(group_name).instances)
             network_interfaces = [
                 aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                     device_index=0 if card == 0 else 1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import pod_spec
-from .workload_config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
+from .config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
 
 NAME = "dev-pod"
 SSH_SECRET = "dev-pod-ssh"

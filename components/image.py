@@ -19,10 +19,9 @@ import pulumi_aws as aws
 from imagebuild import builder as image_builder
 
 from . import aws_names
-from .config_base import PROJECT
+from .config import PROJECT, ImageConfig
 from .iam import role_trusting
 from .image_build import ImageBuild, ImageBuildArgs
-from .workload_config import ImageConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUILDSPEC = "trainer/buildspec.yml"

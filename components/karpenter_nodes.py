@@ -91,7 +91,7 @@ def render_node_pool(
         selector = {
             "key": "node.kubernetes.io/instance-type",
             "operator": "In",
-            "values": [i.name for i in pool_cfg.allowed_instances()],
+            "values": [i.name for i in pool_cfg.facts(pool).instances],
         }
     else:
         selector = {

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import PodSize, PoolFacts, VolumeConfig
 from .scheduling import EFA_LABEL, GPU_TOLERATION, POOL_LABEL
-from .workload_config import PodSize, PoolFacts, VolumeConfig
 
 CHECKPOINT_MOUNT = "/checkpoints"
 HF_TOKEN_SECRET = "hf-token"

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .config import NodeGroupConfig, NodePoolConfig
-from .config_base import EFA_LABEL, GPU_LABEL, POOL_LABEL, SYSTEM_LABEL
+from .config import EFA_LABEL, GPU_LABEL, POOL_LABEL, SYSTEM_LABEL, NodeGroupConfig, NodePoolConfig
 
 __all__ = [
     "EFA_LABEL",

@@ -17,9 +17,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .config import DEFAULT_STORAGE_CLASS, VolumeConfig
 from .iam import attach_managed, pod_identity_role
 from .pod_spec import TRAINER_UID
-from .workload_config import DEFAULT_STORAGE_CLASS, VolumeConfig
 
 EBS_CLASS = DEFAULT_STORAGE_CLASS["ebs"]
 EFS_CLASS = DEFAULT_STORAGE_CLASS["efs"]

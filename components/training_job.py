@@ -15,8 +15,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import pod_spec, versions
+from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .scheduling import SYSTEM_LABEL
-from .workload_config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 
 PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
 # (apiVersion, kind) each `framework` renders as.

@@ -9,9 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import dev_pod, network_policy, pod_spec
-from .config import PlatformConfig
+from .config import PlatformConfig, PoolFacts
 from .training_job import TrainingJob, TrainingJobArgs
-from .workload_config import PoolFacts
 
 
 # Pod Security Admission (kubernetes.io/docs/concepts/security/pod-security-admission): the API

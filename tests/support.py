@@ -1,8 +1,10 @@
 """Helpers several test packages share (tests/ is on pytest's pythonpath, see pyproject)."""
 
+import copy
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,3 +22,40 @@ def project_copy(tmp_path: Path, stack_edit=None, text: str | None = None) -> Pa
         stack_edit(data["config"])
         (tmp_path / "Pulumi.bad.yaml").write_text(yaml.safe_dump(data))
     return tmp_path
+
+
+def stack_data(stack: str) -> tuple[dict, str]:
+    """An example stack's `trainstack:*` values (keys without the namespace) and its region."""
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
+    return data, raw["aws:region"]
+
+
+DELETE = object()  # set_path's value that removes the key
+
+
+def set_path(data: dict, path: str, value):
+    """Set (or with DELETE remove) the value at a dotted config path, making parents."""
+    *parents, last = path.split(".")
+    node = data
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is DELETE:
+        node.pop(last)
+    else:
+        node[last] = value
+
+
+def assert_rejected_naming_the_key(dev: dict, path: str, value, key: str, allowed: str):
+    """The dev stack with `path` set to `value` fails with exactly one issue, which names `key`
+    and says `allowed` (what the key accepts)."""
+    from components import config
+
+    data = copy.deepcopy(dev)
+    set_path(data, path, value)
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(data, "us-west-2")
+    lines = [i for i in err.value.issues if i.startswith(key)]
+    assert lines, f"no issue names {key}: {err.value.issues}"
+    assert any(allowed in line for line in lines), lines
+    assert len(err.value.issues) == 1, err.value.issues  # one message per problem, no noise

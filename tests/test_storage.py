@@ -8,7 +8,7 @@ import pytest
 from test_platform import plan
 
 from components import storage
-from components.workload_config import VolumeConfig
+from components.config import VolumeConfig
 from trainstack.offline import k8s_schemas
 from trainstack.offline.secrets import unwrap_secrets
 

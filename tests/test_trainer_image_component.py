@@ -14,7 +14,7 @@ import yaml
 from test_platform import plan
 
 from components import image
-from components.workload_config import ImageConfig
+from components.config import ImageConfig
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
 from trainstack.offline.secrets import contains_secrets, mask_secrets, unwrap_secrets

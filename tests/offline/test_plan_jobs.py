@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from components.config import TrainingJobConfig
 from components.training_job import JobTarget, render
-from components.workload_config import TrainingJobConfig
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
 

@@ -6,8 +6,7 @@ import copy
 import json
 
 import pytest
-from support import project_copy
-from test_config import stack_data
+from support import project_copy, stack_data
 from test_platform import plan
 
 from components import cluster, config, karpenter

@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
-
-from components.config_base import _Model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
+
+
+class _Model(BaseModel):
+    # The stack config's model settings (components/config/base.py), not imported: that package
+    # loads the whole config (botocore included), and the CLI imports this on every command.
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
 
 
 class PriceError(Exception):

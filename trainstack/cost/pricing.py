@@ -174,17 +174,16 @@ def _node_items(
 
 
 def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
-    from components import catalog
-
+    facts = g.facts(name)
     used_by = f"trainstack:nodeGroups.{name}"
     by_price = {t: prices.instance(t, used_by) for t in g.instance_types}
     dearest = max(g.instance_types, key=by_price.__getitem__)
-    spot = g.capacity_type == "SPOT"
+    spot = facts.spot
     # An ON_DEMAND managed node group launches its instance types in the listed order (the
     # "prioritized" allocation strategy), so idle nodes are the first type. Spot picks by
     # capacity and price, unknowable here: assume the dearest.
     idle_type = dearest if spot else g.instance_types[0]
-    gpus = catalog.GPU_INSTANCES[dearest].gpus if dearest in catalog.GPU_INSTANCES else 0
+    gpus = facts.gpus_of(dearest)
     # Desired, not min: a desiredSize above minSize starts that many nodes, and nothing in the
     # stack scales a managed group down on its own.
     idle = _node_items(name, Counter({idle_type: g.desired}), g.disk_size_gib, prices)
@@ -246,19 +245,20 @@ def _worst_mix(
 
 
 def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
+    facts = p.facts(name)
     used_by = f"trainstack:karpenter.nodePools.{name}"
     disk = p.disk_size_gib
     # Each node also brings its root disk: with it in the node's price, 16 x 4-GPU nodes rank
     # above 8 x 8-GPU nodes of the same instance price, as they should.
     options = [
-        (i, prices.instance(i.name, used_by) + disk * prices.gp3_gib) for i in p.allowed_instances()
+        (i, prices.instance(i.name, used_by) + disk * prices.gp3_gib) for i in facts.instances
     ]
-    spot = "spot" in p.capacity_types
-    if not options or not p.max_gpus:
+    spot = facts.spot
+    if not options or not facts.max_gpus:
         return PoolCost(
             name, "NodePool", spot, (), (), 0, 0, "0 nodes", note="no instance type it may launch"
         )
-    mix = _worst_mix(options, p.max_gpus, p.max_nodes)
+    mix = _worst_mix(options, facts.max_gpus, facts.max_nodes)
     if mix is not None:
         nodes = sum(mix.values())
         gpus = sum(i.gpus * mix[i.name] for i, _ in options)
@@ -277,11 +277,11 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     # per GPU" and "every node at the dearest instance price".
     per_gpu = max(price / i.gpus for i, price in options)
     per_node = max(price for _, price in options)
-    nodes = _node_cap(options, p.max_gpus, p.max_nodes)
+    nodes = _node_cap(options, facts.max_gpus, facts.max_nodes)
     # (Per node and per GPU prices here include the root disk.)
-    by_gpu, by_node = p.max_gpus * per_gpu, nodes * per_node
+    by_gpu, by_node = facts.max_gpus * per_gpu, nodes * per_node
     item = (
-        Item(f"{name}: {p.max_gpus} GPUs with disks (bound)", p.max_gpus, "GPU", per_gpu)
+        Item(f"{name}: {facts.max_gpus} GPUs with disks (bound)", facts.max_gpus, "GPU", per_gpu)
         if by_gpu <= by_node
         else Item(f"{name}: {nodes} nodes with disks (bound)", nodes, "node", per_node)
     )
@@ -292,7 +292,7 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
         (),
         (item,),
         nodes,
-        p.max_gpus,
+        facts.max_gpus,
         f"<= {nodes} nodes",
         note="upper bound: the pool is too large to search every mix",
     )

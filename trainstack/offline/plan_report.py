@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 from components import dev_pod
-from components.config import PlatformConfig
-from components.config_base import key
+from components.config import PlatformConfig, key
 
 from .. import cost
 from .captured import OfflinePlan
@@ -156,10 +155,11 @@ def summary(result: PlanResult) -> str:
         f"{'GPUs/node':>9} {'max GPUs':>8}  EFA",
     ]
     for name, g in cfg.node_groups.items():
+        facts = g.facts(name)
         lines.append(
             f"  {name:<14} {', '.join(g.instance_types):<30} {g.capacity_type:<10} "
-            f"{f'{g.min_size}/{g.desired}/{g.max_size}':<16} {g.gpus_per_node:>9} "
-            f"{g.gpus_per_node * g.max_size:>8}  {'yes' if g.efa else 'no'}"
+            f"{f'{g.min_size}/{g.desired}/{g.max_size}':<16} {facts.max_gpus_per_node:>9} "
+            f"{facts.max_gpus:>8}  {'yes' if facts.efa else 'no'}"
         )
     if cfg.node_pools:
         lines += [
@@ -169,11 +169,12 @@ def summary(result: PlanResult) -> str:
             f"{'max GPUs':>8}  EFA",
         ]
         for name, p in cfg.node_pools.items():
+            facts = p.facts(name)
             what = ", ".join(p.instance_types) or "families " + ", ".join(p.instance_families)
             lines.append(
                 f"  {name:<14} {what:<40} {', '.join(p.capacity_types):<18} "
-                f"{p.max_nodes if p.max_nodes is not None else '-':>9} "
-                f"{p.max_gpus:>8}  {'yes' if p.efa else 'no'}"
+                f"{facts.max_nodes if facts.max_nodes is not None else '-':>9} "
+                f"{facts.max_gpus:>8}  {'yes' if facts.efa else 'no'}"
             )
     else:
         lines += [

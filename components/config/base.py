@@ -13,31 +13,6 @@ GPU_LABEL = "trainstack.io/gpu"
 EFA_LABEL = "trainstack.io/efa"
 SYSTEM_LABEL = "trainstack.io/system"
 STACK_LABELS = (POOL_LABEL, GPU_LABEL, EFA_LABEL, SYSTEM_LABEL)
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
 
 
 class ConfigError(ValueError):

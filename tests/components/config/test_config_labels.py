@@ -1,5 +1,6 @@
-"""Config refuses the node labels and jobs namespace that Kubernetes, EKS or Karpenter would
-refuse, or that would take over what the stack relies on: one line per problem, naming the key.
+"""Config refuses the node labels that Kubernetes, EKS or Karpenter would refuse, or that would
+take over what the stack relies on: one line per problem, naming the key (checks.node_labels,
+shared by node groups and NodePools).
 
 Label syntax: k8s.io/apimachinery pkg/util/validation/validation.go (IsQualifiedName,
 IsValidLabelValue). Reserved domains: EKS CreateNodegroup ("Label cannot contain reserved prefixes
@@ -10,19 +11,10 @@ IsValidLabelValue). Reserved domains: EKS CreateNodegroup ("Label cannot contain
 import copy
 
 import pytest
-import yaml
 
-from components import config, gpu, karpenter, operators, scheduling
-from components.config import ConfigError, NodeGroupConfig, NodePoolConfig
+from components import config, karpenter, scheduling
+from components.config import ConfigError, NodeGroupConfig, NodePoolConfig, checks
 from trainstack.offline import k8s_schemas
-from trainstack.ops import doctor
-
-
-@pytest.fixture
-def dev():
-    raw = yaml.safe_load(open("Pulumi.dev.yaml"))["config"]
-    return {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
-
 
 # Where node labels are set: (config path to the pool, its key as messages spell it).
 LABEL_PLACES = [
@@ -128,7 +120,7 @@ def test_every_label_the_stack_sets_is_refused_from_config():
     assert stack_keys == set(config.STACK_LABELS)
     assert stack_keys <= refused
     for k in stack_keys:
-        assert config._check_labels(("nodeGroups", "g"), {k: "x"}), k
+        assert checks.node_labels(("nodeGroups", "g"), {k: "x"}), k
 
 
 def _gpu_group(labels):
@@ -173,83 +165,8 @@ def test_karpenter_domains_refused_by_config_are_refused_by_the_nodepool_crd(key
     """The upstream CRD's own rules agree: a NodePool carrying the label fails validation. (The
     CRD lets a few well-known keys through, e.g. karpenter.sh/capacity-type, which Karpenter sets
     from the requirements; config refuses the whole domain: a label there is never the user's.)"""
-    assert config._check_labels(("karpenter", "nodePools", "small"), {key: "x"})
+    assert checks.node_labels(("karpenter", "nodePools", "small"), {key: "x"})
     body = karpenter.render_node_pool("small", NodePoolConfig(instance_families=["g5"], max_gpus=4))
     body["spec"]["template"]["metadata"]["labels"][key] = "x"
     errors = k8s_schemas.validate_object(body, "1.34")
     assert any("restricted" in e for e in errors), errors
-
-
-# ----------------------------------------------------------------------------- jobsNamespace
-
-NAMESPACES_REFUSED = [
-    ("kube-system", "Kubernetes system namespace"),
-    ("kube-public", "Kubernetes system namespace"),
-    ("kube-node-lease", "Kubernetes system namespace"),
-    ("kube-anything", "Kubernetes system namespace"),
-    ("default", "Kubernetes system namespace"),
-    ("kubeflow", "training operator runs there"),
-    ("kuberay-system", "KubeRay operator runs there"),
-    ("Training", "lowercase RFC 1123 label"),
-    ("training_jobs", "lowercase RFC 1123 label"),
-    ("training.jobs", "lowercase RFC 1123 label"),
-    ("-training", "lowercase RFC 1123 label"),
-    ("training-", "lowercase RFC 1123 label"),
-    ("", "lowercase RFC 1123 label"),
-    ("n" * 64, "at most 63"),
-]
-NAMESPACES_ACCEPTED = [
-    "training",
-    "ml-jobs",
-    "team-a",
-    "1st",
-    "n" * 63,
-    "kubeflow-jobs",
-    "my-kube-system",
-    "defaults",
-]
-
-
-@pytest.mark.parametrize(
-    "ns,phrase", NAMESPACES_REFUSED, ids=[n[:20] or "empty" for n, _ in NAMESPACES_REFUSED]
-)
-def test_jobs_namespace_refused_in_one_line_naming_the_key(dev, ns, phrase):
-    data = copy.deepcopy(dev)
-    data["jobsNamespace"] = ns
-    with pytest.raises(ConfigError) as err:
-        config.parse(data, "us-west-2")
-    assert len(err.value.issues) == 1, err.value.issues
-    line = err.value.issues[0]
-    assert line.startswith(f"trainstack:jobsNamespace = {ns!r}: "), line
-    assert phrase in line, line
-
-
-@pytest.mark.parametrize("ns", NAMESPACES_ACCEPTED)
-def test_jobs_namespace_accepted(dev, ns):
-    data = copy.deepcopy(dev)
-    data["jobsNamespace"] = ns
-    assert config.parse(data, "us-west-2").jobs_namespace == ns
-
-
-def test_jobs_namespace_checked_when_another_section_does_not_parse(dev):
-    data = copy.deepcopy(dev)
-    data["jobsNamespace"] = "kube-system"
-    data["network"]["azCount"] = "two"
-    with pytest.raises(ConfigError) as err:
-        config.parse(data, "us-west-2")
-    assert any(i.startswith("trainstack:jobsNamespace = 'kube-system'") for i in err.value.issues)
-
-
-def test_every_namespace_an_addon_installs_into_is_refused():
-    """The list follows the components: each add-on's namespace, as the code installs it."""
-    addon_namespaces = {
-        karpenter.NAMESPACE,
-        gpu.NAMESPACE,
-        operators.KUBERAY_NAMESPACE,
-        # the training operator's standalone overlay (kubeflow/trainer v1.9.3
-        # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
-        doctor.TRAINING_OPERATOR_NAMESPACE,
-    }
-    for ns in addon_namespaces:
-        assert config._check_jobs_namespace(ns), ns
-    assert addon_namespaces <= {n for n, _ in NAMESPACES_REFUSED}
