@@ -15,7 +15,6 @@ import yaml
 from components import config, gpu, karpenter, operators, scheduling
 from components.config import ConfigError, NodeGroupConfig, NodePoolConfig
 from trainstack.offline import k8s_schemas
-from trainstack.ops import doctor
 
 
 @pytest.fixture
@@ -248,7 +247,7 @@ def test_every_namespace_an_addon_installs_into_is_refused():
         operators.KUBERAY_NAMESPACE,
         # the training operator's standalone overlay (kubeflow/trainer v1.9.3
         # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
-        doctor.TRAINING_OPERATOR_NAMESPACE,
+        operators.TRAINING_OPERATOR_NAMESPACE,
     }
     for ns in addon_namespaces:
         assert config._check_jobs_namespace(ns), ns
