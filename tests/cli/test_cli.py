@@ -249,3 +249,31 @@ def test_command_help_lists_the_commands_own_options(name, capsys):
         assert action.help and action.option_strings[0] in shown, action
         assert "".join(action.help.split()) in "".join(shown.split())
     assert "trainstack/cost/" not in help_of(["--help"], capsys)
+
+
+def test_cost_subcommand_passes_its_arguments_through(monkeypatch, tmp_path):
+    """`trainstack cost` hands --stack/--json and any option of its own (--prices) to
+    trainstack.cli.cost with the project folder; other commands still reject unknown flags."""
+    from trainstack.cli import cost
+
+    calls = []
+    monkeypatch.setattr(
+        cost,
+        "run",
+        lambda args: calls.append(((args.stack, args.json, args.prices), args.project_dir)) or 0,
+    )
+    argv = [
+        "--project-dir",
+        str(tmp_path),
+        "cost",
+        "--stack",
+        "efa",
+        "--json",
+        "--prices",
+        "p.yaml",
+    ]
+    assert cli.main(argv) == 0
+    assert calls == [(("efa", True, Path("p.yaml")), tmp_path)]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["doctor", "--prices", "p.yaml"])
+    assert exit_.value.code == 2

@@ -1,3 +1,4 @@
-"""A deployed cluster as its users see it: kube access (kube.py), the cluster checks (doctor.py),
-a training job's status and logs (jobs.py, rayjobs.py, job_view.py), and the failure classifier
-(diagnose.py)."""
+"""A deployed cluster as its users see it: kube access (kube.py), the cluster checks (doctor/),
+a training job's status and logs (jobs.py, the same for every kind, over the table of kinds in
+job_kinds.py: pytorchjob.py, rayjob.py; job_view.py draws them), and the failure classifier
+(diagnose/, stdlib only)."""

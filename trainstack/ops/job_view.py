@@ -1,11 +1,14 @@
-"""How `trainstack status` draws a training job, whatever its kind: the progress bar, each pod's
-line and problem, pods grouped under their replica or worker group, and the diagnosis.
+"""How `trainstack status` and `logs` draw a training job, whatever its kind: the progress bar,
+each pod's line and problem, pods grouped under their replica or worker group, the diagnosis, and
+the log stream with its progress line.
 
-jobs.py (PyTorchJob) and rayjobs.py (RayJob) both format through these, and jobs.py dispatches
-to rayjobs.py, so they live here rather than in either: the import graph stays one-way.
+Every kind's module (pytorchjob.py, rayjob.py) formats through these, and jobs.py streams logs
+through LogView, so they live here rather than in any of them: the import graph stays one-way.
 """
 
 from __future__ import annotations
+
+from typing import TextIO
 
 from trainer import logline
 
@@ -140,3 +143,33 @@ def pod_line(pod) -> str:
         f"restarts {_restarts(pod)}"
     )
     return text + (f"  <- {problem}" if problem else "")
+
+
+# The trainer's lines are read by trainer/logline.py, which also writes them.
+class LogView:
+    """Writes a log stream: on a terminal, step lines redraw one progress line and other lines
+    scroll above it; elsewhere (pipes, files, CI) every line passes through unchanged."""
+
+    CLEAR = "\r\x1b[K"
+
+    def __init__(self, out: TextIO, tty: bool):
+        self.out, self.tty = out, tty
+        self.bar: str | None = None
+
+    def feed(self, line: str) -> None:
+        line = line.rstrip("\n")
+        info = logline.parse(line) if self.tty else None
+        if isinstance(info, logline.Progress):
+            self.bar = render_progress(info)
+            self.out.write(self.CLEAR + self.bar)
+        elif self.bar is not None:
+            self.out.write(f"{self.CLEAR}{line}\n{self.bar}")
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.out.write("\n")
+            self.bar = None
+        self.out.flush()

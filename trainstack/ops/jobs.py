@@ -1,9 +1,9 @@
 """`trainstack status JOB` and `trainstack logs JOB`: a training job as its user sees it.
 
-A job is a PyTorchJob (here) or a RayJob (rayjobs.py holds what differs); job_view.py draws
-what both show. Parsing and formatting are pure functions over the trainer's log lines, job
-dicts and V1Pod models, so they are tested on recorded objects. The functions under "cluster
-access" are the only code that talks to a cluster.
+The same code for every kind of job: what differs between a PyTorchJob and a RayJob (where the
+objects are, their state, their pods, rank 0's log, how status is drawn) is each kind's
+`JobKind` (pytorchjob.py, rayjob.py), looked up in job_kinds.KINDS; a new kind needs no change
+here. job_view.py draws what all kinds show. Only this module talks to a cluster.
 """
 
 from __future__ import annotations
@@ -16,166 +16,17 @@ from typing import Any, TextIO
 from trainer import logline
 
 from . import diagnose as classifier
-from . import kube, rayjobs
-from .job_view import (
-    format_causes,
-    format_progress,
-    grouped_pod_lines,
-    pod_problem,
-    render_progress,
-)
+from . import kube
+from .job_kinds import KINDS, kind_of
+from .job_view import LogView, pod_problem
 
-GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
-CONTAINER = "pytorch"  # the training operator requires this container name
-JOB_LABEL = "training.kubeflow.org/job-name"
-TYPE_LABEL = "training.kubeflow.org/replica-type"
-INDEX_LABEL = "training.kubeflow.org/replica-index"
 LOG_TAIL_LINES = 200  # what the classifier sees of the master's log
 # logs -f waits this long for rank 0 to start: a new GPU node plus an image pull takes minutes.
 WAIT_FOR_START_S = 900
 
 
-# ------------------------------------------------------------------------------ log views
-# The trainer's lines are read by trainer/logline.py, which also writes them.
-
-
-class LogView:
-    """Writes a log stream: on a terminal, step lines redraw one progress line and other lines
-    scroll above it; elsewhere (pipes, files, CI) every line passes through unchanged."""
-
-    CLEAR = "\r\x1b[K"
-
-    def __init__(self, out: TextIO, tty: bool):
-        self.out, self.tty = out, tty
-        self.bar: str | None = None
-
-    def feed(self, line: str) -> None:
-        line = line.rstrip("\n")
-        info = logline.parse(line) if self.tty else None
-        if isinstance(info, logline.Progress):
-            self.bar = render_progress(info)
-            self.out.write(self.CLEAR + self.bar)
-        elif self.bar is not None:
-            self.out.write(f"{self.CLEAR}{line}\n{self.bar}")
-        else:
-            self.out.write(line + "\n")
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.out.write("\n")
-            self.bar = None
-        self.out.flush()
-
-
-# --------------------------------------------------------------------------- job and pods
-
-
-def is_ray(job: dict[str, Any]) -> bool:
-    return job.get("kind") == "RayJob"
-
-
-def is_elastic(job: dict[str, Any]) -> bool:
-    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
-    return "Master" not in specs
-
-
-def log_pod_name(job: dict[str, Any]) -> str:
-    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master).
-    torch's c10d rendezvous numbers nodes in the sorted order of their hostnames (the pod names),
-    so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
-    name = job["metadata"]["name"]
-    return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
-
-
-def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Latest first. The operator appends conditions; the timestamps order them."""
-    conds = list(job.get("status", {}).get("conditions") or [])
-
-    # Timestamps have one-second resolution: on a tie the later-appended condition is newer.
-    def when(item: tuple[int, dict[str, Any]]) -> tuple[str, int]:
-        index, c = item
-        return c.get("lastTransitionTime") or c.get("lastUpdateTime") or "", index
-
-    return [c for _, c in sorted(enumerate(conds), key=when, reverse=True)]
-
-
-def phase(job: dict[str, Any]) -> str:
-    """The newest condition that holds (Created/Running/Restarting/Succeeded/Failed)."""
-    for c in conditions(job):
-        if c.get("status") == "True":
-            return c.get("type", "Unknown")
-    return "Pending"
-
-
-def _replica_key(pod) -> tuple[str, int]:
-    labels = pod.metadata.labels or {}
-    try:
-        index = int(labels.get(INDEX_LABEL, "0"))
-    except ValueError:
-        index = 0
-    return labels.get(TYPE_LABEL, "?").lower(), index
-
-
-def has_failed(job: dict[str, Any]) -> bool:
-    return rayjobs.failed(job) if is_ray(job) else phase(job) == "Failed"
-
-
-def job_phase(job: dict[str, Any]) -> str:
-    return rayjobs.phase(job) if is_ray(job) else phase(job)
-
-
-def is_finished(job: dict[str, Any]) -> bool:
-    return rayjobs.finished(job) if is_ray(job) else phase(job) in ("Succeeded", "Failed")
-
-
 def needs_diagnosis(job: dict[str, Any], pods: list) -> bool:
-    return has_failed(job) or any(pod_problem(p) for p in pods)
-
-
-def format_status(
-    job: dict[str, Any],
-    pods: list,
-    checkpoint: tuple[int, str | None] | None,
-    causes: list | None = None,
-    progress: dict[str, Any] | None = None,
-) -> str:
-    meta = job["metadata"]
-    lines = [
-        f"PyTorchJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}"
-        + ("  (elastic)" if is_elastic(job) else "")
-    ]
-    lines += format_progress(progress, checkpoint)
-
-    lines.append("conditions (latest first):")
-    for c in conditions(job) or [{"type": "-", "status": "", "message": "none yet"}]:
-        when = c.get("lastTransitionTime") or c.get("lastUpdateTime") or ""
-        reason = f" {c['reason']}" if c.get("reason") else ""
-        lines.append(
-            f"  {when:<20} {c.get('type', '?')}={c.get('status', '?')}{reason}: "
-            f"{c.get('message', '')}".rstrip(": ")
-        )
-
-    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
-    states = job.get("status", {}).get("replicaStatuses") or {}
-    headers = {}
-    for rtype, spec in specs.items():
-        counts = states.get(rtype, {})
-        summary = ", ".join(
-            f"{k} {counts[k]}" for k in ("active", "succeeded", "failed") if counts.get(k)
-        )
-        headers[rtype.lower()] = f"{rtype}: {spec.get('replicas', 1)} wanted" + (
-            f" ({summary})" if summary else ""
-        )
-    lines.append("replicas:")
-    lines += grouped_pod_lines(
-        pods, headers, group_of=lambda p: _replica_key(p)[0], order=_replica_key
-    )
-    if not pods:
-        lines.append("  no pods (not created yet, or removed by cleanPodPolicy)")
-
-    lines += format_causes(causes, meta["name"], meta.get("namespace"))
-    return "\n".join(lines)
+    return kind_of(job).failed(job) or any(pod_problem(p) for p in pods)
 
 
 def events_for(events: list, names: set[str]) -> list:
@@ -203,31 +54,32 @@ def diagnose(pods: list, events: list, log_tail: str, namespace: str) -> list:
     )
 
 
-# ------------------------------------------------------------------------ cluster access
-
-
 def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
-    """The PyTorchJob of that name, else the RayJob: a stack's trainingJobs render as either.
-    A 404 for both is raised as the RayJob's 404."""
+    """The job of that name of the first kind in KINDS that has one: a stack's trainingJobs
+    render as any of them. A 404 for every kind is raised as the last kind's 404."""
     from kubernetes import client
     from kubernetes.client.rest import ApiException
 
     custom = client.CustomObjectsApi(api_client)
-    try:
-        job = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        job.setdefault("kind", "PyTorchJob")
-    except ApiException as err:
-        if err.status != 404:
-            raise
-        job = custom.get_namespaced_custom_object(
-            rayjobs.GROUP, rayjobs.VERSION, namespace, rayjobs.PLURAL, name
-        )
-        job.setdefault("kind", "RayJob")
-    return job
+    missing: ApiException | None = None
+    for kind in KINDS:
+        try:
+            job = custom.get_namespaced_custom_object(
+                kind.group, kind.version, namespace, kind.plural, name
+            )
+        except ApiException as err:
+            if err.status != 404:
+                raise
+            missing = err
+            continue
+        job.setdefault("kind", kind.kind)
+        return job
+    assert missing is not None
+    raise missing
 
 
 def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
-    """(kind, namespace) of each PyTorchJob and RayJob of that name in any namespace, for the
+    """(kind, namespace) of each job of that name, of any kind in KINDS, in any namespace, for the
     message about a job not found where it was looked for. Empty when cluster-wide reads are
     refused (RBAC) or fail: this is only a hint."""
     from kubernetes import client
@@ -236,43 +88,24 @@ def find_elsewhere(api_client, name: str) -> list[tuple[str, str]]:
 
     custom = client.CustomObjectsApi(api_client)
     found = []
-    for kind, group, version, plural in (
-        ("PyTorchJob", GROUP, VERSION, PLURAL),
-        ("RayJob", rayjobs.GROUP, rayjobs.VERSION, rayjobs.PLURAL),
-    ):
+    for kind in KINDS:
         try:
             listed = custom.list_cluster_custom_object(
-                group, version, plural, field_selector=f"metadata.name={name}"
+                kind.group, kind.version, kind.plural, field_selector=f"metadata.name={name}"
             )
         except (ApiException, HTTPError, OSError):
             continue
-        found += sorted((kind, item["metadata"]["namespace"]) for item in listed.get("items") or [])
+        found += sorted(
+            (kind.kind, item["metadata"]["namespace"]) for item in listed.get("items") or []
+        )
     return found
 
 
 def list_pods(core, job: dict[str, Any], namespace: str) -> list:
-    name = job["metadata"]["name"]
-    selectors = rayjobs.pod_selectors(job) if is_ray(job) else [f"{JOB_LABEL}={name}"]
     pods = []
-    for selector in selectors:  # label selectors cannot OR, so one list per selector
+    for selector in kind_of(job).pod_selectors(job):  # selectors cannot OR: one list each
         pods += core.list_namespaced_pod(namespace, label_selector=selector).items
     return pods
-
-
-@dataclass
-class LogSource:
-    """Where rank 0's lines are: a pod's container, or None with the reason there is none yet."""
-
-    pod: str | None
-    container: str
-    waiting: str = ""
-
-
-def log_source(job: dict[str, Any], pods: list) -> LogSource:
-    if not is_ray(job):
-        return LogSource(log_pod_name(job), CONTAINER)
-    pod = rayjobs.submitter_pod(pods)
-    return LogSource(pod, rayjobs.SUBMITTER_CONTAINER, "" if pod else rayjobs.waiting_reason(job))
 
 
 @dataclass
@@ -292,11 +125,10 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     core = client.CoreV1Api(api_client)
     job = get_job(api_client, name, namespace)
     pods = list_pods(core, job, namespace)
-    cluster = (job.get("status") or {}).get("rayClusterName")
-    names = {p.metadata.name for p in pods} | {name} | ({cluster} if cluster else set())
+    names = {p.metadata.name for p in pods} | {name} | kind_of(job).related_names(job)
     events = events_for(core.list_namespaced_event(namespace).items, names)
     lines: list[str] = []
-    source = log_source(job, pods)
+    source = kind_of(job).log_source(job, pods)
     if source.pod in names:
         for previous in (False, True):
             try:
@@ -310,9 +142,7 @@ def fetch(api_client, name: str, namespace: str) -> JobView:
     return JobView(job, pods, events, lines)
 
 
-def read_log(
-    core, pod: str, namespace: str, container: str = CONTAINER, previous: bool = False
-) -> str:
+def read_log(core, pod: str, namespace: str, container: str, previous: bool = False) -> str:
     """The container's log as text. Raw bytes, not the client's deserialisation, which would
     turn a log that happens to be JSON into a Python repr."""
     resp = core.read_namespaced_pod_log(
@@ -326,19 +156,22 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
     out = out or sys.stdout
     view = fetch(api_client, name, namespace)
     job = view.job
+    kind = kind_of(job)
     progress = logline.newest_progress(view.log_lines)
     causes = None
     if needs_diagnosis(job, view.pods):
         tail = view.log_lines[-LOG_TAIL_LINES:]
-        if is_ray(job):
-            tail.append(rayjobs.final_message(job))
+        final = kind.final_message(job)
+        if final:
+            tail.append(final)
         causes = diagnose(view.pods, view.events, "\n".join(tail), namespace)
-    render = rayjobs.format_status if is_ray(job) else format_status
     print(
-        render(job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress),
+        kind.format_status(
+            job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress
+        ),
         file=out,
     )
-    return 1 if has_failed(job) else 0
+    return 1 if kind.failed(job) else 0
 
 
 def container_state(core, pod: str, namespace: str, container: str) -> tuple[str | None, bool, str]:
@@ -391,11 +224,12 @@ def stream_logs(
     ended_at = 0.0
     try:
         while True:
-            # A RayJob's submitter pod appears (and is replaced on retry) while we wait.
-            source = log_source(job, list_pods(core, job, namespace) if is_ray(job) else [])
+            kind = kind_of(job)
+            pods = list_pods(core, job, namespace) if kind.log_reads_pods else []
+            source = kind.log_source(job, pods)
             message, since = source.waiting, None
-            if source.pod is not None and streamed is not None and is_finished(job):
-                return 1 if has_failed(job) else 0
+            if source.pod is not None and streamed is not None and kind.finished(job):
+                return 1 if kind.failed(job) else 0
             if source.pod is not None:
                 cid, running, why = container_state(core, source.pod, namespace, source.container)
                 current = (source.pod, cid)
@@ -404,7 +238,7 @@ def stream_logs(
                         since = int(time.monotonic() - ended_at) + 1
                     else:
                         message = (
-                            f"its container ended ({why}) and the job is still {job_phase(job)}"
+                            f"its container ended ({why}) and the job is still {kind.phase(job)}"
                         )
             if source.pod is not None and not message:
                 try:
@@ -432,8 +266,8 @@ def stream_logs(
                     if err.status not in (400, 404):
                         raise
                     message = kube.api_message(err)
-            what = source.pod or f"the submitter of RayJob {name}"
-            if time.monotonic() >= deadline or (source.pod is None and is_finished(job)):
+            what = source.pod or source.awaited
+            if time.monotonic() >= deadline or (source.pod is None and kind.finished(job)):
                 print(
                     f"trainstack logs: {what}: {message} (see `trainstack status {name} "
                     f"-n {namespace}`)",

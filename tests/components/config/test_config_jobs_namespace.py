@@ -7,7 +7,6 @@ import pytest
 
 from components import config, gpu, karpenter, operators
 from components.config import ConfigError, workloads
-from trainstack.ops import doctor
 
 NAMESPACES_REFUSED = [
     ("kube-system", "Kubernetes system namespace"),
@@ -75,7 +74,7 @@ def test_every_namespace_an_addon_installs_into_is_refused():
         operators.KUBERAY_NAMESPACE,
         # the training operator's standalone overlay (kubeflow/trainer v1.9.3
         # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
-        doctor.TRAINING_OPERATOR_NAMESPACE,
+        operators.TRAINING_OPERATOR_NAMESPACE,
     }
     for ns in addon_namespaces:
         assert workloads.check_jobs_namespace(ns), ns

@@ -4,13 +4,15 @@ KubeRay runs a RayJob as a RayCluster (a head pod and the GPU worker group) plus
 Kubernetes Job of the RayJob's name whose container runs `ray job submit` and tails the Ray job's
 driver output. Ray forwards every Ray Train worker's stdout to the driver, prefixed
 `(RayTrainWorker pid=..)`, so the submitter's log carries rank 0's step and checkpoint lines.
-Pure functions over the RayJob dict and V1Pod models; jobs.py does the cluster access.
+Pure functions over the RayJob dict and V1Pod models; jobs.py does the cluster access,
+job_kinds.py lists this kind.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .job_kind import JobKind, LogSource
 from .job_view import format_causes, format_progress, grouped_pod_lines
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
@@ -100,6 +102,22 @@ def waiting_reason(job: dict[str, Any]) -> str:
     )
 
 
+def log_source(job: dict[str, Any], pods: list) -> LogSource:
+    pod = submitter_pod(pods)
+    return LogSource(
+        pod,
+        SUBMITTER_CONTAINER,
+        waiting="" if pod else waiting_reason(job),
+        awaited=f"the submitter of RayJob {job['metadata']['name']}",
+    )
+
+
+def related_names(job: dict[str, Any]) -> set[str]:
+    """The RayCluster: KubeRay's events about it (head pod, scaling) concern the job too."""
+    cluster = _status(job).get("rayClusterName")
+    return {cluster} if cluster else set()
+
+
 def final_message(job: dict[str, Any]) -> str:
     """Ray's own account of the end, which quotes the driver's last output when it failed: the
     classifier reads it too, since the pods may be gone by the time anyone asks."""
@@ -141,3 +159,20 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
         )
     lines += format_causes(causes, meta["name"], meta.get("namespace"))
     return "\n".join(lines)
+
+
+KIND = JobKind(
+    kind="RayJob",
+    group=GROUP,
+    version=VERSION,
+    plural=PLURAL,
+    phase=phase,
+    failed=failed,
+    finished=finished,
+    pod_selectors=pod_selectors,
+    log_source=log_source,
+    log_reads_pods=True,  # the submitter pod appears, and is replaced on retry, while we wait
+    format_status=format_status,
+    final_message=final_message,
+    related_names=related_names,
+)

@@ -1,348 +1,34 @@
-"""`trainstack status` / `logs`: parsing of the trainer's own lines, progress rendering, status
-formatting on recorded PyTorchJob dicts and V1Pod models, and both commands against a local
-HTTP server that speaks the Kubernetes API."""
+"""`trainstack status` and `logs` (trainstack/ops/jobs.py) on a PyTorchJob, against a local HTTP
+server that speaks the Kubernetes API: the job, its pods and events, rank 0's log; waiting for
+rank 0, following its restarts, the job looked up in other namespaces. test_rayjob.py does the
+same for a RayJob."""
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
-
 import pytest
 from fake_apiserver import FakeApiServer, from_routes, record_sleeps, serve, status
+from jobs_support import (
+    FAILED,
+    JOB,
+    NS,
+    RUNNING,
+    FakeTty,
+    RecordedCause,
+    condition,
+    oom_killed_worker,
+    pod,
+    pytorchjob,
+)
 from kubernetes import client as k8s
 
-from trainer import logline
 from trainstack import cli
 from trainstack.ops import diagnose as diagnose_module
-from trainstack.ops import job_view, jobs
-
-NS, JOB = "training", "llm"
-T0 = "2026-11-25T09:00:00Z"
+from trainstack.ops import pytorchjob as pytorch
 
 
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch):
     return record_sleeps(monkeypatch)
-
-
-# ------------------------------------------------------------------------ trainer's lines
-
-
-def recorded_step_line(tmp_path, step=20, total=200, loss=3.14159):
-    """The line trainer/metrics.py prints, produced by the trainer's own Recorder."""
-    torch = pytest.importorskip("torch")
-    from trainer import metrics
-
-    rec = metrics.Recorder(
-        str(tmp_path), total, flops_per_token=6e6, peak=100.0, world=4, enabled=False
-    )
-    for s in range(1, step + 1):
-        rec.step(s, loss, 1e-4, 1.0, step_time=0.5, data_time=0.01, tokens=8192)
-    return rec.log(step, loss, torch.device("cpu"))
-
-
-def test_step_line_of_the_trainer_parses(tmp_path):
-    line = recorded_step_line(tmp_path)
-    assert line.startswith("step  20/200 | loss 3.1416 |")
-    info = logline.parse(line)
-    assert info.step == 20 and info.max_steps == 200
-    assert info.loss == pytest.approx(3.1416)
-    assert info.tokens_per_s == pytest.approx(16384, rel=1e-3)
-    assert info.mfu is not None and logline.format_duration(info.eta_s) == "0:01:30"
-    # torchrun --tee prefixes each line with its rank; the line is still recognised.
-    assert logline.parse("[default0]:" + line).step == 20
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "step 20 | validation loss 3.1000",  # no step/total: the validation line passes through
-        "trainer: checkpoint /checkpoints/llm/checkpoints/step_00000020",
-        "NCCL INFO Channel 00/02 : 0[0] -> 1[1] via P2P/IPC",
-        "",
-    ],
-)
-def test_other_lines_are_not_steps(line):
-    assert not isinstance(logline.parse(line), logline.Progress)
-
-
-def test_nan_loss_and_minimal_line():
-    info = logline.parse("step 5/10 | loss nan | ETA ?")
-    assert info.loss != info.loss and info.tokens_per_s is None
-    assert logline.format_duration(info.eta_s) == "?"
-
-
-def test_newest_checkpoint_from_log_lines():
-    from trainer.checkpoint import step_name
-
-    root = f"/checkpoints/{JOB}/checkpoints"
-    lines = [
-        f"trainer: resumed from {root}/{step_name(100)} (step 100, written by 8 rank(s))",
-        "step 150/400 | loss 2.0 | ETA 0:10:00",
-        f"trainer: checkpoint {root}/{step_name(200)}",
-        "trainer: SIGTERM: saved step 230; exiting so a restart resumes here",
-        f"trainer: checkpoint {root}/{step_name(230)}",
-    ]
-    assert logline.newest_checkpoint(lines) == (230, f"{root}/step_00000230")
-    assert logline.newest_checkpoint(lines[:4]) == (230, None)  # the SIGTERM line has no path
-    assert logline.newest_checkpoint(lines[:2]) == (100, f"{root}/step_00000100")
-    assert logline.newest_checkpoint(["step 1/2 | loss 1"]) is None
-
-
-def test_progress_rendering():
-    info = logline.Progress(50, 200, 2.5, tokens_per_s=123456.0, eta_s=300.0)
-    text = job_view.render_progress(info, width=8)
-    assert text == "step 50/200 [##------]  25% | loss 2.5000 | 123,456 tok/s | ETA 0:05:00"
-    done = job_view.render_progress(logline.Progress(200, 200, None), width=4)
-    assert done == "step 200/200 [####] 100%"
-
-
-class FakeTty(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_log_view_on_a_terminal_keeps_one_progress_line():
-    out = FakeTty()
-    view = jobs.LogView(out, tty=True)
-    for line in [
-        "trainer: preset tiny",
-        "step 1/4 | loss 4.0 | ETA 0:00:03",
-        "step 2/4 | loss 3.0 | ETA 0:00:02",
-        "NCCL WARN something",
-        "step 4/4 | loss 2.0 | ETA 0:00:00",
-    ]:
-        view.feed(line)
-    view.close()
-    text = out.getvalue()
-    assert text.startswith("trainer: preset tiny\n")
-    assert "step 1/4 | loss" not in text  # step lines become the bar, not text
-    # The other line is printed above the bar, which is redrawn after it.
-    assert f"{jobs.LogView.CLEAR}NCCL WARN something\nstep 2/4 [" in text
-    assert text.endswith(
-        "step 4/4 [" + "#" * job_view.BAR_WIDTH + "] 100% | loss 2.0000 | ETA 0:00:00\n"
-    )
-
-
-def test_log_view_elsewhere_passes_lines_through():
-    out = io.StringIO()
-    view = jobs.LogView(out, tty=False)
-    lines = ["trainer: preset tiny", "step 1/4 | loss 4.0 | ETA 0:00:03", "done"]
-    for line in lines:
-        view.feed(line + "\n")
-    view.close()
-    assert out.getvalue() == "\n".join(lines) + "\n"
-
-
-# -------------------------------------------------------------- recorded job and pod objects
-
-
-def condition(kind, status, when, message, reason=None):
-    return {
-        "type": kind,
-        "status": status,
-        "reason": reason or f"PyTorchJob{kind}",
-        "message": message,
-        "lastUpdateTime": when,
-        "lastTransitionTime": when,
-    }
-
-
-def pytorchjob(conditions, replica_statuses, elastic=False):
-    specs = (
-        {"Worker": {"replicas": 2, "restartPolicy": "OnFailure"}}
-        if elastic
-        else {
-            "Master": {"replicas": 1, "restartPolicy": "OnFailure"},
-            "Worker": {"replicas": 1, "restartPolicy": "OnFailure"},
-        }
-    )
-    return {
-        "apiVersion": "kubeflow.org/v1",
-        "kind": "PyTorchJob",
-        "metadata": {"name": JOB, "namespace": NS},
-        "spec": {"nprocPerNode": "4", "pytorchReplicaSpecs": specs},
-        "status": {"conditions": conditions, "replicaStatuses": replica_statuses, "startTime": T0},
-    }
-
-
-RUNNING = pytorchjob(
-    [
-        condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
-        condition("Running", "True", "2026-11-25T09:03:10Z", f"PyTorchJob {NS}/{JOB} is running."),
-    ],
-    {"Master": {"active": 1}, "Worker": {"active": 1}},
-)
-FAILED = pytorchjob(
-    [
-        condition("Created", "True", T0, f"PyTorchJob {JOB} is created."),
-        condition("Running", "False", "2026-11-25T09:40:00Z", f"PyTorchJob {NS}/{JOB} is running."),
-        condition(
-            "Failed",
-            "True",
-            "2026-11-25T09:40:00Z",
-            f"PyTorchJob {NS}/{JOB} is failed because 1 Worker replica(s) failed.",
-        ),
-    ],
-    {"Master": {"active": 1}, "Worker": {"failed": 1}},
-)
-
-
-def pod(
-    rtype,
-    index,
-    *,
-    phase="Running",
-    node="ip-10-0-1-5.us-west-2.compute.internal",
-    state=None,
-    last_state=None,
-    restarts=0,
-    conditions=None,
-):
-    name = f"{JOB}-{rtype}-{index}"
-    labels = {jobs.JOB_LABEL: JOB, jobs.TYPE_LABEL: rtype, jobs.INDEX_LABEL: str(index)}
-    running = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
-    status = k8s.V1ContainerStatus(
-        name="pytorch",
-        image="ecr/trainer@sha256:ab",
-        image_id="",
-        ready=phase == "Running",
-        restart_count=restarts,
-        state=state or running,
-        last_state=last_state,
-    )
-    return k8s.V1Pod(
-        metadata=k8s.V1ObjectMeta(name=name, namespace=NS, labels=labels),
-        spec=k8s.V1PodSpec(node_name=node, containers=[k8s.V1Container(name="pytorch")]),
-        status=k8s.V1PodStatus(phase=phase, container_statuses=[status], conditions=conditions),
-    )
-
-
-def oom_killed_worker():
-    waiting = k8s.V1ContainerState(
-        waiting=k8s.V1ContainerStateWaiting(
-            reason="CrashLoopBackOff", message="back-off 5m0s restarting failed container"
-        )
-    )
-    last = k8s.V1ContainerState(
-        terminated=k8s.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
-    )
-    return pod(
-        "worker",
-        0,
-        state=waiting,
-        last_state=last,
-        restarts=4,
-        node="ip-10-0-2-9.us-west-2.compute.internal",
-    )
-
-
-def test_pod_problems():
-    assert job_view.pod_problem(pod("master", 0)) is None
-    assert job_view.pod_problem(oom_killed_worker()).startswith("CrashLoopBackOff")
-    pull = k8s.V1ContainerState(
-        waiting=k8s.V1ContainerStateWaiting(reason="ImagePullBackOff", message="manifest unknown")
-    )
-    assert (
-        job_view.pod_problem(pod("worker", 1, phase="Pending", state=pull))
-        == "ImagePullBackOff: manifest unknown"
-    )
-    unscheduled = pod(
-        "worker",
-        2,
-        phase="Pending",
-        node=None,
-        conditions=[
-            k8s.V1PodCondition(
-                type="PodScheduled",
-                status="False",
-                reason="Unschedulable",
-                message="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
-            )
-        ],
-    )
-    assert "Insufficient nvidia.com/gpu" in job_view.pod_problem(unscheduled)
-    restarted = pod(
-        "worker",
-        3,
-        restarts=1,
-        last_state=k8s.V1ContainerState(
-            terminated=k8s.V1ContainerStateTerminated(exit_code=143, reason="Error")
-        ),
-    )
-    assert job_view.pod_problem(restarted) == "restarted 1x, last exit 143 (Error)"
-
-
-def test_rank0_pod_of_fixed_and_elastic_jobs():
-    assert jobs.log_pod_name(RUNNING) == f"{JOB}-master-0"
-    assert jobs.log_pod_name(pytorchjob([], {}, elastic=True)) == f"{JOB}-worker-0"
-
-
-def test_status_of_a_running_job():
-    pods = [pod("worker", 0), pod("master", 0)]
-    progress = logline.Progress(120, 400, 2.1, tokens_per_s=50000.0, eta_s=1800.0)
-    text = jobs.format_status(
-        RUNNING, pods, (100, "/checkpoints/llm/checkpoints/step_00000100"), None, progress
-    )
-    lines = text.splitlines()
-    assert lines[0] == f"PyTorchJob {NS}/{JOB}: Running"
-    assert "step 120/400" in lines[1]
-    assert lines[2] == "  newest checkpoint: step 100 (/checkpoints/llm/checkpoints/step_00000100)"
-    # Latest condition first.
-    assert lines[3] == "conditions (latest first):"
-    assert "Running=True PyTorchJobRunning" in lines[4] and "Created=True" in lines[5]
-    assert "  Master: 1 wanted (active 1)" in lines
-    assert lines.index("  Master: 1 wanted (active 1)") < lines.index(
-        "  Worker: 1 wanted (active 1)"
-    )
-    master = next(line for line in lines if "llm-master-0" in line)
-    assert "ip-10-0-1-5" in master and "restarts 0" in master and "<-" not in master
-    assert "diagnosis" not in text
-    assert not jobs.needs_diagnosis(RUNNING, pods)
-
-
-@dataclass
-class RecordedCause:  # the shape diagnose.Cause has: code, summary, remedy
-    code: str
-    summary: str
-    remedy: str
-
-
-def test_status_of_a_failed_job_lists_causes():
-    pods = [pod("master", 0), oom_killed_worker()]
-    assert jobs.phase(FAILED) == "Failed" and jobs.needs_diagnosis(FAILED, pods)
-    causes = [
-        RecordedCause(
-            "oom",
-            "worker 0 ran out of host memory (OOMKilled, exit 137)",
-            "raise trainingJobs.llm.memory or lower the batch size",
-        )
-    ]
-    text = jobs.format_status(FAILED, pods, None, causes)
-    lines = text.splitlines()
-    assert lines[0] == f"PyTorchJob {NS}/{JOB}: Failed"
-    assert "newest checkpoint: none" in lines[1]
-    assert "Failed=True PyTorchJobFailed" in lines[3]  # same second as Running: appended later
-    worker = next(line for line in lines if "llm-worker-0" in line)
-    assert "restarts 4" in worker and "<- CrashLoopBackOff" in worker
-    assert "  Worker: 1 wanted (failed 1)" in lines
-    assert lines[-3:] == [
-        "diagnosis:",
-        "  [oom] worker 0 ran out of host memory (OOMKilled, exit 137)",
-        "    remedy: raise trainingJobs.llm.memory or lower the batch size",
-    ]
-    unknown = jobs.format_status(FAILED, pods, None, [])
-    assert "no known cause matched" in unknown
-
-
-def test_status_without_pods_or_conditions():
-    fresh = pytorchjob([], {})
-    text = jobs.format_status(fresh, [], None)
-    assert text.splitlines()[0] == f"PyTorchJob {NS}/{JOB}: Pending"
-    assert "no pods" in text
-
-
-# ------------------------------------------------------------ against a fake API server
 
 
 def event(name, reason, message, kind="Pod"):
@@ -398,6 +84,8 @@ def rank0(container_id, state):
 
 
 RUNNING_STATE = k8s.V1ContainerState(running=k8s.V1ContainerStateRunning())
+
+
 CRASHED_STATE = k8s.V1ContainerState(
     terminated=k8s.V1ContainerStateTerminated(exit_code=1, reason="Error")
 )
@@ -425,7 +113,7 @@ class FakeApi(FakeApiServer):
         )
         logs = logs or [log]
         later = [from_routes({job_path: j}) for j in (jobs_after_logs or [SUCCEEDED])]
-        pod_path = f"/api/v1/namespaces/{NS}/pods/{jobs.log_pod_name(job)}"
+        pod_path = f"/api/v1/namespaces/{NS}/pods/{pytorch.log_pod_name(job)}"
         rank0_answers = [from_routes({pod_path: p}) for p in rank0_pods or []]
         self.log_reads = 0
         self.log_refusals = 0  # answer this many log reads as the API does before a start
@@ -461,7 +149,7 @@ def test_status_command_on_a_running_job(fake_api, tmp_path, capsys):
     assert "newest checkpoint: step 200 (/checkpoints/llm/checkpoints/step_00000200)" in out
     assert "progress: step 210/400" in out and "51,000 tok/s" in out
     pods_query = next(q for p, q in api.requests if p.endswith("/pods"))
-    assert pods_query["labelSelector"] == [f"{jobs.JOB_LABEL}={JOB}"]
+    assert pods_query["labelSelector"] == [f"{pytorch.JOB_LABEL}={JOB}"]
 
 
 def test_status_command_on_a_failed_job_runs_the_classifier(

@@ -1,0 +1,88 @@
+"""Rules for what a rank died of inside its container: GPU memory, the container's memory limit,
+shared memory, or an exit code nothing more specific explains. Stdlib only, like the whole
+package, so the trainer image can run it."""
+
+from __future__ import annotations
+
+import re
+
+from .inputs import Found, Inputs, clip, waiting_of, where
+
+CUDA_OOM_RE = re.compile(
+    r"CUDA out of memory|torch\.OutOfMemoryError|"
+    r"CUDA error: out of memory|CUBLAS_STATUS_ALLOC_FAILED"
+)
+
+
+def cuda_oom(x: Inputs) -> Found:
+    line = x.first_line(CUDA_OOM_RE)
+    if line is None:
+        return None
+    return (
+        "a rank ran out of GPU memory (activations, parameters or optimizer state do not fit "
+        "the GPU)",
+        "in trainstack:trainingJobs.<job>.args lower micro_batch_size (the global batch is "
+        "kept by gradient accumulation) or seq_len, set parallel.activation_checkpointing: "
+        "true, or spread the model over more GPUs (more nodes / gpusPerNode) or a GPU with "
+        "more memory",
+        clip(line),
+    )
+
+
+def oom_killed(x: Inputs) -> Found:
+    for pod, cs in x.containers():
+        for state in ("state", "lastState"):
+            term = (cs.get(state) or {}).get("terminated") or {}
+            if term.get("reason") == "OOMKilled":
+                return (
+                    "the kernel killed the container for using more host memory than its "
+                    "limit (exit code 137): CPU RAM, not GPU memory",
+                    "raise trainstack:trainingJobs.<job>.memory (the container limit), or "
+                    "load less into host memory (fewer data loader workers, smaller shuffle "
+                    "buffers); `kubectl describe pod` shows the limit",
+                    f"{where(pod)}container {cs.get('name')}: {state}.terminated.reason "
+                    f"OOMKilled, exitCode {term.get('exitCode')}",
+                )
+    return None
+
+
+SHM_RE = re.compile(
+    r"Bus error|out of shared memory|insufficient shared memory|"
+    r"shared memory segment /dev/shm",
+    re.I,
+)
+
+
+def shm(x: Inputs) -> Found:
+    line = x.first_line(SHM_RE)
+    if line is None:
+        return None
+    return (
+        "a process ran out of shared memory (/dev/shm): data loader workers and NCCL "
+        "exchange tensors through it",
+        "raise trainstack:trainingJobs.<job>.shmSize (e.g. 16Gi) and `pulumi up`",
+        clip(line),
+    )
+
+
+def container_failed(x: Inputs) -> Found:
+    for pod, cs in x.containers():
+        waiting = waiting_of(cs)
+        for state in ("state", "lastState"):
+            term = (cs.get(state) or {}).get("terminated") or {}
+            code = term.get("exitCode")
+            if code not in (None, 0) and term.get("reason") != "OOMKilled":
+                extra = (
+                    " (in CrashLoopBackOff)" if waiting.get("reason") == "CrashLoopBackOff" else ""
+                )
+                return (
+                    f"the container exited with code {code}{extra}; none of the known causes "
+                    "matched its log tail",
+                    f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
+                    f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
+                    "error in the program, 137 a kill (memory or eviction), 139 a "
+                    "segmentation fault",
+                    f"{where(pod)}container {cs.get('name')}: {state}.terminated "
+                    f"{term.get('reason') or ''} exitCode {code}",
+                )
+    return None

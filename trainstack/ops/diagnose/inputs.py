@@ -1,0 +1,94 @@
+"""What the classifier's rules read: the pods (name, status, spec), the events and the log lines
+of one job, with the accessors every rule shares. Stdlib only, like the whole package, so the
+trainer image can run it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+NS = "training"  # the default trainstack:jobsNamespace, when neither caller nor pods say
+
+# Each rule returns (summary, remedy, evidence) or None.
+Found = tuple[str, str, str] | None
+
+
+@dataclass
+class Inputs:
+    # (pod name, status, spec) per pod; a bare `status` mapping is accepted too.
+    pods: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    efa_expected: bool = False
+    namespace: str = NS  # the job's, for the kubectl commands shown in remedies
+
+    def containers(self) -> Iterable[tuple[str, dict[str, Any]]]:
+        for name, status, _ in self.pods:
+            for key in ("initContainerStatuses", "containerStatuses"):
+                for cs in status.get(key) or []:
+                    if isinstance(cs, dict):
+                        yield name, cs
+
+    def event_texts(self) -> Iterable[tuple[str, str, str]]:
+        """(reason, message, object name) of each event."""
+        for e in self.events:
+            obj = e.get("involvedObject") or e.get("regarding") or {}
+            yield (
+                str(e.get("reason") or ""),
+                str(e.get("message") or e.get("note") or ""),
+                str(obj.get("name") or ""),
+            )
+
+    def scheduling_messages(self) -> Iterable[tuple[str, str]]:
+        """(pod, message) of every 'cannot schedule' signal: PodScheduled False, FailedScheduling
+        events (the kube-scheduler's and Karpenter's)."""
+        for name, status, _ in self.pods:
+            for c in status.get("conditions") or []:
+                if c.get("type") == "PodScheduled" and str(c.get("status")) == "False":
+                    yield name, str(c.get("message") or c.get("reason") or "")
+        for reason, message, obj in self.event_texts():
+            if reason == "FailedScheduling":
+                yield obj, message
+
+    def first_line(self, pattern: re.Pattern[str]) -> str | None:
+        return next((line for line in self.lines if pattern.search(line)), None)
+
+
+def status_and_spec(pod: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    if isinstance(pod.get("status"), dict):
+        name = str((pod.get("metadata") or {}).get("name") or "")
+        return name, pod["status"], pod.get("spec") or {}
+    return "", pod, {}
+
+
+def expects_efa(pods: list[tuple[str, dict[str, Any], dict[str, Any]]], lines: list[str]) -> bool:
+    """Whether the job was meant to use EFA: a pod requests EFA devices or sets FI_PROVIDER=efa
+    (what trainstack renders for `efa: true`). Not from NCCL's OFI lines: images with
+    aws-ofi-nccl print them on every node, and on a node without EFA the socket fallback is
+    right."""
+    for _, _, spec in pods:
+        for c in spec.get("containers") or []:
+            res = c.get("resources") or {}
+            if any("vpc.amazonaws.com/efa" in (res.get(k) or {}) for k in ("limits", "requests")):
+                return True
+            if any(
+                e.get("name") == "FI_PROVIDER" and e.get("value") == "efa"
+                for e in c.get("env") or []
+            ):
+                return True
+    return any("FI_PROVIDER=efa" in line for line in lines)
+
+
+def waiting_of(cs: dict[str, Any]) -> dict[str, Any]:
+    return (cs.get("state") or {}).get("waiting") or {}
+
+
+def clip(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def where(pod: str) -> str:
+    return f"pod {pod}: " if pod else ""
