@@ -26,7 +26,7 @@ from components.config import PlatformConfig
 from components.config_base import key
 
 from .. import cost
-from . import crds, k8s_schemas
+from . import crds, schemas
 from .harness import (
     SECRET_MASK,
     Captured,
@@ -184,7 +184,7 @@ def run(
         if r.type == "kubernetes:helm.sh/v3:Release"
     }
     crd_set = crds.ensure(fetch=fetch_crds)
-    errors = k8s_schemas.validate_all(
+    errors = schemas.validate_all(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )
