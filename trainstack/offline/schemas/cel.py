@@ -4,7 +4,7 @@ Library: cel-python (``celpy``), pure Python. The alternative, common-expression
 bindings), 0.10.0 ships manylinux wheels (x86_64 and aarch64) for CPython 3.11-3.13 only, none for
 3.10, which this project supports; its sdist would need a Rust toolchain to install there.
 
-Evaluation follows the API server (kubernetes v1.34,
+Evaluation follows the API server (kubernetes
 staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel/validation.go): a rule runs
 at the schema node that declares it, once per value there (each item of a list, each value of a
 map), with ``self`` bound to that value; null values are not validated; a rule that does not
@@ -15,13 +15,17 @@ Transition rules (those that read ``oldSelf``) run only on update, so never here
 object is always a create. ``optionalOldSelf`` rules are skipped the same way.
 
 Functions: CEL's standard ones come with celpy. Kubernetes' base environment
-(staging/src/k8s.io/apiserver/pkg/cel/environment/base.go, v1.34) adds libraries; of those we
-register what the pinned CRDs' rules call, with their siblings, following upstream semantics:
+(staging/src/k8s.io/apiserver/pkg/cel/environment/base.go: regex, lists, URLs, quantity,
+strings ext v2, sets, IP/CIDR, format, semver, ...) adds libraries; of those we register what
+the pinned CRDs' rules call, with their siblings, following upstream semantics:
 
 * regex library ``find`` / ``findAll`` (staging/src/k8s.io/apiserver/pkg/cel/library/regex.go):
   Go's regexp is RE2, so google-re2 (which celpy itself uses for ``matches``);
-* strings extension v2 ``split`` / ``join`` / ``lowerAscii`` / ``upperAscii`` (cel-go v0.26.0, the
-  version kubernetes v1.34's go.mod requires, ext/strings.go).
+* strings extension v2 ``split`` / ``join`` / ``lowerAscii`` / ``upperAscii`` (cel-go v0.26.0
+  ext/strings.go).
+
+The kubernetes files were read at the repository's main line (regex.go 008b3652, base.go
+002315b9), not at a release tag; the functions used here are in every release EKS supports.
 
 A rule that does not parse, or calls any other function (``quantity()``, ``url()``, ``ip()``,
 ``format()``, ...), is *unchecked*: ``coverage`` lists it and validation skips it. Compiled
