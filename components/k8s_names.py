@@ -1,10 +1,10 @@
 """Kubernetes name and label syntax, as the API server checks it.
 
 One definition for the config checks (components/config/) and the offline schema validator
-(trainstack/offline/k8s_schemas.py). Follows k8s.io/apimachinery pkg/util/validation/validation.go
-(IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label, IsQualifiedName, IsValidLabelValue; newer
-releases keep the last two in pkg/api/validate/content): each helper returns what is wrong, or
-None.
+(trainstack/offline/schemas/metadata.py). Follows k8s.io/apimachinery
+pkg/util/validation/validation.go (IsDNS1123Label, IsDNS1123Subdomain, IsDNS1035Label,
+IsQualifiedName, IsValidLabelValue; newer releases keep the last two in
+pkg/api/validate/content): each helper returns what is wrong, or None.
 """
 
 from __future__ import annotations

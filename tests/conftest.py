@@ -7,7 +7,7 @@ import os
 import pytest
 
 from trainstack.offline import crds
-from trainstack.offline.k8s_schemas import SchemaUnavailable
+from trainstack.offline.schemas import SchemaUnavailable
 
 
 def _missing_crds(why: str) -> None:

@@ -138,7 +138,7 @@ def test_layout_names_every_cli_command_and_only_existing_files():
     layout = re.search(r"^## Layout\n+```\n(.*?)^```", text, re.S | re.M)
     assert layout, "docs/internals.md has no layout block"
     block = layout.group(1)
-    cli_line = re.search(r"cli\.py \(([^)]*)\)", block, re.S)
+    cli_line = re.search(r"cli/ \(([^)]*)\)", block, re.S)
     assert cli_line, "the layout does not describe trainstack/cli/'s commands"
     listed = set(re.findall(r"[a-z]+", cli_line.group(1)))
     assert _cli_commands() <= listed, f"layout lists {sorted(listed)}"

@@ -19,7 +19,7 @@ from test_training_job import pod_of, rendered
 
 from components import operators
 from policies.rules import pod_security
-from trainstack.offline import k8s_schemas, plan
+from trainstack.offline import plan, schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"
@@ -57,7 +57,7 @@ def test_the_stacks_init_container_passes_restricted_and_waits_for_the_master():
     assert "seq 100" in init[0]["command"][2]
     worker_pod = as_the_operator_creates_it(job, init)
     assert restricted_violations(worker_pod) == []
-    assert k8s_schemas.validate_object(worker_pod) == []
+    assert schemas.validate_object(worker_pod) == []
 
 
 def test_without_it_the_operators_own_init_container_would_be_refused():

@@ -11,8 +11,8 @@ from components import storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
 from components.karpenter import render_controller_policy
-from trainstack.offline import k8s_schemas, plan_report
 from trainstack.offline import plan as offline_plan
+from trainstack.offline import plan_report, schemas
 from trainstack.offline.secrets import is_secret, unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -521,10 +521,10 @@ def test_efa_pool_is_pinned_to_one_zone_and_a_cluster_placement_group():
     assert node_class["spec"]["subnetSelectorTerms"] == [{"id": subnet.id}]
     assert inputs(efa, MNG, "trainstack-eks-gpu-g5-efa")["subnetIds"] == [subnet.id]
     # Valid against the v1.14.1 EC2NodeClass CRD, whose rules the validator does enforce.
-    assert k8s_schemas.validate_object(node_class) == []
+    assert schemas.validate_object(node_class) == []
     both = json.loads(json.dumps(node_class))
     both["spec"]["placementGroupSelector"]["id"] = "pg-0123456789abcdef0"
-    assert any("mutually exclusive" in e for e in k8s_schemas.validate_object(both))
+    assert any("mutually exclusive" in e for e in schemas.validate_object(both))
 
 
 def test_efa_zone_can_be_chosen_and_must_be_one_of_the_stacks_zones():

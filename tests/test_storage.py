@@ -9,7 +9,7 @@ from test_platform import plan
 
 from components import storage
 from components.config import VolumeConfig
-from trainstack.offline import k8s_schemas
+from trainstack.offline import schemas
 from trainstack.offline.secrets import unwrap_secrets
 
 SC = "kubernetes:storage.k8s.io/v1:StorageClass"
@@ -33,7 +33,7 @@ def test_only_default_classes_of_created_claims_are_needed(volumes, expected):
 
 def test_rendered_storage_classes_validate():
     for body in (storage.render_ebs_storage_class(), storage.render_efs_storage_class("fs-1")):
-        assert k8s_schemas.validate_object(body, "1.34") == []
+        assert schemas.validate_object(body, "1.34") == []
     efs = storage.render_efs_storage_class("fs-1")["parameters"]
     assert efs["fileSystemId"] == "fs-1" and efs["uid"] == efs["gid"] == "1000"
     assert storage.render_ebs_storage_class()["parameters"]["encrypted"] == "true"

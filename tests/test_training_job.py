@@ -22,7 +22,7 @@ from packaging.version import Version
 from components import config, dev_pod, pod_spec, versions
 from components.training_job import EFA_CHECK, JobTarget, render
 from trainer import ray_train
-from trainstack.offline import k8s_schemas
+from trainstack.offline import schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev@sha256:" + "ab" * 32
@@ -97,7 +97,7 @@ def env_of(container: dict) -> dict:
 def test_rendered_jobs_validate_against_the_crds(fields):
     secrets = {"hfToken": "hf_test"} if fields.get("hfToken") else None
     manifest = rendered(secrets=secrets, **fields)
-    assert k8s_schemas.validate_object(manifest, "1.34") == []
+    assert schemas.validate_object(manifest, "1.34") == []
 
 
 @pytest.mark.usefixtures("pinned_crds")
@@ -105,7 +105,7 @@ def test_schema_check_would_catch_a_broken_job():
     manifest = rendered()
     pod_of(manifest)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "one"
     manifest["spec"]["runPolicy"]["cleanPodPolicy"] = 3
-    assert len(k8s_schemas.validate_object(manifest, "1.34")) >= 1
+    assert len(schemas.validate_object(manifest, "1.34")) >= 1
 
 
 def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
@@ -221,7 +221,7 @@ def test_efa_pool_adds_interfaces_and_libfabric_env():
     assert c["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
     env = env_of(c)
     assert env["FI_PROVIDER"] == "efa" and env["FI_EFA_FORK_SAFE"] == "1"
-    assert k8s_schemas.validate_object(m, "1.34") == []
+    assert schemas.validate_object(m, "1.34") == []
 
 
 def stack_jobs(stack_file: str) -> dict[str, dict]:
@@ -360,7 +360,7 @@ def test_ray_head_is_sized_for_coordination_not_for_the_gpu_pool():
     assert "FI_PROVIDER" not in env_of(head["containers"][0])
     assert env_of(worker["containers"][0])["FI_PROVIDER"] == "efa"
     assert worker["containers"][0]["resources"]["limits"]["vpc.amazonaws.com/efa"] == 1
-    assert k8s_schemas.validate_object(m, "1.34") == []
+    assert schemas.validate_object(m, "1.34") == []
 
 
 # KubeRay v1.7.0, ray-operator/controllers/ray/common/pod.go supportsUnifiedHealthCheck: from this
@@ -383,7 +383,7 @@ def test_ray_job_declares_the_images_ray_version_so_kuberay_probes_over_http():
     # KubeRay reads it with k8s.io/apimachinery version.ParseGeneric: dotted numbers.
     assert re.fullmatch(r"\d+\.\d+\.\d+", declared)
     assert Version(declared) >= KUBERAY_HTTP_PROBE_MIN_RAY
-    assert k8s_schemas.validate_object(m, "1.34") == []
+    assert schemas.validate_object(m, "1.34") == []
 
 
 def test_ray_version_is_read_from_the_pin_at_render_time(tmp_path, monkeypatch):
@@ -427,7 +427,7 @@ def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
     waiting, launched = rendered(**fields), rendered(suspend=False, **fields)
     for manifest, suspended in ((waiting, True), (launched, False)):
         assert _paths(manifest)[where] is suspended
-        assert k8s_schemas.validate_object(manifest, "1.34") == []
+        assert schemas.validate_object(manifest, "1.34") == []
     # Launching changes that field alone: the replace that launches it runs the declared job.
     before, after = _paths(waiting), _paths(launched)
     assert {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)} == {where}
@@ -537,7 +537,7 @@ def test_dev_pod_is_port_forward_only_by_default_and_validates():
     pod = dev_pod.render_pod(
         cfg.dev_pod, namespace="training", image=IMAGE, pool=cfg.pools()["small"]
     )
-    assert k8s_schemas.validate_object(pod, "1.34") == []
+    assert schemas.validate_object(pod, "1.34") == []
     assert dev_pod.render_load_balancer(cfg.dev_pod, "training") is None
     c = pod["spec"]["containers"][0]
     assert {p["containerPort"] for p in c["ports"]} == {2222, 8888}
@@ -555,7 +555,7 @@ def test_dev_pod_load_balancer_only_with_an_allow_list():
     svc = dev_pod.render_load_balancer(cfg.dev_pod, "training")
     assert svc["spec"]["type"] == "LoadBalancer"
     assert svc["spec"]["loadBalancerSourceRanges"] == ["198.51.100.0/24"]
-    assert k8s_schemas.validate_object(svc, "1.34") == []
+    assert schemas.validate_object(svc, "1.34") == []
     with pytest.raises(config.ConfigError, match="opens the pod to the whole internet"):
         dev_cfg(loadBalancerCidrs=["0.0.0.0/0"])
 
@@ -569,7 +569,7 @@ def test_pvc_and_secret_validate():
     cfg = config.parse(stack())
     for name, vol in cfg.volumes.items():
         pvc = pod_spec.render_pvc(name, vol, "training")
-        assert k8s_schemas.validate_object(pvc, "1.34") == []
+        assert schemas.validate_object(pvc, "1.34") == []
     assert pod_spec.render_pvc("ckpt", cfg.volumes["ckpt"], "t")["spec"]["accessModes"] == [
         "ReadWriteMany"
     ]
@@ -577,7 +577,7 @@ def test_pvc_and_secret_validate():
         "ReadWriteOnce"
     ]
     secret = pod_spec.render_secret("hf-token", "training", {"token": "x"})
-    assert k8s_schemas.validate_object(secret, "1.34") == []
+    assert schemas.validate_object(secret, "1.34") == []
 
 
 # ------------------------------------------------------- the job runs what it says it runs
@@ -804,7 +804,7 @@ def test_network_policies_validate_and_keep_jobs_apart():
 
     policies = network_policy.render_all("training", ["a", "b"], [2222, 8888])
     for p in policies:
-        assert k8s_schemas.validate_object(p, "1.34") == []
+        assert schemas.validate_object(p, "1.34") == []
     by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
     assert by_name["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     a = by_name["job-a"]

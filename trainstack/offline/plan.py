@@ -25,7 +25,7 @@ from components import catalog
 from components import config as platform_config
 from components.config import PlatformConfig
 
-from . import crds, k8s_schemas
+from . import crds, schemas
 from .captured import Captured, OfflinePlan
 from .engine import run_program
 from .secrets import SECRET_MASK, is_secret, mask_secrets
@@ -164,7 +164,7 @@ def run(
         if r.type == "kubernetes:helm.sh/v3:Release"
     }
     crd_set = crds.ensure(fetch=fetch_crds)
-    errors = k8s_schemas.validate_all(
+    errors = schemas.validate_all(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )

@@ -14,7 +14,7 @@ import pytest
 
 from components import config, karpenter, scheduling
 from components.config import ConfigError, NodeGroupConfig, NodePoolConfig, checks
-from trainstack.offline import k8s_schemas
+from trainstack.offline import schemas
 
 # Where node labels are set: (config path to the pool, its key as messages spell it).
 LABEL_PLACES = [
@@ -168,5 +168,5 @@ def test_karpenter_domains_refused_by_config_are_refused_by_the_nodepool_crd(key
     assert checks.node_labels(("karpenter", "nodePools", "small"), {key: "x"})
     body = karpenter.render_node_pool("small", NodePoolConfig(instance_families=["g5"], max_gpus=4))
     body["spec"]["template"]["metadata"]["labels"][key] = "x"
-    errors = k8s_schemas.validate_object(body, "1.34")
+    errors = schemas.validate_object(body, "1.34")
     assert any("restricted" in e for e in errors), errors

@@ -1,4 +1,4 @@
-"""Offline schema validation of rendered Kubernetes objects (trainstack.offline.k8s_schemas)."""
+"""Offline schema validation of rendered Kubernetes objects (trainstack.offline.schemas)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from trainstack.offline.k8s_schemas import (
+from trainstack.offline.schemas import (
     SchemaUnavailable,
     cel_rule_coverage,
     crd_dir,
