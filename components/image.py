@@ -22,148 +22,19 @@ from . import aws_names
 from .config import PROJECT, ImageConfig
 from .iam import role_trusting
 from .image_build import ImageBuild, ImageBuildArgs
+from .image_policies import (
+    render_bucket_policy,
+    render_build_policy,
+    render_lifecycle_policy,
+    webhook_filter_groups,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUILDSPEC = "trainer/buildspec.yml"
 # Amazon Linux standard image: Docker, Python 3 and the AWS CLI, x86_64 like the GPU nodes.
 BUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-# A git tag that also names the image: v1.2.3 or v1.2.3-rc.1 (semver's core and pre-release, no
-# build metadata: `+` is not allowed in an image tag). The buildspec matches
-# CODEBUILD_WEBHOOK_TRIGGER (`tag/<name>`) with this same expression; the webhook builds only these.
-RELEASE_TAG = r"v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?"
 # Build sources are kept for a while for audit, then expire: each `up` uploads a new bundle.
 SOURCE_EXPIRE_DAYS = 30
-ECR_PUSH_ACTIONS = (
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:InitiateLayerUpload",
-    "ecr:UploadLayerPart",
-    "ecr:CompleteLayerUpload",
-    "ecr:PutImage",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-    "ecr:DescribeImages",
-)
-
-
-# --------------------------------------------------------------------------- pure renderers
-
-
-def render_lifecycle_policy(cfg: ImageConfig) -> dict[str, Any]:
-    """Untagged images (superseded layers of failed pushes) expire; the newest tagged are kept."""
-    return {
-        "rules": [
-            {
-                "rulePriority": 1,
-                "description": f"expire untagged after {cfg.untagged_expire_days} days",
-                "selection": {
-                    "tagStatus": "untagged",
-                    "countType": "sinceImagePushed",
-                    "countUnit": "days",
-                    "countNumber": cfg.untagged_expire_days,
-                },
-                "action": {"type": "expire"},
-            },
-            {
-                "rulePriority": 2,
-                "description": f"keep the newest {cfg.keep_tagged} tagged images",
-                "selection": {
-                    "tagStatus": "tagged",
-                    "tagPatternList": ["*"],
-                    "countType": "imageCountMoreThan",
-                    "countNumber": cfg.keep_tagged,
-                },
-                "action": {"type": "expire"},
-            },
-        ]
-    }
-
-
-def render_bucket_policy(bucket_arn: str) -> dict[str, Any]:
-    """Deny any request to the source bucket that does not use TLS."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
-
-
-def render_build_policy(
-    *, repository_arn: str, bucket_arn: str, log_group_arn: str, key_arn: str
-) -> dict[str, Any]:
-    """The build's permissions: this repository, this bucket, this log group, this key."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            # Registry login cannot be scoped to a repository (AWS documents Resource "*").
-            {
-                "Sid": "EcrLogin",
-                "Effect": "Allow",
-                "Action": "ecr:GetAuthorizationToken",
-                "Resource": "*",
-            },
-            {
-                "Sid": "PushThisRepository",
-                "Effect": "Allow",
-                "Action": list(ECR_PUSH_ACTIONS),
-                "Resource": repository_arn,
-            },
-            {
-                "Sid": "ReadThisBucket",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                "Resource": f"{bucket_arn}/*",
-            },
-            {
-                "Sid": "LocateThisBucket",
-                "Effect": "Allow",
-                "Action": ["s3:GetBucketLocation", "s3:GetBucketAcl"],
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "WriteThisLogGroup",
-                "Effect": "Allow",
-                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "Resource": [log_group_arn, f"{log_group_arn}:*"],
-            },
-            {
-                "Sid": "UseThisKey",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
-                "Resource": key_arn,
-            },
-        ],
-    }
-
-
-def webhook_filter_groups(branch: str) -> list[dict[str, Any]]:
-    """Build on pushes to `branch` and on pushed release tags (vX.Y.Z[-pre]), nothing else.
-
-    Groups are OR'ed, the filters of a group AND'ed; HEAD_REF is the pushed ref, `refs/tags/<t>`
-    for a tag (AWS CodeBuild API Reference, WebhookFilter; pulumi-aws 7.51.1
-    codebuild/_inputs.py WebhookFilterGroupFilterArgs).
-    """
-    return [
-        {
-            "filters": [
-                {"type": "EVENT", "pattern": "PUSH"},
-                {"type": "HEAD_REF", "pattern": f"^refs/heads/{branch}$"},
-            ]
-        },
-        {
-            "filters": [
-                {"type": "EVENT", "pattern": "PUSH"},
-                {"type": "HEAD_REF", "pattern": f"^refs/tags/{RELEASE_TAG}$"},
-            ]
-        },
-    ]
 
 
 # ------------------------------------------------------------------------------- component

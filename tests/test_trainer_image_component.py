@@ -13,7 +13,7 @@ import pytest
 import yaml
 from test_platform import plan
 
-from components import image
+from components import image, image_policies
 from components.config import ImageConfig
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
@@ -37,15 +37,57 @@ def test_lifecycle_policy_expires_untagged_and_keeps_the_newest_tagged():
     rules = image.render_lifecycle_policy(ImageConfig(untagged_expire_days=3, keep_tagged=10))[
         "rules"
     ]
-    assert [r["rulePriority"] for r in rules] == [1, 2]
+    assert [r["rulePriority"] for r in rules] == [1, 2, 3]
     assert rules[0]["selection"] == {
         "tagStatus": "untagged",
         "countType": "sinceImagePushed",
         "countUnit": "days",
         "countNumber": 3,
     }
-    assert rules[1]["selection"]["countType"] == "imageCountMoreThan"
-    assert rules[1]["selection"]["countNumber"] == 10
+    assert rules[2]["selection"]["countType"] == "imageCountMoreThan"
+    assert rules[2]["selection"]["countNumber"] == 10
+
+
+def expired_by(policy: dict, images: list[tuple[int, set[str]]]) -> set[int]:
+    """ECR's documented evaluation (Amazon ECR User Guide, "Lifecycle policy evaluation rules")
+    of count rules over (push order, tags) images: rules in priority order; a rule's tag
+    selection matches an image when every pattern matches one of its tags; an image a rule
+    matched can be expired by no later rule; beyond countNumber, the oldest matches expire."""
+    from fnmatch import fnmatchcase
+
+    claimed: set[int] = set()
+    expired: set[int] = set()
+    for rule in sorted(policy["rules"], key=lambda r: r["rulePriority"]):
+        sel = rule["selection"]
+        if sel["countType"] != "imageCountMoreThan":
+            continue  # the untagged age rule: no untagged images here
+        matched = [
+            (pushed, i)
+            for i, (pushed, tags) in enumerate(images)
+            if i not in claimed
+            and tags
+            and all(any(fnmatchcase(t, pat) for t in tags) for pat in sel["tagPatternList"])
+        ]
+        claimed |= {i for _, i in matched}
+        newest_first = sorted(matched, reverse=True)
+        expired |= {i for _, i in newest_first[sel["countNumber"] :]}
+    return expired
+
+
+def test_branch_builds_never_expire_a_release_image():
+    """3 releases, then 40 branch builds: the releases stay, the 10 oldest builds go. With the
+    catch-all rule alone (the policy before keepReleases) the releases would be the first to go."""
+    releases = [(n, {f"git-{n:012x}", f"v1.0.{n}"}) for n in range(3)]
+    builds = [(n, {f"src-{n:x}", f"git-{n:012x}"}) for n in range(3, 43)]
+    images = releases + builds
+    policy = image.render_lifecycle_policy(ImageConfig(keep_tagged=30, keep_releases=5))
+    expired = expired_by(policy, images)
+    assert expired == set(range(3, 13))
+    catch_all_only = {"rules": [r for r in policy["rules"] if r["rulePriority"] != 2]}
+    assert {0, 1, 2} <= expired_by(catch_all_only, images)
+    # Past keepReleases the oldest releases go too, and only they.
+    many = [(n, {f"v2.0.{n}"}) for n in range(8)]
+    assert expired_by(policy, many) == {0, 1, 2}
 
 
 def test_build_policy_is_scoped_to_this_repository_bucket_log_group_and_key():
@@ -119,8 +161,8 @@ def test_build_role_allows_every_ecr_call_the_buildspec_makes():
 
 def test_release_tag_filter_and_buildspec_share_one_expression():
     """The webhook builds pushed vX.Y.Z[-pre] tags, and the buildspec tags exactly those."""
-    assert image.RELEASE_TAG in (ROOT / image.BUILDSPEC).read_text()
-    ref = re.compile(f"^refs/tags/{image.RELEASE_TAG}$")
+    assert image_policies.RELEASE_TAG in (ROOT / image.BUILDSPEC).read_text()
+    ref = re.compile(f"^refs/tags/{image_policies.RELEASE_TAG}$")
     assert ref.match("refs/tags/v1.2.3") and ref.match("refs/tags/v10.0.1-rc.1")
     for other in ("refs/tags/v1.2", "refs/tags/1.2.3", "refs/heads/v1.2.3", "refs/tags/v1.2.3+b"):
         assert not ref.match(other), other

@@ -37,6 +37,8 @@ class ImageConfig(_Model):
     max_attempts: int = Field(default=3, ge=1, le=5)
     untagged_expire_days: int = Field(default=7, ge=1)
     keep_tagged: int = Field(default=30, ge=1)
+    # Release images (vX.Y.Z tags) have their own count, so a busy branch cannot expire a release.
+    keep_releases: int = Field(default=1000, ge=1)
     log_retention_days: int = 30
     github: GithubSource | None = None  # builds on every push to the branch
     nightly_schedule: str | None = None  # e.g. "cron(0 3 * * ? *)"
