@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..ops import jobs, kube
+from ..ops.job_kinds import KINDS
 
 
 def add_kubeconfig(p: argparse.ArgumentParser) -> None:
@@ -44,13 +45,14 @@ def job_command(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         print(f"trainstack {args.command}: {err}; fix: {err.fix}", file=sys.stderr)
     except ApiException as err:
         if err.status == 404:
-            missing = f"no PyTorchJob or RayJob {args.namespace}/{args.job}"
+            kinds = " or ".join(k.kind for k in KINDS)
+            missing = f"no {kinds} {args.namespace}/{args.job}"
             found = jobs.find_elsewhere(api, args.job)
             hint = (
                 "; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}" for kind, ns in found)
                 if found
-                else "kubectl get pytorchjobs,rayjobs -A lists them all; a stack with another "
-                "trainstack:jobsNamespace needs -n"
+                else f"kubectl get {','.join(k.plural for k in KINDS)} -A lists them all; a stack "
+                "with another trainstack:jobsNamespace needs -n"
             )
             print(f"trainstack {args.command}: {missing} ({hint})", file=sys.stderr)
         else:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from ..ops import jobs
+from ..ops.job_kinds import KINDS
 from .options import add_job, job_command
 
 HELP = (
-    "a PyTorchJob's or RayJob's state, pods, newest "
+    f"a {' or '.join(k.kind for k in KINDS)}'s state, pods, newest "
     "checkpoint and, when something is wrong, the likely causes (exit 1 if "
     "it failed)"
 )
