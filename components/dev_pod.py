@@ -20,6 +20,8 @@ SSH_PORT = 2222  # unprivileged: sshd runs as the image's user
 JUPYTER_PORT = 8888
 KEYS_MOUNT = "/etc/trainstack/ssh"
 WORKSPACE = "/workspace"  # the image's WORKDIR and JupyterLab's root
+USER = "trainer"  # the image's user, uid 1000 (trainer/Dockerfile useradd): the ssh login
+CONTAINER = "dev"
 
 # sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
 # in the pod (new key per pod: clients see a changed host key after a restart). StrictModes off:
@@ -120,7 +122,7 @@ def render_pod(
                 "restartPolicy": restart_policy(cfg),
                 "containers": [
                     {
-                        "name": "dev",
+                        "name": CONTAINER,
                         "image": image,
                         "command": ["bash", "-c", startup_script(cfg)],
                         "env": pod_spec.training_env(

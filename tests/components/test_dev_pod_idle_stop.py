@@ -67,8 +67,7 @@ def test_idle_stop_off_keeps_the_pod_running_forever(off):
 def test_a_bad_idle_time_names_the_key_and_what_is_allowed(value, allowed):
     found = issues(idleStopAfter=value)
     assert any(
-        i.startswith(f"trainstack:devPod.idleStopAfter = {value!r}") and allowed in i
-        for i in found
+        i.startswith(f"trainstack:devPod.idleStopAfter = {value!r}") and allowed in i for i in found
     ), found
 
 
