@@ -106,11 +106,14 @@ def _cost_lines(result: PlanResult) -> list[str]:
     except cost.PriceError as e:
         return [f"Cost: not estimated ({e})"]
     idle, top = report.idle_hourly, report.ceiling_hourly
-    return [
+    lines = [
         f"Cost at on-demand list prices of {report.prices.date}: ${idle:.2f}/h idle "
         f"(${report.monthly(idle):,.0f}/month), ${top:,.2f}/h with every pool at its "
         f"ceiling (`trainstack cost --stack {result.stack}` itemises it)"
     ]
+    if report.dev_pod is not None:
+        lines.append(f"  {report.dev_pod.summary()}")
+    return lines
 
 
 def _policy_lines(result: PlanResult) -> list[str]:
