@@ -85,3 +85,6 @@ def test_text_json_and_plan_show_the_dev_pod(tmp_path, capsys):
     result = types.SimpleNamespace(config=config(edit=with_dev_pod()), stack="dp")
     lines = plan_report._cost_lines(result)
     assert any("dev pod on small: g4dn.xlarge" in line for line in lines)
+    assert any(
+        "`trainstack devpod connect`" in line for line in plan_report._job_lines(result.config)
+    )

@@ -90,10 +90,11 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         "suspended jobs (at each job's most nodes)"
     )
     if cfg.dev_pod.enabled:
+        ns = "" if cfg.jobs_namespace == "training" else f" -n {cfg.jobs_namespace}"
         lines.append(
-            f"  dev pod on {cfg.dev_pod.node_pool}: kubectl port-forward -n "
-            f"{cfg.jobs_namespace} pod/{dev_pod.NAME} {dev_pod.JUPYTER_PORT} "
-            f"{dev_pod.SSH_PORT}"
+            f"  dev pod {cfg.jobs_namespace}/{dev_pod.NAME} on {cfg.dev_pod.node_pool}: "
+            f"`trainstack devpod connect{ns}` (port-forward of {dev_pod.SSH_PORT} and "
+            f"{dev_pod.JUPYTER_PORT}); `trainstack devpod start` after its idle stop"
         )
     return lines + [""]
 
