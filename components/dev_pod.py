@@ -2,7 +2,9 @@
 
 Reached with `kubectl port-forward`; a LoadBalancer exists only when `loadBalancerCidrs` lists
 who may connect. SSH accepts only the keys of the `trainstack:devPodSshKeys` secret, as the
-image's unprivileged user.
+image's unprivileged user. With `idleStopAfter`, trainer/idle_stop.py ends the pod once nobody
+has used it for that long; `trainstack devpod start` (or `pulumi up --refresh` once its node is
+gone) starts it again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ SSH_PORT = 2222  # unprivileged: sshd runs as the image's user
 JUPYTER_PORT = 8888
 KEYS_MOUNT = "/etc/trainstack/ssh"
 WORKSPACE = "/workspace"  # the image's WORKDIR and JupyterLab's root
+USER = "trainer"  # the image's user, uid 1000 (trainer/Dockerfile useradd): the ssh login
+CONTAINER = "dev"
 
 # sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
 # in the pod (new key per pod: clients see a changed host key after a restart). StrictModes off:
@@ -37,10 +41,37 @@ _JUPYTER = f"""jupyter lab --ip=0.0.0.0 --port={JUPYTER_PORT} --no-browser \\
 """
 
 
+def _idle_stop(cfg: DevPodConfig, after: int) -> str:
+    """The watcher (trainer/idle_stop.py) beside the servers, on the ports they listen on."""
+    listened = ",".join(str(p["containerPort"]) for p in ports(cfg))
+    return (
+        f"python -m trainer.idle_stop --after {after} --ports {listened} "
+        f"--gpu-below {cfg.idle_gpu_percent} &\n"
+    )
+
+
 def startup_script(cfg: DevPodConfig) -> str:
     body = "set -eu\n" + (_SSH if cfg.ssh else "") + (_JUPYTER if cfg.jupyter else "")
-    # Either server exiting ends the pod, so a crash is visible instead of half a dev pod.
+    after = cfg.idle_stop_seconds
+    if after is not None:
+        body += _idle_stop(cfg, after)
+    # The first of them to exit ends the script with its status: the idle watcher's 0 ends the
+    # pod Succeeded (restart_policy), a server's crash is non-zero and restarts the container,
+    # so a crash is visible instead of half a dev pod.
     return body + "wait -n\n"
+
+
+def restart_policy(cfg: DevPodConfig) -> str:
+    """OnFailure with idle stop: exit 0 (idle) leaves the pod Succeeded and its node free;
+    Always without it, as before: the pod runs until it is deleted.
+
+    A Succeeded pod keeps its karpenter.sh/do-not-disrupt annotation, which no longer blocks the
+    node: Karpenter v1 honours it only on active pods (kubernetes-sigs/karpenter v1.14.1, the core
+    karpenter-provider-aws v1.14.1 pins: pkg/utils/pod/scheduling.go IsDisruptable =
+    !IsActive || !IsDoNotDisruptActive, IsActive = not Succeeded/Failed nor terminating; used by
+    pkg/controllers/state/statenode.go ValidatePodsDisruptable), and a terminal pod is not
+    reschedulable, so the node counts as empty and is consolidated after consolidateAfter."""
+    return "Always" if cfg.idle_stop_seconds is None else "OnFailure"
 
 
 def ports(cfg: DevPodConfig) -> list[dict[str, Any]]:
@@ -88,10 +119,10 @@ def render_pod(
         "spec": pod_spec.harden_pod(
             {
                 **pod_spec.placement(pool, efa=False),
-                "restartPolicy": "Always",
+                "restartPolicy": restart_policy(cfg),
                 "containers": [
                     {
-                        "name": "dev",
+                        "name": CONTAINER,
                         "image": image,
                         "command": ["bash", "-c", startup_script(cfg)],
                         "env": pod_spec.training_env(

@@ -177,6 +177,11 @@ class Workloads(pulumi.ComponentResource):
                 depends_on=needs, replace_on_changes=["spec"], delete_before_replace=True
             ),
         )
+        # An idle-stopped pod (Succeeded) is not drift: `up` diffs inputs, which a refresh
+        # rebuilds from the live spec, unchanged; with skipAwait a refresh does not run the Pod
+        # awaiter either, and a 404 (the pod collected after its node went) is read as deleted,
+        # so `up --refresh` then creates it again (pulumi-kubernetes v4.32.0
+        # provider/pkg/await/await.go Read, provider/pkg/provider/provider.go Read).
         pod = k8s.core.v1.Pod(
             f"{name}-dev-pod", metadata=manifest["metadata"], spec=manifest["spec"], opts=pod_opts
         )

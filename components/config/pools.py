@@ -125,7 +125,8 @@ class KarpenterConfig(_Model):
     create_spot_service_linked_role: bool = False
 
 
-def _seconds(duration: str) -> int:
+def duration_seconds(duration: str) -> int:
+    """Seconds of a DURATION such as "1h30m"."""
     units = {"h": 3600, "m": 60, "s": 1}
     return sum(int(n) * units[u] for n, u in re.findall(r"(\d+)([hms])", duration))
 
@@ -236,7 +237,7 @@ def check_node_pool(name: str, p: NodePoolConfig) -> list[str]:
             )
     if (
         re.match(DURATION, p.consolidate_after)
-        and _seconds(p.consolidate_after) < MIN_CONSOLIDATE_AFTER_S
+        and duration_seconds(p.consolidate_after) < MIN_CONSOLIDATE_AFTER_S
     ):
         issues.append(
             f"{key(*path, 'consolidateAfter')} = {p.consolidate_after!r}: shorter than "

@@ -1,5 +1,6 @@
-"""A local HTTP server answering Kubernetes API GETs from recorded objects, so the official
-client really runs in tests (kubeconfig loading, label selectors, log reads) with no cluster."""
+"""A local HTTP server answering Kubernetes API GETs from recorded objects (and writes, when a
+test answers them), so the official client really runs in tests (kubeconfig loading, label
+selectors, log reads, deletes and creates) with no cluster."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from kubernetes import client as k8s
 JSON = "application/json"
 # (status code, body, content type) for a GET of (path, query)
 Answer = Callable[[str, dict], tuple[int, bytes, str]]
+# the same for a POST/PUT/PATCH/DELETE of (method, path, query, JSON body or None)
+WriteAnswer = Callable[[str, str, dict, object], tuple[int, bytes, str]]
 
 
 def record_sleeps(monkeypatch) -> list[float]:
@@ -96,9 +99,13 @@ def write_kubeconfig(path: Path, server: str, context: str = "ctx") -> Path:
 
 
 class FakeApiServer:
-    def __init__(self, answer: Answer):
+    """GETs answered by `answer`; writes by `write` (405 without one), each recorded in
+    `writes` as (method, path, body)."""
+
+    def __init__(self, answer: Answer, write: WriteAnswer | None = None):
         self.requests: list[tuple[str, dict]] = []
-        requests = self.requests
+        self.writes: list[tuple[str, str, object]] = []
+        requests, writes = self.requests, self.writes
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
@@ -106,11 +113,27 @@ class FakeApiServer:
                 query = parse_qs(url.query)
                 requests.append((url.path, query))
                 code, data, kind = answer(url.path, query)
+                self._send(code, data, kind)
+
+            def _send(self, code, data, kind):
                 self.send_response(code)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _write(self):
+                url = urlparse(self.path)
+                size = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(size) if size else b""
+                body = json.loads(raw) if raw else None
+                writes.append((self.command, url.path, body))
+                if write is None:
+                    self._send(*status(405, "MethodNotAllowed"))
+                else:
+                    self._send(*write(self.command, url.path, parse_qs(url.query), body))
+
+            do_POST = do_PUT = do_PATCH = do_DELETE = _write
 
             def log_message(self, *args):
                 pass

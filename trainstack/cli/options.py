@@ -1,5 +1,5 @@
 """Options and error handling shared by the commands that talk to a cluster (doctor, status,
-logs)."""
+logs, devpod)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,27 @@ def add_job(p: argparse.ArgumentParser) -> None:
 
 def job_command(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
     """Shared error handling of status/logs: a missing job or kubeconfig is one line, exit 1."""
-    # The kubernetes client takes ~0.3 s to import; only status and logs talk to a cluster.
+
+    def missing(api) -> str:
+        what = f"no {' or '.join(k.kind for k in KINDS)} {args.namespace}/{args.job}"
+        found = jobs.find_elsewhere(api, args.job)
+        hint = (
+            "; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}" for kind, ns in found)
+            if found
+            else f"kubectl get {','.join(k.plural for k in KINDS)} -A lists them all; a stack "
+            "with another trainstack:jobsNamespace needs -n"
+        )
+        return f"{what} ({hint})"
+
+    return cluster_command(args, action, missing)
+
+
+def cluster_command(
+    args: argparse.Namespace, action: Callable[[Any], int], missing: Callable[[Any], str]
+) -> int:
+    """Run `action(api_client)`; a missing kubeconfig, an unreachable API server or an API error
+    is one line and exit 1, a 404 the line `missing(api_client)` writes."""
+    # The kubernetes client takes ~0.3 s to import; only these commands talk to a cluster.
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
@@ -45,16 +65,7 @@ def job_command(args: argparse.Namespace, action: Callable[[Any], int]) -> int:
         print(f"trainstack {args.command}: {err}; fix: {err.fix}", file=sys.stderr)
     except ApiException as err:
         if err.status == 404:
-            kinds = " or ".join(k.kind for k in KINDS)
-            missing = f"no {kinds} {args.namespace}/{args.job}"
-            found = jobs.find_elsewhere(api, args.job)
-            hint = (
-                "; ".join(f"there is {kind} {ns}/{args.job}: add -n {ns}" for kind, ns in found)
-                if found
-                else f"kubectl get {','.join(k.plural for k in KINDS)} -A lists them all; a stack "
-                "with another trainstack:jobsNamespace needs -n"
-            )
-            print(f"trainstack {args.command}: {missing} ({hint})", file=sys.stderr)
+            print(f"trainstack {args.command}: {missing(api)}", file=sys.stderr)
         else:
             print(
                 f"trainstack {args.command}: Kubernetes API: HTTP {err.status} {err.reason}",

@@ -25,6 +25,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from .dev_pod import DevPodCost, dev_pod_cost
+from .items import Item
 from .prices import PriceTable, load_prices
 
 # components' config and catalog load botocore (~0.3 s); the CLI builds its parser on every
@@ -36,29 +38,6 @@ if TYPE_CHECKING:
 # The exact worst-case search for a NodePool is O(nodes x GPUs x types); past this many steps the
 # pool is priced by a simple bound instead, so a pool of thousands of GPUs stays instant.
 MAX_SEARCH_STEPS = 3_000_000
-
-
-@dataclass(frozen=True)
-class Item:
-    """One priced line: `quantity` units at `unit_hourly` each."""
-
-    what: str
-    quantity: float
-    unit: str
-    unit_hourly: float
-
-    @property
-    def hourly(self) -> float:
-        return self.quantity * self.unit_hourly
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "what": self.what,
-            "quantity": self.quantity,
-            "unit": self.unit,
-            "unitHourly": self.unit_hourly,
-            "hourly": round(self.hourly, 6),
-        }
 
 
 @dataclass(frozen=True)
@@ -110,6 +89,8 @@ class CostReport:
     cluster: str = ""
     gpu_ceiling: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # While it runs; outside idle_hourly (its node exists only then), inside its pool's ceiling.
+    dev_pod: DevPodCost | None = None
 
     @property
     def fixed_hourly(self) -> float:
@@ -146,6 +127,7 @@ class CostReport:
             "gpuCeiling": self.gpu_ceiling,
             "fixed": [i.to_dict() for i in self.fixed],
             "pools": [p.to_dict() for p in self.pools],
+            "devPod": self.dev_pod.to_dict() if self.dev_pod else None,
             "notes": list(self.notes),
         }
 
@@ -373,4 +355,5 @@ def estimate(
         stack=stack,
         cluster=cfg.cluster.name,
         gpu_ceiling=cfg.gpu_ceiling(),
+        dev_pod=dev_pod_cost(cfg, prices),
     )

@@ -38,6 +38,15 @@ def format_report(report: CostReport) -> str:
         "",
     ]
 
+    if report.dev_pod is not None:
+        dp = report.dev_pod
+        lines += ["Dev pod (while it runs):"]
+        lines += [
+            f"  {i.what:<42} {i.quantity:>6g} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
+            for i in dp.items
+        ]
+        lines += [f"  {dp.summary()}", ""]
+
     lines += [
         "Each pool at its ceiling:",
         f"  {'pool':<14} {'kind':<18} {'at ceiling':<34} {'GPUs':>5} {'$/h':>10}  how",

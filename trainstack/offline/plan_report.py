@@ -90,10 +90,11 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         "suspended jobs (at each job's most nodes)"
     )
     if cfg.dev_pod.enabled:
+        ns = "" if cfg.jobs_namespace == "training" else f" -n {cfg.jobs_namespace}"
         lines.append(
-            f"  dev pod on {cfg.dev_pod.node_pool}: kubectl port-forward -n "
-            f"{cfg.jobs_namespace} pod/{dev_pod.NAME} {dev_pod.JUPYTER_PORT} "
-            f"{dev_pod.SSH_PORT}"
+            f"  dev pod {cfg.jobs_namespace}/{dev_pod.NAME} on {cfg.dev_pod.node_pool}: "
+            f"`trainstack devpod connect{ns}` (port-forward of {dev_pod.SSH_PORT} and "
+            f"{dev_pod.JUPYTER_PORT}); `trainstack devpod start` after its idle stop"
         )
     return lines + [""]
 
@@ -106,11 +107,14 @@ def _cost_lines(result: PlanResult) -> list[str]:
     except cost.PriceError as e:
         return [f"Cost: not estimated ({e})"]
     idle, top = report.idle_hourly, report.ceiling_hourly
-    return [
+    lines = [
         f"Cost at on-demand list prices of {report.prices.date}: ${idle:.2f}/h idle "
         f"(${report.monthly(idle):,.0f}/month), ${top:,.2f}/h with every pool at its "
         f"ceiling (`trainstack cost --stack {result.stack}` itemises it)"
     ]
+    if report.dev_pod is not None:
+        lines.append(f"  {report.dev_pod.summary()}")
+    return lines
 
 
 def _policy_lines(result: PlanResult) -> list[str]:

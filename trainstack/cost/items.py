@@ -1,0 +1,29 @@
+"""A priced line of the cost report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Item:
+    """One priced line: `quantity` units at `unit_hourly` each."""
+
+    what: str
+    quantity: float
+    unit: str
+    unit_hourly: float
+
+    @property
+    def hourly(self) -> float:
+        return self.quantity * self.unit_hourly
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "unitHourly": self.unit_hourly,
+            "hourly": round(self.hourly, 6),
+        }
