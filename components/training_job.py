@@ -18,6 +18,7 @@ from . import pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .scheduling import SYSTEM_LABEL
 
+RESTART_POLICY = "ExitCode"
 PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
 # (apiVersion, kind) each `framework` renders as.
 KINDS = {"pytorch": ("kubeflow.org/v1", "PyTorchJob"), "ray": ("ray.io/v1", "RayJob")}
@@ -63,16 +64,22 @@ def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
     return args
 
 
+# torchrun exits 1 whatever its workers died of; trainer/launch.py runs it and exits with a code
+# the operator's ExitCode policy can act on (trainer/exit_codes.py, docs/training-jobs.md).
+LAUNCH = ["python", "-m", "trainer.launch"]
+
+
 def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
-    """torchrun with the rank layout the training operator injects, expanded by the kubelet
-    (`$(VAR)`). Both kinds meet through c10d rendezvous, so a restarted pod rejoins its peers:
-    a fixed job at the master pod, an elastic one at worker 0 with PET_NNODES=min:max."""
+    """torchrun (through trainer.launch, which takes its arguments) with the rank layout the
+    training operator injects, expanded by the kubelet (`$(VAR)`). Both kinds meet through c10d
+    rendezvous, so a restarted pod rejoins its peers: a fixed job at the master pod, an elastic
+    one at worker 0 with PET_NNODES=min:max."""
     if job.elastic:
         endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
     else:
         endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
     return [
-        "torchrun",
+        *LAUNCH,
         "--nnodes=$(PET_NNODES)",
         f"--nproc-per-node={job.gpus_per_node}",
         "--rdzv-backend=c10d",
@@ -185,11 +192,13 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     low, high = job.node_range
 
     def replica(count: int) -> dict:
-        # OnFailure: the kubelet restarts a failed container in place and the trainer resumes
-        # from its newest checkpoint; backoffLimit bounds a failure that is not transient.
+        # ExitCode (kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go): a pod that exits
+        # 1-127 fails the job at once (bad config, non-finite loss), one that exits 128-255 is
+        # deleted and recreated, and the trainer resumes from its newest checkpoint. The
+        # operator sets the pod's own restartPolicy to Never (pkg/core/pod.go SetRestartPolicy).
         return {
             "replicas": count,
-            "restartPolicy": "OnFailure",
+            "restartPolicy": RESTART_POLICY,
             "template": copy.deepcopy(template),
         }
 

@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from components import config, dev_pod, pod_spec, versions
-from components.training_job import EFA_CHECK, JobTarget, render
+from components.training_job import EFA_CHECK, LAUNCH, JobTarget, render
 from trainer import ray_train
 from trainstack.offline import schemas
 
@@ -117,12 +117,12 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     )
     replicas = m["spec"]["pytorchReplicaSpecs"]
     assert {k: v["replicas"] for k, v in replicas.items()} == {"Master": 1, "Worker": 2}
-    assert all(r["restartPolicy"] == "OnFailure" for r in replicas.values())
+    assert all(r["restartPolicy"] == "ExitCode" for r in replicas.values())
     assert "elasticPolicy" not in m["spec"]
     c = pod_of(m)["containers"][0]
     assert c["name"] == "pytorch" and c["image"] == IMAGE
-    assert c["command"][:7] == [
-        "torchrun",
+    assert c["command"][:9] == [
+        *LAUNCH,
         "--nnodes=$(PET_NNODES)",
         "--nproc-per-node=4",
         "--rdzv-backend=c10d",
@@ -255,12 +255,12 @@ def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
         assert cmd[:2] == ["/bin/sh", "-c"] and cmd[3] == "sh"
         # The check, then torchrun with its words as they were: "$@" keeps them unparsed.
         assert shlex.split(cmd[2]) == [*EFA_CHECK, "&&", "exec", "$@"]
-        assert "--expect-efa" in EFA_CHECK and cmd[4] == "torchrun"
+        assert "--expect-efa" in EFA_CHECK and cmd[4:7] == LAUNCH
         assert "$(PET_RDZV_ENDPOINT)" in " ".join(cmd[4:])
     for name, manifest in dev_jobs.items():
         for replica in manifest["spec"]["pytorchReplicaSpecs"]:
             cmd = pod_of(manifest, replica)["containers"][0]["command"]
-            assert cmd[0] == "torchrun" and "--expect-efa" not in " ".join(cmd), name
+            assert cmd[:3] == LAUNCH and "--expect-efa" not in " ".join(cmd), name
     # A job can turn EFA off on an EFA pool, and inherits it otherwise.
     cfg = config.parse(
         efa_stack(
@@ -274,8 +274,8 @@ def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
         == "/bin/sh"
     )
     assert (
-        pod_of(render("off", cfg.training_jobs["off"], target))["containers"][0]["command"][0]
-        == "torchrun"
+        pod_of(render("off", cfg.training_jobs["off"], target))["containers"][0]["command"][:3]
+        == LAUNCH
     )
 
 
@@ -690,7 +690,8 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     env = {**container_env, **operator_env}
     argv = [local(_kubelet_expand(a, env)) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
-    argv[0] = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or argv[0]
+    assert argv[:3] == LAUNCH
+    argv[0] = sys.executable  # the image's `python`
     run_env = {
         k: v
         for k, v in os.environ.items()
@@ -852,3 +853,45 @@ def test_dev_pod_sshd_does_not_refuse_keys_under_an_emptydir_home():
     # key found below it (OpenSSH's path check), so the dev pod turns it off.
     script = dev_pod.startup_script(dev_cfg(ssh=True).dev_pod)
     assert "-o StrictModes=no" in script and "/usr/sbin/sshd" in script
+
+
+# ------------------------------------------------------------------- retries by exit code
+
+# kubeflow/trainer v1.9.3 pkg/apis/kubeflow.org/v1/common_types.go: the RestartPolicy values
+# (the CRD declares the field a plain string, so the schema alone would accept any word).
+OPERATOR_RESTART_POLICIES = ("Always", "OnFailure", "Never", "ExitCode")
+
+
+@pytest.mark.usefixtures("pinned_crds")
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"nodes": 1}, {"nodes": None, "minNodes": 1, "maxNodes": 4, "args": ELASTIC_BATCH}],
+)
+def test_every_replica_restarts_by_exit_code(fields):
+    """ExitCode: the operator fails the job on 1-127 and recreates the pod on 128-255, for
+    fixed and elastic jobs alike (the same ReconcilePods; the v1.9.3 webhook puts no rule on
+    restartPolicy)."""
+    m = rendered(**fields)
+    policies = {r["restartPolicy"] for r in m["spec"]["pytorchReplicaSpecs"].values()}
+    assert policies == {"ExitCode"} and policies <= set(OPERATOR_RESTART_POLICIES)
+    assert schemas.validate_object(m, "1.34") == []
+
+
+@pytest.mark.parametrize(("mode", "code"), [("exit3", 3), ("sigkill", 137), ("ok", 0)])
+def test_rendered_command_reports_the_rank_failure_to_the_operator(tmp_path, mode, code):
+    """The Master's rendered command, its trainer replaced by a two-rank stand-in whose rank 1
+    exits 3 (non-finite loss: the operator must fail the job), is SIGKILLed (retryable: the
+    operator recreates the pod) or succeeds. torchrun alone would exit 1 for both failures."""
+    cmd = pod_of(rendered(nodes=1, gpusPerNode=2, maxRestarts=0))["containers"][0]["command"]
+    assert cmd[:3] == LAUNCH
+    env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    argv = [_kubelet_expand(a, env) for a in cmd[: cmd.index("-m", 3)]]
+    argv = [sys.executable, *argv[1:], str(ROOT / "tests/trainer/retry_worker.py"), mode]
+    run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    run_env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [*argv, str(tmp_path)], env=run_env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == code, proc.stderr[-2000:]
+    # kubeflow/trainer v1.9.3 pkg/util/train/train_util.go IsRetryableExitCode: >= 128.
+    assert (proc.returncode >= 128) == (mode == "sigkill")

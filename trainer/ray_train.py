@@ -27,11 +27,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from . import config, efa, train
+from . import config, efa, exit_codes, train
 
 PROG = "python -m trainer.ray_train"
-# Every rank ends with the same one of these, so the run stops instead of being restarted.
-FINAL_CODES = (0, train.EXIT_CONFIG, train.EXIT_NONFINITE)
+# Every rank ends with the same one of these, so the run stops instead of being restarted: the
+# permanent codes of exit_codes.py, as a PyTorchJob's ExitCode policy treats them.
+FINAL_CODES = (exit_codes.EXIT_OK, *exit_codes.PERMANENT)
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = check_trainer_args(launch)
     except config.ConfigError as e:
         print(f"trainer.ray_train: {e}", file=sys.stderr, flush=True)
-        return train.EXIT_CONFIG
+        return exit_codes.EXIT_CONFIG
     import ray.train
 
     try:

@@ -1,7 +1,8 @@
 """The training loop: one entry point alone, under torchrun, and in a PyTorchJob.
 
 Exit codes: 0 done; 2 bad config; 3 non-finite loss or gradient (a restart would not help);
-143 stopped by SIGTERM after saving a checkpoint (a restart resumes from it).
+143 stopped by SIGTERM after saving a checkpoint (a restart resumes from it). exit_codes.py has
+the table; under torchrun, trainer/launch.py carries them to the pod.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from . import batches, checkpoint, config, distributed, logline, metrics, tokenizer
+from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
 from .parallelize import parallelize, uses_bf16
-
-EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM = 2, 3, 143
 
 
 class NonFiniteError(RuntimeError):

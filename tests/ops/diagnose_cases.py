@@ -170,6 +170,10 @@ CASES = [
     ("rendezvous-timeout", [], [], RDZV_LOG, ["RENDEZVOUS_TIMEOUT"]),
     ("store-connect-timeout", [], [], STORE_LOG, ["RENDEZVOUS_TIMEOUT"]),
     ("unknown-crash", [pod(containers=[crashed("Error", 1)])], [], CRASH_LOG, ["CONTAINER_FAILED"]),
+    # trainer.launch carries the trainer's permanent codes to the pod (trainer/exit_codes.py).
+    ("bad-config", [pod(containers=[crashed("Error", 2)])], [], "", ["PERMANENT_EXIT"]),
+    ("non-finite-loss", [pod(containers=[crashed("Error", 3)])], [], "", ["PERMANENT_EXIT"]),
+    ("retryable-crash", [pod(containers=[crashed("Error", 200)])], [], "", ["CONTAINER_FAILED"]),
 ]
 
 

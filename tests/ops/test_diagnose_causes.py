@@ -118,3 +118,12 @@ def test_order_is_the_declared_order():
     codes = [c.code for c in causes]
     assert codes == sorted(codes, key=CODES.index) == ["HF_AUTH", "OOM_KILLED", "NCCL_TIMEOUT"]
     assert diagnose.Cause("X", "s", "r").evidence == ""
+
+
+@pytest.mark.parametrize(("code", "words"), [(2, "configuration"), (3, "non-finite")])
+def test_a_permanent_exit_says_why_the_job_was_not_restarted(code, words):
+    """Exit 2 and 3 are the trainer's permanent codes: under restartPolicy ExitCode the job
+    fails at once (kubeflow/trainer v1.9.3 IsRetryableExitCode: < 128), and the cause says so."""
+    (cause,) = classify([pod(containers=[crashed("Error", code)])], [], "")
+    assert cause.code == "PERMANENT_EXIT" and words in cause.summary
+    assert "failed at once" in cause.summary and f"exitCode {code}" in cause.evidence

@@ -209,8 +209,8 @@ def stream_logs(
     """Rank 0's log. With follow, a pod that has not started yet (scheduling, node launch, image
     pull: minutes for a GPU node; a RayJob's whole RayCluster before its submitter exists) is
     waited for, with its reason shown when it changes. When a followed container ends, this
-    follows its restart (restartPolicy OnFailure resumes from the checkpoint) until the job
-    finishes; its exit code is then the job's (1 if it failed)."""
+    follows its restart (restartPolicy ExitCode recreates the pod, which resumes from the
+    checkpoint) until the job finishes; its exit code is then the job's (1 if it failed)."""
     from kubernetes import client, watch
     from kubernetes.client.rest import ApiException
 

@@ -65,6 +65,39 @@ def shm(x: Inputs) -> Found:
     )
 
 
+# The trainer's permanent exit codes (trainer/exit_codes.py, which this stdlib package does
+# not import): under restartPolicy ExitCode the operator fails the job on them at once.
+PERMANENT_EXITS = {
+    2: (
+        "the trainer rejected its configuration (exit code 2): the job failed at once, since "
+        "a restart would read the same configuration",
+        "the log's `trainer:` line names the setting; fix it in "
+        "trainstack:trainingJobs.<job>.args (or the job's other keys) and `pulumi up`",
+    ),
+    3: (
+        "the loss or a gradient became non-finite (exit code 3): the job failed at once, since "
+        "a restart would resume from the last checkpoint and replay the same steps",
+        "lower the learning rate or raise warm-up in trainstack:trainingJobs.<job>.args "
+        "(optim.*), or check the data; the log's `trainer: error:` line names the step",
+    ),
+}
+
+
+def permanent_exit(x: Inputs) -> Found:
+    for pod, cs in x.containers():
+        for state in ("state", "lastState"):
+            term = (cs.get(state) or {}).get("terminated") or {}
+            code = term.get("exitCode")
+            if code in PERMANENT_EXITS:
+                summary, remedy = PERMANENT_EXITS[code]
+                return (
+                    summary,
+                    remedy,
+                    f"{where(pod)}container {cs.get('name')}: {state}.terminated exitCode {code}",
+                )
+    return None
+
+
 def container_failed(x: Inputs) -> Found:
     for pod, cs in x.containers():
         waiting = waiting_of(cs)
@@ -81,7 +114,8 @@ def container_failed(x: Inputs) -> Found:
                     f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
                     f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
                     "error in the program, 137 a kill (memory or eviction), 139 a "
-                    "segmentation fault",
+                    "segmentation fault, 200 a failure trainer.launch retries (an exception "
+                    "in a rank, a lost peer)",
                     f"{where(pod)}container {cs.get('name')}: {state}.terminated "
                     f"{term.get('reason') or ''} exitCode {code}",
                 )
