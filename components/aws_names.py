@@ -37,6 +37,15 @@ def source_bucket_prefix(base: str) -> str:
     return f"{base}-src-"
 
 
+def artifacts_bucket_prefix(cluster: str) -> str:
+    """The artifacts bucket's prefix (data, checkpoints, models)."""
+    return f"{cluster}-artifacts-"
+
+
+def artifacts_kms_alias(cluster: str) -> str:
+    return f"alias/{cluster}-artifacts"
+
+
 def eks_secrets_alias(cluster: str) -> str:
     return f"alias/{cluster}-eks-secrets"
 
@@ -65,4 +74,10 @@ def derived(cluster: str) -> list[tuple[str, str, str]]:
         ("aws:kms/alias:Alias", "name", trainer_kms_alias(base)),
         ("aws:cloudwatch/logGroup:LogGroup", "name", codebuild_log_group(base)),
         ("aws:s3/bucket:Bucket", "bucket", source_bucket_prefix(base) + _naming.PREFIX_SUFFIX),
+        ("aws:kms/alias:Alias", "name", artifacts_kms_alias(cluster)),
+        (
+            "aws:s3/bucket:Bucket",
+            "bucket",
+            artifacts_bucket_prefix(cluster) + _naming.PREFIX_SUFFIX,
+        ),
     ]

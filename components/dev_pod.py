@@ -91,6 +91,7 @@ def render_pod(
     pool: PoolFacts,
     volume_name: str | None = None,
     volume: VolumeConfig | None = None,
+    service_account: str | None = None,
 ) -> dict:
     size = pod_size(pool, cfg.gpus, efa=False, cpu=cfg.cpu, memory=cfg.memory)
     shm, shm_mount = pod_spec.shm_volume(size)
@@ -116,26 +117,29 @@ def render_pod(
         # sshd keeps its host key and pid under /tmp/sshd, authorized_keys under $HOME/.ssh,
         # JupyterLab its runtime/config under $HOME and notebooks in /workspace: all emptyDirs
         # (the shared volume mounts inside /workspace). Nothing here calls the Kubernetes API.
-        "spec": pod_spec.harden_pod(
-            {
-                **pod_spec.placement(pool, efa=False),
-                "restartPolicy": restart_policy(cfg),
-                "containers": [
-                    {
-                        "name": CONTAINER,
-                        "image": image,
-                        "command": ["bash", "-c", startup_script(cfg)],
-                        "env": pod_spec.training_env(
-                            NAME, efa=False, nccl_debug="WARN", hf_token=False
-                        ),
-                        "ports": ports(cfg),
-                        "resources": pod_spec.resources(size),
-                        "volumeMounts": mounts,
-                    }
-                ],
-                "volumes": volumes,
-            },
-            writable={"workspace": WORKSPACE},
+        "spec": pod_spec.with_service_account(
+            pod_spec.harden_pod(
+                {
+                    **pod_spec.placement(pool, efa=False),
+                    "restartPolicy": restart_policy(cfg),
+                    "containers": [
+                        {
+                            "name": CONTAINER,
+                            "image": image,
+                            "command": ["bash", "-c", startup_script(cfg)],
+                            "env": pod_spec.training_env(
+                                NAME, efa=False, nccl_debug="WARN", hf_token=False
+                            ),
+                            "ports": ports(cfg),
+                            "resources": pod_spec.resources(size),
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+                writable={"workspace": WORKSPACE},
+            ),
+            service_account,
         ),
     }
 

@@ -19,11 +19,11 @@ import pulumi_aws as aws
 from imagebuild import builder as image_builder
 
 from . import aws_names
+from .buckets import private_bucket
 from .config import PROJECT, ImageConfig
 from .iam import role_trusting
 from .image_build import ImageBuild, ImageBuildArgs
 from .image_policies import (
-    render_bucket_policy,
     render_build_policy,
     render_lifecycle_policy,
     webhook_filter_groups,
@@ -214,47 +214,13 @@ class TrainerImage(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
     ) -> aws.s3.Bucket:
         # force_destroy: the bundles are rebuilt from the repository, never the only copy.
-        bucket = aws.s3.Bucket(
+        bucket = private_bucket(
             f"{name}-sources",
             bucket_prefix=aws_names.source_bucket_prefix(base),
+            key=key,
             tags=tags,
+            opts=child,
             force_destroy=True,
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-sources",
-            bucket=bucket.id,
-            opts=child,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": {
-                        "sse_algorithm": "aws:kms",
-                        "kms_master_key_id": key.arn,
-                    },
-                    "bucket_key_enabled": True,
-                }
-            ],
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-sources",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-sources",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-sources",
-            bucket=bucket.id,
-            opts=child,
-            policy=bucket.arn.apply(lambda a: json.dumps(render_bucket_policy(a))),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-sources",

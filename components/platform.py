@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from .artifacts import Artifacts, ArtifactsArgs
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
 from .gpu import GpuPlugins, GpuPluginsArgs
@@ -101,6 +102,21 @@ class Platform(pulumi.ComponentResource):
             child,
         )
 
+        self.artifacts = None
+        if cfg.artifacts.enabled:
+            self.artifacts = Artifacts(
+                f"{name}-artifacts",
+                ArtifactsArgs(
+                    config=cfg.artifacts,
+                    cluster=cfg.cluster.name,
+                    cluster_name=self.cluster.cluster_name,
+                    namespace=cfg.jobs_namespace,
+                    depends_on=[self.cluster.pod_identity_agent],
+                    tags=tags,
+                ),
+                child,
+            )
+
         self.image = self.workloads = None
         if cfg.image.enabled:
             self.image = TrainerImage(
@@ -165,6 +181,7 @@ class Platform(pulumi.ComponentResource):
             "interruptionQueue": self.karpenter.queue_name if cfg.karpenter.enabled else None,
             "trainerImage": self.image.image if self.image else None,
             "imageBuildProject": self.image.project_name if self.image else None,
+            "artifactsBucket": self.artifacts.bucket if self.artifacts else None,
             "jobsNamespace": cfg.jobs_namespace,
             "trainingJobs": sorted(cfg.training_jobs),
         }

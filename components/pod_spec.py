@@ -240,3 +240,29 @@ def render_secret(name: str, namespace: str, data: dict[str, Any]) -> dict[str, 
         },
         "stringData": data,
     }
+
+
+def render_service_account(name: str, namespace: str) -> dict[str, Any]:
+    """The ServiceAccount jobs run under: EKS Pod Identity maps it to an IAM role. It gives no
+    Kubernetes API token (harden_pod leaves the pods' automount off); the Pod Identity webhook
+    adds its own projected token, audience pods.eks.amazonaws.com, in a volume of its own
+    (aws/amazon-eks-pod-identity-webhook, pkg/handler testdata containercredentials/
+    rawPodWithoutVolumes.pod.yaml: a pod without volumes gets the projected serviceAccountToken
+    volume and AWS_CONTAINER_CREDENTIALS_FULL_URI / AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "trainstack"},
+        },
+        "automountServiceAccountToken": False,
+    }
+
+
+def with_service_account(spec: dict[str, Any], service_account: str | None) -> dict[str, Any]:
+    """`spec` running under `service_account` (None: the namespace's default)."""
+    if service_account is not None:
+        spec["serviceAccountName"] = service_account
+    return spec

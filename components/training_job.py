@@ -41,6 +41,8 @@ class JobTarget:
     pool: PoolFacts
     volume_name: str
     volume: VolumeConfig
+    # The ServiceAccount with the artifacts bucket's Pod Identity role (None: the default one).
+    service_account: str | None = None
 
 
 def run_dir(job_name: str) -> str:
@@ -164,14 +166,17 @@ def _pod_template(
         # No pod of a job calls the Kubernetes API: torchrun meets its peers over c10d, Ray
         # over GCS, and KubeRay's autoscaler sidecar (the one Ray part that does need the API,
         # with its own service account) is not enabled (no enableInTreeAutoscaling).
-        "spec": pod_spec.harden_pod(
-            {
-                **placement,
-                # torchrun's SIGTERM handling needs its grace: the trainer saves, then exits 143.
-                "terminationGracePeriodSeconds": 120,
-                "containers": [spec_container],
-                "volumes": [shm, ckpt],
-            }
+        "spec": pod_spec.with_service_account(
+            pod_spec.harden_pod(
+                {
+                    **placement,
+                    # torchrun's SIGTERM handling needs its grace: the trainer saves, exits 143.
+                    "terminationGracePeriodSeconds": 120,
+                    "containers": [spec_container],
+                    "volumes": [shm, ckpt],
+                }
+            ),
+            target.service_account,
         ),
     }
 
@@ -378,6 +383,7 @@ class TrainingJobArgs:
     volume: VolumeConfig
     provider: k8s.Provider
     depends_on: list[pulumi.Resource]
+    service_account: str | None = None
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -389,7 +395,14 @@ class TrainingJob(pulumi.ComponentResource):
             lambda image: render(
                 name,
                 args.config,
-                JobTarget(args.namespace, image, args.pool, args.volume_name, args.volume),
+                JobTarget(
+                    args.namespace,
+                    image,
+                    args.pool,
+                    args.volume_name,
+                    args.volume,
+                    args.service_account,
+                ),
             )
         )
         api_version, kind = KINDS[args.config.framework]  # plain: they name the resource type

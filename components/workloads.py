@@ -54,6 +54,13 @@ def _declare(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.
         return k8s.core.v1.PersistentVolumeClaim(
             name, metadata=meta, spec=manifest["spec"], opts=opts
         )
+    if kind == "ServiceAccount":
+        return k8s.core.v1.ServiceAccount(
+            name,
+            metadata=meta,
+            automount_service_account_token=manifest["automountServiceAccountToken"],
+            opts=opts,
+        )
     if kind == "Service":
         return k8s.core.v1.Service(name, metadata=meta, spec=manifest["spec"], opts=opts)
     if kind == "NetworkPolicy":
@@ -113,6 +120,16 @@ class Workloads(pulumi.ComponentResource):
                     )
                 )
 
+        service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+        if service_account is not None:
+            ready.append(
+                _declare(
+                    f"{name}-sa",
+                    pod_spec.render_service_account(service_account, ns_name),
+                    in_ns,
+                )
+            )
+
         pools = cfg.pools()
         self.jobs = {
             job_name: TrainingJob(
@@ -124,6 +141,7 @@ class Workloads(pulumi.ComponentResource):
                     pool=pools[job.node_pool],
                     volume_name=job.checkpoint_volume,
                     volume=cfg.volumes[job.checkpoint_volume],
+                    service_account=service_account,
                     provider=args.provider,
                     depends_on=ready,
                 ),
@@ -135,7 +153,13 @@ class Workloads(pulumi.ComponentResource):
         self.dev_pod = None
         if cfg.dev_pod.enabled:
             self.dev_pod = self._dev_pod(
-                name, cfg, args, in_ns, ready, pool=pools[cfg.dev_pod.node_pool]
+                name,
+                cfg,
+                args,
+                in_ns,
+                ready,
+                pool=pools[cfg.dev_pod.node_pool],
+                service_account=service_account,
             )
         self.register_outputs({"namespace": ns_name, "jobs": sorted(self.jobs)})
 
@@ -147,6 +171,7 @@ class Workloads(pulumi.ComponentResource):
         in_ns: pulumi.ResourceOptions,
         ready: list[pulumi.Resource],
         pool: PoolFacts,
+        service_account: str | None,
     ):
         d = cfg.dev_pod
         needs = list(ready)
@@ -169,6 +194,7 @@ class Workloads(pulumi.ComponentResource):
                 pool=pool,
                 volume_name=d.volume,
                 volume=volume,
+                service_account=service_account,
             )
         )
         pod_opts = pulumi.ResourceOptions.merge(

@@ -62,6 +62,7 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         ["NodePool"] * len(pools)
         + ["EC2NodeClass"] * len(pools)
         + ["Namespace"]
+        + ["ServiceAccount"] * cfg.artifacts.enabled  # the jobs' identity (artifacts.py)
         + ["PersistentVolumeClaim"] * len(cfg.volumes)
         + ["PyTorchJob"] * len(jobs)
         # default deny, DNS + 443 egress, one per job (network_policy.py)
@@ -167,7 +168,10 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     ).dependencies
     for type_, name in (
         ("aws:eks/addon:Addon", "trainstack-eks-pod-identity-agent"),
-        ("aws:eks/podIdentityAssociation:PodIdentityAssociation", None),
+        (
+            "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+            "trainstack-karpenter-controller",
+        ),
         ("aws:eks/accessEntry:AccessEntry", None),
         (RELEASE, "trainstack-karpenter-crd"),
     ):
@@ -193,7 +197,11 @@ def test_karpenter_node_role_has_an_ec2_linux_access_entry_and_backs_every_node_
 
 def test_karpenter_controller_uses_pod_identity_and_a_cluster_scoped_policy():
     result = plan()
-    assoc = inputs(result, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assoc = inputs(
+        result,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",
+        "trainstack-karpenter-controller",
+    )
     assert (assoc["namespace"], assoc["serviceAccount"]) == ("kube-system", "karpenter")
     role = state(result, "aws:iam/role:Role", "trainstack-karpenter-controller")
     assert assoc["roleArn"] == role["arn"]
@@ -415,6 +423,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
         "nodepool-small.yaml",
         "persistentvolumeclaim-checkpoints.yaml",
         "pytorchjob-llama-1b.yaml",
+        "serviceaccount-training.yaml",
         "storageclass-efs-sc.yaml",
     ]
     outputs = json.loads((out / "outputs.json").read_text())

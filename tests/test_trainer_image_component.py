@@ -113,7 +113,7 @@ def test_build_policy_is_scoped_to_this_repository_bucket_log_group_and_key():
 
 
 def test_bucket_policy_denies_plain_http():
-    (stmt,) = image.render_bucket_policy("arn:aws:s3:::b")["Statement"]
+    (stmt,) = image_policies.render_bucket_policy("arn:aws:s3:::b")["Statement"]
     assert stmt["Effect"] == "Deny"
     assert stmt["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert stmt["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]
@@ -186,6 +186,10 @@ def test_repository_is_immutable_scanned_and_kms_encrypted():
 
 def test_source_bucket_is_encrypted_versioned_private_and_tls_only():
     result = plan()
+
+    def one(_result, type_: str) -> dict:
+        return unwrap_secrets(result.plan.one(type_, "trainstack-image-sources").inputs)
+
     sse = one(
         result,
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",

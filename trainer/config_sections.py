@@ -210,6 +210,20 @@ class CheckpointConfig(Section):
         "model weights to at the end (one torch.save file); none: no "
         "export",
     )
+    upload: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="s3://BUCKET/checkpoints/JOB: the consolidated export goes to "
+        "s3://BUCKET/models/JOB at the end (to checkpoint.dir/model.pt when checkpoint.export "
+        "is unset), every checkpoint.upload_every-th checkpoint here, and a run with no local "
+        "checkpoint resumes from the newest complete one here (trainer/s3_store.py)",
+    )
+    upload_every: int = Field(
+        default=1,
+        ge=0,
+        description="with checkpoint.upload: upload every this many checkpoint saves (and the "
+        "last one of a run); 0: upload only the export",
+    )
 
 
 class ParallelConfig(Section):

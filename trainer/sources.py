@@ -2,9 +2,11 @@
 
 - synthetic: generated short stories and sums, deterministic, no download (tests, the demo);
 - local: `.txt` files (one document per blank-line-separated paragraph) and `.jsonl` files
-  (one document per line, field `data.text_field`), in sorted path order;
+  (one document per line, field `data.text_field`), in sorted path order; an `s3://` path names
+  one object or a prefix, read as a stream (trainer/s3_store.py);
 - hf: Hugging Face `datasets` in streaming mode: a hub name, or a local file/directory of
-  JSON lines, text or Parquet read through the same streaming code.
+  JSON lines, text or Parquet read through the same streaming code; an `s3://` path is copied
+  to the local cache first (`datasets` reads local files).
 
 Validation documents are held out by content hash (every `data.val_holdout`-th), so the split is the
 same across epochs, ranks and restarts; `data.val_split` uses a separate hub split instead.
@@ -49,8 +51,17 @@ def _synthetic() -> Iterator[str]:
     return (synthetic_document(i) for i in itertools.count())
 
 
+def _is_s3(path: str | None) -> bool:
+    return bool(path) and path.startswith("s3://")
+
+
 def _local_files(path: str) -> list[str]:
-    if os.path.isdir(path):
+    if _is_s3(path):
+        from . import s3_store
+
+        bucket, _ = s3_store.split_url(path)
+        files = [f"s3://{bucket}/{k}" for k in s3_store.data_keys(path)]
+    elif os.path.isdir(path):
         files = sorted(
             f
             for ext in ("txt", "jsonl", "json")
@@ -63,33 +74,63 @@ def _local_files(path: str) -> list[str]:
     return files
 
 
+def _lines(f: str) -> Iterator[str]:
+    """A file's lines with their line ends: a local path, or an S3 object read as a stream."""
+    if _is_s3(f):
+        from . import s3_store
+
+        bucket, key = s3_store.split_url(f)
+        yield from s3_store.stream_lines(bucket, key)
+        return
+    with open(f, encoding="utf-8") as fh:
+        yield from fh
+
+
+def _paragraphs(lines: Iterator[str]) -> Iterator[str]:
+    """Blank-line-separated paragraphs (an empty line ends one), stripped, none empty."""
+    para: list[str] = []
+    for line in itertools.chain(lines, ["\n"]):
+        if line in ("\n", ""):
+            text = "".join(para).strip()
+            if text:
+                yield text
+            para = []
+        else:
+            para.append(line)
+
+
 def _local_once(files: list[str], text_field: str) -> Iterator[str]:
     for f in files:
-        with open(f, encoding="utf-8") as fh:
-            if f.endswith((".jsonl", ".json")):
-                for n, line in enumerate(fh, 1):
-                    if line.strip():
-                        try:
-                            yield json.loads(line)[text_field]
-                        except (KeyError, ValueError) as e:
-                            raise ConfigError(
-                                [
-                                    f"data.text_field={text_field}: {f}:{n} has no "
-                                    f"such text field ({e})"
-                                ]
-                            ) from None
-            else:
-                for para in fh.read().split("\n\n"):
-                    if para.strip():
-                        yield para.strip()
+        if not f.endswith((".jsonl", ".json")):
+            yield from _paragraphs(_lines(f))
+            continue
+        for n, line in enumerate(_lines(f), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)[text_field]
+                except (KeyError, ValueError) as e:
+                    raise ConfigError(
+                        [f"data.text_field={text_field}: {f}:{n} has no such text field ({e})"]
+                    ) from None
 
 
 def _hf_dataset(cfg: DataConfig, split: str):
     import datasets
 
     path = cfg.path
-    if path and os.path.exists(path):
+    files = None
+    if _is_s3(path):
+        from . import s3_store
+
+        cache = os.path.join(os.path.expanduser("~"), ".cache", "trainstack", "s3")
+        files = s3_store.download_prefix(
+            path, cache, suffixes=(*s3_store.DATA_SUFFIXES, ".parquet")
+        )
+        if not files:
+            raise ConfigError([f"data.path={path}: no .txt, .jsonl or .parquet objects there"])
+    elif path and os.path.exists(path):
         files = _local_files(path) if os.path.isdir(path) else [path]
+    if files:
         builder = {"txt": "text", "parquet": "parquet"}.get(files[0].rsplit(".", 1)[-1], "json")
         return datasets.load_dataset(
             builder, data_files={split: files}, split=split, streaming=True

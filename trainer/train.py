@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from . import batches, checkpoint, config, distributed, logline, metrics, tokenizer
+from . import batches, checkpoint, config, distributed, logline, metrics, s3_sync, tokenizer
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
 from .parallelize import parallelize, uses_bf16
@@ -211,6 +211,8 @@ def run(cfg: config.TrainConfig) -> dict:
     )
 
     start, data_state = 0, None
+    uploads = s3_sync.Uploads(cfg.checkpoint, d)
+    uploads.restore_if_empty()
     found = checkpoint.latest(cfg.checkpoint.dir)
     if found and not cfg.checkpoint.resume:
         raise config.ConfigError(
@@ -232,8 +234,10 @@ def run(cfg: config.TrainConfig) -> dict:
     last_ckpt = {"step": start, "path": found[1] if found else None}
     last_val = {"step": None, "loss": None}
 
-    def save(step: int) -> None:
+    def save(step: int, final: bool = False) -> None:
         if last_ckpt["step"] == step:
+            if final:
+                uploads.saved(last_ckpt["path"], final=True)
             return
         path = checkpoint.save(
             cfg.checkpoint.dir,
@@ -247,6 +251,7 @@ def run(cfg: config.TrainConfig) -> dict:
         )
         last_ckpt.update(step=step, path=path)
         _say(d, logline.Checkpoint(step, str(path)).format())
+        uploads.saved(path, final=final)
 
     def validate(step: int) -> None:
         if last_val["step"] == step:
@@ -276,7 +281,7 @@ def run(cfg: config.TrainConfig) -> dict:
         if cfg.metrics.val_interval and step % cfg.metrics.val_interval == 0:
             validate(step)
         if _Stop.agreed:
-            save(step)
+            save(step, final=True)
             _say(d, logline.SigtermSaved(step).format())
             raise SystemExit(EXIT_SIGTERM)
         if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0:
@@ -284,11 +289,13 @@ def run(cfg: config.TrainConfig) -> dict:
     _Stop.uninstall()
 
     validate(step)
-    save(step)
+    save(step, final=True)
     val_loss = last_val["loss"]
     exported = None
-    if cfg.checkpoint.export:
-        exported = checkpoint.export_full(model, cfg.checkpoint.export, d.rank)
+    export_to = cfg.checkpoint.export or uploads.default_export
+    if export_to:
+        exported = checkpoint.export_full(model, export_to, d.rank)
+        uploads.exported(exported)
     summary = {
         "kind": "summary",
         "steps": step,

@@ -1,10 +1,12 @@
 """Typed stack config, one module per section (each model with its checks): cluster, network,
-pools (node groups, Karpenter NodePools, their `facts()`), addons, image, workloads (volumes,
-training jobs), dev_pod; checks.py holds the checks several sections share, sizing.py what fits
-on a pool's node, platform.py the whole config and its parsing. These are the names importers use.
+pools (node groups, Karpenter NodePools, their `facts()`), addons, image, artifacts,
+workloads (volumes, training jobs), dev_pod; checks.py holds the checks several sections share,
+sizing.py what fits on a pool's node, platform.py the whole config and its parsing.
+These are the names importers use.
 """
 
 from .addons import AddonsConfig
+from .artifacts import ArtifactsConfig
 from .base import (
     EFA_LABEL,
     GPU_LABEL,
@@ -34,6 +36,7 @@ __all__ = [
     "STACK_LABELS",
     "SYSTEM_LABEL",
     "AddonsConfig",
+    "ArtifactsConfig",
     "ClusterConfig",
     "ConfigError",
     "DevPodConfig",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from .. import catalog
 from .addons import AddonsConfig
+from .artifacts import ArtifactsConfig
 from .base import PROJECT, ConfigError, _Model, key
 from .cluster import ClusterConfig, check_cluster, check_node_group_name
 from .dev_pod import DevPodConfig, check_dev_pod
@@ -48,6 +49,7 @@ class PlatformConfig(_Model):
     karpenter: KarpenterConfig = KarpenterConfig()
     addons: AddonsConfig = AddonsConfig()
     image: ImageConfig = ImageConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()

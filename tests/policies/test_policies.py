@@ -426,8 +426,12 @@ def test_bucket_without_protections_is_caught_at_stack_level():
         r for r in plan("dev").plan.resources if not r.type.startswith("aws:s3/bucketVersioning")
     ]
     found = [v for v in check_plan(resources) if v.rule == "s3-bucket-protected"]
-    assert len(found) == 1 and "versioning" in found[0].message
-    assert found[0].type == "aws:s3/bucket:Bucket"
+    # One per bucket: the image sources and the artifacts (components/artifacts.py).
+    assert sorted(v.resource for v in found) == [
+        "trainstack-artifacts-bucket",
+        "trainstack-image-sources",
+    ]
+    assert all("versioning" in v.message and v.type == "aws:s3/bucket:Bucket" for v in found)
 
 
 def _pack_policies():

@@ -46,9 +46,14 @@ class Run:
         return {s: r["loss"] for s, r in self.records("train").items()}
 
 
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def _env() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
     env["OMP_NUM_THREADS"] = "1"
+    # This checkout's trainer, not whichever one the venv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 

@@ -1,0 +1,143 @@
+"""Artifacts: the S3 bucket of training data, checkpoints and models, and the job identity.
+
+The bucket is private (components/buckets.py) under its own rotated KMS key. EKS Pod Identity
+hands the `training` ServiceAccount of the jobs namespace a role that may read `data/` and read,
+write and delete under `checkpoints/` and `models/`, and nothing else; the Pod Identity agent
+add-on the cluster installs (components/cluster.py) serves those credentials to the pods.
+The ServiceAccount itself is declared with the jobs namespace (components/workloads.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from . import aws_names
+from .buckets import private_bucket
+from .config import PROJECT, ArtifactsConfig
+from .config.artifacts import CHECKPOINTS_PREFIX, DATA_PREFIX, MODELS_PREFIX
+from .iam import pod_identity_role
+
+READ_ACTIONS = ("s3:GetObject",)
+# A multipart upload (boto3's upload_file above 8 MiB) that fails is aborted by the client;
+# ListMultipartUploadParts lets it resume one.
+WRITE_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+# SSE-KMS: reading needs Decrypt, writing GenerateDataKey (and Decrypt for multipart uploads,
+# which S3 decrypts the data key of to assemble the parts).
+KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+def render_job_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
+    """The job role's permissions: list and read `data/`, read-write `checkpoints/` and
+    `models/` of this bucket, with this key."""
+    prefixes = (DATA_PREFIX, CHECKPOINTS_PREFIX, MODELS_PREFIX)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                # ListBucket is a bucket action: its objects are limited by the s3:prefix key.
+                "Sid": "ListArtifacts",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+                "Condition": {
+                    "StringLike": {"s3:prefix": [p for pre in prefixes for p in (pre, f"{pre}*")]}
+                },
+            },
+            {
+                "Sid": "ReadData",
+                "Effect": "Allow",
+                "Action": list(READ_ACTIONS),
+                "Resource": f"{bucket_arn}/{DATA_PREFIX}*",
+            },
+            {
+                "Sid": "WriteCheckpointsAndModels",
+                "Effect": "Allow",
+                "Action": list(WRITE_ACTIONS),
+                "Resource": [
+                    f"{bucket_arn}/{CHECKPOINTS_PREFIX}*",
+                    f"{bucket_arn}/{MODELS_PREFIX}*",
+                ],
+            },
+            {
+                "Sid": "BucketKey",
+                "Effect": "Allow",
+                "Action": list(KMS_ACTIONS),
+                "Resource": key_arn,
+            },
+        ],
+    }
+
+
+@dataclass
+class ArtifactsArgs:
+    config: ArtifactsConfig
+    cluster: str  # the cluster's configured name (bucket and alias names derive from it)
+    cluster_name: pulumi.Input[str]  # the EKS cluster's name output (the association's input)
+    namespace: str
+    # The Pod Identity agent add-on: credentials reach pods only once it runs.
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Artifacts(pulumi.ComponentResource):
+    bucket: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"{PROJECT}:artifacts:Artifacts", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = args.tags
+        key = aws.kms.Key(
+            f"{name}-key",
+            description=f"{args.cluster}: training data, checkpoints and models",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=tags,
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-key",
+            name=aws_names.artifacts_kms_alias(args.cluster),
+            target_key_id=key.key_id,
+            opts=child,
+        )
+        # No force_destroy: trained models are the only copy; `destroy` stops at a full bucket.
+        bucket = private_bucket(
+            f"{name}-bucket",
+            bucket_prefix=aws_names.artifacts_bucket_prefix(args.cluster),
+            key=key,
+            tags=tags,
+            opts=child,
+        )
+        role = pod_identity_role(f"{name}-job", child, tags)
+        policy = aws.iam.RolePolicy(
+            f"{name}-job",
+            role=role.id,
+            policy=pulumi.Output.all(bucket.arn, key.arn).apply(
+                lambda a: json.dumps(render_job_policy(a[0], a[1]))
+            ),
+            opts=child,
+        )
+        aws.eks.PodIdentityAssociation(
+            f"{name}-job",
+            cluster_name=args.cluster_name,
+            namespace=args.namespace,
+            service_account=args.config.service_account,
+            role_arn=role.arn,
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.depends_on]),
+        )
+        self.bucket = bucket.bucket
+        self.role_arn = role.arn
+        self.register_outputs({"bucket": self.bucket, "roleArn": self.role_arn})

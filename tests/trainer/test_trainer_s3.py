@@ -1,0 +1,119 @@
+"""Checkpoints, models and data in S3, against moto in server mode on localhost: the trainer
+runs as real processes that reach the fake S3 through AWS_ENDPOINT_URL (boto3 reads it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import boto3
+import pytest
+from conftest import CKPT_EVERY, STEPS, ok, run_trainer
+
+from trainer import checkpoint, s3_store
+from trainer.config_sections import DataConfig
+from trainer.sources import raw_documents
+
+BUCKET = "ts-artifacts"
+URL = f"s3://{BUCKET}/checkpoints/job"
+
+
+@pytest.fixture(scope="module")
+def s3_env():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():  # run_trainer's subprocesses inherit os.environ
+        mp.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        mp.delenv(k, raising=False)
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    yield boto3.client("s3")
+    mp.undo()
+    server.stop()
+
+
+def test_checkpoints_go_to_s3_and_a_new_volume_resumes_from_them(s3_env, single_run, tmp_path):
+    s3 = s3_env
+    common = ["--max-steps", str(STEPS), "--checkpoint.interval", str(CKPT_EVERY)]
+    up = ["--checkpoint.upload", URL, "--checkpoint.upload-every", "1"]
+    first = ok(run_trainer(tmp_path / "a", *common, *up, "--stop-at", "8"))
+    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8]
+    assert "s3: uploaded step_00000008" in first.stdout
+
+    # An upload cut short before its manifest: a newer step with objects but no manifest.
+    shutil.copytree(first.ckpt_dir / "step_00000008", tmp_path / "step_00000010")
+    for f in sorted((tmp_path / "step_00000010").rglob("*"))[:3]:
+        if f.is_file():
+            rel = f.relative_to(tmp_path).as_posix()
+            s3.upload_file(str(f), BUCKET, f"checkpoints/job/{rel}")
+    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8]
+
+    # The volume is gone: a new run in an empty directory resumes from S3's newest complete step.
+    second = ok(run_trainer(tmp_path / "b", *common, *up))
+    assert "s3: restored" in second.stdout and "step_00000008" in second.stdout
+    assert "resumed from" in second.stdout
+    want = {s: v for s, v in single_run.losses().items() if s > 8}
+    assert second.losses() == want  # the same losses as the uninterrupted run
+    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8, 12]
+    model = s3.head_object(Bucket=BUCKET, Key="models/job/model.pt")
+    assert model["ContentLength"] == (second.ckpt_dir / "model.pt").stat().st_size
+
+
+def test_a_step_whose_objects_do_not_match_its_manifest_is_not_restored(s3_env, tmp_path):
+    s3 = s3_env
+    url = f"s3://{BUCKET}/checkpoints/torn"
+    step = tmp_path / "step_00000003"
+    (step / "rng").mkdir(parents=True)
+    (step / ".metadata").write_bytes(b"m" * 10)
+    (step / checkpoint.STATE_FILE).write_text("{}")
+    (step / "rng" / "rank_0.pt").write_bytes(b"r" * 5)
+    s3_store.upload_checkpoint(url, step)
+    assert [s for s, _ in s3_store.complete_steps(url)] == [3]
+    s3.put_object(Bucket=BUCKET, Key="checkpoints/torn/step_00000003/rng/rank_0.pt", Body=b"r")
+    assert s3_store.complete_steps(url) == []
+    assert s3_store.restore_latest(url, tmp_path / "restore") is None
+
+
+def test_models_go_under_models(s3_env):
+    assert s3_store.models_url(URL) == f"s3://{BUCKET}/models/job"
+    assert s3_store.models_url(f"s3://{BUCKET}/x/y") == f"s3://{BUCKET}/x/y/model"
+
+
+def test_local_source_streams_txt_and_jsonl_objects_from_s3(s3_env, tmp_path):
+    s3 = s3_env
+    s3.put_object(Bucket=BUCKET, Key="data/corpus/a.txt", Body=b"one\nstill one\n\ntwo\n\n\n")
+    rows = "\n".join(json.dumps({"text": t}) for t in ("three", "four"))
+    s3.put_object(Bucket=BUCKET, Key="data/corpus/b.jsonl", Body=rows.encode())
+    s3.put_object(Bucket=BUCKET, Key="data/corpus/skip.bin", Body=b"x")
+    cfg = DataConfig(source="local", path=f"s3://{BUCKET}/data/corpus")
+    docs = raw_documents(cfg)
+    assert [next(docs) for _ in range(5)] == [
+        "one\nstill one",
+        "two",
+        "three",
+        "four",
+        "one\nstill one",
+    ]
+    # The same text from a local file gives the same documents.
+    (tmp_path / "a.txt").write_text("one\nstill one\n\ntwo\n\n\n")
+    local = raw_documents(DataConfig(source="local", path=str(tmp_path / "a.txt")))
+    assert [next(local) for _ in range(2)] == ["one\nstill one", "two"]
+
+
+def test_hf_source_reads_jsonl_from_s3(s3_env, tmp_path, monkeypatch):
+    s3 = s3_env
+    monkeypatch.setenv("HOME", str(tmp_path))
+    rows = "\n".join(json.dumps({"text": f"doc {i}"}) for i in range(3))
+    s3.put_object(Bucket=BUCKET, Key="data/hf/part-0.jsonl", Body=rows.encode())
+    docs = raw_documents(DataConfig(source="hf", path=f"s3://{BUCKET}/data/hf"))
+    assert [next(docs) for _ in range(3)] == ["doc 0", "doc 1", "doc 2"]

@@ -1,0 +1,176 @@
+"""Checkpoints and models in S3: uploads a reader never mistakes for complete, and the restore
+that lets a job whose volume is gone resume from the bucket.
+
+Protocol, under `checkpoint.upload` = s3://BUCKET/PREFIX:
+
+- A checkpoint `step_NNNNNNNN` (already complete on local disk, trainer/checkpoint.py) is sent
+  file by file to `PREFIX/step_NNNNNNNN/<relative path>`; then, LAST, rank 0 writes
+  `PREFIX/step_NNNNNNNN/MANIFEST.json`: {"step": N, "files": {<relative path>: <size>}}.
+  The manifest is the commit point: a step without one (an upload cut short by a SIGKILL, a lost
+  node, a full quota) is not a checkpoint, whatever objects it holds.
+- Restore lists `PREFIX/`, reads the manifests newest step first, and takes the first step whose
+  every listed object exists with the listed size (S3 PutObject is atomic per object: an object
+  is either absent or whole). It downloads into a hidden `.tmp-s3-step_NNNNNNNN` in the local
+  checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well.
+- The consolidated export is one object (`MODELS/<name>`): PutObject or a completed multipart
+  upload makes it visible whole or not at all.
+
+boto3 finds credentials itself: from EKS Pod Identity in the cluster (the `training`
+ServiceAccount, components/artifacts.py), and honours AWS_ENDPOINT_URL (tests use moto).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+MANIFEST = "MANIFEST.json"
+STEP_PREFIX = "step_"
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """s3://bucket/some/prefix -> (bucket, 'some/prefix') without a trailing slash."""
+    u = urlparse(url)
+    if u.scheme != "s3" or not u.netloc:
+        raise ValueError(f"{url}: expected s3://BUCKET/PREFIX")
+    return u.netloc, u.path.strip("/")
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+def client():
+    import boto3  # the trainer's only AWS dependency, imported when S3 is used
+
+    return boto3.client("s3")
+
+
+def upload_checkpoint(url: str, path: str | Path, s3=None) -> str:
+    """Send one complete local checkpoint directory, then its manifest; returns its S3 URL."""
+    s3 = s3 or client()
+    bucket, prefix = split_url(url)
+    path = Path(path)
+    base = _join(prefix, path.name)
+    files = {}
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        s3.upload_file(str(f), bucket, _join(base, rel))
+        files[rel] = f.stat().st_size
+    step = int(path.name.removeprefix(STEP_PREFIX))
+    body = json.dumps({"step": step, "files": files}, indent=1).encode()
+    s3.put_object(Bucket=bucket, Key=_join(base, MANIFEST), Body=body)  # the commit point
+    return f"s3://{bucket}/{base}"
+
+
+def _list(s3, bucket: str, prefix: str) -> Iterator[dict]:
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        yield from page.get("Contents", [])
+
+
+def complete_steps(url: str, s3=None) -> list[tuple[int, dict]]:
+    """(step, manifest) of every uploaded checkpoint whose objects match its manifest,
+    oldest first. Steps without a manifest, or missing or short objects, are left out."""
+    s3 = s3 or client()
+    bucket, prefix = split_url(url)
+    sizes: dict[str, dict[str, int]] = {}
+    for obj in _list(s3, bucket, _join(prefix, STEP_PREFIX)):
+        rel = obj["Key"][len(prefix) + 1 if prefix else 0 :]
+        step_dir, _, name = rel.partition("/")
+        sizes.setdefault(step_dir, {})[name] = obj["Size"]
+    found = []
+    for step_dir, objects in sizes.items():
+        if MANIFEST not in objects:
+            continue
+        body = s3.get_object(Bucket=bucket, Key=_join(prefix, step_dir, MANIFEST))["Body"].read()
+        manifest = json.loads(body)
+        if all(objects.get(rel) == size for rel, size in manifest["files"].items()):
+            found.append((int(manifest["step"]), manifest))
+    return sorted(found, key=lambda t: t[0])
+
+
+def restore_latest(url: str, root: str | Path, s3=None) -> Path | None:
+    """Download the newest complete uploaded checkpoint into `root` (published by rename);
+    None when the bucket holds none."""
+    s3 = s3 or client()
+    steps = complete_steps(url, s3)
+    if not steps:
+        return None
+    step, manifest = steps[-1]
+    bucket, prefix = split_url(url)
+    name = f"{STEP_PREFIX}{step:08d}"
+    root = Path(root)
+    final, tmp = root / name, root / f".tmp-s3-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for rel in manifest["files"]:
+        dest = tmp / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, _join(prefix, name, rel), str(dest))
+    os.rename(tmp, final)
+    return final
+
+
+def models_url(url: str) -> str:
+    """Where the export of a run uploading checkpoints to `url` goes: s3://B/checkpoints/JOB ->
+    s3://B/models/JOB (the prefix the job role may write); any other prefix gets `/model`."""
+    bucket, prefix = split_url(url)
+    head, _, rest = prefix.partition("/")
+    if head == "checkpoints":
+        return f"s3://{bucket}/{_join('models', rest)}"
+    return f"s3://{bucket}/{_join(prefix, 'model')}"
+
+
+def upload_file(path: str | Path, url: str, s3=None) -> str:
+    """One file to s3://BUCKET/PREFIX/<its name>: visible whole or not at all."""
+    s3 = s3 or client()
+    bucket, prefix = split_url(url)
+    key = _join(prefix, Path(path).name)
+    s3.upload_file(str(path), bucket, key)
+    return f"s3://{bucket}/{key}"
+
+
+# ------------------------------------------------------------------------------------- data
+
+
+DATA_SUFFIXES = (".txt", ".jsonl", ".json")
+
+
+def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
+    """The data objects at `url` (one object, or everything under a prefix), sorted."""
+    s3 = s3 or client()
+    bucket, prefix = split_url(url)
+    if prefix.endswith(suffixes):
+        return [prefix]
+    under = _join(prefix) + "/" if prefix else ""
+    return sorted(o["Key"] for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes))
+
+
+def stream_lines(bucket: str, key: str, s3=None) -> Iterator[str]:
+    """An object's lines, read as a stream (never downloaded whole)."""
+    s3 = s3 or client()
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    for line in body.iter_lines(keepends=True):
+        yield line.decode("utf-8")
+
+
+def download_prefix(
+    url: str, dest: str | Path, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES
+) -> list[str]:
+    """The data objects at `url` copied under `dest` (for Hugging Face `datasets`, which reads
+    local files); returns their local paths in key order."""
+    s3 = s3 or client()
+    bucket, _ = split_url(url)
+    out = []
+    for key in data_keys(url, s3, suffixes):
+        local = Path(dest) / bucket / key
+        if not local.is_file():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(local.name + ".part")
+            s3.download_file(bucket, key, str(tmp))
+            os.replace(tmp, local)
+        out.append(str(local))
+    return out
