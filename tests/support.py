@@ -1,13 +1,29 @@
 """Helpers several test packages share (tests/ is on pytest's pythonpath, see pyproject)."""
 
 import copy
+import functools
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from trainstack.offline import plan as offline_plan
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
+    return offline_plan.run(ROOT, stack, overrides=json.loads(overrides))
+
+
+def plan(stack: str = "dev", **overrides) -> offline_plan.PlanResult:
+    """The offline plan of `stack` with config edits (`__` stands for `.` in key paths), computed
+    once per stack and edits for the whole session."""
+    edits = {k.replace("__", "."): v for k, v in overrides.items()}
+    return _plan(stack, json.dumps(edits, sort_keys=True))
 
 
 def project_copy(tmp_path: Path, stack_edit=None, text: str | None = None) -> Path:

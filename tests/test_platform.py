@@ -1,11 +1,11 @@
 """Graph assertions on the real program, run under the mock engine for the example stacks."""
 
-import functools
 import json
 import re
 from pathlib import Path
 
 import pytest
+from support import plan
 
 from components import storage
 from components.cluster import access_policy_arn
@@ -20,17 +20,6 @@ MNG = "eks:index:ManagedNodeGroup"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-
-
-@functools.cache
-def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
-    return offline_plan.run(ROOT, stack, overrides=json.loads(overrides))
-
-
-def plan(stack: str = "dev", **overrides) -> offline_plan.PlanResult:
-    """The offline plan of `stack` with config edits (`__` stands for `.` in key paths)."""
-    edits = {k.replace("__", "."): v for k, v in overrides.items()}
-    return _plan(stack, json.dumps(edits, sort_keys=True))
 
 
 def inputs(result, type_, name=None) -> dict:

@@ -5,7 +5,7 @@ nothing is created for a class the user names or an existing claim."""
 from __future__ import annotations
 
 import pytest
-from test_platform import plan
+from support import plan
 
 from components import storage
 from components.config import VolumeConfig

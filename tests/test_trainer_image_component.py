@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_platform import plan
+from support import plan
 
 from components import image, image_policies
 from components.config import ImageConfig

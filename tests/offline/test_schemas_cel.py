@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from celpy import json_to_cel
+from schemas_support import _assert_error, ec2nodeclass, needs_crds, nodepool
 
 from trainstack.offline import crds
 from trainstack.offline.schemas import cel, cel_rule_coverage, validate_object
@@ -198,3 +199,152 @@ def test_an_illegal_regex_is_an_evaluation_error():
 def test_a_function_kubernetes_lacks_is_not_compiled():
     assert "quantity" in cel.compile_rule("quantity('1Gi').isGreaterThan(quantity('1'))")
     assert "does not parse" in cel.compile_rule("self.all(x, ")
+
+
+# --------------------------------------------------------------------------- CEL re-checks
+
+
+@needs_crds
+def test_ec2nodeclass_alias_and_id_in_one_term():
+    obj = ec2nodeclass()
+    obj["spec"]["amiSelectorTerms"] = [{"alias": "al2023@latest", "id": "ami-0123456789abcdef0"}]
+    errors = validate_object(obj)
+    _assert_error(
+        errors, "EC2NodeClass/gpu", "spec.amiSelectorTerms:", "'alias' is mutually exclusive"
+    )
+
+
+@needs_crds
+def test_ec2nodeclass_role_and_instance_profile():
+    obj = ec2nodeclass()
+    obj["spec"]["instanceProfile"] = "trainstack-node"
+    _assert_error(validate_object(obj), "spec:", "exactly one of ['role', 'instanceProfile']")
+    del obj["spec"]["instanceProfile"], obj["spec"]["role"]
+    _assert_error(validate_object(obj), "spec:", "exactly one of ['role', 'instanceProfile']")
+
+
+@needs_crds
+def test_ec2nodeclass_alias_rules():
+    obj = ec2nodeclass()
+    obj["spec"]["amiSelectorTerms"] = [{"alias": "windows2022@v20240101"}]
+    _assert_error(
+        validate_object(obj), "spec.amiSelectorTerms[0].alias:", "only specify version 'latest'"
+    )
+    obj["spec"]["amiSelectorTerms"] = [{"alias": "ubuntu@latest"}]
+    _assert_error(
+        validate_object(obj), "spec.amiSelectorTerms[0].alias:", "family is not supported"
+    )
+    obj["spec"]["amiSelectorTerms"] = [{"alias": "al2023@latest"}]
+    obj["spec"]["amiFamily"] = "Bottlerocket"
+    _assert_error(validate_object(obj), "spec:", "amiFamily must be 'AL2023' or 'Custom'")
+    obj["spec"]["amiSelectorTerms"] = [{"tags": {"ami": "trainer"}}]
+    del obj["spec"]["amiFamily"]
+    _assert_error(validate_object(obj), "spec:", "must specify amiFamily")
+
+
+@needs_crds
+def test_ec2nodeclass_selector_terms_need_tags_or_id():
+    obj = ec2nodeclass()
+    obj["spec"]["subnetSelectorTerms"] = [{"tags": {"karpenter.sh/discovery": ""}}, {}]
+    errors = validate_object(obj)
+    _assert_error(
+        errors, "spec.subnetSelectorTerms:", "expected at least one, got none, ['tags', 'id']"
+    )
+    _assert_error(errors, "spec.subnetSelectorTerms[0].tags:", "empty tag keys or values")
+    obj = ec2nodeclass()
+    obj["spec"]["securityGroupSelectorTerms"] = []
+    _assert_error(validate_object(obj), "spec.securityGroupSelectorTerms:", "cannot be empty")
+
+
+@needs_crds
+def test_ec2nodeclass_restricted_tags_and_root_volumes():
+    obj = ec2nodeclass()
+    obj["spec"]["tags"]["kubernetes.io/cluster/trainstack"] = "owned"
+    obj["spec"]["blockDeviceMappings"].append(
+        {"deviceName": "/dev/xvdb", "rootVolume": True, "ebs": {"volumeSize": "100Gi"}}
+    )
+    errors = validate_object(obj)
+    _assert_error(errors, "spec.tags:", "restricted tag matching kubernetes.io/cluster/")
+    _assert_error(
+        errors, "spec.blockDeviceMappings:", "only one blockDeviceMappings with rootVolume"
+    )
+
+
+@needs_crds
+def test_nodepool_requirement_on_restricted_label_domain():
+    obj = nodepool()
+    obj["spec"]["template"]["spec"]["requirements"].append(
+        {"key": "karpenter.sh/instance-family", "operator": "In", "values": ["p5"]}
+    )
+    obj["spec"]["template"]["spec"]["requirements"].append(
+        {"key": "karpenter.k8s.aws/instance-id", "operator": "Exists"}
+    )
+    errors = validate_object(obj)
+    _assert_error(
+        errors,
+        "NodePool/gpu-p5",
+        "spec.template.spec.requirements[3].key:",
+        'label domain "karpenter.sh" is restricted',
+    )
+    _assert_error(
+        errors,
+        "spec.template.spec.requirements[4].key:",
+        'label domain "karpenter.k8s.aws" is restricted',
+    )
+
+
+@needs_crds
+def test_nodepool_template_labels_restricted():
+    obj = nodepool()
+    obj["spec"]["template"]["metadata"]["labels"]["kubernetes.io/hostname"] = "node-1"
+    obj["spec"]["template"]["metadata"]["labels"]["team.karpenter.sh/owner"] = "ml"
+    errors = validate_object(obj)
+    _assert_error(
+        errors, "spec.template.metadata.labels:", 'label "kubernetes.io/hostname" is restricted'
+    )
+    _assert_error(
+        errors, "spec.template.metadata.labels:", 'label domain "karpenter.sh" is restricted'
+    )
+    obj = nodepool()
+    obj["spec"]["template"]["metadata"]["labels"]["karpenter.k8s.aws/instance-family"] = "p5"
+    assert validate_object(obj) == []  # on the CRD's allow-list
+
+
+@needs_crds
+def test_nodepool_requirement_operator_rules():
+    obj = nodepool()
+    reqs = obj["spec"]["template"]["spec"]["requirements"]
+    reqs[0]["values"] = []
+    reqs[2]["values"] = ["1", "2"]
+    reqs[1]["minValues"] = 3
+    errors = validate_object(obj)
+    _assert_error(
+        errors, "spec.template.spec.requirements:", "operator 'In' must have a value defined"
+    )
+    _assert_error(
+        errors, "spec.template.spec.requirements:", "must have a single positive integer value"
+    )
+    _assert_error(errors, "spec.template.spec.requirements:", "at least that many values")
+
+
+@needs_crds
+def test_nodepool_node_class_ref_and_static_pool():
+    obj = nodepool()
+    obj["spec"]["template"]["spec"]["nodeClassRef"]["name"] = ""
+    obj["spec"]["replicas"] = 2  # static pool: weight and cpu limits are not allowed
+    errors = validate_object(obj)
+    _assert_error(errors, "spec.template.spec.nodeClassRef.name:", "name may not be empty")
+    _assert_error(errors, "spec:", "'weight' is not supported on static NodePools")
+    _assert_error(errors, "spec:", "only 'limits.nodes' is supported")
+
+
+@needs_crds
+def test_karpenter_cel_rules_all_rechecked():
+    for api_version, kind in (
+        ("karpenter.sh/v1", "NodePool"),
+        ("karpenter.k8s.aws/v1", "EC2NodeClass"),
+    ):
+        coverage = cel_rule_coverage(api_version, kind)
+        assert coverage["unchecked"] == [], coverage["unchecked"]
+        assert coverage["checked"]
+        assert all("oldSelf" in r for r in coverage["transition"])
