@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from trainstack.offline import plan as offline_plan
+from trainstack.offline.secrets import unwrap_secrets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,3 +76,12 @@ def assert_rejected_naming_the_key(dev: dict, path: str, value, key: str, allowe
     assert lines, f"no issue names {key}: {err.value.issues}"
     assert any(allowed in line for line in lines), lines
     assert len(err.value.issues) == 1, err.value.issues  # one message per problem, no noise
+
+
+def inputs(result, type_, name=None) -> dict:
+    """A planned resource's inputs, secrets unwrapped."""
+    return unwrap_secrets(result.plan.one(type_, name).inputs)
+
+
+def state(result, type_, name=None) -> dict:
+    return unwrap_secrets(result.plan.one(type_, name).state)

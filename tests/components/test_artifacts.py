@@ -6,7 +6,7 @@ import fnmatch
 import json
 
 import pytest
-from test_platform import inputs, plan
+from support import inputs, plan
 
 from aws_rules import iam_policy
 from components import artifacts, dev_pod

@@ -8,8 +8,8 @@ import copy
 
 import pytest
 from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps, serve
+from job_support import SMALL_BATCH, rendered
 from kubernetes import client as k8s
-from test_training_job import SMALL_BATCH, rendered
 
 from trainstack import cli
 from trainstack.ops import rayjob as ray_kind

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import _env, _free_port
+from trainer_support import _env, _free_port
 
 from trainer import exit_codes
 

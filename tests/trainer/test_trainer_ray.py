@@ -8,7 +8,7 @@ import math
 import os
 
 import pytest
-from conftest import _DIST_VARS, FAST
+from trainer_support import _DIST_VARS, FAST
 
 from trainer import checkpoint, config, ray_train
 from trainer.metrics import read_records

@@ -12,7 +12,7 @@ import time
 
 import pytest
 import torch
-from conftest import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
+from trainer_support import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
 
 from trainer import checkpoint, export, logline
 

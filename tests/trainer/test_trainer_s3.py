@@ -8,7 +8,7 @@ import shutil
 
 import boto3
 import pytest
-from conftest import CKPT_EVERY, STEPS, ok, run_trainer
+from trainer_support import CKPT_EVERY, STEPS, ok, run_trainer
 
 from trainer import checkpoint, s3_store
 from trainer.config_sections import DataConfig

@@ -19,7 +19,7 @@ from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
 from trainstack.offline.secrets import contains_secrets, mask_secrets, unwrap_secrets
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIGEST_REF = re.compile(
     r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/[a-z0-9/_.-]+"
     r"@sha256:[0-9a-f]{64}$"

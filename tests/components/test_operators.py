@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 
 import yaml
-from test_training_job import pod_of, rendered
+from job_support import pod_of, rendered
 
 from components import operators
 from policies.rules import pod_security
 from trainstack.offline import plan, schemas
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"
 
 

@@ -16,6 +16,17 @@ from pathlib import Path
 
 import pytest
 import yaml
+from job_support import (
+    ELASTIC_BATCH,
+    IMAGE,
+    SMALL_BATCH,
+    env_of,
+    errors,
+    job,
+    pod_of,
+    rendered,
+    stack,
+)
 from packaging.requirements import Requirement
 from packaging.version import Version
 
@@ -24,61 +35,7 @@ from components.training_job import EFA_CHECK, LAUNCH, JobTarget, render
 from trainer import ray_train
 from trainstack.offline import schemas
 
-ROOT = Path(__file__).resolve().parents[1]
-IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev@sha256:" + "ab" * 32
-SMALL_BATCH = {"global_batch_size": 64, "micro_batch_size": 8}
-# divisible at 1, 2, 3 and 4 ranks, so an elastic 1..4 job is valid at every size
-ELASTIC_BATCH = {"global_batch_size": 24, "micro_batch_size": 2, "data.num_shards": 24}
-
-
-def stack(**sections) -> dict:
-    """The dev stack's trainstack:* sections with a shared volume, edited by `sections`."""
-    raw = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())["config"]
-    data = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("trainstack:")}
-    data["volumes"] = {"ckpt": {"type": "fsx"}, "scratch": {"type": "ebs", "size": "200Gi"}}
-    data["trainingJobs"] = {}
-    data.update(sections)
-    return data
-
-
-def job(**fields) -> dict:
-    return {
-        "nodePool": "small",
-        "nodes": 2,
-        "gpusPerNode": 1,
-        "preset": "small",
-        "checkpointVolume": "ckpt",
-        **fields,
-    }
-
-
-def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
-    cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
-    j = cfg.training_jobs[name]
-    target = JobTarget(
-        "training",
-        IMAGE,
-        cfg.pools()[j.node_pool],
-        j.checkpoint_volume,
-        cfg.volumes[j.checkpoint_volume],
-    )
-    return render(name, j, target)
-
-
-def errors(**sections) -> list[str]:
-    with pytest.raises(config.ConfigError) as e:
-        config.parse(stack(**sections))
-    return e.value.issues
-
-
-def pod_of(manifest: dict, replica: str = "Master") -> dict:
-    return manifest["spec"]["pytorchReplicaSpecs"][replica]["template"]["spec"]
-
-
-def env_of(container: dict) -> dict:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-
-
+ROOT = Path(__file__).resolve().parents[2]
 # ------------------------------------------------------------------------------- PyTorchJob
 
 

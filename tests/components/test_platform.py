@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from support import plan
+from support import inputs, plan, state
 
 from components import storage
 from components.cluster import access_policy_arn
@@ -15,19 +15,11 @@ from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report, schemas
 from trainstack.offline.secrets import is_secret, unwrap_secrets
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MNG = "eks:index:ManagedNodeGroup"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
 NODECLASS = "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass"
-
-
-def inputs(result, type_, name=None) -> dict:
-    return unwrap_secrets(result.plan.one(type_, name).inputs)
-
-
-def state(result, type_, name=None) -> dict:
-    return unwrap_secrets(result.plan.one(type_, name).state)
 
 
 def releases(result) -> dict[str, dict]:

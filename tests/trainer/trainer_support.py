@@ -1,0 +1,124 @@
+"""Run the trainer as real processes (alone and under torchrun) and read what it recorded.
+
+Imported by name (`from trainer_support import ...`), not from `conftest`: once another test
+folder has a conftest.py too, `from conftest import` picks whichever loaded last."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from trainer.metrics import read_records
+
+# Variables a parent process group would leak into a child that must start its own.
+_DIST_VARS = (
+    "RANK",
+    "LOCAL_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "GROUP_RANK",
+    "ROLE_RANK",
+    "TORCHELASTIC_RUN_ID",
+)
+FAST = ["--preset", "tiny", "--metrics.log-interval", "1", "--metrics.val-sequences", "8"]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    workdir: Path
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.workdir / "ckpt"
+
+    def records(self, kind: str = "train") -> dict[int, dict]:
+        return read_records(self.workdir / "runs" / "metrics.jsonl", kind)
+
+    def losses(self) -> dict[int, float]:
+        return {s: r["loss"] for s, r in self.records("train").items()}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
+    env["OMP_NUM_THREADS"] = "1"
+    # This checkout's trainer, not whichever one the venv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(workdir: Path, args: list[str], nproc: int = 0, max_restarts: int = 0) -> list[str]:
+    base = ["--checkpoint.dir", str(workdir / "ckpt"), "--metrics.out-dir", str(workdir / "runs")]
+    if not nproc:
+        return [sys.executable, "-m", "trainer", *FAST, *base, *args]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        str(max_restarts),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{_free_port()}",
+        "-m",
+        "trainer",
+        *FAST,
+        *base,
+        *args,
+    ]
+
+
+def run_trainer(
+    workdir: Path, *args: str, nproc: int = 0, max_restarts: int = 0, timeout: float = 180
+) -> Run:
+    workdir.mkdir(parents=True, exist_ok=True)
+    p = subprocess.run(
+        command(workdir, list(args), nproc, max_restarts),
+        cwd=workdir,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(p.returncode, p.stdout, p.stderr, workdir)
+
+
+def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        command(workdir, list(args), nproc),
+        cwd=workdir,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def ok(run: Run) -> Run:
+    assert run.returncode == 0, f"exit {run.returncode}\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    return run
+
+
+STEPS = 12
+CKPT_EVERY = 4
