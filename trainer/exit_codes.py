@@ -14,7 +14,10 @@ import signal
 EXIT_OK = 0
 EXIT_CONFIG = 2  # bad configuration: the same config fails again
 EXIT_NONFINITE = 3  # non-finite loss or gradient: resuming replays the same steps
-PERMANENT = (EXIT_CONFIG, EXIT_NONFINITE)
+# trainer.launch only: this pod failed retryably more than backoffLimit times in a row without a
+# new checkpoint (trainer/crash_loop.py), which the operator itself does not count under ExitCode.
+EXIT_CRASH_LOOP = 4
+PERMANENT = (EXIT_CONFIG, EXIT_NONFINITE, EXIT_CRASH_LOOP)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: stopped after saving a checkpoint
 # Any other failure with no signal behind it (a Python exception such as an NCCL timeout, a
 # lost peer's failed rendezvous): retryable, and above the 128+N range of signals (N <= 64) so

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from trainer_support import _env, _free_port
 
-from trainer import exit_codes
+from trainer import crash_loop, exit_codes
+from trainer import launch as trainer_launch
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("retry_worker.py")
@@ -32,11 +33,14 @@ def operator_action(code: int) -> str:
     return "restart" if code >= 128 else "fail"
 
 
-def launch(tmp_path: Path, mode: str, *, max_restarts: int = 0) -> subprocess.Popen:
+def launch(
+    tmp_path: Path, mode: str, *, max_restarts: int = 0, own: tuple[str, ...] = ()
+) -> subprocess.Popen:
     argv = [
         sys.executable,
         "-m",
         "trainer.launch",
+        *own,
         "--nnodes=1",
         "--nproc-per-node=2",
         "--rdzv-backend=c10d",
@@ -123,3 +127,123 @@ def test_sigterm_to_the_pod_reaches_the_workers_and_exits_143(tmp_path):
 def test_pod_code(codes, pod):
     assert exit_codes.pod_code(codes) == pod
     assert operator_action(pod) == ("fail" if pod in exit_codes.PERMANENT else "restart")
+
+
+# ------------------------------------------------------------ backoffLimit (crash_loop.py)
+
+
+def limited(tmp_path: Path, limit: int) -> tuple[str, ...]:
+    """The launcher options the PyTorchJob renders; the stand-in's checkpoints go to ckpt/."""
+    return (f"--backoff-limit={limit}", f"--checkpoint-dir={tmp_path / 'ckpt'}")
+
+
+def runs(tmp_path: Path, mode: str, limit: int, times: int) -> list[int]:
+    """The pod's exit codes over `times` recreations (the operator restarts it while >= 128)."""
+    codes = []
+    for _ in range(times):
+        rc, err = finish(launch(tmp_path, mode, own=limited(tmp_path, limit)))
+        codes.append(rc)
+        for ready in tmp_path.glob("ready-*"):
+            ready.unlink()
+    return codes
+
+
+def test_a_crash_loop_without_new_checkpoints_stops_past_backoff_limit(tmp_path):
+    """kubeflow/trainer v1.9.3 never counts these recreations (kubeflow/trainer#2045); the
+    launcher does: backoffLimit 2 allows two restarts, the third failure fails the job."""
+    state = crash_loop.state_path(tmp_path / "ckpt")
+    codes = runs(tmp_path, "exit1", limit=2, times=3)
+    assert codes == [200, 200, exit_codes.EXIT_CRASH_LOOP]
+    assert [operator_action(c) for c in codes] == ["restart", "restart", "fail"]
+    # Stopping clears the counts: the same job relaunched starts again from zero.
+    assert not state.parent.exists()
+
+
+def test_failures_with_a_new_checkpoint_in_between_never_stop_the_job(tmp_path):
+    codes = runs(tmp_path, "progress", limit=1, times=3)
+    assert codes == [200] * 3
+    record = crash_loop.read(crash_loop.state_path(tmp_path / "ckpt"))
+    assert record.step == 3 and record.codes == [200]  # counted from the newest checkpoint
+
+
+def test_backoff_limit_zero_stops_at_the_first_failure_without_progress(tmp_path):
+    assert runs(tmp_path, "exit1", limit=0, times=1) == [exit_codes.EXIT_CRASH_LOOP]
+
+
+def test_a_permanent_code_is_not_counted_and_stays_as_it_is(tmp_path):
+    assert runs(tmp_path, "exit3", limit=0, times=1) == [exit_codes.EXIT_NONFINITE]
+    assert not (tmp_path / "ckpt" / crash_loop.STATE_DIR).exists()
+
+
+def test_sigterm_to_the_pod_is_not_counted(tmp_path):
+    """A pod being deleted (drain, eviction) must never exit 1-127: the operator reads its exit
+    code and would fail the job (v1.9.3 pkg/controller.v1/common/pod.go)."""
+    proc = launch(tmp_path, "wait", own=limited(tmp_path, 0))
+    deadline = time.monotonic() + 30
+    while len(list(tmp_path.glob("ready-*"))) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGTERM)
+    rc, err = finish(proc)
+    assert rc == exit_codes.EXIT_SIGTERM, err[-2000:]
+
+
+def test_a_corrupt_state_file_counts_as_zero(tmp_path):
+    state = crash_loop.state_path(tmp_path / "ckpt")
+    state.parent.mkdir(parents=True)
+    state.write_text('{"step": null, "codes": [200, 2')  # torn by a crash mid-write
+    assert runs(tmp_path, "exit1", limit=1, times=1) == [200]
+    assert crash_loop.read(state) == crash_loop.Record(None, [200], crash_loop.read(state).updated)
+
+
+def test_the_record_is_replaced_atomically(tmp_path, monkeypatch):
+    """A write that dies half way leaves the previous record whole, and no partial file."""
+    ckpt = tmp_path / "ckpt"
+    assert crash_loop.after_failure(ckpt, 200, limit=3, pod="p") == 200
+    path = crash_loop.state_path(ckpt, "p")
+
+    def torn(obj, f):
+        f.write('{"step": ')
+        raise OSError("no space left on device")
+
+    monkeypatch.setattr(crash_loop.json, "dump", torn)
+    assert crash_loop.after_failure(ckpt, 137, limit=3, pod="p") == 137  # still retryable
+    assert crash_loop.read(path).codes == [200]
+    monkeypatch.undo()
+    assert crash_loop.after_failure(ckpt, 137, limit=3, pod="p") == 137
+    assert crash_loop.read(path).codes == [200, 137]
+    assert sorted(p.name for p in path.parent.iterdir() if not p.name.startswith(".")) == ["p.json"]
+
+
+def test_each_pod_counts_its_own_failures(tmp_path):
+    """Pods failing in the same incident write their own files: no lost update, and one
+    incident counts once per pod, not once per failed pod."""
+    ckpt = tmp_path / "ckpt"
+    for _ in range(2):
+        for pod in ("j-master-0", "j-worker-0", "j-worker-1"):
+            assert crash_loop.after_failure(ckpt, 200, limit=2, pod=pod) == 200
+    assert crash_loop.after_failure(ckpt, 200, limit=2, pod="j-worker-1") == 4
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--backoff-limit=2"],  # without the directory
+        ["--backoff-limit=-1", "--checkpoint-dir=/c"],
+        ["--backoff-limit=two", "--checkpoint-dir=/c"],
+    ],
+)
+def test_bad_launcher_options_exit_2(argv):
+    with pytest.raises(SystemExit) as e:
+        trainer_launch.split_args([*argv, "--nnodes=1", "script.py"])
+    assert e.value.code == exit_codes.EXIT_CONFIG
+
+
+def test_only_the_leading_options_are_the_launchers():
+    rest = ["--nnodes=1", "-m", "trainer", "--checkpoint-dir", "x", "--backoff-limit=1"]
+    own, torchrun_args = trainer_launch.split_args(
+        ["--backoff-limit", "3", "--checkpoint-dir=/c", *rest]
+    )
+    assert (own.backoff_limit, own.checkpoint_dir) == (3, "/c") and torchrun_args == rest
+    own, torchrun_args = trainer_launch.split_args(rest)
+    assert own.checkpoint_dir is None and torchrun_args == rest
