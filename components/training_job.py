@@ -49,6 +49,10 @@ def run_dir(job_name: str) -> str:
     return f"{pod_spec.CHECKPOINT_MOUNT}/{job_name}"
 
 
+def checkpoint_dir(job_name: str) -> str:
+    return f"{run_dir(job_name)}/checkpoints"
+
+
 def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
     """The trainer's command line: checkpoints and metrics on the shared volume, per job."""
     args = ["--preset", job.preset]
@@ -56,7 +60,7 @@ def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
         args += ["--max-steps", str(job.max_steps)]
     args += [
         "--checkpoint.dir",
-        f"{run_dir(job_name)}/checkpoints",
+        checkpoint_dir(job_name),
         "--metrics.out-dir",
         f"{run_dir(job_name)}/metrics",
     ]
@@ -82,6 +86,11 @@ def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
         endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
     return [
         *LAUNCH,
+        # The operator does not count ExitCode recreations against runPolicy.backoffLimit
+        # (kubeflow/trainer#2045); trainer.launch does, per pod, on the checkpoint volume:
+        # past the limit without a new checkpoint it exits 4, permanent (trainer/crash_loop.py).
+        f"--backoff-limit={job.backoff_limit}",
+        f"--checkpoint-dir={checkpoint_dir(job_name)}",
         "--nnodes=$(PET_NNODES)",
         f"--nproc-per-node={job.gpus_per_node}",
         "--rdzv-backend=c10d",

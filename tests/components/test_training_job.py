@@ -78,8 +78,10 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     assert "elasticPolicy" not in m["spec"]
     c = pod_of(m)["containers"][0]
     assert c["name"] == "pytorch" and c["image"] == IMAGE
-    assert c["command"][:9] == [
+    assert c["command"][:11] == [
         *LAUNCH,
+        "--backoff-limit=3",  # runPolicy.backoffLimit, which the operator does not enforce
+        "--checkpoint-dir=/checkpoints/j/checkpoints",  # the trainer's own, below
         "--nnodes=$(PET_NNODES)",
         "--nproc-per-node=4",
         "--rdzv-backend=c10d",
@@ -626,6 +628,9 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     os.chmod(tmp_path, 0o755)
 
     def local(value: str) -> str:
+        if value.startswith("--") and "=" in value:  # the launcher's --checkpoint-dir=...
+            flag, _, path = value.partition("=")
+            return f"{flag}={local(path)}"
         for mount, d in sorted(writable.items(), key=lambda kv: -len(kv[0])):
             if value == mount or value.startswith(mount + "/"):
                 return str(d) + value[len(mount) :]
@@ -834,21 +839,41 @@ def test_every_replica_restarts_by_exit_code(fields):
     assert schemas.validate_object(m, "1.34") == []
 
 
-@pytest.mark.parametrize(("mode", "code"), [("exit3", 3), ("sigkill", 137), ("ok", 0)])
-def test_rendered_command_reports_the_rank_failure_to_the_operator(tmp_path, mode, code):
-    """The Master's rendered command, its trainer replaced by a two-rank stand-in whose rank 1
-    exits 3 (non-finite loss: the operator must fail the job), is SIGKILLed (retryable: the
-    operator recreates the pod) or succeeds. torchrun alone would exit 1 for both failures."""
-    cmd = pod_of(rendered(nodes=1, gpusPerNode=2, maxRestarts=0))["containers"][0]["command"]
+def _run_rendered_launcher(tmp_path: Path, mode: str, **fields) -> subprocess.CompletedProcess:
+    """The Master's rendered command up to its trainer, which a two-rank stand-in replaces
+    (tests/trainer/retry_worker.py); the checkpoint volume is tmp_path."""
+    cmd = pod_of(rendered(nodes=1, gpusPerNode=2, **fields))["containers"][0]["command"]
     assert cmd[:3] == LAUNCH
     env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
     argv = [_kubelet_expand(a, env) for a in cmd[: cmd.index("-m", 3)]]
+    argv = [a.replace(pod_spec.CHECKPOINT_MOUNT, str(tmp_path)) for a in argv]
     argv = [sys.executable, *argv[1:], str(ROOT / "tests/trainer/retry_worker.py"), mode]
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
     run_env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run(
+    return subprocess.run(
         [*argv, str(tmp_path)], env=run_env, capture_output=True, text=True, timeout=120
     )
+
+
+@pytest.mark.parametrize(("mode", "code"), [("exit3", 3), ("sigkill", 137), ("ok", 0)])
+def test_rendered_command_reports_the_rank_failure_to_the_operator(tmp_path, mode, code):
+    """The rendered command whose rank 1 exits 3 (non-finite loss: the operator must fail the
+    job), is SIGKILLed (retryable: the operator recreates the pod) or succeeds. torchrun alone
+    would exit 1 for both failures."""
+    proc = _run_rendered_launcher(tmp_path, mode, maxRestarts=0)
     assert proc.returncode == code, proc.stderr[-2000:]
     # kubeflow/trainer v1.9.3 pkg/util/train/train_util.go IsRetryableExitCode: >= 128.
     assert (proc.returncode >= 128) == (mode == "sigkill")
+
+
+def test_rendered_command_stops_a_crash_loop_at_the_jobs_backoff_limit(tmp_path):
+    """backoffLimit reaches trainer.launch with the job's checkpoint directory: with 1, the
+    second SIGKILL without a new checkpoint exits 4, which the operator treats as permanent
+    (< 128), instead of another recreation the operator would not count (kubeflow/trainer#2045)."""
+    codes = [
+        _run_rendered_launcher(tmp_path, "sigkill", maxRestarts=0, backoffLimit=1).returncode
+        for _ in range(2)
+    ]
+    assert codes == [137, 4]
+    m = rendered(nodes=1, backoffLimit=1)
+    assert m["spec"]["runPolicy"]["backoffLimit"] == 1  # the operator's own field stays
