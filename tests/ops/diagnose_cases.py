@@ -173,6 +173,7 @@ CASES = [
     # trainer.launch carries the trainer's permanent codes to the pod (trainer/exit_codes.py).
     ("bad-config", [pod(containers=[crashed("Error", 2)])], [], "", ["PERMANENT_EXIT"]),
     ("non-finite-loss", [pod(containers=[crashed("Error", 3)])], [], "", ["PERMANENT_EXIT"]),
+    ("crash-loop", [pod(containers=[crashed("Error", 4)])], [], "", ["PERMANENT_EXIT"]),
     ("retryable-crash", [pod(containers=[crashed("Error", 200)])], [], "", ["CONTAINER_FAILED"]),
 ]
 

@@ -18,8 +18,10 @@ from diagnose_support import (
     waiting,
 )
 
+from trainer import exit_codes
 from trainstack.ops import diagnose
 from trainstack.ops.diagnose import CODES, classify, format_causes
+from trainstack.ops.diagnose.containers import PERMANENT_EXITS
 
 
 @pytest.mark.parametrize("case_id, pods, events, log, expected", CASES, ids=[c[0] for c in CASES])
@@ -120,10 +122,18 @@ def test_order_is_the_declared_order():
     assert diagnose.Cause("X", "s", "r").evidence == ""
 
 
-@pytest.mark.parametrize(("code", "words"), [(2, "configuration"), (3, "non-finite")])
+@pytest.mark.parametrize(
+    ("code", "words"), [(2, "configuration"), (3, "non-finite"), (4, "backoffLimit")]
+)
 def test_a_permanent_exit_says_why_the_job_was_not_restarted(code, words):
-    """Exit 2 and 3 are the trainer's permanent codes: under restartPolicy ExitCode the job
+    """Exit 2, 3 and 4 are the trainer's permanent codes: under restartPolicy ExitCode the job
     fails at once (kubeflow/trainer v1.9.3 IsRetryableExitCode: < 128), and the cause says so."""
     (cause,) = classify([pod(containers=[crashed("Error", code)])], [], "")
     assert cause.code == "PERMANENT_EXIT" and words in cause.summary
     assert "failed at once" in cause.summary and f"exitCode {code}" in cause.evidence
+
+
+def test_every_permanent_exit_code_of_the_trainer_is_explained():
+    """The stdlib diagnose package keeps its own copy of trainer/exit_codes.py's table."""
+    assert set(PERMANENT_EXITS) == set(exit_codes.PERMANENT)
+    assert "trainstack logs" in PERMANENT_EXITS[exit_codes.EXIT_CRASH_LOOP][1]

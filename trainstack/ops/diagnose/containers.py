@@ -80,6 +80,18 @@ PERMANENT_EXITS = {
         "lower the learning rate or raise warm-up in trainstack:trainingJobs.<job>.args "
         "(optim.*), or check the data; the log's `trainer: error:` line names the step",
     ),
+    4: (
+        "the pod failed more than backoffLimit times in a row, each time with a retryable "
+        "code, without a new checkpoint in between (exit code 4 from trainer.launch): the job "
+        "failed at once instead of being recreated again, since the operator does not count "
+        "these restarts itself",
+        "`trainstack logs <job>` shows the last attempt: its `trainer.launch:` line lists "
+        "each attempt's exit code (137 a kill or host memory, 139 a crash, 200 an exception "
+        "such as an NCCL or rendezvous error) and the lines above it the cause; the earlier "
+        "attempts' pods and logs were deleted when they were recreated, so follow a relaunch "
+        "with `trainstack logs <job> -f`. Fix the cause and relaunch; for failures that come "
+        "and go, raise trainstack:trainingJobs.<job>.backoffLimit",
+    ),
 }
 
 
