@@ -15,7 +15,7 @@ under the same name (pkg/controller.v1/common/util.go GenGeneralName), which is 
 hostname. When several pods fail in the same incident each counts it once in its own file, so no
 two writers share a file, and each write is a rename (a reader sees the old or the new record).
 The price: pods that fail in turn, each alone, each count only their own failures, so such a
-loop can run up to (pods x limit) restarts before one of them stops it.
+loop can run about (pods x limit) restarts before one of them stops it.
 
 Stale state: a successful run or a crash-loop exit removes the directory; a job deleted during a
 loop leaves its counts, which a new job of the same name (same directory) inherits until its
