@@ -158,6 +158,36 @@ FIELDS: dict[tuple[str, str], tuple[str, str, str]] = {
         "CreateFileSystem",
         "ThroughputMode",
     ),
+    **{
+        ("aws:fsx/lustreFileSystem:LustreFileSystem", path): ("fsx", "CreateFileSystem", member)
+        for path, member in (
+            ("storageCapacity", "StorageCapacity"),
+            ("storageType", "StorageType"),
+            ("subnetIds", "SubnetIds[]"),
+            ("securityGroupIds[]", "SecurityGroupIds[]"),
+            ("kmsKeyId", "KmsKeyId"),
+            ("fileSystemTypeVersion", "FileSystemTypeVersion"),
+            ("deploymentType", "LustreConfiguration.DeploymentType"),
+            ("perUnitStorageThroughput", "LustreConfiguration.PerUnitStorageThroughput"),
+            ("dataCompressionType", "LustreConfiguration.DataCompressionType"),
+            ("metadataConfiguration.mode", "LustreConfiguration.MetadataConfiguration.Mode"),
+            ("metadataConfiguration.iops", "LustreConfiguration.MetadataConfiguration.Iops"),
+        )
+    },
+    **{
+        ("aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation", path): (
+            "fsx",
+            "CreateDataRepositoryAssociation",
+            member,
+        )
+        for path, member in (
+            ("fileSystemPath", "FileSystemPath"),
+            ("dataRepositoryPath", "DataRepositoryPath"),
+            ("importedFileChunkSize", "ImportedFileChunkSize"),
+            ("s3.autoImportPolicy.events[]", "S3.AutoImportPolicy.Events[]"),
+            ("s3.autoExportPolicy.events[]", "S3.AutoExportPolicy.Events[]"),
+        )
+    },
     ("aws:ec2/launchTemplate:LaunchTemplate", "description"): (
         "ec2",
         "CreateLaunchTemplate",

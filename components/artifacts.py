@@ -92,6 +92,8 @@ class ArtifactsArgs:
 
 class Artifacts(pulumi.ComponentResource):
     bucket: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -139,5 +141,7 @@ class Artifacts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.depends_on]),
         )
         self.bucket = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.key_arn = key.arn  # an FSx data repository association grants on it (fsx.py)
         self.role_arn = role.arn
         self.register_outputs({"bucket": self.bucket, "roleArn": self.role_arn})

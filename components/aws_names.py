@@ -46,6 +46,11 @@ def artifacts_kms_alias(cluster: str) -> str:
     return f"alias/{cluster}-artifacts"
 
 
+def fsx_kms_alias(cluster: str) -> str:
+    """The key of the stack's FSx for Lustre file systems (components/fsx.py)."""
+    return f"alias/{cluster}-fsx"
+
+
 def eks_secrets_alias(cluster: str) -> str:
     return f"alias/{cluster}-eks-secrets"
 
@@ -75,6 +80,7 @@ def derived(cluster: str) -> list[tuple[str, str, str]]:
         ("aws:cloudwatch/logGroup:LogGroup", "name", codebuild_log_group(base)),
         ("aws:s3/bucket:Bucket", "bucket", source_bucket_prefix(base) + _naming.PREFIX_SUFFIX),
         ("aws:kms/alias:Alias", "name", artifacts_kms_alias(cluster)),
+        ("aws:kms/alias:Alias", "name", fsx_kms_alias(cluster)),
         (
             "aws:s3/bucket:Bucket",
             "bucket",

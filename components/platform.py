@@ -7,6 +7,7 @@ import pulumi
 from .artifacts import Artifacts, ArtifactsArgs
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
+from .fsx import ArtifactsRef
 from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
 from .karpenter import Karpenter, KarpenterArgs
@@ -137,6 +138,19 @@ class Platform(pulumi.ComponentResource):
                     provider=self.cluster.provider,
                     depends_on=system_nodes,
                     tags=tags,
+                    cluster=cfg.cluster.name,
+                    namespace=cfg.jobs_namespace,
+                    # FSx for Lustre is single-AZ: each file system in its jobs' zone.
+                    volume_subnets={
+                        n: self.network.private_subnet_ids[zones.index(cfg.volume_zone(n))]
+                        for n in cfg.volumes
+                    },
+                    node_security_group_id=self.cluster.cluster_security_group_id,
+                    artifacts=ArtifactsRef(
+                        self.artifacts.bucket, self.artifacts.bucket_arn, self.artifacts.key_arn
+                    )
+                    if self.artifacts
+                    else None,
                 ),
                 child,
             )

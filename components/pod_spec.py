@@ -56,6 +56,11 @@ def claim_name(volume_name: str, volume: VolumeConfig) -> str:
     return volume.existing_claim or volume_name
 
 
+def lustre_pv_name(namespace: str, volume_name: str) -> str:
+    """The PV of a stack-created FSx for Lustre volume (cluster-scoped, so namespaced by name)."""
+    return f"{namespace}-{volume_name}"
+
+
 def checkpoint_volume(
     volume_name: str, volume: VolumeConfig, mount: str = CHECKPOINT_MOUNT
 ) -> tuple[dict, dict]:
@@ -69,6 +74,16 @@ def checkpoint_volume(
 
 
 def render_pvc(volume_name: str, volume: VolumeConfig, namespace: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteMany" if volume.shared else "ReadWriteOnce"],
+        "storageClassName": volume.storage_class,
+        "resources": {"requests": {"storage": volume.size}},
+    }
+    if volume.stack_lustre:
+        # The file system's static PV (components/fsx.render_pv): class "" so no provisioner
+        # acts, volumeName to bind that PV and no other.
+        spec["storageClassName"] = ""
+        spec["volumeName"] = lustre_pv_name(namespace, volume_name)
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -77,11 +92,7 @@ def render_pvc(volume_name: str, volume: VolumeConfig, namespace: str) -> dict[s
             "namespace": namespace,
             "labels": {"app.kubernetes.io/part-of": "trainstack"},
         },
-        "spec": {
-            "accessModes": ["ReadWriteMany" if volume.shared else "ReadWriteOnce"],
-            "storageClassName": volume.storage_class,
-            "resources": {"requests": {"storage": volume.size}},
-        },
+        "spec": spec,
     }
 
 

@@ -4,8 +4,9 @@ EKS ships no StorageClass for the EBS CSI driver and no EFS driver at all: a PVC
 or `efs-sc` would stay Pending, and its job with it. When a volume uses one of these default
 class names, the stack creates it: an encrypted gp3 class, or an encrypted EFS file system with
 a mount target in every private subnet, the EFS CSI add-on (Pod Identity) and a class handing
-out one access point per PVC, owned by the trainer's uid. A volume that names its own class, or
-an `existingClaim`, is left to the user (FSx for Lustre always is: README).
+out one access point per PVC, owned by the trainer's uid. An fsx volume gets its own FSx for
+Lustre file system and a PV its claim binds (components/fsx.py). A volume that names its own
+class, or an `existingClaim`, is left to the user.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from . import fsx
 from .config import DEFAULT_STORAGE_CLASS, VolumeConfig
 from .iam import attach_managed, pod_identity_role
-from .pod_spec import TRAINER_UID
+from .pod_spec import TRAINER_UID, claim_name, lustre_pv_name
 
 EBS_CLASS = DEFAULT_STORAGE_CLASS["ebs"]
 EFS_CLASS = DEFAULT_STORAGE_CLASS["efs"]
@@ -81,6 +83,14 @@ class CheckpointStorageArgs:
     provider: k8s.Provider
     depends_on: list[pulumi.Resource] = field(default_factory=list)  # nodes for the add-on
     tags: dict[str, str] = field(default_factory=dict)
+    # FSx for Lustre volumes: the cluster's configured name (key alias), the jobs namespace (the
+    # PV's claim), each volume's subnet (PlatformConfig.volume_zone), the nodes' security group
+    # and the artifacts bucket a data repository association links.
+    cluster: str = ""
+    namespace: str = ""
+    volume_subnets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    node_security_group_id: pulumi.Input[str] | None = None
+    artifacts: fsx.ArtifactsRef | None = None
 
 
 class CheckpointStorage(pulumi.ComponentResource):
@@ -99,7 +109,80 @@ class CheckpointStorage(pulumi.ComponentResource):
             self.classes.append(_storage_class(f"{name}-gp3", render_ebs_storage_class(), k8s_opts))
         if EFS_CLASS in needed:
             self.classes.append(self._efs(name, args, k8s_opts))
-        self.register_outputs({})
+        self.lustre: dict[str, aws.fsx.LustreFileSystem] = {}
+        lustre = {n: v for n, v in args.volumes.items() if v.stack_lustre}
+        if lustre:
+            self.classes += self._lustre(name, lustre, args, k8s_opts)
+        self.register_outputs({"fileSystems": {n: fs.id for n, fs in self.lustre.items()}})
+
+    def _lustre(
+        self,
+        name: str,
+        volumes: dict[str, VolumeConfig],
+        args: CheckpointStorageArgs,
+        k8s_opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """A file system per fsx volume, one security group and key for them all, the CSI
+        add-on, and each file system's PV."""
+        child = pulumi.ResourceOptions(parent=self)
+        tags = args.tags
+        net = fsx.LustreNetwork(args.vpc_id, args.vpc_cidr, args.node_security_group_id)
+        sg = fsx.security_group(f"{name}-fsx", net, tags, child)
+        key = fsx.kms_key(f"{name}-fsx", args.cluster, tags, child)
+        done: list[pulumi.Resource] = []
+        for vol_name, vol in volumes.items():
+            fs = fsx.file_system(
+                f"{name}-fsx-{vol_name}", vol, args.volume_subnets[vol_name], sg, key, tags, child
+            )
+            self.lustre[vol_name] = fs
+            if vol.data_repository is not None and args.artifacts is not None:
+                done.append(
+                    fsx.data_repository(
+                        f"{name}-fsx-{vol_name}", vol, fs, args.artifacts, tags, child
+                    )
+                )
+        role = pod_identity_role(f"{name}-fsx-csi", child, tags)
+        policy = aws.iam.RolePolicy(
+            f"{name}-fsx-csi",
+            role=role.id,
+            policy=pulumi.Output.all(*(fs.arn for fs in self.lustre.values())).apply(
+                lambda arns: fsx.csi_policy_json(list(arns))
+            ),
+            opts=child,
+        )
+        addon = aws.eks.Addon(
+            f"{name}-fsx-csi",
+            cluster_name=args.cluster_name,
+            addon_name=fsx.FSX_CSI_ADDON,
+            pod_identity_associations=[
+                {"role_arn": role.arn, "service_account": fsx.FSX_CSI_CONTROLLER_SA}
+            ],
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.depends_on, policy]),
+        )
+        pv_opts = pulumi.ResourceOptions.merge(
+            k8s_opts, pulumi.ResourceOptions(depends_on=[*args.depends_on, addon, *done])
+        )
+        pvs: list[pulumi.Resource] = []
+        for vol_name, fs in self.lustre.items():
+            vol = volumes[vol_name]
+            pv_name = lustre_pv_name(args.namespace, vol_name)
+            body = pulumi.Output.all(fs.id, fs.dns_name, fs.mount_name).apply(
+                lambda a, vol_name=vol_name, vol=vol, pv_name=pv_name: fsx.render_pv(
+                    pv_name, args.namespace, claim_name(vol_name, vol), vol, a[0], a[1], a[2]
+                )
+            )
+            pvs.append(
+                k8s.core.v1.PersistentVolume(
+                    f"{name}-pv-{vol_name}",
+                    metadata=body["metadata"],
+                    spec=body["spec"],
+                    opts=pv_opts,
+                )
+            )
+        return pvs
 
     def _efs(
         self, name: str, args: CheckpointStorageArgs, k8s_opts: pulumi.ResourceOptions

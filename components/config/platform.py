@@ -97,6 +97,17 @@ class PlatformConfig(_Model):
         """
         return self.network.efa_zone or self.zones()[0]
 
+    def volume_zone(self, volume: str) -> str:
+        """The zone of a volume's FSx for Lustre file system, which lives in one zone: the EFA
+        zone when an EFA job mounts it (EFA nodes are all there), else the first zone."""
+        pools = self.pools()
+        efa = any(
+            j.checkpoint_volume == volume and j.uses_efa(pools[j.node_pool])
+            for j in self.training_jobs.values()
+            if j.node_pool in pools
+        )
+        return self.efa_zone if efa else self.zones()[0]
+
     def pools(self) -> dict[str, PoolFacts]:
         """Every GPU pool a job may name: Karpenter NodePools and GPU managed node groups."""
         return {
@@ -125,7 +136,7 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
     }
     issues = check_image(cfg.image)
     for name, vol in cfg.volumes.items():
-        issues += check_volume(name, vol)
+        issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
     for name, job in cfg.training_jobs.items():
         issues += check_job(name, job, pools, cfg.volumes, cfg.secrets_set)
         needed = {"pytorch": "trainingOperator", "ray": "kuberay"}[job.framework]

@@ -20,6 +20,14 @@ from .. import k8s_names
 from .addons import ADDON_NAMESPACES
 from .base import _Model, key
 from .checks import dns_name, unknown_pool, unknown_volume
+from .fsx import (
+    DEFAULT_DEPLOYMENT,
+    FSX_MIN_GIB,
+    THROUGHPUTS,
+    DataRepositoryConfig,
+    DeploymentType,
+    check_lustre,
+)
 from .pools import PoolFacts
 from .sizing import CPU_QUANTITY, QUANTITY, check_pool_fit, check_resources, gib
 
@@ -28,8 +36,6 @@ MAX_JOB_NAME = 40
 # Set by the job itself (the mounted volume, the metrics folder), not by `args`.
 RESERVED_ARGS = ("checkpoint.dir", "metrics.out_dir")
 SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
-# FSx for Lustre's smallest file system (SCRATCH_2 / PERSISTENT_2).
-FSX_MIN_GIB = 1200
 # jobsNamespace may not be one the cluster owns or one the stack's add-ons run in: the stack
 # creates it (a Namespace that exists fails to create) and confines it with Pod Security labels.
 # "default" holds the `kubernetes` Service and whatever lands there unqualified.
@@ -37,7 +43,7 @@ SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default")
 
 
 # Each CSI driver's documented example StorageClass; components/storage.py creates the efs and
-# ebs ones when a volume relies on them.
+# ebs ones when a volume relies on them. An fsx volume gets a file system and a PV instead.
 DEFAULT_STORAGE_CLASS = {"fsx": "fsx-sc", "efs": "efs-sc", "ebs": "gp3"}
 
 
@@ -48,10 +54,32 @@ class VolumeConfig(_Model):
     size: str = Field(default="1200Gi", pattern=QUANTITY)
     storage_class_name: str | None = None
     existing_claim: str | None = None  # use this PVC, create none
+    # type: fsx only, for the file system the stack creates (components/config/fsx.py).
+    deployment_type: DeploymentType | None = None
+    throughput: int | None = None  # MB/s per TiB; default: the type's lowest
+    data_repository: DataRepositoryConfig | None = None
 
     @property
     def shared(self) -> bool:
         return self.type != "ebs"
+
+    @property
+    def stack_lustre(self) -> bool:
+        """An FSx for Lustre file system the stack creates and binds by a PV (no class named,
+        no claim given)."""
+        return (
+            self.type == "fsx" and self.existing_claim is None and self.storage_class_name is None
+        )
+
+    @property
+    def lustre_deployment(self) -> str:
+        return self.deployment_type or DEFAULT_DEPLOYMENT
+
+    @property
+    def lustre_throughput(self) -> int | None:
+        """MB/s per TiB: as configured, else the type's lowest; None for scratch."""
+        allowed = THROUGHPUTS[self.lustre_deployment]
+        return self.throughput or (allowed[0] if allowed else None)
 
     @property
     def storage_class(self) -> str:
@@ -118,13 +146,37 @@ class TrainingJobConfig(_Model):
         return pool.efa if self.efa is None else self.efa
 
 
-def check_volume(name: str, v: VolumeConfig) -> list[str]:
+FSX_KEYS = ("deploymentType", "throughput", "dataRepository")
+
+
+def check_volume(name: str, v: VolumeConfig, *, artifacts_enabled: bool = True) -> list[str]:
     issues = dns_name(("volumes", name), name)
-    if v.type == "fsx" and v.existing_claim is None and gib(v.size) < FSX_MIN_GIB:
+    given = [k for k in FSX_KEYS if getattr(v, _snake(k)) is not None]
+    if given and not v.stack_lustre:
+        why = (
+            "an fsx volume the stack creates (without storageClassName or existingClaim)"
+            if v.type == "fsx"
+            else "type: fsx"
+        )
+        issues += [f"{key('volumes', name, k)}: only for {why}; remove it" for k in given]
+    if v.stack_lustre:
+        issues += check_lustre(
+            ("volumes", name),
+            v.size,
+            v.lustre_deployment,
+            v.throughput,
+            v.data_repository,
+            artifacts_enabled=artifacts_enabled,
+        )
+    elif v.type == "fsx" and v.existing_claim is None and gib(v.size) < FSX_MIN_GIB:
         issues.append(
             f"{key('volumes', name, 'size')} = {v.size!r}: FSx for Lustre starts at {FSX_MIN_GIB}Gi"
         )
     return issues
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
 
 
 def check_trainer_args(path: tuple, job: TrainingJobConfig) -> list[str]:

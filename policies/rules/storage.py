@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import ADVISORY, MANDATORY, Rule, get, truthy
+from .base import MANDATORY, Rule, get, truthy
 
 EFS = "aws:efs/fileSystem:FileSystem"
 FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
@@ -68,11 +68,13 @@ def _storage_class(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -
 
 RULES = [
     Rule("efs-encrypted", "EFS file systems are encrypted at rest.", MANDATORY, (EFS,), _efs),
+    # Mandatory since the stack creates the file systems itself (components/fsx.py), always with
+    # its own key where the API takes one.
     Rule(
         "fsx-lustre-customer-key",
         "Persistent FSx for Lustre file systems use the stack's KMS "
         "key (all FSx for Lustre is encrypted at rest).",
-        ADVISORY,
+        MANDATORY,
         (FSX_LUSTRE,),
         _fsx,
     ),

@@ -70,6 +70,21 @@ def test_rules_are_read_from_botocore_not_copied():
         ("aws:cloudwatch/logGroup:LogGroup", "name", "/aws/eks/x/cluster", "/aws/eks/x y"),
         ("aws:kms/alias:Alias", "name", "alias/x-trainer", "alias/x trainer"),
         ("aws:efs/fileSystem:FileSystem", "throughputMode", "elastic", "fast"),
+        ("aws:fsx/lustreFileSystem:LustreFileSystem", "deploymentType", "PERSISTENT_2", "P2"),
+        ("aws:fsx/lustreFileSystem:LustreFileSystem", "perUnitStorageThroughput", 125, 2000),
+        ("aws:fsx/lustreFileSystem:LustreFileSystem", "subnetIds", "subnet-0123abcd", "sub-1"),
+        (
+            "aws:fsx/lustreFileSystem:LustreFileSystem",
+            "metadataConfiguration.mode",
+            "AUTOMATIC",
+            "AUTO",
+        ),
+        (
+            "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation",
+            "fileSystemPath",
+            "/data/",
+            "/da\nta/",
+        ),
     ],
 )
 def test_api_field_rule(rtype, path, good, bad):

@@ -45,6 +45,8 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         + ["Namespace"]
         + ["ServiceAccount"] * cfg.artifacts.enabled  # the jobs' identity (artifacts.py)
         + ["PersistentVolumeClaim"] * len(cfg.volumes)
+        # an fsx volume's file system, bound by a static PV (components/fsx.py)
+        + ["PersistentVolume"] * sum(v.stack_lustre for v in cfg.volumes.values())
         + ["PyTorchJob"] * len(jobs)
         # default deny, DNS + 443 egress, one per job (network_policy.py)
         + ["NetworkPolicy"] * (2 + len(jobs))

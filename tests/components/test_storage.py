@@ -20,7 +20,7 @@ SC = "kubernetes:storage.k8s.io/v1:StorageClass"
     [
         ({"a": {"type": "efs"}}, {"efs-sc"}),
         ({"a": {"type": "ebs", "size": "100Gi"}}, {"gp3"}),
-        ({"a": {"type": "fsx"}}, set()),  # FSx: driver and class are the user's (README)
+        ({"a": {"type": "fsx"}}, set()),  # FSx: a file system and a PV, no class (test_fsx.py)
         ({"a": {"type": "efs", "storageClassName": "mine"}}, set()),
         ({"a": {"type": "ebs", "existingClaim": "pvc-1"}}, set()),
         ({"a": {"type": "efs"}, "b": {"type": "ebs"}, "c": {"type": "efs"}}, {"efs-sc", "gp3"}),

@@ -115,6 +115,16 @@ def test_one_kms_key_per_encrypting_component():
         data.pop("devPod", None)
 
     assert keys(cost.estimate(config("dev", no_image))) == ["KMS key (EKS secrets)"]
+    # An fsx volume's file system has a key of its own (components/fsx.py).
+    assert keys(cost.estimate(config("efa")))[-1] == "KMS key (FSx for Lustre)"
+
+
+def test_stack_created_fsx_volume_is_noted_as_created_by_the_stack():
+    notes = [n for n in cost.estimate(config("efa")).notes if n.startswith("volume ")]
+    assert notes == [
+        "volume 'checkpoints' (1200Gi): an FSx for Lustre file system (PERSISTENT_2, "
+        "125 MB/s/TiB) created by the stack, billed per provisioned GiB-month; not priced here"
+    ]
 
 
 def test_node_group_ceiling_is_max_size_of_the_dearest_type_with_disks():

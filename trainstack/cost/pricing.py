@@ -290,6 +290,17 @@ def _volume_notes(cfg: PlatformConfig) -> list[str]:
             "efs": "EFS file system (billed per GiB stored)",
             "ebs": "gp3 EBS volume",
         }[v.type]
+        if v.stack_lustre:
+            # Not priced: no FSx row in prices.yaml cites AWS's per-region price yet.
+            kind = ", ".join(
+                [v.lustre_deployment]
+                + ([f"{v.lustre_throughput} MB/s/TiB"] if v.lustre_throughput else [])
+            )
+            notes.append(
+                f"volume '{name}' ({v.size}): an FSx for Lustre file system ({kind}) created by "
+                "the stack, billed per provisioned GiB-month; not priced here"
+            )
+            continue
         notes.append(
             f"volume '{name}' ({v.size}): an {what}, created by its CSI driver when the "
             "claim binds; not priced here"
@@ -326,6 +337,8 @@ def estimate(
     fixed.append(Item("KMS key (EKS secrets)", 1, "key", prices.kms_key))
     if cfg.image.enabled:  # components/image.py encrypts the repository, sources and logs
         fixed.append(Item("KMS key (trainer image)", 1, "key", prices.kms_key))
+        if any(v.stack_lustre for v in cfg.volumes.values()):  # components/fsx.py kms_key
+            fixed.append(Item("KMS key (FSx for Lustre)", 1, "key", prices.kms_key))
 
     system_name, _ = cfg.system_group
     # The system group first: it is the part of the idle cost that is not a GPU pool.

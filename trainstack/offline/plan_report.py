@@ -24,7 +24,7 @@ BLIND_SPOTS = (
     "diffs against a deployed stack (offline there is no state: everything shows as a create)",
     "resource IDs, ARNs and endpoints (faked here)",
     "whether the trainer image builds in CodeBuild (the digest shown is a placeholder)",
-    "whether an FSx CSI driver or a StorageClass you named for a volume exists in the cluster",
+    "whether a StorageClass or claim you named for a volume exists in the cluster",
 )
 
 

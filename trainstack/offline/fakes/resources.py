@@ -174,6 +174,18 @@ def _aws_state(
     elif typ == "aws:cloudwatch/logGroup:LogGroup":
         state.setdefault("arn", f"arn:aws:logs:{region}:{ACCOUNT_ID}:log-group:{phys}")
         rid = read_id or phys
+    elif typ == "aws:fsx/lustreFileSystem:LustreFileSystem":
+        # botocore fsx FileSystemId ^(fs-[0-9a-f]{8,})$; LustreFileSystemMountName: "fsx" for
+        # SCRATCH_1, else up to 8 [A-Za-z0-9_-] unique in the region; DNS <id>.fsx.<region>.
+        rid = read_id or f"fs-{hexid}"
+        state.setdefault("arn", f"arn:aws:fsx:{region}:{ACCOUNT_ID}:file-system/{rid}")
+        state.setdefault("dnsName", f"{rid}.fsx.{region}.amazonaws.com")
+        scratch1 = state.get("deploymentType") in (None, "SCRATCH_1")
+        state.setdefault("mountName", "fsx" if scratch1 else hex_digest(urn, "mount", length=8))
+    elif typ == "aws:fsx/dataRepositoryAssociation:DataRepositoryAssociation":
+        rid = read_id or f"dra-{hexid}"
+        fs_id = unwrap_secrets(state.get("fileSystemId"))
+        state.setdefault("arn", f"arn:aws:fsx:{region}:{ACCOUNT_ID}:association/{fs_id}/{rid}")
     elif typ == "aws:eks/cluster:Cluster":
         state.update(
             {
