@@ -31,7 +31,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from components import config, dev_pod, pod_spec, versions
-from components.training_job import EFA_CHECK, LAUNCH, JobTarget, render
+from components.job_command import EFA_CHECK, LAUNCH
+from components.training_job import JobTarget, render
 from trainer import ray_train
 from trainstack.offline import schemas
 
