@@ -45,7 +45,7 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         + ["Namespace"]
         + ["ServiceAccount"] * cfg.artifacts.enabled  # the jobs' identity (artifacts.py)
         + ["PersistentVolumeClaim"] * len(cfg.volumes)
-        + ["PyTorchJob"] * len(jobs)
+        + [{"pytorch": "PyTorchJob", "ray": "RayJob"}[j.framework] for j in jobs.values()]
         # default deny, DNS + 443 egress, one per job (network_policy.py)
         + ["NetworkPolicy"] * (2 + len(jobs))
         # the training operator's hardened init-container template
