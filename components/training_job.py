@@ -7,7 +7,6 @@ and its command is run locally by the tests. The component only declares the ren
 from __future__ import annotations
 
 import copy
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from . import pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
+from .job_command import checks_efa, efa_checked, job_env, ray_entrypoint, torchrun_command
 from .scheduling import SYSTEM_LABEL
 
 RESTART_POLICY = "ExitCode"
@@ -34,7 +34,8 @@ SUBMITTER_RESOURCES = {
 
 @dataclass(frozen=True)
 class JobTarget:
-    """Where a job runs: its namespace, image (by digest), pool and checkpoint volume."""
+    """Where a job runs: its namespace, image (by digest: this stack's or the job's own), pool
+    and checkpoint volume."""
 
     namespace: str
     image: str
@@ -43,75 +44,8 @@ class JobTarget:
     volume: VolumeConfig
     # The ServiceAccount with the artifacts bucket's Pod Identity role (None: the default one).
     service_account: str | None = None
-
-
-def run_dir(job_name: str) -> str:
-    return f"{pod_spec.CHECKPOINT_MOUNT}/{job_name}"
-
-
-def checkpoint_dir(job_name: str) -> str:
-    return f"{run_dir(job_name)}/checkpoints"
-
-
-def trainer_args(job_name: str, job: TrainingJobConfig) -> list[str]:
-    """The trainer's command line: checkpoints and metrics on the shared volume, per job."""
-    args = ["--preset", job.preset]
-    if job.max_steps is not None:
-        args += ["--max-steps", str(job.max_steps)]
-    args += [
-        "--checkpoint.dir",
-        checkpoint_dir(job_name),
-        "--metrics.out-dir",
-        f"{run_dir(job_name)}/metrics",
-    ]
-    for path, value in job.args.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        args += [f"--{path.replace('_', '-')}", text]
-    return args
-
-
-# torchrun exits 1 whatever its workers died of; trainer/launch.py runs it and exits with a code
-# the operator's ExitCode policy can act on (trainer/exit_codes.py, docs/training-jobs.md).
-LAUNCH = ["python", "-m", "trainer.launch"]
-
-
-def torchrun_command(job_name: str, job: TrainingJobConfig) -> list[str]:
-    """torchrun (through trainer.launch, which takes its arguments) with the rank layout the
-    training operator injects, expanded by the kubelet (`$(VAR)`). Both kinds meet through c10d
-    rendezvous, so a restarted pod rejoins its peers: a fixed job at the master pod, an elastic
-    one at worker 0 with PET_NNODES=min:max."""
-    if job.elastic:
-        endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
-    else:
-        endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
-    return [
-        *LAUNCH,
-        # The operator does not count ExitCode recreations against runPolicy.backoffLimit
-        # (kubeflow/trainer#2045); trainer.launch does, per pod, on the checkpoint volume:
-        # past the limit without a new checkpoint it exits 4, permanent (trainer/crash_loop.py).
-        f"--backoff-limit={job.backoff_limit}",
-        f"--checkpoint-dir={checkpoint_dir(job_name)}",
-        "--nnodes=$(PET_NNODES)",
-        f"--nproc-per-node={job.gpus_per_node}",
-        "--rdzv-backend=c10d",
-        f"--rdzv-endpoint={endpoint}",
-        f"--rdzv-id={job_name}",
-        f"--max-restarts={restarts}",
-        "-m",
-        "trainer",
-        *trainer_args(job_name, job),
-    ]
-
-
-# On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
-# a pod whose EFA cannot initialise stops at start with the reason instead of training over TCP.
-EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa"]
-
-
-def efa_checked(command: list[str]) -> list[str]:
-    """`command` run only if the EFA check passes. Its words stay separate arguments ("$@"), so
-    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them."""
-    return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
+    # The artifacts bucket's name (None: no bucket): the trainer's checkpoint.upload, the env.
+    artifacts_bucket: str | None = None
 
 
 def _gpu_pod_template(
@@ -159,7 +93,11 @@ def _pod_template(
         "name": container,
         "image": target.image,
         "env": pod_spec.training_env(
-            job_name, efa=efa, nccl_debug=job.nccl_debug, hf_token=job.hf_token, extra=job.env
+            job_name,
+            efa=efa,
+            nccl_debug=job.nccl_debug,
+            hf_token=job.hf_token,
+            extra={**job.env, **job_env(job_name, target.artifacts_bucket)},
         ),
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
@@ -192,8 +130,8 @@ def _pod_template(
 
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    command = torchrun_command(job_name, job)
-    if job.uses_efa(target.pool):
+    command = torchrun_command(job_name, job, target.artifacts_bucket)
+    if checks_efa(job, job.uses_efa(target.pool)):
         command = efa_checked(command)
     template = _gpu_pod_template(
         job_name,
@@ -243,29 +181,6 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
     return _object("pytorch", job_name, target, spec)
-
-
-def ray_entrypoint(job_name: str, job: TrainingJobConfig, *, efa: bool) -> str:
-    # One Ray Train worker per GPU (a trainer rank drives one device): nodes x GPUs workers.
-    cmd = [
-        "python",
-        "-m",
-        "trainer.ray_train",
-        "--num-workers",
-        str(job.node_range[1] * job.gpus_per_node),
-        "--gpus-per-worker",
-        "1",
-        "--max-failures",
-        str(job.max_restarts),
-        "--storage-path",
-        f"{run_dir(job_name)}/ray",
-        "--name",
-        job_name,
-        *(["--expect-efa"] if efa else []),
-        "--",
-        *trainer_args(job_name, job),
-    ]
-    return shlex.join(cmd)
 
 
 def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
@@ -318,7 +233,9 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         placement={"nodeSelector": {SYSTEM_LABEL: "true"}},
     )
     spec: dict[str, Any] = {
-        "entrypoint": ray_entrypoint(job_name, job, efa=job.uses_efa(target.pool)),
+        "entrypoint": ray_entrypoint(
+            job_name, job, efa=job.uses_efa(target.pool), bucket=target.artifacts_bucket
+        ),
         # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
         # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended
         # before any RayCluster exists (rayjob_controller.go).
@@ -333,8 +250,9 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
             # supportsUnifiedHealthCheck) gives Ray >= 2.53.0 an HTTP probe of /api/healthz;
             # without rayVersion it injects `wget ... | grep success` exec probes
             # (utils/constant.go BaseWgetHealthCommand), and the image has no wget: the pods
-            # would never become Ready. The image's own Ray pin, read from its one source.
-            "rayVersion": versions.ray_version(),
+            # would never become Ready. This image's own Ray pin, read from its one source, or
+            # the job's rayVersion for an image of its own (config/job_runs.py).
+            "rayVersion": job.ray_version or versions.ray_version(),
             "headGroupSpec": {
                 "rayStartParams": {"num-cpus": "0", "num-gpus": "0", "dashboard-host": "0.0.0.0"},
                 "template": head,
@@ -386,13 +304,14 @@ def render(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str
 class TrainingJobArgs:
     config: TrainingJobConfig
     namespace: str
-    image: pulumi.Input[str]
+    image: pulumi.Input[str]  # this stack's; a job with an `image` of its own runs that
     pool: PoolFacts
     volume_name: str
     volume: VolumeConfig
     provider: k8s.Provider
     depends_on: list[pulumi.Resource]
     service_account: str | None = None
+    artifacts_bucket: pulumi.Input[str] | None = None
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -400,17 +319,20 @@ class TrainingJob(pulumi.ComponentResource):
         self, name: str, args: TrainingJobArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("trainstack:jobs:TrainingJob", name, None, opts)
-        manifest = pulumi.Output.from_input(args.image).apply(
-            lambda image: render(
+        # The bucket's name is known only once it exists, like the image's digest: both are
+        # rendered into the manifest (the trainer's --checkpoint.upload, the env) as Outputs.
+        manifest = pulumi.Output.all(args.config.image or args.image, args.artifacts_bucket).apply(
+            lambda values: render(
                 name,
                 args.config,
                 JobTarget(
                     args.namespace,
-                    image,
+                    values[0],
                     args.pool,
                     args.volume_name,
                     args.volume,
                     args.service_account,
+                    values[1],
                 ),
             )
         )

@@ -1,5 +1,6 @@
 """Workloads: the jobs namespace, the secrets jobs read, the checkpoint volumes, every training
-job of `trainingJobs` and the optional dev pod, all running the image built by this stack."""
+job of `trainingJobs` and the optional dev pod, running the image built by this stack (or a job's
+own ECR image, config/job_runs.py)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class WorkloadsArgs:
     # The operators' CRDs and the device plugins must exist before a job is declared.
     depends_on: list[pulumi.Resource]
     hf_token: pulumi.Output[str] | None = None
+    artifacts_bucket: pulumi.Output[str] | None = None  # None: artifacts disabled
     ssh_keys: pulumi.Output[str] | None = None
 
 
@@ -142,6 +144,7 @@ class Workloads(pulumi.ComponentResource):
                     volume_name=job.checkpoint_volume,
                     volume=cfg.volumes[job.checkpoint_volume],
                     service_account=service_account,
+                    artifacts_bucket=args.artifacts_bucket,
                     provider=args.provider,
                     depends_on=ready,
                 ),

@@ -3,7 +3,7 @@ it (on `up`, on a GitHub push, on a schedule)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,6 +12,7 @@ from trainer.selftest import LEVELS as SELFTEST_LEVELS
 
 from .base import _Model, key
 from .checks import log_retention
+from .job_runs import ECR_REPOSITORY
 
 COMPUTE_TYPES = (
     "BUILD_GENERAL1_MEDIUM",
@@ -48,6 +49,9 @@ class ImageConfig(_Model):
     # The build runs `preflight --fix` and builds the fixed files, the diff in its log. Not part
     # of the source hash either (imagebuild/preflight/fix.py).
     auto_fix: bool = False
+    # ECR repositories besides this stack's own whose images (by digest) a job's `image` may
+    # name; the offline plan gives the policy pack the same list (job-images-from-ecr).
+    allowed_repositories: list[Annotated[str, Field(pattern=ECR_REPOSITORY)]] = []
 
 
 def check_image(img: ImageConfig) -> list[str]:

@@ -20,6 +20,7 @@ from .base import PROJECT, ConfigError, _Model, key
 from .cluster import ClusterConfig, check_cluster, check_node_group_name
 from .dev_pod import DevPodConfig, check_dev_pod
 from .image import ImageConfig, check_image
+from .job_runs import check_runs
 from .network import NetworkConfig, check_network
 from .pools import (
     KarpenterConfig,
@@ -138,7 +139,20 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
     for name, job in cfg.training_jobs.items():
-        issues += check_job(name, job, pools, cfg.volumes, cfg.secrets_set)
+        issues += check_job(
+            name,
+            job,
+            pools,
+            cfg.volumes,
+            cfg.secrets_set,
+            artifacts=cfg.artifacts.enabled,
+        )
+        issues += check_runs(
+            ("trainingJobs", name),
+            job,
+            allowed=cfg.image.allowed_repositories,
+            artifacts=cfg.artifacts.enabled,
+        )
         needed = {"pytorch": "trainingOperator", "ray": "kuberay"}[job.framework]
         if not operators.get(needed, True):
             issues.append(

@@ -33,8 +33,10 @@ from .sizing import CPU_QUANTITY, QUANTITY, check_pool_fit, check_resources, gib
 
 # Pods are named <job>-worker-<n> / <job>-raycluster-xxxxx-gpu-group-worker-xxxxx: keep room.
 MAX_JOB_NAME = 40
-# Set by the job itself (the mounted volume, the metrics folder), not by `args`.
+# Set by the job itself (the mounted volume, the metrics folder), not by `args`;
+# checkpoint.upload too while the job uploads (uploadCheckpoints).
 RESERVED_ARGS = ("checkpoint.dir", "metrics.out_dir")
+UPLOAD_ARG = "checkpoint.upload"
 SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.I)
 # jobsNamespace may not be one the cluster owns or one the stack's add-ons run in: the stack
 # creates it (a Namespace that exists fails to create) and confines it with Pod Security labels.
@@ -93,7 +95,8 @@ class TrainingJobConfig(_Model):
     min_nodes: int | None = Field(default=None, ge=1)
     max_nodes: int | None = Field(default=None, ge=1)
     gpus_per_node: int = Field(default=1, ge=1)
-    preset: str
+    # The trainer's preset, max_steps and options: for a job that runs this stack's trainer.
+    preset: str | None = None
     max_steps: int | None = Field(default=None, ge=1)
     # Any trainer option by its path: {optim.lr: 0.0003, global_batch_size: 64}.
     args: dict[str, Any] = {}
@@ -111,6 +114,15 @@ class TrainingJobConfig(_Model):
     nccl_debug: Literal["VERSION", "WARN", "INFO", "TRACE"] = "INFO"
     hf_token: bool = False  # env HF_TOKEN from the Secret made of `trainstack:hfToken`
     env: dict[str, str] = {}
+    # A workload of its own (job_runs.py): an ECR image by digest (default: this stack's image),
+    # the script torchrun starts (pytorch) or the Ray job's command line (ray).
+    image: str | None = None
+    command: list[str] | None = None
+    entrypoint: str | None = None
+    ray_version: str | None = None  # rayClusterSpec.rayVersion; default: this image's Ray pin
+    # The trainer's --checkpoint.upload s3://<artifacts bucket>/checkpoints/<job>; default: on
+    # when the artifacts bucket exists (see uploads).
+    upload_checkpoints: bool | None = None
     # A declared job waits suspended (no pods, so no GPU nodes) until its stack says false: a
     # first `pulumi up` builds an idle platform. How flipping it launches: training_job.py.
     suspend: bool = True
@@ -125,6 +137,18 @@ class TrainingJobConfig(_Model):
                     f"{path}: give one option per key as a dotted path, not a nested value"
                 )
         return {path.replace("-", "_"): value for path, value in args.items()}
+
+    @property
+    def foreign(self) -> bool:
+        """Runs its own command or entrypoint, not this stack's trainer."""
+        return self.command is not None or self.entrypoint is not None
+
+    def uploads(self, artifacts: bool) -> bool:
+        """Whether the trainer gets --checkpoint.upload: never for a foreign command (it gets
+        TRAINSTACK_CHECKPOINT_URI), else `uploadCheckpoints`, default on with a bucket."""
+        if self.foreign or not artifacts:
+            return False
+        return self.upload_checkpoints is not False
 
     @property
     def elastic(self) -> bool:
@@ -179,14 +203,22 @@ def _snake(camel: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
 
 
-def check_trainer_args(path: tuple, job: TrainingJobConfig) -> list[str]:
+def check_trainer_args(path: tuple, job: TrainingJobConfig, *, uploads: bool) -> list[str]:
     # The trainer's own config model: a bad option fails `pulumi preview`, not a running pod.
+    if job.foreign or job.preset is None:
+        return []  # job_runs.check_command: a foreign job sets none, the trainer needs a preset
     for reserved in RESERVED_ARGS:
         if reserved in job.args:
             return [
                 f"{key(*path, 'args', reserved)}: set by the job (the checkpoint volume and "
                 "the metrics folder); remove it"
             ]
+    if uploads and UPLOAD_ARG in job.args:
+        return [
+            f"{key(*path, 'args', UPLOAD_ARG)}: set by the job to "
+            "s3://<artifacts bucket>/checkpoints/<job> (uploadCheckpoints); remove it, or set "
+            "uploadCheckpoints: false to upload elsewhere"
+        ]
     overrides = dict(job.args)
     if job.max_steps is not None:
         overrides["max_steps"] = job.max_steps
@@ -210,7 +242,12 @@ def check_job(
     pools: dict[str, PoolFacts],
     volumes: dict[str, VolumeConfig],
     secrets: set[str],
+    *,
+    artifacts: bool = False,
 ) -> list[str]:
+    """Every check of where and how one job runs, and the trainer's own (check_trainer_args),
+    which a foreign job (job_runs.py, checked there for what it runs) skips: pool fit, GPUs per
+    node, node counts, EFA, volumes, secrets, env and resources apply to any workload."""
     path = ("trainingJobs", name)
     issues = dns_name(path, name, max_len=MAX_JOB_NAME, why="pod names add suffixes")
     if job.elastic and job.nodes is not None:
@@ -302,7 +339,7 @@ def check_job(
                 f"{key(*path, 'env', env_name)}: looks like a secret; plain env values "
                 "show in `kubectl describe`; use hfToken or a Kubernetes Secret"
             )
-    return issues + check_trainer_args(path, job)
+    return issues + check_trainer_args(path, job, uploads=job.uploads(artifacts))
 
 
 def check_jobs_namespace(ns: str) -> list[str]:

@@ -47,7 +47,7 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         + ["PersistentVolumeClaim"] * len(cfg.volumes)
         # an fsx volume's file system, bound by a static PV (components/fsx.py)
         + ["PersistentVolume"] * sum(v.stack_lustre for v in cfg.volumes.values())
-        + ["PyTorchJob"] * len(jobs)
+        + [{"pytorch": "PyTorchJob", "ray": "RayJob"}[j.framework] for j in jobs.values()]
         # default deny, DNS + 443 egress, one per job (network_policy.py)
         + ["NetworkPolicy"] * (2 + len(jobs))
         # the training operator's hardened init-container template

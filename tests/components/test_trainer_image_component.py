@@ -357,7 +357,9 @@ def test_example_stacks_declare_their_jobs_and_volumes(stack):
     result = plan(stack)
     assert result.schema_errors == {}
     kinds = [m["kind"] for m in result.manifests]
-    assert kinds.count("PyTorchJob") == len(result.config.training_jobs)
+    jobs = result.config.training_jobs.values()
+    for framework, kind in (("pytorch", "PyTorchJob"), ("ray", "RayJob")):
+        assert kinds.count(kind) == sum(j.framework == framework for j in jobs)
     assert kinds.count("PersistentVolumeClaim") == len(result.config.volumes)
     assert "Namespace" in kinds
     text = plan_report.summary(result)

@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,9 @@ from job_support import (
     SMALL_BATCH,
     env_of,
     errors,
+    free_port,
     job,
+    kubelet_expand,
     pod_of,
     rendered,
     stack,
@@ -31,7 +32,8 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from components import config, dev_pod, pod_spec, versions
-from components.training_job import EFA_CHECK, LAUNCH, JobTarget, render
+from components.job_command import EFA_CHECK, LAUNCH
+from components.training_job import JobTarget, render
 from trainer import ray_train
 from trainstack.offline import schemas
 
@@ -542,17 +544,6 @@ def test_pvc_and_secret_validate():
 # ------------------------------------------------------- the job runs what it says it runs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _kubelet_expand(arg: str, env: dict[str, str]) -> str:
-    """$(VAR) as the kubelet expands it in command/args; unknown references stay literal."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
-
-
 def _as_uid(uid: int, argv: list[str]) -> list[str]:
     """`argv` run as `uid` with no supplementary groups (util-linux setpriv). It keeps one
     capability, CAP_DAC_READ_SEARCH, which lets it read and traverse what root's mode bits hide
@@ -640,7 +631,7 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     operator_env = {
         "PET_NNODES": "1",
         "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(_free_port()),
+        "MASTER_PORT": str(free_port()),
         "WORLD_SIZE": "1",
         "RANK": "0",
         "PET_NODE_RANK": "0",
@@ -650,7 +641,7 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(container_env[key]).is_relative_to(sandbox), key
     env = {**container_env, **operator_env}
-    argv = [local(_kubelet_expand(a, env)) for a in c["command"]]
+    argv = [local(kubelet_expand(a, env)) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
     assert argv[:3] == LAUNCH
     argv[0] = sys.executable  # the image's `python`
@@ -699,7 +690,7 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
     c = pod_of(m)["containers"][0]
     operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
-    argv = [_kubelet_expand(a, {**env, **operator_env}) for a in c["command"]]
+    argv = [kubelet_expand(a, {**env, **operator_env}) for a in c["command"]]
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
     run_env.update(
         {**env, **operator_env},
@@ -844,8 +835,8 @@ def _run_rendered_launcher(tmp_path: Path, mode: str, **fields) -> subprocess.Co
     (tests/trainer/retry_worker.py); the checkpoint volume is tmp_path."""
     cmd = pod_of(rendered(nodes=1, gpusPerNode=2, **fields))["containers"][0]["command"]
     assert cmd[:3] == LAUNCH
-    env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
-    argv = [_kubelet_expand(a, env) for a in cmd[: cmd.index("-m", 3)]]
+    env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    argv = [kubelet_expand(a, env) for a in cmd[: cmd.index("-m", 3)]]
     argv = [a.replace(pod_spec.CHECKPOINT_MOUNT, str(tmp_path)) for a in argv]
     argv = [sys.executable, *argv[1:], str(ROOT / "tests/trainer/retry_worker.py"), mode]
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}

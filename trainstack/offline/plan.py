@@ -131,6 +131,13 @@ def _group_kind(manifest: dict[str, Any]) -> tuple[str, str]:
     return manifest["apiVersion"].rpartition("/")[0], manifest["kind"]
 
 
+def allowed_repositories(plan: OfflinePlan, cfg: PlatformConfig) -> list[str]:
+    """The pack's job-images-from-ecr allow-list for this stack: its own repository and those
+    `image.allowedRepositories` adds for jobs with an image of their own."""
+    own = [r.state.get("repositoryUrl") for r in plan.of_type("aws:ecr/repository:Repository")]
+    return [u for u in own if u] + list(cfg.image.allowed_repositories)
+
+
 def run(
     project_dir: Path,
     stack: str,
@@ -168,10 +175,9 @@ def run(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )
-    # Jobs may run only the image of this stack's own repository.
-    own = [r.state.get("repositoryUrl") for r in plan.of_type("aws:ecr/repository:Repository")]
     violations = policies.check_plan(
-        plan.resources, {"job-images-from-ecr": {"allowedRepositories": [u for u in own if u]}}
+        plan.resources,
+        {"job-images-from-ecr": {"allowedRepositories": allowed_repositories(plan, cfg)}},
     )
     result = PlanResult(
         stack,

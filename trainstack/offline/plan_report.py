@@ -4,10 +4,11 @@ know."""
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 
 from components import dev_pod
-from components.config import PlatformConfig, key
+from components.config import PlatformConfig, TrainingJobConfig, key
 
 from .. import cost
 from .captured import OfflinePlan
@@ -57,6 +58,20 @@ def _image_lines(result: PlanResult) -> list[str]:
     ]
 
 
+WORKLOAD_WIDTH = 72
+
+
+def _workload(j: TrainingJobConfig) -> str:
+    """A foreign job's command as its pods run it, and where from (config/job_runs.py)."""
+    line = j.entrypoint if j.entrypoint is not None else shlex.join(j.command or [])
+    if len(line) > WORKLOAD_WIDTH:  # the whole line is in the written manifest
+        line = line[: WORKLOAD_WIDTH - 4].rstrip() + " ..."
+    what = f"entrypoint `{line}`" if j.entrypoint is not None else f"script `{line}` under torchrun"
+    image = j.image or "this stack's image"
+    ray = f", Ray {j.ray_version}" if j.ray_version else ""
+    return f"{what} in {image}{ray}"
+
+
 def _job_lines(cfg: PlatformConfig) -> list[str]:
     if not cfg.training_jobs:
         return ["Training jobs: none declared (trainstack:trainingJobs)", ""]
@@ -74,11 +89,14 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         gpus[j.suspend] += high * j.gpus_per_node
         lines.append(
             f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "
-            f"{j.gpus_per_node:>9} {j.preset:<11} {j.checkpoint_volume or '-':<12} "
+            f"{j.gpus_per_node:>9} {j.preset or '-':<11} {j.checkpoint_volume or '-':<12} "
             # The renderer's own decision: a job without `efa` inherits its pool's.
             f"{'yes' if j.uses_efa(pools[j.node_pool]) else 'no':<4} "
             f"{'suspended' if j.suspend else 'runs'}"
         )
+    for name, j in cfg.training_jobs.items():
+        if j.foreign:
+            lines.append(f"  {name}: runs its own {_workload(j)}")
     for name, j in cfg.training_jobs.items():
         if j.suspend:
             lines.append(

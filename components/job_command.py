@@ -1,0 +1,155 @@
+"""What a training job's containers run: torchrun with this stack's trainer or the user's own
+script (PyTorchJob), `trainer.ray_train` or the user's own entrypoint (RayJob), and the
+environment contract every job gets from the stack.
+
+Pure: a job's config and its target in, argv / command line / env out.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from . import pod_spec
+from .config import TrainingJobConfig
+from .config.artifacts import CHECKPOINTS_PREFIX
+
+# torchrun exits 1 whatever its workers died of; trainer/launch.py runs it and exits with a code
+# the operator's ExitCode policy can act on (trainer/exit_codes.py, docs/training-jobs.md).
+LAUNCH = ["python", "-m", "trainer.launch"]
+# Another image has no trainer package: plain torchrun (torch's console script), same arguments.
+TORCHRUN = ["torchrun"]
+# On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
+# a pod whose EFA cannot initialise stops at start with the reason instead of training over TCP.
+EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa"]
+
+# The environment contract (docs/training-jobs.md#your-own-workload): what any workload may rely on.
+ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint volume
+ENV_BUCKET = "TRAINSTACK_ARTIFACTS_BUCKET"  # the artifacts bucket (with `artifacts.enabled`)
+ENV_CHECKPOINT_URI = "TRAINSTACK_CHECKPOINT_URI"  # s3://<bucket>/checkpoints/<job>
+
+
+def run_dir(job_name: str) -> str:
+    return f"{pod_spec.CHECKPOINT_MOUNT}/{job_name}"
+
+
+def checkpoint_dir(job_name: str) -> str:
+    return f"{run_dir(job_name)}/checkpoints"
+
+
+def checkpoint_uri(bucket: str, job_name: str) -> str:
+    """Where a job's checkpoints go in the artifacts bucket: under the prefix its role may
+    write (config/artifacts.py CHECKPOINTS_PREFIX), one folder per job."""
+    return f"s3://{bucket}/{CHECKPOINTS_PREFIX}{job_name}"
+
+
+def job_env(job_name: str, bucket: str | None) -> dict[str, str]:
+    env = {ENV_RUN_DIR: run_dir(job_name)}
+    if bucket is not None:
+        env[ENV_BUCKET] = bucket
+        env[ENV_CHECKPOINT_URI] = checkpoint_uri(bucket, job_name)
+    return env
+
+
+def trainer_args(job_name: str, job: TrainingJobConfig, upload: str | None = None) -> list[str]:
+    """The trainer's command line: checkpoints and metrics on the shared volume, per job, and
+    with `upload` (an s3:// URI) every checkpoint uploaded there too."""
+    args = ["--preset", str(job.preset)]
+    if job.max_steps is not None:
+        args += ["--max-steps", str(job.max_steps)]
+    args += [
+        "--checkpoint.dir",
+        checkpoint_dir(job_name),
+        "--metrics.out-dir",
+        f"{run_dir(job_name)}/metrics",
+    ]
+    if upload is not None:
+        args += ["--checkpoint.upload", upload]
+    for path, value in job.args.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        args += [f"--{path.replace('_', '-')}", text]
+    return args
+
+
+def _upload(job_name: str, job: TrainingJobConfig, bucket: str | None) -> str | None:
+    return checkpoint_uri(bucket, job_name) if bucket and job.uploads(True) else None
+
+
+def torchrun_command(job_name: str, job: TrainingJobConfig, bucket: str | None = None) -> list[str]:
+    """torchrun (through trainer.launch, which takes its arguments, in this stack's image) with
+    the rank layout the training operator injects, expanded by the kubelet (`$(VAR)`). Both
+    kinds meet through c10d rendezvous, so a restarted pod rejoins its peers: a fixed job at the
+    master pod, an elastic one at worker 0 with PET_NNODES=min:max.
+
+    The training script is the trainer (`-m trainer ...`) or the job's own `command`: torchrun
+    starts it once per GPU with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set, so a
+    foreign script keeps the rendezvous, restarts and NCCL environment the trainer has."""
+    if job.elastic:
+        endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
+    else:
+        endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
+    if job.command is not None:
+        script = list(job.command)
+    else:
+        script = ["-m", "trainer", *trainer_args(job_name, job, _upload(job_name, job, bucket))]
+    if job.image is None:
+        # The operator does not count ExitCode recreations against runPolicy.backoffLimit
+        # (kubeflow/trainer#2045); trainer.launch does, per pod, on the checkpoint volume: past
+        # the limit without a new checkpoint it exits 4, permanent (trainer/crash_loop.py). A
+        # command of its own that checkpoints elsewhere shows no progress there, so each of its
+        # retryable failures counts.
+        launcher = [
+            *LAUNCH,
+            f"--backoff-limit={job.backoff_limit}",
+            f"--checkpoint-dir={checkpoint_dir(job_name)}",
+        ]
+    else:
+        launcher = TORCHRUN
+    return [
+        *launcher,
+        "--nnodes=$(PET_NNODES)",
+        f"--nproc-per-node={job.gpus_per_node}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={endpoint}",
+        f"--rdzv-id={job_name}",
+        f"--max-restarts={restarts}",
+        *script,
+    ]
+
+
+def efa_checked(command: list[str]) -> list[str]:
+    """`command` run only if the EFA check passes. Its words stay separate arguments ("$@"), so
+    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them."""
+    return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
+
+
+def checks_efa(job: TrainingJobConfig, efa: bool) -> bool:
+    """The EFA check runs where it exists: in this stack's image (trainer.selftest)."""
+    return efa and job.image is None
+
+
+def ray_entrypoint(
+    job_name: str, job: TrainingJobConfig, *, efa: bool, bucket: str | None = None
+) -> str:
+    """The RayJob's entrypoint: the job's own, or the trainer under Ray Train, one worker per
+    GPU (a trainer rank drives one device): nodes x GPUs workers."""
+    if job.entrypoint is not None:
+        return job.entrypoint
+    cmd = [
+        "python",
+        "-m",
+        "trainer.ray_train",
+        "--num-workers",
+        str(job.node_range[1] * job.gpus_per_node),
+        "--gpus-per-worker",
+        "1",
+        "--max-failures",
+        str(job.max_restarts),
+        "--storage-path",
+        f"{run_dir(job_name)}/ray",
+        "--name",
+        job_name,
+        *(["--expect-efa"] if checks_efa(job, efa) else []),
+        "--",
+        *trainer_args(job_name, job, _upload(job_name, job, bucket)),
+    ]
+    return shlex.join(cmd)
