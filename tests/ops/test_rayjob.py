@@ -128,7 +128,11 @@ def cluster_pods() -> list:
 
 
 def submitter(suffix, created=T0, **kw):
-    labels = {ray_state.SUBMITTER_LABEL: JOB, "job-name": JOB, "ray.io/originated-from-cr-name": JOB}
+    labels = {
+        ray_state.SUBMITTER_LABEL: JOB,
+        "job-name": JOB,
+        "ray.io/originated-from-cr-name": JOB,
+    }
     return ray_pod(f"{JOB}-{suffix}", labels, created=created, container="ray-job-submitter", **kw)
 
 
