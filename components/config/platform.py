@@ -21,6 +21,7 @@ from .cluster import ClusterConfig, check_cluster, check_node_group_name
 from .dev_pod import DevPodConfig, check_dev_pod
 from .image import ImageConfig, check_image
 from .network import NetworkConfig, check_network
+from .notifications import NotificationsConfig, check_notifications
 from .pools import (
     KarpenterConfig,
     NodeGroupConfig,
@@ -50,6 +51,7 @@ class PlatformConfig(_Model):
     addons: AddonsConfig = AddonsConfig()
     image: ImageConfig = ImageConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
@@ -123,7 +125,7 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
         "trainingOperator": cfg.addons.training_operator.enabled,
         "kuberay": cfg.addons.kuberay.enabled,
     }
-    issues = check_image(cfg.image)
+    issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol)
     for name, job in cfg.training_jobs.items():
