@@ -14,8 +14,9 @@ from pathlib import Path
 from .preflight import RUNTIME_FILES as PREFLIGHT_FILES
 
 # What the build reads from the bundle: the Docker build context (.dockerignore lets only trainer/
-# in: Dockerfile, requirements, buildspec, code; and jobwatch/, the notification watcher) and what the buildspec's first command, the
-# stdlib-only preflight, needs to run (imagebuild.preflight.RUNTIME_FILES, which includes the
+# in: Dockerfile, requirements, buildspec, code; and jobwatch/, the notification watcher) and what
+# the buildspec's first command, the stdlib-only preflight, needs to run
+# (imagebuild.preflight.RUNTIME_FILES, which includes the
 # Dockerfile parser's modules).
 _PREFLIGHT_PATHS = PREFLIGHT_FILES
 SOURCE_PATHS = ("trainer", "jobwatch", ".dockerignore", *_PREFLIGHT_PATHS)
