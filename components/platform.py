@@ -12,6 +12,7 @@ from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
+from .notifications import Notifications, NotificationsArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
 from .storage import CheckpointStorage, CheckpointStorageArgs
@@ -173,6 +174,26 @@ class Platform(pulumi.ComponentResource):
                 child,
             )
 
+        self.notifications = None
+        if cfg.notifications.enabled and self.image is not None and self.workloads is not None:
+            self.notifications = Notifications(
+                f"{name}-notifications",
+                NotificationsArgs(
+                    config=cfg.notifications,
+                    cluster=cfg.cluster.name,
+                    cluster_name=self.cluster.cluster_name,
+                    namespace=cfg.jobs_namespace,
+                    image=self.image.image,
+                    build_project=self.image.project_name,
+                    provider=self.cluster.provider,
+                    system_label=system_label,
+                    vpc_cidr=str(cfg.network.cidr),
+                    depends_on=[self.workloads, self.cluster.pod_identity_agent],
+                    tags=tags,
+                ),
+                child,
+            )
+
         self.outputs = {
             "clusterName": self.cluster.cluster_name,
             "kubeconfig": self.cluster.kubeconfig,
@@ -197,6 +218,7 @@ class Platform(pulumi.ComponentResource):
             "trainerImage": self.image.image if self.image else None,
             "imageBuildProject": self.image.project_name if self.image else None,
             "artifactsBucket": self.artifacts.bucket if self.artifacts else None,
+            "notificationsTopic": self.notifications.topic_arn if self.notifications else None,
             "jobsNamespace": cfg.jobs_namespace,
             "trainingJobs": sorted(cfg.training_jobs),
         }

@@ -22,6 +22,7 @@ from .dev_pod import DevPodConfig, check_dev_pod
 from .image import ImageConfig, check_image
 from .job_runs import check_runs
 from .network import NetworkConfig, check_network
+from .notifications import NotificationsConfig, check_notifications
 from .pools import (
     KarpenterConfig,
     NodeGroupConfig,
@@ -51,6 +52,7 @@ class PlatformConfig(_Model):
     addons: AddonsConfig = AddonsConfig()
     image: ImageConfig = ImageConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
@@ -135,7 +137,7 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
         "trainingOperator": cfg.addons.training_operator.enabled,
         "kuberay": cfg.addons.kuberay.enabled,
     }
-    issues = check_image(cfg.image)
+    issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
     for name, job in cfg.training_jobs.items():

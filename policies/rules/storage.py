@@ -1,5 +1,6 @@
-"""Encryption at rest of the storage the stack declares: EFS, FSx for Lustre, EBS volumes and
-Kubernetes StorageClasses. (Node root volumes are nodes.py's `node-volumes-encrypted`.)"""
+"""Encryption at rest of the storage the stack declares: EFS, FSx for Lustre, EBS volumes,
+Kubernetes StorageClasses and SNS topics (whose messages wait at rest until delivered). (Node
+root volumes are nodes.py's `node-volumes-encrypted`.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ EBS_VOLUME = "aws:ebs/volume:Volume"
 STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
 # The EBS CSI driver and the in-tree plugin both read `parameters.encrypted` (a string).
 EBS_PROVISIONERS = ("ebs.csi.aws.com", "kubernetes.io/aws-ebs")
+SNS_TOPIC = "aws:sns/topic:Topic"
 
 
 def _efs(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -66,6 +68,18 @@ def _storage_class(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -
     ]
 
 
+def _sns_topic(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # SNS encrypts at rest only with kmsMasterKeyId set (SNS developer guide, "Encryption at
+    # rest"); job notifications quote log lines, so their topic must be encrypted.
+    if props.get("kmsMasterKeyId"):
+        return []
+    name = props.get("name") or "?"
+    return [
+        f"SNS topic {name} is not encrypted at rest: set kmsMasterKeyId to a customer managed KMS "
+        "key (EventBridge cannot publish to a topic under the AWS managed alias/aws/sns key)"
+    ]
+
+
 RULES = [
     Rule("efs-encrypted", "EFS file systems are encrypted at rest.", MANDATORY, (EFS,), _efs),
     # Mandatory since the stack creates the file systems itself (components/fsx.py), always with
@@ -91,5 +105,12 @@ RULES = [
         MANDATORY,
         (STORAGE_CLASS,),
         _storage_class,
+    ),
+    Rule(
+        "sns-topic-encrypted",
+        "SNS topics are encrypted at rest with a KMS key.",
+        MANDATORY,
+        (SNS_TOPIC,),
+        _sns_topic,
     ),
 ]

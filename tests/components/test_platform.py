@@ -53,6 +53,9 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         # the training operator's hardened init-container template
         + ["ConfigMap"] * cfg.addons.training_operator.enabled
         + ["StorageClass"] * len(storage.needed_classes(cfg.volumes))
+        # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment
+        + ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "NetworkPolicy", "Deployment"]
+        * (cfg.notifications.enabled and cfg.notifications.training_jobs)
     )
 
 

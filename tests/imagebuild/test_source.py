@@ -103,3 +103,19 @@ def test_bundle_is_deterministic_and_holds_exactly_the_hashed_files(src: Path):
 
 def test_image_tag_is_the_hash_prefix():
     assert image_builder.image_tag("0123456789abcdef" * 4) == "src-0123456789ab"
+
+
+def test_the_bundle_carries_what_the_dockerfile_copies():
+    """Each top-level directory the Dockerfile COPYs is hashed and bundled: the watcher's code
+    changing must change the image tag, and CodeBuild must receive it."""
+    import re
+
+    from imagebuild import source
+
+    root = Path(__file__).resolve().parents[2]
+    copied = re.findall(r"^COPY (\w+)/ ", (root / "trainer/Dockerfile").read_text(), re.M)
+    assert "jobwatch" in copied
+    files = source.source_files(root)
+    for top in copied:
+        assert top in source.SOURCE_PATHS
+        assert any(f.startswith(f"{top}/") and f.endswith(".py") for f in files), top

@@ -21,8 +21,8 @@ from jobs_support import (
 )
 from kubernetes import client as k8s
 
+from jobwatch import diagnose as diagnose_module
 from trainstack import cli
-from trainstack.ops import diagnose as diagnose_module
 from trainstack.ops import pytorchjob as pytorch
 
 
@@ -189,7 +189,7 @@ def test_status_command_on_a_failed_job_runs_the_classifier(
 def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
     """The shared classifier on recorded objects: the worker's OOMKill is found in the pod JSON
     status builds, and its remedy and evidence are printed."""
-    from trainstack.ops import diagnose
+    from jobwatch import diagnose
 
     pods = [pod("master", 0), oom_killed_worker()]
     api = fake_api(FAILED, pods, [event(f"{JOB}-worker-0", "BackOff", "Back-off restarting")])

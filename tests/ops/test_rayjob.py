@@ -11,8 +11,8 @@ from fake_apiserver import FakeApiServer, from_routes, matches, record_sleeps, s
 from job_support import SMALL_BATCH, rendered
 from kubernetes import client as k8s
 
+from jobwatch import rayjob as ray_state
 from trainstack import cli
-from trainstack.ops import rayjob as ray_kind
 
 NS, JOB = "training", "llm-ray"
 CLUSTER = f"{JOB}-raycluster-x7k2p"
@@ -107,8 +107,8 @@ def cluster_pods() -> list:
     head = ray_pod(
         f"{CLUSTER}-head-9dfgh",
         {
-            ray_kind.CLUSTER_LABEL: CLUSTER,
-            ray_kind.GROUP_LABEL: ray_kind.HEAD_GROUP,
+            ray_state.CLUSTER_LABEL: CLUSTER,
+            ray_state.GROUP_LABEL: ray_state.HEAD_GROUP,
             "ray.io/node-type": "head",
         },
         container="ray-head",
@@ -117,8 +117,8 @@ def cluster_pods() -> list:
         ray_pod(
             f"{CLUSTER}-gpu-worker-{s}",
             {
-                ray_kind.CLUSTER_LABEL: CLUSTER,
-                ray_kind.GROUP_LABEL: "gpu",
+                ray_state.CLUSTER_LABEL: CLUSTER,
+                ray_state.GROUP_LABEL: "gpu",
                 "ray.io/node-type": "worker",
             },
         )
@@ -128,7 +128,11 @@ def cluster_pods() -> list:
 
 
 def submitter(suffix, created=T0, **kw):
-    labels = {ray_kind.SUBMITTER_LABEL: JOB, "job-name": JOB, "ray.io/originated-from-cr-name": JOB}
+    labels = {
+        ray_state.SUBMITTER_LABEL: JOB,
+        "job-name": JOB,
+        "ray.io/originated-from-cr-name": JOB,
+    }
     return ray_pod(f"{JOB}-{suffix}", labels, created=created, container="ray-job-submitter", **kw)
 
 
@@ -162,7 +166,7 @@ class FakeRayApi(FakeApiServer):
             if path == f"/api/v1/namespaces/{NS}/pods":
                 items = [p for p in raw if matches(p["metadata"].get("labels"), query)]
                 if (
-                    any(ray_kind.SUBMITTER_LABEL in s for s in query["labelSelector"])
+                    any(ray_state.SUBMITTER_LABEL in s for s in query["labelSelector"])
                     and self.hidden_submitter_lists
                 ):
                     self.hidden_submitter_lists -= 1
@@ -213,7 +217,7 @@ def test_status_of_a_running_rayjob(fake_ray_api, tmp_path, capsys):
     assert log_path.endswith(f"/pods/{JOB}-new2/log")
     assert query["container"] == ["ray-job-submitter"]
     selectors = sorted(q["labelSelector"][0] for p, q in api.requests if p.endswith("/pods"))
-    assert selectors == [f"{ray_kind.SUBMITTER_LABEL}={JOB}", f"ray.io/cluster={CLUSTER}"]
+    assert selectors == [f"{ray_state.SUBMITTER_LABEL}={JOB}", f"ray.io/cluster={CLUSTER}"]
     # The failed first submitter is shown as a problem, which runs the classifier.
     assert "<- Failed: exited 1 (Error)" in out.split(f"{JOB}-old1")[1].splitlines()[0]
     assert "diagnosis" in out
@@ -239,11 +243,11 @@ def test_failed_rayjob_is_diagnosed_from_rays_message_after_its_pods_are_gone(
 
 
 def test_rayjob_phase_before_and_after_kuberay_1_1():
-    assert ray_kind.failed(rayjob("Failed", "FAILED"))
-    assert ray_kind.failed(rayjob("Complete", "FAILED"))  # older operators
-    assert not ray_kind.failed(rayjob("Complete", "SUCCEEDED"))
-    assert not ray_kind.failed(rayjob("Initializing", "", cluster=None))
-    assert ray_kind.phase({"metadata": {"name": JOB}}) == "Pending"
+    assert ray_state.failed(rayjob("Failed", "FAILED"))
+    assert ray_state.failed(rayjob("Complete", "FAILED"))  # older operators
+    assert not ray_state.failed(rayjob("Complete", "SUCCEEDED"))
+    assert not ray_state.failed(rayjob("Initializing", "", cluster=None))
+    assert ray_state.phase({"metadata": {"name": JOB}}) == "Pending"
 
 
 @pytest.mark.parametrize("follow", [False, True])

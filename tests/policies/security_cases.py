@@ -257,6 +257,12 @@ SECURITY_CASES = [
     ),
     ("ebs-volumes-encrypted", "aws:ebs/volume:Volume", {"size": 10}, {"encrypted": True}),
     (
+        "sns-topic-encrypted",
+        "aws:sns/topic:Topic",
+        {"name": "jobs"},
+        {"name": "jobs", "kmsMasterKeyId": "arn:aws:kms:us-west-2:123456789012:key/k"},
+    ),
+    (
         "storageclass-ebs-encrypted",
         SC,
         {

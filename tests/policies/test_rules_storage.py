@@ -34,3 +34,11 @@ def test_scratch_fsx_and_efs_storage_classes_pass():
     assert BY_NAME["storageclass-ebs-encrypted"](SC, efs) == []
     legacy = {"provisioner": "kubernetes.io/aws-ebs", "parameters": {"encrypted": "false"}}
     assert BY_NAME["storageclass-ebs-encrypted"](SC, legacy)
+
+
+def test_an_sns_topic_without_a_kms_key_is_a_mandatory_violation():
+    rule = BY_NAME["sns-topic-encrypted"]
+    assert rule.enforcement == "mandatory"
+    [message] = rule("aws:sns/topic:Topic", {"name": "jobs"})
+    assert "SNS topic jobs is not encrypted" in message
+    assert rule("aws:sns/topic:Topic", {"name": "jobs", "kmsMasterKeyId": "arn:aws:kms:k"}) == []

@@ -204,6 +204,8 @@ MUST_SEND = (
     "trainer/requirements.txt",
     "trainer/selftest.py",
     "trainer/sub/module.py",
+    "jobwatch/__main__.py",
+    "jobwatch/diagnose/causes.py",
 )
 MUST_NOT_SEND = (
     ".venv/bin/python",
@@ -219,6 +221,7 @@ MUST_NOT_SEND = (
     "trainer/stray.pyc",
     "trainer/checkpoints/step_00000004/weights.pt",
     "trainer/runs/latest/loss.png",
+    "jobwatch/__pycache__/watcher.cpython-311.pyc",
 )
 
 
@@ -384,7 +387,7 @@ def test_dockerignore_sends_only_the_trainer():
     assert context_problems(DOCKERIGNORE.read_text()) == []
     # Every file of the trainer package as it is on disk now goes through.
     rules = ignore_rules(DOCKERIGNORE.read_text())
-    for path in (ROOT / "trainer").rglob("*"):
+    for path in [*(ROOT / "trainer").rglob("*"), *(ROOT / "jobwatch").rglob("*")]:
         rel = path.relative_to(ROOT).as_posix()
         if path.is_file() and "__pycache__" not in rel and rel != "trainer/Dockerfile":
             assert is_sent(rel, rules), rel

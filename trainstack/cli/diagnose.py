@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from ..ops.diagnose import classify, format_causes
+from jobwatch.diagnose import classify, format_causes
 
 HELP = (
     "name the cause of a failure from saved `kubectl get "

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from jobwatch import diagnose as classifier
 from trainer import logline
 
-from . import diagnose as classifier
 from . import kube
 from .job_kinds import KINDS, kind_of
 from .job_view import LogView, pod_problem

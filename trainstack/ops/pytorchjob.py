@@ -8,47 +8,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobwatch.pytorchjob import (
+    CONTAINER,
+    GROUP,
+    INDEX_LABEL,
+    JOB_LABEL,
+    PLURAL,
+    TYPE_LABEL,
+    VERSION,
+    conditions,
+    failed,
+    finished,
+    is_elastic,
+    log_pod_name,
+    phase,
+    pod_selectors,
+)
+
 from .job_kind import JobKind, LogSource
 from .job_view import format_causes, format_progress, grouped_pod_lines
 
-GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
-CONTAINER = "pytorch"  # the training operator requires this container name
-JOB_LABEL = "training.kubeflow.org/job-name"
-TYPE_LABEL = "training.kubeflow.org/replica-type"
-INDEX_LABEL = "training.kubeflow.org/replica-index"
-
-
-def is_elastic(job: dict[str, Any]) -> bool:
-    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
-    return "Master" not in specs
-
-
-def log_pod_name(job: dict[str, Any]) -> str:
-    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master).
-    torch's c10d rendezvous numbers nodes in the sorted order of their hostnames (the pod names),
-    so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
-    name = job["metadata"]["name"]
-    return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
-
-
-def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Latest first. The operator appends conditions; the timestamps order them."""
-    conds = list(job.get("status", {}).get("conditions") or [])
-
-    # Timestamps have one-second resolution: on a tie the later-appended condition is newer.
-    def when(item: tuple[int, dict[str, Any]]) -> tuple[str, int]:
-        index, c = item
-        return c.get("lastTransitionTime") or c.get("lastUpdateTime") or "", index
-
-    return [c for _, c in sorted(enumerate(conds), key=when, reverse=True)]
-
-
-def phase(job: dict[str, Any]) -> str:
-    """The newest condition that holds (Created/Running/Restarting/Succeeded/Failed)."""
-    for c in conditions(job):
-        if c.get("status") == "True":
-            return c.get("type", "Unknown")
-    return "Pending"
+# The state and where the pods are come from the watcher's package (jobwatch/pytorchjob.py), so
+# notifications and `status` read a job alike; re-exported for the tests and rayjob's peers.
+__all__ = ["JOB_LABEL", "KIND", "conditions", "log_pod_name"]
 
 
 def _replica_key(pod) -> tuple[str, int]:
@@ -58,18 +40,6 @@ def _replica_key(pod) -> tuple[str, int]:
     except ValueError:
         index = 0
     return labels.get(TYPE_LABEL, "?").lower(), index
-
-
-def failed(job: dict[str, Any]) -> bool:
-    return phase(job) == "Failed"
-
-
-def finished(job: dict[str, Any]) -> bool:
-    return phase(job) in ("Succeeded", "Failed")
-
-
-def pod_selectors(job: dict[str, Any]) -> list[str]:
-    return [f"{JOB_LABEL}={job['metadata']['name']}"]
 
 
 def log_source(job: dict[str, Any], pods: list) -> LogSource:

@@ -12,73 +12,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobwatch.rayjob import (
+    GROUP,
+    HEAD_GROUP,
+    PLURAL,
+    SUBMITTER_CONTAINER,
+    VERSION,
+    failed,
+    final_message,
+    finished,
+    phase,
+    pod_group,
+    pod_selectors,
+    related_names,
+    status_of,
+    submitter_pod,
+)
+
 from .job_kind import JobKind, LogSource
 from .job_view import format_causes, format_progress, grouped_pod_lines
 
-GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
-SUBMITTER_CONTAINER = "ray-job-submitter"  # KubeRay's default submitter pod template
-CLUSTER_LABEL = "ray.io/cluster"
-GROUP_LABEL = "ray.io/group"
-HEAD_GROUP = "headgroup"  # the ray.io/group value KubeRay gives the head pod
-# Kubernetes labels a Job's pods with its name; KubeRay names the submitter Job after the RayJob.
-SUBMITTER_LABEL = "batch.kubernetes.io/job-name"
-
-FAILED_DEPLOYMENTS = {"Failed", "ValidationFailed"}
-FINISHED_DEPLOYMENTS = FAILED_DEPLOYMENTS | {"Complete"}
-
-
-def _status(job: dict[str, Any]) -> dict[str, Any]:
-    return job.get("status") or {}
-
-
-def phase(job: dict[str, Any]) -> str:
-    """KubeRay's jobDeploymentStatus (Initializing, Running, Complete, Failed, Retrying, ...)."""
-    return _status(job).get("jobDeploymentStatus") or "Pending"
-
-
-def failed(job: dict[str, Any]) -> bool:
-    # Before KubeRay 1.1 a failed Ray job still ended as deployment "Complete"; jobStatus says.
-    return phase(job) in FAILED_DEPLOYMENTS or _status(job).get("jobStatus") == "FAILED"
-
-
-def finished(job: dict[str, Any]) -> bool:
-    return phase(job) in FINISHED_DEPLOYMENTS
-
-
-def pod_selectors(job: dict[str, Any]) -> list[str]:
-    """The submitter's pods, and the RayCluster's once the operator has named it."""
-    selectors = [f"{SUBMITTER_LABEL}={job['metadata']['name']}"]
-    cluster = _status(job).get("rayClusterName")
-    if cluster:
-        selectors.append(f"{CLUSTER_LABEL}={cluster}")
-    return selectors
-
-
-def _group(pod) -> str:
-    labels = pod.metadata.labels or {}
-    if SUBMITTER_LABEL in labels and GROUP_LABEL not in labels:
-        return "submitter"
-    return labels.get(GROUP_LABEL, "?")
-
-
-def submitter_pod(pods: list) -> str | None:
-    """The newest submitter pod: the Job makes a new one on each retry (backoffLimit)."""
-    mine = [p for p in pods if _group(p) == "submitter"]
-    if not mine:
-        return None
-    newest = max(
-        mine,
-        key=lambda p: (
-            p.metadata.creation_timestamp is not None,
-            p.metadata.creation_timestamp or 0,
-            p.metadata.name,
-        ),
-    )
-    return newest.metadata.name
-
 
 def _cluster_line(job: dict[str, Any]) -> str | None:
-    st = _status(job)
+    st = status_of(job)
     name = st.get("rayClusterName")
     if not name:
         return None
@@ -112,21 +68,8 @@ def log_source(job: dict[str, Any], pods: list) -> LogSource:
     )
 
 
-def related_names(job: dict[str, Any]) -> set[str]:
-    """The RayCluster: KubeRay's events about it (head pod, scaling) concern the job too."""
-    cluster = _status(job).get("rayClusterName")
-    return {cluster} if cluster else set()
-
-
-def final_message(job: dict[str, Any]) -> str:
-    """Ray's own account of the end, which quotes the driver's last output when it failed: the
-    classifier reads it too, since the pods may be gone by the time anyone asks."""
-    st = _status(job)
-    return "\n".join(x for x in (st.get("reason"), st.get("message")) if x)
-
-
 def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress) -> str:
-    meta, st = job["metadata"], _status(job)
+    meta, st = job["metadata"], status_of(job)
     ray_state = f" (Ray job {st['jobStatus']})" if st.get("jobStatus") else ""
     lines = [f"RayJob {meta.get('namespace', '?')}/{meta['name']}: {phase(job)}{ray_state}"]
     lines += format_progress(progress, checkpoint)
@@ -152,7 +95,7 @@ def format_status(job: dict[str, Any], pods: list, checkpoint, causes, progress)
     }
     lines.append("pods:")
     # The submitter has no group in the spec, so it comes last under its own name.
-    lines += grouped_pod_lines(pods, headers, group_of=_group, order=lambda p: p.metadata.name)
+    lines += grouped_pod_lines(pods, headers, group_of=pod_group, order=lambda p: p.metadata.name)
     if not pods:
         lines.append(
             "  no pods (the RayCluster is not created yet, or was deleted after the job finished)"

@@ -1,5 +1,5 @@
-"""`trainstack.ops.diagnose.classify`: realistic pod states, events and log tails -> cause codes
-(every rule module of trainstack/ops/diagnose/ through the cases of diagnose_cases.py)."""
+"""`jobwatch.diagnose.classify`: realistic pod states, events and log tails -> cause codes
+(every rule module of jobwatch/diagnose/ through the cases of diagnose_cases.py)."""
 
 import pytest
 from diagnose_cases import CASES, HEALTHY
@@ -18,10 +18,10 @@ from diagnose_support import (
     waiting,
 )
 
+from jobwatch import diagnose
+from jobwatch.diagnose import CODES, classify, format_causes
+from jobwatch.diagnose.containers import PERMANENT_EXITS
 from trainer import exit_codes
-from trainstack.ops import diagnose
-from trainstack.ops.diagnose import CODES, classify, format_causes
-from trainstack.ops.diagnose.containers import PERMANENT_EXITS
 
 
 @pytest.mark.parametrize("case_id, pods, events, log, expected", CASES, ids=[c[0] for c in CASES])

@@ -10,7 +10,7 @@ worker that ran out of GPU memory leaves its peers in an NCCL watchdog timeout, 
 its GPU limit leaves pods Pending and the others in a rendezvous timeout; reading the first cause
 is enough in most cases.
 
-The package imports the standard library only (tests/ops/test_diagnose_stdlib.py holds it to
+The package imports the standard library only (tests/jobwatch/test_diagnose_stdlib.py holds it to
 that), so it can run inside the trainer image. causes.py holds `Cause`, the rule table,
 `classify` and `format_causes`; inputs.py what the rules read; the rules sit by concern in
 config_errors.py, scheduling.py, containers.py and collectives.py. A new rule: a function in the

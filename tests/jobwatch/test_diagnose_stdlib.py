@@ -1,4 +1,4 @@
-"""trainstack.ops.diagnose imports the standard library only, so the trainer image (which has
+"""jobwatch.diagnose imports the standard library only, so the trainer image (which has
 none of the CLI's dependencies) can run it."""
 
 import json
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, sys
 before = set(sys.modules)
-import trainstack.ops.diagnose
+import jobwatch.diagnose
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
@@ -34,19 +34,19 @@ def loaded_by(code: str) -> list[str]:
 
 def not_stdlib(modules: list[str]) -> list[str]:
     """Modules neither of the standard library nor the package's own path to diagnose."""
-    ours = {"trainstack", "trainstack.ops"}
+    ours = {"jobwatch"}
     return [
         m
         for m in modules
         if m.split(".")[0] not in sys.stdlib_module_names
         and m not in ours
-        and not m.startswith("trainstack.ops.diagnose")
+        and not m.startswith("jobwatch.diagnose")
     ]
 
 
 def test_diagnose_imports_the_standard_library_only():
     loaded = loaded_by(PROBE)
-    assert "trainstack.ops.diagnose.causes" in loaded  # the probe did import the package
+    assert "jobwatch.diagnose.causes" in loaded  # the probe did import the package
     assert not_stdlib(loaded) == []
 
 
@@ -54,8 +54,8 @@ def test_the_probe_sees_a_third_party_import():
     """Not vacuous: a package that pulls in yaml (or another part of trainstack) is caught."""
     loaded = loaded_by(
         PROBE.replace(
-            "import trainstack.ops.diagnose",
-            "import yaml, trainstack.ops.kube, trainstack.ops.diagnose",
+            "import jobwatch.diagnose",
+            "import yaml, trainstack.ops.kube, jobwatch.diagnose",
         )
     )
     assert "yaml" in not_stdlib(loaded) and "trainstack.ops.kube" in not_stdlib(loaded)

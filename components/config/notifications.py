@@ -1,0 +1,45 @@
+"""`trainstack:notifications`: an SNS topic that hears about image builds (EventBridge) and
+training jobs (the in-cluster watcher, jobwatch/), created by the stack (KMS-encrypted) or named,
+with optional email subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .base import _Model, key
+
+# arn:partition:sns:region:account:name (SNS topic names: 1-256 of letters, digits, - and _).
+TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
+KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class NotificationsConfig(_Model):
+    enabled: bool = False
+    # An existing topic instead of one the stack creates (its policies are then the owner's).
+    topic_arn: str | None = Field(default=None, pattern=TOPIC_ARN)
+    # The existing topic's KMS key, which the watcher needs to publish to it.
+    topic_kms_key_arn: str | None = Field(default=None, pattern=KMS_KEY_ARN)
+    # Each gets a subscription that stays pending until the address confirms it.
+    emails: list[Annotated[str, Field(pattern=EMAIL)]] = Field(default=[], max_length=20)
+    image_builds: bool = True  # one message per finished image build
+    training_jobs: bool = True  # the job watcher: success, failure, restart with the cause
+
+
+def check_notifications(cfg: NotificationsConfig, image_enabled: bool) -> list[str]:
+    if not cfg.enabled:
+        return []
+    issues = []
+    if cfg.topic_kms_key_arn and not cfg.topic_arn:
+        issues.append(
+            f"{key('notifications', 'topicKmsKeyArn')}: only with notifications.topicArn; the "
+            "topic the stack creates has its own key"
+        )
+    if (cfg.image_builds or cfg.training_jobs) and not image_enabled:
+        issues.append(
+            f"{key('notifications', 'enabled')} = true: imageBuilds and trainingJobs need "
+            "image.enabled (the watcher runs the trainer image); enable it or set both false"
+        )
+    return issues

@@ -1,0 +1,132 @@
+"""The documents of notifications (components/notifications.py), as pure functions the tests
+check: the EventBridge rule's event pattern and input transformer for CodeBuild builds, the
+topic's KMS key policy and topic policy, and the watcher role's permissions.
+
+AWS facts they follow:
+- CodeBuild "Build State Change" events: source aws.codebuild, detail fields build-status
+  (IN_PROGRESS, SUCCEEDED, FAILED, STOPPED), project-name, build-id (the build ARN),
+  current-phase (the phase it ended in, e.g. BUILD; COMPLETED on success), additional-information
+  (CodeBuild user guide, "Build notifications input format reference",
+  codebuild/latest/userguide/sample-build-notifications.html).
+- EventBridge and other AWS services can publish to an encrypted topic only under a customer
+  managed key whose policy lets the service principal use it: kms:GenerateDataKey* and
+  kms:Decrypt (SNS developer guide, "Enabling compatibility between event sources from AWS
+  services and encrypted topics", sns/latest/dg/sns-key-management.html); the AWS managed
+  alias/aws/sns key's policy cannot be changed.
+- Publishing to an encrypted topic needs sns:Publish plus kms:GenerateDataKey and kms:Decrypt on
+  its key (the same page, "Configuring AWS KMS permissions").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")  # one message per build that ends
+EVENTS = "events.amazonaws.com"
+
+
+def build_event_pattern(project: str) -> dict[str, Any]:
+    return {
+        "source": ["aws.codebuild"],
+        "detail-type": ["CodeBuild Build State Change"],
+        "detail": {"build-status": list(FINISHED), "project-name": [project]},
+    }
+
+
+BUILD_INPUT_PATHS = {
+    "build": "$.detail.build-id",
+    "project": "$.detail.project-name",
+    "status": "$.detail.build-status",
+    "phase": "$.detail.current-phase",
+    "region": "$.region",
+}
+
+
+def build_input_template() -> str:
+    """The message, a JSON string: EventBridge puts each <name> of BUILD_INPUT_PATHS in as is.
+    The event carries the build as an ARN (`arn:...:build/<project>:<uuid>`) and a template
+    cannot cut it down to the `<project>:<uuid>` the console's build page takes, so the link is
+    to the project's build history, where the build id heads the list."""
+    return (
+        '"trainstack image build of <project>: <status> (in phase <phase>). Build <build>. '
+        "Console: https://<region>.console.aws.amazon.com/codesuite/codebuild/projects/"
+        '<project>/history?region=<region>"'
+    )
+
+
+def render_key_policy(account: str, partition: str, rule_arns: list[str]) -> dict[str, Any]:
+    """The account administers the key (the default key policy's root statement); EventBridge
+    may use it for this stack's rules only."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if rule_arns:
+        statements.append(
+            {
+                "Sid": "EventBridgePublishesToTheTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": EVENTS},
+                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render_topic_policy(topic_arn: str, account: str, rule_arns: list[str]) -> dict[str, Any]:
+    """The topic owner's rights, and EventBridge publishing for this stack's rules only."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "OwnerManages",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": [
+                "sns:GetTopicAttributes",
+                "sns:SetTopicAttributes",
+                "sns:AddPermission",
+                "sns:RemovePermission",
+                "sns:DeleteTopic",
+                "sns:Subscribe",
+                "sns:ListSubscriptionsByTopic",
+                "sns:Publish",
+            ],
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"AWS:SourceOwner": account}},
+        }
+    ]
+    if rule_arns:
+        statements.append(
+            {
+                "Sid": "EventBridgePublishes",
+                "Effect": "Allow",
+                "Principal": {"Service": EVENTS},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render_watcher_policy(topic_arn: str, key_arn: str | None) -> dict[str, Any]:
+    """The watcher may publish to this topic and nothing else."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "Publish", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}
+    ]
+    if key_arn:
+        statements.append(
+            {
+                "Sid": "TopicKey",
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": key_arn,
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -1,0 +1,192 @@
+"""Notifications: an SNS topic that hears when a trainer image build ends (an EventBridge rule
+on CodeBuild's Build State Change events of this stack's project) and when a training job
+succeeds, fails or restarts (the in-cluster watcher, jobwatch/, with the classifier's cause).
+
+The topic is the stack's own, under its own rotated KMS key whose policy lets EventBridge use it
+for this stack's rule only, or an existing one (`notifications.topicArn`): the stack then cannot
+change that topic's policies, and its owner must allow what docs/config.md lists. Email
+subscriptions stay pending until each address confirms the message SNS sends it.
+
+The documents are pure functions in notification_policies.py, the watcher's Kubernetes objects
+in jobwatch_manifests.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from . import jobwatch_manifests as manifests
+from .config import PROJECT
+from .config.notifications import NotificationsConfig
+from .iam import pod_identity_role
+from .notification_policies import (
+    BUILD_INPUT_PATHS,
+    build_event_pattern,
+    build_input_template,
+    render_key_policy,
+    render_topic_policy,
+    render_watcher_policy,
+)
+
+
+@dataclass
+class NotificationsArgs:
+    config: NotificationsConfig
+    cluster: str  # the configured cluster name (resource names derive from it)
+    cluster_name: pulumi.Input[str]  # the EKS cluster's name output
+    namespace: str  # the jobs namespace
+    image: pulumi.Input[str]  # the trainer image, which ships the watcher
+    build_project: pulumi.Input[str] | None  # the CodeBuild project; None: no build messages
+    provider: k8s.Provider
+    system_label: tuple[str, str]
+    vpc_cidr: str
+    # The jobs namespace and the Pod Identity agent must exist first.
+    depends_on: list[pulumi.Resource] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Notifications(pulumi.ComponentResource):
+    topic_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__(f"{PROJECT}:notifications:Notifications", name, None, opts)
+        cfg, tags = args.config, args.tags
+        child = pulumi.ResourceOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        rule = None
+        if cfg.image_builds and args.build_project is not None:
+            rule = aws.cloudwatch.EventRule(
+                f"{name}-builds",
+                description=f"{args.cluster}: trainer image builds that end",
+                event_pattern=pulumi.Output.from_input(args.build_project).apply(
+                    lambda p: json.dumps(build_event_pattern(p))
+                ),
+                tags=tags,
+                opts=child,
+            )
+        rule_arns = pulumi.Output.all(*([rule.arn] if rule else []))
+
+        key_arn: pulumi.Input[str] | None = cfg.topic_kms_key_arn
+        if cfg.topic_arn:
+            topic_arn: pulumi.Input[str] = cfg.topic_arn
+        else:
+            key = aws.kms.Key(
+                f"{name}-key",
+                description=f"{args.cluster}: notifications topic",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=pulumi.Output.all(identity.account_id, partition.partition, rule_arns).apply(
+                    lambda a: json.dumps(render_key_policy(a[0], a[1], list(a[2])))
+                ),
+                tags=tags,
+                opts=child,
+            )
+            topic = aws.sns.Topic(
+                f"{name}-topic",
+                name=f"{args.cluster}-notifications",
+                kms_master_key_id=key.arn,
+                tags=tags,
+                opts=child,
+            )
+            aws.sns.TopicPolicy(
+                f"{name}-topic",
+                arn=topic.arn,
+                policy=pulumi.Output.all(topic.arn, identity.account_id, rule_arns).apply(
+                    lambda a: json.dumps(render_topic_policy(a[0], a[1], list(a[2])))
+                ),
+                opts=child,
+            )
+            topic_arn, key_arn = topic.arn, key.arn
+        for n, email in enumerate(cfg.emails):
+            aws.sns.TopicSubscription(
+                f"{name}-email-{n}", topic=topic_arn, protocol="email", endpoint=email, opts=child
+            )
+        if rule is not None:
+            aws.cloudwatch.EventTarget(
+                f"{name}-builds",
+                rule=rule.name,
+                arn=topic_arn,
+                input_transformer={
+                    "input_paths": BUILD_INPUT_PATHS,
+                    "input_template": build_input_template(),
+                },
+                opts=child,
+            )
+        if cfg.training_jobs:
+            self._watcher(name, args, topic_arn, key_arn)
+        self.topic_arn = pulumi.Output.from_input(topic_arn)
+        self.register_outputs({"topicArn": self.topic_arn})
+
+    def _watcher(self, name, args: NotificationsArgs, topic_arn, key_arn) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        role = pod_identity_role(f"{name}-watcher", child, args.tags)
+        policy = aws.iam.RolePolicy(
+            f"{name}-watcher",
+            role=role.id,
+            policy=pulumi.Output.all(topic_arn, key_arn).apply(
+                lambda a: json.dumps(render_watcher_policy(a[0], a[1]))
+            ),
+            opts=child,
+        )
+        aws.eks.PodIdentityAssociation(
+            f"{name}-watcher",
+            cluster_name=args.cluster_name,
+            namespace=args.namespace,
+            service_account=manifests.NAME,
+            role_arn=role.arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.depends_on]),
+        )
+        k8s_opts = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, depends_on=args.depends_on
+        )
+        ns = args.namespace
+        meta = manifests.render_service_account(manifests.NAME, ns)
+        k8s.core.v1.ServiceAccount(
+            f"{name}-watcher",
+            metadata=meta["metadata"],
+            automount_service_account_token=meta["automountServiceAccountToken"],
+            opts=k8s_opts,
+        )
+        role_m = manifests.render_role(ns)
+        k8s.rbac.v1.Role(
+            f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts
+        )
+        binding = manifests.render_role_binding(ns)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-watcher",
+            metadata=binding["metadata"],
+            role_ref=binding["roleRef"],
+            subjects=binding["subjects"],
+            opts=k8s_opts,
+        )
+        # The watcher writes its record into the data; `up` must not wipe it.
+        k8s.core.v1.ConfigMap(
+            f"{name}-watcher",
+            metadata=manifests.render_configmap(ns)["metadata"],
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts, pulumi.ResourceOptions(ignore_changes=["data"])
+            ),
+        )
+        egress = manifests.render_network_policy(ns, args.vpc_cidr)
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-watcher", metadata=egress["metadata"], spec=egress["spec"], opts=k8s_opts
+        )
+        deployment = pulumi.Output.all(args.image, topic_arn).apply(
+            lambda a: manifests.render_deployment(ns, a[0], a[1], args.system_label)
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-watcher",
+            metadata=manifests.metadata(manifests.NAME, ns),
+            spec=deployment.apply(lambda d: d["spec"]),
+            opts=k8s_opts,
+        )

@@ -1,0 +1,70 @@
+"""The kinds of training job the watcher follows, and what it needs of each: where the objects
+are in the API, what to notify (`notice`), which pods are the job's and which pod's log holds
+rank 0's lines. The state functions are the ones `trainstack status` draws with
+(trainstack/ops/job_kinds.py lists the same kinds). Stdlib only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import pytorchjob, rayjob
+
+Job = dict[str, Any]
+
+
+def _no_message(job: Job) -> str:
+    return ""
+
+
+def _no_names(job: Job) -> set[str]:
+    return set()
+
+
+@dataclass(frozen=True)
+class WatchedKind:
+    kind: str
+    group: str
+    version: str
+    plural: str
+    notice: Callable[[Job], str | None]  # the state key to notify, None for nothing
+    pod_selectors: Callable[[Job], list[str]]
+    # (pod, container) of rank 0's log from the job and its pod models; None when there is none.
+    log_source: Callable[[Job, list], tuple[str, str] | None]
+    final_message: Callable[[Job], str] = _no_message
+    related_names: Callable[[Job], set[str]] = _no_names
+
+
+def _pytorch_log(job: Job, pods: list) -> tuple[str, str] | None:
+    return pytorchjob.log_pod_name(job), pytorchjob.CONTAINER
+
+
+def _ray_log(job: Job, pods: list) -> tuple[str, str] | None:
+    pod = rayjob.submitter_pod(pods)
+    return (pod, rayjob.SUBMITTER_CONTAINER) if pod else None
+
+
+KINDS: tuple[WatchedKind, ...] = (
+    WatchedKind(
+        kind="PyTorchJob",
+        group=pytorchjob.GROUP,
+        version=pytorchjob.VERSION,
+        plural=pytorchjob.PLURAL,
+        notice=pytorchjob.notice,
+        pod_selectors=pytorchjob.pod_selectors,
+        log_source=_pytorch_log,
+    ),
+    WatchedKind(
+        kind="RayJob",
+        group=rayjob.GROUP,
+        version=rayjob.VERSION,
+        plural=rayjob.PLURAL,
+        notice=rayjob.notice,
+        pod_selectors=rayjob.pod_selectors,
+        log_source=_ray_log,
+        final_message=rayjob.final_message,
+        related_names=rayjob.related_names,
+    ),
+)

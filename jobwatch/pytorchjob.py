@@ -1,0 +1,74 @@
+"""A PyTorchJob's state as the Kubeflow training operator writes it, and where its pods are: pure
+functions over the job as the API returns it (a dict). The watcher reads them to decide what to
+notify; `trainstack status` and `logs` (trainstack/ops/pytorchjob.py) draw the same state. Stdlib
+only, so the trainer image can run it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
+CONTAINER = "pytorch"  # the training operator requires this container name
+JOB_LABEL = "training.kubeflow.org/job-name"
+TYPE_LABEL = "training.kubeflow.org/replica-type"
+INDEX_LABEL = "training.kubeflow.org/replica-index"
+
+
+def is_elastic(job: dict[str, Any]) -> bool:
+    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {})
+    return "Master" not in specs
+
+
+def log_pod_name(job: dict[str, Any]) -> str:
+    """Rank 0's pod: the master, or worker 0 of an elastic job (which has no master).
+    torch's c10d rendezvous numbers nodes in the sorted order of their hostnames (the pod names),
+    so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
+    name = job["metadata"]["name"]
+    return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
+
+
+def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Latest first. The operator appends conditions; the timestamps order them."""
+    conds = list(job.get("status", {}).get("conditions") or [])
+
+    # Timestamps have one-second resolution: on a tie the later-appended condition is newer.
+    def when(item: tuple[int, dict[str, Any]]) -> tuple[str, int]:
+        index, c = item
+        return c.get("lastTransitionTime") or c.get("lastUpdateTime") or "", index
+
+    return [c for _, c in sorted(enumerate(conds), key=when, reverse=True)]
+
+
+def phase(job: dict[str, Any]) -> str:
+    """The newest condition that holds (Created/Running/Restarting/Succeeded/Failed)."""
+    for c in conditions(job):
+        if c.get("status") == "True":
+            return c.get("type", "Unknown")
+    return "Pending"
+
+
+def failed(job: dict[str, Any]) -> bool:
+    return phase(job) == "Failed"
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return phase(job) in ("Succeeded", "Failed")
+
+
+def pod_selectors(job: dict[str, Any]) -> list[str]:
+    return [f"{JOB_LABEL}={job['metadata']['name']}"]
+
+
+def notice(job: dict[str, Any]) -> str | None:
+    """What to tell the job's owner about, as a key that is the same for the same event however
+    often it is read: `Succeeded`, `Failed`, or `Restarting#<when>` for each restart (the
+    operator sets the one Restarting condition again, with a new lastTransitionTime, on every
+    restart); None while it is created or running."""
+    now = phase(job)
+    if now in ("Succeeded", "Failed"):
+        return now
+    if now == "Restarting":
+        cond = conditions(job)[0]
+        return f"Restarting#{cond.get('lastTransitionTime') or cond.get('lastUpdateTime') or ''}"
+    return None

@@ -1,0 +1,98 @@
+"""A RayJob's state as KubeRay writes it, and which pods are its own: pure functions over the
+RayJob as the API returns it (a dict) and pod models. KubeRay runs a RayJob as a RayCluster plus a
+submitter Job of the RayJob's name, whose log carries the driver's output. The watcher reads them
+to decide what to notify; `trainstack status` and `logs` (trainstack/ops/rayjob.py) draw the same
+state. Stdlib only, so the trainer image can run it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
+SUBMITTER_CONTAINER = "ray-job-submitter"  # KubeRay's default submitter pod template
+CLUSTER_LABEL = "ray.io/cluster"
+GROUP_LABEL = "ray.io/group"
+HEAD_GROUP = "headgroup"  # the ray.io/group value KubeRay gives the head pod
+# Kubernetes labels a Job's pods with its name; KubeRay names the submitter Job after the RayJob.
+SUBMITTER_LABEL = "batch.kubernetes.io/job-name"
+
+FAILED_DEPLOYMENTS = {"Failed", "ValidationFailed"}
+FINISHED_DEPLOYMENTS = FAILED_DEPLOYMENTS | {"Complete"}
+
+
+def status_of(job: dict[str, Any]) -> dict[str, Any]:
+    return job.get("status") or {}
+
+
+def phase(job: dict[str, Any]) -> str:
+    """KubeRay's jobDeploymentStatus (Initializing, Running, Complete, Failed, Retrying, ...)."""
+    return status_of(job).get("jobDeploymentStatus") or "Pending"
+
+
+def failed(job: dict[str, Any]) -> bool:
+    # Before KubeRay 1.1 a failed Ray job still ended as deployment "Complete"; jobStatus says.
+    return phase(job) in FAILED_DEPLOYMENTS or status_of(job).get("jobStatus") == "FAILED"
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return phase(job) in FINISHED_DEPLOYMENTS
+
+
+def pod_selectors(job: dict[str, Any]) -> list[str]:
+    """The submitter's pods, and the RayCluster's once the operator has named it."""
+    selectors = [f"{SUBMITTER_LABEL}={job['metadata']['name']}"]
+    cluster = status_of(job).get("rayClusterName")
+    if cluster:
+        selectors.append(f"{CLUSTER_LABEL}={cluster}")
+    return selectors
+
+
+def pod_group(pod) -> str:
+    labels = pod.metadata.labels or {}
+    if SUBMITTER_LABEL in labels and GROUP_LABEL not in labels:
+        return "submitter"
+    return labels.get(GROUP_LABEL, "?")
+
+
+def submitter_pod(pods: list) -> str | None:
+    """The newest submitter pod: the Job makes a new one on each retry (backoffLimit)."""
+    mine = [p for p in pods if pod_group(p) == "submitter"]
+    if not mine:
+        return None
+    newest = max(
+        mine,
+        key=lambda p: (
+            p.metadata.creation_timestamp is not None,
+            p.metadata.creation_timestamp or 0,
+            p.metadata.name,
+        ),
+    )
+    return newest.metadata.name
+
+
+def related_names(job: dict[str, Any]) -> set[str]:
+    """The RayCluster: KubeRay's events about it (head pod, scaling) concern the job too."""
+    cluster = status_of(job).get("rayClusterName")
+    return {cluster} if cluster else set()
+
+
+def final_message(job: dict[str, Any]) -> str:
+    """Ray's own account of the end, which quotes the driver's last output when it failed: the
+    classifier reads it too, since the pods may be gone by the time anyone asks."""
+    st = status_of(job)
+    return "\n".join(x for x in (st.get("reason"), st.get("message")) if x)
+
+
+def notice(job: dict[str, Any]) -> str | None:
+    """What to tell the job's owner about, as a key that is the same for the same event however
+    often it is read: `Succeeded`, `Failed`, or `Retrying#<n>` when KubeRay submits again after
+    its n-th failed attempt (spec.backoffLimit; status.failed counts them, ray.io_rayjobs CRD of
+    KubeRay 1.7); None while it runs."""
+    if failed(job) and finished(job):
+        return "Failed"
+    if finished(job):
+        return "Succeeded"
+    if phase(job) == "Retrying":
+        return f"Retrying#{status_of(job).get('failed') or 0}"
+    return None

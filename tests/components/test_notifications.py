@@ -1,0 +1,159 @@
+"""Notifications (components/notifications.py): the EventBridge rule matches this project's
+CodeBuild builds that end and nothing else (moto's EventBridge pattern matcher), the watcher's
+Kubernetes objects validate and are read-only, its AWS permissions stop at the topic, and the
+config section's errors name their keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto.events.models import EventPattern
+from support import stack_data
+
+from components import jobwatch_manifests as manifests
+from components.config import ConfigError, parse
+from components.notification_policies import (
+    BUILD_INPUT_PATHS,
+    build_event_pattern,
+    build_input_template,
+    render_key_policy,
+    render_topic_policy,
+    render_watcher_policy,
+)
+from trainstack.offline import schemas
+
+PROJECT = "trainstack-efa-trainer"
+ARN = "arn:aws:codebuild:us-west-2:123456789012:build/trainstack-efa-trainer:8a7e2f31-5c4b-4e77-9d2a-0f1e6b3c9a10"
+
+
+def build_event(project: str = PROJECT, status: str = "FAILED", phase: str = "BUILD") -> dict:
+    """A Build State Change event in the shape of the CodeBuild user guide's "Build
+    notifications input format reference" (sample-build-notifications.html)."""
+    return {
+        "version": "0",
+        "id": "bfdc1220-60ff-44ff-c6c8-2e1c7a2a0b5b",
+        "detail-type": "CodeBuild Build State Change",
+        "source": "aws.codebuild",
+        "account": "123456789012",
+        "time": "2026-11-25T09:41:12Z",
+        "region": "us-west-2",
+        "resources": [ARN.replace(PROJECT, project)],
+        "detail": {
+            "build-status": status,
+            "project-name": project,
+            "build-id": ARN.replace(PROJECT, project),
+            "current-phase": phase,
+            "current-phase-context": "[: COMMAND_EXECUTION_ERROR: Error while executing command]",
+            "version": "1",
+            "additional-information": {"build-complete": True, "initiator": "trainstack"},
+        },
+    }
+
+
+def matches(event: dict) -> bool:
+    return EventPattern.load(json.dumps(build_event_pattern(PROJECT))).matches_event(event)
+
+
+def test_the_rule_matches_this_projects_finished_builds_only():
+    assert matches(build_event())
+    assert matches(build_event(status="SUCCEEDED", phase="COMPLETED"))
+    assert not matches(build_event(project="someone-elses-project"))
+    assert not matches(build_event(status="IN_PROGRESS", phase="PROVISIONING"))
+    phase_change = build_event() | {"detail-type": "CodeBuild Build Phase Change"}
+    assert not matches(phase_change)
+
+
+def test_the_message_carries_build_phase_and_a_console_link():
+    template = build_input_template()
+    for name, path in BUILD_INPUT_PATHS.items():
+        assert f"<{name}>" in template
+        # Every path resolves in the recorded event.
+        value = build_event()
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        assert value
+    assert "console.aws.amazon.com/codesuite/codebuild/projects/<project>" in template
+    json.loads(template.replace("<", "").replace(">", ""))  # a JSON string once filled in
+
+
+def test_eventbridge_may_use_the_key_and_topic_for_this_rule_only():
+    rule = "arn:aws:events:us-west-2:123456789012:rule/builds"
+    key = render_key_policy("123456789012", "aws", [rule])["Statement"][1]
+    assert key["Principal"] == {"Service": "events.amazonaws.com"}
+    assert set(key["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+    assert key["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule]}}
+    topic = render_topic_policy("arn:aws:sns:us-west-2:123456789012:t", "123456789012", [rule])
+    assert topic["Statement"][1]["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule]}}
+    assert len(render_key_policy("123456789012", "aws", [])["Statement"]) == 1
+
+
+def test_the_watcher_may_publish_to_its_topic_and_nothing_else():
+    policy = render_watcher_policy("arn:aws:sns:us-west-2:1:t", "arn:aws:kms:us-west-2:1:key/k")
+    actions = {
+        a
+        for s in policy["Statement"]
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert actions == {"sns:Publish", "kms:GenerateDataKey", "kms:Decrypt"}
+    assert {s["Resource"] for s in policy["Statement"]} == {
+        "arn:aws:sns:us-west-2:1:t",
+        "arn:aws:kms:us-west-2:1:key/k",
+    }
+
+
+def test_the_watchers_objects_validate_and_its_role_only_reads():
+    objs = manifests.render_all(
+        "training",
+        "ecr/trainer@sha256:ab",
+        "arn:aws:sns:us-west-2:1:t",
+        ("trainstack.io/system", "true"),
+        "10.0.0.0/16",
+    )
+    for obj in objs:
+        assert schemas.validate_object(obj, "1.34") == [], obj["kind"]
+    role = next(o for o in objs if o["kind"] == "Role")
+    for rule in role["rules"]:
+        writes = set(rule["verbs"]) - {"get", "list", "watch"}
+        if writes:  # only its own record, by name
+            assert writes == {"update"} and rule["resourceNames"] == [manifests.CONFIGMAP]
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert resources == {"pytorchjobs", "rayjobs", "pods", "pods/log", "events", "configmaps"}
+    deployment = next(o for o in objs if o["kind"] == "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["containers"][0]["command"] == ["python", "-m", "jobwatch"]
+    assert spec["nodeSelector"] == {"trainstack.io/system": "true"}
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two watchers
+
+
+def stack(notifications: dict, image: bool = True) -> dict:
+    data, _ = stack_data("dev")
+    data["image"] = {**data.get("image", {}), "enabled": image}
+    return {**data, "notifications": notifications}
+
+
+@pytest.mark.parametrize(
+    "section, image, expected",
+    [
+        (
+            {"enabled": True, "emails": ["not-an-address"]},
+            True,
+            "trainstack:notifications.emails[0]",
+        ),
+        (
+            {"enabled": True, "topicArn": "arn:aws:sqs:us-west-2:1:q"},
+            True,
+            "trainstack:notifications.topicArn",
+        ),
+        ({"enabled": True}, False, "trainstack:notifications.enabled = true: imageBuilds"),
+        (
+            {"enabled": True, "topicKmsKeyArn": "arn:aws:kms:us-west-2:123456789012:key/abc"},
+            True,
+            "trainstack:notifications.topicKmsKeyArn: only with",
+        ),
+    ],
+)
+def test_config_errors_name_the_key(section, image, expected):
+    with pytest.raises(ConfigError) as err:
+        parse(stack(section, image))
+    assert any(i.startswith(expected) for i in err.value.issues), err.value.issues
