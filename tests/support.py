@@ -48,7 +48,15 @@ def stack_data(stack: str) -> tuple[dict, str]:
     return data, raw["aws:region"]
 
 
-DELETE = object()  # set_path's value that removes the key
+class _Delete:
+    """set_path's value that removes the key; a stable repr keeps test ids the same in every
+    process (pytest-xdist compares the collections)."""
+
+    def __repr__(self) -> str:
+        return "DELETE"
+
+
+DELETE = _Delete()
 
 
 def set_path(data: dict, path: str, value):
