@@ -226,3 +226,18 @@ def test_an_existing_topic_without_its_key_is_warned_about_and_docs_list_the_gra
                   "`kms:GenerateDataKey*` and `kms:Decrypt`", "`notificationsBuildRule`",
                   "`notificationsWatcherRole`", "another account"):  # fmt: skip
         assert words in row
+
+
+def test_operations_says_why_the_watcher_is_our_own_against_each_forwarder_looked_at():
+    """The issue asked for a comparison with maintained event forwarders (docs/operations.md):
+    each one with its version, and the questions it was judged on."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    why = text[text.index("### Why a watcher of our own") :].split("\n## ", 1)[0]
+    for forwarder in ("kubernetes-event-exporter (resmoio, v1.7)", "Robusta (0.47.0)",
+                      "Botkube (v1.14.0)", "Argo Events (v1.9.11)",
+                      "kube-state-metrics (v2.20.0) + Alertmanager (v0.34.0)"):  # fmt: skip
+        assert f"| {forwarder} |" in why
+    header = next(line for line in why.splitlines() if line.startswith("| |"))
+    for question in ("PyTorchJob / RayJob status", "Pod Identity", "remedy", "maintained"):
+        assert question in header
+    assert "pod-id-minimum-sdk.html" in why  # the SDK versions Pod Identity needs
