@@ -23,6 +23,8 @@ from typing import Any
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")  # one message per build that ends
 EVENTS = "events.amazonaws.com"
+EVENTS_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]  # a service publishing (SNS guide)
+PUBLISHER_KEY_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]  # a role publishing
 
 
 def build_event_pattern(project: str) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def render_key_policy(account: str, partition: str, rule_arns: list[str]) -> dic
                 "Sid": "EventBridgePublishesToTheTopic",
                 "Effect": "Allow",
                 "Principal": {"Service": EVENTS},
-                "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                "Action": EVENTS_KEY_ACTIONS,
                 "Resource": "*",
                 "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
             }
@@ -125,8 +127,44 @@ def render_watcher_policy(topic_arn: str, key_arn: str | None) -> dict[str, Any]
             {
                 "Sid": "TopicKey",
                 "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Action": PUBLISHER_KEY_ACTIONS,
                 "Resource": key_arn,
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def existing_topic_grants(
+    topic_arn: str, key_arn: str | None, image_builds: bool, training_jobs: bool
+) -> list[str]:
+    """What the owner of an existing topic (notifications.topicArn) must allow, the stack having
+    no say over that topic's and key's policies: what render_topic_policy and
+    render_key_policy would grant on a topic of the stack's own, and the watcher's access."""
+    ands = " and ".join
+    grants = []
+    if image_builds:
+        grants.append(
+            f"topic {topic_arn}: sns:Publish by {EVENTS} with aws:SourceArn the stack's rule "
+            "(stack output notificationsBuildRule)"
+        )
+        if key_arn:
+            grants.append(
+                f"key {key_arn}: {ands(EVENTS_KEY_ACTIONS)} by {EVENTS} with the same "
+                "aws:SourceArn (a customer managed key: the AWS managed alias/aws/sns cannot "
+                "grant it)"
+            )
+    if training_jobs:
+        on_key = f", and {ands(PUBLISHER_KEY_ACTIONS)} on {key_arn}" if key_arn else ""
+        grants.append(
+            f"the watcher's role (stack output notificationsWatcherRole): sns:Publish{on_key}. "
+            "Its IAM policy grants these, which is enough in the topic's own account when the "
+            "topic and key policies leave access to IAM (the default topic policy, a key policy "
+            "with the account's root statement); a topic or key in another account must name "
+            "the role"
+        )
+    if not key_arn:
+        grants.append(
+            "if the topic is encrypted, set notifications.topicKmsKeyArn to its key: without "
+            "it nothing can publish to the topic"
+        )
+    return grants

@@ -52,6 +52,9 @@ class NotificationsArgs:
 
 class Notifications(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
+    # What an existing topic's owner grants access to (notification_policies.existing_topic_grants)
+    build_rule_arn: pulumi.Output[str] | None = None
+    watcher_role_arn: pulumi.Output[str] | None = None
 
     def __init__(
         self, name: str, args: NotificationsArgs, opts: pulumi.ResourceOptions | None = None
@@ -111,6 +114,7 @@ class Notifications(pulumi.ComponentResource):
                 f"{name}-email-{n}", topic=topic_arn, protocol="email", endpoint=email, opts=child
             )
         if rule is not None:
+            self.build_rule_arn = rule.arn
             aws.cloudwatch.EventTarget(
                 f"{name}-builds",
                 rule=rule.name,
@@ -124,11 +128,18 @@ class Notifications(pulumi.ComponentResource):
         if cfg.training_jobs:
             self._watcher(name, args, topic_arn, key_arn)
         self.topic_arn = pulumi.Output.from_input(topic_arn)
-        self.register_outputs({"topicArn": self.topic_arn})
+        self.register_outputs(
+            {
+                "topicArn": self.topic_arn,
+                "buildRuleArn": self.build_rule_arn,
+                "watcherRoleArn": self.watcher_role_arn,
+            }
+        )
 
     def _watcher(self, name, args: NotificationsArgs, topic_arn, key_arn) -> None:
         child = pulumi.ResourceOptions(parent=self)
         role = pod_identity_role(f"{name}-watcher", child, args.tags)
+        self.watcher_role_arn = role.arn
         policy = aws.iam.RolePolicy(
             f"{name}-watcher",
             role=role.id,

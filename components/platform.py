@@ -219,6 +219,13 @@ class Platform(pulumi.ComponentResource):
             "imageBuildProject": self.image.project_name if self.image else None,
             "artifactsBucket": self.artifacts.bucket if self.artifacts else None,
             "notificationsTopic": self.notifications.topic_arn if self.notifications else None,
+            # For the owner of an existing topic (docs/config.md): the principals to allow.
+            "notificationsBuildRule": self.notifications.build_rule_arn
+            if self.notifications
+            else None,
+            "notificationsWatcherRole": self.notifications.watcher_role_arn
+            if self.notifications
+            else None,
             "jobsNamespace": cfg.jobs_namespace,
             "trainingJobs": sorted(cfg.training_jobs),
         }

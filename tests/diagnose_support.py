@@ -6,6 +6,16 @@ IMAGE = (
     "6f1c0d2e9a4b7c3d8e5f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
 )
 
+# What this stack's trainer pod runs (components/job_command.py torchrun_command): the exit codes
+# 2, 3 and 4 are the trainer's and trainer.launch's only in such a container.
+TRAINER_COMMAND = [
+    "python", "-m", "trainer.launch", "--backoff-limit=3",
+    "--checkpoint-dir=/mnt/checkpoints/llama-1b/checkpoints",
+    "--nnodes=$(PET_NNODES)", "--nproc-per-node=1", "--rdzv-backend=c10d",
+    "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)", "--rdzv-id=llama-1b", "--max-restarts=0",
+    "-m", "trainer", "--preset", "llama3-1b",
+]  # fmt: skip
+
 
 def pod(name="llama-1b-worker-0", phase="Running", containers=None, conditions=None, spec=None):
     return {
@@ -16,7 +26,8 @@ def pod(name="llama-1b-worker-0", phase="Running", containers=None, conditions=N
             "namespace": "training",
             "labels": {"training.kubeflow.org/job-name": "llama-1b"},
         },
-        "spec": spec or {"containers": [{"name": "pytorch", "image": IMAGE}]},
+        "spec": spec
+        or {"containers": [{"name": "pytorch", "image": IMAGE, "command": TRAINER_COMMAND}]},
         "status": {
             "phase": phase,
             "conditions": conditions or [],

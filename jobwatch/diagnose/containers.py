@@ -65,8 +65,29 @@ def shm(x: Inputs) -> Found:
     )
 
 
+# What the job's own pods run (components/job_command.py renders them): `python -m trainer.launch
+# ... -m trainer ...` for this stack's trainer; `trainer.launch ... <script>` for a command of the
+# job's own in this stack's image; plain `torchrun ... <script>` in an image of its own.
+TRAINER, LAUNCHER = ("-m", "trainer"), ("-m", "trainer.launch")
+# The training operator requires a PyTorchJob's container to be named so; its replicas run under
+# the stack's restartPolicy ExitCode (components/training_job.py).
+PYTORCH_CONTAINER = "pytorch"
+EXIT_CODE_POLICY = (
+    "under the stack's restartPolicy ExitCode (kubeflow/trainer v1.9.3 "
+    "IsRetryableExitCode) an exit of 1-127 fails the job at once and 128-255 recreates the pod"
+)
+
+
+def runs(words: list[str] | None, program: tuple[str, str]) -> bool:
+    """Whether the words run `python -m <module>` for the module in `program`."""
+    words = words or []
+    return any(words[i : i + 2] == list(program) for i in range(len(words) - 1))
+
+
 # The trainer's permanent exit codes (trainer/exit_codes.py, which this stdlib package does
-# not import): under restartPolicy ExitCode the operator fails the job on them at once.
+# not import): under restartPolicy ExitCode the operator fails the job on them at once. They
+# are the trainer's (2, 3) and trainer.launch's (4) own: another program's 2 means what that
+# program means, so these apply only to a container that runs them.
 PERMANENT_EXITS = {
     2: (
         "the trainer rejected its configuration (exit code 2): the job failed at once, since "
@@ -95,40 +116,80 @@ PERMANENT_EXITS = {
 }
 
 
-def permanent_exit(x: Inputs) -> Found:
+def _terminated(x: Inputs):
+    """(pod, container status, state key, terminated state, the container's words) of every
+    container that ended with a non-zero code."""
     for pod, cs in x.containers():
         for state in ("state", "lastState"):
             term = (cs.get(state) or {}).get("terminated") or {}
-            code = term.get("exitCode")
-            if code in PERMANENT_EXITS:
-                summary, remedy = PERMANENT_EXITS[code]
-                return (
-                    summary,
-                    remedy,
-                    f"{where(pod)}container {cs.get('name')}: {state}.terminated exitCode {code}",
-                )
+            if term.get("exitCode") not in (None, 0):
+                yield pod, cs, state, term, x.command_of(pod, str(cs.get("name")))
+
+
+def permanent_exit(x: Inputs) -> Found:
+    for pod, cs, state, term, words in _terminated(x):
+        code = term["exitCode"]
+        ours = runs(words, TRAINER) if code in (2, 3) else runs(words, LAUNCHER)
+        if code in PERMANENT_EXITS and ours:
+            summary, remedy = PERMANENT_EXITS[code]
+            return (
+                summary,
+                remedy,
+                f"{where(pod)}container {cs.get('name')}: {state}.terminated exitCode {code}",
+            )
     return None
 
 
 def container_failed(x: Inputs) -> Found:
-    for pod, cs in x.containers():
-        waiting = waiting_of(cs)
-        for state in ("state", "lastState"):
-            term = (cs.get(state) or {}).get("terminated") or {}
-            code = term.get("exitCode")
-            if code not in (None, 0) and term.get("reason") != "OOMKilled":
-                extra = (
-                    " (in CrashLoopBackOff)" if waiting.get("reason") == "CrashLoopBackOff" else ""
-                )
-                return (
-                    f"the container exited with code {code}{extra}; none of the known causes "
-                    "matched its log tail",
-                    f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c "
-                    f"{cs.get('name')} --previous` shows the exception; exit code 1 is an "
-                    "error in the program, 137 a kill (memory or eviction), 139 a "
-                    "segmentation fault, 200 a failure trainer.launch retries (an exception "
-                    "in a rank, a lost peer)",
-                    f"{where(pod)}container {cs.get('name')}: {state}.terminated "
-                    f"{term.get('reason') or ''} exitCode {code}",
-                )
+    for pod, cs, state, term, words in _terminated(x):
+        code = term["exitCode"]
+        if term.get("reason") == "OOMKilled":
+            continue
+        extra = (
+            " (in CrashLoopBackOff)" if waiting_of(cs).get("reason") == "CrashLoopBackOff" else ""
+        )
+        logs = f"`kubectl logs -n {x.namespace} {pod or '<pod>'} -c {cs.get('name')} --previous`"
+        evidence = (
+            f"{where(pod)}container {cs.get('name')}: {state}.terminated "
+            f"{term.get('reason') or ''} exitCode {code}"
+        )
+        if runs(words, TRAINER):
+            return (
+                f"the container exited with code {code}{extra}; none of the known causes "
+                "matched its log tail",
+                f"{logs} shows the exception; exit code 1 is an error in the program, 137 a "
+                "kill (memory or eviction), 139 a segmentation fault, 200 a failure "
+                "trainer.launch retries (an exception in a rank, a lost peer)",
+                evidence,
+            )
+        return (
+            f"the workload exited {code}{extra}; what {code} means is its own program's, and "
+            "none of the known causes matched its log tail",
+            f"{logs} shows what it printed; {_foreign_policy(cs, words, code)}",
+            evidence,
+        )
     return None
+
+
+def _foreign_policy(cs: dict, words: list[str] | None, code: int) -> str:
+    """What happened to the job after a workload of its own exited `code`, by what ran it."""
+    if cs.get("name") != PYTORCH_CONTAINER:
+        return "exit code 137 is a kill (memory or eviction), 139 a segmentation fault"
+    if runs(words, LAUNCHER):
+        # trainer/exit_codes.py pod_code: a rank's 2, 3 or 4 wins, any other error becomes 200.
+        return (
+            f"{EXIT_CODE_POLICY}. trainer.launch runs the job's command: a rank's exit 2, 3 or "
+            "4 is passed on and fails the job at once, any other error of a rank becomes 200 "
+            "and the pod is recreated; if the script's 2, 3 or 4 means something a restart can "
+            "fix, exit with another code"
+        )
+    if words and words[0].rsplit("/", 1)[-1] == "torchrun":
+        # torch/distributed/run.py: the agent's ChildFailedError ends torchrun with 1.
+        return (
+            f"{EXIT_CODE_POLICY}. The job's image runs plain torchrun, which exits 1 whatever "
+            "its workers died of, so any failure of a rank fails the job at once, without a "
+            "restart; to have failures retried, run the command in this stack's image (leave "
+            "trainstack:trainingJobs.<job>.image unset: trainer.launch maps a rank's failure "
+            "to a code that recreates the pod), or resubmit the job"
+        )
+    return EXIT_CODE_POLICY

@@ -5,6 +5,7 @@ trainer image can run it."""
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,20 @@ class Inputs:
                 for cs in status.get(key) or []:
                     if isinstance(cs, dict):
                         yield name, cs
+
+    def command_of(self, pod: str, container: str) -> list[str] | None:
+        """The words the pod's container runs (command, then args; a `sh -c` line split into
+        its words), None when the spec does not say (a bare status, or the image's own
+        entrypoint)."""
+        for name, _, spec in self.pods:
+            if name != pod:
+                continue
+            for key in ("initContainers", "containers"):
+                for c in spec.get(key) or []:
+                    if isinstance(c, dict) and c.get("name") == container:
+                        given = [str(w) for w in (c.get("command") or []) + (c.get("args") or [])]
+                        return [w for words in given for w in _words(words)] or None
+        return None
 
     def event_texts(self) -> Iterable[tuple[str, str, str]]:
         """(reason, message, object name) of each event."""
@@ -92,3 +107,12 @@ def clip(text: str, limit: int = 200) -> str:
 
 def where(pod: str) -> str:
     return f"pod {pod}: " if pod else ""
+
+
+def _words(text: str) -> list[str]:
+    if not any(ch.isspace() for ch in text):
+        return [text]
+    try:
+        return shlex.split(text)
+    except ValueError:  # an unbalanced quote: the plain words are good enough here
+        return text.split()

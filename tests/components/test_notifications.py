@@ -9,7 +9,7 @@ import json
 
 import pytest
 from moto.events.models import EventPattern
-from support import stack_data
+from support import ROOT, inputs, plan, stack_data
 
 from components import jobwatch_manifests as manifests
 from components.config import ConfigError, parse
@@ -17,11 +17,12 @@ from components.notification_policies import (
     BUILD_INPUT_PATHS,
     build_event_pattern,
     build_input_template,
+    existing_topic_grants,
     render_key_policy,
     render_topic_policy,
     render_watcher_policy,
 )
-from trainstack.offline import schemas
+from trainstack.offline import plan_report, schemas
 
 PROJECT = "trainstack-efa-trainer"
 ARN = "arn:aws:codebuild:us-west-2:123456789012:build/trainstack-efa-trainer:8a7e2f31-5c4b-4e77-9d2a-0f1e6b3c9a10"
@@ -157,3 +158,86 @@ def test_config_errors_name_the_key(section, image, expected):
     with pytest.raises(ConfigError) as err:
         parse(stack(section, image))
     assert any(i.startswith(expected) for i in err.value.issues), err.value.issues
+
+
+TOPIC = "arn:aws:sns:us-west-2:210987654321:ml-alerts"
+KEY = "arn:aws:kms:us-west-2:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+NOTIFY = "trainstack-notifications"
+
+
+def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
+    """With notifications.topicArn the stack creates no topic, key or topic policy (it cannot
+    change another owner's); the rule's target, the watcher's publish policy and its Deployment
+    point at that topic, and the plan tells the owner the grants the stack would otherwise have
+    written itself (render_topic_policy, render_key_policy: EventBridge needs them, SNS
+    developer guide sns-key-management.html)."""
+    result = plan(
+        "efa",
+        **{
+            "trainstack:notifications.topicArn": TOPIC,
+            "trainstack:notifications.topicKmsKeyArn": KEY,
+        },
+    )
+    made = {r.type for r in result.plan.resources if r.name.startswith(NOTIFY)}
+    assert not made & {"aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:kms/key:Key"}
+    assert "aws:cloudwatch/eventRule:EventRule" in made  # the build rule is still the stack's
+    assert (
+        inputs(result, "aws:cloudwatch/eventTarget:EventTarget", f"{NOTIFY}-builds")["arn"] == TOPIC
+    )
+    watcher = json.loads(
+        inputs(result, "aws:iam/rolePolicy:RolePolicy", f"{NOTIFY}-watcher")["policy"]
+    )
+    assert watcher == render_watcher_policy(TOPIC, KEY)
+    assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY}
+    deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "JOBWATCH_TOPIC_ARN", "value": TOPIC} in env
+    assert result.plan.outputs["notificationsTopic"] == TOPIC
+    assert (
+        result.plan.outputs["notificationsBuildRule"]
+        and result.plan.outputs["notificationsWatcherRole"]
+    )
+
+    text = plan_report.summary(result)
+    assert f"to the existing topic {TOPIC}; the stack creates no topic or key" in text
+    for grant in existing_topic_grants(TOPIC, KEY, True, True):
+        assert f"  - {grant}" in text
+    # The owner's grants are the statements the stack writes on a topic and key of its own.
+    events_key = render_key_policy("1", "aws", ["rule"])["Statement"][1]
+    events_topic = render_topic_policy(TOPIC, "1", ["rule"])["Statement"][1]
+    assert f"key {KEY}: {' and '.join(events_key['Action'])} by events.amazonaws.com" in text
+    assert (
+        f"topic {TOPIC}: {events_topic['Action']} by events.amazonaws.com with aws:SourceArn"
+        in text
+    )
+    assert "sns:Publish, and kms:GenerateDataKey and kms:Decrypt on " + KEY in text
+
+
+def test_an_existing_topic_without_its_key_is_warned_about_and_docs_list_the_grants():
+    grants = existing_topic_grants(TOPIC, None, image_builds=False, training_jobs=True)
+    assert not any("events.amazonaws.com" in g for g in grants)  # no rule, no EventBridge grant
+    assert any("notifications.topicKmsKeyArn" in g for g in grants)
+    row = next(
+        line
+        for line in (ROOT / "docs" / "config.md").read_text().splitlines()
+        if line.startswith("| `notifications` |")
+    )
+    for words in ("`sns:Publish` by `events.amazonaws.com`", "`aws:SourceArn`",
+                  "`kms:GenerateDataKey*` and `kms:Decrypt`", "`notificationsBuildRule`",
+                  "`notificationsWatcherRole`", "another account"):  # fmt: skip
+        assert words in row
+
+
+def test_operations_says_why_the_watcher_is_our_own_against_each_forwarder_looked_at():
+    """The issue asked for a comparison with maintained event forwarders (docs/operations.md):
+    each one with its version, and the questions it was judged on."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    why = text[text.index("### Why a watcher of our own") :].split("\n## ", 1)[0]
+    for forwarder in ("kubernetes-event-exporter (resmoio, v1.7)", "Robusta (0.47.0)",
+                      "Botkube (v1.14.0)", "Argo Events (v1.9.11)",
+                      "kube-state-metrics (v2.20.0) + Alertmanager (v0.34.0)"):  # fmt: skip
+        assert f"| {forwarder} |" in why
+    header = next(line for line in why.splitlines() if line.startswith("| |"))
+    for question in ("PyTorchJob / RayJob status", "Pod Identity", "remedy", "maintained"):
+        assert question in header
+    assert "pod-id-minimum-sdk.html" in why  # the SDK versions Pod Identity needs

@@ -1,6 +1,7 @@
 """The watcher (jobwatch/watcher.py) against a fake API server replaying a PyTorchJob's life
-(running, a restart, running, failed with an OOMKilled worker) and a moto SNS topic read back
-through an SQS subscription: exactly the expected messages, none again after a restart."""
+(running, a restart, running, failed with an OOMKilled worker) and a RayJob's (running, an
+attempt retried on a new RayCluster, failed), and a moto SNS topic read back through an SQS
+subscription: exactly the expected messages, none again after a restart."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ import pytest
 from fake_apiserver import FakeApiServer, serve
 from kubernetes import config
 from moto import mock_aws
+from ray_life import CLUSTER_1, CLUSTER_2, FAILED, RAY_LIFE, RETRY, RayLife
 from watch_support import CM_PATH, JOB, LIFE, NS, UID, JobLife
 
 from jobwatch.kinds import KINDS
 from jobwatch.notify import SnsPublisher
 from jobwatch.sent import BASELINE, SentLog
 from jobwatch.watcher import Watcher
+from trainstack.offline import schemas
+from trainstack.offline.schemas import crd
 
 REGION = "us-west-2"
-PYTORCH = KINDS[0]
+PYTORCH, RAY = KINDS
 
 
 @pytest.fixture
@@ -110,6 +114,66 @@ def test_a_jobs_life_gives_one_message_per_restart_and_failure_even_across_resta
     third.sync(PYTORCH)
     third.watch_once(PYTORCH, "9", 5)
     assert read() == []
+
+
+def test_a_rayjobs_retry_and_failure_give_one_message_each_with_the_attempts_own_cause(
+    servers, topic, tmp_path
+):
+    """KubeRay v1.7.0 retries a failed attempt on a new RayCluster (ray_life.py): the retry is
+    told once with the first cluster's cause, the failure once with the second's."""
+    publish, read = topic
+    life = RayLife()
+    server = servers(life.answer, life.write)
+
+    first = watcher(server, tmp_path, publish)
+    version = first.sync(RAY)
+    life.cursor = 1
+    version = first.watch_once(RAY, version, 5)
+    assert read() == []  # initializing, running: nothing to tell
+    life.cursor = RETRY
+    version = first.watch_once(RAY, version, 5)
+    [(subject, text)] = read()
+    assert subject == f"trainstack: RayJob {NS}/{JOB} is retrying (OOM_KILLED)"
+    assert "(Retrying 1)" in text  # status.failed: the first failed attempt
+    assert f"pod {CLUSTER_1}-gpu-worker-b7r2t: container ray-worker" in text
+    assert "raise trainstack:trainingJobs.<job>.memory" in text
+    assert life.configmap["data"][UID] == "RayJob|Retrying#1"
+
+    # The watcher's pod is replaced while KubeRay tears the first cluster down and starts the
+    # second: the new one lists the job as it is and says nothing.
+    second = watcher(server, tmp_path, publish)
+    life.cursor = 4
+    version = second.sync(RAY)
+    assert read() == []
+    life.cursor = FAILED
+    second.watch_once(RAY, version, 5)
+    [(subject, text)] = read()
+    assert subject == f"trainstack: RayJob {NS}/{JOB} failed (CUDA_OOM)"
+    assert text.startswith(f"RayJob {JOB} in namespace {NS} failed.")
+    # The driver's CUDA OOM from the second attempt's submitter log; the first attempt's pods
+    # are gone and not blamed, and the submitter's own exit 1 restates the failure.
+    assert "1. [CUDA_OOM]" in text and "micro_batch_size" in text
+    assert "torch.OutOfMemoryError: CUDA out of memory" in text
+    assert CLUSTER_1 not in text and "OOM_KILLED" not in text and "CONTAINER_FAILED" not in text
+    assert life.configmap["data"][UID] == "RayJob|Retrying#1 Failed"
+
+    # Restarted again and replaying the whole history, both attempts: nothing new.
+    third = watcher(server, tmp_path, publish)
+    third.sync(RAY)
+    third.watch_once(RAY, "19", 5)
+    assert read() == []
+    assert CLUSTER_2 in life.life[FAILED]["status"]["rayClusterName"]
+
+
+def test_the_replayed_rayjob_has_the_fields_of_kuberays_crd():
+    """The replay's status fields are the ray.io_rayjobs CRD's (pinned KubeRay), with their
+    types: a renamed field would make the watcher's test pass on a shape KubeRay never writes."""
+    status = crd.custom_schema(str(schemas.crd_dir()), "ray.io", "v1", "RayJob").schema[
+        "properties"
+    ]["status"]["properties"]
+    for job in RAY_LIFE:
+        assert schemas.validate_object(job) == []
+        assert set(job["status"]) <= set(status)
 
 
 def test_an_expired_watch_lists_again_and_sends_nothing_twice(servers, topic, tmp_path):

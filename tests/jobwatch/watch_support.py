@@ -132,30 +132,43 @@ class JobLife:
         }
         self.watches: list[str] = []  # resourceVersion of each watch request
 
+    # The kind whose life this is; the other kind's list is empty. RayLife (ray_life.py) replays
+    # a RayJob's through the same answers.
+    path = JOBS_PATH
+    life = LIFE
+
     def answer(self, path: str, query: dict) -> tuple[int, bytes, str]:
-        if path == JOBS_PATH and _watching(query):
+        if path == self.path and _watching(query):
             return self._watch(int(query["resourceVersion"][0]))
-        if path == JOBS_PATH:
-            current = LIFE[self.cursor]
+        if path == self.path:
+            current = self.life[self.cursor]
             body = {
                 "items": [current],
                 "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             }
             return 200, json.dumps(body).encode(), JSON
-        if path == RAYJOBS_PATH:
+        if path in (JOBS_PATH, RAYJOBS_PATH):
             body = {"items": [], "metadata": {"resourceVersion": "5"}}
             if _watching(query):
                 return 200, b"", JSON
             return 200, json.dumps(body).encode(), JSON
         if path == f"/api/v1/namespaces/{NS}/pods":
-            return 200, json.dumps({"items": PODS}).encode(), JSON
+            return 200, json.dumps({"items": self.pods(query)}).encode(), JSON
         if path == f"/api/v1/namespaces/{NS}/events":
             return 200, json.dumps({"items": []}).encode(), JSON
-        if path == f"/api/v1/namespaces/{NS}/pods/{JOB}-master-0/log":
-            return 200, MASTER_LOG.encode(), "text/plain"
+        if path.startswith(f"/api/v1/namespaces/{NS}/pods/") and path.endswith("/log"):
+            text = self.log(path.split("/")[-2], query)
+            if text is not None:
+                return 200, text.encode(), "text/plain"
         if path == CM_PATH:
             return 200, json.dumps(self.configmap).encode(), JSON
         return status(404, "NotFound", path)
+
+    def pods(self, query: dict) -> list[dict]:
+        return PODS
+
+    def log(self, pod: str, query: dict) -> str | None:
+        return MASTER_LOG if pod == f"{JOB}-master-0" else None
 
     def _watch(self, since: int) -> tuple[int, bytes, str]:
         self.watches.append(str(since))
@@ -165,7 +178,7 @@ class JobLife:
                                                 "code": 410}}  # fmt: skip
             return 200, (json.dumps(gone) + "\n").encode(), JSON
         later = [
-            j for j in LIFE[: self.cursor + 1] if int(j["metadata"]["resourceVersion"]) > since
+            j for j in self.life[: self.cursor + 1] if int(j["metadata"]["resourceVersion"]) > since
         ]
         lines = [json.dumps({"type": "MODIFIED", "object": j}) for j in later]
         return 200, "".join(line + "\n" for line in lines).encode(), JSON

@@ -9,6 +9,7 @@ from collections import Counter
 
 from components import dev_pod
 from components.config import PlatformConfig, TrainingJobConfig, key
+from components.notification_policies import existing_topic_grants
 
 from .. import cost
 from .captured import OfflinePlan
@@ -117,6 +118,25 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     return lines + [""]
 
 
+def _notification_lines(cfg: PlatformConfig) -> list[str]:
+    n = cfg.notifications
+    if not n.enabled:
+        return []
+    what = ", ".join(
+        w for w, on in (("image builds", n.image_builds), ("training jobs", n.training_jobs)) if on
+    )
+    if not n.topic_arn:
+        return [f"Notifications ({what}): to the topic the stack creates (KMS-encrypted)", ""]
+    lines = [
+        f"Notifications ({what}): to the existing topic {n.topic_arn}; the stack creates no "
+        "topic or key and cannot change their policies. Its owner must allow:"
+    ]
+    grants = existing_topic_grants(
+        n.topic_arn, n.topic_kms_key_arn, n.image_builds, n.training_jobs
+    )
+    return lines + [f"  - {g}" for g in grants] + [""]
+
+
 def _cost_lines(result: PlanResult) -> list[str]:
     """What the stack costs idle and flat out: the figure that keeps a cluster from running
     overnight unnoticed. A price the table lacks must not stop the plan."""
@@ -205,7 +225,7 @@ def summary(result: PlanResult) -> str:
         ]
     lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
     lines += _cost_lines(result) + [""]
-    lines += _image_lines(result) + _job_lines(cfg)
+    lines += _image_lines(result) + _job_lines(cfg) + _notification_lines(cfg)
     n, unchecked = len(result.manifests), result.unchecked
     # The unchecked kinds are named whether or not the checked ones have errors.
     not_checked = (
