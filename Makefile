@@ -50,7 +50,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 # The pinned upstream CRDs the plan validates custom resources against, downloaded once into the
 # user cache and verified by sha256 (trainstack/offline/crds.py). With no network it says what the plan

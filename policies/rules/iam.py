@@ -1,5 +1,5 @@
 """IAM policies the stack writes: no role gets every action, or every action of a service, on
-every resource.
+every resource; and no role reaches every bucket, topic or key with data-plane actions.
 
 The policy grammar followed is AWS's (IAM User Guide, "IAM JSON policy elements reference"):
 Statement is one object or a list; Action/Resource are a string or a list; action names are
@@ -125,6 +125,68 @@ def _wildcards(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> 
     return out
 
 
+# Data-plane actions that read or write what a job or a service holds: S3 objects and listings,
+# publishing to a topic, and KMS data keys. Granted on every resource of their service they reach
+# every bucket, topic or key in reach, which is the scope a job identity must never have (the
+# artifacts role: data/, checkpoints/, models/ of one bucket; the watcher: one topic and key).
+DATA_ACTIONS = {
+    "s3": ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"),
+    "sns": ("sns:Publish",),
+    "kms": ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"),
+}
+# Two unrelated resources of each service, per partition: a Resource pattern that matches both
+# reaches every bucket (object), topic or key there.
+_ANY_OF_SERVICE = {
+    "s3": ("arn:{p}:s3:::some-bucket/key", "arn:{p}:s3:::other-bucket/a/b"),
+    "sns": ("arn:{p}:sns:us-west-2:111111111111:a", "arn:{p}:sns:eu-west-1:222222222222:b"),
+    "kms": ("arn:{p}:kms:us-west-2:111111111111:key/a", "arn:{p}:kms:eu-west-1:2:alias/b"),
+}
+
+
+def _granted(actions: list[str]) -> dict[str, list[str]]:
+    """service -> the action patterns of `actions` that cover one of its data actions."""
+    out: dict[str, list[str]] = {}
+    for pattern in actions:
+        for service, names in DATA_ACTIONS.items():
+            if any(fnmatch.fnmatchcase(n.lower(), pattern.lower()) for n in names):
+                out.setdefault(service, []).append(pattern)
+    return out
+
+
+def _reaches_every(service: str, resource: str) -> bool:
+    return any(
+        all(fnmatch.fnmatchcase(arn.format(p=p), resource) for arn in _ANY_OF_SERVICE[service])
+        for p in ("aws", "aws-cn", "aws-us-gov")
+    )
+
+
+def data_access_on_every_resource(policy: Any) -> Iterator[str]:
+    """Each Allow statement that grants a data-plane action on every resource of its service."""
+    for i, st in enumerate(_list(_document(policy).get("Statement"))):
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
+            continue  # NotAction on `*` is iam-no-wildcard-grants' finding already
+        resources = [str(r) for r in _list(st.get("Resource"))]
+        for service, actions in _granted([str(a) for a in _list(st.get("Action"))]).items():
+            if "NotResource" in st or any(_reaches_every(service, r) for r in resources):
+                label = st.get("Sid") or f"Statement[{i}]"
+                yield f"{label} allows {actions} on every {service} resource"
+
+
+def _data_scope(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    allowed = set(cfg.get("unscopedAllowed") or [])
+    out = []
+    for names, doc in _named_policies(type_, props):
+        if allowed & set(names):
+            continue
+        who = names[0] if names else "policy"
+        out += [
+            f"{who}: {grant}: name the bucket/prefix, topic or key ARNs it needs (or add the "
+            "policy or role name to this rule's unscopedAllowed)"
+            for grant in data_access_on_every_resource(doc)
+        ]
+    return out
+
+
 RULES = [
     Rule(
         "iam-no-wildcard-grants",
@@ -134,5 +196,14 @@ RULES = [
         (ROLE_POLICY, POLICY, ROLE, ATTACHMENT, POLICY_ATTACHMENT),
         _wildcards,
         {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}},
+    ),
+    Rule(
+        "iam-data-access-scoped",
+        "No role reads or writes S3 objects, publishes to SNS or uses KMS data keys on Resource "
+        "`*`: a job's identity names its bucket prefixes, topic and key.",
+        MANDATORY,
+        (ROLE_POLICY, POLICY, ROLE),
+        _data_scope,
+        {"unscopedAllowed": {"type": "array", "items": {"type": "string"}, "default": []}},
     ),
 ]

@@ -248,6 +248,15 @@ SECURITY_CASES = [
         {"name": "r", "inlinePolicies": [{"name": "p", "policy": policy(allow("*"))}]},
         {"name": "r", "inlinePolicies": [{"name": "p", "policy": policy(allow("s3:GetObject"))}]},
     ),
+    (
+        "iam-data-access-scoped",
+        ROLE_POLICY,
+        {"role": "job", "policy": policy(allow(["s3:GetObject", "s3:PutObject"]))},
+        {
+            "role": "job",
+            "policy": policy(allow(["s3:GetObject", "s3:PutObject"], "arn:aws:s3:::b/data/*")),
+        },
+    ),
     ("efs-encrypted", "aws:efs/fileSystem:FileSystem", {"encrypted": False}, {"encrypted": True}),
     (
         "fsx-lustre-customer-key",

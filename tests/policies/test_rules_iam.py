@@ -95,3 +95,57 @@ def test_captured_karpenter_policy_with_a_wildcard_added_is_caught():
     doc["Statement"].append(allow("ec2:*"))
     props["policy"] = json.dumps(doc)
     assert BY_NAME["iam-no-wildcard-grants"](ROLE_POLICY, props)
+
+
+# ------------------------------------------------------------------ data access on every resource
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        allow("s3:GetObject"),
+        allow(["s3:PutObject", "s3:ListBucket"], "arn:aws:s3:::*"),
+        allow("sns:Publish"),
+        allow("kms:GenerateDataKey*", ["arn:aws:kms:us-west-2:1:key/k", "*"]),
+        {"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::b/x"},
+    ],
+)
+def test_data_access_on_every_resource_is_refused(statement):
+    rule = BY_NAME["iam-data-access-scoped"]
+    found = rule(ROLE_POLICY, {"role": "job", "policy": policy(statement)})
+    assert found and "job" in found[0]
+    # The allow-list names a role that may keep it.
+    props = {"role": "job", "policy": policy(statement)}
+    assert not rule(ROLE_POLICY, props, {"unscopedAllowed": ["job"]})
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        allow("s3:GetObject", "arn:aws:s3:::artifacts/data/*"),
+        allow("sns:Publish", "arn:aws:sns:us-west-2:123456789012:topic"),
+        allow("ec2:DescribeInstances"),  # not data access: iam-no-wildcard-grants' business
+        {"Effect": "Deny", "Action": "s3:*", "Resource": "*"},
+    ],
+)
+def test_scoped_or_other_grants_pass(statement):
+    assert not BY_NAME["iam-data-access-scoped"](
+        ROLE_POLICY, {"role": "r", "policy": policy(statement)}
+    )
+
+
+def test_the_stacks_job_and_watcher_roles_are_scoped_and_widening_one_is_caught():
+    result = plan("efa")
+    assert not [v for v in check_plan(result.plan.resources) if v.rule == "iam-data-access-scoped"]
+    widened = []
+    for r in result.plan.resources:
+        r = copy.deepcopy(r)
+        if r.type == ROLE_POLICY and "s3:GetObject" in json.dumps(r.inputs.get("policy")):
+            doc = r.inputs["policy"]
+            doc = json.loads(doc) if isinstance(doc, str) else doc
+            for st in doc["Statement"]:
+                st["Resource"] = "*"
+            r.inputs["policy"] = json.dumps(doc)
+        widened.append(r)
+    found = [v for v in check_plan(widened) if v.rule == "iam-data-access-scoped"]
+    assert found, "the artifacts role's policy widened to * was not caught"
