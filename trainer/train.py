@@ -330,6 +330,11 @@ def run(cfg: config.TrainConfig) -> dict:
             + (f", weights {exported}" if exported else ""),
             flush=True,
         )
+    # Every rank finishes its collectives before any rank tears the process group down: a rank
+    # destroying gloo while its worker threads still hold async work from the last FSDP
+    # all-gathers aborts ("terminate called without an active exception"; pytorch/pytorch#179291
+    # describes the same teardown race), and torchrun then reports the whole run failed.
+    torch.distributed.barrier()
     return summary
 
 
