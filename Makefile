@@ -38,9 +38,19 @@ train: venv
 		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model.pt
 
 # This trainer against transformers' LlamaForCausalLM, same shape and FSDP2 wrapping, on this CPU.
-bench: venv
-	$(PY) -m pip install --quiet -r bench/requirements.txt
-	$(PY) bench/compare_hf.py --json build/bench/compare_hf.json
+# The bench's own venv: torch first at the trainer's pin, then everything else under a constraint
+# that keeps it there (a requirement admitting a newer torch would pull a multi-GB CUDA build).
+BENCH_VENV ?= build/bench-venv
+BENCH_ARGS ?=
+$(BENCH_VENV)/.installed: bench/requirements.txt bench/constraints.txt trainer/requirements.txt
+	@$(PYTHON) tools/check_python.py
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c bench/constraints.txt -r bench/requirements.txt
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/compare.py $(BENCH_ARGS)
 
 # Lint (ruff's rules and formatting, configured in pyproject.toml; the import layers and no
 # cycles, in .importlinter), then every test.
