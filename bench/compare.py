@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         r = run_one(cmd)
         r["comparison"] = comparison
         runs.append(r)
-        print(f"  {r['tokens_per_s']:.1f} tok/s, peak RSS per rank (MiB) "
-              f"{[round(x / 2**20) for x in r['peak_rss_bytes_per_rank']]}", flush=True)  # fmt: skip
+        mib = [round(x / 2**20) for x in r["peak_rss_bytes_per_rank"]]
+        print(f"  {r['tokens_per_s']:.1f} tok/s, peak RSS per rank {mib} MiB", flush=True)
     rows = report.rows(report.medians(runs))
     print()
     print(report.table(rows))

@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sides import BUILDERS, SIDES  # noqa: E402
+from sides import BUILDERS, SIDES
 
-from trainer import batches, config, distributed, tokenizer  # noqa: E402
+from trainer import batches, config, distributed, tokenizer
 
 MARK = "BENCH-RESULT "
 

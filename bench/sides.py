@@ -5,8 +5,9 @@ returned as `step(micro_batches)`: one optimizer step over the rank's micro-batc
 - hf: transformers' `LlamaForCausalLM` of the same shape, FSDP2 as trainer.parallelize wraps
   (bench/hf_llama.py).
 - titan: torchtitan's Llama 3 model and its own FSDP2 wrapping (`apply_fsdp_to_decoder`), its
-  meta-device build and `init_states`, plain cross-entropy (its loss's math), with trainer.train's AdamW and clipping. Not its
-  Trainer: that needs its HF dataset and tokenizer assets and expects an accelerator.
+  meta-device build and `init_states`, plain cross-entropy (its loss's math), with
+  trainer.train's AdamW and clipping. Not its Trainer: that needs its HF dataset and
+  tokenizer assets.
   torchtitan 0.3.0 picks its device at import (`torchtitan/tools/utils.py`:
   `_get_available_device_type() or "cuda"`), so on a CPU-only machine `_cpu_torchtitan` points
   it at "cpu" (torch.cpu) before any other torchtitan module reads it; on a GPU nothing changes.
