@@ -139,22 +139,36 @@ def upload_file(path: str | Path, url: str, s3=None) -> str:
 DATA_SUFFIXES = (".txt", ".jsonl", ".json")
 
 
-def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
-    """The data objects at `url` (one object, or everything under a prefix), sorted."""
+def data_objects(
+    url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES
+) -> list[tuple[str, int]]:
+    """(key, size) of the data objects at `url` (one object, or everything under a prefix),
+    sorted by key; the sizes let each rank compute its byte ranges without reading."""
     s3 = s3 or client()
     bucket, prefix = split_url(url)
     if prefix.endswith(suffixes):
-        return [prefix]
+        return [(prefix, s3.head_object(Bucket=bucket, Key=prefix)["ContentLength"])]
     under = _join(prefix) + "/" if prefix else ""
-    return sorted(o["Key"] for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes))
+    return sorted(
+        (o["Key"], o["Size"]) for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes)
+    )
 
 
-def stream_lines(bucket: str, key: str, s3=None) -> Iterator[str]:
-    """An object's lines, read as a stream (never downloaded whole)."""
+def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
+    """The data objects at `url`, sorted."""
+    return [k for k, _ in data_objects(url, s3, suffixes)]
+
+
+def read_chunks(bucket: str, key: str, start: int, s3=None, size: int = 1 << 20) -> Iterator[bytes]:
+    """An object from byte `start` on, streamed: a ranged GET (`Range: bytes=start-`, RFC 9110
+    section 14.1.2), so a reader of a shard in the middle of an object never transfers the bytes
+    before it. Closing the generator early closes the connection's body."""
     s3 = s3 or client()
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for line in body.iter_lines(keepends=True):
-        yield line.decode("utf-8")
+    body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
+    try:
+        yield from body.iter_chunks(size)
+    finally:
+        body.close()
 
 
 def download_prefix(
