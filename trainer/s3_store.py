@@ -160,15 +160,20 @@ def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> l
 
 
 def read_chunks(bucket: str, key: str, start: int, s3=None, size: int = 1 << 20) -> Iterator[bytes]:
-    """An object from byte `start` on, streamed: a ranged GET (`Range: bytes=start-`, RFC 9110
-    section 14.1.2), so a reader of a shard in the middle of an object never transfers the bytes
-    before it. Closing the generator early closes the connection's body."""
+    """An object from byte `start` on, in ranged GETs of `size` bytes (`Range: bytes=a-b`, RFC
+    9110 section 14.1.2): a reader of a shard in the middle of an object never transfers the bytes
+    before it, and no connection stays open while the reader waits (a rank reads many shards at
+    once, more than boto3's pool of 10 connections)."""
     s3 = s3 or client()
-    body = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-")["Body"]
-    try:
-        yield from body.iter_chunks(size)
-    finally:
-        body.close()
+    total = None
+    while total is None or start < total:
+        resp = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + size - 1}")
+        total = int(resp["ContentRange"].rpartition("/")[2])  # "bytes a-b/total"
+        data = resp["Body"].read()
+        if not data:
+            return
+        yield data
+        start += len(data)
 
 
 def download_prefix(
