@@ -253,7 +253,7 @@ def _local_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) ->
 def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) -> Docs:
     ds = _hf_dataset(cfg, cfg.split)
     try:
-        ds = ds.reshard()  # Parquet: one shard per row group (datasets >= 4.1)
+        ds = ds.reshard()  # Parquet: a shard per row group (datasets 5.2.0 iterable_dataset.py)
     except (AttributeError, NotImplementedError):
         pass
     groups = max(g for g in range(1, min(num_shards, ds.num_shards) + 1) if num_shards % g == 0)
