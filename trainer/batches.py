@@ -1,18 +1,20 @@
 """Packing documents into fixed-length sequences, dealt to ranks so that any world size sees the
 same global batches, and a data position that a checkpoint can carry to another world size.
 
-The training documents, in source order d = 0, 1, 2, ..., are dealt round-robin into S shards
-(shard d % S); each shard packs its documents (each followed by EOS) into one token stream that is
+The training data is split into S shards (trainer/sources.py `shard_documents`: by document
+index for synthetic data, by byte range for files and S3 objects, by file shard for Hugging Face
+datasets); each shard packs its documents (each followed by EOS) into one token stream that is
 cut into sequences of seq_len + 1 tokens. Sequence g (0 <= g < global batch B) of every step comes
 from shard g % S, and rank r takes the sequences g = r, r + W, r + 2W, ... Because W divides S,
-rank r owns exactly the shards k with k % W == r: it tokenizes only those, and no two ranks ever
-hold the same sequence. A shard's position is (its document number j, token offset), which does
-not depend on W, so a checkpoint written by 2 ranks resumes on 1, 4 or 8.
+rank r owns exactly the shards k with k % W == r, and reads only those: no rank reads another's
+data. A shard's position is (cursor, token offset): the cursor is where, in the shard's own
+terms, the current document starts (a byte offset for files), so a resume seeks there instead of
+reading what came before, and it does not depend on W: a checkpoint written by 2 ranks resumes
+on 1, 4 or 8.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 import numpy as np
@@ -22,36 +24,42 @@ from . import sources
 from .config_sections import ConfigError
 from .train_config import TrainConfig
 
+# Changes when the same position would name other documents (v2: per-shard byte ranges).
+DATA_ORDER = 2
+
 
 class _Shard:
     """One shard's token stream; `position` is where its next unread token is."""
 
-    def __init__(self, position: tuple[int, int]):
+    def __init__(self, docs, tokenizer, position: tuple[int, int]):
         self.position = position
-        self._docs: deque[list] = deque()  # [doc number j, tokens, offset]
+        self._source, self._tok = docs, tokenizer  # (cursor, next cursor, text) from the cursor
+        self._docs: deque[list] = deque()  # [cursor, next cursor, tokens, offset]
         self.available = 0
 
-    def add(self, j: int, tokens: np.ndarray) -> None:
-        if j < self.position[0]:
-            return  # before the restored position
-        off = self.position[1] if j == self.position[0] else 0
-        self._docs.append([j, tokens, off])
-        self.available += len(tokens) - off
+    def fill(self, n: int) -> None:
+        while self.available < n:
+            cursor, after, text = next(self._source)
+            tokens = np.append(self._tok.encode(text), self._tok.eos_id)
+            off = self.position[1] if cursor == self.position[0] else 0
+            self._docs.append([cursor, after, tokens, off])
+            self.available += len(tokens) - off
 
     def take(self, n: int) -> np.ndarray:
+        self.fill(n)
         out, need = [], n
         while need:
-            j, tokens, off = self._docs[0]
+            cursor, after, tokens, off = self._docs[0]
             t = min(need, len(tokens) - off)
             out.append(tokens[off : off + t])
             off += t
             need -= t
             if off == len(tokens):
                 self._docs.popleft()
-                self.position = (j + 1, 0)
+                self.position = (after, 0)
             else:
-                self._docs[0][2] = off
-                self.position = (j, off)
+                self._docs[0][3] = off
+                self.position = (cursor, off)
         self.available -= n
         return np.concatenate(out)
 
@@ -70,11 +78,11 @@ class ShardedBatches:
             self._check_state(state)
             for k in positions:
                 positions[k] = tuple(state["shards"][str(k)])
-        self.shards = {k: _Shard(p) for k, p in positions.items()}
-        # Skip (without tokenizing) the documents every owned shard has already consumed.
-        first = min(k + j * self.S for k, (j, _) in positions.items())
-        self._docs = itertools.islice(sources.train_documents(cfg.data), first, None)
-        self._next_doc = first
+        # Each owned shard reads only its own data, from its position on.
+        self.shards = {
+            k: _Shard(sources.shard_documents(cfg.data, k, self.S, p[0]), tokenizer, p)
+            for k, p in positions.items()
+        }
 
     def fingerprint(self) -> dict:
         d = self.cfg.data
@@ -86,10 +94,19 @@ class ShardedBatches:
             "tokenizer": self.tok.name,
             "val_holdout": d.val_holdout,
             "num_shards": self.S,
+            "order": DATA_ORDER,
         }
 
     def _check_state(self, state: dict) -> None:
         mine, theirs = self.fingerprint(), state.get("fingerprint", {})
+        if theirs.get("order") != DATA_ORDER:
+            raise ConfigError(
+                [
+                    f"checkpoint.dir={self.cfg.checkpoint.dir}: its data position is of an "
+                    "earlier trainer's data order, which this one cannot seek to; resume it with "
+                    "that trainer, or start in an empty checkpoint.dir"
+                ]
+            )
         issues = [
             f"data.{k}{' (global batch)' if k == 'num_shards' else ''}: differs from the "
             f"checkpoint's data ({theirs.get(k)!r}); a resume must read the same data in "
@@ -100,22 +117,11 @@ class ShardedBatches:
         if issues:
             raise ConfigError(issues)
 
-    def _fill(self, k: int) -> None:
-        shard = self.shards[k]
-        while shard.available < self.seq:
-            text = next(self._docs)
-            d, self._next_doc = self._next_doc, self._next_doc + 1
-            owner = self.shards.get(d % self.S)
-            if owner is not None:
-                owner.add(d // self.S, np.append(self.tok.encode(text), self.tok.eos_id))
-
     def step_sequences(self) -> list[np.ndarray]:
         """This rank's sequences of the next global step, in global order."""
         out = []
         for g in range(self.rank, self.cfg.global_batch_size, self.world):
-            k = g % self.S
-            self._fill(k)
-            out.append(self.shards[k].take(self.seq))
+            out.append(self.shards[g % self.S].take(self.seq))
         return out
 
     def next_step(self) -> list[torch.Tensor]:

@@ -139,22 +139,41 @@ def upload_file(path: str | Path, url: str, s3=None) -> str:
 DATA_SUFFIXES = (".txt", ".jsonl", ".json")
 
 
-def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
-    """The data objects at `url` (one object, or everything under a prefix), sorted."""
+def data_objects(
+    url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES
+) -> list[tuple[str, int]]:
+    """(key, size) of the data objects at `url` (one object, or everything under a prefix),
+    sorted by key; the sizes let each rank compute its byte ranges without reading."""
     s3 = s3 or client()
     bucket, prefix = split_url(url)
     if prefix.endswith(suffixes):
-        return [prefix]
+        return [(prefix, s3.head_object(Bucket=bucket, Key=prefix)["ContentLength"])]
     under = _join(prefix) + "/" if prefix else ""
-    return sorted(o["Key"] for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes))
+    return sorted(
+        (o["Key"], o["Size"]) for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes)
+    )
 
 
-def stream_lines(bucket: str, key: str, s3=None) -> Iterator[str]:
-    """An object's lines, read as a stream (never downloaded whole)."""
+def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
+    """The data objects at `url`, sorted."""
+    return [k for k, _ in data_objects(url, s3, suffixes)]
+
+
+def read_chunks(bucket: str, key: str, start: int, s3=None, size: int = 1 << 20) -> Iterator[bytes]:
+    """An object from byte `start` on, in ranged GETs of `size` bytes (`Range: bytes=a-b`, RFC
+    9110 section 14.1.2): a reader of a shard in the middle of an object never transfers the bytes
+    before it, and no connection stays open while the reader waits (a rank reads many shards at
+    once, more than boto3's pool of 10 connections)."""
     s3 = s3 or client()
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for line in body.iter_lines(keepends=True):
-        yield line.decode("utf-8")
+    total = None
+    while total is None or start < total:
+        resp = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + size - 1}")
+        total = int(resp["ContentRange"].rpartition("/")[2])  # "bytes a-b/total"
+        data = resp["Body"].read()
+        if not data:
+            return
+        yield data
+        start += len(data)
 
 
 def download_prefix(

@@ -22,6 +22,7 @@ import random
 import zlib
 from collections.abc import Iterator
 
+from . import records
 from .config_sections import ConfigError, DataConfig
 
 _NAMES = ["Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu"]
@@ -55,63 +56,68 @@ def _is_s3(path: str | None) -> bool:
     return bool(path) and path.startswith("s3://")
 
 
-def _local_files(path: str) -> list[str]:
+def _local_files(path: str) -> list[tuple[str, int]]:
+    """(file, size) of the data at `path`, in sorted order."""
     if _is_s3(path):
         from . import s3_store
 
         bucket, _ = s3_store.split_url(path)
-        files = [f"s3://{bucket}/{k}" for k in s3_store.data_keys(path)]
+        files = [(f"s3://{bucket}/{k}", n) for k, n in s3_store.data_objects(path)]
     elif os.path.isdir(path):
-        files = sorted(
+        names = sorted(
             f
             for ext in ("txt", "jsonl", "json")
             for f in glob.glob(os.path.join(path, "**", f"*.{ext}"), recursive=True)
         )
+        files = [(f, os.path.getsize(f)) for f in names]
     else:
-        files = [path] if os.path.exists(path) else []
+        files = [(path, os.path.getsize(path))] if os.path.exists(path) else []
     if not files:
         raise ConfigError([f"data.path={path}: no .txt or .jsonl files there"])
     return files
 
 
-def _lines(f: str) -> Iterator[str]:
-    """A file's lines with their line ends: a local path, or an S3 object read as a stream."""
+def _chunks(f: str, start: int) -> Iterator[bytes]:
+    """A file's bytes from `start` on: a local path (seek), or an S3 object (a ranged GET)."""
     if _is_s3(f):
         from . import s3_store
 
         bucket, key = s3_store.split_url(f)
-        yield from s3_store.stream_lines(bucket, key)
+        yield from s3_store.read_chunks(bucket, key, start, size=records.CHUNK)
         return
-    with open(f, encoding="utf-8") as fh:
-        yield from fh
+    with open(f, "rb") as fh:
+        fh.seek(start)
+        while chunk := fh.read(records.CHUNK):
+            yield chunk
 
 
-def _paragraphs(lines: Iterator[str]) -> Iterator[str]:
-    """Blank-line-separated paragraphs (an empty line ends one), stripped, none empty."""
-    para: list[str] = []
-    for line in itertools.chain(lines, ["\n"]):
-        if line in ("\n", ""):
-            text = "".join(para).strip()
-            if text:
-                yield text
-            para = []
-        else:
-            para.append(line)
+def _is_jsonl(f: str) -> bool:
+    return f.endswith((".jsonl", ".json"))
 
 
-def _local_once(files: list[str], text_field: str) -> Iterator[str]:
-    for f in files:
-        if not f.endswith((".jsonl", ".json")):
-            yield from _paragraphs(_lines(f))
+def _file_documents(f: str, a: int, b: int, text_field: str) -> Iterator[tuple[int, int, str]]:
+    """(start, end, text) of the documents of file `f` that start in its bytes [a, b):
+    .jsonl lines (field `text_field`), or .txt blank-line-separated paragraphs, stripped."""
+    jsonl = _is_jsonl(f)
+    sep = records.LINE if jsonl else records.PARAGRAPH
+    for start, end, raw in records.records(_chunks(f, records.read_from(a)), a, b, sep):
+        text = raw.decode("utf-8").replace("\r\n", "\n").strip()
+        if not text:
             continue
-        for n, line in enumerate(_lines(f), 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)[text_field]
-                except (KeyError, ValueError) as e:
-                    raise ConfigError(
-                        [f"data.text_field={text_field}: {f}:{n} has no such text field ({e})"]
-                    ) from None
+        if jsonl:
+            try:
+                text = json.loads(text)[text_field]
+            except (KeyError, ValueError) as e:
+                raise ConfigError(
+                    [f"data.text_field={text_field}: {f} at byte {start} has no such field ({e})"]
+                ) from None
+        yield start, end, text
+
+
+def _local_once(files: list[tuple[str, int]], text_field: str) -> Iterator[str]:
+    for f, size in files:
+        for _, _, text in _file_documents(f, 0, size, text_field):
+            yield text
 
 
 def _hf_dataset(cfg: DataConfig, split: str):
@@ -129,7 +135,7 @@ def _hf_dataset(cfg: DataConfig, split: str):
         if not files:
             raise ConfigError([f"data.path={path}: no .txt, .jsonl or .parquet objects there"])
     elif path and os.path.exists(path):
-        files = _local_files(path) if os.path.isdir(path) else [path]
+        files = [f for f, _ in _local_files(path)] if os.path.isdir(path) else [path]
     if files:
         builder = {"txt": "text", "parquet": "parquet"}.get(files[0].rsplit(".", 1)[-1], "json")
         return datasets.load_dataset(
@@ -138,16 +144,20 @@ def _hf_dataset(cfg: DataConfig, split: str):
     return datasets.load_dataset(path, cfg.name, split=split, streaming=True)
 
 
+def _text(row: dict, cfg: DataConfig) -> str:
+    if cfg.text_field not in row:
+        raise ConfigError(
+            [
+                f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
+                f"(columns: {', '.join(row)})"
+            ]
+        )
+    return row[cfg.text_field]
+
+
 def _hf_once(cfg: DataConfig, split: str) -> Iterator[str]:
     for row in _hf_dataset(cfg, split):
-        if cfg.text_field not in row:
-            raise ConfigError(
-                [
-                    f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
-                    f"(columns: {', '.join(row)})"
-                ]
-            )
-        yield row[cfg.text_field]
+        yield _text(row, cfg)
 
 
 def _forever(make_once) -> Iterator[str]:
@@ -185,3 +195,100 @@ def val_documents(cfg: DataConfig) -> Iterator[str]:
     if cfg.source == "hf" and cfg.val_split:
         return raw_documents(cfg, cfg.val_split)
     return (d for d in raw_documents(cfg) if is_heldout(d, cfg.val_holdout))
+
+
+# ------------------------------------------------------------------------------ training shards
+#
+# Shard k of S reads only its own part of the data, and a cursor says where in that part a
+# document starts, so a resume seeks there instead of reading what came before:
+# - synthetic: documents k, k + S, k + 2S, ...; the cursor is the count j (document k + jS);
+# - local (files or S3 objects): the files' bytes laid end to end (total T) are cut into S equal
+#   ranges, shard k owning the documents that start in [kT/S, (k+1)T/S) (trainer/records.py);
+#   the cursor is epoch x T + the byte where the document starts;
+# - hf: the dataset's file shards (Parquet row groups after `reshard()`) split into G groups,
+#   G the largest divisor of S not above their number; shard k takes every (S/G)-th example of
+#   group k % G (`IterableDataset.shard`); the cursor counts the shard's examples.
+# A shard loops over its part forever; documents held out for validation are skipped.
+
+Docs = Iterator[tuple[int, int, str]]  # (cursor, next cursor, text)
+
+
+def _empty_shard(k: int, num_shards: int, path: str | None) -> ConfigError:
+    return ConfigError(
+        [
+            f"data.num_shards={num_shards}: shard {k} of data.path={path} holds no training "
+            "document; use fewer shards (a smaller global batch) or more data"
+        ]
+    )
+
+
+def _synthetic_shard(k: int, num_shards: int, cursor: int) -> Docs:
+    for j in itertools.count(cursor):
+        yield j, j + 1, synthetic_document(k + j * num_shards)
+
+
+def _local_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) -> Docs:
+    files = _local_files(cfg.path)
+    total = sum(n for _, n in files)
+    a, b = k * total // num_shards, (k + 1) * total // num_shards
+    epoch, pos = divmod(cursor, total)
+    if pos >= b:
+        epoch, pos = epoch + 1, a
+    pos = max(pos, a)
+    while True:
+        found, g = False, 0
+        for f, size in files:
+            lo, hi = max(pos, g), min(b, g + size)
+            if lo < hi:
+                for start, end, text in _file_documents(f, lo - g, hi - g, cfg.text_field):
+                    if keep(text):
+                        found = True
+                        yield epoch * total + g + start, epoch * total + g + end, text
+            g += size
+        if not found and pos == a:
+            raise _empty_shard(k, num_shards, cfg.path)
+        epoch, pos = epoch + 1, a
+
+
+def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) -> Docs:
+    ds = _hf_dataset(cfg, cfg.split)
+    try:
+        ds = ds.reshard()  # Parquet: a shard per row group (datasets 5.2.0 iterable_dataset.py)
+    except (AttributeError, NotImplementedError):
+        pass
+    groups = max(g for g in range(1, min(num_shards, ds.num_shards) + 1) if num_shards % g == 0)
+    part = ds.shard(num_shards=groups, index=k % groups)
+    every, nth = num_shards // groups, k // groups
+    n = 0  # the shard's examples so far, over all epochs
+    while True:
+        found, seen = False, 0
+        for i, row in enumerate(part):
+            if i % every != nth:
+                continue
+            n, seen = n + 1, seen + 1
+            if n <= cursor:  # before the cursor: read, not used (a stream cannot seek)
+                continue
+            text = _text(row, cfg)
+            if keep(text):
+                found = True
+                yield n - 1, n, text
+        if not seen or (not found and n - seen >= cursor):
+            raise _empty_shard(k, num_shards, cfg.path)
+
+
+def shard_documents(cfg: DataConfig, k: int, num_shards: int, cursor: int = 0) -> Docs:
+    """Shard k's training documents from `cursor` on (0: the start), endlessly."""
+    if cfg.source == "hf" and cfg.val_split:
+
+        def keep(text: str) -> bool:
+            return True
+    else:
+
+        def keep(text: str) -> bool:
+            return not is_heldout(text, cfg.val_holdout)
+
+    if cfg.source == "synthetic":
+        return ((c, n, t) for c, n, t in _synthetic_shard(k, num_shards, cursor) if keep(t))
+    if cfg.source == "local":
+        return _local_shard(cfg, k, num_shards, cursor, keep)
+    return _hf_shard(cfg, k, num_shards, cursor, keep)

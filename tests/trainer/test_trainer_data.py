@@ -117,10 +117,11 @@ def test_local_source_errors_name_the_key(tmp_path):
         next(sources.raw_documents(cfg.data))
 
 
-def test_tokenizer_json(tmp_path, corpus):
+def test_tokenizer_json(tmp_path_factory, corpus):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     path, docs = corpus
+    tmp_path = tmp_path_factory.mktemp("tok")  # outside the data directory, read whole
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel()
     tok.decoder = decoders.ByteLevel()
