@@ -4,12 +4,13 @@ init memory that shrinks with the ranks, checkpoint names that do not move."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
 import pytest
 import torch
-from trainer_support import _env, _free_port
+from trainer_support import _env, _free_port, ok, run_trainer
 
 from trainer import config
 from trainer.model import (
@@ -117,3 +118,65 @@ def test_init_is_the_same_on_any_world_size_and_its_memory_halves(tmp_path):
     # left rank 0 of 2 at ~1x a one-rank build; only the local rows: ~0.5x.
     assert one["rise_mib"] > 380, one["rise_mib"]
     assert two["rise_mib"] < 0.6 * one["rise_mib"], (two["rise_mib"], one["rise_mib"])
+
+
+# The FSDP units of an untied model, their parameters and reshard-after-forward choice, and the
+# parameter names a checkpoint is keyed by.
+UNITS_PROBE = """
+import json, torch
+from torch.distributed.fsdp import FSDPModule
+from trainer import config, distributed, train
+from trainer.model import Transformer
+cfg = config.build("tiny", {"model": {"tie_embeddings": False}})
+d = distributed.init()
+model = train.build_model(cfg, d)
+with torch.device("meta"):
+    plain = Transformer(cfg.model, rope_len=cfg.seq_len)
+units, seen = {}, set()
+for name, m in model.named_modules():
+    group = m._get_fsdp_state()._fsdp_param_group if isinstance(m, FSDPModule) else None
+    if group is not None and id(group) not in seen:
+        seen.add(id(group))
+        units[name or "<root>"] = {
+            "params": sorted(p._module_info.module.__class__.__name__ + "." + p._module_info.param_name
+                             for p in group.fsdp_params),
+            "reshard_after_forward": group.post_forward_mesh_info is not None,
+        }
+print(json.dumps({"units": units, "same_names": list(model.state_dict()) == list(plain.state_dict())}))
+distributed.shutdown()
+"""
+
+
+def test_embedding_and_head_are_their_own_units_and_names_do_not_move(tmp_path):
+    p = subprocess.run(
+        [sys.executable, "-c", UNITS_PROBE],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["same_names"]  # DCP checkpoints of earlier runs still load
+    units = got["units"]
+    assert "<root>" not in units  # the root holds no parameter of its own
+    assert units["tok_embeddings"]["reshard_after_forward"]
+    assert units["layers.0"]["reshard_after_forward"]
+    assert not units["layers.1"]["reshard_after_forward"]  # the last block: backward's second
+    (head,) = [u for n, u in units.items() if n in ("norm", "output")]
+    assert head == {
+        "params": ["FSDPOutputHead.weight", "FSDPRMSNorm.weight"],
+        "reshard_after_forward": False,  # backward starts here
+    }
+
+
+def test_untied_two_ranks_match_one_process(tmp_path):
+    """The tied tiny preset keeps embedding and head on the root; untied, they are units of
+    their own, sharded across ranks with the chunked loss on top."""
+    args = ("--max-steps", "4", "--model.tie-embeddings", "false", "--checkpoint.interval", "0")
+    one = ok(run_trainer(tmp_path / "one", *args))
+    two = ok(run_trainer(tmp_path / "two", *args, nproc=2))
+    a, b = one.losses(), two.losses()
+    assert list(a) == [1, 2, 3, 4] and list(b) == list(a)
+    assert all(math.isclose(a[s], b[s], rel_tol=1e-6) for s in a), (a, b)
