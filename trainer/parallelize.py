@@ -57,11 +57,13 @@ def parallelize(
     # norm with the output projection each their own unit, so none stays gathered for the
     # whole step. The root then holds no parameter of its own (only the rope buffers).
     # reshard_after_forward per unit: False where backward needs the unit right after the
-    # forward ends (norm + output, which backward starts with, and the last block after it),
+    # forward ends (norm + output, which backward starts with, and the last block after it;
+    # torchtitan reshards its last block, this trainer kept it gathered before and still does),
     # saving their all-gather at the start of backward for one unit's unsharded memory each;
-    # True elsewhere. FSDP2's implicit prefetching (the next unit's all-gather issued in the
-    # previous unit's pre-forward/pre-backward) already follows this order; explicit
-    # set_modules_to_*_prefetch measured no faster here (docs/trainer.md).
+    # True elsewhere. Prefetching is FSDP2's implicit one (on GPU, the next unit's all-gather
+    # is issued on its own stream during the current unit's compute, in the order the units
+    # ran); no explicit set_modules_to_*_prefetch: on this CPU gloo's collectives do not
+    # overlap compute, so a deeper prefetch could not be measured here. Numbers: docs/trainer.md.
     tied = model.cfg.tie_embeddings
     if not tied:
         fully_shard(model.tok_embeddings, mesh=mesh, mp_policy=mp, reshard_after_forward=True)

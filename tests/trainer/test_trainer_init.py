@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from test_trainer_loss import FIXED_MMAP
 from trainer_support import _env, _free_port, ok, run_trainer
 
 from trainer import config
@@ -105,7 +106,9 @@ def build(world: int, tmp_path) -> dict:
             f"127.0.0.1:{_free_port()}",
             str(script),
         ]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    p = subprocess.run(
+        cmd, env=_env() | FIXED_MMAP, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
 

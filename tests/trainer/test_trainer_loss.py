@@ -77,7 +77,9 @@ def test_chunks_are_bounded_in_elements():
 # torch has no peak counter for CPU allocations, but ru_maxrss (the kernel's high-water mark of
 # the process's resident pages) sees every page torch touches, and tensors this large are mmap'd
 # and returned to the system when freed, so the delta over the high-water mark before the step
-# is the step's own peak. On CUDA, torch.cuda.max_memory_allocated says the same directly.
+# is the step's own peak. FIXED_MMAP keeps them mmap'd: glibc otherwise raises its mmap threshold
+# after the first free (up to 32 MiB), and later chunk-sized buffers stay in the heap. On CUDA, torch.cuda.max_memory_allocated says the same directly.
+FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 PEAK_PROBE = """
 import json, resource, sys
 import torch, torch.nn.functional as F
@@ -102,7 +104,7 @@ print(json.dumps({"peak_mib": (after - before) / 1024, "loss": loss.mean().item(
 def peak(mode: str, n: int, vocab: int, dim: int) -> dict:
     p = subprocess.run(
         [sys.executable, "-c", PEAK_PROBE, mode, str(n), str(vocab), str(dim)],
-        env=_env(),
+        env=_env() | FIXED_MMAP,
         capture_output=True,
         text=True,
         timeout=300,
