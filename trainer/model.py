@@ -1,9 +1,10 @@
 """Llama-style decoder: RMSNorm, RoPE, SwiGLU, grouped-query attention, tied or untied embeddings.
 
 Built on the meta device (no memory until sharded), then materialised with `to_empty` and filled
-by `init_weights`, which writes every parameter and buffer. Each parameter is drawn from its own
-generator seeded by (seed, name) over the full shape and then cut to the local shard, so a model
-initialises identically on any number of ranks.
+by `init_weights`, which writes every parameter and buffer. Each parameter is drawn in row blocks,
+each from its own generator seeded by (seed, name, block), and a rank draws only the blocks over
+its own shard: a model initialises identically on any number of ranks, and no rank ever holds a
+full parameter (an 8B model's 2.1 GB embedding included).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import zlib
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributed.tensor import DTensor, distribute_tensor
+from torch.distributed.tensor import DTensor
+from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
 from .config_sections import ModelConfig, RopeScaling
+from .loss import OutputHead
 
 
 def rope_inv_freq(head_dim: int, theta: float, scaling: RopeScaling | None) -> torch.Tensor:
@@ -40,13 +43,23 @@ def rope_inv_freq(head_dim: int, theta: float, scaling: RopeScaling | None) -> t
     )
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: [batch, seq, heads, head_dim]; rotate-half form."""
-    half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    cos, sin = cos[None, :, None, :], sin[None, :, None, :]
-    rotated = torch.cat((-x2, x1), dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+def rope_tables(
+    inv_freq: torch.Tensor, length: int, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos [length, 1, 1, half] and signed sin [length, 1, 2, half] (-sin for the first half,
+    +sin for the second), in the layout `apply_rope` broadcasts against [b, t, heads, 2, half]:
+    computed in fp64 once, stored in the compute dtype so no call casts or concatenates."""
+    angles = torch.outer(torch.arange(length, dtype=torch.float64), inv_freq)
+    cos, sin = angles.cos(), angles.sin()
+    return cos[:, None, None, :].to(dtype), torch.stack((-sin, sin), dim=1)[:, None].to(dtype)
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin_pm: torch.Tensor) -> torch.Tensor:
+    """x: [batch, seq, heads, head_dim]; rotate-half form (x1, x2) -> (x1 cos - x2 sin,
+    x2 cos + x1 sin). Swapping the two halves is a flip of a size-2 axis; the sign is in sin_pm.
+    In fp32 this is bit-identical to x * cat(cos, cos) + cat(-x2, x1) * cat(sin, sin)."""
+    halves = x.unflatten(-1, (2, x.shape[-1] // 2))
+    return (halves * cos + halves.flip(-2) * sin_pm).flatten(-2)
 
 
 class RMSNorm(nn.Module):
@@ -108,27 +121,39 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, cfg: ModelConfig, rope_len: int | None = None):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        rope_len: int | None = None,
+        compute_dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         self.cfg = cfg
         self.rope_len = rope_len or cfg.max_seq_len
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
-        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        self.output = OutputHead(cfg.dim, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
-        # Derived from config, so not saved in checkpoints; rebuilt by init_weights.
-        self.register_buffer("rope_cos", torch.empty(self.rope_len, cfg.head_dim), persistent=False)
-        self.register_buffer("rope_sin", torch.empty(self.rope_len, cfg.head_dim), persistent=False)
+        # Derived from config, so not saved in checkpoints; rebuilt by init_weights. In the
+        # compute dtype (bf16 under mixed precision): FSDP's cast of forward inputs is then a
+        # no-op and q, k are never promoted to fp32.
+        half = cfg.head_dim // 2
+        cos = torch.empty(self.rope_len, 1, 1, half, dtype=compute_dtype)
+        sin = torch.empty(self.rope_len, 1, 2, half, dtype=compute_dtype)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits [b, t, vocab]; with targets, the fp32 per-token losses [b * t] instead,
+        computed chunk by chunk without the full logits (trainer/loss.py)."""
         t = tokens.shape[1]
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
         h = self.tok_embeddings(tokens)
         for layer in self.layers:
             h = layer(h, cos, sin)
-        return self.output(self.norm(h))
+        return self.output(self.norm(h), targets)
 
     # -- initialisation -------------------------------------------------------------------------
 
@@ -151,30 +176,24 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def init_weights(self, seed: int) -> None:
-        """Fill every parameter and buffer. Call after `to_empty` (and after sharding)."""
+        """Fill every parameter and buffer. Call after `to_empty` (and after sharding): each
+        rank writes only its own rows of each parameter, drawn as in `fill_rows`, so the full
+        model is the same on any number of ranks and no rank holds a full parameter."""
         for name, param in self.named_parameters():
             # Wrappers (activation checkpointing) must not change a parameter's seed.
             name = name.replace("_checkpoint_wrapped_module.", "")
+            local, row0 = _local_rows(param)
             std = self._init_std(name)
-            full = torch.empty(param.shape, dtype=param.dtype, device=param.device)
             if std is None:
-                full.fill_(1.0)
+                local.fill_(1.0)
             else:
-                gen = torch.Generator(device=param.device)
-                gen.manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
-                nn.init.trunc_normal_(full, std=std, a=-3 * std, b=3 * std, generator=gen)
-            if isinstance(param, DTensor):
-                full = distribute_tensor(
-                    full, param.device_mesh, param.placements, src_data_rank=None
-                ).to_local()
-                param.to_local().copy_(full)
-            else:
-                param.copy_(full)
+                fill_rows(
+                    local, param.shape, row0, std, seed * 1_000_003 + zlib.crc32(name.encode())
+                )
         inv = rope_inv_freq(self.cfg.head_dim, self.cfg.rope_theta, self.cfg.rope_scaling)
-        angles = torch.outer(torch.arange(self.rope_len, dtype=torch.float64), inv)
-        angles = torch.cat((angles, angles), dim=-1)
-        self.rope_cos.copy_(angles.cos().to(self.rope_cos.dtype))
-        self.rope_sin.copy_(angles.sin().to(self.rope_sin.dtype))
+        cos, sin = rope_tables(inv, self.rope_len, self.rope_cos.dtype)
+        self.rope_cos.copy_(cos)
+        self.rope_sin.copy_(sin)
 
     # -- accounting -----------------------------------------------------------------------------
 
@@ -183,6 +202,45 @@ class Transformer(nn.Module):
 
     def flops_per_token(self, seq_len: int) -> float:
         return flops_per_token(self.cfg, seq_len)
+
+
+# Rows are drawn in blocks of about this many elements, each block from its own generator: a
+# shard boundary may fall anywhere, and a rank draws only the blocks that overlap its rows.
+INIT_BLOCK_ELEMENTS = 1 << 20
+
+
+def fill_rows(out: torch.Tensor, shape: torch.Size, row0: int, std: float, param_seed: int) -> None:
+    """Write rows [row0, row0 + len(out)) of a truncated-normal tensor of `shape` whose row
+    block k is drawn from a generator seeded by (param_seed, k): the values depend on the
+    parameter, the seed and the block size only, never on how the rows are split."""
+    rows = shape[0] if len(shape) else 1
+    row_numel = math.prod(shape[1:]) if len(shape) > 1 else 1
+    per_block = max(1, INIT_BLOCK_ELEMENTS // max(1, row_numel))
+    n = out.shape[0] if out.ndim else 1
+    if n == 0:  # a rank past the last row of a small parameter
+        return
+    gen = torch.Generator(device=out.device)
+    for block in range(row0 // per_block, -(-(row0 + n) // per_block)):
+        lo, hi = block * per_block, min(rows, (block + 1) * per_block)
+        drawn = torch.empty((hi - lo, *shape[1:]), dtype=out.dtype, device=out.device)
+        gen.manual_seed((param_seed * 1_000_033 + block) % (1 << 63))
+        nn.init.trunc_normal_(drawn, std=std, a=-3 * std, b=3 * std, generator=gen)
+        a, b = max(lo, row0), min(hi, row0 + n)
+        out[a - row0 : b - row0].copy_(drawn[a - lo : b - lo])
+
+
+def _local_rows(param: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """This rank's part of a parameter and the index of its first row. FSDP2 shards dim 0
+    (torch.chunk-style, the last ranks may hold fewer or no rows)."""
+    if not isinstance(param, DTensor):
+        return param.data, 0
+    local = param.to_local()
+    shape, offset = compute_local_shape_and_global_offset(
+        param.shape, param.device_mesh, param.placements
+    )
+    if tuple(shape[1:]) != tuple(param.shape[1:]) or any(offset[1:]):
+        raise NotImplementedError(f"init of a parameter sharded beyond dim 0: {param.placements}")
+    return local, offset[0]
 
 
 def matmul_params(cfg: ModelConfig) -> int:

@@ -1,5 +1,6 @@
-"""FSDP2 wrapping: activation checkpointing and torch.compile per block, fully_shard per block and
-on the root, bf16 parameters with fp32 gradient reduction on GPUs with bf16 tensor cores."""
+"""FSDP2 wrapping: activation checkpointing and torch.compile per block, fully_shard per block, on
+the embedding, on the final norm with the output, and on the root; bf16 parameters with fp32
+gradient reduction on GPUs with bf16 tensor cores."""
 
 from __future__ import annotations
 
@@ -51,9 +52,28 @@ def parallelize(
             block.compile()
         model.layers[i] = block
     n = len(model.layers)
+    # Units as torchtitan's apply_fsdp (pytorch/torchtitan@018740b,
+    # torchtitan/models/llama3/infra/parallelize.py): the embedding, each block, and the final
+    # norm with the output projection each their own unit, so none stays gathered for the
+    # whole step. The root then holds no parameter of its own (only the rope buffers).
+    # reshard_after_forward per unit: False where backward needs the unit right after the
+    # forward ends (norm + output, which backward starts with, and the last block after it;
+    # torchtitan reshards its last block, this trainer kept it gathered before and still does),
+    # saving their all-gather at the start of backward for one unit's unsharded memory each;
+    # True elsewhere. Prefetching is FSDP2's implicit one (on GPU, the next unit's all-gather
+    # is issued on its own stream during the current unit's compute, in the order the units
+    # ran); no explicit set_modules_to_*_prefetch: on this CPU gloo's collectives do not
+    # overlap compute, so a deeper prefetch could not be measured here. Numbers: docs/trainer.md.
+    tied = model.cfg.tie_embeddings
+    if not tied:
+        fully_shard(model.tok_embeddings, mesh=mesh, mp_policy=mp, reshard_after_forward=True)
     for i, block in enumerate(model.layers):
-        # The last block is resharded by the root right away: keeping it gathered saves one
-        # all-gather at the start of backward.
         fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=i < n - 1)
+    if not tied:
+        fully_shard(
+            [model.norm, model.output], mesh=mesh, mp_policy=mp, reshard_after_forward=False
+        )
+    # Tied embeddings: one parameter used first and last in forward cannot sit in two units;
+    # the root holds embedding, norm and output, gathered for the step as before.
     fully_shard(model, mesh=mesh, mp_policy=mp)
     return model

@@ -93,8 +93,10 @@ def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
 
 
 def build_model(cfg: config.TrainConfig, d: distributed.Dist) -> Transformer:
+    # On meta, sharded, then only the local shards are materialised and initialised.
+    dtype = torch.bfloat16 if uses_bf16(cfg.parallel, d.device) else torch.float32
     with torch.device("meta"):
-        model = Transformer(cfg.model, rope_len=cfg.seq_len)
+        model = Transformer(cfg.model, rope_len=cfg.seq_len, compute_dtype=dtype)
     parallelize(model, d.mesh, cfg.parallel, d.device)
     model.to_empty(device=d.device)
     model.init_weights(cfg.seed)
@@ -121,10 +123,7 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
     local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
     for mb in micro_batches:
         inputs, targets = batches.split(mb, d.device)
-        logits = model(inputs)
-        token_losses = F.cross_entropy(
-            logits.flatten(0, 1).float(), targets.flatten(), reduction="none"
-        )
+        token_losses = model(inputs, targets)  # fp32 [tokens], chunked: trainer/loss.py
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
             token_losses = token_losses * float("nan")
         # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.

@@ -38,7 +38,7 @@ def test_init_writes_every_parameter_and_buffer(tied):
             assert torch.equal(p, torch.ones_like(p))
         else:
             assert 0.3 * cfg.model.init_std < p.std() < 1.5 * cfg.model.init_std, name
-    assert torch.allclose(model.rope_cos[0], torch.ones(cfg.model.head_dim))
+    assert torch.equal(model.rope_cos[0], torch.ones_like(model.rope_cos[0]))
 
 
 def test_init_is_seeded_and_independent_of_parameter_order():
