@@ -47,7 +47,9 @@ class StepValues:
         self._norms.append(grad_norm.detach().double())
         self.found_inf = torch.maximum(self.found_inf, (~torch.isfinite(grad_norm)).float())
 
-    def flush(self, tokens_per_step: int, stop: bool) -> tuple[list[tuple[int, float, float]], bool]:
+    def flush(
+        self, tokens_per_step: int, stop: bool
+    ) -> tuple[list[tuple[int, float, float]], bool]:
         """The host sync: every pending step's (step, global mean loss, gradient norm), and
         whether any rank asked to stop. Raises NonFiniteError at the first non-finite step.
         Every rank must call it at the same steps (it is a collective)."""

@@ -152,7 +152,9 @@ def train_step(
     result = None
     if sync:
         try:
-            records, _Stop.agreed = values.flush(cfg.global_batch_size * cfg.seq_len, _Stop.requested)
+            records, _Stop.agreed = values.flush(
+                cfg.global_batch_size * cfg.seq_len, _Stop.requested
+            )
         except NonFiniteError:
             optimizer.zero_grad(set_to_none=True)
             raise
