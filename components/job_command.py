@@ -64,6 +64,9 @@ def trainer_args(job_name: str, job: TrainingJobConfig, upload: str | None = Non
     ]
     if upload is not None:
         args += ["--checkpoint.upload", upload]
+    if "checkpoint.at_end" not in job.args:
+        # A job keeps its last step (the trainer saves it only when asked: docs/trainer.md).
+        args += ["--checkpoint.at-end", "true"]
     for path, value in job.args.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         args += [f"--{path.replace('_', '-')}", text]

@@ -192,7 +192,13 @@ class CheckpointConfig(Section):
     interval: int = Field(
         default=100,
         ge=0,
-        description="save every this many steps; 0: only at the end (and on SIGTERM, as always)",
+        description="save every this many steps; 0: never (a SIGTERM and the end of a "
+        "--stop-at slice still save)",
+    )
+    at_end: bool = Field(
+        default=False,
+        description="also save after the last step (the stack's jobs set it); false: the last "
+        "step is saved only when checkpoint.interval divides it",
     )
     keep: int = Field(
         default=3,
@@ -257,7 +263,7 @@ class MetricsConfig(Section):
         "metrics.jsonl) every this many steps and at the last",
     )
     val_interval: int = Field(
-        default=0, ge=0, description="validate every this many steps; 0: only at the end"
+        default=0, ge=0, description="validate every this many steps; 0: never"
     )
     val_sequences: int = Field(
         default=16,

@@ -224,6 +224,8 @@ def check_train_run(ctx: dict) -> str:
                 "checkpoint.dir": f"{tmp}/checkpoints",
                 "metrics.out_dir": f"{tmp}/metrics",
                 "metrics.val_sequences": 4,
+                "metrics.val_interval": steps,
+                "checkpoint.at_end": True,
             },
         )
         summary = train.run(cfg)

@@ -22,10 +22,9 @@ from . import batches, checkpoint, config, distributed, logline, metrics, s3_syn
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
 from .parallelize import parallelize, uses_bf16
+from .step_values import NonFiniteError, StepValues
 
-
-class NonFiniteError(RuntimeError):
-    pass
+__all__ = ["NonFiniteError", "run", "train_step"]
 
 
 class _Stop:
@@ -33,7 +32,9 @@ class _Stop:
     for a checkpoint at the end of the current step, agreed on by every rank."""
 
     requested = False  # seen by this rank
-    agreed = False  # seen by some rank as of the last step's all-reduce: every rank stops there
+    # Seen by some rank as of the last sync point's all-reduce (StepValues.flush): every rank
+    # stops there. Agreeing every step would cost a host sync every step.
+    agreed = False
 
     @classmethod
     def install(cls) -> None:
@@ -84,9 +85,9 @@ def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
         lr=o.lr,
         betas=(o.beta1, o.beta2),
         eps=o.eps,
-        # One fused kernel on CUDA; the multi-tensor path elsewhere (the two are exclusive).
-        fused=device.type == "cuda",
-        foreach=device.type != "cuda",
+        # Fused on CUDA and CPU alike: only the fused kernels take `found_inf`, the non-finite
+        # guard decided on the device (step_values.py); the foreach path refuses it.
+        fused=True,
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(cfg))
     return opt, sched
@@ -108,17 +109,29 @@ def _say(d: distributed.Dist, msg: str) -> None:
         print(msg, flush=True)
 
 
-def clip_gradients(model, max_norm: float) -> float:
-    """Clip to max_norm (0: only measure); returns the global norm over all ranks' shards."""
+def grad_norm(model, max_norm: float) -> torch.Tensor:
+    """Clip to max_norm (0: only measure); the global norm over all ranks' shards, on the
+    device (its all-reduce is enqueued like any collective: no host sync)."""
     norm = torch.nn.utils.clip_grad_norm_(
         model.parameters(), max_norm or float("inf"), foreach=True
     )
-    return (norm.full_tensor() if hasattr(norm, "full_tensor") else norm).item()
+    return norm.full_tensor() if hasattr(norm, "full_tensor") else norm
 
 
-def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[float, float]:
-    """Forward/backward over this rank's micro-batches, then the optimizer step unless the
-    global loss or gradient norm is non-finite. Returns (global mean loss, gradient norm)."""
+def clip_gradients(model, max_norm: float) -> float:
+    """grad_norm read on the host (a sync): for the benchmark's reference loop."""
+    return grad_norm(model, max_norm).item()
+
+
+def train_step(
+    model, optimizer, micro_batches, cfg, d, step: int, values=None, sync: bool = True
+) -> tuple[float, float] | None:
+    """Forward/backward over this rank's micro-batches and the optimizer step, skipped on the
+    device when the global loss or gradient norm is non-finite (step_values.py). With sync, the
+    pending steps are read first and a non-finite one raises NonFiniteError before this step's
+    optimizer step; returns this step's (global mean loss, gradient norm). Without, nothing is
+    read on the host and it returns None."""
+    values = StepValues(d.device) if values is None else values
     accum = len(micro_batches)
     local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
     for mb in micro_batches:
@@ -126,29 +139,29 @@ def train_step(model, optimizer, micro_batches, cfg, d, step: int) -> tuple[floa
         token_losses = model(inputs, targets)  # fp32 [tokens], chunked: trainer/loss.py
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
             token_losses = token_losses * float("nan")
+        mb_sum = token_losses.detach().sum()
+        # A non-finite loss on this rank makes all of its gradients NaN (x * 1.0 is exact), so
+        # the global gradient norm, which every rank computes alike, carries the verdict to all
+        # ranks without a collective of its own (the loss is reduced only at sync points).
+        poison = torch.where(torch.isfinite(mb_sum), 1.0, math.nan)
         # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.
-        (token_losses.mean() / accum).backward()
-        local_sum += token_losses.detach().sum()
-    global_tokens = cfg.global_batch_size * cfg.seq_len
-    # One collective carries the loss and whether any rank was asked to stop.
-    summed = torch.stack(
-        [local_sum, torch.tensor(float(_Stop.requested), dtype=torch.float64, device=d.device)]
-    )
-    torch.distributed.all_reduce(summed)
-    loss = summed[0].item() / global_tokens
-    # The local flag stays as it is: a signal landing after this collective counts next step.
-    _Stop.agreed = bool(summed[1].item())
-    grad_norm = clip_gradients(model, cfg.optim.grad_clip)
-    if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-        optimizer.zero_grad(set_to_none=True)
-        raise NonFiniteError(
-            f"step {step}: loss {loss} and gradient norm {grad_norm}; stopped before the "
-            f"optimizer step, so no weight was changed. Lower optim.lr, raise optim.warmup_steps "
-            f"or look at the data of this step; a restart resumes from the newest checkpoint."
-        )
+        (token_losses.mean() * poison / accum).backward()
+        local_sum += mb_sum
+    values.add(step, local_sum, grad_norm(model, cfg.optim.grad_clip))
+    result = None
+    if sync:
+        try:
+            records, _Stop.agreed = values.flush(
+                cfg.global_batch_size * cfg.seq_len, _Stop.requested
+            )
+        except NonFiniteError:
+            optimizer.zero_grad(set_to_none=True)
+            raise
+        result = records[-1][1:]
+    optimizer.found_inf = values.found_inf
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return loss, grad_norm
+    return result
 
 
 @torch.no_grad()
@@ -262,6 +275,17 @@ def run(cfg: config.TrainConfig) -> dict:
     step, loss = start, math.nan
     tokens_per_step = cfg.global_batch_size * cfg.seq_len
     last = cfg.stop_at or cfg.max_steps
+    values = StepValues(d.device)
+    timings: dict[int, tuple[float, float, float]] = {}  # step -> (lr, step time, data time)
+
+    def every(interval: int) -> bool:
+        return bool(interval) and step % interval == 0
+
+    def record(flushed: list[tuple[int, float, float]]) -> None:
+        for s, loss_s, norm_s in flushed:
+            lr_s, t_step, t_load = timings.pop(s)
+            rec.step(s, loss_s, lr_s, norm_s, t_step, t_load, tokens_per_step)
+
     _Stop.install()
     for step in range(start + 1, last + 1):
         if cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0:
@@ -270,25 +294,46 @@ def run(cfg: config.TrainConfig) -> dict:
         micro = data.next_step()
         t_data = time.perf_counter() - t0
         lr = sched.get_last_lr()[0]
-        loss, grad_norm = train_step(model, optimizer, micro, cfg, d, step)
+        # The host reads the device only where it waits anyway: a progress line, validation, a
+        # checkpoint, the end. The same steps on every rank (the read is a collective).
+        sync = (
+            every(cfg.metrics.log_interval)
+            or every(cfg.metrics.val_interval)
+            or every(cfg.checkpoint.interval)
+            or step == last
+        )
+        try:
+            train_step(model, optimizer, micro, cfg, d, step, values, sync=sync)
+        except NonFiniteError as e:
+            record(e.good)
+            raise
+        # A skipped step (non-finite) still advances the schedule; harmless, as the run stops
+        # at the next sync point without saving anything after the bad step.
         sched.step()
-        if d.device.type == "cuda":
-            torch.cuda.synchronize(d.device)
-        rec.step(step, loss, lr, grad_norm, time.perf_counter() - t0, t_data, tokens_per_step)
-        if step % cfg.metrics.log_interval == 0 or step == last:
+        # Step time without a device sync: on a GPU the host runs ahead and the wait lands in
+        # the step that syncs, so the times of a window add up to its wall time.
+        timings[step] = (lr, time.perf_counter() - t0, t_data)
+        if not sync:
+            continue
+        record(values.flushed)
+        loss = values.flushed[-1][1]
+        if every(cfg.metrics.log_interval) or step == last:
             _say(d, rec.log(step, loss, d.device))
-        if cfg.metrics.val_interval and step % cfg.metrics.val_interval == 0:
+        if every(cfg.metrics.val_interval):
             validate(step)
         if _Stop.agreed:
             save(step, final=True)
             _say(d, logline.SigtermSaved(step).format())
             raise SystemExit(EXIT_SIGTERM)
-        if cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0:
+        if every(cfg.checkpoint.interval):
             save(step)
     _Stop.uninstall()
 
-    validate(step)
-    save(step, final=True)
+    # Only what was asked for: a slice of a longer run (stop_at) saves to be resumed, and
+    # checkpoint.at_end asks for a save of the last step (the stack's jobs set it). A save of
+    # this step by the interval is uploaded as the run's last.
+    if cfg.checkpoint.at_end or cfg.stop_at or last_ckpt["step"] == step != start:
+        save(step, final=True)
     val_loss = last_val["loss"]
     exported = None
     export_to = cfg.checkpoint.export or uploads.default_export
@@ -308,7 +353,7 @@ def run(cfg: config.TrainConfig) -> dict:
         "peak_tflops_per_device": peak,
         "peak_source": peak_src,
         "peak_mem_gib": metrics.peak_memory_gib(d.device),
-        "checkpoint": str(last_ckpt["path"]),
+        "checkpoint": str(last_ckpt["path"]) if last_ckpt["path"] else None,
         "export": str(exported) if exported else None,
     }
     if d.is_main:
@@ -317,8 +362,9 @@ def run(cfg: config.TrainConfig) -> dict:
         (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
         print(
             f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "
-            f"rank(s); train loss {loss:.4f}, validation loss {val_loss:.4f}; "
-            f"{summary['tokens_per_s']:,.0f} tok/s, MFU {100 * summary['mfu']:.1f}% of "
+            f"rank(s); train loss {loss:.4f}"
+            + (f", validation loss {val_loss:.4f}" if val_loss is not None else "")
+            + f"; {summary['tokens_per_s']:,.0f} tok/s, MFU {100 * summary['mfu']:.1f}% of "
             f"{peak:.3g} TFLOP/s ({peak_src}), data {100 * summary['data_share']:.0f}%, "
             f"peak mem {summary['peak_mem_gib']:.2f} GiB",
             flush=True,

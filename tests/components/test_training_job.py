@@ -34,6 +34,7 @@ from packaging.version import Version
 from components import config, dev_pod, pod_spec, versions
 from components.job_command import EFA_CHECK, LAUNCH
 from components.training_job import JobTarget, render
+from trainer import config as trainer_config
 from trainer import ray_train
 from trainstack.offline import schemas
 
@@ -94,6 +95,9 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     args = c["command"][c["command"].index("trainer") + 1 :]
     assert args[args.index("--checkpoint.dir") + 1] == "/checkpoints/j/checkpoints"
     assert {"--global-batch-size", "--micro-batch-size"} <= set(args)
+    # The trainer saves its last step only when asked; a job asks (trainer/config_sections.py).
+    assert args[args.index("--checkpoint.at-end") + 1] == "true"
+    assert trainer_config.from_args(args).checkpoint.at_end is True
     assert m["spec"]["nprocPerNode"] == "4"
     assert m["spec"]["runPolicy"] == {
         "backoffLimit": 3,

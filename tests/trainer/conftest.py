@@ -16,6 +16,8 @@ def single_run(tmp_path_factory) -> Run:
             str(STEPS),
             "--checkpoint.interval",
             str(CKPT_EVERY),
+            "--metrics.val-interval",  # validation happens only where asked for
+            str(STEPS),
             "--checkpoint.keep",
             "5",
             "--checkpoint.export",
@@ -33,6 +35,8 @@ def two_rank_run(tmp_path_factory) -> Run:
             str(STEPS),
             "--checkpoint.interval",
             str(CKPT_EVERY),
+            "--metrics.val-interval",  # validation happens only where asked for
+            str(STEPS),
             "--checkpoint.keep",
             "2",
             nproc=2,

@@ -1,0 +1,87 @@
+"""MFU's denominator: a GPU's datasheet, else one stable measurement per machine, on rank 0,
+cached and shared by every rank (trainer/metrics.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from trainer import metrics
+
+CPU = torch.device("cpu")
+
+
+def never(*a, **k):
+    raise AssertionError("measured, though the figure was known")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: False)
+    return tmp_path / "trainstack"
+
+
+def test_measured_once_then_read_from_the_cache(cache, monkeypatch):
+    runs = []
+    monkeypatch.setattr(metrics, "stable_peak_tflops", lambda d: runs.append(d) or 1.25)
+    assert metrics.peak_tflops(CPU, None, bf16=False)[0] == 1.25
+    (path,) = cache.glob("peak-*.json")
+    assert path == metrics.peak_cache_file(CPU)
+    assert json.loads(path.read_text())["threads"] == torch.get_num_threads()
+    # A second run on this machine: no measurement.
+    monkeypatch.setattr(metrics, "stable_peak_tflops", never)
+    peak, source = metrics.peak_tflops(CPU, None, bf16=False)
+    assert (peak, runs) == (1.25, [CPU]) and f"cached {path}" in source
+
+
+def test_another_thread_count_is_another_machine(cache, monkeypatch):
+    threads = torch.get_num_threads()
+    one = metrics.peak_cache_file(CPU)
+    try:
+        torch.set_num_threads(threads + 1)
+        assert metrics.peak_cache_file(CPU) != one
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_the_figure_is_the_median_of_several_long_samples(monkeypatch):
+    samples = iter([1.0, 9.0, 2.0, 0.1, 2.5])
+    seen = []
+
+    def sample(device, seconds, n):
+        seen.append((seconds, n))
+        return next(samples)
+
+    monkeypatch.setattr(metrics, "measured_matmul_tflops", sample)
+    assert metrics.stable_peak_tflops(CPU) == 2.0
+    assert seen == [(1.0, 1024)] * 5
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_every_rank_takes_rank_0s_figure(cache, monkeypatch, rank):
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.distributed, "get_rank", lambda: rank)
+    monkeypatch.setattr(metrics, "stable_peak_tflops", lambda d: 3.0)
+    if rank:  # only rank 0 measures or reads the cache
+        monkeypatch.setattr(metrics, "cached_peak_tflops", never)
+    sent = []
+
+    def broadcast(objects, src):
+        assert src == 0
+        sent.append(objects[0])
+        objects[0] = (3.0, "rank 0's")
+
+    monkeypatch.setattr(torch.distributed, "broadcast_object_list", broadcast)
+    assert metrics.peak_tflops(CPU, None, bf16=False) == (3.0, "rank 0's")
+    assert (sent[0] is None) == bool(rank)
+
+
+def test_a_known_gpu_uses_its_datasheet(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(metrics, "stable_peak_tflops", never)
+    gpu = torch.device("cuda", 0)
+    assert metrics.peak_tflops(gpu, None, bf16=True) == (989.0, "H100 bf16 table")
+    assert metrics.peak_tflops(gpu, None, bf16=False) == (67.0, "H100 fp32 table")
