@@ -16,7 +16,6 @@ import threading
 import time
 
 import torch
-import torch.nn.functional as F
 
 from . import batches, checkpoint, config, distributed, logline, metrics, s3_sync, tokenizer
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
@@ -170,10 +169,8 @@ def evaluate(model, val_batches, cfg, d) -> float:
     total = torch.zeros(2, dtype=torch.float64, device=d.device)
     for mb in val_batches:
         inputs, targets = batches.split(mb, d.device)
-        logits = model(inputs)
-        total[0] += F.cross_entropy(
-            logits.flatten(0, 1).float(), targets.flatten(), reduction="sum"
-        ).double()
+        # The same chunked loss as training (trainer/loss.py): no full [tokens, vocab] logits.
+        total[0] += model(inputs, targets).double().sum()
         total[1] += targets.numel()
     torch.distributed.all_reduce(total)
     model.train()
