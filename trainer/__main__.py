@@ -1,7 +1,6 @@
 """`python -m trainer` and `torchrun -m trainer`."""
 
-import sys
-
+from .exit_codes import exit_process
 from .train import main
 
-sys.exit(main())
+exit_process(main())  # train.main has destroyed the process group already

@@ -9,7 +9,9 @@ Ray Train reads the same table (ray_train.FINAL_CODES).
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 EXIT_OK = 0
 EXIT_CONFIG = 2  # bad configuration: the same config fails again
@@ -48,3 +50,14 @@ def pod_code(codes: list[int]) -> int:
     if code >= 128:
         return code
     return EXIT_RETRY
+
+
+def exit_process(code: int) -> None:
+    """End the process with `code` and no interpreter finalization, once the process group is
+    gone. gloo's worker threads can still hold async work whose tensors need the GIL while the
+    interpreter is torn down, which aborts the process with SIGABRT ("terminate called without
+    an active exception") after a run that succeeded or failed cleanly; pytorch/pytorch#179291
+    describes the race. Everything is flushed first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

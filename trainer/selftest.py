@@ -27,6 +27,7 @@ from pathlib import Path
 
 # The checks and their runner live in their own modules; tests and the image component reach
 # them through this one.
+from .exit_codes import exit_process
 from .selftest_checks import CHECKS, LIBRARIES  # noqa: F401
 from .selftest_runner import (  # noqa: F401
     LEVELS,
@@ -106,4 +107,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

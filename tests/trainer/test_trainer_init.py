@@ -68,24 +68,31 @@ def test_rope_is_bit_identical_in_fp32_and_stored_in_the_compute_dtype():
 
 
 # Builds the model as the trainer does (meta, fully_shard, to_empty, init) on each rank and
-# reports the rise of the process's resident high-water mark (ru_maxrss) over its resident size
-# just before build_model (VmRSS: the high-water mark then may still hold import-time peaks),
-# plus a checksum of every full parameter.
+# reports the rise of the process's resident high-water mark (VmHWM, reset to the resident size
+# just before build_model through /proc/self/clear_refs, so neither import-time peaks nor pages
+# reclaimed since blur it), plus a checksum of every full parameter.
 INIT_PROBE = """
-import json, resource, torch
+import json, torch
 from trainer import config, distributed, train
 cfg = config.build("small", {"model": {"n_layers": 1, "vocab_size": 98304,
                                        "tie_embeddings": False}, "seq_len": 64})
 d = distributed.init()
-status = open("/proc/self/status").read().split("VmRSS:")[1]
-before = int(status.split()[0])  # KiB, as ru_maxrss on Linux
+def status_kib(field):
+    return int(open("/proc/self/status").read().split(field + ":")[1].split()[0])
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # proc(5): reset the high-water mark to the current RSS
+before = status_kib("VmRSS")
 model = train.build_model(cfg, d)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status_kib("VmHWM")
 sums = {k: v.full_tensor().double().sum().item() for k, v in model.state_dict().items()}
 firsts = {k: v.full_tensor().flatten()[:3].tolist() for k, v in model.state_dict().items()}
 if d.rank == 0:
     print(json.dumps({"rise_mib": (after - before) / 1024, "sums": sums, "firsts": firsts}))
 distributed.shutdown()
+# As trainer.exit_codes.exit_process: no interpreter finalization after gloo (it can abort).
+import os, sys
+sys.stdout.flush()
+os._exit(0)
 """
 
 

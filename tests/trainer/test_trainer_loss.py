@@ -74,14 +74,15 @@ def test_chunks_are_bounded_in_elements():
 
 
 # Peak resident memory of one forward + backward at Llama 3's vocabulary, in a fresh process:
-# torch has no peak counter for CPU allocations, but ru_maxrss (the kernel's high-water mark of
-# the process's resident pages) sees every page torch touches, and tensors this large are mmap'd
-# and returned to the system when freed, so the delta over the high-water mark before the step
-# is the step's own peak. FIXED_MMAP keeps them mmap'd: glibc otherwise raises its mmap threshold
-# after the first free (up to 32 MiB), and later chunk-sized buffers stay in the heap. On CUDA, torch.cuda.max_memory_allocated says the same directly.
+# torch has no peak counter for CPU allocations, but the kernel's high-water mark of the
+# process's resident pages (VmHWM, reset to the current RSS just before the step) sees every page
+# torch touches, and tensors this large are mmap'd and returned to the system when freed, so the
+# mark minus the RSS before the step is the step's own peak. FIXED_MMAP keeps them mmap'd: glibc otherwise raises its mmap threshold
+# after the first free (up to 32 MiB), and later chunk-sized buffers stay in the heap. On CUDA,
+# torch.cuda.max_memory_allocated says the same directly.
 FIXED_MMAP = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
 PEAK_PROBE = """
-import json, resource, sys
+import json, sys
 import torch, torch.nn.functional as F
 from trainer.loss import linear_cross_entropy
 mode, n, vocab, dim = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -90,13 +91,22 @@ h = torch.randn(n, dim, requires_grad=True)
 w = (0.02 * torch.randn(vocab, dim)).requires_grad_()
 w.grad = torch.zeros_like(w)  # allocated before the baseline, as the sharded grad would be
 targets = torch.randint(0, vocab, (n,))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status_kib(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+# Reset the high-water mark to the current RSS (proc(5), /proc/[pid]/clear_refs "5"), so pages
+# the kernel reclaimed since an earlier peak (torch's shared libraries under memory pressure)
+# cannot hide part of the step's growth.
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status_kib("VmRSS")
 if mode == "full":
     loss = F.cross_entropy(F.linear(h, w).float(), targets, reduction="none")
 else:
     loss = linear_cross_entropy(h, w, targets, chunk=int(mode))
 loss.mean().backward()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = status_kib("VmHWM")
 print(json.dumps({"peak_mib": (after - before) / 1024, "loss": loss.mean().item()}))
 """
 
