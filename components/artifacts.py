@@ -21,6 +21,7 @@ from .buckets import private_bucket
 from .config import PROJECT, ArtifactsConfig
 from .config.artifacts import CHECKPOINTS_PREFIX, DATA_PREFIX, MODELS_PREFIX
 from .iam import pod_identity_role
+from .kms import rotated_key
 
 READ_ACTIONS = ("s3:GetObject",)
 # A multipart upload (boto3's upload_file above 8 MiB) that fails is aborted by the client;
@@ -100,19 +101,12 @@ class Artifacts(pulumi.ComponentResource):
         super().__init__(f"{PROJECT}:artifacts:Artifacts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         tags = args.tags
-        key = aws.kms.Key(
+        key = rotated_key(
             f"{name}-key",
-            description=f"{args.cluster}: training data, checkpoints and models",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags,
-            opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-key",
-            name=aws_names.artifacts_kms_alias(args.cluster),
-            target_key_id=key.key_id,
-            opts=child,
+            f"{args.cluster}: training data, checkpoints and models",
+            tags,
+            child,
+            alias=aws_names.artifacts_kms_alias(args.cluster),
         )
         # No force_destroy: trained models are the only copy; `destroy` stops at a full bucket.
         bucket = private_bucket(

@@ -14,6 +14,7 @@ from policies.required import IMDS_HOP_LIMIT  # the pack's value: one source of 
 from . import aws_names
 from .config import ClusterConfig, NodeGroupConfig
 from .iam import attach_managed, node_role, pod_identity_role
+from .kms import rotated_key
 from .scheduling import GPU_TAINT, eks_taint, node_labels
 
 # EKS access policies are not IAM policies: their ARNs live under eks::aws:cluster-access-policy
@@ -54,19 +55,12 @@ class Cluster(pulumi.ComponentResource):
         tags = {**args.tags, **cfg.tags}
         self.name = cfg.name
 
-        key = aws.kms.Key(
+        key = rotated_key(
             f"{name}-secrets",
-            description=f"EKS secrets envelope key for {cfg.name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags,
-            opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-secrets",
-            name=aws_names.eks_secrets_alias(cfg.name),
-            target_key_id=key.key_id,
-            opts=child,
+            f"EKS secrets envelope key for {cfg.name}",
+            tags,
+            child,
+            alias=aws_names.eks_secrets_alias(cfg.name),
         )
         # EKS writes control-plane logs to this group; created first so it has a retention.
         logs = aws.cloudwatch.LogGroup(

@@ -23,6 +23,7 @@ from . import aws_names
 from .config import VolumeConfig
 from .config.fsx import is_persistent
 from .config.sizing import gib
+from .kms import rotated_key
 
 FSX_CSI_ADDON = "aws-fsx-csi-driver"
 # charts/aws-fsx-csi-driver/values.yaml controller.serviceAccount.name (aws-fsx-csi-driver v1.9.0).
@@ -166,16 +167,13 @@ def security_group(
 def kms_key(
     name: str, cluster: str, tags: dict[str, str], opts: pulumi.ResourceOptions
 ) -> aws.kms.Key:
-    key = aws.kms.Key(
+    return rotated_key(
         name,
-        description=f"{cluster}: FSx for Lustre checkpoint volumes",
-        enable_key_rotation=True,
-        deletion_window_in_days=30,
-        tags=tags,
-        opts=opts,
+        f"{cluster}: FSx for Lustre checkpoint volumes",
+        tags,
+        opts,
+        alias=aws_names.fsx_kms_alias(cluster),
     )
-    aws.kms.Alias(name, name=aws_names.fsx_kms_alias(cluster), target_key_id=key.key_id, opts=opts)
-    return key
 
 
 def file_system(

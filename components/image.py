@@ -28,6 +28,7 @@ from .image_policies import (
     render_lifecycle_policy,
     webhook_filter_groups,
 )
+from .kms import rotated_key
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BUILDSPEC = "trainer/buildspec.yml"
@@ -61,19 +62,12 @@ class TrainerImage(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cfg, tags, base = (args.config, args.tags, aws_names.trainer_base(args.cluster_name))
 
-        key = aws.kms.Key(
+        key = rotated_key(
             f"{name}-key",
-            description=f"{base}: image, build sources and logs",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=tags,
-            opts=child,
-        )
-        aws.kms.Alias(
-            f"{name}-key",
-            name=aws_names.trainer_kms_alias(base),
-            target_key_id=key.key_id,
-            opts=child,
+            f"{base}: image, build sources and logs",
+            tags,
+            child,
+            alias=aws_names.trainer_kms_alias(base),
         )
 
         repo = aws.ecr.Repository(

@@ -24,6 +24,7 @@ from . import jobwatch_manifests as manifests
 from .config import PROJECT
 from .config.notifications import NotificationsConfig
 from .iam import pod_identity_role
+from .kms import rotated_key
 from .notification_policies import (
     BUILD_INPUT_PATHS,
     build_event_pattern,
@@ -82,16 +83,14 @@ class Notifications(pulumi.ComponentResource):
         if cfg.topic_arn:
             topic_arn: pulumi.Input[str] = cfg.topic_arn
         else:
-            key = aws.kms.Key(
+            key = rotated_key(
                 f"{name}-key",
-                description=f"{args.cluster}: notifications topic",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
+                f"{args.cluster}: notifications topic",
+                tags,
+                child,
                 policy=pulumi.Output.all(identity.account_id, partition.partition, rule_arns).apply(
                     lambda a: json.dumps(render_key_policy(a[0], a[1], list(a[2])))
                 ),
-                tags=tags,
-                opts=child,
             )
             topic = aws.sns.Topic(
                 f"{name}-topic",
