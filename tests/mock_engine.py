@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_eks as eks
 
-from trainstack.offline import run_program
+from trainstack.offline.engine import run_program
 
 BASE_CONFIG = {"aws:region": "us-west-2"}
 STACK_URN = "urn:pulumi:dev::trainstack::pulumi:pulumi:Stack::trainstack-dev"

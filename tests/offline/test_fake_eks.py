@@ -10,7 +10,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 from mock_engine import cluster_program, run
 
-from trainstack.offline import ACCOUNT_ID
+from trainstack.offline.fakes.values import ACCOUNT_ID
 
 
 def test_eks_cluster_is_one_registration_with_faked_outputs():

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_aws as aws
 from mock_engine import STACK_URN, run
 
-from trainstack.offline import ACCOUNT_ID
+from trainstack.offline.fakes.values import ACCOUNT_ID
 
 
 def test_custom_resources_echo_inputs_with_fake_id_arn_and_name():

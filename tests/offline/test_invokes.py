@@ -10,7 +10,8 @@ import pulumi_aws as aws
 import pytest
 from mock_engine import run
 
-from trainstack.offline import ACCOUNT_ID, OfflineMockError
+from trainstack.offline.fakes.invokes import OfflineMockError
+from trainstack.offline.fakes.values import ACCOUNT_ID
 
 
 def test_get_policy_document_builds_real_iam_json():

@@ -8,7 +8,7 @@ import json
 import pulumi
 from mock_engine import cluster_program, run
 
-from trainstack.offline import ACCOUNT_ID
+from trainstack.offline.fakes.values import ACCOUNT_ID
 
 
 def test_reading_eks_cluster_name_into_another_resource():

@@ -7,8 +7,8 @@ import pulumi
 import pulumi_aws as aws
 from mock_engine import BASE_CONFIG, run
 
-from trainstack.offline import contains_secrets, is_secret, mask_secrets, unwrap_secrets
 from trainstack.offline.sdk import rpc
+from trainstack.offline.secrets import contains_secrets, is_secret, mask_secrets, unwrap_secrets
 
 
 def test_secret_config_value_reaches_input_still_secret():

@@ -11,13 +11,9 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from trainstack.offline import (
-    StackFileError,
-    is_secret,
-    load_stack_config,
-    run_program,
-    unwrap_secrets,
-)
+from trainstack.offline.engine import run_program
+from trainstack.offline.secrets import is_secret, unwrap_secrets
+from trainstack.offline.stack_config import StackFileError, load_stack_config
 
 
 def test_structured_config_from_stack_file_reaches_program(tmp_path: Path):
