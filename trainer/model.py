@@ -146,7 +146,7 @@ class Transformer(nn.Module):
         self.register_buffer("rope_sin", sin, persistent=False)
 
     def forward(self, tokens: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits [b, t, vocab]; with targets, the fp32 per-token losses [b * t] instead,
+        """Logits [b, t, vocab]; with targets, the fp32 sum of the per-token losses instead,
         computed chunk by chunk without the full logits (trainer/loss.py)."""
         t = tokens.shape[1]
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]

@@ -135,16 +135,16 @@ def train_step(
     local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
     for mb in micro_batches:
         inputs, targets = batches.split(mb, d.device)
-        token_losses = model(inputs, targets)  # fp32 [tokens], chunked: trainer/loss.py
+        loss_sum = model(inputs, targets)  # fp32, over the tokens; chunked: trainer/loss.py
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
-            token_losses = token_losses * float("nan")
-        mb_sum = token_losses.detach().sum()
+            loss_sum = loss_sum * float("nan")
+        mb_sum = loss_sum.detach()
         # A non-finite loss on this rank makes all of its gradients NaN (x * 1.0 is exact), so
         # the global gradient norm, which every rank computes alike, carries the verdict to all
         # ranks without a collective of its own (the loss is reduced only at sync points).
         poison = torch.where(torch.isfinite(mb_sum), 1.0, math.nan)
         # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.
-        (token_losses.mean() * poison / accum).backward()
+        (loss_sum / targets.numel() * poison / accum).backward()
         local_sum += mb_sum
     values.add(step, local_sum, grad_norm(model, cfg.optim.grad_clip))
     result = None
@@ -170,7 +170,7 @@ def evaluate(model, val_batches, cfg, d) -> float:
     for mb in val_batches:
         inputs, targets = batches.split(mb, d.device)
         # The same chunked loss as training (trainer/loss.py): no full [tokens, vocab] logits.
-        total[0] += model(inputs, targets).double().sum()
+        total[0] += model(inputs, targets).double()
         total[1] += targets.numel()
     torch.distributed.all_reduce(total)
     model.train()
