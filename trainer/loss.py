@@ -45,9 +45,9 @@ def _chunk_loss(h_c, weight, tgt, want_grad: bool):
     loss = torch.where(keep, top.squeeze(1) + total.log() - picked, 0.0).sum()
     if not want_grad:
         return loss, None
-    g = e.div_(total[:, None])  # softmax, still in the logits' buffer
-    g.scatter_add_(1, safe, torch.full_like(picked, -1.0).unsqueeze(1))
-    g.mul_(keep[:, None])
+    # Softmax in the logits' buffer, with ignored rows zeroed by the same pass; minus one-hot.
+    g = e.mul_(torch.where(keep, total.reciprocal(), 0.0)[:, None])
+    g.scatter_add_(1, safe, -keep.to(g.dtype).unsqueeze(1))
     return loss, g.to(h_c.dtype)
 
 
@@ -61,17 +61,23 @@ class _LinearCrossEntropySum(torch.autograd.Function):
         need_w = want_grad and ctx.needs_input_grad[1]
         grad_h = torch.empty_like(h) if need_h else None
         # Accumulated over chunks in fp32, cast once (the one-matmul path rounds once too).
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if need_w else None
+        grad_w = None
         for s in range(0, h.shape[0], chunk):
             h_c = h[s : s + chunk]
             loss, g = _chunk_loss(h_c, weight, targets[s : s + chunk], need_h or need_w)
             total += loss
             if need_h:
                 torch.matmul(g, weight, out=grad_h[s : s + chunk])
-            if need_w and g.dtype == torch.float32:
+            if not need_w:
+                continue
+            if grad_w is None:  # the first chunk writes it: no zero-filled [vocab, dim] first
+                grad_w = torch.matmul(g.t(), h_c).float()
+            elif g.dtype == torch.float32:
                 grad_w.addmm_(g.t(), h_c)  # no [vocab, dim] temporary per chunk
-            elif need_w:
+            else:
                 grad_w.add_(g.t() @ h_c)  # bf16 product, fp32 sum over chunks
+        if need_w and grad_w is None:  # no tokens at all
+            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device)
         ctx.grads = (grad_h, grad_w.to(weight.dtype) if need_w else None)
         return total
 
