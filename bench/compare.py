@@ -1,14 +1,11 @@
 """trainstack against Hugging Face `LlamaForCausalLM` and torchtitan at the same shape and
 settings (the small preset at 6 layers, seq 256, fp32, FSDP2 over gloo, same batches and threads):
 each run in its own process(es) (bench/run_side.py), runs interleaved (A B, then B A, ...),
-medians over `--repeats`, tokens/s and peak RSS per rank. A second HF comparison at vocab 128256
-gives the memory ratio issue 16 targets. Prints a Markdown table, writes build/bench/compare.json.
+medians over `--repeats`, tokens/s and peak RSS per rank. trainstack vs HF on 1 rank, vs
+torchtitan on 2 ranks, and vs HF at vocab 128256 for the memory ratio issue 16 targets. Prints a
+Markdown table, writes build/bench/compare.json.
 
-    build/bench-venv/bin/python bench/compare.py [--repeats 3] [--titan]
-
-torchtitan runs only with --titan: its 0.3.0 language models accept flex or varlen attention
-only, and flex attention has no backward on CPU in torch 2.13 (varlen is CUDA-only), so on this
-CPU it cannot train; on a GPU machine it runs as is.
+    build/bench-venv/bin/python bench/compare.py [--repeats 3] [--no-titan] [--no-memory]
 """
 
 from __future__ import annotations
@@ -36,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--batch", type=int, default=4, help="global sequences per step")
     p.add_argument("--threads", type=int, default=0, help="total; default: the usable cores")
-    p.add_argument("--titan", action="store_true", help="also trainstack vs torchtitan, 2 ranks")
+    p.add_argument("--no-titan", action="store_true", help="skip trainstack vs torchtitan, 2 ranks")
     p.add_argument("--no-memory", action="store_true", help="skip the vocab 128256 comparison")
     p.add_argument("--json", default="build/bench/compare.json")
     a = p.parse_args(argv)
@@ -48,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def plan(a: argparse.Namespace) -> list[tuple[str, int, list[str], dict]]:
     """[(comparison, world size, sides, extra run_side args)]."""
     out = [("small:1rank", 1, ["trainstack", "hf"], {})]
-    if a.titan:
+    if not a.no_titan:
         out.append(("small:2ranks", 2, ["trainstack", "titan"], {}))
     if not a.no_memory:
         out.append(("vocab128k:1rank", 1, ["trainstack", "hf"], {"--vocab": "128256"}))

@@ -16,6 +16,7 @@ returned as `step(micro_batches)`: one optimizer step over the rank's micro-batc
 from __future__ import annotations
 
 import torch
+from torch.distributed.fsdp import FSDPModule
 
 from trainer import batches, config, distributed
 from trainer.train import build_model, build_optimizer, clip_gradients, train_step
@@ -63,6 +64,7 @@ def _titan(cfg: config.TrainConfig, d: distributed.Dist):
     import torchtitan
     from torchtitan.distributed.fsdp import apply_fsdp_to_decoder
     from torchtitan.models.common import Embedding, Linear, RMSNorm
+    from torchtitan.models.common.attention import ScaledDotProductAttention
     from torchtitan.models.common.rope import ComplexRoPE
     from torchtitan.models.llama3 import Llama3Model, _build_llama3_layers, _output_linear_init
 
@@ -94,6 +96,15 @@ def _titan(cfg: config.TrainConfig, d: distributed.Dist):
         ),
         enable_weight_tying=m.tie_embeddings,
     )
+    flex = d.device.type != "cpu"
+    if not flex:
+        # torchtitan 0.3.0 no longer offers SDPA for language models by name
+        # (models/common/config_utils.py: get_attention_config), because its dataloaders emit
+        # per-document positions; flex attention has no backward on CPU in torch 2.13. Here every
+        # sequence is one causal document, so its own ScaledDotProductAttention module
+        # (models/common/attention.py, is_causal=True, as Flux builds it) computes the same.
+        for layer in mc.layers:
+            layer.attention.inner_attention = ScaledDotProductAttention.Config()
     with torch.device("meta"):
         model = mc.build()
     apply_fsdp_to_decoder(
@@ -103,6 +114,13 @@ def _titan(cfg: config.TrainConfig, d: distributed.Dist):
         reduce_dtype=torch.float32,
         pp_enabled=False,
     )
+    if not flex:
+        # apply_fsdp_to_decoder turns FSDP's gradient division off (its trainer scales the loss
+        # by the global token count), which asks for PREMUL_SUM(1.0): not in gloo. Plain SUM
+        # with FSDP's own post-scaling (by 1.0) is the same reduction.
+        for module in model.modules():
+            if isinstance(module, FSDPModule):
+                module.set_force_sum_reduction_for_comms(True)
     model.to_empty(device=d.device)
     with torch.no_grad():
         model.init_states(buffer_device=None)
@@ -118,15 +136,19 @@ def _titan(cfg: config.TrainConfig, d: distributed.Dist):
         accum = len(mbs)
         for mb in mbs:
             inputs, targets = batches.split(mb, d.device)
-            if inputs.shape not in masks:
-                pos = torch.arange(inputs.shape[1], device=d.device).expand(inputs.shape)
-                masks[inputs.shape] = (pos, model.get_attention_masks(positions=pos))
-            pos, mask = masks[inputs.shape]
-            logits = model(inputs, positions=pos, attention_masks=mask)
+            if not flex:
+                logits = model(inputs)
+            else:
+                if inputs.shape not in masks:
+                    pos = torch.arange(inputs.shape[1], device=d.device).expand(inputs.shape)
+                    masks[inputs.shape] = (pos, model.get_attention_masks(positions=pos))
+                pos, mask = masks[inputs.shape]
+                logits = model(inputs, positions=pos, attention_masks=mask)
             loss = torch.nn.functional.cross_entropy(
                 logits.flatten(0, 1).float(), targets.flatten()
             )
-            (loss / accum).backward()
+            # Gradients are summed over ranks (no FSDP division): the global mean, as the others.
+            (loss / (accum * d.world_size)).backward()
         clip_gradients(model, cfg.optim.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -19,13 +19,15 @@ import report  # noqa: E402
 
 def test_defaults_and_bad_repeats():
     a = compare.parse_args([])
-    assert (a.repeats, a.layers, a.seq_len, a.titan) == (3, 6, 256, False)
+    assert (a.repeats, a.layers, a.seq_len, a.no_titan) == (3, 6, 256, False)
+    assert [c for c, *_ in compare.plan(a)] == ["small:1rank", "small:2ranks", "vocab128k:1rank"]
+    assert "small:2ranks" not in [c for c, *_ in compare.plan(compare.parse_args(["--no-titan"]))]
     with pytest.raises(SystemExit):
         compare.parse_args(["--repeats", "0"])
 
 
 def test_runs_interleave_and_flip_order():
-    a = compare.parse_args(["--repeats", "2", "--titan"])
+    a = compare.parse_args(["--repeats", "2"])
     runs = [(c, s) for c, _, s, _ in compare.schedule(a)]
     small = [s for c, s in runs if c == "small:1rank"]
     assert small == ["trainstack", "hf", "hf", "trainstack"]
@@ -73,6 +75,9 @@ def test_medians_ratios_and_memory_targets():
     assert t["memory_ratio"] == 0.8 and t["memory_target"] is None
     text = report.table(list(rows.values()))
     assert "0.750 (<= 0.7) MISSED" in text and "1.000 (<= 1.0) ok" in text
+    # Speed targets by peer: 0.8 x HF misses 1.1; 80/100 x torchtitan misses 1.2; 1.25 x HF meets it.
+    assert "0.800 (>= 1.1) MISSED" in text and "0.800 (>= 1.2) MISSED" in text
+    assert "1.250 (>= 1.1) ok" in text
     assert "torchtitan 0.3.0" in text
 
 
