@@ -112,6 +112,8 @@ def format_console(summary: Mapping[str, Any]) -> str:
     changes = summary["change_summary"]
     if changes:
         lines += [f"  {op}: {count}" for op, count in ordered_changes(changes)]
+    elif summary.get("changes_by_component", {}) is None:
+        lines.append("  (no preview ran: offline summary)")
     else:
         lines.append("  (none reported)")
     if summary["outputs"]:
