@@ -13,7 +13,16 @@ import yaml
 
 from automation import EXIT_USAGE
 from automation.command import PulumiCLI
-from automation.options import DEFAULT_NAMESPACE, OPERATIONS, ConfigEdit, Options, UsageError
+from automation.impact import Priced, check_base
+from automation.options import (
+    DEFAULT_NAMESPACE,
+    EXPECT_NO_CHANGES_OPERATIONS,
+    OPERATIONS,
+    REFRESH_OPERATIONS,
+    ConfigEdit,
+    Options,
+    UsageError,
+)
 from automation.run import report_failure, run
 from trainstack.project import package_version
 
@@ -68,6 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="policy pack directory (preview/up); repeatable",
     )
     p.add_argument("--summary", type=Path, metavar="FILE", help="write a JSON summary here")
+    p.add_argument(
+        "--markdown",
+        type=Path,
+        metavar="FILE",
+        help="write the summary as Markdown (changes by component, policy result, GPU ceiling "
+        "and cost before/after) for $GITHUB_STEP_SUMMARY or a PR comment",
+    )
+    p.add_argument(
+        "--base-stack-file",
+        type=Path,
+        metavar="FILE",
+        help="the base branch's Pulumi.<stack>.yaml: the 'before' of the cost table",
+    )
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="refresh the state from the cloud first (preview, up)",
+    )
+    p.add_argument(
+        "--expect-no-changes",
+        action="store_true",
+        help="exit 4 when the preview proposes any change: a drift check (preview)",
+    )
     p.add_argument(
         "--project-dir",
         type=Path,
@@ -150,6 +182,7 @@ def parse_args(argv: list[str]) -> Options:
             raise UsageError(f"policy pack {pack!r} not found under {project_dir}")
     if ns.operation == "destroy" and not ns.yes:
         raise UsageError("destroy deletes every resource of the stack; pass --yes to confirm")
+    _check_operation_flags(ns, edits)
     return Options(
         operation=ns.operation,
         stack=ns.stack,
@@ -159,7 +192,31 @@ def parse_args(argv: list[str]) -> Options:
         summary_path=ns.summary,
         progress=ns.progress,
         message=ns.message,
+        markdown_path=ns.markdown,
+        base_stack_file=ns.base_stack_file,
+        refresh=ns.refresh,
+        expect_no_changes=ns.expect_no_changes,
     )
+
+
+def _check_operation_flags(ns: argparse.Namespace, edits: list[ConfigEdit]) -> None:
+    op = ns.operation
+    if ns.refresh and op not in REFRESH_OPERATIONS:
+        raise UsageError(f"--refresh is for {' and '.join(REFRESH_OPERATIONS)}, not {op}")
+    if ns.expect_no_changes and op not in EXPECT_NO_CHANGES_OPERATIONS:
+        raise UsageError(
+            f"--expect-no-changes is for {' and '.join(EXPECT_NO_CHANGES_OPERATIONS)}, not {op}"
+        )
+    if ns.base_stack_file is not None and not ns.base_stack_file.is_file():
+        raise UsageError(
+            f"--base-stack-file {ns.base_stack_file}: no such file (give the base branch's "
+            "stack file, e.g. `git show origin/main:Pulumi.dev.yaml > base.yaml`)"
+        )
+    if op == "summary" and (edits or ns.policy_packs):
+        raise UsageError(
+            "summary plans the stack file as committed with the project's policies/ rules: "
+            "--set, --set-secret, --set-secret-env and --policy-pack are for preview and up"
+        )
 
 
 INSTALL_PULUMI = (
@@ -180,10 +237,17 @@ def main(
     err = err or sys.stderr
     try:
         opts = parse_args(list(sys.argv[1:] if argv is None else argv))
+        base: Priced | None = None
+        if opts.base_stack_file is not None:
+            base = check_base(opts.base_stack_file, opts.stack)
     except UsageError as e:
         build_parser().print_usage(err)
         print(f"automation: error: {e}", file=err)
         return EXIT_USAGE
+    if opts.operation == "summary":
+        from automation.offline import summarise  # loads the offline plan, no Pulumi CLI
+
+        return summarise(opts, base, out=out, err=err)
     if pulumi_command is None:
         try:
             pulumi_command = _real_command()
@@ -191,8 +255,10 @@ def main(
             why = "no `pulumi` on PATH" if isinstance(e, FileNotFoundError) else str(e)
             print(f"automation: cannot use the Pulumi CLI: {why}. {INSTALL_PULUMI}", file=err)
             # CI reads the summary whatever happened, so it is written here too.
-            return report_failure(opts, "cli", f"cannot use the Pulumi CLI: {why}", out=out)
-    return run(opts, pulumi_command, out=out, err=err)
+            return report_failure(
+                opts, "cli", f"cannot use the Pulumi CLI: {why}", out=out, base=base
+            )
+    return run(opts, pulumi_command, out=out, err=err, base=base)
 
 
 def _real_command() -> PulumiCLI:

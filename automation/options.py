@@ -6,10 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-OPERATIONS = ("preview", "up", "refresh", "destroy")
+# `summary` runs no Pulumi CLI: the offline plan's policy result and prices (automation/offline.py).
+OPERATIONS = ("preview", "up", "refresh", "destroy", "summary")
 # The SDK only accepts policy packs on preview and up (pulumi 3.272), so they are the only
 # operations where --policy-pack means something.
 POLICY_OPERATIONS = ("preview", "up")
+# Stack.preview/up take refresh=, Stack.preview expect_no_changes= (pulumi/automation/_stack.py
+# at 3.272.0, passed on as `--refresh` and `--expect-no-changes` by _parse_extra_args).
+REFRESH_OPERATIONS = ("preview", "up")
+EXPECT_NO_CHANGES_OPERATIONS = ("preview",)
 DEFAULT_NAMESPACE = "trainstack"
 
 
@@ -34,3 +39,12 @@ class Options:
     summary_path: Path | None = None
     progress: str = "events"
     message: str | None = None
+    markdown_path: Path | None = None
+    base_stack_file: Path | None = None
+    refresh: bool = False
+    expect_no_changes: bool = False
+
+    @property
+    def secret_values(self) -> list[str]:
+        """What must never appear in a summary: the values of the secret edits."""
+        return [e.value for e in self.config if e.secret and e.value]

@@ -12,16 +12,31 @@ from pulumi import automation as auto
 from pulumi.automation import CommandError, ConfigValue, LocalWorkspaceOptions
 from pulumi.automation.events import EngineEvent, OpType
 
-from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY
+from automation import EXIT_DRIFT, EXIT_FAILED, EXIT_OK, EXIT_POLICY
+from automation.changes import ChangeTally, has_changes
 from automation.command import PulumiCLI
+from automation.impact import Priced, impact, stack_file_name
+from automation.markdown import write_markdown
 from automation.options import POLICY_OPERATIONS, Options
-from automation.summary import build_summary, format_console, write_summary
+from automation.summary import (
+    build_summary,
+    format_console,
+    normalise_changes,
+    scrub,
+    write_summary,
+)
 
 # Engine messages carry colour directives (`<{%fg 1%}>`) and the CLI may add ANSI escapes; both are
 # noise in a CI log and would break the text search for policy levels.
 _COLOR_TAGS = re.compile(r"<\{%[^%]*%\}>|\x1b\[[0-9;]*m")
 # How the CLI prints a failed policy in its own output when no engine event reached us.
 _MANDATORY_TEXT = re.compile(r"\[mandatory\]|mandatory policy violation", re.IGNORECASE)
+# The CLI's error for --expect-no-changes ("no changes were expected but changes were proposed",
+# "... for preview but ...", "... but changes occurred" across versions: pulumi/pulumi's
+# NoChangesExpectedError and the older cmd/preview.go texts).
+_NO_CHANGES_TEXT = re.compile(r"no changes were expected", re.IGNORECASE)
+# The operations whose result changes what the stack may cost: they get the before/after table.
+_COST_OPERATIONS = ("preview", "up")
 _ERROR_TAIL_LINES = 30
 
 _OP_SYMBOL = {
@@ -59,6 +74,7 @@ class EventRecorder:
         self.policy_violations: list[dict[str, Any]] = []
         self.changes: dict[str, int] | None = None
         self.failed: list[str] = []
+        self.tally = ChangeTally()
 
     def _emit(self, stream: TextIO, line: str) -> None:
         with self._lock:
@@ -91,6 +107,9 @@ class EventRecorder:
             with self._lock:
                 self.failed.append(meta.urn)
             self._emit(self._err, f"failed {meta.type} {_name_from_urn(meta.urn)}")
+        if event.resource_pre_event is not None:
+            meta = event.resource_pre_event.metadata
+            self.tally.add(meta.urn, getattr(meta.op, "value", meta.op))
         if not self._print_steps:
             return
         if event.resource_pre_event is not None:
@@ -163,9 +182,12 @@ def execute(
     if opts.message:
         common["message"] = opts.message
     packs = {"policy_packs": opts.policy_packs} if opts.policy_packs else {}
+    if opts.refresh:  # preview/up only (cli.py)
+        common["refresh"] = True
 
     if opts.operation == "preview":
-        res = stack.preview(**common, **packs)
+        expect = {"expect_no_changes": True} if opts.expect_no_changes else {}
+        res = stack.preview(**common, **packs, **expect)
         return dict(res.change_summary or {}), {}
     if opts.operation == "up":
         up = stack.up(**common, **packs)
@@ -188,7 +210,13 @@ def _history_changes(summary: Any) -> dict[str, int] | None:
 
 
 def run(
-    opts: Options, command: PulumiCLI, *, out: TextIO, err: TextIO, clock=time.monotonic
+    opts: Options,
+    command: PulumiCLI,
+    *,
+    out: TextIO,
+    err: TextIO,
+    clock=time.monotonic,
+    base: Priced | None = None,
 ) -> int:
     start = clock()
     recorder = EventRecorder(out, err, print_steps=opts.progress == "events")
@@ -225,8 +253,20 @@ def run(
         full_error = error = f"{type(e).__name__}: {e}"
 
     violations = recorder.policy_violations
+    if changes is None:
+        changes = recorder.changes
+    changes = normalise_changes(changes)
+    drift = opts.expect_no_changes and (
+        bool(_NO_CHANGES_TEXT.search(full_error)) or (error is None and has_changes(changes))
+    )
+    if error is not None:
+        error = scrub(error, opts.secret_values)
     if _has_mandatory(violations) or _MANDATORY_TEXT.search(full_error):
         code, result = EXIT_POLICY, "policy-violation"
+    elif drift:
+        # The CLI's refusal is the drift itself, not a failure of the run.
+        code, result, error = EXIT_DRIFT, "drift", None
+        print(f"automation: drift: the {opts.operation} proposes changes", file=err)
     elif error is not None:
         code, result = EXIT_FAILED, "failed"
     else:
@@ -239,7 +279,7 @@ def run(
         stack=opts.stack,
         result=result,
         exit_code=code,
-        changes=changes if changes is not None else recorder.changes,
+        changes=changes,
         outputs=outputs,
         policy_violations=violations,
         duration_seconds=clock() - start,
@@ -247,18 +287,33 @@ def run(
         config_keys=[e.key for e in opts.config],
         phase=phase if error is not None else None,
         error=error,
+        changes_by_component=recorder.tally.by_component(),
+        cost_impact=cost_impact(opts, base),
     )
-    _report(summary, opts, out)
+    report(summary, opts, out)
     return code
 
 
-def _report(summary: dict[str, Any], opts: Options, out: TextIO) -> None:
+def cost_impact(opts: Options, base: Priced | None) -> dict[str, Any] | None:
+    """Before/after for the operations that change the stack (read after `config set` wrote
+    the edits to the stack file); None for refresh/destroy."""
+    if opts.operation not in _COST_OPERATIONS:
+        return None
+    head = Path(opts.project_dir) / stack_file_name(opts.stack)
+    return impact(head, opts.stack, base, opts.base_stack_file)
+
+
+def report(summary: dict[str, Any], opts: Options, out: TextIO) -> None:
     print(format_console(summary), file=out, flush=True)
     if opts.summary_path is not None:
         write_summary(opts.summary_path, summary)
+    if opts.markdown_path is not None:
+        write_markdown(opts.markdown_path, summary)
 
 
-def report_failure(opts: Options, phase: str, error: str, *, out: TextIO) -> int:
+def report_failure(
+    opts: Options, phase: str, error: str, *, out: TextIO, base: Priced | None = None
+) -> int:
     """A run that could not start (no Pulumi CLI): the same console summary and --summary file
     as any failed run, so CI finds the file it was promised."""
     packs = opts.policy_packs if opts.operation in POLICY_OPERATIONS else []
@@ -275,6 +330,8 @@ def report_failure(opts: Options, phase: str, error: str, *, out: TextIO) -> int
         config_keys=[e.key for e in opts.config],
         phase=phase,
         error=error,
+        changes_by_component={},
+        cost_impact=cost_impact(opts, base),
     )
-    _report(summary, opts, out)
+    report(summary, opts, out)
     return EXIT_FAILED

@@ -38,6 +38,13 @@ def mask_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return masked
 
 
+def scrub(text: str, secrets: list[str]) -> str:
+    """Text with every known secret value masked: an error from the CLI may quote a value."""
+    for value in sorted(secrets, key=len, reverse=True):
+        text = text.replace(value, SECRET_MASK)
+    return text
+
+
 def normalise_changes(changes: Mapping[Any, int] | None) -> dict[str, int]:
     # Keys arrive as OpType members or plain strings depending on the SDK path; JSON needs str.
     out: dict[str, int] = {}
@@ -66,7 +73,11 @@ def build_summary(
     config_keys: list[str],
     phase: str | None = None,
     error: str | None = None,
+    changes_by_component: Mapping[str, Mapping[str, int]] | None = None,
+    cost_impact: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`changes_by_component` None means no preview ran (the offline summary); `cost_impact`
+    is impact.impact()'s before/after, None where the operation does not change the stack."""
     summary: dict[str, Any] = {
         "operation": operation,
         "stack": stack,
@@ -78,6 +89,12 @@ def build_summary(
         "policy_violations": list(policy_violations),
         "config_keys": list(config_keys),
         "duration_seconds": round(duration_seconds, 3),
+        "changes_by_component": (
+            None
+            if changes_by_component is None
+            else {k: dict(v) for k, v in changes_by_component.items()}
+        ),
+        "cost_impact": dict(cost_impact) if cost_impact is not None else None,
     }
     if phase is not None:
         summary["failed_phase"] = phase
@@ -95,6 +112,8 @@ def format_console(summary: Mapping[str, Any]) -> str:
     changes = summary["change_summary"]
     if changes:
         lines += [f"  {op}: {count}" for op, count in ordered_changes(changes)]
+    elif summary.get("changes_by_component", {}) is None:
+        lines.append("  (no preview ran: offline summary)")
     else:
         lines.append("  (none reported)")
     if summary["outputs"]:

@@ -42,7 +42,7 @@ PLAIN_OUTPUTS = {**MASKED_OUTPUTS, "kubeconfig": SECRET_KUBECONFIG}
 
 
 def step(kind: str, op: str, urn: str, **extra) -> dict:
-    typ = urn.split("::")[2]
+    typ = urn.split("::")[2].split("$")[-1]  # the chain's last type is the resource's own
     return {kind: {"metadata": {"op": op, "urn": urn, "type": typ, "provider": ""}, **extra}}
 
 
@@ -138,6 +138,14 @@ class FakePulumi(PulumiCLI):
             return CommandResult("", "", 0)
         if args[0] in ("preview", "up", "refresh", "destroy"):
             self._deliver_events(args)
+            if "--expect-no-changes" in args and self._proposes_changes():
+                # What the CLI does then (pulumi/pulumi NoChangesExpectedError): the events
+                # are out, the command fails.
+                raise create_command_error(
+                    CommandResult(
+                        "", "error: no changes were expected but changes were proposed", 255
+                    )
+                )
             if on_output:
                 on_output(f"CLI says: {args[0]} done")
             return CommandResult(f"CLI says: {args[0]} done", "", 0)
@@ -147,6 +155,12 @@ class FakePulumi(PulumiCLI):
         if key == "stack history":
             return CommandResult(history(self.history_changes), "", 0)
         raise AssertionError(f"unexpected pulumi command: {args}")
+
+    def _proposes_changes(self) -> bool:
+        counts = [
+            e["summaryEvent"].get("resourceChanges", {}) for e in self.events if "summaryEvent" in e
+        ]
+        return any(n for c in counts for op, n in c.items() if op != "same")
 
     def _deliver_events(self, args: list[str]) -> None:
         if "--event-log" not in args:

@@ -64,3 +64,77 @@ def test_bad_secret_env_is_a_usage_error_before_anything_runs(project, monkeypat
     )
     assert code == EXIT_USAGE and message in err
     assert fake.calls == []  # no stack selected, no config half-applied
+
+
+def _base(project, text: str):
+    path = project / "base.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--refresh"], "--refresh is for preview and up, not destroy"),
+        (["--expect-no-changes"], "--expect-no-changes is for preview, not destroy"),
+    ],
+)
+def test_flags_on_an_operation_they_are_not_for_exit_2(project, extra, message):
+    fake = FakePulumi()
+    code, _, err = drive(
+        ["destroy", "--yes", "--stack", "dev", "--project-dir", str(project), *extra], fake
+    )
+    assert code == EXIT_USAGE and message in err
+    assert fake.calls == []
+
+
+def test_expect_no_changes_is_not_for_up(project):
+    code, _, err = drive(
+        ["up", "--stack", "dev", "--project-dir", str(project), "--expect-no-changes"],
+        FakePulumi(),
+    )
+    assert code == EXIT_USAGE and "--expect-no-changes is for preview, not up" in err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "no such file"),
+        ("config: [unclosed", "is not valid YAML"),
+        # An invalid value names its config key.
+        (
+            "config:\n  aws:region: us-west-2\n  trainstack:network:\n    azCount: many\n",
+            "trainstack:network.azCount",
+        ),
+    ],
+)
+def test_bad_base_stack_file_exits_2_naming_the_flag(project, text, message):
+    base = str(project / "absent.yaml") if text is None else _base(project, text)
+    fake = FakePulumi()
+    code, _, err = drive(
+        ["preview", "--stack", "dev", "--project-dir", str(project), "--base-stack-file", base],
+        fake,
+    )
+    assert code == EXIT_USAGE
+    assert f"--base-stack-file {base}" in err and message in err
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    "extra", [["--set", "cluster.name=x"], ["--policy-pack", "policies"]], ids=["set", "pack"]
+)
+def test_summary_takes_no_config_edits_or_packs(project, extra):
+    code, _, err = drive(
+        ["summary", "--stack", "dev", "--project-dir", str(project), *extra], FakePulumi()
+    )
+    assert code == EXIT_USAGE and "summary plans the stack file as committed" in err
+
+
+def test_summary_without_the_stack_file_exits_2_and_still_writes_the_markdown(project):
+    md = project / "summary.md"
+    code, _, err = drive(
+        ["summary", "--stack", "dev", "--project-dir", str(project), "--markdown", str(md)], None
+    )
+    assert code == EXIT_USAGE
+    assert "--stack dev" in err and "Pulumi.dev.yaml not found" in err
+    assert "failed during `config`" in md.read_text()

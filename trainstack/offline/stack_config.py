@@ -21,7 +21,13 @@ from typing import Any
 
 import yaml
 
-__all__ = ["StackConfig", "StackFileError", "load_stack_config", "available_stacks"]
+__all__ = [
+    "StackConfig",
+    "StackFileError",
+    "available_stacks",
+    "load_stack_config",
+    "load_stack_file",
+]
 
 SECRET_PLACEHOLDER_PREFIX = "offline-secret-"
 
@@ -88,7 +94,15 @@ def load_stack_config(project_dir: Path, stack: str, project: str = "trainstack"
         existing = available_stacks(project_dir)
         listing = ", ".join(existing) if existing else "none"
         raise StackFileError(f"stack file {path} not found; stacks in {project_dir}: {listing}")
+    return load_stack_file(path, stack, project)
 
+
+def load_stack_file(path: Path, stack: str = "", project: str = "trainstack") -> StackConfig:
+    """Read a stack file at any path (e.g. the base branch's copy, `git show`-n to a temp
+    file) with the same rules as :func:`load_stack_config`; StackFileError when it is missing."""
+    path = Path(path)
+    if not path.is_file():
+        raise StackFileError(f"stack file {path} not found")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
