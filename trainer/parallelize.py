@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.device_mesh import DeviceMesh
-from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 
 from .config_sections import ConfigError, ParallelConfig
 from .model import Transformer
@@ -67,6 +67,12 @@ def parallelize(
     tied = model.cfg.tie_embeddings
     if not tied:
         fully_shard(model.tok_embeddings, mesh=mesh, mp_policy=mp, reshard_after_forward=True)
+        # An embedding's backward reads only the token ids (aten embedding_dense_backward takes
+        # the weight's row count, not the weight), so its unit is not gathered again for
+        # backward: one all-gather of the largest parameter saved per micro-batch (FSDP2's
+        # set_unshard_in_backward names this case, torch 2.13
+        # distributed/fsdp/_fully_shard/_fully_shard.py). Its gradient is reduced as before.
+        model.tok_embeddings.set_unshard_in_backward(False)
     for i, block in enumerate(model.layers):
         fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=i < n - 1)
     if not tied:
@@ -77,3 +83,13 @@ def parallelize(
     # the root holds embedding, norm and output, gathered for the step as before.
     fully_shard(model, mesh=mesh, mp_policy=mp)
     return model
+
+
+def reduce_after_micro_batch(model, last: bool, world_size: int) -> None:
+    """Whether the coming backward reduces the gradients (FSDP2 set_requires_gradient_sync).
+    Across ranks, every micro-batch: a unit's unsharded gradient kept between micro-batches would
+    be world-size times its shard (an 8B model's full fp32 gradient on every GPU). On one rank
+    the two are the same size and a reduction is only copies, so the gradients accumulate
+    unsharded (FSDP2 keeps them in the reduce dtype) and are reduced once, after the last."""
+    if isinstance(model, FSDPModule) and world_size == 1:
+        model.set_requires_gradient_sync(last)

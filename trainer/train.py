@@ -20,7 +20,7 @@ import torch
 from . import batches, checkpoint, config, distributed, logline, metrics, s3_sync, tokenizer
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
-from .parallelize import parallelize, uses_bf16
+from .parallelize import parallelize, reduce_after_micro_batch, uses_bf16
 from .step_values import NonFiniteError, StepValues
 
 __all__ = ["NonFiniteError", "run", "train_step"]
@@ -133,7 +133,8 @@ def train_step(
     values = StepValues(d.device) if values is None else values
     accum = len(micro_batches)
     local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
-    for mb in micro_batches:
+    for i, mb in enumerate(micro_batches):
+        reduce_after_micro_batch(model, i == accum - 1, d.world_size)
         inputs, targets = batches.split(mb, d.device)
         loss_sum = model(inputs, targets)  # fp32, over the tokens; chunked: trainer/loss.py
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:

@@ -151,8 +151,20 @@ for name, m in model.named_modules():
             "params": sorted(p._module_info.module.__class__.__name__ + "." + p._module_info.param_name
                              for p in group.fsdp_params),
             "reshard_after_forward": group.post_forward_mesh_info is not None,
+            "unshard_in_backward": group.unshard_in_backward,
         }
-print(json.dumps({"units": units, "same_names": list(model.state_dict()) == list(plain.state_dict())}))
+# Gradients against the same model unwrapped: the embedding, not gathered for backward, included.
+plain.to_empty(device="cpu")
+plain.init_weights(cfg.seed)
+tokens = torch.randint(0, cfg.model.vocab_size, (2, cfg.seq_len + 1))
+for m in (model, plain):
+    m(tokens[:, :-1], tokens[:, 1:]).backward()
+grads_equal = {
+    n: torch.allclose(p.grad.full_tensor(), dict(plain.named_parameters())[n].grad, rtol=1e-5, atol=1e-7)
+    for n, p in model.named_parameters()
+}
+print(json.dumps({"units": units, "grads_equal": grads_equal,
+                  "same_names": list(model.state_dict()) == list(plain.state_dict())}))
 distributed.shutdown()
 """
 
@@ -172,12 +184,17 @@ def test_embedding_and_head_are_their_own_units_and_names_do_not_move(tmp_path):
     units = got["units"]
     assert "<root>" not in units  # the root holds no parameter of its own
     assert units["tok_embeddings"]["reshard_after_forward"]
+    # Its backward needs only the token ids: never gathered again for it; every other unit is.
+    assert not units["tok_embeddings"]["unshard_in_backward"]
+    assert all(u["unshard_in_backward"] for n, u in units.items() if n != "tok_embeddings")
+    assert got["grads_equal"] and all(got["grads_equal"].values()), got["grads_equal"]
     assert units["layers.0"]["reshard_after_forward"]
     assert not units["layers.1"]["reshard_after_forward"]  # the last block: backward's second
     (head,) = [u for n, u in units.items() if n in ("norm", "output")]
     assert head == {
         "params": ["FSDPOutputHead.weight", "FSDPRMSNorm.weight"],
         "reshard_after_forward": False,  # backward starts here
+        "unshard_in_backward": True,
     }
 
 

@@ -1,0 +1,69 @@
+"""When FSDP reduces gradients during gradient accumulation (trainer/parallelize.py
+reduce_after_micro_batch): after every micro-batch across ranks, once per step on one rank. The
+gradients are the same either way: test_trainer_init.py's one-process vs two-rank equality runs
+one of each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from trainer_support import _env
+
+# One train_step of the untied tiny preset (16 sequences, 4 per micro-batch) on `world` ranks,
+# with every gradient reduction FSDP makes counted.
+PROBE = """
+import json, sys
+import torch
+from torch.distributed.fsdp import FSDPModule
+from torch.distributed.fsdp._fully_shard import _fsdp_param_group
+from trainer import batches, config, distributed, tokenizer, train
+
+calls = [0]
+# A param group's gradient reduction (copy into the reduce-scatter buffer, the collective when
+# there is more than one rank, the sharded gradient): torch 2.13 _fsdp_param_group.py calls it.
+real = _fsdp_param_group.foreach_reduce
+def counting(*a, **k):
+    calls[0] += 1
+    return real(*a, **k)
+_fsdp_param_group.foreach_reduce = counting
+
+cfg = config.build("tiny", {"model": {"tie_embeddings": False}, "global_batch_size": 16})
+d = distributed.init()
+model = train.build_model(cfg, d)
+opt, _ = train.build_optimizer(model, cfg, d.device)
+data = batches.ShardedBatches(cfg, tokenizer.load(cfg.data.tokenizer), d.rank, d.world_size)
+groups = {id(m._get_fsdp_state()._fsdp_param_group) for m in model.modules()
+          if isinstance(m, FSDPModule) and m._get_fsdp_state()._fsdp_param_group is not None}
+units = len(groups)
+mbs = data.next_step()
+train.train_step(model, opt, mbs, cfg, d, step=1)
+if d.rank == 0:
+    print(json.dumps({"reduce_scatters": calls[0], "units": units, "micro_batches": len(mbs)}))
+distributed.shutdown()
+"""
+
+
+def _probe(tmp_path, world: int) -> dict:
+    launch = [] if world == 1 else ["-m", "torch.distributed.run", "--standalone"]
+    cmd = [sys.executable, *launch]
+    if world > 1:
+        probe = tmp_path / "probe.py"
+        probe.write_text(PROBE)
+        cmd += [f"--nproc-per-node={world}", str(probe)]
+    else:
+        cmd += ["-c", PROBE]
+    p = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("world", [1, 2])
+def test_gradients_are_reduced_once_per_step_only_on_one_rank(tmp_path, world):
+    got = _probe(tmp_path, world)
+    assert got["units"] == 4  # embedding, 2 blocks, norm + output
+    assert got["micro_batches"] == 4 // world
+    reductions = 1 if world == 1 else got["micro_batches"]
+    assert got["reduce_scatters"] == got["units"] * reductions, got
