@@ -31,7 +31,7 @@ DATA_ORDER = 2
 class _Shard:
     """One shard's token stream; `position` is where its next unread token is."""
 
-    def __init__(self, docs, tokenizer, position: tuple[int, int]):
+    def __init__(self, docs, tokenizer, position: tuple[int | dict, int]):
         self.position = position
         self._source, self._tok = docs, tokenizer  # (cursor, next cursor, text) from the cursor
         self._docs: deque[list] = deque()  # [cursor, next cursor, tokens, offset]
@@ -129,7 +129,7 @@ class ShardedBatches:
         m = self.cfg.micro_batch_size
         return [torch.from_numpy(np.stack(seqs[i : i + m])) for i in range(0, len(seqs), m)]
 
-    def local_state(self) -> dict[str, list[int]]:
+    def local_state(self) -> dict[str, list]:  # [cursor (JSON: an int, or hf's dict), offset]
         return {str(k): list(s.position) for k, s in self.shards.items()}
 
     def state(self, all_local_states: list[dict]) -> dict:

@@ -207,10 +207,19 @@ def val_documents(cfg: DataConfig) -> Iterator[str]:
 #   the cursor is epoch x T + the byte where the document starts;
 # - hf: the dataset's file shards (Parquet row groups after `reshard()`) split into G groups,
 #   G the largest divisor of S not above their number; shard k takes every (S/G)-th example of
-#   group k % G (`IterableDataset.shard`); the cursor counts the shard's examples.
+#   group k % G (`IterableDataset.shard`). Its cursor is a JSON object: the shard's examples so
+#   far `n`, the pass `epoch`, the `file_shard` of the group and the example index `i` within
+#   the pass (for the stride), and `datasets`' own `state_dict()` of that one file shard after
+#   the previous document. A resume opens that file shard only, at that state (datasets 5.2.0
+#   iterable_dataset.py: ArrowExamplesIterable skips whole tables, ExamplesIterable `islice`s),
+#   so it re-reads at most part of one file shard. The group is read one file shard at a time
+#   (`shard(num_shards, j)`, the same order as the whole) because a whole-group state names the
+#   table before the position, which can lie in the previous file. `datasets`' epoch stays 0:
+#   `set_epoch(e > 0)` would shuffle the file shards' order per pass. An integer cursor (0, or a
+#   checkpoint written before) counts the examples and is replayed up to.
 # A shard loops over its part forever; documents held out for validation are skipped.
 
-Docs = Iterator[tuple[int, int, str]]  # (cursor, next cursor, text)
+Docs = Iterator[tuple[int | dict, int | dict, str]]  # (cursor, next cursor, text)
 
 
 def _empty_shard(k: int, num_shards: int, path: str | None) -> ConfigError:
@@ -250,7 +259,8 @@ def _local_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) ->
         epoch, pos = epoch + 1, a
 
 
-def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) -> Docs:
+def _hf_group(cfg: DataConfig, k: int, num_shards: int):
+    """Shard k's group of file shards, and its stride: it takes example i if i % every == nth."""
     ds = _hf_dataset(cfg, cfg.split)
     try:
         ds = ds.reshard()  # Parquet: a shard per row group (datasets 5.2.0 iterable_dataset.py)
@@ -258,26 +268,46 @@ def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) -> Do
         pass
     groups = max(g for g in range(1, min(num_shards, ds.num_shards) + 1) if num_shards % g == 0)
     part = ds.shard(num_shards=groups, index=k % groups)
-    every, nth = num_shards // groups, k // groups
-    n = 0  # the shard's examples so far, over all epochs
+    return part, num_shards // groups, k // groups
+
+
+def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int | dict, keep) -> Docs:
+    part, every, nth = _hf_group(cfg, k, num_shards)
+    before = cursor  # the first document's cursor is the one asked for (batches.py compares)
+    if isinstance(cursor, dict):
+        n, epoch, replay = cursor["n"], cursor["epoch"], 0
+        first, i, state = cursor["file_shard"], cursor["i"], cursor["datasets"]
+    else:  # an example count: 0 or a checkpoint of an earlier trainer, replayed up to
+        n, epoch, replay, first, i, state = 0, 0, cursor, 0, 0, None
     while True:
-        found, seen = False, 0
-        for i, row in enumerate(part):
-            if i % every != nth:
-                continue
-            n, seen = n + 1, seen + 1
-            if n <= cursor:  # before the cursor: read, not used (a stream cannot seek)
-                continue
-            text = _text(row, cfg)
-            if keep(text):
-                found = True
-                yield n - 1, n, text
-        if not seen or (not found and n - seen >= cursor):
+        full, found, seen = first == 0 and i == 0, False, 0
+        for j in range(first, part.num_shards):
+            one = part.shard(num_shards=part.num_shards, index=j)  # file shard j alone
+            if state is not None:
+                one.load_state_dict(state)
+                state = None
+            for row in one:
+                i += 1
+                if (i - 1) % every != nth:
+                    continue
+                n, seen = n + 1, seen + 1
+                if n <= replay:
+                    continue
+                text = _text(row, cfg)
+                if keep(text):
+                    found = True
+                    after = {"n": n, "epoch": epoch, "file_shard": j, "i": i}
+                    after["datasets"] = one.state_dict()
+                    yield before, after, text
+                    before = after
+        if full and (not seen or (not found and n - seen >= replay)):
             raise _empty_shard(k, num_shards, cfg.path)
+        epoch, first, i = epoch + 1, 0, 0
 
 
-def shard_documents(cfg: DataConfig, k: int, num_shards: int, cursor: int = 0) -> Docs:
-    """Shard k's training documents from `cursor` on (0: the start), endlessly."""
+def shard_documents(cfg: DataConfig, k: int, num_shards: int, cursor: int | dict = 0) -> Docs:
+    """Shard k's training documents from `cursor` on (0: the start), endlessly; a cursor is
+    JSON (an int, or for hf a dict), so a checkpoint's copy compares equal to the original."""
     if cfg.source == "hf" and cfg.val_split:
 
         def keep(text: str) -> bool:

@@ -45,9 +45,26 @@ def test_sequences_are_packed_documents_with_eos():
     assert text.startswith(sources.synthetic_document(0)[:20]) or BYTES.eos_id in seq
 
 
+def _hf_corpus(path, monkeypatch) -> str:
+    """4 JSON-lines files: 8 shards are 4 groups of one file, each taking every 2nd example, and
+    loop over their 6 examples more than once in the steps below."""
+    import datasets
+
+    # No download-count request per load (datasets 5.2.0 load.py increase_load_count): offline.
+    monkeypatch.setattr(datasets.config, "HF_UPDATE_DOWNLOAD_COUNTS", False)
+    for f in range(4):
+        docs = (f"file {f} doc {i}: " + "the lazy dog sleeps. " * (i % 4 + 1) for i in range(12))
+        (path / f"part-{f}.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs))
+    return str(path)
+
+
+@pytest.mark.parametrize("source", ["synthetic", "hf"])
 @pytest.mark.parametrize("before, after", [(1, 2), (2, 1), (2, 4), (4, 2)])
-def test_position_resumes_exactly_on_another_world_size(before, after):
-    cfg = config.build("tiny", {"global_batch_size": 8, "micro_batch_size": 1})
+def test_position_resumes_exactly_on_another_world_size(
+    before, after, source, tmp_path, monkeypatch
+):
+    data = {"source": "hf", "path": _hf_corpus(tmp_path, monkeypatch)} if source == "hf" else {}
+    cfg = config.build("tiny", {"global_batch_size": 8, "micro_batch_size": 1, "data": data})
     reference = ShardedBatches(cfg, BYTES, 0, 1)
     expected = steps(reference, 5)[3:]
     old = [ShardedBatches(cfg, BYTES, r, before) for r in range(before)]

@@ -1,9 +1,11 @@
 """Data at scale: each rank reads only its own shards, and a resume seeks instead of replaying.
-The reads are counted where they happen: the bytes pulled from files (sources._chunks) and the
-synthetic documents generated (sources.synthetic_document)."""
+The reads are counted where they happen: the bytes pulled from files (sources._chunks), the
+synthetic documents generated (sources.synthetic_document) and the files and rows `datasets`
+streams (its JSON builder's table generator)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -172,3 +174,104 @@ def test_hf_shards_read_only_their_files(tmp_path):
     assert list(zip(range(4), sources.shard_documents(cfg, 5, 8, cursor))) == list(
         enumerate(seen[5][6:])
     )
+
+
+# ------------------------------------------------------------------ hf streaming: resume by state
+# What `datasets` reads is counted at the JSON builder's table generator (datasets 5.2.0
+# packaged_modules/json/json.py `Json._generate_tables`, one call per file shard iterated). Its
+# call with allow_full_read=False is the schema probe of `load_dataset` (`_split_generators`: the
+# first block of the dataset's first file), not iteration, and is kept apart.
+
+
+def _hf_files(path, files: int, docs: int) -> None:
+    rng = random.Random(2)
+    for f in range(files):
+        words = (" ".join(rng.choice(["ab", "cde", "f"]) for _ in range(12)) for _ in range(docs))
+        rows = (json.dumps({"text": f"file {f} doc {i}: {w}"}) for i, w in enumerate(words))
+        (path / f"part-{f}.jsonl").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def no_load_count(monkeypatch):
+    """No download-count HEAD request per `load_dataset` (datasets 5.2.0 load.py
+    `increase_load_count`), which this offline machine answers only after a DNS timeout."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_UPDATE_DOWNLOAD_COUNTS", False)
+
+
+@pytest.fixture
+def hf_reads(monkeypatch, no_load_count):
+    from datasets.packaged_modules.json import json as hf_json
+
+    log = {"files": [], "rows": 0, "probes": 0}
+    real = hf_json.Json._generate_tables
+
+    def generate_tables(self, base_files, files_iterables, original_files, allow_full_read=True):
+        if not allow_full_read:
+            log["probes"] += 1
+            yield from real(self, base_files, files_iterables, original_files, allow_full_read)
+            return
+        log["files"] += [f.rsplit("/", 1)[-1] for f in base_files]
+        for key, table in real(self, base_files, files_iterables, original_files):
+            log["rows"] += len(table)
+            yield key, table
+
+    monkeypatch.setattr(hf_json.Json, "_generate_tables", generate_tables)
+    return log
+
+
+def _file_of(text: str) -> str:
+    return f"part-{text.split(' ')[1]}.jsonl"
+
+
+def test_an_hf_resume_opens_only_its_file_shard_and_continues_exactly(tmp_path, hf_reads):
+    _hf_files(tmp_path, files=4, docs=40)
+    cfg = config.build(
+        "tiny",
+        {"global_batch_size": 2, "micro_batch_size": 1, "data.num_shards": 2,
+         "data": {"source": "hf", "path": str(tmp_path)}},
+    )  # fmt: skip  # shard 0: part-0, part-1; shard 1: part-2, part-3
+    whole = ShardedBatches(cfg, BYTES, 0, 1)
+    expected = [[s.tobytes() for s in whole.step_sequences()] for _ in range(48)][42:]
+    old = _run(cfg, 0, 1, steps=42)
+    state = json.loads(json.dumps(old.state([old.local_state()])))  # as trainer_state.json
+    counts = [c["n"] if isinstance(c, dict) else c for c, _ in state["shards"].values()]
+    assert min(counts) > 40  # each shard is in its group's second file
+    hf_reads.update(files=[], rows=0)
+    new = ShardedBatches(cfg, BYTES, 0, 1, state)
+    got = [[s.tobytes() for s in new.step_sequences()] for _ in range(6)]
+    assert got == expected  # (a) the same sequences as without the interruption
+    print(f"resume at examples {counts} read {hf_reads['rows']} rows of {hf_reads['files']}")
+    assert hf_reads["files"] == ["part-1.jsonl", "part-3.jsonl"]  # (b) no file before its own
+    assert hf_reads["rows"] <= 80 < sum(counts)  # at most its file shard, not all before it
+
+
+@pytest.mark.parametrize("shards, k", [(1, 0), (2, 0), (6, 1)], ids=["1of1", "0of2", "1of6"])
+def test_an_hf_resume_at_any_document_and_across_passes_is_exact(tmp_path, hf_reads, shards, k):
+    _hf_files(tmp_path, files=3, docs=5)  # 6 shards: 3 groups of one file, every 2nd example
+    cfg = config.build("tiny", {"data": {"source": "hf", "path": str(tmp_path)}}).data
+    per_pass = {1: 15, 2: 10, 6: 3}[shards]
+    whole = list(itertools.islice(sources.shard_documents(cfg, k, shards), 4 * per_pass))
+    for _, after, _ in whole:
+        assert json.loads(json.dumps(after)) == after  # a checkpoint keeps it as it is
+    for j, (cursor, _, text) in enumerate(whole[:-4]):
+        hf_reads.update(files=[], rows=0)
+        docs = sources.shard_documents(cfg, k, shards, json.loads(json.dumps(cursor)))
+        assert next(docs) == whole[j]  # from its document on, with the same cursors ...
+        previous = _file_of(whole[j - 1][2]) if j else _file_of(text)
+        assert hf_reads["files"][0] == previous, j  # ... opening the previous one's file first
+        assert set(hf_reads["files"]) <= {previous, _file_of(text)}, j  # and nothing else,
+        assert hf_reads["rows"] <= 2 * 5, j  # not the passes before (a replay's 5 per pass)
+        assert list(itertools.islice(docs, 3)) == whole[j + 1 : j + 4], j  # over pass ends too
+    assert hf_reads["probes"] >= 1
+
+
+def test_an_integer_hf_cursor_of_an_earlier_checkpoint_is_replayed(tmp_path, no_load_count):
+    _hf_files(tmp_path, files=3, docs=5)
+    cfg = config.build("tiny", {"data": {"source": "hf", "path": str(tmp_path)}}).data
+    whole = list(itertools.islice(sources.shard_documents(cfg, 0, 2), 25))
+    for old in (0, 3, 12):  # examples of the shard before the position, as earlier trainers kept
+        docs = list(itertools.islice(sources.shard_documents(cfg, 0, 2, old), 4))
+        assert docs[0][0] == old  # batches.py finds the token offset of the position's document
+        assert [t for *_, t in docs] == [t for _, a, t in whole if a["n"] > old][:4]
