@@ -279,11 +279,15 @@ def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int | dict, keep
         first, i, state = cursor["file_shard"], cursor["i"], cursor["datasets"]
     else:  # an example count: 0 or a checkpoint of an earlier trainer, replayed up to
         n, epoch, replay, first, i, state = 0, 0, cursor, 0, 0, None
+    # File shard j alone, each built once: a pass over the group reuses them. The resumed one is
+    # a copy of its own, since a loaded state would apply again on every later pass.
+    files = [part.shard(num_shards=part.num_shards, index=j) for j in range(part.num_shards)]
     while True:
         full, found, seen = first == 0 and i == 0, False, 0
         for j in range(first, part.num_shards):
-            one = part.shard(num_shards=part.num_shards, index=j)  # file shard j alone
+            one = files[j]
             if state is not None:
+                one = part.shard(num_shards=part.num_shards, index=j)
                 one.load_state_dict(state)
                 state = None
             for row in one:
