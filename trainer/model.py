@@ -19,6 +19,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
 
 from .config_sections import ModelConfig, RopeScaling
+from .embedding import TokenEmbedding
 from .loss import OutputHead
 
 
@@ -130,7 +131,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.rope_len = rope_len or cfg.max_seq_len
-        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.tok_embeddings = TokenEmbedding(cfg.vocab_size, cfg.dim)
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
         self.output = OutputHead(cfg.dim, cfg.vocab_size, bias=False)

@@ -71,8 +71,11 @@ def parallelize(
         # the weight's row count, not the weight), so its unit is not gathered again for
         # backward: one all-gather of the largest parameter saved per micro-batch (FSDP2's
         # set_unshard_in_backward names this case, torch 2.13
-        # distributed/fsdp/_fully_shard/_fully_shard.py). Its gradient is reduced as before.
+        # distributed/fsdp/_fully_shard/_fully_shard.py).
         model.tok_embeddings.set_unshard_in_backward(False)
+        # Its gradient leaves backward as token rows, not a [vocab, dim] matrix to reduce-scatter
+        # (trainer/embedding.py); needs the unit resharded after forward, as above.
+        model.tok_embeddings.row_grads = True
     for i, block in enumerate(model.layers):
         fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=i < n - 1)
     if not tied:

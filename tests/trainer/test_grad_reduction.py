@@ -1,7 +1,7 @@
 """When FSDP reduces gradients during gradient accumulation (trainer/parallelize.py
 reduce_after_micro_batch): after every micro-batch across ranks, once per step on one rank. The
 gradients are the same either way: test_trainer_init.py's one-process vs two-rank equality runs
-one of each."""
+one of each. The embedding's unit never reduces: tests/trainer/test_embedding_rows.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 
 import pytest
 from trainer_support import _env
+
+from trainer.embedding import rows_are_smaller
 
 # One train_step of the untied tiny preset (16 sequences, 4 per micro-batch) on `world` ranks,
 # with every gradient reduction FSDP makes counted.
@@ -30,7 +32,8 @@ def counting(*a, **k):
     return real(*a, **k)
 _fsdp_param_group.foreach_reduce = counting
 
-cfg = config.build("tiny", {"model": {"tie_embeddings": False}, "global_batch_size": 16})
+cfg = config.build("tiny", {"model": {"tie_embeddings": False}, "global_batch_size": 16,
+                           "micro_batch_size": int(sys.argv[1])})
 d = distributed.init()
 model = train.build_model(cfg, d)
 opt, _ = train.build_optimizer(model, cfg, d.device)
@@ -41,12 +44,13 @@ units = len(groups)
 mbs = data.next_step()
 train.train_step(model, opt, mbs, cfg, d, step=1)
 if d.rank == 0:
-    print(json.dumps({"reduce_scatters": calls[0], "units": units, "micro_batches": len(mbs)}))
+    print(json.dumps({"reduce_scatters": calls[0], "units": units, "micro_batches": len(mbs),
+                      "tokens": mbs[0].numel() - mbs[0].shape[0], "vocab": cfg.model.vocab_size}))
 distributed.shutdown()
 """
 
 
-def _probe(tmp_path, world: int) -> dict:
+def _probe(tmp_path, world: int, micro_batch: int = 4) -> dict:
     launch = [] if world == 1 else ["-m", "torch.distributed.run", "--standalone"]
     cmd = [sys.executable, *launch]
     if world > 1:
@@ -55,6 +59,7 @@ def _probe(tmp_path, world: int) -> dict:
         cmd += [f"--nproc-per-node={world}", str(probe)]
     else:
         cmd += ["-c", PROBE]
+    cmd.append(str(micro_batch))
     p = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -62,8 +67,18 @@ def _probe(tmp_path, world: int) -> dict:
 
 @pytest.mark.parametrize("world", [1, 2])
 def test_gradients_are_reduced_once_per_step_only_on_one_rank(tmp_path, world):
-    got = _probe(tmp_path, world)
+    got = _probe(tmp_path, world, micro_batch=2)
     assert got["units"] == 4  # embedding, 2 blocks, norm + output
-    assert got["micro_batches"] == 4 // world
+    assert got["micro_batches"] == 8 // world
     reductions = 1 if world == 1 else got["micro_batches"]
-    assert got["reduce_scatters"] == got["units"] * reductions, got
+    # Every unit but the embedding, whose gradient leaves backward as token rows
+    # (trainer/embedding.py): FSDP has nothing of it to reduce.
+    assert rows_are_smaller(world, got["tokens"], got["vocab"])
+    assert got["reduce_scatters"] == (got["units"] - 1) * reductions, got
+
+
+def test_the_embedding_is_reduced_dense_when_its_rows_would_be_the_larger_message(tmp_path):
+    # 2 ranks x 4 sequences x 64 tokens = 512 rows against a vocabulary of 384.
+    got = _probe(tmp_path, 2, micro_batch=4)
+    assert not rows_are_smaller(2, got["tokens"], got["vocab"])
+    assert got["reduce_scatters"] == got["units"] * got["micro_batches"], got

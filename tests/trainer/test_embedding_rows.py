@@ -1,0 +1,114 @@
+"""The embedding's gradient as token rows (trainer/embedding.py): the same gradient as the dense
+path on one process and sharded over two ranks, accumulated over micro-batches, NaN kept in its
+own row, and the dense path chosen when rows would be the larger message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from trainer_support import _env
+
+from trainer.embedding import TokenEmbedding, rows_are_smaller
+
+
+def _pair(vocab=50, dim=8):
+    torch.manual_seed(0)
+    rows = TokenEmbedding(vocab, dim)
+    rows.row_grads = True
+    dense = torch.nn.Embedding(vocab, dim)
+    dense.weight.data.copy_(rows.weight.data)
+    return rows, dense
+
+
+def test_row_gradients_equal_the_dense_ones_and_accumulate():
+    rows, dense = _pair()
+    for _ in range(2):  # two micro-batches: the second adds into the first's gradient
+        tokens = torch.randint(0, 50, (3, 40))  # 120 lookups of 50 rows: many repeats
+        g = torch.randn(3, 40, 8)
+        (rows(tokens) * g).sum().backward()
+        (dense(tokens) * g).sum().backward()
+    # The same sums; the second micro-batch's rows go straight into the first's, where the dense
+    # path sums them apart first: rounding only.
+    torch.testing.assert_close(rows.weight.grad, dense.weight.grad, rtol=1e-6, atol=1e-6)
+    assert rows(tokens).grad_fn.name() == "_RowGradLookupBackward"  # not nn.Embedding's own
+
+
+def test_a_non_finite_row_stays_in_its_row():
+    rows, dense = _pair()
+    tokens = torch.tensor([[3, 7, 3, 9]])
+    g = torch.ones(1, 4, 8)
+    g[0, 1, 0] = float("nan")  # token 7's gradient
+    (rows(tokens) * g).sum().backward()
+    (dense(tokens) * g).sum().backward()
+    torch.testing.assert_close(rows.weight.grad, dense.weight.grad, equal_nan=True)
+    assert rows.weight.grad[7].isnan().any() and rows.weight.grad[[3, 9]].isfinite().all()
+
+
+def test_no_grad_and_untouched_modules_take_the_plain_lookup():
+    rows, _ = _pair()
+    with torch.no_grad():
+        out = rows(torch.tensor([[1, 2]]))
+    assert out.grad_fn is None
+    off = TokenEmbedding(50, 8)  # row_grads not set: nn.Embedding's own backward
+    assert off(torch.tensor([[1]])).grad_fn.name() == "EmbeddingBackward0"
+
+
+@pytest.mark.parametrize(
+    ("world", "tokens", "vocab", "rows"),
+    [
+        (1, 8192, 128256, True),
+        (1, 512, 384, True),  # one rank: no exchange, rows always
+        (8, 8192, 128256, True),
+        (16, 8192, 128256, False),
+        (2, 512, 384, False),
+    ],
+)
+def test_rows_are_exchanged_only_when_the_smaller_message(world, tokens, vocab, rows):
+    assert rows_are_smaller(world, tokens, vocab) is rows
+
+
+# Two ranks, FSDP2 as the trainer wraps it, each rank its own tokens: the sharded embedding
+# gradient with rows equals the one FSDP reduce-scatters from the dense gradient, over two
+# micro-batches, and on each rank the rows outside its shard stay untouched.
+PROBE = """
+import json
+import torch
+from trainer import config, distributed, train
+
+cfg = config.build("tiny", {"model": {"tie_embeddings": False, "vocab_size": 1000}})
+d = distributed.init()
+grads = {}
+for rows in (True, False):
+    model = train.build_model(cfg, d)
+    model.tok_embeddings.row_grads = rows
+    gen = torch.Generator().manual_seed(100 + d.rank)  # each rank its own tokens
+    for _ in range(2):
+        tokens = torch.randint(0, 1000, (2, cfg.seq_len + 1), generator=gen)
+        (model(tokens[:, :-1], tokens[:, 1:]) / 1000).backward()
+    grads[rows] = model.tok_embeddings.weight.grad
+diff = (grads[True].full_tensor() - grads[False].full_tensor()).abs().max().item()
+scale = grads[False].full_tensor().abs().max().item()
+if d.rank == 0:
+    print(json.dumps({"diff": diff, "scale": scale, "placements": str(grads[True].placements),
+                      "local_rows": grads[True].to_local().shape[0]}))
+distributed.shutdown()
+"""
+
+
+def test_two_ranks_get_the_gradient_fsdp_would_reduce(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    p = subprocess.run(
+        [*cmd, str(probe)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["placements"] == "(Shard(dim=0),)" and got["local_rows"] == 500
+    assert got["scale"] > 0
+    # Same sums in another order: rounding only.
+    assert got["diff"] <= 1e-6 * got["scale"], got
