@@ -34,7 +34,20 @@ def test_runs_interleave_and_flip_order():
     titan = [(w, s) for c, w, s, _ in compare.schedule(a) if c == "small:2ranks"]
     assert {w for w, _ in titan} == {2} and {s for _, s in titan} == {"trainstack", "titan"}
     mem = [e for c, _, _, e in compare.schedule(a) if c.startswith("vocab128k")]
-    assert all(e == {"--vocab": "128256"} for e in mem) and len(mem) == 4
+    assert all(e == compare.VOCAB_RUN for e in mem) and len(mem) == 4
+
+
+def test_the_vocabulary_run_overrides_the_shared_shape():
+    # run_side.py's argparse keeps the last occurrence: the vocabulary run's own batch, micro-batch
+    # and steps, everything else (layers, seq, threads) as the other comparisons.
+    import run_side
+
+    a = compare.parse_args(["--steps", "10"])
+    cmd = compare.command(a, 1, "hf", compare.VOCAB_RUN)
+    got = run_side.parse_args(cmd[2:])
+    assert (got.vocab, got.batch, got.micro_batch, got.steps) == (128256, 16, 8, 3)
+    assert got.batch // got.micro_batch == 2  # two micro-batches per step, as the others
+    assert (got.layers, got.seq_len) == (a.layers, a.seq_len)
 
 
 def test_two_rank_command_uses_torchrun_and_splits_threads():
