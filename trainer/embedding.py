@@ -1,18 +1,24 @@
-"""The token embedding, whose gradient travels as token rows instead of a [vocab, dim] matrix.
+"""The token embedding, looked up and differentiated by token rows, never as a [vocab, dim] matrix.
 
-An embedding's gradient is non-zero only in the rows of the tokens seen. The plain path still
-builds it dense: every rank zero-fills a full [vocab, dim] gradient per micro-batch, adds its
-tokens' rows, and FSDP reduce-scatters the whole matrix (for Llama 3's 128k vocabulary at dim
-4096, 2.1 GB per micro-batch and rank). Here backward instead exchanges what the gradient is made
-of, the token ids and their [tokens, dim] output gradients, all-gathered over the data-parallel
-ranks; each rank adds the rows that fall in its own shard straight into its sharded gradient.
-Same sum, divided by the world size as FSDP2's mean reduction does; the parameter (name,
-sharding, checkpoints, optimizer) is unchanged, and FSDP still gathers it for forward.
+An embedding step touches only the rows of the tokens seen, but the plain FSDP path moves the
+whole table twice per micro-batch: forward all-gathers the full [vocab, dim] weight on every
+rank, and backward zero-fills a full [vocab, dim] gradient, adds the tokens' rows and
+reduce-scatters the whole matrix (for Llama 3's 128k vocabulary at dim 4096: 1 GB in bf16 and
+2.1 GB in fp32 per micro-batch and rank). Here the ranks exchange token rows instead, over the
+data-parallel group, with the weight left sharded:
 
-Rows are exchanged only when they are the smaller message: world size x tokens per rank up to
-the vocabulary's row count (`rows_are_smaller`). Past that (many ranks, long micro-batches) the
-dense gradient and FSDP's reduce-scatter are cheaper and are used. On one rank there is nothing
-to exchange: the rows always go straight into the gradient, with no [vocab, dim] temporary.
+- forward: the token ids are all-gathered; each rank looks up the ones in its own shard (zeros
+  elsewhere, in the compute dtype) and a reduce-scatter hands every rank its own tokens' rows. Each
+  row comes from exactly one rank, so the sum adds only zeros: exact.
+- backward: the ids' output gradients are all-gathered (in their own dtype, cast to fp32 after:
+  exact), and each rank adds the rows of its shard straight into its sharded gradient, divided by
+  the world size as FSDP2's mean reduction does.
+
+The parameter (name, sharding, checkpoints, optimizer) is unchanged and stays FSDP's; FSDP just
+never gathers or reduces it on this path. Rows are the smaller message while world size x tokens
+per rank is at most the vocabulary's row count (`rows_are_smaller`); past that (many ranks, long
+micro-batches) the module runs as a plain FSDP unit. On one rank nothing moves: the lookup reads
+the weight in place and the rows go straight into its gradient.
 """
 
 from __future__ import annotations
@@ -44,20 +50,48 @@ def _shard(param: torch.Tensor) -> tuple[torch.Tensor, int, dist.ProcessGroup | 
     return param.to_local().detach(), offset[0], param.device_mesh.get_group()
 
 
+def _size(group: dist.ProcessGroup | None) -> int:
+    return 1 if group is None else dist.get_world_size(group)
+
+
+def _gather(t: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
+    """[n, ...] from every rank of the group, concatenated in rank order (same n on every rank:
+    micro-batches have one shape)."""
+    out = t.new_empty(_size(group) * t.shape[0], *t.shape[1:])
+    dist.all_gather_into_tensor(out, t.contiguous(), group=group)
+    return out
+
+
+def lookup_rows(param: torch.Tensor, tokens: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """F.embedding(tokens, full weight).to(dtype) from the sharded `param`, every rank of its
+    group calling with the same number of tokens."""
+    local, row0, group = _shard(param)
+    ids = tokens.reshape(-1)
+    world = _size(group)
+    if world == 1:
+        return F.embedding(tokens, local).to(dtype)
+    all_ids = _gather(ids, group)
+    mine = (all_ids >= row0) & (all_ids < row0 + local.shape[0])
+    rows = F.embedding(torch.where(mine, all_ids - row0, 0), local).to(dtype)
+    rows = torch.where(mine[:, None], rows, 0.0)
+    out = rows.new_empty(ids.numel(), rows.shape[1])
+    dist.reduce_scatter_tensor(out, rows, group=group)  # one non-zero term per row: exact
+    return out.view(*tokens.shape, -1)
+
+
 def add_rows(param: torch.Tensor, tokens: torch.Tensor, grad_rows: torch.Tensor) -> None:
     """param.grad += the embedding gradient of `grad_rows` ([n, dim], one per token id in
     `tokens`), summed over the group's ranks and divided by its size, into this rank's rows.
     Every rank of the group calls it with the same number of tokens."""
     local, row0, group = _shard(param)
     ids = tokens.reshape(-1)
-    rows = grad_rows.reshape(ids.numel(), -1).to(local.dtype)  # FSDP reduces in fp32 too
-    if group is not None and dist.get_world_size(group) > 1:
-        world = dist.get_world_size(group)
-        all_ids = ids.new_empty(world * ids.numel())
-        all_rows = rows.new_empty(world * rows.shape[0], rows.shape[1])
-        dist.all_gather_into_tensor(all_ids, ids.contiguous(), group=group)
-        dist.all_gather_into_tensor(all_rows, rows.contiguous(), group=group)
-        ids, rows = all_ids, all_rows.div_(world)
+    rows = grad_rows.reshape(ids.numel(), -1)
+    world = _size(group)
+    if world > 1:
+        ids, rows = _gather(ids, group), _gather(rows, group)
+    rows = rows.to(local.dtype)  # after the exchange: exact, and summed in fp32 as FSDP does
+    if world > 1:
+        rows.div_(world)  # the gathered copy, not the caller's tensor
     # Rows of other shards are dropped without a host sync (no boolean indexing): they add an
     # exact zero to row 0 instead. torch.where, not a product, so another shard's NaN stays out.
     mine = (ids >= row0) & (ids < row0 + local.shape[0])
@@ -81,41 +115,39 @@ def add_rows(param: torch.Tensor, tokens: torch.Tensor, grad_rows: torch.Tensor)
         (g.to_local() if isinstance(g, DTensor) else g).index_add_(0, index, rows)
 
 
-class _RowGradLookup(torch.autograd.Function):
-    """F.embedding whose backward adds rows into the sharded gradient (`add_rows`) and hands
-    autograd no gradient for the (gathered) weight, so FSDP has nothing to reduce for it (a unit
-    without gradients returns before its reduce-scatter: torch 2.13
-    distributed/fsdp/_fully_shard/_fsdp_param_group.py, post_backward)."""
+class _RowLookup(torch.autograd.Function):
+    """`lookup_rows` forward, `add_rows` backward: autograd gets no gradient for the weight, so
+    FSDP has nothing to reduce for it (a unit without gradients returns before its
+    reduce-scatter: torch 2.13 distributed/fsdp/_fully_shard/_fsdp_param_group.py,
+    post_backward)."""
 
     @staticmethod
-    def forward(ctx, tokens, weight, module):
+    def forward(ctx, tokens, weight, dtype):
         ctx.save_for_backward(tokens)
-        ctx.module = module
-        return F.embedding(tokens, weight)
+        ctx.weight = weight
+        return lookup_rows(weight, tokens, dtype)
 
     @staticmethod
     def backward(ctx, grad_out):
         (tokens,) = ctx.saved_tensors
-        # Outside forward FSDP2 registers the sharded parameter on the module again (the unit
-        # reshards after forward and is not gathered for backward: trainer/parallelize.py).
-        add_rows(ctx.module.weight, tokens, grad_out)
-        ctx.module = None
+        add_rows(ctx.weight, tokens, grad_out)
+        ctx.weight = None
         return None, None, None
 
 
 class TokenEmbedding(nn.Embedding):
-    """nn.Embedding (same parameter, same name) with row gradients once `row_grads` is set;
-    trainer/parallelize.py sets it for an untied embedding."""
+    """nn.Embedding (same parameter, same name). `lookup` is what the model calls: by rows once
+    `by_rows` is set (trainer/parallelize.py sets it, and `dtype` to FSDP's compute dtype, for an
+    untied embedding), else this module's own call, an FSDP unit's forward included."""
 
-    row_grads: bool = False
+    by_rows: bool = False
+    dtype: torch.dtype | None = None
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def lookup(self, tokens: torch.Tensor) -> torch.Tensor:
+        # Outside a unit's forward FSDP2 registers the sharded parameter on the module: that is
+        # the weight used here, and FSDP's hooks (gather, reduce) never run for it.
         weight = self.weight
-        if not (self.row_grads and torch.is_grad_enabled() and weight.requires_grad):
-            return super().forward(tokens)
-        world = 1
-        if dist.is_available() and dist.is_initialized():
-            world = dist.get_world_size()
-        if not rows_are_smaller(world, tokens.numel(), self.num_embeddings):
-            return super().forward(tokens)
-        return _RowGradLookup.apply(tokens, weight, self)
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        if not (self.by_rows and rows_are_smaller(world, tokens.numel(), self.num_embeddings)):
+            return self(tokens)
+        return _RowLookup.apply(tokens, weight, self.dtype or weight.dtype)

@@ -151,7 +151,7 @@ class Transformer(nn.Module):
         computed chunk by chunk without the full logits (trainer/loss.py)."""
         t = tokens.shape[1]
         cos, sin = self.rope_cos[:t], self.rope_sin[:t]
-        h = self.tok_embeddings(tokens)
+        h = self.tok_embeddings.lookup(tokens)  # by token rows when sharded: embedding.py
         for layer in self.layers:
             h = layer(h, cos, sin)
         return self.output(self.norm(h), targets)

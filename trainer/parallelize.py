@@ -73,9 +73,11 @@ def parallelize(
         # set_unshard_in_backward names this case, torch 2.13
         # distributed/fsdp/_fully_shard/_fully_shard.py).
         model.tok_embeddings.set_unshard_in_backward(False)
-        # Its gradient leaves backward as token rows, not a [vocab, dim] matrix to reduce-scatter
-        # (trainer/embedding.py); needs the unit resharded after forward, as above.
-        model.tok_embeddings.row_grads = True
+        # Looked up and differentiated by token rows while those are the smaller message
+        # (trainer/embedding.py): then FSDP neither gathers nor reduces this unit, and the rows
+        # travel in FSDP's compute dtype.
+        model.tok_embeddings.by_rows = True
+        model.tok_embeddings.dtype = mp.param_dtype
     for i, block in enumerate(model.layers):
         fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=i < n - 1)
     if not tied:

@@ -18,7 +18,7 @@ from trainer.embedding import TokenEmbedding, rows_are_smaller
 def _pair(vocab=50, dim=8):
     torch.manual_seed(0)
     rows = TokenEmbedding(vocab, dim)
-    rows.row_grads = True
+    rows.by_rows = True
     dense = torch.nn.Embedding(vocab, dim)
     dense.weight.data.copy_(rows.weight.data)
     return rows, dense
@@ -29,12 +29,12 @@ def test_row_gradients_equal_the_dense_ones_and_accumulate():
     for _ in range(2):  # two micro-batches: the second adds into the first's gradient
         tokens = torch.randint(0, 50, (3, 40))  # 120 lookups of 50 rows: many repeats
         g = torch.randn(3, 40, 8)
-        (rows(tokens) * g).sum().backward()
+        (rows.lookup(tokens) * g).sum().backward()
         (dense(tokens) * g).sum().backward()
     # The same sums; the second micro-batch's rows go straight into the first's, where the dense
     # path sums them apart first: rounding only.
     torch.testing.assert_close(rows.weight.grad, dense.weight.grad, rtol=1e-6, atol=1e-6)
-    assert rows(tokens).grad_fn.name() == "_RowGradLookupBackward"  # not nn.Embedding's own
+    assert rows.lookup(tokens).grad_fn.name() == "_RowLookupBackward"  # not nn.Embedding's own
 
 
 def test_a_non_finite_row_stays_in_its_row():
@@ -42,7 +42,7 @@ def test_a_non_finite_row_stays_in_its_row():
     tokens = torch.tensor([[3, 7, 3, 9]])
     g = torch.ones(1, 4, 8)
     g[0, 1, 0] = float("nan")  # token 7's gradient
-    (rows(tokens) * g).sum().backward()
+    (rows.lookup(tokens) * g).sum().backward()
     (dense(tokens) * g).sum().backward()
     torch.testing.assert_close(rows.weight.grad, dense.weight.grad, equal_nan=True)
     assert rows.weight.grad[7].isnan().any() and rows.weight.grad[[3, 9]].isfinite().all()
@@ -51,10 +51,10 @@ def test_a_non_finite_row_stays_in_its_row():
 def test_no_grad_and_untouched_modules_take_the_plain_lookup():
     rows, _ = _pair()
     with torch.no_grad():
-        out = rows(torch.tensor([[1, 2]]))
-    assert out.grad_fn is None
-    off = TokenEmbedding(50, 8)  # row_grads not set: nn.Embedding's own backward
-    assert off(torch.tensor([[1]])).grad_fn.name() == "EmbeddingBackward0"
+        out = rows.lookup(torch.tensor([[1, 2]]))
+    assert out.grad_fn is None and torch.equal(out[0], rows.weight[[1, 2]])
+    off = TokenEmbedding(50, 8)  # by_rows not set: nn.Embedding's own backward
+    assert off.lookup(torch.tensor([[1]])).grad_fn.name() == "EmbeddingBackward0"
 
 
 @pytest.mark.parametrize(
@@ -71,35 +71,50 @@ def test_rows_are_exchanged_only_when_the_smaller_message(world, tokens, vocab, 
     assert rows_are_smaller(world, tokens, vocab) is rows
 
 
-# Two ranks, FSDP2 as the trainer wraps it, each rank its own tokens: the sharded embedding
-# gradient with rows equals the one FSDP reduce-scatters from the dense gradient, over two
-# micro-batches, and on each rank the rows outside its shard stay untouched.
+# Two ranks, FSDP2 as the trainer wraps it, each rank its own tokens: by rows, the losses equal
+# the plain FSDP unit's exactly (the lookup adds only zeros), and the sharded embedding gradient
+# equals the one FSDP reduce-scatters from the dense gradient, over two micro-batches; FSDP never
+# gathers the embedding's unit.
 PROBE = """
 import json
 import torch
+from torch.distributed.fsdp._fully_shard._fsdp_param_group import FSDPParamGroup
 from trainer import config, distributed, train
+
+gathered = []
+real_unshard = FSDPParamGroup.unshard
+def unshard(self, *a, **k):
+    gathered.append(self._module_fqn)
+    return real_unshard(self, *a, **k)
+FSDPParamGroup.unshard = unshard
 
 cfg = config.build("tiny", {"model": {"tie_embeddings": False, "vocab_size": 1000}})
 d = distributed.init()
-grads = {}
+grads, losses, units = {}, {}, {}
 for rows in (True, False):
     model = train.build_model(cfg, d)
-    model.tok_embeddings.row_grads = rows
+    model.tok_embeddings.by_rows = rows
     gen = torch.Generator().manual_seed(100 + d.rank)  # each rank its own tokens
+    gathered.clear()
+    losses[rows] = []
     for _ in range(2):
         tokens = torch.randint(0, 1000, (2, cfg.seq_len + 1), generator=gen)
-        (model(tokens[:, :-1], tokens[:, 1:]) / 1000).backward()
+        loss = model(tokens[:, :-1], tokens[:, 1:])
+        (loss / 1000).backward()
+        losses[rows].append(loss.item())
     grads[rows] = model.tok_embeddings.weight.grad
+    units[rows] = sorted(set(gathered))
 diff = (grads[True].full_tensor() - grads[False].full_tensor()).abs().max().item()
 scale = grads[False].full_tensor().abs().max().item()
 if d.rank == 0:
     print(json.dumps({"diff": diff, "scale": scale, "placements": str(grads[True].placements),
-                      "local_rows": grads[True].to_local().shape[0]}))
+                      "local_rows": grads[True].to_local().shape[0], "losses": losses,
+                      "gathered": units}))
 distributed.shutdown()
 """
 
 
-def test_two_ranks_get_the_gradient_fsdp_would_reduce(tmp_path):
+def test_two_ranks_get_the_lookup_and_gradient_of_the_plain_fsdp_unit(tmp_path):
     probe = tmp_path / "probe.py"
     probe.write_text(PROBE)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -108,6 +123,9 @@ def test_two_ranks_get_the_gradient_fsdp_would_reduce(tmp_path):
     )
     assert p.returncode == 0, p.stderr[-3000:]
     got = json.loads(p.stdout.strip().splitlines()[-1])
+    assert got["losses"]["true"] == got["losses"]["false"]
+    assert "tok_embeddings" in got["gathered"]["false"]
+    assert "tok_embeddings" not in got["gathered"]["true"]
     assert got["placements"] == "(Shard(dim=0),)" and got["local_rows"] == 500
     assert got["scale"] > 0
     # Same sums in another order: rounding only.
