@@ -148,6 +148,9 @@ class TokenEmbedding(nn.Embedding):
         # the weight used here, and FSDP's hooks (gather, reduce) never run for it.
         weight = self.weight
         world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-        if not (self.by_rows and rows_are_smaller(world, tokens.numel(), self.num_embeddings)):
+        rows = self.by_rows and rows_are_smaller(world, tokens.numel(), self.num_embeddings)
+        # Training only: its micro-batches have one shape on every rank, as the exchange needs;
+        # validation's last one may not, and is rare enough for the plain FSDP unit.
+        if not (rows and torch.is_grad_enabled()):
             return self(tokens)
         return _RowLookup.apply(tokens, weight, self.dtype or weight.dtype)

@@ -127,6 +127,13 @@ class TrainConfig(Section):
                 f"data.num_shards={self.num_shards}: must be a multiple of the "
                 f"{world_size} ranks, so each rank owns whole data shards"
             )
+        if self.metrics.val_interval and self.metrics.val_sequences % world_size:
+            # Uneven, ranks would run different numbers of forwards, whose FSDP collectives
+            # then wait for each other forever.
+            issues.append(
+                f"metrics.val_sequences={self.metrics.val_sequences}: must be a multiple of the "
+                f"{world_size} ranks, so each rank evaluates as many sequences"
+            )
         if self.debug.kill_rank >= world_size and self.debug.kill_at_step:
             issues.append(f"debug.kill_rank={self.debug.kill_rank}: only {world_size} ranks")
         if issues:

@@ -48,13 +48,15 @@ def test_a_non_finite_row_stays_in_its_row():
     assert rows.weight.grad[7].isnan().any() and rows.weight.grad[[3, 9]].isfinite().all()
 
 
-def test_no_grad_and_untouched_modules_take_the_plain_lookup():
+def test_no_grad_and_untouched_modules_take_the_plain_lookup(monkeypatch):
     rows, _ = _pair()
-    with torch.no_grad():
-        out = rows.lookup(torch.tensor([[1, 2]]))
-    assert out.grad_fn is None and torch.equal(out[0], rows.weight[[1, 2]])
     off = TokenEmbedding(50, 8)  # by_rows not set: nn.Embedding's own backward
     assert off.lookup(torch.tensor([[1]])).grad_fn.name() == "EmbeddingBackward0"
+    calls = []
+    monkeypatch.setattr(torch.nn.Embedding, "forward", lambda self, t: calls.append(t) or t)
+    with torch.no_grad():  # validation: its last micro-batch may differ from rank to rank
+        rows.lookup(torch.tensor([[1, 2]]))
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,15 @@ def test_world_size_checks():
         odd.check_world(4)
 
 
+def test_validation_sequences_split_evenly_over_the_ranks_when_validating():
+    batch = {"global_batch_size": 16, "micro_batch_size": 4}
+    cfg = config.build("tiny", {**batch, "metrics": {"val_interval": 5, "val_sequences": 10}})
+    cfg.check_world(2)
+    with pytest.raises(config.ConfigError, match=r"metrics.val_sequences=10: must be a multiple"):
+        cfg.check_world(4)
+    config.build("tiny", {**batch, "metrics": {"val_sequences": 10}}).check_world(4)  # no val
+
+
 def test_unknown_option_and_preset_are_refused(capsys):
     with pytest.raises(SystemExit):
         config.from_args(["--model.width", "3"])
