@@ -67,11 +67,11 @@ def parallelize(
     tied = model.cfg.tie_embeddings
     if not tied:
         fully_shard(model.tok_embeddings, mesh=mesh, mp_policy=mp, reshard_after_forward=True)
-        # An embedding's backward reads only the token ids (aten embedding_dense_backward takes
-        # the weight's row count, not the weight), so its unit is not gathered again for
-        # backward: one all-gather of the largest parameter saved per micro-batch (FSDP2's
-        # set_unshard_in_backward names this case, torch 2.13
-        # distributed/fsdp/_fully_shard/_fully_shard.py).
+        # When it runs as a plain FSDP unit (see by_rows below): an embedding's backward reads
+        # only the token ids (aten embedding_dense_backward takes the weight's row count, not the
+        # weight), so its unit is not gathered again for backward: one all-gather of the largest
+        # parameter saved per micro-batch (FSDP2's set_unshard_in_backward names this case,
+        # torch 2.13 distributed/fsdp/_fully_shard/_fully_shard.py).
         model.tok_embeddings.set_unshard_in_backward(False)
         # Looked up and differentiated by token rows while those are the smaller message
         # (trainer/embedding.py): then FSDP neither gathers nor reduces this unit, and the rows
