@@ -12,15 +12,17 @@ import time
 
 import pytest
 import torch
-from trainer_support import CKPT_EVERY, STEPS, _env, ok, run_trainer, start_trainer
+from trainer_support import (
+    CKPT_EVERY,
+    STEPS,
+    _env,
+    assert_close,
+    ok,
+    run_trainer,
+    start_trainer,
+)
 
 from trainer import checkpoint, export, logline
-
-
-def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
-    assert a.keys() == b.keys()
-    for step in a:
-        assert math.isclose(a[step], b[step], rel_tol=rtol), (step, a[step], b[step])
 
 
 def test_single_process_trains_and_records(single_run):

@@ -5,6 +5,7 @@ folder has a conftest.py too, `from conftest import` picks whichever loaded last
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -125,6 +126,13 @@ def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
+    """Two runs' losses, step by step."""
+    assert a.keys() == b.keys()
+    for step in a:
+        assert math.isclose(a[step], b[step], rel_tol=rtol), (step, a[step], b[step])
 
 
 def ok(run: Run) -> Run:
