@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # bench/ is the script's directory (sys.path[0]): its helper modules import by their bare names.
 from figures import summarise, table  # noqa: E402
 from hf_llama import build_hf, copy_weights, hf_train_step, shard_hf  # noqa: E402
+from run_side import bench_config  # noqa: E402
 
 from trainer import batches, config, distributed, metrics, tokenizer  # noqa: E402
 from trainer.model import flops_per_token  # noqa: E402
@@ -116,17 +117,7 @@ def main() -> int:
         raise SystemExit(
             f"compare_hf: --batch {a.batch} is not a multiple of --micro-batch {a.micro_batch}"
         )
-    overrides = {
-        "seq_len": a.seq_len,
-        "global_batch_size": a.batch,
-        "micro_batch_size": a.micro_batch,
-        "max_steps": a.warmup + a.steps,
-        "seed": a.seed,
-        "parallel.mixed_precision": "fp32",
-    }
-    if a.layers:
-        overrides["model.n_layers"] = a.layers
-    cfg = config.build(a.preset, overrides)
+    cfg = bench_config(a)
     d = distributed.init(cfg.parallel.timeout_s, device="cpu")
     cfg.check_world(d.world_size)
     threads = torch.get_num_threads()

@@ -48,10 +48,11 @@ def bench_config(a: argparse.Namespace) -> config.TrainConfig:
         "micro_batch_size": a.micro_batch,
         "max_steps": a.warmup + a.steps,
         "seed": a.seed,
-        "model.n_layers": a.layers,
         "parallel.mixed_precision": "fp32",
     }
-    if a.vocab:
+    if a.layers:
+        overrides["model.n_layers"] = a.layers
+    if getattr(a, "vocab", None):  # compare_hf.py has no --vocab
         overrides["model.vocab_size"] = a.vocab
     return config.build(a.preset, overrides)
 
