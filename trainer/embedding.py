@@ -62,41 +62,50 @@ def _gather(t: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
     return out
 
 
-def lookup_rows(param: torch.Tensor, tokens: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """F.embedding(tokens, full weight).to(dtype) from the sharded `param`, every rank of its
-    group calling with the same number of tokens."""
-    local, row0, group = _shard(param)
+def _in_shard(ids: torch.Tensor, row0: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(which ids fall in rows [row0, row0 + n), their local row or 0). Other shards' ids are
+    masked, not dropped: boolean indexing would make the host wait for the device."""
+    mine = (ids >= row0) & (ids < row0 + n)
+    return mine, torch.where(mine, ids - row0, 0)
+
+
+def all_ids(param: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Every rank's token ids, flat, in rank order (this rank's alone on one rank); every rank
+    of the group calls with the same number of tokens. Gathered once per micro-batch: forward
+    and backward both use them."""
+    _, _, group = _shard(param)
     ids = tokens.reshape(-1)
+    return _gather(ids, group) if _size(group) > 1 else ids
+
+
+def lookup_rows(param: torch.Tensor, ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """[this rank's tokens, dim]: F.embedding with the full weight, in `dtype`, from the sharded
+    `param`; `ids` from `all_ids`."""
+    local, row0, group = _shard(param)
     world = _size(group)
     if world == 1:
-        return F.embedding(tokens, local).to(dtype)
-    all_ids = _gather(ids, group)
-    mine = (all_ids >= row0) & (all_ids < row0 + local.shape[0])
-    rows = F.embedding(torch.where(mine, all_ids - row0, 0), local).to(dtype)
-    rows = torch.where(mine[:, None], rows, 0.0)
-    out = rows.new_empty(ids.numel(), rows.shape[1])
+        return F.embedding(ids, local).to(dtype)
+    mine, index = _in_shard(ids, row0, local.shape[0])
+    rows = torch.where(mine[:, None], F.embedding(index, local).to(dtype), 0.0)
+    out = rows.new_empty(ids.numel() // world, rows.shape[1])
     dist.reduce_scatter_tensor(out, rows, group=group)  # one non-zero term per row: exact
-    return out.view(*tokens.shape, -1)
+    return out
 
 
-def add_rows(param: torch.Tensor, tokens: torch.Tensor, grad_rows: torch.Tensor) -> None:
-    """param.grad += the embedding gradient of `grad_rows` ([n, dim], one per token id in
-    `tokens`), summed over the group's ranks and divided by its size, into this rank's rows.
-    Every rank of the group calls it with the same number of tokens."""
+def add_rows(param: torch.Tensor, ids: torch.Tensor, grad_rows: torch.Tensor) -> None:
+    """param.grad += the embedding gradient of this rank's `grad_rows` ([tokens, dim]), summed
+    over the group's ranks and divided by its size, into this rank's rows; `ids` from
+    `all_ids`."""
     local, row0, group = _shard(param)
-    ids = tokens.reshape(-1)
-    rows = grad_rows.reshape(ids.numel(), -1)
+    rows = grad_rows.reshape(-1, local.shape[1])
     world = _size(group)
     if world > 1:
-        ids, rows = _gather(ids, group), _gather(rows, group)
+        rows = _gather(rows, group)
     rows = rows.to(local.dtype)  # after the exchange: exact, and summed in fp32 as FSDP does
     if world > 1:
         rows.div_(world)  # the gathered copy, not the caller's tensor
-    # Rows of other shards are dropped without a host sync (no boolean indexing): they add an
-    # exact zero to row 0 instead. torch.where, not a product, so another shard's NaN stays out.
-    mine = (ids >= row0) & (ids < row0 + local.shape[0])
-    index = torch.where(mine, ids - row0, 0)
-    rows = torch.where(mine[:, None], rows, 0.0)
+    mine, index = _in_shard(ids, row0, local.shape[0])
+    rows = torch.where(mine[:, None], rows, 0.0)  # not a product: another shard's NaN stays out
     if param.grad is None:
         grad = torch.zeros_like(local)
         grad.index_add_(0, index, rows)
@@ -123,14 +132,15 @@ class _RowLookup(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tokens, weight, dtype):
-        ctx.save_for_backward(tokens)
+        ids = all_ids(weight, tokens)
+        ctx.save_for_backward(ids)
         ctx.weight = weight
-        return lookup_rows(weight, tokens, dtype)
+        return lookup_rows(weight, ids, dtype).view(*tokens.shape, -1)
 
     @staticmethod
     def backward(ctx, grad_out):
-        (tokens,) = ctx.saved_tensors
-        add_rows(ctx.weight, tokens, grad_out)
+        (ids,) = ctx.saved_tensors
+        add_rows(ctx.weight, ids, grad_out)
         ctx.weight = None
         return None, None, None
 
