@@ -1,4 +1,4 @@
-"""Trainstack vs Hugging Face `LlamaForCausalLM`: same shape, same wrapping, same batches, same
+"""Trainstack vs Hugging Face `LlamaForCausalLM`: same shape, FSDP2 on both, same batches, same
 optimizer, timed in one run on this machine, against this machine's measured matmul peak.
 
     python bench/compare_hf.py [--preset small] [--layers N] [--seq-len T] [--batch B]

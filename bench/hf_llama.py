@@ -1,6 +1,7 @@
 """The Hugging Face side of bench/compare_hf.py: a `LlamaForCausalLM` of the trainstack model's
-exact shape, the trainstack weights copied into it name by name, FSDP2 wrapping as
-trainer.parallelize does, and trainer.train.train_step's sequence with Hugging Face's own loss.
+exact shape, the trainstack weights copied into it name by name, the common FSDP2 wrapping (each
+decoder layer, then the root with the embedding and head; trainer.parallelize's own units are
+trainstack's to win with), and trainer.train.train_step's sequence with Hugging Face's own loss.
 transformers is imported inside `build_hf` only (bench/requirements.txt installs it).
 """
 
@@ -108,8 +109,9 @@ def copy_weights(ts_model, hf_model) -> None:
 
 
 def shard_hf(model, cfg: config.TrainConfig, d: distributed.Dist):
-    """As trainer.parallelize does for trainstack: every decoder layer, then the root; the last
-    layer stays gathered after forward."""
+    """The common FSDP2 wrapping, with trainer.parallelize's mixed precision: every decoder
+    layer, then the root (embedding, final norm, head); the last layer stays gathered after
+    forward."""
     mp = mixed_precision(cfg.parallel, d.device)
     layers = model.model.layers
     for i, layer in enumerate(layers):

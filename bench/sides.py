@@ -2,8 +2,8 @@
 returned as `step(micro_batches)`: one optimizer step over the rank's micro-batches.
 
 - trainstack: the trainer's own path (`build_model`, `build_optimizer`, `train_step`).
-- hf: transformers' `LlamaForCausalLM` of the same shape, FSDP2 as trainer.parallelize wraps
-  (bench/hf_llama.py).
+- hf: transformers' `LlamaForCausalLM` of the same shape, FSDP2 per decoder layer and on the
+  root, with the trainer's mixed precision (bench/hf_llama.py).
 - titan: torchtitan's Llama 3 model and its own FSDP2 wrapping (`apply_fsdp_to_decoder`), its
   meta-device build and `init_states`, plain cross-entropy (its loss's math), with
   trainer.train's AdamW and clipping. Not its Trainer: that needs its HF dataset and
