@@ -23,7 +23,7 @@ PEAK_TFLOPS_FP32 = {"H100": 67.0, "A100": 19.5, "A10G": 31.2, "L4": 30.3, "T4": 
 
 def measured_matmul_tflops(device: torch.device, seconds: float = 0.3, n: int = 0) -> float:
     """This device's achieved matmul rate over `seconds`: one noisy sample (stable_peak_tflops
-    takes the median of several)."""
+    takes the best of several)."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     n = n or (2048 if device.type == "cuda" else 512)
     a = torch.randn(n, n, device=device, dtype=dtype)
@@ -92,8 +92,13 @@ def cached_peak_tflops(device: torch.device) -> tuple[float, str]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # other runs may read it meanwhile
-        record = {"tflops": tflops, "device": _device_model(device), "torch": torch.__version__}
-        tmp.write_text(json.dumps({**record, "threads": torch.get_num_threads()}))
+        record = {
+            "tflops": tflops,
+            "device": _device_model(device),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        }
+        tmp.write_text(json.dumps(record))
         os.replace(tmp, path)
     except OSError:
         return tflops, "measured matmul (not cached: cache not writable)"
