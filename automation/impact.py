@@ -51,10 +51,15 @@ def price_stack_file(path: Path, stack: str) -> Priced:
     )
 
 
+def short_stack(stack: str) -> str:
+    """A stack's own name: `org/trainstack/dev` is `dev`."""
+    return stack.rsplit("/", 1)[-1]
+
+
 def stack_file_name(stack: str) -> str:
     """`Pulumi.<stack>.yaml`: the CLI names the file by the stack's last segment, so
     `org/trainstack/dev` is configured in Pulumi.dev.yaml."""
-    return f"Pulumi.{stack.rsplit('/', 1)[-1]}.yaml"
+    return f"Pulumi.{short_stack(stack)}.yaml"
 
 
 def check_base(path: Path, stack: str) -> Priced:

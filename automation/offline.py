@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from automation import EXIT_FAILED, EXIT_OK, EXIT_POLICY, EXIT_USAGE
-from automation.impact import Priced, impact, stack_file_name
+from automation.impact import Priced, short_stack, stack_file_name
 from automation.options import Options
-from automation.run import report
+from automation.run import cost_impact, report
 from automation.summary import build_summary
 
 # The name policies/__main__.py gives its PolicyPack: the violations read as the CLI shows them.
@@ -48,7 +48,7 @@ def summarise(
     violations: list[dict[str, Any]] = []
     phase, error = None, None
     try:
-        result = offline_plan.run(project_dir, opts.stack.rsplit("/", 1)[-1], fetch_crds=False)
+        result = offline_plan.run(project_dir, short_stack(opts.stack), fetch_crds=False)
         violations = [violation_record(v) for v in result.policy_violations]
     except (ConfigError, StackFileError) as e:
         # The stack file is this operation's input: a bad one is bad input, named by flag.
@@ -77,7 +77,7 @@ def summarise(
         phase=phase,
         error=error,
         changes_by_component=None,
-        cost_impact=impact(head, opts.stack, base, opts.base_stack_file),
+        cost_impact=cost_impact(opts, base),
     )
     report(summary, opts, out)
     return code

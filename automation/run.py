@@ -35,8 +35,9 @@ _MANDATORY_TEXT = re.compile(r"\[mandatory\]|mandatory policy violation", re.IGN
 # "... for preview but ...", "... but changes occurred" across versions: pulumi/pulumi's
 # NoChangesExpectedError and the older cmd/preview.go texts).
 _NO_CHANGES_TEXT = re.compile(r"no changes were expected", re.IGNORECASE)
-# The operations whose result changes what the stack may cost: they get the before/after table.
-_COST_OPERATIONS = ("preview", "up")
+# The operations whose result changes what the stack may cost, and the offline summary of such
+# a change: they get the before/after table.
+_COST_OPERATIONS = ("preview", "up", "summary")
 _ERROR_TAIL_LINES = 30
 
 _OP_SYMBOL = {
