@@ -39,14 +39,12 @@ def _changes(summary: Mapping[str, Any]) -> list[str]:
             "prices below come from the offline plan of the stack file.",
             "",
         ]
+    same = (summary.get("change_summary") or {}).get("same")
     if not by_component:
-        counts = summary.get("change_summary") or {}
-        same = counts.get("same")
         tail = f" ({same} resources unchanged)" if same else ""
         return lines + [f"No resource changes{tail}.", ""]
     rows = [[name, *(c[op] for op in COUNTED_OPS)] for name, c in by_component.items()]
     rows.append(["**Total**", *(sum(c[op] for c in by_component.values()) for op in COUNTED_OPS)])
-    same = (summary.get("change_summary") or {}).get("same")
     lines += _table(["Component", *COUNTED_OPS], rows)
     if same:
         lines += ["", f"{same} resources unchanged."]
