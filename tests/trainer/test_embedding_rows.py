@@ -82,6 +82,7 @@ import json
 import torch
 from torch.distributed.fsdp._fully_shard._fsdp_param_group import FSDPParamGroup
 from trainer import config, distributed, train
+from trainer.exit_codes import exit_process
 
 gathered = []
 real_unshard = FSDPParamGroup.unshard
@@ -113,6 +114,7 @@ if d.rank == 0:
                       "local_rows": grads[True].to_local().shape[0], "losses": losses,
                       "gathered": units}))
 distributed.shutdown()
+exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
 """
 
 

@@ -22,6 +22,7 @@ import torch
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.fsdp._fully_shard import _fsdp_param_group
 from trainer import batches, config, distributed, tokenizer, train
+from trainer.exit_codes import exit_process
 
 calls = [0]
 # A param group's gradient reduction (copy into the reduce-scatter buffer, the collective when
@@ -47,6 +48,7 @@ if d.rank == 0:
     print(json.dumps({"reduce_scatters": calls[0], "units": units, "micro_batches": len(mbs),
                       "tokens": mbs[0].numel() - mbs[0].shape[0], "vocab": cfg.model.vocab_size}))
 distributed.shutdown()
+exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
 """
 
 

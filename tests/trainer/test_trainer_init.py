@@ -74,6 +74,7 @@ def test_rope_is_bit_identical_in_fp32_and_stored_in_the_compute_dtype():
 INIT_PROBE = """
 import json, torch
 from trainer import config, distributed, train
+from trainer.exit_codes import exit_process
 cfg = config.build("small", {"model": {"n_layers": 1, "vocab_size": 98304,
                                        "tie_embeddings": False}, "seq_len": 64})
 d = distributed.init()
@@ -89,10 +90,7 @@ firsts = {k: v.full_tensor().flatten()[:3].tolist() for k, v in model.state_dict
 if d.rank == 0:
     print(json.dumps({"rise_mib": (after - before) / 1024, "sums": sums, "firsts": firsts}))
 distributed.shutdown()
-# As trainer.exit_codes.exit_process: no interpreter finalization after gloo (it can abort).
-import os, sys
-sys.stdout.flush()
-os._exit(0)
+exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
 """
 
 
@@ -136,6 +134,7 @@ UNITS_PROBE = """
 import json, torch
 from torch.distributed.fsdp import FSDPModule
 from trainer import config, distributed, train
+from trainer.exit_codes import exit_process
 from trainer.model import Transformer
 cfg = config.build("tiny", {"model": {"tie_embeddings": False}})
 d = distributed.init()
@@ -166,6 +165,7 @@ grads_equal = {
 print(json.dumps({"units": units, "grads_equal": grads_equal,
                   "same_names": list(model.state_dict()) == list(plain.state_dict())}))
 distributed.shutdown()
+exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
 """
 
 

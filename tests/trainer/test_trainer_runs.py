@@ -235,6 +235,7 @@ def test_nan_loss_aborts_before_the_optimizer_step(tmp_path):
 NAN_PROBE = """
 import json, torch
 from trainer import config, distributed, train, batches, tokenizer
+from trainer.exit_codes import exit_process
 cfg = config.build("tiny", {"debug": {"nan_at_step": 1}})
 d = distributed.init()
 model = train.build_model(cfg, d)
@@ -251,6 +252,7 @@ print(json.dumps({"raised": raised,
                   "unchanged": all(torch.equal(before[k], after[k].full_tensor()) for k in before),
                   "optimizer_state": len(opt.state)}))
 distributed.shutdown()
+exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
 """
 
 
