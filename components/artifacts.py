@@ -125,7 +125,8 @@ class Artifacts(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.eks.PodIdentityAssociation(
+        # Pods of the jobs' ServiceAccount wait for it (workloads.py, runtime_contract.py).
+        self.association = aws.eks.PodIdentityAssociation(
             f"{name}-job",
             cluster_name=args.cluster_name,
             namespace=args.namespace,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import pod_spec
+from . import runtime_contract as rc
 from .config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
 
 NAME = "dev-pod"
@@ -22,6 +23,7 @@ KEYS_MOUNT = "/etc/trainstack/ssh"
 WORKSPACE = "/workspace"  # the image's WORKDIR and JupyterLab's root
 USER = "trainer"  # the image's user, uid 1000 (trainer/Dockerfile useradd): the ssh login
 CONTAINER = "dev"
+LABELS = {"app.kubernetes.io/part-of": "trainstack", "app.kubernetes.io/name": NAME}
 
 # sshd as a non-root user serves only that user, needs no capabilities and keeps its host key
 # in the pod (new key per pod: clients see a changed host key after a restart). StrictModes off:
@@ -92,7 +94,10 @@ def render_pod(
     volume_name: str | None = None,
     volume: VolumeConfig | None = None,
     service_account: str | None = None,
+    identity: str | None = None,
 ) -> dict:
+    """The pod; `identity` is its ServiceAccount's Pod Identity association id (annotated, so
+    a new association recreates the pod)."""
     size = pod_size(pool, cfg.gpus, efa=False, cpu=cfg.cpu, memory=cfg.memory)
     shm, shm_mount = pod_spec.shm_volume(size)
     volumes, mounts = [shm], [shm_mount]
@@ -111,8 +116,12 @@ def render_pod(
         "metadata": {
             "name": NAME,
             "namespace": namespace,
-            "labels": {"app.kubernetes.io/part-of": "trainstack", "app.kubernetes.io/name": NAME},
-            "annotations": {**pod_spec.DO_NOT_DISRUPT, "pulumi.com/skipAwait": "true"},
+            "labels": dict(LABELS),
+            "annotations": {
+                **pod_spec.DO_NOT_DISRUPT,
+                "pulumi.com/skipAwait": "true",
+                **({pod_spec.IDENTITY_ANNOTATION: identity} if identity else {}),
+            },
         },
         # sshd keeps its host key and pid under /tmp/sshd, authorized_keys under $HOME/.ssh,
         # JupyterLab its runtime/config under $HOME and notebooks in /workspace: all emptyDirs
@@ -167,3 +176,36 @@ def render_load_balancer(cfg: DevPodConfig, namespace: str) -> dict | None:
             ],
         },
     }
+
+
+def contract(
+    cfg: DevPodConfig,
+    *,
+    service_account: str | None,
+    https_except_vpc: str | None,
+    claim: str | None,
+) -> rc.Contract:
+    """What the dev pod talks to: DNS, and HTTPS out (pip, the hub, S3 with the job identity);
+    who calls it: its load balancer's clients on ssh and JupyterLab, when it has one (the NLB
+    keeps the client's address; its loadBalancerSourceRanges are the allow-list).
+    `kubectl port-forward` enters through the kubelet, inside the pod: no flow."""
+    needs = []
+    if cfg.ssh:
+        needs.append(rc.secret_need(SSH_SECRET))
+    if claim is not None:
+        needs.append(rc.claim_need(claim))
+    lb = render_load_balancer(cfg, "")
+    called_by = ()
+    if lb is not None:
+        ports = tuple(rc.Port(p["port"]) for p in lb["spec"]["ports"])
+        called_by = (rc.anyone("the dev pod's load balancer clients", ports),)
+    return rc.Contract(
+        name=NAME,
+        workload="the dev pod",
+        pods={"app.kubernetes.io/name": NAME},
+        calls=(rc.dns(), rc.https_outside(https_except_vpc)),
+        called_by=called_by,
+        service_account=service_account,
+        aws_identity=service_account is not None,
+        needs=tuple(needs),
+    )

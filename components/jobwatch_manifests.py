@@ -12,49 +12,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from .network_policy import _policy
-from .pod_spec import harden_pod, render_service_account
+from . import runtime_contract as rc
+from .network_policy import render_contract
+from .pod_spec import IDENTITY_ANNOTATION, harden_pod, render_service_account
 
 NAME = "jobwatch"
 CONFIGMAP = "jobwatch-state"
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "trainstack"}
-# EKS Pod Identity agent on every node (aws/eks-pod-identity-agent: 169.254.170.23:80).
-POD_IDENTITY_AGENT = "169.254.170.23/32"
 READ = ["get", "list", "watch"]
+API_RULES = (
+    {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"], "verbs": READ},
+    {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": READ},
+    # pods/log: the classifier reads rank 0's log tail, as `trainstack status` does.
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": READ},
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [CONFIGMAP],
+        "verbs": ["get", "update"],
+    },
+)
+
+
+def contract(vpc_cidr: str, https_except_vpc: str | None) -> rc.Contract:
+    """The watcher calls the Kubernetes API (watching jobs, pods and events; its record), SNS
+    over HTTPS with its Pod Identity role, and DNS; nothing calls it."""
+    return rc.Contract(
+        name=NAME,
+        workload="the job watcher",
+        pods={"app.kubernetes.io/name": NAME},
+        calls=(rc.dns(), rc.https_outside(https_except_vpc)),
+        service_account=NAME,
+        aws_identity=True,
+        api_rules=API_RULES,
+        needs=(rc.configmap_need(CONFIGMAP),),
+        vpc_cidr=vpc_cidr,
+    )
 
 
 def metadata(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": dict(LABELS)}
 
 
-def render_role(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "Role",
-        "metadata": metadata(NAME, namespace),
-        "rules": [
-            {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"], "verbs": READ},
-            {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": READ},
-            # pods/log: the classifier reads rank 0's log tail, as `trainstack status` does.
-            {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": READ},
-            {
-                "apiGroups": [""],
-                "resources": ["configmaps"],
-                "resourceNames": [CONFIGMAP],
-                "verbs": ["get", "update"],
-            },
-        ],
-    }
+def render_role(namespace: str, c: rc.Contract) -> dict[str, Any]:
+    return {**rc.render_role(c, namespace), "metadata": metadata(c.name, namespace)}
 
 
-def render_role_binding(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": metadata(NAME, namespace),
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
-    }
+def render_role_binding(namespace: str, c: rc.Contract) -> dict[str, Any]:
+    return {**rc.render_role_binding(c, namespace), "metadata": metadata(c.name, namespace)}
 
 
 def render_configmap(namespace: str) -> dict[str, Any]:
@@ -62,8 +67,14 @@ def render_configmap(namespace: str) -> dict[str, Any]:
 
 
 def render_deployment(
-    namespace: str, image: str, topic_arn: str, system_label: tuple[str, str]
+    namespace: str,
+    image: str,
+    topic_arn: str,
+    system_label: tuple[str, str],
+    identity: str | None = None,
 ) -> dict[str, Any]:
+    """One replica; `identity`, its Pod Identity association's id, is annotated on the pod
+    template so a new association rolls the pod (credentials are injected at admission only)."""
     container = {
         "name": NAME,
         "image": image,
@@ -94,42 +105,31 @@ def render_deployment(
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
-            "template": {"metadata": {"labels": dict(LABELS)}, "spec": spec},
+            "template": {
+                "metadata": {
+                    "labels": dict(LABELS),
+                    **({"annotations": {IDENTITY_ANNOTATION: identity}} if identity else {}),
+                },
+                "spec": spec,
+            },
         },
     }
 
 
-def render_network_policy(namespace: str, vpc_cidr: str) -> dict[str, Any]:
-    """On top of the namespace's DNS and 443 egress: the EKS API's ENIs in the VPC (which that
-    rule excepts) and the Pod Identity agent for its AWS credentials."""
-    return _policy(
-        f"{NAME}-egress",
-        namespace,
-        {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": NAME}},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {
-                    "to": [{"ipBlock": {"cidr": vpc_cidr}}],
-                    "ports": [{"protocol": "TCP", "port": 443}],
-                },
-                {
-                    "to": [{"ipBlock": {"cidr": POD_IDENTITY_AGENT}}],
-                    "ports": [{"protocol": "TCP", "port": 80}],
-                },
-            ],
-        },
-    )
-
-
 def render_all(
-    namespace: str, image: str, topic_arn: str, system_label: tuple[str, str], vpc_cidr: str
+    namespace: str,
+    image: str,
+    topic_arn: str,
+    system_label: tuple[str, str],
+    vpc_cidr: str,
+    https_except_vpc: str | None = None,
 ) -> list[dict[str, Any]]:
+    c = contract(vpc_cidr, https_except_vpc)
     return [
         render_service_account(NAME, namespace),
-        render_role(namespace),
-        render_role_binding(namespace),
+        render_role(namespace, c),
+        render_role_binding(namespace, c),
         render_configmap(namespace),
-        render_network_policy(namespace, vpc_cidr),
+        render_contract(c, namespace),
         render_deployment(namespace, image, topic_arn, system_label),
     ]

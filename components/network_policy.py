@@ -1,23 +1,22 @@
-"""NetworkPolicies of the jobs namespace: deny by default, then allow what training needs.
+"""NetworkPolicies of the jobs namespace: deny by default, then one policy per workload,
+generated from its runtime contract (runtime_contract.py), so what a policy allows is exactly
+what the workload declares it calls and is called by.
 
-Pure functions returning Kubernetes JSON (validated against the schemas by the tests). They are
-enforced only by a policy engine: on EKS the VPC CNI's network policy agent, which the cluster
-enables (components/cluster.py, vpc-cni `enableNetworkPolicy`). EFA traffic (SRD, OS bypass)
-never enters the kernel's IP stack, so these rules cannot and do not filter it. Kubelet probes
-(KubeRay's HTTP health probes) come from the node's IP, which the agent always allows
-(aws/aws-network-policy-agent PR #65, "Ignore policy restrictions against Node IP").
+Pure functions returning Kubernetes JSON (validated against the schemas by the tests, and
+evaluated flow by flow by tests/netpol_eval.py). They are enforced only by a policy engine: on
+EKS the VPC CNI's network policy agent, which the cluster enables (components/cluster.py,
+vpc-cni `enableNetworkPolicy`). EFA traffic (SRD, OS bypass) never enters the kernel's IP stack,
+so these rules cannot and do not filter it. Kubelet probes (KubeRay's HTTP health probes) come
+from the node's IP, which the agent always allows (aws/aws-network-policy-agent PR #65, "Ignore
+policy restrictions against Node IP").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .dev_pod import NAME as DEV_POD_NAME
-from .pod_spec import JOB_LABEL
-
-# The node's credentials. Job pods have no AWS identity of their own (no Pod Identity
-# association): a future one reaches its agent at 169.254.170.23:80 and needs a rule of its own.
-IMDS = "169.254.169.254/32"
+from .runtime_contract import Contract, Peer
 
 
 def _policy(name: str, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -40,90 +39,50 @@ def render_default_deny(namespace: str) -> dict[str, Any]:
     )
 
 
-def render_dns_and_https_egress(namespace: str, vpc_cidr: str | None = None) -> dict[str, Any]:
-    """DNS to CoreDNS, and TCP 443 anywhere but the instance metadata service: AWS endpoints
-    and the Hugging Face hub. NetworkPolicy cannot name hosts (no FQDN rules), so 443 is open to
-    every public address. With `vpc_cidr`, the VPC is excepted too: with the VPC CNI, pods, the
-    EKS API's ENIs and other namespaces' webhooks all have VPC addresses, and a job needs none of
-    them (AWS's public endpoints and the S3 gateway endpoint are outside the VPC). The stack
-    passes None when interface endpoints are on, since their ENIs are in the VPC."""
-    dns_ports = [{"protocol": p, "port": 53} for p in ("UDP", "TCP")]
-    return _policy(
-        "dns-and-https-egress",
-        namespace,
-        {
-            "podSelector": {},
-            "policyTypes": ["Egress"],
-            "egress": [
-                {
-                    "to": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                            },
-                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-                        }
-                    ],
-                    "ports": dns_ports,
-                },
-                {
-                    "to": [
-                        {
-                            "ipBlock": {
-                                "cidr": "0.0.0.0/0",
-                                "except": [IMDS, *([vpc_cidr] if vpc_cidr else [])],
-                            }
-                        }
-                    ],
-                    "ports": [{"protocol": "TCP", "port": 443}],
-                },
-            ],
-        },
-    )
-
-
-def render_job_internal(job_name: str, namespace: str) -> dict[str, Any]:
-    """All TCP/UDP between one job's own pods and nothing from other jobs: c10d rendezvous,
-    NCCL's socket transport (ephemeral ports), and inside a Ray cluster GCS 6379, dashboard
-    8265 (the submitter), client 10001 and the workers' dynamic ports."""
-    same_job = [{"podSelector": {"matchLabels": {JOB_LABEL: job_name}}}]
-    return _policy(
-        f"job-{job_name}",
-        namespace,
-        {
-            "podSelector": {"matchLabels": {JOB_LABEL: job_name}},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": same_job}],
-            "egress": [{"to": same_job}],
-        },
-    )
-
-
-def render_dev_pod_ingress(namespace: str, ports: list[int]) -> dict[str, Any]:
-    """The dev pod's ssh and JupyterLab ports, for its NLB (whose loadBalancerSourceRanges are
-    the allow-list). `kubectl port-forward` enters the pod's own network namespace through the
-    kubelet and needs no rule."""
-    return _policy(
-        "dev-pod-ingress",
-        namespace,
-        {
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": DEV_POD_NAME}},
-            "policyTypes": ["Ingress"],
-            "ingress": [{"ports": [{"protocol": "TCP", "port": p} for p in ports]}],
-        },
-    )
-
-
-def render_all(
-    namespace: str,
-    job_names: list[str],
-    dev_pod_ports: list[int] | None = None,
-    vpc_cidr: str | None = None,
-) -> list[dict[str, Any]]:
-    """Every policy of the namespace; `dev_pod_ports` only when the dev pod has a load balancer,
-    `vpc_cidr` to keep the VPC out of the 443 egress."""
-    out = [render_default_deny(namespace), render_dns_and_https_egress(namespace, vpc_cidr)]
-    out += [render_job_internal(name, namespace) for name in sorted(job_names)]
-    if dev_pod_ports:
-        out.append(render_dev_pod_ingress(namespace, dev_pod_ports))
+def _peer(peer: Peer) -> dict[str, Any] | None:
+    """The NetworkPolicyPeer of `peer`; None for anyone (the rule then has no from/to)."""
+    if peer.cidr is not None:
+        block: dict[str, Any] = {"cidr": peer.cidr}
+        if peer.except_cidrs:
+            block["except"] = list(peer.except_cidrs)
+        return {"ipBlock": block}
+    if peer.pods is None and peer.namespace is None:
+        return None
+    out: dict[str, Any] = {"podSelector": {"matchLabels": dict(peer.pods or {})}}
+    if peer.namespace is not None:
+        out["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": peer.namespace}}
     return out
+
+
+def _rule(peer: Peer, direction: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {}
+    target = _peer(peer)
+    if target is not None:
+        rule[direction] = [target]
+    if peer.ports:
+        rule["ports"] = [{"protocol": p.protocol, "port": p.port} for p in peer.ports]
+    return rule
+
+
+def render_contract(contract: Contract, namespace: str) -> dict[str, Any]:
+    """The one policy selecting the contract's pods: ingress from `called_by`, egress to its
+    calls (with the agent and API server its identity and RBAC imply). An empty list denies
+    that direction."""
+    return _policy(
+        contract.name,
+        namespace,
+        {
+            "podSelector": {"matchLabels": dict(contract.pods)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [_rule(p, "from") for p in contract.called_by],
+            "egress": [_rule(p, "to") for p in contract.egress()],
+        },
+    )
+
+
+def render_all(namespace: str, contracts: Sequence[Contract]) -> list[dict[str, Any]]:
+    """Every policy of the namespace for these workloads' contracts."""
+    names = [c.name for c in contracts]
+    if len(set(names)) != len(names):
+        raise ValueError(f"contract names must be unique in {namespace}: {sorted(names)}")
+    return [render_default_deny(namespace), *(render_contract(c, namespace) for c in contracts)]

@@ -21,10 +21,12 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from . import jobwatch_manifests as manifests
+from . import runtime_contract as rc
 from .config import PROJECT
 from .config.notifications import NotificationsConfig
 from .iam import pod_identity_role
 from .kms import rotated_key
+from .network_policy import render_contract
 from .notification_policies import (
     BUILD_INPUT_PATHS,
     build_event_pattern,
@@ -46,6 +48,8 @@ class NotificationsArgs:
     provider: k8s.Provider
     system_label: tuple[str, str]
     vpc_cidr: str
+    # The VPC CIDR to keep out of HTTPS egress; None when interface endpoints live in it.
+    https_except_vpc: str | None
     # The jobs namespace and the Pod Identity agent must exist first.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -136,7 +140,11 @@ class Notifications(pulumi.ComponentResource):
         )
 
     def _watcher(self, name, args: NotificationsArgs, topic_arn, key_arn) -> None:
+        """The watcher's identity, RBAC, record and NetworkPolicy, then its Deployment, which
+        waits for every one of them (its contract's needs): a pod admitted before its Pod
+        Identity association exists never gets credentials."""
         child = pulumi.ResourceOptions(parent=self)
+        contract = manifests.contract(args.vpc_cidr, args.https_except_vpc)
         role = pod_identity_role(f"{name}-watcher", child, args.tags)
         self.watcher_role_arn = role.arn
         policy = aws.iam.RolePolicy(
@@ -147,7 +155,7 @@ class Notifications(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.eks.PodIdentityAssociation(
+        association = aws.eks.PodIdentityAssociation(
             f"{name}-watcher",
             cluster_name=args.cluster_name,
             namespace=args.namespace,
@@ -161,42 +169,48 @@ class Notifications(pulumi.ComponentResource):
         )
         ns = args.namespace
         meta = manifests.render_service_account(manifests.NAME, ns)
-        k8s.core.v1.ServiceAccount(
+        made: dict[str, object] = {rc.identity_need(manifests.NAME): association}
+        made[rc.service_account_need(manifests.NAME)] = k8s.core.v1.ServiceAccount(
             f"{name}-watcher",
             metadata=meta["metadata"],
             automount_service_account_token=meta["automountServiceAccountToken"],
             opts=k8s_opts,
         )
-        role_m = manifests.render_role(ns)
-        k8s.rbac.v1.Role(
-            f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts
-        )
-        binding = manifests.render_role_binding(ns)
-        k8s.rbac.v1.RoleBinding(
-            f"{name}-watcher",
-            metadata=binding["metadata"],
-            role_ref=binding["roleRef"],
-            subjects=binding["subjects"],
-            opts=k8s_opts,
-        )
+        role_m = manifests.render_role(ns, contract)
+        binding = manifests.render_role_binding(ns, contract)
+        made[rc.rbac_need(contract.name)] = [
+            k8s.rbac.v1.Role(
+                f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts
+            ),
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-watcher",
+                metadata=binding["metadata"],
+                role_ref=binding["roleRef"],
+                subjects=binding["subjects"],
+                opts=k8s_opts,
+            ),
+        ]
         # The watcher writes its record into the data; `up` must not wipe it.
-        k8s.core.v1.ConfigMap(
+        made[rc.configmap_need(manifests.CONFIGMAP)] = k8s.core.v1.ConfigMap(
             f"{name}-watcher",
             metadata=manifests.render_configmap(ns)["metadata"],
             opts=pulumi.ResourceOptions.merge(
                 k8s_opts, pulumi.ResourceOptions(ignore_changes=["data"])
             ),
         )
-        egress = manifests.render_network_policy(ns, args.vpc_cidr)
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-watcher", metadata=egress["metadata"], spec=egress["spec"], opts=k8s_opts
+        netpol = render_contract(contract, ns)
+        made[rc.network_policy_need(contract.name)] = k8s.networking.v1.NetworkPolicy(
+            f"{name}-watcher", metadata=netpol["metadata"], spec=netpol["spec"], opts=k8s_opts
         )
-        deployment = pulumi.Output.all(args.image, topic_arn).apply(
-            lambda a: manifests.render_deployment(ns, a[0], a[1], args.system_label)
+        deployment = pulumi.Output.all(args.image, topic_arn, association.id).apply(
+            lambda a: manifests.render_deployment(ns, a[0], a[1], args.system_label, a[2])
         )
         k8s.apps.v1.Deployment(
             f"{name}-watcher",
             metadata=manifests.metadata(manifests.NAME, ns),
             spec=deployment.apply(lambda d: d["spec"]),
-            opts=k8s_opts,
+            opts=pulumi.ResourceOptions.merge(
+                k8s_opts,
+                pulumi.ResourceOptions(depends_on=rc.prerequisites([contract], made)),
+            ),
         )

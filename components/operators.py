@@ -15,6 +15,10 @@ from .config import AddonsConfig
 
 KUBERAY_NAMESPACE = "kuberay-system"
 KUBERAY_RELEASE = "kuberay-operator"
+# The operator pod's labels (kuberay v1.7.0 helm-chart/kuberay-operator templates/_helpers.tpl
+# kuberay-operator.selectorLabels: the chart name, no nameOverride here): a Ray head's
+# NetworkPolicy admits it to the dashboard (job_contracts.py).
+KUBERAY_OPERATOR_LABELS = {"app.kubernetes.io/name": "kuberay-operator"}
 # Where the standalone overlay installs the training operator (its Deployment and Service).
 TRAINING_OPERATOR_NAMESPACE = "kubeflow"
 TRAINING_OPERATOR_DEPLOYMENT = "training-operator"

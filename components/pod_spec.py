@@ -18,6 +18,12 @@ HF_TOKEN_KEY = "token"
 # Every pod of a job carries it (PyTorchJob replicas, Ray head, workers and submitter): the
 # NetworkPolicy that lets a job's pods talk selects on it.
 JOB_LABEL = "trainstack.io/job"
+# ... and its role in the job (job_contracts.ROLES): each role's NetworkPolicy selects on both.
+ROLE_LABEL = "trainstack.io/role"
+# On a pod template: the Pod Identity association its credentials come from, so replacing the
+# association changes the template and the pods are recreated (the webhook injects credentials
+# only at admission).
+IDENTITY_ANNOTATION = "trainstack.io/pod-identity-association"
 TRAINER_UID = 1000  # the trainer image's user (trainer/Dockerfile)
 # Karpenter never consolidates or drifts a node away from under these pods.
 DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}

@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import pod_spec, versions
+from . import job_contracts, pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .job_command import checks_efa, efa_checked, job_env, ray_entrypoint, torchrun_command
 from .scheduling import SYSTEM_LABEL
@@ -46,6 +46,8 @@ class JobTarget:
     service_account: str | None = None
     # The artifacts bucket's name (None: no bucket): the trainer's checkpoint.upload, the env.
     artifacts_bucket: str | None = None
+    # The ServiceAccount's Pod Identity association id, annotated on the pod templates.
+    identity: str | None = None
 
 
 def _gpu_pod_template(
@@ -56,6 +58,7 @@ def _gpu_pod_template(
     container: str,
     command: list[str] | None,
     ports: list[dict],
+    role: str,
 ) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
     efa = job.uses_efa(target.pool)
@@ -72,6 +75,7 @@ def _gpu_pod_template(
         size=size,
         efa=efa,
         placement=pod_spec.placement(target.pool, efa=efa),
+        role=role,
     )
 
 
@@ -86,6 +90,7 @@ def _pod_template(
     size: PodSize,
     efa: bool,
     placement: dict[str, Any],
+    role: str,
 ) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
@@ -105,10 +110,16 @@ def _pod_template(
     }
     if command is not None:
         spec_container["command"] = command
+    annotations = dict(pod_spec.DO_NOT_DISRUPT)
+    if target.identity is not None:
+        annotations[pod_spec.IDENTITY_ANNOTATION] = target.identity
     return {
         "metadata": {
-            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
-            "annotations": dict(pod_spec.DO_NOT_DISRUPT),
+            "labels": {
+                "app.kubernetes.io/part-of": "trainstack",
+                **job_contracts.role_labels(job_name, role),
+            },
+            "annotations": annotations,
         },
         # No pod of a job calls the Kubernetes API: torchrun meets its peers over c10d, Ray
         # over GCS, and KubeRay's autoscaler sidecar (the one Ray part that does need the API,
@@ -140,6 +151,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         container="pytorch",
         command=command,
         ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
+        role=job_contracts.PYTORCH,
     )
     low, high = job.node_range
 
@@ -194,7 +206,10 @@ def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
     """
     return {
         "metadata": {
-            "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name}
+            "labels": {
+                "app.kubernetes.io/part-of": "trainstack",
+                **job_contracts.role_labels(job_name, job_contracts.RAY_SUBMITTER),
+            }
         },
         "spec": pod_spec.harden_pod(
             {
@@ -215,7 +230,13 @@ def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
 def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     nodes = job.node_range[1]
     worker = _gpu_pod_template(
-        job_name, job, target, container="ray-worker", command=None, ports=[]
+        job_name,
+        job,
+        target,
+        container="ray-worker",
+        command=None,
+        ports=[],
+        role=job_contracts.RAY_WORKER,
     )
     head = _pod_template(
         job_name,
@@ -231,6 +252,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         size=RAY_HEAD_SIZE,
         efa=False,
         placement={"nodeSelector": {SYSTEM_LABEL: "true"}},
+        role=job_contracts.RAY_HEAD,
     )
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(
@@ -312,6 +334,8 @@ class TrainingJobArgs:
     depends_on: list[pulumi.Resource]
     service_account: str | None = None
     artifacts_bucket: pulumi.Input[str] | None = None
+    # The Pod Identity association's id (with service_account): annotated on the pod templates.
+    identity: pulumi.Input[str] | None = None
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -321,7 +345,9 @@ class TrainingJob(pulumi.ComponentResource):
         super().__init__("trainstack:jobs:TrainingJob", name, None, opts)
         # The bucket's name is known only once it exists, like the image's digest: both are
         # rendered into the manifest (the trainer's --checkpoint.upload, the env) as Outputs.
-        manifest = pulumi.Output.all(args.config.image or args.image, args.artifacts_bucket).apply(
+        manifest = pulumi.Output.all(
+            args.config.image or args.image, args.artifacts_bucket, args.identity
+        ).apply(
             lambda values: render(
                 name,
                 args.config,
@@ -333,6 +359,7 @@ class TrainingJob(pulumi.ComponentResource):
                     args.volume,
                     args.service_account,
                     values[1],
+                    values[2],
                 ),
             )
         )

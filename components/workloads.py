@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import dev_pod, network_policy, pod_spec
+from . import dev_pod, job_contracts, jobwatch_manifests, network_policy, pod_spec
+from . import runtime_contract as rc
 from .config import PlatformConfig, PoolFacts
 from .training_job import TrainingJob, TrainingJobArgs
 
@@ -28,6 +29,57 @@ def pod_security_labels(kubernetes_version: str) -> dict[str, str]:
     return labels
 
 
+@dataclass(frozen=True)
+class StackContracts:
+    """Every workload's runtime contract in the jobs namespace (runtime_contract.py)."""
+
+    jobs: dict[str, list[rc.Contract]]
+    dev_pod: rc.Contract | None
+    watcher: rc.Contract | None  # declared by notifications.py, which renders its objects
+
+    def in_workloads(self) -> list[rc.Contract]:
+        """The contracts whose NetworkPolicies the Workloads component renders."""
+        return [c for cs in self.jobs.values() for c in cs] + [self.dev_pod] * bool(self.dev_pod)
+
+    def every(self) -> list[rc.Contract]:
+        return self.in_workloads() + [self.watcher] * bool(self.watcher)
+
+
+def claims(cfg: PlatformConfig) -> dict[str, str]:
+    """The claim the stack creates for each volume (not for an existing claim)."""
+    return {
+        n: pod_spec.claim_name(n, v) for n, v in cfg.volumes.items() if v.existing_claim is None
+    }
+
+
+def stack_contracts(cfg: PlatformConfig) -> StackContracts:
+    service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+    made_claims = claims(cfg)
+    https_except = cfg.https_except_vpc()
+    jobs = {
+        job_name: job_contracts.contracts(
+            job_name,
+            job,
+            job_contracts.JobSetting(
+                service_account, https_except, made_claims.get(job.checkpoint_volume)
+            ),
+        )
+        for job_name, job in cfg.training_jobs.items()
+    }
+    dev = None
+    if cfg.dev_pod.enabled:
+        dev = dev_pod.contract(
+            cfg.dev_pod,
+            service_account=service_account,
+            https_except_vpc=https_except,
+            claim=made_claims.get(cfg.dev_pod.volume) if cfg.dev_pod.volume else None,
+        )
+    watcher = None
+    if cfg.notifications.enabled and cfg.notifications.training_jobs and cfg.image.enabled:
+        watcher = jobwatch_manifests.contract(str(cfg.network.cidr), https_except)
+    return StackContracts(jobs, dev, watcher)
+
+
 @dataclass
 class WorkloadsArgs:
     config: PlatformConfig
@@ -37,6 +89,8 @@ class WorkloadsArgs:
     depends_on: list[pulumi.Resource]
     hf_token: pulumi.Output[str] | None = None
     artifacts_bucket: pulumi.Output[str] | None = None  # None: artifacts disabled
+    # The artifacts ServiceAccount's Pod Identity association (with artifacts_bucket).
+    identity: pulumi.CustomResource | None = None
     ssh_keys: pulumi.Output[str] | None = None
 
 
@@ -94,43 +148,43 @@ class Workloads(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions.merge(
             k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
         )
-        ready: list[pulumi.Resource] = [namespace, *args.depends_on]
-        lb = dev_pod.render_load_balancer(cfg.dev_pod, ns_name) if cfg.dev_pod.enabled else None
-        for policy in network_policy.render_all(
-            ns_name,
-            list(cfg.training_jobs),
-            [p["port"] for p in lb["spec"]["ports"]] if lb else None,
-            vpc_cidr=None if cfg.network.interface_endpoints else str(cfg.network.cidr),
-        ):
-            ready.append(_declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns))
+        service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+        contracts = stack_contracts(cfg)
+        every = contracts.in_workloads()
+
+        # What the workloads' pods wait for, by need (runtime_contract.py): each pod-creating
+        # object below depends on exactly its contracts' needs, besides the namespace, the
+        # default-deny policy and the platform pieces every job needs (args.depends_on).
+        made: dict[str, object] = {}
+        base: list[pulumi.Resource] = [namespace, *args.depends_on]
+        for policy in network_policy.render_all(ns_name, every):
+            declared = _declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns)
+            if policy["metadata"]["name"] == "default-deny":
+                base.append(declared)
+            else:
+                made[rc.network_policy_need(policy["metadata"]["name"])] = declared
 
         if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):
-            ready.append(
-                _declare(
-                    f"{name}-hf-token",
-                    pod_spec.render_secret(
-                        pod_spec.HF_TOKEN_SECRET, ns_name, {pod_spec.HF_TOKEN_KEY: args.hf_token}
-                    ),
-                    in_ns,
-                )
+            made[rc.secret_need(pod_spec.HF_TOKEN_SECRET)] = _declare(
+                f"{name}-hf-token",
+                pod_spec.render_secret(
+                    pod_spec.HF_TOKEN_SECRET, ns_name, {pod_spec.HF_TOKEN_KEY: args.hf_token}
+                ),
+                in_ns,
             )
-        for vol_name, vol in cfg.volumes.items():
-            if vol.existing_claim is None:
-                ready.append(
-                    _declare(
-                        f"{name}-pvc-{vol_name}", pod_spec.render_pvc(vol_name, vol, ns_name), in_ns
-                    )
-                )
-
-        service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+        for vol_name, claim in claims(cfg).items():
+            made[rc.claim_need(claim)] = _declare(
+                f"{name}-pvc-{vol_name}",
+                pod_spec.render_pvc(vol_name, cfg.volumes[vol_name], ns_name),
+                in_ns,
+            )
         if service_account is not None:
-            ready.append(
-                _declare(
-                    f"{name}-sa",
-                    pod_spec.render_service_account(service_account, ns_name),
-                    in_ns,
-                )
+            made[rc.service_account_need(service_account)] = _declare(
+                f"{name}-sa", pod_spec.render_service_account(service_account, ns_name), in_ns
             )
+            if args.identity is not None:
+                made[rc.identity_need(service_account)] = args.identity
+        identity_id = args.identity.id if args.identity is not None else None
 
         pools = cfg.pools()
         self.jobs = {
@@ -145,8 +199,9 @@ class Workloads(pulumi.ComponentResource):
                     volume=cfg.volumes[job.checkpoint_volume],
                     service_account=service_account,
                     artifacts_bucket=args.artifacts_bucket,
+                    identity=identity_id,
                     provider=args.provider,
-                    depends_on=ready,
+                    depends_on=[*base, *rc.prerequisites(contracts.jobs[job_name], made)],
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -154,15 +209,24 @@ class Workloads(pulumi.ComponentResource):
         }
 
         self.dev_pod = None
-        if cfg.dev_pod.enabled:
+        if contracts.dev_pod is not None:
+            if cfg.dev_pod.ssh and args.ssh_keys is not None:
+                made[rc.secret_need(dev_pod.SSH_SECRET)] = _declare(
+                    f"{name}-dev-ssh",
+                    pod_spec.render_secret(
+                        dev_pod.SSH_SECRET, ns_name, {"authorized_keys": args.ssh_keys}
+                    ),
+                    in_ns,
+                )
             self.dev_pod = self._dev_pod(
                 name,
                 cfg,
                 args,
                 in_ns,
-                ready,
+                [*base, *rc.prerequisites([contracts.dev_pod], made)],
                 pool=pools[cfg.dev_pod.node_pool],
                 service_account=service_account,
+                identity_id=identity_id,
             )
         self.register_outputs({"namespace": ns_name, "jobs": sorted(self.jobs)})
 
@@ -175,35 +239,26 @@ class Workloads(pulumi.ComponentResource):
         ready: list[pulumi.Resource],
         pool: PoolFacts,
         service_account: str | None,
+        identity_id: pulumi.Output[str] | None,
     ):
         d = cfg.dev_pod
-        needs = list(ready)
-        if d.ssh and args.ssh_keys is not None:
-            needs.append(
-                _declare(
-                    f"{name}-dev-ssh",
-                    pod_spec.render_secret(
-                        dev_pod.SSH_SECRET, cfg.jobs_namespace, {"authorized_keys": args.ssh_keys}
-                    ),
-                    in_ns,
-                )
-            )
         volume = cfg.volumes.get(d.volume) if d.volume else None
-        manifest = pulumi.Output.from_input(args.image).apply(
-            lambda image: dev_pod.render_pod(
+        manifest = pulumi.Output.all(args.image, identity_id).apply(
+            lambda values: dev_pod.render_pod(
                 d,
                 namespace=cfg.jobs_namespace,
-                image=image,
+                image=values[0],
                 pool=pool,
                 volume_name=d.volume,
                 volume=volume,
                 service_account=service_account,
+                identity=values[1],
             )
         )
         pod_opts = pulumi.ResourceOptions.merge(
             in_ns,
             pulumi.ResourceOptions(
-                depends_on=needs, replace_on_changes=["spec"], delete_before_replace=True
+                depends_on=ready, replace_on_changes=["spec"], delete_before_replace=True
             ),
         )
         # An idle-stopped pod (Succeeded) is not drift: `up` diffs inputs, which a refresh

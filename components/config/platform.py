@@ -83,6 +83,11 @@ class PlatformConfig(_Model):
             p.efa for p in self.node_pools.values()
         )
 
+    def https_except_vpc(self) -> str | None:
+        """The VPC CIDR that pods' HTTPS egress keeps out, or None when interface endpoints put
+        AWS's APIs on VPC addresses (runtime_contract.https_outside)."""
+        return None if self.network.interface_endpoints else str(self.network.cidr)
+
     def gpu_ceiling(self) -> int:
         """The most GPUs this stack can ever run: every group at maxSize, every pool at maxGpus."""
         return sum(f.max_gpus or 0 for f in self.pools().values())

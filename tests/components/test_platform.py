@@ -10,6 +10,7 @@ from support import inputs, plan, state
 from components import storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
+from components.job_contracts import ROLES
 from components.karpenter import render_controller_policy
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report, schemas
@@ -48,8 +49,8 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         # an fsx volume's file system, bound by a static PV (components/fsx.py)
         + ["PersistentVolume"] * sum(v.stack_lustre for v in cfg.volumes.values())
         + [{"pytorch": "PyTorchJob", "ray": "RayJob"}[j.framework] for j in jobs.values()]
-        # default deny, DNS + 443 egress, one per job (network_policy.py)
-        + ["NetworkPolicy"] * (2 + len(jobs))
+        # default deny, then one per role of each job (job_contracts.ROLES, network_policy.py)
+        + ["NetworkPolicy"] * (1 + sum(len(ROLES[j.framework]) for j in jobs.values()))
         # the training operator's hardened init-container template
         + ["ConfigMap"] * cfg.addons.training_operator.enabled
         + ["StorageClass"] * len(storage.needed_classes(cfg.volumes))
@@ -396,15 +397,16 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     out = tmp_path / "dev"
     resources = json.loads((out / "resources.json").read_text())
     assert len(resources) == len(result.plan.resources)
-    assert {"type", "name", "parent", "provider", "inputs"} <= set(resources[0])
+    assert {"type", "name", "urn", "parent", "provider", "dependencies", "inputs"} <= set(
+        resources[0]
+    )
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
         "configmap-training-operator-pytorch-init.yaml",
         "ec2nodeclass-large.yaml",
         "ec2nodeclass-small.yaml",
         "namespace-training.yaml",
         "networkpolicy-default-deny.yaml",
-        "networkpolicy-dns-and-https-egress.yaml",
-        "networkpolicy-job-llama-1b.yaml",
+        "networkpolicy-job-llama-1b-pytorch.yaml",
         "nodepool-large.yaml",
         "nodepool-small.yaml",
         "persistentvolumeclaim-checkpoints.yaml",

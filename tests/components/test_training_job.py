@@ -757,22 +757,39 @@ def test_every_rendered_pod_is_restricted_with_writable_caches_off_the_root():
 
 
 def test_network_policies_validate_and_keep_jobs_apart():
-    from components import network_policy
+    from components import job_contracts, network_policy
+    from components.job_contracts import JobSetting
     from components.workloads import pod_security_labels
 
-    policies = network_policy.render_all("training", ["a", "b"], [2222, 8888])
+    setting = JobSetting(None, "10.0.0.0/16", None)
+    cfg = config.parse(stack(trainingJobs={"a": job(), "b": job(framework="ray")}))
+    contracts = [
+        *job_contracts.contracts("a", cfg.training_jobs["a"], setting),
+        *job_contracts.contracts("b", cfg.training_jobs["b"], setting),
+    ]
+    policies = network_policy.render_all("training", contracts)
     for p in policies:
         assert schemas.validate_object(p, "1.34") == []
     by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
     assert by_name["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    a = by_name["job-a"]
-    assert a["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {"trainstack.io/job": "a"}
-    https = by_name["dns-and-https-egress"]["egress"][1]
-    assert https["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32"]
+    a = by_name["job-a-pytorch"]
+    assert a["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == {
+        "trainstack.io/job": "a",
+        "trainstack.io/role": "pytorch",
+    }
+    https = a["egress"][1]
+    assert https["to"][0]["ipBlock"]["except"] == ["169.254.169.254/32", "10.0.0.0/16"]
+    assert set(by_name) == {
+        "default-deny",
+        "job-a-pytorch",
+        "job-b-ray-head",
+        "job-b-ray-worker",
+        "job-b-ray-submitter",
+    }
     assert pod_security_labels("1.34")["pod-security.kubernetes.io/enforce"] == "restricted"
-    # Every pod of a rendered job carries the label its policy selects on (else the job's own
+    # Every pod of a rendered job carries the labels its role's policy selects on (else its
     # traffic would fall under default-deny).
-    for manifest in (rendered(name="a", nodes=2), rendered(name="a", framework="ray")):
+    for manifest in (rendered(name="a", nodes=2), rendered(name="b", framework="ray")):
         spec = manifest["spec"]
         templates = [r["template"] for r in spec.get("pytorchReplicaSpecs", {}).values()] or [
             spec["rayClusterSpec"]["headGroupSpec"]["template"],
@@ -780,7 +797,13 @@ def test_network_policies_validate_and_keep_jobs_apart():
             spec["submitterPodTemplate"],
         ]
         for t in templates:
-            assert a["podSelector"]["matchLabels"].items() <= t["metadata"]["labels"].items()
+            selected = [
+                n
+                for n, p in by_name.items()
+                if p["podSelector"].get("matchLabels")
+                and p["podSelector"]["matchLabels"].items() <= t["metadata"]["labels"].items()
+            ]
+            assert len(selected) == 1, (t["metadata"]["labels"], selected)
 
 
 def test_https_egress_keeps_the_vpc_out_unless_interface_endpoints_live_there():
@@ -791,12 +814,15 @@ def test_https_egress_keeps_the_vpc_out_unless_interface_endpoints_live_there():
         policy = next(
             m
             for m in result.manifests
-            if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "dns-and-https-egress"
+            if m["kind"] == "NetworkPolicy" and m["metadata"]["name"] == "job-llama-1b-pytorch"
         )
-        return (
-            policy["spec"]["egress"][1]["to"][0]["ipBlock"]["except"],
-            str(result.config.network.cidr),
-        )
+        blocks = [
+            peer["ipBlock"]
+            for rule in policy["spec"]["egress"]
+            for peer in rule.get("to", [])
+            if "ipBlock" in peer and peer["ipBlock"]["cidr"] == "0.0.0.0/0"
+        ]
+        return blocks[0]["except"], str(result.config.network.cidr)
 
     excepted, vpc = https_except(**{"trainstack:network.interfaceEndpoints": False})
     assert excepted == ["169.254.169.254/32", vpc]

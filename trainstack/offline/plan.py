@@ -1,7 +1,8 @@
 """Offline plan: run the real Pulumi program under the mock engine and write what it would create.
 
 Output, under `build/plan/<stack>/`:
-- `resources.json`: every resource (type, name, parent, provider, inputs with secrets masked);
+- `resources.json`: every resource (type, name, URN, parent, provider, the URNs it depends on,
+  inputs with secrets masked);
 - `manifests/`: every Kubernetes object the stack writes itself, as YAML, validated against the
   Kubernetes OpenAPI schemas and the upstream CRDs;
 - `helm-values/`: the values each Helm release is installed with.
@@ -205,9 +206,14 @@ def write(result: PlanResult, out: Path) -> Path:
         {
             "type": r.type,
             "name": r.name,
+            "urn": r.urn,
             "parent": r.parent,
             "provider": r.provider,
             "custom": r.custom,
+            # What the engine waits for before creating it: explicit depends_on (a component
+            # expanded to its resources, as the SDK sends it) and the resources its inputs
+            # come from (the register request's dependencies and propertyDependencies).
+            "dependencies": sorted(r.dependencies),
             "inputs": mask_secrets(r.inputs),
         }
         for r in result.plan.resources
