@@ -14,12 +14,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import itertools
-import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from netpol_eval import Address, ClusterModel, Pod, Service
+from workload_support import full_project, pod_templates
 
 from components import runtime_contract as rc
 from components.workloads import stack_contracts
@@ -43,33 +42,12 @@ KUBERAY_OPERATOR = {
 }
 
 
-def _full_project(tmp: Path) -> Path:
-    """The efa stack (a PyTorchJob and a RayJob, artifacts, notifications) plus the dev pod
-    with ssh and a load balancer, and the HF token: every workload the stack renders."""
-    for f in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / f, tmp / f)
-    stack = yaml.safe_load((ROOT / "Pulumi.efa.yaml").read_text())
-    conf = stack["config"]
-    conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
-    conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
-    conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
-    conf["trainstack:devPod"] = {
-        "enabled": True,
-        "nodePool": "efa",
-        "ssh": True,
-        "volume": "checkpoints",
-        "loadBalancerCidrs": ["198.51.100.0/24"],
-    }
-    (tmp / "Pulumi.full.yaml").write_text(yaml.safe_dump(stack))
-    return tmp
-
-
 @functools.cache
 def _plan(stack: str) -> offline_plan.PlanResult:
     if stack == "full":
         import tempfile
 
-        return offline_plan.run(_full_project(Path(tempfile.mkdtemp())), "full")
+        return offline_plan.run(full_project(Path(tempfile.mkdtemp())), "full")
     return offline_plan.run(ROOT, stack)
 
 
@@ -86,7 +64,7 @@ class World:
         self.by_workload: dict[str, list[Pod]] = {}  # "<kind>/<name>/<part>" -> pods
         self.service_account: dict[str, str | None] = {}  # pod name -> its ServiceAccount
         for m in result.manifests:
-            for part, template in _templates(m):
+            for part, template in pod_templates(m):
                 self._add(f"{m['kind']}/{m['metadata']['name']}/{part}", template)
         self._add_pod("kube-system", "coredns", {"k8s-app": "kube-dns"})
         self.operator = self._add_pod("kuberay-system", "kuberay-operator", KUBERAY_OPERATOR)
@@ -127,25 +105,6 @@ class World:
 
     def job_pods(self, job: str) -> list[Pod]:
         return [p for p in self.pods if p.labels.get("trainstack.io/job") == job]
-
-
-def _templates(m: dict) -> list[tuple[str, dict]]:
-    """The pod templates of a manifest that creates pods, by part."""
-    spec = m.get("spec") or {}
-    if m["kind"] == "PyTorchJob":
-        return [(r.lower(), s["template"]) for r, s in spec["pytorchReplicaSpecs"].items()]
-    if m["kind"] == "RayJob":
-        cluster = spec["rayClusterSpec"]
-        return [
-            ("head", cluster["headGroupSpec"]["template"]),
-            *[(f"worker-{g['groupName']}", g["template"]) for g in cluster["workerGroupSpecs"]],
-            ("submitter", spec["submitterPodTemplate"]),
-        ]
-    if m["kind"] == "Pod":
-        return [("pod", {"metadata": m["metadata"], "spec": m["spec"]})]
-    if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
-        return [("pod", spec["template"])]
-    return []
 
 
 @functools.cache
