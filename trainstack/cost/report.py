@@ -104,6 +104,6 @@ def unpriced_lines(report: CostReport) -> list[str]:
         count = sum(len(u.names) for u in rest)
         lines.append(
             f"Free, or priced in another line: {count} resources of {types} types "
-            "(`--json` lists each with its reason)"
+            "(`trainstack cost --json` lists each with its reason)"
         )
     return lines
