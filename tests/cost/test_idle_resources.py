@@ -112,6 +112,7 @@ def _type_tokens(source: str) -> set[str]:
         "storage": "storage.k8s.io",
         "helm": "helm.sh",
         "kustomize": "kustomize",
+        "batch": "batch",
     }
     found = set()
     for mod, cls in re.findall(r"\baws\.([a-z0-9]+)\.([A-Z][A-Za-z0-9]+)\(", source):
@@ -119,7 +120,7 @@ def _type_tokens(source: str) -> set[str]:
             found.add(f"aws:{mod}/{cls[0].lower()}{cls[1:]}:{cls}")
     for group, version, kind in re.findall(r"\bk8s\.([a-z]+)\.(v\d+)\.([A-Z][A-Za-z]+)", source):
         if not kind.endswith("Args"):
-            found.add(f"kubernetes:{groups[group]}/{version}:{kind}")
+            found.add(f"kubernetes:{groups.get(group, group)}/{version}:{kind}")
     for cls in re.findall(r"(?<!\.)\beks\.([A-Z][A-Za-z]+)\(", source):
         if not cls.endswith("Args"):
             found.add(f"eks:index:{cls}")

@@ -106,6 +106,9 @@ FREE: dict[str, str] = {
             "networking.k8s.io/v1:NetworkPolicy",
             "rbac.authorization.k8s.io/v1:Role",
             "rbac.authorization.k8s.io/v1:RoleBinding",
+            "rbac.authorization.k8s.io/v1:ClusterRole",
+            "rbac.authorization.k8s.io/v1:ClusterRoleBinding",
+            "batch/v1:Job",
             "storage.k8s.io/v1:StorageClass",
         )
     },
