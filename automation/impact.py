@@ -1,6 +1,7 @@
 """The cost side of a change: the stack's maximum GPU count and hourly cost (idle, and every pool
-at its ceiling) before and after, each priced offline from a stack file with the cost model of
-`trainstack cost` (trainstack/cost), so it needs no Pulumi CLI and no cloud.
+at its ceiling) before and after, each priced offline from a stack file as `trainstack cost` does
+(the program under the mock engine, its resources priced by trainstack/cost), so it needs no
+Pulumi CLI and no cloud.
 
 "Before" is the base branch's stack file (--base-stack-file); "after" the stack file in the
 project dir, which is where `pulumi config set` (and so --set) writes.
@@ -32,21 +33,20 @@ def price_stack_file(path: Path, stack: str) -> Priced:
     """Validate the stack file as `trainstack plan` does and price it; NotPriced says why not
     (a config error names its key, e.g. `trainstack:karpenter.nodePools.small.maxGpus`)."""
     # components' config and the stack loader pull in botocore and pulumi: loaded when priced.
-    from components import config as platform_config
     from components.config import ConfigError
-    from trainstack.cost import PriceError, estimate, load_prices
+    from trainstack.cost import PriceError
+    from trainstack.offline.costing import price_stack
     from trainstack.offline.stack_config import StackFileError, load_stack_file
 
     try:
-        cfg = platform_config.parse_pulumi_config(load_stack_file(path, stack).config)
-        report = estimate(cfg, load_prices(cfg.region), stack=stack)
+        report = price_stack(load_stack_file(path, stack), short_stack(stack))
     except (StackFileError, ConfigError, PriceError) as err:
         raise NotPriced(str(err)) from None
     return Priced(
         gpu_ceiling=report.gpu_ceiling,
         idle_hourly=report.idle_hourly,
         ceiling_hourly=report.ceiling_hourly,
-        region=cfg.region,
+        region=report.region,
         prices_date=report.prices.date,
     )
 

@@ -24,8 +24,7 @@ from automation_support import (  # noqa: F401  (fixtures)
 from pulumi.automation import CommandResult
 
 from automation import EXIT_DRIFT, EXIT_FAILED, EXIT_OK, EXIT_POLICY
-from components import config as platform_config
-from trainstack.cost import estimate, load_prices
+from trainstack.offline.costing import price_stack
 from trainstack.offline.stack_config import load_stack_file
 
 PLATFORM = "urn:pulumi:dev::trainstack::trainstack:platform:Platform"
@@ -37,9 +36,9 @@ SUBNET_URN = f"{PLATFORM}$trainstack:network:Network$aws:ec2/subnet:Subnet::priv
 
 
 def _price(path: Path):
-    """The stack file priced by trainstack.cost directly: the expected numbers of a test."""
-    cfg = platform_config.parse_pulumi_config(load_stack_file(path, "dev").config)
-    return estimate(cfg, load_prices(cfg.region), stack="dev")
+    """The stack file priced as `trainstack cost` prices it (its plan's resources and its
+    pools): the expected numbers of a test."""
+    return price_stack(load_stack_file(path, "dev"), "dev")
 
 
 def _stack_file(project: Path, edit=None) -> Path:

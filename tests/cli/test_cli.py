@@ -104,7 +104,7 @@ def test_preflight_checks_the_project_image(tmp_path, capsys):
 def test_plan_without_a_price_still_plans(tmp_path, capsys, monkeypatch):
     from trainstack import cost
 
-    def unpriced(cfg, prices=None, stack=None):
+    def unpriced(cfg, prices=None, stack=None, resources=None):
         raise cost.PriceError("no us-west-2 on-demand price for instance type 'g7.xlarge'")
 
     monkeypatch.setattr(cost, "estimate", unpriced)

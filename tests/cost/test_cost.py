@@ -11,7 +11,6 @@ import yaml
 
 from components import catalog
 from components.config import parse
-from components.network import INTERFACE_ENDPOINTS
 from trainstack import cost
 from trainstack.cli import cost as cost_cli
 from trainstack.cost import pricing
@@ -84,47 +83,14 @@ def test_malformed_price_table_is_an_error(tmp_path):
 # ------------------------------------------------------------------------------------ estimates
 
 
-def test_dev_idles_at_the_readme_figure():
+def test_without_the_plan_only_the_pools_are_priced_and_a_note_says_so():
+    # The config alone does not say what the program creates: test_idle_resources.py prices
+    # the example stacks from their plans.
     report = cost.estimate(config("dev"), stack="dev")
-    # README: control plane, 2 x m6i.large, 1 NAT, 100 GiB gp3, 2 KMS keys: $0.35/h, $256/month.
-    assert report.idle_hourly == pytest.approx(0.35, abs=0.005)
-    assert report.monthly(report.idle_hourly) == pytest.approx(256, abs=3)
+    assert report.fixed == () and report.unpriced == ()
+    assert report.idle_hourly == pytest.approx(2 * 0.096 + 2 * 50 * 0.08 / 730)
+    assert "the plan's resources were not given" in report.notes[0]
     assert all(not p.idle for p in report.pools if p.kind != "system node group")
-
-
-def test_efa_idles_at_the_readme_figure_with_endpoints_per_zone():
-    report = cost.estimate(config("efa"), stack="efa")
-    endpoints = next(i for i in report.fixed if i.what.startswith("interface endpoints"))
-    assert endpoints.quantity == len(INTERFACE_ENDPOINTS) * 3 == 15
-    nat = next(i for i in report.fixed if i.what.startswith("NAT"))
-    assert nat.quantity == 3  # perAz over 3 zones
-    assert report.idle_hourly == pytest.approx(0.78, abs=0.005)
-
-
-def test_one_kms_key_per_encrypting_component():
-    def keys(report):
-        return [i.what for i in report.fixed if i.what.startswith("KMS key")]
-
-    assert keys(cost.estimate(config("dev"))) == [
-        "KMS key (EKS secrets)",
-        "KMS key (trainer image)",
-    ]
-
-    def no_image(data):  # jobs and the dev pod need the image, so they go too
-        data.update(image={"enabled": False}, trainingJobs={})
-        data.pop("devPod", None)
-
-    assert keys(cost.estimate(config("dev", no_image))) == ["KMS key (EKS secrets)"]
-    # An fsx volume's file system has a key of its own (components/fsx.py).
-    assert keys(cost.estimate(config("efa")))[-1] == "KMS key (FSx for Lustre)"
-
-
-def test_stack_created_fsx_volume_is_noted_as_created_by_the_stack():
-    notes = [n for n in cost.estimate(config("efa")).notes if n.startswith("volume ")]
-    assert notes == [
-        "volume 'checkpoints' (1200Gi): an FSx for Lustre file system (PERSISTENT_2, "
-        "125 MB/s/TiB) created by the stack, billed per provisioned GiB-month; not priced here"
-    ]
 
 
 def test_node_group_ceiling_is_max_size_of_the_dearest_type_with_disks():
@@ -246,7 +212,7 @@ def test_json_report(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["stack"] == "efa" and data["region"] == "us-west-2"
     assert data["prices"]["date"] and data["prices"]["source"]
-    assert data["idleHourly"] == pytest.approx(0.78, abs=0.005)
+    assert data["idleHourly"] == pytest.approx(1.04, abs=0.005)  # test_idle_resources.py
     assert {p["name"] for p in data["pools"]} == {"system", "gpu-g5-efa", "efa"}
     assert data["ceilingHourly"] > data["idleHourly"]
 

@@ -12,6 +12,7 @@ from test_cost import ROOT, config
 from trainstack import cost
 from trainstack.cli import cost as cost_cli
 from trainstack.offline import plan_report
+from trainstack.offline.captured import OfflinePlan
 
 
 def with_dev_pod(**fields):
@@ -71,7 +72,8 @@ def test_text_json_and_plan_show_the_dev_pod(tmp_path, capsys):
         shutil.copy(ROOT / name, tmp_path / name)
     data = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
     data["config"]["trainstack:devPod"] = {"enabled": True, "nodePool": "small"}
-    data["config"]["trainstack:devPodSshKeys"] = "ssh-ed25519 AAAAC3Nz test"
+    # A secret, as `pulumi config set --secret` stores it: the program refuses a plain one.
+    data["config"]["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
     (tmp_path / "Pulumi.dp.yaml").write_text(yaml.safe_dump(data))
 
     assert cost_cli.main(["--stack", "dp"], project_root=tmp_path) == 0
@@ -82,7 +84,9 @@ def test_text_json_and_plan_show_the_dev_pod(tmp_path, capsys):
     assert dp["instance"] == "g4dn.xlarge" and dp["idleStopAfter"] == "2h"
     assert dp["inIdleTotal"] is False
 
-    result = types.SimpleNamespace(config=config(edit=with_dev_pod()), stack="dp")
+    result = types.SimpleNamespace(
+        config=config(edit=with_dev_pod()), stack="dp", plan=OfflinePlan([], {})
+    )
     lines = plan_report._cost_lines(result)
     assert any("dev pod on small: g4dn.xlarge" in line for line in lines)
     assert any(

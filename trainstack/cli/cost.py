@@ -1,5 +1,6 @@
 """`trainstack cost`: what a stack costs per hour while idle and with every GPU pool at its
-ceiling, from a dated price table (no Pulumi run)."""
+ceiling, from a dated price table: the program runs offline (no cloud, no Pulumi CLI) and what it
+creates is priced."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import json
 import sys
 from pathlib import Path
 
-from ..cost import PRICES_FILE, PriceError, estimate, format_report, load_prices
+from ..cost import PRICES_FILE, PriceError, format_report, load_prices
 from ..project import ProjectNotFound, find_root
 
 HELP = (
     "what a stack costs per hour: idle, and every pool at its "
-    "ceiling, from a dated price table (no Pulumi run)"
+    "ceiling, from a dated price table (the program runs offline: no cloud, no Pulumi CLI)"
 )
 
 
@@ -36,19 +37,22 @@ def run(args: argparse.Namespace, root: Path | None = None) -> int:
     from components.config import ConfigError
 
     # The stack loader loads pulumi (~0.3 s): only when a stack is priced, not on every command.
+    from ..offline.costing import price_stack
     from ..offline.stack_config import StackFileError, load_stack_config
 
     try:
-        # The same validation `trainstack plan` runs first, without evaluating the program.
-        root = root or getattr(args, "project_dir", None) or find_root()
-        stack_cfg = load_stack_config(Path(root), args.stack)
+        # The same validation `trainstack plan` runs first, then the program under the mock
+        # engine for the resources to price.
+        root = Path(root or getattr(args, "project_dir", None) or find_root())
+        stack_cfg = load_stack_config(root, args.stack)
         cfg = platform_config.parse_pulumi_config(stack_cfg.config)
     except (ConfigError, StackFileError) as err:
         print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
         return 2
     try:
-        report = estimate(cfg, load_prices(cfg.region, args.prices), stack=args.stack)
-    except PriceError as err:
+        prices = load_prices(cfg.region, args.prices)
+        report = price_stack(stack_cfg, args.stack, prices, project_dir=root)
+    except (PriceError, ConfigError) as err:  # the program checks more (plain-text secrets)
         print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
         return 2
     if args.json:

@@ -91,7 +91,7 @@ def dev_pod_cost(cfg: PlatformConfig, prices: PriceTable) -> DevPodCost | None:
     disk = cfg.node_pools[d.node_pool].disk_size_gib
     price = prices.instance(cheapest.name, used_by)
     items = (
-        Item(f"dev pod: {cheapest.name}", 1, cheapest.name, price),
-        Item("dev pod: root disk", disk, "GiB gp3", prices.gp3_gib),
+        Item(f"dev pod: {cheapest.name}", 1, cheapest.name, price, "instances"),
+        Item("dev pod: root disk", disk, "GiB gp3", prices.gp3_gib, "gp3GbMonth"),
     )
     return DevPodCost(d.node_pool, True, cheapest.name, items, stop)

@@ -14,6 +14,7 @@ class Item:
     quantity: float
     unit: str
     unit_hourly: float
+    price: str = ""  # the price table row it comes from (its dated source), e.g. "natGateway"
 
     @property
     def hourly(self) -> float:
@@ -26,4 +27,5 @@ class Item:
             "unit": self.unit,
             "unitHourly": self.unit_hourly,
             "hourly": round(self.hourly, 6),
+            "price": self.price,
         }

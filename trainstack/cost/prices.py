@@ -3,7 +3,7 @@ per hour. `--prices FILE` swaps in another table with the same layout."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -32,12 +32,25 @@ class _RegionPrices(_Model):
     interface_endpoint_per_az: float = Field(ge=0)
     kms_key_month: float = Field(ge=0)
     gp3_gb_month: float = Field(ge=0)
+    public_ipv4_hour: float = Field(ge=0)
+    nlb_hour: float = Field(ge=0)
+    # "PERSISTENT_2/125": per GB-month; "SCRATCH_2": no throughput tier.
+    fsx_lustre_gb_month: dict[str, float]
     instances: dict[str, float]
+
+
+class Source(_Model):
+    """Where a row's price was read, and when; `note` says how sure it is."""
+
+    url: str
+    read: str
+    note: str = ""
 
 
 class _PriceFile(_Model):
     date: str
     source: str
+    sources: dict[str, Source]
     currency: Literal["USD"]
     hours_per_month: float = Field(gt=0)
     regions: dict[str, _RegionPrices]
@@ -58,6 +71,23 @@ class PriceTable:
     kms_key: float
     gp3_gib: float  # per GiB-hour (the file's per-GB-month / hours per month)
     instances: dict[str, float]
+    public_ipv4: float = 0.0
+    nlb: float = 0.0
+    fsx_lustre_gib: dict[str, float] = field(default_factory=dict)  # per GiB-hour
+    # The file's `sources` by row key (camelCase, as in the file): url, read, note.
+    sources: dict[str, Source] = field(default_factory=dict)
+
+    def fsx_lustre(self, deployment: str, throughput: int | None, used_by: str = "") -> float:
+        """Per GiB-hour of an FSx for Lustre file system's provisioned capacity."""
+        tier = deployment if throughput is None else f"{deployment}/{throughput}"
+        if tier not in self.fsx_lustre_gib:
+            where = f" (used by {used_by})" if used_by else ""
+            raise PriceError(
+                f"no {self.region} FSx for Lustre price for '{tier}'{where} in {self.path}; add "
+                f"`{tier}: <USD per GB-month>` under regions.{self.region}.fsxLustreGbMonth from "
+                "aws.amazon.com/fsx/lustre/pricing/"
+            )
+        return self.fsx_lustre_gib[tier]
 
     def instance(self, name: str, used_by: str = "") -> float:
         if name not in self.instances:
@@ -89,6 +119,10 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
             f"{', '.join(sorted(data.regions))}"
         )
     r = data.regions[region]
+    # Every row needs its dated source: a price nobody can trace is not printed as a fact.
+    undated = sorted(set(r.model_dump(by_alias=True)) - set(data.sources))
+    if undated:
+        raise PriceError(f"price table {path}: no entry under `sources` for {', '.join(undated)}")
     per_hour = 1 / data.hours_per_month
     return PriceTable(
         region=region,
@@ -102,4 +136,8 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
         kms_key=r.kms_key_month * per_hour,
         gp3_gib=r.gp3_gb_month * per_hour,
         instances=dict(r.instances),
+        public_ipv4=r.public_ipv4_hour,
+        nlb=r.nlb_hour,
+        fsx_lustre_gib={k: v * per_hour for k, v in r.fsx_lustre_gb_month.items()},
+        sources=dict(data.sources),
     )

@@ -1,33 +1,36 @@
 """`trainstack cost`: what a stack costs per hour while idle and with every GPU pool at its ceiling.
 
-The estimate reads only the stack file (validated like `trainstack plan`, without running the
-Pulumi program) and the on-demand list prices in `trainstack/cost/prices.yaml`. It is an upper bound
-of the hourly bill, not a forecast:
+The estimate prices the resources of the stack's offline plan (the program run under the mock
+engine, as `trainstack plan` does, no cloud) and its node groups and pools from the validated
+config, at the on-demand list prices in `trainstack/cost/prices.yaml`. It is an upper bound of the
+hourly bill, not a forecast:
 
-- idle: the EKS control plane, the NAT gateways, the interface endpoints, the KMS keys (EKS
-  secrets, trainer image), the system node group at its desired size and every GPU node group
-  at its desired size (= minSize unless desiredSize is set), with their gp3 root disks.
-  Karpenter pools idle at zero nodes.
+- idle: each plan resource that bills by the hour or by provisioned size (resources.py: the EKS
+  control plane, NAT gateways and their public IPv4 addresses, interface endpoints, every KMS
+  key, FSx for Lustre capacity at its throughput tier, EBS claims, load balancers), the system
+  node group at its desired size and every GPU node group at its desired size (= minSize unless
+  desiredSize is set), with their gp3 root disks. Karpenter pools idle at zero nodes.
 - ceiling: every pool at the most it may spend: a node group at maxSize of its most expensive
   instance type; a Karpenter NodePool at the most expensive mix of its allowed instance types that
   fits under maxGpus and maxNodes (see `_worst_mix`).
 - spot capacity is priced at the on-demand price: spot is cheaper but varies by the minute, and
   on-demand is what a spot price can never exceed.
 
-Not priced (usage-based or created outside the stack): data processed by NAT gateways and
-endpoints, data transfer, CloudWatch logs, ECR storage, CodeBuild minutes, EFS bytes stored, FSx
-file systems the CSI driver provisions for a PVC, load balancers.
+What bills only by use (logs, bytes stored in S3, ECR and EFS, requests, data processed) is
+listed with its reason, not priced (`CostReport.unpriced`).
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .dev_pod import DevPodCost, dev_pod_cost
 from .items import Item
-from .prices import PriceTable, load_prices
+from .prices import PriceTable, Source, load_prices
+from .resources import Resource, UnpricedLine, price_resources
 
 # components' config and catalog load botocore (~0.3 s); the CLI builds its parser on every
 # command, so they load only when a stack is priced.
@@ -91,6 +94,20 @@ class CostReport:
     extra: dict[str, Any] = field(default_factory=dict)
     # While it runs; outside idle_hourly (its node exists only then), inside its pool's ceiling.
     dev_pod: DevPodCost | None = None
+    # The plan's resources left out of the idle figure, and why (resources.py).
+    unpriced: tuple[UnpricedLine, ...] = ()
+
+    def unpriced_of(self, *kinds: str) -> list[UnpricedLine]:
+        return [u for u in self.unpriced if u.kind in kinds]
+
+    def sources(self) -> dict[str, Source]:
+        """The price table rows this report uses, with their dated sources."""
+        used = {i.price for i in self.fixed} | {
+            i.price for p in self.pools for i in (*p.idle, *p.ceiling)
+        }
+        if self.dev_pod is not None:
+            used |= {i.price for i in self.dev_pod.items}
+        return {k: s for k, s in self.prices.sources.items() if k in used}
 
     @property
     def fixed_hourly(self) -> float:
@@ -128,6 +145,8 @@ class CostReport:
             "fixed": [i.to_dict() for i in self.fixed],
             "pools": [p.to_dict() for p in self.pools],
             "devPod": self.dev_pod.to_dict() if self.dev_pod else None,
+            "unpriced": [u.to_dict() for u in self.unpriced],
+            "sources": {k: s.model_dump() for k, s in self.sources().items()},
             "notes": list(self.notes),
         }
 
@@ -148,10 +167,16 @@ def _node_items(
     disk_gib: int,
     prices: PriceTable,
 ) -> tuple[Item, ...]:
-    items = [Item(f"{pool}: {t}", n, t, prices.instance(t, pool)) for t, n in counts.items() if n]
+    items = [
+        Item(f"{pool}: {t}", n, t, prices.instance(t, pool), "instances")
+        for t, n in counts.items()
+        if n
+    ]
     nodes = sum(counts.values())
     if nodes:
-        items.append(Item(f"{pool}: root disks", nodes * disk_gib, "GiB gp3", prices.gp3_gib))
+        items.append(
+            Item(f"{pool}: root disks", nodes * disk_gib, "GiB gp3", prices.gp3_gib, "gp3GbMonth")
+        )
     return tuple(items)
 
 
@@ -280,65 +305,23 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     )
 
 
-def _volume_notes(cfg: PlatformConfig) -> list[str]:
-    notes = []
-    for name, v in cfg.volumes.items():
-        if v.existing_claim:
-            continue
-        what = {
-            "fsx": "FSx for Lustre file system (billed per provisioned GiB-month)",
-            "efs": "EFS file system (billed per GiB stored)",
-            "ebs": "gp3 EBS volume",
-        }[v.type]
-        if v.stack_lustre:
-            # Not priced: no FSx row in prices.yaml cites AWS's per-region price yet.
-            kind = ", ".join(
-                [v.lustre_deployment]
-                + ([f"{v.lustre_throughput} MB/s/TiB"] if v.lustre_throughput else [])
-            )
-            notes.append(
-                f"volume '{name}' ({v.size}): an FSx for Lustre file system ({kind}) created by "
-                "the stack, billed per provisioned GiB-month; not priced here"
-            )
-            continue
-        notes.append(
-            f"volume '{name}' ({v.size}): an {what}, created by its CSI driver when the "
-            "claim binds; not priced here"
-        )
-    return notes
-
-
 def estimate(
-    cfg: PlatformConfig, prices: PriceTable | None = None, stack: str | None = None
+    cfg: PlatformConfig,
+    prices: PriceTable | None = None,
+    stack: str | None = None,
+    resources: Sequence[Resource] | None = None,
 ) -> CostReport:
     """Price `cfg` with `prices` (default: trainstack/cost/prices.yaml for the stack's region).
 
-    Raises PriceError when an instance type the stack may launch has no price.
-    """
-    from components.network import INTERFACE_ENDPOINTS
+    `resources` are the plan's (trainstack/offline): what they cost at idle comes from them
+    (resources.py), the pools from `cfg`. Without them only the pools are priced, and a note
+    says so: the config alone does not say what the program creates.
 
+    Raises PriceError when an instance type the stack may launch, or a rate a resource needs,
+    has no price.
+    """
     prices = prices or load_prices(cfg.region)
-    net = cfg.network
-    nats = 1 if net.nat_gateways == "single" else net.az_count
-    fixed = [
-        Item("EKS control plane", 1, "cluster", prices.eks_control_plane),
-        Item(f"NAT gateway ({net.nat_gateways})", nats, "gateway", prices.nat_gateway),
-    ]
-    if net.interface_endpoints:
-        # One ENI per endpoint per zone, each billed by the hour (components/network.py).
-        fixed.append(
-            Item(
-                f"interface endpoints ({len(INTERFACE_ENDPOINTS)} x {net.az_count} AZ)",
-                len(INTERFACE_ENDPOINTS) * net.az_count,
-                "endpoint-AZ",
-                prices.interface_endpoint_per_az,
-            )
-        )
-    fixed.append(Item("KMS key (EKS secrets)", 1, "key", prices.kms_key))
-    if cfg.image.enabled:  # components/image.py encrypts the repository, sources and logs
-        fixed.append(Item("KMS key (trainer image)", 1, "key", prices.kms_key))
-        if any(v.stack_lustre for v in cfg.volumes.values()):  # components/fsx.py kms_key
-            fixed.append(Item("KMS key (FSx for Lustre)", 1, "key", prices.kms_key))
+    by_resource = price_resources(resources, prices) if resources is not None else None
 
     system_name, _ = cfg.system_group
     # The system group first: it is the part of the idle cost that is not a GPU pool.
@@ -349,24 +332,25 @@ def estimate(
     pools += [_pool_cost(n, p, prices) for n, p in cfg.node_pools.items()]
 
     notes = []
+    if by_resource is None:
+        notes.append(
+            "the plan's resources were not given: only the node groups and pools are priced"
+        )
     if any(p.spot for p in pools):
         notes.append(
             "spot capacity (marked *) is priced at the on-demand price: an upper bound; "
             "the spot price is usually 60-70% lower but varies"
         )
-    notes += _volume_notes(cfg)
-    notes.append(
-        "not priced: NAT/endpoint data processed, data transfer, CloudWatch logs, ECR "
-        "storage, CodeBuild minutes, load balancers"
-    )
+    notes.append("data transfer between zones and to the internet is billed by use, not priced")
     return CostReport(
         region=cfg.region,
         prices=prices,
-        fixed=tuple(fixed),
+        fixed=by_resource.items if by_resource else (),
         pools=tuple(pools),
         notes=tuple(notes),
         stack=stack,
         cluster=cfg.cluster.name,
         gpu_ceiling=cfg.gpu_ceiling(),
         dev_pod=dev_pod_cost(cfg, prices),
+        unpriced=by_resource.unpriced if by_resource else (),
     )

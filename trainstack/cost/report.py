@@ -1,12 +1,32 @@
-"""The cost report as text: idle items, each pool at its ceiling, and the notes."""
+"""The cost report as text: idle items, each pool at its ceiling, what stays unpriced and why,
+the notes and each rate's dated source."""
 
 from __future__ import annotations
 
 from .pricing import CostReport
+from .resources import UnpricedLine
 
 
 def _usd(x: float) -> str:
     return f"${x:,.3f}" if x < 10 else f"${x:,.2f}"
+
+
+def idle_lines(report: CostReport) -> list[str]:
+    """The idle items as a table, its total last."""
+    lines = [f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}"]
+    for i in list(report.fixed) + [i for p in report.pools for i in p.idle]:
+        count = f"{i.quantity:g}"
+        lines.append(
+            f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
+        )
+    zero = [p.name for p in report.pools if not p.idle]
+    if zero:
+        lines.append(f"  (at zero nodes: {', '.join(zero)})")
+    lines.append(
+        f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
+        f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}/month"
+    )
+    return lines
 
 
 def format_report(report: CostReport) -> str:
@@ -18,25 +38,7 @@ def format_report(report: CostReport) -> str:
         "",
     ]
 
-    lines += [
-        "Idle (no training job running):",
-        f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}",
-    ]
-    idle_items = list(report.fixed) + [i for p in report.pools for i in p.idle]
-    for i in idle_items:
-        count = f"{i.quantity:g}"
-        lines.append(
-            f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
-        )
-    zero = [p.name for p in report.pools if not p.idle]
-    if zero:
-        lines.append(f"  (at zero nodes: {', '.join(zero)})")
-    lines += [
-        f"  {'idle total':<42} {'':>6} {'':<14} {'':>9} {report.idle_hourly:>9.4f}"
-        f"   = {_usd(report.idle_hourly)}/h, {_usd(report.monthly(report.idle_hourly))}"
-        "/month",
-        "",
-    ]
+    lines += ["Idle (no training job running):"] + idle_lines(report) + [""]
 
     if report.dev_pod is not None:
         dp = report.dev_pod
@@ -58,13 +60,50 @@ def format_report(report: CostReport) -> str:
             f"{p.ceiling_hourly:>10.2f}  {p.note}"
         )
     lines += [
-        f"  {'fixed (control plane, NAT, endpoints, KMS)':<73} {report.fixed_hourly:>10.2f}",
+        f"  {'fixed (control plane, network, storage, keys)':<73} {report.fixed_hourly:>10.2f}",
         f"  {'every pool at its ceiling':<73} {report.ceiling_hourly:>10.2f}"
         f"   = {_usd(report.ceiling_hourly)}/h, "
         f"{_usd(report.monthly(report.ceiling_hourly))}/month, "
         f"{report.gpu_ceiling} GPUs",
         "",
     ]
+    lines += unpriced_lines(report) + [""]
     lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
     lines.append(f"  - prices: {pr.source} (as of {pr.date}; {pr.hours_per_month:g} h/month)")
+    lines += ["", "Sources of the rates used (page, day read, how sure):"]
+    for row, s in report.sources().items():
+        note = f": {' '.join(s.note.split())}" if s.note else ""
+        lines.append(f"  - {row}: {s.url} (read {s.read}){note}")
     return "\n".join(lines)
+
+
+def _line(u: UnpricedLine) -> str:
+    many = f" x{len(u.names)}" if len(u.names) > 1 else ""
+    return f"  {u.type}{many}: {u.reason}"
+
+
+def unpriced_lines(report: CostReport) -> list[str]:
+    """What the idle figure leaves out: billed by use, costing money without a price in the
+    table, or of a type the table does not know; free and included types are counted."""
+    lines = []
+    unknown = report.unpriced_of("unknown")
+    if unknown:
+        lines += ["NOT PRICED, type unknown to trainstack/cost/resources.py (may cost money):"]
+        lines += [_line(u) for u in unknown]
+    missing = report.unpriced_of("missing")
+    if missing:
+        lines += ["NOT PRICED, costs money while idle but has no rate in the table:"]
+        lines += [_line(u) for u in missing]
+    usage = report.unpriced_of("usage")
+    if usage:
+        lines += ["Unpriced, billed by use ($0 while nothing uses it):"]
+        lines += [_line(u) for u in usage]
+    rest = report.unpriced_of("free", "included")
+    if rest:
+        types = len({u.type for u in rest})
+        count = sum(len(u.names) for u in rest)
+        lines.append(
+            f"Free, or priced in another line: {count} resources of {types} types "
+            "(`trainstack cost --json` lists each with its reason)"
+        )
+    return lines

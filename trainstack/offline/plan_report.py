@@ -13,6 +13,7 @@ from components.notification_policies import existing_topic_grants
 
 from .. import cost
 from .captured import OfflinePlan
+from .costing import resources_of
 from .plan import PlanResult
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
@@ -139,20 +140,25 @@ def _notification_lines(cfg: PlatformConfig) -> list[str]:
 
 def _cost_lines(result: PlanResult) -> list[str]:
     """What the stack costs idle and flat out: the figure that keeps a cluster from running
-    overnight unnoticed. A price the table lacks must not stop the plan."""
+    overnight unnoticed, item by item from this plan's resources, and what stays unpriced. A
+    price the table lacks must not stop the plan."""
     try:
-        report = cost.estimate(result.config, stack=result.stack)
+        report = cost.estimate(
+            result.config, stack=result.stack, resources=resources_of(result.plan)
+        )
     except cost.PriceError as e:
         return [f"Cost: not estimated ({e})"]
     idle, top = report.idle_hourly, report.ceiling_hourly
     lines = [
         f"Cost at on-demand list prices of {report.prices.date}: ${idle:.2f}/h idle "
         f"(${report.monthly(idle):,.0f}/month), ${top:,.2f}/h with every pool at its "
-        f"ceiling (`trainstack cost --stack {result.stack}` itemises it)"
+        f"ceiling (`trainstack cost --stack {result.stack}` itemises the ceiling and dates "
+        "each rate)"
     ]
+    lines += cost.idle_lines(report)
     if report.dev_pod is not None:
         lines.append(f"  {report.dev_pod.summary()}")
-    return lines
+    return lines + [f"  {line}" for line in cost.unpriced_lines(report)]
 
 
 def _policy_lines(result: PlanResult) -> list[str]:

@@ -1,0 +1,284 @@
+"""The idle cost priced from the plan's resources (trainstack/cost/resources.py): both example
+stacks item by item against figures computed here from the list prices, every resource type the
+program can register known to the table, and what stays unpriced listed with its reason."""
+
+import re
+from pathlib import Path
+
+import pytest
+import support
+import yaml
+from test_cost import ROOT, config
+
+from trainstack import cost
+from trainstack.cli import cost as cost_cli
+from trainstack.offline import plan_report
+from trainstack.offline.costing import price_stack, resources_of
+from trainstack.offline.stack_config import load_stack_file
+
+# The list prices of prices.yaml (us-west-2), restated so the test checks the table too.
+HOURS = 730
+CONTROL_PLANE, NAT, IPV4, ENDPOINT_AZ, NLB = 0.10, 0.045, 0.005, 0.01, 0.0225
+KMS_KEY, GP3_GIB = 1.00 / HOURS, 0.08 / HOURS
+FSX_P2_125_GIB = 0.145 / HOURS
+M6I_LARGE, M6I_XLARGE = 0.096, 0.192
+
+
+def priced(stack: str, **overrides) -> cost.CostReport:
+    result = support.plan(stack, **overrides)
+    return cost.estimate(result.config, stack=stack, resources=resources_of(result.plan))
+
+
+def item(report: cost.CostReport, what: str) -> cost.Item:
+    return next(i for i in report.fixed if i.what == what)
+
+
+def test_efa_idles_at_its_resources_priced_one_by_one():
+    report = priced("efa")
+    plan = support.plan("efa").plan
+    keys = plan.of_type("aws:kms/key:Key")
+    # EKS secrets, trainer image, artifacts, FSx and notifications: one key each.
+    assert len(keys) == 5
+    assert sorted(i.what for i in report.fixed if i.price == "kmsKeyMonth") == sorted(
+        f"KMS key ({k.name})" for k in keys
+    )
+    fsx = item(report, "FSx Lustre PERSISTENT_2 125 MB/s/TiB")
+    assert fsx.quantity == 1200 and fsx.unit_hourly == pytest.approx(FSX_P2_125_GIB)
+    assert item(report, "NAT gateway").quantity == 3  # perAz over 3 zones
+    assert item(report, "public IPv4 address (Elastic IP)").quantity == 3  # one per NAT gateway
+    assert item(report, "interface endpoints").quantity == 5 * 3  # ecr.api/dkr, sts, sqs, ec2
+    expected = (
+        CONTROL_PLANE
+        + 3 * NAT
+        + 3 * IPV4
+        + 15 * ENDPOINT_AZ
+        + 1200 * FSX_P2_125_GIB
+        + 5 * KMS_KEY
+        + 2 * M6I_XLARGE  # system group at its desired size, 50 GiB root disks
+        + 2 * 50 * GP3_GIB
+    )
+    assert report.idle_hourly == pytest.approx(expected)
+    assert round(report.idle_hourly, 2) == 1.04
+
+
+def test_dev_idles_at_its_resources_priced_one_by_one():
+    report = priced("dev")
+    expected = (
+        CONTROL_PLANE + NAT + IPV4 + 3 * KMS_KEY + 2 * M6I_LARGE + 2 * 50 * GP3_GIB
+    )  # single NAT, no endpoints, EFS billed by bytes stored
+    assert report.idle_hourly == pytest.approx(expected)
+    # README and docs/deploying.md quote this figure.
+    assert round(report.idle_hourly, 2) == 0.36
+    assert round(report.monthly(report.idle_hourly)) == 261
+    efs = report.unpriced_of("usage")
+    assert any(u.type == "aws:efs/fileSystem:FileSystem" for u in efs)
+
+
+def test_the_dev_pods_load_balancer_is_priced_with_its_public_addresses(tmp_path):
+    data = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    data["config"]["trainstack:devPod"] = {
+        "enabled": True,
+        "nodePool": "small",
+        "loadBalancerCidrs": ["203.0.113.0/24"],
+    }
+    data["config"]["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
+    path = tmp_path / "Pulumi.dp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    report = price_stack(load_stack_file(path, "dp"), "dp")
+    nlb = next(i for i in report.fixed if i.price == "nlbHour")
+    assert nlb.quantity == 1 and nlb.unit_hourly == NLB
+    # Internet-facing: an address in each of dev's 2 public subnets.
+    ips = next(i for i in report.fixed if i.what.startswith("public IPv4 addresses of"))
+    assert ips.quantity == 2 and ips.unit_hourly == IPV4
+    assert report.idle_hourly == pytest.approx(priced("dev").idle_hourly + NLB + 2 * IPV4)
+    assert not report.unpriced_of("unknown", "missing")
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_every_type_the_plan_registers_is_in_the_table(stack):
+    types = {r.type for r in support.plan(stack).plan.resources}
+    assert {t for t in types if not cost.known(t)} == set()
+    assert not priced(stack).unpriced_of("unknown", "missing")
+
+
+def _type_tokens(source: str) -> set[str]:
+    """Pulumi type tokens of the resources a module constructs (aws.<mod>.<Class>(,
+    k8s.<group>.<version>.<Kind>, eks.<Class>()."""
+    groups = {
+        "core": "core",
+        "apps": "apps",
+        "networking": "networking.k8s.io",
+        "rbac": "rbac.authorization.k8s.io",
+        "storage": "storage.k8s.io",
+        "helm": "helm.sh",
+        "kustomize": "kustomize",
+        "batch": "batch",
+    }
+    found = set()
+    for mod, cls in re.findall(r"\baws\.([a-z0-9]+)\.([A-Z][A-Za-z0-9]+)\(", source):
+        if not cls.endswith("Args"):
+            found.add(f"aws:{mod}/{cls[0].lower()}{cls[1:]}:{cls}")
+    for group, version, kind in re.findall(r"\bk8s\.([a-z]+)\.(v\d+)\.([A-Z][A-Za-z]+)", source):
+        if not kind.endswith("Args"):
+            found.add(f"kubernetes:{groups.get(group, group)}/{version}:{kind}")
+    for cls in re.findall(r"(?<!\.)\beks\.([A-Z][A-Za-z]+)\(", source):
+        if not cls.endswith("Args"):
+            found.add(f"eks:index:{cls}")
+    return found
+
+
+def test_every_type_the_program_can_create_is_in_the_table():
+    """Also the ones neither example stack creates (an SNS subscription, a data repository
+    association, a Secret): a config that turns them on is priced or explained too."""
+    tokens = set()
+    for path in sorted((ROOT / "components").glob("*.py")):
+        tokens |= _type_tokens(path.read_text())
+    assert len(tokens) > 50  # the scan finds the program's resources
+    assert {t for t in tokens if not cost.known(t)} == set()
+
+
+def test_a_type_the_table_does_not_know_is_listed_as_unknown_not_priced_at_zero():
+    prices = cost.load_prices("us-west-2")
+    resources = [
+        cost.Resource("aws:rds/instance:Instance", "db", {}),
+        cost.Resource("aws:kms/key:Key", "k", {}),
+    ]
+    found = cost.price_resources(resources, prices)
+    assert [(u.type, u.kind) for u in found.of_kind("unknown")] == [
+        ("aws:rds/instance:Instance", "unknown")
+    ]
+    assert not cost.known("aws:rds/instance:Instance")
+    report = cost.estimate(config("dev"), prices, "dev", resources)
+    text = cost.format_report(report)
+    assert "NOT PRICED, type unknown to trainstack/cost/resources.py" in text
+    assert "aws:rds/instance:Instance" in text
+
+
+def _class(name: str, provisioner: str) -> cost.Resource:
+    body = {"metadata": {"name": name}, "provisioner": provisioner}
+    return cost.Resource("kubernetes:storage.k8s.io/v1:StorageClass", name, body)
+
+
+def _claim(name: str, cls: str, size: str) -> cost.Resource:
+    spec = {"storageClassName": cls, "resources": {"requests": {"storage": size}}}
+    return cost.Resource(
+        "kubernetes:core/v1:PersistentVolumeClaim", name, {"metadata": {"name": name}, "spec": spec}
+    )
+
+
+def test_claims_are_priced_by_their_class():
+    prices = cost.load_prices("us-west-2")
+    found = cost.price_resources(
+        [
+            _class("gp3", "ebs.csi.aws.com"),
+            _class("efs-sc", "efs.csi.aws.com"),
+            _claim("ebs", "gp3", "200Gi"),
+            _claim("efs", "efs-sc", "100Gi"),
+            _claim("theirs", "fsx-sc", "1200Gi"),
+        ],
+        prices,
+    )
+    ebs = next(i for i in found.items if i.what == "EBS volume of claim ebs")
+    assert ebs.quantity == 200 and ebs.unit_hourly == pytest.approx(GP3_GIB)
+    assert len(found.items) == 1
+    (missing,) = found.of_kind("missing")
+    assert missing.names == ("theirs",) and "'fsx-sc'" in missing.reason
+
+
+def test_lustre_tiers_and_an_unpriced_tier():
+    prices = cost.load_prices("us-west-2")
+
+    def lustre(deployment, throughput, **extra):
+        inputs = {"deploymentType": deployment, "storageCapacity": 2400.0, **extra}
+        if throughput:
+            inputs["perUnitStorageThroughput"] = float(throughput)
+        return cost.Resource("aws:fsx/lustreFileSystem:LustreFileSystem", "fs", inputs)
+
+    for deployment, throughput, month in [
+        ("PERSISTENT_2", 1000, 0.600),
+        ("PERSISTENT_1", 200, 0.290),
+        ("SCRATCH_2", None, 0.140),
+    ]:
+        (fs,) = cost.price_resources([lustre(deployment, throughput)], prices).items
+        assert fs.hourly == pytest.approx(2400 * month / HOURS)
+    user = lustre("PERSISTENT_2", 125, metadataConfiguration={"mode": "USER_PROVISIONED"})
+    assert cost.price_resources([user], prices).of_kind("missing")
+    with pytest.raises(cost.PriceError, match=r"'PERSISTENT_2/40'.*fsxLustreGbMonth"):
+        cost.price_resources([lustre("PERSISTENT_2", 40)], prices)
+
+
+def test_an_internal_load_balancer_has_no_public_address():
+    prices = cost.load_prices("us-west-2")
+    annotation = {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internal"}
+    svc = cost.Resource(
+        "kubernetes:core/v1:Service",
+        "svc",
+        {"metadata": {"name": "svc", "annotations": annotation}, "spec": {"type": "LoadBalancer"}},
+    )
+    found = cost.price_resources([svc], prices)
+    assert [i.price for i in found.items] == ["nlbHour"]
+
+
+# ---------------------------------------------------------------------- what the reader sees
+
+
+def test_cost_lists_what_stays_unpriced_and_dates_each_rate(capsys):
+    assert cost_cli.main(["--stack", "efa"], ROOT) == 0
+    out = capsys.readouterr().out
+    assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in out
+    assert "KMS key (trainstack-notifications-key)" in out
+    unpriced = out[out.index("Unpriced, billed by use") : out.index("Notes:")]
+    for type_ in (
+        "aws:cloudwatch/logGroup:LogGroup x2",
+        "aws:s3/bucket:Bucket x2",
+        "aws:ecr/repository:Repository",
+        "aws:sns/topic:Topic",
+        "aws:sqs/queue:Queue",
+    ):
+        assert type_ in unpriced
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    sources = out[out.index("Sources of the rates used") :]
+    for row in ("fsxLustreGbMonth", "publicIpv4Hour", "kmsKeyMonth", "natGateway", "instances"):
+        s = table["sources"][row]
+        assert f"{row}: {s['url']} (read {s['read']})" in sources
+
+
+def test_json_lists_every_unpriced_type_with_its_reason(capsys):
+    import json
+
+    assert cost_cli.main(["--stack", "efa", "--json"], ROOT) == 0
+    data = json.loads(capsys.readouterr().out)
+    kinds = {u["type"]: u["kind"] for u in data["unpriced"]}
+    assert kinds["aws:iam/role:Role"] == "free"
+    assert kinds["eks:index:ManagedNodeGroup"] == "included"
+    assert kinds["aws:sns/topic:Topic"] == "usage"
+    assert all(u["reason"] for u in data["unpriced"])
+    assert set(data["sources"]) >= {"fsxLustreGbMonth", "kmsKeyMonth", "publicIpv4Hour"}
+
+
+def test_plan_summary_itemises_idle_and_lists_the_unpriced():
+    summary = plan_report.summary(support.plan("efa"))
+    assert "$1.04/h idle ($759/month)" in summary
+    assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in summary
+    assert "Unpriced, billed by use" in summary and "aws:sns/topic:Topic" in summary
+
+
+# -------------------------------------------------------------------------------- price table
+
+
+def test_every_price_row_has_a_dated_source():
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    for region, rows in table["regions"].items():
+        assert set(rows) <= set(table["sources"]), region
+    for row, s in table["sources"].items():
+        assert s["url"].startswith("https://aws.amazon.com/"), row
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", s["read"]), row
+
+
+def test_a_row_without_a_source_is_an_error(tmp_path: Path):
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    del table["sources"]["nlbHour"]
+    bad = tmp_path / "prices.yaml"
+    bad.write_text(yaml.safe_dump(table))
+    with pytest.raises(cost.PriceError, match="no entry under `sources` for nlbHour"):
+        cost.load_prices("us-west-2", bad)
