@@ -22,6 +22,7 @@ a late failure into the incident already told, too.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 WINDOW_S = 900.0
 KEEP_KEYS = 20  # incident keys kept per job in the record: the window only needs the newest
 PREFIX = "Restarting#"
+NO_EXIT_CODE = 0xBEEF  # v1.9.3 common/pod.go: the exit code it assumes when no container ended
 # kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go: exitedWithCodeReason and its message.
 EXITED_REASON = "ExitedWithCode"
 EXITED_RE = re.compile(r"^Pod: (?P<ns>[^.\s]+)\.(?P<pod>\S+) exited with code (?P<code>-?\d+)$")
@@ -55,7 +57,8 @@ class FailedPod:
         why = f" ({self.reason})" if self.reason else ""
         where = f" on node {self.node}" if self.node else " (node unknown)"
         when = datetime.fromtimestamp(self.at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        text = f"pod {self.name}{where} exited with code {self.exit_code}{why}"
+        ended = "failed" if self.exit_code == NO_EXIT_CODE else f"exited with code {self.exit_code}"
+        text = f"pod {self.name}{where} {ended}{why}"
         text += f" at {when}" if self.at else ""
         if self.from_events:
             text += "; the pod was already deleted, so this comes from the operator's events"
@@ -71,26 +74,31 @@ def epoch(stamp: str | None) -> float:
 
 
 def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
-    """The pod's failure if its `container` ended with a non-zero code (or the pod is Failed
-    with one), else None."""
+    """The pod's failure if its `container` ended with a non-zero code, or the pod is Failed
+    without one (evicted, its node lost), else None."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    for cs in status.get("containerStatuses") or []:
-        if cs.get("name") != container:
-            continue
-        term = (cs.get("state") or {}).get("terminated") or {}
-        code = term.get("exitCode")
-        if code in (None, 0):
-            return None
-        return FailedPod(
-            uid=str(meta.get("uid") or f"name:{meta.get('name')}"),
-            name=str(meta.get("name") or ""),
-            node=str((pod.get("spec") or {}).get("nodeName") or ""),
-            exit_code=int(code),
-            at=epoch(term.get("finishedAt")),
-            pod=pod,
-            reason=str(term.get("reason") or ""),
-        )
-    return None
+    term = next(
+        (
+            (cs.get("state") or {}).get("terminated") or {}
+            for cs in status.get("containerStatuses") or []
+            if cs.get("name") == container
+        ),
+        {},
+    )
+    code = term.get("exitCode")
+    if code == 0 or (code is None and status.get("phase") != "Failed"):
+        return None
+    return FailedPod(
+        uid=str(meta.get("uid") or f"name:{meta.get('name')}"),
+        name=str(meta.get("name") or ""),
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        # No code: the operator reads its magic 0xbeef, which IsRetryableExitCode retries.
+        exit_code=NO_EXIT_CODE if code is None else int(code),
+        # No finish time (an eviction): now, so the window still groups what follows.
+        at=epoch(term.get("finishedAt")) or time.time(),
+        pod=pod,
+        reason=str(term.get("reason") or status.get("reason") or ""),
+    )
 
 
 def _event_time(e: dict[str, Any]) -> float:

@@ -156,3 +156,25 @@ def test_the_operators_event_formats_are_read():
     assert not incidents.told([key], much_later) and not incidents.told(["Failed"], later)
     many = [f"Restarting#u{n}@{n}" for n in range(30)]
     assert incidents.trimmed([*many, "Failed"]) == [*many[-incidents.KEEP_KEYS :], "Failed"]
+
+
+def test_a_pod_failed_without_an_exit_code_is_a_restart_naming_its_node():
+    """An evicted pod (or one whose node was lost) is Failed with no terminated container: the
+    operator then reads its magic 0xbeef, >= 128, and recreates it (v1.9.3 common/pod.go)."""
+    from jobwatch import pytorchjob
+
+    pod = {
+        "metadata": {"name": f"{JOB}-worker-1", "uid": "u9",
+                     "labels": {"training.kubeflow.org/replica-type": "worker"}},
+        "spec": {"nodeName": "node-c"},
+        "status": {"phase": "Failed", "reason": "Evicted", "containerStatuses": [
+            {"name": "pytorch", "state": {"waiting": {"reason": "ContainerCreating"}}}]},
+    }  # fmt: skip
+    failed = incidents.failed_pod(pod, "pytorch")
+    assert failed.exit_code == incidents.NO_EXIT_CODE and failed.at > 0
+    assert failed.describe().startswith(f"pod {JOB}-worker-1 on node node-c failed (Evicted)")
+    job = {"spec": {"pytorchReplicaSpecs": {"Worker": {"restartPolicy": "ExitCode"}}}}
+    assert pytorchjob.retried(job, pod, failed.exit_code)
+    assert not pytorchjob.retried(job, pod, 2)
+    running = {**pod, "status": {"phase": "Running", "containerStatuses": []}}
+    assert incidents.failed_pod(running, "pytorch") is None
