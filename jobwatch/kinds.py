@@ -27,6 +27,10 @@ def _never(job: Job, pod: dict, code: int) -> bool:
     return False
 
 
+def _no_pod(job: Job, pod: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -45,6 +49,7 @@ class WatchedKind:
     pod_label: str | None = None
     container: str = ""
     retried: Callable[[Job, dict, int], bool] = _never
+    names_pod: Callable[[Job, str], bool] = _no_pod
     # Whether a pod's previous container can hold the log: not for pods the operator runs
     # with restartPolicy Never (a PyTorchJob's under ExitCode), where it is another pod's.
     previous_logs: bool = True
@@ -71,6 +76,7 @@ KINDS: tuple[WatchedKind, ...] = (
         pod_label=pytorchjob.JOB_LABEL,
         container=pytorchjob.CONTAINER,
         retried=pytorchjob.retried,
+        names_pod=pytorchjob.names_pod,
         previous_logs=False,
     ),
     WatchedKind(

@@ -6,6 +6,7 @@ only, so the trainer image can run it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
@@ -26,6 +27,13 @@ def log_pod_name(job: dict[str, Any]) -> str:
     so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
     name = job["metadata"]["name"]
     return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
+
+
+def names_pod(job: dict[str, Any], pod: str) -> bool:
+    """Whether `pod` is named as the operator names the job's pods (kubeflow/trainer v1.9.3
+    common/util.go GenGeneralName: `<job>-<type in lower case>-<index>`), also once deleted."""
+    own = re.compile(rf"{re.escape(job['metadata']['name'])}-(master|worker)-\d+")
+    return own.fullmatch(pod) is not None
 
 
 def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:

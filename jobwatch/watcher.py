@@ -239,8 +239,8 @@ class Watcher:
                     tails.append(tail)
                     break
         final = kind.final_message(job)
-        causes = classify(pods, events, "\n".join(x for x in (*tails, final) if x),
-                          namespace=self.namespace)  # fmt: skip
+        tail = "\n".join(x for x in (*tails, final) if x)
+        causes = classify(pods, events, tail, namespace=self.namespace)
         return causes, facts
 
     # ------------------------------------------------------------------------ what it reads
@@ -255,7 +255,12 @@ class Watcher:
         names |= kind.related_names(job)
         events = self.events()
         if kind.pod_label:  # a deleted pod's name is its replacement's: its events stay
-            names |= {str(_regarding(e).get("name")) for e in events if _is_pod_of(e, job)}
+            names |= {
+                str(_regarding(e).get("name"))
+                for e in events
+                if _regarding(e).get("kind") == "Pod"
+                and kind.names_pod(job, str(_regarding(e).get("name")))
+            }
         return (
             models,
             [self._json(p) for p in models],
@@ -322,14 +327,6 @@ def _pods(kind: WatchedKind) -> str:
 
 def _regarding(event: dict[str, Any]) -> dict[str, Any]:
     return event.get("involvedObject") or event.get("regarding") or {}
-
-
-def _is_pod_of(event: dict[str, Any], job: Job) -> bool:
-    """A pod event whose object is named as the job's pods are (`<job>-<type>-<index>`)."""
-    obj = _regarding(event)
-    return obj.get("kind") == "Pod" and str(obj.get("name")).startswith(
-        f"{job['metadata']['name']}-"
-    )
 
 
 def run(watcher: Watcher, stop: threading.Event) -> None:

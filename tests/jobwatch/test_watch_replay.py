@@ -154,6 +154,14 @@ def test_the_operators_event_formats_are_read():
     much_later = incidents.FailedPod("u3", "p", "", 200, failed.at + incidents.WINDOW_S + 1, {})
     assert incidents.told([key], failed) and incidents.told([key], later)
     assert not incidents.told([key], much_later) and not incidents.told(["Failed"], later)
+    # The deleted pod's events are found by its name, which only the job's own pods have.
+    from jobwatch import pytorchjob
+
+    llm = {"metadata": {"name": JOB}}
+    assert pytorchjob.names_pod(llm, f"{JOB}-worker-2") and pytorchjob.names_pod(
+        llm, f"{JOB}-master-0"
+    )
+    assert not pytorchjob.names_pod(llm, f"{JOB}-big-master-0")
     many = [f"Restarting#u{n}@{n}" for n in range(30)]
     assert incidents.trimmed([*many, "Failed"]) == [*many[-incidents.KEEP_KEYS :], "Failed"]
 
