@@ -20,7 +20,10 @@ LAUNCH = ["python", "-m", "trainer.launch"]
 TORCHRUN = ["torchrun"]
 # On EFA the container first checks that NCCL can use it (trainer/selftest.py, trainer/efa.py), so
 # a pod whose EFA cannot initialise stops at start with the reason instead of training over TCP.
-EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa"]
+# As a node check its failure exits 201, retryable: the pod is recreated, maybe on another node
+# (trainer/node_check.py), counted with the launcher's own failures.
+EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa", "--node-check"]
+CRASH_LOOP_OPTIONS = ("--backoff-limit=", "--checkpoint-dir=")
 
 # The environment contract (docs/training-jobs.md#your-own-workload): what any workload may rely on.
 ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint volume
@@ -121,8 +124,15 @@ def torchrun_command(job_name: str, job: TrainingJobConfig, bucket: str | None =
 
 def efa_checked(command: list[str]) -> list[str]:
     """`command` run only if the EFA check passes. Its words stay separate arguments ("$@"), so
-    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them."""
-    return ["/bin/sh", "-c", f'{shlex.join(EFA_CHECK)} && exec "$@"', "sh", *command]
+    the kubelet's $(VAR) expansion is all they get: the shell never re-reads them. The check
+    takes the launcher's crash-loop options, so its failures count against backoffLimit."""
+    own: list[str] = []
+    if command[: len(LAUNCH)] == LAUNCH:  # the launcher's options lead, before torchrun's
+        for word in command[len(LAUNCH) :]:
+            if not word.startswith(CRASH_LOOP_OPTIONS):
+                break
+            own.append(word)
+    return ["/bin/sh", "-c", f'{shlex.join([*EFA_CHECK, *own])} && exec "$@"', "sh", *command]
 
 
 def checks_efa(job: TrainingJobConfig, efa: bool) -> bool:

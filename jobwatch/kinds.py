@@ -23,6 +23,14 @@ def _no_names(job: Job) -> set[str]:
     return set()
 
 
+def _never(job: Job, pod: dict, code: int) -> bool:
+    return False
+
+
+def _no_pod(job: Job, pod: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -35,6 +43,16 @@ class WatchedKind:
     log_source: Callable[[Job, list], tuple[str, str] | None]
     final_message: Callable[[Job], str] = _no_message
     related_names: Callable[[Job], set[str]] = _no_names
+    # Restarts as incidents of failed pods (incidents.py): the label whose value names the job
+    # on its pods, the container whose exit counts, and whether the operator recreates a pod
+    # that exited a code. None: the kind's own status counts its attempts (RayJob).
+    pod_label: str | None = None
+    container: str = ""
+    retried: Callable[[Job, dict, int], bool] = _never
+    names_pod: Callable[[Job, str], bool] = _no_pod
+    # Whether a pod's previous container can hold the log: not for pods the operator runs
+    # with restartPolicy Never (a PyTorchJob's under ExitCode), where it is another pod's.
+    previous_logs: bool = True
 
 
 def _pytorch_log(job: Job, pods: list) -> tuple[str, str] | None:
@@ -55,6 +73,11 @@ KINDS: tuple[WatchedKind, ...] = (
         notice=pytorchjob.notice,
         pod_selectors=pytorchjob.pod_selectors,
         log_source=_pytorch_log,
+        pod_label=pytorchjob.JOB_LABEL,
+        container=pytorchjob.CONTAINER,
+        retried=pytorchjob.retried,
+        names_pod=pytorchjob.names_pod,
+        previous_logs=False,
     ),
     WatchedKind(
         kind="RayJob",

@@ -13,7 +13,10 @@ from .diagnose import Cause, format_causes
 # Publish request parameters).
 SUBJECT_MAX = 100
 WHAT = {"Succeeded": "succeeded", "Failed": "failed", "Restarting": "restarted",
-        "Retrying": "is retrying"}  # fmt: skip
+        "Retrying": "is retrying", "Stopped": "was stopped"}  # fmt: skip
+# Keys whose part after `#` says something to a reader (a RayJob's attempt number); an
+# incident's key (`Restarting#<pod uid>@<time>`) is only the record's.
+SHOWN_SUFFIX = ("Retrying",)
 
 
 def event_word(key: str) -> str:
@@ -29,10 +32,19 @@ def subject(kind: str, name: str, namespace: str, key: str, causes: list[Cause])
     return text if len(text) <= SUBJECT_MAX else text[: SUBJECT_MAX - 3] + "..."
 
 
-def message(kind: str, name: str, namespace: str, key: str, causes: list[Cause] | None) -> str:
+def message(
+    kind: str,
+    name: str,
+    namespace: str,
+    key: str,
+    causes: list[Cause] | None,
+    facts: list[str] | None = None,
+) -> str:
+    """`facts`: lines said before the causes (which pods failed, on which node)."""
     lines = [f"{kind} {name} in namespace {namespace} {event_word(key)}."]
-    if "#" in key:
+    if "#" in key and key.split("#", 1)[0] in SHOWN_SUFFIX:
         lines.append(f"({key.split('#', 1)[0]} {key.split('#', 1)[1]})")
+    lines += facts or []
     if causes is not None:
         lines += ["", "Cause:" if len(causes) == 1 else "Causes (most specific first):"]
         lines.append(format_causes(causes))

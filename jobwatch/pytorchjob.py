@@ -6,6 +6,7 @@ only, so the trainer image can run it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 GROUP, VERSION, PLURAL = "kubeflow.org", "v1", "pytorchjobs"
@@ -26,6 +27,13 @@ def log_pod_name(job: dict[str, Any]) -> str:
     so `<job>-master-0` sorts first, and `<job>-worker-0` first among workers."""
     name = job["metadata"]["name"]
     return f"{name}-worker-0" if is_elastic(job) else f"{name}-master-0"
+
+
+def names_pod(job: dict[str, Any], pod: str) -> bool:
+    """Whether `pod` is named as the operator names the job's pods (kubeflow/trainer v1.9.3
+    common/util.go GenGeneralName: `<job>-<type in lower case>-<index>`), also once deleted."""
+    own = re.compile(rf"{re.escape(job['metadata']['name'])}-(master|worker)-\d+")
+    return own.fullmatch(pod) is not None
 
 
 def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,15 +68,26 @@ def pod_selectors(job: dict[str, Any]) -> list[str]:
     return [f"{JOB_LABEL}={job['metadata']['name']}"]
 
 
+def retried(job: dict[str, Any], pod: dict[str, Any], code: int) -> bool:
+    """Whether the operator recreates a pod of the job that exited `code` (kubeflow/trainer
+    v1.9.3 pkg/controller.v1/common/pod.go ReconcilePods): under ExitCode when it is >= 128
+    (pkg/util/train/train_util.go IsRetryableExitCode), under OnFailure and Always whatever it
+    is, under Never not at all. The pod's replica-type label is the type in lower case."""
+    rtype = ((pod.get("metadata") or {}).get("labels") or {}).get(TYPE_LABEL, "")
+    specs = job.get("spec", {}).get("pytorchReplicaSpecs", {}) or {}
+    spec = next((v for k, v in specs.items() if k.lower() == str(rtype).lower()), None) or {}
+    policy = spec.get("restartPolicy") or "OnFailure"  # the v1 API's default for PyTorchJob
+    if policy == "ExitCode":
+        return code >= 128
+    return policy in ("OnFailure", "Always")
+
+
 def notice(job: dict[str, Any]) -> str | None:
     """What to tell the job's owner about, as a key that is the same for the same event however
-    often it is read: `Succeeded`, `Failed`, or `Restarting#<when>` for each restart (the
-    operator sets the one Restarting condition again, with a new lastTransitionTime, on every
-    restart); None while it is created or running."""
+    often it is read: `Succeeded`, `Failed`, or `Restarting` while it restarts, which the watcher
+    resolves into incidents by the failed pods (incidents.py: the condition's own timestamps
+    change on every status update); None while it is created or running."""
     now = phase(job)
-    if now in ("Succeeded", "Failed"):
+    if now in ("Succeeded", "Failed", "Restarting"):
         return now
-    if now == "Restarting":
-        cond = conditions(job)[0]
-        return f"Restarting#{cond.get('lastTransitionTime') or cond.get('lastUpdateTime') or ''}"
     return None

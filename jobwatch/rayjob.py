@@ -86,11 +86,15 @@ def final_message(job: dict[str, Any]) -> str:
 
 def notice(job: dict[str, Any]) -> str | None:
     """What to tell the job's owner about, as a key that is the same for the same event however
-    often it is read: `Succeeded`, `Failed`, or `Retrying#<n>` when KubeRay submits again after
+    often it is read: `Succeeded`, `Failed`, `Stopped` (KubeRay v1.7.0 rayjob_controller.go
+    ends a job whose Ray status is STOPPED, `ray job stop`, as deployment Complete, like a
+    success; only jobStatus tells them apart), or `Retrying#<n>` when KubeRay submits again after
     its n-th failed attempt (spec.backoffLimit; status.failed counts them, ray.io_rayjobs CRD of
     KubeRay 1.7); None while it runs."""
     if failed(job) and finished(job):
         return "Failed"
+    if finished(job) and status_of(job).get("jobStatus") == "STOPPED":
+        return "Stopped"
     if finished(job):
         return "Succeeded"
     if phase(job) == "Retrying":

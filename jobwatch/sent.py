@@ -2,7 +2,8 @@
 (new pod, rescheduled node) does not send the same message again.
 
 One data entry per job: its uid -> `<Kind>|<key> <key> ...`, every state key notified
-(jobwatch/pytorchjob.py and rayjob.py `notice`; a few per job, so the entry stays small): an
+(jobwatch/pytorchjob.py and rayjob.py `notice`, and `Restarting#<pod uid>@<time>` per incident,
+incidents.py, of which the newest 20 are kept: the entry stays small): an
 event that arrives late or again, after a relist, never repeats a message. SNS standard topics
 do not deduplicate, so this record is the only guard against repeats.
 
@@ -21,6 +22,9 @@ without messages, so deploying the watcher does not report every old job at once
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+from .incidents import trimmed
 
 BASELINE = "jobwatch.trainstack.io/baseline"
 
@@ -64,18 +68,21 @@ class SentLog:
 
         return self._change(edit)
 
-    def claim(self, uid: str, kind: str, key: str) -> str | None | bool:
-        """Record `key` as notified for the job; False when it already was. Else the entry it
-        replaced (None for none), for `release`."""
+    def claim(
+        self, uid: str, kind: str, key: str, covered: Callable[[list[str]], bool] | None = None
+    ) -> str | None | bool:
+        """Record `key` as notified for the job; False when it already was, or when `covered`
+        says a key already recorded stands for it (an incident told: incidents.told). Else the
+        entry it replaced (None for none), for `release`."""
         before: list[str | None] = []
 
         def edit(data: dict) -> bool:
             old = data.get(uid)
             before[:] = [old]
             keys = old.partition("|")[2].split() if old else []
-            if key in keys:
+            if key in keys or (covered is not None and covered(keys)):
                 return False
-            data[uid] = f"{kind}|{' '.join([*keys, key])}"
+            data[uid] = f"{kind}|{' '.join(trimmed([*keys, key]))}"
             return True
 
         return before[0] if self._change(edit) else False

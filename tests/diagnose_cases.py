@@ -19,11 +19,14 @@ from diagnose_support import (
     NO_EFA,
     NO_GPU,
     NO_MATCH,
+    NODE_CHECK_LOG,
+    NODE_CHECK_SPEC,
     OFI_FAILED_LOG,
     PULL_403,
     PULL_NOT_FOUND,
     QUOTA,
     RDZV_LOG,
+    S3_403_LOG,
     SHM_LOG,
     STORE_LOG,
     crashed,
@@ -175,6 +178,22 @@ CASES = [
     ("non-finite-loss", [pod(containers=[crashed("Error", 3)])], [], "", ["PERMANENT_EXIT"]),
     ("crash-loop", [pod(containers=[crashed("Error", 4)])], [], "", ["PERMANENT_EXIT"]),
     ("retryable-crash", [pod(containers=[crashed("Error", 200)])], [], "", ["CONTAINER_FAILED"]),
+    # The EFA check at pod start failed on its node: 201, the pod is recreated (node_check.py).
+    (
+        "node-check",
+        [pod(containers=[crashed("Error", 201)], spec=NODE_CHECK_SPEC)],
+        [],
+        NODE_CHECK_LOG,
+        ["NODE_CHECK_FAILED"],
+    ),  # fmt: skip
+    # The trainer's own line for an S3 4xx, which it exits 2 on (trainer/permanent_errors.py).
+    (
+        "s3-403",
+        [pod(containers=[crashed("Error", 2)])],
+        [],
+        S3_403_LOG,
+        ["S3_REFUSED", "PERMANENT_EXIT"],
+    ),  # fmt: skip
 ]
 
 

@@ -296,3 +296,22 @@ PULL_403 = (
     f'failed to pull and unpack image "{IMAGE}": failed to resolve reference "{IMAGE}": '
     "unexpected status from HEAD request: 403 Forbidden"
 )
+
+
+# The EFA check at pod start (components/job_command.py efa_checked) on node ip-10-0-7-12, and
+# what trainer.selftest printed when EFA did not come up there.
+NODE_CHECK_SPEC = {
+    "nodeName": "ip-10-0-7-12.us-west-2.compute.internal",
+    "containers": [{"name": "pytorch", "image": IMAGE, "command": [
+        "/bin/sh", "-c", "python -m trainer.selftest --level quick --expect-efa --node-check "
+        "--backoff-limit=3 --checkpoint-dir=/mnt/checkpoints/llama-1b/checkpoints && exec "
+        '"$@"', "sh", *TRAINER_COMMAND]}],
+}  # fmt: skip
+NODE_CHECK_LOG = """\
+FAIL efa                      0.41s  fi_info found no efa provider: fi_getinfo: -61 (No data available)
+selftest quick: FAILED: efa
+trainer.selftest: node check failed in pod llama-1b-worker-0 (efa); exiting 201 so the pod is recreated, possibly on another node
+"""
+S3_403_LOG = """\
+trainer: error: S3 refused the request: 403 AccessDenied on PutObject (Failed to upload /mnt/checkpoints/llama-1b/checkpoints/step_00000200/.metadata to b/checkpoints/llama-1b/step_00000200/.metadata: An error occurred (AccessDenied) when calling the PutObject operation: Access Denied); a restart would be refused the same way.
+"""

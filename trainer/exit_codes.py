@@ -14,7 +14,9 @@ import signal
 import sys
 
 EXIT_OK = 0
-EXIT_CONFIG = 2  # bad configuration: the same config fails again
+# bad configuration, or what the same configuration hits again: a CUDA out-of-memory error, an
+# S3 request refused with a 4xx (permanent_errors.py)
+EXIT_CONFIG = 2
 EXIT_NONFINITE = 3  # non-finite loss or gradient: resuming replays the same steps
 # trainer.launch only: this pod failed retryably more than backoffLimit times in a row without a
 # new checkpoint (trainer/crash_loop.py), which the operator itself does not count under ExitCode.
@@ -25,6 +27,12 @@ EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: stopped after saving a checkpoint
 # lost peer's failed rendezvous): retryable, and above the 128+N range of signals (N <= 64) so
 # it is never read as one.
 EXIT_RETRY = 200
+# The pod-start self-test on this node failed (selftest.py --node-check, e.g. EFA does not come
+# up): retryable, so the operator recreates the pod, which may land on another node; the
+# crash-loop guard bounds a failure that follows the job everywhere (crash_loop.py).
+EXIT_NODE_CHECK = 201
+# Codes trainer.launch and the self-test choose themselves, above 128 + the highest signal.
+OWN_RETRYABLE = (EXIT_RETRY, EXIT_NODE_CHECK)
 
 
 def from_signal(signum: int) -> int:

@@ -4,7 +4,8 @@ The image build runs it inside the freshly built image before pushing. Build hos
 a CPU-only environment passes unless `--expect-cuda` asks for a CUDA build of torch with NCCL.
 Jobs on EFA pools run it (`--level quick --expect-efa`) before torchrun: the `efa` check fails
 unless NCCL would run over EFA (trainer/efa.py), so such a job stops at start with the reason
-instead of training over TCP sockets.
+instead of training over TCP sockets. There it runs with `--node-check`: a failure is taken
+for this node's and exits a retryable code (node_check.py), so the pod is recreated.
 
 - quick: imports, versions, the `tiny` model built on meta, materialised and initialised;
 - standard: + forward/backward on the device and one FSDP2 step through the trainer's own path
@@ -27,6 +28,7 @@ from pathlib import Path
 
 # The checks and their runner live in their own modules; tests and the image component reach
 # them through this one.
+from . import node_check
 from .exit_codes import exit_process
 from .selftest_checks import CHECKS, LIBRARIES  # noqa: F401
 from .selftest_runner import (  # noqa: F401
@@ -73,7 +75,19 @@ def main(argv: list[str] | None = None) -> int:
         help="fail unless NCCL would use EFA: libfabric's efa provider, the "
         "aws-ofi-nccl net plugin and the CUDA runtime it loads",
     )
+    p.add_argument(
+        "--node-check",
+        action="store_true",
+        help="run at pod start on the node that will train: a failure exits 201 (retryable: "
+        "the pod is recreated, maybe elsewhere) instead of 1",
+    )
+    p.add_argument("--backoff-limit", type=int, help="with --node-check: trainer.launch's")
+    p.add_argument("--checkpoint-dir", help="with --node-check: trainer.launch's")
     args = p.parse_args(argv)
+    if (args.backoff_limit is None) != (args.checkpoint_dir is None) or (
+        args.checkpoint_dir is not None and not args.node_check
+    ):
+        p.error("--backoff-limit and --checkpoint-dir go together, with --node-check")
 
     ctx: dict = {"expect_cuda": args.expect_cuda, "expect_efa": args.expect_efa}
     checks = [c for c in CHECKS if LEVELS.index(c.level) <= LEVELS.index(args.level)]
@@ -103,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         + (f"FAILED: {', '.join(failed)}" if failed else f"all {len(results)} checks passed"),
         file=sys.stderr,
     )
+    if failed and args.node_check:
+        return node_check.failure_code(failed, args.backoff_limit, args.checkpoint_dir)
     return 1 if failed else 0
 
 

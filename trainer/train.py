@@ -1,6 +1,7 @@
 """The training loop: one entry point alone, under torchrun, and in a PyTorchJob.
 
-Exit codes: 0 done; 2 bad config; 3 non-finite loss or gradient (a restart would not help);
+Exit codes: 0 done; 2 bad config, a CUDA out-of-memory error or an S3 4xx (a restart would
+repeat them); 3 non-finite loss or gradient (a restart would not help);
 143 stopped by SIGTERM after saving a checkpoint (a restart resumes from it). exit_codes.py has
 the table; under torchrun, trainer/launch.py carries them to the pod.
 """
@@ -21,6 +22,7 @@ from . import batches, checkpoint, config, distributed, logline, metrics, s3_syn
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
 from .parallelize import parallelize, reduce_after_micro_batch, uses_bf16
+from .permanent_errors import explain as permanent_error
 from .step_values import NonFiniteError, StepValues
 
 __all__ = ["NonFiniteError", "run", "train_step"]
@@ -393,6 +395,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_NONFINITE
     except SystemExit as e:
         return int(e.code or 0)
+    except Exception as e:
+        # A CUDA OOM or an S3 4xx fails the same way after a restart: exit 2, not a retry.
+        why = permanent_error(e)
+        if why is None:
+            raise
+        print(f"trainer: error: {why}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
     finally:
         _Stop.uninstall()
         distributed.shutdown()

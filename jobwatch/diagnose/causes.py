@@ -34,6 +34,7 @@ DETECTORS: tuple[tuple[str, Callable[[Inputs], Found]], ...] = (
     ("SECRET_MISSING", config_errors.secret_missing),
     ("IMAGE_PULL", config_errors.image_pull),
     ("HF_AUTH", config_errors.hf_auth),
+    ("S3_REFUSED", config_errors.s3_refused),
     ("NODEPOOL_LIMIT", scheduling.nodepool_limit),
     ("GPU_QUOTA", scheduling.quota),
     ("INSUFFICIENT_CAPACITY", scheduling.capacity),
@@ -44,6 +45,7 @@ DETECTORS: tuple[tuple[str, Callable[[Inputs], Found]], ...] = (
     ("CUDA_OOM", containers.cuda_oom),
     ("OOM_KILLED", containers.oom_killed),
     ("SHM_EXHAUSTED", containers.shm),
+    ("NODE_CHECK_FAILED", containers.node_check),
     ("PERMANENT_EXIT", containers.permanent_exit),
     ("EFA_FALLBACK_TCP", collectives.efa_fallback),
     ("RENDEZVOUS_TIMEOUT", collectives.rendezvous),
@@ -57,6 +59,7 @@ CODES: tuple[str, ...] = tuple(code for code, _ in DETECTORS)
 FALLBACKS = {
     "NCCL_ERROR": (
         "HF_AUTH",
+        "S3_REFUSED",
         "CUDA_OOM",
         "SHM_EXHAUSTED",
         "PERMANENT_EXIT",

@@ -117,3 +117,25 @@ def hf_auth(x: Inputs) -> Found:
         "in the job's args",
         clip(line),
     )
+
+
+# The trainer's own line for an S3 4xx (trainer/permanent_errors.py), or botocore's text.
+S3_REFUSED_RE = re.compile(
+    r"S3 refused the request|An error occurred \((AccessDenied|NoSuchBucket|NoSuchKey|403|404|"
+    r"InvalidAccessKeyId|AllAccessDisabled)\) when calling the \w+ operation"
+)
+
+
+def s3_refused(x: Inputs) -> Found:
+    line = x.first_line(S3_REFUSED_RE)
+    if line is None:
+        return None
+    return (
+        "S3 refused a request with 403 or 404 (access denied, no such bucket or key): the "
+        "trainer stops with exit code 2, since a restart would be refused the same way",
+        "check the S3 URLs in trainstack:trainingJobs.<job>.args (checkpoint.upload, the "
+        "data source) name an existing bucket and key, and that the jobs' role may use them "
+        "(trainstack:artifacts; the `training` ServiceAccount's Pod Identity association); "
+        "the line names the operation",
+        clip(line),
+    )

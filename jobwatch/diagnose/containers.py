@@ -20,7 +20,8 @@ def cuda_oom(x: Inputs) -> Found:
         return None
     return (
         "a rank ran out of GPU memory (activations, parameters or optimizer state do not fit "
-        "the GPU)",
+        "the GPU); the trainer stops the job (exit code 2), since a restart would fail the same "
+        "way",
         "in trainstack:trainingJobs.<job>.args lower micro_batch_size (the global batch is "
         "kept by gradient accumulation) or seq_len, set parallel.activation_checkpointing: "
         "true, or spread the model over more GPUs (more nodes / gpusPerNode) or a GPU with "
@@ -69,6 +70,7 @@ def shm(x: Inputs) -> Found:
 # ... -m trainer ...` for this stack's trainer; `trainer.launch ... <script>` for a command of the
 # job's own in this stack's image; plain `torchrun ... <script>` in an image of its own.
 TRAINER, LAUNCHER = ("-m", "trainer"), ("-m", "trainer.launch")
+SELFTEST = ("-m", "trainer.selftest")  # the EFA check at pod start (components/job_command.py)
 # The training operator requires a PyTorchJob's container to be named so; its replicas run under
 # the stack's restartPolicy ExitCode (components/training_job.py).
 PYTORCH_CONTAINER = "pytorch"
@@ -90,9 +92,10 @@ def runs(words: list[str] | None, program: tuple[str, str]) -> bool:
 # program means, so these apply only to a container that runs them.
 PERMANENT_EXITS = {
     2: (
-        "the trainer rejected its configuration (exit code 2): the job failed at once, since "
-        "a restart would read the same configuration",
-        "the log's `trainer:` line names the setting; fix it in "
+        "the trainer rejected its configuration, or hit what the same configuration hits again "
+        "(a CUDA out-of-memory error, an S3 request refused with 403 or 404) (exit code 2): the "
+        "job failed at once, since a restart would fail the same way",
+        "the log's `trainer:` line names the setting or the error; fix it in "
         "trainstack:trainingJobs.<job>.args (or the job's other keys) and `pulumi up`",
     ),
     3: (
@@ -114,6 +117,33 @@ PERMANENT_EXITS = {
         "and go, raise trainstack:trainingJobs.<job>.backoffLimit",
     ),
 }
+
+
+# trainer/exit_codes.py EXIT_NODE_CHECK (not imported: stdlib only; a test holds them equal):
+# the pod-start self-test failed on its node, and the pod is recreated (>= 128).
+NODE_CHECK_EXIT = 201
+NODE_CHECK_RE = re.compile(r"trainer\.selftest: node check failed")
+
+
+def node_check(x: Inputs) -> Found:
+    for pod, cs, state, term, words in _terminated(x):
+        if term["exitCode"] != NODE_CHECK_EXIT or not runs(words, SELFTEST):
+            continue
+        node = x.node_of(pod)
+        line = x.first_line(NODE_CHECK_RE) or x.first_line(re.compile(r"^FAIL "))
+        return (
+            f"the self-test at pod start failed on node {node or '(unknown)'} (exit code "
+            f"{NODE_CHECK_EXIT}): that node's EFA or GPU stack did not come up; the pod is "
+            "recreated, possibly on another node",
+            f"if it recurs on the same node, cordon it (`kubectl cordon {node or '<node>'}`) "
+            "and let Karpenter replace it; if it fails on every node, the image or the pool is "
+            "at fault (the log's FAIL line names the check: `trainstack logs <job>`), and "
+            "trainer.launch stops the job after trainstack:trainingJobs.<job>.backoffLimit "
+            "attempts",
+            f"{where(pod)}node {node or '?'}: container {cs.get('name')}: {state}.terminated "
+            f"exitCode {NODE_CHECK_EXIT}" + (f"; {clip(line, 120)}" if line else ""),
+        )
+    return None
 
 
 def _terminated(x: Inputs):
@@ -159,7 +189,8 @@ def container_failed(x: Inputs) -> Found:
                 "matched its log tail",
                 f"{logs} shows the exception; exit code 1 is an error in the program, 137 a "
                 "kill (memory or eviction), 139 a segmentation fault, 200 a failure "
-                "trainer.launch retries (an exception in a rank, a lost peer)",
+                "trainer.launch retries (an exception in a rank, a lost peer), 201 the "
+                "pod-start node check",
                 evidence,
             )
         return (

@@ -46,6 +46,10 @@ class Inputs:
                         return [w for words in given for w in _words(words)] or None
         return None
 
+    def node_of(self, pod: str) -> str:
+        """The node the pod ran on (spec.nodeName), '' when unknown."""
+        return next((str(spec.get("nodeName") or "") for n, _, spec in self.pods if n == pod), "")
+
     def event_texts(self) -> Iterable[tuple[str, str, str]]:
         """(reason, message, object name) of each event."""
         for e in self.events:

@@ -9,6 +9,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -219,8 +220,12 @@ def test_efa_jobs_check_efa_before_torchrun_and_others_do_not():
         cmd = pod_of(efa_jobs["llama-8b"], replica)["containers"][0]["command"]
         assert cmd[:2] == ["/bin/sh", "-c"] and cmd[3] == "sh"
         # The check, then torchrun with its words as they were: "$@" keeps them unparsed.
-        assert shlex.split(cmd[2]) == [*EFA_CHECK, "&&", "exec", "$@"]
-        assert "--expect-efa" in EFA_CHECK and cmd[4:7] == LAUNCH
+        # The check is a node check (a failure exits 201, retryable) counted with the
+        # launcher's own failures: it takes the launcher's crash-loop options.
+        own = [w for w in cmd[7:9] if w.startswith(("--backoff-limit=", "--checkpoint-dir="))]
+        assert len(own) == 2
+        assert shlex.split(cmd[2]) == [*EFA_CHECK, *own, "&&", "exec", "$@"]
+        assert {"--expect-efa", "--node-check"} <= set(EFA_CHECK) and cmd[4:7] == LAUNCH
         assert "$(PET_RDZV_ENDPOINT)" in " ".join(cmd[4:])
     for name, manifest in dev_jobs.items():
         for replica in manifest["spec"]["pytorchReplicaSpecs"]:
@@ -681,8 +686,9 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
 
 
 def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_path):
-    """The EFA job's own command on a machine without EFA: the check fails, says why, and
-    torchrun never starts (nothing written to the volume)."""
+    """The EFA job's own command on a machine without EFA: the check fails, says why, exits
+    201 (the node's fault: the pod is recreated) and torchrun never starts; the one thing
+    written to the volume is the pod's crash-loop record (trainer/node_check.py)."""
     cfg = config.parse(
         efa_stack(big=job(nodePool="efa", nodes=1, gpusPerNode=2, preset="tiny", maxSteps=2))
     )
@@ -695,6 +701,9 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
     operator_env = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}
     env = {e["name"]: e["value"] for e in c["env"] if "value" in e}
     argv = [kubelet_expand(a, {**env, **operator_env}) for a in c["command"]]
+    volume = tmp_path / "volume"
+    mount = re.compile(rf"(^|[=\s]){re.escape(pod_spec.CHECKPOINT_MOUNT)}/")
+    argv = [mount.sub(rf"\g<1>{volume}/", a) for a in argv]
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
     run_env.update(
         {**env, **operator_env},
@@ -704,9 +713,11 @@ def test_rendered_efa_command_stops_before_torchrun_when_efa_cannot_work(tmp_pat
     proc = subprocess.run(
         argv, cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=240
     )
-    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.returncode == 201, proc.stderr[-2000:]
     assert "FAIL efa" in proc.stderr and "libfabric" in proc.stderr
-    assert "torchrun" not in proc.stderr and not (tmp_path / "big").exists()
+    assert "node check failed" in proc.stderr and "torchrun" not in proc.stderr
+    written = [p.relative_to(volume).as_posix() for p in volume.rglob("*") if p.is_file()]
+    assert written == [f"big/checkpoints/.restarts/{socket.gethostname()}.json"]
 
 
 # ------------------------------------------------------- restricted pods, network policies

@@ -20,7 +20,7 @@ from diagnose_support import (
 
 from jobwatch import diagnose
 from jobwatch.diagnose import CODES, classify, format_causes
-from jobwatch.diagnose.containers import PERMANENT_EXITS
+from jobwatch.diagnose.containers import NODE_CHECK_EXIT, PERMANENT_EXITS
 from trainer import exit_codes
 
 
@@ -137,3 +137,18 @@ def test_every_permanent_exit_code_of_the_trainer_is_explained():
     """The stdlib diagnose package keeps its own copy of trainer/exit_codes.py's table."""
     assert set(PERMANENT_EXITS) == set(exit_codes.PERMANENT)
     assert "trainstack logs" in PERMANENT_EXITS[exit_codes.EXIT_CRASH_LOOP][1]
+
+
+def test_the_node_checks_exit_code_is_the_trainers_and_names_the_node():
+    """The stdlib diagnose package keeps its own copy of EXIT_NODE_CHECK: it must be the
+    trainer's, retryable for the operator (>= 128) and outside 128 + signal and 200."""
+    assert NODE_CHECK_EXIT == exit_codes.EXIT_NODE_CHECK
+    assert exit_codes.EXIT_NODE_CHECK >= 128 and exit_codes.EXIT_NODE_CHECK not in range(128, 193)
+    assert exit_codes.EXIT_NODE_CHECK != exit_codes.EXIT_RETRY
+    case = next(c for c in CASES if c[0] == "node-check")
+    [cause] = classify(*case[1:4])
+    assert "ip-10-0-7-12.us-west-2.compute.internal" in cause.summary
+    assert "kubectl cordon ip-10-0-7-12" in cause.remedy and "exitCode 201" in cause.evidence
+    # 201 from anything but the check is the workload's own code.
+    plain = pod(containers=[crashed("Error", 201)])
+    assert [c.code for c in classify([plain], [], "")] == ["CONTAINER_FAILED"]

@@ -59,3 +59,11 @@ def test_the_probe_sees_a_third_party_import():
         )
     )
     assert "yaml" in not_stdlib(loaded) and "trainstack.ops.kube" in not_stdlib(loaded)
+
+
+def test_the_incident_logic_imports_the_standard_library_only():
+    """incidents.py and restarts.py (the watcher's restart logic) too: only watcher.py and
+    __main__.py reach for the Kubernetes client and boto3, inside functions."""
+    loaded = loaded_by(PROBE.replace("jobwatch.diagnose", "jobwatch.restarts, jobwatch.watcher"))
+    assert "jobwatch.incidents" in loaded and "jobwatch.restarts" in loaded
+    assert [m for m in not_stdlib(loaded) if not m.startswith("jobwatch.")] == []

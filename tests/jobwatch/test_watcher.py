@@ -14,8 +14,9 @@ from fake_apiserver import FakeApiServer, serve
 from kubernetes import config
 from moto import mock_aws
 from ray_life import CLUSTER_1, CLUSTER_2, FAILED, RAY_LIFE, RETRY, RayLife
-from watch_support import CM_PATH, JOB, LIFE, NS, UID, JobLife
+from watch_support import CM_PATH, JOB, NS, T_FAILED, UID, JobLife
 
+from jobwatch import incidents
 from jobwatch.kinds import KINDS
 from jobwatch.notify import SnsPublisher
 from jobwatch.sent import BASELINE, SentLog
@@ -89,10 +90,10 @@ def test_a_jobs_life_gives_one_message_per_restart_and_failure_even_across_resta
     assert subject == f"trainstack: PyTorchJob {NS}/{JOB} restarted (OOM_KILLED)"
     assert "pod llm-worker-2" in text and "OOMKilled" in text
     assert "raise trainstack:trainingJobs.<job>.memory" in text  # the remedy travels along
-    # The restart was recorded before the message went out (at most once).
-    assert (
-        json.loads(json.dumps(life.configmap["data"]))[UID]
-        == "PyTorchJob|Restarting#" + (LIFE[1]["status"]["conditions"][2]["lastTransitionTime"])
+    # The restart was recorded before the message went out (at most once), keyed on the failed
+    # pod (incidents.py), not on the condition's lastTransitionTime.
+    assert json.loads(json.dumps(life.configmap["data"]))[UID] == (
+        f"PyTorchJob|Restarting#name:{JOB}-worker-2@{int(incidents.epoch(T_FAILED))}"
     )
 
     # The watcher's pod is replaced mid-stream: the new one lists the job as it is (still

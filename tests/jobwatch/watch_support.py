@@ -165,7 +165,8 @@ class JobLife:
         return status(404, "NotFound", path)
 
     def pods(self, query: dict) -> list[dict]:
-        return PODS
+        # Every pod runs until worker-2's container is killed, which restarts the job.
+        return PODS if self.cursor else PODS[:3] + [pod("Worker", 2)]
 
     def log(self, pod: str, query: dict) -> str | None:
         return MASTER_LOG if pod == f"{JOB}-master-0" else None

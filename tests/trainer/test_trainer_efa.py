@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_trainer_selftest import REPO, by_name, run_selftest
 
-from trainer import efa
+from trainer import efa, exit_codes, node_check
 
 CC = shutil.which("cc") or shutil.which("gcc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler to build the stand-in libraries")
@@ -163,6 +163,27 @@ def test_expect_efa_fails_cleanly_without_efa(tmp_path):
     assert "traceback" not in failed[0]  # a finding, not a crash
     assert by_name(report)["meta-init"]["ok"]  # the other checks still ran
     assert "FAIL efa" in stderr
+
+
+def test_at_pod_start_a_failed_check_is_the_nodes_and_retryable(tmp_path):
+    """`--node-check` (the pod-start check, components/job_command.py): the same failure exits
+    201, which the operator retries (kubeflow/trainer v1.9.3 IsRetryableExitCode: >= 128) on
+    a new pod, instead of 1, which failed the whole job for one node."""
+    code, report, stderr = run_selftest(
+        tmp_path, "--level", "quick", "--expect-efa", "--node-check"
+    )
+    assert code == exit_codes.EXIT_NODE_CHECK == 201 and not report["ok"]
+    assert "trainer.selftest: node check failed in pod" in stderr and "(efa)" in stderr
+
+
+def test_node_check_failures_count_against_the_backoff_limit(tmp_path, capsys):
+    """Counted in the pod's crash-loop record like trainer.launch's own failures, so a check
+    that fails on every node still ends the job (EXIT_CRASH_LOOP) after backoffLimit."""
+    ckpt = str(tmp_path / "ckpt")
+    codes = [node_check.failure_code(["efa"], 1, ckpt) for _ in range(2)]
+    assert codes == [exit_codes.EXIT_NODE_CHECK, exit_codes.EXIT_CRASH_LOOP]
+    assert node_check.failure_code(["efa"], None, None) == exit_codes.EXIT_NODE_CHECK
+    assert "exiting 201" in capsys.readouterr().err
 
 
 def test_without_the_flag_efa_is_not_checked(tmp_path):

@@ -1,0 +1,188 @@
+"""A job's pod failures as incidents: what a failed pod was (uid, node, exit code, its own log),
+taken from the pod itself while it exists or from the events the operator and the scheduler
+leave once it is gone, and how failures group into one incident. Pure functions over the API's
+JSON; stdlib only, like the rest of jobwatch's logic.
+
+Why pods and not the job's conditions (kubeflow/trainer v1.9.3, pkg/controller.v1/common/
+pod.go ReconcilePods): for a retryable exit the operator records an `ExitedWithCode` event
+("Pod: <ns>.<pod> exited with code <N>") on the job, DELETES the failed pod, sets the job's
+Restarting condition and then creates a replacement of the same name. So by the time a watcher
+sees Restarting the failed pod, its status and its log are gone, and the pod of that name is the
+new, healthy one (restartPolicy Never: it has no previous container). And the condition says
+little about the incident: pkg/util/status.go setCondition gives Running and Restarting a new
+lastTransitionTime each time they replace each other, and a peer that dies of the first pod's
+failure minutes later (its NCCL watchdog) makes another Restarting.
+
+So an incident is keyed on its first failed pod's uid and the time it failed, and every failure
+within WINDOW_S of it belongs to it: one message per incident, however many pods and status
+updates it takes. The key is kept in the watcher's record (sent.py), so a restarted watcher folds
+a late failure into the incident already told, too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# Longer than the trainer's default process-group timeout (600 s): the peers of a dead rank fail
+# when their collectives time out, and that is still the same incident.
+WINDOW_S = 900.0
+KEEP_KEYS = 20  # incident keys kept per job in the record: the window only needs the newest
+PREFIX = "Restarting#"
+NO_EXIT_CODE = 0xBEEF  # v1.9.3 common/pod.go: the exit code it assumes when no container ended
+# kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go: exitedWithCodeReason and its message.
+EXITED_REASON = "ExitedWithCode"
+EXITED_RE = re.compile(r"^Pod: (?P<ns>[^.\s]+)\.(?P<pod>\S+) exited with code (?P<code>-?\d+)$")
+# kube-scheduler's Scheduled event (pkg/scheduler/schedule_one.go): "Successfully assigned
+# <ns>/<pod> to <node>".
+SCHEDULED_RE = re.compile(r"Successfully assigned (?P<ns>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)")
+
+
+@dataclass
+class FailedPod:
+    uid: str  # the pod's uid; `name:<pod>` when no event kept it
+    name: str
+    node: str  # spec.nodeName, '' when unknown
+    exit_code: int
+    at: float  # when it failed (epoch seconds): terminated.finishedAt, else the event's time
+    pod: dict[str, Any]  # the pod as the classifier reads it (a reconstruction from events)
+    log_tail: str = ""
+    from_events: bool = False
+    reason: str = ""  # terminated.reason (OOMKilled, Error, ...)
+
+    def describe(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        where = f" on node {self.node}" if self.node else " (node unknown)"
+        when = datetime.fromtimestamp(self.at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ended = "failed" if self.exit_code == NO_EXIT_CODE else f"exited with code {self.exit_code}"
+        text = f"pod {self.name}{where} {ended}{why}"
+        text += f" at {when}" if self.at else ""
+        if self.from_events:
+            text += "; the pod was already deleted, so this comes from the operator's events"
+        return text
+
+
+def epoch(stamp: str | None) -> float:
+    """An API timestamp (RFC 3339, `Z` or an offset, maybe fractional) as epoch seconds; 0.0 if
+    there is none."""
+    if not stamp:
+        return 0.0
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+
+
+def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
+    """The pod's failure if its `container` ended with a non-zero code, or the pod is Failed
+    without one (evicted, its node lost), else None."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    term = next(
+        (
+            (cs.get("state") or {}).get("terminated") or {}
+            for cs in status.get("containerStatuses") or []
+            if cs.get("name") == container
+        ),
+        {},
+    )
+    code = term.get("exitCode")
+    if code == 0 or (code is None and status.get("phase") != "Failed"):
+        return None
+    return FailedPod(
+        uid=str(meta.get("uid") or f"name:{meta.get('name')}"),
+        name=str(meta.get("name") or ""),
+        node=str((pod.get("spec") or {}).get("nodeName") or ""),
+        # No code: the operator reads its magic 0xbeef, which IsRetryableExitCode retries.
+        exit_code=NO_EXIT_CODE if code is None else int(code),
+        # No finish time (an eviction): now, so the window still groups what follows.
+        at=epoch(term.get("finishedAt")) or time.time(),
+        pod=pod,
+        reason=str(term.get("reason") or status.get("reason") or ""),
+    )
+
+
+def _event_time(e: dict[str, Any]) -> float:
+    series = e.get("series") or {}
+    return epoch(
+        e.get("lastTimestamp")
+        or series.get("lastObservedTime")
+        or e.get("eventTime")
+        or e.get("firstTimestamp")
+        or (e.get("metadata") or {}).get("creationTimestamp")
+    )
+
+
+def _regarding(e: dict[str, Any]) -> dict[str, Any]:
+    return e.get("involvedObject") or e.get("regarding") or {}
+
+
+def from_events(
+    job: str,
+    namespace: str,
+    events: list[dict[str, Any]],
+    container: str,
+    specs: dict[str, dict[str, Any]] | None = None,
+) -> list[FailedPod]:
+    """The failures the operator's ExitedWithCode events on `job` report, oldest first: the
+    pod, its code and when; its uid and node from the scheduler's Scheduled event of that pod
+    before then. `specs`: a current pod's spec by name (a replacement runs the same template),
+    so the classifier knows what the container ran."""
+    scheduled: dict[str, list[tuple[float, str, str]]] = {}
+    for e in events:
+        m = SCHEDULED_RE.search(str(e.get("message") or e.get("note") or ""))
+        if e.get("reason") == "Scheduled" and m and m.group("ns") == namespace:
+            uid = str(_regarding(e).get("uid") or "")
+            scheduled.setdefault(m.group("pod"), []).append((_event_time(e), uid, m.group("node")))
+    found = []
+    for e in events:
+        obj = _regarding(e)
+        m = EXITED_RE.match(str(e.get("message") or e.get("note") or "").strip())
+        if e.get("reason") != EXITED_REASON or obj.get("name") != job or not m:
+            continue
+        code, name, at = int(m.group("code")), m.group("pod"), _event_time(e)
+        if code == 0 or m.group("ns") != namespace:
+            continue
+        before = [s for s in scheduled.get(name, []) if s[0] <= at] or scheduled.get(name, [])
+        _, uid, node = max(before) if before else (0.0, "", "")
+        spec = dict((specs or {}).get(name) or {})
+        spec["nodeName"] = node
+        term = {"exitCode": code, "reason": "Error"}
+        pod = {
+            "metadata": {"name": name, "namespace": namespace, "uid": uid},
+            "spec": spec,
+            "status": {
+                "phase": "Failed",
+                "containerStatuses": [{"name": container, "state": {"terminated": term}}],
+            },
+        }
+        found.append(FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True))
+    return sorted(found, key=lambda f: f.at)
+
+
+def key(failed: FailedPod) -> str:
+    """The record's key for the incident that `failed` opens."""
+    return f"{PREFIX}{failed.uid}@{int(failed.at)}"
+
+
+def parse(k: str) -> tuple[str, float] | None:
+    if not k.startswith(PREFIX) or "@" not in k:
+        return None
+    uid, _, at = k[len(PREFIX) :].rpartition("@")
+    return (uid, float(at)) if at.lstrip("-").isdigit() else None
+
+
+def told(keys: list[str], failed: FailedPod, window: float = WINDOW_S) -> bool:
+    """Whether an incident already recorded covers `failed`: the same pod, or a failure of the
+    job within `window` of that incident's first one."""
+    for k in keys:
+        known = parse(k)
+        if known and (known[0] == failed.uid or abs(failed.at - known[1]) <= window):
+            return True
+    return False
+
+
+def trimmed(keys: list[str]) -> list[str]:
+    """The keys with only the newest KEEP_KEYS incidents: the record stays small."""
+    incidents = [k for k in keys if parse(k)]
+    old = set(sorted(incidents, key=lambda k: parse(k)[1])[:-KEEP_KEYS]) if incidents else set()
+    return [k for k in keys if k not in old]
