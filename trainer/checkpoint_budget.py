@@ -33,8 +33,8 @@ MB = 1_000_000  # throughputs are in MB/s, as AWS states them (FSx: MB/s per TiB
 TIB = 1 << 40
 # The share of the process-group timeout a save or a load may take (see above).
 TIMEOUT_SHARE = 0.5
-# S3: about 85-90 MB/s per concurrent request ("Performance design patterns for Amazon S3",
-# docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance-design-patterns.html), and
+# S3: about 85-90 MB/s per concurrent request (Amazon S3 User Guide, "Performance guidelines for
+# Amazon S3", scaling storage connections horizontally: optimizing-performance-guidelines.html), and
 # boto3's transfer manager runs 10 requests at once per process (boto3 TransferConfig
 # max_concurrency); every rank uploads and downloads its own files.
 S3_MBPS_PER_RANK = 85 * 10

@@ -123,8 +123,8 @@ class Uploader:
         base = f"{prefix}/{path.name}" if prefix else path.name
         for rel in files:
             self.s3.upload_file(str(path / rel), bucket, f"{base}/{rel}", Callback=self._sent)
-        record = json.dumps(files).encode()
-        self.s3.put_object(Bucket=bucket, Key=f"{base}/{RANKS_DIR}/rank_{self.rank}.json", Body=record)
+        record_key = f"{base}/{RANKS_DIR}/rank_{self.rank}.json"
+        self.s3.put_object(Bucket=bucket, Key=record_key, Body=json.dumps(files).encode())
         if self.rank != 0:
             return
         every = self._gather(bucket, base)
