@@ -17,7 +17,7 @@ import boto3
 import pytest
 import torch
 import torch.distributed as dist
-from trainer_support import ROOT, _env
+from trainer_support import CKPT_EVERY, ROOT, STEPS, _env, ok, run_trainer
 
 from components.artifacts import render_lifecycle_rules
 from trainer import checkpoint, s3_restore, s3_retention, s3_store, s3_sync, s3_upload
@@ -288,3 +288,29 @@ def test_restore_splits_files_by_size():
     shares = s3_restore.assign({"a": 100, "b": 60, "c": 50, "d": 10}, 2)
     assert shares == [["a", "d"], ["b", "c"]]  # 110 bytes each
     assert s3_restore.assign({"a": 1}, 3) == [["a"], [], []]
+
+
+def test_two_ranks_upload_their_own_shards_and_a_new_volume_restores_from_them(
+    s3, tmp_path, two_rank_run
+):
+    url = f"s3://{BUCKET}/checkpoints/trainer"
+    common = ["--max-steps", str(STEPS), "--checkpoint.interval", str(CKPT_EVERY)]
+    up = ["--checkpoint.upload", url]
+    first = ok(run_trainer(tmp_path / "a", *common, *up, "--stop-at", "8", nproc=2))
+    steps = dict(s3_store.complete_steps(url, s3))
+    assert 8 in steps and set(steps) <= {4, 8}  # 4 only if its upload ended before 8 was due
+    assert "s3: uploaded step_00000008" in first.stdout
+    base = "checkpoints/trainer/step_00000008/.ranks/"
+    for rank in (0, 1):
+        record = json.loads(
+            s3.get_object(Bucket=BUCKET, Key=f"{base}rank_{rank}.json")["Body"].read()
+        )
+        assert f"rng/rank_{rank}.pt" in record
+        assert {rel for rel in record if rel.endswith(".distcp")} == {
+            rel for rel in steps[8]["files"] if rel.startswith(f"__{rank}_")
+        }
+    # A new volume: both ranks fetch their shares, then resume where the first run stopped.
+    second = ok(run_trainer(tmp_path / "b", *common, *up, nproc=2))
+    assert "s3: restored" in second.stdout and "resumed from" in second.stdout
+    assert second.losses() == {s: v for s, v in two_rank_run.losses().items() if s > 8}
+    assert 12 in dict(s3_store.complete_steps(url, s3))
