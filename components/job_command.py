@@ -122,10 +122,11 @@ def torchrun_command(
             f"--backoff-limit={job.backoff_limit}",
             f"--checkpoint-dir={checkpoint_dir(job_name)}",
         ]
-        if volume is not None:
+        if volume is not None and job.command is None:
             # torchrun gives its workers --shutdown-timeout seconds after passing SIGTERM on
             # (default 30; torch 2.13 torch/distributed/run.py, launcher/api.py): the trainer's
-            # save and upload need the pod's grace, less a moment for the launcher to exit.
+            # save and upload need the pod's grace, less a moment for the launcher to exit. A
+            # script of the user's keeps torchrun's default, as a foreign image does.
             uploads = _upload(job_name, job, bucket) is not None
             grace = checkpoint_io.grace_seconds(job, volume, uploads=uploads)
             launcher.append(f"--shutdown-timeout={grace - SHUTDOWN_MARGIN_S}")
