@@ -30,7 +30,6 @@ from dataclasses import dataclass
 # parameter's dtype: 4 + 4 + 4 bytes per parameter.
 BYTES_PER_PARAM = 12
 MB = 1_000_000  # throughputs are in MB/s, as AWS states them (FSx: MB/s per TiB)
-TIB = 1 << 40
 # The share of the process-group timeout a save or a load may take (see above).
 TIMEOUT_SHARE = 0.5
 # S3: about 85-90 MB/s per concurrent request (Amazon S3 User Guide, "Performance guidelines for
