@@ -5,6 +5,7 @@ the bucket's lifecycle rules; a restore that every rank fetches its share of, at
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import boto3
 import pytest
 import torch
 import torch.distributed as dist
-from trainer_support import CKPT_EVERY, ROOT, STEPS, _env, ok, run_trainer
+from trainer_support import CKPT_EVERY, ROOT, STEPS, _env, ok, run_trainer, start_trainer
 
 from components.artifacts import render_lifecycle_rules
 from trainer import checkpoint, s3_restore, s3_retention, s3_store, s3_sync, s3_upload
@@ -314,3 +315,24 @@ def test_two_ranks_upload_their_own_shards_and_a_new_volume_restores_from_them(
     assert "s3: restored" in second.stdout and "resumed from" in second.stdout
     assert second.losses() == {s: v for s, v in two_rank_run.losses().items() if s > 8}
     assert 12 in dict(s3_store.complete_steps(url, s3))
+
+
+def test_sigterm_saves_and_waits_for_that_checkpoints_upload(s3, tmp_path):
+    # Under torchrun, as in a pod: the ranks save on SIGTERM, then wait for the upload of that
+    # step and its commit before exiting (a daemon thread would otherwise die with them).
+    url = f"s3://{BUCKET}/checkpoints/sigterm"
+    proc = start_trainer(
+        tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0",
+        "--checkpoint.upload", url, nproc=2,
+    )  # fmt: skip
+    metrics, deadline = tmp_path / "runs" / "metrics.jsonl", time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if metrics.exists() and metrics.read_text().count('"train"') >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    saved = checkpoint.latest(tmp_path / "ckpt")
+    assert saved is not None and f"SIGTERM: saved step {saved[0]}" in out, err[-2000:]
+    assert f"s3: uploaded {saved[1].name}" in out
+    assert saved[0] in dict(s3_store.complete_steps(url, s3))
