@@ -36,6 +36,36 @@ WRITE_ACTIONS = (
 # SSE-KMS: reading needs Decrypt, writing GenerateDataKey (and Decrypt for multipart uploads,
 # which S3 decrypts the data key of to assemble the parts).
 KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+# The versioned bucket keeps what the trainer prunes (trainer/s3_retention.py) as noncurrent
+# versions, and the parts of a multipart upload cut short (a killed pod) until they are aborted;
+# both are billed as storage until these rules remove them.
+NONCURRENT_DAYS = 7  # time to undo a mistaken delete
+ABORT_MULTIPART_DAYS = 2  # longer than any upload runs
+
+
+def render_lifecycle_rules(
+    noncurrent_days: int = NONCURRENT_DAYS, abort_days: int = ABORT_MULTIPART_DAYS
+) -> list[dict[str, Any]]:
+    """aws.s3.BucketLifecycleConfiguration's rules (pulumi-aws 7.x; S3 PutBucketLifecycle-
+    Configuration's LifecycleRule in botocore's s3 2006-03-01 model: NoncurrentVersionExpiration.
+    NoncurrentDays, AbortIncompleteMultipartUpload.DaysAfterInitiation, Expiration.
+    ExpiredObjectDeleteMarker, a Filter with an empty Prefix for the whole bucket)."""
+    return [
+        {
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "noncurrent_version_expiration": {"noncurrent_days": noncurrent_days},
+            # A delete marker with no versions left behind it is removed too.
+            "expiration": {"expired_object_delete_marker": True},
+        },
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": abort_days},
+        },
+    ]
 
 
 def render_job_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
@@ -115,6 +145,9 @@ class Artifacts(pulumi.ComponentResource):
             key=key,
             tags=tags,
             opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket", bucket=bucket.id, rules=render_lifecycle_rules(), opts=child
         )
         role = pod_identity_role(f"{name}-job", child, tags)
         policy = aws.iam.RolePolicy(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import shlex
 
-from . import pod_spec
-from .config import TrainingJobConfig
+from . import checkpoint_io, pod_spec
+from .config import TrainingJobConfig, VolumeConfig
 from .config.artifacts import CHECKPOINTS_PREFIX
+from .config.volume_throughput import volume_throughput_mbps
 
 # torchrun exits 1 whatever its workers died of; trainer/launch.py runs it and exits with a code
 # the operator's ExitCode policy can act on (trainer/exit_codes.py, docs/training-jobs.md).
@@ -29,6 +30,7 @@ CRASH_LOOP_OPTIONS = ("--backoff-limit=", "--checkpoint-dir=")
 ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint volume
 ENV_BUCKET = "TRAINSTACK_ARTIFACTS_BUCKET"  # the artifacts bucket (with `artifacts.enabled`)
 ENV_CHECKPOINT_URI = "TRAINSTACK_CHECKPOINT_URI"  # s3://<bucket>/checkpoints/<job>
+SHUTDOWN_MARGIN_S = 15  # of the pod's grace, for trainer.launch to exit with the ranks' code
 
 
 def run_dir(job_name: str) -> str:
@@ -53,9 +55,15 @@ def job_env(job_name: str, bucket: str | None) -> dict[str, str]:
     return env
 
 
-def trainer_args(job_name: str, job: TrainingJobConfig, upload: str | None = None) -> list[str]:
-    """The trainer's command line: checkpoints and metrics on the shared volume, per job, and
-    with `upload` (an s3:// URI) every checkpoint uploaded there too."""
+def trainer_args(
+    job_name: str,
+    job: TrainingJobConfig,
+    upload: str | None = None,
+    volume: VolumeConfig | None = None,
+) -> list[str]:
+    """The trainer's command line: checkpoints and metrics on the shared volume, per job, with
+    `upload` (an s3:// URI) every checkpoint uploaded there too, and the volume's throughput,
+    which the trainer's checkpoint budget is checked against (components/checkpoint_io.py)."""
     args = ["--preset", str(job.preset)]
     if job.max_steps is not None:
         args += ["--max-steps", str(job.max_steps)]
@@ -67,6 +75,9 @@ def trainer_args(job_name: str, job: TrainingJobConfig, upload: str | None = Non
     ]
     if upload is not None:
         args += ["--checkpoint.upload", upload]
+    mbps = volume_throughput_mbps(volume) if volume is not None else None
+    if mbps is not None and "checkpoint.volume_throughput_mbps" not in job.args:
+        args += ["--checkpoint.volume-throughput-mbps", f"{mbps:g}"]
     if "checkpoint.at_end" not in job.args:
         # A job keeps its last step (the trainer saves it only when asked: docs/trainer.md).
         args += ["--checkpoint.at-end", "true"]
@@ -80,7 +91,12 @@ def _upload(job_name: str, job: TrainingJobConfig, bucket: str | None) -> str | 
     return checkpoint_uri(bucket, job_name) if bucket and job.uploads(True) else None
 
 
-def torchrun_command(job_name: str, job: TrainingJobConfig, bucket: str | None = None) -> list[str]:
+def torchrun_command(
+    job_name: str,
+    job: TrainingJobConfig,
+    bucket: str | None = None,
+    volume: VolumeConfig | None = None,
+) -> list[str]:
     """torchrun (through trainer.launch, which takes its arguments, in this stack's image) with
     the rank layout the training operator injects, expanded by the kubelet (`$(VAR)`). Both
     kinds meet through c10d rendezvous, so a restarted pod rejoins its peers: a fixed job at the
@@ -96,7 +112,8 @@ def torchrun_command(job_name: str, job: TrainingJobConfig, bucket: str | None =
     if job.command is not None:
         script = list(job.command)
     else:
-        script = ["-m", "trainer", *trainer_args(job_name, job, _upload(job_name, job, bucket))]
+        upload = _upload(job_name, job, bucket)
+        script = ["-m", "trainer", *trainer_args(job_name, job, upload, volume)]
     if job.image is None:
         # The operator does not count ExitCode recreations against runPolicy.backoffLimit
         # (kubeflow/trainer#2045); trainer.launch does, per pod, on the checkpoint volume: past
@@ -108,6 +125,14 @@ def torchrun_command(job_name: str, job: TrainingJobConfig, bucket: str | None =
             f"--backoff-limit={job.backoff_limit}",
             f"--checkpoint-dir={checkpoint_dir(job_name)}",
         ]
+        if volume is not None and job.command is None:
+            # torchrun gives its workers --shutdown-timeout seconds after passing SIGTERM on
+            # (default 30; torch 2.13 torch/distributed/run.py, launcher/api.py): the trainer's
+            # save and upload need the pod's grace, less a moment for the launcher to exit. A
+            # script of the user's keeps torchrun's default, as a foreign image does.
+            uploads = _upload(job_name, job, bucket) is not None
+            grace = checkpoint_io.grace_seconds(job, volume, uploads=uploads)
+            launcher.append(f"--shutdown-timeout={grace - SHUTDOWN_MARGIN_S}")
     else:
         launcher = TORCHRUN
     return [
@@ -141,7 +166,12 @@ def checks_efa(job: TrainingJobConfig, efa: bool) -> bool:
 
 
 def ray_entrypoint(
-    job_name: str, job: TrainingJobConfig, *, efa: bool, bucket: str | None = None
+    job_name: str,
+    job: TrainingJobConfig,
+    *,
+    efa: bool,
+    bucket: str | None = None,
+    volume: VolumeConfig | None = None,
 ) -> str:
     """The RayJob's entrypoint: the job's own, or the trainer under Ray Train, one worker per
     GPU (a trainer rank drives one device): nodes x GPUs workers."""
@@ -163,6 +193,6 @@ def ray_entrypoint(
         job_name,
         *(["--expect-efa"] if checks_efa(job, efa) else []),
         "--",
-        *trainer_args(job_name, job, _upload(job_name, job, bucket)),
+        *trainer_args(job_name, job, _upload(job_name, job, bucket), volume),
     ]
     return shlex.join(cmd)

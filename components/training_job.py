@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import job_contracts, pod_spec, versions
+from . import checkpoint_io, job_contracts, pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .job_command import checks_efa, efa_checked, job_env, ray_entrypoint, torchrun_command
 from .scheduling import SYSTEM_LABEL
@@ -128,8 +128,11 @@ def _pod_template(
             pod_spec.harden_pod(
                 {
                     **placement,
-                    # torchrun's SIGTERM handling needs its grace: the trainer saves, exits 143.
-                    "terminationGracePeriodSeconds": 120,
+                    # On SIGTERM the trainer saves and uploads, then exits 143: the grace is
+                    # its checkpoint budget's (components/checkpoint_io.py).
+                    "terminationGracePeriodSeconds": checkpoint_io.grace_seconds(
+                        job, target.volume, uploads=_uploads(job, target)
+                    ),
                     "containers": [spec_container],
                     "volumes": [shm, ckpt],
                 }
@@ -139,9 +142,14 @@ def _pod_template(
     }
 
 
+def _uploads(job: TrainingJobConfig, target: JobTarget) -> bool:
+    """Whether the trainer uploads its checkpoints (job_command.py gives it --checkpoint.upload)."""
+    return bool(target.artifacts_bucket) and job.uploads(True)
+
+
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    command = torchrun_command(job_name, job, target.artifacts_bucket)
+    command = torchrun_command(job_name, job, target.artifacts_bucket, target.volume)
     if checks_efa(job, job.uses_efa(target.pool)):
         command = efa_checked(command)
     template = _gpu_pod_template(
@@ -256,7 +264,11 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
     )
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(
-            job_name, job, efa=job.uses_efa(target.pool), bucket=target.artifacts_bucket
+            job_name,
+            job,
+            efa=job.uses_efa(target.pool),
+            bucket=target.artifacts_bucket,
+            volume=target.volume,
         ),
         # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
         # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended

@@ -230,6 +230,13 @@ class CheckpointConfig(Section):
         description="with checkpoint.upload: upload every this many checkpoint saves (and the "
         "last one of a run); 0: upload only the export",
     )
+    volume_throughput_mbps: float | None = Field(
+        default=None,
+        gt=0,
+        description="the checkpoint volume's throughput in MB/s (the stack passes its "
+        "volume's); a run whose checkpoint cannot be written or read within half of "
+        "parallel.timeout_s is refused at start (trainer/checkpoint_budget.py); none: not checked",
+    )
 
 
 class ParallelConfig(Section):

@@ -1,17 +1,32 @@
 """When the trainer talks to S3 during a run (`checkpoint.upload`): restore before the first
 step if the checkpoint directory is empty, upload every `upload_every`-th checkpoint and the
-last one, upload the export at the end. Rank 0 does the transfers; the protocol that makes each
-upload atomic for a reader is trainer/s3_store.py's."""
+last one, upload the export at the end. The protocol that makes each upload atomic for a reader
+is trainer/s3_store.py's.
+
+Transfers never run inside the training process group's timeout (trainer/checkpoint_budget.py):
+each rank uploads its own files on a background thread (trainer/s3_upload.py) while training goes
+on, and the restore and the waits at the end meet in a gloo group of their own whose timeout is
+made for transfers. A checkpoint due while the previous upload still runs on some rank is not
+uploaded (a log line says so; the next one due is): the ranks agree on that in the same group, so
+they all skip the same step. The run's last checkpoint, and the one saved on SIGTERM, is always
+uploaded and waited for, with progress lines.
+"""
 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 
-from . import checkpoint, distributed, s3_store
+from . import checkpoint, distributed, s3_restore, s3_store, s3_upload
 from .config_sections import CheckpointConfig
+
+# The transfer group's timeout: long, since a rank that dies ends the whole group (torchrun
+# restarts it) and this only bounds a hang; a 96 GB restore at 150 MB/s takes 11 minutes.
+TRANSFER_TIMEOUT = timedelta(seconds=s3_upload.COMMIT_TIMEOUT_S)
 
 
 class Uploads:
@@ -20,6 +35,13 @@ class Uploads:
         self.url = cfg.upload
         self.saves = 0
         self.last_uploaded: Path | None = None
+        self.group = self.uploader = None
+        if self.url:
+            # Every rank creates it at the same point (new_group is collective), before training.
+            self.group = dist.new_group(backend="gloo", timeout=TRANSFER_TIMEOUT)
+            self.uploader = s3_upload.Uploader(
+                self.url, d.rank, d.world_size, cfg.keep, say=self._say
+            )
 
     @property
     def default_export(self) -> str | None:
@@ -35,24 +57,49 @@ class Uploads:
         volume); `checkpoint.resume=false` means a fresh run, so nothing is restored then."""
         if not self.url or not self.cfg.resume or checkpoint.latest(self.cfg.dir):
             return
-        if self.d.is_main:
-            Path(self.cfg.dir).mkdir(parents=True, exist_ok=True)
-            got = s3_store.restore_latest(self.url, self.cfg.dir)
-            self._say(f"s3: restored {got} from {self.url}" if got else f"s3: none in {self.url}")
-        dist.barrier()  # every rank sees the restored directory before looking for it
+        Path(self.cfg.dir).mkdir(parents=True, exist_ok=True)
+        got = s3_restore.restore_latest(
+            self.url, self.cfg.dir, self.d.rank, self.d.world_size, self.group
+        )
+        self._say(f"s3: restored {got} from {self.url}" if got else f"s3: none in {self.url}")
+
+    def _any_busy(self) -> bool:
+        busy = torch.tensor([int(self.uploader.busy)])
+        dist.all_reduce(busy, op=dist.ReduceOp.MAX, group=self.group)
+        return bool(busy.item())
 
     def saved(self, path: Path | None, *, final: bool) -> None:
-        """After a complete local save: upload it when it is due, or the run's last."""
+        """After a complete local save (every rank): upload it when it is due, or the run's last,
+        and wait for the last."""
         if not self.url or path is None or not self.cfg.upload_every:
             return
         self.saves += not final
         due = final or self.saves % self.cfg.upload_every == 0
-        if not due or path == self.last_uploaded:
-            return
-        if self.d.is_main:
-            self._say(f"s3: uploaded {path.name} to {s3_store.upload_checkpoint(self.url, path)}")
-        self.last_uploaded = path
+        if due and path != self.last_uploaded:
+            if self._any_busy():
+                if not final:
+                    self._say(
+                        f"s3: {path.name} not uploaded: an earlier upload is still running "
+                        "(the next checkpoint due is)"
+                    )
+                    return
+                self.uploader.wait()
+            self.uploader.start(path)
+            self.last_uploaded = path
+        if final:
+            self.finish()
+
+    def finish(self) -> None:
+        """Wait for this rank's upload, then for every rank's, in the transfer group: no rank
+        meets the others in the training group while one still uploads."""
+        if self.uploader is not None:
+            self.uploader.wait()
+            dist.barrier(group=self.group)
 
     def exported(self, path: Path | None) -> None:
-        if self.url and path is not None and self.d.is_main:
+        """Every rank calls it; rank 0 holds the export."""
+        if not self.url:
+            return
+        if path is not None and self.d.is_main:
             self._say(f"s3: uploaded {s3_store.upload_file(path, s3_store.models_url(self.url))}")
+        dist.barrier(group=self.group)

@@ -375,6 +375,7 @@ def run(cfg: config.TrainConfig) -> dict:
             + (f", weights {exported}" if exported else ""),
             flush=True,
         )
+    uploads.finish()  # an upload still running (none due at the end) ends before the barrier
     # Every rank finishes its collectives before any rank tears the process group down: a rank
     # destroying gloo while its worker threads still hold async work from the last FSDP
     # all-gathers aborts ("terminate called without an active exception"; pytorch/pytorch#179291

@@ -6,11 +6,13 @@ named presets and `build()`, which turns a preset plus overrides into a validate
 from __future__ import annotations
 
 import copy
+import math
 import os
 from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from . import checkpoint_budget
 from .config_sections import (
     CheckpointConfig,
     ConfigError,
@@ -136,8 +138,19 @@ class TrainConfig(Section):
             )
         if self.debug.kill_rank >= world_size and self.debug.kill_at_step:
             issues.append(f"debug.kill_rank={self.debug.kill_rank}: only {world_size} ranks")
+        issues += self.checkpoint_budget(world_size).problems()
         if issues:
             raise ConfigError(issues)
+
+    def checkpoint_budget(self, world_size: int) -> checkpoint_budget.Budget:
+        """The checkpoint I/O of this run (no volume throughput given: nothing to refuse)."""
+        return checkpoint_budget.Budget(
+            checkpoint_budget.checkpoint_bytes(self.model.model_dump()),
+            self.checkpoint.volume_throughput_mbps or math.inf,
+            self.parallel.timeout_s,
+            ranks=world_size,
+            uploads=bool(self.checkpoint.upload and self.checkpoint.upload_every),
+        )
 
     def grad_accum_steps(self, world_size: int) -> int:
         return self.global_batch_size // (self.micro_batch_size * world_size)

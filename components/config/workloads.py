@@ -30,6 +30,7 @@ from .fsx import (
 )
 from .pools import PoolFacts
 from .sizing import CPU_QUANTITY, QUANTITY, check_pool_fit, check_resources, gib
+from .volume_throughput import volume_throughput_mbps
 
 # Pods are named <job>-worker-<n> / <job>-raycluster-xxxxx-gpu-group-worker-xxxxx: keep room.
 MAX_JOB_NAME = 40
@@ -203,7 +204,9 @@ def _snake(camel: str) -> str:
     return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
 
 
-def check_trainer_args(path: tuple, job: TrainingJobConfig, *, uploads: bool) -> list[str]:
+def check_trainer_args(
+    path: tuple, job: TrainingJobConfig, *, uploads: bool, volume: VolumeConfig | None = None
+) -> list[str]:
     # The trainer's own config model: a bad option fails `pulumi preview`, not a running pod.
     if job.foreign or job.preset is None:
         return []  # job_runs.check_command: a foreign job sets none, the trainer needs a preset
@@ -222,6 +225,11 @@ def check_trainer_args(path: tuple, job: TrainingJobConfig, *, uploads: bool) ->
     overrides = dict(job.args)
     if job.max_steps is not None:
         overrides["max_steps"] = job.max_steps
+    # The volume's throughput, as the job passes it: the trainer's checkpoint budget refuses a
+    # save or load that cannot finish within the process-group timeout (job_command.py).
+    mbps = volume_throughput_mbps(volume) if volume is not None else None
+    if mbps is not None:
+        overrides.setdefault("checkpoint.volume_throughput_mbps", mbps)
     where = key(*path, "args") if job.args else key(*path)
     try:
         cfg = trainer_config.build(job.preset, overrides)
@@ -339,7 +347,8 @@ def check_job(
                 f"{key(*path, 'env', env_name)}: looks like a secret; plain env values "
                 "show in `kubectl describe`; use hfToken or a Kubernetes Secret"
             )
-    return issues + check_trainer_args(path, job, uploads=job.uploads(artifacts))
+    volume = volumes.get(job.checkpoint_volume or "")
+    return issues + check_trainer_args(path, job, uploads=job.uploads(artifacts), volume=volume)
 
 
 def check_jobs_namespace(ns: str) -> list[str]:

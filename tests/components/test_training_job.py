@@ -82,10 +82,12 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     assert "elasticPolicy" not in m["spec"]
     c = pod_of(m)["containers"][0]
     assert c["name"] == "pytorch" and c["image"] == IMAGE
-    assert c["command"][:11] == [
+    assert c["command"][:12] == [
         *LAUNCH,
         "--backoff-limit=3",  # runPolicy.backoffLimit, which the operator does not enforce
         "--checkpoint-dir=/checkpoints/j/checkpoints",  # the trainer's own, below
+        # The pod's grace (the tiny preset's checkpoint budget: the 120 s floor) less 15 s.
+        "--shutdown-timeout=105",
         "--nnodes=$(PET_NNODES)",
         "--nproc-per-node=4",
         "--rdzv-backend=c10d",
