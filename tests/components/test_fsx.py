@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shlex
 
 import botocore.session
 import pytest
@@ -265,3 +266,88 @@ def test_persistent_file_system_without_the_stack_key_is_blocked():
     assert rule(FS, {"deploymentType": "PERSISTENT_1", "kmsKeyId": "arn:aws:kms:r:1:key/k"}) == []
     # Scratch file systems take no KmsKeyId (botocore fsx KmsKeyId: FSx's own key).
     assert rule(FS, {"deploymentType": "SCRATCH_2"}) == []
+
+
+# ------------------------------------------- jobs write beside the imported tree, not in it
+
+DRA_ON = {"trainstack:volumes__checkpoints__dataRepository": {}}
+
+
+def _writes(manifest: dict) -> tuple[str, set[str]]:
+    """A rendered job's checkpoint mount and the paths on it that the job itself writes: its
+    TRAINSTACK_RUN_DIR and the trainer's/launcher's/Ray's output options."""
+    spec = manifest["spec"]
+    if manifest["kind"] == "PyTorchJob":
+        templates = [r["template"] for r in spec["pytorchReplicaSpecs"].values()]
+        words = templates[0]["spec"]["containers"][0]["command"]
+    else:
+        cluster = spec["rayClusterSpec"]
+        templates = [cluster["headGroupSpec"]["template"]]
+        templates += [g["template"] for g in cluster["workerGroupSpecs"]]
+        words = shlex.split(spec["entrypoint"])
+    mounts = {
+        m["mountPath"]
+        for t in templates
+        for c in t["spec"]["containers"]
+        for m in c["volumeMounts"]
+        if m["name"] == "checkpoints"
+    }
+    (mount,) = mounts
+    paths = {
+        e["value"]
+        for t in templates
+        for c in t["spec"]["containers"]
+        for e in c["env"]
+        if e["name"] == "TRAINSTACK_RUN_DIR"
+    }
+    options = ("--checkpoint.dir", "--metrics.out-dir", "--storage-path")
+    paths |= {b for a, b in zip(words, words[1:], strict=False) if a in options}
+    paths |= {w.split("=", 1)[1] for w in words if w.startswith("--checkpoint-dir=")}
+    # A foreign workload's own output folder, as the efa stack's VERL job writes it.
+    paths |= {w.split("=", 1)[1] for w in words if w.startswith("trainer.default_local_dir=")}
+    return mount, paths
+
+
+def test_every_path_a_job_writes_is_its_own_folder_beside_the_imported_tree():
+    result = plan("efa", **DRA_ON)
+    imported = inputs(result, DRA)["fileSystemPath"].strip("/")  # "data"
+    (pv,) = [m for m in result.manifests if m["kind"] == "PersistentVolume"]
+    assert "subPath" not in json.dumps(pv)  # the pod's mount is the file system's root
+    jobs = [m for m in result.manifests if m["kind"] in ("PyTorchJob", "RayJob")]
+    assert {j["metadata"]["name"] for j in jobs} == {"llama-8b", "verl-grpo"}
+    for job in jobs:
+        name = job["metadata"]["name"]
+        mount, paths = _writes(job)
+        assert len(paths) > 1, paths
+        for path in paths:
+            rel = path.removeprefix(mount + "/")
+            assert rel != path, (name, path)  # on the volume
+            # In the job's own folder, so neither in the imported tree nor above it.
+            assert rel == name or rel.startswith(name + "/"), (name, path)
+            assert not (rel == imported or rel.startswith(imported + "/")), (name, path)
+            assert not imported.startswith(rel + "/"), (name, path)
+
+
+@pytest.mark.parametrize(
+    "job_name, repo",
+    [("data", {}), ("llama-8b", {"path": "llama-8b/data/"}), ("verl-grpo", {"path": "verl-grpo/"})],
+)
+def test_a_job_whose_folder_is_the_imported_tree_is_refused(efa, job_name, repo):
+    efa["volumes"]["checkpoints"]["dataRepository"] = repo
+    jobs = efa["trainingJobs"]
+    jobs[job_name] = jobs.pop("llama-8b") if job_name not in jobs else jobs[job_name]
+    with pytest.raises(ConfigError) as err:
+        parse(efa, "us-west-2")
+    assert err.value.issues == [
+        f"trainstack:trainingJobs.{job_name}: its folder {job_name}/ on volume 'checkpoints' is "
+        "where trainstack:volumes.checkpoints.dataRepository imports s3://<artifacts bucket>/"
+        f"{repo.get('path', 'data/')} (imported files are root-owned, 0755: the job, uid 1000, "
+        "could not write its checkpoints there); rename the job or give dataRepository another "
+        "path"
+    ]
+
+
+def test_a_job_beside_the_imported_tree_is_accepted(efa):
+    efa["volumes"]["checkpoints"]["dataRepository"] = {"path": "datasets/llama-8b/"}
+    cfg = parse(efa, "us-west-2")  # llama-8b writes llama-8b/, the tree is datasets/llama-8b/
+    assert cfg.volumes["checkpoints"].data_repository.path == "datasets/llama-8b/"
