@@ -149,6 +149,9 @@ JOB_OPTIONS = {
 # `python -u <script>` itself unless --no-python, which the job does not pass).
 LAUNCHERS = ("torchrun", "torch.distributed.run", "torch.distributed.launch", "trainer.launch")
 INTERPRETERS = ("python", "python3")
+# Nor a shell script: torchrun would hand it to python (run.py: PYTHON_EXEC or sys.executable,
+# `-u`, then the script).
+SHELLS = ("sh", "bash")
 
 
 def torchrun_option(arg: str) -> str | None:
@@ -173,6 +176,11 @@ def check_command(path: tuple, command: list[str]) -> list[str]:
             f"{where} = {command!r}: {script!r} is not a script; the job runs torchrun itself, "
             'which starts the command once per GPU: give the script (["train.py", ...]) or '
             '["-m", "<module>", ...]'
+        )
+    elif not module and (base in SHELLS or base.endswith(".sh")):
+        issues.append(
+            f"{where} = {command!r}: torchrun runs its script with python, so {script!r} "
+            "would fail in every worker; give a Python script or module"
         )
     for arg in command[2 if module else 1 :]:
         if name := torchrun_option(arg):

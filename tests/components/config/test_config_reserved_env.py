@@ -195,6 +195,8 @@ def test_every_variable_ray_train_sets_in_its_workers_is_reserved():
         (["-m", "torch.distributed.run", "train.py"], "'torch.distributed.run' is not a script"),
         (["python", "train.py"], "'python' is not a script"),
         (["/usr/bin/python3.12", "train.py"], "is not a script"),
+        (["run.sh", "--lr", "1"], "torchrun runs its script with python"),
+        (["bash", "-c", "python train.py"], "torchrun runs its script with python"),
         (["train.py", "--nnodes=4"], "'--nnodes=4' is torchrun's --nnodes, which the job sets "
          "from nodes or minNodes/maxNodes"),
         (["train.py", "--nproc_per_node", "4"], "torchrun's --nproc-per-node, which the job "
