@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import botocore.session
 import pytest
 from support import assert_rejected_naming_the_key, inputs, plan, stack_data, state
 
-from components import fsx
+from components import fsx, volume_prepare
 from components.config import ConfigError, parse
 from components.config.fsx import THROUGHPUTS, valid_capacity
 from policies import BY_NAME, MANDATORY
@@ -35,8 +40,18 @@ def _subnet_zone(result, subnet_id: str) -> str:
     return unwrap_secrets(subnet.inputs)["availabilityZone"]
 
 
-def _manifest(result, kind: str) -> dict:
-    (found,) = [m for m in result.manifests if m["kind"] == kind]
+def _manifest(result, kind: str, namespace: str = "training") -> dict:
+    """The one `kind` object of `namespace` (a Namespace by its name, a PV by its claim's): the
+    jobs namespace's, or the FSx root step's (volume_prepare.NAMESPACE)."""
+
+    def where(m: dict) -> str | None:
+        if kind == "Namespace":
+            return m["metadata"]["name"]
+        if kind == "PersistentVolume":
+            return m["spec"]["claimRef"]["namespace"]
+        return m["metadata"].get("namespace")
+
+    (found,) = [m for m in result.manifests if m["kind"] == kind and where(m) == namespace]
     return found
 
 
@@ -311,7 +326,7 @@ def _writes(manifest: dict) -> tuple[str, set[str]]:
 def test_every_path_a_job_writes_is_its_own_folder_beside_the_imported_tree():
     result = plan("efa", **DRA_ON)
     imported = inputs(result, DRA)["fileSystemPath"].strip("/")  # "data"
-    (pv,) = [m for m in result.manifests if m["kind"] == "PersistentVolume"]
+    pv = _manifest(result, "PersistentVolume")
     assert "subPath" not in json.dumps(pv)  # the pod's mount is the file system's root
     jobs = [m for m in result.manifests if m["kind"] in ("PyTorchJob", "RayJob")]
     assert {j["metadata"]["name"] for j in jobs} == {"llama-8b", "verl-grpo"}
@@ -351,3 +366,83 @@ def test_a_job_beside_the_imported_tree_is_accepted(efa):
     efa["volumes"]["checkpoints"]["dataRepository"] = {"path": "datasets/llama-8b/"}
     cfg = parse(efa, "us-west-2")  # llama-8b writes llama-8b/, the tree is datasets/llama-8b/
     assert cfg.volumes["checkpoints"].data_repository.path == "datasets/llama-8b/"
+
+
+# ------------------------------------------ the root-run step that makes the root writable
+
+JOB = "kubernetes:batch/v1:Job"
+
+
+def test_a_root_run_job_outside_the_jobs_namespace_makes_the_root_writable():
+    result = plan("efa")
+    ns = volume_prepare.NAMESPACE
+    namespace = _manifest(result, "Namespace", ns)
+    assert namespace["metadata"]["name"] == ns
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"  # root, nothing more
+    # Its own PV of the same file system, bound to its own claim; the jobs keep theirs.
+    jobs_pv = _manifest(result, "PersistentVolume", "training")
+    step_pv = _manifest(result, "PersistentVolume", ns)
+    assert step_pv["spec"]["csi"] == jobs_pv["spec"]["csi"]
+    assert step_pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    claim = _manifest(result, "PersistentVolumeClaim", ns)
+    assert claim["spec"]["volumeName"] == step_pv["metadata"]["name"]
+    job = _manifest(result, "Job", ns)
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["command"] == ["chmod", "1777", "/volume"]
+    assert c["volumeMounts"] == [{"name": "volume", "mountPath": "/volume"}]
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert pod["securityContext"]["runAsUser"] == 0 and c["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]
+    }
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["automountServiceAccountToken"] is False
+    # The jobs wait for it (they depend on the storage component, which expands to its
+    # children), and it waits for its claim.
+    step = result.plan.one(JOB)
+    for kind in ("kubeflow.org/v1:PyTorchJob", "ray.io/v1:RayJob"):
+        for cr in result.plan.of_type(f"kubernetes:{kind}"):
+            assert step.urn in cr.dependencies, cr.name
+    assert (
+        result.plan.one(
+            "kubernetes:core/v1:PersistentVolumeClaim", "trainstack-storage-prepare-pvc-checkpoints"
+        ).urn
+        in step.dependencies
+    )
+    # Nothing of the kind without a stack-created Lustre file system.
+    assert not [m for m in plan("dev").manifests if m["kind"] == "Job"]
+
+
+def test_the_rendered_chmod_lets_uid_1000_create_its_folder_and_nothing_more():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to stand in for the file system's owner")
+    # Under /tmp itself: pytest's tmp_path sits in a 0700 folder uid 1000 cannot traverse.
+    base = Path(tempfile.mkdtemp(prefix="fsx-root-"))
+    try:
+        os.chmod(base, 0o755)
+        root = base / "fs"
+        root.mkdir(mode=0o755)  # as Lustre creates it: root-owned 0755
+        (root / "data").mkdir(mode=0o755)  # the data repository's root-owned tree
+
+        def as_trainer(*cmd: str) -> str:
+            done = subprocess.run(
+                cmd, user=1000, group=1000, extra_groups=[], cwd="/", capture_output=True, text=True
+            )
+            return "ok" if done.returncode == 0 else done.stderr
+
+        # Before: the job cannot create its folder.
+        assert "Permission denied" in as_trainer("mkdir", str(root / "llama-8b"))
+        (c,) = volume_prepare.render_job("checkpoints", "image")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        assert c["command"][-1] == volume_prepare.MOUNT
+        subprocess.run([*c["command"][:-1], str(root)], check=True)
+        assert as_trainer("mkdir", "-p", str(root / "llama-8b" / "checkpoints")) == "ok"
+        # The sticky bit: it cannot rename or remove what it does not own, nor write in the
+        # imported tree.
+        assert "ok" != as_trainer("mv", str(root / "data"), str(root / "moved"))
+        assert "ok" != as_trainer("rmdir", str(root / "data"))
+        assert "Permission denied" in as_trainer("mkdir", str(root / "data" / "x"))
+    finally:
+        shutil.rmtree(base)
