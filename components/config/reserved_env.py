@@ -4,8 +4,9 @@ Ray Train and the stack give each pod or worker, and torchrun's options the job 
 A second value of any of these breaks the run in a way that shows only on the cluster: a RANK or
 WORLD_SIZE that disagrees with the rendezvous hangs or crashes the process group, a PET_* value
 becomes one of torchrun's own options, and a name the stack already sets appears twice in the
-container's env (server-side apply refuses the duplicate key). So config refuses them, naming the
-key, who sets it and where that is written upstream.
+container's env (the pinned PyTorchJob CRD declares a container's env a list map keyed by name,
+so server-side apply refuses the duplicate). So config refuses them, naming the key, who sets it
+and where that is written upstream.
 """
 
 from __future__ import annotations
