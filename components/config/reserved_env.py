@@ -61,6 +61,7 @@ RESERVED_ENV: dict[str, tuple[str, ...]] = {
     "ROLE_NAME": (TORCHRUN,),
     "ROLE_WORLD_SIZE": (TORCHRUN,),
     "NODE_RANK": (RAY_TRAIN,),
+    "ACCELERATE_TORCH_DEVICE": (RAY_TRAIN,),
     # torchrun's options the operator sets (envvar.go, master.go, elastic.go).
     "PET_NNODES": (OPERATOR,),
     "PET_NODE_RANK": (OPERATOR,),
@@ -73,7 +74,6 @@ RESERVED_ENV: dict[str, tuple[str, ...]] = {
     "PET_RDZV_CONF": (OPERATOR,),
     "PET_STANDALONE": (OPERATOR,),
     "PET_MAX_RESTARTS": (OPERATOR,),
-    "ACCELERATE_TORCH_DEVICE": (RAY_TRAIN,),
     # envvar.go sets it to 1 on every container.
     "PYTHONUNBUFFERED": (OPERATOR,),
     # The stack's own (pod_spec.training_env). HF_TOKEN is refused as a secret already (use
