@@ -112,8 +112,11 @@ class Cluster(pulumi.ComponentResource):
             # The jobs namespace's NetworkPolicies (components/network_policy.py) are enforced
             # only by the VPC CNI's network policy agent. pulumi-eks writes this flag into the
             # vpc-cni add-on's configurationValues as {"enableNetworkPolicy": "true"}
-            # (nodejs/eks/addons/cni-addon.ts, mergeConfigurationValues).
-            vpc_cni_options=eks.VpcCniOptionsArgs(enable_network_policy=True),
+            # (nodejs/eks/addons/cni-addon.ts, mergeConfigurationValues). The add-on's version
+            # is pinned (versions.VPC_CNI_ADDON_VERSION): unset, pulumi-eks takes the newest.
+            vpc_cni_options=eks.VpcCniOptionsArgs(
+                enable_network_policy=True, addon_version=cfg.vpc_cni_addon_version
+            ),
             coredns_addon_options=eks.CoreDnsAddonOptionsArgs(enabled=False),
             kube_proxy_addon_options=eks.KubeProxyAddonOptionsArgs(enabled=True),
             tags=tags,

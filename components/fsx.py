@@ -217,7 +217,13 @@ def data_repository(
     opts: pulumi.ResourceOptions,
 ) -> aws.fsx.DataRepositoryAssociation:
     """`s3://<bucket>/<path>` as `/<path>` on the file system, and a grant on the bucket's key
-    for the service-linked role FSx reaches the bucket with (SSE-KMS objects)."""
+    for the service-linked role FSx reaches the bucket with (SSE-KMS objects).
+
+    The imported tree is the jobs' input, read-only to them: FSx creates it, and imports objects
+    without POSIX metadata, root-owned 0755, and jobs run as uid 1000. Each job writes in its own
+    top-level folder beside it (job_command.run_dir), which config keeps out of the tree
+    (config/fsx.check_job_folder); new data goes to the bucket's prefix, which autoImport
+    brings in."""
     repo = volume.data_repository
     assert repo is not None
     dra = aws.fsx.DataRepositoryAssociation(

@@ -24,8 +24,9 @@ class EfaPlacement:
     """Where an EFA pool's nodes go: the EFA zone's private subnet and one cluster placement group.
 
     EFA traffic does not cross zones, and a cluster placement group cannot span them; Karpenter
-    (v1.14 placement-groups design) leaves an empty cluster group's zone to EC2 unless the NodePool
-    pins it, so the NodePool requires the zone and the node class selects only that zone's subnet.
+    (designs/placement-groups-support.md, in the repository since v1.11 like the CRD's
+    placementGroupSelector) leaves an empty cluster group's zone to EC2 unless the NodePool pins
+    it, so the NodePool requires the zone and the node class selects only that zone's subnet.
     """
 
     subnet_id: str

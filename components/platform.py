@@ -152,6 +152,7 @@ class Platform(pulumi.ComponentResource):
                     )
                     if self.artifacts
                     else None,
+                    prepare_image=self.image.image,
                 ),
                 child,
             )

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import fsx
+from . import fsx, volume_prepare
 from .config import DEFAULT_STORAGE_CLASS, VolumeConfig
 from .iam import attach_managed, pod_identity_role
 from .pod_spec import TRAINER_UID, claim_name, lustre_pv_name
@@ -91,6 +91,8 @@ class CheckpointStorageArgs:
     volume_subnets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     node_security_group_id: pulumi.Input[str] | None = None
     artifacts: fsx.ArtifactsRef | None = None
+    # The image the FSx root-preparation Job runs (volume_prepare.py): this stack's trainer image.
+    prepare_image: pulumi.Input[str] | None = None
 
 
 class CheckpointStorage(pulumi.ComponentResource):
@@ -182,7 +184,63 @@ class CheckpointStorage(pulumi.ComponentResource):
                     opts=pv_opts,
                 )
             )
+        if args.prepare_image is not None:
+            pvs += self._prepare(name, volumes, args.prepare_image, k8s_opts, pv_opts)
         return pvs
+
+    def _prepare(
+        self,
+        name: str,
+        volumes: dict[str, VolumeConfig],
+        image: pulumi.Input[str],
+        k8s_opts: pulumi.ResourceOptions,
+        pv_opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """Each file system's root made writable for the jobs' uid by a root-run Job in a
+        namespace of its own (volume_prepare.py). The jobs depend on this component, so on it."""
+        ns_body = volume_prepare.render_namespace()
+        ns = k8s.core.v1.Namespace(
+            f"{name}-volumes-ns", metadata=ns_body["metadata"], opts=k8s_opts
+        )
+        after = pulumi.ResourceOptions.merge
+        jobs: list[pulumi.Resource] = []
+        for vol_name, fs in self.lustre.items():
+            vol = volumes[vol_name]
+            pv_name = lustre_pv_name(volume_prepare.NAMESPACE, vol_name)
+            body = pulumi.Output.all(fs.id, fs.dns_name, fs.mount_name).apply(
+                lambda a, vol_name=vol_name, vol=vol, pv_name=pv_name: fsx.render_pv(
+                    pv_name, volume_prepare.NAMESPACE, vol_name, vol, a[0], a[1], a[2]
+                )
+            )
+            pv = k8s.core.v1.PersistentVolume(
+                f"{name}-prepare-pv-{vol_name}",
+                metadata=body["metadata"],
+                spec=body["spec"],
+                opts=pv_opts,
+            )
+            claim = volume_prepare.render_claim(vol_name, vol)
+            pvc = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-prepare-pvc-{vol_name}",
+                metadata=claim["metadata"],
+                spec=claim["spec"],
+                opts=after(k8s_opts, pulumi.ResourceOptions(depends_on=[ns, pv])),
+            )
+            job = pulumi.Output.from_input(image).apply(
+                lambda img, vol_name=vol_name: volume_prepare.render_job(vol_name, img)
+            )
+            jobs.append(
+                k8s.batch.v1.Job(
+                    f"{name}-prepare-{vol_name}",
+                    metadata=job["metadata"],
+                    spec=job["spec"],
+                    # A new image replaces the Job (its template is immutable); same name.
+                    opts=after(
+                        k8s_opts,
+                        pulumi.ResourceOptions(depends_on=[pvc], delete_before_replace=True),
+                    ),
+                )
+            )
+        return jobs
 
     def _efs(
         self, name: str, args: CheckpointStorageArgs, k8s_opts: pulumi.ResourceOptions

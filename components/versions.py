@@ -19,6 +19,18 @@ from imagebuild.cuda_versions import TORCH_CUDA_BUILDS as TORCH_CUDA_BUILDS
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
 
+# The vpc-cni EKS add-on: pod networking and, since v1.14.0, the network policy agent that
+# enforces the jobs namespace's NetworkPolicies (amazon-vpc-cni-k8s v1.14.0
+# charts/aws-vpc-cni/values.yaml: enableNetworkPolicy). Unpinned, pulumi-eks takes the newest
+# build for the cluster's version when it creates the add-on, so stacks of the same code differ.
+# The EKS User Guide's "Amazon VPC CNI versions" table lists this build as the latest for
+# Kubernetes 1.28-1.34; 1.35 is not in it, so a 1.35 cluster names its build in
+# `cluster.vpcCniVersion` (config/cluster.py).
+VPC_CNI_ADDON_VERSION = "v1.20.4-eksbuild.1"
+VPC_CNI_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
+# The first release with the network policy agent.
+VPC_CNI_NETWORK_POLICY_SINCE = (1, 14)
+
 # Karpenter: APIs karpenter.sh/v1 and karpenter.k8s.aws/v1.
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
 KARPENTER_VERSION = "1.14.1"

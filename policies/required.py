@@ -14,3 +14,10 @@ REQUIRED_LOG_TYPES = ("api", "audit", "authenticator")
 # Pods get AWS credentials from Pod Identity, never from the node's IMDS: one hop (the node
 # itself) keeps a pod's IMDS requests from ever getting a response.
 IMDS_HOP_LIMIT = 1
+
+# The stack's one root-run step (components/volume_prepare.py): a Job that makes a new FSx for
+# Lustre file system's root writable for the jobs' uid. It runs in a namespace of its own, outside
+# the restricted jobs namespace; the pack exempts exactly these Jobs there from the two non-root
+# controls, and nothing else may run in that namespace.
+VOLUME_PREPARE_NAMESPACE = "trainstack-volumes"
+VOLUME_PREPARE_PREFIX = "prepare-"

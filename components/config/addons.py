@@ -3,6 +3,8 @@ the namespaces they run in (which jobsNamespace may not take)."""
 
 from __future__ import annotations
 
+from policies.required import VOLUME_PREPARE_NAMESPACE
+
 from .. import versions
 from .base import _Model
 
@@ -11,6 +13,7 @@ ADDON_NAMESPACES = {
     "kube-system": "Karpenter, the NVIDIA and EFA device plugins",
     "kubeflow": "the Kubeflow training operator",
     "kuberay-system": "the KubeRay operator",
+    VOLUME_PREPARE_NAMESPACE: "the FSx root-preparation Job",  # components/volume_prepare.py
 }
 
 

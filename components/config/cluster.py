@@ -20,6 +20,8 @@ from .checks import log_retention
 
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 IAM_PRINCIPAL = r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$"
+# An EKS add-on version: vMAJOR.MINOR.PATCH-eksbuild.N (EKS User Guide, add-on versions).
+ADDON_VERSION = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-eksbuild\.\d+$")
 
 
 class EndpointConfig(_Model):
@@ -41,6 +43,18 @@ class ClusterConfig(_Model):
     log_types: list[Literal[LOG_TYPES]] = list(REQUIRED_LOG_TYPES)  # type: ignore[valid-type]
     log_retention_days: int = 30
     tags: dict[str, str] = {}
+    # The vpc-cni add-on build; default: the pin for the Kubernetes version (versions.py).
+    vpc_cni_version: str | None = None
+
+    @property
+    def vpc_cni_addon_version(self) -> str | None:
+        """The vpc-cni add-on version the cluster gets: the configured one, else the pin when
+        it is documented for this Kubernetes version (check_vpc_cni reports the rest)."""
+        if self.vpc_cni_version is not None:
+            return self.vpc_cni_version
+        if self.kubernetes_version in versions.VPC_CNI_KUBERNETES_VERSIONS:
+            return versions.VPC_CNI_ADDON_VERSION
+        return None
 
 
 CLUSTER_NAME_CHARS = (
@@ -146,6 +160,7 @@ def check_cluster(c: ClusterConfig) -> list[str]:
                 f"{key('cluster', 'adminPrincipals')}[{i}] = {arn!r}: expected an IAM "
                 "role or user ARN, arn:aws:iam::<12-digit account>:role/<name>"
             )
+    issues += check_vpc_cni(c)
     missing = [t for t in REQUIRED_LOG_TYPES if t not in c.log_types]
     if missing:
         # The pack's eks-control-plane-logging rule demands these: refuse here, under the key.
@@ -155,3 +170,30 @@ def check_cluster(c: ClusterConfig) -> list[str]:
             f"auditing); missing {', '.join(missing)}"
         )
     return issues + log_retention(("cluster", "logRetentionDays"), c.log_retention_days)
+
+
+def check_vpc_cni(c: ClusterConfig) -> list[str]:
+    """A pinned vpc-cni build with the network policy agent, for every Kubernetes version."""
+    where = key("cluster", "vpcCniVersion")
+    if c.vpc_cni_version is None:
+        if c.kubernetes_version in versions.KUBERNETES_VERSIONS and not c.vpc_cni_addon_version:
+            return [
+                f"{where}: missing; the pinned vpc-cni add-on {versions.VPC_CNI_ADDON_VERSION} "
+                f"is documented for Kubernetes {', '.join(versions.VPC_CNI_KUBERNETES_VERSIONS)}"
+                f", not {c.kubernetes_version}; name a build `aws eks describe-addon-versions "
+                f"--addon-name vpc-cni --kubernetes-version {c.kubernetes_version}` lists"
+            ]
+        return []
+    found = ADDON_VERSION.match(c.vpc_cni_version)
+    if not found:
+        return [
+            f"{where} = {c.vpc_cni_version!r}: expected an EKS add-on version such as "
+            f"{versions.VPC_CNI_ADDON_VERSION!r}"
+        ]
+    if tuple(map(int, found.groups()[:2])) < versions.VPC_CNI_NETWORK_POLICY_SINCE:
+        since = ".".join(map(str, versions.VPC_CNI_NETWORK_POLICY_SINCE))
+        return [
+            f"{where} = {c.vpc_cni_version!r}: the network policy agent the jobs namespace's "
+            f"NetworkPolicies need came with v{since}.0; use a later build"
+        ]
+    return []

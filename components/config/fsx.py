@@ -47,6 +47,30 @@ class DataRepositoryConfig(_Model):
     auto_export: list[Event] = Field(default_factory=list)
 
 
+def imported_top(repo: DataRepositoryConfig) -> str:
+    """The top directory of the volume that the association's tree lives in: `data` for
+    `data/`, `llama/data/` -> `llama`: FSx creates it, and imports into it root-owned."""
+    return repo.path.split("/", 1)[0]
+
+
+def check_job_folder(
+    where: tuple, job_name: str, volume_name: str, repo: DataRepositoryConfig
+) -> list[str]:
+    """A job writes only in its own folder `<mount>/<job>` (job_command.run_dir): checkpoints,
+    metrics, Ray's storage, TRAINSTACK_RUN_DIR. FSx imports S3 objects without POSIX metadata
+    root-owned with mode 0755 (FSx for Lustre Guide, "POSIX metadata support for data
+    repositories"), and the job runs as uid 1000, so that folder must lie outside the imported
+    tree and not above it."""
+    if job_name != imported_top(repo):
+        return []
+    return [
+        f"{key(*where)}: its folder {job_name}/ on volume {volume_name!r} is where "
+        f"{key('volumes', volume_name, 'dataRepository')} imports s3://<artifacts bucket>/"
+        f"{repo.path} (imported files are root-owned, 0755: the job, uid 1000, could not "
+        "write its checkpoints there); rename the job or give dataRepository another path"
+    ]
+
+
 def is_persistent(deployment: str) -> bool:
     return deployment.startswith("PERSISTENT")
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from policies.rules.pods import DIGEST, ECR
 
 from .. import versions
+from . import reserved_env
 from .base import key
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 # digits, `._-/`); the pack's ECR and DIGEST patterns decide the rest.
 ECR_REPOSITORY = r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9][a-z0-9._/-]*$"
 RAY_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-# The job's environment the stack sets (training_job.job_env); `env` may not override it.
-RESERVED_ENV_PREFIX = "TRAINSTACK_"
 MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -85,6 +84,8 @@ def check_command(path: tuple, job: TrainingJobConfig) -> list[str]:
                 f"{key(*path, 'command')} = {cmd!r}: starts with an option; give a script "
                 "path or `-m <module>` (torchrun's options come from the job's fields)"
             )
+        elif job.framework == "pytorch":
+            issues += reserved_env.check_command(path, cmd)
     if job.entrypoint is not None and not job.entrypoint.strip():
         issues.append(f"{key(*path, 'entrypoint')}: empty; give the command line to run")
     if job.foreign:
@@ -146,15 +147,6 @@ def check_uploads(path: tuple, job: TrainingJobConfig, artifacts: bool) -> list[
     return []
 
 
-def check_env(path: tuple, job: TrainingJobConfig) -> list[str]:
-    return [
-        f"{key(*path, 'env', name)}: {RESERVED_ENV_PREFIX}* is set by the stack "
-        "(docs/training-jobs.md); use another name"
-        for name in job.env
-        if name.startswith(RESERVED_ENV_PREFIX)
-    ]
-
-
 def check_runs(
     path: tuple, job: TrainingJobConfig, *, allowed: list[str], artifacts: bool
 ) -> list[str]:
@@ -164,5 +156,5 @@ def check_runs(
         + check_command(path, job)
         + check_ray_version(path, job)
         + check_uploads(path, job, artifacts)
-        + check_env(path, job)
+        + reserved_env.check_env(path, job.framework, job.env)
     )

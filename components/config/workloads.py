@@ -26,6 +26,7 @@ from .fsx import (
     THROUGHPUTS,
     DataRepositoryConfig,
     DeploymentType,
+    check_job_folder,
     check_lustre,
 )
 from .pools import PoolFacts
@@ -334,6 +335,9 @@ def check_job(
             f"{key(*path, 'checkpointVolume')} = {job.checkpoint_volume!r}: an EBS "
             f"volume attaches to one node, but {spans}; use an fsx or efs volume"
         )
+    vol = volumes.get(job.checkpoint_volume or "")
+    if vol is not None and vol.data_repository is not None:
+        issues += check_job_folder(path, name, str(job.checkpoint_volume), vol.data_repository)
     if job.hf_token and "hfToken" not in secrets:
         issues.append(
             f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set "

@@ -6,7 +6,7 @@ the offline plan (policies.check_plan) and in unit tests.
 
 from __future__ import annotations
 
-from . import aws, ecr, eks, iam, nodes, pod_security, pods, storage, tags
+from . import aws, ecr, eks, iam, nodes, pod_security, pods, root_step, storage, tags
 from .base import ADVISORY, MANDATORY, Rule
 
 ALL_RULES: list[Rule] = [
@@ -14,6 +14,7 @@ ALL_RULES: list[Rule] = [
     *ecr.RULES,
     *nodes.RULES,
     *pod_security.RULES,
+    *root_step.RULES,
     *pods.RULES,
     *iam.RULES,
     *storage.RULES,

@@ -9,9 +9,10 @@ staging/src/k8s.io/pod-security-admission/policy/check_*.go). Pod-level security
 where the standard says it does (runAsNonRoot, seccomp, SELinux, AppArmor). The optional
 "non-root groups" control is not enforced, as in pod-security-admission.
 
-The only exception is the device plugins', which need host access to expose GPUs and EFA: it is
-granted by name (`privilegedAllowed`) and `privileged-exception-device-plugins-only` checks that
-it is never borrowed by a job or a pod outside the system namespaces.
+The device plugins, which need host access to expose GPUs and EFA, are excepted: by name
+(`privilegedAllowed`), and `privileged-exception-device-plugins-only` checks that the exception is
+never borrowed by a job or a pod outside the system namespaces. The FSx root step is spared the
+two non-root controls only (root_step.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import MANDATORY, Check, Rule, get, name_of, pod_templates, spec_containers
+from .root_step import sparing_root_step
 
 JOBS = (
     "kubernetes:kubeflow.org/v1:PyTorchJob",
@@ -405,12 +407,17 @@ RULES = [
         "Containers set allowPrivilegeEscalation: false.",
         _privilege_escalation,
     ),
+    # The FSx root-preparation Job alone is spared these two (root_step.py).
     _rule(
         "pod-run-as-non-root",
-        "Pods or all their containers set runAsNonRoot: true.",
-        _run_as_non_root,
+        "Pods or all their containers set runAsNonRoot: true (the FSx root step excepted).",
+        sparing_root_step(_run_as_non_root),
     ),
-    _rule("pod-run-as-non-root-user", "No pod or container sets runAsUser: 0.", _run_as_user),
+    _rule(
+        "pod-run-as-non-root-user",
+        "No pod or container sets runAsUser: 0 (the FSx root step excepted).",
+        sparing_root_step(_run_as_user),
+    ),
     _rule(
         "pod-seccomp-restricted",
         "Every container runs under a RuntimeDefault or Localhost seccomp profile.",

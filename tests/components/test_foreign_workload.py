@@ -179,7 +179,7 @@ def test_foreign_command_skips_the_trainer_checks():
         ({"checkpointVolume": "scratch"}, "an EBS volume attaches to one node"),
         ({"hfToken": True}, "trainingJobs.j.hfToken = true: no token"),
         ({"env": {"WANDB_API_KEY": "x"}}, "looks like a secret"),
-        ({"env": {"TRAINSTACK_RUN_DIR": "/x"}}, "TRAINSTACK_* is set by the stack"),
+        ({"env": {"TRAINSTACK_RUN_DIR": "/x"}}, "env.TRAINSTACK_RUN_DIR: set by the stack"),
         ({"memory": "900Gi"}, "trainingJobs.j.memory"),
         ({"nodes": None, "minNodes": 1, "maxNodes": 2, "framework": "ray"}, "elastic"),
     ],

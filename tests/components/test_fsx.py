@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 import botocore.session
 import pytest
 from support import assert_rejected_naming_the_key, inputs, plan, stack_data, state
 
-from components import fsx
+from components import fsx, volume_prepare
 from components.config import ConfigError, parse
 from components.config.fsx import THROUGHPUTS, valid_capacity
 from policies import BY_NAME, MANDATORY
@@ -34,8 +40,18 @@ def _subnet_zone(result, subnet_id: str) -> str:
     return unwrap_secrets(subnet.inputs)["availabilityZone"]
 
 
-def _manifest(result, kind: str) -> dict:
-    (found,) = [m for m in result.manifests if m["kind"] == kind]
+def _manifest(result, kind: str, namespace: str = "training") -> dict:
+    """The one `kind` object of `namespace` (a Namespace by its name, a PV by its claim's): the
+    jobs namespace's, or the FSx root step's (volume_prepare.NAMESPACE)."""
+
+    def where(m: dict) -> str | None:
+        if kind == "Namespace":
+            return m["metadata"]["name"]
+        if kind == "PersistentVolume":
+            return m["spec"]["claimRef"]["namespace"]
+        return m["metadata"].get("namespace")
+
+    (found,) = [m for m in result.manifests if m["kind"] == kind and where(m) == namespace]
     return found
 
 
@@ -265,3 +281,168 @@ def test_persistent_file_system_without_the_stack_key_is_blocked():
     assert rule(FS, {"deploymentType": "PERSISTENT_1", "kmsKeyId": "arn:aws:kms:r:1:key/k"}) == []
     # Scratch file systems take no KmsKeyId (botocore fsx KmsKeyId: FSx's own key).
     assert rule(FS, {"deploymentType": "SCRATCH_2"}) == []
+
+
+# ------------------------------------------- jobs write beside the imported tree, not in it
+
+DRA_ON = {"trainstack:volumes__checkpoints__dataRepository": {}}
+
+
+def _writes(manifest: dict) -> tuple[str, set[str]]:
+    """A rendered job's checkpoint mount and the paths on it that the job itself writes: its
+    TRAINSTACK_RUN_DIR and the trainer's/launcher's/Ray's output options."""
+    spec = manifest["spec"]
+    if manifest["kind"] == "PyTorchJob":
+        templates = [r["template"] for r in spec["pytorchReplicaSpecs"].values()]
+        words = templates[0]["spec"]["containers"][0]["command"]
+    else:
+        cluster = spec["rayClusterSpec"]
+        templates = [cluster["headGroupSpec"]["template"]]
+        templates += [g["template"] for g in cluster["workerGroupSpecs"]]
+        words = shlex.split(spec["entrypoint"])
+    mounts = {
+        m["mountPath"]
+        for t in templates
+        for c in t["spec"]["containers"]
+        for m in c["volumeMounts"]
+        if m["name"] == "checkpoints"
+    }
+    (mount,) = mounts
+    paths = {
+        e["value"]
+        for t in templates
+        for c in t["spec"]["containers"]
+        for e in c["env"]
+        if e["name"] == "TRAINSTACK_RUN_DIR"
+    }
+    options = ("--checkpoint.dir", "--metrics.out-dir", "--storage-path")
+    paths |= {b for a, b in zip(words, words[1:], strict=False) if a in options}
+    paths |= {w.split("=", 1)[1] for w in words if w.startswith("--checkpoint-dir=")}
+    # A foreign workload's own output folder, as the efa stack's VERL job writes it.
+    paths |= {w.split("=", 1)[1] for w in words if w.startswith("trainer.default_local_dir=")}
+    return mount, paths
+
+
+def test_every_path_a_job_writes_is_its_own_folder_beside_the_imported_tree():
+    result = plan("efa", **DRA_ON)
+    imported = inputs(result, DRA)["fileSystemPath"].strip("/")  # "data"
+    pv = _manifest(result, "PersistentVolume")
+    assert "subPath" not in json.dumps(pv)  # the pod's mount is the file system's root
+    jobs = [m for m in result.manifests if m["kind"] in ("PyTorchJob", "RayJob")]
+    assert {j["metadata"]["name"] for j in jobs} == {"llama-8b", "verl-grpo"}
+    for job in jobs:
+        name = job["metadata"]["name"]
+        mount, paths = _writes(job)
+        assert len(paths) > 1, paths
+        for path in paths:
+            rel = path.removeprefix(mount + "/")
+            assert rel != path, (name, path)  # on the volume
+            # In the job's own folder, so neither in the imported tree nor above it.
+            assert rel == name or rel.startswith(name + "/"), (name, path)
+            assert not (rel == imported or rel.startswith(imported + "/")), (name, path)
+            assert not imported.startswith(rel + "/"), (name, path)
+
+
+@pytest.mark.parametrize(
+    "job_name, repo",
+    [("data", {}), ("llama-8b", {"path": "llama-8b/data/"}), ("verl-grpo", {"path": "verl-grpo/"})],
+)
+def test_a_job_whose_folder_is_the_imported_tree_is_refused(efa, job_name, repo):
+    efa["volumes"]["checkpoints"]["dataRepository"] = repo
+    jobs = efa["trainingJobs"]
+    jobs[job_name] = jobs.pop("llama-8b") if job_name not in jobs else jobs[job_name]
+    with pytest.raises(ConfigError) as err:
+        parse(efa, "us-west-2")
+    assert err.value.issues == [
+        f"trainstack:trainingJobs.{job_name}: its folder {job_name}/ on volume 'checkpoints' is "
+        "where trainstack:volumes.checkpoints.dataRepository imports s3://<artifacts bucket>/"
+        f"{repo.get('path', 'data/')} (imported files are root-owned, 0755: the job, uid 1000, "
+        "could not write its checkpoints there); rename the job or give dataRepository another "
+        "path"
+    ]
+
+
+def test_a_job_beside_the_imported_tree_is_accepted(efa):
+    efa["volumes"]["checkpoints"]["dataRepository"] = {"path": "datasets/llama-8b/"}
+    cfg = parse(efa, "us-west-2")  # llama-8b writes llama-8b/, the tree is datasets/llama-8b/
+    assert cfg.volumes["checkpoints"].data_repository.path == "datasets/llama-8b/"
+
+
+# ------------------------------------------ the root-run step that makes the root writable
+
+JOB = "kubernetes:batch/v1:Job"
+
+
+def test_a_root_run_job_outside_the_jobs_namespace_makes_the_root_writable():
+    result = plan("efa")
+    ns = volume_prepare.NAMESPACE
+    namespace = _manifest(result, "Namespace", ns)
+    assert namespace["metadata"]["name"] == ns
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"  # root, nothing more
+    # Its own PV of the same file system, bound to its own claim; the jobs keep theirs.
+    jobs_pv = _manifest(result, "PersistentVolume", "training")
+    step_pv = _manifest(result, "PersistentVolume", ns)
+    assert step_pv["spec"]["csi"] == jobs_pv["spec"]["csi"]
+    assert step_pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain"
+    claim = _manifest(result, "PersistentVolumeClaim", ns)
+    assert claim["spec"]["volumeName"] == step_pv["metadata"]["name"]
+    job = _manifest(result, "Job", ns)
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["command"] == ["chmod", "1777", "/volume"]
+    assert c["volumeMounts"] == [{"name": "volume", "mountPath": "/volume"}]
+    assert pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert pod["securityContext"]["runAsUser"] == 0 and c["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]
+    }
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["automountServiceAccountToken"] is False
+    # The jobs wait for it (they depend on the storage component, which expands to its
+    # children), and it waits for its claim.
+    step = result.plan.one(JOB)
+    for kind in ("kubeflow.org/v1:PyTorchJob", "ray.io/v1:RayJob"):
+        for cr in result.plan.of_type(f"kubernetes:{kind}"):
+            assert step.urn in cr.dependencies, cr.name
+    assert (
+        result.plan.one(
+            "kubernetes:core/v1:PersistentVolumeClaim", "trainstack-storage-prepare-pvc-checkpoints"
+        ).urn
+        in step.dependencies
+    )
+    # Nothing of the kind without a stack-created Lustre file system.
+    assert not [m for m in plan("dev").manifests if m["kind"] == "Job"]
+
+
+def test_the_rendered_chmod_lets_uid_1000_create_its_folder_and_nothing_more():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to stand in for the file system's owner")
+    # Under /tmp itself: pytest's tmp_path sits in a 0700 folder uid 1000 cannot traverse.
+    base = Path(tempfile.mkdtemp(prefix="fsx-root-"))
+    try:
+        os.chmod(base, 0o755)
+        root = base / "fs"
+        root.mkdir(mode=0o755)  # as Lustre creates it: root-owned 0755
+        (root / "data").mkdir(mode=0o755)  # the data repository's root-owned tree
+
+        def as_trainer(*cmd: str) -> str:
+            done = subprocess.run(
+                cmd, user=1000, group=1000, extra_groups=[], cwd="/", capture_output=True, text=True
+            )
+            return "ok" if done.returncode == 0 else done.stderr
+
+        # Before: the job cannot create its folder.
+        assert "Permission denied" in as_trainer("mkdir", str(root / "llama-8b"))
+        (c,) = volume_prepare.render_job("checkpoints", "image")["spec"]["template"]["spec"][
+            "containers"
+        ]
+        assert c["command"][-1] == volume_prepare.MOUNT
+        subprocess.run([*c["command"][:-1], str(root)], check=True)
+        assert as_trainer("mkdir", "-p", str(root / "llama-8b" / "checkpoints")) == "ok"
+        # The sticky bit: it cannot rename or remove what it does not own, nor write in the
+        # imported tree.
+        assert "ok" != as_trainer("mv", str(root / "data"), str(root / "moved"))
+        assert "ok" != as_trainer("rmdir", str(root / "data"))
+        assert "Permission denied" in as_trainer("mkdir", str(root / "data" / "x"))
+    finally:
+        shutil.rmtree(base)

@@ -48,6 +48,11 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         + ["PersistentVolumeClaim"] * len(cfg.volumes)
         # an fsx volume's file system, bound by a static PV (components/fsx.py)
         + ["PersistentVolume"] * sum(v.stack_lustre for v in cfg.volumes.values())
+        # and the root-run Job that makes its root writable, in a namespace of its own, with a
+        # PV and claim of its own (components/volume_prepare.py)
+        + ["PersistentVolume", "PersistentVolumeClaim", "Job"]
+        * sum(v.stack_lustre for v in cfg.volumes.values())
+        + ["Namespace"] * any(v.stack_lustre for v in cfg.volumes.values())
         + [{"pytorch": "PyTorchJob", "ray": "RayJob"}[j.framework] for j in jobs.values()]
         # default deny, then one per role of each job (job_contracts.ROLES, network_policy.py)
         + ["NetworkPolicy"] * (1 + sum(len(ROLES[j.framework]) for j in jobs.values()))

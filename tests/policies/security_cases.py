@@ -219,6 +219,8 @@ SECURITY_CASES = [
         pod(pod_sc={"sysctls": [{"name": "net.ipv4.tcp_keepalive_time", "value": "60"}]}),
     ),
     ("privileged-exception-device-plugins-only", DS, plugin(namespace="training"), plugin()),
+    # The FSx root step's namespace holds nothing else (policies/rules/root_step.py).
+    ("root-step-scope", POD, pod(meta={"namespace": "trainstack-volumes"}), pod()),
     (
         "imds-hop-limit",
         LT,

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from components import config, gpu, karpenter, operators
+from components import config, gpu, karpenter, operators, volume_prepare
 from components.config import ConfigError, workloads
 
 NAMESPACES_REFUSED = [
@@ -16,6 +16,7 @@ NAMESPACES_REFUSED = [
     ("default", "Kubernetes system namespace"),
     ("kubeflow", "training operator runs there"),
     ("kuberay-system", "KubeRay operator runs there"),
+    ("trainstack-volumes", "FSx root-preparation Job runs there"),  # only "baseline" there
     ("Training", "lowercase RFC 1123 label"),
     ("training_jobs", "lowercase RFC 1123 label"),
     ("training.jobs", "lowercase RFC 1123 label"),
@@ -75,6 +76,7 @@ def test_every_namespace_an_addon_installs_into_is_refused():
         # the training operator's standalone overlay (kubeflow/trainer v1.9.3
         # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
         operators.TRAINING_OPERATOR_NAMESPACE,
+        volume_prepare.NAMESPACE,
     }
     for ns in addon_namespaces:
         assert workloads.check_jobs_namespace(ns), ns
