@@ -1,8 +1,8 @@
 """Decide whether a flow is allowed by rendered NetworkPolicies, as the VPC CNI's policy agent
 enforces them, so tests can check every runtime flow against the plan's real policies.
 
-The semantics follow aws/aws-network-policy-agent v1.4.1 (bundled with amazon-vpc-cni-k8s
-v1.23.0) and aws/amazon-network-policy-controller-k8s v1.1.7:
+The semantics follow aws/aws-network-policy-agent v1.2.7 (the agent of the pinned vpc-cni add-on
+v1.20.4, charts/aws-vpc-cni/values.yaml nodeAgent.image.tag) and aws/amazon-network-policy-controller-k8s v1.1.7:
 
 - A pod selected by no policy of a direction is open in that direction (standard mode).
 - The node's primary IP is always allowed, both ways (agent pkg/fwruleprocessor/

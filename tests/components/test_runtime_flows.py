@@ -65,7 +65,8 @@ class World:
         self.service_account: dict[str, str | None] = {}  # pod name -> its ServiceAccount
         for m in result.manifests:
             for part, template in pod_templates(m):
-                self._add(f"{m['kind']}/{m['metadata']['name']}/{part}", template)
+                workload = f"{m['kind']}/{m['metadata']['name']}/{part}"
+                self._add(m["metadata"].get("namespace", NS), workload, template)
         self._add_pod("kube-system", "coredns", {"k8s-app": "kube-dns"})
         self.operator = self._add_pod("kuberay-system", "kuberay-operator", KUBERAY_OPERATOR)
         self._add_pod("default", "someone-else", {"app": "other"})
@@ -77,18 +78,21 @@ class World:
         self.pods.append(pod)
         return pod
 
-    def _add(self, workload: str, template: dict) -> None:
+    def _add(self, namespace: str, workload: str, template: dict) -> None:
         labels = dict(template.get("metadata", {}).get("labels") or {})
-        pod = self._add_pod(NS, workload, labels)
+        pod = self._add_pod(namespace, workload, labels)
         self.by_workload.setdefault(workload, []).append(pod)
         self.service_account[pod.name] = template["spec"].get("serviceAccountName")
 
     def of(self, kind: str, part: str | None = None) -> list[Pod]:
+        """The jobs namespace's pods of a kind (and part)."""
         return [
             p
             for w, pods in self.by_workload.items()
             for p in pods
-            if w.startswith(kind + "/") and (part is None or w.endswith("/" + part))
+            if w.startswith(kind + "/")
+            and (part is None or w.endswith("/" + part))
+            and p.namespace == NS
         ]
 
     def with_identity(self) -> list[Pod]:

@@ -360,7 +360,9 @@ def test_example_stacks_declare_their_jobs_and_volumes(stack):
     jobs = result.config.training_jobs.values()
     for framework, kind in (("pytorch", "PyTorchJob"), ("ray", "RayJob")):
         assert kinds.count(kind) == sum(j.framework == framework for j in jobs)
-    assert kinds.count("PersistentVolumeClaim") == len(result.config.volumes)
+    claims = [m for m in result.manifests if m["kind"] == "PersistentVolumeClaim"]
+    in_jobs_ns = [c for c in claims if c["metadata"]["namespace"] == result.config.jobs_namespace]
+    assert len(in_jobs_ns) == len(result.config.volumes)
     assert "Namespace" in kinds
     text = plan_report.summary(result)
     assert "Trainer image pipeline:" in text and "Training jobs in namespace training:" in text
