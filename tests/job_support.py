@@ -40,8 +40,8 @@ def job(**fields) -> dict:
     }
 
 
-def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
-    cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
+def render_job(cfg: config.PlatformConfig, name: str, bucket: str | None = None) -> dict:
+    """Job `name` of a parsed config, rendered on its own pool and volume."""
     j = cfg.training_jobs[name]
     target = JobTarget(
         "training",
@@ -49,8 +49,14 @@ def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
         cfg.pools()[j.node_pool],
         j.checkpoint_volume,
         cfg.volumes[j.checkpoint_volume],
+        artifacts_bucket=bucket,
     )
     return render(name, j, target)
+
+
+def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
+    cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
+    return render_job(cfg, name)
 
 
 def errors(**sections) -> list[str]:

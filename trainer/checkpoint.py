@@ -64,6 +64,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def publish(tmp: Path, final: Path) -> None:
+    """Make a complete hidden directory visible under its final name: its entries reach disk,
+    then the rename (the commit point), then the parent's entry."""
+    _fsync_dir(tmp)
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+
+
 def _rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -103,9 +111,7 @@ def save(
             json.dump(trainer_state, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
-        _fsync_dir(tmp)
-        os.rename(tmp, final)  # the commit point
-        _fsync_dir(root)
+        publish(tmp, final)
         for _, old in complete(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     dist.barrier()

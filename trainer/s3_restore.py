@@ -13,13 +13,12 @@ never in the training process group: a download can take longer than its timeout
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import torch.distributed as dist
 
-from . import s3_store
+from . import checkpoint, s3_store
 
 
 def assign(files: dict[str, int], world: int) -> list[list[str]]:
@@ -32,14 +31,6 @@ def assign(files: dict[str, int], world: int) -> list[list[str]]:
         shares[r].append(rel)
         loads[r] += size
     return shares
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def restore_latest(
@@ -71,8 +62,6 @@ def restore_latest(
         s3.download_file(bucket, f"{base}/{rel}", str(dest))
     dist.barrier(group=group)  # every share is on disk
     if rank == 0:
-        _fsync_dir(tmp)
-        os.rename(tmp, final)  # the commit point, as for a save
-        _fsync_dir(root)
+        checkpoint.publish(tmp, final)  # the commit point, as for a save
     dist.barrier(group=group)  # every rank sees the restored directory before looking for it
     return final

@@ -9,7 +9,7 @@ import copy
 
 import pytest
 import yaml
-from job_support import IMAGE, pod_of
+from job_support import IMAGE, pod_of, render_job
 from support import ROOT
 
 from components import config
@@ -113,16 +113,7 @@ def test_without_its_longer_timeout_the_efa_8b_job_is_refused_at_preview_with_th
 
 def test_the_rendered_8b_job_carries_the_volume_throughput_and_a_grace_from_the_budget():
     cfg = efa_8b()
-    job = cfg.training_jobs["llama-8b"]
-    target = JobTarget(
-        "training",
-        IMAGE,
-        cfg.pools()[job.node_pool],
-        job.checkpoint_volume,
-        cfg.volumes[job.checkpoint_volume],
-        artifacts_bucket="ts-artifacts",
-    )
-    manifest = render("llama-8b", job, target)
+    manifest = render_job(cfg, "llama-8b", bucket="ts-artifacts")
     pod = pod_of(manifest, "Worker")
     cmd = pod["containers"][0]["command"]
     args = cmd[cmd.index("trainer") + 1 :]

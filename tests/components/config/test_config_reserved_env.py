@@ -9,11 +9,10 @@ import re
 from pathlib import Path
 
 import pytest
-from job_support import IMAGE, SMALL_BATCH, errors, job, pod_of, stack
+from job_support import SMALL_BATCH, errors, job, pod_of, render_job, stack
 
 from components import config, pod_spec
 from components.config import reserved_env
-from components.training_job import JobTarget, render
 
 OWN = {"preset": None}
 
@@ -78,24 +77,11 @@ def test_env_of_the_jobs_own_is_accepted():
         "NODE_RANK": "0",  # Ray Train's, not set in a PyTorchJob
     }
     cfg = config.parse(stack(trainingJobs={"j": job(env=env)}))
-    c = pod_of(_render(cfg, "j"))["containers"][0]
+    c = pod_of(render_job(cfg, "j"))["containers"][0]
     assert [e["value"] for e in c["env"] if e["name"] == "HF_HOME"] == ["/checkpoints/hf"]
 
 
 # ------------------------------------------------- the table against what is really set
-
-
-def _render(cfg: config.PlatformConfig, name: str, bucket: str | None = None) -> dict:
-    j = cfg.training_jobs[name]
-    target = JobTarget(
-        "training",
-        IMAGE,
-        cfg.pools()[j.node_pool],
-        j.checkpoint_volume,
-        cfg.volumes[j.checkpoint_volume],
-        artifacts_bucket=bucket,
-    )
-    return render(name, j, target)
 
 
 def _reserved(name: str, framework: str = "pytorch") -> bool:
@@ -108,7 +94,7 @@ def test_every_variable_the_rendered_job_sets_or_expands_is_reserved(elastic):
     j = job(nodePool="large", gpusPerNode=4, args=SMALL_BATCH, **sizes)
     cfg = config.parse(stack(trainingJobs={"j": j}))
     replica = "Worker" if elastic else "Master"
-    c = pod_of(_render(cfg, "j", bucket="b"), replica)["containers"][0]
+    c = pod_of(render_job(cfg, "j", bucket="b"), replica)["containers"][0]
     # What the stack puts in the container, less the cache dirs a job may move.
     names = {e["name"] for e in c["env"]} - set(pod_spec.cache_env())
     unreserved = sorted(n for n in names if not _reserved(n))
