@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from . import checkpoint_io, pod_spec
+from . import pod_spec
 from .config import TrainingJobConfig, VolumeConfig
 from .config.artifacts import CHECKPOINTS_PREFIX
 from .config.volume_throughput import volume_throughput_mbps
@@ -87,8 +87,13 @@ def trainer_args(
     return args
 
 
+def uploads(job: TrainingJobConfig, bucket: str | None) -> bool:
+    """Whether the trainer uploads its checkpoints: with a bucket, unless the job says not to."""
+    return bool(bucket) and job.uploads(True)
+
+
 def _upload(job_name: str, job: TrainingJobConfig, bucket: str | None) -> str | None:
-    return checkpoint_uri(bucket, job_name) if bucket and job.uploads(True) else None
+    return checkpoint_uri(bucket, job_name) if uploads(job, bucket) else None
 
 
 def torchrun_command(
@@ -96,6 +101,7 @@ def torchrun_command(
     job: TrainingJobConfig,
     bucket: str | None = None,
     volume: VolumeConfig | None = None,
+    grace_s: int | None = None,
 ) -> list[str]:
     """torchrun (through trainer.launch, which takes its arguments, in this stack's image) with
     the rank layout the training operator injects, expanded by the kubelet (`$(VAR)`). Both
@@ -104,7 +110,8 @@ def torchrun_command(
 
     The training script is the trainer (`-m trainer ...`) or the job's own `command`: torchrun
     starts it once per GPU with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set, so a
-    foreign script keeps the rendezvous, restarts and NCCL environment the trainer has."""
+    foreign script keeps the rendezvous, restarts and NCCL environment the trainer has.
+    `grace_s`, the pod's termination grace, bounds the trainer's shutdown (--shutdown-timeout)."""
     if job.elastic:
         endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
     else:
@@ -125,14 +132,12 @@ def torchrun_command(
             f"--backoff-limit={job.backoff_limit}",
             f"--checkpoint-dir={checkpoint_dir(job_name)}",
         ]
-        if volume is not None and job.command is None:
+        if grace_s is not None and job.command is None:
             # torchrun gives its workers --shutdown-timeout seconds after passing SIGTERM on
             # (default 30; torch 2.13 torch/distributed/run.py, launcher/api.py): the trainer's
             # save and upload need the pod's grace, less a moment for the launcher to exit. A
             # script of the user's keeps torchrun's default, as a foreign image does.
-            uploads = _upload(job_name, job, bucket) is not None
-            grace = checkpoint_io.grace_seconds(job, volume, uploads=uploads)
-            launcher.append(f"--shutdown-timeout={grace - SHUTDOWN_MARGIN_S}")
+            launcher.append(f"--shutdown-timeout={grace_s - SHUTDOWN_MARGIN_S}")
     else:
         launcher = TORCHRUN
     return [

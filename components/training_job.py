@@ -15,7 +15,14 @@ import pulumi_kubernetes as k8s
 
 from . import checkpoint_io, job_contracts, pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
-from .job_command import checks_efa, efa_checked, job_env, ray_entrypoint, torchrun_command
+from .job_command import (
+    checks_efa,
+    efa_checked,
+    job_env,
+    ray_entrypoint,
+    torchrun_command,
+    uploads,
+)
 from .scheduling import SYSTEM_LABEL
 
 RESTART_POLICY = "ExitCode"
@@ -59,6 +66,7 @@ def _gpu_pod_template(
     command: list[str] | None,
     ports: list[dict],
     role: str,
+    grace_s: int,
 ) -> dict[str, Any]:
     """A pod on the job's GPU pool, sized to the smallest instance that fits it."""
     efa = job.uses_efa(target.pool)
@@ -76,6 +84,7 @@ def _gpu_pod_template(
         efa=efa,
         placement=pod_spec.placement(target.pool, efa=efa),
         role=role,
+        grace_s=grace_s,
     )
 
 
@@ -91,6 +100,7 @@ def _pod_template(
     efa: bool,
     placement: dict[str, Any],
     role: str,
+    grace_s: int,
 ) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
@@ -129,10 +139,8 @@ def _pod_template(
                 {
                     **placement,
                     # On SIGTERM the trainer saves and uploads, then exits 143: the grace is
-                    # its checkpoint budget's (components/checkpoint_io.py).
-                    "terminationGracePeriodSeconds": checkpoint_io.grace_seconds(
-                        job, target.volume, uploads=_uploads(job, target)
-                    ),
+                    # its checkpoint budget's (_grace_s).
+                    "terminationGracePeriodSeconds": grace_s,
                     "containers": [spec_container],
                     "volumes": [shm, ckpt],
                 }
@@ -142,14 +150,17 @@ def _pod_template(
     }
 
 
-def _uploads(job: TrainingJobConfig, target: JobTarget) -> bool:
-    """Whether the trainer uploads its checkpoints (job_command.py gives it --checkpoint.upload)."""
-    return bool(target.artifacts_bucket) and job.uploads(True)
+def _grace_s(job: TrainingJobConfig, target: JobTarget) -> int:
+    """The pods' termination grace: a SIGTERM save and its upload (components/checkpoint_io.py)."""
+    return checkpoint_io.grace_seconds(
+        job, target.volume, uploads=uploads(job, target.artifacts_bucket)
+    )
 
 
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
-    command = torchrun_command(job_name, job, target.artifacts_bucket, target.volume)
+    grace_s = _grace_s(job, target)
+    command = torchrun_command(job_name, job, target.artifacts_bucket, target.volume, grace_s)
     if checks_efa(job, job.uses_efa(target.pool)):
         command = efa_checked(command)
     template = _gpu_pod_template(
@@ -160,6 +171,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         command=command,
         ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
         role=job_contracts.PYTORCH,
+        grace_s=grace_s,
     )
     low, high = job.node_range
 
@@ -237,6 +249,7 @@ def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
 
 def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     nodes = job.node_range[1]
+    grace_s = _grace_s(job, target)
     worker = _gpu_pod_template(
         job_name,
         job,
@@ -245,6 +258,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         command=None,
         ports=[],
         role=job_contracts.RAY_WORKER,
+        grace_s=grace_s,
     )
     head = _pod_template(
         job_name,
@@ -261,6 +275,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         efa=False,
         placement={"nodeSelector": {SYSTEM_LABEL: "true"}},
         role=job_contracts.RAY_HEAD,
+        grace_s=grace_s,
     )
     spec: dict[str, Any] = {
         "entrypoint": ray_entrypoint(
