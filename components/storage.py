@@ -167,23 +167,18 @@ class CheckpointStorage(pulumi.ComponentResource):
         pv_opts = pulumi.ResourceOptions.merge(
             k8s_opts, pulumi.ResourceOptions(depends_on=[*args.depends_on, addon, *done])
         )
-        pvs: list[pulumi.Resource] = []
-        for vol_name, fs in self.lustre.items():
-            vol = volumes[vol_name]
-            pv_name = lustre_pv_name(args.namespace, vol_name)
-            body = pulumi.Output.all(fs.id, fs.dns_name, fs.mount_name).apply(
-                lambda a, vol_name=vol_name, vol=vol, pv_name=pv_name: fsx.render_pv(
-                    pv_name, args.namespace, claim_name(vol_name, vol), vol, a[0], a[1], a[2]
-                )
+        pvs: list[pulumi.Resource] = [
+            _lustre_pv(
+                f"{name}-pv-{vol_name}",
+                fs,
+                volumes[vol_name],
+                args.namespace,
+                lustre_pv_name(args.namespace, vol_name),
+                claim_name(vol_name, volumes[vol_name]),
+                pv_opts,
             )
-            pvs.append(
-                k8s.core.v1.PersistentVolume(
-                    f"{name}-pv-{vol_name}",
-                    metadata=body["metadata"],
-                    spec=body["spec"],
-                    opts=pv_opts,
-                )
-            )
+            for vol_name, fs in self.lustre.items()
+        ]
         if args.prepare_image is not None:
             pvs += self._prepare(name, volumes, args.prepare_image, k8s_opts, pv_opts)
         return pvs
@@ -206,17 +201,14 @@ class CheckpointStorage(pulumi.ComponentResource):
         jobs: list[pulumi.Resource] = []
         for vol_name, fs in self.lustre.items():
             vol = volumes[vol_name]
-            pv_name = lustre_pv_name(volume_prepare.NAMESPACE, vol_name)
-            body = pulumi.Output.all(fs.id, fs.dns_name, fs.mount_name).apply(
-                lambda a, vol_name=vol_name, vol=vol, pv_name=pv_name: fsx.render_pv(
-                    pv_name, volume_prepare.NAMESPACE, vol_name, vol, a[0], a[1], a[2]
-                )
-            )
-            pv = k8s.core.v1.PersistentVolume(
+            pv = _lustre_pv(
                 f"{name}-prepare-pv-{vol_name}",
-                metadata=body["metadata"],
-                spec=body["spec"],
-                opts=pv_opts,
+                fs,
+                vol,
+                volume_prepare.NAMESPACE,
+                lustre_pv_name(volume_prepare.NAMESPACE, vol_name),
+                vol_name,
+                pv_opts,
             )
             claim = volume_prepare.render_claim(vol_name, vol)
             pvc = k8s.core.v1.PersistentVolumeClaim(
@@ -319,4 +311,22 @@ def _storage_class(
         volume_binding_mode=body["volumeBindingMode"],
         allow_volume_expansion=body["allowVolumeExpansion"],
         opts=opts,
+    )
+
+
+def _lustre_pv(
+    resource_name: str,
+    fs: aws.fsx.LustreFileSystem,
+    volume: VolumeConfig,
+    namespace: str,
+    pv_name: str,
+    claim: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.PersistentVolume:
+    """A static PV of a stack-created file system, bound to `claim` in `namespace` only."""
+    body = pulumi.Output.all(fs.id, fs.dns_name, fs.mount_name).apply(
+        lambda a: fsx.render_pv(pv_name, namespace, claim, volume, a[0], a[1], a[2])
+    )
+    return k8s.core.v1.PersistentVolume(
+        resource_name, metadata=body["metadata"], spec=body["spec"], opts=opts
     )
