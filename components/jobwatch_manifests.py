@@ -54,14 +54,6 @@ def metadata(name: str, namespace: str) -> dict[str, Any]:
     return {"name": name, "namespace": namespace, "labels": dict(LABELS)}
 
 
-def render_role(namespace: str, c: rc.Contract) -> dict[str, Any]:
-    return {**rc.render_role(c, namespace), "metadata": metadata(c.name, namespace)}
-
-
-def render_role_binding(namespace: str, c: rc.Contract) -> dict[str, Any]:
-    return {**rc.render_role_binding(c, namespace), "metadata": metadata(c.name, namespace)}
-
-
 def render_configmap(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(CONFIGMAP, namespace)}
 
@@ -127,8 +119,8 @@ def render_all(
     c = contract(vpc_cidr, https_except_vpc)
     return [
         render_service_account(NAME, namespace),
-        render_role(namespace, c),
-        render_role_binding(namespace, c),
+        rc.render_role(c, namespace, LABELS),
+        rc.render_role_binding(c, namespace, LABELS),
         render_configmap(namespace),
         render_contract(c, namespace),
         render_deployment(namespace, image, topic_arn, system_label),

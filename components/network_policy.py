@@ -13,7 +13,6 @@ policy restrictions against Node IP").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from .runtime_contract import Contract, Peer
@@ -78,11 +77,3 @@ def render_contract(contract: Contract, namespace: str) -> dict[str, Any]:
             "egress": [_rule(p, "to") for p in contract.egress()],
         },
     )
-
-
-def render_all(namespace: str, contracts: Sequence[Contract]) -> list[dict[str, Any]]:
-    """Every policy of the namespace for these workloads' contracts."""
-    names = [c.name for c in contracts]
-    if len(set(names)) != len(names):
-        raise ValueError(f"contract names must be unique in {namespace}: {sorted(names)}")
-    return [render_default_deny(namespace), *(render_contract(c, namespace) for c in contracts)]

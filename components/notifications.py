@@ -176,8 +176,8 @@ class Notifications(pulumi.ComponentResource):
             automount_service_account_token=meta["automountServiceAccountToken"],
             opts=k8s_opts,
         )
-        role_m = manifests.render_role(ns, contract)
-        binding = manifests.render_role_binding(ns, contract)
+        role_m = rc.render_role(contract, ns, manifests.LABELS)
+        binding = rc.render_role_binding(contract, ns, manifests.LABELS)
         made[rc.rbac_need(contract.name)] = [
             k8s.rbac.v1.Role(
                 f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts

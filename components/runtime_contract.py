@@ -202,28 +202,31 @@ def anyone(what: str, ports: tuple[Port, ...]) -> Peer:
     return Peer(what, ports)
 
 
-def render_role(contract: Contract, namespace: str) -> dict[str, Any]:
+PART_OF = {"app.kubernetes.io/part-of": "trainstack"}
+
+
+def _rbac_metadata(contract: Contract, namespace: str, labels: Mapping[str, str]) -> dict:
+    return {"name": contract.name, "namespace": namespace, "labels": dict(labels)}
+
+
+def render_role(
+    contract: Contract, namespace: str, labels: Mapping[str, str] = PART_OF
+) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
-        "metadata": {
-            "name": contract.name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/part-of": "trainstack"},
-        },
+        "metadata": _rbac_metadata(contract, namespace, labels),
         "rules": [dict(r) for r in contract.api_rules],
     }
 
 
-def render_role_binding(contract: Contract, namespace: str) -> dict[str, Any]:
+def render_role_binding(
+    contract: Contract, namespace: str, labels: Mapping[str, str] = PART_OF
+) -> dict[str, Any]:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
-        "metadata": {
-            "name": contract.name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/part-of": "trainstack"},
-        },
+        "metadata": _rbac_metadata(contract, namespace, labels),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": contract.name},
         "subjects": [
             {"kind": "ServiceAccount", "name": contract.service_account, "namespace": namespace}

@@ -52,8 +52,14 @@ def claims(cfg: PlatformConfig) -> dict[str, str]:
     }
 
 
+def jobs_service_account(cfg: PlatformConfig) -> str | None:
+    """The ServiceAccount of the artifacts bucket's Pod Identity role, which the jobs and the dev
+    pod run under (None: artifacts off, the namespace's default and no AWS identity)."""
+    return cfg.artifacts.service_account if cfg.artifacts.enabled else None
+
+
 def stack_contracts(cfg: PlatformConfig) -> StackContracts:
-    service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+    service_account = jobs_service_account(cfg)
     made_claims = claims(cfg)
     https_except = cfg.https_except_vpc()
     jobs = {
@@ -148,21 +154,25 @@ class Workloads(pulumi.ComponentResource):
         in_ns = pulumi.ResourceOptions.merge(
             k8s_opts, pulumi.ResourceOptions(depends_on=[namespace])
         )
-        service_account = cfg.artifacts.service_account if cfg.artifacts.enabled else None
+        service_account = jobs_service_account(cfg)
         contracts = stack_contracts(cfg)
         every = contracts.in_workloads()
 
         # What the workloads' pods wait for, by need (runtime_contract.py): each pod-creating
         # object below depends on exactly its contracts' needs, besides the namespace, the
         # default-deny policy and the platform pieces every job needs (args.depends_on).
+        deny = network_policy.render_default_deny(ns_name)
+        base: list[pulumi.Resource] = [
+            namespace,
+            *args.depends_on,
+            _declare(f"{name}-netpol-{deny['metadata']['name']}", deny, in_ns),
+        ]
         made: dict[str, object] = {}
-        base: list[pulumi.Resource] = [namespace, *args.depends_on]
-        for policy in network_policy.render_all(ns_name, every):
-            declared = _declare(f"{name}-netpol-{policy['metadata']['name']}", policy, in_ns)
-            if policy["metadata"]["name"] == "default-deny":
-                base.append(declared)
-            else:
-                made[rc.network_policy_need(policy["metadata"]["name"])] = declared
+        for contract in every:
+            policy = network_policy.render_contract(contract, ns_name)
+            made[rc.network_policy_need(contract.name)] = _declare(
+                f"{name}-netpol-{contract.name}", policy, in_ns
+            )
 
         if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):
             made[rc.secret_need(pod_spec.HF_TOKEN_SECRET)] = _declare(

@@ -780,7 +780,10 @@ def test_network_policies_validate_and_keep_jobs_apart():
         *job_contracts.contracts("a", cfg.training_jobs["a"], setting),
         *job_contracts.contracts("b", cfg.training_jobs["b"], setting),
     ]
-    policies = network_policy.render_all("training", contracts)
+    policies = [
+        network_policy.render_default_deny("training"),
+        *(network_policy.render_contract(c, "training") for c in contracts),
+    ]
     for p in policies:
         assert schemas.validate_object(p, "1.34") == []
     by_name = {p["metadata"]["name"]: p["spec"] for p in policies}
