@@ -67,28 +67,39 @@ def upload_checkpoint(url: str, path: str | Path, s3=None) -> str:
     return f"s3://{bucket}/{base}"
 
 
-def _list(s3, bucket: str, prefix: str) -> Iterator[dict]:
+def list_objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
+    """Every object under `prefix`, page after page (a ListObjectsV2 call returns 1000 at most)."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         yield from page.get("Contents", [])
 
 
-def complete_steps(url: str, s3=None) -> list[tuple[int, dict]]:
+def step_objects(s3, bucket: str, prefix: str) -> dict[str, dict[str, int]]:
+    """{step directory: {key: size}} of the objects under PREFIX/step_*, in one listing."""
+    found: dict[str, dict[str, int]] = {}
+    for obj in list_objects(s3, bucket, _join(prefix, STEP_PREFIX)):
+        step_dir = obj["Key"][len(prefix) + 1 if prefix else 0 :].partition("/")[0]
+        found.setdefault(step_dir, {})[obj["Key"]] = obj["Size"]
+    return found
+
+
+def complete_steps(
+    url: str, s3=None, listed: dict[str, dict[str, int]] | None = None
+) -> list[tuple[int, dict]]:
     """(step, manifest) of every uploaded checkpoint whose objects match its manifest,
-    oldest first. Steps without a manifest, or missing or short objects, are left out."""
+    oldest first. Steps without a manifest, or missing or short objects, are left out.
+    `listed`: step_objects' answer, when the caller has listed the steps already."""
     s3 = s3 or client()
     bucket, prefix = split_url(url)
-    sizes: dict[str, dict[str, int]] = {}
-    for obj in _list(s3, bucket, _join(prefix, STEP_PREFIX)):
-        rel = obj["Key"][len(prefix) + 1 if prefix else 0 :]
-        step_dir, _, name = rel.partition("/")
-        sizes.setdefault(step_dir, {})[name] = obj["Size"]
+    if listed is None:
+        listed = step_objects(s3, bucket, prefix)
     found = []
-    for step_dir, objects in sizes.items():
-        if MANIFEST not in objects:
+    for step_dir, objects in listed.items():
+        base = _join(prefix, step_dir)
+        if f"{base}/{MANIFEST}" not in objects:
             continue
-        body = s3.get_object(Bucket=bucket, Key=_join(prefix, step_dir, MANIFEST))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=f"{base}/{MANIFEST}")["Body"].read()
         manifest = json.loads(body)
-        if all(objects.get(rel) == size for rel, size in manifest["files"].items()):
+        if all(objects.get(f"{base}/{rel}") == size for rel, size in manifest["files"].items()):
             found.append((int(manifest["step"]), manifest))
     return sorted(found, key=lambda t: t[0])
 
@@ -149,9 +160,8 @@ def data_objects(
     if prefix.endswith(suffixes):
         return [(prefix, s3.head_object(Bucket=bucket, Key=prefix)["ContentLength"])]
     under = _join(prefix) + "/" if prefix else ""
-    return sorted(
-        (o["Key"], o["Size"]) for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes)
-    )
+    objects = list_objects(s3, bucket, under)
+    return sorted((o["Key"], o["Size"]) for o in objects if o["Key"].endswith(suffixes))
 
 
 def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:
