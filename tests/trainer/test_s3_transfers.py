@@ -1,4 +1,4 @@
-"""Checkpoint transfers to and from S3 (moto in server mode, as in test_trainer_s3.py): uploads in
+"""Checkpoint transfers to and from S3 (moto in server mode, trainer_support.moto_s3): uploads in
 the background, one at a time; S3 retention by checkpoint.keep with the manifest deleted first;
 the bucket's lifecycle rules; a restore that every rank fetches its share of, at the same time."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,17 @@ import boto3
 import pytest
 import torch
 import torch.distributed as dist
-from trainer_support import CKPT_EVERY, ROOT, STEPS, _env, ok, run_trainer, start_trainer
+from trainer_support import (
+    CKPT_EVERY,
+    ROOT,
+    STEPS,
+    _env,
+    _free_port,
+    moto_s3,
+    ok,
+    run_trainer,
+    start_trainer,
+)
 
 from components.artifacts import render_lifecycle_rules
 from trainer import checkpoint, s3_restore, s3_retention, s3_store, s3_sync, s3_upload
@@ -30,28 +39,10 @@ BUCKET = "ts-transfers"
 
 @pytest.fixture(scope="module")
 def s3():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    mp = pytest.MonkeyPatch()
-    for k, v in {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        mp.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        mp.delenv(k, raising=False)
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    # Versioned, as components/buckets.py makes every bucket.
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield client
-    mp.undo()
-    server.stop()
+    with moto_s3(BUCKET) as client:
+        # Versioned, as components/buckets.py makes every bucket.
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
 
 
 def fake_step(root: Path, step: int, world: int = 1, size: int = 64) -> Path:
@@ -150,12 +141,9 @@ def test_rank_0_commits_a_step_only_once_every_rank_uploaded_its_files(s3, tmp_p
 @pytest.fixture
 def one_rank_group():
     """A one-rank gloo process group in this process, as the trainer makes alone."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     dist.init_process_group(
         "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method=f"tcp://127.0.0.1:{_free_port()}",
         rank=0,
         world_size=1,
         timeout=timedelta(seconds=60),
@@ -259,11 +247,8 @@ def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_
     manifest = s3_store.complete_steps(url, s3)[-1][1]
     root, out = tmp_path / "ckpt", tmp_path / "out"
     out.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}"]
+    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}"]
     cmd += [str(Path(__file__).with_name("restore_worker.py")), url, str(root), str(out)]
     p = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]

@@ -8,7 +8,7 @@ import shutil
 
 import boto3
 import pytest
-from trainer_support import CKPT_EVERY, STEPS, ok, run_trainer
+from trainer_support import CKPT_EVERY, STEPS, moto_s3, ok, run_trainer
 
 from trainer import checkpoint, s3_store
 from trainer.config_sections import DataConfig
@@ -20,26 +20,8 @@ URL = f"s3://{BUCKET}/checkpoints/job"
 
 @pytest.fixture(scope="module")
 def s3_env():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():  # run_trainer's subprocesses inherit os.environ
-        mp.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        mp.delenv(k, raising=False)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
-    yield boto3.client("s3")
-    mp.undo()
-    server.stop()
+    with moto_s3(BUCKET) as client:
+        yield client
 
 
 def test_checkpoints_go_to_s3_and_a_new_volume_resumes_from_them(s3_env, single_run, tmp_path):
