@@ -7,11 +7,13 @@ Protocol, under `checkpoint.upload` = s3://BUCKET/PREFIX:
   file by file to `PREFIX/step_NNNNNNNN/<relative path>`; then, LAST, rank 0 writes
   `PREFIX/step_NNNNNNNN/MANIFEST.json`: {"step": N, "files": {<relative path>: <size>}}.
   The manifest is the commit point: a step without one (an upload cut short by a SIGKILL, a lost
-  node, a full quota) is not a checkpoint, whatever objects it holds.
+  node, a full quota) is not a checkpoint, whatever objects it holds. Every rank sends its own
+  files (trainer/s3_upload.py).
 - Restore lists `PREFIX/`, reads the manifests newest step first, and takes the first step whose
   every listed object exists with the listed size (S3 PutObject is atomic per object: an object
   is either absent or whole). It downloads into a hidden `.tmp-s3-step_NNNNNNNN` in the local
-  checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well.
+  checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well
+  (trainer/s3_restore.py, every rank downloading a share).
 - The consolidated export is one object (`MODELS/<name>`): PutObject or a completed multipart
   upload makes it visible whole or not at all.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -48,23 +49,6 @@ def client():
     import boto3  # the trainer's only AWS dependency, imported when S3 is used
 
     return boto3.client("s3")
-
-
-def upload_checkpoint(url: str, path: str | Path, s3=None) -> str:
-    """Send one complete local checkpoint directory, then its manifest; returns its S3 URL."""
-    s3 = s3 or client()
-    bucket, prefix = split_url(url)
-    path = Path(path)
-    base = _join(prefix, path.name)
-    files = {}
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path).as_posix()
-        s3.upload_file(str(f), bucket, _join(base, rel))
-        files[rel] = f.stat().st_size
-    step = int(path.name.removeprefix(STEP_PREFIX))
-    body = json.dumps({"step": step, "files": files}, indent=1).encode()
-    s3.put_object(Bucket=bucket, Key=_join(base, MANIFEST), Body=body)  # the commit point
-    return f"s3://{bucket}/{base}"
 
 
 def list_objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
@@ -102,27 +86,6 @@ def complete_steps(
         if all(objects.get(f"{base}/{rel}") == size for rel, size in manifest["files"].items()):
             found.append((int(manifest["step"]), manifest))
     return sorted(found, key=lambda t: t[0])
-
-
-def restore_latest(url: str, root: str | Path, s3=None) -> Path | None:
-    """Download the newest complete uploaded checkpoint into `root` (published by rename);
-    None when the bucket holds none."""
-    s3 = s3 or client()
-    steps = complete_steps(url, s3)
-    if not steps:
-        return None
-    step, manifest = steps[-1]
-    bucket, prefix = split_url(url)
-    name = f"{STEP_PREFIX}{step:08d}"
-    root = Path(root)
-    final, tmp = root / name, root / f".tmp-s3-{name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel in manifest["files"]:
-        dest = tmp / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, _join(prefix, name, rel), str(dest))
-    os.rename(tmp, final)
-    return final
 
 
 def models_url(url: str) -> str:

@@ -57,6 +57,13 @@ def fake_step(root: Path, step: int, world: int = 1, size: int = 64) -> Path:
     return path
 
 
+def upload(url: str, path: Path, s3) -> None:
+    """A complete local checkpoint sent as the trainer sends it (one rank), nothing pruned."""
+    up = s3_upload.Uploader(url, 0, 1, keep=1000, s3=s3, say=lambda _: None)
+    up.start(path)
+    up.wait()
+
+
 def keys(s3, prefix: str) -> set[str]:
     listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
     return {o["Key"] for o in listed}
@@ -175,7 +182,7 @@ def test_a_checkpoint_due_while_an_upload_runs_is_skipped_and_the_last_one_waite
 def test_s3_keeps_checkpoint_keep_steps_deleting_each_manifest_first(s3, tmp_path):
     url = f"s3://{BUCKET}/checkpoints/keep"
     for step in (1, 2, 3, 4):
-        s3_store.upload_checkpoint(url, fake_step(tmp_path, step))
+        upload(url, fake_step(tmp_path, step), s3)
     # An upload cut short long ago (no manifest), and one in flight after the newest.
     s3.put_object(Bucket=BUCKET, Key="checkpoints/keep/step_00000000/junk", Body=b"x")
     s3.put_object(Bucket=BUCKET, Key="checkpoints/keep/step_00000002/.ranks/rank_0.json", Body=b"")
@@ -243,7 +250,7 @@ def test_the_bucket_lifecycle_rules_are_accepted_by_s3_as_rendered(s3):
 def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_path):
     url = f"s3://{BUCKET}/checkpoints/restore"
     src = fake_step(tmp_path / "src", 7, world=2, size=1000)
-    s3_store.upload_checkpoint(url, src)
+    upload(url, src, s3)
     manifest = s3_store.complete_steps(url, s3)[-1][1]
     root, out = tmp_path / "ckpt", tmp_path / "out"
     out.mkdir()
@@ -268,6 +275,22 @@ def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_
     for rel, size in manifest["files"].items():
         assert (root / "step_00000007" / rel).stat().st_size == size
     assert [p.name for p in root.iterdir()] == ["step_00000007"]
+
+
+def test_a_step_whose_objects_do_not_match_its_manifest_is_not_restored(
+    s3, tmp_path, one_rank_group
+):
+    url = f"s3://{BUCKET}/checkpoints/torn"
+    step = tmp_path / "step_00000003"
+    (step / "rng").mkdir(parents=True)
+    (step / ".metadata").write_bytes(b"m" * 10)
+    (step / checkpoint.STATE_FILE).write_text("{}")
+    (step / "rng" / "rank_0.pt").write_bytes(b"r" * 5)
+    upload(url, step, s3)
+    assert [s for s, _ in s3_store.complete_steps(url)] == [3]
+    s3.put_object(Bucket=BUCKET, Key="checkpoints/torn/step_00000003/rng/rank_0.pt", Body=b"r")
+    assert s3_store.complete_steps(url) == []
+    assert s3_restore.restore_latest(url, tmp_path / "restore", 0, 1) is None
 
 
 def test_restore_splits_files_by_size():
