@@ -97,10 +97,6 @@ class Budget:
         return self.bytes / (min(self.volume_mbps, self.s3_mbps) * MB)
 
     @property
-    def restore_s(self) -> float:
-        return self.upload_s
-
-    @property
     def collective_limit_s(self) -> float:
         return self.timeout_s * TIMEOUT_SHARE
 

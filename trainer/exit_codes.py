@@ -31,8 +31,6 @@ EXIT_RETRY = 200
 # up): retryable, so the operator recreates the pod, which may land on another node; the
 # crash-loop guard bounds a failure that follows the job everywhere (crash_loop.py).
 EXIT_NODE_CHECK = 201
-# Codes trainer.launch and the self-test choose themselves, above 128 + the highest signal.
-OWN_RETRYABLE = (EXIT_RETRY, EXIT_NODE_CHECK)
 
 
 def from_signal(signum: int) -> int:

@@ -45,14 +45,14 @@ def restore_latest(
         steps = s3_store.complete_steps(url, s3)
         chosen = [steps[-1] if steps else None]
         if steps:
-            name = f"{s3_store.STEP_PREFIX}{steps[-1][0]:08d}"
-            shutil.rmtree(root / f".tmp-s3-{name}", ignore_errors=True)  # a cut-short restore
-            (root / f".tmp-s3-{name}").mkdir(parents=True)
+            tmp = root / f".tmp-s3-{checkpoint.step_name(steps[-1][0])}"
+            shutil.rmtree(tmp, ignore_errors=True)  # a cut-short restore
+            tmp.mkdir(parents=True)
     dist.broadcast_object_list(chosen, src=0, group=group)
     if chosen[0] is None:
         return None
     step, manifest = chosen[0]
-    name = f"{s3_store.STEP_PREFIX}{step:08d}"
+    name = checkpoint.step_name(step)
     final, tmp = root / name, root / f".tmp-s3-{name}"
     bucket, prefix = s3_store.split_url(url)
     base = f"{prefix}/{name}" if prefix else name

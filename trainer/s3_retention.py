@@ -22,31 +22,21 @@ _STEP_DIR = re.compile(r"^step_(\d{8})$")
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys (S3 API reference)
 
 
-def _objects_by_step(s3, bucket: str, prefix: str) -> dict[int, list[str]]:
-    under = f"{prefix}/" if prefix else ""
-    steps: dict[int, list[str]] = {}
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"{under}{s3_store.STEP_PREFIX}"
-    )
-    for page in pages:
-        for obj in page.get("Contents", []):
-            step_dir = obj["Key"][len(under) :].partition("/")[0]
-            m = _STEP_DIR.match(step_dir)
-            if m:
-                steps.setdefault(int(m.group(1)), []).append(obj["Key"])
-    return steps
-
-
 def prune(url: str, keep: int, s3=None) -> list[int]:
     """Delete the uploaded steps older than the newest `keep` complete ones; returns their
     steps, oldest first."""
     s3 = s3 or s3_store.client()
     bucket, prefix = s3_store.split_url(url)
-    complete = [step for step, _ in s3_store.complete_steps(url, s3)]
+    listed = s3_store.step_objects(s3, bucket, prefix)  # one listing for both questions
+    complete = [step for step, _ in s3_store.complete_steps(url, s3, listed)]
     if len(complete) <= keep:
         return []
     oldest_kept = complete[-keep]
-    steps = _objects_by_step(s3, bucket, prefix)
+    steps = {
+        int(m.group(1)): list(objects)
+        for step_dir, objects in listed.items()
+        if (m := _STEP_DIR.match(step_dir))
+    }
     doomed = sorted(step for step in steps if step < oldest_kept)
     for step in doomed:
         keys = steps[step]

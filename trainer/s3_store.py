@@ -7,11 +7,13 @@ Protocol, under `checkpoint.upload` = s3://BUCKET/PREFIX:
   file by file to `PREFIX/step_NNNNNNNN/<relative path>`; then, LAST, rank 0 writes
   `PREFIX/step_NNNNNNNN/MANIFEST.json`: {"step": N, "files": {<relative path>: <size>}}.
   The manifest is the commit point: a step without one (an upload cut short by a SIGKILL, a lost
-  node, a full quota) is not a checkpoint, whatever objects it holds.
+  node, a full quota) is not a checkpoint, whatever objects it holds. Every rank sends its own
+  files (trainer/s3_upload.py).
 - Restore lists `PREFIX/`, reads the manifests newest step first, and takes the first step whose
   every listed object exists with the listed size (S3 PutObject is atomic per object: an object
   is either absent or whole). It downloads into a hidden `.tmp-s3-step_NNNNNNNN` in the local
-  checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well.
+  checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well
+  (trainer/s3_restore.py, every rank downloading a share).
 - The consolidated export is one object (`MODELS/<name>`): PutObject or a completed multipart
   upload makes it visible whole or not at all.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -50,68 +51,41 @@ def client():
     return boto3.client("s3")
 
 
-def upload_checkpoint(url: str, path: str | Path, s3=None) -> str:
-    """Send one complete local checkpoint directory, then its manifest; returns its S3 URL."""
-    s3 = s3 or client()
-    bucket, prefix = split_url(url)
-    path = Path(path)
-    base = _join(prefix, path.name)
-    files = {}
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        rel = f.relative_to(path).as_posix()
-        s3.upload_file(str(f), bucket, _join(base, rel))
-        files[rel] = f.stat().st_size
-    step = int(path.name.removeprefix(STEP_PREFIX))
-    body = json.dumps({"step": step, "files": files}, indent=1).encode()
-    s3.put_object(Bucket=bucket, Key=_join(base, MANIFEST), Body=body)  # the commit point
-    return f"s3://{bucket}/{base}"
-
-
-def _list(s3, bucket: str, prefix: str) -> Iterator[dict]:
+def list_objects(s3, bucket: str, prefix: str) -> Iterator[dict]:
+    """Every object under `prefix`, page after page (a ListObjectsV2 call returns 1000 at most)."""
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         yield from page.get("Contents", [])
 
 
-def complete_steps(url: str, s3=None) -> list[tuple[int, dict]]:
+def step_objects(s3, bucket: str, prefix: str) -> dict[str, dict[str, int]]:
+    """{step directory: {key: size}} of the objects under PREFIX/step_*, in one listing."""
+    found: dict[str, dict[str, int]] = {}
+    for obj in list_objects(s3, bucket, _join(prefix, STEP_PREFIX)):
+        step_dir = obj["Key"][len(prefix) + 1 if prefix else 0 :].partition("/")[0]
+        found.setdefault(step_dir, {})[obj["Key"]] = obj["Size"]
+    return found
+
+
+def complete_steps(
+    url: str, s3=None, listed: dict[str, dict[str, int]] | None = None
+) -> list[tuple[int, dict]]:
     """(step, manifest) of every uploaded checkpoint whose objects match its manifest,
-    oldest first. Steps without a manifest, or missing or short objects, are left out."""
+    oldest first. Steps without a manifest, or missing or short objects, are left out.
+    `listed`: step_objects' answer, when the caller has listed the steps already."""
     s3 = s3 or client()
     bucket, prefix = split_url(url)
-    sizes: dict[str, dict[str, int]] = {}
-    for obj in _list(s3, bucket, _join(prefix, STEP_PREFIX)):
-        rel = obj["Key"][len(prefix) + 1 if prefix else 0 :]
-        step_dir, _, name = rel.partition("/")
-        sizes.setdefault(step_dir, {})[name] = obj["Size"]
+    if listed is None:
+        listed = step_objects(s3, bucket, prefix)
     found = []
-    for step_dir, objects in sizes.items():
-        if MANIFEST not in objects:
+    for step_dir, objects in listed.items():
+        base = _join(prefix, step_dir)
+        if f"{base}/{MANIFEST}" not in objects:
             continue
-        body = s3.get_object(Bucket=bucket, Key=_join(prefix, step_dir, MANIFEST))["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=f"{base}/{MANIFEST}")["Body"].read()
         manifest = json.loads(body)
-        if all(objects.get(rel) == size for rel, size in manifest["files"].items()):
+        if all(objects.get(f"{base}/{rel}") == size for rel, size in manifest["files"].items()):
             found.append((int(manifest["step"]), manifest))
     return sorted(found, key=lambda t: t[0])
-
-
-def restore_latest(url: str, root: str | Path, s3=None) -> Path | None:
-    """Download the newest complete uploaded checkpoint into `root` (published by rename);
-    None when the bucket holds none."""
-    s3 = s3 or client()
-    steps = complete_steps(url, s3)
-    if not steps:
-        return None
-    step, manifest = steps[-1]
-    bucket, prefix = split_url(url)
-    name = f"{STEP_PREFIX}{step:08d}"
-    root = Path(root)
-    final, tmp = root / name, root / f".tmp-s3-{name}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for rel in manifest["files"]:
-        dest = tmp / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, _join(prefix, name, rel), str(dest))
-    os.rename(tmp, final)
-    return final
 
 
 def models_url(url: str) -> str:
@@ -149,9 +123,8 @@ def data_objects(
     if prefix.endswith(suffixes):
         return [(prefix, s3.head_object(Bucket=bucket, Key=prefix)["ContentLength"])]
     under = _join(prefix) + "/" if prefix else ""
-    return sorted(
-        (o["Key"], o["Size"]) for o in _list(s3, bucket, under) if o["Key"].endswith(suffixes)
-    )
+    objects = list_objects(s3, bucket, under)
+    return sorted((o["Key"], o["Size"]) for o in objects if o["Key"].endswith(suffixes))
 
 
 def data_keys(url: str, s3=None, suffixes: tuple[str, ...] = DATA_SUFFIXES) -> list[str]:

@@ -141,8 +141,8 @@ class Uploader:
         deadline = time.monotonic() + COMMIT_TIMEOUT_S
         keys = {f"{base}/{RANKS_DIR}/rank_{r}.json" for r in range(self.world)}
         while True:
-            listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=f"{base}/{RANKS_DIR}/")
-            if keys <= {o["Key"] for o in listed.get("Contents", [])}:
+            listed = s3_store.list_objects(self.s3, bucket, f"{base}/{RANKS_DIR}/")
+            if keys <= {o["Key"] for o in listed}:
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{base}: not every rank uploaded in {COMMIT_TIMEOUT_S} s")

@@ -1,4 +1,4 @@
-"""Checkpoint transfers to and from S3 (moto in server mode, as in test_trainer_s3.py): uploads in
+"""Checkpoint transfers to and from S3 (moto in server mode, trainer_support.moto_s3): uploads in
 the background, one at a time; S3 retention by checkpoint.keep with the manifest deleted first;
 the bucket's lifecycle rules; a restore that every rank fetches its share of, at the same time."""
 
@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,17 @@ import boto3
 import pytest
 import torch
 import torch.distributed as dist
-from trainer_support import CKPT_EVERY, ROOT, STEPS, _env, ok, run_trainer, start_trainer
+from trainer_support import (
+    CKPT_EVERY,
+    ROOT,
+    STEPS,
+    _env,
+    _free_port,
+    moto_s3,
+    ok,
+    run_trainer,
+    start_trainer,
+)
 
 from components.artifacts import render_lifecycle_rules
 from trainer import checkpoint, s3_restore, s3_retention, s3_store, s3_sync, s3_upload
@@ -30,28 +39,10 @@ BUCKET = "ts-transfers"
 
 @pytest.fixture(scope="module")
 def s3():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    mp = pytest.MonkeyPatch()
-    for k, v in {
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        mp.setenv(k, v)
-    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        mp.delenv(k, raising=False)
-    client = boto3.client("s3")
-    client.create_bucket(Bucket=BUCKET)
-    # Versioned, as components/buckets.py makes every bucket.
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield client
-    mp.undo()
-    server.stop()
+    with moto_s3(BUCKET) as client:
+        # Versioned, as components/buckets.py makes every bucket.
+        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        yield client
 
 
 def fake_step(root: Path, step: int, world: int = 1, size: int = 64) -> Path:
@@ -64,6 +55,13 @@ def fake_step(root: Path, step: int, world: int = 1, size: int = 64) -> Path:
         (path / f"__{r}_0.distcp").write_bytes(bytes([r]) * size * (r + 1))
         (path / "rng" / f"rank_{r}.pt").write_bytes(b"r" * 5)
     return path
+
+
+def upload(url: str, path: Path, s3) -> None:
+    """A complete local checkpoint sent as the trainer sends it (one rank), nothing pruned."""
+    up = s3_upload.Uploader(url, 0, 1, keep=1000, s3=s3, say=lambda _: None)
+    up.start(path)
+    up.wait()
 
 
 def keys(s3, prefix: str) -> set[str]:
@@ -150,12 +148,9 @@ def test_rank_0_commits_a_step_only_once_every_rank_uploaded_its_files(s3, tmp_p
 @pytest.fixture
 def one_rank_group():
     """A one-rank gloo process group in this process, as the trainer makes alone."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     dist.init_process_group(
         "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method=f"tcp://127.0.0.1:{_free_port()}",
         rank=0,
         world_size=1,
         timeout=timedelta(seconds=60),
@@ -187,7 +182,7 @@ def test_a_checkpoint_due_while_an_upload_runs_is_skipped_and_the_last_one_waite
 def test_s3_keeps_checkpoint_keep_steps_deleting_each_manifest_first(s3, tmp_path):
     url = f"s3://{BUCKET}/checkpoints/keep"
     for step in (1, 2, 3, 4):
-        s3_store.upload_checkpoint(url, fake_step(tmp_path, step))
+        upload(url, fake_step(tmp_path, step), s3)
     # An upload cut short long ago (no manifest), and one in flight after the newest.
     s3.put_object(Bucket=BUCKET, Key="checkpoints/keep/step_00000000/junk", Body=b"x")
     s3.put_object(Bucket=BUCKET, Key="checkpoints/keep/step_00000002/.ranks/rank_0.json", Body=b"")
@@ -255,15 +250,12 @@ def test_the_bucket_lifecycle_rules_are_accepted_by_s3_as_rendered(s3):
 def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_path):
     url = f"s3://{BUCKET}/checkpoints/restore"
     src = fake_step(tmp_path / "src", 7, world=2, size=1000)
-    s3_store.upload_checkpoint(url, src)
+    upload(url, src, s3)
     manifest = s3_store.complete_steps(url, s3)[-1][1]
     root, out = tmp_path / "ckpt", tmp_path / "out"
     out.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}"]
+    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}"]
     cmd += [str(Path(__file__).with_name("restore_worker.py")), url, str(root), str(out)]
     p = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
@@ -283,6 +275,22 @@ def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_
     for rel, size in manifest["files"].items():
         assert (root / "step_00000007" / rel).stat().st_size == size
     assert [p.name for p in root.iterdir()] == ["step_00000007"]
+
+
+def test_a_step_whose_objects_do_not_match_its_manifest_is_not_restored(
+    s3, tmp_path, one_rank_group
+):
+    url = f"s3://{BUCKET}/checkpoints/torn"
+    step = tmp_path / "step_00000003"
+    (step / "rng").mkdir(parents=True)
+    (step / ".metadata").write_bytes(b"m" * 10)
+    (step / checkpoint.STATE_FILE).write_text("{}")
+    (step / "rng" / "rank_0.pt").write_bytes(b"r" * 5)
+    upload(url, step, s3)
+    assert [s for s, _ in s3_store.complete_steps(url)] == [3]
+    s3.put_object(Bucket=BUCKET, Key="checkpoints/torn/step_00000003/rng/rank_0.pt", Body=b"r")
+    assert s3_store.complete_steps(url) == []
+    assert s3_restore.restore_latest(url, tmp_path / "restore", 0, 1) is None
 
 
 def test_restore_splits_files_by_size():

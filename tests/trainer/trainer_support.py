@@ -5,13 +5,17 @@ folder has a conftest.py too, `from conftest import` picks whichever loaded last
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from trainer.metrics import read_records
 
@@ -75,6 +79,36 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def moto_s3(bucket: str) -> Iterator:
+    """A moto S3 server in server mode on localhost holding `bucket`, reached through
+    AWS_ENDPOINT_URL (boto3 reads it; run_trainer's subprocesses inherit os.environ); yields a
+    client of it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    mp = pytest.MonkeyPatch()
+    for k, v in {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        mp.setenv(k, v)
+    for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        mp.delenv(k, raising=False)
+    try:
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=bucket)
+        yield client
+    finally:
+        mp.undo()
+        server.stop()
 
 
 def command(workdir: Path, args: list[str], nproc: int = 0, max_restarts: int = 0) -> list[str]:
