@@ -11,25 +11,35 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def project_with_secrets(tmp: Path, source: str, stack: str, edit) -> Path:
+    """A copy of the project in `tmp` whose stack `stack` is `Pulumi.<source>.yaml` holding
+    both stack secrets (the HF token, the dev pod's ssh keys), then edited by `edit(config)`."""
+    for f in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / f, tmp / f)
+    data = yaml.safe_load((ROOT / f"Pulumi.{source}.yaml").read_text())
+    conf = data["config"]
+    conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
+    conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
+    edit(conf)
+    (tmp / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data))
+    return tmp
+
+
 def full_project(tmp: Path) -> Path:
     """The efa stack (a PyTorchJob and a RayJob, artifacts, notifications) plus the dev pod
     with ssh and a load balancer, and the HF token: every workload the stack renders."""
-    for f in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / f, tmp / f)
-    stack = yaml.safe_load((ROOT / "Pulumi.efa.yaml").read_text())
-    conf = stack["config"]
-    conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
-    conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
-    conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
-    conf["trainstack:devPod"] = {
-        "enabled": True,
-        "nodePool": "efa",
-        "ssh": True,
-        "volume": "checkpoints",
-        "loadBalancerCidrs": ["198.51.100.0/24"],
-    }
-    (tmp / "Pulumi.full.yaml").write_text(yaml.safe_dump(stack))
-    return tmp
+
+    def edit(conf: dict) -> None:
+        conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
+        conf["trainstack:devPod"] = {
+            "enabled": True,
+            "nodePool": "efa",
+            "ssh": True,
+            "volume": "checkpoints",
+            "loadBalancerCidrs": ["198.51.100.0/24"],
+        }
+
+    return project_with_secrets(tmp, "efa", "full", edit)
 
 
 def pod_templates(m: dict) -> list[tuple[str, dict]]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 from support import plan
+from workload_support import project_with_secrets
 
 from components import image, image_policies
 from components.config import ImageConfig
@@ -388,16 +388,12 @@ def test_removing_a_job_removes_it_and_changing_nodes_resizes_it():
 
 def _project_with_secret(tmp_path: Path) -> Path:
     """A copy of the project's stack files where the dev stack also holds the two secrets."""
-    for f in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / f, tmp_path / f)
-    stack = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
-    conf = stack["config"]
-    conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
-    conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
-    conf["trainstack:trainingJobs"]["llama-1b"]["hfToken"] = True
-    conf["trainstack:devPod"] = {"enabled": True, "nodePool": "small"}
-    (tmp_path / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack))
-    return tmp_path
+
+    def edit(conf: dict) -> None:
+        conf["trainstack:trainingJobs"]["llama-1b"]["hfToken"] = True
+        conf["trainstack:devPod"] = {"enabled": True, "nodePool": "small"}
+
+    return project_with_secrets(tmp_path, "dev", "dev", edit)
 
 
 def test_secrets_never_appear_unwrapped_in_inputs_or_manifests(tmp_path):
