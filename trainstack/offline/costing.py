@@ -74,10 +74,12 @@ def stack_resources(
 def price_stack(
     stack_cfg: StackConfig,
     stack: str,
-    prices: cost.PriceTable | None = None,
+    prices_file: Path = cost.PRICES_FILE,
     project_dir: Path | None = None,
 ) -> cost.CostReport:
-    """Validate and price a stack config; raises ConfigError or PriceError."""
+    """Validate and price a stack config with the price table `prices_file`; raises ConfigError
+    or PriceError (the table is read before the program runs)."""
     cfg = platform_config.parse_pulumi_config(stack_cfg.config)
+    prices = cost.load_prices(cfg.region, prices_file)
     resources = stack_resources(stack_cfg, cfg, project_dir)
-    return cost.estimate(cfg, prices or cost.load_prices(cfg.region), stack, resources)
+    return cost.estimate(cfg, prices, stack, resources)
