@@ -42,6 +42,23 @@ def price_stack_file(path: Path, stack: str) -> Priced:
         report = price_stack(load_stack_file(path, stack), short_stack(stack))
     except (StackFileError, ConfigError, PriceError) as err:
         raise NotPriced(str(err)) from None
+    return _priced(report)
+
+
+def price_plan(result: Any) -> Priced:
+    """The figures of an offline plan that has run (trainstack.offline.plan.PlanResult, the
+    summary's): its resources priced, without running the program again."""
+    from trainstack.cost import PriceError
+    from trainstack.offline.costing import price_plan as price
+
+    try:
+        report = price(result)
+    except PriceError as err:
+        raise NotPriced(str(err)) from None
+    return _priced(report)
+
+
+def _priced(report: Any) -> Priced:
     return Priced(
         gpu_ceiling=report.gpu_ceiling,
         idle_hourly=report.idle_hourly,
@@ -76,17 +93,25 @@ def _side(priced: Priced | None, note: str) -> dict[str, Any]:
 
 
 def impact(
-    head_file: Path, stack: str, base: Priced | None, base_file: Path | None
+    head_file: Path,
+    stack: str,
+    base: Priced | None,
+    base_file: Path | None,
+    head_plan: Any = None,
 ) -> dict[str, Any]:
     """{"before": ..., "after": ...}: each side the Priced fields plus a note (where it came
     from, or why it is not priced). A head file that cannot be priced is reported, not fatal:
-    the preview itself says what is wrong with it."""
+    the preview itself says what is wrong with it. `head_plan`: the head file's offline plan,
+    when one has run (the summary), priced instead of running the program again."""
     if base is not None:
         before = _side(base, f"base stack file {base_file}")
     else:
         before = _side(None, "not given (--base-stack-file)")
     try:
-        after = _side(price_stack_file(head_file, stack), f"stack file {head_file}")
+        head = (
+            price_plan(head_plan) if head_plan is not None else price_stack_file(head_file, stack)
+        )
+        after = _side(head, f"stack file {head_file}")
     except NotPriced as err:
         after = _side(None, f"not priced: {err}")
     return {"before": before, "after": after}

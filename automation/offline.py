@@ -47,6 +47,7 @@ def summarise(
     print(f"automation: summary of stack {opts.stack} from {head} (offline)", file=out, flush=True)
     violations: list[dict[str, Any]] = []
     phase, error = None, None
+    result = None  # the head's plan, priced below (the program runs once)
     try:
         result = offline_plan.run(project_dir, short_stack(opts.stack), fetch_crds=False)
         violations = [violation_record(v) for v in result.policy_violations]
@@ -77,7 +78,7 @@ def summarise(
         phase=phase,
         error=error,
         changes_by_component=None,
-        cost_impact=cost_impact(opts, base),
+        cost_impact=cost_impact(opts, base, result),
     )
     report(summary, opts, out)
     return code

@@ -295,13 +295,14 @@ def run(
     return code
 
 
-def cost_impact(opts: Options, base: Priced | None) -> dict[str, Any] | None:
+def cost_impact(opts: Options, base: Priced | None, head_plan: Any = None) -> dict[str, Any] | None:
     """Before/after for the operations that change the stack (read after `config set` wrote
-    the edits to the stack file); None for refresh/destroy."""
+    the edits to the stack file); None for refresh/destroy. `head_plan`: the stack file's
+    offline plan when the operation ran one (impact.impact)."""
     if opts.operation not in _COST_OPERATIONS:
         return None
     head = Path(opts.project_dir) / stack_file_name(opts.stack)
-    return impact(head, opts.stack, base, opts.base_stack_file)
+    return impact(head, opts.stack, base, opts.base_stack_file, head_plan)
 
 
 def report(summary: dict[str, Any], opts: Options, out: TextIO) -> None:

@@ -335,9 +335,9 @@ def check_job(
             f"{key(*path, 'checkpointVolume')} = {job.checkpoint_volume!r}: an EBS "
             f"volume attaches to one node, but {spans}; use an fsx or efs volume"
         )
-    vol = volumes.get(job.checkpoint_volume or "")
-    if vol is not None and vol.data_repository is not None:
-        issues += check_job_folder(path, name, str(job.checkpoint_volume), vol.data_repository)
+    volume = volumes.get(job.checkpoint_volume or "")
+    if volume is not None and volume.data_repository is not None:
+        issues += check_job_folder(path, name, str(job.checkpoint_volume), volume.data_repository)
     if job.hf_token and "hfToken" not in secrets:
         issues.append(
             f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set "
@@ -351,7 +351,6 @@ def check_job(
                 f"{key(*path, 'env', env_name)}: looks like a secret; plain env values "
                 "show in `kubectl describe`; use hfToken or a Kubernetes Secret"
             )
-    volume = volumes.get(job.checkpoint_volume or "")
     return issues + check_trainer_args(path, job, uploads=job.uploads(artifacts), volume=volume)
 
 

@@ -18,6 +18,23 @@ Check = Callable[[str, Mapping[str, Any], Mapping[str, Any]], list[str]]
 WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 GPU = "nvidia.com/gpu"
 
+# The types whose pods the rules read: the jobs and dev pod first, then every workload kind that
+# holds a pod template (pod_security, pods, root_step).
+JOBS = (
+    "kubernetes:kubeflow.org/v1:PyTorchJob",
+    "kubernetes:ray.io/v1:RayJob",
+    "kubernetes:core/v1:Pod",
+)
+WORKLOADS = JOBS + (
+    "kubernetes:ray.io/v1:RayCluster",
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+)
+
 
 @dataclass(frozen=True)
 class Rule:

@@ -20,23 +20,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .base import MANDATORY, Check, Rule, get, name_of, pod_templates, spec_containers
+from .base import (
+    JOBS,
+    MANDATORY,
+    WORKLOADS,
+    Check,
+    Rule,
+    get,
+    name_of,
+    pod_templates,
+    spec_containers,
+)
 from .root_step import sparing_root_step
-
-JOBS = (
-    "kubernetes:kubeflow.org/v1:PyTorchJob",
-    "kubernetes:ray.io/v1:RayJob",
-    "kubernetes:core/v1:Pod",
-)
-WORKLOADS = JOBS + (
-    "kubernetes:ray.io/v1:RayCluster",
-    "kubernetes:apps/v1:Deployment",
-    "kubernetes:apps/v1:DaemonSet",
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:apps/v1:ReplicaSet",
-    "kubernetes:batch/v1:Job",
-    "kubernetes:batch/v1:CronJob",
-)
 
 # The Helm releases' DaemonSet names of the device plugins the stack installs (components/gpu.py)
 # and the upstream manifests' names; only these may ever be exempt, and only in kube-system.

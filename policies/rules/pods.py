@@ -7,8 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import GPU, MANDATORY, Rule, containers, get, secret_named
-from .pod_security import JOBS, WORKLOADS
+from .base import GPU, JOBS, MANDATORY, WORKLOADS, Rule, containers, get, secret_named
 
 ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")

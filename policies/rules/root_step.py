@@ -15,23 +15,18 @@ from typing import Any
 
 from policies.required import VOLUME_PREPARE_NAMESPACE, VOLUME_PREPARE_PREFIX
 
-from .base import MANDATORY, Check, Rule, get, name_of, pod_templates, spec_containers
+from .base import (
+    MANDATORY,
+    WORKLOADS,
+    Check,
+    Rule,
+    get,
+    name_of,
+    pod_templates,
+    spec_containers,
+)
 
 JOB = "kubernetes:batch/v1:Job"
-# Every workload type, as pod_security.WORKLOADS (which imports this module; a test keeps the two
-# equal).
-WORKLOADS = (
-    "kubernetes:kubeflow.org/v1:PyTorchJob",
-    "kubernetes:ray.io/v1:RayJob",
-    "kubernetes:core/v1:Pod",
-    "kubernetes:ray.io/v1:RayCluster",
-    "kubernetes:apps/v1:Deployment",
-    "kubernetes:apps/v1:DaemonSet",
-    "kubernetes:apps/v1:StatefulSet",
-    "kubernetes:apps/v1:ReplicaSet",
-    JOB,
-    "kubernetes:batch/v1:CronJob",
-)
 
 
 def is_root_step(type_: str, props: Mapping[str, Any]) -> bool:

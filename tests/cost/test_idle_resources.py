@@ -13,7 +13,7 @@ from test_cost import ROOT, config
 from trainstack import cost
 from trainstack.cli import cost as cost_cli
 from trainstack.offline import plan_report
-from trainstack.offline.costing import price_stack, resources_of
+from trainstack.offline.costing import price_plan, price_stack
 from trainstack.offline.stack_config import load_stack_file
 
 # The list prices of prices.yaml (us-west-2), restated so the test checks the table too.
@@ -25,8 +25,7 @@ M6I_LARGE, M6I_XLARGE = 0.096, 0.192
 
 
 def priced(stack: str, **overrides) -> cost.CostReport:
-    result = support.plan(stack, **overrides)
-    return cost.estimate(result.config, stack=stack, resources=resources_of(result.plan))
+    return price_plan(support.plan(stack, **overrides))
 
 
 def item(report: cost.CostReport, what: str) -> cost.Item:

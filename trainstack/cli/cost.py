@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..cost import PRICES_FILE, PriceError, format_report, load_prices
+from ..cost import PRICES_FILE, PriceError, format_report
 from ..project import ProjectNotFound, find_root
 
 HELP = (
@@ -33,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, root: Path | None = None) -> int:
     """`trainstack cost` with parsed arguments; 0 on success, 2 on a config or price problem."""
-    from components import config as platform_config
     from components.config import ConfigError
 
     # The stack loader loads pulumi (~0.3 s): only when a stack is priced, not on every command.
@@ -42,17 +41,11 @@ def run(args: argparse.Namespace, root: Path | None = None) -> int:
 
     try:
         # The same validation `trainstack plan` runs first, then the program under the mock
-        # engine for the resources to price.
+        # engine for the resources to price (it checks more: plain-text secrets).
         root = Path(root or getattr(args, "project_dir", None) or find_root())
         stack_cfg = load_stack_config(root, args.stack)
-        cfg = platform_config.parse_pulumi_config(stack_cfg.config)
-    except (ConfigError, StackFileError) as err:
-        print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
-        return 2
-    try:
-        prices = load_prices(cfg.region, args.prices)
-        report = price_stack(stack_cfg, args.stack, prices, project_dir=root)
-    except (PriceError, ConfigError) as err:  # the program checks more (plain-text secrets)
+        report = price_stack(stack_cfg, args.stack, args.prices, project_dir=root)
+    except (ConfigError, StackFileError, PriceError) as err:
         print(f"trainstack cost: stack '{args.stack}': {err}", file=sys.stderr)
         return 2
     if args.json:

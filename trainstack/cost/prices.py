@@ -80,24 +80,46 @@ class PriceTable:
     def fsx_lustre(self, deployment: str, throughput: int | None, used_by: str = "") -> float:
         """Per GiB-hour of an FSx for Lustre file system's provisioned capacity."""
         tier = deployment if throughput is None else f"{deployment}/{throughput}"
-        if tier not in self.fsx_lustre_gib:
-            where = f" (used by {used_by})" if used_by else ""
-            raise PriceError(
-                f"no {self.region} FSx for Lustre price for '{tier}'{where} in {self.path}; add "
-                f"`{tier}: <USD per GB-month>` under regions.{self.region}.fsxLustreGbMonth from "
-                "aws.amazon.com/fsx/lustre/pricing/"
-            )
-        return self.fsx_lustre_gib[tier]
+        return self._row(
+            self.fsx_lustre_gib,
+            tier,
+            used_by,
+            what="FSx for Lustre price for",
+            unit="USD per GB-month",
+            under="fsxLustreGbMonth",
+            page="aws.amazon.com/fsx/lustre/pricing/",
+        )
 
     def instance(self, name: str, used_by: str = "") -> float:
-        if name not in self.instances:
+        return self._row(
+            self.instances,
+            name,
+            used_by,
+            what="on-demand price for instance type",
+            unit="USD per hour",
+            under="instances",
+            page="aws.amazon.com/ec2/pricing/on-demand/",
+        )
+
+    def _row(
+        self,
+        rows: dict[str, float],
+        name: str,
+        used_by: str,
+        *,
+        what: str,
+        unit: str,
+        under: str,
+        page: str,
+    ) -> float:
+        """rows[name], or a PriceError saying which row to add to the file, and from where."""
+        if name not in rows:
             where = f" (used by {used_by})" if used_by else ""
             raise PriceError(
-                f"no {self.region} on-demand price for instance type '{name}'{where} in "
-                f"{self.path}; add `{name}: <USD per hour>` under regions.{self.region}.instances "
-                "from aws.amazon.com/ec2/pricing/on-demand/"
+                f"no {self.region} {what} '{name}'{where} in {self.path}; add "
+                f"`{name}: <{unit}>` under regions.{self.region}.{under} from {page}"
             )
-        return self.instances[name]
+        return rows[name]
 
 
 def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:

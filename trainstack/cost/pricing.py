@@ -321,7 +321,7 @@ def estimate(
     has no price.
     """
     prices = prices or load_prices(cfg.region)
-    by_resource = price_resources(resources, prices) if resources is not None else None
+    by_resource = price_resources(resources or (), prices)
 
     system_name, _ = cfg.system_group
     # The system group first: it is the part of the idle cost that is not a GPU pool.
@@ -332,7 +332,7 @@ def estimate(
     pools += [_pool_cost(n, p, prices) for n, p in cfg.node_pools.items()]
 
     notes = []
-    if by_resource is None:
+    if resources is None:
         notes.append(
             "the plan's resources were not given: only the node groups and pools are priced"
         )
@@ -345,12 +345,12 @@ def estimate(
     return CostReport(
         region=cfg.region,
         prices=prices,
-        fixed=by_resource.items if by_resource else (),
+        fixed=by_resource.items,
         pools=tuple(pools),
         notes=tuple(notes),
         stack=stack,
         cluster=cfg.cluster.name,
         gpu_ceiling=cfg.gpu_ceiling(),
         dev_pod=dev_pod_cost(cfg, prices),
-        unpriced=by_resource.unpriced if by_resource else (),
+        unpriced=by_resource.unpriced,
     )

@@ -82,22 +82,22 @@ def _line(u: UnpricedLine) -> str:
     return f"  {u.type}{many}: {u.reason}"
 
 
+# The kinds listed type by type, in this order, each under its heading.
+_LISTED = (
+    ("unknown", "NOT PRICED, type unknown to trainstack/cost/resources.py (may cost money):"),
+    ("missing", "NOT PRICED, costs money while idle but has no rate in the table:"),
+    ("usage", "Unpriced, billed by use ($0 while nothing uses it):"),
+)
+
+
 def unpriced_lines(report: CostReport) -> list[str]:
     """What the idle figure leaves out: billed by use, costing money without a price in the
     table, or of a type the table does not know; free and included types are counted."""
     lines = []
-    unknown = report.unpriced_of("unknown")
-    if unknown:
-        lines += ["NOT PRICED, type unknown to trainstack/cost/resources.py (may cost money):"]
-        lines += [_line(u) for u in unknown]
-    missing = report.unpriced_of("missing")
-    if missing:
-        lines += ["NOT PRICED, costs money while idle but has no rate in the table:"]
-        lines += [_line(u) for u in missing]
-    usage = report.unpriced_of("usage")
-    if usage:
-        lines += ["Unpriced, billed by use ($0 while nothing uses it):"]
-        lines += [_line(u) for u in usage]
+    for kind, heading in _LISTED:
+        found = report.unpriced_of(kind)
+        if found:
+            lines += [heading] + [_line(u) for u in found]
     rest = report.unpriced_of("free", "included")
     if rest:
         types = len({u.type for u in rest})

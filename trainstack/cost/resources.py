@@ -163,15 +163,11 @@ def _class_provisioner(plan: _Plan, name: str) -> str | None:
     return None
 
 
-def _gib(quantity: str) -> float:
-    units = {"Gi": 1, "Ti": 1024, "Mi": 1 / 1024, "G": 1e9 / 2**30, "T": 1e12 / 2**30}
-    for suffix, factor in sorted(units.items(), key=lambda kv: -len(kv[0])):
-        if quantity.endswith(suffix):
-            return float(quantity[: -len(suffix)]) * factor
-    return float(quantity) / 2**30
-
-
 def _claim(r: Resource, plan: _Plan) -> Priced:
+    # The config's own quantity reader; components' config loads botocore, so only when a claim
+    # is priced (this module loads with every CLI command).
+    from components.config.sizing import gib
+
     spec = r.inputs.get("spec") or {}
     if spec.get("volumeName"):
         return [Unpriced("included", "bound to a PersistentVolume the stack creates")]
@@ -180,7 +176,7 @@ def _claim(r: Resource, plan: _Plan) -> Priced:
     if provisioner == "ebs.csi.aws.com":
         # The volume exists from the first pod that mounts the claim until the claim is deleted,
         # idle or not: priced as provisioned.
-        size = _gib(((spec.get("resources") or {}).get("requests") or {}).get("storage", "0"))
+        size = gib(((spec.get("resources") or {}).get("requests") or {}).get("storage", "0"))
         name = (r.inputs.get("metadata") or {}).get("name", r.name)
         return [
             Item(f"EBS volume of claim {name}", size, "GiB gp3", plan.prices.gp3_gib, "gp3GbMonth")

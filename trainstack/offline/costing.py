@@ -12,6 +12,7 @@ import functools
 import json
 import runpy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from components import catalog
 from components import config as platform_config
@@ -20,6 +21,9 @@ from .. import cost
 from .captured import OfflinePlan
 from .engine import run_program
 from .stack_config import StackConfig
+
+if TYPE_CHECKING:  # the plan loads the schemas and policies: not needed to price a stack file
+    from .plan import PlanResult
 
 # The checkout's own program, for a project folder that holds only stack files (the CI driver's
 # --base-stack-file, tests): __main__.py beside the components package.
@@ -31,6 +35,12 @@ def resources_of(plan: OfflinePlan) -> list[cost.Resource]:
     return [
         cost.Resource(r.type, r.name, r.plain_inputs) for r in plan.resources if r.read_id is None
     ]
+
+
+def price_plan(result: PlanResult) -> cost.CostReport:
+    """Price a plan that has run (the plan's report, the CI summary): its resources, without
+    running the program again; raises PriceError."""
+    return cost.estimate(result.config, stack=result.stack, resources=resources_of(result.plan))
 
 
 @functools.lru_cache(maxsize=16)
@@ -64,10 +74,12 @@ def stack_resources(
 def price_stack(
     stack_cfg: StackConfig,
     stack: str,
-    prices: cost.PriceTable | None = None,
+    prices_file: Path = cost.PRICES_FILE,
     project_dir: Path | None = None,
 ) -> cost.CostReport:
-    """Validate and price a stack config; raises ConfigError or PriceError."""
+    """Validate and price a stack config with the price table `prices_file`; raises ConfigError
+    or PriceError (the table is read before the program runs)."""
     cfg = platform_config.parse_pulumi_config(stack_cfg.config)
+    prices = cost.load_prices(cfg.region, prices_file)
     resources = stack_resources(stack_cfg, cfg, project_dir)
-    return cost.estimate(cfg, prices or cost.load_prices(cfg.region), stack, resources)
+    return cost.estimate(cfg, prices, stack, resources)

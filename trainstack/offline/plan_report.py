@@ -13,7 +13,7 @@ from components.notification_policies import existing_topic_grants
 
 from .. import cost
 from .captured import OfflinePlan
-from .costing import resources_of
+from .costing import price_plan
 from .plan import PlanResult
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
@@ -143,9 +143,7 @@ def _cost_lines(result: PlanResult) -> list[str]:
     overnight unnoticed, item by item from this plan's resources, and what stays unpriced. A
     price the table lacks must not stop the plan."""
     try:
-        report = cost.estimate(
-            result.config, stack=result.stack, resources=resources_of(result.plan)
-        )
+        report = price_plan(result)
     except cost.PriceError as e:
         return [f"Cost: not estimated ({e})"]
     idle, top = report.idle_hourly, report.ceiling_hourly
