@@ -17,6 +17,7 @@ from pathlib import Path
 import botocore.session
 import pytest
 from support import assert_rejected_naming_the_key, inputs, plan, stack_data, state
+from workload_support import pod_templates
 
 from components import fsx, volume_prepare
 from components.config import ConfigError, parse
@@ -292,13 +293,11 @@ def _writes(manifest: dict) -> tuple[str, set[str]]:
     """A rendered job's checkpoint mount and the paths on it that the job itself writes: its
     TRAINSTACK_RUN_DIR and the trainer's/launcher's/Ray's output options."""
     spec = manifest["spec"]
+    # The Ray submitter mounts no volume and writes nothing there.
+    templates = [t for part, t in pod_templates(manifest) if part != "submitter"]
     if manifest["kind"] == "PyTorchJob":
-        templates = [r["template"] for r in spec["pytorchReplicaSpecs"].values()]
         words = templates[0]["spec"]["containers"][0]["command"]
     else:
-        cluster = spec["rayClusterSpec"]
-        templates = [cluster["headGroupSpec"]["template"]]
-        templates += [g["template"] for g in cluster["workerGroupSpecs"]]
         words = shlex.split(spec["entrypoint"])
     mounts = {
         m["mountPath"]
