@@ -19,6 +19,7 @@ from typing import Any
 
 from . import incidents
 from .diagnose import classify
+from .diagnose.inputs import regarding
 from .incidents import FailedPod
 from .kinds import Job, WatchedKind
 from .notify import message, subject
@@ -154,7 +155,7 @@ class Restarts:
 
 def _about(event: dict[str, Any], failed: FailedPod, job: str) -> bool:
     """An event about the failed pod itself (not its replacement of the same name), or the job."""
-    obj = event.get("involvedObject") or event.get("regarding") or {}
+    obj = regarding(event)
     if obj.get("name") == job:
         return True
     if obj.get("name") != failed.name:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .diagnose import Cause, classify
+from .diagnose.inputs import regarding
 from .kinds import KINDS, Job, WatchedKind
 from .notify import message, subject
 from .restarts import Restarts
@@ -256,15 +257,15 @@ class Watcher:
         events = self.events()
         if kind.pod_label:  # a deleted pod's name is its replacement's: its events stay
             names |= {
-                str(_regarding(e).get("name"))
+                str(regarding(e).get("name"))
                 for e in events
-                if _regarding(e).get("kind") == "Pod"
-                and kind.names_pod(job, str(_regarding(e).get("name")))
+                if regarding(e).get("kind") == "Pod"
+                and kind.names_pod(job, str(regarding(e).get("name")))
             }
         return (
             models,
             [self._json(p) for p in models],
-            [e for e in events if _regarding(e).get("name") in names],
+            [e for e in events if regarding(e).get("name") in names],
         )
 
     def events(self) -> list[dict[str, Any]]:
@@ -323,10 +324,6 @@ class Watcher:
 
 def _pods(kind: WatchedKind) -> str:
     return f"pods:{kind.kind}"
-
-
-def _regarding(event: dict[str, Any]) -> dict[str, Any]:
-    return event.get("involvedObject") or event.get("regarding") or {}
 
 
 def run(watcher: Watcher, stop: threading.Event) -> None:
