@@ -204,23 +204,30 @@ class Watcher:
         previous = self.sent.claim(meta["uid"], kind.kind, key)
         if previous is False or silent:
             return False
-        name = meta["name"]
         causes, facts = None, []
         if key in ("Succeeded", "Stopped"):
             final = kind.final_message(job)
             facts = ["", final] if key == "Stopped" and final else []
         else:
             causes, facts = self.causes(kind, job)
+        self.send(kind, job, key, previous, causes, facts)
+        log.info("notified %s %s/%s %s", kind.kind, self.namespace, meta["name"], key)
+        return True
+
+    def send(self, kind: WatchedKind, job: Job, key: str, previous: str | None,
+             causes: list[Cause] | None, facts: list[str]) -> None:  # fmt: skip
+        """Publish the message about the job's `key`, just claimed in the record (`previous`:
+        the entry the claim replaced). A publish that fails gives the claim back, so the next
+        event for the job retries."""
+        meta = job["metadata"]
         try:
             self.publish(
-                subject(kind.kind, name, self.namespace, key, causes or []),
-                message(kind.kind, name, self.namespace, key, causes, facts),
+                subject(kind.kind, meta["name"], self.namespace, key, causes or []),
+                message(kind.kind, meta["name"], self.namespace, key, causes, facts),
             )
         except Exception:
-            self.sent.release(meta["uid"], previous)  # the next event for the job retries
+            self.sent.release(meta["uid"], previous)
             raise
-        log.info("notified %s %s/%s %s", kind.kind, self.namespace, name, key)
-        return True
 
     def causes(self, kind: WatchedKind, job: Job) -> tuple[list[Cause], list[str]]:
         """The causes of the job's failure, and the lines naming its failed pods."""
