@@ -232,15 +232,17 @@ class Watcher:
     def causes(self, kind: WatchedKind, job: Job) -> tuple[list[Cause], list[str]]:
         """The causes of the job's failure, and the lines naming its failed pods."""
         models, pods, events = self.pods_and_events(kind, job)
-        tails, facts = [], []
+        tails, facts, read = [], [], set()
         if kind.pod_label:
             failed, facts = self.restarts.for_failure(kind, job, pods, events)
             have = {(p.get("metadata") or {}).get("uid") for p in pods}
             pods += [f.pod for f in failed if f.pod["metadata"].get("uid") not in have]
             tails = [f.log_tail for f in failed if f.log_tail]
+            # A failed pod that is still there is the pod of its name now: its log is in already.
+            read = {f.name for f in failed if f.log_tail and f.uid in have}
         names = {(p.get("metadata") or {}).get("name") for p in pods} | {job["metadata"]["name"]}
         source = kind.log_source(job, models)
-        if source is not None and source[0] in names:
+        if source is not None and source[0] in names and source[0] not in read:
             for previous in (False, True) if kind.previous_logs else (False,):
                 tail = self.read_log(source[0], source[1], previous=previous)
                 if tail:
