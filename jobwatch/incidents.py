@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .diagnose.inputs import regarding
+
 # Longer than the trainer's default process-group timeout (600 s): the peers of a dead rank fail
 # when their collectives time out, and that is still the same incident.
 WINDOW_S = 900.0
@@ -112,10 +114,6 @@ def _event_time(e: dict[str, Any]) -> float:
     )
 
 
-def _regarding(e: dict[str, Any]) -> dict[str, Any]:
-    return e.get("involvedObject") or e.get("regarding") or {}
-
-
 def from_events(
     job: str,
     namespace: str,
@@ -131,11 +129,11 @@ def from_events(
     for e in events:
         m = SCHEDULED_RE.search(str(e.get("message") or e.get("note") or ""))
         if e.get("reason") == "Scheduled" and m and m.group("ns") == namespace:
-            uid = str(_regarding(e).get("uid") or "")
+            uid = str(regarding(e).get("uid") or "")
             scheduled.setdefault(m.group("pod"), []).append((_event_time(e), uid, m.group("node")))
     found = []
     for e in events:
-        obj = _regarding(e)
+        obj = regarding(e)
         m = EXITED_RE.match(str(e.get("message") or e.get("note") or "").strip())
         if e.get("reason") != EXITED_REASON or obj.get("name") != job or not m:
             continue

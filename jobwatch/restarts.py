@@ -19,9 +19,9 @@ from typing import Any
 
 from . import incidents
 from .diagnose import classify
+from .diagnose.inputs import regarding
 from .incidents import FailedPod
 from .kinds import Job, WatchedKind
-from .notify import message, subject
 
 KEEP_FAILURES = 20  # failed pods remembered per job, for its Failed message
 KEEP_SEEN = 2000  # pod uids already handled (a failed pod shows in several events)
@@ -130,14 +130,7 @@ class Restarts:
             f"Further failures of the job within {int(incidents.WINDOW_S // 60)} minutes are "
             "this incident's and are not sent again.",
         ]
-        try:
-            self.w.publish(
-                subject(kind.kind, meta["name"], self.w.namespace, key, causes),
-                message(kind.kind, meta["name"], self.w.namespace, key, causes, facts),
-            )
-        except Exception:
-            self.w.sent.release(meta["uid"], previous)  # the next event for the job retries
-            raise
+        self.w.send(kind, job, key, previous, causes, facts)
         return True
 
     def for_failure(self, kind: WatchedKind, job: Job, pods: list[dict[str, Any]],
@@ -154,7 +147,7 @@ class Restarts:
 
 def _about(event: dict[str, Any], failed: FailedPod, job: str) -> bool:
     """An event about the failed pod itself (not its replacement of the same name), or the job."""
-    obj = event.get("involvedObject") or event.get("regarding") or {}
+    obj = regarding(event)
     if obj.get("name") == job:
         return True
     if obj.get("name") != failed.name:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .diagnose import Cause, classify
+from .diagnose.inputs import regarding
 from .kinds import KINDS, Job, WatchedKind
 from .notify import message, subject
 from .restarts import Restarts
@@ -203,36 +204,45 @@ class Watcher:
         previous = self.sent.claim(meta["uid"], kind.kind, key)
         if previous is False or silent:
             return False
-        name = meta["name"]
         causes, facts = None, []
         if key in ("Succeeded", "Stopped"):
             final = kind.final_message(job)
             facts = ["", final] if key == "Stopped" and final else []
         else:
             causes, facts = self.causes(kind, job)
+        self.send(kind, job, key, previous, causes, facts)
+        log.info("notified %s %s/%s %s", kind.kind, self.namespace, meta["name"], key)
+        return True
+
+    def send(self, kind: WatchedKind, job: Job, key: str, previous: str | None,
+             causes: list[Cause] | None, facts: list[str]) -> None:  # fmt: skip
+        """Publish the message about the job's `key`, just claimed in the record (`previous`:
+        the entry the claim replaced). A publish that fails gives the claim back, so the next
+        event for the job retries."""
+        meta = job["metadata"]
         try:
             self.publish(
-                subject(kind.kind, name, self.namespace, key, causes or []),
-                message(kind.kind, name, self.namespace, key, causes, facts),
+                subject(kind.kind, meta["name"], self.namespace, key, causes or []),
+                message(kind.kind, meta["name"], self.namespace, key, causes, facts),
             )
         except Exception:
-            self.sent.release(meta["uid"], previous)  # the next event for the job retries
+            self.sent.release(meta["uid"], previous)
             raise
-        log.info("notified %s %s/%s %s", kind.kind, self.namespace, name, key)
-        return True
 
     def causes(self, kind: WatchedKind, job: Job) -> tuple[list[Cause], list[str]]:
         """The causes of the job's failure, and the lines naming its failed pods."""
         models, pods, events = self.pods_and_events(kind, job)
-        tails, facts = [], []
+        tails, facts, read = [], [], set()
         if kind.pod_label:
             failed, facts = self.restarts.for_failure(kind, job, pods, events)
             have = {(p.get("metadata") or {}).get("uid") for p in pods}
             pods += [f.pod for f in failed if f.pod["metadata"].get("uid") not in have]
             tails = [f.log_tail for f in failed if f.log_tail]
+            # A failed pod that is still there is the pod of its name now: its log is in already.
+            read = {f.name for f in failed if f.log_tail and f.uid in have}
         names = {(p.get("metadata") or {}).get("name") for p in pods} | {job["metadata"]["name"]}
         source = kind.log_source(job, models)
-        if source is not None and source[0] in names:
+        if source is not None and source[0] in names and source[0] not in read:
             for previous in (False, True) if kind.previous_logs else (False,):
                 tail = self.read_log(source[0], source[1], previous=previous)
                 if tail:
@@ -256,15 +266,15 @@ class Watcher:
         events = self.events()
         if kind.pod_label:  # a deleted pod's name is its replacement's: its events stay
             names |= {
-                str(_regarding(e).get("name"))
+                str(regarding(e).get("name"))
                 for e in events
-                if _regarding(e).get("kind") == "Pod"
-                and kind.names_pod(job, str(_regarding(e).get("name")))
+                if regarding(e).get("kind") == "Pod"
+                and kind.names_pod(job, str(regarding(e).get("name")))
             }
         return (
             models,
             [self._json(p) for p in models],
-            [e for e in events if _regarding(e).get("name") in names],
+            [e for e in events if regarding(e).get("name") in names],
         )
 
     def events(self) -> list[dict[str, Any]]:
@@ -323,10 +333,6 @@ class Watcher:
 
 def _pods(kind: WatchedKind) -> str:
     return f"pods:{kind.kind}"
-
-
-def _regarding(event: dict[str, Any]) -> dict[str, Any]:
-    return event.get("involvedObject") or event.get("regarding") or {}
 
 
 def run(watcher: Watcher, stop: threading.Event) -> None:

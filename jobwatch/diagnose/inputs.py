@@ -53,7 +53,7 @@ class Inputs:
     def event_texts(self) -> Iterable[tuple[str, str, str]]:
         """(reason, message, object name) of each event."""
         for e in self.events:
-            obj = e.get("involvedObject") or e.get("regarding") or {}
+            obj = regarding(e)
             yield (
                 str(e.get("reason") or ""),
                 str(e.get("message") or e.get("note") or ""),
@@ -98,6 +98,11 @@ def expects_efa(pods: list[tuple[str, dict[str, Any], dict[str, Any]]], lines: l
             ):
                 return True
     return any("FI_PROVIDER=efa" in line for line in lines)
+
+
+def regarding(event: dict[str, Any]) -> dict[str, Any]:
+    """The object an event is about: core/v1 `involvedObject`, events.k8s.io/v1 `regarding`."""
+    return event.get("involvedObject") or event.get("regarding") or {}
 
 
 def waiting_of(cs: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from fake_apiserver import JSON, status
-from watch_support import JOB, JOBS_PATH, NS, UID, JobLife
+from watch_support import JOB, JOBS_PATH, NS, UID, JobLife, watching
 
 POD_LABEL = "training.kubeflow.org/job-name"
 PODS_PATH = f"/api/v1/namespaces/{NS}/pods"
@@ -65,14 +65,13 @@ class OperatorReplay(JobLife):
     # ----------------------------------------------------------------------- the API's answers
 
     def answer(self, path: str, query: dict) -> tuple[int, bytes, str]:
-        watching = query.get("watch", [""])[0].lower() == "true"
         if path == JOBS_PATH:
-            return self._list_or_watch("job", [self.job], query, watching)
+            return self._list_or_watch("job", [self.job], query)
         if path == f"{JOBS_PATH}/{JOB}":
             return 200, json.dumps(self.job).encode(), JSON
         if path == PODS_PATH:
             pods = [p for p in self.pods.values() if _selected(p, query)]
-            return self._list_or_watch("pod", pods, query, watching)
+            return self._list_or_watch("pod", pods, query)
         if path.startswith(f"{PODS_PATH}/"):
             name, _, rest = path[len(PODS_PATH) + 1 :].partition("/")
             pod = self.pods.get(name)
@@ -86,8 +85,8 @@ class OperatorReplay(JobLife):
             return 200, json.dumps(body).encode(), JSON
         return super().answer(path, query)
 
-    def _list_or_watch(self, stream: str, items: list[dict], query: dict, watching: bool):
-        if not watching:
+    def _list_or_watch(self, stream: str, items: list[dict], query: dict):
+        if not watching(query):
             body = {"items": items, "metadata": {"resourceVersion": str(self.version)}}
             return 200, json.dumps(body).encode(), JSON
         since = int(query["resourceVersion"][0])

@@ -12,7 +12,7 @@ from operator_replay import OperatorReplay
 from test_watcher import servers, topic, watcher  # noqa: F401 (fixtures)
 from watch_support import JOB, NS, UID
 
-from jobwatch import incidents
+from jobwatch import incidents, pytorchjob
 from jobwatch.kinds import KINDS
 
 PYTORCH = KINDS[0]
@@ -155,8 +155,6 @@ def test_the_operators_event_formats_are_read():
     assert incidents.told([key], failed) and incidents.told([key], later)
     assert not incidents.told([key], much_later) and not incidents.told(["Failed"], later)
     # The deleted pod's events are found by its name, which only the job's own pods have.
-    from jobwatch import pytorchjob
-
     llm = {"metadata": {"name": JOB}}
     assert pytorchjob.names_pod(llm, f"{JOB}-worker-2") and pytorchjob.names_pod(
         llm, f"{JOB}-master-0"
@@ -169,8 +167,6 @@ def test_the_operators_event_formats_are_read():
 def test_a_pod_failed_without_an_exit_code_is_a_restart_naming_its_node():
     """An evicted pod (or one whose node was lost) is Failed with no terminated container: the
     operator then reads its magic 0xbeef, >= 128, and recreates it (v1.9.3 common/pod.go)."""
-    from jobwatch import pytorchjob
-
     pod = {
         "metadata": {"name": f"{JOB}-worker-1", "uid": "u9",
                      "labels": {"training.kubeflow.org/replica-type": "worker"}},

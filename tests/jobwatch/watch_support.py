@@ -138,7 +138,7 @@ class JobLife:
     life = LIFE
 
     def answer(self, path: str, query: dict) -> tuple[int, bytes, str]:
-        if path == self.path and _watching(query):
+        if path == self.path and watching(query):
             return self._watch(int(query["resourceVersion"][0]))
         if path == self.path:
             current = self.life[self.cursor]
@@ -149,7 +149,7 @@ class JobLife:
             return 200, json.dumps(body).encode(), JSON
         if path in (JOBS_PATH, RAYJOBS_PATH):
             body = {"items": [], "metadata": {"resourceVersion": "5"}}
-            if _watching(query):
+            if watching(query):
                 return 200, b"", JSON
             return 200, json.dumps(body).encode(), JSON
         if path == f"/api/v1/namespaces/{NS}/pods":
@@ -196,6 +196,6 @@ class JobLife:
         return 200, json.dumps(stored).encode(), JSON
 
 
-def _watching(query: dict) -> bool:
+def watching(query: dict) -> bool:
     # The client sends watch=True (Python's bool as text), kubectl watch=true.
     return query.get("watch", [""])[0].lower() == "true"
