@@ -26,7 +26,7 @@ from job_support import (
     stack,
 )
 
-from components import config
+from components import config, pod_spec
 from components.job_command import EFA_CHECK, LAUNCH, TORCHRUN
 from components.training_job import JobTarget, render
 from trainer import config as trainer_config
@@ -291,6 +291,9 @@ def test_users_script_runs_under_the_rendered_torchrun_with_the_rank_env(
     operator = {"PET_NNODES": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     argv = [kubelet_expand(a, {**pod_env, **operator}) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
+    # The launcher's crash-loop record lives on the checkpoint volume: tmp_path here, not the
+    # host's /checkpoints, where runs would add up to a crash loop.
+    argv = [a.replace(pod_spec.CHECKPOINT_MOUNT, str(tmp_path)) for a in argv]
     if argv[0] == "python":
         argv[0] = sys.executable
     run_env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
