@@ -1,8 +1,9 @@
 """Artifacts: the S3 bucket of training data, checkpoints and models, and the job identity.
 
 The bucket is private (components/buckets.py) under its own rotated KMS key. EKS Pod Identity
-hands the `training` ServiceAccount of the jobs namespace a role that may read `data/` and read,
-write and delete under `checkpoints/` and `models/`, and nothing else; the Pod Identity agent
+hands the `training` ServiceAccount of the jobs namespace a role that allows what the workloads
+running under it declare in their contracts (artifacts_access.py: read `data/`, read, write and
+delete under `checkpoints/` and `models/`), and nothing else; the Pod Identity agent
 add-on the cluster installs (components/cluster.py) serves those credentials to the pods.
 The ServiceAccount itself is declared with the jobs namespace (components/workloads.py).
 """
@@ -10,32 +11,20 @@ The ServiceAccount itself is declared with the jobs namespace (components/worklo
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from . import aws_names
+from . import artifacts_access, aws_names
+from . import runtime_contract as rc
 from .buckets import private_bucket
 from .config import PROJECT, ArtifactsConfig
-from .config.artifacts import CHECKPOINTS_PREFIX, DATA_PREFIX, MODELS_PREFIX
 from .iam import pod_identity_role
 from .kms import rotated_key
 
-READ_ACTIONS = ("s3:GetObject",)
-# A multipart upload (boto3's upload_file above 8 MiB) that fails is aborted by the client;
-# ListMultipartUploadParts lets it resume one.
-WRITE_ACTIONS = (
-    "s3:GetObject",
-    "s3:PutObject",
-    "s3:DeleteObject",
-    "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
-)
-# SSE-KMS: reading needs Decrypt, writing GenerateDataKey (and Decrypt for multipart uploads,
-# which S3 decrypts the data key of to assemble the parts).
-KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 # The versioned bucket keeps what the trainer prunes (trainer/s3_retention.py) as noncurrent
 # versions, and the parts of a multipart upload cut short (a killed pod) until they are aborted;
 # both are billed as storage until these rules remove them.
@@ -68,46 +57,12 @@ def render_lifecycle_rules(
     ]
 
 
-def render_job_policy(bucket_arn: str, key_arn: str) -> dict[str, Any]:
-    """The job role's permissions: list and read `data/`, read-write `checkpoints/` and
-    `models/` of this bucket, with this key."""
-    prefixes = (DATA_PREFIX, CHECKPOINTS_PREFIX, MODELS_PREFIX)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # ListBucket is a bucket action: its objects are limited by the s3:prefix key.
-                "Sid": "ListArtifacts",
-                "Effect": "Allow",
-                "Action": "s3:ListBucket",
-                "Resource": bucket_arn,
-                "Condition": {
-                    "StringLike": {"s3:prefix": [p for pre in prefixes for p in (pre, f"{pre}*")]}
-                },
-            },
-            {
-                "Sid": "ReadData",
-                "Effect": "Allow",
-                "Action": list(READ_ACTIONS),
-                "Resource": f"{bucket_arn}/{DATA_PREFIX}*",
-            },
-            {
-                "Sid": "WriteCheckpointsAndModels",
-                "Effect": "Allow",
-                "Action": list(WRITE_ACTIONS),
-                "Resource": [
-                    f"{bucket_arn}/{CHECKPOINTS_PREFIX}*",
-                    f"{bucket_arn}/{MODELS_PREFIX}*",
-                ],
-            },
-            {
-                "Sid": "BucketKey",
-                "Effect": "Allow",
-                "Action": list(KMS_ACTIONS),
-                "Resource": key_arn,
-            },
-        ],
-    }
+def render_job_policy(
+    access: Sequence[rc.AwsAccess], bucket_arn: str, key_arn: str
+) -> dict[str, Any]:
+    """The job role's permissions: what the contracts running under its ServiceAccount declare
+    (artifacts_access.py), on this bucket and key."""
+    return rc.render_identity_policy(access, artifacts_access.arns(bucket_arn, key_arn))
 
 
 @dataclass
@@ -116,6 +71,9 @@ class ArtifactsArgs:
     cluster: str  # the cluster's configured name (bucket and alias names derive from it)
     cluster_name: pulumi.Input[str]  # the EKS cluster's name output (the association's input)
     namespace: str
+    # What the role allows: the statements of the contracts that run under the ServiceAccount
+    # (runtime_contract.identity_access over workloads.stack_contracts).
+    access: tuple[rc.AwsAccess, ...]
     # The Pod Identity agent add-on: credentials reach pods only once it runs.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -125,7 +83,7 @@ class Artifacts(pulumi.ComponentResource):
     bucket: pulumi.Output[str]
     bucket_arn: pulumi.Output[str]
     key_arn: pulumi.Output[str]
-    role_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ArtifactsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(f"{PROJECT}:artifacts:Artifacts", name, None, opts)
@@ -149,27 +107,34 @@ class Artifacts(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket", bucket=bucket.id, rules=render_lifecycle_rules(), opts=child
         )
-        role = pod_identity_role(f"{name}-job", child, tags)
+        self.association = self.role_arn = None
+        if args.access:  # no workload runs under the ServiceAccount: no role to hand it
+            self.association, self.role_arn = self._job_identity(name, args, bucket, key)
+        self.bucket = bucket.bucket
+        self.bucket_arn = bucket.arn
+        self.key_arn = key.arn  # an FSx data repository association grants on it (fsx.py)
+        self.register_outputs({"bucket": self.bucket, "roleArn": self.role_arn})
+
+    def _job_identity(self, name: str, args: ArtifactsArgs, bucket, key):
+        """The job role, its policy from the contracts, and the association that hands it to the
+        ServiceAccount; pods of that ServiceAccount wait for the association (workloads.py)."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = pod_identity_role(f"{name}-job", child, args.tags)
         policy = aws.iam.RolePolicy(
             f"{name}-job",
             role=role.id,
             policy=pulumi.Output.all(bucket.arn, key.arn).apply(
-                lambda a: json.dumps(render_job_policy(a[0], a[1]))
+                lambda a: json.dumps(render_job_policy(args.access, a[0], a[1]))
             ),
             opts=child,
         )
-        # Pods of the jobs' ServiceAccount wait for it (workloads.py, runtime_contract.py).
-        self.association = aws.eks.PodIdentityAssociation(
+        association = aws.eks.PodIdentityAssociation(
             f"{name}-job",
             cluster_name=args.cluster_name,
             namespace=args.namespace,
             service_account=args.config.service_account,
             role_arn=role.arn,
-            tags=tags,
+            tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.depends_on]),
         )
-        self.bucket = bucket.bucket
-        self.bucket_arn = bucket.arn
-        self.key_arn = key.arn  # an FSx data repository association grants on it (fsx.py)
-        self.role_arn = role.arn
-        self.register_outputs({"bucket": self.bucket, "roleArn": self.role_arn})
+        return association, role.arn

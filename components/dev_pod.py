@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import pod_spec
+from . import artifacts_access, pod_spec
 from . import runtime_contract as rc
 from .config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
 
@@ -207,5 +207,7 @@ def contract(
         called_by=called_by,
         service_account=service_account,
         aws_identity=service_account is not None,
+        # It runs the trainer by hand: the jobs' access to the artifacts bucket, no more.
+        aws_access=artifacts_access.read_data_write_results() if service_account else (),
         needs=tuple(needs),
     )

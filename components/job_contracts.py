@@ -12,13 +12,15 @@
   once the status check times out, and its cluster deleted.
 
 Pods that run the trainer talk to AWS (S3 checkpoints, STS) and the Hugging Face hub over 443,
-with the job ServiceAccount's Pod Identity role when the artifacts bucket is on.
+with the job ServiceAccount's Pod Identity role when the artifacts bucket is on: reading data and
+writing checkpoints and models there (artifacts_access.py) is what that role allows them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import artifacts_access
 from . import runtime_contract as rc
 from .config import TrainingJobConfig
 from .operators import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
@@ -63,6 +65,9 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
     if setting.claim is not None:
         needs.append(rc.claim_need(setting.claim))
 
+    identity = setting.service_account is not None
+    access = artifacts_access.read_data_write_results() if identity else ()
+
     def trainer_role(role: str, called_by: tuple[rc.Peer, ...] = ()) -> rc.Contract:
         return rc.Contract(
             name=contract_name(job_name, role),
@@ -71,7 +76,8 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
             calls=(rc.dns(), rc.https_outside(setting.https_except_vpc), *peers),
             called_by=(*peers, *called_by),
             service_account=setting.service_account,
-            aws_identity=setting.service_account is not None,
+            aws_identity=identity,
+            aws_access=access,
             needs=tuple(needs),
         )
 

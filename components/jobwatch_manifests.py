@@ -14,6 +14,7 @@ from typing import Any
 
 from . import runtime_contract as rc
 from .network_policy import render_contract
+from .notification_policies import WATCHER_ACCESS
 from .pod_spec import IDENTITY_ANNOTATION, harden_pod, render_service_account
 
 NAME = "jobwatch"
@@ -44,6 +45,7 @@ def contract(vpc_cidr: str, https_except_vpc: str | None) -> rc.Contract:
         calls=(rc.dns(), rc.https_outside(https_except_vpc)),
         service_account=NAME,
         aws_identity=True,
+        aws_access=WATCHER_ACCESS,  # publish to the notifications topic
         api_rules=API_RULES,
         needs=(rc.configmap_need(CONFIGMAP),),
         vpc_cidr=vpc_cidr,

@@ -19,12 +19,23 @@ AWS facts they follow:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from .runtime_contract import AwsAccess, render_identity_policy
+
+# A role publishing to an encrypted topic: sns:Publish plus kms:GenerateDataKey and kms:Decrypt
+# on its key (the SNS guide's "Configuring AWS KMS permissions"). The watcher's contract declares
+# it (jobwatch_manifests.py); {topic} and {topic_key} are resolved by render_watcher_policy.
+TOPIC_KEY = "{topic_key}"
+WATCHER_ACCESS = (
+    AwsAccess("Publish", ("sns:Publish",), ("{topic}",)),
+    AwsAccess("TopicKey", ("kms:GenerateDataKey", "kms:Decrypt"), (TOPIC_KEY,)),
+)
 
 FINISHED = ("SUCCEEDED", "FAILED", "STOPPED")  # one message per build that ends
 EVENTS = "events.amazonaws.com"
 EVENTS_KEY_ACTIONS = ["kms:GenerateDataKey*", "kms:Decrypt"]  # a service publishing (SNS guide)
-PUBLISHER_KEY_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]  # a role publishing
 
 
 def build_event_pattern(project: str) -> dict[str, Any]:
@@ -117,21 +128,12 @@ def render_topic_policy(topic_arn: str, account: str, rule_arns: list[str]) -> d
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def render_watcher_policy(topic_arn: str, key_arn: str | None) -> dict[str, Any]:
-    """The watcher may publish to this topic and nothing else."""
-    statements: list[dict[str, Any]] = [
-        {"Sid": "Publish", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic_arn}
-    ]
-    if key_arn:
-        statements.append(
-            {
-                "Sid": "TopicKey",
-                "Effect": "Allow",
-                "Action": PUBLISHER_KEY_ACTIONS,
-                "Resource": key_arn,
-            }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+def render_watcher_policy(
+    access: Sequence[AwsAccess], topic_arn: str, key_arn: str | None
+) -> dict[str, Any]:
+    """The watcher's role: what its contract declares (WATCHER_ACCESS, through
+    jobwatch_manifests.contract), on this topic and key; nothing else."""
+    return render_identity_policy(access, {"topic": topic_arn, "topic_key": key_arn})
 
 
 def existing_topic_grants(
@@ -154,7 +156,8 @@ def existing_topic_grants(
                 "grant it)"
             )
     if training_jobs:
-        on_key = f", and {ands(PUBLISHER_KEY_ACTIONS)} on {key_arn}" if key_arn else ""
+        key_actions = [a for s in WATCHER_ACCESS if TOPIC_KEY in s.resources for a in s.actions]
+        on_key = f", and {ands(key_actions)} on {key_arn}" if key_arn else ""
         grants.append(
             f"the watcher's role (stack output notificationsWatcherRole): sns:Publish{on_key}. "
             "Its IAM policy grants these, which is enough in the topic's own account when the "

@@ -151,7 +151,7 @@ class Notifications(pulumi.ComponentResource):
             f"{name}-watcher",
             role=role.id,
             policy=pulumi.Output.all(topic_arn, key_arn).apply(
-                lambda a: json.dumps(render_watcher_policy(a[0], a[1]))
+                lambda a: json.dumps(render_watcher_policy(contract.aws_access, a[0], a[1]))
             ),
             opts=child,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from . import runtime_contract as rc
 from .artifacts import Artifacts, ArtifactsArgs
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
@@ -16,7 +17,7 @@ from .notifications import Notifications, NotificationsArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
 from .storage import CheckpointStorage, CheckpointStorageArgs
-from .workloads import Workloads, WorkloadsArgs
+from .workloads import Workloads, WorkloadsArgs, stack_contracts
 
 
 def _secret(value) -> pulumi.Output[str] | None:
@@ -113,6 +114,11 @@ class Platform(pulumi.ComponentResource):
                     cluster=cfg.cluster.name,
                     cluster_name=self.cluster.cluster_name,
                     namespace=cfg.jobs_namespace,
+                    # The workloads exist with the image they run (below).
+                    access=rc.identity_access(
+                        stack_contracts(cfg).every() if cfg.image.enabled else [],
+                        cfg.artifacts.service_account,
+                    ),
                     depends_on=[self.cluster.pod_identity_agent],
                     tags=tags,
                 ),

@@ -7,14 +7,17 @@ A `Contract` names a workload's pods (by labels in the jobs namespace) and says:
 - `called_by`: who opens connections to them (peers, the KubeRay operator, a load balancer);
 - `service_account` and `aws_identity`: the ServiceAccount its pods run under, and whether an
   EKS Pod Identity association maps it to an IAM role;
+- `aws_access`: what that role must allow it (actions on which of the stack's resources);
 - `api_rules`: the RBAC rules it needs in its namespace (none: no API token at all);
 - `needs`: the objects that must exist before its pods start (Secrets, ConfigMaps, claims).
 
 Everything else is generated from it, not written beside it: its NetworkPolicy
 (network_policy.render_contract), its Role (render_role), the flows its identity and API access
-imply (the Pod Identity agent, the API server), and the `depends_on` of the object that creates
-its pods (`prerequisites`). The tests evaluate the rendered policies against every declared
-flow, and walk the plan's dependency graph against every declared need.
+imply (the Pod Identity agent, the API server), the `depends_on` of the object that creates its
+pods (`prerequisites`), and the policy of each ServiceAccount's IAM role (`identity_access`, the
+union over the contracts that run under it, and `render_identity_policy`). The tests evaluate
+the rendered policies against every declared flow, and walk the plan's dependency graph against
+every declared need.
 
 Volumes (EFS, FSx, EBS) are mounted by the node's CSI driver, outside the pod's network
 namespace: no pod flow is declared for them. Image pulls are the kubelet's, likewise.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from string import Formatter
 from typing import Any
 
 # The pod-level policy engine on EKS is the VPC CNI's network policy agent; the facts below are
@@ -65,6 +69,18 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class AwsAccess:
+    """One IAM statement a workload's identity needs. `resources` are templates naming the
+    stack's resources by reference ("{artifacts_bucket}/data/*"), resolved when their ARNs are
+    known (`render_identity_policy`); `condition` is the statement's Condition as IAM has it."""
+
+    sid: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    condition: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Contract:
     name: str  # unique in the namespace: its NetworkPolicy's name
     workload: str  # for people: "PyTorchJob llama-1b"
@@ -73,6 +89,7 @@ class Contract:
     called_by: tuple[Peer, ...] = ()
     service_account: str | None = None  # None: the namespace's default, no identity
     aws_identity: bool = False  # an EKS Pod Identity association for service_account
+    aws_access: tuple[AwsAccess, ...] = ()  # what its identity's role allows
     api_rules: tuple[Mapping[str, Any], ...] = ()
     needs: tuple[str, ...] = ()  # need keys, see the functions below
     vpc_cidr: str | None = field(default=None, compare=False)  # where the API server's ENIs are
@@ -80,6 +97,8 @@ class Contract:
     def __post_init__(self) -> None:
         if self.aws_identity and self.service_account is None:
             raise ValueError(f"{self.workload}: an AWS identity needs a ServiceAccount")
+        if self.aws_access and not self.aws_identity:
+            raise ValueError(f"{self.workload}: AWS access needs an AWS identity")
         if self.api_rules and (self.service_account is None or self.vpc_cidr is None):
             raise ValueError(f"{self.workload}: API access needs a ServiceAccount and the VPC")
 
@@ -104,6 +123,52 @@ class Contract:
         if self.api_rules:
             out.append(rbac_need(self.name))
         return tuple(dict.fromkeys(out))
+
+
+# ------------------------------------------------------------------------------ identities
+
+
+def identity_access(contracts: Sequence[Contract], service_account: str) -> tuple[AwsAccess, ...]:
+    """What the role of `service_account` must allow: every statement of the contracts that run
+    under it with its identity, once. One sid means one statement: two contracts declaring it
+    differently are a programming error."""
+    by_sid: dict[str, AwsAccess] = {}
+    for contract in contracts:
+        if contract.service_account != service_account or not contract.aws_identity:
+            continue
+        for access in contract.aws_access:
+            if by_sid.setdefault(access.sid, access) != access:
+                raise ValueError(f"{service_account}: two different statements {access.sid}")
+    return tuple(by_sid.values())
+
+
+def render_identity_policy(
+    access: Sequence[AwsAccess], arns: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """The role's policy document: `access` with its references resolved from `arns`. A
+    reference the stack resolves to None is a resource it does not have (an unencrypted topic
+    has no key), and the statements naming it are left out; one it does not know is an error."""
+    statements = []
+    for a in access:
+        refs = {name for r in a.resources for _, name, _, _ in Formatter().parse(r) if name}
+        unknown = sorted(refs - arns.keys())
+        if unknown:
+            raise ValueError(f"{a.sid}: no ARN for {unknown}")
+        if any(arns[name] is None for name in refs):
+            continue
+        resources = [r.format_map(arns) for r in a.resources]
+        statement: dict[str, Any] = {
+            "Sid": a.sid,
+            "Effect": "Allow",
+            "Action": list(a.actions),
+            "Resource": resources[0] if len(resources) == 1 else resources,
+        }
+        if a.condition:
+            statement["Condition"] = dict(a.condition)
+        statements.append(statement)
+    if not statements:
+        raise ValueError("an identity with nothing to allow needs no role")
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # ------------------------------------------------------------------------------ need keys

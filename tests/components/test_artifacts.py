@@ -9,7 +9,7 @@ import pytest
 from support import inputs, plan
 
 from aws_rules import iam_policy
-from components import artifacts, dev_pod
+from components import artifacts, artifacts_access, dev_pod
 from components.config import DevPodConfig
 
 BUCKET = "arn:aws:s3:::ts-artifacts-x"
@@ -43,7 +43,7 @@ def allowed(policy: dict, action: str, resource: str, context: dict[str, str] | 
 
 @pytest.fixture(scope="module")
 def policy() -> dict:
-    return artifacts.render_job_policy(BUCKET, KEY)
+    return artifacts.render_job_policy(artifacts_access.read_data_write_results(), BUCKET, KEY)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from components import jobwatch_manifests as manifests
 from components.config import ConfigError, parse
 from components.notification_policies import (
     BUILD_INPUT_PATHS,
+    WATCHER_ACCESS,
     build_event_pattern,
     build_input_template,
     existing_topic_grants,
@@ -90,7 +91,9 @@ def test_eventbridge_may_use_the_key_and_topic_for_this_rule_only():
 
 
 def test_the_watcher_may_publish_to_its_topic_and_nothing_else():
-    policy = render_watcher_policy("arn:aws:sns:us-west-2:1:t", "arn:aws:kms:us-west-2:1:key/k")
+    policy = render_watcher_policy(
+        WATCHER_ACCESS, "arn:aws:sns:us-west-2:1:t", "arn:aws:kms:us-west-2:1:key/k"
+    )
     actions = {
         a
         for s in policy["Statement"]
@@ -187,7 +190,7 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     watcher = json.loads(
         inputs(result, "aws:iam/rolePolicy:RolePolicy", f"{NOTIFY}-watcher")["policy"]
     )
-    assert watcher == render_watcher_policy(TOPIC, KEY)
+    assert watcher == render_watcher_policy(WATCHER_ACCESS, TOPIC, KEY)
     assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY}
     deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]

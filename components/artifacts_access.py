@@ -1,0 +1,53 @@
+"""What a workload that reads training data and writes checkpoints and models may do in the
+artifacts bucket (components/artifacts.py), as the statements its contract declares
+(runtime_contract.AwsAccess). The job role's policy is rendered from the contracts that run
+under the artifacts ServiceAccount, so a workload without this access gets no grant for it.
+
+References: `{artifacts_bucket}` (the bucket's ARN) and `{artifacts_key}` (its KMS key's ARN).
+"""
+
+from __future__ import annotations
+
+from . import runtime_contract as rc
+from .config.artifacts import CHECKPOINTS_PREFIX, DATA_PREFIX, MODELS_PREFIX
+
+BUCKET = "{artifacts_bucket}"
+KEY = "{artifacts_key}"
+READ_ACTIONS = ("s3:GetObject",)
+# A multipart upload (boto3's upload_file above 8 MiB) that fails is aborted by the client;
+# ListMultipartUploadParts lets it resume one.
+WRITE_ACTIONS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+# SSE-KMS: reading needs Decrypt, writing GenerateDataKey (and Decrypt for multipart uploads,
+# which S3 decrypts the data key of to assemble the parts).
+KMS_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+PREFIXES = (DATA_PREFIX, CHECKPOINTS_PREFIX, MODELS_PREFIX)
+
+
+def read_data_write_results() -> tuple[rc.AwsAccess, ...]:
+    """List and read `data/`, read-write `checkpoints/` and `models/`, with the bucket's key."""
+    return (
+        # ListBucket is a bucket action: its objects are limited by the s3:prefix key.
+        rc.AwsAccess(
+            "ListArtifacts",
+            ("s3:ListBucket",),
+            (BUCKET,),
+            {"StringLike": {"s3:prefix": [p for pre in PREFIXES for p in (pre, f"{pre}*")]}},
+        ),
+        rc.AwsAccess("ReadData", READ_ACTIONS, (f"{BUCKET}/{DATA_PREFIX}*",)),
+        rc.AwsAccess(
+            "WriteCheckpointsAndModels",
+            WRITE_ACTIONS,
+            (f"{BUCKET}/{CHECKPOINTS_PREFIX}*", f"{BUCKET}/{MODELS_PREFIX}*"),
+        ),
+        rc.AwsAccess("BucketKey", KMS_ACTIONS, (KEY,)),
+    )
+
+
+def arns(bucket_arn: str, key_arn: str) -> dict[str, str | None]:
+    return {"artifacts_bucket": bucket_arn, "artifacts_key": key_arn}
