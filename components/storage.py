@@ -18,7 +18,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from . import fsx, volume_prepare
+from . import fsx, network_policy, volume_prepare
+from . import runtime_contract as rc
 from .config import DEFAULT_STORAGE_CLASS, VolumeConfig
 from .iam import attach_managed, pod_identity_role
 from .pod_spec import TRAINER_UID, claim_name, lustre_pv_name
@@ -192,26 +193,45 @@ class CheckpointStorage(pulumi.ComponentResource):
         pv_opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
         """Each file system's root made writable for the jobs' uid by a root-run Job in a
-        namespace of its own (volume_prepare.py). The jobs depend on this component, so on it."""
+        namespace of its own (volume_prepare.py). The jobs depend on this component, so on it.
+
+        The namespace denies all traffic by default and each Job's contract adds a policy that
+        allows none either; a Job waits for both, as the jobs namespace's workloads do
+        (workloads.py), so its pod never runs unfiltered."""
+        ns_name = volume_prepare.NAMESPACE
         ns_body = volume_prepare.render_namespace()
         ns = k8s.core.v1.Namespace(
             f"{name}-volumes-ns", metadata=ns_body["metadata"], opts=k8s_opts
         )
         after = pulumi.ResourceOptions.merge
+        in_ns = after(k8s_opts, pulumi.ResourceOptions(depends_on=[ns]))
+        deny = network_policy.render_default_deny(ns_name)
+        base: list[pulumi.Resource] = [
+            ns,
+            _network_policy(f"{name}-volumes-netpol-{deny['metadata']['name']}", deny, in_ns),
+        ]
         jobs: list[pulumi.Resource] = []
         for vol_name, fs in self.lustre.items():
             vol = volumes[vol_name]
+            contract = volume_prepare.contract(vol_name)
+            made: dict[str, object] = {
+                rc.network_policy_need(contract.name): _network_policy(
+                    f"{name}-volumes-netpol-{contract.name}",
+                    network_policy.render_contract(contract, ns_name),
+                    in_ns,
+                )
+            }
             pv = _lustre_pv(
                 f"{name}-prepare-pv-{vol_name}",
                 fs,
                 vol,
-                volume_prepare.NAMESPACE,
-                lustre_pv_name(volume_prepare.NAMESPACE, vol_name),
+                ns_name,
+                lustre_pv_name(ns_name, vol_name),
                 vol_name,
                 pv_opts,
             )
             claim = volume_prepare.render_claim(vol_name, vol)
-            pvc = k8s.core.v1.PersistentVolumeClaim(
+            made[rc.claim_need(claim["metadata"]["name"])] = k8s.core.v1.PersistentVolumeClaim(
                 f"{name}-prepare-pvc-{vol_name}",
                 metadata=claim["metadata"],
                 spec=claim["spec"],
@@ -228,7 +248,10 @@ class CheckpointStorage(pulumi.ComponentResource):
                     # A new image replaces the Job (its template is immutable); same name.
                     opts=after(
                         k8s_opts,
-                        pulumi.ResourceOptions(depends_on=[pvc], delete_before_replace=True),
+                        pulumi.ResourceOptions(
+                            depends_on=[*base, *rc.prerequisites([contract], made)],
+                            delete_before_replace=True,
+                        ),
                     ),
                 )
             )
@@ -311,6 +334,15 @@ def _storage_class(
         volume_binding_mode=body["volumeBindingMode"],
         allow_volume_expansion=body["allowVolumeExpansion"],
         opts=opts,
+    )
+
+
+def _network_policy(
+    name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.networking.v1.NetworkPolicy:
+    """A NetworkPolicy from its rendered manifest (network_policy.py)."""
+    return k8s.networking.v1.NetworkPolicy(
+        name, metadata=manifest["metadata"], spec=manifest["spec"], opts=opts
     )
 
 

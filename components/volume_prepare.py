@@ -14,14 +14,21 @@ squash is off unless configured). Every uid may then create its own folder, and 
 keeps anyone from renaming or removing what it does not own, such as the data repository's
 root-owned tree (config/fsx.check_job_folder keeps jobs out of that tree). It changes no file's
 owner and runs nothing else; `chmod` is idempotent, so a re-run (a new image) changes nothing.
+
+Network: none. The node's CSI driver mounts the volume and the kubelet pulls the image, outside
+the pod's network namespace, and the pod has no ServiceAccount token; so its runtime contract
+(`contract`) declares no flow, and the namespace's default-deny plus the contract's own policy
+leave the root-run pod nothing to reach and no one to reach it (components/storage.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from policies.required import VOLUME_PREPARE_NAMESPACE, VOLUME_PREPARE_PREFIX
 
+from . import runtime_contract as rc
 from .config import VolumeConfig
 from .pod_spec import container_security_context, render_pvc
 from .scheduling import SYSTEM_LABEL
@@ -31,10 +38,32 @@ MOUNT = "/volume"
 # World-writable with the sticky bit, as /tmp: each job's folder stays its own.
 ROOT_MODE = "1777"
 LABELS = {"app.kubernetes.io/part-of": "trainstack", "app.kubernetes.io/component": "volumes"}
+# Which volume a Job prepares, so each Job's pods have a contract (and a policy) of their own.
+VOLUME_LABEL = "trainstack.io/volume"
 
 
 def job_name(volume_name: str) -> str:
     return f"{VOLUME_PREPARE_PREFIX}{volume_name}"
+
+
+def pod_labels(volume_name: str) -> dict[str, str]:
+    return {**LABELS, VOLUME_LABEL: volume_name}
+
+
+def contract(volume_name: str) -> rc.Contract:
+    """The Job calls nothing and nothing calls it; no ServiceAccount, no AWS identity, no API
+    access. It waits for its claim (and, as every contract, its policy)."""
+    return rc.Contract(
+        name=job_name(volume_name),
+        workload=f"the FSx root-preparation Job of volume {volume_name}",
+        pods=pod_labels(volume_name),
+        needs=(rc.claim_need(volume_name),),
+    )
+
+
+def contracts(volumes: Mapping[str, VolumeConfig]) -> list[rc.Contract]:
+    """One per stack-created Lustre volume: the Jobs storage.py renders in NAMESPACE."""
+    return [contract(name) for name, volume in volumes.items() if volume.stack_lustre]
 
 
 def render_namespace() -> dict[str, Any]:
@@ -68,11 +97,15 @@ def render_job(volume_name: str, image: str) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": job_name(volume_name), "namespace": NAMESPACE, "labels": LABELS},
+        "metadata": {
+            "name": job_name(volume_name),
+            "namespace": NAMESPACE,
+            "labels": pod_labels(volume_name),
+        },
         "spec": {
             "backoffLimit": 4,
             "template": {
-                "metadata": {"labels": LABELS},
+                "metadata": {"labels": pod_labels(volume_name)},
                 "spec": {
                     "restartPolicy": "Never",
                     "nodeSelector": {SYSTEM_LABEL: "true"},

@@ -53,6 +53,10 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         + ["PersistentVolume", "PersistentVolumeClaim", "Job"]
         * sum(v.stack_lustre for v in cfg.volumes.values())
         + ["Namespace"] * any(v.stack_lustre for v in cfg.volumes.values())
+        # that namespace's default deny, and the policy of each Job's contract, which allows
+        # nothing either
+        + ["NetworkPolicy"] * any(v.stack_lustre for v in cfg.volumes.values())
+        + ["NetworkPolicy"] * sum(v.stack_lustre for v in cfg.volumes.values())
         + [{"pytorch": "PyTorchJob", "ray": "RayJob"}[j.framework] for j in jobs.values()]
         # default deny, then one per role of each job (job_contracts.ROLES, network_policy.py)
         + ["NetworkPolicy"] * (1 + sum(len(ROLES[j.framework]) for j in jobs.values()))

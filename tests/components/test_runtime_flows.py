@@ -20,6 +20,7 @@ import pytest
 from netpol_eval import Address, ClusterModel, Pod, Service
 from workload_support import full_project, pod_templates
 
+from components import network_policy, volume_prepare
 from components import runtime_contract as rc
 from components.workloads import stack_contracts
 from trainstack.offline import plan as offline_plan
@@ -253,3 +254,55 @@ def test_every_declared_flow_is_allowed_and_every_pod_is_declared(stack):
     for pod in (p for p in w.pods if p.namespace == NS):
         covering = [c.name for c in contracts if c.pods.items() <= dict(pod.labels).items()]
         assert len(covering) == 1, (pod.name, covering)
+
+
+# ------------------------------------------------- the FSx root step's namespace (no network)
+
+VOLUMES_NS = volume_prepare.NAMESPACE
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_of_the_volumes_namespace_has_one_contract_and_its_policy(stack):
+    w = world(stack)
+    contracts = volume_prepare.contracts(w.result.config.volumes)
+    pods = [p for p in w.pods if p.namespace == VOLUMES_NS]
+    lustre = [n for n, v in w.result.config.volumes.items() if v.stack_lustre]
+    assert len(pods) == len(contracts) == len(lustre)  # a Job per stack-created file system
+    for pod in pods:
+        covering = [c.name for c in contracts if c.pods.items() <= dict(pod.labels).items()]
+        assert len(covering) == 1, (pod.name, covering)
+    policies = [m for m in w.result.manifests if m["kind"] == "NetworkPolicy"]
+    for c in contracts:
+        assert network_policy.render_contract(c, VOLUMES_NS) in policies
+    if pods:
+        assert network_policy.render_default_deny(VOLUMES_NS) in policies
+
+
+@pytest.mark.parametrize("stack", ["efa", "full"])
+def test_the_root_run_prepare_job_reaches_nothing_and_nothing_reaches_it(stack):
+    """It needs no network: its volume is mounted by the node's CSI driver, its image pulled by
+    the kubelet, and it has no token. Whatever it ran could reach neither IMDS (the node's
+    role), AWS nor CoreDNS, nor any pod, and no pod could reach it."""
+    w = world(stack)
+    steps = [p for p in w.pods if p.namespace == VOLUMES_NS]
+    assert steps
+    others = [p for p in w.pods if p.namespace != VOLUMES_NS]  # jobs, CoreDNS, the operator
+    outside = [
+        (IMDS, 80),
+        (S3, 443),
+        (HF_HUB, 443),
+        (POD_IDENTITY, 80),
+        (w.api_server, 443),
+        (w.vpc_service, 443),
+    ]
+    flows = []
+    for step in steps:
+        flows += [(step, dst, port, "TCP") for dst, port in outside]
+        for pod, (port, proto) in itertools.product(
+            others, [(53, "UDP"), (53, "TCP"), (443, "TCP"), (23456, "TCP")]
+        ):
+            flows += [(step, pod, port, proto), (pod, step, port, proto)]
+        flows += [(LB_CLIENT, step, 22, "TCP")]
+        flows += [(s, step, 8080, "TCP") for s in steps if s is not step]
+    opened = [f for f in flows if w.model.allowed(*f)]
+    assert [(a.name, b.name, port, proto) for a, b, port, proto in opened] == []

@@ -19,6 +19,7 @@ import pytest
 from netpol_eval import selects
 from workload_support import full_project, pod_templates
 
+from components import volume_prepare
 from components.pod_spec import IDENTITY_ANNOTATION
 from trainstack.offline import plan as offline_plan
 
@@ -144,6 +145,25 @@ def test_no_pod_creating_object_starts_before_what_its_pods_need(stack):
             if urn not in reachable:
                 missing.setdefault(creator["name"], []).append(what)
     assert missing == {}
+
+
+@pytest.mark.parametrize("stack", ["efa", "full"])
+def test_the_volume_prepare_job_waits_for_its_namespace_policies_and_claim(stack):
+    """The root-run FSx step (volume_prepare.py) starts only once its namespace denies all
+    traffic and its own policy selects it: the general test above then covers it too."""
+    resources, _ = written(stack)
+    by_urn = {r["urn"]: r for r in resources}
+    ns = volume_prepare.NAMESPACE
+    steps = _k8s(resources, "Job", ns)
+    assert steps
+    deny = _k8s(resources, "NetworkPolicy", ns).get("default-deny")
+    assert deny is not None, f"no default-deny NetworkPolicy in {ns}"
+    for name, step in steps.items():
+        need = required_before(resources, step)
+        assert f"NetworkPolicy {name}" in need, sorted(need)
+        assert any(k.startswith("PersistentVolumeClaim ") for k in need), sorted(need)
+        reachable = _closure(by_urn, step["urn"])
+        assert {deny["urn"], *need.values()} <= reachable, name
 
 
 def test_resources_json_carries_dependencies_including_those_of_inputs():
