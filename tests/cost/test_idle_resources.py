@@ -239,7 +239,44 @@ def test_cost_lists_what_stays_unpriced_and_dates_each_rate(capsys):
     sources = out[out.index("Sources of the rates used") :]
     for row in ("fsxLustreGbMonth", "publicIpv4Hour", "kmsKeyMonth", "natGateway", "instances"):
         s = table["sources"][row]
-        assert f"{row}: {s['url']} (read {s['read']})" in sources
+        status = "confirmed" if s.get("confirmed") else "NOT confirmed"
+        assert f"{row}: {s['url']} (read {s['read']}, {status} on AWS's page)" in sources
+
+
+def test_cost_says_which_rates_aws_has_not_been_seen_to_state(capsys, tmp_path: Path):
+    """A rate from a third party is printed as such, in the notes and beside its source; the
+    same rate marked confirmed in a copy of the table is not."""
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    table["sources"]["natGateway"]["confirmed"] = False
+    unconfirmed = tmp_path / "unconfirmed.yaml"
+    unconfirmed.write_text(yaml.safe_dump(table))
+    table["sources"]["natGateway"]["confirmed"] = True
+    confirmed = tmp_path / "confirmed.yaml"
+    confirmed.write_text(yaml.safe_dump(table))
+
+    assert cost_cli.main(["--stack", "efa", "--prices", str(unconfirmed)], ROOT) == 0
+    out = capsys.readouterr().out
+    notes = out[out.index("Notes:") : out.index("Sources of the rates used")]
+    assert "not confirmed on AWS's own pages" in notes and "natGateway" in notes
+    assert "natGateway: https://aws.amazon.com/vpc/pricing/ (read " in out
+    assert "NOT confirmed on AWS's page)" in out.split("natGateway: https://")[-1].split("\n")[0]
+
+    assert cost_cli.main(["--stack", "efa", "--prices", str(confirmed)], ROOT) == 0
+    out = capsys.readouterr().out
+    notes = out[out.index("Notes:") : out.index("Sources of the rates used")]
+    assert "natGateway" not in notes
+    line = out.split("natGateway: https://")[-1].split("\n")[0]
+    assert ", confirmed on AWS's page)" in line
+
+
+def test_a_source_without_confirmed_is_not_confirmed(tmp_path: Path):
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    for s in table["sources"].values():
+        s.pop("confirmed", None)
+    bare = tmp_path / "prices.yaml"
+    bare.write_text(yaml.safe_dump(table))
+    prices = cost.load_prices("us-west-2", bare)
+    assert not any(s.confirmed for s in prices.sources.values())
 
 
 def test_json_lists_every_unpriced_type_with_its_reason(capsys):
@@ -253,6 +290,8 @@ def test_json_lists_every_unpriced_type_with_its_reason(capsys):
     assert kinds["aws:sns/topic:Topic"] == "usage"
     assert all(u["reason"] for u in data["unpriced"])
     assert set(data["sources"]) >= {"fsxLustreGbMonth", "kmsKeyMonth", "publicIpv4Hour"}
+    assert data["sources"]["kmsKeyMonth"]["confirmed"] is True
+    assert data["sources"]["fsxLustreGbMonth"]["confirmed"] is False
 
 
 def test_plan_summary_itemises_idle_and_lists_the_unpriced():
@@ -272,6 +311,10 @@ def test_every_price_row_has_a_dated_source():
     for row, s in table["sources"].items():
         assert s["url"].startswith("https://aws.amazon.com/"), row
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", s["read"]), row
+        # Confirmed or not is said outright, and a rate AWS's text was not seen to state says
+        # where it comes from instead.
+        assert isinstance(s.get("confirmed"), bool), row
+        assert s["confirmed"] or len(s.get("note", "")) > 40, row
 
 
 def test_a_row_without_a_source_is_an_error(tmp_path: Path):

@@ -40,11 +40,16 @@ class _RegionPrices(_Model):
 
 
 class Source(_Model):
-    """Where a row's price was read, and when; `note` says how sure it is."""
+    """Where a row's price was read, and when; `confirmed` only when AWS's own text states the
+    rate, else `note` says where the figure comes from instead."""
 
     url: str
     read: str
+    confirmed: bool = False
     note: str = ""
+
+    def status(self) -> str:
+        return "confirmed on AWS's page" if self.confirmed else "NOT confirmed on AWS's page"
 
 
 class _PriceFile(_Model):

@@ -109,6 +109,10 @@ class CostReport:
             used |= {i.price for i in self.dev_pod.items}
         return {k: s for k, s in self.prices.sources.items() if k in used}
 
+    def unconfirmed(self) -> list[str]:
+        """The rows this report uses whose rate AWS's own text has not been seen to state."""
+        return [k for k, s in self.sources().items() if not s.confirmed]
+
     @property
     def fixed_hourly(self) -> float:
         return sum(i.hourly for i in self.fixed)

@@ -70,10 +70,16 @@ def format_report(report: CostReport) -> str:
     lines += unpriced_lines(report) + [""]
     lines += ["Notes:"] + [f"  - {n}" for n in report.notes]
     lines.append(f"  - prices: {pr.source} (as of {pr.date}; {pr.hours_per_month:g} h/month)")
+    unconfirmed = report.unconfirmed()
+    if unconfirmed:
+        lines.append(
+            f"  - not confirmed on AWS's own pages, so estimates until checked there: "
+            f"{', '.join(unconfirmed)} (see Sources)"
+        )
     lines += ["", "Sources of the rates used (page, day read, how sure):"]
     for row, s in report.sources().items():
         note = f": {' '.join(s.note.split())}" if s.note else ""
-        lines.append(f"  - {row}: {s.url} (read {s.read}){note}")
+        lines.append(f"  - {row}: {s.url} (read {s.read}, {s.status()}){note}")
     return "\n".join(lines)
 
 
