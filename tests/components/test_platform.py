@@ -410,21 +410,24 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
         resources[0]
     )
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
-        "configmap-training-operator-pytorch-init.yaml",
+        "configmap-kubeflow-training-operator-pytorch-init.yaml",
         "ec2nodeclass-large.yaml",
         "ec2nodeclass-small.yaml",
         "namespace-training.yaml",
-        "networkpolicy-default-deny.yaml",
-        "networkpolicy-job-llama-1b-pytorch.yaml",
+        "networkpolicy-training-default-deny.yaml",
+        "networkpolicy-training-job-llama-1b-pytorch.yaml",
         "nodepool-large.yaml",
         "nodepool-small.yaml",
-        "persistentvolumeclaim-checkpoints.yaml",
-        "pytorchjob-llama-1b.yaml",
-        "serviceaccount-training.yaml",
+        "persistentvolumeclaim-training-checkpoints.yaml",
+        "pytorchjob-training-llama-1b.yaml",
+        "serviceaccount-training-training.yaml",
         "storageclass-efs-sc.yaml",
     ]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
+    # One file per object: two namespaces' objects of one kind and name do not overwrite.
+    efa = offline_plan.run(ROOT, "efa", out_root=tmp_path)
+    assert len(list((tmp_path / "efa" / "manifests").iterdir())) == len(efa.manifests)
     provider = result.plan.one("pulumi:providers:kubernetes")
     assert is_secret(provider.inputs["kubeconfig"])
     written = next(r for r in resources if r["type"] == "pulumi:providers:kubernetes")

@@ -233,7 +233,10 @@ def write(result: PlanResult, out: Path) -> Path:
         )
     )
     for m in result.manifests:
-        name = f"{m['kind'].lower()}-{m['metadata']['name']}.yaml"
+        # The namespace too: the jobs' and the volume step's namespaces each have a default-deny
+        # policy and a claim of the same name.
+        where = [m["metadata"]["namespace"]] if m["metadata"].get("namespace") else []
+        name = "-".join([m["kind"].lower(), *where, m["metadata"]["name"]]) + ".yaml"
         (out / "manifests" / name).write_text(yaml.safe_dump(m, sort_keys=False))
     for release, values in result.helm_values.items():
         (out / "helm-values" / f"{release}.yaml").write_text(
