@@ -324,3 +324,13 @@ def test_a_row_without_a_source_is_an_error(tmp_path: Path):
     bad.write_text(yaml.safe_dump(table))
     with pytest.raises(cost.PriceError, match="no entry under `sources` for nlbHour"):
         cost.load_prices("us-west-2", bad)
+
+
+def test_the_plan_names_the_rates_still_to_check_on_aws_pages():
+    result = support.plan("dev")
+    line = next(
+        s for s in plan_report.summary(result).splitlines() if "checked on AWS's own pages" in s
+    )
+    table = yaml.safe_load(cost.PRICES_FILE.read_text())
+    assert "natGateway" in line and not table["sources"]["natGateway"].get("confirmed")
+    assert "kmsKeyMonth" not in line and table["sources"]["kmsKeyMonth"]["confirmed"]

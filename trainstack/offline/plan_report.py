@@ -156,6 +156,12 @@ def _cost_lines(result: PlanResult) -> list[str]:
     lines += cost.idle_lines(report)
     if report.dev_pod is not None:
         lines.append(f"  {report.dev_pod.summary()}")
+    unconfirmed = report.unconfirmed()
+    if unconfirmed:
+        lines.append(
+            f"  Estimates until checked on AWS's own pages: {', '.join(unconfirmed)} "
+            "(`trainstack cost` says where each comes from)"
+        )
     return lines + [f"  {line}" for line in cost.unpriced_lines(report)]
 
 
