@@ -13,6 +13,15 @@ little about the incident: pkg/util/status.go setCondition gives Running and Res
 lastTransitionTime each time they replace each other, and a peer that dies of the first pod's
 failure minutes later (its NCCL watchdog) makes another Restarting.
 
+KubeRay v1.7.0 (ray-operator/controllers/ray/raycluster_controller.go reconcilePods,
+shouldDeletePod) does the same to a RayJob's cluster: a head or worker pod that is Failed, or
+whose Ray container (the pod's first) ended under restartPolicy Never, is deleted (event
+DeletedHeadPod / DeletedWorkerPod on the RayCluster) and a new pod of a new generated name is
+created in a later reconcile, while the RayJob's status stays Running. Under the default
+restartPolicy Always the kubelet restarts the container in the same pod instead: that failure
+is the container's last state, and the pod (same uid) can fail again later, so such a failure
+is told apart by when it ended too (FailedPod.id).
+
 So an incident is keyed on its first failed pod's uid and the time it failed, and every failure
 within WINDOW_S of it belongs to it: one message per incident, however many pods and status
 updates it takes. The key is kept in the watcher's record (sent.py), so a restarted watcher folds
@@ -54,6 +63,17 @@ class FailedPod:
     log_tail: str = ""
     from_events: bool = False
     reason: str = ""  # terminated.reason (OOMKilled, Error, ...)
+    container: str = ""  # the container whose exit counts, whose log is read
+    # The kubelet restarts the container in the same pod (restartPolicy Always or OnFailure):
+    # the pod lives on and the failed run's log is its previous one once it runs again.
+    in_place: bool = False
+    restarted: bool = False  # read from lastState: the container runs again already
+
+    @property
+    def id(self) -> str:
+        """This failure among the job's: the pod's uid, and for a container restarted in place
+        also when that run ended (the same pod fails again as a new failure)."""
+        return f"{self.uid}~{int(self.at)}" if self.in_place else self.uid
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
@@ -62,6 +82,8 @@ class FailedPod:
         ended = "failed" if self.exit_code == NO_EXIT_CODE else f"exited with code {self.exit_code}"
         text = f"pod {self.name}{where} {ended}{why}"
         text += f" at {when}" if self.at else ""
+        if self.in_place:
+            text += "; the kubelet restarted its container in the same pod"
         if self.from_events:
             text += "; the pod was already deleted, so this comes from the operator's events"
         return text
@@ -75,20 +97,33 @@ def epoch(stamp: str | None) -> float:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
+def container_of(pod: dict[str, Any], container: str) -> str:
+    """`container`, or when it is '' the pod's first container: KubeRay's Ray container
+    (v1.7.0 utils/constant.go RayContainerIndex = 0), whatever the template names it."""
+    if container:
+        return container
+    first = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+    return str(first.get("name") or "")
+
+
 def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
-    """The pod's failure if its `container` ended with a non-zero code, or the pod is Failed
-    without one (evicted, its node lost), else None."""
+    """The pod's failure if its `container` ('' for the first) ended with a non-zero code, or
+    the pod is Failed without one (evicted, its node lost), else None. In a pod that is not
+    Failed and restarts its containers, the container's last state counts too: the kubelet has
+    already started it again."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    term = next(
-        (
-            (cs.get("state") or {}).get("terminated") or {}
-            for cs in status.get("containerStatuses") or []
-            if cs.get("name") == container
-        ),
-        {},
-    )
+    container = container_of(pod, container)
+    cs = next((c for c in status.get("containerStatuses") or [] if c.get("name") == container), {})
+    failed = status.get("phase") == "Failed"
+    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"  # the API's default
+    in_place = not failed and policy in ("Always", "OnFailure")
+    term = (cs.get("state") or {}).get("terminated") or {}
+    restarted = False
+    if not term and in_place:
+        term = (cs.get("lastState") or {}).get("terminated") or {}
+        restarted = bool(term)
     code = term.get("exitCode")
-    if code == 0 or (code is None and status.get("phase") != "Failed"):
+    if code == 0 or (code is None and not failed):
         return None
     return FailedPod(
         uid=str(meta.get("uid") or f"name:{meta.get('name')}"),
@@ -100,6 +135,9 @@ def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
         at=epoch(term.get("finishedAt")) or time.time(),
         pod=pod,
         reason=str(term.get("reason") or status.get("reason") or ""),
+        container=container,
+        in_place=in_place,
+        restarted=restarted,
     )
 
 
@@ -153,13 +191,15 @@ def from_events(
                 "containerStatuses": [{"name": container, "state": {"terminated": term}}],
             },
         }
-        found.append(FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True))
+        failed = FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True)
+        failed.container = container
+        found.append(failed)
     return sorted(found, key=lambda f: f.at)
 
 
 def key(failed: FailedPod) -> str:
     """The record's key for the incident that `failed` opens."""
-    return f"{PREFIX}{failed.uid}@{int(failed.at)}"
+    return f"{PREFIX}{failed.id}@{int(failed.at)}"
 
 
 def parse(k: str) -> tuple[str, float] | None:
@@ -170,11 +210,11 @@ def parse(k: str) -> tuple[str, float] | None:
 
 
 def told(keys: list[str], failed: FailedPod, window: float = WINDOW_S) -> bool:
-    """Whether an incident already recorded covers `failed`: the same pod, or a failure of the
-    job within `window` of that incident's first one."""
+    """Whether an incident already recorded covers `failed`: the same failure (FailedPod.id), or
+    a failure of the job within `window` of that incident's first one."""
     for k in keys:
         known = parse(k)
-        if known and (known[0] == failed.uid or abs(failed.at - known[1]) <= window):
+        if known and (known[0] == failed.id or abs(failed.at - known[1]) <= window):
             return True
     return False
 

@@ -31,6 +31,14 @@ def _no_pod(job: Job, pod: str) -> bool:
     return False
 
 
+def _no_job(pod: dict) -> str:
+    return ""
+
+
+def _always(job: Job, pod: dict) -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -43,11 +51,16 @@ class WatchedKind:
     log_source: Callable[[Job, list], tuple[str, str] | None]
     final_message: Callable[[Job], str] = _no_message
     related_names: Callable[[Job], set[str]] = _no_names
-    # Restarts as incidents of failed pods (incidents.py): the label whose value names the job
-    # on its pods, the container whose exit counts, and whether the operator recreates a pod
-    # that exited a code. None: the kind's own status counts its attempts (RayJob).
+    # Restarts as incidents of failed pods (incidents.py, restarts.py): the label every pod of
+    # the kind's jobs carries (None: no pods are followed), the job's name from its pod, the
+    # container whose exit counts ('' for the pod's first), whether a failure of the pod is the
+    # job's at all (not a pod ending because its cluster is torn down), whether the operator
+    # recreates a pod that exited a code (or the kubelet its container), and whether a pod
+    # name is one of the job's (for a deleted pod's events).
     pod_label: str | None = None
+    job_of_pod: Callable[[dict], str] = _no_job
     container: str = ""
+    counts: Callable[[Job, dict], bool] = _always
     retried: Callable[[Job, dict, int], bool] = _never
     names_pod: Callable[[Job, str], bool] = _no_pod
     # Whether a pod's previous container can hold the log: not for pods the operator runs
@@ -74,6 +87,7 @@ KINDS: tuple[WatchedKind, ...] = (
         pod_selectors=pytorchjob.pod_selectors,
         log_source=_pytorch_log,
         pod_label=pytorchjob.JOB_LABEL,
+        job_of_pod=pytorchjob.job_of_pod,
         container=pytorchjob.CONTAINER,
         retried=pytorchjob.retried,
         names_pod=pytorchjob.names_pod,
@@ -89,5 +103,12 @@ KINDS: tuple[WatchedKind, ...] = (
         log_source=_ray_log,
         final_message=rayjob.final_message,
         related_names=rayjob.related_names,
+        # The cluster's head and worker pods, not the submitter's (it has no such label): a
+        # failed one is what KubeRay replaces while the RayJob's status stays Running.
+        pod_label=rayjob.CLUSTER_LABEL,
+        job_of_pod=rayjob.job_of_pod,
+        counts=rayjob.runs_on,
+        retried=rayjob.retried,
+        names_pod=rayjob.names_pod,
     ),
 )

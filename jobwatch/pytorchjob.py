@@ -36,6 +36,10 @@ def names_pod(job: dict[str, Any], pod: str) -> bool:
     return own.fullmatch(pod) is not None
 
 
+def job_of_pod(pod: dict[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(JOB_LABEL) or "")
+
+
 def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Latest first. The operator appends conditions; the timestamps order them."""
     conds = list(job.get("status", {}).get("conditions") or [])

@@ -17,6 +17,13 @@ HEAD_GROUP = "headgroup"  # the ray.io/group value KubeRay gives the head pod
 # Kubernetes labels a Job's pods with its name; KubeRay names the submitter Job after the RayJob.
 SUBMITTER_LABEL = "batch.kubernetes.io/job-name"
 
+NODE_TYPE_LABEL = "ray.io/node-type"  # head or worker (common/pod.go labelPod)
+# The deployment states in which the RayJob's cluster is up or coming up, which KubeRay keeps
+# whole: it replaces a failed head or worker pod (raycluster_controller.go reconcilePods) and the
+# RayJob stays as it is. In the others it deletes the cluster (Retrying, Suspending, and Complete
+# or Failed with shutdownAfterJobFinishes), and its pods end because they are deleted.
+LIVE_DEPLOYMENTS = {"Initializing", "Waiting", "Running"}
+
 FAILED_DEPLOYMENTS = {"Failed", "ValidationFailed"}
 FINISHED_DEPLOYMENTS = FAILED_DEPLOYMENTS | {"Complete"}
 
@@ -69,6 +76,38 @@ def submitter_pod(pods: list) -> str | None:
         ),
     )
     return newest.metadata.name
+
+
+def pod_cluster(pod: dict[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(CLUSTER_LABEL) or "")
+
+
+def job_of_pod(pod: dict[str, Any]) -> str:
+    """The RayJob a head or worker pod runs for, by its cluster's name: KubeRay v1.7.0 names a
+    RayJob's cluster `<rayjob>-<5 random>` (utils/util.go GenerateRayClusterName) and labels its
+    pods with it (common/pod.go labelPod). runs_on checks the guess against the RayJob."""
+    return pod_cluster(pod).rpartition("-")[0]
+
+
+def runs_on(job: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether the RayJob runs on the pod's cluster now, so a failed pod of it is replaced (or
+    its container restarted) while the job goes on: a restart to tell. A pod of a cluster the
+    job has left, or is tearing down, ends because it was deleted."""
+    cluster = status_of(job).get("rayClusterName")
+    return bool(cluster) and pod_cluster(pod) == cluster and phase(job) in LIVE_DEPLOYMENTS
+
+
+def retried(job: dict[str, Any], pod: dict[str, Any], code: int) -> bool:
+    """KubeRay replaces a failed Ray pod whatever its code (shouldDeletePod looks at the phase
+    and restartPolicy only), and the kubelet restarts a container under Always."""
+    return runs_on(job, pod)
+
+
+def names_pod(job: dict[str, Any], pod: str) -> bool:
+    """Whether `pod` is named as KubeRay names the cluster's pods, also once deleted:
+    `<cluster>-head-<5>` and `<cluster>-<group>-worker-<5>` (common/pod.go, generateName)."""
+    cluster = status_of(job).get("rayClusterName")
+    return bool(cluster) and pod.startswith(f"{cluster}-")
 
 
 def related_names(job: dict[str, Any]) -> set[str]:

@@ -1,6 +1,8 @@
 """A job's restarts told as incidents of failed pods (incidents.py): each failed pod captured
 when the watcher sees it fail, while it still exists (its status, node and own log), and one
-message per incident, naming the first failed pod, its node and its cause.
+message per incident, naming the first failed pod, its node and its cause. The same for a
+PyTorchJob's pods, which the training operator recreates, and a RayJob's head and worker pods,
+which KubeRay replaces (or whose container the kubelet restarts) while the RayJob stays Running.
 
 Two ways in, which the record (sent.py, incidents.told) keeps from telling one incident twice:
 - the pod stream (watcher.py follow_pods): a pod whose container ended non-zero, from a list, a
@@ -10,7 +12,8 @@ Two ways in, which the record (sent.py, incidents.told) keeps from telling one i
   relisting): the failed pods still there, then the operator's ExitedWithCode events with the
   scheduler's Scheduled events for uid and node.
 A failure the operator does not retry (kind.retried: under ExitCode a code below 128) is no
-restart: it is kept for the job's Failed message, which names it.
+restart: it is kept for the job's Failed message, which names it. A pod that is not the job's
+running one (kind.counts: a Ray pod of a cluster KubeRay tears down) is neither.
 """
 
 from __future__ import annotations
@@ -41,32 +44,32 @@ class Restarts:
                  silent: bool = False) -> bool:  # fmt: skip
         """A pod of the kind's jobs as a list or watch event shows it; True if a message went."""
         failed = incidents.failed_pod(pod, kind.container)
-        if failed is None or failed.uid in self._seen:
+        if failed is None or failed.id in self._seen:
             return False
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        job = self.w.get_job(kind, str(labels.get(kind.pod_label or "") or ""))
-        if job is None:
+        job = self.w.get_job(kind, kind.job_of_pod(pod))
+        if job is None or not kind.counts(job, pod):
             return False
-        self._seen[failed.uid] = None
+        self._seen[failed.id] = None
         while len(self._seen) > KEEP_SEEN:
             del self._seen[next(iter(self._seen))]
         if not deleted:  # read it now: the operator deletes a pod it recreates
-            failed.log_tail = self._log(kind, failed)
+            failed.log_tail = self._log(failed)
         self._keep(job, failed)
         if not kind.retried(job, failed.pod, failed.exit_code):
             return False
         return self.tell(kind, job, failed, silent=silent)
 
-    def _log(self, kind: WatchedKind, failed: FailedPod) -> str:
+    def _log(self, failed: FailedPod) -> str:
         """The failed pod's own log tail, or ''. Logs are read by name, and the operator gives
         the replacement the same name: a log is kept only if the pod of that name is still the
-        failed one after reading it."""
-        tail = self.w.read_log(failed.name, kind.container, previous=False)
+        failed one after reading it. A container the kubelet has started again left its failed
+        run's log as the previous one."""
+        tail = self.w.read_log(failed.name, failed.container, previous=failed.restarted)
         return tail if tail and self.w.pod_uid(failed.name) == failed.uid else ""
 
     def _keep(self, job: Job, failed: FailedPod) -> None:
         known = self.failures.setdefault(job["metadata"]["uid"], [])
-        known[:] = [f for f in known if f.uid != failed.uid] + [failed]
+        known[:] = [f for f in known if f.id != failed.id] + [failed]
         known.sort(key=lambda f: f.at)
         del known[:-KEEP_FAILURES]
 
@@ -90,12 +93,15 @@ class Restarts:
                   events: list[dict[str, Any]]) -> list[FailedPod]:  # fmt: skip
         """Every failure known for the job, oldest first, each once: those captured, the failed
         pods still there (their log read now), then the operator's events for the others."""
-        known = {f.uid: f for f in self.failures.get(job["metadata"]["uid"], [])}
+        known = {f.id: f for f in self.failures.get(job["metadata"]["uid"], [])}
         for pod in pods:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            if kind.pod_label not in labels or not kind.counts(job, pod):
+                continue  # not a pod the kind follows (a RayJob's submitter), or not the job's
             failed = incidents.failed_pod(pod, kind.container)
-            if failed is not None and failed.uid not in known:
-                failed.log_tail = self._log(kind, failed)
-                known[failed.uid] = failed
+            if failed is not None and failed.id not in known:
+                failed.log_tail = self._log(failed)
+                known[failed.id] = failed
         specs = {str(p["metadata"].get("name")): p.get("spec") or {} for p in pods}
         name = job["metadata"]["name"]
         for failed in incidents.from_events(name, self.w.namespace, events, kind.container, specs):
@@ -105,7 +111,7 @@ class Restarts:
                 or (f.name == failed.name and abs(f.at - failed.at) <= SAME_FAILURE_S)
             ]  # fmt: skip
             if not same:
-                known[failed.uid] = failed
+                known[failed.id] = failed
         return sorted(known.values(), key=lambda f: f.at)
 
     # --------------------------------------------------------------------------------- telling

@@ -35,17 +35,18 @@ S3_LOG = (
 
 
 class Streams:
-    """A watcher process with its two streams (jobs, pods) listed, then caught up on demand, as
-    its threads would."""
+    """A watcher process with its two streams of one kind (jobs, pods) listed, then caught up on
+    demand, as its threads would."""
 
-    def __init__(self, server, tmp_path, publish):
+    def __init__(self, server, tmp_path, publish, kind=PYTORCH):
+        self.kind = kind
         self.w = watcher(server, tmp_path, publish)
-        self.jobs = self.w.sync(PYTORCH)
-        self.pods = self.w.sync_pods(PYTORCH)
+        self.jobs = self.w.sync(kind)
+        self.pods = self.w.sync_pods(kind)
 
     def catch_up(self) -> None:
-        self.pods = self.w.watch_pods_once(PYTORCH, self.pods, 5)
-        self.jobs = self.w.watch_once(PYTORCH, self.jobs, 5)
+        self.pods = self.w.watch_pods_once(self.kind, self.pods, 5)
+        self.jobs = self.w.watch_once(self.kind, self.jobs, 5)
 
 
 def test_one_message_per_incident_naming_the_failed_pod_its_node_and_its_cause(
