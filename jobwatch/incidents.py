@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -44,9 +45,6 @@ WINDOW_S = 900.0
 KEEP_KEYS = 20  # incident keys kept per job in the record: the window only needs the newest
 PREFIX = "Restarting#"
 NO_EXIT_CODE = 0xBEEF  # v1.9.3 common/pod.go: the exit code it assumes when no container ended
-# kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go: exitedWithCodeReason and its message.
-EXITED_REASON = "ExitedWithCode"
-EXITED_RE = re.compile(r"^Pod: (?P<ns>[^.\s]+)\.(?P<pod>\S+) exited with code (?P<code>-?\d+)$")
 # kube-scheduler's Scheduled event (pkg/scheduler/schedule_one.go): "Successfully assigned
 # <ns>/<pod> to <node>".
 SCHEDULED_RE = re.compile(r"Successfully assigned (?P<ns>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)")
@@ -152,17 +150,30 @@ def _event_time(e: dict[str, Any]) -> float:
     )
 
 
+# A failed pod as an operator's event tells it: (pod name, exit code or None, reason); None for
+# any other event. `read(job, namespace, event)`: pytorchjob.exited, rayjob.deleted.
+OperatorExit = tuple[str, int | None, str]
+ExitReader = Callable[[dict[str, Any], str, dict[str, Any]], OperatorExit | None]
+
+
 def from_events(
-    job: str,
+    job: dict[str, Any],
     namespace: str,
     events: list[dict[str, Any]],
     container: str,
-    specs: dict[str, dict[str, Any]] | None = None,
+    read: ExitReader,
+    pods: list[dict[str, Any]] | None = None,
 ) -> list[FailedPod]:
-    """The failures the operator's ExitedWithCode events on `job` report, oldest first: the
+    """The failures the operator's events about the job report (`read`), oldest first: the
     pod, its code and when; its uid and node from the scheduler's Scheduled event of that pod
-    before then. `specs`: a current pod's spec by name (a replacement runs the same template),
-    so the classifier knows what the container ran."""
+    before then. `pods`: the job's current pods, whose spec and labels a deleted pod of the same
+    name, or of the same name but for its generated suffix, had too (a replacement runs the
+    same template), so the classifier knows what the container ran."""
+    siblings: dict[str, dict[str, Any]] = {}
+    for p in pods or []:
+        name = str((p.get("metadata") or {}).get("name") or "")
+        siblings[name] = p
+        siblings.setdefault(name.rpartition("-")[0], p)
     scheduled: dict[str, list[tuple[float, str, str]]] = {}
     for e in events:
         m = SCHEDULED_RE.search(str(e.get("message") or e.get("note") or ""))
@@ -171,28 +182,30 @@ def from_events(
             scheduled.setdefault(m.group("pod"), []).append((_event_time(e), uid, m.group("node")))
     found = []
     for e in events:
-        obj = regarding(e)
-        m = EXITED_RE.match(str(e.get("message") or e.get("note") or "").strip())
-        if e.get("reason") != EXITED_REASON or obj.get("name") != job or not m:
+        told = read(job, namespace, e)
+        if told is None or told[1] == 0:
             continue
-        code, name, at = int(m.group("code")), m.group("pod"), _event_time(e)
-        if code == 0 or m.group("ns") != namespace:
-            continue
+        (name, code, reason), at = told, _event_time(e)
         before = [s for s in scheduled.get(name, []) if s[0] <= at] or scheduled.get(name, [])
         _, uid, node = max(before) if before else (0.0, "", "")
-        spec = dict((specs or {}).get(name) or {})
+        sibling = siblings.get(name) or siblings.get(name.rpartition("-")[0]) or {}
+        spec = dict(sibling.get("spec") or {})
         spec["nodeName"] = node
-        term = {"exitCode": code, "reason": "Error"}
+        labels = (sibling.get("metadata") or {}).get("labels") or {}
+        term = {"exitCode": code, "reason": reason} if code is not None else {}
+        # No pod of its template left (its cluster deleted): no container name to give.
+        name_of = container_of({"spec": spec}, container) or "unknown"
         pod = {
-            "metadata": {"name": name, "namespace": namespace, "uid": uid},
+            "metadata": {"name": name, "namespace": namespace, "uid": uid, "labels": labels},
             "spec": spec,
             "status": {
                 "phase": "Failed",
-                "containerStatuses": [{"name": container, "state": {"terminated": term}}],
+                "containerStatuses": [{"name": name_of, "state": {"terminated": term}}],
             },
         }
+        code = NO_EXIT_CODE if code is None else code
         failed = FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True)
-        failed.container = container
+        failed.container, failed.reason = name_of, reason
         found.append(failed)
     return sorted(found, key=lambda f: f.at)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import pytorchjob, rayjob
+from .incidents import ExitReader, OperatorExit
 
 Job = dict[str, Any]
 
@@ -39,6 +40,14 @@ def _always(job: Job, pod: dict) -> bool:
     return True
 
 
+def _no_exit(job: Job, namespace: str, event: dict) -> OperatorExit | None:
+    return None
+
+
+def _no_time(job: Job) -> str:
+    return ""
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -56,13 +65,18 @@ class WatchedKind:
     # container whose exit counts ('' for the pod's first), whether a failure of the pod is the
     # job's at all (not a pod ending because its cluster is torn down), whether the operator
     # recreates a pod that exited a code (or the kubelet its container), and whether a pod
-    # name is one of the job's (for a deleted pod's events).
+    # name is one of the job's (for a deleted pod's events); and the operator's event that tells
+    # of a pod it deleted, for failures the watcher did not see (incidents.from_events).
     pod_label: str | None = None
     job_of_pod: Callable[[dict], str] = _no_job
     container: str = ""
     counts: Callable[[Job, dict], bool] = _always
     retried: Callable[[Job, dict, int], bool] = _never
     names_pod: Callable[[Job, str], bool] = _no_pod
+    operator_exit: ExitReader = _no_exit
+    # When the job ended (an API timestamp, '' unknown): its Failed message names the failures
+    # just before, not older ones it went on from.
+    ended_at: Callable[[Job], str] = _no_time
     # Whether a pod's previous container can hold the log: not for pods the operator runs
     # with restartPolicy Never (a PyTorchJob's under ExitCode), where it is another pod's.
     previous_logs: bool = True
@@ -91,6 +105,8 @@ KINDS: tuple[WatchedKind, ...] = (
         container=pytorchjob.CONTAINER,
         retried=pytorchjob.retried,
         names_pod=pytorchjob.names_pod,
+        operator_exit=pytorchjob.exited,
+        ended_at=pytorchjob.ended_at,
         previous_logs=False,
     ),
     WatchedKind(
@@ -110,5 +126,7 @@ KINDS: tuple[WatchedKind, ...] = (
         counts=rayjob.runs_on,
         retried=rayjob.retried,
         names_pod=rayjob.names_pod,
+        operator_exit=rayjob.deleted,
+        ended_at=rayjob.ended_at,
     ),
 )

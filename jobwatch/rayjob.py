@@ -7,6 +7,7 @@ state. Stdlib only, so the trainer image can run it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
@@ -108,6 +109,50 @@ def names_pod(job: dict[str, Any], pod: str) -> bool:
     `<cluster>-head-<5>` and `<cluster>-<group>-worker-<5>` (common/pod.go, generateName)."""
     cluster = status_of(job).get("rayClusterName")
     return bool(cluster) and pod.startswith(f"{cluster}-")
+
+
+# KubeRay v1.7.0 raycluster_controller.go reconcilePods: the events it records on the RayCluster
+# as it deletes a failed head or worker pod, "Deleted worker Pod <ns>/<pod>; Pod status: <phase>;
+# Pod restart policy: <policy>; Ray container terminated status: <the terminated state, %v>".
+DELETED_REASONS = {"DeletedHeadPod", "DeletedWorkerPod"}
+DELETED_RE = re.compile(
+    r"^Deleted (?:head|worker) Pod (?P<ns>[^/\s]+)/(?P<pod>\S+); Pod status: (?P<phase>\w*);"
+    r".*Ray container terminated status: (?P<term>.*)$"
+)
+# Go's %v of a *ContainerStateTerminated prints its fields by name (`ExitCode:137,...`), of a
+# nil one `nil` (the pod failed without its container ending: evicted, node lost).
+EXIT_CODE_RE = re.compile(r"\bExitCode:(?P<code>-?\d+)")
+REASON_RE = re.compile(r"\bReason:(?P<reason>[^,}\s]*)")
+
+
+def deleted(job: dict[str, Any], namespace: str, event: dict[str, Any]) -> tuple | None:
+    """(pod, exit code or None, reason) of a failed pod of the job's cluster that KubeRay
+    deleted, from its event on the RayCluster; None for any other event."""
+    about = event.get("involvedObject") or event.get("regarding") or {}
+    cluster = status_of(job).get("rayClusterName")
+    m = DELETED_RE.match(str(event.get("message") or event.get("note") or "").strip())
+    if event.get("reason") not in DELETED_REASONS or not cluster or about.get("name") != cluster:
+        return None
+    if not m or m.group("ns") != namespace:
+        return None
+    code, reason = EXIT_CODE_RE.search(m.group("term")), REASON_RE.search(m.group("term"))
+    return (
+        m.group("pod"),
+        int(code.group("code")) if code else None,
+        reason.group("reason") if reason else m.group("phase"),
+    )
+
+
+def ended_at(job: dict[str, Any]) -> str:
+    """When the RayJob ended (status.endTime, set as its deployment goes Complete or Failed),
+    else when the attempt's Ray job did (status.rayJobInfo.endTime, from the dashboard: a
+    Retrying attempt has only that); '' while it runs (rayjob_controller.go, KubeRay v1.7.0)."""
+    st = status_of(job)
+    if finished(job) and st.get("endTime"):
+        return str(st["endTime"])
+    if finished(job) or phase(job) == "Retrying":
+        return str((st.get("rayJobInfo") or {}).get("endTime") or "")
+    return ""
 
 
 def related_names(job: dict[str, Any]) -> set[str]:

@@ -74,7 +74,7 @@ class Restarts:
         del known[:-KEEP_FAILURES]
 
     def forget(self, job_uids: set[str]) -> None:
-        """Drop what is kept for jobs that no longer exist (one kind restarts by pods)."""
+        """Drop what is kept for jobs of one kind that no longer exist."""
         for uid in set(self.failures) - job_uids:
             del self.failures[uid]
 
@@ -102,12 +102,13 @@ class Restarts:
             if failed is not None and failed.id not in known:
                 failed.log_tail = self._log(failed)
                 known[failed.id] = failed
-        specs = {str(p["metadata"].get("name")): p.get("spec") or {} for p in pods}
-        name = job["metadata"]["name"]
-        for failed in incidents.from_events(name, self.w.namespace, events, kind.container, specs):
+        rebuilt = incidents.from_events(
+            job, self.w.namespace, events, kind.container, kind.operator_exit, pods
+        )
+        for failed in rebuilt:
             same = [
                 f for f in known.values()
-                if f.uid == failed.uid
+                if f.id == failed.id
                 or (f.name == failed.name and abs(f.at - failed.at) <= SAME_FAILURE_S)
             ]  # fmt: skip
             if not same:
@@ -142,12 +143,20 @@ class Restarts:
     def for_failure(self, kind: WatchedKind, job: Job, pods: list[dict[str, Any]],
                     events: list[dict[str, Any]]) -> tuple[list[FailedPod], list[str]]:  # fmt: skip
         """For the job's Failed message: its latest failures, newest first (the one that ended
-        it leads), and the lines naming them."""
+        it leads), and the lines naming them. When the job says when it ended (kind.ended_at),
+        only failures of the WINDOW_S before: a RayJob's driver can fail long after the pod
+        failures KubeRay recovered from, which did not end it."""
         failed = self.failed_of(kind, job, pods, events)
         if not failed:
             return [], []
-        newest = failed[-1].at
-        recent = [f for f in reversed(failed) if newest - f.at <= incidents.WINDOW_S][:SHOWN]
+        ended, window = incidents.epoch(kind.ended_at(job)), incidents.WINDOW_S
+        if ended:  # a failure's time and the job's end come from different clocks: some slack
+            recent = [f for f in failed if -SAME_FAILURE_S <= ended - f.at <= window]
+        else:
+            recent = [f for f in failed if failed[-1].at - f.at <= window]
+        recent = recent[::-1][:SHOWN]
+        if not recent:
+            return [], []
         return recent, ["", *(f"Failed: {f.describe()}." for f in recent)]
 
 

@@ -58,11 +58,16 @@ class KubeRayReplay(OperatorReplay):
 
     # ---------------------------------------------------------------------- what changes them
 
-    def status(self, deployment: str, job_status: str, message: str = "") -> None:
-        """rayjob_controller.go's status update (`failed` stays 0: backoffLimit 0 here)."""
+    def status(
+        self, deployment: str, job_status: str, message: str = "", minutes: float = 0
+    ) -> None:
+        """rayjob_controller.go's status update (`failed` stays 0: backoffLimit 0 here); a
+        Complete or Failed deployment gets its endTime (updateRayJobStatus)."""
         self.job.clear()
         self.job.update(rayjob(self.version, deployment, job_status, 0, CLUSTER,
                                "AppFailed" if message else "", message))  # fmt: skip
+        if deployment in ("Complete", "Failed"):
+            self.job["status"]["endTime"] = stamp(minutes)
         self._bump("job", "MODIFIED", self.job)
 
     def create_pod(self, node_type: str, node: str, minutes: float, log: str = "step 1\n") -> str:
@@ -124,10 +129,13 @@ class KubeRayReplay(OperatorReplay):
         pod["metadata"]["deletionTimestamp"] = stamp(minutes)
         self._bump("pod", "DELETED", pod)
         reason = "DeletedHeadPod" if node_type == "head" else "DeletedWorkerPod"
+        # The terminated state as Go's %v prints it (k8s.io/api's generated String()).
+        state = (f"&ContainerStateTerminated{{ExitCode:{term['exitCode']},Signal:0,Reason:"
+                 f"{term['reason']},Message:,StartedAt:2026-11-25 09:00:00 +0000 UTC,FinishedAt:"
+                 f"{term['finishedAt']},ContainerID:{term['containerID']},}}")  # fmt: skip
         self.event(self.cluster, reason, f"Deleted {node_type} Pod {NS}/{name}; Pod status: "
                    f"Failed; Pod restart policy: {self.restart_policy}; Ray container terminated "
-                   f"status: &ContainerStateTerminated{{ExitCode:{term['exitCode']},"
-                   f"Reason:{term['reason']},}}", minutes)  # fmt: skip
+                   f"status: {state}", minutes)  # fmt: skip
         return self.create_pod(node_type, new_node, minutes + 0.1)
 
     def cluster_deleted(self, minutes: float) -> None:

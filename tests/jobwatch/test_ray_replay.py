@@ -7,12 +7,15 @@ its node and its own cause; none for the pods of a cluster torn down when the jo
 
 from __future__ import annotations
 
-from kuberay_replay import KubeRayReplay
+from kuberay_replay import CLUSTER, KubeRayReplay
+from operator_replay import stamp
 from test_watch_replay import Streams
 from test_watcher import servers, topic  # noqa: F401 (fixtures)
 from watch_support import JOB, NS, UID
 
+from jobwatch import rayjob
 from jobwatch.kinds import KINDS
+from trainstack.offline import schemas
 
 RAY = KINDS[1]
 RESTARTED = f"trainstack: RayJob {NS}/{JOB} restarted"
@@ -78,18 +81,32 @@ def test_kuberay_replacing_a_failed_worker_then_the_head_gives_one_message_per_i
     assert new_head not in text and "node-g" not in text
 
     # The watcher's pod is replaced: the new one lists the RayJob and the pods, says nothing.
-    second = Streams(server, tmp_path, publish, RAY)
+    Streams(server, tmp_path, publish, RAY)
     assert read() == []
+
+    # Incident 3, minute 140, while no watcher runs: a worker on node-h is killed for host
+    # memory and replaced. The next watcher rebuilds it from KubeRay's DeletedWorkerPod event
+    # and the scheduler's Scheduled event; the older events are recognised as told.
+    [w5, _] = workers(c)
+    c.container_exits(w5, 137, 140, reason="OOMKilled")
+    c.kuberay_reconciles(w5, 140.1, "node-j")
+    third = Streams(server, tmp_path, publish, RAY)
+    [(subject, text)] = read()
+    assert subject == f"{RESTARTED} (OOM_KILLED)"
+    assert f"Failed: pod {w5} on node node-h exited with code 137 (OOMKilled)" in text
+    assert "already deleted" in text and "container ray-worker" in text
 
     # Minute 200: the driver fails; KubeRay sets Failed, then deletes the cluster, whose pods
     # end with 143 on the deletion's SIGTERM. The job's failure is told; no restart for those.
-    c.status("Failed", "FAILED", "Job entrypoint command failed with exit code 1")
+    c.status("Failed", "FAILED", "Job entrypoint command failed with exit code 1", 200)
     c.cluster_deleted(200)
-    second.catch_up()
+    third.catch_up()
     [(subject, text)] = read()
     assert subject.startswith(f"trainstack: RayJob {NS}/{JOB} failed")
+    # The worker killed an hour before, which the job went on from, is not named as its end.
+    assert "OOM_KILLED" not in subject and w5 not in text
     keys = c.configmap["data"][UID].partition("|")[2].split()
-    assert [k.split("#")[0] for k in keys] == ["Restarting", "Restarting", "Failed"]
+    assert [k.split("#")[0] for k in keys] == ["Restarting"] * 3 + ["Failed"]
 
 
 def test_a_ray_worker_container_restarted_in_place_is_one_incident_per_failure(
@@ -130,3 +147,36 @@ def test_a_ray_worker_container_restarted_in_place_is_one_incident_per_failure(
     keys = c.configmap["data"][UID].partition("|")[2].split()
     uid = c.pods[w1]["metadata"]["uid"]
     assert [k.split("#")[1].split("~")[0] for k in keys] == [uid, uid]
+
+
+def test_kuberays_deleted_pod_events_and_the_replayed_rayjob_are_read():
+    """The DeletedWorkerPod / DeletedHeadPod messages of kuberay v1.7.0 raycluster_controller.go
+    (`Ray container terminated status: %v`, `nil` for a pod that failed without its container
+    ending), and the replay's RayJob is one the pinned ray.io_rayjobs CRD admits."""
+    job = {"metadata": {"name": JOB}, "status": {"rayClusterName": CLUSTER}}
+
+    def event(reason: str, message: str, about: str = CLUSTER) -> dict:
+        return {"reason": reason, "message": message,
+                "involvedObject": {"kind": "RayCluster", "name": about}}  # fmt: skip
+
+    pod, tail = f"{CLUSTER}-gpu-worker-ab1cd", "Pod restart policy: Always; Ray container"
+    oom = (f"Deleted worker Pod {NS}/{pod}; Pod status: Failed; {tail} terminated status: "
+           "&ContainerStateTerminated{ExitCode:137,Signal:0,Reason:OOMKilled,Message:,}")  # fmt: skip
+    evicted = f"Deleted head Pod {NS}/{CLUSTER}-head-x1y2z; Pod status: Failed; {tail} terminated status: nil"  # fmt: skip
+    assert rayjob.deleted(job, NS, event("DeletedWorkerPod", oom)) == (pod, 137, "OOMKilled")
+    assert rayjob.deleted(job, NS, event("DeletedHeadPod", evicted)) == (
+        f"{CLUSTER}-head-x1y2z",
+        None,
+        "Failed",
+    )
+    # Another cluster's (an earlier attempt's), another namespace's, a scale-down's: not read.
+    assert rayjob.deleted(job, NS, event("DeletedWorkerPod", oom, "llm-q9m4d")) is None
+    assert rayjob.deleted(job, "other", event("DeletedWorkerPod", oom)) is None
+    assert rayjob.deleted(job, NS, event("DeletedWorkerPod", f"Deleted pod {NS}/{pod}")) is None
+
+    c = KubeRayReplay("Never")
+    w = next(p for p in c.pods.values() if "-worker-" in p["metadata"]["name"])
+    assert rayjob.job_of_pod(w) == JOB and rayjob.runs_on(c.job, w)
+    c.status("Failed", "FAILED", "Job entrypoint command failed with exit code 1", 200)
+    assert not rayjob.runs_on(c.job, w)  # its cluster is torn down: its pods end, not fail
+    assert schemas.validate_object(c.job) == [] and rayjob.ended_at(c.job) == stamp(200)
