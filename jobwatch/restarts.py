@@ -8,9 +8,11 @@ Two ways in, which the record (sent.py, incidents.told) keeps from telling one i
 - the pod stream (watcher.py follow_pods): a pod whose container ended non-zero, from a list, a
   MODIFIED or the DELETED event the operator's deletion produces (which still carries the final
   status; only the log is gone by then);
-- the job's Restarting condition, for failures the stream did not show (the watcher was down or
-  relisting): the failed pods still there, then the operator's ExitedWithCode events with the
-  scheduler's Scheduled events for uid and node.
+- the job's Restarting condition, or any listing of the job, for failures the stream did not
+  show (the watcher was down or relisting): the failed pods still there, then the operator's
+  events on the pods it deleted (kind.operator_exit: the training operator's ExitedWithCode,
+  KubeRay's DeletedWorkerPod / DeletedHeadPod) with the scheduler's Scheduled events for uid
+  and node.
 A failure the operator does not retry (kind.retried: under ExitCode a code below 128) is no
 restart: it is kept for the job's Failed message, which names it. A pod that is not the job's
 running one (kind.counts: a Ray pod of a cluster KubeRay tears down) is neither.
