@@ -13,6 +13,15 @@ little about the incident: pkg/util/status.go setCondition gives Running and Res
 lastTransitionTime each time they replace each other, and a peer that dies of the first pod's
 failure minutes later (its NCCL watchdog) makes another Restarting.
 
+KubeRay v1.7.0 (ray-operator/controllers/ray/raycluster_controller.go reconcilePods,
+shouldDeletePod) does the same to a RayJob's cluster: a head or worker pod that is Failed, or
+whose Ray container (the pod's first) ended under restartPolicy Never, is deleted (event
+DeletedHeadPod / DeletedWorkerPod on the RayCluster) and a new pod of a new generated name is
+created in a later reconcile, while the RayJob's status stays Running. Under the default
+restartPolicy Always the kubelet restarts the container in the same pod instead: that failure
+is the container's last state, and the pod (same uid) can fail again later, so such a failure
+is told apart by when it ended too (FailedPod.id).
+
 So an incident is keyed on its first failed pod's uid and the time it failed, and every failure
 within WINDOW_S of it belongs to it: one message per incident, however many pods and status
 updates it takes. The key is kept in the watcher's record (sent.py), so a restarted watcher folds
@@ -23,6 +32,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -35,9 +45,6 @@ WINDOW_S = 900.0
 KEEP_KEYS = 20  # incident keys kept per job in the record: the window only needs the newest
 PREFIX = "Restarting#"
 NO_EXIT_CODE = 0xBEEF  # v1.9.3 common/pod.go: the exit code it assumes when no container ended
-# kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go: exitedWithCodeReason and its message.
-EXITED_REASON = "ExitedWithCode"
-EXITED_RE = re.compile(r"^Pod: (?P<ns>[^.\s]+)\.(?P<pod>\S+) exited with code (?P<code>-?\d+)$")
 # kube-scheduler's Scheduled event (pkg/scheduler/schedule_one.go): "Successfully assigned
 # <ns>/<pod> to <node>".
 SCHEDULED_RE = re.compile(r"Successfully assigned (?P<ns>[^/\s]+)/(?P<pod>\S+) to (?P<node>\S+)")
@@ -54,6 +61,17 @@ class FailedPod:
     log_tail: str = ""
     from_events: bool = False
     reason: str = ""  # terminated.reason (OOMKilled, Error, ...)
+    container: str = ""  # the container whose exit counts, whose log is read
+    # The kubelet restarts the container in the same pod (restartPolicy Always or OnFailure):
+    # the pod lives on and the failed run's log is its previous one once it runs again.
+    in_place: bool = False
+    restarted: bool = False  # read from lastState: the container runs again already
+
+    @property
+    def id(self) -> str:
+        """This failure among the job's: the pod's uid, and for a container restarted in place
+        also when that run ended (the same pod fails again as a new failure)."""
+        return f"{self.uid}~{int(self.at)}" if self.in_place else self.uid
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
@@ -62,6 +80,8 @@ class FailedPod:
         ended = "failed" if self.exit_code == NO_EXIT_CODE else f"exited with code {self.exit_code}"
         text = f"pod {self.name}{where} {ended}{why}"
         text += f" at {when}" if self.at else ""
+        if self.in_place:
+            text += "; the kubelet restarted its container in the same pod"
         if self.from_events:
             text += "; the pod was already deleted, so this comes from the operator's events"
         return text
@@ -75,20 +95,33 @@ def epoch(stamp: str | None) -> float:
     return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
 
 
+def container_of(pod: dict[str, Any], container: str) -> str:
+    """`container`, or when it is '' the pod's first container: KubeRay's Ray container
+    (v1.7.0 utils/constant.go RayContainerIndex = 0), whatever the template names it."""
+    if container:
+        return container
+    first = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+    return str(first.get("name") or "")
+
+
 def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
-    """The pod's failure if its `container` ended with a non-zero code, or the pod is Failed
-    without one (evicted, its node lost), else None."""
+    """The pod's failure if its `container` ('' for the first) ended with a non-zero code, or
+    the pod is Failed without one (evicted, its node lost), else None. In a pod that is not
+    Failed and restarts its containers, the container's last state counts too: the kubelet has
+    already started it again."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
-    term = next(
-        (
-            (cs.get("state") or {}).get("terminated") or {}
-            for cs in status.get("containerStatuses") or []
-            if cs.get("name") == container
-        ),
-        {},
-    )
+    container = container_of(pod, container)
+    cs = next((c for c in status.get("containerStatuses") or [] if c.get("name") == container), {})
+    failed = status.get("phase") == "Failed"
+    policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"  # the API's default
+    in_place = not failed and policy in ("Always", "OnFailure")
+    term = (cs.get("state") or {}).get("terminated") or {}
+    restarted = False
+    if not term and in_place:
+        term = (cs.get("lastState") or {}).get("terminated") or {}
+        restarted = bool(term)
     code = term.get("exitCode")
-    if code == 0 or (code is None and status.get("phase") != "Failed"):
+    if code == 0 or (code is None and not failed):
         return None
     return FailedPod(
         uid=str(meta.get("uid") or f"name:{meta.get('name')}"),
@@ -100,6 +133,9 @@ def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
         at=epoch(term.get("finishedAt")) or time.time(),
         pod=pod,
         reason=str(term.get("reason") or status.get("reason") or ""),
+        container=container,
+        in_place=in_place,
+        restarted=restarted,
     )
 
 
@@ -114,17 +150,30 @@ def _event_time(e: dict[str, Any]) -> float:
     )
 
 
+# A failed pod as an operator's event tells it: (pod name, exit code or None, reason); None for
+# any other event. `read(job, namespace, event)`: pytorchjob.exited, rayjob.deleted.
+OperatorExit = tuple[str, int | None, str]
+ExitReader = Callable[[dict[str, Any], str, dict[str, Any]], OperatorExit | None]
+
+
 def from_events(
-    job: str,
+    job: dict[str, Any],
     namespace: str,
     events: list[dict[str, Any]],
     container: str,
-    specs: dict[str, dict[str, Any]] | None = None,
+    read: ExitReader,
+    pods: list[dict[str, Any]] | None = None,
 ) -> list[FailedPod]:
-    """The failures the operator's ExitedWithCode events on `job` report, oldest first: the
+    """The failures the operator's events about the job report (`read`), oldest first: the
     pod, its code and when; its uid and node from the scheduler's Scheduled event of that pod
-    before then. `specs`: a current pod's spec by name (a replacement runs the same template),
-    so the classifier knows what the container ran."""
+    before then. `pods`: the job's current pods, whose spec and labels a deleted pod of the same
+    name, or of the same name but for its generated suffix, had too (a replacement runs the
+    same template), so the classifier knows what the container ran."""
+    siblings: dict[str, dict[str, Any]] = {}
+    for p in pods or []:
+        name = str((p.get("metadata") or {}).get("name") or "")
+        siblings[name] = p
+        siblings.setdefault(name.rpartition("-")[0], p)
     scheduled: dict[str, list[tuple[float, str, str]]] = {}
     for e in events:
         m = SCHEDULED_RE.search(str(e.get("message") or e.get("note") or ""))
@@ -133,33 +182,37 @@ def from_events(
             scheduled.setdefault(m.group("pod"), []).append((_event_time(e), uid, m.group("node")))
     found = []
     for e in events:
-        obj = regarding(e)
-        m = EXITED_RE.match(str(e.get("message") or e.get("note") or "").strip())
-        if e.get("reason") != EXITED_REASON or obj.get("name") != job or not m:
+        told = read(job, namespace, e)
+        if told is None or told[1] == 0:
             continue
-        code, name, at = int(m.group("code")), m.group("pod"), _event_time(e)
-        if code == 0 or m.group("ns") != namespace:
-            continue
+        (name, code, reason), at = told, _event_time(e)
         before = [s for s in scheduled.get(name, []) if s[0] <= at] or scheduled.get(name, [])
         _, uid, node = max(before) if before else (0.0, "", "")
-        spec = dict((specs or {}).get(name) or {})
+        sibling = siblings.get(name) or siblings.get(name.rpartition("-")[0]) or {}
+        spec = dict(sibling.get("spec") or {})
         spec["nodeName"] = node
-        term = {"exitCode": code, "reason": "Error"}
+        labels = (sibling.get("metadata") or {}).get("labels") or {}
+        term = {"exitCode": code, "reason": reason} if code is not None else {}
+        # No pod of its template left (its cluster deleted): no container name to give.
+        name_of = container_of({"spec": spec}, container) or "unknown"
         pod = {
-            "metadata": {"name": name, "namespace": namespace, "uid": uid},
+            "metadata": {"name": name, "namespace": namespace, "uid": uid, "labels": labels},
             "spec": spec,
             "status": {
                 "phase": "Failed",
-                "containerStatuses": [{"name": container, "state": {"terminated": term}}],
+                "containerStatuses": [{"name": name_of, "state": {"terminated": term}}],
             },
         }
-        found.append(FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True))
+        code = NO_EXIT_CODE if code is None else code
+        failed = FailedPod(uid or f"name:{name}", name, node, code, at, pod, from_events=True)
+        failed.container, failed.reason = name_of, reason
+        found.append(failed)
     return sorted(found, key=lambda f: f.at)
 
 
 def key(failed: FailedPod) -> str:
     """The record's key for the incident that `failed` opens."""
-    return f"{PREFIX}{failed.uid}@{int(failed.at)}"
+    return f"{PREFIX}{failed.id}@{int(failed.at)}"
 
 
 def parse(k: str) -> tuple[str, float] | None:
@@ -170,11 +223,11 @@ def parse(k: str) -> tuple[str, float] | None:
 
 
 def told(keys: list[str], failed: FailedPod, window: float = WINDOW_S) -> bool:
-    """Whether an incident already recorded covers `failed`: the same pod, or a failure of the
-    job within `window` of that incident's first one."""
+    """Whether an incident already recorded covers `failed`: the same failure (FailedPod.id), or
+    a failure of the job within `window` of that incident's first one."""
     for k in keys:
         known = parse(k)
-        if known and (known[0] == failed.uid or abs(failed.at - known[1]) <= window):
+        if known and (known[0] == failed.id or abs(failed.at - known[1]) <= window):
             return True
     return False
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import pytorchjob, rayjob
+from .incidents import ExitReader, OperatorExit
 
 Job = dict[str, Any]
 
@@ -31,6 +32,22 @@ def _no_pod(job: Job, pod: str) -> bool:
     return False
 
 
+def _no_job(pod: dict) -> str:
+    return ""
+
+
+def _always(job: Job, pod: dict) -> bool:
+    return True
+
+
+def _no_exit(job: Job, namespace: str, event: dict) -> OperatorExit | None:
+    return None
+
+
+def _no_time(job: Job) -> str:
+    return ""
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -43,13 +60,23 @@ class WatchedKind:
     log_source: Callable[[Job, list], tuple[str, str] | None]
     final_message: Callable[[Job], str] = _no_message
     related_names: Callable[[Job], set[str]] = _no_names
-    # Restarts as incidents of failed pods (incidents.py): the label whose value names the job
-    # on its pods, the container whose exit counts, and whether the operator recreates a pod
-    # that exited a code. None: the kind's own status counts its attempts (RayJob).
+    # Restarts as incidents of failed pods (incidents.py, restarts.py): the label every pod of
+    # the kind's jobs carries (None: no pods are followed), the job's name from its pod, the
+    # container whose exit counts ('' for the pod's first), whether a failure of the pod is the
+    # job's at all (not a pod ending because its cluster is torn down), whether the operator
+    # recreates a pod that exited a code (or the kubelet its container), and whether a pod
+    # name is one of the job's (for a deleted pod's events); and the operator's event that tells
+    # of a pod it deleted, for failures the watcher did not see (incidents.from_events).
     pod_label: str | None = None
+    job_of_pod: Callable[[dict], str] = _no_job
     container: str = ""
+    counts: Callable[[Job, dict], bool] = _always
     retried: Callable[[Job, dict, int], bool] = _never
     names_pod: Callable[[Job, str], bool] = _no_pod
+    operator_exit: ExitReader = _no_exit
+    # When the job ended (an API timestamp, '' unknown): its Failed message names the failures
+    # just before, not older ones it went on from.
+    ended_at: Callable[[Job], str] = _no_time
     # Whether a pod's previous container can hold the log: not for pods the operator runs
     # with restartPolicy Never (a PyTorchJob's under ExitCode), where it is another pod's.
     previous_logs: bool = True
@@ -74,9 +101,12 @@ KINDS: tuple[WatchedKind, ...] = (
         pod_selectors=pytorchjob.pod_selectors,
         log_source=_pytorch_log,
         pod_label=pytorchjob.JOB_LABEL,
+        job_of_pod=pytorchjob.job_of_pod,
         container=pytorchjob.CONTAINER,
         retried=pytorchjob.retried,
         names_pod=pytorchjob.names_pod,
+        operator_exit=pytorchjob.exited,
+        ended_at=pytorchjob.ended_at,
         previous_logs=False,
     ),
     WatchedKind(
@@ -89,5 +119,14 @@ KINDS: tuple[WatchedKind, ...] = (
         log_source=_ray_log,
         final_message=rayjob.final_message,
         related_names=rayjob.related_names,
+        # The cluster's head and worker pods, not the submitter's (it has no such label): a
+        # failed one is what KubeRay replaces while the RayJob's status stays Running.
+        pod_label=rayjob.CLUSTER_LABEL,
+        job_of_pod=rayjob.job_of_pod,
+        counts=rayjob.runs_on,
+        retried=rayjob.retried,
+        names_pod=rayjob.names_pod,
+        operator_exit=rayjob.deleted,
+        ended_at=rayjob.ended_at,
     ),
 )

@@ -36,6 +36,27 @@ def names_pod(job: dict[str, Any], pod: str) -> bool:
     return own.fullmatch(pod) is not None
 
 
+def job_of_pod(pod: dict[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(JOB_LABEL) or "")
+
+
+# kubeflow/trainer v1.9.3 pkg/controller.v1/common/pod.go: exitedWithCodeReason and its message.
+EXITED_REASON = "ExitedWithCode"
+EXITED_RE = re.compile(r"^Pod: (?P<ns>[^.\s]+)\.(?P<pod>\S+) exited with code (?P<code>-?\d+)$")
+
+
+def exited(job: dict[str, Any], namespace: str, event: dict[str, Any]) -> tuple | None:
+    """(pod, exit code, reason) of the operator's ExitedWithCode event on the job, recorded
+    before it deletes a pod it recreates; None for any other event."""
+    about = event.get("involvedObject") or event.get("regarding") or {}
+    m = EXITED_RE.match(str(event.get("message") or event.get("note") or "").strip())
+    if event.get("reason") != EXITED_REASON or about.get("name") != job["metadata"]["name"]:
+        return None
+    if not m or m.group("ns") != namespace:
+        return None
+    return m.group("pod"), int(m.group("code")), "Error"
+
+
 def conditions(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Latest first. The operator appends conditions; the timestamps order them."""
     conds = list(job.get("status", {}).get("conditions") or [])
@@ -66,6 +87,14 @@ def finished(job: dict[str, Any]) -> bool:
 
 def pod_selectors(job: dict[str, Any]) -> list[str]:
     return [f"{JOB_LABEL}={job['metadata']['name']}"]
+
+
+def ended_at(job: dict[str, Any]) -> str:
+    """When the job's Failed or Succeeded condition was set; '' while it runs."""
+    if not finished(job):
+        return ""
+    c = conditions(job)[0]
+    return str(c.get("lastTransitionTime") or c.get("lastUpdateTime") or "")
 
 
 def retried(job: dict[str, Any], pod: dict[str, Any], code: int) -> bool:

@@ -7,6 +7,7 @@ state. Stdlib only, so the trainer image can run it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
@@ -16,6 +17,13 @@ GROUP_LABEL = "ray.io/group"
 HEAD_GROUP = "headgroup"  # the ray.io/group value KubeRay gives the head pod
 # Kubernetes labels a Job's pods with its name; KubeRay names the submitter Job after the RayJob.
 SUBMITTER_LABEL = "batch.kubernetes.io/job-name"
+
+NODE_TYPE_LABEL = "ray.io/node-type"  # head or worker (common/pod.go labelPod)
+# The deployment states in which the RayJob's cluster is up or coming up, which KubeRay keeps
+# whole: it replaces a failed head or worker pod (raycluster_controller.go reconcilePods) and the
+# RayJob stays as it is. In the others it deletes the cluster (Retrying, Suspending, and Complete
+# or Failed with shutdownAfterJobFinishes), and its pods end because they are deleted.
+LIVE_DEPLOYMENTS = {"Initializing", "Waiting", "Running"}
 
 FAILED_DEPLOYMENTS = {"Failed", "ValidationFailed"}
 FINISHED_DEPLOYMENTS = FAILED_DEPLOYMENTS | {"Complete"}
@@ -69,6 +77,82 @@ def submitter_pod(pods: list) -> str | None:
         ),
     )
     return newest.metadata.name
+
+
+def pod_cluster(pod: dict[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(CLUSTER_LABEL) or "")
+
+
+def job_of_pod(pod: dict[str, Any]) -> str:
+    """The RayJob a head or worker pod runs for, by its cluster's name: KubeRay v1.7.0 names a
+    RayJob's cluster `<rayjob>-<5 random>` (utils/util.go GenerateRayClusterName) and labels its
+    pods with it (common/pod.go labelPod). runs_on checks the guess against the RayJob."""
+    return pod_cluster(pod).rpartition("-")[0]
+
+
+def runs_on(job: dict[str, Any], pod: dict[str, Any]) -> bool:
+    """Whether the RayJob runs on the pod's cluster now, so a failed pod of it is replaced (or
+    its container restarted) while the job goes on: a restart to tell. A pod of a cluster the
+    job has left, or is tearing down, ends because it was deleted."""
+    cluster = status_of(job).get("rayClusterName")
+    return bool(cluster) and pod_cluster(pod) == cluster and phase(job) in LIVE_DEPLOYMENTS
+
+
+def retried(job: dict[str, Any], pod: dict[str, Any], code: int) -> bool:
+    """KubeRay replaces a failed Ray pod whatever its code (shouldDeletePod looks at the phase
+    and restartPolicy only), and the kubelet restarts a container under Always."""
+    return runs_on(job, pod)
+
+
+def names_pod(job: dict[str, Any], pod: str) -> bool:
+    """Whether `pod` is named as KubeRay names the cluster's pods, also once deleted:
+    `<cluster>-head-<5>` and `<cluster>-<group>-worker-<5>` (common/pod.go, generateName)."""
+    cluster = status_of(job).get("rayClusterName")
+    return bool(cluster) and pod.startswith(f"{cluster}-")
+
+
+# KubeRay v1.7.0 raycluster_controller.go reconcilePods: the events it records on the RayCluster
+# as it deletes a failed head or worker pod, "Deleted worker Pod <ns>/<pod>; Pod status: <phase>;
+# Pod restart policy: <policy>; Ray container terminated status: <the terminated state, %v>".
+DELETED_REASONS = {"DeletedHeadPod", "DeletedWorkerPod"}
+DELETED_RE = re.compile(
+    r"^Deleted (?:head|worker) Pod (?P<ns>[^/\s]+)/(?P<pod>\S+); Pod status: (?P<phase>\w*);"
+    r".*Ray container terminated status: (?P<term>.*)$"
+)
+# Go's %v of a *ContainerStateTerminated prints its fields by name (`ExitCode:137,...`), of a
+# nil one `nil` (the pod failed without its container ending: evicted, node lost).
+EXIT_CODE_RE = re.compile(r"\bExitCode:(?P<code>-?\d+)")
+REASON_RE = re.compile(r"\bReason:(?P<reason>[^,}\s]*)")
+
+
+def deleted(job: dict[str, Any], namespace: str, event: dict[str, Any]) -> tuple | None:
+    """(pod, exit code or None, reason) of a failed pod of the job's cluster that KubeRay
+    deleted, from its event on the RayCluster; None for any other event."""
+    about = event.get("involvedObject") or event.get("regarding") or {}
+    cluster = status_of(job).get("rayClusterName")
+    m = DELETED_RE.match(str(event.get("message") or event.get("note") or "").strip())
+    if event.get("reason") not in DELETED_REASONS or not cluster or about.get("name") != cluster:
+        return None
+    if not m or m.group("ns") != namespace:
+        return None
+    code, reason = EXIT_CODE_RE.search(m.group("term")), REASON_RE.search(m.group("term"))
+    return (
+        m.group("pod"),
+        int(code.group("code")) if code else None,
+        reason.group("reason") if reason else m.group("phase"),
+    )
+
+
+def ended_at(job: dict[str, Any]) -> str:
+    """When the RayJob ended (status.endTime, set as its deployment goes Complete or Failed),
+    else when the attempt's Ray job did (status.rayJobInfo.endTime, from the dashboard: a
+    Retrying attempt has only that); '' while it runs (rayjob_controller.go, KubeRay v1.7.0)."""
+    st = status_of(job)
+    if finished(job) and st.get("endTime"):
+        return str(st["endTime"])
+    if finished(job) or phase(job) == "Retrying":
+        return str((st.get("rayJobInfo") or {}).get("endTime") or "")
+    return ""
 
 
 def related_names(job: dict[str, Any]) -> set[str]:

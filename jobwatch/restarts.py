@@ -1,16 +1,21 @@
 """A job's restarts told as incidents of failed pods (incidents.py): each failed pod captured
 when the watcher sees it fail, while it still exists (its status, node and own log), and one
-message per incident, naming the first failed pod, its node and its cause.
+message per incident, naming the first failed pod, its node and its cause. The same for a
+PyTorchJob's pods, which the training operator recreates, and a RayJob's head and worker pods,
+which KubeRay replaces (or whose container the kubelet restarts) while the RayJob stays Running.
 
 Two ways in, which the record (sent.py, incidents.told) keeps from telling one incident twice:
 - the pod stream (watcher.py follow_pods): a pod whose container ended non-zero, from a list, a
   MODIFIED or the DELETED event the operator's deletion produces (which still carries the final
   status; only the log is gone by then);
-- the job's Restarting condition, for failures the stream did not show (the watcher was down or
-  relisting): the failed pods still there, then the operator's ExitedWithCode events with the
-  scheduler's Scheduled events for uid and node.
+- the job's Restarting condition, or any listing of the job, for failures the stream did not
+  show (the watcher was down or relisting): the failed pods still there, then the operator's
+  events on the pods it deleted (kind.operator_exit: the training operator's ExitedWithCode,
+  KubeRay's DeletedWorkerPod / DeletedHeadPod) with the scheduler's Scheduled events for uid
+  and node.
 A failure the operator does not retry (kind.retried: under ExitCode a code below 128) is no
-restart: it is kept for the job's Failed message, which names it.
+restart: it is kept for the job's Failed message, which names it. A pod that is not the job's
+running one (kind.counts: a Ray pod of a cluster KubeRay tears down) is neither.
 """
 
 from __future__ import annotations
@@ -41,37 +46,37 @@ class Restarts:
                  silent: bool = False) -> bool:  # fmt: skip
         """A pod of the kind's jobs as a list or watch event shows it; True if a message went."""
         failed = incidents.failed_pod(pod, kind.container)
-        if failed is None or failed.uid in self._seen:
+        if failed is None or failed.id in self._seen:
             return False
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        job = self.w.get_job(kind, str(labels.get(kind.pod_label or "") or ""))
-        if job is None:
+        job = self.w.get_job(kind, kind.job_of_pod(pod))
+        if job is None or not kind.counts(job, pod):
             return False
-        self._seen[failed.uid] = None
+        self._seen[failed.id] = None
         while len(self._seen) > KEEP_SEEN:
             del self._seen[next(iter(self._seen))]
         if not deleted:  # read it now: the operator deletes a pod it recreates
-            failed.log_tail = self._log(kind, failed)
+            failed.log_tail = self._log(failed)
         self._keep(job, failed)
         if not kind.retried(job, failed.pod, failed.exit_code):
             return False
         return self.tell(kind, job, failed, silent=silent)
 
-    def _log(self, kind: WatchedKind, failed: FailedPod) -> str:
+    def _log(self, failed: FailedPod) -> str:
         """The failed pod's own log tail, or ''. Logs are read by name, and the operator gives
         the replacement the same name: a log is kept only if the pod of that name is still the
-        failed one after reading it."""
-        tail = self.w.read_log(failed.name, kind.container, previous=False)
+        failed one after reading it. A container the kubelet has started again left its failed
+        run's log as the previous one."""
+        tail = self.w.read_log(failed.name, failed.container, previous=failed.restarted)
         return tail if tail and self.w.pod_uid(failed.name) == failed.uid else ""
 
     def _keep(self, job: Job, failed: FailedPod) -> None:
         known = self.failures.setdefault(job["metadata"]["uid"], [])
-        known[:] = [f for f in known if f.uid != failed.uid] + [failed]
+        known[:] = [f for f in known if f.id != failed.id] + [failed]
         known.sort(key=lambda f: f.at)
         del known[:-KEEP_FAILURES]
 
     def forget(self, job_uids: set[str]) -> None:
-        """Drop what is kept for jobs that no longer exist (one kind restarts by pods)."""
+        """Drop what is kept for jobs of one kind that no longer exist."""
         for uid in set(self.failures) - job_uids:
             del self.failures[uid]
 
@@ -90,22 +95,26 @@ class Restarts:
                   events: list[dict[str, Any]]) -> list[FailedPod]:  # fmt: skip
         """Every failure known for the job, oldest first, each once: those captured, the failed
         pods still there (their log read now), then the operator's events for the others."""
-        known = {f.uid: f for f in self.failures.get(job["metadata"]["uid"], [])}
+        known = {f.id: f for f in self.failures.get(job["metadata"]["uid"], [])}
         for pod in pods:
+            labels = (pod.get("metadata") or {}).get("labels") or {}
+            if kind.pod_label not in labels or not kind.counts(job, pod):
+                continue  # not a pod the kind follows (a RayJob's submitter), or not the job's
             failed = incidents.failed_pod(pod, kind.container)
-            if failed is not None and failed.uid not in known:
-                failed.log_tail = self._log(kind, failed)
-                known[failed.uid] = failed
-        specs = {str(p["metadata"].get("name")): p.get("spec") or {} for p in pods}
-        name = job["metadata"]["name"]
-        for failed in incidents.from_events(name, self.w.namespace, events, kind.container, specs):
+            if failed is not None and failed.id not in known:
+                failed.log_tail = self._log(failed)
+                known[failed.id] = failed
+        rebuilt = incidents.from_events(
+            job, self.w.namespace, events, kind.container, kind.operator_exit, pods
+        )
+        for failed in rebuilt:
             same = [
                 f for f in known.values()
-                if f.uid == failed.uid
+                if f.id == failed.id
                 or (f.name == failed.name and abs(f.at - failed.at) <= SAME_FAILURE_S)
             ]  # fmt: skip
             if not same:
-                known[failed.uid] = failed
+                known[failed.id] = failed
         return sorted(known.values(), key=lambda f: f.at)
 
     # --------------------------------------------------------------------------------- telling
@@ -136,12 +145,20 @@ class Restarts:
     def for_failure(self, kind: WatchedKind, job: Job, pods: list[dict[str, Any]],
                     events: list[dict[str, Any]]) -> tuple[list[FailedPod], list[str]]:  # fmt: skip
         """For the job's Failed message: its latest failures, newest first (the one that ended
-        it leads), and the lines naming them."""
+        it leads), and the lines naming them. When the job says when it ended (kind.ended_at),
+        only failures of the WINDOW_S before: a RayJob's driver can fail long after the pod
+        failures KubeRay recovered from, which did not end it."""
         failed = self.failed_of(kind, job, pods, events)
         if not failed:
             return [], []
-        newest = failed[-1].at
-        recent = [f for f in reversed(failed) if newest - f.at <= incidents.WINDOW_S][:SHOWN]
+        ended, window = incidents.epoch(kind.ended_at(job)), incidents.WINDOW_S
+        if ended:  # a failure's time and the job's end come from different clocks: some slack
+            recent = [f for f in failed if -SAME_FAILURE_S <= ended - f.at <= window]
+        else:
+            recent = [f for f in failed if failed[-1].at - f.at <= window]
+        recent = recent[::-1][:SHOWN]
+        if not recent:
+            return [], []
         return recent, ["", *(f"Failed: {f.describe()}." for f in recent)]
 
 

@@ -8,11 +8,13 @@ of BOOKMARK events, which the API server sends so a quiet watch stays resumable)
 (`Failed`, `Succeeded`, `Retrying#<n>`, ...) is sent at most once, across restarts of the
 watcher too (sent.py).
 
-A PyTorchJob's pods are followed the same way: the operator deletes a pod it recreates before
-the job says Restarting, so a failed pod is captured when it is seen failing, and its restart is
-told once per incident (restarts.py, incidents.py) with the failed pod's own status, node and
-log. For a failure the cause comes from those failed pods, the events about them, their log and
-rank 0's current log, as `trainstack status` reads them (trainstack/ops/jobs.py).
+The jobs' pods are followed the same way (kind.pod_label): the training operator deletes a
+PyTorchJob's pod it recreates before the job says Restarting, and KubeRay replaces a RayJob's
+failed head or worker pod (or the kubelet restarts its container) while the RayJob stays
+Running. So a failed pod is captured when it is seen failing, and its restart is told once per
+incident (restarts.py, incidents.py) with the failed pod's own status, node and log. For a
+failure the cause comes from those failed pods, the events about them, their log and rank 0's
+(or the Ray driver's) current log, as `trainstack status` reads them (trainstack/ops/jobs.py).
 """
 
 from __future__ import annotations
@@ -336,7 +338,7 @@ def _pods(kind: WatchedKind) -> str:
 
 
 def run(watcher: Watcher, stop: threading.Event) -> None:
-    """Every kind, and the pods of kinds that restart by pods, in its own thread until `stop`
+    """Every kind, and the pods of kinds that follow pods, in its own thread until `stop`
     (SIGTERM). The threads are daemons: one inside a watch request would otherwise hold the pod
     for up to WATCH_TIMEOUT_S."""
     watcher.start()

@@ -21,7 +21,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from fake_apiserver import JSON, status
-from watch_support import JOB, JOBS_PATH, NS, UID, JobLife, watching
+from watch_support import JOB, NS, UID, JobLife, watching
 
 POD_LABEL = "training.kubeflow.org/job-name"
 PODS_PATH = f"/api/v1/namespaces/{NS}/pods"
@@ -47,13 +47,7 @@ class OperatorReplay(JobLife):
     version, then ends."""
 
     def __init__(self):
-        super().__init__()
-        self.version = 100
-        self.history: list[tuple[int, str, str, dict]] = []  # (version, stream, type, object)
-        self.pods: dict[str, dict] = {}  # name -> the pod of that name now
-        self.events: list[dict] = []
-        self.logs: dict[str, str] = {}  # pod uid -> its log
-        self.serial = 0
+        self.blank()
         self.conditions: list[dict] = []
         self.job = self._job()
         self.condition("Created", "PyTorchJobCreated", 0)
@@ -62,12 +56,22 @@ class OperatorReplay(JobLife):
             self.create_pod(name, node, 0.5)
         self.condition("Running", "PyTorchJobRunning", 1)
 
+    def blank(self) -> None:
+        """An empty cluster (kuberay_replay.py starts from it too)."""
+        JobLife.__init__(self)
+        self.version = 100
+        self.history: list[tuple[int, str, str, dict]] = []  # (version, stream, type, object)
+        self.pods: dict[str, dict] = {}  # name -> the pod of that name now
+        self.events: list[dict] = []
+        self.logs: dict[str, str] = {}  # pod uid -> its log
+        self.serial = 0
+
     # ----------------------------------------------------------------------- the API's answers
 
     def answer(self, path: str, query: dict) -> tuple[int, bytes, str]:
-        if path == JOBS_PATH:
+        if path == self.path:  # the kind replayed (JobLife.path)
             return self._list_or_watch("job", [self.job], query)
-        if path == f"{JOBS_PATH}/{JOB}":
+        if path == f"{self.path}/{JOB}":
             return 200, json.dumps(self.job).encode(), JSON
         if path == PODS_PATH:
             pods = [p for p in self.pods.values() if _selected(p, query)]

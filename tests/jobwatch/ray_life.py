@@ -133,6 +133,9 @@ class RayLife(JobLife):
 
     def current_pods(self) -> list[dict]:
         status = self.life[self.cursor]["status"]
+        if status["rayClusterName"] == CLUSTER_1 and self.cursor < RETRY:
+            # Before the attempt ends (T1) its pods run: the OOM kill is what ends it.
+            return [head(CLUSTER_1, T0), worker(CLUSTER_1, "b7r2t", T0), *ATTEMPT_1[2:]]
         if status["rayClusterName"] == CLUSTER_1:
             return ATTEMPT_1
         return ATTEMPT_2 if status["rayClusterName"] == CLUSTER_2 else []

@@ -35,17 +35,18 @@ S3_LOG = (
 
 
 class Streams:
-    """A watcher process with its two streams (jobs, pods) listed, then caught up on demand, as
-    its threads would."""
+    """A watcher process with its two streams of one kind (jobs, pods) listed, then caught up on
+    demand, as its threads would."""
 
-    def __init__(self, server, tmp_path, publish):
+    def __init__(self, server, tmp_path, publish, kind=PYTORCH):
+        self.kind = kind
         self.w = watcher(server, tmp_path, publish)
-        self.jobs = self.w.sync(PYTORCH)
-        self.pods = self.w.sync_pods(PYTORCH)
+        self.jobs = self.w.sync(kind)
+        self.pods = self.w.sync_pods(kind)
 
     def catch_up(self) -> None:
-        self.pods = self.w.watch_pods_once(PYTORCH, self.pods, 5)
-        self.jobs = self.w.watch_once(PYTORCH, self.jobs, 5)
+        self.pods = self.w.watch_pods_once(self.kind, self.pods, 5)
+        self.jobs = self.w.watch_once(self.kind, self.jobs, 5)
 
 
 def test_one_message_per_incident_naming_the_failed_pod_its_node_and_its_cause(
@@ -137,6 +138,7 @@ def test_the_operators_event_formats_are_read():
     """kubeflow/trainer v1.9.3 common/pod.go: Eventf(job, Normal, "ExitedWithCode", "Pod: %v.%v
     exited with code %v", ns, pod, code); kube-scheduler: "Successfully assigned ns/pod to node"."""
     job = {"kind": "PyTorchJob", "name": JOB, "uid": UID}
+    llm = {"metadata": {"name": JOB}}
     events = [
         {"reason": "Scheduled", "involvedObject": {"kind": "Pod", "name": f"{JOB}-worker-2",
          "uid": "u1"}, "message": f"Successfully assigned {NS}/{JOB}-worker-2 to node-d",
@@ -146,7 +148,7 @@ def test_the_operators_event_formats_are_read():
         {"reason": "ExitedWithCode", "involvedObject": job, "lastTimestamp": "2026-11-25T09:20:06Z",
          "message": f"Pod: {NS}.{JOB}-master-0 exited with code 0"},
     ]  # fmt: skip
-    [failed] = incidents.from_events(JOB, NS, events, "pytorch")
+    [failed] = incidents.from_events(llm, NS, events, "pytorch", pytorchjob.exited)
     assert (failed.uid, failed.node, failed.exit_code) == ("u1", "node-d", 137)
     key = incidents.key(failed)
     assert key == f"Restarting#u1@{int(incidents.epoch('2026-11-25T09:20:06Z'))}"
@@ -155,7 +157,6 @@ def test_the_operators_event_formats_are_read():
     assert incidents.told([key], failed) and incidents.told([key], later)
     assert not incidents.told([key], much_later) and not incidents.told(["Failed"], later)
     # The deleted pod's events are found by its name, which only the job's own pods have.
-    llm = {"metadata": {"name": JOB}}
     assert pytorchjob.names_pod(llm, f"{JOB}-worker-2") and pytorchjob.names_pod(
         llm, f"{JOB}-master-0"
     )
