@@ -96,5 +96,17 @@ def reduce_after_micro_batch(model, last: bool, world_size: int) -> None:
     be world-size times its shard (an 8B model's full fp32 gradient on every GPU). On one rank
     the two are the same size and a reduction is only copies, so the gradients accumulate
     unsharded (FSDP2 keeps them in the reduce dtype) and are reduced once, after the last."""
-    if isinstance(model, FSDPModule) and world_size == 1:
-        model.set_requires_gradient_sync(last)
+    if not (isinstance(model, FSDPModule) and world_size == 1):
+        return
+    for module in model.modules():
+        # The by-rows embedding's unit keeps its sync on: its forward never runs, so its group
+        # is never gathered and has no unsharded parameter, yet the root's final callback still
+        # runs its post_backward. Without sync that reads the unsharded parameter's gradient
+        # (torch 2.13 _fsdp_param_group.py post_backward, the `not self.reduce_grads` branch ->
+        # _fsdp_param.py to_accumulated_grad_if_needed) whenever a reduce dtype is set: bf16
+        # raised AttributeError on `_unsharded_param`. With sync on, post_backward skips a
+        # parameter never gathered and, without a gradient, reduces nothing; add_rows writes the
+        # sharded gradient itself. Should the unit run its own forward instead (the dense
+        # fallback), it reduces every micro-batch, as it does across ranks.
+        if isinstance(module, FSDPModule) and not getattr(module, "by_rows", False):
+            module.set_requires_gradient_sync(last, recurse=False)
