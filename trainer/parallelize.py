@@ -5,10 +5,10 @@ gradient reduction on GPUs with bf16 tensor cores."""
 from __future__ import annotations
 
 import torch
-from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 
+from .activation_checkpoint import checkpointed
 from .config_sections import ConfigError, ParallelConfig
 from .model import Transformer
 
@@ -46,10 +46,13 @@ def parallelize(
     """Wrap in place (model still on the meta device); returns the model."""
     mp = mixed_precision(cfg, device)
     for i, block in enumerate(model.layers):
-        if cfg.activation_checkpointing:
-            block = checkpoint_wrapper(block, preserve_rng_state=False)
+        block = checkpointed(block, cfg.activation_checkpointing)
         if cfg.compile:
-            block.compile()
+            # One graph per block or an error, as torchtitan compiles its blocks
+            # (pytorch/torchtitan@b5bcd76, torchtitan/distributed/compile.py): a graph break
+            # would split the block silently and lose the fusions across it. FSDP's hooks on
+            # the block are not traced (torch._dynamo.config.skip_fsdp_hooks, on by default).
+            block.compile(fullgraph=True)
         model.layers[i] = block
     n = len(model.layers)
     # Units as torchtitan's apply_fsdp (pytorch/torchtitan@018740b,
