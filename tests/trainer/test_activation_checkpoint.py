@@ -122,7 +122,7 @@ def test_selective_keeps_matmuls_and_attention_and_recomputes_the_rest():
     assert none["aten::silu"] == 0 and sel["aten::silu"] == 1
 
 
-@pytest.mark.parametrize("mode", ["none", "selective"])
+@pytest.mark.parametrize("mode", ["none", "full", "selective"])
 def test_a_block_compiles_as_one_graph_forward_and_backward(mode):
     torch._dynamo.reset()
     explained = torch._dynamo.explain(_block(mode))(*_inputs())
