@@ -51,7 +51,9 @@ def parallelize(
             # One graph per block or an error, as torchtitan compiles its blocks
             # (pytorch/torchtitan@b5bcd76, torchtitan/distributed/compile.py): a graph break
             # would split the block silently and lose the fusions across it. FSDP's hooks on
-            # the block are not traced (torch._dynamo.config.skip_fsdp_hooks, on by default).
+            # the block run eagerly around the captured forward, outside its graph (whose inputs
+            # are forward's arguments and the gathered parameters; the compiled cells of
+            # tests/trainer/test_gpu_matrix.py run this under FSDP on one and two ranks).
             block.compile(fullgraph=True)
         model.layers[i] = block
     n = len(model.layers)
