@@ -5,9 +5,9 @@ the command line from them); the checks across sections are trainer/train_config
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ConfigError(ValueError):
@@ -239,6 +239,10 @@ class CheckpointConfig(Section):
     )
 
 
+CheckpointMode = Literal["none", "full", "selective"]
+CHECKPOINT_MODES: tuple[str, ...] = get_args(CheckpointMode)
+
+
 class ParallelConfig(Section):
     mixed_precision: Literal["auto", "bf16", "fp32"] = Field(
         default="auto",
@@ -246,19 +250,40 @@ class ParallelConfig(Section):
         "reduction (refused on GPUs without bf16 tensor cores); auto: bf16 on CUDA GPUs with "
         "bf16 tensor cores (sm_80+), fp32 elsewhere (CPU, T4)",
     )
-    activation_checkpointing: bool = Field(
-        default=False,
-        description="recompute each "
-        "block's activations in the backward pass: less "
-        "memory, more compute",
+    activation_checkpointing: CheckpointMode = Field(
+        default="none",
+        description="what each block keeps for backward. none: every activation; full: only "
+        "its input, the whole block is recomputed in backward (least memory, one more forward); "
+        "selective: the outputs of its matmuls and attention, the cheap rest (norms, RoPE, "
+        "SwiGLU) recomputed. true/false of older configs mean full/none",
     )
-    compile: bool = Field(default=False, description="torch.compile each transformer block")
+    compile: bool = Field(
+        default=False,
+        description="torch.compile each transformer block as one graph (fullgraph)",
+    )
     timeout_s: int = Field(
         default=600,
         gt=0,
         description="seconds a collective may wait "
         "for the other ranks before failing (the process group's timeout)",
     )
+
+    @field_validator("activation_checkpointing", mode="before")
+    @classmethod
+    def _checkpoint_mode(cls, value: Any) -> Any:
+        """A mode, or the boolean this option was before it had three (from a stack's job args
+        or an old command line): true is full, false none. The command line reads `none` as
+        a cleared value (trainer/config.py): here that is the mode none."""
+        if value is None:
+            return "none"
+        text = str(value).lower() if isinstance(value, (bool, str)) else None
+        if text in ("true", "false"):
+            return "full" if text == "true" else "none"
+        if text not in CHECKPOINT_MODES:
+            raise ValueError(
+                f"must be one of {', '.join(CHECKPOINT_MODES)} (true/false: full/none)"
+            )
+        return text
 
 
 class MetricsConfig(Section):

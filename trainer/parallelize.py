@@ -5,10 +5,10 @@ gradient reduction on GPUs with bf16 tensor cores."""
 from __future__ import annotations
 
 import torch
-from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 
+from .activation_checkpoint import checkpointed
 from .config_sections import ConfigError, ParallelConfig
 from .model import Transformer
 
@@ -46,10 +46,15 @@ def parallelize(
     """Wrap in place (model still on the meta device); returns the model."""
     mp = mixed_precision(cfg, device)
     for i, block in enumerate(model.layers):
-        if cfg.activation_checkpointing:
-            block = checkpoint_wrapper(block, preserve_rng_state=False)
+        block = checkpointed(block, cfg.activation_checkpointing)
         if cfg.compile:
-            block.compile()
+            # One graph per block or an error, as torchtitan compiles its blocks
+            # (pytorch/torchtitan@b5bcd76, torchtitan/distributed/compile.py): a graph break
+            # would split the block silently and lose the fusions across it. FSDP's hooks on
+            # the block run eagerly around the captured forward, outside its graph (whose inputs
+            # are forward's arguments and the gathered parameters; the compiled cells of
+            # tests/trainer/test_gpu_matrix.py run this under FSDP on one and two ranks).
+            block.compile(fullgraph=True)
         model.layers[i] = block
     n = len(model.layers)
     # Units as torchtitan's apply_fsdp (pytorch/torchtitan@018740b,
@@ -96,5 +101,17 @@ def reduce_after_micro_batch(model, last: bool, world_size: int) -> None:
     be world-size times its shard (an 8B model's full fp32 gradient on every GPU). On one rank
     the two are the same size and a reduction is only copies, so the gradients accumulate
     unsharded (FSDP2 keeps them in the reduce dtype) and are reduced once, after the last."""
-    if isinstance(model, FSDPModule) and world_size == 1:
-        model.set_requires_gradient_sync(last)
+    if not (isinstance(model, FSDPModule) and world_size == 1):
+        return
+    for module in model.modules():
+        # The by-rows embedding's unit keeps its sync on: its forward never runs, so its group
+        # is never gathered and has no unsharded parameter, yet the root's final callback still
+        # runs its post_backward. Without sync that reads the unsharded parameter's gradient
+        # (torch 2.13 _fsdp_param_group.py post_backward, the `not self.reduce_grads` branch ->
+        # _fsdp_param.py to_accumulated_grad_if_needed) whenever a reduce dtype is set: bf16
+        # raised AttributeError on `_unsharded_param`. With sync on, post_backward skips a
+        # parameter never gathered and, without a gradient, reduces nothing; add_rows writes the
+        # sharded gradient itself. Should the unit run its own forward instead (the dense
+        # fallback), it reduces every micro-batch, as it does across ranks.
+        if isinstance(module, FSDPModule) and not getattr(module, "by_rows", False):
+            module.set_requires_gradient_sync(last, recurse=False)

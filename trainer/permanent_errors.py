@@ -47,7 +47,8 @@ CUDA_OOM_TEXT = "CUDA out of memory"
 OOM_ADVICE = (
     "the model, its optimizer state and the activations of one micro-batch do not fit this "
     "GPU; a restart would fail the same way. Lower --micro-batch-size (the global batch is kept "
-    "by gradient accumulation) or --seq-len, set --parallel.activation-checkpointing true, or "
+    "by gradient accumulation) or --seq-len, set --parallel.activation-checkpointing selective "
+    "(or full, the least memory), or "
     "run on more GPUs or GPUs with more memory (trainstack:trainingJobs.<job>.args, nodes, "
     "gpusPerNode, nodePool)"
 )

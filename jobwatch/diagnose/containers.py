@@ -24,8 +24,8 @@ def cuda_oom(x: Inputs) -> Found:
         "way",
         "in trainstack:trainingJobs.<job>.args lower micro_batch_size (the global batch is "
         "kept by gradient accumulation) or seq_len, set parallel.activation_checkpointing: "
-        "true, or spread the model over more GPUs (more nodes / gpusPerNode) or a GPU with "
-        "more memory",
+        "selective (or full, the least memory), or spread the model over more GPUs (more "
+        "nodes / gpusPerNode) or a GPU with more memory",
         clip(line),
     )
 

@@ -69,6 +69,17 @@ def test_schema_check_would_catch_a_broken_job():
     assert len(schemas.validate_object(manifest, "1.34")) >= 1
 
 
+@pytest.mark.parametrize(
+    ("given", "mode"), [(True, "full"), (False, "none"), ("selective", "selective")]
+)
+def test_a_jobs_checkpointing_mode_reaches_the_trainer(given, mode):
+    # A stack written when the option was a boolean keeps working: true/false mean full/none.
+    m = rendered(args={"parallel.activation_checkpointing": given})
+    command = pod_of(m)["containers"][0]["command"]
+    args = command[command.index("trainer") + 1 :]
+    assert trainer_config.from_args(args).parallel.activation_checkpointing == mode
+
+
 def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     m = rendered(
         nodes=3,
@@ -443,6 +454,11 @@ def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
         ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
         ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
         ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),
+        (
+            {"args": {"parallel.activation_checkpointing": "maybe"}},
+            r"trainingJobs\.j\.args: parallel\.activation_checkpointing='maybe': must be one of "
+            r"none, full, selective",
+        ),
         # A build error that happens to say "ranks" is reported as it is, not a crash.
         (
             {"args": {"data.source": "ranks"}},

@@ -177,7 +177,7 @@ def test_help_shows_the_default_each_preset_gives():
     assert lr["tiny"] == 3e-3 and "tiny 0.003" in helps["optim.lr"]
     assert helps["checkpoint.keep"].endswith("(default: 3)")
     assert helps["checkpoint.export"].endswith("(default: none)")
-    assert "llama3-1b true" in helps["parallel.activation_checkpointing"]
+    assert "llama3-1b full" in helps["parallel.activation_checkpointing"]
 
 
 def test_metrics_progress_is_gone(capsys):

@@ -287,7 +287,8 @@ def test_batch_not_divisible_by_ranks_is_reported(tmp_path):
     assert "micro_batch_size x ranks = 4 x 2" in run.stderr
 
 
-def test_compiled_blocks_with_activation_checkpointing_train_the_same(single_run, tmp_path):
+def test_compiled_blocks_with_selective_checkpointing_train_the_same(single_run, tmp_path):
+    # Each block one graph (fullgraph=True), the selective policy traced with it.
     run = ok(
         run_trainer(
             tmp_path,
@@ -298,7 +299,7 @@ def test_compiled_blocks_with_activation_checkpointing_train_the_same(single_run
             "--parallel.compile",
             "true",
             "--parallel.activation-checkpointing",
-            "true",
+            "selective",
         )
     )
     want = {s: v for s, v in single_run.losses().items() if s <= 3}

@@ -1,0 +1,65 @@
+"""Activation checkpointing of one transformer block: none, full or selective (op by op).
+
+Full keeps only the block's input and recomputes its whole forward in backward: the least
+memory, one more forward per step. Selective keeps the outputs of the ops that are expensive to
+redo (matmuls and attention) and recomputes the cheap ones in between (RMSNorm, RoPE, SiLU and
+the SwiGLU product, casts), which cost memory bandwidth, not FLOPs: most of full's saving at a
+few per cent of its recompute time.
+
+Selective is torch's op-level mechanism (`create_selective_checkpoint_contexts`, the policy
+torchtitan's `SelectiveAC` builds on: pytorch/torchtitan@b5bcd76,
+torchtitan/distributed/activation_checkpoint.py). Unlike torchtitan's policy, which recomputes
+every second matmul to save more memory, this one saves every matmul: recompute is then no
+matmul at all.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+
+aten = torch.ops.aten
+
+# Matmuls (an nn.Linear reaches the dispatcher as mm, addmm with a bias, bmm for batched inputs)
+# and every SDPA kernel torch 2.13 may pick (flash and efficient on CUDA, cuDNN, the CPU flash
+# kernel, the math fallback; the overrideable one for other backends).
+SAVED_OPS = frozenset(
+    {
+        aten.mm.default,
+        aten.addmm.default,
+        aten.bmm.default,
+        aten.linear.default,
+        aten._scaled_dot_product_flash_attention.default,
+        aten._scaled_dot_product_efficient_attention.default,
+        aten._scaled_dot_product_cudnn_attention.default,
+        aten._scaled_dot_product_flash_attention_for_cpu.default,
+        aten._scaled_dot_product_attention_math.default,
+        aten._scaled_dot_product_fused_attention_overrideable.default,
+    }
+)
+
+
+def save_matmuls_and_attention(ctx, op, *args, **kwargs) -> CheckpointPolicy:
+    """The selective policy, asked once per op in forward and again in the recompute."""
+    return CheckpointPolicy.MUST_SAVE if op in SAVED_OPS else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+def _selective_contexts():
+    # A fresh pair of contexts per forward: they hold that forward's saved outputs.
+    return create_selective_checkpoint_contexts(save_matmuls_and_attention)
+
+
+def checkpointed(block: nn.Module, mode: str) -> nn.Module:
+    """`block` wrapped for `mode` (parallel.activation_checkpointing); the block itself for none.
+    The wrapper's parameter names gain `_checkpoint_wrapped_module.`, which the state dict
+    drops, so checkpoints load across modes. No RNG state is kept: the blocks draw no random
+    numbers (no dropout)."""
+    if mode == "none":
+        return block
+    if mode == "full":
+        return checkpoint_wrapper(block, preserve_rng_state=False)
+    if mode == "selective":
+        return checkpoint_wrapper(block, preserve_rng_state=False, context_fn=_selective_contexts)
+    raise ValueError(f"activation checkpointing mode {mode!r}")
