@@ -59,6 +59,10 @@ class Progress:
     data_share: float | None = None
     mem_gib: float | None = None
     eta_s: float | None = None
+    # "measured": MFU is against a matmul rate measured on this machine (a CPU, or a GPU
+    # trainer/gpu_peaks.py does not list), not a datasheet figure. Its own segment, after MFU,
+    # so a reader that predates it skips it and still reads the MFU.
+    mfu_peak: str | None = None
 
     def format(self) -> str:
         # The step is padded to the width of max_steps so the columns stay put as it grows.
@@ -74,6 +78,8 @@ class Progress:
             parts.append(f"{self.tflops_per_device:.3g} TFLOP/s/dev")
         if self.mfu is not None:
             parts.append(f"MFU {100 * self.mfu:.1f}%")
+        if self.mfu_peak is not None:
+            parts.append(f"{self.mfu_peak} peak")
         if self.data_share is not None:
             parts.append(f"data {100 * self.data_share:.0f}%")
         if self.mem_gib is not None:
@@ -105,6 +111,7 @@ _PROGRESS_SEGMENTS = (
     ),
     (re.compile(rf"(?P<tflops_per_device>{_NUM}) TFLOP/s/dev"), _number),
     (re.compile(rf"MFU (?P<mfu>{_NUM})%"), _percent),
+    (re.compile(r"(?P<mfu_peak>measured) peak"), str),
     (re.compile(rf"data (?P<data_share>{_NUM})%"), _percent),
     (re.compile(rf"mem (?P<mem_gib>{_NUM}) GiB"), _number),
     (re.compile(r"ETA (?P<eta_s>\S+)"), parse_duration),

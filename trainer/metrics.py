@@ -13,18 +13,26 @@ from pathlib import Path
 
 import torch
 
-from . import logline
+from . import gpu_peaks, logline
 
-# Dense peak TFLOP/s per GPU, matched against the CUDA device name: bf16 tensor cores (T4 has no
-# bf16: its fp16 figure), and plain fp32 for runs without mixed precision.
-PEAK_TFLOPS = {"H100": 989.0, "A100": 312.0, "A10G": 125.0, "L4": 121.0, "T4": 65.0}
-PEAK_TFLOPS_FP32 = {"H100": 67.0, "A100": 19.5, "A10G": 31.2, "L4": 30.3, "T4": 8.1}
+# Every source of a measured peak starts with this word; the progress line then says so.
+MEASURED = "measured"
 
 
-def measured_matmul_tflops(device: torch.device, seconds: float = 0.3, n: int = 0) -> float:
-    """This device's achieved matmul rate over `seconds`: one noisy sample (stable_peak_tflops
-    takes the best of several)."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+def is_measured(source: str) -> bool:
+    return source.startswith(MEASURED)
+
+
+def _default_dtype(device: torch.device) -> torch.dtype:
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+def measured_matmul_tflops(
+    device: torch.device, seconds: float = 0.3, n: int = 0, dtype: torch.dtype | None = None
+) -> float:
+    """This device's achieved matmul rate over `seconds` in `dtype` (default: bf16 on a GPU, fp32
+    on a CPU): one noisy sample (stable_peak_tflops takes the best of several)."""
+    dtype = dtype or _default_dtype(device)
     n = n or (2048 if device.type == "cuda" else 512)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -38,13 +46,15 @@ def measured_matmul_tflops(device: torch.device, seconds: float = 0.3, n: int = 
     return 2 * n**3 * iters / (time.perf_counter() - start) / 1e12
 
 
-def stable_peak_tflops(device: torch.device, runs: int = 5, seconds: float = 1.0) -> float:
+def stable_peak_tflops(
+    device: torch.device, runs: int = 5, seconds: float = 1.0, dtype: torch.dtype | None = None
+) -> float:
     """The best of `runs` one-second samples of a 1024^2 (4096^2 on a GPU) matmul: a 0.3 s
     512^2 sample on every rank at once moved MFU between 37% and 79% within one run. The best,
     not the median: other load only ever lowers a sample, and a peak is what the idle device
     does."""
     n = 4096 if device.type == "cuda" else 1024
-    return max(measured_matmul_tflops(device, seconds, n) for _ in range(runs))
+    return max(measured_matmul_tflops(device, seconds, n, dtype) for _ in range(runs))
 
 
 # A cached figure is checked against one short sample per run; a sample this much above it shows
@@ -64,10 +74,15 @@ def _device_model(device: torch.device) -> str:
     return platform.processor() or platform.machine()
 
 
-def peak_cache_file(device: torch.device) -> Path:
-    """One file per machine kind: device model, torch version and thread count (each changes
-    the rate), under $XDG_CACHE_HOME/trainstack (default ~/.cache/trainstack)."""
-    key = f"{_device_model(device)}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+def peak_cache_file(device: torch.device, dtype: torch.dtype | None = None) -> Path:
+    """One file per machine kind and precision: device model, torch version, thread count and
+    matmul dtype (each changes the rate), under $XDG_CACHE_HOME/trainstack (default
+    ~/.cache/trainstack)."""
+    dtype = dtype or _default_dtype(device)
+    key = (
+        f"{_device_model(device)}|torch {torch.__version__}|threads {torch.get_num_threads()}"
+        f"|{dtype}"
+    )
     root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "trainstack"
     return root / f"peak-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
@@ -79,16 +94,19 @@ def _read_cached(path: Path) -> float | None:
         return None
 
 
-def cached_peak_tflops(device: torch.device) -> tuple[float, str]:
-    """The measured peak, measured once per machine kind and cached. Each run checks the cached
-    figure with one 0.3 s sample: a measurement taken while the machine was busy would otherwise
-    stay low for good (and every MFU high); then it is measured again, and never lowered."""
-    path = peak_cache_file(device)
+def cached_peak_tflops(device: torch.device, dtype: torch.dtype | None = None) -> tuple[float, str]:
+    """The measured peak in `dtype`, measured once per machine kind and cached. Each run checks
+    the cached figure with one 0.3 s sample: a measurement taken while the machine was busy would
+    otherwise stay low for good (and every MFU high); then it is measured again, and never
+    lowered."""
+    dtype = dtype or _default_dtype(device)
+    path = peak_cache_file(device, dtype)
     cached = _read_cached(path)
+    what = f"{MEASURED} {str(dtype).removeprefix('torch.')} matmul"
     if cached is not None:
-        if measured_matmul_tflops(device, 0.3, 1024) <= cached * STALE_MARGIN:
-            return cached, f"measured matmul, cached {path}"
-    tflops = max(stable_peak_tflops(device), cached or 0.0)
+        if measured_matmul_tflops(device, 0.3, 1024, dtype) <= cached * STALE_MARGIN:
+            return cached, f"{what}, cached {path}"
+    tflops = max(stable_peak_tflops(device, dtype=dtype), cached or 0.0)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")  # other runs may read it meanwhile
@@ -97,32 +115,35 @@ def cached_peak_tflops(device: torch.device) -> tuple[float, str]:
             "device": _device_model(device),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "dtype": str(dtype),
         }
         tmp.write_text(json.dumps(record))
         os.replace(tmp, path)
     except OSError:
-        return tflops, "measured matmul (not cached: cache not writable)"
+        return tflops, f"{what} (not cached: cache not writable)"
     again = "; the cached figure was below a fresh sample, measured again" if cached else ""
-    return tflops, f"measured matmul, now cached {path}{again}"
+    return tflops, f"{what}, now cached {path}{again}"
 
 
 def peak_tflops(
     device: torch.device, override: float | None, bf16: bool = True
 ) -> tuple[float, str]:
-    """(peak TFLOP/s per device, where the figure comes from). A GPU's from its datasheet; on a
-    CPU (or an unknown GPU) rank 0 alone measures, or reads its cache, and every rank takes its
-    figure, so no rank's MFU depends on the others competing for the cores while it measures."""
+    """(peak TFLOP/s per device, where the figure comes from), for a run computing in bf16 (fp16
+    on a GPU without it) or fp32. A GPU whose exact name trainer/gpu_peaks.py lists: its dense
+    figure from there. A CPU or any other GPU: measured in the run's precision; rank 0 alone
+    measures, or reads its cache, and every rank takes its figure, so no rank's MFU depends on
+    the others competing for the cores while it measures. The source then starts with
+    `measured`, and so does the progress line's note."""
     if override:
         return override, "metrics.peak_tflops"
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        table = PEAK_TFLOPS if bf16 else PEAK_TFLOPS_FP32
-        for key, peak in table.items():
-            if key in name:
-                return peak, f"{key} {'bf16' if bf16 else 'fp32'} table"
+        row = gpu_peaks.lookup(torch.cuda.get_device_name(device))
+        if row:
+            return row.tflops(bf16), row.describe(bf16)
+    dtype = torch.bfloat16 if bf16 else torch.float32
     if not torch.distributed.is_initialized():
-        return cached_peak_tflops(device)
-    shared = [cached_peak_tflops(device) if torch.distributed.get_rank() == 0 else None]
+        return cached_peak_tflops(device, dtype)
+    shared = [cached_peak_tflops(device, dtype) if torch.distributed.get_rank() == 0 else None]
     torch.distributed.broadcast_object_list(shared, src=0)
     return shared[0]
 
@@ -155,10 +176,13 @@ class Recorder:
         peak: float,
         world: int,
         enabled: bool,
+        peak_source: str = "",
     ):
         self.dir = Path(out_dir)
         self.enabled = enabled
         self.max_steps, self.fpt, self.peak, self.world = max_steps, flops_per_token, peak, world
+        # A measured denominator is named on every progress line, not only in the start line.
+        self.mfu_peak = MEASURED if is_measured(peak_source) else None
         self._window: list[tuple[float, float, int]] = []  # (step time, data time, tokens)
         self._all: list[tuple[float, float, int]] = []
         if enabled:
@@ -237,6 +261,7 @@ class Recorder:
             th["data_share"],
             mem,
             eta,
+            mfu_peak=self.mfu_peak,
         ).format()
 
     def run_throughput(self) -> dict:

@@ -241,7 +241,9 @@ def run(cfg: config.TrainConfig) -> dict:
         _say(d, logline.Resumed(start, str(found[1]), state["world_size"]).format())
     data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
     val = batches.validation_set(cfg, tok, d.rank, d.world_size)
-    rec = metrics.Recorder(cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size, d.is_main)
+    rec = metrics.Recorder(
+        cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size, d.is_main, peak_src
+    )
 
     last_ckpt = {"step": start, "path": found[1] if found else None}
     last_val = {"step": None, "loss": None}

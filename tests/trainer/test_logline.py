@@ -30,6 +30,7 @@ PROGRESS = logline.Progress(
     data_share=0.03,
     mem_gib=1.25,
     eta_s=90.0,
+    mfu_peak="measured",
 )
 LINES = [
     PROGRESS,
