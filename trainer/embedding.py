@@ -198,7 +198,7 @@ def _sorted_sum(rows: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor
     contended atomics, in a fixed order (CUDA, pytorch aten/src/ATen/native/cuda/Embedding.cu at
     commit 1c94016e: a radix sort, then segment sums; up to 3072 ids a kernel that serializes a
     warp's equal rows instead) and skips the padding index. One row longer than the shard, so
-    row n exists on every backend (a decomposition indexes it); the view leaves it out."""
+    row n is a valid index for any backend, bounds-checked or not; the view leaves it out."""
     return torch.ops.aten.embedding_dense_backward(_summable(rows), index, n + 1, n, False)[:n]
 
 
