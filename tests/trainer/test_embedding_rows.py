@@ -1,6 +1,7 @@
 """The embedding's gradient as token rows (trainer/embedding.py): the same gradient as the dense
 path on one process and sharded over two ranks, accumulated over micro-batches, NaN kept in its
-own row, and the dense path chosen when rows would be the larger message."""
+own row, and the dense path chosen when rows would move more bytes. Two ranks of a bare FSDP
+embedding unit: tests/trainer/test_embedding_rows_fsdp.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 from trainer_support import _env
 
-from trainer.embedding import TokenEmbedding, rows_are_smaller
+from trainer.embedding import TokenEmbedding, rows_move_fewer_bytes
 
 
 def _pair(vocab=50, dim=8):
@@ -59,18 +60,30 @@ def test_no_grad_and_untouched_modules_take_the_plain_lookup(monkeypatch):
     assert len(calls) == 1
 
 
+BF16, FP32 = torch.bfloat16, torch.float32
+
+
 @pytest.mark.parametrize(
-    ("world", "tokens", "vocab", "rows"),
+    ("world", "tokens", "vocab", "dim", "param", "reduce", "rows"),
     [
-        (1, 8192, 128256, True),
-        (1, 512, 384, True),  # one rank: no exchange, rows always
-        (8, 8192, 128256, True),
-        (16, 8192, 128256, False),
-        (2, 512, 384, False),
+        (1, 512, 384, 64, FP32, FP32, True),  # one rank: no exchange, rows always
+        (8, 8192, 128256, 4096, BF16, FP32, True),
+        # 131072 rows > 128256 vocab rows, but they travel in bf16 and the plain unit's gradient
+        # in fp32: 2.1 GB of rows against 3.2 GB of table (world x tokens <= vocab said plain)
+        (16, 8192, 128256, 4096, BF16, FP32, True),
+        (16, 8192, 128256, 4096, FP32, FP32, False),  # all fp32: rows only below the vocab size
+        (24, 8192, 128256, 4096, BF16, FP32, False),
+        # 1024 rows of 64 + an 8-byte id each outweigh the 1024-row table (world x tokens <=
+        # vocab said rows)
+        (2, 512, 1024, 64, FP32, FP32, False),
+        (2, 512, 1024, 64, BF16, FP32, True),
+        (2, 512, 384, 64, BF16, BF16, False),
     ],
 )
-def test_rows_are_exchanged_only_when_the_smaller_message(world, tokens, vocab, rows):
-    assert rows_are_smaller(world, tokens, vocab) is rows
+def test_rows_are_exchanged_only_when_they_move_fewer_bytes(
+    world, tokens, vocab, dim, param, reduce, rows
+):
+    assert rows_move_fewer_bytes(world, tokens, vocab, dim, param, reduce) is rows
 
 
 # Two ranks, FSDP2 as the trainer wraps it, each rank its own tokens: by rows, the losses equal

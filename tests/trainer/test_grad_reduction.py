@@ -10,9 +10,11 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from trainer_support import _env
 
-from trainer.embedding import rows_are_smaller
+from trainer import config
+from trainer.embedding import rows_move_fewer_bytes
 
 # One train_step of the untied tiny preset (16 sequences, 4 per micro-batch) on `world` ranks,
 # with every gradient reduction FSDP makes counted.
@@ -53,6 +55,11 @@ exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer
 """
 
 
+def _rows(world: int, got: dict) -> bool:
+    fp32, dim = torch.float32, config.build("tiny").model.dim  # fp32 on a CPU
+    return rows_move_fewer_bytes(world, got["tokens"], got["vocab"], dim, fp32, fp32)
+
+
 def _probe(tmp_path, world: int, micro_batch: int = 4, precision: str = "fp32") -> dict:
     launch = [] if world == 1 else ["-m", "torch.distributed.run", "--standalone"]
     cmd = [sys.executable, *launch]
@@ -82,12 +89,12 @@ def test_gradients_are_reduced_once_per_step_only_on_one_rank(tmp_path, world, p
     reductions = 1 if world == 1 else got["micro_batches"]
     # Every unit but the embedding, whose gradient leaves backward as token rows
     # (trainer/embedding.py): FSDP has nothing of it to reduce.
-    assert rows_are_smaller(world, got["tokens"], got["vocab"])
+    assert _rows(world, got)
     assert got["reduce_scatters"] == (got["units"] - 1) * reductions, got
 
 
 def test_the_embedding_is_reduced_dense_when_its_rows_would_be_the_larger_message(tmp_path):
     # 2 ranks x 4 sequences x 64 tokens = 512 rows against a vocabulary of 384.
     got = _probe(tmp_path, 2, micro_batch=4)
-    assert not rows_are_smaller(2, got["tokens"], got["vocab"])
+    assert not _rows(2, got)
     assert got["reduce_scatters"] == got["units"] * got["micro_batches"], got

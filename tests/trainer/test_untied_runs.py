@@ -8,14 +8,15 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import torch
 from trainer_support import assert_close, ok, run_trainer
 
 from trainer import checkpoint, config
-from trainer.embedding import rows_are_smaller
+from trainer.embedding import rows_move_fewer_bytes
 
 STEPS = 8
 # Vocabulary 1000 (the byte tokenizer uses 384 of it): 2 ranks x 4 sequences x 64 tokens = 512
-# rows per exchange, fewer than the 1000 rows of the table, so rows it is.
+# rows per exchange, fewer bytes than the 1000 rows of the table, so rows it is.
 UNTIED = [
     "--model.tie-embeddings",
     "false",
@@ -29,7 +30,8 @@ UNTIED = [
 def test_the_untied_runs_take_the_row_path():
     cfg = config.from_args(["--preset", "tiny", *UNTIED])
     assert not cfg.model.tie_embeddings
-    assert rows_are_smaller(2, cfg.micro_batch_size * cfg.seq_len, cfg.model.vocab_size)
+    tokens, fp32 = cfg.micro_batch_size * cfg.seq_len, torch.float32  # fp32 on a CPU
+    assert rows_move_fewer_bytes(2, tokens, cfg.model.vocab_size, cfg.model.dim, fp32, fp32)
 
 
 @pytest.fixture(scope="module")
