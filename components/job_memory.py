@@ -83,6 +83,8 @@ def job_memory(job: TrainingJobConfig, pool: PoolFacts) -> JobMemory | None:
     bf16 = {"bf16": True, "fp32": False}.get(cfg.parallel.mixed_precision, gpu.bf16)
     shape = memory_model.Shape.of(cfg.model.model_dump())
     named = _named(job, MODE_KEY)
+    if named is not None and checkpoint_mode(named) == "auto":
+        named = None  # left to the model, as the trainer will once it reads "auto"
     micro_batch = cfg.micro_batch_size if _named(job, MICRO_BATCH_KEY) is not None else None
     per_rank = cfg.global_batch_size // ranks if cfg.global_batch_size % ranks == 0 else None
     try:

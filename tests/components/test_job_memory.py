@@ -13,6 +13,7 @@ from support import stack_data
 
 from components import catalog, config
 from components.job_memory import (
+    MODE_KEY,
     catalog_gpus,
     checkpoint_mode,
     docs_tables,
@@ -80,6 +81,13 @@ def test_a_job_arg_naming_a_mode_is_judged_in_that_mode():
     )
     assert "none activation checkpointing (as configured)" in line
     assert re.search(r"DOES NOT FIT; full would \(\d+\.\d GiB, micro-batch 1\)", line)
+    # "auto" leaves the mode to the model (for a trainer that resolves it at start; the job is
+    # built directly, as this trainer's config check still refuses the value).
+    job = config.TrainingJobConfig(
+        node_pool="efa", nodes=4, gpus_per_node=4, preset="llama3-8b", args={MODE_KEY: "auto"}
+    )
+    auto = job_memory(job, efa_config().pools()["efa"])
+    assert (auto.named_mode, auto.mode, auto.ranks) == (False, "full", 16)
     # The boolean the option was before three modes: true is full.
     assert checkpoint_mode(True) == "full" and checkpoint_mode("false") == "none"
 
