@@ -32,6 +32,16 @@ class GpuInstance:
     def efa(self) -> bool:
         return self.efa_interfaces > 0
 
+    @property
+    def bf16(self) -> bool:
+        """bf16 tensor cores (sm_80+), where the trainer's parallel.mixed_precision=auto computes
+        in bf16 (trainer/parallelize.py native_bf16); the T4 (sm_75) trains in fp32."""
+        return self.gpu_model not in NO_BF16_GPUS
+
+
+# GPUs before Ampere: no bf16 tensor cores.
+NO_BF16_GPUS = frozenset({"T4"})
+
 
 def _table(rows: dict[str, tuple]) -> dict[str, GpuInstance]:
     return {name: GpuInstance(name, *row) for name, row in rows.items()}

@@ -9,7 +9,9 @@ from collections import Counter
 
 from components import dev_pod
 from components.config import PlatformConfig, TrainingJobConfig, key
+from components.job_memory import JobMemory, job_memory
 from components.notification_policies import existing_topic_grants
+from trainer.memory_model import GIB
 
 from .. import cost
 from .captured import OfflinePlan
@@ -99,6 +101,7 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     for name, j in cfg.training_jobs.items():
         if j.foreign:
             lines.append(f"  {name}: runs its own {_workload(j)}")
+    lines += _memory_lines(cfg)
     for name, j in cfg.training_jobs.items():
         if j.suspend:
             lines.append(
@@ -117,6 +120,41 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
             f"{dev_pod.JUPYTER_PORT}); `trainstack devpod start` after its idle stop"
         )
     return lines + [""]
+
+
+def _memory_line(name: str, m: JobMemory) -> str:
+    """One job's GPU memory per rank by the trainer's memory model, and whether it fits."""
+    whose = "as configured" if m.named_mode else "the model's choice"
+    line = (
+        f"  {name}: {m.breakdown.total / GIB:.1f} of {m.gpu.gpu_memory_gib} GiB per "
+        f"{m.gpu.gpu_model} at {m.ranks} ranks, {m.mode} activation checkpointing ({whose}), "
+        f"micro-batch {m.micro_batch} x {m.seq_len} tokens"
+    )
+    if m.refusal is not None:
+        return f"{line}: DOES NOT FIT in any mode ({m.refusal})"
+    if not m.fits:
+        return (
+            f"{line}: DOES NOT FIT; {m.best.mode} would "
+            f"({m.best.breakdown.total / GIB:.1f} GiB, micro-batch {m.best.micro_batch})"
+        )
+    if m.best.mode != m.mode:
+        return (
+            f"{line}; {m.best.mode} fits too ({m.best.breakdown.total / GIB:.1f} GiB, "
+            f"micro-batch {m.best.micro_batch}) and recomputes less"
+        )
+    return line
+
+
+def _memory_lines(cfg: PlatformConfig) -> list[str]:
+    pools = cfg.pools()
+    found = {name: job_memory(j, pools[j.node_pool]) for name, j in cfg.training_jobs.items()}
+    found = {name: m for name, m in found.items() if m is not None}
+    if not found:
+        return []
+    return [
+        "  GPU memory per rank at each job's fewest ranks, by the trainer's memory model "
+        "(docs/trainer.md, Memory model):"
+    ] + [_memory_line(name, m) for name, m in found.items()]
 
 
 def _notification_lines(cfg: PlatformConfig) -> list[str]:
