@@ -15,10 +15,14 @@ matmul at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.utils.checkpoint import CheckpointPolicy, create_selective_checkpoint_contexts
+
+from . import memory_model
 
 aten = torch.ops.aten
 
@@ -63,3 +67,27 @@ def checkpointed(block: nn.Module, mode: str) -> nn.Module:
     if mode == "selective":
         return checkpoint_wrapper(block, preserve_rng_state=False, context_fn=_selective_contexts)
     raise ValueError(f"activation checkpointing mode {mode!r}")
+
+
+def resolve_mode(
+    mode: str, model: Mapping, seq_len: int, micro_batch: int, world_size: int, bf16: bool
+) -> tuple[str, str]:
+    """(the mode a run uses, why): a named mode as is; `auto` on a GPU is the memory model's
+    choice for this GPU's memory (memory_model.choose: none, else selective, else full, the
+    first that fits), on a CPU none. When the model says nothing fits, full, the least memory,
+    with the model's figures: the model is an estimate, and a real out-of-memory error still
+    stops the run with its own message (permanent_errors.py)."""
+    if mode != "auto":
+        return mode, "as configured"
+    if not torch.cuda.is_available():
+        return "none", "auto: no GPU memory to fit"
+    gib = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory / 2**30
+    shape = memory_model.Shape.of(model)
+    try:
+        choice = memory_model.choose(
+            shape, gib, world_size, seq_len, micro_batch=micro_batch, bf16=bf16
+        )
+    except memory_model.DoesNotFit as e:
+        return "full", f"auto: the memory model fits no mode in {gib:.1f} GiB ({e})"
+    used = choice.breakdown.total / memory_model.GIB
+    return choice.mode, f"auto: {used:.1f} of {gib:.1f} GiB by the memory model"

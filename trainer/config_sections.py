@@ -239,7 +239,7 @@ class CheckpointConfig(Section):
     )
 
 
-CheckpointMode = Literal["none", "full", "selective"]
+CheckpointMode = Literal["auto", "none", "full", "selective"]
 CHECKPOINT_MODES: tuple[str, ...] = get_args(CheckpointMode)
 
 
@@ -251,11 +251,13 @@ class ParallelConfig(Section):
         "bf16 tensor cores (sm_80+), fp32 elsewhere (CPU, T4)",
     )
     activation_checkpointing: CheckpointMode = Field(
-        default="none",
+        default="auto",
         description="what each block keeps for backward. none: every activation; full: only "
         "its input, the whole block is recomputed in backward (least memory, one more forward); "
         "selective: the outputs of its matmuls and attention, the cheap rest (norms, RoPE, "
-        "SwiGLU) recomputed. true/false of older configs mean full/none",
+        "SwiGLU) recomputed; auto: on a GPU the first of none, selective, full that the memory "
+        "model (trainer/memory_model.py) fits in its memory, none on a CPU. true/false of older "
+        "configs mean full/none",
     )
     compile: bool = Field(
         default=False,

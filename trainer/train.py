@@ -19,6 +19,7 @@ import time
 import torch
 
 from . import batches, checkpoint, config, distributed, logline, metrics, s3_sync, tokenizer
+from .activation_checkpoint import resolve_mode
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
 from .parallelize import parallelize, reduce_after_micro_batch, uses_bf16
@@ -96,10 +97,21 @@ def build_optimizer(model, cfg: config.TrainConfig, device: torch.device):
 
 def build_model(cfg: config.TrainConfig, d: distributed.Dist) -> Transformer:
     # On meta, sharded, then only the local shards are materialised and initialised.
-    dtype = torch.bfloat16 if uses_bf16(cfg.parallel, d.device) else torch.float32
+    bf16 = uses_bf16(cfg.parallel, d.device)
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    mode, why = resolve_mode(
+        cfg.parallel.activation_checkpointing,
+        cfg.model.model_dump(),
+        cfg.seq_len,
+        cfg.micro_batch_size,
+        d.world_size,
+        bf16,
+    )
+    _say(d, f"trainer: activation checkpointing {mode} ({why})")
     with torch.device("meta"):
         model = Transformer(cfg.model, rope_len=cfg.seq_len, compute_dtype=dtype)
-    parallelize(model, d.mesh, cfg.parallel, d.device)
+    parallel = cfg.parallel.model_copy(update={"activation_checkpointing": mode})
+    parallelize(model, d.mesh, parallel, d.device)
     model.to_empty(device=d.device)
     model.init_weights(cfg.seed)
     return model

@@ -228,7 +228,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "global_batch_size": 64,
         "micro_batch_size": 2,
         "optim": {"lr": 3e-4, "warmup_steps": 200},
-        "parallel": {"activation_checkpointing": "full"},
     },
     # Llama 3 8B's shape.
     "llama3-8b": {
@@ -246,7 +245,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "global_batch_size": 64,
         "micro_batch_size": 1,
         "optim": {"lr": 3e-4, "warmup_steps": 200},
-        "parallel": {"activation_checkpointing": "full"},
     },
 }
 

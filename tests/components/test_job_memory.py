@@ -47,11 +47,14 @@ def efa_llama(args: dict | None = None, **job_changes):
 
 def test_the_efa_stacks_8b_job_is_judged_on_its_a10g_at_its_fewest_ranks():
     m = efa_llama()
-    # Pulumi.efa.yaml: pool efa (g5.12/24/48xlarge, all A10G), minNodes 2 x 4 GPUs.
-    assert (m.gpu.gpu_model, m.gpu.gpu_memory_gib, m.ranks, m.seq_len) == ("A10G", 22, 8, 8192)
-    # The preset names full checkpointing and one sequence per micro-batch.
-    assert (m.mode, m.named_mode, m.micro_batch) == ("full", True, 1)
-    assert not m.fits and m.best is None
+    # Pulumi.efa.yaml: pool efa (g5.12/24/48xlarge, all A10G), minNodes 3 x 4 GPUs.
+    assert (m.gpu.gpu_model, m.gpu.gpu_memory_gib, m.ranks, m.seq_len) == ("A10G", 22, 12, 8192)
+    # The preset leaves the mode to the model (auto), which picks full; one sequence.
+    assert (m.mode, m.named_mode, m.micro_batch) == ("full", False, 1)
+    assert m.fits
+    # At 2 nodes it would not fit in any mode: why the stack starts it at 3.
+    m = efa_llama(minNodes=2)
+    assert m.ranks == 8 and not m.fits and m.best is None
     assert "fits from 11 ranks (3 nodes of 4 GPUs)" in m.refusal
 
 
@@ -107,11 +110,11 @@ def test_pool_with_several_gpus_is_judged_on_the_smallest():
 
 
 def test_plan_prints_each_jobs_gib_next_to_its_gpus_memory():
-    lines = plan_report._job_lines(efa_config())
+    lines = plan_report._job_lines(efa_config(minNodes=2))
     line = next(x for x in lines if x.startswith("  llama-8b: ") and "GiB per" in x)
     assert re.search(r"llama-8b: \d+\.\d of 22 GiB per A10G at 8 ranks, full activation", line)
     assert "DOES NOT FIT in any mode" in line
-    fits = next(x for x in plan_report._job_lines(efa_config(minNodes=3)) if "GiB per" in x)
+    fits = next(x for x in plan_report._job_lines(efa_config()) if "GiB per" in x)
     assert "of 22 GiB per A10G at 12 ranks" in fits and "DOES NOT FIT" not in fits
     # The foreign Ray job has no estimate.
     assert not any(x.startswith("  verl-grpo: ") and "GiB per" in x for x in lines)
@@ -122,6 +125,8 @@ def test_plan_names_a_cheaper_mode_that_fits_where_the_configured_one_is_not_the
     data, region = stack_data("efa")
     data = copy.deepcopy(data)
     data["karpenter"]["nodePools"]["efa"]["instanceTypes"] = ["p5.48xlarge"]
+    data["trainingJobs"]["llama-8b"]["minNodes"] = 2
+    data["trainingJobs"]["llama-8b"]["args"]["parallel.activation_checkpointing"] = "full"
     cfg = config.parse(data, region)
     line = next(x for x in plan_report._job_lines(cfg) if "GiB per" in x)
     assert "of 80 GiB per H100 at 8 ranks, full activation checkpointing (as configured)" in line

@@ -14,7 +14,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from trainer import config
-from trainer.activation_checkpoint import checkpointed
+from trainer.activation_checkpoint import checkpointed, resolve_mode
 from trainer.model import Block, rope_inv_freq, rope_tables
 
 MODEL = config.build("tiny").model
@@ -86,15 +86,49 @@ def test_another_value_names_the_key_and_the_modes(bad):
     with pytest.raises(config.ConfigError) as e:
         config.build("tiny", {"parallel.activation_checkpointing": bad})
     assert (
-        f"parallel.activation_checkpointing={bad!r}: must be one of none, full, selective"
+        f"parallel.activation_checkpointing={bad!r}: must be one of auto, none, full, selective"
         in str(e.value)
     )
 
 
-def test_the_presets_keep_their_mode():
-    # The memory model decides defaults per GPU; until then the presets are as before.
+def test_every_preset_leaves_the_mode_to_the_memory_model():
     modes = {name: config.build(name).parallel.activation_checkpointing for name in config.PRESETS}
-    assert modes == {"tiny": "none", "small": "none", "llama3-1b": "full", "llama3-8b": "full"}
+    assert set(modes.values()) == {"auto"}
+
+
+class _Gpu:
+    """torch.cuda as resolve_mode reads it, for a GPU of `gib` total memory."""
+
+    def __init__(self, monkeypatch, gib: float):
+        props = type("Props", (), {"total_memory": int(gib * 2**30)})()
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(torch.cuda, "get_device_properties", lambda _: props)
+
+
+def _resolve(preset: str, ranks: int, micro_batch: int | None = None, mode: str = "auto"):
+    cfg = config.build(preset)
+    mb = micro_batch or cfg.micro_batch_size
+    return resolve_mode(mode, cfg.model.model_dump(), cfg.seq_len, mb, ranks, bf16=True)
+
+
+def test_auto_is_none_on_a_cpu_and_a_named_mode_is_kept(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert _resolve("llama3-8b", 8)[0] == "none"
+    assert _resolve("tiny", 1, mode="selective") == ("selective", "as configured")
+
+
+def test_auto_on_a_gpu_takes_the_first_mode_the_memory_model_fits(monkeypatch):
+    _Gpu(monkeypatch, 79.1)  # an H100 80GB as torch reports it
+    # 8B on 8 H100s: one 8k sequence fits with every activation kept; two need selective.
+    assert _resolve("llama3-8b", 8)[0] == "none"
+    mode, why = _resolve("llama3-8b", 8, micro_batch=2)
+    assert mode == "selective" and why.startswith("auto: ") and "of 79.1 GiB" in why
+    _Gpu(monkeypatch, 22.3)  # an A10G
+    assert _resolve("llama3-8b", 16)[0] == "full"
+    # Nothing fits 8 ranks: full, the least memory, and the model's figures say why.
+    mode, why = _resolve("llama3-8b", 8)
+    assert mode == "full" and "fits no mode" in why and "from 11 ranks" in why
 
 
 @pytest.mark.parametrize("mode", ["full", "selective"])

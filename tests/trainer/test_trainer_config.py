@@ -177,7 +177,8 @@ def test_help_shows_the_default_each_preset_gives():
     assert lr["tiny"] == 3e-3 and "tiny 0.003" in helps["optim.lr"]
     assert helps["checkpoint.keep"].endswith("(default: 3)")
     assert helps["checkpoint.export"].endswith("(default: none)")
-    assert "llama3-1b full" in helps["parallel.activation_checkpointing"]
+    assert "by preset: tiny 4, small 8, llama3-1b 2, llama3-8b 1" in helps["micro_batch_size"]
+    assert helps["parallel.activation_checkpointing"].endswith("(default: auto)")
 
 
 def test_metrics_progress_is_gone(capsys):
