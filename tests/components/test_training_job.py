@@ -457,7 +457,7 @@ def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
         (
             {"args": {"parallel.activation_checkpointing": "maybe"}},
             r"trainingJobs\.j\.args: parallel\.activation_checkpointing='maybe': must be one of "
-            r"none, full, selective",
+            r"auto, none, full, selective",
         ),
         # A build error that happens to say "ranks" is reported as it is, not a crash.
         (
