@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.staging import DefaultStager, StagingOptions
 
 from . import checkpoint
@@ -57,7 +58,7 @@ def drain_in_flight() -> None:
     for saver in list(_savers):
         try:
             saver.wait()
-        except Exception as e:
+        except (Exception, CheckpointException) as e:  # DCP's is a BaseException
             print(f"trainer: the checkpoint save in flight failed: {e}", file=sys.stderr)
         saver.close()
 
