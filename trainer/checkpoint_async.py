@@ -115,8 +115,10 @@ class Saver:
             dcp.save(state, checkpoint_id=str(tmp))
             self._commit(tmp, final, trainer_state, keep, then, group=None)
             return final
-        # Returns once the state is staged (copied to host memory): with the default thread
-        # executor, the write and DCP's collectives then run in a thread of DCP's own.
+        # Returns once the state is staged (copied to host memory); the write and DCP's
+        # collectives then run in a thread of DCP's own (AsyncCheckpointerType.THREAD, the
+        # default: the file writes release the GIL, and a writer process would need the staged
+        # copy in shared memory and a process group of its own).
         written = dcp.async_save(
             state, checkpoint_id=str(tmp), process_group=self.group, async_stager=self.stager
         )

@@ -117,7 +117,7 @@ def build_model(cfg: config.TrainConfig, d: distributed.Dist) -> Transformer:
 
 def _say(d: distributed.Dist, msg: str) -> None:
     if d.is_main:
-        print(msg, flush=True)
+        logline.emit(msg)
 
 
 def grad_norm(model, max_norm: float) -> torch.Tensor:
