@@ -215,3 +215,14 @@ def test_a_kill_before_the_publish_leaves_the_previous_checkpoint_the_newest(
     assert "resumed from" in resumed.stdout and "step_00000004" in resumed.stdout
     assert_close(resumed.losses(), two_rank_run.losses(), rtol=1e-6)
     assert [s for s, _ in checkpoint.complete(resumed.ckpt_dir)] == [4, 8, 12]
+
+
+def test_with_async_save_off_a_run_saves_in_the_step_and_resumes_bit_for_bit(single_run, tmp_path):
+    args = ["--max-steps", str(STEPS), "--checkpoint.interval", str(CKPT_EVERY)]
+    off = [*args, "--checkpoint.async-save", "false"]
+    first = ok(run_trainer(tmp_path, *off, "--stop-at", "6"))
+    assert [s for s, _ in checkpoint.complete(first.ckpt_dir)] == [4, 6]
+    assert "trainer: checkpoint" in first.stdout
+    second = ok(run_trainer(tmp_path, *off))
+    assert "step_00000006" in second.stdout
+    assert second.losses() == single_run.losses()  # exact equality, every step
