@@ -16,6 +16,7 @@ write also competes with the step for the cores.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -63,55 +64,62 @@ def main(argv: list[str] | None = None) -> int:
 
     step()  # the optimizer's state exists from here on
     gb = sum(t.numel() * t.element_size() for t in _tensors(model, opt)) / 1e9
-    print(
+    say = print if d.is_main else (lambda *_: None)
+    say(
         f"checkpoint_stall: preset {a.preset}, {model.num_params() / 1e6:.1f}M parameters, "
         f"{gb:.2f} GB of model and optimizer state per rank, {d.world_size} rank(s) on "
         f"{d.device.type}, {torch.get_num_threads()} thread(s)"
     )
-    with tempfile.TemporaryDirectory(prefix="checkpoint-stall-", dir=a.dir) as root:
-        savers = {
-            "blocking": checkpoint_async.Saver(d.rank, d.device, 600, asynchronous=False),
-            "async": checkpoint_async.Saver(d.rank, d.device, 600, asynchronous=True),
-        }
-        n = 0
-        for mode, saver in savers.items():
-            stall, total = [], []
-            for i in range(a.saves + 1):  # the first (allocations, warm-up) is not counted
-                n += 1
-                t0 = time.perf_counter()
-                saver.start(f"{root}/{mode}", n, model, opt, {"step": n}, keep=1)
-                t1 = time.perf_counter()
-                saver.wait()
-                t2 = time.perf_counter()
-                if i:
-                    stall.append(t1 - t0)
-                    total.append(t2 - t0)
-            print(f"  {mode:8s} save: step stalled {_ms(stall)}, published after {_ms(total)}")
-
-        # Training with a save every `interval` steps: what a save adds to the run's wall time,
-        # the stall plus whatever the background write takes from the step (shared cores).
-        wall = {}
-        for mode in ("none", *savers):
+    # One directory for every rank (the checkpoint's), named by rank 0.
+    made = [tempfile.mkdtemp(prefix="checkpoint-stall-", dir=a.dir) if d.is_main else None]
+    torch.distributed.broadcast_object_list(made)
+    root = made[0]
+    savers = {
+        "blocking": checkpoint_async.Saver(d.rank, d.device, 600, asynchronous=False),
+        "async": checkpoint_async.Saver(d.rank, d.device, 600, asynchronous=True),
+    }
+    n = 0
+    for mode, saver in savers.items():
+        stall, total = [], []
+        for i in range(a.saves + 1):  # the first (allocations, warm-up) is not counted
+            n += 1
             t0 = time.perf_counter()
-            for i in range(a.rounds * a.interval):
-                n += 1
-                step()
-                if mode != "none" and (i + 1) % a.interval == 0:
-                    savers[mode].start(f"{root}/{mode}", n, model, opt, {"step": n}, keep=1)
-            if mode != "none":
-                savers[mode].wait()
-            wall[mode] = time.perf_counter() - t0
-        steps = a.rounds * a.interval
-        print(
-            f"  {steps} steps of {a.tokens} tokens, a save every {a.interval} "
-            f"(wall time; per save, over no saves):"
-        )
-        for mode, t in wall.items():
-            extra = "" if mode == "none" else f", +{1e3 * (t - wall['none']) / a.rounds:.0f} ms"
-            name = "no saves" if mode == "none" else mode
-            print(f"    {name:8s} {t:7.2f} s ({1e3 * t / steps:.0f} ms a step{extra})")
-        for saver in savers.values():
-            saver.close()
+            saver.start(f"{root}/{mode}", n, model, opt, {"step": n}, keep=1)
+            t1 = time.perf_counter()
+            saver.wait()
+            t2 = time.perf_counter()
+            if i:
+                stall.append(t1 - t0)
+                total.append(t2 - t0)
+        say(f"  {mode:8s} save: step stalled {_ms(stall)}, published after {_ms(total)}")
+
+    # Training with a save every `interval` steps: what a save adds to the run's wall time,
+    # the stall plus whatever the background write takes from the step (shared cores).
+    wall = {}
+    for mode in ("none", *savers):
+        t0 = time.perf_counter()
+        for i in range(a.rounds * a.interval):
+            n += 1
+            step()
+            if mode != "none" and (i + 1) % a.interval == 0:
+                savers[mode].start(f"{root}/{mode}", n, model, opt, {"step": n}, keep=1)
+        if mode != "none":
+            savers[mode].wait()
+        wall[mode] = time.perf_counter() - t0
+    steps = a.rounds * a.interval
+    say(
+        f"  {steps} steps of {a.tokens} tokens, a save every {a.interval} "
+        f"(wall time; per save, over no saves):"
+    )
+    for mode, t in wall.items():
+        extra = "" if mode == "none" else f", +{1e3 * (t - wall['none']) / a.rounds:.0f} ms"
+        name = "no saves" if mode == "none" else mode
+        say(f"    {name:8s} {t:7.2f} s ({1e3 * t / steps:.0f} ms a step{extra})")
+    for saver in savers.values():
+        saver.close()
+    torch.distributed.barrier()
+    if d.is_main:
+        shutil.rmtree(root, ignore_errors=True)
     distributed.shutdown()
     return 0
 
