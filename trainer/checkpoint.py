@@ -38,6 +38,10 @@ def step_name(step: int) -> str:
     return f"step_{step:08d}"
 
 
+def step_of(path: str | Path) -> int:
+    return int(_COMPLETE.match(Path(path).name).group(1))
+
+
 def complete(root: str | Path) -> list[tuple[int, Path]]:
     """(step, path) of every complete checkpoint under root, oldest first."""
     root = Path(root)
@@ -79,6 +83,53 @@ def _rng_state(device: torch.device) -> dict:
     return state
 
 
+def model_and_optimizer_state(model, optimizer) -> dict:
+    """What DCP saves and loads: this rank's shards, as DTensors over the live tensors."""
+    return {
+        "model": get_model_state_dict(model),
+        "optim": get_optimizer_state_dict(model, optimizer),
+    }
+
+
+def begin(root: str | Path, step: int, rank: int) -> tuple[Path, Path] | None:
+    """(hidden directory, final name) of a save of `step`, the hidden one empty and made by
+    rank 0 (every rank calls it: a barrier); None when `step` is already saved (resumed there,
+    nothing trained since)."""
+    root = Path(root)
+    final = root / step_name(step)
+    tmp = root / f".tmp-{step_name(step)}"
+    if final.exists():
+        return None
+    if rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a crashed save
+        tmp.mkdir(parents=True)
+    dist.barrier()
+    return tmp, final
+
+
+def write_rng(tmp: Path, rank: int, device: torch.device) -> None:
+    """This rank's RNG state as of now, on disk before this rank's shards are (the commit waits
+    for every rank's shards, so for every RNG file too)."""
+    (tmp / "rng").mkdir(exist_ok=True)
+    path = tmp / "rng" / f"rank_{rank}.pt"
+    with open(path, "wb") as f:
+        torch.save(_rng_state(device), f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def commit(tmp: Path, final: Path, trainer_state: dict, keep: int) -> None:
+    """Rank 0, once every rank's shards and DCP's `.metadata` are on disk: the trainer state
+    last, the publish, then the pruning of checkpoints beyond `keep`."""
+    with open(tmp / STATE_FILE, "w") as f:
+        json.dump(trainer_state, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    publish(tmp, final)
+    for _, old in complete(final.parent)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def save(
     root: str | Path,
     step: int,
@@ -89,31 +140,17 @@ def save(
     rank: int,
     device: torch.device,
 ) -> Path:
-    root = Path(root)
-    final = root / step_name(step)
-    tmp = root / f".tmp-{step_name(step)}"
-    if final.exists():  # already saved at this step (e.g. resumed here, nothing trained since)
-        return final
-    if rank == 0:
-        shutil.rmtree(tmp, ignore_errors=True)  # leftovers of a crashed save
-        tmp.mkdir(parents=True)
-    dist.barrier()
-    state = {
-        "model": get_model_state_dict(model),
-        "optim": get_optimizer_state_dict(model, optimizer),
-    }
-    dcp.save(state, checkpoint_id=str(tmp))
-    (tmp / "rng").mkdir(exist_ok=True)
-    torch.save(_rng_state(device), tmp / "rng" / f"rank_{rank}.pt")
+    """A blocking save: every rank returns once the checkpoint is published.
+    trainer/checkpoint_async.py saves without blocking the step."""
+    names = begin(root, step, rank)
+    if names is None:
+        return Path(root) / step_name(step)
+    tmp, final = names
+    write_rng(tmp, rank, device)
+    dcp.save(model_and_optimizer_state(model, optimizer), checkpoint_id=str(tmp))
     dist.barrier()
     if rank == 0:
-        with open(tmp / STATE_FILE, "w") as f:
-            json.dump(trainer_state, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, final)
-        for _, old in complete(root)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        commit(tmp, final, trainer_state, keep)
     dist.barrier()
     return final
 
@@ -122,10 +159,7 @@ def load(path: str | Path, model, optimizer, rank: int, device: torch.device) ->
     """Load into an already sharded model and optimizer (any world size); returns the trainer
     state. RNG state is restored when this rank saved one (same world size)."""
     path = Path(path)
-    state = {
-        "model": get_model_state_dict(model),
-        "optim": get_optimizer_state_dict(model, optimizer),
-    }
+    state = model_and_optimizer_state(model, optimizer)
     dcp.load(state, checkpoint_id=str(path))
     set_model_state_dict(model, state["model"])
     set_optimizer_state_dict(model, optimizer, state["optim"])

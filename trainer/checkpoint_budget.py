@@ -16,7 +16,8 @@ What must fit where:
   long-timeout group of its own (trainer/s3_restore.py), so neither is bound by the timeout; the
   upload bounds how often a checkpoint can be uploaded, the restore how long a start on a new
   volume takes.
-- SIGTERM: the pod's grace must cover a save plus the wait for its upload.
+- SIGTERM: the pod's grace must cover a save plus the wait for its upload; with asynchronous saves
+  (trainer/checkpoint_async.py) also the end of a save still in flight, which comes first.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Budget:
     timeout_s: int
     ranks: int = 1
     uploads: bool = False
+    async_save: bool = False
 
     @property
     def s3_mbps(self) -> float:
@@ -102,9 +104,10 @@ class Budget:
 
     @property
     def grace_s(self) -> int:
-        """The pod's terminationGracePeriodSeconds: a SIGTERM save, then the wait for its
-        upload, and the margin."""
-        return max(MIN_GRACE_S, math.ceil(self.save_s + self.upload_s + GRACE_MARGIN_S))
+        """The pod's terminationGracePeriodSeconds: a save in flight (asynchronous saves), a
+        SIGTERM save, then the wait for its upload, and the margin."""
+        saves = (2 if self.async_save else 1) * self.save_s
+        return max(MIN_GRACE_S, math.ceil(saves + self.upload_s + GRACE_MARGIN_S))
 
     def problems(self) -> list[str]:
         """One line per part that cannot finish in time, naming the options that change it."""

@@ -210,6 +210,12 @@ class CheckpointConfig(Section):
         description="resume from the newest complete "
         "checkpoint in checkpoint.dir; false: refuse to start if it holds one",
     )
+    async_save: bool = Field(
+        default=True,
+        description="write checkpoints in the background: the step waits only for a copy of "
+        "the state in host memory (which then takes that much memory); false: the step waits "
+        "for the write",
+    )
     export: str | None = Field(
         default=None,
         description="file to write the consolidated "

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+
+def emit(line: str) -> None:
+    """One line to stdout in a single write: print() writes the text and the newline apart, and
+    the checkpoint commit and S3 upload threads print too, so their line could land in between."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _NUM = r"[-+]?[\d,]*\.?\d+(?:[eE][-+]?\d+)?"

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, distributed, s3_restore, s3_store, s3_upload
+from . import checkpoint, distributed, logline, s3_restore, s3_store, s3_upload
 from .config_sections import CheckpointConfig
 
 # The transfer group's timeout: long, since a rank that dies ends the whole group (torchrun
@@ -50,7 +50,7 @@ class Uploads:
 
     def _say(self, msg: str) -> None:
         if self.d.is_main:
-            print(msg, flush=True)
+            logline.emit(msg)
 
     def restore_if_empty(self) -> None:
         """Bring the newest complete uploaded checkpoint back when there is no local one (a new

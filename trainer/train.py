@@ -18,7 +18,17 @@ import time
 
 import torch
 
-from . import batches, checkpoint, config, distributed, logline, metrics, s3_sync, tokenizer
+from . import (
+    batches,
+    checkpoint,
+    checkpoint_async,
+    config,
+    distributed,
+    logline,
+    metrics,
+    s3_sync,
+    tokenizer,
+)
 from .activation_checkpoint import resolve_mode
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
 from .model import Transformer
@@ -119,7 +129,7 @@ def build_model(cfg: config.TrainConfig, d: distributed.Dist) -> Transformer:
 
 def _say(d: distributed.Dist, msg: str) -> None:
     if d.is_main:
-        print(msg, flush=True)
+        logline.emit(msg)
 
 
 def grad_norm(model, max_norm: float) -> torch.Tensor:
@@ -259,25 +269,38 @@ def run(cfg: config.TrainConfig) -> dict:
 
     last_ckpt = {"step": start, "path": found[1] if found else None}
     last_val = {"step": None, "loss": None}
+    # Made here on every rank (it may create a process group); its thread runs only while a save
+    # is in flight, and the S3 uploads' collectives run in it then (`published`), so the training
+    # thread touches them only after saver.wait().
+    saver = checkpoint_async.Saver(
+        d.rank, d.device, cfg.parallel.timeout_s, asynchronous=cfg.checkpoint.async_save
+    )
+
+    def published(path) -> None:  # every rank, once `path` is published
+        _say(d, logline.Checkpoint(checkpoint.step_of(path), str(path)).format())
+        uploads.saved(path, final=False)
 
     def save(step: int, final: bool = False) -> None:
-        if last_ckpt["step"] == step:
-            if final:
-                uploads.saved(last_ckpt["path"], final=True)
-            return
-        path = checkpoint.save(
-            cfg.checkpoint.dir,
-            step,
-            model,
-            optimizer,
-            _trainer_state(cfg, step, sched, _data_state(data, d)),
-            cfg.checkpoint.keep,
-            d.rank,
-            d.device,
-        )
-        last_ckpt.update(step=step, path=path)
-        _say(d, logline.Checkpoint(step, str(path)).format())
-        uploads.saved(path, final=final)
+        """Start a save of `step` (the previous one finishes first); a final one (SIGTERM, the
+        end) is waited for and uploaded before this returns."""
+        saver.wait()
+        if last_ckpt["step"] != step:
+            path = saver.start(
+                cfg.checkpoint.dir,
+                step,
+                model,
+                optimizer,
+                _trainer_state(cfg, step, sched, _data_state(data, d)),
+                cfg.checkpoint.keep,
+                then=None if final else published,
+            )
+            last_ckpt.update(step=step, path=path)
+            if not final:
+                return
+            saver.wait()
+            _say(d, logline.Checkpoint(step, str(path)).format())
+        if final:
+            uploads.saved(last_ckpt["path"], final=True)
 
     def validate(step: int) -> None:
         if last_val["step"] == step:
@@ -303,6 +326,10 @@ def run(cfg: config.TrainConfig) -> dict:
     _Stop.install()
     for step in range(start + 1, last + 1):
         if cfg.debug.kill_at_step == step and d.rank == cfg.debug.kill_rank and start == 0:
+            # After the save in flight, if any, is published: a kill during a save is its own
+            # test (tests/trainer/test_async_checkpoint.py), and the restart this one tests
+            # should resume from the same step whatever the speed of the write.
+            saver.wait()
             os.kill(os.getpid(), signal.SIGKILL)
         t0 = time.perf_counter()
         micro = data.next_step()
@@ -342,6 +369,7 @@ def run(cfg: config.TrainConfig) -> dict:
         if every(cfg.checkpoint.interval):
             save(step)
     _Stop.uninstall()
+    saver.wait()  # nothing of the training thread's below meets a save's collectives
 
     # Only what was asked for: a slice of a longer run (stop_at) saves to be resumed, and
     # checkpoint.at_end asks for a save of the last step (the stack's jobs set it). A save of
@@ -389,6 +417,7 @@ def run(cfg: config.TrainConfig) -> dict:
             + (f", weights {exported}" if exported else ""),
             flush=True,
         )
+    saver.close()
     uploads.finish()  # an upload still running (none due at the end) ends before the barrier
     # Every rank finishes its collectives before any rank tears the process group down: a rank
     # destroying gloo while its worker threads still hold async work from the last FSDP
@@ -419,5 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     finally:
         _Stop.uninstall()
+        # On a way out by an error, a save of an earlier step still in flight completes before
+        # its process group goes.
+        checkpoint_async.drain_in_flight()
         distributed.shutdown()
     return 0

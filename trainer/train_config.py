@@ -150,6 +150,7 @@ class TrainConfig(Section):
             self.parallel.timeout_s,
             ranks=world_size,
             uploads=bool(self.checkpoint.upload and self.checkpoint.upload_every),
+            async_save=self.checkpoint.async_save,
         )
 
     def grad_accum_steps(self, world_size: int) -> int:

@@ -121,9 +121,11 @@ def test_the_rendered_8b_job_carries_the_volume_throughput_and_a_grace_from_the_
     parsed = trainer_config.from_args(args)
     budget = parsed.checkpoint_budget(8)  # the smallest size: each rank moves the most to S3
     assert budget.uploads and budget.problems() == []
-    # A save (658 s) plus its upload (658 s, the volume is the bottleneck) plus 60 s.
-    assert pod["terminationGracePeriodSeconds"] == budget.grace_s == 1376
-    assert f"--shutdown-timeout={1376 - 15}" in cmd  # torchrun's wait before SIGKILL
+    # An asynchronous save still in flight (658 s), the SIGTERM save (658 s), its upload (658 s,
+    # the volume is the bottleneck) and 60 s.
+    assert budget.async_save
+    assert pod["terminationGracePeriodSeconds"] == budget.grace_s == 2034
+    assert f"--shutdown-timeout={2034 - 15}" in cmd  # torchrun's wait before SIGKILL
 
 
 def test_a_job_the_budget_cannot_size_keeps_the_floor_grace():

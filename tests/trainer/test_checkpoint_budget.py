@@ -34,3 +34,11 @@ def test_a_run_whose_checkpoint_cannot_finish_in_time_is_refused_with_exit_2(tmp
         tmp_path / "ok", "--max-steps", "2", "--checkpoint.volume-throughput-mbps", "100"
     )
     assert ok.returncode == 0, ok.stderr[-2000:]
+
+
+def test_with_asynchronous_saves_the_grace_also_covers_the_save_in_flight():
+    # 12 GB at 100 MB/s: 120 s a save; no uploads.
+    blocking = checkpoint_budget.Budget(12 * 10**9, 100, 600)
+    background = checkpoint_budget.Budget(12 * 10**9, 100, 600, async_save=True)
+    assert blocking.grace_s == 120 + 60
+    assert background.grace_s == 2 * 120 + 60

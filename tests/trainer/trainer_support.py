@@ -150,6 +150,21 @@ def run_trainer(
     return Run(p.returncode, p.stdout, p.stderr, workdir)
 
 
+def run_worker(
+    workdir: Path, script: Path, *args: str, nproc: int, env: dict[str, str], timeout: float = 180
+) -> Run:
+    """run_trainer under torchrun with `script`, which runs the trainer on its argv, in place of
+    `-m trainer`, and `env` added to the environment."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd = command(workdir, list(args), nproc)
+    i = cmd.index("trainer", cmd.index("--rdzv-endpoint"))  # torchrun's `-m trainer`
+    cmd[i - 1 : i + 1] = [str(script)]
+    p = subprocess.run(
+        cmd, cwd=workdir, env=_env() | env, capture_output=True, text=True, timeout=timeout
+    )
+    return Run(p.returncode, p.stdout, p.stderr, workdir)
+
+
 def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen:
     workdir.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
