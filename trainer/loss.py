@@ -84,7 +84,7 @@ class _LinearCrossEntropySum(torch.autograd.Function):
         total = torch.zeros((), dtype=torch.float32, device=h.device)
         need_h = want_grad and ctx.needs_input_grad[0]
         need_w = want_grad and ctx.needs_input_grad[1]
-        grad_h = torch.empty_like(h) if need_h else None
+        grad_h = torch.empty(h.shape, dtype=h.dtype, device=h.device) if need_h else None
         # The weight gradient accumulates over chunks in fp32, written in place.
         grad_w = None
         if need_w:
@@ -104,12 +104,15 @@ class _LinearCrossEntropySum(torch.autograd.Function):
             if need_w:
                 add_weight_grad(grad_w, logits, h_c, first=s == 0)
         del buf
-        # Returned in the weight's dtype, rounded once. An fp32 gradient for a bf16 parameter
-        # would be rounded by autograd anyway (the engine casts a gradient to its input's
-        # dtype, or to the leaf's grad_dtype, torch 2.13 Tensor.grad_dtype), and keeping it
-        # fp32 under FSDP2 would need every parameter of this unit to change grad_dtype
-        # (foreach_reduce requires one gradient dtype per unit) and would hold 4 bytes instead
-        # of 2 per weight element at the unit's reduce-scatter copy-in: a higher peak.
+        # Returned in the weight's dtype, rounded once, though FSDP2 reduces in fp32: a bf16
+        # parameter's gradient is bf16 whatever backward returns (the autograd engine casts a
+        # gradient to the leaf's grad_dtype, which defaults to its dtype: torch 2.13
+        # Tensor.grad_dtype), as every other layer's bf16 gradient is. Keeping this one fp32
+        # would need grad_dtype = fp32 on FSDP's unsharded parameters, for every parameter of
+        # the norm + output unit at once (foreach_reduce refuses mixed gradient dtypes in one
+        # unit: torch 2.13 distributed/fsdp/_fully_shard/_fsdp_collectives.py), set by the
+        # wrapping, not here; and the unit's reduce-scatter copy-in would then hold the fp32
+        # gradient next to its fp32 copy, 2 bytes a weight element above today's peak.
         if grad_w is not None and grad_w.dtype != weight.dtype:
             grad_w = grad_w.to(weight.dtype)
         ctx.grads = (grad_h, grad_w)
