@@ -25,14 +25,17 @@ from torch import nn
 
 from .loss_elementwise import (
     IGNORE_INDEX,
-    SCRATCH_ELEMENTS,
     scratch_rows,
     softmax_grad_,
     softmax_grad_compiled_,
 )
 from .loss_weight_grad import add_weight_grad
 
-__all__ = ["IGNORE_INDEX", "OutputHead", "chunk_tokens", "linear_cross_entropy"]
+__all__ = ["CHUNK_ELEMENTS", "IGNORE_INDEX", "OutputHead", "chunk_tokens", "linear_cross_entropy"]
+
+# The fixed chunk before chunks were sized by work, 2^24 fp32 logits (64 MiB): now the floor of
+# a chunk's budget, and still the chunk in fp32 (trainer/memory_model.py reads it).
+CHUNK_ELEMENTS = 1 << 24
 
 
 def chunk_tokens(tokens: int, vocab: int, dim: int, itemsize: int) -> int:
@@ -55,7 +58,7 @@ def chunk_tokens(tokens: int, vocab: int, dim: int, itemsize: int) -> int:
     larger fp32 chunk raises it by its growth (bench/compare.py's vocab 128k run measured
     +368 MiB for 512-token chunks at dim 512).
     """
-    budget = max(4 * SCRATCH_ELEMENTS, vocab * dim * itemsize if itemsize < 4 else 0)
+    budget = max(4 * CHUNK_ELEMENTS, vocab * dim * itemsize if itemsize < 4 else 0)
     if itemsize >= 4:
         most = budget // (vocab * itemsize)
     else:

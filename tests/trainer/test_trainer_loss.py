@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from trainer_support import _env
 
 from trainer import config, loss_elementwise, loss_traffic
-from trainer.loss import IGNORE_INDEX, chunk_tokens, linear_cross_entropy
-from trainer.loss_elementwise import SCRATCH_ELEMENTS, scratch_rows
+from trainer.loss import CHUNK_ELEMENTS, IGNORE_INDEX, chunk_tokens, linear_cross_entropy
+from trainer.loss_elementwise import scratch_rows
 from trainer.model import Transformer
 
 
@@ -181,7 +181,7 @@ def test_chunks_fit_the_larger_of_the_old_chunk_and_the_rounded_gradient(
     tokens, vocab, dim, itemsize
 ):
     chunk = chunk_tokens(tokens, vocab, dim, itemsize)
-    budget = max(4 * SCRATCH_ELEMENTS, vocab * dim * itemsize if itemsize == 2 else 0)
+    budget = max(4 * CHUNK_ELEMENTS, vocab * dim * itemsize if itemsize == 2 else 0)
     assert chunk_bytes(chunk, vocab, itemsize) <= budget or chunk == 1
     # Even chunks: the last one is at most one token per chunk short of the others.
     n = -(-tokens // chunk)
