@@ -285,22 +285,3 @@ def test_batch_not_divisible_by_ranks_is_reported(tmp_path):
     run = run_trainer(tmp_path, "--global-batch-size", "4", "--micro-batch-size", "4", nproc=2)
     assert run.returncode != 0
     assert "micro_batch_size x ranks = 4 x 2" in run.stderr
-
-
-def test_compiled_blocks_with_selective_checkpointing_train_the_same(single_run, tmp_path):
-    # Each block one graph (fullgraph=True), the selective policy traced with it.
-    run = ok(
-        run_trainer(
-            tmp_path,
-            "--max-steps",
-            str(STEPS),
-            "--stop-at",
-            "3",
-            "--parallel.compile",
-            "true",
-            "--parallel.activation-checkpointing",
-            "selective",
-        )
-    )
-    want = {s: v for s, v in single_run.losses().items() if s <= 3}
-    assert_close(run.losses(), want, rtol=1e-5)
