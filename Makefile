@@ -59,8 +59,10 @@ lint: venv
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
 
+# One intra-op thread per test process: the workers already use every core, and two torch thread
+# pools per core only contend (the trainer's subprocesses get OMP_NUM_THREADS=1 likewise).
 test: lint
-	$(PY) -m pytest -q -n auto --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 # The pinned upstream CRDs the plan validates custom resources against, downloaded once into the
 # user cache and verified by sha256 (trainstack/offline/crds.py). With no network it says what the plan

@@ -8,9 +8,9 @@ step 2's loss. Untied cells take the token-row embedding (trainer/embedding.py) 
 chunked fused loss (trainer/loss.py), so both custom autograd paths are checked under bf16 FSDP.
 
 Fast by construction: the cells of one world size run in one process group started once (one
-process; two under torchrun), the two groups at the same time. The compiled cells are marked slow
+process; two under torchrun), the two groups at the same time. The compiled cell is marked slow
 (inductor's C++ kernels: about 40 s of CPU on a cold cache, a few seconds warm); `make test` runs
-them too.
+it too.
 
 Before the fix of issue 24 (trainer/parallelize.py reduce_after_micro_batch), the one-rank bf16
 untied cells with two micro-batches raised AttributeError on FSDP's `_unsharded_param` at the
@@ -52,15 +52,12 @@ def _launch(cells: list[Cell], world: int, out: Path) -> subprocess.Popen:
     )
 
 
-def run_matrix(
-    cells: list[Cell], out: Path, together: bool = True, timeout: float = 600
-) -> dict[str, dict]:
-    """Each cell's result by id: both world sizes' process groups at once, or one after the
-    other (compiled cells: the second group then reads the first's kernels from the cache)."""
-    procs = [_launch(cells, world, out) for world in (1, 2)] if together else []
+def run_matrix(cells: list[Cell], out: Path, timeout: float = 600) -> dict[str, dict]:
+    """Each cell's result by id: the process groups of the world sizes the cells have, at once."""
+    worlds = sorted({c.world for c in cells})
+    procs = [_launch(cells, world, out) for world in worlds]
     results: dict[str, dict] = {}
-    for world in (1, 2):
-        p = procs[world - 1] if together else _launch(cells, world, out)
+    for p in procs:
         stdout, stderr = p.communicate(timeout=timeout)
         assert p.returncode == 0, stderr[-3000:]
         for line in stdout.splitlines():
@@ -89,7 +86,7 @@ def eager(tmp_path_factory) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory) -> dict[str, dict]:
-    return run_matrix(COMPILED, tmp_path_factory.mktemp("compiled"), together=False)
+    return run_matrix(COMPILED, tmp_path_factory.mktemp("compiled"))
 
 
 def test_the_matrix_is_the_whole_product():
