@@ -316,6 +316,11 @@ class MetricsConfig(Section):
         default="runs/latest",
         description="where rank 0 writes metrics.jsonl, loss.png and summary.json",
     )
+    plot: bool = Field(
+        default=True,
+        description="rank 0 draws loss.png at the end of the run (matplotlib, about half a "
+        "second of CPU); false: metrics.jsonl and summary.json only",
+    )
     peak_tflops: float | None = Field(
         default=None,
         gt=0,

@@ -400,7 +400,7 @@ def run(cfg: config.TrainConfig) -> dict:
     }
     if d.is_main:
         rec.write(summary)
-        png = rec.plot()
+        png = rec.plot() if cfg.metrics.plot else None
         (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
         print(
             f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "
@@ -412,8 +412,9 @@ def run(cfg: config.TrainConfig) -> dict:
             flush=True,
         )
         print(
-            f"trainer: metrics {rec.path}, loss curve {png}, summary "
-            f"{rec.dir / 'summary.json'}, checkpoint {summary['checkpoint']}"
+            f"trainer: metrics {rec.path}"
+            + (f", loss curve {png}" if png else "")
+            + f", summary {rec.dir / 'summary.json'}, checkpoint {summary['checkpoint']}"
             + (f", weights {exported}" if exported else ""),
             flush=True,
         )

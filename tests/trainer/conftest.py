@@ -22,6 +22,8 @@ def single_run(tmp_path_factory) -> Run:
             "5",
             "--checkpoint.export",
             "weights.pt",
+            "--metrics.plot",  # the one run that draws loss.png
+            "true",
         )
     )
 
