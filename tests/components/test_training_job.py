@@ -627,7 +627,7 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
         gpusPerNode=2,
         preset="tiny",
         maxSteps=4,
-        args={"checkpoint.interval": 2, "metrics.log_interval": 1},
+        args={"checkpoint.interval": 2, "metrics.log_interval": 1, "metrics.plot": False},
     )
     pod = pod_of(m)
     c = copy.deepcopy(pod["containers"][0])
