@@ -3,10 +3,15 @@ shared by the runtime-flow and dependency-order tests."""
 
 from __future__ import annotations
 
+import functools
 import shutil
+import tempfile
 from pathlib import Path
 
+import support
 import yaml
+
+from trainstack.offline import plan as offline_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +64,12 @@ def pod_templates(m: dict) -> list[tuple[str, dict]]:
     if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
         return [("pod", spec["template"])]
     return []
+
+
+@functools.cache
+def stack_plan(stack: str) -> offline_plan.PlanResult:
+    """The plan of the dev or efa stack (support.plan's, shared) or of "full" (full_project),
+    computed once per test process."""
+    if stack == "full":
+        return offline_plan.run(full_project(Path(tempfile.mkdtemp())), "full")
+    return support.plan(stack)

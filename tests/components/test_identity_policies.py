@@ -4,14 +4,12 @@ dev, efa and "full" stacks: what no contract declares, no role allows."""
 
 from __future__ import annotations
 
-import functools
 import json
-import tempfile
 from pathlib import Path
 
 import pytest
 from support import plan
-from workload_support import full_project
+from workload_support import stack_plan
 
 from aws_rules import iam_policy
 from components import runtime_contract as rc
@@ -23,11 +21,8 @@ ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
-@functools.cache
 def _plan(stack: str) -> offline_plan.PlanResult:
-    if stack == "full":
-        return offline_plan.run(full_project(Path(tempfile.mkdtemp())), "full")
-    return offline_plan.run(ROOT, stack)
+    return stack_plan(stack)
 
 
 def _listed(value) -> list:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from netpol_eval import Address, ClusterModel, Pod, Service
-from workload_support import full_project, pod_templates
+from workload_support import pod_templates, stack_plan
 
 from components import network_policy, volume_prepare
 from components import runtime_contract as rc
@@ -43,13 +43,8 @@ KUBERAY_OPERATOR = {
 }
 
 
-@functools.cache
 def _plan(stack: str) -> offline_plan.PlanResult:
-    if stack == "full":
-        import tempfile
-
-        return offline_plan.run(full_project(Path(tempfile.mkdtemp())), "full")
-    return offline_plan.run(ROOT, stack)
+    return stack_plan(stack)
 
 
 class World:
