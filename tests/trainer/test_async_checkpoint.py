@@ -5,19 +5,24 @@ of the save even though training changed it meanwhile."""
 
 from __future__ import annotations
 
-import socket
 import threading
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 from torch.distributed.checkpoint import filesystem
 from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 from torch.distributed.device_mesh import init_device_mesh
-from trainer_support import CKPT_EVERY, STEPS, assert_close, ok, run_trainer, run_worker
+from trainer_support import (
+    CKPT_EVERY,
+    STEPS,
+    assert_close,
+    ok,
+    one_rank_gloo,
+    run_trainer,
+    run_worker,
+)
 
 from trainer import checkpoint, checkpoint_async, config, train
 from trainer.distributed import Dist
@@ -25,23 +30,10 @@ from trainer.distributed import Dist
 CPU = torch.device("cpu")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def d():
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{_free_port()}",
-        rank=0,
-        world_size=1,
-        timeout=timedelta(seconds=60),
-    )
-    yield Dist(0, 0, 1, CPU, init_device_mesh("cpu", (1,), mesh_dim_names=("dp",)))
-    dist.destroy_process_group()
+    with one_rank_gloo():
+        yield Dist(0, 0, 1, CPU, init_device_mesh("cpu", (1,), mesh_dim_names=("dp",)))
 
 
 def _trained(d: Dist, seed: int = 0):

@@ -10,13 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
 import torch
-import torch.distributed as dist
 from trainer_support import (
     CKPT_EVERY,
     ROOT,
@@ -25,6 +23,7 @@ from trainer_support import (
     _free_port,
     moto_s3,
     ok,
+    one_rank_gloo,
     run_trainer,
     start_trainer,
 )
@@ -147,16 +146,8 @@ def test_rank_0_commits_a_step_only_once_every_rank_uploaded_its_files(s3, tmp_p
 
 @pytest.fixture
 def one_rank_group():
-    """A one-rank gloo process group in this process, as the trainer makes alone."""
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{_free_port()}",
-        rank=0,
-        world_size=1,
-        timeout=timedelta(seconds=60),
-    )
-    yield Dist(0, 0, 1, torch.device("cpu"), None)
-    dist.destroy_process_group()
+    with one_rank_gloo():
+        yield Dist(0, 0, 1, torch.device("cpu"), None)
 
 
 def test_a_checkpoint_due_while_an_upload_runs_is_skipped_and_the_last_one_waited_for(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch.distributed as dist
 
 from trainer.metrics import read_records
 
@@ -195,3 +196,15 @@ def ok(run: Run) -> Run:
 
 STEPS = 12
 CKPT_EVERY = 4
+
+
+@contextlib.contextmanager
+def one_rank_gloo() -> Iterator[None]:
+    """A one-rank gloo process group in this process, as the trainer makes alone."""
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+    )
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
