@@ -18,7 +18,6 @@ from . import catalog
 from .config import TrainingJobConfig
 from .config.pools import PoolFacts
 
-MODE_KEY = "parallel.activation_checkpointing"
 MICRO_BATCH_KEY = "micro_batch_size"
 
 
@@ -37,12 +36,6 @@ class JobMemory:
     @property
     def fits(self) -> bool:
         return memory_model.fits(self.breakdown, self.gpu.gpu_memory_gib)
-
-
-def checkpoint_mode(value: Any) -> str:
-    """A job arg's mode: the three names, or the boolean the option was before (true: full)."""
-    text = str(value).lower()
-    return {"true": "full", "false": "none", "none": "none"}.get(text, text)
 
 
 def _named(job: TrainingJobConfig, path: str) -> Any:
@@ -73,18 +66,16 @@ def job_memory(job: TrainingJobConfig, pool: PoolFacts) -> JobMemory | None:
     gpu = job_gpu(job, pool)
     if job.foreign or job.preset is None or gpu is None:
         return None
-    # The mode is read here, not built: the config's field may predate the three modes.
-    overrides = {k: v for k, v in job.args.items() if k != MODE_KEY}
     try:
-        cfg = trainer_config.build(job.preset, overrides)
+        cfg = trainer_config.build(job.preset, job.args)
     except trainer_config.ConfigError:
         return None
     ranks = job.node_range[0] * job.gpus_per_node
     bf16 = {"bf16": True, "fp32": False}.get(cfg.parallel.mixed_precision, gpu.bf16)
     shape = memory_model.Shape.of(cfg.model.model_dump())
-    named = _named(job, MODE_KEY)
-    if named is not None and checkpoint_mode(named) == "auto":
-        named = None  # left to the model, as the trainer will once it reads "auto"
+    # The trainer's own reading of the option (old true/false included); auto is the model's.
+    named = cfg.parallel.activation_checkpointing
+    named = None if named == "auto" else named
     micro_batch = cfg.micro_batch_size if _named(job, MICRO_BATCH_KEY) is not None else None
     per_rank = cfg.global_batch_size // ranks if cfg.global_batch_size % ranks == 0 else None
     try:
@@ -100,12 +91,7 @@ def job_memory(job: TrainingJobConfig, pool: PoolFacts) -> JobMemory | None:
         refusal = None
     except memory_model.DoesNotFit as e:
         best, refusal = None, _refusal(e, job.gpus_per_node)
-    if named is not None:
-        mode = checkpoint_mode(named)
-        if mode not in memory_model.MODES:
-            return None  # the trainer's config check names the bad value
-    else:
-        mode = best.mode if best else memory_model.MODES[-1]
+    mode = named or (best.mode if best else memory_model.MODES[-1])
     mb = micro_batch or (best.micro_batch if best and best.mode == mode else 1)
     return JobMemory(
         gpu=gpu,

@@ -13,9 +13,7 @@ from support import stack_data
 
 from components import catalog, config
 from components.job_memory import (
-    MODE_KEY,
     catalog_gpus,
-    checkpoint_mode,
     docs_tables,
     job_gpu,
     job_memory,
@@ -84,15 +82,19 @@ def test_a_job_arg_naming_a_mode_is_judged_in_that_mode():
     )
     assert "none activation checkpointing (as configured)" in line
     assert re.search(r"DOES NOT FIT; full would \(\d+\.\d GiB, micro-batch 1\)", line)
-    # "auto" leaves the mode to the model (for a trainer that resolves it at start; the job is
-    # built directly, as this trainer's config check still refuses the value).
+    # "auto" leaves the mode to the model, as the trainer does at start.
     job = config.TrainingJobConfig(
-        node_pool="efa", nodes=4, gpus_per_node=4, preset="llama3-8b", args={MODE_KEY: "auto"}
+        node_pool="efa",
+        nodes=4,
+        gpus_per_node=4,
+        preset="llama3-8b",
+        args={"parallel.activation_checkpointing": "auto"},
     )
     auto = job_memory(job, efa_config().pools()["efa"])
     assert (auto.named_mode, auto.mode, auto.ranks) == (False, "full", 16)
     # The boolean the option was before three modes: true is full.
-    assert checkpoint_mode(True) == "full" and checkpoint_mode("false") == "none"
+    named = efa_config(args={"parallel.activation_checkpointing": True}).training_jobs["llama-8b"]
+    assert job_memory(named, efa_config().pools()["efa"]).mode == "full"
 
 
 def test_pool_with_several_gpus_is_judged_on_the_smallest():
