@@ -9,9 +9,12 @@ logits into their gradient (softmax minus one-hot) in place and multiplies it in
 hidden-state and weight gradients; backward only scales them. Three matmuls per chunk, as the
 plain path's forward and backward: no logits are computed twice.
 
-Chunks are sized by work (`chunk_tokens`): as large as the memory rule allows, so that the
-three matmuls of a chunk are bound by compute, not by re-reading the [vocab, dim] weight and
-its fp32 gradient for every few hundred tokens (bench/loss_traffic.py prints the bytes moved).
+Chunks are sized by work (trainer/loss_chunks.py `chunk_tokens`).
+
+The weight gradient accumulates in fp32 and stays fp32 until backward scales it. It reaches
+the parameter in fp32 when the parameter takes an fp32 gradient (`grad_dtype`, which
+trainer/parallelize.py sets on the untied output unit under bf16 mixed precision, so FSDP2
+reduces it in fp32 with no rounding on the way); otherwise it is rounded once, after scaling.
 
 `OutputHead` is the model's `output` Linear (same parameter name, so checkpoints load): called
 with targets it returns the summed loss, so under FSDP2 its own forward hooks gather the
@@ -23,52 +26,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .loss_elementwise import (
-    IGNORE_INDEX,
-    scratch_rows,
-    softmax_grad_,
-    softmax_grad_compiled_,
-)
+from .loss_chunks import CHUNK_ELEMENTS, chunk_tokens
+from .loss_elementwise import IGNORE_INDEX, softmax_grad_, softmax_grad_compiled_
 from .loss_weight_grad import add_weight_grad
 
 __all__ = ["CHUNK_ELEMENTS", "IGNORE_INDEX", "OutputHead", "chunk_tokens", "linear_cross_entropy"]
 
-# The fixed chunk before chunks were sized by work, 2^24 fp32 logits (64 MiB): now the floor of
-# a chunk's budget, and still the chunk in fp32 (trainer/memory_model.py reads it).
-CHUNK_ELEMENTS = 1 << 24
 
-
-def chunk_tokens(tokens: int, vocab: int, dim: int, itemsize: int) -> int:
-    """Tokens per chunk: the most whose buffers fit the budget below, then evened out so the
-    chunks of a micro-batch are the same size (the last one no larger). itemsize: the
-    weight's (and compute) dtype's.
-
-    The rule keeps the loss's peak where it was before chunks were sized by work. Beyond its
-    fp32 [vocab, dim] weight-gradient accumulator, the loss held one 2^24-element fp32 logits
-    chunk (64 MiB) and, in 16-bit, at its end the accumulator's copy rounded to the weight's
-    dtype (vocab x dim x itemsize bytes, both alive for that instant). A chunk now holds its
-    [chunk, vocab] logits in the compute dtype (the gradient is written over them) plus, in
-    16-bit, an fp32 scratch of at most `loss_elementwise.scratch_rows` rows; the budget for
-    both is the larger of those two earlier transients. In bf16 at Llama 3's 128k vocabulary
-    that is about 1800 tokens at dim 2048 and 3800 at dim 4096: an 8192-token micro-batch is 5
-    or 3 chunks, where torchtitan's chunked loss takes 8 (ChunkedLossWrapper's num_chunks,
-    pytorch/torchtitan@b5bcd76 torchtitan/components/loss.py). In fp32 (CPU, T4) nothing
-    larger was held, so chunks stay 2^24 logits: on one rank the loss's forward of a second
-    micro-batch is the step's peak (FSDP2 keeps the first one's unsharded gradients), and a
-    larger fp32 chunk raises it by its growth (bench/compare.py's vocab 128k run measured
-    +368 MiB for 512-token chunks at dim 512).
-    """
-    budget = max(4 * CHUNK_ELEMENTS, vocab * dim * itemsize if itemsize < 4 else 0)
-    if itemsize >= 4:
-        most = budget // (vocab * itemsize)
-    else:
-        rows = scratch_rows(vocab)
-        most = budget // (vocab * (itemsize + 4))  # a scratch row for every row
-        if most > rows:  # the scratch is capped at `rows` rows
-            most = (budget - 4 * rows * vocab) // (vocab * itemsize)
-    most = max(1, most)
-    chunks = max(1, -(-tokens // most))
-    return max(1, -(-tokens // chunks))
+def _takes_fp32_grad(weight: torch.Tensor) -> bool:
+    """Whether autograd will hand `weight` an fp32 gradient (torch 2.13 Tensor.grad_dtype, a
+    leaf's only; a non-leaf's gradient flows on in its own dtype, so it is rounded here)."""
+    if weight.dtype == torch.float32:
+        return True
+    return weight.is_leaf and weight.grad_dtype == torch.float32
 
 
 def _use_compile(h: torch.Tensor, compile: bool | None) -> bool:
@@ -107,17 +77,7 @@ class _LinearCrossEntropySum(torch.autograd.Function):
             if need_w:
                 add_weight_grad(grad_w, logits, h_c, first=s == 0)
         del buf
-        # Returned in the weight's dtype, rounded once, though FSDP2 reduces in fp32: a bf16
-        # parameter's gradient is bf16 whatever backward returns (the autograd engine casts a
-        # gradient to the leaf's grad_dtype, which defaults to its dtype: torch 2.13
-        # Tensor.grad_dtype), as every other layer's bf16 gradient is. Keeping this one fp32
-        # would need grad_dtype = fp32 on FSDP's unsharded parameters, for every parameter of
-        # the norm + output unit at once (foreach_reduce refuses mixed gradient dtypes in one
-        # unit: torch 2.13 distributed/fsdp/_fully_shard/_fsdp_collectives.py), set by the
-        # wrapping, not here; and the unit's reduce-scatter copy-in would then hold the fp32
-        # gradient next to its fp32 copy, 2 bytes a weight element above today's peak.
-        if grad_w is not None and grad_w.dtype != weight.dtype:
-            grad_w = grad_w.to(weight.dtype)
+        ctx.round_to = None if grad_w is None or _takes_fp32_grad(weight) else weight.dtype
         ctx.grads = (grad_h, grad_w)
         return total
 
@@ -130,7 +90,9 @@ class _LinearCrossEntropySum(torch.autograd.Function):
         if grad_h is not None:
             grad_h = grad_h.mul_(grad_total)
         if grad_w is not None:
-            grad_w = grad_w.mul_(grad_total)
+            grad_w = grad_w.mul_(grad_total)  # still fp32: scaled, then rounded once if at all
+            if ctx.round_to is not None:
+                grad_w = grad_w.to(ctx.round_to)
         return grad_h, grad_w, None, None, None, None
 
 

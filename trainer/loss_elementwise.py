@@ -13,15 +13,9 @@ from __future__ import annotations
 
 import torch
 
+from .loss_chunks import scratch_rows
+
 IGNORE_INDEX = -100  # as F.cross_entropy
-
-# The fp32 scratch of the 16-bit eager path (and of the weight gradient's CPU fallback,
-# trainer/loss_weight_grad.py): at most this many elements, 64 MiB, the old chunk's buffer.
-SCRATCH_ELEMENTS = 1 << 24
-
-
-def scratch_rows(vocab: int) -> int:
-    return max(1, SCRATCH_ELEMENTS // vocab)
 
 
 def _fp32_in_place(x: torch.Tensor, targets: torch.Tensor, want_grad: bool) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .loss_elementwise import SCRATCH_ELEMENTS
+from .loss_chunks import SCRATCH_ELEMENTS
 
 _HALF = (torch.bfloat16, torch.float16)
 _out_dtype_refused: set[str] = set()  # device types whose out_dtype kernels raised once

@@ -16,12 +16,17 @@ in bytes, as the sum of:
   gathered for the whole step.
 - activations: what every block keeps for backward, per token, times the micro-batch's tokens
   and the layers (below), plus the final norm's input.
-- transient: the larger of the two moments the peak can fall on, both with every layer's
+- transient: the largest of three moments the peak can fall on, all with every layer's
   activations held:
   - the loss at the end of forward (trainer/loss.py): the fp32 [vocab, dim] weight-gradient
-    accumulator, one compute-dtype [vocab, dim] product per chunk (bf16 only), one chunk of
-    fp32 logits and its gradient, and the [tokens, dim] hidden state and its gradient;
-  - the start of backward: one block's recomputed activations (full: all of them; selective:
+    accumulator, one chunk's buffers (trainer/loss_chunks.py chunk_budget_bytes), and the
+    [tokens, dim] hidden state and its gradient;
+  - the head's hand-over at the start of backward: the output weight's gradient as it reaches
+    FSDP2 and the unit's reduce-scatter input in fp32. Untied, the gradient stays fp32
+    (trainer/parallelize.py gives that unit fp32 gradients), so both are fp32; tied, the
+    accumulator is rounded to the compute dtype, both alive for that instant, and the root's
+    reduce waits for the end of backward;
+  - a block's backward: one block's recomputed activations (full: all of them; selective:
     those not saved), the gradients flowing through it, and the unit's unsharded gradient in
     the compute dtype plus FSDP2's reduce-scatter input in fp32 (the output unit's, still in
     flight, when larger).
@@ -68,6 +73,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from .loss_chunks import chunk_budget_bytes
+
 GIB = 1 << 30
 FP32 = 4
 # Cheapest compute first: none recomputes nothing, selective the elementwise ops, full a forward.
@@ -79,8 +86,6 @@ MODES: tuple[str, ...] = ("none", "selective", "full")
 OVERHEAD_GIB = 1.5
 # Kept free of the GPU's memory for the caching allocator's fragmentation (an assumption).
 HEADROOM = 0.05
-# Logit elements per loss chunk; trainer/loss.py CHUNK_ELEMENTS (a test keeps them equal).
-LOSS_CHUNK_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ class Breakdown:
     activations: float
     transient: float
     overhead: float
-    transient_at: str  # "loss" (end of forward) or "backward" (a block's backward)
+    transient_at: str  # "loss" (end of forward), "head" (its gradient's hand-over), "backward"
 
     @property
     def total(self) -> float:
@@ -207,13 +212,9 @@ def estimate(shape: Shape, ranks: int, tokens: int, mode: str, *, bf16: bool = T
     per_layer = activation_bytes_per_token(shape, mode, c)
     # + the final norm's input and inverse RMS.
     activations = tokens * (shape.n_layers * per_layer + c * shape.dim + FP32)
-    chunk = max(1, LOSS_CHUNK_ELEMENTS // shape.vocab_size) * shape.vocab_size
-    loss = (
-        FP32 * vocab  # the weight gradient's fp32 accumulator
-        + (c * vocab if c < FP32 else 0)  # a bf16 product per chunk (fp32: added in place)
-        + chunk * (FP32 + c)  # one chunk's fp32 logits and their gradient
-        + 2 * tokens * c * shape.dim  # the hidden state and its gradient
-    )
+    hidden = 2 * tokens * c * shape.dim  # the hidden state and its gradient
+    loss = FP32 * vocab + chunk_budget_bytes(shape.vocab_size, shape.dim, c) + hidden
+    head = FP32 * vocab + (c if shape.tie_embeddings else FP32) * vocab + hidden
     # A unit's gradient: produced in the compute dtype, copied to fp32 for the reduce-scatter.
     # The output unit's reduce may still run when the last block's backward starts.
     in_flight = vocab if not shape.tie_embeddings else block
@@ -229,9 +230,9 @@ def estimate(shape: Shape, ranks: int, tokens: int, mode: str, *, bf16: bool = T
         optimizer=2 * FP32 * shard,
         gathered=gathered,
         activations=activations,
-        transient=max(loss, backward),
+        transient=max(loss, head, backward),
         overhead=OVERHEAD_GIB * GIB,
-        transient_at="loss" if loss >= backward else "backward",
+        transient_at=max((loss, "loss"), (head, "head"), (backward, "backward"))[1],
     )
 
 

@@ -89,10 +89,32 @@ def parallelize(
         fully_shard(
             [model.norm, model.output], mesh=mesh, mp_policy=mp, reshard_after_forward=False
         )
+        if mp.reduce_dtype == torch.float32 and mp.param_dtype not in (None, torch.float32):
+            model.output.register_forward_pre_hook(_fp32_head_grads(model.norm))
     # Tied embeddings: one parameter used first and last in forward cannot sit in two units;
     # the root holds embedding, norm and output, gathered for the step as before.
     fully_shard(model, mesh=mesh, mp_policy=mp)
     return model
+
+
+def _fp32_head_grads(norm: torch.nn.Module):
+    """A forward pre-hook for the output projection: its weight's gradient, accumulated in fp32
+    by the loss (trainer/loss.py), goes to FSDP2's fp32 reduce-scatter as it is, not rounded
+    to bf16 for FSDP to cast back. The unit's unsharded parameters take fp32 gradients
+    (torch 2.13 Tensor.grad_dtype; the autograd engine casts the norm's bf16 gradient up),
+    both, as foreach_reduce refuses a unit whose gradients differ in dtype (torch 2.13
+    _fsdp_collectives.py). Set on the unsharded parameters FSDP swapped in by now (its
+    pre-forward hook was registered first); the same objects every step (_fsdp_param.py
+    init_unsharded_param), so a check after the first. Memory: the fp32 gradient (4 bytes a
+    weight element) beside the reduce-scatter's fp32 copy, where a bf16 one was 2:
+    trainer/memory_model.py counts it."""
+
+    def hook(output: torch.nn.Module, _args) -> None:
+        for param in (norm.weight, output.weight):
+            if param.grad_dtype != torch.float32:
+                param.grad_dtype = torch.float32
+
+    return hook
 
 
 def reduce_after_micro_batch(model, last: bool, world_size: int) -> None:

@@ -15,7 +15,7 @@ from trainer_support import _env
 
 from trainer import config, loss_elementwise, loss_traffic
 from trainer.loss import CHUNK_ELEMENTS, IGNORE_INDEX, chunk_tokens, linear_cross_entropy
-from trainer.loss_elementwise import scratch_rows
+from trainer.loss_chunks import scratch_rows
 from trainer.model import Transformer
 
 
@@ -143,6 +143,29 @@ def test_the_bf16_weight_gradient_is_summed_in_fp32_and_rounded_once():
         want = (g.bfloat16().double().t() @ h.double()).bfloat16()
     exact = (w.grad == want).float().mean().item()
     assert exact > 0.99, exact
+
+
+def test_a_weight_taking_fp32_gradients_gets_the_fp32_sum_scaled_and_unrounded():
+    # trainer/parallelize.py gives the untied output unit fp32 gradients under bf16 (FSDP2
+    # reduces in fp32): the accumulator reaches it scaled, never rounded to bf16 on the way.
+    # Any other bf16 weight gets that same gradient rounded once, after the scaling.
+    h, w, targets = bf16_case(n=64, vocab=40, dim=32, seed=3)
+    with torch.no_grad():
+        g = F.softmax(F.linear(h, w).float(), dim=-1)
+        keep = targets != IGNORE_INDEX
+        g[keep, targets[keep]] -= 1
+        g[~keep] = 0
+        exact = (g.bfloat16().double().t() @ h.double()) / 45
+    grads = {}
+    for grad_dtype in (torch.float32, None):
+        w.grad, w.grad_dtype = None, grad_dtype
+        (linear_cross_entropy(h, w, targets, chunk=7) / 45).backward()
+        grads[grad_dtype] = w.grad
+    fp32, rounded = grads[torch.float32], grads[None]
+    assert fp32.dtype == torch.float32 and rounded.dtype == torch.bfloat16
+    torch.testing.assert_close(fp32.double(), exact, rtol=1e-5, atol=1e-7)
+    assert (fp32 != fp32.bfloat16().float()).float().mean() > 0.5  # not bf16 values
+    assert (rounded == fp32.bfloat16()).float().mean() > 0.99  # one rounding, but for ties
 
 
 def test_the_compiled_form_has_the_same_math_as_the_eager_one():
