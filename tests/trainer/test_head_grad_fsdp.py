@@ -12,8 +12,8 @@ from torch.distributed.device_mesh import init_device_mesh
 from trainer_support import one_rank_gloo
 
 from trainer import config, train
-from trainer.parallelize import reduce_after_micro_batch
 from trainer.distributed import Dist
+from trainer.parallelize import reduce_after_micro_batch
 
 
 @pytest.fixture(scope="module")
