@@ -47,8 +47,10 @@ def test_checkpoints_go_to_s3_and_a_new_volume_resumes_from_them(s3_env, single_
     want = {s: v for s, v in single_run.losses().items() if s > 8}
     assert second.losses() == want  # the same losses as the uninterrupted run
     assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8, 12]
-    model = s3.head_object(Bucket=BUCKET, Key="models/job/model.pt")
-    assert model["ContentLength"] == (second.ckpt_dir / "model.pt").stat().st_size
+    # The export, a Hugging Face directory, under models/JOB/ file by file.
+    for f in (second.ckpt_dir / "model").iterdir():
+        model = s3.head_object(Bucket=BUCKET, Key=f"models/job/{f.name}")
+        assert model["ContentLength"] == f.stat().st_size
 
 
 def test_models_go_under_models(s3_env):
