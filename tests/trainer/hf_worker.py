@@ -1,8 +1,9 @@
-"""One rank of a Hugging Face import and export, run under torchrun by test_hf_format.py: the
-trainer's own code path (`hf_init.prepare`, `build_model`, `hf_init.load_weights`, the
-`hf_export.export_full` of a run's end) on the trainer's argv. Rank 0 writes the logits of the
-fixed batch `fixed_tokens` and every rank's bytes read to `<metrics.out_dir>/result.pt`, and the
-export goes to `<metrics.out_dir>/export` (float32, split into several files)."""
+"""One rank of a Hugging Face import and export: the trainer's own code path
+(`hf_init.prepare`, `build_model`, `hf_init.load_weights`, the `hf_export.export_full` of a run's
+end) on the trainer's argv. test_hf_format.py runs rank 1 as this script and rank 0 in its own
+process (`run_rank`). Rank 0 writes the logits of the fixed batch `fixed_tokens` and every rank's
+bytes read to `<metrics.out_dir>/result.pt`, and the export goes to `<metrics.out_dir>/export`
+(float32, split into several files)."""
 
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ def fixed_tokens(vocab_size: int) -> torch.Tensor:
     return torch.randint(0, vocab_size, (2, 24), generator=torch.Generator().manual_seed(7))
 
 
-def main() -> None:
-    cfg = config.from_args(sys.argv[1:])
+def run_rank(argv: list[str]) -> None:
+    """This rank's part; the process group is the caller's or made from RANK, WORLD_SIZE and
+    the master's address, as the training operator starts a rank."""
+    cfg = config.from_args(argv)
     d = distributed.init(cfg.parallel.timeout_s)
     cfg, init = hf_init.prepare(cfg)
     model = build_model(cfg, d)
@@ -33,9 +36,9 @@ def main() -> None:
     if d.is_main:
         torch.save({"logits": logits, "read": read, "total": got.total_bytes}, out / "result.pt")
     dist.barrier()
-    distributed.shutdown()
-    exit_codes.exit_process(0)
 
 
 if __name__ == "__main__":
-    main()
+    run_rank(sys.argv[1:])
+    distributed.shutdown()
+    exit_codes.exit_process(0)

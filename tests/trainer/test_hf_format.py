@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import torch
-from hf_worker import fixed_tokens
+import torch.distributed as dist
+from hf_worker import fixed_tokens, run_rank
 from torch.distributed.fsdp import FSDPModule
 from trainer_support import FAST, _env, _free_port, export_tensors, one_rank_gloo
 
@@ -180,40 +182,41 @@ def test_init_from_gives_transformers_logits_on_one_rank(hf_models, name):
 
 @pytest.fixture(scope="module")
 def two_rank_import(hf_models, tmp_path_factory):
-    """One run of hf_worker.py on 2 ranks with the untied model: they load, forward, export."""
+    """One 2-rank run of hf_worker.py on the untied model: they load, forward, export. Rank 1 is
+    a process started as the training operator starts a rank (RANK, WORLD_SIZE, the master's
+    address); rank 0 runs here, in a gloo group with it, sparing the imports of a second
+    process and of torchrun's agent (seconds of CPU each)."""
     directory, _ = hf_models["untied"]
-    args = [
-        "--model.init-from",
-        str(directory),
-        "--model.tie-embeddings",
-        "false",
-        "--model.rope-theta",
-        "500000",
-        *("--model.rope-scaling.factor", "8", "--model.rope-scaling.low-freq-factor", "1"),
-        *("--model.rope-scaling.high-freq-factor", "4"),
-        *("--model.rope-scaling.original-max-seq-len", "64"),
-    ]
     workdir = tmp_path_factory.mktemp("two")
-    cmd = [sys.executable, str(Path(__file__).parent / "hf_worker.py"), *FAST]
-    cmd += ["--checkpoint.dir", str(workdir / "ckpt"), "--metrics.out-dir", str(workdir / "runs")]
-    # Two ranks as the training operator starts them, from RANK, WORLD_SIZE and the master's
-    # address, without torchrun's agent process: one torch import fewer (seconds here).
-    port = str(_free_port())
-    ranks = [
-        subprocess.Popen(
-            [*cmd, *args],
-            env=_env()
-            | {"RANK": str(r), "LOCAL_RANK": str(r), "WORLD_SIZE": "2"}
-            | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+    argv = [*FAST, "--checkpoint.dir", str(workdir / "ckpt"), "--metrics.out-dir"]
+    argv += [str(workdir / "runs"), "--parallel.timeout-s", "120", "--model.init-from"]
+    argv += [str(directory), "--model.tie-embeddings", "false", "--model.rope-theta", "500000"]
+    for key, value in UNTIED["model.rope_scaling"].items():
+        argv += [f"--model.rope-scaling.{key.replace('_', '-')}", str(value)]
+    port = _free_port()
+    peer = subprocess.Popen(
+        [sys.executable, str(Path(__file__).parent / "hf_worker.py"), *argv],
+        env=_env()
+        | {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2"}
+        | {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        dist.init_process_group(
+            "gloo",
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=0,
+            world_size=2,
+            timeout=timedelta(seconds=120),
         )
-        for r in range(2)
-    ]
-    for rank in ranks:
-        output = rank.communicate(timeout=180)[0]
-        assert rank.returncode == 0, output[-3000:]
+        run_rank(argv)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        output = peer.communicate(timeout=180)[0]
+    assert peer.returncode == 0, output[-3000:]
     return workdir / "runs"
 
 
@@ -248,7 +251,7 @@ def test_export_loads_in_transformers_with_the_trainers_logits(tmp_path, tied):
     """The trainer's own (random) weights, exported: transformers gives the trainer's logits."""
     from transformers import AutoModelForCausalLM
 
-    cfg = config.build("tiny", {} if tied else {k: v for k, v in UNTIED.items()})
+    cfg = config.build("tiny", {} if tied else UNTIED)
     tokens = fixed_tokens(384)
     with one_rank_gloo():
         d = distributed.init()
@@ -289,12 +292,17 @@ def test_run_starts_from_the_weights_and_a_resume_from_its_checkpoint(hf_models,
         exported = export_tensors(tmp_path / "export")
         for name, tensor in hf_model.state_dict().items():
             torch.testing.assert_close(exported[name], tensor, rtol=0, atol=1e-6)
-        assert (tmp_path / "export" / "tokenizer.json").read_bytes() == (
-            directory / "tokenizer.json"
-        ).read_bytes()
+        # The model's own files come along: its tokenizer, its generation defaults, its ids.
+        for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+            assert (tmp_path / "export" / name).read_bytes() == (directory / name).read_bytes()
+        written = json.loads((tmp_path / "export" / "config.json").read_text())
+        assert (written["bos_token_id"], written["eos_token_id"]) == (1, 2)
         train.run(first.model_copy(update={"stop_at": 0}))
         out = capsys.readouterr().out
         assert "resumed from" in out and "weights from" not in out
+    # The second export replaced the first whole, leaving nothing beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "export", "runs"]
+    assert export_tensors(tmp_path / "export").keys() == exported.keys()
 
 
 # -- what does not fit --------------------------------------------------------------------------
