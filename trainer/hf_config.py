@@ -53,6 +53,12 @@ _KEYS: dict[str, tuple[str, Any]] = {
     "norm_eps": ("rms_norm_eps", 1e-6),
     "tie_embeddings": ("tie_word_embeddings", False),
 }
+# ModelConfig key -> the config.json key named in a contradiction.
+_HF_KEY = {ours: key for ours, (key, _) in _KEYS.items()} | {
+    "n_kv_heads": "num_key_value_heads",
+    "rope_theta": "rope_theta",
+    "rope_scaling": "rope_scaling",
+}
 _DEFAULT_THETA = 10000.0  # modeling_rope_utils.py RotaryEmbeddingConfigMixin.default_theta
 _DEFAULT_BOS, _DEFAULT_EOS = 1, 2
 # RopeScaling field -> llama3 rope key.
@@ -158,20 +164,12 @@ def contradictions(cfg: ModelConfig, hf: HfModel) -> list[str]:
             same = have == want
             shown_have = have
         if not same:
-            hf_key = "rope_scaling" if key == "rope_scaling" else _hf_key(key)
+            hf_key = _HF_KEY[key]
             out.append(
                 f"model.{key}={shown_have}: the weights' {hf.source} has {hf_key}={want} "
                 f"(choose the preset of this shape or set --model.{key.replace('_', '-')})"
             )
     return out
-
-
-def _hf_key(ours: str) -> str:
-    if ours == "n_kv_heads":
-        return "num_key_value_heads"
-    if ours == "rope_theta":
-        return "rope_theta"
-    return _KEYS[ours][0]
 
 
 def to_hf(

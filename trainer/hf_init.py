@@ -72,7 +72,7 @@ def check_tokenizer(init: InitFrom, tok, tokenizer_path: str | None) -> None:
     """The run's tokenizer against the weights: no id past the embedding, documents ending in
     one of the model's EOS ids, and a tokenizer_config.json beside the tokenizer naming the
     same BOS and EOS as config.json."""
-    hf, key = init.hf, f"data.tokenizer={tok.name}"
+    hf, key = init.hf, f"data.tokenizer={tokenizer_path or 'none (UTF-8 bytes)'}"
     issues = []
     if tok.vocab_size > hf.model["vocab_size"]:
         issues.append(

@@ -173,10 +173,12 @@ def test_init_from_gives_transformers_logits_on_one_rank(hf_models, name):
             if isinstance(unit, FSDPModule):
                 unit.reshard()  # the units forward left gathered: their sharded parameters back
         with torch.no_grad():
-            for block in model.layers:
-                for lin, heads in ((block.attention.wq, 4), (block.attention.wk, 2)):
-                    local = lin.weight.to_local()
-                    local.copy_(hf_names.meta_to_hf_rows(local.clone(), heads))
+            rotary = [p for n, p in model.named_parameters() if hf_names.is_rotary(n)]
+            assert len(rotary) == 2 * cfg.model.n_layers  # q and k of each block
+            for param in rotary:
+                local = param.to_local()  # one rank: the whole tensor
+                heads = local.shape[0] // cfg.model.head_dim
+                local.copy_(hf_names.meta_to_hf_rows(local.clone(), heads))
         assert (trainer_logits(model, tokens) - want).abs().max() > 0.1
 
 
