@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = hf_export.export_from_checkpoint(path, args.out, args.dtype, args.max_shard_bytes)
     except ConfigError as e:
-        print(f"export: {e}", file=sys.stderr)
+        for issue in e.issues:
+            print(f"export: {issue}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in out.iterdir())
     print(f"export: {path} -> {out}/ ({size / 2**20:.1f} MiB, {len(list(out.iterdir()))} files)")

@@ -81,9 +81,12 @@ def special_ids(model: ModelConfig, tokenizer_path: str | None) -> tuple[int | N
 
 
 def _hf_tensors(state: dict[str, torch.Tensor], model: ModelConfig, dtype: torch.dtype) -> dict:
+    """Renamed and cast, emptying `state` as it goes: each float32 tensor can be freed once its
+    copy exists (an 8B model's full state is 32 GB in float32 on rank 0's host)."""
     out = {}
-    for name, t in state.items():
-        name = hf_names.clean(name)
+    for key in list(state):
+        t = state.pop(key)
+        name = hf_names.clean(key)
         if model.tie_embeddings and name == "output.weight":
             continue  # the embedding itself; Hugging Face ties it back (tie_word_embeddings)
         out[hf_names.to_hf(name)] = t.detach().to("cpu", dtype).contiguous()
@@ -120,7 +123,8 @@ def write_dir(
     dtype: str = "bfloat16",
     max_shard_bytes: int = hf_safetensors.MAX_SHARD_BYTES,
 ) -> Path:
-    """A full state dict (trainer names) as a Hugging Face directory at `out`, atomically."""
+    """A full state dict (trainer names; emptied here) as a Hugging Face directory at `out`,
+    atomically."""
     out = check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
