@@ -204,17 +204,6 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
     assert max(run.losses()) == saved[0] + 2
 
 
-def test_sigterm_to_torchrun_saves_on_every_rank(tmp_path):
-    # In a pod, SIGTERM reaches torchrun (PID 1), which passes it to the workers and gives them
-    # 30 s before SIGKILL.
-    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0", nproc=2)
-    out, err = terminate_after(proc, tmp_path / "runs" / "metrics.jsonl", 3)
-    assert proc.returncode != 0
-    saved = checkpoint.latest(tmp_path / "ckpt")
-    assert saved is not None and f"SIGTERM: saved step {saved[0]}" in out
-    assert sorted(p.name for p in (saved[1] / "rng").iterdir()) == ["rank_0.pt", "rank_1.pt"]
-
-
 def test_nan_leaves_weights_and_optimizer_untouched():
     cfg = config.build("tiny", {"debug": {"nan_at_step": 1}})
     with one_rank_gloo():
