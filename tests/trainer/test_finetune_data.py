@@ -4,6 +4,7 @@ by file and line, and a resume mid-epoch reads the same batches and masks."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_prompt_response_trains_the_response_and_eos_only(tmp_path):
         assert np.array_equal(labels[trained], tokens[trained])  # a label is its own token
         # Whole examples, each BOS-led, then padding: the trained runs are whole responses + EOS.
         starts = np.flatnonzero(tokens == BYTES.bos_id)
-        assert starts[0] == 0 and len(starts) >= 1
+        assert starts[0] == 0
         for a, b in zip(starts, [*starts[1:], len(tokens)]):
             run = labels[a:b][labels[a:b] != IGNORE_INDEX]
             assert run[-1] == BYTES.eos_id and run[:-1].astype(np.uint8).tobytes() in responses
@@ -131,14 +132,9 @@ def test_an_example_longer_than_a_sequence_is_cut(tmp_path):
 
 
 def _trained_text(tok, ids, labels) -> list[str]:
-    """The trained runs of a sequence, decoded."""
-    runs, cur = [], []
-    for t, lab in zip(ids.tolist(), labels.tolist()):
-        if lab != IGNORE_INDEX:
-            cur.append(t)
-        elif cur:
-            runs, cur = [*runs, tok.decode(cur)], []
-    return runs + ([tok.decode(cur)] if cur else [])
+    """The runs of trained tokens of a sequence, decoded."""
+    runs = itertools.groupby(zip(ids.tolist(), labels != IGNORE_INDEX), key=lambda p: p[1])
+    return [tok.decode([t for t, _ in run]) for trained, run in runs if trained]
 
 
 def test_chat_trains_the_assistant_turns_and_their_end(chat_tok, tmp_path):
