@@ -69,6 +69,9 @@ ENGINE_FACTS = {
     "huggingface_hub.constants.HF_HUB_OFFLINE as local_files_only",
     "XDG_CACHE_HOME": "vllm/envs.py get_default_cache_root: VLLM_CACHE_ROOT defaults under it",
     "XDG_CONFIG_HOME": "vllm/envs.py get_default_config_root: VLLM_CONFIG_ROOT defaults under it",
+    "USER": "Python's getpass.getuser() reads LOGNAME, USER, LNAME, USERNAME before the "
+    "password database, which has no entry for the pod's uid in the image (torch, triton)",
+    "LOGNAME": "as USER",
     "VLLM_NO_USAGE_STATS": "vllm/envs.py (== '1' turns the usage report off)",
     "DO_NOT_TRACK": "vllm/envs.py VLLM_DO_NOT_TRACK (reads DO_NOT_TRACK too)",
     HEALTH: "vllm/entrypoints/openai/api_server.py `@router.get('/health')`",
