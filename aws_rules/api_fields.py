@@ -40,6 +40,22 @@ FIELDS: dict[tuple[str, str], tuple[str, str, str]] = {
         "PutLifecyclePolicy",
         "lifecyclePolicyText",
     ),
+    ("aws:ecr/pullThroughCacheRule:PullThroughCacheRule", "ecrRepositoryPrefix"): (
+        "ecr",
+        "CreatePullThroughCacheRule",
+        "ecrRepositoryPrefix",
+    ),
+    ("aws:ecr/pullThroughCacheRule:PullThroughCacheRule", "upstreamRegistryUrl"): (
+        "ecr",
+        "CreatePullThroughCacheRule",
+        "upstreamRegistryUrl",
+    ),
+    ("aws:ecr/repositoryPolicy:RepositoryPolicy", "repository"): (
+        "ecr",
+        "SetRepositoryPolicy",
+        "repositoryName",
+    ),
+    ("aws:secretsmanager/secret:Secret", "name"): ("secretsmanager", "CreateSecret", "Name"),
     ("eks:index:Cluster", "name"): _CLUSTER,
     ("aws:eks/cluster:Cluster", "name"): _CLUSTER,
     ("aws:eks/addon:Addon", "clusterName"): ("eks", "CreateAddon", "clusterName"),

@@ -5,7 +5,9 @@ hands the `training` ServiceAccount of the jobs namespace a role that allows wha
 running under it declare in their contracts (artifacts_access.py: read `data/`, read, write and
 delete under `checkpoints/` and `models/`), and nothing else; the Pod Identity agent
 add-on the cluster installs (components/cluster.py) serves those credentials to the pods.
-The ServiceAccount itself is declared with the jobs namespace (components/workloads.py).
+The model servers' pods have a ServiceAccount and role of their own that may only read `models/`
+(artifacts_access.read_models). The ServiceAccounts themselves are declared with the jobs
+namespace (components/workloads.py).
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ class ArtifactsArgs:
     # What the role allows: the statements of the contracts that run under the ServiceAccount
     # (runtime_contract.identity_access over workloads.stack_contracts).
     access: tuple[rc.AwsAccess, ...]
+    # The model servers' own ServiceAccount and what its role allows (read `models/` only),
+    # from the serving contracts (components/serving.py); no access: no second role.
+    serving_service_account: str | None = None
+    serving_access: tuple[rc.AwsAccess, ...] = ()
     # The Pod Identity agent add-on: credentials reach pods only once it runs.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -107,32 +113,51 @@ class Artifacts(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket", bucket=bucket.id, rules=render_lifecycle_rules(), opts=child
         )
-        self.association = self.role_arn = None
+        self.association = self.role_arn = self.serving_association = None
         if args.access:  # no workload runs under the ServiceAccount: no role to hand it
-            self.association, self.role_arn = self._job_identity(name, args, bucket, key)
+            self.association, self.role_arn = self._identity(
+                f"{name}-job", args.config.service_account, args.access, args, bucket, key
+            )
+        if args.serving_access and args.serving_service_account:
+            self.serving_association, _ = self._identity(
+                f"{name}-serving",
+                args.serving_service_account,
+                args.serving_access,
+                args,
+                bucket,
+                key,
+            )
         self.bucket = bucket.bucket
         self.bucket_arn = bucket.arn
         self.key_arn = key.arn  # an FSx data repository association grants on it (fsx.py)
         self.register_outputs({"bucket": self.bucket, "roleArn": self.role_arn})
 
-    def _job_identity(self, name: str, args: ArtifactsArgs, bucket, key):
-        """The job role, its policy from the contracts, and the association that hands it to the
+    def _identity(
+        self,
+        name: str,
+        service_account: str,
+        access: tuple[rc.AwsAccess, ...],
+        args: ArtifactsArgs,
+        bucket,
+        key,
+    ):
+        """A role, its policy from the contracts, and the association that hands it to the
         ServiceAccount; pods of that ServiceAccount wait for the association (workloads.py)."""
         child = pulumi.ResourceOptions(parent=self)
-        role = pod_identity_role(f"{name}-job", child, args.tags)
+        role = pod_identity_role(name, child, args.tags)
         policy = aws.iam.RolePolicy(
-            f"{name}-job",
+            name,
             role=role.id,
             policy=pulumi.Output.all(bucket.arn, key.arn).apply(
-                lambda a: json.dumps(render_job_policy(args.access, a[0], a[1]))
+                lambda a: json.dumps(render_job_policy(access, a[0], a[1]))
             ),
             opts=child,
         )
         association = aws.eks.PodIdentityAssociation(
-            f"{name}-job",
+            name,
             cluster_name=args.cluster_name,
             namespace=args.namespace,
-            service_account=args.config.service_account,
+            service_account=service_account,
             role_arn=role.arn,
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, *args.depends_on]),

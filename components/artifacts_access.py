@@ -1,7 +1,8 @@
 """What a workload that reads training data and writes checkpoints and models may do in the
-artifacts bucket (components/artifacts.py), as the statements its contract declares
-(runtime_contract.AwsAccess). The job role's policy is rendered from the contracts that run
-under the artifacts ServiceAccount, so a workload without this access gets no grant for it.
+artifacts bucket (components/artifacts.py), and what a model server that only reads models may
+do there, as the statements its contract declares (runtime_contract.AwsAccess). Each role's
+policy is rendered from the contracts that run under its ServiceAccount, so a workload without
+this access gets no grant for it.
 
 References: `{artifacts_bucket}` (the bucket's ARN) and `{artifacts_key}` (its KMS key's ARN).
 """
@@ -46,6 +47,21 @@ def read_data_write_results() -> tuple[rc.AwsAccess, ...]:
             (f"{BUCKET}/{CHECKPOINTS_PREFIX}*", f"{BUCKET}/{MODELS_PREFIX}*"),
         ),
         rc.AwsAccess("BucketKey", KMS_ACTIONS, (KEY,)),
+    )
+
+
+def read_models() -> tuple[rc.AwsAccess, ...]:
+    """List and read `models/` only, and decrypt with the bucket's key: what a model server
+    needs to copy an export (components/serving.py), and nothing it could write or delete."""
+    return (
+        rc.AwsAccess(
+            "ListModels",
+            ("s3:ListBucket",),
+            (BUCKET,),
+            {"StringLike": {"s3:prefix": [MODELS_PREFIX, f"{MODELS_PREFIX}*"]}},
+        ),
+        rc.AwsAccess("ReadModels", READ_ACTIONS, (f"{BUCKET}/{MODELS_PREFIX}*",)),
+        rc.AwsAccess("DecryptWithBucketKey", ("kms:Decrypt",), (KEY,)),
     )
 
 

@@ -7,7 +7,13 @@ longest allowed cluster name follows from the rules rather than from a number wr
 
 from __future__ import annotations
 
+import hashlib
+
 from aws_rules import names as _naming
+
+# ECR's pull-through cache rule prefix: at most 30 characters (CreatePullThroughCacheRule
+# ecrRepositoryPrefix in botocore's ecr model).
+PULL_THROUGH_PREFIX_MAX = 30
 
 
 def trainer_base(cluster: str) -> str:
@@ -63,6 +69,25 @@ def eks_log_group(cluster: str) -> str:
 def interruption_queue(cluster: str) -> str:
     """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
     return f"{cluster}-karpenter"
+
+
+def engine_cache_prefix(cluster: str) -> str:
+    """The ECR pull-through cache prefix the engine image is pulled under. A rule's prefix is
+    unique in the account's registry, so it carries the cluster: its name cut to fit, and a
+    hash of the whole, so two long names that start alike still differ."""
+    digest = hashlib.sha256(cluster.encode()).hexdigest()[:6]
+    room = PULL_THROUGH_PREFIX_MAX - len(f"-hub-{digest}")
+    return f"{cluster[:room].rstrip('-._')}-hub-{digest}"
+
+
+def engine_repository(cluster: str, upstream: str) -> str:
+    """The cache's repository of an upstream image: `<prefix>/<upstream repository>`."""
+    return f"{engine_cache_prefix(cluster)}/{upstream}"
+
+
+def docker_hub_secret(cluster: str) -> str:
+    """ECR reads upstream credentials only from secrets named ecr-pullthroughcache/..."""
+    return f"ecr-pullthroughcache/{cluster}-docker-hub"
 
 
 def derived(cluster: str) -> list[tuple[str, str, str]]:

@@ -145,6 +145,8 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.node_groups = {}
+        # The GPU groups' node roles: what pulls the engine image (engine_image.py).
+        self.gpu_node_role_arns: list[pulumi.Output[str]] = []
         system_groups = []
         for group_name, group in args.node_groups.items():
             ng = self._node_group(name, group_name, group, args, tags)
@@ -194,6 +196,8 @@ class Cluster(pulumi.ComponentResource):
         efa = gpu and group.efa
         res = f"{name}-{group_name}"
         role = node_role(f"{res}-node", child, tags)
+        if gpu:
+            self.gpu_node_role_arns.append(role.arn)
         labels = node_labels(group_name, group, gpu=gpu, efa=efa)
 
         subnets = args.private_subnet_ids

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import artifacts_access, pod_spec
+from . import artifacts_access, pod_spec, serving
 from . import runtime_contract as rc
 from .config import DevPodConfig, PoolFacts, VolumeConfig, pod_size
 
@@ -178,16 +178,23 @@ def render_load_balancer(cfg: DevPodConfig, namespace: str) -> dict | None:
     }
 
 
+def contract_pods() -> dict[str, str]:
+    """The labels its contract and every policy naming it select on."""
+    return {"app.kubernetes.io/name": NAME}
+
+
 def contract(
     cfg: DevPodConfig,
     *,
     service_account: str | None,
     https_except_vpc: str | None,
     claim: str | None,
+    servers: tuple[str, ...] = (),
 ) -> rc.Contract:
-    """What the dev pod talks to: DNS, and HTTPS out (pip, the hub, S3 with the job identity);
-    who calls it: its load balancer's clients on ssh and JupyterLab, when it has one (the NLB
-    keeps the client's address; its loadBalancerSourceRanges are the allow-list).
+    """What the dev pod talks to: DNS, HTTPS out (pip, the hub, S3 with the job identity) and
+    the stack's model servers (`servers`, components/serving.py) on their port; who calls it:
+    its load balancer's clients on ssh and JupyterLab, when it has one (the NLB keeps the
+    client's address; its loadBalancerSourceRanges are the allow-list).
     `kubectl port-forward` enters through the kubelet, inside the pod: no flow."""
     needs = []
     if cfg.ssh:
@@ -202,8 +209,12 @@ def contract(
     return rc.Contract(
         name=NAME,
         workload="the dev pod",
-        pods={"app.kubernetes.io/name": NAME},
-        calls=(rc.dns(), rc.https_outside(https_except_vpc)),
+        pods=contract_pods(),
+        calls=(
+            rc.dns(),
+            rc.https_outside(https_except_vpc),
+            *(serving.dev_pod_call(name) for name in servers),
+        ),
         called_by=called_by,
         service_account=service_account,
         aws_identity=service_account is not None,

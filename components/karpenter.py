@@ -97,6 +97,7 @@ class KarpenterArgs:
 class Karpenter(pulumi.ComponentResource):
     queue_name: pulumi.Output[str]
     node_role_name: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
     node_pools: dict[str, k8s.apiextensions.CustomResource]
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
@@ -277,4 +278,5 @@ class Karpenter(pulumi.ComponentResource):
 
         self.queue_name = queue.name
         self.node_role_name = node_role.name
+        self.node_role_arn = node_role.arn
         self.register_outputs({"queueName": self.queue_name, "nodeRoleName": self.node_role_name})

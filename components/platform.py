@@ -8,6 +8,7 @@ from . import runtime_contract as rc
 from .artifacts import Artifacts, ArtifactsArgs
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
+from .engine_image import EngineImage, EngineImageArgs
 from .fsx import ArtifactsRef
 from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
@@ -17,7 +18,7 @@ from .notifications import Notifications, NotificationsArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
 from .storage import CheckpointStorage, CheckpointStorageArgs
-from .workloads import Workloads, WorkloadsArgs, stack_contracts
+from .workloads import Workloads, WorkloadsArgs, serving_service_account, stack_contracts
 
 
 def _secret(value) -> pulumi.Output[str] | None:
@@ -106,7 +107,9 @@ class Platform(pulumi.ComponentResource):
         )
 
         self.artifacts = None
+        contracts = stack_contracts(cfg).every() if cfg.image.enabled else []
         if cfg.artifacts.enabled:
+            serving_account = serving_service_account(cfg)
             self.artifacts = Artifacts(
                 f"{name}-artifacts",
                 ArtifactsArgs(
@@ -115,11 +118,28 @@ class Platform(pulumi.ComponentResource):
                     cluster_name=self.cluster.cluster_name,
                     namespace=cfg.jobs_namespace,
                     # The workloads exist with the image they run (below).
-                    access=rc.identity_access(
-                        stack_contracts(cfg).every() if cfg.image.enabled else [],
-                        cfg.artifacts.service_account,
-                    ),
+                    access=rc.identity_access(contracts, cfg.artifacts.service_account),
+                    serving_service_account=serving_account,
+                    serving_access=rc.identity_access(contracts, serving_account or ""),
                     depends_on=[self.cluster.pod_identity_agent],
+                    tags=tags,
+                ),
+                child,
+            )
+
+        self.engine = None
+        if cfg.image.enabled and any(s.image is None for s in cfg.serving_jobs.values()):
+            # The pinned vLLM image, pulled through ECR by the GPU nodes.
+            roles = list(self.cluster.gpu_node_role_arns)
+            if cfg.karpenter.enabled:
+                roles.append(self.karpenter.node_role_arn)
+            self.engine = EngineImage(
+                f"{name}-engine",
+                EngineImageArgs(
+                    cluster=cfg.cluster.name,
+                    node_role_arns=roles,
+                    docker_hub_user=cfg.docker_hub_user,
+                    docker_hub_token=_secret(cfg.docker_hub_token),
                     tags=tags,
                 ),
                 child,
@@ -178,6 +198,9 @@ class Platform(pulumi.ComponentResource):
                     artifacts_bucket=self.artifacts.bucket if self.artifacts else None,
                     identity=self.artifacts.association if self.artifacts else None,
                     ssh_keys=_secret(cfg.dev_pod_ssh_keys),
+                    engine_image=self.engine.image if self.engine else None,
+                    engine=self.engine,
+                    serving_identity=self.artifacts.serving_association if self.artifacts else None,
                 ),
                 child,
             )
@@ -237,5 +260,7 @@ class Platform(pulumi.ComponentResource):
             else None,
             "jobsNamespace": cfg.jobs_namespace,
             "trainingJobs": sorted(cfg.training_jobs),
+            "servingJobs": sorted(cfg.serving_jobs),
+            "engineImage": self.engine.image if self.engine else None,
         }
         self.register_outputs(self.outputs)

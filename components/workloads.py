@@ -1,17 +1,19 @@
 """Workloads: the jobs namespace, the secrets jobs read, the checkpoint volumes, every training
-job of `trainingJobs` and the optional dev pod, running the image built by this stack (or a job's
+job of `trainingJobs`, every model server of `servingJobs` (components/serving.py) and the
+optional dev pod, running the image built by this stack (or a job's
 own ECR image, config/job_runs.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import dev_pod, job_contracts, jobwatch_manifests, network_policy, pod_spec
+from . import dev_pod, job_contracts, jobwatch_manifests, network_policy, pod_spec, serving
 from . import runtime_contract as rc
 from .config import PlatformConfig, PoolFacts
+from .serving import ServingJob, ServingJobArgs
 from .training_job import TrainingJob, TrainingJobArgs
 
 
@@ -36,10 +38,15 @@ class StackContracts:
     jobs: dict[str, list[rc.Contract]]
     dev_pod: rc.Contract | None
     watcher: rc.Contract | None  # declared by notifications.py, which renders its objects
+    serving: dict[str, rc.Contract] = field(default_factory=dict)
 
     def in_workloads(self) -> list[rc.Contract]:
         """The contracts whose NetworkPolicies the Workloads component renders."""
-        return [c for cs in self.jobs.values() for c in cs] + [self.dev_pod] * bool(self.dev_pod)
+        return (
+            [c for cs in self.jobs.values() for c in cs]
+            + list(self.serving.values())
+            + [self.dev_pod] * bool(self.dev_pod)
+        )
 
     def every(self) -> list[rc.Contract]:
         return self.in_workloads() + [self.watcher] * bool(self.watcher)
@@ -58,10 +65,26 @@ def jobs_service_account(cfg: PlatformConfig) -> str | None:
     return cfg.artifacts.service_account if cfg.artifacts.enabled else None
 
 
+def serving_service_account(cfg: PlatformConfig) -> str | None:
+    """The ServiceAccount of the model servers' own Pod Identity role (None: artifacts off)."""
+    return serving.service_account(cfg.artifacts.service_account) if cfg.artifacts.enabled else None
+
+
 def stack_contracts(cfg: PlatformConfig) -> StackContracts:
     service_account = jobs_service_account(cfg)
     made_claims = claims(cfg)
     https_except = cfg.https_except_vpc()
+    servers = {
+        name: serving.contract(
+            name,
+            s,
+            service_account=serving_service_account(cfg),
+            https_except_vpc=https_except,
+            claim=made_claims.get(s.source.volume or ""),
+            dev_pod=dev_pod.contract_pods() if cfg.dev_pod.enabled else None,
+        )
+        for name, s in cfg.serving_jobs.items()
+    }
     jobs = {
         job_name: job_contracts.contracts(
             job_name,
@@ -79,11 +102,12 @@ def stack_contracts(cfg: PlatformConfig) -> StackContracts:
             service_account=service_account,
             https_except_vpc=https_except,
             claim=made_claims.get(cfg.dev_pod.volume) if cfg.dev_pod.volume else None,
+            servers=tuple(servers),
         )
     watcher = None
     if cfg.notifications.enabled and cfg.notifications.training_jobs and cfg.image.enabled:
         watcher = jobwatch_manifests.contract(str(cfg.network.cidr), https_except)
-    return StackContracts(jobs, dev, watcher)
+    return StackContracts(jobs, dev, watcher, servers)
 
 
 @dataclass
@@ -98,6 +122,11 @@ class WorkloadsArgs:
     # The artifacts ServiceAccount's Pod Identity association (with artifacts_bucket).
     identity: pulumi.CustomResource | None = None
     ssh_keys: pulumi.Output[str] | None = None
+    engine_image: pulumi.Input[str] | None = None  # the pinned vLLM image in ECR
+    # What pulls it (the cache rule, the repository policy): servers wait for it.
+    engine: pulumi.Resource | None = None
+    # The serving ServiceAccount's Pod Identity association (a server with an s3 model).
+    serving_identity: pulumi.CustomResource | None = None
 
 
 def _declare(name: str, manifest: dict, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -174,7 +203,8 @@ class Workloads(pulumi.ComponentResource):
                 f"{name}-netpol-{contract.name}", policy, in_ns
             )
 
-        if args.hf_token is not None and any(j.hf_token for j in cfg.training_jobs.values()):
+        hf_users = [*cfg.training_jobs.values(), *cfg.serving_jobs.values()]
+        if args.hf_token is not None and any(j.hf_token for j in hf_users):
             made[rc.secret_need(pod_spec.HF_TOKEN_SECRET)] = _declare(
                 f"{name}-hf-token",
                 pod_spec.render_secret(
@@ -218,6 +248,8 @@ class Workloads(pulumi.ComponentResource):
             for job_name, job in cfg.training_jobs.items()
         }
 
+        self.servers = self._servers(name, cfg, args, in_ns, base, contracts, made)
+
         self.dev_pod = None
         if contracts.dev_pod is not None:
             if cfg.dev_pod.ssh and args.ssh_keys is not None:
@@ -238,7 +270,60 @@ class Workloads(pulumi.ComponentResource):
                 service_account=service_account,
                 identity_id=identity_id,
             )
-        self.register_outputs({"namespace": ns_name, "jobs": sorted(self.jobs)})
+        self.register_outputs(
+            {"namespace": ns_name, "jobs": sorted(self.jobs), "serving": sorted(self.servers)}
+        )
+
+    def _servers(
+        self,
+        name: str,
+        cfg: PlatformConfig,
+        args: WorkloadsArgs,
+        in_ns: pulumi.ResourceOptions,
+        base: list[pulumi.Resource],
+        contracts: StackContracts,
+        made: dict[str, object],
+    ) -> dict[str, ServingJob]:
+        """Every `servingJobs` entry, with the serving ServiceAccount when one of them reads its
+        model from S3 under it."""
+        account = serving_service_account(cfg)
+        if any(c.service_account == account for c in contracts.serving.values()):
+            assert account is not None
+            made[rc.service_account_need(account)] = _declare(
+                f"{name}-serving-sa",
+                pod_spec.render_service_account(account, cfg.jobs_namespace),
+                in_ns,
+            )
+            if args.serving_identity is not None:
+                made[rc.identity_need(account)] = args.serving_identity
+        identity = args.serving_identity.id if args.serving_identity is not None else None
+        pools = cfg.pools()
+        out = {}
+        for server, s in cfg.serving_jobs.items():
+            contract = contracts.serving[server]
+            source = s.source
+            out[server] = ServingJob(
+                server,
+                ServingJobArgs(
+                    config=s,
+                    namespace=cfg.jobs_namespace,
+                    image=args.engine_image or "",
+                    fetch_image=args.image,
+                    pool=pools[s.node_pool],
+                    provider=args.provider,
+                    depends_on=[
+                        *base,
+                        *([args.engine] if args.engine and s.image is None else []),
+                        *rc.prerequisites([contract], made),
+                    ],
+                    volume=cfg.volumes.get(source.volume or ""),
+                    service_account=contract.service_account,
+                    artifacts_bucket=args.artifacts_bucket,
+                    identity=identity if contract.aws_identity else None,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+        return out
 
     def _dev_pod(
         self,

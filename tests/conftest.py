@@ -63,3 +63,29 @@ def pytest_collection_modifyitems(items):
     # Longest first: xdist's loadfile hands whole files to the workers in collection order, and
     # the long trainer files, collected last, left one worker finishing them alone.
     items.sort(key=_rank)
+
+
+# The files that use the session's reference runs (tests/trainer/conftest.py single_run and
+# two_rank_run): one scope for xdist, so the one worker that runs them makes those runs once,
+# where each worker given one of these files made its own.
+_SHARED_RUNS = frozenset(
+    {
+        "tests/trainer/test_trainer_runs.py",
+        "tests/trainer/test_s3_transfers.py",
+        "tests/trainer/test_async_checkpoint.py",
+    }
+)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile (`make test`), with the files above as one unit of work."""
+    if config.getoption("dist") != "loadfile":
+        return None  # xdist's own scheduler for any other mode
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::")[0]
+            return "reference-runs" if path in _SHARED_RUNS else super()._split_scope(nodeid)
+
+    return Scheduling(config, log)

@@ -41,6 +41,7 @@ def test_plan_runs_in_a_clone_with_nothing_beside_it(clone, tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "Traceback" not in output
+    assert "Offline plan of stack 'dev'" in done.stdout  # `python -m trainstack` itself
     objects = next(
         line for line in done.stdout.splitlines() if line.startswith("Kubernetes objects:")
     )

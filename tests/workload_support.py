@@ -25,14 +25,18 @@ def project_with_secrets(tmp: Path, source: str, stack: str, edit) -> Path:
     conf = data["config"]
     conf["trainstack:hfToken"] = {"secure": "v1:AAAA"}
     conf["trainstack:devPodSshKeys"] = {"secure": "v1:BBBB"}
+    conf["trainstack:dockerHubToken"] = {"secure": "v1:CCCC"}
+    conf["trainstack:dockerHubUser"] = "trainstack-ci"
     edit(conf)
     (tmp / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(data))
     return tmp
 
 
 def full_project(tmp: Path) -> Path:
-    """The efa stack (a PyTorchJob and a RayJob, artifacts, notifications) plus the dev pod
-    with ssh and a load balancer, and the HF token: every workload the stack renders."""
+    """The efa stack (a PyTorchJob and a RayJob, artifacts, notifications, a stopped server of
+    an S3 export) plus the dev pod with ssh and a load balancer, the HF token, and running
+    servers of a hub model and of a volume's model (with the Docker Hub credential the engine
+    image is pulled with): every workload the stack renders."""
 
     def edit(conf: dict) -> None:
         conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
@@ -43,6 +47,27 @@ def full_project(tmp: Path) -> Path:
             "volume": "checkpoints",
             "loadBalancerCidrs": ["198.51.100.0/24"],
         }
+        conf["trainstack:servingJobs"].update(
+            {
+                "qwen": {
+                    "model": "hf://Qwen/Qwen2.5-0.5B-Instruct@main",
+                    "hfToken": True,
+                    "nodePool": "efa",
+                    # 14 attention heads: no tensor parallel 4; two engines of one GPU each.
+                    "gpus": 2,
+                    "tensorParallelSize": 1,
+                    "maxModelLen": 4096,
+                    "replicas": 1,
+                },
+                "from-volume": {
+                    "model": "volume://checkpoints/models/llama-8b",
+                    "nodePool": "efa",
+                    "gpus": 4,
+                    "maxModelLen": 8192,
+                    "replicas": 1,
+                },
+            }
+        )
 
     return project_with_secrets(tmp, "efa", "full", edit)
 

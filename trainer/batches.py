@@ -11,6 +11,12 @@ data. A shard's position is (cursor, token offset): the cursor is where, in the 
 terms, the current document starts (a byte offset for files), so a resume seeks there instead of
 reading what came before, and it does not depend on W: a checkpoint written by 2 ranks resumes
 on 1, 4 or 8.
+
+Fine-tuning data (data.format prompt_response or chat) is dealt the same way, but a shard packs
+whole examples into each sequence (trainer/example_packing.py), and a sequence carries a second
+row, the labels: the tokens the loss is on, IGNORE_INDEX on prompt tokens and padding. Its
+micro-batches are [micro_batch, 2, seq_len + 1]; the position is the next example's cursor, and
+the labels follow from the examples, so a resume reproduces both.
 """
 
 from __future__ import annotations
@@ -20,12 +26,16 @@ from collections import deque
 import numpy as np
 import torch
 
-from . import sources
+from . import example_packing, sources
 from .config_sections import ConfigError
+from .finetune_examples import ExampleEncoder
+from .loss_elementwise import IGNORE_INDEX
 from .train_config import TrainConfig
 
 # Changes when the same position would name other documents (v2: per-shard byte ranges).
 DATA_ORDER = 2
+# Fingerprint keys added since, with the value a checkpoint without them was written with.
+_ADDED_KEYS = {"format": "text"}
 
 
 class _Shard:
@@ -79,10 +89,15 @@ class ShardedBatches:
             for k in positions:
                 positions[k] = tuple(state["shards"][str(k)])
         # Each owned shard reads only its own data, from its position on.
-        self.shards = {
-            k: _Shard(sources.shard_documents(cfg.data, k, self.S, p[0]), tokenizer, p)
-            for k, p in positions.items()
-        }
+        docs = {k: sources.shard_documents(cfg.data, k, self.S, p[0]) for k, p in positions.items()}
+        if cfg.data.format == "text":
+            self.shards = {k: _Shard(docs[k], tokenizer, p) for k, p in positions.items()}
+        else:
+            encoder = ExampleEncoder(cfg.data, tokenizer)
+            self.shards = {
+                k: example_packing.ExampleShard(docs[k], encoder, p, tokenizer.eos_id)
+                for k, p in positions.items()
+            }
 
     def fingerprint(self) -> dict:
         d = self.cfg.data
@@ -95,6 +110,7 @@ class ShardedBatches:
             "val_holdout": d.val_holdout,
             "num_shards": self.S,
             "order": DATA_ORDER,
+            "format": d.format,
         }
 
     def _check_state(self, state: dict) -> None:
@@ -112,7 +128,7 @@ class ShardedBatches:
             f"checkpoint's data ({theirs.get(k)!r}); a resume must read the same data in "
             "the same order"
             for k in mine
-            if theirs.get(k) != mine[k]
+            if theirs.get(k, _ADDED_KEYS.get(k)) != mine[k]
         ]
         if issues:
             raise ConfigError(issues)
@@ -140,8 +156,7 @@ class ShardedBatches:
         return {"fingerprint": self.fingerprint(), "shards": merged}
 
 
-def validation_set(cfg: TrainConfig, tokenizer, rank: int, world: int) -> list[torch.Tensor]:
-    """The same held-out sequences on every run; rank r evaluates sequences r, r + W, ..."""
+def _text_validation(cfg: TrainConfig, tokenizer) -> np.ndarray:
     need = cfg.metrics.val_sequences * (cfg.seq_len + 1)
     buf, have = [], 0
     for text in sources.val_documents(cfg.data):
@@ -150,15 +165,44 @@ def validation_set(cfg: TrainConfig, tokenizer, rank: int, world: int) -> list[t
         have += len(ids)
         if have >= need:
             break
-    seqs = np.concatenate(buf)[:need].reshape(cfg.metrics.val_sequences, cfg.seq_len + 1)
+    return np.concatenate(buf)[:need].reshape(cfg.metrics.val_sequences, cfg.seq_len + 1)
+
+
+def validation_set(cfg: TrainConfig, tokenizer, rank: int, world: int) -> list[torch.Tensor]:
+    """The same held-out sequences on every run; rank r evaluates sequences r, r + W, ..."""
+    if cfg.data.format == "text":
+        seqs = _text_validation(cfg, tokenizer)
+    else:
+        seqs = example_packing.sequences(
+            sources.val_documents(cfg.data),
+            ExampleEncoder(cfg.data, tokenizer),
+            cfg.metrics.val_sequences,
+            cfg.seq_len + 1,
+            tokenizer.eos_id,
+        )
     mine = seqs[rank::world]
     m = cfg.micro_batch_size
     return [torch.from_numpy(mine[i : i + m]) for i in range(0, len(mine), m)]
 
 
 def split(batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of a micro-batch: text [B, seq_len + 1] is its own targets, shifted;
+    fine-tuning data [B, 2, seq_len + 1] takes them from its labels row."""
     batch = batch.to(device, non_blocking=True)
+    if batch.ndim == 3:
+        return batch[:, 0, :-1], batch[:, 1, 1:]
     return batch[:, :-1], batch[:, 1:]
+
+
+def global_targets(targets: list[torch.Tensor]) -> torch.Tensor:
+    """How many of a step's targets (this rank's, of every micro-batch) the loss is on, summed
+    over all ranks: on the device (no host read), and at least 1, so that a step whose targets
+    are all masked divides its zero loss by 1."""
+    n = torch.zeros((), dtype=torch.float64, device=targets[0].device)
+    for t in targets:
+        n += (t != IGNORE_INDEX).sum()
+    torch.distributed.all_reduce(n)
+    return n.clamp(min=1)
 
 
 def check_vocab(cfg: TrainConfig, tokenizer) -> None:

@@ -143,6 +143,14 @@ class DataConfig(Section):
         description="the field that holds a document's "
         "text: in each line of .jsonl/.json files, or the hf column",
     )
+    format: Literal["text", "prompt_response", "chat"] = Field(
+        default="text",
+        description="text: documents (data.text_field) packed into one stream, every token "
+        'trained; prompt_response: JSON lines {"prompt", "response"}; chat: JSON lines '
+        '{"messages": [{"role", "content"}, ...]} rendered with the chat template beside '
+        "data.tokenizer. Both fine-tuning formats train on the response (assistant) tokens only "
+        "and pack whole examples into sequences (docs/trainer.md)",
+    )
     tokenizer: str | None = Field(
         default=None,
         description="path of a tokenizer.json (Hugging Face `tokenizers` "

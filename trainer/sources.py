@@ -8,6 +8,10 @@
   JSON lines, text or Parquet read through the same streaming code; an `s3://` path is copied
   to the local cache first (`datasets` reads local files).
 
+With data.format prompt_response or chat, a document is a fine-tuning example instead of a text:
+a JSON line's (or an hf row's) fields, checked here (trainer/finetune_examples.py), so a bad line
+stops the run naming its file and line.
+
 Validation documents are held out by content hash (every `data.val_holdout`-th), so the split is the
 same across epochs, ranks and restarts; `data.val_split` uses a separate hub split instead.
 """
@@ -21,9 +25,11 @@ import os
 import random
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from . import records
 from .config_sections import ConfigError, DataConfig
+from .finetune_examples import Example, fields_of, format_hint
 
 _NAMES = ["Ada", "Bo", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo", "Kit", "Lu"]
 _THINGS = ["apples", "books", "coins", "stones", "shells", "cards", "pens", "keys"]
@@ -95,29 +101,62 @@ def _is_jsonl(f: str) -> bool:
     return f.endswith((".jsonl", ".json"))
 
 
-def _file_documents(f: str, a: int, b: int, text_field: str) -> Iterator[tuple[int, int, str]]:
-    """(start, end, text) of the documents of file `f` that start in its bytes [a, b):
-    .jsonl lines (field `text_field`), or .txt blank-line-separated paragraphs, stripped."""
+def _line_of(f: str, byte: int) -> int:
+    """The line number (from 1) of the byte at offset `byte` of file `f`: for an error only,
+    since it reads the file up to there."""
+    newlines, seen = 0, 0
+    for chunk in _chunks(f, 0):
+        newlines += chunk.count(b"\n", 0, byte - seen)
+        seen += len(chunk)
+        if seen >= byte:
+            break
+    return newlines + 1
+
+
+def _where(f: str, byte: int) -> str:
+    return f"{f} line {_line_of(f, byte)}"
+
+
+def _parse_line(f: str, start: int, line: str, cfg: DataConfig) -> str | Example:
+    """A .jsonl line's document: its text field, or, for a fine-tuning format, its example."""
+    try:
+        record = json.loads(line)
+    except ValueError as e:
+        raise ConfigError([f"data.path: {_where(f, start)} is not JSON ({e})"]) from None
+    if cfg.format == "text":
+        if isinstance(record, dict) and isinstance(record.get(cfg.text_field), str):
+            return record[cfg.text_field]
+        raise ConfigError(
+            [
+                f"data.text_field={cfg.text_field}: {_where(f, start)} has no such text field"
+                + format_hint(record)
+            ]
+        )
+    fields, problem = fields_of(record, cfg.format)
+    if fields is None:
+        raise ConfigError([f"data.format={cfg.format}: {_where(f, start)}: {problem}"])
+    return Example(fields, lambda: _where(f, start))
+
+
+def _file_documents(f: str, a: int, b: int, cfg: DataConfig) -> Iterator[tuple[int, int, Any]]:
+    """(start, end, document) of the documents of file `f` that start in its bytes [a, b):
+    .jsonl lines (field `data.text_field`, or an example of `data.format`), or .txt
+    blank-line-separated paragraphs, stripped."""
     jsonl = _is_jsonl(f)
+    if cfg.format != "text" and not jsonl:
+        raise ConfigError([f"data.format={cfg.format}: {f} is not a .jsonl/.json file"])
     sep = records.LINE if jsonl else records.PARAGRAPH
     for start, end, raw in records.records(_chunks(f, records.read_from(a)), a, b, sep):
         text = raw.decode("utf-8").replace("\r\n", "\n").strip()
         if not text:
             continue
-        if jsonl:
-            try:
-                text = json.loads(text)[text_field]
-            except (KeyError, ValueError) as e:
-                raise ConfigError(
-                    [f"data.text_field={text_field}: {f} at byte {start} has no such field ({e})"]
-                ) from None
-        yield start, end, text
+        yield start, end, _parse_line(f, start, text, cfg) if jsonl else text
 
 
-def _local_once(files: list[tuple[str, int]], text_field: str) -> Iterator[str]:
+def _local_once(files: list[tuple[str, int]], cfg: DataConfig) -> Iterator[str | Example]:
     for f, size in files:
-        for _, _, text in _file_documents(f, 0, size, text_field):
-            yield text
+        for _, _, doc in _file_documents(f, 0, size, cfg):
+            yield doc
 
 
 def _hf_dataset(cfg: DataConfig, split: str):
@@ -144,20 +183,30 @@ def _hf_dataset(cfg: DataConfig, split: str):
     return datasets.load_dataset(path, cfg.name, split=split, streaming=True)
 
 
-def _text(row: dict, cfg: DataConfig) -> str:
-    if cfg.text_field not in row:
-        raise ConfigError(
-            [
-                f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
-                f"(columns: {', '.join(row)})"
-            ]
-        )
-    return row[cfg.text_field]
+def _document(row: dict, cfg: DataConfig) -> str | Example:
+    """An hf row's document: its text column, or, for a fine-tuning format, its example."""
+    if cfg.format == "text":
+        if cfg.text_field not in row:
+            raise ConfigError(
+                [
+                    f"data.text_field={cfg.text_field}: not a column of {cfg.path} "
+                    f"(columns: {', '.join(row)})" + format_hint(row)
+                ]
+            )
+        return row[cfg.text_field]
+    fields, problem = fields_of(row, cfg.format)
+
+    def where() -> str:  # rows have no line number: the start of the row itself
+        return f"data.path={cfg.path}: the row {json.dumps(row, default=str)[:200]}"
+
+    if fields is None:
+        raise ConfigError([f"data.format={cfg.format}: {where()}: {problem}"])
+    return Example(fields, where)
 
 
-def _hf_once(cfg: DataConfig, split: str) -> Iterator[str]:
+def _hf_once(cfg: DataConfig, split: str) -> Iterator[str | Example]:
     for row in _hf_dataset(cfg, split):
-        yield _text(row, cfg)
+        yield _document(row, cfg)
 
 
 def _forever(make_once) -> Iterator[str]:
@@ -170,28 +219,29 @@ def _forever(make_once) -> Iterator[str]:
             raise ConfigError(["data.path: the source has no documents"])
 
 
-def raw_documents(cfg: DataConfig, split: str | None = None) -> Iterator[str]:
+def raw_documents(cfg: DataConfig, split: str | None = None) -> Iterator[str | Example]:
     if cfg.source == "synthetic":
         return _synthetic()
     if cfg.source == "local":
         files = _local_files(cfg.path)
-        return _forever(lambda: _local_once(files, cfg.text_field))
+        return _forever(lambda: _local_once(files, cfg))
     split = split or cfg.split
     return _forever(lambda: _hf_once(cfg, split))
 
 
-def is_heldout(text: str, every: int) -> bool:
+def is_heldout(doc: str | Example, every: int) -> bool:
+    text = doc if isinstance(doc, str) else doc.content()
     return zlib.crc32(text.encode("utf-8")) % every == 0
 
 
-def train_documents(cfg: DataConfig) -> Iterator[str]:
+def train_documents(cfg: DataConfig) -> Iterator[str | Example]:
     docs = raw_documents(cfg)
     if cfg.source == "hf" and cfg.val_split:
         return docs
     return (d for d in docs if not is_heldout(d, cfg.val_holdout))
 
 
-def val_documents(cfg: DataConfig) -> Iterator[str]:
+def val_documents(cfg: DataConfig) -> Iterator[str | Example]:
     if cfg.source == "hf" and cfg.val_split:
         return raw_documents(cfg, cfg.val_split)
     return (d for d in raw_documents(cfg) if is_heldout(d, cfg.val_holdout))
@@ -219,7 +269,8 @@ def val_documents(cfg: DataConfig) -> Iterator[str]:
 #   checkpoint written before) counts the examples and is replayed up to.
 # A shard loops over its part forever; documents held out for validation are skipped.
 
-Docs = Iterator[tuple[int | dict, int | dict, str]]  # (cursor, next cursor, text)
+# (cursor, next cursor, document: a text, or an Example of a fine-tuning format)
+Docs = Iterator[tuple[int | dict, int | dict, Any]]
 
 
 def _empty_shard(k: int, num_shards: int, path: str | None) -> ConfigError:
@@ -249,10 +300,10 @@ def _local_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int, keep) ->
         for f, size in files:
             lo, hi = max(pos, g), min(b, g + size)
             if lo < hi:
-                for start, end, text in _file_documents(f, lo - g, hi - g, cfg.text_field):
-                    if keep(text):
+                for start, end, doc in _file_documents(f, lo - g, hi - g, cfg):
+                    if keep(doc):
                         found = True
-                        yield epoch * total + g + start, epoch * total + g + end, text
+                        yield epoch * total + g + start, epoch * total + g + end, doc
             g += size
         if not found and pos == a:
             raise _empty_shard(k, num_shards, cfg.path)
@@ -297,12 +348,12 @@ def _hf_shard(cfg: DataConfig, k: int, num_shards: int, cursor: int | dict, keep
                 n, seen = n + 1, seen + 1
                 if n <= replay:
                     continue
-                text = _text(row, cfg)
-                if keep(text):
+                doc = _document(row, cfg)
+                if keep(doc):
                     found = True
                     after = {"n": n, "epoch": epoch, "file_shard": j, "i": i}
                     after["datasets"] = one.state_dict()
-                    yield before, after, text
+                    yield before, after, doc
                     before = after
         if full and (not seen or (not found and n - seen >= replay)):
             raise _empty_shard(k, num_shards, cfg.path)
@@ -314,12 +365,12 @@ def shard_documents(cfg: DataConfig, k: int, num_shards: int, cursor: int | dict
     JSON (an int, or for hf a dict), so a checkpoint's copy compares equal to the original."""
     if cfg.source == "hf" and cfg.val_split:
 
-        def keep(text: str) -> bool:
+        def keep(doc) -> bool:
             return True
     else:
 
-        def keep(text: str) -> bool:
-            return not is_heldout(text, cfg.val_holdout)
+        def keep(doc) -> bool:
+            return not is_heldout(doc, cfg.val_holdout)
 
     if cfg.source == "synthetic":
         return ((c, n, t) for c, n, t in _synthetic_shard(k, num_shards, cursor) if keep(t))

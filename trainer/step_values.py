@@ -37,12 +37,21 @@ class StepValues:
         self._steps: list[int] = []
         self._loss_sums: list[torch.Tensor] = []
         self._norms: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor | None] = []  # fine-tuning data: the loss's token count
         self.flushed: list[tuple[int, float, float]] = []  # what the last flush read
 
-    def add(self, step: int, loss_sum: torch.Tensor, grad_norm: torch.Tensor) -> None:
+    def add(
+        self,
+        step: int,
+        loss_sum: torch.Tensor,
+        grad_norm: torch.Tensor,
+        targets: torch.Tensor | None = None,
+    ) -> None:
         """This rank's loss sum of the step and the global gradient norm (the same on every
-        rank, so the flag, and every rank's decision to skip, are the same too)."""
+        rank, so the flag, and every rank's decision to skip, are the same too); `targets`, the
+        step's number of unmasked targets over all ranks when not every token is one."""
         self._steps.append(step)
+        self._targets.append(None if targets is None else targets.detach().double())
         self._loss_sums.append(loss_sum.detach().double())
         self._norms.append(grad_norm.detach().double())
         self.found_inf = torch.maximum(self.found_inf, (~torch.isfinite(grad_norm)).float())
@@ -58,11 +67,15 @@ class StepValues:
         summed = torch.cat([torch.stack(self._loss_sums), flag]) if n else flag
         torch.distributed.all_reduce(summed)
         norms = torch.stack(self._norms) if n else summed[:0]
-        values = torch.cat([summed, norms]).tolist()  # the one copy to the host
+        counted = [t for t in self._targets if t is not None]
+        counts = torch.stack(counted) if counted else summed[:0]
+        values = torch.cat([summed, norms, counts]).tolist()  # the one copy to the host
+        divisors = iter(values[2 * n + 1 :])
+        per_step = [tokens_per_step if t is None else next(divisors) for t in self._targets]
         records = [
-            (s, values[i] / tokens_per_step, values[n + 1 + i]) for i, s in enumerate(self._steps)
+            (s, values[i] / per_step[i], values[n + 1 + i]) for i, s in enumerate(self._steps)
         ]
-        self._steps, self._loss_sums, self._norms = [], [], []
+        self._steps, self._loss_sums, self._norms, self._targets = [], [], [], []
         for i, (s, loss, norm) in enumerate(records):
             if not (math.isfinite(loss) and math.isfinite(norm)):
                 raise NonFiniteError(

@@ -1,4 +1,9 @@
-"""Text -> token ids: bytes by default (no file needed), a `tokenizer.json` if given."""
+"""Text -> token ids: bytes by default (no file needed), a `tokenizer.json` if given.
+
+`encode(text)` gives the text's tokens alone (documents are packed with an EOS after each);
+`encode(text, specials=True)` adds what the tokenizer itself puts around one sequence (a
+tokenizer.json's post-processor: Llama 3's prepends <|begin_of_text|>), as a prompt is encoded
+for generation."""
 
 from __future__ import annotations
 
@@ -17,8 +22,9 @@ class ByteTokenizer:
     eos_id = 257
     name = "bytes"
 
-    def encode(self, text: str) -> np.ndarray:
-        return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+    def encode(self, text: str, specials: bool = False) -> np.ndarray:
+        ids = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int64)
+        return np.append(self.bos_id, ids) if specials else ids
 
     def decode(self, ids) -> str:
         return bytes(int(i) for i in ids if i < 256).decode("utf-8", errors="replace")
@@ -49,8 +55,15 @@ class JsonTokenizer:
             )
         self.eos_id = found[0]
 
-    def encode(self, text: str) -> np.ndarray:
-        return np.asarray(self._tok.encode(text, add_special_tokens=False).ids, dtype=np.int64)
+    def encode(self, text: str, specials: bool = False) -> np.ndarray:
+        return np.asarray(self._tok.encode(text, add_special_tokens=specials).ids, dtype=np.int64)
+
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tokens of `text` as it is (special tokens written in it included, none added),
+        and the [start, end) character offsets of each in `text`."""
+        enc = self._tok.encode(text, add_special_tokens=False)
+        offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(len(enc.ids), 2)
+        return np.asarray(enc.ids, dtype=np.int64), offsets[:, 0], offsets[:, 1]
 
     def decode(self, ids) -> str:
         return self._tok.decode([int(i) for i in ids])

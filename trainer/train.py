@@ -33,6 +33,7 @@ from . import (
 )
 from .activation_checkpoint import resolve_mode
 from .exit_codes import EXIT_CONFIG, EXIT_NONFINITE, EXIT_SIGTERM
+from .loss_elementwise import IGNORE_INDEX
 from .model import Transformer
 from .parallelize import parallelize, reduce_after_micro_batch, uses_bf16
 from .permanent_errors import explain as permanent_error
@@ -159,9 +160,14 @@ def train_step(
     values = StepValues(d.device) if values is None else values
     accum = len(micro_batches)
     local_sum = torch.zeros((), dtype=torch.float64, device=d.device)
-    for i, mb in enumerate(micro_batches):
+    moved = [batches.split(mb, d.device) for mb in micro_batches]
+    # The loss is the mean over the step's targets on all ranks. Text: every token is one, so
+    # a rank's mean over its own tokens, averaged over ranks by FSDP. Fine-tuning data: only the
+    # unmasked ones, counted over all ranks first (`counted`); a rank's sum x ranks / counted,
+    # averaged by FSDP, is the same mean.
+    counted = None if cfg.data.format == "text" else batches.global_targets([t for _, t in moved])
+    for i, (inputs, targets) in enumerate(moved):
         reduce_after_micro_batch(model, i == accum - 1, d.world_size)
-        inputs, targets = batches.split(mb, d.device)
         loss_sum = model(inputs, targets)  # fp32, over the tokens; chunked: trainer/loss.py
         if cfg.debug.nan_at_step == step and d.rank == d.world_size - 1:
             loss_sum = loss_sum * float("nan")
@@ -170,10 +176,12 @@ def train_step(
         # the global gradient norm, which every rank computes alike, carries the verdict to all
         # ranks without a collective of its own (the loss is reduced only at sync points).
         poison = torch.where(torch.isfinite(mb_sum), 1.0, math.nan)
-        # Mean over this rank's tokens of the step; FSDP averages over ranks -> global mean.
-        (loss_sum / targets.numel() * poison / accum).backward()
+        if counted is None:
+            (loss_sum / targets.numel() * poison / accum).backward()
+        else:
+            (loss_sum * poison * (d.world_size / counted).float()).backward()
         local_sum += mb_sum
-    values.add(step, local_sum, grad_norm(model, cfg.optim.grad_clip))
+    values.add(step, local_sum, grad_norm(model, cfg.optim.grad_clip), counted)
     result = None
     if sync:
         try:
@@ -198,10 +206,10 @@ def evaluate(model, val_batches, cfg, d) -> float:
         inputs, targets = batches.split(mb, d.device)
         # The same chunked loss as training (trainer/loss.py): no full [tokens, vocab] logits.
         total[0] += model(inputs, targets).double()
-        total[1] += targets.numel()
+        total[1] += (targets != IGNORE_INDEX).sum()  # all of text's; fine-tuning's unmasked
     torch.distributed.all_reduce(total)
     model.train()
-    return (total[0] / total[1]).item()
+    return (total[0] / total[1].clamp(min=1)).item()
 
 
 def _trainer_state(cfg, step, sched, data) -> dict:

@@ -107,6 +107,11 @@ class TrainConfig(Section):
             )
         if self.data.source in ("local", "hf") and not self.data.path:
             issues.append(f"data.path: required with data.source={self.data.source}")
+        if self.data.format != "text" and self.data.source == "synthetic":
+            issues.append(
+                f"data.format={self.data.format}: needs data.source=local or hf (the synthetic "
+                "source is plain text)"
+            )
         if issues:
             raise ValueError("; ".join(issues))
         return self

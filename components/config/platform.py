@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
-from .. import catalog
+from .. import aws_names, catalog
 from .addons import AddonsConfig
 from .artifacts import ArtifactsConfig
 from .base import PROJECT, ConfigError, _Model, key
@@ -32,6 +32,7 @@ from .pools import (
     check_node_group,
     check_node_pool,
 )
+from .serving import ServingJobConfig, check_engine_credential, check_serving
 from .workloads import (
     TrainingJobConfig,
     VolumeConfig,
@@ -41,7 +42,7 @@ from .workloads import (
 )
 
 # Keys that must be set with `pulumi config set --secret`.
-SECRET_KEYS = ("hfToken", "devPodSshKeys")
+SECRET_KEYS = ("hfToken", "devPodSshKeys", "dockerHubToken")
 
 
 class PlatformConfig(_Model):
@@ -56,11 +57,15 @@ class PlatformConfig(_Model):
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
+    serving_jobs: dict[str, ServingJobConfig] = {}  # config/serving.py
+    # The Docker Hub account ECR pulls the pinned vLLM image with (dockerHubToken its secret).
+    docker_hub_user: str | None = None
     jobs_namespace: str = "training"  # checked in workloads.check_jobs_namespace
     # Secrets (`pulumi config set --secret`): only their presence is checked here; the program
     # reads them as secret Outputs, so they never leave Pulumi's secret handling.
     hf_token: SecretStr | None = None
     dev_pod_ssh_keys: SecretStr | None = None
+    docker_hub_token: SecretStr | None = None
     tags: dict[str, str] = {}
     # Not a trainstack key: `aws:region`, checked against the zone table.
     region: str = Field(default="us-west-2", exclude=True)
@@ -127,7 +132,11 @@ class PlatformConfig(_Model):
     def secrets_set(self) -> set[str]:
         return {
             k
-            for k, v in (("hfToken", self.hf_token), ("devPodSshKeys", self.dev_pod_ssh_keys))
+            for k, v in (
+                ("hfToken", self.hf_token),
+                ("devPodSshKeys", self.dev_pod_ssh_keys),
+                ("dockerHubToken", self.docker_hub_token),
+            )
             if v is not None and v.get_secret_value()
         }
 
@@ -166,12 +175,32 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
                 f"{key('trainingJobs', name, 'framework')} = {job.framework!r}: needs "
                 f"addons.{needed}, which is disabled"
             )
-    if (cfg.training_jobs or cfg.dev_pod.enabled) and not cfg.image.enabled:
+    if (cfg.training_jobs or cfg.dev_pod.enabled or cfg.serving_jobs) and not cfg.image.enabled:
         issues.append(
-            f"{key('image', 'enabled')} = false: trainingJobs and devPod run the image "
-            "this stack builds; enable it"
+            f"{key('image', 'enabled')} = false: trainingJobs, servingJobs and devPod run the "
+            "image this stack builds; enable it"
         )
-    return issues + check_dev_pod(cfg.dev_pod, pools, cfg.volumes, cfg.secrets_set)
+    return (
+        issues
+        + _check_serving(cfg, pools)
+        + check_dev_pod(cfg.dev_pod, pools, cfg.volumes, cfg.secrets_set)
+    )
+
+
+def _check_serving(cfg: PlatformConfig, pools: dict[str, PoolFacts]) -> list[str]:
+    issues = []
+    for name, s in cfg.serving_jobs.items():
+        issues += check_serving(
+            name,
+            s,
+            pools,
+            cfg.volumes,
+            cfg.secrets_set,
+            artifacts=cfg.artifacts.enabled,
+            bucket_prefix=aws_names.artifacts_bucket_prefix(cfg.cluster.name),
+            allowed_images=cfg.image.allowed_repositories,
+        )
+    return issues + check_engine_credential(cfg.serving_jobs, cfg.docker_hub_user, cfg.secrets_set)
 
 
 def _check_platform(cfg: PlatformConfig) -> list[str]:

@@ -69,18 +69,6 @@ def test_duplicate_key_and_unknown_stack_are_named(tmp_path, capsys):
     assert "bad" in capsys.readouterr().err  # lists the stacks that do exist
 
 
-def test_module_entry_point_runs(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "trainstack", "plan", "--stack", "dev", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "Offline plan of stack 'dev'" in run.stdout
-
-
 def test_preflight_checks_the_project_image(tmp_path, capsys):
     """`trainstack preflight` reads trainer/Dockerfile and its requirements under --project-dir:
     the repository's own pass, a torch pin the base image does not carry fails with the fix."""

@@ -229,6 +229,7 @@ def test_data_repository_needs_persistent_2_and_the_artifacts_bucket(efa):
     assert_rejected_naming_the_key(efa, f"{VOL}.dataRepository", {}, f"trainstack:{VOL}.dataRepository", "PERSISTENT_2")  # fmt: skip
     del efa["volumes"]["checkpoints"]["deploymentType"]
     efa["artifacts"] = {"enabled": False}
+    del efa["servingJobs"]  # its model is in the bucket too
     assert_rejected_naming_the_key(efa, f"{VOL}.dataRepository", {}, f"trainstack:{VOL}.dataRepository", "artifacts.enabled")  # fmt: skip
 
 

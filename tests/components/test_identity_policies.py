@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from support import plan
+from support import inputs, plan
 from workload_support import stack_plan
 
 from aws_rules import iam_policy
+from components import engine_image
 from components import runtime_contract as rc
 from components.workloads import stack_contracts
 from trainstack.offline import plan as offline_plan
@@ -129,3 +130,50 @@ def test_references_resolve_and_a_resource_the_stack_lacks_drops_its_statement()
 def test_access_without_an_identity_is_refused():
     with pytest.raises(ValueError, match="AWS access needs an AWS identity"):
         _contract("a", READ, identity=False)
+
+
+# ------------------------------------------------------------------ the served models
+
+RULE = "aws:ecr/pullThroughCacheRule:PullThroughCacheRule"
+SECRET = "aws:secretsmanager/secret:Secret"
+
+
+def test_running_servers_pull_the_pinned_engine_through_the_cache_rule():
+    """The node roles may import the engine through the cache rule, whose Docker Hub secret
+    stays a secret; the servers run the pinned digest from that repository."""
+    result = _plan("full")
+    rule = inputs(result, RULE)
+    assert rule["upstreamRegistryUrl"] == "registry-1.docker.io"
+    secret = inputs(result, SECRET)
+    assert secret["name"].startswith("ecr-pullthroughcache/")
+    version = result.plan.one("aws:secretsmanager/secretVersion:SecretVersion")
+    assert "v1:CCCC" not in json.dumps(version.inputs)  # stays a secret in the engine
+    repo = next(
+        r
+        for r in result.plan.of_type("aws:ecr/repository:Repository")
+        if r.inputs["name"] == f"{rule['ecrRepositoryPrefix']}/vllm/vllm-openai"
+    )
+    assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+    policy = json.loads(inputs(result, "aws:ecr/repositoryPolicy:RepositoryPolicy")["policy"])
+    (statement,) = policy["Statement"]
+    # The GPU node group's role and Karpenter's node role.
+    assert len(statement["Principal"]["AWS"]) == 2
+    images = {
+        c["image"]
+        for m in result.manifests
+        if m["kind"] == "Deployment" and "trainstack.io/serving" in m["metadata"]["labels"]
+        for c in m["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {f"{repo.state['repositoryUrl']}@{engine_image.VLLM_DIGEST}"}
+    assert result.schema_errors == {} and result.policy_violations == []
+
+
+def test_the_serving_role_reads_models_and_nothing_else():
+    result = _plan("full")
+    policy = json.loads(
+        inputs(result, "aws:iam/rolePolicy:RolePolicy", "trainstack-artifacts-serving")["policy"]
+    )
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReadModels"]
+    assert read["Resource"].endswith("/models/*")

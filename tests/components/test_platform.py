@@ -66,6 +66,10 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment
         + ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "NetworkPolicy", "Deployment"]
         * (cfg.notifications.enabled and cfg.notifications.training_jobs)
+        # each served model (components/serving.py): its Deployment, Service and policy, and the
+        # serving identity's ServiceAccount when one reads its model from S3
+        + ["Deployment", "Service", "NetworkPolicy"] * len(cfg.serving_jobs)
+        + ["ServiceAccount"] * any(s.source.kind == "s3" for s in cfg.serving_jobs.values())
     )
 
 

@@ -103,6 +103,17 @@ class World:
             p for p in self.pods if (p.namespace, self.service_account.get(p.name)) in associated
         ]
 
+    def watchers(self) -> list[Pod]:
+        return [p for p in self.of("Deployment") if p.name.startswith("Deployment/jobwatch/")]
+
+    def servers(self) -> list[Pod]:
+        """The vLLM servers' pods (components/serving.py)."""
+        return [p for p in self.of("Deployment") if "trainstack.io/serving" in p.labels]
+
+    def s3_servers(self) -> set[str]:
+        cfg = self.result.config
+        return {n for n, s in cfg.serving_jobs.items() if s.source.kind == "s3"}
+
     def job_pods(self, job: str) -> list[Pod]:
         return [p for p in self.pods if p.labels.get("trainstack.io/job") == job]
 
@@ -143,8 +154,14 @@ def required_flows(w: World) -> list[tuple]:
         flows.append((w.operator, head_svc, 8265, "TCP"))
         for submitter in (p for p in w.of("RayJob", "submitter") if p in w.job_pods(job)):
             flows.append((submitter, head_svc, 8265, "TCP"))
-    for watcher in w.of("Deployment"):
+    for watcher in w.watchers():
         flows += [(watcher, w.api_server, 443, "TCP"), (watcher, SNS, 443, "TCP")]
+    for server in w.servers():
+        # components/serving.py: vLLM's port, for the dev pod; the s3 copy (the init
+        # container) reaches S3 with the serving identity.
+        flows += [(dev, server, 8000, "TCP") for dev in w.of("Pod")]
+        if server.labels["trainstack.io/serving"] in w.s3_servers():
+            flows.append((server, S3, 443, "TCP"))
     for dev in w.of("Pod"):
         flows += [(LB_CLIENT, dev, 2222, "TCP"), (LB_CLIENT, dev, 8888, "TCP")]
         flows += [(dev, S3, 443, "TCP"), (dev, HF_HUB, 443, "TCP")]
@@ -174,6 +191,13 @@ def blocked_flows(w: World) -> list[tuple]:
     for submitter in w.of("RayJob", "submitter"):
         for worker in w.of("RayJob", "worker-gpu"):
             flows.append((submitter, worker, 10002, "TCP"))
+    # A server answers the dev pod only: no job, no load balancer client, no other namespace;
+    # and it calls no job's pods.
+    for server in w.servers():
+        callers = [p for p in ours if "trainstack.io/job" in p.labels] + w.watchers()
+        flows += [(c, server, 8000, "TCP") for c in callers]
+        flows += [(other, server, 8000, "TCP"), (LB_CLIENT, server, 8000, "TCP")]
+        flows += [(server, p, 23456, "TCP") for p in ours if "trainstack.io/job" in p.labels]
     return flows
 
 
@@ -201,6 +225,7 @@ def test_the_full_stack_has_every_kind_of_workload():
         ("Deployment", None),
     ]:
         assert w.of(kind, part), (kind, part)
+    assert w.watchers() and w.servers()
     assert len(w.with_identity()) >= 4  # job pods, the dev pod and the watcher
 
 

@@ -5,6 +5,7 @@ the bucket's lifecycle rules; a restore that every rank fetches its share of, at
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -309,16 +310,31 @@ def test_two_ranks_upload_their_own_shards_and_a_new_volume_restores_from_them(
         assert {rel for rel in record if rel.endswith(".distcp")} == {
             rel for rel in steps[8]["files"] if rel.startswith(f"__{rank}_")
         }
-    # A new volume: both ranks fetch their shares, then resume where the first run stopped.
+    # An upload cut short before its manifest: a newer step with objects but no manifest.
+    torn = tmp_path / "step_00000010"
+    shutil.copytree(first.ckpt_dir / "step_00000008", torn)
+    for f in sorted(p for p in torn.rglob("*") if p.is_file())[:3]:
+        rel = f.relative_to(tmp_path).as_posix()
+        s3.upload_file(str(f), BUCKET, f"checkpoints/trainer/{rel}")
+    assert max(dict(s3_store.complete_steps(url, s3))) == 8
+    # A new volume: both ranks fetch their shares of S3's newest complete step, then resume
+    # where the first run stopped, to the losses of the uninterrupted run.
     second = ok(run_trainer(tmp_path / "b", *common, *up, nproc=2))
-    assert "s3: restored" in second.stdout and "resumed from" in second.stdout
+    assert "s3: restored" in second.stdout and "step_00000008" in second.stdout
+    assert "resumed from" in second.stdout
     assert second.losses() == {s: v for s, v in two_rank_run.losses().items() if s > 8}
     assert 12 in dict(s3_store.complete_steps(url, s3))
+    # The export, a Hugging Face directory, under models/JOB/ file by file.
+    for f in (second.ckpt_dir / "model").iterdir():
+        model = s3.head_object(Bucket=BUCKET, Key=f"models/trainer/{f.name}")
+        assert model["ContentLength"] == f.stat().st_size
 
 
 def test_sigterm_saves_and_waits_for_that_checkpoints_upload(s3, tmp_path):
-    # Under torchrun, as in a pod: the ranks save on SIGTERM, then wait for the upload of that
-    # step and its commit before exiting (a daemon thread would otherwise die with them).
+    # Under torchrun, as in a pod: SIGTERM reaches torchrun (PID 1), which passes it to the
+    # workers and gives them 30 s before SIGKILL. Every rank saves its part, then they wait for
+    # the upload of that step and its commit before exiting (a daemon thread would otherwise
+    # die with them).
     url = f"s3://{BUCKET}/checkpoints/sigterm"
     proc = start_trainer(
         tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0",
@@ -331,7 +347,9 @@ def test_sigterm_saves_and_waits_for_that_checkpoints_upload(s3, tmp_path):
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
     saved = checkpoint.latest(tmp_path / "ckpt")
     assert saved is not None and f"SIGTERM: saved step {saved[0]}" in out, err[-2000:]
+    assert sorted(p.name for p in (saved[1] / "rng").iterdir()) == ["rank_0.pt", "rank_1.pt"]
     assert f"s3: uploaded {saved[1].name}" in out
     assert saved[0] in dict(s3_store.complete_steps(url, s3))

@@ -1,5 +1,5 @@
 """`--expect-efa` (trainer/efa.py): NCCL's plugin lookup rules, the decision on what was found,
-and the selftest run in a subprocess without EFA (it must fail, saying why) and with stand-ins
+and the selftest run without EFA (it must fail, saying why) and with stand-ins
 for libfabric's fi_info, the aws-ofi-nccl plugin and the CUDA runtime (it must pass).
 
 The stand-in libraries are compiled here with the C compiler: ctypes then loads them, reads the
@@ -9,6 +9,7 @@ plugin's `ncclNetPlugin_vN` name and follows the libcudart.so link exactly as on
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_trainer_selftest import REPO, by_name, run_selftest
 
-from trainer import efa, exit_codes, node_check
+from trainer import efa, exit_codes, node_check, selftest
 
 CC = shutil.which("cc") or shutil.which("gcc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler to build the stand-in libraries")
@@ -153,8 +154,17 @@ def test_link_makes_the_unversioned_name_load_the_versioned_runtime(tmp_path):
 # ------------------------------------------------------------------ the selftest, end to end
 
 
-def test_expect_efa_fails_cleanly_without_efa(tmp_path):
-    code, report, stderr = run_selftest(tmp_path, "--level", "quick", "--expect-efa")
+def selftest_here(capsys, *args: str) -> tuple[int, dict, str]:
+    """The selftest in this process, where its checks need no fresh one: torch is imported
+    already and nothing is probed through the loader (run_selftest starts a process)."""
+    capsys.readouterr()
+    code = selftest.main(list(args))
+    out, err = capsys.readouterr()
+    return code, json.loads(out), err
+
+
+def test_expect_efa_fails_cleanly_without_efa(capsys):
+    code, report, stderr = selftest_here(capsys, "--level", "quick", "--expect-efa")
     assert code == 1 and not report["ok"] and report["expect_efa"] is True
     failed = [c for c in report["checks"] if not c["ok"]]
     assert [c["name"] for c in failed] == ["efa"], failed
@@ -165,13 +175,11 @@ def test_expect_efa_fails_cleanly_without_efa(tmp_path):
     assert "FAIL efa" in stderr
 
 
-def test_at_pod_start_a_failed_check_is_the_nodes_and_retryable(tmp_path):
+def test_at_pod_start_a_failed_check_is_the_nodes_and_retryable(capsys):
     """`--node-check` (the pod-start check, components/job_command.py): the same failure exits
     201, which the operator retries (kubeflow/trainer v1.9.3 IsRetryableExitCode: >= 128) on
     a new pod, instead of 1, which failed the whole job for one node."""
-    code, report, stderr = run_selftest(
-        tmp_path, "--level", "quick", "--expect-efa", "--node-check"
-    )
+    code, report, stderr = selftest_here(capsys, "--level", "quick", "--expect-efa", "--node-check")
     assert code == exit_codes.EXIT_NODE_CHECK == 201 and not report["ok"]
     assert "trainer.selftest: node check failed in pod" in stderr and "(efa)" in stderr
 
@@ -186,8 +194,8 @@ def test_node_check_failures_count_against_the_backoff_limit(tmp_path, capsys):
     assert "exiting 201" in capsys.readouterr().err
 
 
-def test_without_the_flag_efa_is_not_checked(tmp_path):
-    code, report, stderr = run_selftest(tmp_path, "--level", "quick")
+def test_without_the_flag_efa_is_not_checked(capsys):
+    code, report, stderr = selftest_here(capsys, "--level", "quick")
     assert code == 0, stderr
     assert by_name(report)["efa"]["detail"] == "not checked (no --expect-efa)"
 

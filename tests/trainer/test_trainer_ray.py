@@ -8,7 +8,7 @@ import math
 import os
 
 import pytest
-from trainer_support import _DIST_VARS, FAST
+from trainer_support import _DIST_VARS, FAST, ok, run_trainer
 
 from trainer import checkpoint, config, ray_train
 from trainer.metrics import read_records
@@ -140,6 +140,9 @@ def local_ray():
             ray.shutdown()
 
 
+TRAINER_ARGS = ("--max-steps", "4", "--checkpoint.interval", "2")
+
+
 def launcher_args(workdir, *trainer_args: str, max_failures: int = 0) -> list[str]:
     return [
         "--num-workers",
@@ -152,10 +155,7 @@ def launcher_args(workdir, *trainer_args: str, max_failures: int = 0) -> list[st
         "test",
         "--",
         *FAST,
-        "--max-steps",
-        "4",
-        "--checkpoint.interval",
-        "2",
+        *TRAINER_ARGS,
         "--checkpoint.dir",
         str(workdir / "ckpt"),
         "--metrics.out-dir",
@@ -164,49 +164,38 @@ def launcher_args(workdir, *trainer_args: str, max_failures: int = 0) -> list[st
     ]
 
 
-@pytest.fixture(scope="module")
-def plain_run(local_ray, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("ray_plain")
-    launch = ray_train.parse_args(launcher_args(workdir))
-    return workdir, ray_train.fit(launch, ray_train.check_trainer_args(launch))
-
-
 def losses(workdir) -> dict[int, float]:
     return {
         s: r["loss"] for s, r in read_records(workdir / "runs" / "metrics.jsonl", "train").items()
     }
 
 
-def test_ray_train_runs_two_ranks_and_checkpoints(plain_run):
-    workdir, result = plain_run
+def test_killed_worker_is_restarted_and_resumes_on_torchruns_course(local_ray, tmp_path):
+    """One Ray run on two workers: rank 1 SIGKILLs itself at step 3 of a fresh start, Ray Train
+    restarts both workers and the trainer resumes from step 2, its newest checkpoint. Its losses
+    are those of the same trainer under torchrun on two ranks, run uninterrupted: the Ray
+    worker's environment makes the same world (the reference is torchrun rather than a second
+    Ray run, which would cost a Ray Train start-up of worker processes for the same fact)."""
+    killed = tmp_path / "killed"
+    launch = ray_train.parse_args(
+        launcher_args(killed, "--debug.kill-at-step", "3", "--debug.kill-rank", "1", max_failures=1)
+    )
+    result = ray_train.fit(launch, ray_train.check_trainer_args(launch))
     out = result.return_value  # rank 0's exit code and the trainer's summary
     assert out["exit_code"] == 0 and out["world_size"] == 2 and out["steps"] == 4
-    assert [s for s, _ in checkpoint.complete(workdir / "ckpt")] == [2, 4]
-    summary = json.loads((workdir / "runs" / "summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["resumed_from"] == 0
+    assert result.path == str(killed / "ray" / "test")
+    assert [s for s, _ in checkpoint.complete(killed / "ckpt")] == [2, 4]
     # Both ranks wrote their part of each checkpoint.
-    assert sorted(os.listdir(workdir / "ckpt" / "step_00000004" / "rng")) == [
+    assert sorted(os.listdir(killed / "ckpt" / "step_00000004" / "rng")) == [
         "rank_0.pt",
         "rank_1.pt",
     ]
-    assert list(losses(workdir)) == [1, 2, 3, 4]
-    assert result.path == str(workdir / "ray" / "test")
-
-
-def test_killed_worker_is_restarted_and_resumes_from_the_checkpoint(plain_run, tmp_path):
-    # Rank 1 SIGKILLs itself at step 3 of a fresh start: Ray restarts both workers and the
-    # trainer resumes from step 2, its newest checkpoint, on the same course as the plain run.
-    code = ray_train.main(
-        launcher_args(
-            tmp_path, "--debug.kill-at-step", "3", "--debug.kill-rank", "1", max_failures=1
-        )
-    )
-    assert code == 0
-    assert [s for s, _ in checkpoint.complete(tmp_path / "ckpt")] == [2, 4]
-    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    summary = json.loads((killed / "runs" / "summary.json").read_text())
     assert summary["resumed_from"] == 2 and summary["world_size"] == 2 and summary["steps"] == 4
-    want, got = losses(plain_run[0]), losses(tmp_path)
-    assert got.keys() == want.keys()
+
+    reference = ok(run_trainer(tmp_path / "torchrun", *TRAINER_ARGS, nproc=2))
+    want, got = reference.losses(), losses(killed)
+    assert list(got) == [1, 2, 3, 4] and got.keys() == want.keys()
     assert all(math.isclose(got[s], want[s], rel_tol=1e-6) for s in want), (got, want)
 
 

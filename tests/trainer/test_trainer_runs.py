@@ -6,24 +6,24 @@ import json
 import math
 import shutil
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
+from torch.distributed.device_mesh import init_device_mesh
 from trainer_support import (
     CKPT_EVERY,
     STEPS,
-    _env,
     assert_close,
     export_tensors,
     ok,
+    one_rank_gloo,
     run_trainer,
     start_trainer,
 )
 
-from trainer import checkpoint, export, logline
+from trainer import batches, checkpoint, config, export, logline, tokenizer, train
+from trainer.distributed import Dist
 
 
 def test_single_process_trains_and_records(single_run):
@@ -207,81 +207,29 @@ def test_sigterm_saves_a_checkpoint_and_truncated_ones_are_ignored(tmp_path):
     assert max(run.losses()) == saved[0] + 2
 
 
-def test_sigterm_to_torchrun_saves_on_every_rank(tmp_path):
-    # In a pod, SIGTERM reaches torchrun (PID 1), which passes it to the workers and gives them
-    # 30 s before SIGKILL.
-    proc = start_trainer(tmp_path, "--max-steps", "100000", "--checkpoint.interval", "0", nproc=2)
-    out, err = terminate_after(proc, tmp_path / "runs" / "metrics.jsonl", 3)
-    assert proc.returncode != 0
-    saved = checkpoint.latest(tmp_path / "ckpt")
-    assert saved is not None and f"SIGTERM: saved step {saved[0]}" in out
-    assert sorted(p.name for p in (saved[1] / "rng").iterdir()) == ["rank_0.pt", "rank_1.pt"]
+def test_nan_leaves_weights_and_optimizer_untouched():
+    cfg = config.build("tiny", {"debug": {"nan_at_step": 1}})
+    with one_rank_gloo():
+        d = Dist(0, 0, 1, torch.device("cpu"), init_device_mesh("cpu", (1,)))
+        model = train.build_model(cfg, d)
+        opt, _ = train.build_optimizer(model, cfg, d.device)
+        before = {k: v.full_tensor().clone() for k, v in model.state_dict().items()}
+        micro = batches.ShardedBatches(cfg, tokenizer.load(None), 0, 1).next_step()
+        with pytest.raises(train.NonFiniteError):
+            train.train_step(model, opt, micro, cfg, d, step=1)
+        after = model.state_dict()
+        assert all(torch.equal(before[k], after[k].full_tensor()) for k in before)
+        assert len(opt.state) == 0
 
 
-def test_nan_loss_aborts_before_the_optimizer_step(tmp_path):
-    run = run_trainer(
-        tmp_path,
-        "--max-steps",
-        "6",
-        "--debug.nan-at-step",
-        "3",
-        "--checkpoint.interval",
-        "2",
-        nproc=2,
-    )
-    assert run.returncode != 0
-    assert "stopped before the optimizer step" in run.stderr
-    assert "step 3: loss nan" in run.stderr
-    assert max(run.losses()) == 2
-
-
-NAN_PROBE = """
-import json, torch
-from trainer import config, distributed, train, batches, tokenizer
-from trainer.exit_codes import exit_process
-cfg = config.build("tiny", {"debug": {"nan_at_step": 1}})
-d = distributed.init()
-model = train.build_model(cfg, d)
-opt, _ = train.build_optimizer(model, cfg, d.device)
-before = {k: v.full_tensor().clone() for k, v in model.state_dict().items()}
-micro = batches.ShardedBatches(cfg, tokenizer.load(None), 0, 1).next_step()
-try:
-    train.train_step(model, opt, micro, cfg, d, step=1)
-    raised = False
-except train.NonFiniteError:
-    raised = True
-after = model.state_dict()
-print(json.dumps({"raised": raised,
-                  "unchanged": all(torch.equal(before[k], after[k].full_tensor()) for k in before),
-                  "optimizer_state": len(opt.state)}))
-distributed.shutdown()
-exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
-"""
-
-
-def test_nan_leaves_weights_and_optimizer_untouched(tmp_path):
-    p = subprocess.run(
-        [sys.executable, "-c", NAN_PROBE],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert p.returncode == 0, p.stderr
-    result = __import__("json").loads(p.stdout.strip().splitlines()[-1])
-    assert result == {"raised": True, "unchanged": True, "optimizer_state": 0}
-
-
-def test_bad_config_exits_2_naming_the_option(tmp_path):
-    run = run_trainer(tmp_path, "--micro-batch-size", "3")
+def test_bad_config_exits_2_naming_the_option(tmp_path, capsys):
+    run = run_trainer(tmp_path, "--micro-batch-size", "3")  # the process's own exit code
     assert run.returncode == 2
     assert "global_batch_size=8: must be a multiple of micro_batch_size=3" in run.stderr
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    run = run_trainer(tmp_path, "--checkpoint.dir", str(blocker / "ckpt"))
-    assert run.returncode == 2
-    assert f"checkpoint.dir={blocker / 'ckpt'}: not writable" in run.stderr
+    assert train.main(["--preset", "tiny", "--checkpoint.dir", str(blocker / "ckpt")]) == 2
+    assert f"checkpoint.dir={blocker / 'ckpt'}: not writable" in capsys.readouterr().err
 
 
 def test_batch_not_divisible_by_ranks_is_reported(tmp_path):

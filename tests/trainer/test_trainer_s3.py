@@ -1,14 +1,13 @@
-"""Checkpoints, models and data in S3, against moto in server mode on localhost: the trainer
-runs as real processes that reach the fake S3 through AWS_ENDPOINT_URL (boto3 reads it)."""
+"""Models and data in S3, against moto in server mode on localhost (checkpoints in S3, and a
+run resumed from them: test_s3_transfers.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import boto3
 import pytest
-from trainer_support import CKPT_EVERY, STEPS, moto_s3, ok, run_trainer
+from trainer_support import moto_s3
 
 from trainer import s3_store
 from trainer.config_sections import DataConfig
@@ -22,35 +21,6 @@ URL = f"s3://{BUCKET}/checkpoints/job"
 def s3_env():
     with moto_s3(BUCKET) as client:
         yield client
-
-
-def test_checkpoints_go_to_s3_and_a_new_volume_resumes_from_them(s3_env, single_run, tmp_path):
-    s3 = s3_env
-    common = ["--max-steps", str(STEPS), "--checkpoint.interval", str(CKPT_EVERY)]
-    up = ["--checkpoint.upload", URL, "--checkpoint.upload-every", "1"]
-    first = ok(run_trainer(tmp_path / "a", *common, *up, "--stop-at", "8"))
-    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8]
-    assert "s3: uploaded step_00000008" in first.stdout
-
-    # An upload cut short before its manifest: a newer step with objects but no manifest.
-    shutil.copytree(first.ckpt_dir / "step_00000008", tmp_path / "step_00000010")
-    for f in sorted((tmp_path / "step_00000010").rglob("*"))[:3]:
-        if f.is_file():
-            rel = f.relative_to(tmp_path).as_posix()
-            s3.upload_file(str(f), BUCKET, f"checkpoints/job/{rel}")
-    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8]
-
-    # The volume is gone: a new run in an empty directory resumes from S3's newest complete step.
-    second = ok(run_trainer(tmp_path / "b", *common, *up))
-    assert "s3: restored" in second.stdout and "step_00000008" in second.stdout
-    assert "resumed from" in second.stdout
-    want = {s: v for s, v in single_run.losses().items() if s > 8}
-    assert second.losses() == want  # the same losses as the uninterrupted run
-    assert [s for s, _ in s3_store.complete_steps(URL)] == [4, 8, 12]
-    # The export, a Hugging Face directory, under models/JOB/ file by file.
-    for f in (second.ckpt_dir / "model").iterdir():
-        model = s3.head_object(Bucket=BUCKET, Key=f"models/job/{f.name}")
-        assert model["ContentLength"] == f.stat().st_size
 
 
 def test_models_go_under_models(s3_env):

@@ -66,5 +66,6 @@ def test_a_non_finite_loss_stops_before_its_optimizer_step(tmp_path):
     )
     assert run.returncode != 0
     assert "stopped before the optimizer step" in run.stderr
+    assert "step 3: loss nan" in run.stderr
     assert max(run.losses()) == 2
     assert checkpoint.latest(tmp_path / "ckpt")[0] == 2

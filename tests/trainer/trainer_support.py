@@ -75,6 +75,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def _env() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _DIST_VARS}
     env["OMP_NUM_THREADS"] = "1"
+    # Inductor compiles in the process itself, not in a pool of worker processes that each
+    # import torch again (torch 2.13 torch/_inductor/config.py decide_compile_threads): on two
+    # cores the pool's start-up cost more than its parallel compiles saved.
+    env["TORCHINDUCTOR_COMPILE_THREADS"] = "1"
     # This checkout's trainer, not whichever one the venv's editable install points at.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env

@@ -1,6 +1,7 @@
 """What a stack costs per hour, idle and with every GPU pool at its ceiling: the price table
 (prices.py), the plan's resources priced by type (resources.py, resource_types.py), the estimate
-(pricing.py, the dev pod's line in dev_pod.py) and its text report (report.py)."""
+(pricing.py, the dev pod's line in dev_pod.py, the served models' in serving.py) and its text
+report (report.py)."""
 
 from .dev_pod import DevPodCost
 from .items import Item
@@ -8,6 +9,7 @@ from .prices import PRICES_FILE, PriceError, PriceTable, Source, load_prices
 from .pricing import CostReport, PoolCost, estimate
 from .report import format_report, idle_lines, unpriced_lines
 from .resources import RULES, Resource, ResourceCost, UnpricedLine, known, price_resources
+from .serving import ServingCost
 
 __all__ = [
     "PRICES_FILE",
@@ -20,6 +22,7 @@ __all__ = [
     "RULES",
     "Resource",
     "ResourceCost",
+    "ServingCost",
     "Source",
     "UnpricedLine",
     "estimate",

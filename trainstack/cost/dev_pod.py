@@ -81,17 +81,29 @@ def dev_pod_cost(cfg: PlatformConfig, prices: PriceTable) -> DevPodCost | None:
     stop = d.idle_stop_after if d.idle_stop_seconds is not None else None
     if not facts.karpenter:
         return DevPodCost(d.node_pool, False, smallest.name, (), stop)
-    used_by = f"trainstack:karpenter.nodePools.{d.node_pool}"
+    name, items = node_items(cfg, d.node_pool, d.gpus, prices, "dev pod")
+    return DevPodCost(d.node_pool, True, name, items, stop)
+
+
+def node_items(
+    cfg: PlatformConfig, pool: str, gpus: int, prices: PriceTable, what: str
+) -> tuple[str, tuple[Item, ...]]:
+    """The node a pod of `gpus` GPUs brings up on Karpenter pool `pool`: the cheapest allowed
+    instance type at least as big as the smallest that holds it (the pod is sized for that
+    one), with its root disk; (its type, its items). The pool has an instance that fits."""
+    facts = cfg.pools()[pool]
+    smallest = facts.smallest_fitting(gpus)
+    assert smallest is not None
+    used_by = f"trainstack:karpenter.nodePools.{pool}"
     fits = [
         i
         for i in facts.instances
-        if i.gpus >= d.gpus and i.vcpus >= smallest.vcpus and i.memory_gib >= smallest.memory_gib
+        if i.gpus >= gpus and i.vcpus >= smallest.vcpus and i.memory_gib >= smallest.memory_gib
     ]
     cheapest = min(fits, key=lambda i: prices.instance(i.name, used_by))
-    disk = cfg.node_pools[d.node_pool].disk_size_gib
+    disk = cfg.node_pools[pool].disk_size_gib
     price = prices.instance(cheapest.name, used_by)
-    items = (
-        Item(f"dev pod: {cheapest.name}", 1, cheapest.name, price, "instances"),
-        Item("dev pod: root disk", disk, "GiB gp3", prices.gp3_gib, "gp3GbMonth"),
+    return cheapest.name, (
+        Item(f"{what}: {cheapest.name}", 1, cheapest.name, price, "instances"),
+        Item(f"{what}: root disk", disk, "GiB gp3", prices.gp3_gib, "gp3GbMonth"),
     )
-    return DevPodCost(d.node_pool, True, cheapest.name, items, stop)

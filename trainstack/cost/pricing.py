@@ -31,6 +31,7 @@ from .dev_pod import DevPodCost, dev_pod_cost
 from .items import Item
 from .prices import PriceTable, Source, load_prices
 from .resources import Resource, UnpricedLine, price_resources
+from .serving import ServingCost, serving_costs
 
 # components' config and catalog load botocore (~0.3 s); the CLI builds its parser on every
 # command, so they load only when a stack is priced.
@@ -96,6 +97,8 @@ class CostReport:
     dev_pod: DevPodCost | None = None
     # The plan's resources left out of the idle figure, and why (resources.py).
     unpriced: tuple[UnpricedLine, ...] = ()
+    # Each served model; the running ones on Karpenter pools are in idle_hourly (serving.py).
+    serving: tuple[ServingCost, ...] = ()
 
     def unpriced_of(self, *kinds: str) -> list[UnpricedLine]:
         return [u for u in self.unpriced if u.kind in kinds]
@@ -107,6 +110,7 @@ class CostReport:
         }
         if self.dev_pod is not None:
             used |= {i.price for i in self.dev_pod.items}
+        used |= {i.price for s in self.serving for i in s.per_replica}
         return {k: s for k, s in self.prices.sources.items() if k in used}
 
     def unconfirmed(self) -> list[str]:
@@ -118,8 +122,13 @@ class CostReport:
         return sum(i.hourly for i in self.fixed)
 
     @property
+    def serving_hourly(self) -> float:
+        """The running servers' own nodes: they run whether or not anything trains."""
+        return sum(s.hourly for s in self.serving)
+
+    @property
     def idle_hourly(self) -> float:
-        return self.fixed_hourly + sum(p.idle_hourly for p in self.pools)
+        return self.fixed_hourly + sum(p.idle_hourly for p in self.pools) + self.serving_hourly
 
     @property
     def ceiling_hourly(self) -> float:
@@ -149,6 +158,7 @@ class CostReport:
             "fixed": [i.to_dict() for i in self.fixed],
             "pools": [p.to_dict() for p in self.pools],
             "devPod": self.dev_pod.to_dict() if self.dev_pod else None,
+            "serving": [s.to_dict() for s in self.serving],
             "unpriced": [u.to_dict() for u in self.unpriced],
             "sources": {k: s.model_dump() for k, s in self.sources().items()},
             "notes": list(self.notes),
@@ -356,5 +366,6 @@ def estimate(
         cluster=cfg.cluster.name,
         gpu_ceiling=cfg.gpu_ceiling(),
         dev_pod=dev_pod_cost(cfg, prices),
+        serving=serving_costs(cfg, prices),
         unpriced=by_resource.unpriced,
     )

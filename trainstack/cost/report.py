@@ -14,7 +14,8 @@ def _usd(x: float) -> str:
 def idle_lines(report: CostReport) -> list[str]:
     """The idle items as a table, its total last."""
     lines = [f"  {'item':<42} {'count':>6} {'unit':<14} {'$/h each':>9} {'$/h':>9}"]
-    for i in list(report.fixed) + [i for p in report.pools for i in p.idle]:
+    serving = [i for s in report.serving for i in s.items]
+    for i in list(report.fixed) + [i for p in report.pools for i in p.idle] + serving:
         count = f"{i.quantity:g}"
         lines.append(
             f"  {i.what:<42} {count:>6} {i.unit:<14} {i.unit_hourly:>9.4f} {i.hourly:>9.4f}"
@@ -39,6 +40,10 @@ def format_report(report: CostReport) -> str:
     ]
 
     lines += ["Idle (no training job running):"] + idle_lines(report) + [""]
+
+    if report.serving:
+        lines += ["Served models (a running one is in the idle figure):"]
+        lines += [f"  {s.summary()}" for s in report.serving] + [""]
 
     if report.dev_pod is not None:
         dp = report.dev_pod

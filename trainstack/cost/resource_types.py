@@ -36,6 +36,14 @@ USAGE: dict[str, str] = {
     "aws:codebuild/webhook:Webhook": "CodeBuild minutes of the builds it starts",
 }
 
+# Billed while idle, but with no rate in the price table: said, never guessed.
+MISSING: dict[str, str] = {
+    "aws:secretsmanager/secret:Secret": (
+        "Secrets Manager: a monthly charge per secret (the Docker Hub token ECR pulls the vLLM "
+        "image with), plus API calls; no rate in prices.yaml"
+    ),
+}
+
 # No charge of their own while idle.
 _KUBERNETES = "a Kubernetes object: runs on, or configures, the nodes priced above"
 FREE: dict[str, str] = {
@@ -76,6 +84,10 @@ FREE: dict[str, str] = {
         )
     },
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": "a setting of its repository: no charge",
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": "a setting of its repository: no charge",
+    "aws:ecr/pullThroughCacheRule:PullThroughCacheRule": (
+        "ECR: no charge for a rule; what it caches is billed as its repository's storage"
+    ),
     "aws:sqs/queuePolicy:QueuePolicy": "a setting of its queue: no charge",
     "aws:sns/topicPolicy:TopicPolicy": "a setting of its topic: no charge",
     "aws:cloudwatch/eventRule:EventRule": (
@@ -128,5 +140,6 @@ INCLUDED: dict[str, str] = {
     "kubernetes:karpenter.sh/v1:NodePool": "priced per NodePool: zero nodes at idle",
     "kubernetes:karpenter.k8s.aws/v1:EC2NodeClass": "its nodes are priced with their NodePool",
     "kubernetes:core/v1:PersistentVolume": "priced with the file system it binds",
+    "aws:secretsmanager/secretVersion:SecretVersion": "the value of its secret, priced with it",
     "aws:efs/mountTarget:MountTarget": "billed with its EFS file system (no charge of its own)",
 }

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from .items import Item
 from .prices import PriceTable
-from .resource_types import FREE, INCLUDED, USAGE
+from .resource_types import FREE, INCLUDED, MISSING, USAGE
 
 Kind = Literal["usage", "free", "included", "missing", "unknown"]
 
@@ -248,6 +248,7 @@ RULES: dict[str, Rule] = {
     **{t: _static("usage", why) for t, why in USAGE.items()},
     **{t: _static("free", why) for t, why in FREE.items()},
     **{t: _static("included", why) for t, why in INCLUDED.items()},
+    **{t: _static("missing", why) for t, why in MISSING.items()},
 }
 
 

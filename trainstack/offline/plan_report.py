@@ -7,7 +7,7 @@ from __future__ import annotations
 import shlex
 from collections import Counter
 
-from components import dev_pod
+from components import dev_pod, engine_image
 from components.config import PlatformConfig, TrainingJobConfig, key
 from components.job_memory import JobMemory, job_memory
 from components.notification_policies import existing_topic_grants
@@ -122,6 +122,66 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     return lines + [""]
 
 
+def _serving_lines(result: PlanResult) -> list[str]:
+    """The served models as the jobs are shown: pool, GPUs, parallelism, model and whether
+    `pulumi up` runs them; and where their engine image comes from."""
+    cfg = result.config
+    if not cfg.serving_jobs:
+        return []
+    lines = [
+        f"Served models (vLLM OpenAI-compatible servers) in namespace {cfg.jobs_namespace}:",
+        f"  {'name':<16} {'pool':<12} {'replicas':>8} {'GPUs/replica':>12} {'TP':>3} "
+        f"{'DP':>3} {'max len':>8}  {'on-up':<8} model",
+    ]
+    gpus = {True: 0, False: 0}  # by running: what the servers hold
+    for name, s in cfg.serving_jobs.items():
+        gpus[s.running] += max(s.replicas, 1) * s.gpus
+        lines.append(
+            f"  {name:<16} {s.node_pool:<12} {s.replicas:>8} {s.gpus:>12} {s.tp:>3} "
+            f"{s.data_parallel:>3} {s.max_model_len:>8}  {'serves' if s.running else 'stopped':<8} "
+            f"{s.model}"
+        )
+    for name, s in cfg.serving_jobs.items():
+        if not s.running:
+            lines.append(
+                f"  {name}: stopped: set {key('servingJobs', name, 'replicas')}: 1 to serve "
+                "(then `pulumi up`)"
+            )
+    ns = "" if cfg.jobs_namespace == "training" else f" -n {cfg.jobs_namespace}"
+    lines.append(
+        f"  Serving GPUs on `pulumi up`: {gpus[True]} running, {gpus[False]} waiting in "
+        f"stopped servers (one replica each); query one with "
+        f"`trainstack serve connect <name>{ns}`"
+    )
+    lines += _engine_lines(result)
+    return lines + [""]
+
+
+def _engine_lines(result: PlanResult) -> list[str]:
+    cfg = result.config
+    own = [n for n, s in cfg.serving_jobs.items() if s.image is not None]
+    lines = [f"  {n}: runs its own image {cfg.serving_jobs[n].image}" for n in own]
+    if len(own) == len(cfg.serving_jobs):
+        return lines
+    image = result.plan.outputs.get("engineImage")
+    lines.append(
+        f"  engine: vllm/vllm-openai:{engine_image.VLLM_TAG}@{engine_image.VLLM_DIGEST}, "
+        f"pulled by the nodes as {image}"
+    )
+    rules = result.plan.of_type("aws:ecr/pullThroughCacheRule:PullThroughCacheRule")
+    if rules:
+        lines.append(
+            "  (an ECR pull-through cache rule imports it from Docker Hub on the first pull)"
+        )
+    else:
+        lines.append(
+            "  NOTICE: no pull-through cache rule yet: it needs trainstack:dockerHubUser and "
+            "the secret trainstack:dockerHubToken (a Docker Hub access token); stopped "
+            "servers pull nothing, a running one could not start without them"
+        )
+    return lines
+
+
 def _memory_line(name: str, m: JobMemory) -> str:
     """One job's GPU memory per rank by the trainer's memory model, and whether it fits."""
     whose = "as configured" if m.named_mode else "the model's choice"
@@ -194,6 +254,7 @@ def _cost_lines(result: PlanResult) -> list[str]:
     lines += cost.idle_lines(report)
     if report.dev_pod is not None:
         lines.append(f"  {report.dev_pod.summary()}")
+    lines += [f"  {s.summary()}" for s in report.serving]
     unconfirmed = report.unconfirmed()
     if unconfirmed:
         lines.append(
@@ -273,7 +334,8 @@ def summary(result: PlanResult) -> str:
         ]
     lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
     lines += _cost_lines(result) + [""]
-    lines += _image_lines(result) + _job_lines(cfg) + _notification_lines(cfg)
+    lines += _image_lines(result) + _job_lines(cfg) + _serving_lines(result)
+    lines += _notification_lines(cfg)
     n, unchecked = len(result.manifests), result.unchecked
     # The unchecked kinds are named whether or not the checked ones have errors.
     not_checked = (
