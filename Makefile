@@ -35,7 +35,7 @@ train: venv
 		--preset tiny --max-steps $(DEMO_STEPS) --checkpoint.interval 50 \
 		--metrics.val-interval 50 --metrics.log-interval 20 \
 		--checkpoint.dir $(DEMO_DIR)/checkpoints \
-		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model.pt
+		--metrics.out-dir $(DEMO_DIR)/run --checkpoint.export $(DEMO_DIR)/model
 
 # This trainer against transformers' LlamaForCausalLM, same shape and FSDP2 wrapping, on this CPU.
 # The bench's own venv: torch first at the trainer's pin, then everything else under a constraint

@@ -13,22 +13,17 @@ import json
 import os
 import re
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
     get_model_state_dict,
     get_optimizer_state_dict,
     set_model_state_dict,
     set_optimizer_state_dict,
 )
-
-from .config_sections import ModelConfig
-from .model import Transformer
 
 STATE_FILE = "trainer_state.json"
 _COMPLETE = re.compile(r"^step_(\d{8})$")
@@ -171,37 +166,3 @@ def load(path: str | Path, model, optimizer, rank: int, device: torch.device) ->
             torch.cuda.set_rng_state(rng["cuda"], device)
     with open(path / STATE_FILE) as f:
         return json.load(f)
-
-
-def export_full(model, out: str | Path, rank: int) -> Path | None:
-    """Consolidated weights in one `torch.save` file (rank 0 writes; all ranks must call)."""
-    full = get_model_state_dict(
-        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
-    )
-    out = Path(out)
-    if rank == 0:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        torch.save(full, tmp)
-        os.replace(tmp, out)
-    dist.barrier()
-    return out if rank == 0 else None
-
-
-def export_from_checkpoint(ckpt: str | Path, out: str | Path) -> Path:
-    """Consolidated model weights from a sharded checkpoint, in one process, no process group."""
-    ckpt = Path(ckpt)
-    stored = json.loads((ckpt / STATE_FILE).read_text())["config"]
-    # Only the model's shape is read: the rest of a stored config may name options this trainer
-    # no longer has (metrics.progress, before it was removed).
-    with torch.device("meta"):
-        model = Transformer(ModelConfig.model_validate(stored["model"]), rope_len=stored["seq_len"])
-    model.to_empty(device="cpu")  # every weight is overwritten by the load
-    state = {"model": model.state_dict()}
-    with warnings.catch_warnings():  # "assuming ... a single process": that is the point here
-        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
-        dcp.load(state, checkpoint_id=str(ckpt), no_dist=True)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state["model"], out)
-    return out

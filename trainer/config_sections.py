@@ -84,6 +84,13 @@ class ModelConfig(Section):
     tie_embeddings: bool = Field(
         default=False, description="the output layer shares the token embedding's weights"
     )
+    init_from: str | None = Field(
+        default=None,
+        description="start a fresh run from these Hugging Face Llama weights: a local directory "
+        "with config.json and model.safetensors (or shards and their index). The model keys "
+        "must agree with its config.json, and its tokenizer.json is the run's unless "
+        "data.tokenizer is set; a resumed run takes its checkpoint instead; none: random init",
+    )
     init_std: float = Field(
         default=0.02,
         gt=0,
@@ -226,15 +233,25 @@ class CheckpointConfig(Section):
     )
     export: str | None = Field(
         default=None,
-        description="file to write the consolidated "
-        "model weights to at the end (one torch.save file); none: no "
-        "export",
+        description="directory to write the model to at the end, in Hugging Face format "
+        "(config.json, model.safetensors, the tokenizer): what transformers and vLLM load; "
+        "none: no export",
+    )
+    export_dtype: Literal["bfloat16", "float32"] = Field(
+        default="bfloat16",
+        description="dtype of the exported weights (the trainer's own are float32)",
+    )
+    export_shard_gb: float = Field(
+        default=5.0,
+        gt=0,
+        description="the export's weights are split into files of at most this many GB, "
+        "listed by model.safetensors.index.json",
     )
     upload: str | None = Field(
         default=None,
         pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
         description="s3://BUCKET/checkpoints/JOB: the consolidated export goes to "
-        "s3://BUCKET/models/JOB at the end (to checkpoint.dir/model.pt when checkpoint.export "
+        "s3://BUCKET/models/JOB at the end (to checkpoint.dir/model when checkpoint.export "
         "is unset), every checkpoint.upload_every-th checkpoint here, and a run with no local "
         "checkpoint resumes from the newest complete one here (trainer/s3_store.py)",
     )

@@ -183,7 +183,7 @@ class Transformer(nn.Module):
         for name, param in self.named_parameters():
             # Wrappers (activation checkpointing) must not change a parameter's seed.
             name = name.replace("_checkpoint_wrapped_module.", "")
-            local, row0 = _local_rows(param)
+            local, row0 = local_rows(param)
             std = self._init_std(name)
             if std is None:
                 local.fill_(1.0)
@@ -230,7 +230,7 @@ def fill_rows(out: torch.Tensor, shape: torch.Size, row0: int, std: float, param
         out[a - row0 : b - row0].copy_(drawn[a - lo : b - lo])
 
 
-def _local_rows(param: torch.Tensor) -> tuple[torch.Tensor, int]:
+def local_rows(param: torch.Tensor) -> tuple[torch.Tensor, int]:
     """This rank's part of a parameter and the index of its first row. FSDP2 shards dim 0
     (torch.chunk-style, the last ranks may hold fewer or no rows)."""
     if not isinstance(param, DTensor):

@@ -46,7 +46,7 @@ class Uploads:
     @property
     def default_export(self) -> str | None:
         """With uploads on, a run always exports: the model is what `models/` is for."""
-        return os.path.join(self.cfg.dir, "model.pt") if self.url else None
+        return os.path.join(self.cfg.dir, "model") if self.url else None
 
     def _say(self, msg: str) -> None:
         if self.d.is_main:
@@ -101,5 +101,5 @@ class Uploads:
         if not self.url:
             return
         if path is not None and self.d.is_main:
-            self._say(f"s3: uploaded {s3_store.upload_file(path, s3_store.models_url(self.url))}")
+            self._say(f"s3: uploaded {s3_store.upload_model(path, s3_store.models_url(self.url))}")
         dist.barrier(group=self.group)

@@ -24,6 +24,8 @@ from . import (
     checkpoint_async,
     config,
     distributed,
+    hf_export,
+    hf_init,
     logline,
     metrics,
     s3_sync,
@@ -229,12 +231,17 @@ def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
 def run(cfg: config.TrainConfig) -> dict:
     d = distributed.init(cfg.parallel.timeout_s)
     cfg.check_world(d.world_size)
+    cfg, init = hf_init.prepare(cfg)  # model.init_from: its shape and tokenizer
+    if cfg.checkpoint.export:
+        hf_export.check_target(cfg.checkpoint.export)
     # Every rank checks, so a bad path stops them all instead of leaving some in a collective.
     config.check_writable(cfg.checkpoint.dir)
     config.check_writable(cfg.metrics.out_dir, "metrics.out_dir")
     torch.manual_seed(cfg.seed + d.rank)
     tok = tokenizer.load(cfg.data.tokenizer)
     batches.check_vocab(cfg, tok)
+    if init is not None:
+        hf_init.check_tokenizer(init, tok, cfg.data.tokenizer)
 
     model = build_model(cfg, d)
     optimizer, sched = build_optimizer(model, cfg, d.device)
@@ -269,6 +276,13 @@ def run(cfg: config.TrainConfig) -> dict:
         sched.load_state_dict(state["scheduler"])
         start, data_state = state["step"], state["data"]
         _say(d, logline.Resumed(start, str(found[1]), state["world_size"]).format())
+    elif init is not None:  # a fresh run only: a resume's weights are its checkpoint's
+        got = hf_init.load_weights(model, init)
+        _say(
+            d,
+            f"trainer: weights from {init.directory} ({got.tensors} tensors; rank 0 read "
+            f"{got.read_bytes / 2**20:.1f} of {got.total_bytes / 2**20:.1f} MiB)",
+        )
     data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
     val = batches.validation_set(cfg, tok, d.rank, d.world_size)
     rec = metrics.Recorder(
@@ -388,7 +402,14 @@ def run(cfg: config.TrainConfig) -> dict:
     exported = None
     export_to = cfg.checkpoint.export or uploads.default_export
     if export_to:
-        exported = checkpoint.export_full(model, export_to, d.rank)
+        exported = hf_export.export_full(
+            model,
+            cfg,
+            export_to,
+            d.rank,
+            cfg.checkpoint.export_dtype,
+            int(cfg.checkpoint.export_shard_gb * 1e9),
+        )
         uploads.exported(exported)
     summary = {
         "kind": "summary",

@@ -21,7 +21,9 @@ def single_run(tmp_path_factory) -> Run:
             "--checkpoint.keep",
             "5",
             "--checkpoint.export",
-            "weights.pt",
+            "weights",
+            "--checkpoint.export-dtype",  # exact: compared with exports of its checkpoints
+            "float32",
             "--metrics.plot",  # the one run that draws loss.png
             "true",
         )

@@ -54,7 +54,7 @@ def test_the_export_is_copied_by_its_path_under_the_prefix(tmp_path):
 
 
 def test_a_prefix_without_a_model_is_refused_with_exit_2(tmp_path, monkeypatch, capsys):
-    old = {"models/job/model.pt": b"x"}  # the trainer's own export format
+    old = {"models/job/model.pt": b"x"}  # the trainer's export before it was a directory
     with pytest.raises(model_fetch.FetchError, match=r"no config\.json and no \*\.safetensors"):
         model_fetch.fetch(f"s3://{BUCKET}/models/job", tmp_path, FakeS3(old))
     monkeypatch.setattr(model_fetch.s3_store, "client", lambda: FakeS3(old))

@@ -324,8 +324,10 @@ def test_two_ranks_upload_their_own_shards_and_a_new_volume_restores_from_them(
     assert "resumed from" in second.stdout
     assert second.losses() == {s: v for s, v in two_rank_run.losses().items() if s > 8}
     assert 12 in dict(s3_store.complete_steps(url, s3))
-    model = s3.head_object(Bucket=BUCKET, Key="models/trainer/model.pt")
-    assert model["ContentLength"] == (second.ckpt_dir / "model.pt").stat().st_size
+    # The export, a Hugging Face directory, under models/JOB/ file by file.
+    for f in (second.ckpt_dir / "model").iterdir():
+        model = s3.head_object(Bucket=BUCKET, Key=f"models/trainer/{f.name}")
+        assert model["ContentLength"] == f.stat().st_size
 
 
 def test_sigterm_saves_and_waits_for_that_checkpoints_upload(s3, tmp_path):

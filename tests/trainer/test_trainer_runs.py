@@ -15,6 +15,7 @@ from trainer_support import (
     CKPT_EVERY,
     STEPS,
     assert_close,
+    export_tensors,
     ok,
     one_rank_gloo,
     run_trainer,
@@ -88,11 +89,11 @@ def test_two_ranks_match_one_process(single_run, two_rank_run):
 
 
 def test_consolidated_export_from_a_sharded_checkpoint(single_run, two_rank_run, tmp_path):
-    want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
+    want = export_tensors(single_run.workdir / "weights")
     for run, atol in ((single_run, 0.0), (two_rank_run, 1e-5)):
         # The newest complete checkpoint under the root: step 12.
-        assert export.main([str(run.ckpt_dir), str(tmp_path / "w.pt")]) == 0
-        got = torch.load(tmp_path / "w.pt", weights_only=True)
+        assert export.main([str(run.ckpt_dir), str(tmp_path / "w"), "--dtype", "float32"]) == 0
+        got = export_tensors(tmp_path / "w")
         assert got.keys() == want.keys()
         for k in want:
             # Same process: identical. Two ranks: reduction order differs in the last bits, and
@@ -109,9 +110,9 @@ def test_export_of_a_single_run_checkpoint_that_names_a_removed_option(single_ru
     state = json.loads((old / checkpoint.STATE_FILE).read_text())
     state["config"]["metrics"]["progress"] = "auto"
     (old / checkpoint.STATE_FILE).write_text(json.dumps(state))
-    assert export.main([str(old), str(tmp_path / "w.pt")]) == 0
-    got = torch.load(tmp_path / "w.pt", weights_only=True)
-    want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
+    assert export.main([str(old), str(tmp_path / "w"), "--dtype", "float32"]) == 0
+    got = export_tensors(tmp_path / "w")
+    want = export_tensors(single_run.workdir / "weights")
     assert step == STEPS and all(torch.equal(got[k], want[k]) for k in want)
 
 
@@ -132,13 +133,15 @@ def test_resume_is_bit_for_bit(single_run, tmp_path):
             "--checkpoint.interval",
             "0",
             "--checkpoint.export",
-            "weights.pt",
+            "weights",
+            "--checkpoint.export-dtype",
+            "float32",
         )
     )
     assert "resumed from" in second.stdout and "step 6" in second.stdout
     assert second.losses() == single_run.losses()  # exact equality, every step
-    got = torch.load(tmp_path / "weights.pt", weights_only=True)
-    want = torch.load(single_run.workdir / "weights.pt", weights_only=True)
+    got = export_tensors(tmp_path / "weights")
+    want = export_tensors(single_run.workdir / "weights")
     assert got.keys() == want.keys()
     assert all(torch.equal(got[k], want[k]) for k in want)
 

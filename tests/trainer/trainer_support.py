@@ -186,6 +186,13 @@ def start_trainer(workdir: Path, *args: str, nproc: int = 0) -> subprocess.Popen
     )
 
 
+def export_tensors(directory: Path) -> dict:
+    """A Hugging Face export's tensors by name, read with safetensors (trainer/hf_export.py)."""
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(directory.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
 def assert_close(a: dict[int, float], b: dict[int, float], rtol: float) -> None:
     """Two runs' losses, step by step."""
     assert a.keys() == b.keys()
