@@ -20,7 +20,7 @@ import torch
 
 from . import hf_config, hf_names, hf_safetensors
 from .config_sections import ConfigError
-from .init_source import KEY, resolve_init_from
+from .init_sources import KEY, cache_root, is_remote, resolve_init_from
 from .model import local_rows
 from .train_config import TrainConfig
 
@@ -41,12 +41,33 @@ def read_config(directory: Path) -> hf_config.HfModel:
     return hf_config.parse(raw, str(directory / hf_config.CONFIG_FILE))
 
 
-def prepare(cfg: TrainConfig) -> tuple[TrainConfig, InitFrom | None]:
+def prepare(
+    cfg: TrainConfig, rank: int = 0, local_rank: int = 0, world_size: int = 1
+) -> tuple[TrainConfig, InitFrom | None]:
     """The config to run (data.tokenizer filled in from the directory when unset) and the
-    weights to start from; ConfigError when the config contradicts them."""
+    weights to start from; ConfigError when the config contradicts them. Every rank calls it: a
+    hub or S3 model is fetched once for the job, beside the checkpoints (init_sources.py), the
+    other ranks waiting in a gloo group of their own whose timeout covers the download."""
     if not cfg.model.init_from:
         return cfg, None
-    directory = resolve_init_from(cfg.model.init_from)
+    barrier = None
+    if is_remote(cfg.model.init_from) and world_size > 1:
+        import torch.distributed as dist
+
+        from .init_sources import DOWNLOAD_TIMEOUT
+
+        group = dist.new_group(backend="gloo", timeout=DOWNLOAD_TIMEOUT)
+
+        def barrier() -> None:
+            dist.barrier(group=group)
+
+    directory = resolve_init_from(
+        cfg.model.init_from,
+        cache=cache_root(cfg.checkpoint.dir),
+        rank=rank,
+        local_rank=local_rank,
+        barrier=barrier,
+    )
     hf = read_config(directory)
     issues = hf_config.contradictions(cfg.model, hf)
     if issues:

@@ -1,6 +1,7 @@
-"""`--model.init-from` sources that are not a local directory, made one: a Hugging Face Hub model
-(`hf://ORG/NAME[@REVISION]`, REVISION a branch, tag or commit, default `main`) or a model
-directory in S3 (`s3://BUCKET/PREFIX/`).
+"""Where `--model.init-from` points, made a local directory: a local or mounted directory as it
+is, a Hugging Face Hub model (`hf://ORG/NAME[@REVISION]`, REVISION a branch, tag or commit,
+default `main`) or a model directory in S3 (`s3://BUCKET/PREFIX/`). `resolve_init_from` is the
+one place a spec becomes a directory.
 
 Each lands in its own directory under `cache_root` (a directory on the job's volume):
 `hf/ORG/NAME/REVISION` (REVISION percent-quoted: `refs/pr/1` is `refs%2Fpr%2F1`) and
@@ -16,9 +17,11 @@ download_once.py for who downloads and how the others wait.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
@@ -26,9 +29,16 @@ from urllib.parse import quote
 from . import download_once, init_hub, init_s3, s3_store
 from .config_sections import ConfigError
 
+KEY = "model.init_from"
 HF = "hf://"
 S3 = "s3://"
 DEFAULT_REVISION = "main"
+# How long the ranks that do not download wait at the barrier for the one that does: Llama 3.1
+# 8B is 16 GB of bf16 safetensors, about 9 minutes at 30 MB/s; the hub is often slower.
+DOWNLOAD_TIMEOUT = timedelta(hours=2)
+# Then how long such a rank looks for the finished directory: a network file system may show
+# another node's rename a moment late.
+VISIBLE_TIMEOUT_S = 60.0
 # The hub's repo names: letters, digits, `-`, `_`, `.` (huggingface_hub 2.4.0
 # utils/_validators.py REPO_ID_REGEX allows the same characters).
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -116,3 +126,57 @@ def materialize(
         barrier=barrier,
         timeout_s=timeout_s,
     )
+
+
+def cache_root(checkpoint_dir: str | Path) -> Path:
+    """Where remote specs land: beside the job's checkpoint directory, on the same volume (the
+    stack mounts one RWX volume for every node of a job), not inside it, where the S3 restore
+    expects an empty directory and checkpoints alone."""
+    return Path(checkpoint_dir).parent / "init-from"
+
+
+def resolve_init_from(
+    spec: str,
+    *,
+    cache: Path | None = None,
+    rank: int = 0,
+    local_rank: int = 0,
+    barrier: Callable[[], None] | None = None,
+) -> Path:
+    """The local directory holding config.json and the *.safetensors weights of `spec`. A
+    remote spec is fetched once for the job into `cache` (every rank calls this, with a
+    `barrier` over every rank whose timeout covers the download); the token is the job's
+    HF_TOKEN (the stack secret hfToken), the hub huggingface_hub's endpoint (HF_ENDPOINT)."""
+    if is_remote(spec):
+        if cache is None:
+            raise _bad(spec, "a hub or S3 model needs a directory to download it to")
+        spec = str(
+            materialize(
+                spec,
+                cache,
+                token=os.environ.get("HF_TOKEN") or None,
+                rank=rank,
+                local_rank=local_rank,
+                barrier=barrier or (lambda: None),
+                timeout_s=VISIBLE_TIMEOUT_S,
+                endpoint=os.environ.get("HF_ENDPOINT") or None,
+            )
+        )
+    return local_directory(spec)
+
+
+def local_directory(spec: str) -> Path:
+    path = Path(spec).expanduser()
+    if path.is_file():
+        hint = (
+            " (a .pt export of an older trainer cannot be loaded: export its checkpoint again "
+            "with `python -m trainer.export CHECKPOINT DIR`)"
+            if path.suffix == ".pt"
+            else ""
+        )
+        raise ConfigError([f"{KEY}={spec}: a file, not a model directory{hint}"])
+    if not path.is_dir():
+        raise ConfigError([f"{KEY}={spec}: no such directory"])
+    if not (path / "config.json").is_file():
+        raise ConfigError([f"{KEY}={spec}: no config.json in this directory"])
+    return path

@@ -231,7 +231,8 @@ def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
 def run(cfg: config.TrainConfig) -> dict:
     d = distributed.init(cfg.parallel.timeout_s)
     cfg.check_world(d.world_size)
-    cfg, init = hf_init.prepare(cfg)  # model.init_from: its shape and tokenizer
+    # model.init_from: its shape and tokenizer (a hub or S3 model fetched once for the job)
+    cfg, init = hf_init.prepare(cfg, d.rank, d.local_rank, d.world_size)
     if cfg.checkpoint.export:
         hf_export.check_target(cfg.checkpoint.export)
     # Every rank checks, so a bad path stops them all instead of leaving some in a collective.

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from fake_hub import FakeHub, Repo
 from hf_worker import fixed_tokens, run_rank
 from torch.distributed.fsdp import FSDPModule
 from trainer_support import FAST, _env, _free_port, export_tensors, one_rank_gloo
 
 from trainer import config, distributed, hf_config, hf_export, hf_init, hf_names, train
 from trainer.config_sections import ConfigError
-from trainer.init_source import resolve_init_from
+from trainer.init_sources import resolve_init_from
 from trainer.model import apply_rope, rope_inv_freq, rope_tables
 
 LLAMA3_ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}
@@ -406,10 +407,34 @@ def test_tokenizer_that_does_not_fit_the_weights_is_named(hf_models, tmp_path):
     assert "names bos_token '<|end_of_text|>' (id 2)" in e.value.issues[1]
 
 
-def test_sources_not_supported_yet_and_old_exports_are_refused(tmp_path):
-    for spec in ("hf://meta-llama/Llama-3.2-1B", "s3://bucket/models/job"):
-        with pytest.raises(ConfigError, match="not supported yet"):
-            resolve_init_from(spec)
+def test_a_hub_model_is_fetched_beside_the_checkpoints_and_read_as_its_directory(
+    hf_models, tmp_path, monkeypatch
+):
+    """hf:// through the whole start: the job's HF_TOKEN authorizes the gated download, which
+    lands beside the checkpoint directory, and the run reads it as the local directory it is.
+    (The download itself, its errors and who fetches: test_init_sources.py.)"""
+    directory, _ = hf_models["untied"]
+    files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+    repo = Repo({"c" * 40: files}, {"main": "c" * 40}, gated=True, authorized={"hf_ok"})
+    job = tmp_path / "job"
+    cfg = config.build(
+        "tiny",
+        overrides("untied", directory)
+        | {"model.init_from": "hf://org/llama", "checkpoint.dir": str(job / "checkpoints")},
+    )
+    with FakeHub({"org/llama": repo}, {"hf_ok"}).serving() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        with pytest.raises(ConfigError, match="no token: set the stack secret hfToken"):
+            hf_init.prepare(cfg)
+        monkeypatch.setenv("HF_TOKEN", "hf_ok")
+        ran, init = hf_init.prepare(cfg)
+    assert init.directory == job / "init-from" / "hf" / "org" / "llama" / "main"
+    assert init.hf.model == hf_init.read_config(directory).model
+    assert ran.data.tokenizer == str(init.directory / "tokenizer.json")
+
+
+def test_old_exports_are_refused(tmp_path):
     old = tmp_path / "model.pt"
     old.write_bytes(b"x")
     with pytest.raises(ConfigError, match="export its checkpoint again"):
@@ -418,3 +443,5 @@ def test_sources_not_supported_yet_and_old_exports_are_refused(tmp_path):
         hf_export.check_target(old)
     with pytest.raises(ConfigError, match="no config.json"):
         resolve_init_from(str(tmp_path))
+    with pytest.raises(ConfigError, match="needs a directory to download it to"):
+        resolve_init_from("s3://bucket/models/job")
