@@ -25,6 +25,8 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from .durable import fsync_path
+
 STATE_FILE = "trainer_state.json"
 _COMPLETE = re.compile(r"^step_(\d{8})$")
 
@@ -55,20 +57,12 @@ def latest(root: str | Path) -> tuple[int, Path] | None:
     return found[-1] if found else None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(tmp: Path, final: Path) -> None:
     """Make a complete hidden directory visible under its final name: its entries reach disk,
     then the rename (the commit point), then the parent's entry."""
-    _fsync_dir(tmp)
+    fsync_path(tmp)
     os.rename(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
 
 
 def _rng_state(device: torch.device) -> dict:

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from .config_sections import ConfigError
 from .download_progress import DownloadProgress
+from .durable import fsync_path
 
 MARKER = ".init-from-complete.json"
 POLL_S = 0.1
@@ -89,14 +90,6 @@ def file_sizes(root: Path) -> dict[str, int]:
     }
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def exclusive(path: Path, say: Callable[[str], None]) -> Iterator[None]:
     """flock(LOCK_EX) on `path` for the block; waits while another process holds it."""
@@ -141,7 +134,7 @@ def publish(final: Path, fetch: Fetch, progress: DownloadProgress) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, final)  # the commit point
-        _fsync_dir(final.parent)
+        fsync_path(final.parent)
         progress.finished(final)
 
 

@@ -27,6 +27,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from . import checkpoint, hf_config, hf_names, hf_safetensors
 from .config_sections import ConfigError, ModelConfig
+from .durable import fsync_path
 from .hf_init import TOKENIZER_FILE, special_tokens
 from .model import Transformer
 from .tokenizer import EOS_NAMES, ByteTokenizer
@@ -93,25 +94,17 @@ def _hf_tensors(state: dict[str, torch.Tensor], model: ModelConfig, dtype: torch
     return out
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(tmp: Path, out: Path) -> None:
     """Every file to disk, then the rename; an older export is moved aside first (a directory
     cannot be renamed over a non-empty one) and removed after."""
     for f in tmp.iterdir():
-        _fsync(f)
-    _fsync(tmp)
+        fsync_path(f)
+    fsync_path(tmp)
     old = out.with_name(f".old-{out.name}-{os.getpid()}")
     if out.exists():
         os.rename(out, old)
     os.rename(tmp, out)
-    _fsync(out.parent)
+    fsync_path(out.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .config_sections import ConfigError
 from .download_progress import DownloadProgress
+from .permanent_errors import chain
 
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
@@ -52,14 +53,6 @@ def refused(repo_id: str) -> str:
     return f"token refused by the hub for {repo_id}"
 
 
-def _chain(exc: BaseException):
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        yield exc
-        exc = exc.__cause__ or exc.__context__
-
-
 def explain(exc: BaseException, repo_id: str, revision: str, token: str | None) -> str | None:
     """Why the hub refused for good, or None for an error a retry can get past."""
     from huggingface_hub.errors import (
@@ -69,7 +62,7 @@ def explain(exc: BaseException, repo_id: str, revision: str, token: str | None) 
         RevisionNotFoundError,
     )
 
-    for e in _chain(exc):
+    for e in chain(exc):
         if isinstance(e, RevisionNotFoundError):
             return f"revision {revision!r} not found in {repo_id}"
         if isinstance(e, GatedRepoError):  # before RepositoryNotFoundError: it is one

@@ -59,7 +59,7 @@ S3_ADVICE = (
 )
 
 
-def _chain(exc: BaseException):
+def chain(exc: BaseException):
     """The exception, then its causes and contexts, each once."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
@@ -92,11 +92,11 @@ def _s3_refusal(exc: BaseException) -> str | None:
 
 def explain(exc: BaseException) -> str | None:
     """The message for an exception a restart cannot fix; None for any other."""
-    for e in _chain(exc):
+    for e in chain(exc):
         if _is_cuda_oom(e):
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             return f"CUDA out of memory ({first[:200]}): {OOM_ADVICE}"
-    for e in _chain(exc):
+    for e in chain(exc):
         refused = _s3_refusal(e)
         if refused:
             return f"S3 refused the request: {refused} ({str(e)[:200]}); {S3_ADVICE}"

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from components import dev_pod
 
-from . import kube
+from . import kube, port_forward
 
 # Jupyter Server prints its login URLs with the token (`...:8888/lab?token=<hex>`).
 TOKEN = re.compile(r"[?&]token=([0-9A-Za-z_-]+)")
@@ -289,23 +289,13 @@ def connect(
         ports[ssh_port] = served["ssh"]
     if "jupyter" in served:
         ports[jupyter_port] = served["jupyter"]
-    proc = subprocess.Popen(
+    return port_forward.hold(
         forward_command(kubectl, namespace, ports, kubeconfig),
-        stdout=subprocess.PIPE,
-        text=True,
+        lambda proc: _forwarding(
+            proc, api_client, namespace, ports, served, ssh_port, jupyter_port, out
+        ),
+        out,
     )
-    try:
-        return _forwarding(proc, api_client, namespace, ports, served, ssh_port, jupyter_port, out)
-    except KeyboardInterrupt:
-        print("\nstopping the port-forward", file=out)
-        return 0
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _forwarding(proc, api_client, namespace, ports, served, ssh_port, jupyter_port, out) -> int:

@@ -19,6 +19,8 @@ from typing import TextIO
 
 from components import serving
 
+from . import port_forward
+
 PROMPT = "The capital of France is"
 MAX_TOKENS = 32
 
@@ -96,23 +98,11 @@ def connect(
             "forward the server's port",
             code=2,
         )
-    proc = subprocess.Popen(
+    return port_forward.hold(
         forward_command(kubectl, name, namespace, local_port, kubeconfig),
-        stdout=subprocess.PIPE,
-        text=True,
+        lambda proc: _forwarding(proc, name, namespace, local_port, out),
+        out,
     )
-    try:
-        return _forwarding(proc, name, namespace, local_port, out)
-    except KeyboardInterrupt:
-        print("\nstopping the port-forward", file=out)
-        return 0
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def _forwarding(proc, name: str, namespace: str, local_port: int, out: TextIO) -> int:
