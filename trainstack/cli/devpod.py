@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_kubeconfig, cluster_command
+from .options import add_namespace_and_kubeconfig, cluster_command
 
 HELP = "the dev pod: connect (port-forward, ssh and Jupyter addresses), start, status"
 
@@ -23,13 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     }
     for name, text in actions.items():
         a = sub.add_parser(name, help=text, description=text)
-        a.add_argument(
-            "-n",
-            "--namespace",
-            default="training",
-            help="its namespace (trainstack:jobsNamespace, default training)",
-        )
-        add_kubeconfig(a)
+        add_namespace_and_kubeconfig(a)
         if name == "connect":
             a.add_argument("--ssh-port", type=int, default=2222, help="local ssh port")
             a.add_argument("--jupyter-port", type=int, default=8888, help="local Jupyter port")

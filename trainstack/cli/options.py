@@ -1,5 +1,5 @@
 """Options and error handling shared by the commands that talk to a cluster (doctor, status,
-logs, devpod)."""
+logs, devpod, serve)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ def add_kubeconfig(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_job(p: argparse.ArgumentParser) -> None:
-    p.add_argument("job", help="the training job's name (trainingJobs key)")
+def add_namespace_and_kubeconfig(p: argparse.ArgumentParser) -> None:
+    """Where a job, server or dev pod lives: the jobs namespace, and the cluster's kubeconfig."""
     p.add_argument(
         "-n",
         "--namespace",
@@ -29,6 +29,11 @@ def add_job(p: argparse.ArgumentParser) -> None:
         help="its namespace (trainstack:jobsNamespace, default training)",
     )
     add_kubeconfig(p)
+
+
+def add_job(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job", help="the training job's name (trainingJobs key)")
+    add_namespace_and_kubeconfig(p)
 
 
 def job_command(args: argparse.Namespace, action: Callable[[Any], int]) -> int:

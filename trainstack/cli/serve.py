@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_kubeconfig
+from .options import add_namespace_and_kubeconfig
 
 HELP = "a served model: connect (port-forward, and a curl of /v1/completions to try it)"
 
@@ -18,13 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     text = "forward the server's port and print a curl of /v1/completions until Ctrl-C"
     a = sub.add_parser("connect", help=text, description=text)
     a.add_argument("name", help="the served model's name (servingJobs key)")
-    a.add_argument(
-        "-n",
-        "--namespace",
-        default="training",
-        help="its namespace (trainstack:jobsNamespace, default training)",
-    )
-    add_kubeconfig(a)
+    add_namespace_and_kubeconfig(a)
     a.add_argument("--port", type=int, default=8000, help="local port (default 8000)")
 
 
