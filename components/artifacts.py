@@ -30,7 +30,10 @@ from .kms import rotated_key
 # The versioned bucket keeps what the trainer prunes (trainer/s3_retention.py) as noncurrent
 # versions, and the parts of a multipart upload cut short (a killed pod) until they are aborted;
 # both are billed as storage until these rules remove them.
-NONCURRENT_DAYS = 7  # time to undo a mistaken delete
+# Time to undo a mistaken delete; and a model reader copying by an export's manifest
+# (trainer/s3_models.py) fetches versions that a newer export made noncurrent a moment ago: S3
+# counts these days from that moment, and a copy takes minutes, so 7 is ample.
+NONCURRENT_DAYS = 7
 ABORT_MULTIPART_DAYS = 2  # longer than any upload runs
 
 

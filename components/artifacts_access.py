@@ -15,6 +15,10 @@ from .config.artifacts import CHECKPOINTS_PREFIX, DATA_PREFIX, MODELS_PREFIX
 BUCKET = "{artifacts_bucket}"
 KEY = "{artifacts_key}"
 READ_ACTIONS = ("s3:GetObject",)
+# A model export is read by the object versions its manifest lists (trainer/s3_models.py), and a
+# GetObject or HeadObject naming a VersionId is authorized by s3:GetObjectVersion alone (AWS S3
+# API reference, GetObject `versionId`); models/ only, where that manifest lives.
+READ_VERSION_ACTIONS = ("s3:GetObjectVersion",)
 # A multipart upload (boto3's upload_file above 8 MiB) that fails is aborted by the client;
 # ListMultipartUploadParts lets it resume one.
 WRITE_ACTIONS = (
@@ -31,7 +35,8 @@ PREFIXES = (DATA_PREFIX, CHECKPOINTS_PREFIX, MODELS_PREFIX)
 
 
 def read_data_write_results() -> tuple[rc.AwsAccess, ...]:
-    """List and read `data/`, read-write `checkpoints/` and `models/`, with the bucket's key."""
+    """List and read `data/`, read-write `checkpoints/` and `models/` (and read the object
+    versions an export's manifest lists), with the bucket's key."""
     return (
         # ListBucket is a bucket action: its objects are limited by the s3:prefix key.
         rc.AwsAccess(
@@ -46,6 +51,7 @@ def read_data_write_results() -> tuple[rc.AwsAccess, ...]:
             WRITE_ACTIONS,
             (f"{BUCKET}/{CHECKPOINTS_PREFIX}*", f"{BUCKET}/{MODELS_PREFIX}*"),
         ),
+        rc.AwsAccess("ReadModelVersions", READ_VERSION_ACTIONS, (f"{BUCKET}/{MODELS_PREFIX}*",)),
         rc.AwsAccess("BucketKey", KMS_ACTIONS, (KEY,)),
     )
 
@@ -60,7 +66,9 @@ def read_models() -> tuple[rc.AwsAccess, ...]:
             (BUCKET,),
             {"StringLike": {"s3:prefix": [MODELS_PREFIX, f"{MODELS_PREFIX}*"]}},
         ),
-        rc.AwsAccess("ReadModels", READ_ACTIONS, (f"{BUCKET}/{MODELS_PREFIX}*",)),
+        rc.AwsAccess(
+            "ReadModels", READ_ACTIONS + READ_VERSION_ACTIONS, (f"{BUCKET}/{MODELS_PREFIX}*",)
+        ),
         rc.AwsAccess("DecryptWithBucketKey", ("kms:Decrypt",), (KEY,)),
     )
 

@@ -2,21 +2,23 @@
 a local directory, for a model server to load (components/serving.py runs it as the init
 container of a vLLM pod whose model is in the artifacts bucket).
 
-Every object under the prefix is written to `<name>.part` and renamed when whole, so a copy cut
-short leaves nothing that looks complete. The copy is a model once `config.json` and at least
-one `*.safetensors` are there: anything else (a wrong prefix, an export still uploading, the
-trainer's own `model.pt`) ends with exit 2 and what is missing, as does an S3 refusal (no such
-bucket, access denied): the pod then shows Init:Error with the reason in the container's log.
+The copy is one whole export even while a newer one uploads to the same prefix: the files and
+versions its manifest lists, or, for a prefix without one, every object listed under it (with a
+line saying so); trainer/s3_models.py has the protocol. Each file is written to `<name>.part`
+and renamed when whole, so a copy cut short leaves nothing that looks complete. The copy is a
+model once `config.json` and at least one `*.safetensors` are there: anything else (a wrong
+prefix, the trainer's own `model.pt`) ends with exit 2 and what is missing, as does a listed
+version that is gone or an S3 refusal (no such bucket, access denied): the pod then shows
+Init:Error with the reason in the container's log.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from . import s3_store
+from . import s3_models, s3_store
 from .exit_codes import EXIT_CONFIG
 
 REQUIRED = "config.json"
@@ -27,25 +29,19 @@ class FetchError(Exception):
     """What is wrong with the prefix, for the log; exit 2."""
 
 
+def _say(line: str) -> None:
+    print(f"model_fetch: {line}", file=sys.stderr)
+
+
 def fetch(url: str, dest: str | Path, s3=None) -> list[Path]:
-    """Every object under `url` copied below `dest` by its path under the prefix; returns the
-    local files."""
+    """The export at `url` copied below `dest` by its paths under the prefix; returns the local
+    files."""
     s3 = s3 or s3_store.client()
-    bucket, prefix = s3_store.split_url(url)
-    under = f"{prefix}/" if prefix else ""
-    dest = Path(dest)
-    out = []
-    for obj in s3_store.list_objects(s3, bucket, under):
-        rel = obj["Key"][len(under) :]
-        if not rel or rel.endswith("/"):
-            continue  # the prefix's own "directory" marker
-        local = dest / rel
-        local.parent.mkdir(parents=True, exist_ok=True)
-        part = local.with_name(local.name + ".part")
-        s3.download_file(bucket, obj["Key"], str(part))
-        os.replace(part, local)
-        out.append(local)
-    names = {p.relative_to(dest).as_posix() for p in out}
+    try:
+        export = s3_models.listing(url, s3, _say)
+    except s3_models.ExportError as err:
+        raise FetchError(str(err)) from None
+    names = set(export.files)
     missing = [
         what
         for what, ok in (
@@ -61,7 +57,10 @@ def fetch(url: str, dest: str | Path, s3=None) -> list[Path]:
             f"(found {found}); export one with `python -m trainer.export` or "
             "--checkpoint.export, and wait for its upload to finish"
         )
-    return out
+    try:
+        return s3_models.copy(s3, url, export, Path(dest))
+    except s3_models.ExportError as err:
+        raise FetchError(str(err)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,10 +14,9 @@ Protocol, under `checkpoint.upload` = s3://BUCKET/PREFIX:
   is either absent or whole). It downloads into a hidden `.tmp-s3-step_NNNNNNNN` in the local
   checkpoint directory and renames it to `step_NNNNNNNN`, so the local protocol holds as well
   (trainer/s3_restore.py, every rank downloading a share).
-- The export, a Hugging Face model directory (trainer/hf_export.py), goes file by file to
-  `MODELS/<file>` with config.json, the file every loader opens first, as the commit point: it
-  is deleted before any other file is replaced and uploaded last, so whenever it is there the
-  files it goes with are whole (PutObject makes each object visible whole or not at all).
+- The export, a Hugging Face model directory (trainer/hf_export.py), goes to `models_url`
+  under a manifest of object versions written last (trainer/s3_models.py): a reader copies one
+  whole export even while the next one uploads.
 
 boto3 finds credentials itself: from EKS Pod Identity in the cluster (the `training`
 ServiceAccount, components/artifacts.py), and honours AWS_ENDPOINT_URL (tests use moto).
@@ -98,19 +97,6 @@ def models_url(url: str) -> str:
     if head == "checkpoints":
         return f"s3://{bucket}/{_join('models', rest)}"
     return f"s3://{bucket}/{_join(prefix, 'model')}"
-
-
-def upload_model(directory: str | Path, url: str, s3=None) -> str:
-    """A model directory's files to s3://BUCKET/PREFIX/<file>, config.json removed first and
-    written last; returns the prefix's URL."""
-    s3 = s3 or client()
-    bucket, prefix = split_url(url)
-    directory = Path(directory)
-    commit = "config.json"
-    s3.delete_object(Bucket=bucket, Key=_join(prefix, commit))
-    for f in sorted(directory.iterdir(), key=lambda f: f.name == commit):
-        s3.upload_file(str(f), bucket, _join(prefix, f.name))
-    return f"s3://{bucket}/{prefix}/"
 
 
 # ------------------------------------------------------------------------------------- data

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, distributed, logline, s3_restore, s3_store, s3_upload
+from . import checkpoint, distributed, logline, s3_models, s3_restore, s3_store, s3_upload
 from .config_sections import CheckpointConfig
 
 # The transfer group's timeout: long, since a rank that dies ends the whole group (torchrun
@@ -96,10 +96,11 @@ class Uploads:
             self.uploader.wait()
             dist.barrier(group=self.group)
 
-    def exported(self, path: Path | None) -> None:
-        """Every rank calls it; rank 0 holds the export."""
+    def exported(self, path: Path | None, step: int | None = None) -> None:
+        """Every rank calls it; rank 0 holds the export (of `step`) and uploads it."""
         if not self.url:
             return
         if path is not None and self.d.is_main:
-            self._say(f"s3: uploaded {s3_store.upload_model(path, s3_store.models_url(self.url))}")
+            url = s3_models.upload(path, s3_store.models_url(self.url), step=step, say=self._say)
+            self._say(f"s3: uploaded {url}")
         dist.barrier(group=self.group)

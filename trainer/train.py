@@ -411,7 +411,7 @@ def run(cfg: config.TrainConfig) -> dict:
             cfg.checkpoint.export_dtype,
             int(cfg.checkpoint.export_shard_gb * 1e9),
         )
-        uploads.exported(exported)
+        uploads.exported(exported, step)
     summary = {
         "kind": "summary",
         "steps": step,

@@ -174,6 +174,26 @@ def test_the_serving_role_reads_models_and_nothing_else():
         inputs(result, "aws:iam/rolePolicy:RolePolicy", "trainstack-artifacts-serving")["policy"]
     )
     actions = {a for s in policy["Statement"] for a in s["Action"]}
-    assert actions == {"s3:ListBucket", "s3:GetObject", "kms:Decrypt"}
+    # GetObjectVersion: the copy reads the object versions an export's manifest lists.
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"}
     (read,) = [s for s in policy["Statement"] if s["Sid"] == "ReadModels"]
     assert read["Resource"].endswith("/models/*")
+
+
+def test_every_role_that_reads_models_may_read_the_versions_a_manifest_lists():
+    """trainer/s3_models.py's readers (the model servers' copy, --model.init-from) fetch objects
+    by VersionId, which s3:GetObjectVersion authorizes, not s3:GetObject."""
+    identities = _identities(_plan("full"))
+
+    def allowed(policy: dict, action: str) -> set[str]:
+        return {
+            r.rpartition(":::")[2].partition("/")[2]
+            for s in policy["Statement"]
+            if action in _listed(s["Action"])
+            for r in _listed(s["Resource"])
+        }
+
+    readers = {a for a, p in identities.items() if "models/*" in allowed(p, "s3:GetObject")}
+    assert {"training"} < readers  # and the model servers' account
+    for account in readers:
+        assert allowed(identities[account], "s3:GetObjectVersion") == {"models/*"}, account

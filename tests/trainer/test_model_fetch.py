@@ -4,7 +4,10 @@ no Hugging Face model (exit 2, saying what is missing)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from botocore.exceptions import ClientError
 
 from trainer import model_fetch
 
@@ -12,10 +15,17 @@ BUCKET = "trainstack-artifacts-x"
 
 
 class FakeS3:
-    """list_objects_v2 pages and download_file over a dict of key -> bytes."""
+    """list_objects_v2 pages, get_object and download_file over a dict of key -> bytes, with
+    no versions (the protocol's versioned reads are tested against moto in test_s3_models.py)."""
 
     def __init__(self, objects: dict[str, bytes]):
         self.objects = objects
+
+    def get_object(self, Bucket, Key):
+        if Key not in self.objects:
+            error = {"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+            raise ClientError(error, "GetObject")
+        return {"Body": io.BytesIO(self.objects[Key])}
 
     def get_paginator(self, name):
         assert name == "list_objects_v2"
@@ -26,7 +36,8 @@ class FakeS3:
         keys = sorted(k for k in self.objects if k.startswith(Prefix))
         yield {"Contents": [{"Key": k, "Size": len(self.objects[k])} for k in keys]}
 
-    def download_file(self, bucket, key, path):
+    def download_file(self, bucket, key, path, ExtraArgs=None):
+        assert not ExtraArgs  # no manifest: the current objects
         with open(path, "wb") as f:
             f.write(self.objects[key])
 

@@ -30,7 +30,15 @@ from trainer_support import (
 )
 
 from components.artifacts import render_lifecycle_rules
-from trainer import checkpoint, s3_restore, s3_retention, s3_store, s3_sync, s3_upload
+from trainer import (
+    checkpoint,
+    s3_models,
+    s3_restore,
+    s3_retention,
+    s3_store,
+    s3_sync,
+    s3_upload,
+)
 from trainer.config_sections import CheckpointConfig
 from trainer.distributed import Dist
 
@@ -324,10 +332,16 @@ def test_two_ranks_upload_their_own_shards_and_a_new_volume_restores_from_them(
     assert "resumed from" in second.stdout
     assert second.losses() == {s: v for s, v in two_rank_run.losses().items() if s > 8}
     assert 12 in dict(s3_store.complete_steps(url, s3))
-    # The export, a Hugging Face directory, under models/JOB/ file by file.
-    for f in (second.ckpt_dir / "model").iterdir():
-        model = s3.head_object(Bucket=BUCKET, Key=f"models/trainer/{f.name}")
-        assert model["ContentLength"] == f.stat().st_size
+    # The export, a Hugging Face directory, under models/JOB/ with its manifest of the run's
+    # last step, naming the version of each file it uploaded.
+    body = s3.get_object(Bucket=BUCKET, Key=f"models/trainer/{s3_models.MANIFEST}")["Body"]
+    manifest = json.loads(body.read())
+    assert manifest["step"] == STEPS
+    exported = {f.name: f.stat().st_size for f in (second.ckpt_dir / "model").iterdir()}
+    assert {rel: e["size"] for rel, e in manifest["files"].items()} == exported
+    for rel, entry in manifest["files"].items():
+        head = s3.head_object(Bucket=BUCKET, Key=f"models/trainer/{rel}")
+        assert head["VersionId"] == entry["version_id"]
 
 
 def test_sigterm_saves_and_waits_for_that_checkpoints_upload(s3, tmp_path):
