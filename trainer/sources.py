@@ -209,24 +209,33 @@ def _hf_once(cfg: DataConfig, split: str) -> Iterator[str | Example]:
         yield _document(row, cfg)
 
 
-def _forever(make_once) -> Iterator[str]:
+def _forever(make_once, keep=None, none_kept: str = "") -> Iterator[str | Example]:
+    """The documents `make_once` gives that `keep` keeps, pass after pass. A pass that keeps
+    none is an error (`none_kept`), not an endless loop over a source that has nothing to give."""
     while True:
-        empty = True
+        seen = kept = False
         for doc in make_once():
-            empty = False
-            yield doc
-        if empty:
+            seen = True
+            if keep is None or keep(doc):
+                kept = True
+                yield doc
+        if not seen:
             raise ConfigError(["data.path: the source has no documents"])
+        if not kept:
+            raise ConfigError([none_kept])
 
 
-def raw_documents(cfg: DataConfig, split: str | None = None) -> Iterator[str | Example]:
+def raw_documents(
+    cfg: DataConfig, split: str | None = None, keep=None, none_kept: str = ""
+) -> Iterator[str | Example]:
     if cfg.source == "synthetic":
-        return _synthetic()
+        docs = _synthetic()  # endless, and every kind of document comes
+        return docs if keep is None else (d for d in docs if keep(d))
     if cfg.source == "local":
         files = _local_files(cfg.path)
-        return _forever(lambda: _local_once(files, cfg))
+        return _forever(lambda: _local_once(files, cfg), keep, none_kept)
     split = split or cfg.split
-    return _forever(lambda: _hf_once(cfg, split))
+    return _forever(lambda: _hf_once(cfg, split), keep, none_kept)
 
 
 def is_heldout(doc: str | Example, every: int) -> bool:
@@ -235,16 +244,27 @@ def is_heldout(doc: str | Example, every: int) -> bool:
 
 
 def train_documents(cfg: DataConfig) -> Iterator[str | Example]:
-    docs = raw_documents(cfg)
     if cfg.source == "hf" and cfg.val_split:
-        return docs
-    return (d for d in docs if not is_heldout(d, cfg.val_holdout))
+        return raw_documents(cfg)
+    return raw_documents(
+        cfg,
+        keep=lambda d: not is_heldout(d, cfg.val_holdout),
+        none_kept=f"data.val_holdout={cfg.val_holdout}: every document of data.path="
+        f"{cfg.path} is held out for validation; raise data.val_holdout or add documents",
+    )
 
 
 def val_documents(cfg: DataConfig) -> Iterator[str | Example]:
     if cfg.source == "hf" and cfg.val_split:
         return raw_documents(cfg, cfg.val_split)
-    return (d for d in raw_documents(cfg) if is_heldout(d, cfg.val_holdout))
+    # A small file may hold no document whose hash picks it (about 1 in val_holdout does).
+    return raw_documents(
+        cfg,
+        keep=lambda d: is_heldout(d, cfg.val_holdout),
+        none_kept=f"data.val_holdout={cfg.val_holdout}: no document of data.path={cfg.path} "
+        f"is held out for validation (1 in {cfg.val_holdout}, by a hash of its text); lower "
+        "data.val_holdout or add documents",
+    )
 
 
 # ------------------------------------------------------------------------------ training shards

@@ -93,6 +93,23 @@ def test_validation_documents_never_reach_training():
     assert len(val) == 20 and not val & train
 
 
+def test_a_file_with_no_held_out_document_is_a_config_error_not_a_hang(tmp_path):
+    """Validation takes the documents whose hash picks them, about 1 in data.val_holdout: a small
+    file may have none, and the endless passes over it looked for one for ever."""
+    docs = [f"doc {i}" for i in range(2000)]
+    held = [d for d in docs if sources.is_heldout(d, 100)]
+    assert held
+    path = tmp_path / "small.txt"
+    path.write_text("\n\n".join(d for d in docs if d not in held) + "\n")  # paragraphs
+    cfg = config.build("tiny", {"data": {"source": "local", "path": str(path)}})
+    with pytest.raises(config.ConfigError, match=r"data.val_holdout=100: no document of"):
+        validation_set(cfg, BYTES, 0, 1)
+    # The other way round: a file of held-out documents only has nothing to train on.
+    path.write_text("\n\n".join(held) + "\n")
+    with pytest.raises(config.ConfigError, match=r"data.val_holdout=100: every document of"):
+        next(sources.train_documents(cfg.data))
+
+
 def test_validation_set_is_split_across_ranks():
     cfg = config.build("tiny", {"metrics": {"val_sequences": 8}})
     one = np.concatenate([b.numpy() for b in validation_set(cfg, BYTES, 0, 1)])
