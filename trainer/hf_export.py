@@ -4,7 +4,8 @@ as they would a hub model.
     config.json                  the shape (trainer/hf_config.py), BOS/EOS ids, the dtype
     generation_config.json       the init_from model's own when it had one, else the ids
     model.safetensors            or model-0000K-of-0000N.safetensors + model.safetensors.index.json
-    tokenizer.json ...           the run's tokenizer with the files beside it, when it had one
+    tokenizer.json ...           the run's tokenizer with the files beside it, else the UTF-8
+                                 byte tokenizer written as one (vLLM loads none without)
 
 Names follow trainer/hf_names.py. The directory is written under a hidden temporary name beside
 the target and renamed into place once every file is on disk, so a reader sees the whole export
@@ -115,9 +116,10 @@ def write_dir(
     tokenizer_path: str | None = None,
     dtype: str = "bfloat16",
     max_shard_bytes: int = hf_safetensors.MAX_SHARD_BYTES,
+    tokenizer_lost: bool = False,
 ) -> Path:
     """A full state dict (trainer names; emptied here) as a Hugging Face directory at `out`,
-    atomically."""
+    atomically. No tokenizer_path: the run used bytes, unless its tokenizer file is lost."""
     out = check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".tmp-{out.name}-{os.getpid()}")
@@ -139,6 +141,8 @@ def write_dir(
             )
         if tokenizer_path:
             _copy_tokenizer(Path(tokenizer_path), tmp, bos, eos, model.max_seq_len)
+        elif not tokenizer_lost:
+            _write_byte_tokenizer(tmp, model.max_seq_len)
         _publish(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -152,9 +156,12 @@ def _copy_tokenizer(path: Path, dest: Path, bos: int | None, eos: tuple, max_len
     for name in TOKENIZER_FILES[1:]:
         if (path.parent / name).is_file():
             shutil.copyfile(path.parent / name, dest / name)
-    if (dest / "tokenizer_config.json").is_file():
-        return
-    by_id = {i: t for t, i in special_tokens(path).items()}
+    if not (dest / "tokenizer_config.json").is_file():
+        _minimal_tokenizer_config(dest, bos, eos, max_len)
+
+
+def _minimal_tokenizer_config(dest: Path, bos: int | None, eos: tuple, max_len: int) -> None:
+    by_id = {i: t for t, i in special_tokens(dest / TOKENIZER_FILE).items()}
     tokenizer_config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": by_id.get(bos),
@@ -162,6 +169,27 @@ def _copy_tokenizer(path: Path, dest: Path, bos: int | None, eos: tuple, max_len
         "model_max_length": max_len,
     }
     (dest / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2) + "\n")
+
+
+def _write_byte_tokenizer(dest: Path, max_len: int) -> None:
+    """The trainer's ByteTokenizer as a tokenizer.json. vLLM loads the tokenizer of the model
+    directory when the engine starts and stops without one (v0.11.0
+    vllm/transformers_utils/tokenizer.py get_tokenizer, AutoTokenizer). The same ids: a BPE
+    without merges whose vocabulary is the 256 byte tokens at their byte values, so byte fallback
+    spells every character as its UTF-8 bytes; BOS and EOS are 256 and 257, and BOS goes before
+    a prompt as `encode(text, specials=True)` puts it."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, processors
+
+    bos, eos = BOS_NAMES[0], EOS_NAMES[0]
+    byte_tokens = {f"<0x{b:02X}>": b for b in range(256)}
+    tok = Tokenizer(models.BPE(vocab=byte_tokens, merges=[], byte_fallback=True))
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in (bos, eos)])
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, ByteTokenizer.bos_id)]
+    )
+    tok.save(str(dest / TOKENIZER_FILE))
+    _minimal_tokenizer_config(dest, ByteTokenizer.bos_id, (ByteTokenizer.eos_id,), max_len)
 
 
 def export_full(
@@ -204,7 +232,10 @@ def export_from_checkpoint(
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         dcp.load(state, checkpoint_id=str(ckpt), no_dist=True)
     tokenizer_path = stored.get("data", {}).get("tokenizer")
-    if tokenizer_path and not Path(tokenizer_path).is_file():
+    lost = bool(tokenizer_path) and not Path(tokenizer_path).is_file()
+    if lost:
         print(f"export: the run's tokenizer {tokenizer_path} is gone: exported without it")
         tokenizer_path = None
-    return write_dir(state["model"], model_cfg, out, tokenizer_path, dtype, max_shard_bytes)
+    return write_dir(
+        state["model"], model_cfg, out, tokenizer_path, dtype, max_shard_bytes, tokenizer_lost=lost
+    )

@@ -24,6 +24,7 @@ from trainer import config, distributed, hf_config, hf_export, hf_init, hf_names
 from trainer.config_sections import ConfigError
 from trainer.init_sources import resolve_init_from
 from trainer.model import apply_rope, rope_inv_freq, rope_tables
+from trainer.tokenizer import ByteTokenizer
 
 LLAMA3_ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0}
 # The tiny preset's shape, untied, with Llama 3's RoPE (original context 64 of 256, so the
@@ -251,8 +252,10 @@ def test_export_of_two_ranks_loads_in_transformers(hf_models, two_rank_import):
 
 @pytest.mark.parametrize("tied", [False, True])
 def test_export_loads_in_transformers_with_the_trainers_logits(tmp_path, tied):
-    """The trainer's own (random) weights, exported: transformers gives the trainer's logits."""
-    from transformers import AutoModelForCausalLM
+    """The trainer's own (random) weights, exported: transformers gives the trainer's logits,
+    and the run's UTF-8 byte tokenizer is written as a tokenizer.json with the same ids, which
+    vLLM needs to start (v0.11.0 vllm/transformers_utils/tokenizer.py get_tokenizer)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     cfg = config.build("tiny", {} if tied else UNTIED)
     tokens = fixed_tokens(384)
@@ -265,10 +268,16 @@ def test_export_loads_in_transformers_with_the_trainers_logits(tmp_path, tied):
         "config.json",
         "generation_config.json",
         "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
     ]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
     written = json.loads((out / "config.json").read_text())
     assert written["tie_word_embeddings"] is tied and written["eos_token_id"] == 257
+    tok, text = AutoTokenizer.from_pretrained(out), "héllo, wörld ✓\n"
+    assert (tok.bos_token_id, tok.eos_token_id) == (written["bos_token_id"], 257)
+    assert tok(text).input_ids == ByteTokenizer().encode(text, specials=True).tolist()
+    assert tok.decode(tok(text).input_ids, skip_special_tokens=True) == text
     loaded = AutoModelForCausalLM.from_pretrained(out).eval()
     torch.testing.assert_close(hf_logits(loaded, tokens), ours, rtol=1e-5, atol=1e-5)
 
