@@ -11,9 +11,13 @@ import sys
 
 import pytest
 import torch
-from trainer_support import _env
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import FSDPModule
+from torch.distributed.fsdp._fully_shard import _fsdp_param_group
+from trainer_support import _env, one_rank_gloo
 
-from trainer import config
+from trainer import batches, config, tokenizer, train
+from trainer.distributed import Dist
 from trainer.embedding import rows_move_fewer_bytes
 
 # One train_step of the untied tiny preset (16 sequences, 4 per micro-batch) on `world` ranks,
@@ -60,16 +64,53 @@ def _rows(world: int, got: dict) -> bool:
     return rows_move_fewer_bytes(world, got["tokens"], got["vocab"], dim, fp32, fp32)
 
 
+def _probe_here(monkeypatch, micro_batch: int, precision: str) -> dict:
+    """PROBE on one rank, in this process (a gloo world of 1)."""
+    calls = [0]
+    real = _fsdp_param_group.foreach_reduce
+
+    def counting(*a, **k):
+        calls[0] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(_fsdp_param_group, "foreach_reduce", counting)
+    cfg = config.build(
+        "tiny",
+        {
+            "model": {"tie_embeddings": False},
+            "global_batch_size": 16,
+            "micro_batch_size": micro_batch,
+            "parallel": {"mixed_precision": precision},
+        },
+    )
+    with one_rank_gloo():
+        d = Dist(0, 0, 1, torch.device("cpu"), init_device_mesh("cpu", (1,)))
+        model = train.build_model(cfg, d)
+        opt, _ = train.build_optimizer(model, cfg, d.device)
+        data = batches.ShardedBatches(cfg, tokenizer.load(cfg.data.tokenizer), 0, 1)
+        groups = {
+            id(g)
+            for m in model.modules()
+            if isinstance(m, FSDPModule)
+            and (g := m._get_fsdp_state()._fsdp_param_group) is not None
+        }
+        mbs = data.next_step()
+        train.train_step(model, opt, mbs, cfg, d, step=1)
+    return {
+        "reduce_scatters": calls[0],
+        "units": len(groups),
+        "micro_batches": len(mbs),
+        "tokens": mbs[0].numel() - mbs[0].shape[0],
+        "vocab": cfg.model.vocab_size,
+    }
+
+
 def _probe(tmp_path, world: int, micro_batch: int = 4, precision: str = "fp32") -> dict:
-    launch = [] if world == 1 else ["-m", "torch.distributed.run", "--standalone"]
-    cmd = [sys.executable, *launch]
-    if world > 1:
-        probe = tmp_path / "probe.py"
-        probe.write_text(PROBE)
-        cmd += [f"--nproc-per-node={world}", str(probe)]
-    else:
-        cmd += ["-c", PROBE]
-    cmd += [str(micro_batch), precision]
+    """PROBE on `world` ranks under torchrun."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(PROBE)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc-per-node={world}", str(probe), str(micro_batch), precision]
     p = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -82,8 +123,13 @@ def _probe(tmp_path, world: int, micro_batch: int = 4, precision: str = "fp32") 
     # first micro-batch); under fp32 that branch returned early.
     [(1, "fp32"), (1, "bf16"), (2, "fp32")],
 )
-def test_gradients_are_reduced_once_per_step_only_on_one_rank(tmp_path, world, precision):
-    got = _probe(tmp_path, world, micro_batch=2, precision=precision)
+def test_gradients_are_reduced_once_per_step_only_on_one_rank(
+    tmp_path, monkeypatch, world, precision
+):
+    if world == 1:
+        got = _probe_here(monkeypatch, micro_batch=2, precision=precision)
+    else:
+        got = _probe(tmp_path, world, micro_batch=2, precision=precision)
     assert got["units"] == 4  # embedding, 2 blocks, norm + output
     assert got["micro_batches"] == 8 // world
     reductions = 1 if world == 1 else got["micro_batches"]
