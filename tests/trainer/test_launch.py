@@ -178,7 +178,8 @@ def test_a_corrupt_state_file_counts_as_zero(tmp_path):
     state = crash_loop.state_path(tmp_path / "ckpt")
     state.parent.mkdir(parents=True)
     state.write_text('{"step": null, "codes": [200, 2')  # torn by a crash mid-write
-    assert runs(tmp_path, "exit1", limit=1, times=1) == [200]
+    # What trainer.launch calls after a failure (the launcher's own path: the crash-loop tests).
+    assert crash_loop.after_failure(tmp_path / "ckpt", 200, limit=1) == 200
     assert crash_loop.read(state) == crash_loop.Record(None, [200], crash_loop.read(state).updated)
 
 

@@ -10,9 +10,12 @@ import sys
 import pytest
 import torch
 from test_trainer_loss import FIXED_MMAP
-from trainer_support import _env, _free_port
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import FSDPModule
+from trainer_support import _env, _free_port, one_rank_gloo
 
-from trainer import config
+from trainer import config, train
+from trainer.distributed import Dist
 from trainer.model import (
     INIT_BLOCK_ELEMENTS,
     Transformer,
@@ -127,58 +130,45 @@ def test_init_is_the_same_on_any_world_size_and_its_memory_halves(tmp_path):
     assert two["rise_mib"] < 0.6 * one["rise_mib"], (two["rise_mib"], one["rise_mib"])
 
 
-# The FSDP units of an untied model, their parameters and reshard-after-forward choice, and the
-# parameter names a checkpoint is keyed by.
-UNITS_PROBE = """
-import json, torch
-from torch.distributed.fsdp import FSDPModule
-from trainer import config, distributed, train
-from trainer.exit_codes import exit_process
-from trainer.model import Transformer
-cfg = config.build("tiny", {"model": {"tie_embeddings": False}})
-d = distributed.init()
-model = train.build_model(cfg, d)
-with torch.device("meta"):
-    plain = Transformer(cfg.model, rope_len=cfg.seq_len)
-units, seen = {}, set()
-for name, m in model.named_modules():
-    group = m._get_fsdp_state()._fsdp_param_group if isinstance(m, FSDPModule) else None
-    if group is not None and id(group) not in seen:
-        seen.add(id(group))
-        units[name or "<root>"] = {
-            "params": sorted(p._module_info.module.__class__.__name__ + "." + p._module_info.param_name
-                             for p in group.fsdp_params),
-            "reshard_after_forward": group.post_forward_mesh_info is not None,
-            "unshard_in_backward": group.unshard_in_backward,
+def _units_probe() -> dict:
+    """The FSDP units of an untied model, their parameters and reshard-after-forward choice, and
+    the parameter names a checkpoint is keyed by; gradients against the same model unwrapped
+    (the embedding, not gathered for backward, included). One rank, in this process."""
+    cfg = config.build("tiny", {"model": {"tie_embeddings": False}})
+    with one_rank_gloo():
+        d = Dist(0, 0, 1, torch.device("cpu"), init_device_mesh("cpu", (1,)))
+        model = train.build_model(cfg, d)
+        with torch.device("meta"):
+            plain = Transformer(cfg.model, rope_len=cfg.seq_len)
+        units, seen = {}, set()
+        for name, m in model.named_modules():
+            group = m._get_fsdp_state()._fsdp_param_group if isinstance(m, FSDPModule) else None
+            if group is not None and id(group) not in seen:
+                seen.add(id(group))
+                units[name or "<root>"] = {
+                    "params": sorted(
+                        p._module_info.module.__class__.__name__ + "." + p._module_info.param_name
+                        for p in group.fsdp_params
+                    ),
+                    "reshard_after_forward": group.post_forward_mesh_info is not None,
+                    "unshard_in_backward": group.unshard_in_backward,
+                }
+        plain.to_empty(device="cpu")
+        plain.init_weights(cfg.seed)
+        tokens = torch.randint(0, cfg.model.vocab_size, (2, cfg.seq_len + 1))
+        for m in (model, plain):
+            m(tokens[:, :-1], tokens[:, 1:]).backward()
+        plain_params = dict(plain.named_parameters())
+        grads_equal = {
+            n: torch.allclose(p.grad.full_tensor(), plain_params[n].grad, rtol=1e-5, atol=1e-7)
+            for n, p in model.named_parameters()
         }
-# Gradients against the same model unwrapped: the embedding, not gathered for backward, included.
-plain.to_empty(device="cpu")
-plain.init_weights(cfg.seed)
-tokens = torch.randint(0, cfg.model.vocab_size, (2, cfg.seq_len + 1))
-for m in (model, plain):
-    m(tokens[:, :-1], tokens[:, 1:]).backward()
-grads_equal = {
-    n: torch.allclose(p.grad.full_tensor(), dict(plain.named_parameters())[n].grad, rtol=1e-5, atol=1e-7)
-    for n, p in model.named_parameters()
-}
-print(json.dumps({"units": units, "grads_equal": grads_equal,
-                  "same_names": list(model.state_dict()) == list(plain.state_dict())}))
-distributed.shutdown()
-exit_process(0)  # no interpreter finalization after gloo: it can abort (trainer/exit_codes.py)
-"""
+        same_names = list(model.state_dict()) == list(plain.state_dict())
+    return {"units": units, "grads_equal": grads_equal, "same_names": same_names}
 
 
-def test_embedding_and_head_are_their_own_units_and_names_do_not_move(tmp_path):
-    p = subprocess.run(
-        [sys.executable, "-c", UNITS_PROBE],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    got = json.loads(p.stdout.strip().splitlines()[-1])
+def test_embedding_and_head_are_their_own_units_and_names_do_not_move():
+    got = _units_probe()
     assert got["same_names"]  # DCP checkpoints of earlier runs still load
     units = got["units"]
     assert "<root>" not in units  # the root holds no parameter of its own
