@@ -73,6 +73,7 @@ _SHARED_RUNS = frozenset(
         "tests/trainer/test_trainer_runs.py",
         "tests/trainer/test_s3_transfers.py",
         "tests/trainer/test_async_checkpoint.py",
+        "tests/trainer/test_trainer_ray.py",
     }
 )
 

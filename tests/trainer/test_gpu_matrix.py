@@ -10,7 +10,7 @@ chunked fused loss (trainer/loss.py), so both custom autograd paths are checked 
 Fast by construction: the cells of one world size run in one process group started once (one
 process; two under torchrun), the two groups at the same time. The compiled cell is marked slow
 (inductor's C++ kernels: about 40 s of CPU on a cold cache, a few seconds warm); `make test` runs
-it too.
+it too, in the two-rank group's run (`-m "not slow"` leaves it out of that run).
 
 Before the fix of issue 24 (trainer/parallelize.py reduce_after_micro_batch), the one-rank bf16
 untied cells with two micro-batches raised AttributeError on FSDP's `_unsharded_param` at the
@@ -79,14 +79,17 @@ def check_cell(cell: Cell, got: dict | None) -> None:
     assert math.isclose(got["resumed_loss"], got["losses"][1], rel_tol=1e-6), got
 
 
-@pytest.fixture(scope="module")
-def eager(tmp_path_factory) -> dict[str, dict]:
-    return run_matrix(EAGER, tmp_path_factory.mktemp("matrix"))
+def _compiled_selected(session) -> bool:
+    return any(getattr(item, "originalname", "") == "test_compiled_cell" for item in session.items)
 
 
 @pytest.fixture(scope="module")
-def compiled(tmp_path_factory) -> dict[str, dict]:
-    return run_matrix(COMPILED, tmp_path_factory.mktemp("compiled"))
+def matrix(request, tmp_path_factory) -> dict[str, dict]:
+    """Every selected cell's result, from one process group per world size: the compiled cells
+    (marked slow) join the two-rank group's run when they are selected, instead of starting
+    a torchrun of their own."""
+    cells = EAGER + (COMPILED if _compiled_selected(request.session) else [])
+    return run_matrix(cells, tmp_path_factory.mktemp("matrix"))
 
 
 def test_the_matrix_is_the_whole_product():
@@ -95,11 +98,11 @@ def test_the_matrix_is_the_whole_product():
 
 
 @pytest.mark.parametrize("cell", EAGER, ids=lambda c: c.id)
-def test_eager_cell(eager, cell):
-    check_cell(cell, eager.get(cell.id))
+def test_eager_cell(matrix, cell):
+    check_cell(cell, matrix.get(cell.id))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cell", COMPILED, ids=lambda c: c.id)
-def test_compiled_cell(compiled, cell):
-    check_cell(cell, compiled.get(cell.id))
+def test_compiled_cell(matrix, cell):
+    check_cell(cell, matrix.get(cell.id))

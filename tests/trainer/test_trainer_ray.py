@@ -8,7 +8,7 @@ import math
 import os
 
 import pytest
-from trainer_support import _DIST_VARS, FAST, ok, run_trainer
+from trainer_support import _DIST_VARS, CKPT_EVERY, FAST, STEPS
 
 from trainer import checkpoint, config, ray_train
 from trainer.metrics import read_records
@@ -140,7 +140,17 @@ def local_ray():
             ray.shutdown()
 
 
-TRAINER_ARGS = ("--max-steps", "4", "--checkpoint.interval", "2")
+# The args of the session's two-rank torchrun run (conftest.py two_rank_run), the reference.
+TRAINER_ARGS = (
+    "--max-steps",
+    str(STEPS),
+    "--checkpoint.interval",
+    str(CKPT_EVERY),
+    "--metrics.val-interval",
+    str(STEPS),
+    "--checkpoint.keep",
+    "2",
+)
 
 
 def launcher_args(workdir, *trainer_args: str, max_failures: int = 0) -> list[str]:
@@ -170,32 +180,34 @@ def losses(workdir) -> dict[int, float]:
     }
 
 
-def test_killed_worker_is_restarted_and_resumes_on_torchruns_course(local_ray, tmp_path):
-    """One Ray run on two workers: rank 1 SIGKILLs itself at step 3 of a fresh start, Ray Train
-    restarts both workers and the trainer resumes from step 2, its newest checkpoint. Its losses
-    are those of the same trainer under torchrun on two ranks, run uninterrupted: the Ray
-    worker's environment makes the same world (the reference is torchrun rather than a second
-    Ray run, which would cost a Ray Train start-up of worker processes for the same fact)."""
+def test_killed_worker_is_restarted_and_resumes_on_torchruns_course(
+    local_ray, two_rank_run, tmp_path
+):
+    """One Ray run on two workers: rank 1 SIGKILLs itself right after the first checkpoint, Ray
+    Train restarts both workers and the trainer resumes from that checkpoint. Its losses are
+    those of the same trainer under torchrun on two ranks, uninterrupted (the session's
+    two_rank_run): the Ray worker's environment makes the same world."""
     killed = tmp_path / "killed"
+    kill_at = str(CKPT_EVERY + 1)
     launch = ray_train.parse_args(
-        launcher_args(killed, "--debug.kill-at-step", "3", "--debug.kill-rank", "1", max_failures=1)
+        launcher_args(
+            killed, "--debug.kill-at-step", kill_at, "--debug.kill-rank", "1", max_failures=1
+        )
     )
     result = ray_train.fit(launch, ray_train.check_trainer_args(launch))
     out = result.return_value  # rank 0's exit code and the trainer's summary
-    assert out["exit_code"] == 0 and out["world_size"] == 2 and out["steps"] == 4
+    assert out["exit_code"] == 0 and out["world_size"] == 2 and out["steps"] == STEPS
     assert result.path == str(killed / "ray" / "test")
-    assert [s for s, _ in checkpoint.complete(killed / "ckpt")] == [2, 4]
+    assert [s for s, _ in checkpoint.complete(killed / "ckpt")] == [STEPS - CKPT_EVERY, STEPS]
     # Both ranks wrote their part of each checkpoint.
-    assert sorted(os.listdir(killed / "ckpt" / "step_00000004" / "rng")) == [
+    assert sorted(os.listdir(killed / "ckpt" / f"step_{STEPS:08d}" / "rng")) == [
         "rank_0.pt",
         "rank_1.pt",
     ]
     summary = json.loads((killed / "runs" / "summary.json").read_text())
-    assert summary["resumed_from"] == 2 and summary["world_size"] == 2 and summary["steps"] == 4
-
-    reference = ok(run_trainer(tmp_path / "torchrun", *TRAINER_ARGS, nproc=2))
-    want, got = reference.losses(), losses(killed)
-    assert list(got) == [1, 2, 3, 4] and got.keys() == want.keys()
+    assert summary["resumed_from"] == CKPT_EVERY and summary["world_size"] == 2
+    want, got = two_rank_run.losses(), losses(killed)
+    assert list(got) == list(range(1, STEPS + 1)) and got.keys() == want.keys()
     assert all(math.isclose(got[s], want[s], rel_tol=1e-6) for s in want), (got, want)
 
 

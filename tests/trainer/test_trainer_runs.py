@@ -232,7 +232,11 @@ def test_bad_config_exits_2_naming_the_option(tmp_path, capsys):
     assert f"checkpoint.dir={blocker / 'ckpt'}: not writable" in capsys.readouterr().err
 
 
-def test_batch_not_divisible_by_ranks_is_reported(tmp_path):
-    run = run_trainer(tmp_path, "--global-batch-size", "4", "--micro-batch-size", "4", nproc=2)
-    assert run.returncode != 0
-    assert "micro_batch_size x ranks = 4 x 2" in run.stderr
+def test_batch_not_divisible_by_ranks_is_refused_before_training():
+    # run() checks the world right after the process group forms, on every rank, before any
+    # collective (train.py), so each rank exits 2 with this line; ray_train checks it before Ray
+    # starts (test_trainer_ray.py).
+    cfg = config.build("tiny", {"global_batch_size": 4, "micro_batch_size": 4})
+    cfg.check_world(1)
+    with pytest.raises(config.ConfigError, match=r"micro_batch_size x ranks = 4 x 2"):
+        cfg.check_world(2)
