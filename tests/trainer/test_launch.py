@@ -82,9 +82,10 @@ def test_plain_torchrun_exits_1_for_any_worker_failure(tmp_path):
 
 def test_an_exception_in_a_rank_is_a_retryable_pod_exit(tmp_path):
     """A rank's exit 1 (an exception: NCCL timeout, ...) becomes EXIT_RETRY, which the operator
-    recreates the pod for. The other causes (exit 3 non-finite: fail; SIGKILL: 137, restart;
-    success: 0) run through the rendered PyTorchJob command itself in
-    tests/components/test_training_job.py test_rendered_command_reports_the_rank_failure_to_the_operator."""
+    recreates the pod for. The other causes run through the rendered PyTorchJob command itself
+    (tests/components/test_training_job.py): exit 3 (non-finite: fail) in
+    test_rendered_command_reports_the_rank_failure_to_the_operator, SIGKILL (137: restart) in
+    its crash-loop test, success (0) in its training run."""
     rc, err = finish(launch(tmp_path, "exit1"))
     assert rc == exit_codes.EXIT_RETRY, err[-2000:]
     assert operator_action(rc) == "restart"
