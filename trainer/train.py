@@ -231,13 +231,14 @@ def _data_state(data: batches.ShardedBatches, d: distributed.Dist) -> dict:
 def run(cfg: config.TrainConfig) -> dict:
     d = distributed.init(cfg.parallel.timeout_s)
     cfg.check_world(d.world_size)
+    # Every rank checks, so a bad path stops them all instead of leaving some in a collective
+    # (before a hub or S3 model is fetched beside the checkpoints).
+    config.check_writable(cfg.checkpoint.dir)
+    config.check_writable(cfg.metrics.out_dir, "metrics.out_dir")
     # model.init_from: its shape and tokenizer (a hub or S3 model fetched once for the job)
     cfg, init = hf_init.prepare(cfg, d.rank, d.local_rank, d.world_size)
     if cfg.checkpoint.export:
         hf_export.check_target(cfg.checkpoint.export)
-    # Every rank checks, so a bad path stops them all instead of leaving some in a collective.
-    config.check_writable(cfg.checkpoint.dir)
-    config.check_writable(cfg.metrics.out_dir, "metrics.out_dir")
     torch.manual_seed(cfg.seed + d.rank)
     tok = tokenizer.load(cfg.data.tokenizer)
     batches.check_vocab(cfg, tok)
