@@ -25,7 +25,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
-from .durable import fsync_path
+from .durable import publish, write_json
 
 STATE_FILE = "trainer_state.json"
 _COMPLETE = re.compile(r"^step_(\d{8})$")
@@ -55,14 +55,6 @@ def complete(root: str | Path) -> list[tuple[int, Path]]:
 def latest(root: str | Path) -> tuple[int, Path] | None:
     found = complete(root)
     return found[-1] if found else None
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Make a complete hidden directory visible under its final name: its entries reach disk,
-    then the rename (the commit point), then the parent's entry."""
-    fsync_path(tmp)
-    os.rename(tmp, final)
-    fsync_path(final.parent)
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -110,10 +102,7 @@ def write_rng(tmp: Path, rank: int, device: torch.device) -> None:
 def commit(tmp: Path, final: Path, trainer_state: dict, keep: int) -> None:
     """Rank 0, once every rank's shards and DCP's `.metadata` are on disk: the trainer state
     last, the publish, then the pruning of checkpoints beyond `keep`."""
-    with open(tmp / STATE_FILE, "w") as f:
-        json.dump(trainer_state, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
+    write_json(tmp / STATE_FILE, trainer_state, indent=1)
     publish(tmp, final)
     for _, old in complete(final.parent)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)

@@ -35,15 +35,14 @@ import contextlib
 import errno
 import fcntl
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import durable
 from .config_sections import ConfigError
 from .download_progress import DownloadProgress
-from .durable import fsync_path
 
 MARKER = ".init-from-complete.json"
 POLL_S = 0.1
@@ -129,12 +128,8 @@ def publish(final: Path, fetch: Fetch, progress: DownloadProgress) -> None:
         with progress:
             extra = fetch(tmp, progress)
         marker = {**extra, "source": progress.label, "files": file_sizes(tmp)}
-        with open(tmp / MARKER, "w") as f:
-            json.dump(marker, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, final)  # the commit point
-        fsync_path(final.parent)
+        durable.write_json(tmp / MARKER, marker, indent=1, sort_keys=True)
+        durable.publish(tmp, final)  # the rename is the commit point
         progress.finished(final)
 
 

@@ -28,7 +28,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from . import checkpoint, hf_config, hf_names, hf_safetensors
 from .config_sections import ConfigError, ModelConfig
-from .durable import fsync_path
+from .durable import fsync_path, publish
 from .hf_init import TOKENIZER_FILE, special_tokens
 from .model import Transformer
 from .tokenizer import EOS_NAMES, ByteTokenizer
@@ -100,12 +100,10 @@ def _publish(tmp: Path, out: Path) -> None:
     cannot be renamed over a non-empty one) and removed after."""
     for f in tmp.iterdir():
         fsync_path(f)
-    fsync_path(tmp)
     old = out.with_name(f".old-{out.name}-{os.getpid()}")
     if out.exists():
         os.rename(out, old)
-    os.rename(tmp, out)
-    fsync_path(out.parent)
+    publish(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from . import checkpoint, s3_store
+from . import checkpoint, durable, s3_store
 
 
 def assign(files: dict[str, int], world: int) -> list[list[str]]:
@@ -62,6 +62,6 @@ def restore_latest(
         s3.download_file(bucket, f"{base}/{rel}", str(dest))
     dist.barrier(group=group)  # every share is on disk
     if rank == 0:
-        checkpoint.publish(tmp, final)  # the commit point, as for a save
+        durable.publish(tmp, final)  # the commit point, as for a save
     dist.barrier(group=group)  # every rank sees the restored directory before looking for it
     return final
