@@ -120,3 +120,14 @@ def unknown_pool(where: str, value: object, pools: Iterable[str]) -> str:
 
 def unknown_volume(where: str, value: object, volumes: Iterable[str]) -> str:
     return not_in(where, value, volumes, problem="no such volume", among=key("volumes"))
+
+
+def hf_token_secret(path: tuple, wanted: bool, secrets: Iterable[str]) -> list[str]:
+    """A job or server asking for the stack's Hugging Face token (`hfToken: true`) in a stack
+    that has none."""
+    if not wanted or "hfToken" in secrets:
+        return []
+    return [
+        f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set --secret "
+        "trainstack:hfToken hf_...`"
+    ]

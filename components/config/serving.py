@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from .base import _Model, key
-from .checks import dns_name, unknown_pool, unknown_volume
+from .checks import dns_name, hf_token_secret, unknown_pool, unknown_volume
 from .job_runs import ECR_REPOSITORY
 from .pools import PoolFacts
 from .sizing import CPU_QUANTITY, QUANTITY, check_pool_fit, check_resources
@@ -207,11 +207,7 @@ def check_serving(
                 f"{key(*path, 'replicas')} = {s.replicas}: {s.replicas} x {s.gpus} GPUs is "
                 f"above the {pool.max_gpus} GPUs pool {pool.name!r} can have"
             )
-    if s.hf_token and "hfToken" not in secrets:
-        issues.append(
-            f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set --secret "
-            "trainstack:hfToken hf_...`"
-        )
+    issues += hf_token_secret(path, s.hf_token, secrets)
     if s.image is not None:
         issues += _check_image(path, s.image, allowed_images)
     return issues

@@ -19,7 +19,7 @@ from trainer import config as trainer_config
 from .. import k8s_names
 from .addons import ADDON_NAMESPACES
 from .base import _Model, key
-from .checks import dns_name, unknown_pool, unknown_volume
+from .checks import dns_name, hf_token_secret, unknown_pool, unknown_volume
 from .fsx import (
     DEFAULT_DEPLOYMENT,
     FSX_MIN_GIB,
@@ -338,11 +338,7 @@ def check_job(
     volume = volumes.get(job.checkpoint_volume or "")
     if volume is not None and volume.data_repository is not None:
         issues += check_job_folder(path, name, str(job.checkpoint_volume), volume.data_repository)
-    if job.hf_token and "hfToken" not in secrets:
-        issues.append(
-            f"{key(*path, 'hfToken')} = true: no token; run `pulumi config set "
-            "--secret trainstack:hfToken hf_...`"
-        )
+    issues += hf_token_secret(path, job.hf_token, secrets)
     for env_name in job.env:
         # At least as strict as the pack's no-plaintext-secrets-in-env (secret_named), which
         # would otherwise block the plan after resources are declared.
