@@ -234,14 +234,17 @@ def training_env(
         # g4dn/g5 have no GPUDirect RDMA, so FI_EFA_USE_DEVICE_RDMA stays unset.
         env += [{"name": "FI_PROVIDER", "value": "efa"}, {"name": "FI_EFA_FORK_SAFE", "value": "1"}]
     if hf_token:
-        env.append(
-            {
-                "name": "HF_TOKEN",
-                "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}},
-            }
-        )
+        env.append(hf_token_env())
     env += [{"name": k, "value": v} for k, v in sorted((extra or {}).items())]
     return env
+
+
+def hf_token_env() -> dict[str, Any]:
+    """HF_TOKEN from the Secret the stack makes of `trainstack:hfToken` (jobs and servers)."""
+    return {
+        "name": "HF_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": HF_TOKEN_SECRET, "key": HF_TOKEN_KEY}},
+    }
 
 
 def render_secret(name: str, namespace: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -151,17 +151,7 @@ def engine_env(s: ServingJobConfig) -> list[dict[str, Any]]:
     if s.source.kind != "hub":
         env.append({"name": "HF_HUB_OFFLINE", "value": "1"})  # a local model: no hub calls
     if s.hf_token:
-        env.append(
-            {
-                "name": "HF_TOKEN",
-                "valueFrom": {
-                    "secretKeyRef": {
-                        "name": pod_spec.HF_TOKEN_SECRET,
-                        "key": pod_spec.HF_TOKEN_KEY,
-                    }
-                },
-            }
-        )
+        env.append(pod_spec.hf_token_env())
     return env
 
 
