@@ -3,21 +3,36 @@ offline plan; `policies/__main__.py` serves them to `pulumi preview --policy-pac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import stack
-from .rules import ADVISORY, ALL_RULES, BY_NAME, MANDATORY, Rule
+from .rules import (
+    ADVISORY,
+    ALL_RULES,
+    BY_NAME,
+    MANDATORY,
+    STACK_BY_NAME,
+    STACK_RULES,
+    Rule,
+    StackRule,
+)
+from .rules.base import Planned
 
 __all__ = [
     "ADVISORY",
     "ALL_RULES",
     "BY_NAME",
     "MANDATORY",
+    "STACK_BY_NAME",
+    "STACK_RULES",
     "Rule",
+    "StackRule",
     "Violation",
     "check_plan",
+    "check_resource",
+    "check_stack",
+    "planned",
     "rule_settings",
 ]
 
@@ -30,6 +45,7 @@ class Violation:
     rule: str
     level: str
     message: str
+    controls: tuple[str, ...] = ()
 
     @property
     def mandatory(self) -> bool:
@@ -50,32 +66,53 @@ def rule_settings(
     return default_level, {}
 
 
+def planned(r: Any) -> Planned:
+    """One offline-plan Captured resource as the rules see it: inputs with secrets unwrapped (as
+    the policy engine would see them) and the names a stack rule may know it by."""
+    props = {k: v for k, v in r.plain_inputs.items() if not k.startswith("__")}
+    names = tuple(str(n) for n in (r.name, r.id, r.state.get("bucket")) if n)
+    return r, r.type, props, names
+
+
+def check_resource(
+    type_: str, props: Mapping[str, Any], config: Mapping[str, Any] | None = None
+) -> list[tuple[Rule, str, str]]:
+    """(rule, level, message) for every violation of one resource's inputs."""
+    out = []
+    for rule in ALL_RULES:
+        if not rule.applies_to(type_):
+            continue
+        level, cfg = rule_settings(rule.name, rule.enforcement, config)
+        if level != "disabled":
+            out += [(rule, level, m) for m in rule(type_, props, cfg)]
+    return out
+
+
+def check_stack(
+    resources: Sequence[Planned], config: Mapping[str, Any] | None = None
+) -> list[tuple[StackRule, str, Any, str]]:
+    """(rule, level, handle, message) for every stack rule's violation."""
+    out = []
+    for rule in STACK_RULES:
+        level, _ = rule_settings(rule.name, rule.enforcement, config)
+        if level != "disabled":
+            out += [(rule, level, handle, m) for handle, m in rule(resources)]
+    return out
+
+
 def check_plan(
     resources: Iterable[Any], config: Mapping[str, Any] | None = None
 ) -> list[Violation]:
-    """Run every rule over the offline plan's Captured resources (secrets unwrapped, as the
-    policy engine would see them). `config` is shaped like the policy pack's config."""
-    resources = list(resources)
-    out: list[Violation] = []
-    seen: list[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]] = []
-    for r in resources:
-        props = {k: v for k, v in r.plain_inputs.items() if not k.startswith("__")}
-        names = tuple(str(n) for n in (r.name, r.id, r.state.get("bucket")) if n)
-        seen.append((r, r.type, props, names))
-        for rule in ALL_RULES:
-            if not rule.applies_to(r.type):
-                continue
-            level, cfg = rule_settings(rule.name, rule.enforcement, config)
-            if level == "disabled":
-                continue
-            out += [
-                Violation(r.name, r.type, r.urn, rule.name, level, m)
-                for m in rule(r.type, props, cfg)
-            ]
-    level, _ = rule_settings(stack.NAME, stack.ENFORCEMENT, config)
-    if level != "disabled":
-        out += [
-            Violation(r.name, r.type, r.urn, stack.NAME, level, message)
-            for r, message in stack.bucket_violations(seen)
-        ]
+    """Run every rule over the offline plan's Captured resources. `config` is shaped like the
+    policy pack's config."""
+    seen = [planned(r) for r in resources]
+    out = [
+        Violation(r.name, type_, r.urn, rule.name, level, m, rule.controls)
+        for r, type_, props, _ in seen
+        for rule, level, m in check_resource(type_, props, config)
+    ]
+    out += [
+        Violation(r.name, r.type, r.urn, rule.name, level, m, rule.controls)
+        for rule, level, r, m in check_stack(seen, config)
+    ]
     return out

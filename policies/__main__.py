@@ -21,7 +21,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import ALL_RULES, Rule, stack
+from policies import ALL_RULES, STACK_RULES, Rule, StackRule
+from policies.rules.base import described
 
 LEVELS = {
     "mandatory": EnforcementLevel.MANDATORY,
@@ -44,36 +45,40 @@ def resource_policy(rule: Rule) -> ResourceValidationPolicy:
     schema = PolicyConfigSchema(rule.config_schema) if rule.config_schema else None
     return ResourceValidationPolicy(
         name=rule.name,
-        description=rule.description,
+        description=described(rule),
         validate=_validator(rule),
         enforcement_level=LEVELS[rule.enforcement],
         config_schema=schema,
     )
 
 
-def _validate_buckets(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    # At stack validation the props are outputs: a bucket is known by its `bucket` name.
-    seen = [
-        (
-            r.urn,
-            r.resource_type,
-            dict(r.props),
-            tuple(str(n) for n in (r.props.get("bucket"), r.name) if n),
-        )
-        for r in args.resources
-    ]
-    for urn, message in stack.bucket_violations(seen):
-        report_violation(message, urn)
+def _stack_validator(rule: StackRule):
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        # At stack validation the props are outputs: a bucket is known by its `bucket` name.
+        seen = [
+            (
+                r.urn,
+                r.resource_type,
+                dict(r.props),
+                tuple(str(n) for n in (r.props.get("bucket"), r.name) if n),
+            )
+            for r in args.resources
+        ]
+        for urn, message in rule(seen):
+            report_violation(message, urn)
+
+    return validate
 
 
 def policies() -> list:
     return [resource_policy(r) for r in ALL_RULES] + [
         StackValidationPolicy(
-            name=stack.NAME,
-            description=stack.DESCRIPTION,
-            validate=_validate_buckets,
-            enforcement_level=LEVELS[stack.ENFORCEMENT],
+            name=r.name,
+            description=described(r),
+            validate=_stack_validator(r),
+            enforcement_level=LEVELS[r.enforcement],
         )
+        for r in STACK_RULES
     ]
 
 

@@ -6,8 +6,20 @@ the offline plan (policies.check_plan) and in unit tests.
 
 from __future__ import annotations
 
-from . import aws, ecr, eks, iam, nodes, pod_security, pods, root_step, storage, tags
-from .base import ADVISORY, MANDATORY, Rule
+from . import (
+    aws,
+    bucket_protection,
+    ecr,
+    eks,
+    iam,
+    nodes,
+    pod_security,
+    pods,
+    root_step,
+    storage,
+    tags,
+)
+from .base import ADVISORY, MANDATORY, Rule, StackRule
 
 ALL_RULES: list[Rule] = [
     *eks.RULES,
@@ -22,6 +34,19 @@ ALL_RULES: list[Rule] = [
     *tags.RULES,
 ]
 BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
+# Rules over the whole stack at once (what no single resource shows).
+STACK_RULES: list[StackRule] = [*bucket_protection.STACK_RULES]
+STACK_BY_NAME: dict[str, StackRule] = {r.name: r for r in STACK_RULES}
 assert len(BY_NAME) == len(ALL_RULES), "rule names must be unique"
+assert not set(BY_NAME) & set(STACK_BY_NAME), "rule names must be unique"
 
-__all__ = ["ADVISORY", "ALL_RULES", "BY_NAME", "MANDATORY", "Rule"]
+__all__ = [
+    "ADVISORY",
+    "ALL_RULES",
+    "BY_NAME",
+    "MANDATORY",
+    "STACK_BY_NAME",
+    "STACK_RULES",
+    "Rule",
+    "StackRule",
+]

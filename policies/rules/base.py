@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,9 @@ class Rule:
     check: Check
     # JSON-schema properties of the rule's config; each should carry a "default".
     config_schema: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The external baseline controls the rule enforces ("FSBP S3.8", "CIS EKS 4.2.1"): shown in
+    # CrossGuard's description and the plan's output, and read by docs/security.md's coverage.
+    controls: tuple[str, ...] = ()
 
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
@@ -59,6 +62,32 @@ class Rule:
         if not self.applies_to(type_):
             return []
         return self.check(type_, props or {}, {**self.defaults(), **(config or {})})
+
+
+# A stack rule sees every resource at once, as (handle, type, props, the names the resource is
+# known by, its own name first); the handle is what a violation is reported against. For what one
+# resource cannot show: a bucket without a public access block, a namespace without a policy.
+Planned = tuple[Any, str, Mapping[str, Any], tuple[str, ...]]
+StackCheck = Callable[[Sequence[Planned]], list[tuple[Any, str]]]
+
+
+@dataclass(frozen=True)
+class StackRule:
+    name: str
+    description: str
+    enforcement: str
+    check: StackCheck
+    controls: tuple[str, ...] = ()
+
+    def __call__(self, resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+        return self.check(resources)
+
+
+def described(rule: Rule | StackRule) -> str:
+    """The description with the baseline controls it enforces, as CrossGuard shows it."""
+    if not rule.controls:
+        return rule.description
+    return f"{rule.description} [{', '.join(rule.controls)}]"
 
 
 def truthy(value: Any) -> bool:

@@ -48,6 +48,8 @@ class PlanResult:
     aws_violations: list[Any] = field(default_factory=list)
     # The pinned upstream CRDs this machine has; objects of a missing one are not checked.
     crds: crds.CrdSet | None = None
+    # The pack config the rules ran with (the stack's image allow-list).
+    policy_config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def unchecked(self) -> list[dict[str, Any]]:
@@ -176,10 +178,10 @@ def run(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )
-    violations = policies.check_plan(
-        plan.resources,
-        {"job-images-from-ecr": {"allowedRepositories": allowed_repositories(plan, cfg)}},
-    )
+    policy_config = {
+        "job-images-from-ecr": {"allowedRepositories": allowed_repositories(plan, cfg)}
+    }
+    violations = policies.check_plan(plan.resources, policy_config)
     result = PlanResult(
         stack,
         cfg,
@@ -190,6 +192,7 @@ def run(
         policy_violations=violations,
         crds=crd_set,
         aws_violations=aws_rules.check(plan.resources),
+        policy_config=policy_config,
     )
     if out_root is not None:
         result.out_dir = write(result, out_root / stack)

@@ -1,18 +1,15 @@
 """Stack-wide check: a bucket's protections are separate resources, so a per-resource rule
-cannot see a bucket that has none. Pure, over (type, props) pairs of the whole stack."""
+cannot see a bucket that has none. Pure, over the whole stack's Planned resources."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Sequence
 from typing import Any
 
-from .rules import aws
-from .rules.base import MANDATORY
+from . import aws
+from .base import MANDATORY, Planned, StackRule
 
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
-NAME = "s3-bucket-protected"
-DESCRIPTION = "Every S3 bucket has default encryption, versioning and a public access block."
-ENFORCEMENT = MANDATORY
 NEEDS = {
     "encryption": aws.SSE,
     "versioning": aws.VERSIONING,
@@ -20,17 +17,9 @@ NEEDS = {
 }
 
 
-def bucket_violations(
-    resources: Iterable[tuple[Any, str, Mapping[str, Any], tuple[str, ...]]],
-) -> list[tuple[Any, str]]:
-    """`resources`: (handle, type, props, names the resource is known by, its own name first),
-    the handle being whatever the caller reports a violation against. Returns (handle of the
-    bucket, message).
-
-    A protection names its bucket in its `bucket` input; a bucket is known by its logical name,
-    ID or `bucket` output, whichever the caller can supply.
-    """
-    resources = list(resources)
+def bucket_violations(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+    """A protection names its bucket in its `bucket` input; a bucket is known by its logical
+    name, ID or `bucket` output, whichever the caller can supply."""
     covered: dict[str, set[str]] = {k: set() for k in NEEDS}
     for _, type_, props, _ in resources:
         for what, types in NEEDS.items():
@@ -53,3 +42,13 @@ def bucket_violations(
                 )
             )
     return out
+
+
+STACK_RULES = [
+    StackRule(
+        "s3-bucket-protected",
+        "Every S3 bucket has default encryption, versioning and a public access block.",
+        MANDATORY,
+        bucket_violations,
+    ),
+]
