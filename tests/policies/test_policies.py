@@ -5,12 +5,17 @@ example stacks clean, and stack-level checks through check_plan."""
 from __future__ import annotations
 
 import pytest
+from cases_aws import AWS_CASES
+from cases_kubernetes import K8S_CASES
 from policy_cases import CASES, PUBLIC
 from security_cases import SECURITY_CASES
 from support import plan
 
 import policies
 from policies import BY_NAME, MANDATORY, check_plan
+
+# The rules added with the hardening table, one list per domain.
+NEW_CASES = AWS_CASES + K8S_CASES
 
 
 @pytest.mark.parametrize(
@@ -24,20 +29,20 @@ def test_rule_flags_the_violation_and_passes_the_fix(name, type_, bad, good):
 
 
 def test_every_rule_has_a_case_and_metadata():
-    assert {c[0] for c in CASES + SECURITY_CASES} == set(BY_NAME)
+    assert {c[0] for c in CASES + SECURITY_CASES + NEW_CASES} == set(BY_NAME)
     assert len(BY_NAME) >= 20
     for rule in BY_NAME.values():
         assert rule.description and rule.types
         assert rule.enforcement in (MANDATORY, policies.ADVISORY)
-        for case in CASES + SECURITY_CASES:
+        for case in CASES + SECURITY_CASES + NEW_CASES:
             if case[0] == rule.name:
                 assert rule.applies_to(case[1])
 
 
 @pytest.mark.parametrize(
     "name,type_,bad,good",
-    SECURITY_CASES,
-    ids=[f"{c[0]}:{c[1].split(':')[-1]}" for c in SECURITY_CASES],
+    SECURITY_CASES + NEW_CASES,
+    ids=[f"{c[0]}:{c[1].split(':')[-1]}" for c in SECURITY_CASES + NEW_CASES],
 )
 def test_security_rule_flags_the_violation_and_passes_the_fix(name, type_, bad, good):
     rule = BY_NAME[name]
