@@ -66,6 +66,11 @@ def eks_log_group(cluster: str) -> str:
     return f"/aws/eks/{cluster}/cluster"
 
 
+def flow_log_group(cluster: str) -> str:
+    """The CloudWatch log group of the VPC's flow logs (components/network.py)."""
+    return f"/aws/vpc/{cluster}/flow-logs"
+
+
 def interruption_queue(cluster: str) -> str:
     """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
     return f"{cluster}-karpenter"

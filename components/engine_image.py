@@ -71,6 +71,30 @@ def render_repository_policy(node_role_arns: list[str]) -> dict[str, Any]:
     }
 
 
+# Cached images the repository keeps: the pinned digest and the ones before it. An older one
+# expired by the lifecycle policy is imported again from Docker Hub on its next pull.
+KEEP_CACHED = 10
+
+
+def render_lifecycle_policy() -> dict[str, Any]:
+    """Keep the newest KEEP_CACHED images, tagged or not (the cache pulls by digest, so its
+    images are untagged): an unpinned engine does not stay pullable, nor stored, forever."""
+    return {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "description": f"keep the newest {KEEP_CACHED} cached images",
+                "selection": {
+                    "tagStatus": "any",
+                    "countType": "imageCountMoreThan",
+                    "countNumber": KEEP_CACHED,
+                },
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+
+
 def render_credential(user: str, token: str) -> str:
     """The secret's value in the form ECR reads for Docker Hub."""
     return json.dumps({"username": user, "accessToken": token})
@@ -104,6 +128,12 @@ class EngineImage(pulumi.ComponentResource):
             encryption_configurations=[{"encryption_type": "KMS"}],
             force_delete=True,
             tags=args.tags,
+            opts=child,
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-repo",
+            repository=repo.name,
+            policy=json.dumps(render_lifecycle_policy()),
             opts=child,
         )
         aws.ecr.RepositoryPolicy(

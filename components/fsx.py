@@ -196,6 +196,8 @@ def file_system(
         # KmsKeyId is for PERSISTENT_* only; SCRATCH_* are encrypted with the account's FSx
         # service key (botocore fsx KmsKeyId). The pack's fsx-lustre-customer-key holds us to it.
         kms_key_id=key.arn if persistent else None,
+        # Backups (PERSISTENT_* only) keep the stack's tags (FSBP FSx.2).
+        copy_tags_to_backups=True if persistent else None,
         file_system_type_version=LUSTRE_VERSION,
         # Metadata IOPS scale with capacity (PERSISTENT_2 only; 2.15 needed with a mode).
         metadata_configuration={"mode": "AUTOMATIC"} if deployment == "PERSISTENT_2" else None,

@@ -137,12 +137,7 @@ class Karpenter(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.sqs.QueuePolicy(
-            f"{name}-interruptions",
-            queue_url=queue.url,
-            policy=queue.arn.apply(lambda a: json.dumps(render_queue_policy(a))),
-            opts=child,
-        )
+        rules = []
         for rule_name, (source, detail_type) in INTERRUPTION_EVENTS.items():
             rule = aws.cloudwatch.EventRule(
                 f"{name}-{rule_name}",
@@ -158,6 +153,15 @@ class Karpenter(pulumi.ComponentResource):
                 target_id="KarpenterInterruptionQueue",
                 opts=child,
             )
+            rules.append(rule.arn)
+        aws.sqs.QueuePolicy(
+            f"{name}-interruptions",
+            queue_url=queue.url,
+            policy=pulumi.Output.all(queue.arn, *rules).apply(
+                lambda a: json.dumps(render_queue_policy(a[0], list(a[1:])))
+            ),
+            opts=child,
+        )
 
         # Controller: Pod Identity role with a policy scoped to this cluster.
         controller_role = pod_identity_role(f"{name}-controller", child, tags)

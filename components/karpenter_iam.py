@@ -249,16 +249,21 @@ def render_controller_policy(
     }
 
 
-def render_queue_policy(queue_arn: str) -> dict[str, Any]:
+def render_queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
+    """Karpenter's interruption queue policy (its getting-started CloudFormation template),
+    narrowed to this stack's EventBridge rules: the template lets events.amazonaws.com (and
+    sqs.amazonaws.com) send for any rule of any account, so the statement names the rules by
+    aws:SourceArn, as the EventBridge user guide's SQS target permissions do."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "EventBridgeWrite",
                 "Effect": "Allow",
-                "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]},
+                "Principal": {"Service": "events.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}},
             },
             {
                 "Sid": "DenyHTTP",

@@ -1,16 +1,66 @@
-"""Network: a VPC over the configured zones, private node subnets, NAT, and VPC endpoints."""
+"""Network: a VPC over the configured zones, private node subnets, NAT, and VPC endpoints; the
+VPC's default security group emptied and a flow log of rejected traffic (FSBP EC2.2, EC2.6)."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from . import aws_names
 from .config import NetworkConfig
 
 INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "sts", "sqs", "ec2")
+FLOW_LOG_RETENTION_DAYS = 30
+# Rejected traffic only: what security needs from flow logs (probes, misrouted peers) at a
+# fraction of ALL's volume, and what FSBP EC2.6 checks for by default.
+FLOW_LOG_TRAFFIC = "REJECT"
+FLOW_LOG_SERVICE = "vpc-flow-logs.amazonaws.com"
+
+
+def render_flow_log_trust(partition: str, region: str, account: str) -> dict[str, Any]:
+    """VPC Flow Logs may assume the delivery role for this account's flow logs only (the VPC
+    user guide's flow-log role, with its confused-deputy conditions)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": FLOW_LOG_SERVICE},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{partition}:ec2:{region}:{account}:vpc-flow-log/*"
+                    },
+                },
+            }
+        ],
+    }
+
+
+def render_flow_log_policy(group_arn: str) -> dict[str, Any]:
+    """What delivery does (the VPC user guide's list), on this stack's flow-log group only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DeliverToThisGroup",
+                "Effect": "Allow",
+                "Action": [
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogGroups",
+                    "logs:DescribeLogStreams",
+                ],
+                "Resource": [group_arn, f"{group_arn}:*"],
+            }
+        ],
+    }
 
 
 def plan_subnets(
@@ -61,6 +111,17 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=named("igw"), opts=child)
+        # AWS's default group admits its own members and lets everything out; nothing the
+        # stack launches uses it, so taking it over with no rules leaves it admitting nothing.
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default",
+            vpc_id=vpc.id,
+            ingress=[],
+            egress=[],
+            tags=named("default"),
+            opts=child,
+        )
+        self._flow_logs(name, vpc, args, child)
 
         private_cidrs, public_cidrs = plan_subnets(cfg.cidr, len(args.zones))
         public_rt = aws.ec2.RouteTable(
@@ -179,4 +240,44 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
             }
+        )
+
+    def _flow_logs(
+        self, name: str, vpc: aws.ec2.Vpc, args: NetworkArgs, child: pulumi.ResourceOptions
+    ) -> None:
+        """Rejected traffic of the whole VPC into a CloudWatch log group, through a role only
+        VPC Flow Logs (for this account's flow logs) can assume."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-flow-logs",
+            name=aws_names.flow_log_group(args.cluster_name),
+            retention_in_days=FLOW_LOG_RETENTION_DAYS,
+            tags=args.tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-flow-logs",
+            assume_role_policy=pulumi.Output.all(partition, account).apply(
+                lambda a: json.dumps(render_flow_log_trust(a[0], args.region, a[1]))
+            ),
+            tags=args.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-flow-logs",
+            role=role.id,
+            policy=group.arn.apply(lambda arn: json.dumps(render_flow_log_policy(arn))),
+            opts=child,
+        )
+        aws.ec2.FlowLog(
+            f"{name}-flow-logs",
+            vpc_id=vpc.id,
+            traffic_type=FLOW_LOG_TRAFFIC,
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            tags=args.tags,
+            opts=child,
         )

@@ -125,6 +125,18 @@ def render_topic_policy(topic_arn: str, account: str, rule_arns: list[str]) -> d
                 "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
             }
         )
+    # TLS only, as the SNS developer guide's security best practices write it: a publish over
+    # plain HTTP is refused (EventBridge and the watcher publish over TLS).
+    statements.append(
+        {
+            "Sid": "DenyPublishWithoutTLS",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    )
     return {"Version": "2012-10-17", "Statement": statements}
 
 

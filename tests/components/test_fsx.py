@@ -67,6 +67,7 @@ def test_file_system_inputs_follow_the_config_and_use_the_stack_key():
     assert fs["kmsKeyId"] == unwrap_secrets(key.state)["arn"]
     assert unwrap_secrets(key.inputs)["enableKeyRotation"] is True
     assert fs["securityGroupIds"] == [result.plan.one(SG, "trainstack-storage-fsx").id]
+    assert fs["copyTagsToBackups"] is True  # FSBP FSx.2: backups keep the stack's tags
 
 
 @pytest.mark.parametrize(

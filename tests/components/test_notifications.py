@@ -87,6 +87,9 @@ def test_eventbridge_may_use_the_key_and_topic_for_this_rule_only():
     assert key["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule]}}
     topic = render_topic_policy("arn:aws:sns:us-west-2:123456789012:t", "123456789012", [rule])
     assert topic["Statement"][1]["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule]}}
+    deny = topic["Statement"][-1]
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sns:Publish")
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert len(render_key_policy("123456789012", "aws", [])["Statement"]) == 1
 
 

@@ -145,6 +145,11 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     policy = json.loads(inputs(result, "aws:sqs/queuePolicy:QueuePolicy")["policy"])
     deny = next(s for s in policy["Statement"] if s["Effect"] == "Deny")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # EventBridge may send for this stack's interruption rules only (not any rule anywhere).
+    allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    rule_arns = {r.state["arn"] for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert set(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_arns
     patterns = [
         json.loads(r.inputs["eventPattern"])
         for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")
@@ -340,6 +345,17 @@ def test_network_tags_subnets_for_karpenter_and_internal_load_balancers():
     assert len(result.plan.of_type("aws:ec2/natGateway:NatGateway")) == 1
     endpoints = by_name(result, "aws:ec2/vpcEndpoint:VpcEndpoint")
     assert [e["serviceName"] for e in endpoints.values()] == ["com.amazonaws.us-west-2.s3"]
+    vpc = result.plan.one("aws:ec2/vpc:Vpc", "trainstack-net-vpc").id
+    default = inputs(result, "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+    assert default["vpcId"] == vpc and default["ingress"] == [] == default["egress"]
+    flow = inputs(result, "aws:ec2/flowLog:FlowLog")
+    assert flow["vpcId"] == vpc and flow["trafficType"] == "REJECT"
+    assert flow["logDestination"].endswith(":log-group:/aws/vpc/trainstack-dev/flow-logs")
+    trust = json.loads(
+        inputs(result, "aws:iam/role:Role", "trainstack-net-flow-logs")["assumeRolePolicy"]
+    )["Statement"][0]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
     efa = plan("efa")
     assert len(efa.plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
     services = {

@@ -243,6 +243,10 @@ def test_the_engine_is_pinned_by_digest_in_the_caches_repository():
     (statement,) = policy["Statement"]
     assert statement["Principal"]["AWS"] == ["arn:aws:iam::1:role/a", "arn:aws:iam::1:role/b"]
     assert "ecr:BatchImportUpstreamImage" in statement["Action"]
+    # Untagged digests included (tagStatus any): the cache keeps the newest images only.
+    (rule,) = engine_image.render_lifecycle_policy()["rules"]
+    assert rule["selection"]["tagStatus"] == "any"
+    assert rule["selection"]["countNumber"] == engine_image.KEEP_CACHED
 
 
 def test_the_cache_prefix_fits_ecr_for_any_cluster_name():
