@@ -21,3 +21,8 @@ IMDS_HOP_LIMIT = 1
 # controls, and nothing else may run in that namespace.
 VOLUME_PREPARE_NAMESPACE = "trainstack-volumes"
 VOLUME_PREPARE_PREFIX = "prepare-"
+
+# The oldest Kubernetes version EKS supports (extended support included; EKS User Guide,
+# "Kubernetes version lifecycle"). components/versions.py offers nothing older
+# (tests/policies/test_rules_eks.py holds the two together).
+OLDEST_EKS_KUBERNETES = "1.31"

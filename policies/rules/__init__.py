@@ -12,12 +12,18 @@ from . import (
     ecr,
     eks,
     iam,
+    identity_bindings,
+    messaging,
+    network,
     nodes,
     pod_security,
     pods,
+    resource_policies,
     root_step,
     storage,
     tags,
+    tls,
+    trust,
 )
 from .base import ADVISORY, MANDATORY, Rule, StackRule
 
@@ -32,10 +38,23 @@ ALL_RULES: list[Rule] = [
     *storage.RULES,
     *aws.RULES,
     *tags.RULES,
+    *tls.RULES,
+    *resource_policies.RULES,
+    *trust.RULES,
+    *identity_bindings.RULES,
+    *network.RULES,
+    *messaging.RULES,
 ]
 BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
 # Rules over the whole stack at once (what no single resource shows).
-STACK_RULES: list[StackRule] = [*bucket_protection.STACK_RULES]
+STACK_RULES: list[StackRule] = [
+    *bucket_protection.STACK_RULES,
+    *tls.STACK_RULES,
+    *identity_bindings.STACK_RULES,
+    *network.STACK_RULES,
+    *messaging.STACK_RULES,
+    *ecr.STACK_RULES,
+]
 STACK_BY_NAME: dict[str, StackRule] = {r.name: r for r in STACK_RULES}
 assert len(BY_NAME) == len(ALL_RULES), "rule names must be unique"
 assert not set(BY_NAME) & set(STACK_BY_NAME), "rule names must be unique"

@@ -130,15 +130,86 @@ def _codebuild_env(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -
     ]
 
 
+def _min_retention(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    # Unset keeps logs forever (log-group-retention's cost finding); a short period deletes the
+    # audit trail (EKS audit and authenticator logs, build logs) before anyone reads it.
+    days = props.get("retentionInDays")
+    if not days or float(days) >= cfg["minDays"]:
+        return []
+    return [
+        f"log group keeps logs {float(days):g} days: set retentionInDays to at least "
+        f"{cfg['minDays']} so audit and build logs outlive an investigation"
+    ]
+
+
+def _deletion_window(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    # KMS waits 7-30 days before deleting a key (default 30, KMS API ScheduleKeyDeletion):
+    # the window is how long a destroy by mistake can still be cancelled.
+    days = props.get("deletionWindowInDays")
+    if days is None or float(days) >= cfg["minDays"]:
+        return []
+    return [
+        f"KMS key deletion window is {float(days):g} days: set deletionWindowInDays to "
+        f"{cfg['minDays']} so a deletion by mistake can be cancelled before the data is lost"
+    ]
+
+
+def _codebuild_logging(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # CodeBuild API (LogsConfig): CloudWatch Logs default to ENABLED, S3 logs to DISABLED.
+    cw = get(props, "logsConfig.cloudwatchLogs.status", "ENABLED")
+    s3 = get(props, "logsConfig.s3Logs") or {}
+    s3_on = s3.get("status") == "ENABLED"
+    out = []
+    if cw == "DISABLED" and not s3_on:
+        out.append(
+            "the build keeps no logs: set logsConfig.cloudwatchLogs.status: ENABLED so what a "
+            "build ran (with its credentials) can be reviewed"
+        )
+    if s3_on and truthy(s3.get("encryptionDisabled")):
+        out.append(
+            "S3 build logs are not encrypted: set logsConfig.s3Logs.encryptionDisabled: false"
+        )
+    return out
+
+
+def _codebuild_key(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    key = str(props.get("encryptionKey") or "")
+    if key and not key.endswith("alias/aws/s3"):
+        return []
+    return [
+        (
+            "the project encrypts its build output with the AWS managed S3 key: set "
+            "encryptionKey to the image pipeline's KMS key (its policy and rotation are ours)"
+        )
+    ]
+
+
+def _bucket_acl(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # New buckets have ACLs disabled (Object Ownership: BucketOwnerEnforced, S3 User Guide
+    # "Controlling ownership of objects"); an acl or grants input turns them back on.
+    acl = props.get("acl")
+    if (acl in (None, "", "private")) and not props.get("grants"):
+        return []
+    return [
+        f"the bucket grants access by ACL ({acl or 'grants'}): drop acl/grants and grant "
+        "access in IAM policies"
+    ]
+
+
 RULES = [
     Rule("s3-encryption", "S3 buckets have default server-side encryption.", MANDATORY, SSE, _sse),
-    Rule("s3-versioning", "S3 buckets have versioning enabled.", ADVISORY, VERSIONING, _versioning),
+    # Mandatory like s3-bucket-protected, which requires the versioning resource: suspending it
+    # would let an overwrite or delete destroy checkpoints and models for good.
+    Rule(
+        "s3-versioning", "S3 buckets have versioning enabled.", MANDATORY, VERSIONING, _versioning
+    ),
     Rule(
         "s3-public-access-blocked",
         "S3 public access blocks enable all four settings.",
         MANDATORY,
         PUBLIC_BLOCK,
         _public_block,
+        controls=("FSBP S3.8", "FSBP S3.2", "FSBP S3.3"),
     ),
     Rule(
         "codebuild-privileged-only-image-build",
@@ -174,6 +245,7 @@ RULES = [
         MANDATORY,
         (SG, SG_RULE, SG_INGRESS),
         _sg,
+        controls=("FSBP EC2.18", "FSBP EC2.19"),
     ),
     Rule(
         "loadbalancer-source-ranges",
@@ -188,5 +260,46 @@ RULES = [
         MANDATORY,
         ("aws:codebuild/project:Project",),
         _codebuild_env,
+        controls=("FSBP CodeBuild.2",),
+    ),
+    Rule(
+        "log-group-min-retention",
+        "CloudWatch log groups with a retention period keep logs at least minDays.",
+        MANDATORY,
+        ("aws:cloudwatch/logGroup:LogGroup",),
+        _min_retention,
+        {"minDays": {"type": "integer", "minimum": 1, "default": 30}},
+    ),
+    Rule(
+        "kms-deletion-window",
+        "KMS keys wait the full 30 days before deletion.",
+        MANDATORY,
+        ("aws:kms/key:Key",),
+        _deletion_window,
+        {"minDays": {"type": "integer", "minimum": 7, "maximum": 30, "default": 30}},
+        controls=("FSBP KMS.3",),
+    ),
+    Rule(
+        "codebuild-logging",
+        "CodeBuild projects keep build logs, encrypted when they go to S3.",
+        MANDATORY,
+        ("aws:codebuild/project:Project",),
+        _codebuild_logging,
+        controls=("FSBP CodeBuild.4", "FSBP CodeBuild.3"),
+    ),
+    Rule(
+        "codebuild-customer-key",
+        "CodeBuild projects encrypt build output with the stack's KMS key.",
+        MANDATORY,
+        ("aws:codebuild/project:Project",),
+        _codebuild_key,
+    ),
+    Rule(
+        "s3-no-acls",
+        "S3 buckets grant no access by ACL.",
+        MANDATORY,
+        ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"),
+        _bucket_acl,
+        controls=("FSBP S3.12",),
     ),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import ADVISORY, MANDATORY, Rule, get, truthy
+from .base import MANDATORY, Planned, Rule, StackRule, get, truthy
 
 TYPES = ("aws:ecr/repository:Repository",)
+LIFECYCLE = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 
 
 def _scan(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -35,14 +36,58 @@ def _kms(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     ]
 
 
+def unmanaged_repositories(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+    """Repositories without a lifecycle policy: old images pile up and stay pullable, with the
+    vulnerabilities scans found in them (FSBP ECR.3)."""
+    policies = [p for _h, t, p, _n in resources if t == LIFECYCLE]
+    if any(not p.get("repository") for p in policies):
+        return []  # a repository name not known yet (a preview of a new stack)
+    covered = {str(p["repository"]) for p in policies}
+    return [
+        (
+            handle,
+            f"repository {props.get('name') or (names[0] if names else '?')} has no lifecycle "
+            "policy: declare an aws.ecr.LifecyclePolicy that expires old images",
+        )
+        for handle, type_, props, names in resources
+        if type_ in TYPES and not ({props.get("name"), *names} & covered)
+    ]
+
+
 RULES = [
-    Rule("ecr-scan-on-push", "ECR repositories scan images on push.", MANDATORY, TYPES, _scan),
-    Rule("ecr-immutable-tags", "ECR image tags are immutable.", MANDATORY, TYPES, _immutable),
+    Rule(
+        "ecr-scan-on-push",
+        "ECR repositories scan images on push.",
+        MANDATORY,
+        TYPES,
+        _scan,
+        controls=("FSBP ECR.1",),
+    ),
+    Rule(
+        "ecr-immutable-tags",
+        "ECR image tags are immutable.",
+        MANDATORY,
+        TYPES,
+        _immutable,
+        controls=("FSBP ECR.2",),
+    ),
+    # Mandatory: the stack encrypts every repository with KMS, so going back to AES256 is a
+    # weakening the pack must refuse (FSBP's ECR.5, customer managed keys, is not in the FSBP
+    # standard; the engine cache keeps ECR's AWS managed key, see components/engine_image.py).
     Rule(
         "ecr-kms-encryption",
         "ECR repositories are encrypted with a KMS key.",
-        ADVISORY,
+        MANDATORY,
         TYPES,
         _kms,
+    ),
+]
+STACK_RULES = [
+    StackRule(
+        "ecr-lifecycle-policy",
+        "Every ECR repository has a lifecycle policy.",
+        MANDATORY,
+        unmanaged_repositories,
+        controls=("FSBP ECR.3",),
     ),
 ]

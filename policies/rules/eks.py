@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..required import REQUIRED_LOG_TYPES
+from ..required import OLDEST_EKS_KUBERNETES, REQUIRED_LOG_TYPES
 from .base import MANDATORY, Rule, get, has_world, truthy
 
 COMPONENT = "eks:index:Cluster"
@@ -84,6 +84,58 @@ def _auth_mode(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) ->
     ]
 
 
+def _private_endpoint(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    vpc = (props.get("vpcConfig") or {}) if type_ == PRIMITIVE else props
+    # Off (EKS's default), nodes and pods reach the API server over its public endpoint, from
+    # the NAT's address, outside the VPC.
+    if truthy(vpc.get("endpointPrivateAccess")):
+        return []
+    return [
+        "the API endpoint has no private access: set endpointPrivateAccess: true so nodes and "
+        "pods reach the API server inside the VPC"
+    ]
+
+
+def _network_policy(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # The VPC CNI enforces NetworkPolicies only with its network policy agent on
+    # (enableNetworkPolicy, VPC CNI >= v1.14; EKS User Guide, "Limit pod traffic with Kubernetes
+    # network policies"); off, every policy the stack writes is silently ignored.
+    if truthy(get(props, "vpcCniOptions.enableNetworkPolicy")):
+        return []
+    return [
+        "the VPC CNI does not enforce NetworkPolicies: set vpcCniOptions.enableNetworkPolicy: "
+        "true, or the stack's namespace policies isolate nothing"
+    ]
+
+
+def _no_default_group(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # pulumi-eks's default node group is its own launch configuration, outside the stack's
+    # hardened launch templates (IMDSv2, hop limit 1, encrypted volumes).
+    if truthy(props.get("skipDefaultNodeGroup")):
+        return []
+    return [
+        "the cluster gets pulumi-eks's default node group: set skipDefaultNodeGroup: true; nodes "
+        "come from the stack's managed node groups and Karpenter, with hardened templates"
+    ]
+
+
+def _version_key(version: Any) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in str(version).split(".")[:2])
+    except ValueError:
+        return ()
+
+
+def _supported_version(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    version = props.get("version")
+    if version is None or _version_key(version) >= _version_key(cfg["oldestSupported"]):
+        return []
+    return [
+        f"Kubernetes {version} is out of EKS support: set version to {cfg['oldestSupported']} "
+        "or newer (unsupported versions get no security patches)"
+    ]
+
+
 RULES = [
     Rule(
         "eks-endpoint-not-public",
@@ -91,6 +143,14 @@ RULES = [
         MANDATORY,
         TYPES,
         _public_endpoint,
+        controls=("FSBP EKS.1",),
+    ),
+    Rule(
+        "eks-endpoint-private-access",
+        "The EKS API endpoint is reachable from inside the VPC.",
+        MANDATORY,
+        TYPES,
+        _private_endpoint,
     ),
     Rule(
         "eks-secrets-encrypted",
@@ -98,6 +158,30 @@ RULES = [
         MANDATORY,
         TYPES,
         _secrets_encryption,
+        controls=("FSBP EKS.3",),
+    ),
+    Rule(
+        "eks-network-policy-enforced",
+        "The VPC CNI's network policy agent enforces NetworkPolicies.",
+        MANDATORY,
+        (COMPONENT,),
+        _network_policy,
+    ),
+    Rule(
+        "eks-no-default-node-group",
+        "The cluster has no pulumi-eks default node group.",
+        MANDATORY,
+        (COMPONENT,),
+        _no_default_group,
+    ),
+    Rule(
+        "eks-supported-version",
+        "The cluster runs a Kubernetes version EKS supports.",
+        MANDATORY,
+        TYPES,
+        _supported_version,
+        {"oldestSupported": {"type": "string", "default": OLDEST_EKS_KUBERNETES}},
+        controls=("FSBP EKS.2",),
     ),
     Rule(
         "eks-control-plane-logging",
@@ -112,6 +196,7 @@ RULES = [
                 "default": list(REQUIRED_LOG_TYPES),
             }
         },
+        controls=("FSBP EKS.8",),
     ),
     Rule(
         "eks-api-authentication",

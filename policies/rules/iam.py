@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .base import MANDATORY, Rule
+from .base import ADVISORY, MANDATORY, Rule
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
@@ -187,6 +187,50 @@ def _data_scope(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) ->
     return out
 
 
+# A Resource naming every role: `*`, or a role ARN whose name part is only wildcards.
+_EVERY_ROLE = re.compile(r"^(\*|arn:[^:]*:iam::[^:]*:role/[*?/]*\*)$")
+
+
+def _passrole(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # iam:PassRole on every role lets the holder start an instance, build or task as any role of
+    # the account, admin roles included (IAM User Guide, "Grant a user permissions to pass a
+    # role to an AWS service").
+    out = []
+    for names, doc in _named_policies(type_, props):
+        who = names[0] if names else "policy"
+        for i, st in enumerate(_list(_document(doc).get("Statement"))):
+            if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
+                continue
+            acts = [str(a) for a in _list(st.get("Action"))]
+            if not any(fnmatch.fnmatchcase("iam:passrole", a.lower()) for a in acts):
+                continue
+            if "NotResource" in st or any(
+                _EVERY_ROLE.match(str(r)) for r in _list(st.get("Resource"))
+            ):
+                out.append(
+                    f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows iam:PassRole on every "
+                    "role: name the role ARNs it passes (and an iam:PassedToService condition)"
+                )
+    return out
+
+
+def _service_wildcards(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # FSBP IAM.21: a `service:*` action in an Allow, whatever its Resource.
+    out = []
+    for names, doc in _named_policies(type_, props):
+        who = names[0] if names else "policy"
+        for i, st in enumerate(_list(_document(doc).get("Statement"))):
+            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+                continue
+            wild = [a for a in _list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
+            if wild:
+                out.append(
+                    f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows {wild}: list the "
+                    "actions the role needs"
+                )
+    return out
+
+
 RULES = [
     Rule(
         "iam-no-wildcard-grants",
@@ -196,6 +240,7 @@ RULES = [
         (ROLE_POLICY, POLICY, ROLE, ATTACHMENT, POLICY_ATTACHMENT),
         _wildcards,
         {"wildcardAllowed": {"type": "array", "items": {"type": "string"}, "default": []}},
+        controls=("FSBP IAM.1",),
     ),
     Rule(
         "iam-data-access-scoped",
@@ -205,5 +250,23 @@ RULES = [
         (ROLE_POLICY, POLICY, ROLE),
         _data_scope,
         {"unscopedAllowed": {"type": "array", "items": {"type": "string"}, "default": []}},
+        controls=("FSBP KMS.1", "FSBP KMS.2"),
+    ),
+    Rule(
+        "iam-passrole-scoped",
+        "No role may pass every role (iam:PassRole on Resource `*`).",
+        MANDATORY,
+        (ROLE_POLICY, POLICY, ROLE),
+        _passrole,
+    ),
+    # Advisory: FSBP rates IAM.21 LOW; a `service:*` scoped to one resource is
+    # iam-no-wildcard-grants' business only when that resource is `*`.
+    Rule(
+        "iam-no-service-wildcard-actions",
+        "IAM policies list actions instead of granting `service:*`.",
+        ADVISORY,
+        (ROLE_POLICY, POLICY, ROLE),
+        _service_wildcards,
+        controls=("FSBP IAM.21",),
     ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,6 +77,10 @@ def _volumes(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
 def _public_ip(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     if type_ == EKS_COMPONENT:
         public = truthy(props.get("nodeAssociatePublicIpAddress"))
+    elif type_ == NODE_CLASS:
+        # Karpenter v1 EC2NodeClass spec.associatePublicIPAddress (karpenter-provider-aws
+        # v1.14 CRD); unset, the subnet's mapPublicIpOnLaunch decides (subnet-no-public-ip).
+        public = truthy(get(props, "spec.associatePublicIPAddress"))
     elif type_ == INSTANCE:
         public = truthy(props.get("associatePublicIpAddress"))
     else:
@@ -115,6 +120,45 @@ def _pool_gpu_limit(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) 
     ]
 
 
+_DURATION = re.compile(r"(\d+)([smh])")
+
+
+def _hours(duration: str) -> float | None:
+    """Hours of a Karpenter duration (`720h`, `1h30m`; the CRD's pattern `([0-9]+(s|m|h))+`)."""
+    parts = _DURATION.findall(duration)
+    if not parts or "".join(n + u for n, u in parts) != duration:
+        return None
+    return sum(int(n) / {"s": 3600, "m": 60, "h": 1}[u] for n, u in parts)
+
+
+def _expire_after(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
+    # Nodes are replaced (with the node class's current AMI) when they expire: `Never` keeps a
+    # node, and the kernel and kubelet it booted with, forever. Unset, Karpenter applies 720h.
+    value = str(get(props, "spec.template.spec.expireAfter") or "720h")
+    hours = _hours(value)
+    if hours is not None and hours <= cfg["maxHours"]:
+        return []
+    return [
+        (
+            f"NodePool expireAfter is {value}: set spec.template.spec.expireAfter to at most "
+            f"{cfg['maxHours']}h so nodes are replaced with patched AMIs"
+        )
+    ]
+
+
+def _group_hardened(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    out = []
+    lt = props.get("launchTemplate") or {}
+    if not (lt.get("id") or lt.get("name")):
+        out.append(
+            "node group has no launch template: launch it from the stack's template (IMDSv2, "
+            "hop limit 1, encrypted volumes) instead of EKS's default one"
+        )
+    if props.get("remoteAccess"):
+        out.append("node group opens SSH (remoteAccess): remove it; reach nodes with SSM")
+    return out
+
+
 def _group_max(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     if get(props, "scalingConfig.maxSize") is not None:
         return []
@@ -128,6 +172,7 @@ RULES = [
         MANDATORY,
         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
         _imdsv2,
+        controls=("FSBP EC2.8", "FSBP EC2.170"),
     ),
     Rule(
         "imds-hop-limit",
@@ -143,13 +188,30 @@ RULES = [
         MANDATORY,
         (LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
         _volumes,
+        controls=("FSBP EC2.3", "FSBP EC2.181"),
     ),
     Rule(
         "no-public-node-ips",
         "Nodes get no public IP addresses.",
         MANDATORY,
-        (EKS_COMPONENT, LAUNCH_TEMPLATE, INSTANCE),
+        (EKS_COMPONENT, LAUNCH_TEMPLATE, INSTANCE, NODE_CLASS),
         _public_ip,
+        controls=("FSBP EC2.9", "FSBP EC2.25"),
+    ),
+    Rule(
+        "nodepool-expire-after",
+        "NodePools replace their nodes at least every maxHours.",
+        MANDATORY,
+        (NODE_POOL,),
+        _expire_after,
+        {"maxHours": {"type": "integer", "minimum": 1, "default": 720}},
+    ),
+    Rule(
+        "node-group-hardened",
+        "Managed node groups launch from the stack's launch template and open no SSH.",
+        MANDATORY,
+        NODE_GROUPS,
+        _group_hardened,
     ),
     Rule(
         "gpu-nodepool-limits",

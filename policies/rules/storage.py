@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .base import MANDATORY, Rule, get, truthy
+from .base import ADVISORY, MANDATORY, Rule, get, truthy
 
 EFS = "aws:efs/fileSystem:FileSystem"
 FSX_LUSTRE = "aws:fsx/lustreFileSystem:LustreFileSystem"
@@ -80,8 +80,60 @@ def _sns_topic(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
     ]
 
 
+def _efs_access_points(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # The EFS CSI driver's dynamic provisioning (provisioningMode efs-ap) creates one access
+    # point per volume, rooted at basePath/<volume> and with the POSIX user uid/gid (the
+    # StorageClass parameters of kubernetes-sigs/aws-efs-csi-driver's docs): every NFS
+    # call through it then runs as that user, under that directory only.
+    if props.get("provisioner") != "efs.csi.aws.com":
+        return []
+    params = props.get("parameters") or {}
+    missing = [k for k in ("uid", "gid") if not str(params.get(k) or "").strip()]
+    if params.get("provisioningMode") == "efs-ap" and not missing:
+        return []
+    name = get(props, "metadata.name") or "?"
+    return [
+        (
+            f"EFS StorageClass {name} does not pin each volume to an access point with a fixed "
+            'user: set parameters.provisioningMode: "efs-ap" and parameters.uid / gid'
+        )
+    ]
+
+
+def _fsx_copy_tags(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # Backups exist for PERSISTENT deployments only (the Lustre guide's "Working with backups").
+    kind = str(props.get("deploymentType") or "SCRATCH_1")
+    if not kind.startswith("PERSISTENT") or truthy(props.get("copyTagsToBackups")):
+        return []
+    return ["backups lose the file system's tags: set copyTagsToBackups: true"]
+
+
 RULES = [
-    Rule("efs-encrypted", "EFS file systems are encrypted at rest.", MANDATORY, (EFS,), _efs),
+    Rule(
+        "efs-encrypted",
+        "EFS file systems are encrypted at rest.",
+        MANDATORY,
+        (EFS,),
+        _efs,
+        controls=("FSBP EFS.1", "FSBP EFS.8"),
+    ),
+    Rule(
+        "efs-access-point-identity",
+        "EFS volumes are handed out through per-volume access points with a fixed POSIX user.",
+        MANDATORY,
+        (STORAGE_CLASS,),
+        _efs_access_points,
+        controls=("FSBP EFS.3", "FSBP EFS.4"),
+    ),
+    # Advisory: FSBP rates FSx.2 LOW (tags are inventory, not access).
+    Rule(
+        "fsx-lustre-copy-tags-to-backups",
+        "Persistent FSx for Lustre file systems copy their tags to backups.",
+        ADVISORY,
+        (FSX_LUSTRE,),
+        _fsx_copy_tags,
+        controls=("FSBP FSx.2",),
+    ),
     # Mandatory since the stack creates the file systems itself (components/fsx.py), always with
     # its own key where the API takes one.
     Rule(

@@ -1,0 +1,76 @@
+"""Queues and the events that feed them: SQS messages are encrypted at rest, and EventBridge
+delivers only to the queues and topics the stack itself declares.
+
+SQS encrypts at rest with an SQS-owned key (sqsManagedSseEnabled) or a KMS key
+(kmsMasterKeyId); the FSBP SQS.1 control page accepts either. (SNS topics' key is storage.py's
+sns-topic-encrypted.) An EventBridge target whose ARN is not one of the stack's queues or topics
+would copy the account's Spot, health or build events somewhere the stack does not control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .base import MANDATORY, Planned, Rule, StackRule, truthy
+
+QUEUE = "aws:sqs/queue:Queue"
+TOPIC = "aws:sns/topic:Topic"
+EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+
+
+def _queue_encrypted(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    if truthy(props.get("sqsManagedSseEnabled")) or props.get("kmsMasterKeyId"):
+        return []
+    return [
+        (
+            "the queue keeps messages unencrypted at rest: set sqsManagedSseEnabled: true (or "
+            "kmsMasterKeyId to a KMS key)"
+        )
+    ]
+
+
+def _known_arn(props: Mapping[str, Any], names: tuple[str, ...], arn: str) -> bool:
+    if arn in names or arn == props.get("arn"):
+        return True
+    # A queue's or topic's ARN ends in its name: arn:<partition>:sqs|sns:<region>:<account>:<name>.
+    name = str(props.get("name") or "")
+    return bool(name) and arn.endswith((":" + name, "/" + name))
+
+
+def foreign_targets(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+    stores = [(p, names) for _h, t, p, names in resources if t in (QUEUE, TOPIC)]
+    out = []
+    for handle, type_, props, names in resources:
+        arn = str(props.get("arn") or "")
+        if type_ != EVENT_TARGET or not arn:
+            continue  # not known yet (a preview of a new stack)
+        if not any(_known_arn(p, n, arn) for p, n in stores):
+            out.append(
+                (
+                    handle,
+                    f"EventBridge target {names[0] if names else '?'} delivers to {arn}, which is "
+                    "not a queue or topic of this stack: target the stack's own queue or topic",
+                )
+            )
+    return out
+
+
+RULES = [
+    Rule(
+        "sqs-encrypted",
+        "SQS queues encrypt messages at rest (SSE-SQS or SSE-KMS).",
+        MANDATORY,
+        (QUEUE,),
+        _queue_encrypted,
+        controls=("FSBP SQS.1",),
+    ),
+]
+STACK_RULES = [
+    StackRule(
+        "eventbridge-targets-in-stack",
+        "EventBridge rules deliver only to queues and topics the stack declares.",
+        MANDATORY,
+        foreign_targets,
+    ),
+]
