@@ -228,7 +228,8 @@ def test_cost_lists_what_stays_unpriced_and_dates_each_rate(capsys):
     assert "KMS key (trainstack-notifications-key)" in out
     unpriced = out[out.index("Unpriced, billed by use") : out.index("Notes:")]
     for type_ in (
-        "aws:cloudwatch/logGroup:LogGroup x2",
+        "aws:cloudwatch/logGroup:LogGroup x3",  # EKS, CodeBuild and the VPC flow logs
+        "aws:ec2/flowLog:FlowLog",
         "aws:s3/bucket:Bucket x2",
         "aws:ecr/repository:Repository",
         "aws:sns/topic:Topic",

@@ -34,6 +34,10 @@ USAGE: dict[str, str] = {
         "S3 requests and transfer when FSx imports or exports"
     ),
     "aws:codebuild/webhook:Webhook": "CodeBuild minutes of the builds it starts",
+    "aws:ec2/flowLog:FlowLog": (
+        "VPC flow logs: per GB delivered to CloudWatch Logs (rejected traffic only), kept by "
+        "its log group"
+    ),
 }
 
 # Billed while idle, but with no rate in the price table: said, never guessed.
@@ -65,6 +69,7 @@ FREE: dict[str, str] = {
             "aws:ec2/routeTableAssociation:RouteTableAssociation",
             "aws:ec2/internetGateway:InternetGateway",
             "aws:ec2/securityGroup:SecurityGroup",
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
             "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
             "aws:ec2/tag:Tag",
         )
