@@ -36,6 +36,24 @@ def _sse(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     ]
 
 
+def _sse_customer_key(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # The stack's buckets use their own KMS key (components/buckets.py): a reader then needs
+    # kms:Decrypt on that key as well as s3:GetObject, and the key's policy and rotation are
+    # ours. SSE-S3 (AES256) or aws:kms without a key id fall back to keys AWS manages.
+    defaults = [r.get("applyServerSideEncryptionByDefault") or {} for r in props.get("rules") or []]
+    if any(
+        d.get("sseAlgorithm") in ("aws:kms", "aws:kms:dsse") and d.get("kmsMasterKeyId")
+        for d in defaults
+    ):
+        return []
+    return [
+        (
+            "the bucket's default encryption does not use the stack's KMS key: set "
+            "sseAlgorithm aws:kms with kmsMasterKeyId the bucket's key"
+        )
+    ]
+
+
 def _versioning(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     status = get(props, "versioningConfiguration.status")
     if status == "Enabled":
@@ -198,6 +216,13 @@ def _bucket_acl(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
 
 RULES = [
     Rule("s3-encryption", "S3 buckets have default server-side encryption.", MANDATORY, SSE, _sse),
+    Rule(
+        "s3-sse-customer-key",
+        "S3 buckets encrypt by default with a customer managed KMS key.",
+        MANDATORY,
+        SSE,
+        _sse_customer_key,
+    ),
     # Mandatory like s3-bucket-protected, which requires the versioning resource: suspending it
     # would let an overwrite or delete destroy checkpoints and models for good.
     Rule(

@@ -150,6 +150,7 @@ RULES = [
         MANDATORY,
         (EBS_VOLUME,),
         _ebs_volume,
+        controls=("FSBP EC2.3",),
     ),
     Rule(
         "storageclass-ebs-encrypted",
@@ -157,6 +158,7 @@ RULES = [
         MANDATORY,
         (STORAGE_CLASS,),
         _storage_class,
+        controls=("FSBP EC2.3",),
     ),
     Rule(
         "sns-topic-encrypted",

@@ -4,7 +4,8 @@ The stack's roles are assumed by AWS services only: EKS Pod Identity (pods.eks.a
 the principal the EKS User Guide's Pod Identity trust policy names), EC2 for the node roles,
 CodeBuild for the image build, VPC Flow Logs for flow-log delivery. A trust that names everyone,
 another account or a federated identity without the audience and subject conditions would hand
-the role's permissions to principals the stack does not control.
+the role's permissions to principals the stack does not control. Where the stack pins a
+service's trust to its own account and resources (VPC Flow Logs), the pins must stay.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def _federated_pinned(st: Mapping[str, Any]) -> bool:
 
 def _trust(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[str]:
     services = set(cfg["trustedServices"])
+    scoped = set(cfg["sourceScopedServices"])
     accounts = {str(a) for a in cfg["trustedAccounts"]}
     name = props.get("name") or "role"
     out = []
@@ -46,6 +48,11 @@ def _trust(_t: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> list[st
             continue
         ps = pd.principals(st)
         for svc in ps.get("Service", []):
+            if svc in scoped and not pd.restricts_by(st, {"aws:sourceaccount", "aws:sourcearn"}):
+                out.append(
+                    f"{name}: {label} lets {svc} assume the role for any account: add fixed "
+                    "aws:SourceAccount and aws:SourceArn conditions"
+                )
             if svc not in services:
                 out.append(
                     f"{name}: {label} trusts service {svc}: trust only the services the "
@@ -81,6 +88,13 @@ RULES = [
                 "default": TRUSTED_SERVICES,
             },
             "trustedAccounts": {"type": "array", "items": {"type": "string"}, "default": []},
+            # Services whose trust the stack pins to its own account and resources (the VPC
+            # user guide's flow-log role, with its confused-deputy conditions).
+            "sourceScopedServices": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": ["vpc-flow-logs.amazonaws.com"],
+            },
         },
     ),
 ]

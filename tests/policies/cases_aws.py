@@ -20,6 +20,7 @@ QUEUE = "aws:sqs/queue:Queue"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 CODEBUILD = "aws:codebuild/project:Project"
 BUCKET = "aws:s3/bucket:Bucket"
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 EKS = "eks:index:Cluster"
 EKS_RAW = "aws:eks/cluster:Cluster"
 NODEPOOL = "kubernetes:karpenter.sh/v1:NodePool"
@@ -50,6 +51,7 @@ def deny_tls(action: str, resource) -> dict:
 
 
 def trust(principal, condition=None) -> dict:
+    """A role's inputs with a one-statement trust policy."""
     st = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
     return {"assumeRolePolicy": doc({**st, **({"Condition": condition} if condition else {})})}
 
@@ -205,6 +207,15 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         trust({"Service": "codebuild.amazonaws.com"}),
     ),
     (
+        "iam-trust-principals",
+        ROLE,
+        trust({"Service": "vpc-flow-logs.amazonaws.com"}),
+        trust(
+            {"Service": "vpc-flow-logs.amazonaws.com"},
+            {"StringEquals": {"aws:SourceAccount": "111122223333"}},
+        ),
+    ),
+    (
         "pod-identity-binding",
         ASSOCIATION,
         {"namespace": "training", "serviceAccount": "default"},
@@ -256,6 +267,21 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         {"encryptionKey": "arn:aws:kms:us-west-2:1:key/k"},
     ),
     ("s3-no-acls", BUCKET, {"acl": "public-read"}, {"acl": "private"}),
+    (
+        "s3-sse-customer-key",
+        SSE,
+        {"rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms"}}]},
+        {
+            "rules": [
+                {
+                    "applyServerSideEncryptionByDefault": {
+                        "sseAlgorithm": "aws:kms",
+                        "kmsMasterKeyId": "arn:aws:kms:us-west-2:1:key/k",
+                    }
+                }
+            ]
+        },
+    ),
     (
         "eks-endpoint-private-access",
         EKS,

@@ -5,6 +5,9 @@ from __future__ import annotations
 from policy_cases import EKS, PUBLIC
 from support import plan
 
+from components import versions
+from policies.required import OLDEST_EKS_KUBERNETES
+from policies.rules.eks import _version_key
 from trainstack.offline.plan_report import summary
 
 
@@ -13,3 +16,10 @@ def test_public_endpoint_stack_is_caught_and_summarised():
     hits = [v for v in result.mandatory_violations if v.rule == "eks-endpoint-not-public"]
     assert [v.type for v in hits] == [EKS]
     assert "eks-endpoint-not-public" in summary(result)
+
+
+def test_the_oldest_version_the_stack_offers_is_one_the_pack_accepts():
+    # components/versions.py lists what config accepts; policies/required.py what the pack
+    # does: a version config allowed that eks-supported-version refused would fail at preview.
+    oldest = min(versions.KUBERNETES_VERSIONS, key=_version_key)
+    assert _version_key(oldest) == _version_key(OLDEST_EKS_KUBERNETES)
