@@ -48,12 +48,17 @@ def _default_sg(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> l
     ]
 
 
+def known_ids(props: Mapping[str, Any], names: tuple[str, ...]) -> tuple[str, ...]:
+    """The IDs a VPC or security group is known by: the offline plan gives its ID among its
+    names; CrossGuard's stack validation gives outputs only, whose `arn` ends in the ID
+    (arn:aws:ec2:<region>:<account>:vpc/vpc-0abc, .../security-group/sg-0abc)."""
+    arn = str(props.get("arn") or "")
+    found = (*names, props.get("id"), arn.rsplit("/", 1)[-1] if "/" in arn else None)
+    return tuple(str(n) for n in found if n)
+
+
 def _vpcs(resources: Sequence[Planned]) -> list[tuple[Any, tuple[str, ...], Mapping[str, Any]]]:
-    return [
-        (h, tuple(n for n in (*names, p.get("id")) if n), p)
-        for h, t, p, names in resources
-        if t == VPC
-    ]
+    return [(h, known_ids(p, names), p) for h, t, p, names in resources if t == VPC]
 
 
 def vpc_companions(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
@@ -61,9 +66,9 @@ def vpc_companions(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
     out = []
     defaults = [p for _h, t, p, _n in resources if t == DEFAULT_SG]
     logs = [p for _h, t, p, _n in resources if t == FLOW_LOG]
-    for handle, ids, _props in _vpcs(resources):
-        label = ids[0] if ids else "?"
-        if not any(p.get("vpcId") in ids and not _default_sg("", p, {}) for p in defaults):
+    for handle, vpc_ids, _props in _vpcs(resources):
+        label = vpc_ids[0] if vpc_ids else "?"
+        if not any(p.get("vpcId") in vpc_ids and not _default_sg("", p, {}) for p in defaults):
             if all(p.get("vpcId") for p in defaults):
                 out.append(
                     (
@@ -73,7 +78,7 @@ def vpc_companions(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
                     )
                 )
         if not any(
-            p.get("vpcId") in ids and str(p.get("trafficType") or "").upper() in REJECTS_LOGGED
+            p.get("vpcId") in vpc_ids and str(p.get("trafficType") or "").upper() in REJECTS_LOGGED
             for p in logs
         ):
             if all(p.get("vpcId") for p in logs):
@@ -112,18 +117,14 @@ def _ingress_cidrs(type_: str, props: Mapping[str, Any]) -> list[str]:
 def wide_ingress(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
     """Security-group ingress from IPv4 ranges outside the group's own VPC."""
     vpc_cidr: dict[str, ipaddress.IPv4Network] = {}
-    for _h, ids, props in _vpcs(resources):
+    for _h, vpc_ids, props in _vpcs(resources):
         try:
             net = ipaddress.IPv4Network(str(props.get("cidrBlock")))
         except ValueError:
             continue
-        vpc_cidr.update({i: net for i in ids})
+        vpc_cidr.update({i: net for i in vpc_ids})
     group_vpc = {
-        n: p.get("vpcId")
-        for _h, t, p, names in resources
-        if t == SG
-        for n in (*names, p.get("id"))
-        if n
+        n: p.get("vpcId") for _h, t, p, names in resources if t == SG for n in known_ids(p, names)
     }
     out = []
     for handle, type_, props, names in resources:

@@ -94,6 +94,9 @@ def test_every_vpc_has_an_empty_default_group_and_a_flow_log_of_rejects():
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", "dsg", vpcId="vpc-1", ingress=[ssh]
     )
     assert found(rule, [VPC, open_default, FLOW_LOG]) == ["vpc"]
+    # CrossGuard's stack validation: outputs only, the VPC's ID at the end of its ARN.
+    outputs = ("vpc", "aws:ec2/vpc:Vpc", {"arn": "arn:aws:ec2:us-west-2:1:vpc/vpc-1"}, ("vpc",))
+    assert found(rule, [outputs, DEFAULT_SG, FLOW_LOG]) == []
 
 
 @pytest.mark.parametrize(
