@@ -19,11 +19,15 @@ from .rules import (
 )
 from .rules.base import Planned
 
+# The name the pack registers with CrossGuard (policies/__main__.py): engine events carry it.
+PACK_NAME = "trainstack-policies"
+
 __all__ = [
     "ADVISORY",
     "ALL_RULES",
     "BY_NAME",
     "MANDATORY",
+    "PACK_NAME",
     "STACK_BY_NAME",
     "STACK_RULES",
     "Rule",
@@ -32,6 +36,7 @@ __all__ = [
     "check_plan",
     "check_resource",
     "check_stack",
+    "controls_of",
     "planned",
     "rule_settings",
 ]
@@ -64,6 +69,12 @@ def rule_settings(
         rest = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         return entry.get("enforcementLevel", default_level), rest
     return default_level, {}
+
+
+def controls_of(rule_name: str) -> tuple[str, ...]:
+    """The baseline controls a rule of this pack enforces; () for a name it does not have."""
+    rule = BY_NAME.get(rule_name) or STACK_BY_NAME.get(rule_name)
+    return rule.controls if rule else ()
 
 
 def planned(r: Any) -> Planned:

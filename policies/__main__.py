@@ -21,7 +21,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import ALL_RULES, STACK_RULES, Rule, StackRule
+from policies import ALL_RULES, PACK_NAME, STACK_RULES, Rule, StackRule
 from policies.rules.base import described
 
 LEVELS = {
@@ -83,4 +83,4 @@ def policies() -> list:
 
 
 if __name__ == "__main__":
-    PolicyPack(name="trainstack-policies", policies=policies())
+    PolicyPack(name=PACK_NAME, policies=policies())
