@@ -32,18 +32,6 @@ def appended(label: str, item: Any) -> Weaken:
     return Weaken(label, lambda v: [*v, item] if isinstance(v, list) else UNCHANGED)
 
 
-def with_items(label: str, *items: str) -> Weaken:
-    """Strings added to a list of strings (verbs, resources) where missing."""
-
-    def apply(v: Any) -> Any:
-        if not isinstance(v, list):
-            return UNCHANGED
-        missing = [i for i in items if i not in v]
-        return [*v, *missing] if missing else UNCHANGED
-
-    return Weaken(label, apply)
-
-
 def replaced_text(label: str, old: str, new: str) -> Weaken:
     def apply(v: Any) -> Any:
         return v.replace(old, new) if isinstance(v, str) and old in v else UNCHANGED

@@ -82,15 +82,13 @@ class PodTemplate:
 
 
 def pod_templates_of(resources: Sequence[Planned]) -> Iterator[PodTemplate]:
-    """Every pod template of every workload in the stack. A bare Pod's labels are its own."""
+    """Every pod template of every workload in the stack (a bare Pod's metadata is its own)."""
     for handle, type_, props, _names in resources:
         if type_ not in WORKLOADS:
             continue
         namespace = namespace_of(props)
         workload = f"{kind_of(type_)} {name_of(props)}"
         for where, meta, spec in pod_templates(props):
-            if type_ == POD:
-                meta = props.get("metadata") or {}
             yield PodTemplate(handle, type_, workload, where, namespace, meta, spec)
 
 

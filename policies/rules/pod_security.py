@@ -9,6 +9,9 @@ staging/src/k8s.io/pod-security-admission/policy/check_*.go). Pod-level security
 where the standard says it does (runAsNonRoot, seccomp, SELinux, AppArmor). The optional
 "non-root groups" control is not enforced, as in pod-security-admission.
 
+Beyond the standard, `pod-read-only-root-filesystem`: every container the stack renders
+writes only to emptyDir mounts, and the pack keeps it so.
+
 The device plugins, which need host access to expose GPUs and EFA, are excepted: by name
 (`privilegedAllowed`), and `privileged-exception-device-plugins-only` checks that the exception is
 never borrowed by a job or a pod outside the system namespaces. The FSx root step is spared the

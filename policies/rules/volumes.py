@@ -6,8 +6,9 @@ A claim without storageClassName gets the cluster's default class (on EKS possib
 unencrypted gp2), and one with "" but no volumeName binds any free PV; a PV without claimRef
 binds the first matching claim of any namespace (kubernetes/website content/en/docs/concepts/
 storage/persistent-volumes.md, "Reserving a PersistentVolume"). The EFS CSI driver creates an
-access point per volume with `directoryPerms`, owned by `uid`/`gid` (kubernetes-sigs/
-aws-efs-csi-driver docs/README.md, "Dynamic Provisioning").
+access point per volume whose root directory gets `directoryPerms`, and whose POSIX user
+`uid`/`gid` every request through it runs as (kubernetes-sigs/aws-efs-csi-driver README.md,
+the StorageClass parameters of dynamic provisioning).
 """
 
 from __future__ import annotations
