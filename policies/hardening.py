@@ -300,6 +300,7 @@ KUBERNETES: list[Guarded | Unguarded] = [
     Guarded(_BINDING, "subjects[*].name", set_to("default"), "rbac-bindings-scoped"),
     Guarded(_BINDING, "subjects[*].namespace", set_to("kube-system"), "rbac-bindings-scoped"),
     # Pod Security Admission on the namespaces the stack creates.
+    Guarded(_NAMESPACE, "", DROP, "namespace-pod-security"),
     *[
         Guarded(_NAMESPACE, f'metadata.labels["{_PSA}/{mode}"]', weaken, "namespace-pod-security")
         for mode in ("enforce", "audit", "warn")

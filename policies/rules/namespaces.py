@@ -91,12 +91,27 @@ def namespace_pod_security(resources: Sequence[Planned]) -> list[tuple[Any, str]
     busy = _workload_namespaces(resources)
     cluster = _cluster_minor(resources)
     out = []
+    created = set()
     for handle, type_, props, _names in resources:
         if type_ != NAMESPACE:
             continue
         name = name_of(props)
+        created.add(name)
         labels = get(props, "metadata.labels") or {}
         out += [(handle, m) for m in _namespace_problems(name, labels, name in busy, cluster)]
+    # A workload in a namespace the stack does not create runs under whatever labels that
+    # namespace has (none, on a namespace made by hand).
+    for handle, type_, props, _names in resources:
+        ns = namespace_of(props)
+        if type_ in WORKLOADS and ns not in created:
+            out.append(
+                (
+                    handle,
+                    f"{kind_of(type_)} {name_of(props)} runs in namespace {ns}, which the stack "
+                    "does not create, so no Pod Security level of the stack applies: create the "
+                    "namespace with the stack (components/workloads.py) or move the workload",
+                )
+            )
     return out
 
 

@@ -462,6 +462,11 @@ K8S_STACK_CASES: list[tuple[str, list, str]] = [
         ),
         "a pin older than the cluster",
     ),
+    (
+        "namespace-pod-security",
+        _without(NS, "training"),
+        "workloads in a namespace the stack does not create",
+    ),
     ("network-policy-coverage", _without(NETPOL, "default-deny"), "no default deny"),
     ("network-policy-coverage", _without(NETPOL, "job"), "a job selected by no policy"),
     (
