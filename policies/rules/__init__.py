@@ -11,13 +11,22 @@ from . import (
     bucket_protection,
     ecr,
     eks,
+    helm_values,
     iam,
+    namespaces,
+    network_policies,
     nodes,
+    operator_config,
     pod_security,
     pods,
+    rbac,
     root_step,
+    secrets,
+    service_accounts,
+    services,
     storage,
     tags,
+    volumes,
 )
 from .base import ADVISORY, MANDATORY, Rule, StackRule
 
@@ -32,10 +41,26 @@ ALL_RULES: list[Rule] = [
     *storage.RULES,
     *aws.RULES,
     *tags.RULES,
+    # Kubernetes objects beyond pods (the hardening table's KUBERNETES section).
+    *namespaces.RULES,
+    *network_policies.RULES,
+    *rbac.RULES,
+    *service_accounts.RULES,
+    *services.RULES,
+    *secrets.RULES,
+    *volumes.RULES,
+    *operator_config.RULES,
+    *helm_values.RULES,
 ]
 BY_NAME: dict[str, Rule] = {r.name: r for r in ALL_RULES}
 # Rules over the whole stack at once (what no single resource shows).
-STACK_RULES: list[StackRule] = [*bucket_protection.STACK_RULES]
+STACK_RULES: list[StackRule] = [
+    *bucket_protection.STACK_RULES,
+    *namespaces.STACK_RULES,
+    *network_policies.STACK_RULES,
+    *service_accounts.STACK_RULES,
+    *volumes.STACK_RULES,
+]
 STACK_BY_NAME: dict[str, StackRule] = {r.name: r for r in STACK_RULES}
 assert len(BY_NAME) == len(ALL_RULES), "rule names must be unique"
 assert not set(BY_NAME) & set(STACK_BY_NAME), "rule names must be unique"
