@@ -37,6 +37,7 @@ __all__ = [
     "check_resource",
     "check_stack",
     "controls_of",
+    "from_upstream_install",
     "planned",
     "rule_settings",
 ]
@@ -69,6 +70,24 @@ def rule_settings(
         rest = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         return entry.get("enforcementLevel", default_level), rest
     return default_level, {}
+
+
+# Components whose children an upstream project defines: the training operator's kustomize
+# overlay. A real preview registers every object of the overlay as a child (the offline plan
+# sees only the component), with upstream's inputs, which the stack cannot edit. The pack judges
+# them where the stack decides them, at the install (its pinned source), as it judges a Helm
+# release, whose objects it never sees; docs/security.md lists what that leaves unguarded.
+UPSTREAM_INSTALLS = ("kubernetes:kustomize/v2:Directory",)
+
+
+def from_upstream_install(urn: str) -> bool:
+    """Whether `urn` names an object created under an upstream install: its qualified type
+    (`urn:pulumi:STACK::PROJECT::parent$...$type::NAME`) has such a component among its
+    parents."""
+    parts = urn.split("::", 3)
+    if len(parts) < 4:
+        return False
+    return any(t in UPSTREAM_INSTALLS for t in parts[2].split("$")[:-1])
 
 
 def controls_of(rule_name: str) -> tuple[str, ...]:

@@ -118,3 +118,27 @@ def test_kubernetes_stack_rules_hold_on_crossguard_outputs():
         reported = _validate(built[name], resources)
         urns = {r[0] for r in resources}
         assert reported and all(urn in urns for _m, urn in reported), (name, why)
+
+
+def test_an_upstream_installs_objects_are_left_to_the_install():
+    # A real preview registers the training operator overlay's objects as its children: its own
+    # namespace (no Pod Security labels, no NetworkPolicy) and the operator's Deployment.
+    built = _pack_policies()
+    overlay = "urn:pulumi:s::p::trainstack:operators:Operators$kubernetes:kustomize/v2:Directory$"
+    deployment = {
+        "metadata": {"name": "training-operator", "namespace": "kubeflow"},
+        "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "ghcr.io/x:v1"}]}}},
+    }
+    children = [
+        (f"{overlay}{NS}::kubeflow", NS, {"metadata": {"name": "kubeflow", "labels": {}}}, ("k",)),
+        (
+            f"{overlay}kubernetes:apps/v1:Deployment::op",
+            "kubernetes:apps/v1:Deployment",
+            deployment,
+            ("op",),
+        ),
+    ]
+    own = [(u.replace("kubernetes:kustomize/v2:Directory$", ""), *rest) for u, *rest in children]
+    for name in ("namespace-pod-security", "network-policy-coverage"):
+        assert _validate(built[name], k8s_stack() + children) == [], name
+        assert _validate(built[name], k8s_stack() + own), name
