@@ -68,7 +68,8 @@ def _policy(summary: Mapping[str, Any]) -> list[str]:
         rows = [
             [
                 v.get("level", ""),
-                f"{v.get('pack', '')}/{v.get('policy', '')}",
+                f"{v.get('pack', '')}/{v.get('policy', '')}"
+                + (f" ({', '.join(v['controls'])})" if v.get("controls") else ""),
                 resource_label(v.get("urn") or "") or "(stack)",
                 v.get("message", ""),
             ]

@@ -15,9 +15,8 @@ from automation.impact import Priced, short_stack, stack_file_name
 from automation.options import Options
 from automation.run import cost_impact, report
 from automation.summary import build_summary
+from policies import PACK_NAME
 
-# The name policies/__main__.py gives its PolicyPack: the violations read as the CLI shows them.
-PACK_NAME = "trainstack-policies"
 PACK_DIR = "policies"
 
 
@@ -30,6 +29,7 @@ def violation_record(v: Any) -> dict[str, Any]:
         "level": v.level,
         "message": v.message,
         "urn": v.urn,
+        "controls": list(v.controls),
     }
 
 

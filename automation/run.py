@@ -25,6 +25,7 @@ from automation.summary import (
     scrub,
     write_summary,
 )
+from policies import PACK_NAME, controls_of
 
 # Engine messages carry colour directives (`<{%fg 1%}>`) and the CLI may add ANSI escapes; both are
 # noise in a CI log and would break the text search for policy levels.
@@ -91,6 +92,10 @@ class EventRecorder:
                 "level": p.enforcement_level,
                 "message": strip_color(p.message).strip(),
                 "urn": p.resource_urn,
+                # The baseline controls behind one of this project's rules (another pack's: none).
+                "controls": list(controls_of(p.policy_name))
+                if p.policy_pack_name == PACK_NAME
+                else [],
             }
             with self._lock:
                 self.policy_violations.append(violation)

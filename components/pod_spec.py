@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from policies.required import POD_IDENTITY_ANNOTATION
+
 from .config import PodSize, PoolFacts, VolumeConfig
 from .scheduling import EFA_LABEL, GPU_TOLERATION, POOL_LABEL
 
@@ -22,8 +24,8 @@ JOB_LABEL = "trainstack.io/job"
 ROLE_LABEL = "trainstack.io/role"
 # On a pod template: the Pod Identity association its credentials come from, so replacing the
 # association changes the template and the pods are recreated (the webhook injects credentials
-# only at admission).
-IDENTITY_ANNOTATION = "trainstack.io/pod-identity-association"
+# only at admission). The pack reads it (policies/rules/service_accounts.py).
+IDENTITY_ANNOTATION = POD_IDENTITY_ANNOTATION
 TRAINER_UID = 1000  # the trainer image's user (trainer/Dockerfile)
 # Karpenter never consolidates or drifts a node away from under these pods.
 DO_NOT_DISRUPT = {"karpenter.sh/do-not-disrupt": "true"}

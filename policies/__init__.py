@@ -19,11 +19,15 @@ from .rules import (
 )
 from .rules.base import Planned
 
+# The name the pack registers with CrossGuard (policies/__main__.py): engine events carry it.
+PACK_NAME = "trainstack-policies"
+
 __all__ = [
     "ADVISORY",
     "ALL_RULES",
     "BY_NAME",
     "MANDATORY",
+    "PACK_NAME",
     "STACK_BY_NAME",
     "STACK_RULES",
     "Rule",
@@ -32,6 +36,8 @@ __all__ = [
     "check_plan",
     "check_resource",
     "check_stack",
+    "controls_of",
+    "from_upstream_install",
     "planned",
     "rule_settings",
 ]
@@ -64,6 +70,30 @@ def rule_settings(
         rest = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         return entry.get("enforcementLevel", default_level), rest
     return default_level, {}
+
+
+# Components whose children an upstream project defines: the training operator's kustomize
+# overlay. A real preview registers every object of the overlay as a child (the offline plan
+# sees only the component), with upstream's inputs, which the stack cannot edit. The pack judges
+# them where the stack decides them, at the install (its pinned source), as it judges a Helm
+# release, whose objects it never sees; docs/security.md lists what that leaves unguarded.
+UPSTREAM_INSTALLS = ("kubernetes:kustomize/v2:Directory",)
+
+
+def from_upstream_install(urn: str) -> bool:
+    """Whether `urn` names an object created under an upstream install: its qualified type
+    (`urn:pulumi:STACK::PROJECT::parent$...$type::NAME`) has such a component among its
+    parents."""
+    parts = urn.split("::", 3)
+    if len(parts) < 4:
+        return False
+    return any(t in UPSTREAM_INSTALLS for t in parts[2].split("$")[:-1])
+
+
+def controls_of(rule_name: str) -> tuple[str, ...]:
+    """The baseline controls a rule of this pack enforces; () for a name it does not have."""
+    rule = BY_NAME.get(rule_name) or STACK_BY_NAME.get(rule_name)
+    return rule.controls if rule else ()
 
 
 def planned(r: Any) -> Planned:

@@ -21,7 +21,14 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies import ALL_RULES, STACK_RULES, Rule, StackRule
+from policies import (
+    ALL_RULES,
+    PACK_NAME,
+    STACK_RULES,
+    Rule,
+    StackRule,
+    from_upstream_install,
+)
 from policies.rules.base import described
 
 LEVELS = {
@@ -34,6 +41,8 @@ LEVELS = {
 def _validator(rule: Rule):
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         # Rule.__call__ fills in the schema's defaults for keys the config leaves out.
+        if from_upstream_install(args.urn):
+            return
         config = dict(args.get_config() or {})
         for message in rule(args.resource_type, dict(args.props), config):
             report_violation(message, args.urn)
@@ -63,6 +72,7 @@ def _stack_validator(rule: StackRule):
                 tuple(str(n) for n in (r.props.get("bucket"), r.name) if n),
             )
             for r in args.resources
+            if not from_upstream_install(r.urn)
         ]
         for urn, message in rule(seen):
             report_violation(message, urn)
@@ -83,4 +93,4 @@ def policies() -> list:
 
 
 if __name__ == "__main__":
-    PolicyPack(name="trainstack-policies", policies=policies())
+    PolicyPack(name=PACK_NAME, policies=policies())

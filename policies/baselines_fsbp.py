@@ -23,11 +23,9 @@ from __future__ import annotations
 
 from .baselines import Baseline, Control
 
-SOURCE = (
-    "AWS Security Hub CSPM User Guide, 'AWS Foundational Security Best Practices standard' "
-    "(https://docs.aws.amazon.com/securityhub/latest/userguide/fsbp-standard.html) and its "
-    "per-service control pages, read 2026-12-07"
-)
+# AWS Security Hub CSPM User Guide, "AWS Foundational Security Best Practices standard", and
+# its per-service control pages (<service>-controls.html beside it), read 2026-12-07.
+SOURCE = "https://docs.aws.amazon.com/securityhub/latest/userguide/fsbp-standard.html"
 CRITICAL, HIGH, MEDIUM, LOW = "CRITICAL", "HIGH", "MEDIUM", "LOW"
 BUCKET = "AWS::S3::Bucket"
 VPC = "AWS::EC2::VPC"

@@ -22,6 +22,11 @@ IMDS_HOP_LIMIT = 1
 VOLUME_PREPARE_NAMESPACE = "trainstack-volumes"
 VOLUME_PREPARE_PREFIX = "prepare-"
 
+# On a pod template: the EKS Pod Identity association its AWS credentials come from (the
+# association's ID). The pack checks that the pod runs under that association's ServiceAccount,
+# and that no pod runs under a ServiceAccount with an association it does not declare.
+POD_IDENTITY_ANNOTATION = "trainstack.io/pod-identity-association"
+
 # The oldest Kubernetes version EKS supports (extended support included; EKS User Guide,
 # "Kubernetes version lifecycle"). components/versions.py offers nothing older
 # (tests/policies/test_rules_eks.py holds the two together).

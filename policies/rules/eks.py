@@ -204,5 +204,6 @@ RULES = [
         MANDATORY,
         TYPES,
         _auth_mode,
+        controls=("CIS EKS 4.1.7",),
     ),
 ]

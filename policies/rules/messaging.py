@@ -1,5 +1,5 @@
-"""Queues and the events that feed them: SQS messages are encrypted at rest, and EventBridge
-delivers only to the queues and topics the stack itself declares.
+"""Queues and the events that feed them: SQS messages are encrypted at rest, EventBridge
+delivers only to the queues and topics the stack itself declares, and SNS delivers over TLS.
 
 SQS encrypts at rest with an SQS-owned key (sqsManagedSseEnabled) or a KMS key
 (kmsMasterKeyId); the FSBP SQS.1 control page accepts either. (SNS topics' key is storage.py's
@@ -16,6 +16,7 @@ from .base import MANDATORY, Planned, Rule, StackRule, truthy
 
 QUEUE = "aws:sqs/queue:Queue"
 TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 
 
@@ -28,6 +29,14 @@ def _queue_encrypted(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any])
             "kmsMasterKeyId to a KMS key)"
         )
     ]
+
+
+def _subscription_tls(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    # SNS delivers to an `http` endpoint in clear text (SNS developer guide, HTTP/S endpoints);
+    # job notifications quote log lines, so they go to https (or email, sqs, lambda) only.
+    if str(props.get("protocol") or "").lower() != "http":
+        return []
+    return ["the subscription delivers over plain HTTP: subscribe an https:// endpoint instead"]
 
 
 def _known_arn(props: Mapping[str, Any], names: tuple[str, ...], arn: str) -> bool:
@@ -64,6 +73,13 @@ RULES = [
         (QUEUE,),
         _queue_encrypted,
         controls=("FSBP SQS.1",),
+    ),
+    Rule(
+        "sns-subscription-tls",
+        "SNS subscriptions deliver over TLS (no plain http endpoint).",
+        MANDATORY,
+        (SUBSCRIPTION,),
+        _subscription_tls,
     ),
 ]
 STACK_RULES = [

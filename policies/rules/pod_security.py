@@ -9,6 +9,9 @@ staging/src/k8s.io/pod-security-admission/policy/check_*.go). Pod-level security
 where the standard says it does (runAsNonRoot, seccomp, SELinux, AppArmor). The optional
 "non-root groups" control is not enforced, as in pod-security-admission.
 
+Beyond the standard, `pod-read-only-root-filesystem`: every container the stack renders
+writes only to emptyDir mounts, and the pack keeps it so.
+
 The device plugins, which need host access to expose GPUs and EFA, are excepted: by name
 (`privilegedAllowed`), and `privileged-exception-device-plugins-only` checks that the exception is
 never borrowed by a job or a pod outside the system namespaces. The FSx root step is spared the
@@ -382,8 +385,30 @@ def _sysctls(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list
     ]
 
 
-def _rule(name: str, description: str, check: Check) -> Rule:
-    return Rule(name, description, MANDATORY, WORKLOADS, _restricted(check), ALLOW_SCHEMA)
+def _read_only_root(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
+    return [
+        f"{at} can write its root filesystem: set securityContext.readOnlyRootFilesystem: true "
+        "and mount an emptyDir where it writes (HOME, /tmp, caches)"
+        for at, sc, _ in _containers(props)
+        if sc.get("readOnlyRootFilesystem") is not True
+    ]
+
+
+# The controls a container carries itself (the ones the training operator's init-container
+# template must meet on its own, operator_config.py).
+CONTAINER_CONTROLS: tuple[Check, ...] = (
+    _privileged,
+    _capabilities,
+    _privilege_escalation,
+    _run_as_non_root,
+    _run_as_user,
+    _seccomp,
+    _read_only_root,
+)
+
+
+def _rule(name: str, description: str, check: Check, controls: tuple[str, ...] = ()) -> Rule:
+    return Rule(name, description, MANDATORY, WORKLOADS, _restricted(check), ALLOW_SCHEMA, controls)
 
 
 RULES = [
@@ -391,6 +416,7 @@ RULES = [
         "no-privileged-containers",
         "Containers are not privileged (device plugins excepted).",
         _privileged,
+        ("CIS EKS 4.2.1",),
     ),
     _rule(
         "pod-capabilities-restricted",
@@ -401,6 +427,7 @@ RULES = [
         "pod-no-privilege-escalation",
         "Containers set allowPrivilegeEscalation: false.",
         _privilege_escalation,
+        ("CIS EKS 4.2.5",),
     ),
     # The FSx root-preparation Job alone is spared these two (root_step.py).
     _rule(
@@ -422,6 +449,7 @@ RULES = [
         "no-host-namespaces",
         "Pods do not use hostNetwork, hostPID, hostIPC or HostProcess.",
         _host_namespaces,
+        ("CIS EKS 4.2.2", "CIS EKS 4.2.3", "CIS EKS 4.2.4"),
     ),
     _rule("pod-no-host-ports", "Containers bind no hostPort and probe no other host.", _host_ports),
     _rule("no-host-path-volumes", "Pods do not mount hostPath volumes.", _host_path),
@@ -434,6 +462,14 @@ RULES = [
     _rule("pod-selinux-default", "Pods set no custom SELinux user, role or type.", _selinux),
     _rule("pod-proc-mount-default", "Containers keep the default (masked) /proc.", _proc_mount),
     _rule("pod-sysctls-safe", "Pods set only the safe, namespaced sysctls.", _sysctls),
+    # Beyond the standard (restricted does not require it): every container the stack renders
+    # writes only to emptyDir mounts, so a compromised process cannot change the image's
+    # binaries or leave files behind for the next exec (device plugins excepted).
+    _rule(
+        "pod-read-only-root-filesystem",
+        "Containers mount their root filesystem read-only.",
+        _read_only_root,
+    ),
     Rule(
         "privileged-exception-device-plugins-only",
         "Only the device plugins, in kube-system, get the privileged exception.",
@@ -441,5 +477,6 @@ RULES = [
         WORKLOADS,
         _exception_scope,
         ALLOW_SCHEMA,
+        ("CIS EKS 4.2.1",),
     ),
 ]

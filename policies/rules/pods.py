@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import GPU, JOBS, MANDATORY, WORKLOADS, Rule, containers, get, secret_named
+from .base import GPU, MANDATORY, WORKLOADS, Rule, containers, get, secret_named
 
 ECR = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -91,19 +91,21 @@ RULES = [
         WORKLOADS,
         _gpu_requests,
     ),
+    # Every workload the stack runs, not only the jobs: servers, the job watcher and the FSx
+    # root step run the stack's own (scanned, immutable) ECR images too.
     Rule(
         "job-images-from-ecr",
-        "Training and dev pods run images from ECR.",
+        "Workload pods (jobs, dev pod, servers, watcher) run images from the stack's ECR.",
         MANDATORY,
-        JOBS,
+        WORKLOADS,
         _images_ecr,
         REPOSITORY_SCHEMA,
     ),
     Rule(
         "job-images-by-digest",
-        "Training and dev pods pin images by @sha256 digest.",
+        "Workload pods pin images by @sha256 digest.",
         MANDATORY,
-        JOBS,
+        WORKLOADS,
         _images_digest,
     ),
     Rule(

@@ -83,9 +83,18 @@ def test_cells_escape_pipes_and_newlines():
                 "level": "advisory",
                 "message": "x | y",
                 "urn": f"{P}$aws:kms/key:Key::k",
-            }
+            },
+            {
+                "pack": "p",
+                "policy": "s",
+                "level": "advisory",
+                "message": "z",
+                "urn": f"{P}$aws:kms/key:Key::k",
+                "controls": ["FSBP KMS.4"],
+            },
         ],
         "cost_impact": None,
     }
     text = render(summary)
     assert "| advisory | p/r | k (aws:kms/key:Key) | x \\| y |" in text
+    assert "| advisory | p/s (FSBP KMS.4) | k (aws:kms/key:Key) | z |" in text

@@ -57,9 +57,10 @@ def test_summary_offline_lists_the_mandatory_violation_and_exits_3(tmp_path):
     assert "## trainstack `dev`: summary refused by a mandatory policy (exit 3)" in text
     assert "The preview did not run" in text
     for v in flagged:
-        assert (
-            f"| mandatory | trainstack-policies/eks-endpoint-not-public | {v.resource} ({v.type}) |"
-        ) in text
+        # The rule's baseline controls after its name (AWS FSBP's EKS endpoint control).
+        assert v.controls
+        rule = f"trainstack-policies/eks-endpoint-not-public ({', '.join(v.controls)})"
+        assert f"| mandatory | {rule} | {v.resource} ({v.type}) |" in text
     assert "- Before: base stack file" in text
     # The endpoint costs nothing: the ceiling does not move.
     assert re.search(r"\| Max GPUs \| (\d+) \| \1 \| 0 \|", text)
@@ -77,4 +78,5 @@ def test_summary_of_a_clean_stack_exits_0(tmp_path):
 
 def test_pack_name_is_the_packs_own():
     # Violations read as the CLI would show them: pack/rule with the name the pack registers.
-    assert 'PolicyPack(name="trainstack-policies"' in (REPO / "policies/__main__.py").read_text()
+    # One constant serves the pack's registration, the offline records and the live events.
+    assert "PolicyPack(name=PACK_NAME," in (REPO / "policies/__main__.py").read_text()

@@ -241,6 +241,12 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         {"ingress": [], "egress": []},
     ),
     ("sqs-encrypted", QUEUE, {"sqsManagedSseEnabled": False}, {"kmsMasterKeyId": "alias/q"}),
+    (
+        "sns-subscription-tls",
+        "aws:sns/topicSubscription:TopicSubscription",
+        {"protocol": "http", "endpoint": "http://hooks.example.com/t"},
+        {"protocol": "https", "endpoint": "https://hooks.example.com/t"},
+    ),
     ("log-group-min-retention", LOG_GROUP, {"retentionInDays": 7}, {"retentionInDays": 30}),
     ("kms-deletion-window", KMS_KEY, {"deletionWindowInDays": 7}, {"deletionWindowInDays": 30}),
     (

@@ -97,3 +97,28 @@ def test_pack_stack_policy_reports_against_the_bucket_not_its_protections():
     )
     assert len(reported) == 1 and reported[0][1] == "urn:bucket"
     assert "bucket data-abc has no encryption, a public access block" in reported[0][0]
+
+
+# The training operator's overlay as a real preview registers it: the component, then its
+# Deployment (upstream's, with no seccomp profile or runAsNonRoot) as a child.
+OVERLAY = "trainstack:operators:Operators$kubernetes:kustomize/v2:Directory"
+STACK = "urn:pulumi:efa::trainstack::trainstack:platform:Platform$"
+OPERATOR = {
+    "metadata": {"name": "training-operator", "namespace": "kubeflow"},
+    "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "ghcr.io/x/y:v1"}]}}},
+}
+
+
+def test_objects_of_an_upstream_install_are_judged_at_the_install():
+    policy = _pack_policies()["pod-seccomp-restricted"]
+    deployment = "kubernetes:apps/v1:Deployment"
+    child = f"{STACK}{OVERLAY}${deployment}::training-operator"
+    own = f"{STACK}trainstack:jobs:Workloads${deployment}::jobwatch"
+    reported = []
+    for urn in (child, own):
+        args = pulumi_policy.ResourceValidationArgs(
+            deployment, OPERATOR, urn, "training-operator", _opts(), None, {}
+        )
+        policy.validate(args, lambda msg, urn=None: reported.append(urn))
+    # The same inputs from the stack's own Deployment are refused.
+    assert reported == [own]

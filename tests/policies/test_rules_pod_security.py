@@ -66,7 +66,11 @@ def test_capabilities_must_drop_all():
 def test_init_and_ephemeral_containers_are_checked_too():
     props = pod(initContainers=[{"name": "setup", "image": IMAGE}])
     found = _restricted_violations(POD, props)
-    assert set(found) == {"pod-capabilities-restricted", "pod-no-privilege-escalation"}
+    assert set(found) == {
+        "pod-capabilities-restricted",
+        "pod-no-privilege-escalation",
+        "pod-read-only-root-filesystem",
+    }
     assert all("initContainers[setup]" in m for ms in found.values() for m in ms)
 
 

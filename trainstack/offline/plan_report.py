@@ -274,7 +274,8 @@ def _policy_lines(result: PlanResult) -> list[str]:
         f"(a mandatory one blocks `pulumi up --policy-pack policies`):"
     ]
     for v in sorted(found, key=lambda v: (not v.mandatory, v.rule, v.resource)):
-        lines.append(f"  [{v.level}] {v.rule} on {v.resource} ({v.type}): {v.message}")
+        controls = f" [{', '.join(v.controls)}]" if v.controls else ""
+        lines.append(f"  [{v.level}] {v.rule} on {v.resource} ({v.type}): {v.message}{controls}")
     return lines + [""]
 
 
