@@ -1,5 +1,5 @@
 """The pack's rules and their coverage of the external baselines, as the markdown tables in
-docs/security.md: generated from the rules' metadata (`controls`) and policies/baselines_*.py, so
+docs/security.md: generated from the rules' metadata (`controls`) and policies/baselines/, so
 the page cannot drift from the pack. `python -m policies.coverage --write docs/security.md`
 rewrites the generated part; `--check` exits 1 when it is stale (the tests do the same).
 """
@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from .baselines import LOW, Baseline, Control
-from .baselines_cis import CIS_EKS
-from .baselines_fsbp import FSBP
+from .baselines.cis_eks import CIS_EKS
+from .baselines.fsbp import FSBP
 from .rules import ALL_RULES, MANDATORY, STACK_RULES, Rule, StackRule
 
 BASELINES: tuple[Baseline, ...] = (FSBP, CIS_EKS)

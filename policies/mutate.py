@@ -1,4 +1,4 @@
-"""Weakening one input of a planned resource, for the hardening table (policies/hardening.py):
+"""Weakening one input of a planned resource, for the hardening table (policies/hardening/):
 where a path points in a resource's inputs, and a copy of the inputs with the value there
 removed or replaced. Pure, so the harness in the tests and a maintainer's REPL do the same.
 

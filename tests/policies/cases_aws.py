@@ -1,5 +1,5 @@
 """(rule, type, violating props, compliant props) for the rules guarding AWS resources added
-with the hardening table (policies/hardening.py)."""
+with the hardening table (policies/hardening/)."""
 
 from __future__ import annotations
 

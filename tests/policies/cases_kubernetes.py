@@ -1,5 +1,5 @@
 """(rule, type, violating props, compliant props) for the rules guarding Kubernetes objects
-added with the hardening table (policies/hardening.py), and for its stack rules a compliant
+added with the hardening table (policies/hardening/), and for its stack rules a compliant
 stack (`k8s_stack`) next to the same stack with one thing weakened."""
 
 from __future__ import annotations

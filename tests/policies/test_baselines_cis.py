@@ -5,7 +5,7 @@ and every CIS ID a rule names is one of the benchmark's."""
 from __future__ import annotations
 
 from policies import ALL_RULES, MANDATORY, STACK_RULES
-from policies.baselines_cis import CIS_EKS
+from policies.baselines.cis_eks import CIS_EKS
 
 
 def _naming(control_id):

@@ -1,5 +1,5 @@
 """The mutation harness: every piece of hardening in the real plans (dev, efa, and the "full"
-stack with every optional workload) is weakened one at a time, per policies/hardening.py, and
+stack with every optional workload) is weakened one at a time, per policies/hardening/, and
 the rule the table names must refuse the weakened plan as mandatory."""
 
 from __future__ import annotations

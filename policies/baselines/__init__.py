@@ -1,7 +1,7 @@
 """The external baselines the pack is measured against: one `Control` per published control
 that concerns what the stack creates. A control is enforced by every rule whose `controls`
 names its ID (policies/coverage.py joins the two for docs/security.md); one that needs no rule
-says why in `reason`. The lists themselves live in baselines_fsbp.py and baselines_cis.py.
+says why in `reason`. The lists themselves live in fsbp.py and cis_eks.py beside this file.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ marked so, and each is enforced by a mandatory rule regardless.
 
 from __future__ import annotations
 
-from .baselines import Baseline, Control
+from . import Baseline, Control
 
 VERSION = "1.8.0"
 SOURCE = (

@@ -21,7 +21,7 @@ are on the default bus). CloudWatch Logs has no control in the standard.
 
 from __future__ import annotations
 
-from .baselines import Baseline, Control
+from . import Baseline, Control
 
 # AWS Security Hub CSPM User Guide, "AWS Foundational Security Best Practices standard", and
 # its per-service control pages (<service>-controls.html beside it), read 2026-12-07.

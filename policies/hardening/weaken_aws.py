@@ -1,4 +1,4 @@
-"""How the AWS entries of the hardening table (policies/hardening.py) weaken a value, and which
+"""How the AWS entries of the hardening table (policies/hardening/) weaken a value, and which
 values they pick: pure functions over one input (a policy statement, a security-group rule, an
 environment list), so the table reads as type, path, weakening, rule.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .mutate import UNCHANGED, Weaken
-from .rules import policy_docs as pd
-from .rules.iam import DATA_ACTIONS
+from ..mutate import UNCHANGED, Weaken
+from ..rules import policy_docs as pd
+from ..rules.iam import DATA_ACTIONS
 
 WORLD = ["0.0.0.0/0"]
 OTHER_ACCOUNT = "999999999999"

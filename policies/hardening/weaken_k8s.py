@@ -1,4 +1,4 @@
-"""Weakenings of Kubernetes inputs the hardening table uses (policies/hardening.py, KUBERNETES):
+"""Weakenings of Kubernetes inputs the hardening table uses (policies/hardening/, KUBERNETES):
 each returns the weakened value, or UNCHANGED where it does not apply. Pure, like mutate.py."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .mutate import UNCHANGED, Weaken
+from ..mutate import UNCHANGED, Weaken
 
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
