@@ -65,17 +65,28 @@ def pytest_collection_modifyitems(items):
     items.sort(key=_rank)
 
 
-# The files that use the session's reference runs (tests/trainer/conftest.py single_run and
-# two_rank_run): one scope for xdist, so the one worker that runs them makes those runs once,
-# where each worker given one of these files made its own.
-_SHARED_RUNS = frozenset(
-    {
-        "tests/trainer/test_trainer_runs.py",
-        "tests/trainer/test_s3_transfers.py",
-        "tests/trainer/test_async_checkpoint.py",
-        "tests/trainer/test_trainer_ray.py",
-    }
-)
+# Files that share expensive session state, each group one scope for xdist, so the one worker
+# given the group builds that state once, where each worker given one of the files made its own:
+# the reference trainer runs (tests/trainer/conftest.py single_run and two_rank_run), and the
+# offline plans of the dev, efa and full stacks (workload_support.stack_plan, cached per process).
+_SCOPES = {
+    "reference-runs": frozenset(
+        {
+            "tests/trainer/test_trainer_runs.py",
+            "tests/trainer/test_s3_transfers.py",
+            "tests/trainer/test_async_checkpoint.py",
+            "tests/trainer/test_trainer_ray.py",
+        }
+    ),
+    "stack-plans": frozenset(
+        {
+            "tests/policies/test_hardening.py",
+            "tests/components/test_identity_policies.py",
+            "tests/components/test_runtime_flows.py",
+        }
+    ),
+}
+_SCOPE_OF = {path: scope for scope, paths in _SCOPES.items() for path in paths}
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -87,6 +98,6 @@ def pytest_xdist_make_scheduler(config, log):
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::")[0]
-            return "reference-runs" if path in _SHARED_RUNS else super()._split_scope(nodeid)
+            return _SCOPE_OF.get(path) or super()._split_scope(nodeid)
 
     return Scheduling(config, log)
