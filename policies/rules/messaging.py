@@ -91,8 +91,7 @@ RULES = [
 STACK_RULES = [
     StackRule(
         "eventbridge-targets-in-stack",
-        "EventBridge rules deliver only to queues, topics and build projects the stack "
-        "declares.",
+        "EventBridge rules deliver only to queues, topics and build projects the stack declares.",
         MANDATORY,
         foreign_targets,
     ),
