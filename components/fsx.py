@@ -196,7 +196,10 @@ def file_system(
         # KmsKeyId is for PERSISTENT_* only; SCRATCH_* are encrypted with the account's FSx
         # service key (botocore fsx KmsKeyId). The pack's fsx-lustre-customer-key holds us to it.
         kms_key_id=key.arn if persistent else None,
-        # Backups (PERSISTENT_* only) keep the stack's tags (FSBP FSx.2).
+        # Backups (PERSISTENT_* only) keep the stack's tags (FSBP FSx.2). UpdateFileSystem
+        # cannot change it (botocore fsx UpdateFileSystemLustreConfiguration has no such
+        # member), so the provider replaces the file system when it changes: ignored after
+        # creation, so a file system made before the flag keeps its data.
         copy_tags_to_backups=True if persistent else None,
         file_system_type_version=LUSTRE_VERSION,
         # Metadata IOPS scale with capacity (PERSISTENT_2 only; 2.15 needed with a mode).
@@ -206,7 +209,9 @@ def file_system(
         subnet_ids=subnet_id,
         security_group_ids=[sg.id],
         tags={**tags, "Name": name},
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(ignore_changes=["copyTagsToBackups"])
+        ),
     )
 
 

@@ -31,3 +31,8 @@ POD_IDENTITY_ANNOTATION = "trainstack.io/pod-identity-association"
 # "Kubernetes version lifecycle"). components/versions.py offers nothing older
 # (tests/policies/test_rules_eks.py holds the two together).
 OLDEST_EKS_KUBERNETES = "1.31"
+
+# The fewest days a CloudWatch log group of the stack keeps its logs (EKS audit and
+# authenticator logs, build logs, flow logs): shorter deletes the trail before an investigation
+# reads it. The pack's log-group-min-retention and the config's logRetentionDays check share it.
+MIN_LOG_RETENTION_DAYS = 30

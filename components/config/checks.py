@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from policies.required import MIN_LOG_RETENTION_DAYS
+
 from .. import k8s_names
 from .base import STACK_LABELS, key
 
@@ -76,9 +78,14 @@ def not_in(
 
 
 def log_retention(path: tuple, days: int) -> list[str]:
-    if days in LOG_RETENTION_DAYS:
+    """A value CloudWatch accepts and the policy pack's log-group-min-retention does too."""
+    allowed = [d for d in LOG_RETENTION_DAYS if d >= MIN_LOG_RETENTION_DAYS]
+    if days in allowed:
         return []
-    return [f"{key(*path)} = {days}: CloudWatch allows {', '.join(map(str, LOG_RETENTION_DAYS))}"]
+    return [
+        f"{key(*path)} = {days}: allowed {', '.join(map(str, allowed))} (CloudWatch's values "
+        f"from the policy pack's minimum of {MIN_LOG_RETENTION_DAYS} days)"
+    ]
 
 
 def node_labels(path: tuple, labels: dict[str, str]) -> list[str]:

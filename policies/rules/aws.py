@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..required import MIN_LOG_RETENTION_DAYS
 from .base import ADVISORY, MANDATORY, Rule, get, has_world, secret_named, truthy
 
 SSE = (
@@ -293,7 +294,7 @@ RULES = [
         MANDATORY,
         ("aws:cloudwatch/logGroup:LogGroup",),
         _min_retention,
-        {"minDays": {"type": "integer", "minimum": 1, "default": 30}},
+        {"minDays": {"type": "integer", "minimum": 1, "default": MIN_LOG_RETENTION_DAYS}},
     ),
     Rule(
         "kms-deletion-window",

@@ -143,7 +143,7 @@ RULES = [
         MANDATORY,
         TYPES,
         _public_endpoint,
-        controls=("FSBP EKS.1",),
+        # Not FSBP EKS.1: that control fails any public endpoint, CIDRs or not (baselines/fsbp.py).
     ),
     Rule(
         "eks-endpoint-private-access",

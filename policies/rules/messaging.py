@@ -1,10 +1,13 @@
 """Queues and the events that feed them: SQS messages are encrypted at rest, EventBridge
-delivers only to the queues and topics the stack itself declares, and SNS delivers over TLS.
+delivers only to the queues, topics and CodeBuild projects the stack itself declares, and SNS
+delivers over TLS.
 
 SQS encrypts at rest with an SQS-owned key (sqsManagedSseEnabled) or a KMS key
 (kmsMasterKeyId); the FSBP SQS.1 control page accepts either. (SNS topics' key is storage.py's
 sns-topic-encrypted.) An EventBridge target whose ARN is not one of the stack's queues or topics
-would copy the account's Spot, health or build events somewhere the stack does not control.
+would copy the account's Spot, health or build events somewhere the stack does not control; the
+stack's one other target is its own image build, started by the nightly schedule
+(components/image.py, image.nightlySchedule).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ QUEUE = "aws:sqs/queue:Queue"
 TOPIC = "aws:sns/topic:Topic"
 SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+PROJECT = "aws:codebuild/project:Project"
 
 
 def _queue_encrypted(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
@@ -42,13 +46,14 @@ def _subscription_tls(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]
 def _known_arn(props: Mapping[str, Any], names: tuple[str, ...], arn: str) -> bool:
     if arn in names or arn == props.get("arn"):
         return True
-    # A queue's or topic's ARN ends in its name: arn:<partition>:sqs|sns:<region>:<account>:<name>.
+    # A queue's or topic's ARN ends in its name (arn:<partition>:sqs|sns:<region>:<account>:<name>),
+    # a CodeBuild project's in project/<name>.
     name = str(props.get("name") or "")
     return bool(name) and arn.endswith((":" + name, "/" + name))
 
 
 def foreign_targets(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
-    stores = [(p, names) for _h, t, p, names in resources if t in (QUEUE, TOPIC)]
+    stores = [(p, names) for _h, t, p, names in resources if t in (QUEUE, TOPIC, PROJECT)]
     out = []
     for handle, type_, props, names in resources:
         arn = str(props.get("arn") or "")
@@ -59,7 +64,8 @@ def foreign_targets(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
                 (
                     handle,
                     f"EventBridge target {names[0] if names else '?'} delivers to {arn}, which is "
-                    "not a queue or topic of this stack: target the stack's own queue or topic",
+                    "not a queue, topic or build project of this stack: target the stack's "
+                    "own",
                 )
             )
     return out
@@ -85,7 +91,7 @@ RULES = [
 STACK_RULES = [
     StackRule(
         "eventbridge-targets-in-stack",
-        "EventBridge rules deliver only to queues and topics the stack declares.",
+        "EventBridge rules deliver only to queues, topics and build projects the stack declares.",
         MANDATORY,
         foreign_targets,
     ),

@@ -2,7 +2,8 @@
 
 The stack's roles are assumed by AWS services only: EKS Pod Identity (pods.eks.amazonaws.com,
 the principal the EKS User Guide's Pod Identity trust policy names), EC2 for the node roles,
-CodeBuild for the image build, VPC Flow Logs for flow-log delivery. A trust that names everyone,
+CodeBuild for the image build, EventBridge for the nightly build's schedule, VPC Flow Logs for
+flow-log delivery. A trust that names everyone,
 another account or a federated identity without the audience and subject conditions would hand
 the role's permissions to principals the stack does not control. Where the stack pins a
 service's trust to its own account and resources (VPC Flow Logs), the pins must stay.
@@ -18,13 +19,14 @@ from .base import MANDATORY, Rule
 
 ROLE = "aws:iam/role:Role"
 # The services the stack's roles trust (components/iam.py, karpenter.py, image_build.py,
-# network.py) and the EKS cluster role pulumi-eks creates.
+# image.py's nightly schedule, network.py) and the EKS cluster role pulumi-eks creates.
 TRUSTED_SERVICES = [
     "pods.eks.amazonaws.com",
     "ec2.amazonaws.com",
     "codebuild.amazonaws.com",
     "vpc-flow-logs.amazonaws.com",
     "eks.amazonaws.com",
+    "events.amazonaws.com",
 ]
 
 

@@ -68,6 +68,11 @@ def test_file_system_inputs_follow_the_config_and_use_the_stack_key():
     assert unwrap_secrets(key.inputs)["enableKeyRotation"] is True
     assert fs["securityGroupIds"] == [result.plan.one(SG, "trainstack-storage-fsx").id]
     assert fs["copyTagsToBackups"] is True  # FSBP FSx.2: backups keep the stack's tags
+    # CopyTagsToBackups is create-only (botocore fsx UpdateFileSystemLustreConfiguration has no
+    # such member; terraform-provider-aws marks copy_tags_to_backups ForceNew): a file system
+    # created before the stack set it must keep its checkpoints, not be replaced for a tag copy.
+    (declared,) = result.plan.of_type(FS)
+    assert "copyTagsToBackups" in declared.options["ignoreChanges"]
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,7 @@ def test_codebuild_project_builds_privileged_at_the_configured_size_with_logs_re
     result = plan(
         **{
             "trainstack:image__computeType": "BUILD_GENERAL1_XLARGE",
-            "trainstack:image__logRetentionDays": 14,
+            "trainstack:image__logRetentionDays": 60,
         }
     )
     project = one(result, "aws:codebuild/project:Project")
@@ -226,7 +226,7 @@ def test_codebuild_project_builds_privileged_at_the_configured_size_with_logs_re
     group = unwrap_secrets(
         result.plan.one("aws:cloudwatch/logGroup:LogGroup", "trainstack-image-logs").inputs
     )
-    assert group["retentionInDays"] == 14
+    assert group["retentionInDays"] == 60
     assert project["logsConfig"]["cloudwatchLogs"]["groupName"] == group["name"]
     repo = result.plan.one("aws:ecr/repository:Repository")
     assert {

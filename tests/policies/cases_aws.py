@@ -206,6 +206,13 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         trust({"Service": "lambda.amazonaws.com"}),
         trust({"Service": "codebuild.amazonaws.com"}),
     ),
+    # image.nightlySchedule: EventBridge starts the build with a role it assumes (image.py).
+    (
+        "iam-trust-principals",
+        ROLE,
+        trust({"Service": "lambda.amazonaws.com"}),
+        trust({"Service": "events.amazonaws.com"}),
+    ),
     (
         "iam-trust-principals",
         ROLE,

@@ -129,6 +129,16 @@ def test_event_targets_deliver_to_the_stacks_queues_only():
     assert found("eventbridge-targets-in-stack", [queue, away]) == ["t"]
 
 
+def test_the_nightly_schedule_may_start_the_stacks_own_build():
+    # image.nightlySchedule targets the image build's CodeBuild project (components/image.py).
+    project = res("aws:codebuild/project:Project", "p", name="c-trainer")
+    arn = "arn:aws:codebuild:us-west-2:111122223333:project/c-trainer"
+    nightly = res("aws:cloudwatch/eventTarget:EventTarget", "n", arn=arn)
+    assert found("eventbridge-targets-in-stack", [project, nightly]) == []
+    other = res("aws:cloudwatch/eventTarget:EventTarget", "n", arn=arn.replace("c-", "x-"))
+    assert found("eventbridge-targets-in-stack", [project, other]) == ["n"]
+
+
 def test_every_repository_has_a_lifecycle_policy():
     repo = res("aws:ecr/repository:Repository", "r", name="c/trainer")
     policy = res(

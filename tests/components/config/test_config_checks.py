@@ -8,6 +8,9 @@ from support import set_path
 
 from components import config
 from components.config import ConfigError
+from policies import BY_NAME
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 JOB = {"nodePool": "small", "preset": "tiny", "nodes": 1, "checkpointVolume": "ckpt"}
 
@@ -97,13 +100,24 @@ def test_an_unknown_region_lists_the_known_ones(dev):
     assert "us-west-2" in line.split("known: ")[1]
 
 
+ALLOWED_RETENTION = (
+    "allowed 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, "
+    "3653 (CloudWatch's values from the policy pack's minimum of 30 days)"
+)
+
+
 @pytest.mark.parametrize("section", ["cluster", "image"])
 def test_log_retention_is_one_cloudwatch_allows(dev, section):
     issues = _issues(dev, (f"{section}.logRetentionDays", 10))
-    assert issues == [
-        f"trainstack:{section}.logRetentionDays = 10: CloudWatch allows 1, 3, 5, 7, 14, 30, 60, "
-        "90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653"
-    ]
+    assert issues == [f"trainstack:{section}.logRetentionDays = 10: {ALLOWED_RETENTION}"]
     data = copy.deepcopy(dev)
-    set_path(data, f"{section}.logRetentionDays", 14)
-    assert config.parse(data).model_dump()[section]["log_retention_days"] == 14
+    set_path(data, f"{section}.logRetentionDays", 60)
+    assert config.parse(data).model_dump()[section]["log_retention_days"] == 60
+
+
+@pytest.mark.parametrize("section", ["cluster", "image"])
+def test_log_retention_the_pack_refuses_is_refused_at_config_time(dev, section):
+    # CloudWatch accepts 14 days; the pack's log-group-min-retention would refuse the plan.
+    issues = _issues(dev, (f"{section}.logRetentionDays", 14))
+    assert issues == [f"trainstack:{section}.logRetentionDays = 14: {ALLOWED_RETENTION}"]
+    assert BY_NAME["log-group-min-retention"](LOG_GROUP, {"retentionInDays": 14})

@@ -30,7 +30,7 @@ INVALID = [
         "trainstack:cluster.adminPrincipals[0]",
         "role or user ARN",
     ),
-    ("cluster.logRetentionDays", 10, "trainstack:cluster.logRetentionDays", "CloudWatch allows"),
+    ("cluster.logRetentionDays", 10, "trainstack:cluster.logRetentionDays", "allowed 30, 60"),
     # The vpc-cni add-on is pinned (components/versions.py) for the versions it is documented
     # for; another version names its build, which must have the network policy agent.
     (
