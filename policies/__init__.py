@@ -124,9 +124,9 @@ def check_stack(
     """(rule, level, handle, message) for every stack rule's violation."""
     out = []
     for rule in STACK_RULES:
-        level, _ = rule_settings(rule.name, rule.enforcement, config)
+        level, cfg = rule_settings(rule.name, rule.enforcement, config)
         if level != "disabled":
-            out += [(rule, level, handle, m) for handle, m in rule(resources)]
+            out += [(rule, level, handle, m) for handle, m in rule(resources, cfg)]
     return out
 
 

@@ -74,7 +74,7 @@ def _stack_validator(rule: StackRule):
             for r in args.resources
             if not from_upstream_install(r.urn)
         ]
-        for urn, message in rule(seen):
+        for urn, message in rule(seen, dict(args.get_config() or {})):
             report_violation(message, urn)
 
     return validate
@@ -87,6 +87,7 @@ def policies() -> list:
             description=described(r),
             validate=_stack_validator(r),
             enforcement_level=LEVELS[r.enforcement],
+            config_schema=PolicyConfigSchema(r.config_schema) if r.config_schema else None,
         )
         for r in STACK_RULES
     ]

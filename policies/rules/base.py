@@ -68,7 +68,7 @@ class Rule:
 # known by, its own name first); the handle is what a violation is reported against. For what one
 # resource cannot show: a bucket without a public access block, a namespace without a policy.
 Planned = tuple[Any, str, Mapping[str, Any], tuple[str, ...]]
-StackCheck = Callable[[Sequence[Planned]], list[tuple[Any, str]]]
+StackCheck = Callable[[Sequence[Planned], Mapping[str, Any]], list[tuple[Any, str]]]
 
 
 @dataclass(frozen=True)
@@ -78,9 +78,15 @@ class StackRule:
     enforcement: str
     check: StackCheck
     controls: tuple[str, ...] = ()
+    config_schema: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def __call__(self, resources: Sequence[Planned]) -> list[tuple[Any, str]]:
-        return self.check(resources)
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.config_schema.items() if "default" in v}
+
+    def __call__(
+        self, resources: Sequence[Planned], config: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, str]]:
+        return self.check(resources, {**self.defaults(), **(config or {})})
 
 
 def described(rule: Rule | StackRule) -> str:

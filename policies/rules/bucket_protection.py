@@ -3,7 +3,7 @@ cannot see a bucket that has none. Pure, over the whole stack's Planned resource
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import aws
@@ -17,7 +17,9 @@ NEEDS = {
 }
 
 
-def bucket_violations(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def bucket_violations(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     """A protection names its bucket in its `bucket` input; a bucket is known by its logical
     name, ID or `bucket` output, whichever the caller can supply."""
     covered: dict[str, set[str]] = {k: set() for k in NEEDS}

@@ -36,7 +36,9 @@ def _kms(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str
     ]
 
 
-def unmanaged_repositories(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def unmanaged_repositories(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     """Repositories without a lifecycle policy: old images pile up and stay pullable, with the
     vulnerabilities scans found in them (FSBP ECR.3)."""
     policies = [p for _h, t, p, _n in resources if t == LIFECYCLE]

@@ -60,7 +60,9 @@ def _ec2_only(props: Mapping[str, Any]) -> bool:
     )
 
 
-def foreign_node_entries(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def foreign_node_entries(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     """Node access entries whose principal is not one of the stack's EC2-only roles."""
     node_roles = {
         n

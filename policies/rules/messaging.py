@@ -52,20 +52,22 @@ def _known_arn(props: Mapping[str, Any], names: tuple[str, ...], arn: str) -> bo
     return bool(name) and arn.endswith((":" + name, "/" + name))
 
 
-def foreign_targets(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def foreign_targets(resources: Sequence[Planned], cfg: Mapping[str, Any]) -> list[tuple[Any, str]]:
     stores = [(p, names) for _h, t, p, names in resources if t in (QUEUE, TOPIC, PROJECT)]
     out = []
     for handle, type_, props, names in resources:
         arn = str(props.get("arn") or "")
         if type_ != EVENT_TARGET or not arn:
             continue  # not known yet (a preview of a new stack)
+        if arn in cfg["allowedTargets"]:
+            continue
         if not any(_known_arn(p, n, arn) for p, n in stores):
             out.append(
                 (
                     handle,
                     f"EventBridge target {names[0] if names else '?'} delivers to {arn}, which is "
                     "not a queue, topic or build project of this stack: target the stack's "
-                    "own",
+                    "own, or list it in this rule's allowedTargets",
                 )
             )
     return out
@@ -94,5 +96,10 @@ STACK_RULES = [
         "EventBridge rules deliver only to queues, topics and build projects the stack declares.",
         MANDATORY,
         foreign_targets,
+        # ARNs outside the stack it may deliver to: an existing notifications topic
+        # (trainstack:notifications.topicArn), which the offline plan adds itself.
+        config_schema={
+            "allowedTargets": {"type": "array", "items": {"type": "string"}, "default": []}
+        },
     ),
 ]

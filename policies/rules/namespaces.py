@@ -87,7 +87,9 @@ def _namespace_problems(
     return out
 
 
-def namespace_pod_security(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def namespace_pod_security(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     busy = _workload_namespaces(resources)
     cluster = _cluster_minor(resources)
     out = []

@@ -61,7 +61,7 @@ def _vpcs(resources: Sequence[Planned]) -> list[tuple[Any, tuple[str, ...], Mapp
     return [(h, known_ids(p, names), p) for h, t, p, names in resources if t == VPC]
 
 
-def vpc_companions(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def vpc_companions(resources: Sequence[Planned], _cfg: Mapping[str, Any]) -> list[tuple[Any, str]]:
     """Every VPC has its default security group emptied and a flow log recording rejects."""
     out = []
     defaults = [p for _h, t, p, _n in resources if t == DEFAULT_SG]
@@ -114,7 +114,7 @@ def _ingress_cidrs(type_: str, props: Mapping[str, Any]) -> list[str]:
     return cidrs
 
 
-def wide_ingress(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def wide_ingress(resources: Sequence[Planned], _cfg: Mapping[str, Any]) -> list[tuple[Any, str]]:
     """Security-group ingress from IPv4 ranges outside the group's own VPC."""
     vpc_cidr: dict[str, ipaddress.IPv4Network] = {}
     for _h, vpc_ids, props in _vpcs(resources):

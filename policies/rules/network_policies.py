@@ -57,7 +57,9 @@ def _is_default_deny(spec: Mapping[str, Any]) -> bool:
 # ---------------------------------------------------------------------------- coverage
 
 
-def network_policy_coverage(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def network_policy_coverage(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     policies = _policies(resources)
     namespaces = {name_of(p): h for h, t, p, _n in resources if t == NAMESPACE}
     out = []
@@ -200,7 +202,9 @@ def _ingress_open_ok(ns: str, spec: Mapping[str, Any], rule: Mapping[str, Any], 
     return bool(rule.get("ports")) and behind_lb
 
 
-def network_policy_peers(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def network_policy_peers(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     lbs = _load_balanced(resources)
     vpc = _vpc_to_except(resources)
     out = []

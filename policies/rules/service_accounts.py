@@ -48,7 +48,9 @@ def _bound_accounts(resources: Sequence[Planned]) -> set[tuple[str, str]]:
     return out
 
 
-def token_only_where_needed(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def token_only_where_needed(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     bound = _bound_accounts(resources)
     accounts = {
         (namespace_of(p), name_of(p)): p.get("automountServiceAccountToken")
@@ -73,7 +75,9 @@ def token_only_where_needed(resources: Sequence[Planned]) -> list[tuple[Any, str
     return out
 
 
-def identity_matches(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def identity_matches(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     associations = []
     for _h, type_, props, names in resources:
         if type_ == POD_IDENTITY_ASSOCIATION:

@@ -103,7 +103,9 @@ KINDS = (
 )
 
 
-def missing_tls_policies(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def missing_tls_policies(
+    resources: Sequence[Planned], _cfg: Mapping[str, Any]
+) -> list[tuple[Any, str]]:
     out = []
     for stores, policy_type, what in KINDS:
         policies = [(_target(t, p), p) for _h, t, p, _n in resources if t == policy_type]

@@ -70,7 +70,7 @@ def _efs_class(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> li
     return out
 
 
-def claims_bound(resources: Sequence[Planned]) -> list[tuple[Any, str]]:
+def claims_bound(resources: Sequence[Planned], _cfg: Mapping[str, Any]) -> list[tuple[Any, str]]:
     """A class the stack does not create is one the stack config names (`storageClassName`),
     whose provisioner the operator answers for; what is refused is the claim that names no
     class, or binds a PV other than the stack's own for its namespace."""

@@ -23,6 +23,7 @@ from components.notification_policies import (
     render_topic_policy,
     render_watcher_policy,
 )
+from policies import check_plan
 from trainstack.offline import plan_report, schemas
 
 PROJECT = "trainstack-efa-trainer"
@@ -186,6 +187,13 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     )
     made = {r.type for r in result.plan.resources if r.name.startswith(NOTIFY)}
     assert not made & {"aws:sns/topic:Topic", "aws:sns/topicPolicy:TopicPolicy", "aws:kms/key:Key"}
+    # The pack lets EventBridge deliver to that topic because the plan's pack config (written
+    # to policy-config.json for `pulumi up`) names it; without it the target is refused.
+    assert result.mandatory_violations == []
+    assert result.policy_config["eventbridge-targets-in-stack"] == {"allowedTargets": [TOPIC]}
+    bare = {k: v for k, v in result.policy_config.items() if k != "eventbridge-targets-in-stack"}
+    refused = [v for v in check_plan(result.plan.resources, bare) if v.mandatory]
+    assert [v.rule for v in refused] == ["eventbridge-targets-in-stack"]
     assert "aws:cloudwatch/eventRule:EventRule" in made  # the build rule is still the stack's
     assert (
         inputs(result, "aws:cloudwatch/eventTarget:EventTarget", f"{NOTIFY}-builds")["arn"] == TOPIC

@@ -445,6 +445,10 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     ]
     outputs = json.loads((out / "outputs.json").read_text())
     assert outputs["kubeconfig"] == "[secret]"
+    # The pack config the rules ran with, for `pulumi up --policy-pack-config`.
+    pack_config = json.loads((out / "policy-config.json").read_text())
+    assert pack_config == result.policy_config
+    assert pack_config["job-images-from-ecr"]["allowedRepositories"][0].endswith("/trainer")
     # One file per object: two namespaces' objects of one kind and name do not overwrite.
     efa = offline_plan.run(ROOT, "efa", out_root=tmp_path)
     assert len(list((tmp_path / "efa" / "manifests").iterdir())) == len(efa.manifests)

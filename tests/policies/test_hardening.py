@@ -36,13 +36,12 @@ def _mutants(stack: str):
 
 
 def _caught(entry: hardening.Guarded, mutated: list, changed: str, config: dict) -> bool:
-    if entry.rule in STACK_BY_NAME:
-        rule = STACK_BY_NAME[entry.rule]
-        return rule.enforcement == MANDATORY and bool(rule(mutated))
-    rule = BY_NAME[entry.rule]
+    rule = BY_NAME.get(entry.rule) or STACK_BY_NAME[entry.rule]
     level, cfg = policies.rule_settings(rule.name, rule.enforcement, config)
     if level != MANDATORY:
         return False
+    if entry.rule in STACK_BY_NAME:
+        return bool(STACK_BY_NAME[entry.rule](mutated, cfg))
     return any(
         rule(type_, props, cfg) for _r, type_, props, names in mutated if names[0] == changed
     )

@@ -141,6 +141,21 @@ def allowed_repositories(plan: OfflinePlan, cfg: PlatformConfig) -> list[str]:
     return [u for u in own if u] + list(cfg.image.allowed_repositories)
 
 
+def pack_config(plan: OfflinePlan, cfg: PlatformConfig) -> dict[str, Any]:
+    """The policy pack's config this stack's own settings call for, as `pulumi up
+    --policy-pack-config` takes it (the plan writes it to policy-config.json): the image
+    allow-list and an existing notifications topic as an allowed EventBridge target. Nothing
+    here lowers a rule: an endpoint opened to the world on purpose
+    (endpoint.allowPublicFromAnywhere) passes config but stays refused until whoever owns the
+    pack's config lowers eks-endpoint-not-public."""
+    out: dict[str, Any] = {
+        "job-images-from-ecr": {"allowedRepositories": allowed_repositories(plan, cfg)}
+    }
+    if cfg.notifications.enabled and cfg.notifications.topic_arn:
+        out["eventbridge-targets-in-stack"] = {"allowedTargets": [cfg.notifications.topic_arn]}
+    return out
+
+
 def run(
     project_dir: Path,
     stack: str,
@@ -178,9 +193,7 @@ def run(
         [m for m in manifests if not crd_set.is_missing(*_group_kind(m))],
         str(cfg.cluster.kubernetes_version),
     )
-    policy_config = {
-        "job-images-from-ecr": {"allowedRepositories": allowed_repositories(plan, cfg)}
-    }
+    policy_config = pack_config(plan, cfg)
     violations = policies.check_plan(plan.resources, policy_config)
     result = PlanResult(
         stack,
@@ -245,4 +258,5 @@ def write(result: PlanResult, out: Path) -> Path:
         (out / "helm-values" / f"{release}.yaml").write_text(
             yaml.safe_dump(values, sort_keys=False)
         )
+    (out / "policy-config.json").write_text(json.dumps(result.policy_config, indent=2) + "\n")
     return out
