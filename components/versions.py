@@ -15,8 +15,10 @@ from packaging.requirements import Requirement
 from imagebuild.cuda_versions import NVIDIA_DRIVER_MAX_CUDA as NVIDIA_DRIVER_MAX_CUDA
 from imagebuild.cuda_versions import TORCH_CUDA_BUILDS as TORCH_CUDA_BUILDS
 
-# EKS Kubernetes versions: standard support 1.34/1.35, extended support 1.31-1.33.
-KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+# EKS Kubernetes versions (EKS release calendar, as of 2026-12): standard support 1.35;
+# extended support 1.32 (until 2027-03-23), 1.33 (2027-07-29) and 1.34, whose standard support
+# ended 2026-12-02. 1.31 left extended support on 2026-11-26: EKS upgrades such clusters itself.
+KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
 
 # The vpc-cni EKS add-on: pod networking and, since v1.14.0, the network policy agent that
@@ -27,7 +29,7 @@ KUBERNETES_DEFAULT = "1.34"
 # Kubernetes 1.28-1.34; 1.35 is not in it, so a 1.35 cluster names its build in
 # `cluster.vpcCniVersion` (config/cluster.py).
 VPC_CNI_ADDON_VERSION = "v1.20.4-eksbuild.1"
-VPC_CNI_KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34")
+VPC_CNI_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
 # The first release with the network policy agent.
 VPC_CNI_NETWORK_POLICY_SINCE = (1, 14)
 

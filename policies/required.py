@@ -30,7 +30,7 @@ POD_IDENTITY_ANNOTATION = "trainstack.io/pod-identity-association"
 # The oldest Kubernetes version EKS supports (extended support included; EKS User Guide,
 # "Kubernetes version lifecycle"). components/versions.py offers nothing older
 # (tests/policies/test_rules_eks.py holds the two together).
-OLDEST_EKS_KUBERNETES = "1.31"
+OLDEST_EKS_KUBERNETES = "1.32"
 
 # The fewest days a CloudWatch log group of the stack keeps its logs (EKS audit and
 # authenticator logs, build logs, flow logs): shorter deletes the trail before an investigation

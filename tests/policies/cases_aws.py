@@ -315,7 +315,7 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
     ),
     ("eks-no-default-node-group", EKS, {}, {"skipDefaultNodeGroup": True}),
     ("eks-supported-version", EKS, {"version": "1.29"}, {"version": "1.34"}),
-    ("eks-supported-version", EKS_RAW, {"version": "1.9"}, {"version": "1.31"}),
+    ("eks-supported-version", EKS_RAW, {"version": "1.31"}, {"version": "1.32"}),
     ("nodepool-expire-after", NODEPOOL, pool("Never"), pool("720h")),
     ("nodepool-expire-after", NODEPOOL, pool("1000h"), pool(None)),  # unset: Karpenter's 720h
     (

@@ -10,7 +10,7 @@ from components import config, versions
 
 # (edit path, value, expected key path in the message, a phrase of what is allowed)
 INVALID = [
-    ("cluster.kubernetesVersion", "1.29", "trainstack:cluster.kubernetesVersion", "1.31, 1.32"),
+    ("cluster.kubernetesVersion", "1.29", "trainstack:cluster.kubernetesVersion", "1.32, 1.33"),
     ("cluster.kubernetesVersion", 1.3, "trainstack:cluster.kubernetesVersion", "quoted string"),
     (
         "cluster.endpoint.publicAccessCidrs",
@@ -37,7 +37,7 @@ INVALID = [
         "cluster.kubernetesVersion",
         "1.35",
         "trainstack:cluster.vpcCniVersion",
-        "documented for Kubernetes 1.31, 1.32, 1.33, 1.34, not 1.35",
+        "documented for Kubernetes 1.32, 1.33, 1.34, not 1.35",
     ),
     ("cluster.vpcCniVersion", "1.20.4", "trainstack:cluster.vpcCniVersion", "add-on version"),
     (
