@@ -10,12 +10,12 @@ every other resource, so both count as wildcards here.
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import ADVISORY, MANDATORY, Rule
+from .policy_docs import as_list, document
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
@@ -45,36 +45,21 @@ ADMIN_MANAGED = re.compile(
 )
 
 
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _document(policy: Any) -> Mapping[str, Any]:
-    if isinstance(policy, str):
-        try:
-            policy = json.loads(policy)
-        except ValueError:
-            return {}
-    return policy if isinstance(policy, Mapping) else {}
-
-
 def wildcard_grants(policy: Any) -> Iterator[str]:
     """What each Allow statement grants on every resource that is a wildcard action."""
-    for i, st in enumerate(_list(_document(policy).get("Statement"))):
+    for i, st in enumerate(as_list(document(policy).get("Statement"))):
         if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
             continue
         label = st.get("Sid") or f"Statement[{i}]"
         all_resources = "NotResource" in st or any(
-            _every_resource(str(r)) for r in _list(st.get("Resource"))
+            _every_resource(str(r)) for r in as_list(st.get("Resource"))
         )
         if not all_resources:
             continue
         if "NotAction" in st:
-            yield f"{label} allows every action but {_list(st['NotAction'])} (NotAction) on *"
+            yield f"{label} allows every action but {as_list(st['NotAction'])} (NotAction) on *"
             continue
-        wild = [a for a in _list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
+        wild = [a for a in as_list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
         if wild:
             yield f"{label} allows {wild} on *"
 
@@ -106,12 +91,12 @@ def _wildcards(type_: str, props: Mapping[str, Any], cfg: Mapping[str, Any]) -> 
     arns = (
         [props.get("policyArn")]
         if type_ in (ATTACHMENT, POLICY_ATTACHMENT)
-        else _list(props.get("managedPolicyArns"))
+        else as_list(props.get("managedPolicyArns"))
         if type_ == ROLE
         else []
     )
     roles = (
-        [str(r) for r in _list(props.get("roles"))]
+        [str(r) for r in as_list(props.get("roles"))]
         if type_ == POLICY_ATTACHMENT
         else [str(props.get("role") or props.get("name") or "")]
     )
@@ -162,11 +147,11 @@ def _reaches_every(service: str, resource: str) -> bool:
 
 def data_access_on_every_resource(policy: Any) -> Iterator[str]:
     """Each Allow statement that grants a data-plane action on every resource of its service."""
-    for i, st in enumerate(_list(_document(policy).get("Statement"))):
+    for i, st in enumerate(as_list(document(policy).get("Statement"))):
         if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
             continue  # NotAction on `*` is iam-no-wildcard-grants' finding already
-        resources = [str(r) for r in _list(st.get("Resource"))]
-        for service, actions in _granted([str(a) for a in _list(st.get("Action"))]).items():
+        resources = [str(r) for r in as_list(st.get("Resource"))]
+        for service, actions in _granted([str(a) for a in as_list(st.get("Action"))]).items():
             if "NotResource" in st or any(_reaches_every(service, r) for r in resources):
                 label = st.get("Sid") or f"Statement[{i}]"
                 yield f"{label} allows {actions} on every {service} resource"
@@ -198,14 +183,14 @@ def _passrole(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> 
     out = []
     for names, doc in _named_policies(type_, props):
         who = names[0] if names else "policy"
-        for i, st in enumerate(_list(_document(doc).get("Statement"))):
+        for i, st in enumerate(as_list(document(doc).get("Statement"))):
             if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
                 continue
-            acts = [str(a) for a in _list(st.get("Action"))]
+            acts = [str(a) for a in as_list(st.get("Action"))]
             if not any(fnmatch.fnmatchcase("iam:passrole", a.lower()) for a in acts):
                 continue
             if "NotResource" in st or any(
-                _EVERY_ROLE.match(str(r)) for r in _list(st.get("Resource"))
+                _EVERY_ROLE.match(str(r)) for r in as_list(st.get("Resource"))
             ):
                 out.append(
                     f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows iam:PassRole on every "
@@ -219,10 +204,10 @@ def _service_wildcards(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, 
     out = []
     for names, doc in _named_policies(type_, props):
         who = names[0] if names else "policy"
-        for i, st in enumerate(_list(_document(doc).get("Statement"))):
+        for i, st in enumerate(as_list(document(doc).get("Statement"))):
             if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
                 continue
-            wild = [a for a in _list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
+            wild = [a for a in as_list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
             if wild:
                 out.append(
                     f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows {wild}: list the "
