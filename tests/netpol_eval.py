@@ -28,6 +28,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# The label-selector semantics the policy pack reads NetworkPolicies with (one reading of them).
+from policies.rules.kube import selects
+
 
 @dataclass(frozen=True)
 class Pod:
@@ -64,25 +67,6 @@ class Verdict:
 
     def __bool__(self) -> bool:
         return self.allowed
-
-
-def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """A LabelSelector (matchLabels and matchExpressions); {} selects everything."""
-    selector = selector or {}
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 def _in_block(ip: str, block: Mapping[str, Any]) -> bool:
