@@ -213,9 +213,6 @@ AWS: list[Guarded | Unguarded] = [
     ),
     Guarded(_EKS, "authenticationMode", set_to("CONFIG_MAP"), "eks-api-authentication"),
     Guarded(_EKS, "nodeAssociatePublicIpAddress", set_to(True), "no-public-node-ips"),
-    Guarded(
-        _EKS, "vpcCniOptions.enableNetworkPolicy", set_to(False), "eks-network-policy-enforced"
-    ),
     Guarded(_EKS, "skipDefaultNodeGroup", set_to(False), "eks-no-default-node-group"),
     Guarded(_EKS, "version", set_to("1.29"), "eks-supported-version"),
     Guarded(

@@ -96,18 +96,6 @@ def _private_endpoint(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, A
     ]
 
 
-def _network_policy(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
-    # The VPC CNI enforces NetworkPolicies only with its network policy agent on
-    # (enableNetworkPolicy, VPC CNI >= v1.14; EKS User Guide, "Limit pod traffic with Kubernetes
-    # network policies"); off, every policy the stack writes is silently ignored.
-    if truthy(get(props, "vpcCniOptions.enableNetworkPolicy")):
-        return []
-    return [
-        "the VPC CNI does not enforce NetworkPolicies: set vpcCniOptions.enableNetworkPolicy: "
-        "true, or the stack's namespace policies isolate nothing"
-    ]
-
-
 def _no_default_group(_t: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> list[str]:
     # pulumi-eks's default node group is its own launch configuration, outside the stack's
     # hardened launch templates (IMDSv2, hop limit 1, encrypted volumes).
@@ -159,13 +147,6 @@ RULES = [
         TYPES,
         _secrets_encryption,
         controls=("FSBP EKS.3",),
-    ),
-    Rule(
-        "eks-network-policy-enforced",
-        "The VPC CNI's network policy agent enforces NetworkPolicies.",
-        MANDATORY,
-        (COMPONENT,),
-        _network_policy,
     ),
     Rule(
         "eks-no-default-node-group",

@@ -307,12 +307,6 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         {"vpcConfig": {}},
         {"vpcConfig": {"endpointPrivateAccess": True}},
     ),
-    (
-        "eks-network-policy-enforced",
-        EKS,
-        {"vpcCniOptions": {"enableNetworkPolicy": False}},
-        {"vpcCniOptions": {"enableNetworkPolicy": True}},
-    ),
     ("eks-no-default-node-group", EKS, {}, {"skipDefaultNodeGroup": True}),
     ("eks-supported-version", EKS, {"version": "1.29"}, {"version": "1.34"}),
     ("eks-supported-version", EKS_RAW, {"version": "1.31"}, {"version": "1.32"}),
