@@ -361,6 +361,7 @@ def summary(result: PlanResult) -> str:
     lines += _aws_lines(result)
     lines += _policy_lines(result)
     if result.out_dir is not None:
-        lines.append(f"Written to {result.out_dir}/ (resources.json, manifests/, helm-values/)")
+        written = "resources.json, manifests/, helm-values/, policy-config.json"
+        lines.append(f"Written to {result.out_dir}/ ({written})")
     lines += ["", "What an offline plan cannot know:"] + [f"  - {b}" for b in BLIND_SPOTS]
     return "\n".join(lines)
