@@ -48,6 +48,10 @@ FAST = [
     # many runs); the reference run draws it and its test checks it.
     "--metrics.plot",
     "false",
+    # No TensorBoard files either (tensorboardX's import in every run); the reference run writes
+    # them and tests/trainer/test_tensorboard.py reads them back.
+    "--metrics.tensorboard",
+    "false",
 ]
 
 
