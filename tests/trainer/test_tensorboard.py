@@ -5,48 +5,15 @@ The reference run's files: tests/trainer/test_trainer_runs.py (it shares that ru
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 import torch
+from trainer_support import assert_same_scalars, expected_scalars, tensorboard_scalars
 
 from trainer import metrics, tensorboard_log
 
 pytest.importorskip("tensorboard", reason="the test extra's reader")
-
-
-def scalars(directory: Path) -> dict[str, dict[int, float]]:
-    """{tag: {step: value}} as TensorBoard shows it: purges of restarted runs applied."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(directory), size_guidance={"scalars": 0})  # 0: keep every event
-    acc.Reload()
-    out = {}
-    for tag in acc.Tags()["scalars"]:
-        events = acc.Scalars(tag)
-        steps = [e.step for e in events]
-        assert steps == sorted(set(steps)), f"{tag}: steps repeated or out of order: {steps}"
-        out[tag] = {e.step: e.value for e in events}
-    return out
-
-
-def expected(records: dict[str, dict]) -> dict[str, dict[int, float]]:
-    """{tag: {step: value}} of metrics.jsonl's records, by trainer/tensorboard_log.py's table."""
-    out: dict[str, dict[int, float]] = {}
-    for kind, fields in tensorboard_log.TAGS.items():
-        for step, record in records.get(kind, {}).items():
-            for field, tag in fields.items():
-                out.setdefault(tag, {})[step] = record[field]
-    return out
-
-
-def assert_same(got: dict, want: dict) -> None:
-    assert set(got) == set(want)
-    for tag in want:
-        assert list(got[tag]) == list(want[tag]), tag
-        for step, value in want[tag].items():  # TensorBoard keeps float32
-            assert math.isclose(got[tag][step], value, rel_tol=1e-6), (tag, step)
 
 
 def recorder(out: Path, first_step: int, tensorboard: bool = True) -> metrics.Recorder:
@@ -74,7 +41,7 @@ def test_a_resumed_run_shows_each_step_once_with_its_newest_value(tmp_path):
     files = list(tensorboard_log.directory(tmp_path).iterdir())
     assert len(files) == 2  # one event file per start
 
-    got = scalars(tensorboard_log.directory(tmp_path))
+    got = tensorboard_scalars(tensorboard_log.directory(tmp_path))
     assert list(got["train/loss"]) == list(range(1, 11))
     assert got["train/loss"][4] == 6.0 and got["train/loss"][5] == 5.5  # the old before 5
     assert got["val/loss"] == {10: 5.5}  # step 7's validation was purged with the rest
@@ -82,7 +49,7 @@ def test_a_resumed_run_shows_each_step_once_with_its_newest_value(tmp_path):
     # at step 7, which the resumed start did not redo (it validated at 10).
     records = {kind: first.records(kind) for kind in tensorboard_log.TAGS}
     assert records["val"].pop(7)["loss"] == 5.0
-    assert_same(got, expected(records))
+    assert_same_scalars(got, expected_scalars(records))
 
 
 def test_metrics_tensorboard_false_writes_no_event_files(tmp_path):
