@@ -339,12 +339,17 @@ class MetricsConfig(Section):
     )
     out_dir: str = Field(
         default="runs/latest",
-        description="where rank 0 writes metrics.jsonl, loss.png and summary.json",
+        description="where rank 0 writes metrics.jsonl, loss.png, summary.json and tensorboard/",
     )
     plot: bool = Field(
         default=True,
         description="rank 0 draws loss.png at the end of the run (matplotlib, about half a "
         "second of CPU); false: metrics.jsonl and summary.json only",
+    )
+    tensorboard: bool = Field(
+        default=True,
+        description="rank 0 also writes the figures of metrics.jsonl as TensorBoard scalars "
+        "into out_dir/tensorboard (uploaded beside the checkpoints with checkpoint.upload)",
     )
     peak_tflops: float | None = Field(
         default=None,

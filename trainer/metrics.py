@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import gpu_peaks, logline
+from . import gpu_peaks, logline, tensorboard_log
 
 # Every source of a measured peak starts with this word; the progress line then says so.
 MEASURED = "measured"
@@ -177,6 +177,8 @@ class Recorder:
         world: int,
         enabled: bool,
         peak_source: str = "",
+        tensorboard: bool = False,
+        first_step: int = 1,
     ):
         self.dir = Path(out_dir)
         self.enabled = enabled
@@ -188,11 +190,23 @@ class Recorder:
         if enabled:
             self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "metrics.jsonl"
+        # The same records as TensorBoard scalars; `first_step`: the first this start writes.
+        self.tensorboard = tensorboard_log.TensorBoardLog(
+            self.dir, first_step, enabled and tensorboard
+        )
 
     def write(self, record: dict) -> None:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
+            self.tensorboard.record(record)
+
+    def flush(self) -> None:
+        """Queued TensorBoard events onto disk (metrics.jsonl is written as it goes)."""
+        self.tensorboard.flush()
+
+    def close(self) -> None:
+        self.tensorboard.close()
 
     def step(
         self,
@@ -250,6 +264,7 @@ class Recorder:
                 "eta_s": eta,
             }
         )
+        self.flush()  # once per progress line, not per step
         return logline.Progress(
             step,
             self.max_steps,

@@ -21,7 +21,16 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, distributed, logline, s3_models, s3_restore, s3_store, s3_upload
+from . import (
+    checkpoint,
+    distributed,
+    logline,
+    s3_models,
+    s3_restore,
+    s3_store,
+    s3_tensorboard,
+    s3_upload,
+)
 from .config_sections import CheckpointConfig
 
 # The transfer group's timeout: long, since a rank that dies ends the whole group (torchrun
@@ -30,7 +39,10 @@ TRANSFER_TIMEOUT = timedelta(seconds=s3_upload.COMMIT_TIMEOUT_S)
 
 
 class Uploads:
-    def __init__(self, cfg: CheckpointConfig, d: distributed.Dist):
+    def __init__(
+        self, cfg: CheckpointConfig, d: distributed.Dist, tensorboard_dir: Path | None = None
+    ):
+        """`tensorboard_dir`: rank 0's TensorBoard files, uploaded with each checkpoint."""
         self.cfg, self.d = cfg, d
         self.url = cfg.upload
         self.saves = 0
@@ -39,8 +51,11 @@ class Uploads:
         if self.url:
             # Every rank creates it at the same point (new_group is collective), before training.
             self.group = dist.new_group(backend="gloo", timeout=TRANSFER_TIMEOUT)
+            events = None
+            if tensorboard_dir is not None and d.is_main:
+                events = s3_tensorboard.EventSync(tensorboard_dir, self.url)
             self.uploader = s3_upload.Uploader(
-                self.url, d.rank, d.world_size, cfg.keep, say=self._say
+                self.url, d.rank, d.world_size, cfg.keep, say=self._say, events=events
             )
 
     @property

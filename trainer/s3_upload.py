@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import s3_retention, s3_store
+from . import s3_retention, s3_store, s3_tensorboard
 
 RANKS_DIR = ".ranks"
 # How long rank 0 waits for the other ranks' records before giving up on the step: long, since a
@@ -62,8 +62,10 @@ class Uploader:
         s3=None,
         say: Callable[[str], None] = print,
         poll_s: float = 1.0,
+        events: s3_tensorboard.EventSync | None = None,
     ):
         self.url, self.rank, self.world, self.keep = url, rank, world, keep
+        self.events = events  # rank 0: the TensorBoard files, sent after each commit
         self.s3 = s3 or s3_store.client()  # made here: boto3's default session is not thread-safe
         self.say, self.poll_s = say, poll_s
         self.thread: threading.Thread | None = None
@@ -135,6 +137,8 @@ class Uploader:
         pruned = s3_retention.prune(self.url, self.keep, self.s3)
         if pruned:
             self.say(f"s3: pruned {', '.join(map(str, pruned))} (checkpoint.keep={self.keep})")
+        if self.events is not None:
+            self.events.sync(self.s3)
 
     def _gather(self, bucket: str, base: str) -> dict[str, int]:
         """Every rank's record of the step, once all are there: the manifest's file list."""

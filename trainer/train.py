@@ -29,6 +29,7 @@ from . import (
     logline,
     metrics,
     s3_sync,
+    tensorboard_log,
     tokenizer,
 )
 from .activation_checkpoint import resolve_mode
@@ -262,7 +263,11 @@ def run(cfg: config.TrainConfig) -> dict:
     )
 
     start, data_state = 0, None
-    uploads = s3_sync.Uploads(cfg.checkpoint, d)
+    uploads = s3_sync.Uploads(
+        cfg.checkpoint,
+        d,
+        tensorboard_log.directory(cfg.metrics.out_dir) if cfg.metrics.tensorboard else None,
+    )
     uploads.restore_if_empty()
     found = checkpoint.latest(cfg.checkpoint.dir)
     if found and not cfg.checkpoint.resume:
@@ -288,7 +293,15 @@ def run(cfg: config.TrainConfig) -> dict:
     data = batches.ShardedBatches(cfg, tok, d.rank, d.world_size, data_state)
     val = batches.validation_set(cfg, tok, d.rank, d.world_size)
     rec = metrics.Recorder(
-        cfg.metrics.out_dir, cfg.max_steps, fpt, peak, d.world_size, d.is_main, peak_src
+        cfg.metrics.out_dir,
+        cfg.max_steps,
+        fpt,
+        peak,
+        d.world_size,
+        d.is_main,
+        peak_src,
+        tensorboard=cfg.metrics.tensorboard,
+        first_step=start + 1,
     )
 
     last_ckpt = {"step": start, "path": found[1] if found else None}
@@ -324,6 +337,7 @@ def run(cfg: config.TrainConfig) -> dict:
             saver.wait()
             _say(d, logline.Checkpoint(step, str(path)).format())
         if final:
+            rec.flush()  # the TensorBoard events up to here go with the last upload
             uploads.saved(last_ckpt["path"], final=True)
 
     def validate(step: int) -> None:
@@ -432,6 +446,7 @@ def run(cfg: config.TrainConfig) -> dict:
     if d.is_main:
         rec.write(summary)
         png = rec.plot() if cfg.metrics.plot else None
+        rec.close()
         (rec.dir / "summary.json").write_text(json.dumps(summary, indent=1))
         print(
             f"trainer: done: {step - start} steps ({start + 1}..{step}) on {d.world_size} "

@@ -26,6 +26,8 @@ def single_run(tmp_path_factory) -> Run:
             "float32",
             "--metrics.plot",  # the one run that draws loss.png
             "true",
+            "--metrics.tensorboard",  # ... and writes TensorBoard files
+            "true",
         )
     )
 

@@ -37,6 +37,7 @@ from trainer import (
     s3_retention,
     s3_store,
     s3_sync,
+    s3_tensorboard,
     s3_upload,
 )
 from trainer.config_sections import CheckpointConfig
@@ -234,6 +235,32 @@ def _api_shape(value):
         name = "ID" if k == "id" else "".join(p.capitalize() for p in k.split("_"))
         out[name] = v.capitalize() if k == "status" else _api_shape(v)
     return out
+
+
+def test_rank_0_sends_the_tensorboard_files_after_each_commit_beside_the_steps(s3, tmp_path):
+    """metrics.out_dir is not under checkpoint.dir: the event files go by their own path, to
+    PREFIX/tensorboard, where neither restore nor retention looks."""
+    url = f"s3://{BUCKET}/checkpoints/tb"
+    events_dir = tmp_path / "metrics" / "tensorboard"
+    events_dir.mkdir(parents=True)
+    (events_dir / "events.out.tfevents.1.host.start00000001").write_bytes(b"a" * 10)
+    events = s3_tensorboard.EventSync(events_dir, url)
+    up = s3_upload.Uploader(url, 0, 1, keep=1, s3=s3, say=lambda _: None, events=events)
+    up.start(fake_step(tmp_path / "ckpt", 4))
+    up.wait()
+    first = "checkpoints/tb/tensorboard/events.out.tfevents.1.host.start00000001"
+    assert keys(s3, "checkpoints/tb/tensorboard/") == {first}
+
+    (events_dir / "events.out.tfevents.1.host.start00000001").write_bytes(b"a" * 20)  # grew
+    (events_dir / "events.out.tfevents.2.host.start00000005").write_bytes(b"b" * 5)  # restart
+    up.start(fake_step(tmp_path / "ckpt", 8))
+    up.wait()
+    assert s3.get_object(Bucket=BUCKET, Key=first)["ContentLength"] == 20
+    assert len(keys(s3, "checkpoints/tb/tensorboard/")) == 2
+    assert events.sync(s3) == []  # nothing changed: nothing sent again
+    # Step 4 pruned (keep=1), the event files kept; a restore sees the steps only.
+    assert [step for step, _ in s3_store.complete_steps(url, s3)] == [8]
+    assert s3_tensorboard.url_of(url) == f"s3://{BUCKET}/checkpoints/tb/tensorboard"
 
 
 def test_the_bucket_lifecycle_rules_are_accepted_by_s3_as_rendered(s3):

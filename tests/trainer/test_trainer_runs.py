@@ -15,14 +15,17 @@ from trainer_support import (
     CKPT_EVERY,
     STEPS,
     assert_close,
+    assert_same_scalars,
+    expected_scalars,
     export_tensors,
     ok,
     one_rank_gloo,
     run_trainer,
     start_trainer,
+    tensorboard_scalars,
 )
 
-from trainer import batches, checkpoint, config, export, logline, tokenizer, train
+from trainer import batches, checkpoint, config, export, logline, tensorboard_log, tokenizer, train
 from trainer.distributed import Dist
 
 
@@ -37,6 +40,16 @@ def test_single_process_trains_and_records(single_run):
     assert (single_run.workdir / "runs" / "loss.png").stat().st_size > 10_000
     assert "MFU" in single_run.stdout and "ETA" in single_run.stdout
     assert [s for s, _ in checkpoint.complete(single_run.ckpt_dir)] == [4, 8, 12]
+
+
+def test_the_runs_tensorboard_scalars_are_its_metrics_jsonl(single_run):
+    """Read with TensorBoard's own reader: every figure of metrics.jsonl, at the same steps."""
+    pytest.importorskip("tensorboard", reason="the test extra's reader")
+    got = tensorboard_scalars(tensorboard_log.directory(single_run.workdir / "runs"))
+    records = {kind: single_run.records(kind) for kind in tensorboard_log.TAGS}
+    assert list(got["train/loss"]) == list(range(1, STEPS + 1))
+    assert list(got["val/loss"]) == [STEPS]
+    assert_same_scalars(got, expected_scalars(records))
 
 
 def parsed_lines(run) -> list:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import torch.distributed as dist
 
+from trainer import tensorboard_log
 from trainer.metrics import read_records
 
 # Variables a parent process group would leak into a child that must start its own.
@@ -47,6 +48,10 @@ FAST = [
     # No loss.png (matplotlib's import and drawing: half a second of CPU in each of the suite's
     # many runs); the reference run draws it and its test checks it.
     "--metrics.plot",
+    "false",
+    # No TensorBoard files either (tensorboardX's import in every run); the reference run writes
+    # them and tests/trainer/test_tensorboard.py reads them back.
+    "--metrics.tensorboard",
     "false",
 ]
 
@@ -219,3 +224,39 @@ def one_rank_gloo() -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
+
+
+# TensorBoard files read back (tests/trainer/test_tensorboard.py, test_trainer_runs.py)
+
+
+def tensorboard_scalars(directory: Path) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} as TensorBoard shows it: purges of restarted runs applied."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(directory), size_guidance={"scalars": 0})  # 0: keep every event
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags()["scalars"]:
+        events = acc.Scalars(tag)
+        steps = [e.step for e in events]
+        assert steps == sorted(set(steps)), f"{tag}: steps repeated or out of order: {steps}"
+        out[tag] = {e.step: e.value for e in events}
+    return out
+
+
+def expected_scalars(records: dict[str, dict]) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} of metrics.jsonl's records, by trainer/tensorboard_log.py's table."""
+    out: dict[str, dict[int, float]] = {}
+    for kind, fields in tensorboard_log.TAGS.items():
+        for step, record in records.get(kind, {}).items():
+            for field, tag in fields.items():
+                out.setdefault(tag, {})[step] = record[field]
+    return out
+
+
+def assert_same_scalars(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for tag in want:
+        assert list(got[tag]) == list(want[tag]), tag
+        for step, value in want[tag].items():  # TensorBoard keeps float32
+            assert math.isclose(got[tag][step], value, rel_tol=1e-6), (tag, step)
