@@ -109,8 +109,8 @@ def table(rows: list[Row], expected_gbps: float | None) -> str:
     for r in rows:
         share = f"{r.busbw_gbps / expected_gbps:.0%}" if expected_gbps else "-"
         lines.append(
-            f"{r.op:<11}{r.nbytes:>12}{r.seconds * 1e6:>11.1f}{r.algbw_gbs:>12.3f}"
-            f"{r.busbw_gbs:>12.3f}{r.busbw_gbps:>12.2f}{share:>10}"
+            f"{r.op:<11}{r.nbytes:>12}{r.seconds * 1e6:>11.1f}{r.algbw_gbs:>12.4g}"
+            f"{r.busbw_gbs:>12.4g}{r.busbw_gbps:>12.4g}{share:>10}"
         )
     return "\n".join(lines)
 
