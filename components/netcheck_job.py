@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import job_contracts, network_bandwidth, network_policy
-from .config import PoolFacts, TrainingJobConfig, VolumeConfig
+from .config import PoolFacts, TrainingJobConfig
 from .job_command import NETCHECK, netcheck_args
 from .training_job import JobTarget, render
 

@@ -87,7 +87,7 @@ def verdict(
     if backend != "nccl":
         return Verdict(
             EXIT_OK,
-            [f"backend {backend}: bandwidth measured, no GPU/EFA verdict (that needs NCCL on GPUs)"],
+            [f"backend {backend}: bandwidth measured, no GPU/EFA verdict (needs NCCL on GPUs)"],
         )
     out = Verdict(EXIT_OK)
     if expect_efa:
@@ -101,7 +101,9 @@ def verdict(
         kinds = sorted({t.describe() for t in transports})
         out.lines.append(f"transport: {', '.join(kinds)} (EFA not expected)")
     if nodes < 2:
-        out.lines.append("one node: traffic stays inside it (NVLink/PCIe), no network bandwidth verdict")
+        out.lines.append(
+            "one node: traffic stays inside it (NVLink/PCIe), no network bandwidth verdict"
+        )
     elif expected_gbps is None:
         out.lines.append("no expected bandwidth given (--expected-gbps): no bandwidth verdict")
     elif busbw_gbps is not None:

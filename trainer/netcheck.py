@@ -146,7 +146,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str] | 
     if "--" in argv:
         i = argv.index("--")
         argv, then = argv[:i], argv[i + 1 :]
-    p = argparse.ArgumentParser(prog="python -m trainer.netcheck", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m trainer.netcheck", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--min-bytes", type=int, default=1 << 20)
     p.add_argument("--max-bytes", type=int, default=1 << 30)
     p.add_argument("--factor", type=int, default=4, help="each size is the previous times this")
