@@ -25,6 +25,9 @@ TORCHRUN = ["torchrun"]
 # (trainer/node_check.py), counted with the launcher's own failures.
 EFA_CHECK = ["python", "-m", "trainer.selftest", "--level", "quick", "--expect-efa", "--node-check"]
 CRASH_LOOP_OPTIONS = ("--backoff-limit=", "--checkpoint-dir=")
+# The network check (trainer/netcheck.py) as torchrun's script: `netcheck: true` runs it before
+# the trainer in the same processes ("--" then the trainer's options); `trainstack netcheck` alone.
+NETCHECK = ["-m", "trainer.netcheck"]
 
 # The environment contract (docs/training-jobs.md#your-own-workload): what any workload may rely on.
 ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint volume
@@ -96,12 +99,22 @@ def _upload(job_name: str, job: TrainingJobConfig, bucket: str | None) -> str | 
     return checkpoint_uri(bucket, job_name) if uploads(job, bucket) else None
 
 
+def netcheck_args(*, expect_efa: bool, expected_gbps: float | None) -> list[str]:
+    """trainer.netcheck's options for a job on a pool: EFA expected where the pods request it,
+    the bandwidth the pool's instances publish (components/network_bandwidth.py)."""
+    args = ["--expect-efa"] if expect_efa else []
+    if expected_gbps is not None:
+        args += ["--expected-gbps", f"{expected_gbps:g}"]
+    return args
+
+
 def torchrun_command(
     job_name: str,
     job: TrainingJobConfig,
     bucket: str | None = None,
     volume: VolumeConfig | None = None,
     grace_s: int | None = None,
+    netcheck: list[str] | None = None,
 ) -> list[str]:
     """torchrun (through trainer.launch, which takes its arguments, in this stack's image) with
     the rank layout the training operator injects, expanded by the kubelet (`$(VAR)`). Both
@@ -111,6 +124,8 @@ def torchrun_command(
     The training script is the trainer (`-m trainer ...`) or the job's own `command`: torchrun
     starts it once per GPU with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set, so a
     foreign script keeps the rendezvous, restarts and NCCL environment the trainer has.
+    With `netcheck` (trainer.netcheck's options) the trainer's script runs behind the network
+    check, which exits 5 (permanent, trainer/exit_codes.py) instead of training when it fails.
     `grace_s`, the pod's termination grace, bounds the trainer's shutdown (--shutdown-timeout)."""
     if job.elastic:
         endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
@@ -121,6 +136,8 @@ def torchrun_command(
     else:
         upload = _upload(job_name, job, bucket)
         script = ["-m", "trainer", *trainer_args(job_name, job, upload, volume)]
+        if netcheck is not None:
+            script = [*NETCHECK, *netcheck, "--", *script[2:]]
     if job.image is None:
         # The operator does not count ExitCode recreations against runPolicy.backoffLimit
         # (kubeflow/trainer#2045); trainer.launch does, per pod, on the checkpoint volume: past

@@ -13,12 +13,13 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import checkpoint_io, job_contracts, pod_spec, versions
+from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .job_command import (
     checks_efa,
     efa_checked,
     job_env,
+    netcheck_args,
     ray_entrypoint,
     torchrun_command,
     uploads,
@@ -160,8 +161,15 @@ def _grace_s(job: TrainingJobConfig, target: JobTarget) -> int:
 def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
     # The operator requires the container to be named `pytorch`.
     grace_s = _grace_s(job, target)
-    command = torchrun_command(job_name, job, target.artifacts_bucket, target.volume, grace_s)
-    if checks_efa(job, job.uses_efa(target.pool)):
+    efa = job.uses_efa(target.pool)
+    netcheck = None
+    if job.netcheck:
+        gbps = network_bandwidth.pool_gbps(target.pool, job.gpus_per_node)
+        netcheck = netcheck_args(expect_efa=efa, expected_gbps=gbps)
+    command = torchrun_command(
+        job_name, job, target.artifacts_bucket, target.volume, grace_s, netcheck
+    )
+    if checks_efa(job, efa):
         command = efa_checked(command)
     template = _gpu_pod_template(
         job_name,

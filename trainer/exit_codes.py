@@ -21,7 +21,10 @@ EXIT_NONFINITE = 3  # non-finite loss or gradient: resuming replays the same ste
 # trainer.launch only: this pod failed retryably more than backoffLimit times in a row without a
 # new checkpoint (trainer/crash_loop.py), which the operator itself does not count under ExitCode.
 EXIT_CRASH_LOOP = 4
-PERMANENT = (EXIT_CONFIG, EXIT_NONFINITE, EXIT_CRASH_LOOP)
+# trainer.netcheck: EFA was expected but NCCL used sockets, or the bus bandwidth is under the
+# stated share of the instance's network. Permanent: the job stops before training at TCP speed.
+EXIT_NETWORK = 5
+PERMANENT = (EXIT_CONFIG, EXIT_NONFINITE, EXIT_CRASH_LOOP, EXIT_NETWORK)
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: stopped after saving a checkpoint
 # Any other failure with no signal behind it (a Python exception such as an NCCL timeout, a
 # lost peer's failed rendezvous): retryable, and above the 128+N range of signals (N <= 64) so

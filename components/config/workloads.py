@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from policies.rules.base import secret_named
 from trainer import config as trainer_config
@@ -128,6 +128,10 @@ class TrainingJobConfig(_Model):
     # A declared job waits suspended (no pods, so no GPU nodes) until its stack says false: a
     # first `pulumi up` builds an idle platform. How flipping it launches: training_job.py.
     suspend: bool = True
+    # Run trainer.netcheck on the job's own pods before training (trainer/netcheck.py): a
+    # network that is not EFA where EFA is expected, or under half the instance's bandwidth,
+    # fails the job at once (exit 5, permanent) instead of training at TCP speed.
+    netcheck: StrictBool = False
 
     @field_validator("args")
     @classmethod
@@ -339,6 +343,13 @@ def check_job(
     if volume is not None and volume.data_repository is not None:
         issues += check_job_folder(path, name, str(job.checkpoint_volume), volume.data_repository)
     issues += hf_token_secret(path, job.hf_token, secrets)
+    if job.netcheck and (job.framework != "pytorch" or job.foreign or job.image is not None):
+        issues.append(
+            f"{key(*path, 'netcheck')} = true: the network check runs this stack's trainer "
+            "image under torchrun before the trainer itself; only for a framework: pytorch "
+            "job without its own image, command or entrypoint (run `trainstack netcheck` on "
+            "the pool instead)"
+        )
     for env_name in job.env:
         # At least as strict as the pack's no-plaintext-secrets-in-env (secret_named), which
         # would otherwise block the plan after resources are declared.
