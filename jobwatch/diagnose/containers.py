@@ -116,6 +116,15 @@ PERMANENT_EXITS = {
         "with `trainstack logs <job> -f`. Fix the cause and relaunch; for failures that come "
         "and go, raise trainstack:trainingJobs.<job>.backoffLimit",
     ),
+    5: (
+        "the network check before training failed (exit code 5 from trainer.netcheck): EFA was "
+        "expected but NCCL carried the traffic over sockets or another libfabric provider, or "
+        "the bus bandwidth was under the stated share of what the instance type promises; the "
+        "job failed at once rather than train at TCP speed",
+        "the log's `trainer.netcheck:` lines give the table and the transport each rank used; "
+        "check the pool's EFA (its security group, the EFA device plugin, `trainstack doctor`), "
+        "let the node be replaced, and relaunch",
+    ),
 }
 
 
