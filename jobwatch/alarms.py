@@ -175,7 +175,7 @@ class Alarms:
             return False
         facts = hung_facts(meta["name"], self.w.namespace, verdict, self.settings.hung)
         self.w.send(kind, job, key, previous, None, facts)
-        log.info("hung %s %s/%s at step %s", kind.kind, self.w.namespace, meta["name"], verdict.step)
+        log.info("hung %s %s/%s at step %s", kind.kind, self.w.namespace, meta["name"], key)
         return True
 
     # ------------------------------------------------------------------------- restart loop

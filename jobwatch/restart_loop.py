@@ -6,9 +6,9 @@ so a job that crashes every two minutes sends one message per quarter hour and n
 will never get anywhere. This rule counts restarts instead: failures within `same_s` of each
 other's first are one restart (the peers of a dead rank fail with it; those that fail only when
 their collective times out, minutes later, count again, so `count` should allow for that), and
-`count` restarts within `window_s` are a loop. A job that fails at a different step each time looks the same here; the trainer's own
-crash-loop limit (trainer/crash_loop.py) stops a loop at one step, and this tells the owner
-before that, or when the job keeps restarting for any other reason.
+`count` restarts within `window_s` are a loop. A job that fails at a different step each time
+looks the same here; the trainer's own crash-loop limit (trainer/crash_loop.py) stops a loop at
+one step, and this tells the owner before that, or when the job keeps restarting otherwise.
 
 One message per loop: its key carries the time of the restart that tipped it, and a loop already
 told covers every restart after the first one of its window.
