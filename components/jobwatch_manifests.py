@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobwatch import alarms as watcher_alarms
+
 from . import runtime_contract as rc
+from .config.notifications import AlarmsConfig
 from .network_policy import render_contract
 from .notification_policies import WATCHER_ACCESS
 from .pod_spec import IDENTITY_ANNOTATION, harden_pod, render_service_account
@@ -60,12 +63,24 @@ def render_configmap(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(CONFIGMAP, namespace)}
 
 
+def alarm_env(alarms: AlarmsConfig) -> list[dict[str, str]]:
+    """The alarms' settings as the watcher reads them (jobwatch/alarms.py Settings.from_env)."""
+    values = {
+        watcher_alarms.ENV_HUNG_FACTOR: alarms.hung_factor,
+        watcher_alarms.ENV_HUNG_FLOOR_S: alarms.hung_floor_minutes * 60,
+        watcher_alarms.ENV_LOOP_COUNT: alarms.restart_loop_count,
+        watcher_alarms.ENV_LOOP_WINDOW_S: alarms.restart_loop_window_minutes * 60,
+    }
+    return [{"name": k, "value": f"{v:g}"} for k, v in values.items()]
+
+
 def render_deployment(
     namespace: str,
     image: str,
     topic_arn: str,
     system_label: tuple[str, str],
     identity: str | None = None,
+    alarms: AlarmsConfig | None = None,
 ) -> dict[str, Any]:
     """One replica; `identity`, its Pod Identity association's id, is annotated on the pod
     template so a new association rolls the pod (credentials are injected at admission only)."""
@@ -77,6 +92,7 @@ def render_deployment(
             {"name": "JOBWATCH_NAMESPACE", "value": namespace},
             {"name": "JOBWATCH_TOPIC_ARN", "value": topic_arn},
             {"name": "JOBWATCH_CONFIGMAP", "value": CONFIGMAP},
+            *alarm_env(alarms or AlarmsConfig()),
         ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "256Mi"},

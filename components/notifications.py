@@ -203,7 +203,9 @@ class Notifications(pulumi.ComponentResource):
             f"{name}-watcher", metadata=netpol["metadata"], spec=netpol["spec"], opts=k8s_opts
         )
         deployment = pulumi.Output.all(args.image, topic_arn, association.id).apply(
-            lambda a: manifests.render_deployment(ns, a[0], a[1], args.system_label, a[2])
+            lambda a: manifests.render_deployment(
+                ns, a[0], a[1], args.system_label, a[2], args.config.alarms
+            )
         )
         k8s.apps.v1.Deployment(
             f"{name}-watcher",

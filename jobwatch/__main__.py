@@ -4,6 +4,7 @@ Configured by environment, which the Deployment sets:
   JOBWATCH_NAMESPACE   the jobs namespace to watch
   JOBWATCH_TOPIC_ARN   the SNS topic to publish to
   JOBWATCH_CONFIGMAP   the ConfigMap of what was sent (sent.py)
+  JOBWATCH_HUNG_*, JOBWATCH_LOOP_*   optional: the alarms' rules (alarms.py)
 AWS credentials come from EKS Pod Identity (the SDK's container credential provider); the region
 is the topic's own, from its ARN.
 """
@@ -33,10 +34,16 @@ def main() -> int:
     import boto3
     from kubernetes import client, config
 
+    from .alarms import Alarms, Settings
     from .notify import SnsPublisher
     from .sent import SentLog
     from .watcher import Watcher, run
 
+    try:
+        settings = Settings.from_os()
+    except ValueError as err:
+        print(f"jobwatch: {err}", file=sys.stderr)
+        return 2
     topic = os.environ[ENV_TOPIC]
     namespace = os.environ[ENV_NAMESPACE]
     config.load_incluster_config()
@@ -45,7 +52,8 @@ def main() -> int:
     sent = SentLog(client.CoreV1Api(api), namespace, os.environ[ENV_CONFIGMAP])
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run(Watcher(api, namespace, sent, SnsPublisher(topic, sns)), stop)
+    watcher = Watcher(api, namespace, sent, SnsPublisher(topic, sns))
+    run(watcher, stop, Alarms(watcher, settings))
     return 0
 
 

@@ -48,6 +48,10 @@ def _no_time(job: Job) -> str:
     return ""
 
 
+def _not_running(job: Job) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class WatchedKind:
     kind: str
@@ -80,6 +84,9 @@ class WatchedKind:
     # Whether a pod's previous container can hold the log: not for pods the operator runs
     # with restartPolicy Never (a PyTorchJob's under ExitCode), where it is another pod's.
     previous_logs: bool = True
+    # Whether the job is running, so its step progress is watched (alarms.py): a hung job is
+    # one that runs without progress.
+    running: Callable[[Job], bool] = _not_running
 
 
 def _pytorch_log(job: Job, pods: list) -> tuple[str, str] | None:
@@ -108,6 +115,7 @@ KINDS: tuple[WatchedKind, ...] = (
         operator_exit=pytorchjob.exited,
         ended_at=pytorchjob.ended_at,
         previous_logs=False,
+        running=lambda job: pytorchjob.phase(job) == "Running",
     ),
     WatchedKind(
         kind="RayJob",
@@ -128,5 +136,6 @@ KINDS: tuple[WatchedKind, ...] = (
         names_pod=rayjob.names_pod,
         operator_exit=rayjob.deleted,
         ended_at=rayjob.ended_at,
+        running=lambda job: rayjob.phase(job) == "Running",
     ),
 )

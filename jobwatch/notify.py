@@ -13,9 +13,11 @@ from .diagnose import Cause, format_causes
 # Publish request parameters).
 SUBJECT_MAX = 100
 WHAT = {"Succeeded": "succeeded", "Failed": "failed", "Restarting": "restarted",
-        "Retrying": "is retrying", "Stopped": "was stopped"}  # fmt: skip
+        "Retrying": "is retrying", "Stopped": "was stopped",
+        "Hung": "is hung: no step progress", "RestartLoop": "is restarting in a loop"}  # fmt: skip
 # Keys whose part after `#` says something to a reader (a RayJob's attempt number); an
-# incident's key (`Restarting#<pod uid>@<time>`) is only the record's.
+# incident's key (`Restarting#<pod uid>@<time>`), a hang's (`Hung#<step>`) and a loop's
+# (`RestartLoop#<time>`) are only the record's.
 SHOWN_SUFFIX = ("Retrying",)
 
 

@@ -337,11 +337,13 @@ def _pods(kind: WatchedKind) -> str:
     return f"pods:{kind.kind}"
 
 
-def run(watcher: Watcher, stop: threading.Event) -> None:
+def run(watcher: Watcher, stop: threading.Event, alarms=None) -> None:
     """Every kind, and the pods of kinds that follow pods, in its own thread until `stop`
-    (SIGTERM). The threads are daemons: one inside a watch request would otherwise hold the pod
-    for up to WATCH_TIMEOUT_S."""
+    (SIGTERM), and the `alarms` poll (alarms.Alarms) in one more. The threads are daemons: one
+    inside a watch request would otherwise hold the pod for up to WATCH_TIMEOUT_S."""
     watcher.start()
+    if alarms is not None:
+        threading.Thread(target=alarms.follow, args=(stop,), name="alarms", daemon=True).start()
     for k in watcher.kinds:
         threading.Thread(target=watcher.follow, args=(k, stop), name=k.kind, daemon=True).start()
         if k.pod_label:

@@ -16,6 +16,18 @@ KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
+class AlarmsConfig(_Model):
+    """The job watcher's alarms about running jobs (jobwatch/alarms.py)."""
+
+    # Hung: no step progress for hungFactor x the job's own time per progress line ...
+    hung_factor: float = Field(default=10.0, ge=2, le=1000)
+    # ... and never sooner than this, for checkpoint saves and evaluations the log has not shown.
+    hung_floor_minutes: float = Field(default=10.0, ge=1, le=24 * 60)
+    # A restart loop: restartLoopCount restarts within restartLoopWindowMinutes.
+    restart_loop_count: int = Field(default=3, ge=2, le=100)
+    restart_loop_window_minutes: float = Field(default=60.0, ge=5, le=7 * 24 * 60)
+
+
 class NotificationsConfig(_Model):
     enabled: bool = False
     # An existing topic instead of one the stack creates (its policies are then the owner's).
@@ -26,6 +38,7 @@ class NotificationsConfig(_Model):
     emails: list[Annotated[str, Field(pattern=EMAIL)]] = Field(default=[], max_length=20)
     image_builds: bool = True  # one message per finished image build
     training_jobs: bool = True  # the job watcher: success, failure, restart with the cause
+    alarms: AlarmsConfig = AlarmsConfig()  # the watcher's hung-job and restart-loop alarms
 
 
 def check_notifications(cfg: NotificationsConfig, image_enabled: bool) -> list[str]:

@@ -23,6 +23,9 @@ from components.notification_policies import (
     render_topic_policy,
     render_watcher_policy,
 )
+from jobwatch.alarms import Settings
+from jobwatch.progress import HungRule
+from jobwatch.restart_loop import LoopRule
 from policies import check_plan
 from trainstack.offline import plan_report, schemas
 
@@ -159,6 +162,16 @@ def stack(notifications: dict, image: bool = True) -> dict:
             True,
             "trainstack:notifications.topicKmsKeyArn: only with",
         ),
+        (
+            {"enabled": True, "alarms": {"hungFactor": 1}},
+            True,
+            "trainstack:notifications.alarms.hungFactor = 1: Input should be greater than or equal to 2",
+        ),
+        (
+            {"enabled": True, "alarms": {"restartLoopWindowMinutes": "hourly"}},
+            True,
+            "trainstack:notifications.alarms.restartLoopWindowMinutes = 'hourly'",
+        ),
     ],
 )
 def test_config_errors_name_the_key(section, image, expected):
@@ -183,6 +196,7 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
         **{
             "trainstack:notifications.topicArn": TOPIC,
             "trainstack:notifications.topicKmsKeyArn": KEY,
+            "trainstack:notifications.alarms.hungFloorMinutes": 20,
         },
     )
     made = {r.type for r in result.plan.resources if r.name.startswith(NOTIFY)}
@@ -206,6 +220,11 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "JOBWATCH_TOPIC_ARN", "value": TOPIC} in env
+    # The alarms' settings, in the units jobwatch/alarms.py reads (its defaults but one).
+    alarm_env = {e["name"]: e["value"] for e in env if e["name"].startswith("JOBWATCH_")}
+    assert Settings.from_env(alarm_env) == Settings(
+        HungRule(factor=10, floor_s=1200), LoopRule(count=3, window_s=3600)
+    )
     assert result.plan.outputs["notificationsTopic"] == TOPIC
     assert (
         result.plan.outputs["notificationsBuildRule"]
