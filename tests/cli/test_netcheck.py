@@ -47,8 +47,9 @@ class Cluster:
     """The stack's llama-1b job (its image), and the check's job: created, then Running once,
     then ended as `end` with rank 0's `log`."""
 
-    def __init__(self, end: str, log: str):
+    def __init__(self, end: str, log: str, pod_status: dict | None = None):
         self.end, self.log, self.job, self.reads = end, log, None, 0
+        self.pod_status = pod_status
 
     def _job(self, phase: str) -> dict:
         conds = [{"type": phase, "status": "True", "lastTransitionTime": "2026-12-07T10:00:00Z"}]
@@ -76,7 +77,7 @@ class Cluster:
         if path == f"/api/v1/namespaces/{NS}/pods":
             pod = {
                 "metadata": {"name": f"{NAME}-master-0", "namespace": NS},
-                "status": {"phase": "Running" if self.reads == 1 else self.end},
+                "status": self.pod_status or {"phase": "Running" if self.reads == 1 else self.end},
             }
             return 200, json.dumps({"items": [pod]}).encode(), JSON
         if path == f"/api/v1/namespaces/{NS}/pods/{NAME}-master-0/log":
@@ -158,6 +159,27 @@ def test_sockets_where_efa_was_expected_exits_5(api, capsys):
     _, kc = api(Cluster("Failed", _log(5, 9.0, verdict)))
     assert _main("--pool", "large", "--kubeconfig", kc) == 5
     assert f"trainer.netcheck: {verdict}" in capsys.readouterr().out
+
+
+def test_a_pod_that_cannot_pull_the_image_exits_1_with_why(api, capsys):
+    waiting = {"reason": "ErrImagePull", "message": "manifest unknown"}
+    pod = {
+        "phase": "Pending",
+        "containerStatuses": [
+            {
+                "name": "pytorch",
+                "image": IMAGE,
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": waiting},
+            }
+        ],
+    }
+    _, kc = api(Cluster("Running", "", pod))
+    assert _main("--pool", "large", "--kubeconfig", kc, "--image", IMAGE) == 1
+    err = capsys.readouterr().err
+    assert f"{NAME} could not run: Running, 0/1 pod(s) running; ErrImagePull: manifest" in err
 
 
 def test_the_log_markers_are_the_trainers():
