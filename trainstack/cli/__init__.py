@@ -1,6 +1,6 @@
 """The `trainstack` command: offline plan of a stack, the trainer image's preflight, checks of a
-deployed cluster (doctor), a training job's status and logs, the dev pod, a served model, and a
-stack's cost.
+deployed cluster (doctor), a training job's status and logs, the dev pod, a pool's network check,
+a served model, and a stack's cost.
 
 One module per command, each with `HELP`, `add_arguments(parser)` and `run(args)`; this module
 only builds the parser from them and handles what every command shares (project lookup, a closed
@@ -14,7 +14,19 @@ import sys
 from pathlib import Path
 
 from ..project import ProjectNotFound, package_version
-from . import cost, crds, devpod, diagnose, doctor, logs, plan, preflight, serve, status
+from . import (
+    cost,
+    crds,
+    devpod,
+    diagnose,
+    doctor,
+    logs,
+    netcheck,
+    plan,
+    preflight,
+    serve,
+    status,
+)
 
 # The exit status a shell reports for a process killed by SIGPIPE (128 + 13), which is what
 # `cat`, `grep` and the like end with when the reader of their output goes away first.
@@ -30,6 +42,7 @@ COMMANDS = {
     "logs": logs,
     "diagnose": diagnose,
     "devpod": devpod,
+    "netcheck": netcheck,
     "serve": serve,
     "cost": cost,
 }
