@@ -22,12 +22,20 @@ def job_name(pool: str) -> str:
     return f"netcheck-{pool}"[:40].rstrip("-")
 
 
+def whole_node_gpus(pool: PoolFacts) -> int:
+    """GPUs of the largest node the pool can launch within its GPU ceiling (a NodePool of
+    g5.xlarge to g5.48xlarge capped at 4 GPUs never launches the 8-GPU type)."""
+    counts = [i.gpus for i in pool.instances if pool.max_gpus is None or i.gpus <= pool.max_gpus]
+    return max(counts, default=pool.max_gpus_per_node)
+
+
 def job_config(
     pool_name: str, pool: PoolFacts, nodes: int, volume: str, *, efa: bool | None = None
 ) -> TrainingJobConfig:
-    """One run of the check on `nodes` whole nodes of the pool (every GPU of its largest
-    type), no retries: its verdict is the point, so a failure must not be retried into a pass."""
-    gpus = pool.max_gpus_per_node
+    """One run of the check on `nodes` whole nodes of the pool (every GPU of the largest type
+    the pool's GPU ceiling lets it launch), no retries: its verdict is the point, so a failure
+    must not be retried into a pass."""
+    gpus = whole_node_gpus(pool)
     uses_efa = pool.efa if efa is None else efa
     return TrainingJobConfig(
         node_pool=pool_name,

@@ -132,8 +132,8 @@ def test_dry_run_prints_valid_manifests_of_the_pool(capsys):
             "'nope' is not a GPU pool of this stack (its GPU pools: gpu-g4dn, gpu-g5, large, small)",
         ),
         (("--pool", "large", "--nodes", "9"), "pool large can give at most 8 node(s) of 8 GPU"),
-        # its 4-GPU limit cannot hold one g5.48xlarge, the largest type, which the check fills
-        (("--pool", "small"), "pool small: its GPU limit (4) is under one node"),
+        # its 4-GPU limit holds one g5.12xlarge (4 GPUs), never a g5.48xlarge (8)
+        (("--pool", "small", "--nodes", "2"), "pool small can give at most 1 node(s) of 4 GPU"),
     ],
 )
 def test_a_request_the_stack_cannot_run_is_refused(args, said, capsys):

@@ -33,9 +33,9 @@ class NetcheckPlan:
 
 
 def node_ceiling(pool: PoolFacts) -> int | None:
-    """The most nodes the pool can give one job: its maxNodes/maxSize, else whole nodes of its
-    GPU limit (a NodePool with only maxGpus); None when it has neither."""
-    per_node = pool.max_gpus_per_node
+    """The most nodes the pool can give one check: its maxNodes/maxSize and whole nodes of its
+    GPU limit; None when it has neither."""
+    per_node = netcheck_job.whole_node_gpus(pool)
     limits = [pool.max_nodes] if pool.max_nodes is not None else []
     if pool.max_gpus is not None and per_node:
         limits.append(pool.max_gpus // per_node)
@@ -53,13 +53,13 @@ def check_request(cfg: PlatformConfig, pool: str, nodes: int) -> PoolFacts:
         raise PlanError(f"--nodes {nodes}: at least 1")
     if ceiling == 0:
         raise PlanError(
-            f"pool {pool}: its GPU limit ({facts.max_gpus}) is under one node of its largest "
-            f"instance type ({facts.max_gpus_per_node} GPUs), which the check fills"
+            f"pool {pool}: its GPU limit ({facts.max_gpus}) is under one node of any of its "
+            "instance types, which the check fills"
         )
     if ceiling is not None and nodes > ceiling:
         raise PlanError(
             f"--nodes {nodes}: pool {pool} can give at most {ceiling} node(s) of "
-            f"{facts.max_gpus_per_node} GPU(s) (its maxNodes/maxSize and maxGpus)"
+            f"{netcheck_job.whole_node_gpus(facts)} GPU(s) (its maxNodes/maxSize and maxGpus)"
         )
     return facts
 
