@@ -140,7 +140,11 @@ class FakeApiServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for serve_forever's next poll, 0.5 s by default, which
+        # every test using a server paid at teardown.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     def kubeconfig(self, path: Path, context: str = "ctx") -> str:
         """A kubeconfig pointing at this server, as the path string a --kubeconfig takes."""

@@ -18,8 +18,8 @@ from trainer_support import _env, command
 
 from jobwatch import progress
 
-STALL_AT = 5
-RULE = progress.HungRule(factor=10, floor_s=3)  # the floor of a real job is minutes
+STALL_AT = 4
+RULE = progress.HungRule(factor=10, floor_s=2)  # the floor of a real job is minutes
 WORKER = Path(__file__).with_name("stall_worker.py")
 
 
