@@ -167,3 +167,17 @@ def serve(server_class):
     yield start
     for server in made:
         server.close()
+
+
+def cluster_servers(tmp_path: Path):
+    """A fixture's body: start(cluster) gives (server, kubeconfig path) for a recorded cluster
+    answering through its `get` and `write`; every server is closed after the test."""
+    starter = serve(FakeApiServer)
+    make = next(starter)
+
+    def start(cluster):
+        server = make(cluster.get, cluster.write)
+        return server, server.kubeconfig(tmp_path / "kubeconfig")
+
+    yield start
+    next(starter, None)

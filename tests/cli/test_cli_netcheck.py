@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fake_apiserver import JSON, FakeApiServer, serve, status
+from fake_apiserver import JSON, cluster_servers, status
 
 from trainstack import cli
 from trainstack.ops import netcheck
@@ -100,15 +100,7 @@ def api(tmp_path, monkeypatch):
     monkeypatch.setattr(
         netcheck, "time", types.SimpleNamespace(sleep=lambda s: None, monotonic=time.monotonic)
     )
-    starter = serve(FakeApiServer)
-    make = next(starter)
-
-    def start(cluster: Cluster):
-        server = make(cluster.get, cluster.write)
-        return server, server.kubeconfig(tmp_path / "kubeconfig")
-
-    yield start
-    next(starter, None)
+    yield from cluster_servers(tmp_path)
 
 
 @pytest.mark.usefixtures("pinned_crds")

@@ -10,7 +10,7 @@ import os
 import types
 
 import pytest
-from fake_apiserver import JSON, FakeApiServer, serve, status
+from fake_apiserver import JSON, cluster_servers, status
 from support import stack_data
 
 from components import config, dev_pod
@@ -84,15 +84,7 @@ class Cluster:
 @pytest.fixture
 def api(tmp_path):
     """(start) a FakeApiServer for a Cluster; returns (server, kubeconfig path)."""
-    starter = serve(FakeApiServer)
-    make = next(starter)
-
-    def start(cluster: Cluster):
-        server = make(cluster.get, cluster.write)
-        return server, server.kubeconfig(tmp_path / "kubeconfig")
-
-    yield start
-    next(starter, None)
+    yield from cluster_servers(tmp_path)
 
 
 @pytest.fixture
