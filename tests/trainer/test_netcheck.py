@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from job_support import IMAGE, stack
-from trainer_support import _env, _free_port
+from trainer_support import FAST, _env, _free_port
 
 from components import config, job_contracts, netcheck_job
 from components.training_job import JobTarget
@@ -84,8 +84,14 @@ def rendered_check() -> list[str]:
     return cmd[cmd.index("trainer.netcheck") - 1 :]
 
 
-def test_two_gloo_ranks_under_torchrun_print_the_table_and_pass(rendered_check):
+def test_two_gloo_ranks_under_torchrun_print_the_table_pass_and_hand_over_to_training(
+    rendered_check, tmp_path
+):
     tiny = ["--min-bytes", "1024", "--max-bytes", "16384", "--iters", "2", "--warmup", "1"]
+    # After `--`, the trainer's options: a job with `netcheck: true` trains in the same
+    # processes and process group once the check passes.
+    train = ["--", *FAST, "--max-steps", "2", "--checkpoint.dir", str(tmp_path / "ckpt")]
+    train += ["--metrics.out-dir", str(tmp_path / "runs")]
     cmd = [
         sys.executable,
         "-m",
@@ -95,14 +101,18 @@ def test_two_gloo_ranks_under_torchrun_print_the_table_and_pass(rendered_check):
         f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
         *rendered_check,
         *tiny,
+        *train,
     ]
-    p = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+    p = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stderr[-3000:]
     rows = [line.split() for line in p.stdout.splitlines() if line.startswith("all_")]
     assert [(r[0], int(r[1])) for r in rows] == [
         (op, n) for op in ("all_reduce", "all_gather") for n in (1024, 4096, 16384)
     ]
     assert all(float(r[4]) > 0 for r in rows)  # busbw GB/s
-    result = json.loads(p.stdout.split(netcheck.RESULT, 1)[1])
+    result = json.loads(p.stdout.split(netcheck.RESULT, 1)[1].splitlines()[0])
     assert result["backend"] == "gloo" and result["ranks"] == 2 and result["code"] == 0
     assert "no GPU/EFA verdict" in result["verdict"][0]
+    # ... and then the trainer ran its two steps on the same two ranks.
+    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["world_size"] == 2, summary
