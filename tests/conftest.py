@@ -50,7 +50,6 @@ _LONG = (
     "tests/trainer/test_trainer_init.py",
     "tests/components/test_foreign_workload.py",
     "tests/trainer/test_hung_job.py",
-    "tests/trainer/test_netcheck.py",
 )
 
 

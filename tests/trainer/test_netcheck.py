@@ -1,18 +1,9 @@
-"""trainer.netcheck: a real 2-rank gloo run under torchrun (the table, exit 0, no GPU verdict)
-and the GPU/EFA verdict from NCCL log lines as the pinned versions print them."""
+"""trainer.netcheck's GPU/EFA verdict from NCCL log lines as the pinned versions print them.
+Its real 2-rank gloo run under torchrun (the table, exit 0, no GPU verdict, the hand-over to
+training) is in test_hung_job.py, whose run it shares."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
-import pytest
-from job_support import IMAGE, stack
-from trainer_support import FAST, _env, _free_port
-
-from components import config, job_contracts, netcheck_job
-from components.training_job import JobTarget
 from trainer import netcheck
 from trainer.exit_codes import EXIT_NETWORK, PERMANENT, pod_code
 from trainer.nccl_transport import OFI, SOCKET, transport, verdict
@@ -69,50 +60,3 @@ def test_busbw_factors_are_nccl_tests():
     # NVIDIA/nccl-tests v2.19.6 doc/PERFORMANCE.md
     assert netcheck.bus_factor("all_reduce", 8) == 2 * 7 / 8
     assert netcheck.bus_factor("all_gather", 8) == 7 / 8
-
-
-@pytest.fixture(scope="module")
-def rendered_check() -> list[str]:
-    """The script words of `trainstack netcheck`'s rendered job, from trainer.netcheck on."""
-    cfg = config.parse(stack())
-    pool = cfg.pools()["small"]
-    job = netcheck_job.job_config("small", pool, 2, "ckpt")
-    target = JobTarget("training", IMAGE, pool, "ckpt", cfg.volumes["ckpt"])
-    setting = job_contracts.JobSetting(None, "10.0.0.0/16", None)
-    m = netcheck_job.render_netcheck("netcheck-small", job, target, setting)[0]
-    cmd = m["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["command"]
-    return cmd[cmd.index("trainer.netcheck") - 1 :]
-
-
-def test_two_gloo_ranks_under_torchrun_print_the_table_pass_and_hand_over_to_training(
-    rendered_check, tmp_path
-):
-    tiny = ["--min-bytes", "1024", "--max-bytes", "16384", "--iters", "2", "--warmup", "1"]
-    # After `--`, the trainer's options: a job with `netcheck: true` trains in the same
-    # processes and process group once the check passes.
-    train = ["--", *FAST, "--max-steps", "2", "--checkpoint.dir", str(tmp_path / "ckpt")]
-    train += ["--metrics.out-dir", str(tmp_path / "runs")]
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node=2",
-        "--rdzv-backend=c10d",
-        f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
-        *rendered_check,
-        *tiny,
-        *train,
-    ]
-    p = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180)
-    assert p.returncode == 0, p.stderr[-3000:]
-    rows = [line.split() for line in p.stdout.splitlines() if line.startswith("all_")]
-    assert [(r[0], int(r[1])) for r in rows] == [
-        (op, n) for op in ("all_reduce", "all_gather") for n in (1024, 4096, 16384)
-    ]
-    assert all(float(r[4]) > 0 for r in rows)  # busbw GB/s
-    result = json.loads(p.stdout.split(netcheck.RESULT, 1)[1].splitlines()[0])
-    assert result["backend"] == "gloo" and result["ranks"] == 2 and result["code"] == 0
-    assert "no GPU/EFA verdict" in result["verdict"][0]
-    # ... and then the trainer ran its two steps on the same two ranks.
-    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
-    assert summary["steps"] == 2 and summary["world_size"] == 2, summary
