@@ -69,7 +69,8 @@ def pytest_collection_modifyitems(items):
 # Files that share expensive session state, each group one scope for xdist, so the one worker
 # given the group builds that state once, where each worker given one of the files made its own:
 # the reference trainer runs (tests/trainer/conftest.py single_run and two_rank_run), and the
-# offline plans of the dev, efa and full stacks (workload_support.stack_plan, cached per process).
+# offline plans of the dev, efa and full stacks and their edits (support.plan and
+# workload_support.stack_plan, cached per process).
 _SCOPES = {
     "reference-runs": frozenset(
         {
@@ -82,6 +83,13 @@ _SCOPES = {
     "stack-plans": frozenset(
         {
             "tests/policies/test_hardening.py",
+            "tests/policies/test_policies.py",
+            "tests/policies/test_rules_eks.py",
+            "tests/policies/test_rules_iam.py",
+            "tests/policies/test_rules_pod_security.py",
+            "tests/policies/test_rules_storage.py",
+            "tests/aws_rules/test_aws_rules.py",
+            "tests/offline/test_plan_jobs.py",
             "tests/components/test_identity_policies.py",
             "tests/components/test_runtime_flows.py",
         }
