@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .base import ADVISORY, MANDATORY, Rule
-from .policy_docs import as_list, document
+from .policy_docs import as_list, statements
 
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 POLICY = "aws:iam/policy:Policy"
@@ -47,10 +47,9 @@ ADMIN_MANAGED = re.compile(
 
 def wildcard_grants(policy: Any) -> Iterator[str]:
     """What each Allow statement grants on every resource that is a wildcard action."""
-    for i, st in enumerate(as_list(document(policy).get("Statement"))):
-        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+    for label, st in statements(policy):
+        if st.get("Effect") != "Allow":
             continue
-        label = st.get("Sid") or f"Statement[{i}]"
         all_resources = "NotResource" in st or any(
             _every_resource(str(r)) for r in as_list(st.get("Resource"))
         )
@@ -147,13 +146,12 @@ def _reaches_every(service: str, resource: str) -> bool:
 
 def data_access_on_every_resource(policy: Any) -> Iterator[str]:
     """Each Allow statement that grants a data-plane action on every resource of its service."""
-    for i, st in enumerate(as_list(document(policy).get("Statement"))):
-        if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
+    for label, st in statements(policy):
+        if st.get("Effect") != "Allow" or "NotAction" in st:
             continue  # NotAction on `*` is iam-no-wildcard-grants' finding already
         resources = [str(r) for r in as_list(st.get("Resource"))]
         for service, actions in _granted([str(a) for a in as_list(st.get("Action"))]).items():
             if "NotResource" in st or any(_reaches_every(service, r) for r in resources):
-                label = st.get("Sid") or f"Statement[{i}]"
                 yield f"{label} allows {actions} on every {service} resource"
 
 
@@ -183,8 +181,8 @@ def _passrole(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> 
     out = []
     for names, doc in _named_policies(type_, props):
         who = names[0] if names else "policy"
-        for i, st in enumerate(as_list(document(doc).get("Statement"))):
-            if not isinstance(st, Mapping) or st.get("Effect") != "Allow" or "NotAction" in st:
+        for label, st in statements(doc):
+            if st.get("Effect") != "Allow" or "NotAction" in st:
                 continue
             acts = [str(a) for a in as_list(st.get("Action"))]
             if not any(fnmatch.fnmatchcase("iam:passrole", a.lower()) for a in acts):
@@ -193,7 +191,7 @@ def _passrole(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, Any]) -> 
                 _EVERY_ROLE.match(str(r)) for r in as_list(st.get("Resource"))
             ):
                 out.append(
-                    f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows iam:PassRole on every "
+                    f"{who}: {label} allows iam:PassRole on every "
                     "role: name the role ARNs it passes (and an iam:PassedToService condition)"
                 )
     return out
@@ -204,15 +202,12 @@ def _service_wildcards(type_: str, props: Mapping[str, Any], _cfg: Mapping[str, 
     out = []
     for names, doc in _named_policies(type_, props):
         who = names[0] if names else "policy"
-        for i, st in enumerate(as_list(document(doc).get("Statement"))):
-            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+        for label, st in statements(doc):
+            if st.get("Effect") != "Allow":
                 continue
             wild = [a for a in as_list(st.get("Action")) if SERVICE_WILDCARD.match(str(a))]
             if wild:
-                out.append(
-                    f"{who}: {st.get('Sid') or f'Statement[{i}]'} allows {wild}: list the "
-                    "actions the role needs"
-                )
+                out.append(f"{who}: {label} allows {wild}: list the actions the role needs")
     return out
 
 
