@@ -81,3 +81,16 @@ def ray_version() -> str:
                 )
             return pins[0]
     raise ValueError(f"{RAY_REQUIREMENTS.name}: no `ray` requirement")
+
+
+# The Amazon CloudWatch Observability EKS add-on (components/observability.py). Its build numbers
+# follow the Helm chart it packages (aws-observability/helm-charts tag
+# amazon-cloudwatch-observability-6.4.0, released 2026-07-21), whose values.yaml is the schema of
+# the add-on's configurationValues; that chart runs CloudWatch agent 1.300070.0 and agent
+# operator 3.6.0. EKS's own build list (describe-addon-versions) cannot be read offline: public
+# stacks pin v6.4.0-eksbuild.1 for Kubernetes 1.31-1.35 and one records it as the default build
+# for 1.36 on 2026-08-08, the only eksbuild of 6.4.0 seen. Pod Identity needs v3.1.0 or later.
+CLOUDWATCH_OBSERVABILITY_ADDON_VERSION = "v6.4.0-eksbuild.1"
+CLOUDWATCH_OBSERVABILITY_CHART_VERSION = "6.4.0"
+CLOUDWATCH_AGENT_VERSION = "1.300070.0"
+CLOUDWATCH_OBSERVABILITY_POD_IDENTITY_SINCE = (3, 1, 0)

@@ -22,6 +22,7 @@ from .dev_pod import DevPodConfig
 from .image import ImageConfig
 from .network import NetworkConfig
 from .notifications import NotificationsConfig
+from .observability import ObservabilityConfig
 from .platform import SECRET_KEYS, PlatformConfig, load, parse, parse_pulumi_config
 from .pools import KarpenterConfig, NodeGroupConfig, NodePoolConfig, PoolFacts
 from .sizing import PodSize, pod_size
@@ -45,6 +46,7 @@ __all__ = [
     "KarpenterConfig",
     "NetworkConfig",
     "NotificationsConfig",
+    "ObservabilityConfig",
     "NodeGroupConfig",
     "NodePoolConfig",
     "PlatformConfig",

@@ -7,6 +7,7 @@ from policies.required import VOLUME_PREPARE_NAMESPACE
 
 from .. import versions
 from .base import _Model
+from .observability import NAMESPACE as OBSERVABILITY_NAMESPACE
 
 # Where each add-on runs; the tests tie every entry to the namespace its component uses.
 ADDON_NAMESPACES = {
@@ -14,6 +15,7 @@ ADDON_NAMESPACES = {
     "kubeflow": "the Kubeflow training operator",
     "kuberay-system": "the KubeRay operator",
     VOLUME_PREPARE_NAMESPACE: "the FSx root-preparation Job",  # components/volume_prepare.py
+    OBSERVABILITY_NAMESPACE: "the CloudWatch agent",  # components/observability.py
 }
 
 

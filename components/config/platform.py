@@ -23,6 +23,7 @@ from .image import ImageConfig, check_image
 from .job_runs import check_runs
 from .network import NetworkConfig, check_network
 from .notifications import NotificationsConfig, check_notifications
+from .observability import ObservabilityConfig, check_observability
 from .pools import (
     KarpenterConfig,
     NodeGroupConfig,
@@ -54,6 +55,7 @@ class PlatformConfig(_Model):
     image: ImageConfig = ImageConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()  # config/observability.py
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
@@ -205,7 +207,7 @@ def _check_serving(cfg: PlatformConfig, pools: dict[str, PoolFacts]) -> list[str
 
 def _check_platform(cfg: PlatformConfig) -> list[str]:
     issues = check_cluster(cfg.cluster) + check_network(cfg.network, cfg.region)
-    issues += check_jobs_namespace(cfg.jobs_namespace)
+    issues += check_jobs_namespace(cfg.jobs_namespace) + check_observability(cfg.observability)
     for name, group in cfg.node_groups.items():
         issues += check_node_group(name, group)
         issues += check_node_group_name(cfg.cluster.name, name)
