@@ -71,6 +71,13 @@ def flow_log_group(cluster: str) -> str:
     return f"/aws/vpc/{cluster}/flow-logs"
 
 
+def container_insights_log_group(cluster: str, kind: str) -> str:
+    """A log group of Container Insights (components/observability.py): the agent writes its
+    performance events to `performance`, Fluent Bit container logs to `application`, `dataplane`
+    and `host` (the names are the add-on's), and the trainer's figures go to `training`."""
+    return f"/aws/containerinsights/{cluster}/{kind}"
+
+
 def interruption_queue(cluster: str) -> str:
     """The SQS queue EventBridge feeds spot and health events into (doctor looks it up)."""
     return f"{cluster}-karpenter"
@@ -103,6 +110,11 @@ def derived(cluster: str) -> list[tuple[str, str, str]]:
         ("eks:index:Cluster", "name", cluster),
         ("aws:kms/alias:Alias", "name", eks_secrets_alias(cluster)),
         ("aws:cloudwatch/logGroup:LogGroup", "name", eks_log_group(cluster)),
+        (
+            "aws:cloudwatch/logGroup:LogGroup",
+            "name",
+            container_insights_log_group(cluster, "performance"),
+        ),
         ("aws:sqs/queue:Queue", "name", interruption_queue(cluster)),
         ("aws:ecr/repository:Repository", "name", ecr_repository(cluster)),
         ("aws:codebuild/project:Project", "name", base),

@@ -15,6 +15,7 @@ from .image import TrainerImage, TrainerImageArgs
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .notifications import Notifications, NotificationsArgs
+from .observability import Observability, ObservabilityArgs
 from .operators import Operators, OperatorsArgs
 from .scheduling import SYSTEM_LABEL
 from .storage import CheckpointStorage, CheckpointStorageArgs
@@ -105,6 +106,22 @@ class Platform(pulumi.ComponentResource):
             ),
             child,
         )
+
+        # The CloudWatch agent on every node, and the endpoint the jobs send their figures to.
+        self.observability = None
+        if cfg.observability.enabled:
+            self.observability = Observability(
+                f"{name}-observability",
+                ObservabilityArgs(
+                    config=cfg.observability,
+                    cluster=cfg.cluster.name,
+                    cluster_name=self.cluster.cluster_name,
+                    log_retention_days=cfg.cluster.log_retention_days,
+                    depends_on=[*system_nodes, self.cluster.pod_identity_agent],
+                    tags=tags,
+                ),
+                child,
+            )
 
         self.artifacts = None
         contracts = stack_contracts(cfg).every() if cfg.image.enabled else []
