@@ -1,4 +1,5 @@
-"""Throughput, MFU, memory and the run's record: progress lines, metrics.jsonl, loss.png."""
+"""Throughput, MFU, memory and the run's record: progress lines, metrics.jsonl, loss.png, and
+the figures sent to CloudWatch (cloudwatch_emf.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import gpu_peaks, logline, tensorboard_log
+from . import cloudwatch_emf, gpu_peaks, logline, tensorboard_log
 
 # Every source of a measured peak starts with this word; the progress line then says so.
 MEASURED = "measured"
@@ -179,6 +180,7 @@ class Recorder:
         peak_source: str = "",
         tensorboard: bool = False,
         first_step: int = 1,
+        emf: cloudwatch_emf.Publisher | None = None,
     ):
         self.dir = Path(out_dir)
         self.enabled = enabled
@@ -194,6 +196,8 @@ class Recorder:
         self.tensorboard = tensorboard_log.TensorBoardLog(
             self.dir, first_step, enabled and tensorboard
         )
+        # Every rank's figures of each progress line to CloudWatch (None: not asked for).
+        self.emf = emf
 
     def write(self, record: dict) -> None:
         if self.enabled:
@@ -207,6 +211,8 @@ class Recorder:
 
     def close(self) -> None:
         self.tensorboard.close()
+        if self.emf is not None:
+            self.emf.close()
 
     def step(
         self,
@@ -250,6 +256,8 @@ class Recorder:
     def log(self, step: int, loss: float, device: torch.device) -> str:
         th = self.throughput()
         self._window.clear()
+        if self.emf is not None:  # on every rank: its own step and data times
+            self.emf.publish(step, loss, th)
         # From the steady steps: the first pays for warm-up and compilation.
         steady = [w[0] for w in (self._all[1:] or self._all)]
         eta = sum(steady) / len(steady) * (self.max_steps - step) if steady else math.nan

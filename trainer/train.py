@@ -22,6 +22,7 @@ from . import (
     batches,
     checkpoint,
     checkpoint_async,
+    cloudwatch_emf,
     config,
     distributed,
     hf_export,
@@ -302,6 +303,7 @@ def run(cfg: config.TrainConfig) -> dict:
         peak_src,
         tensorboard=cfg.metrics.tensorboard,
         first_step=start + 1,
+        emf=cloudwatch_emf.from_env(d.rank),
     )
 
     last_ckpt = {"step": start, "path": found[1] if found else None}
