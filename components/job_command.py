@@ -8,6 +8,7 @@ Pure: a job's config and its target in, argv / command line / env out.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 
 from . import pod_spec
 from .config import TrainingJobConfig, VolumeConfig
@@ -50,12 +51,16 @@ def checkpoint_uri(bucket: str, job_name: str) -> str:
     return f"s3://{bucket}/{CHECKPOINTS_PREFIX}{job_name}"
 
 
-def job_env(job_name: str, bucket: str | None) -> dict[str, str]:
+def job_env(
+    job_name: str, bucket: str | None, emf: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """`emf`: where the trainer sends its figures (observability.trainer_env), when the stack
+    runs the CloudWatch agent; without it the trainer sends nothing."""
     env = {ENV_RUN_DIR: run_dir(job_name)}
     if bucket is not None:
         env[ENV_BUCKET] = bucket
         env[ENV_CHECKPOINT_URI] = checkpoint_uri(bucket, job_name)
-    return env
+    return {**env, **(emf or {})}
 
 
 def trainer_args(

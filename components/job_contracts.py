@@ -13,14 +13,15 @@
 
 Pods that run the trainer talk to AWS (S3 checkpoints, STS) and the Hugging Face hub over 443,
 with the job ServiceAccount's Pod Identity role when the artifacts bucket is on: reading data and
-writing checkpoints and models there (artifacts_access.py) is what that role allows them.
+writing checkpoints and models there (artifacts_access.py) is what that role allows them. When the
+stack runs the CloudWatch agent (observability.py) they send the trainer's figures to its EMF port.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import artifacts_access
+from . import artifacts_access, observability
 from . import runtime_contract as rc
 from .config import TrainingJobConfig
 from .operators import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
@@ -42,6 +43,7 @@ class JobSetting:
     service_account: str | None  # the artifacts identity's ServiceAccount, or None
     https_except_vpc: str | None  # the VPC CIDR to keep out of the 443 egress, or None
     claim: str | None  # the PersistentVolumeClaim the stack creates for its volume, or None
+    emf: bool = False  # the trainer sends its figures to the CloudWatch agent (observability.py)
 
 
 def role_labels(job_name: str, role: str) -> dict[str, str]:
@@ -65,6 +67,7 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
     if setting.claim is not None:
         needs.append(rc.claim_need(setting.claim))
 
+    agent = (observability.agent_peer(),) if setting.emf else ()
     identity = setting.service_account is not None
     access = artifacts_access.read_data_write_results() if identity else ()
 
@@ -73,7 +76,7 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
             name=contract_name(job_name, role),
             workload=f"{role} pods of job {job_name}",
             pods=role_labels(job_name, role),
-            calls=(rc.dns(), rc.https_outside(setting.https_except_vpc), *peers),
+            calls=(rc.dns(), rc.https_outside(setting.https_except_vpc), *peers, *agent),
             called_by=(*peers, *called_by),
             service_account=setting.service_account,
             aws_identity=identity,

@@ -7,7 +7,8 @@ and its command is run locally by the tests. The component only declares the ren
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -56,6 +57,8 @@ class JobTarget:
     artifacts_bucket: str | None = None
     # The ServiceAccount's Pod Identity association id, annotated on the pod templates.
     identity: str | None = None
+    # The CloudWatch agent's endpoint for the trainer's figures (observability.trainer_env).
+    emf_env: Mapping[str, str] = field(default_factory=dict)
 
 
 def _gpu_pod_template(
@@ -113,7 +116,7 @@ def _pod_template(
             efa=efa,
             nccl_debug=job.nccl_debug,
             hf_token=job.hf_token,
-            extra={**job.env, **job_env(job_name, target.artifacts_bucket)},
+            extra={**job.env, **job_env(job_name, target.artifacts_bucket, target.emf_env)},
         ),
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
@@ -371,6 +374,7 @@ class TrainingJobArgs:
     artifacts_bucket: pulumi.Input[str] | None = None
     # The Pod Identity association's id (with service_account): annotated on the pod templates.
     identity: pulumi.Input[str] | None = None
+    emf_env: dict[str, str] = field(default_factory=dict)  # observability.trainer_env
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -395,6 +399,7 @@ class TrainingJob(pulumi.ComponentResource):
                     args.service_account,
                     values[1],
                     values[2],
+                    args.emf_env,
                 ),
             )
         )

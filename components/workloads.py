@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import dev_pod, job_contracts, jobwatch_manifests, network_policy, pod_spec, serving
+from . import (
+    dev_pod,
+    job_contracts,
+    jobwatch_manifests,
+    network_policy,
+    observability,
+    pod_spec,
+    serving,
+)
 from . import runtime_contract as rc
 from .config import PlatformConfig, PoolFacts
 from .serving import ServingJob, ServingJobArgs
@@ -90,7 +98,10 @@ def stack_contracts(cfg: PlatformConfig) -> StackContracts:
             job_name,
             job,
             job_contracts.JobSetting(
-                service_account, https_except, made_claims.get(job.checkpoint_volume)
+                service_account,
+                https_except,
+                made_claims.get(job.checkpoint_volume),
+                emf=cfg.observability.enabled,
             ),
         )
         for job_name, job in cfg.training_jobs.items()
@@ -227,6 +238,7 @@ class Workloads(pulumi.ComponentResource):
         identity_id = args.identity.id if args.identity is not None else None
 
         pools = cfg.pools()
+        emf_env = observability.trainer_env(cfg.cluster.name) if cfg.observability.enabled else {}
         self.jobs = {
             job_name: TrainingJob(
                 job_name,
@@ -240,6 +252,7 @@ class Workloads(pulumi.ComponentResource):
                     service_account=service_account,
                     artifacts_bucket=args.artifacts_bucket,
                     identity=identity_id,
+                    emf_env=emf_env,
                     provider=args.provider,
                     depends_on=[*base, *rc.prerequisites(contracts.jobs[job_name], made)],
                 ),

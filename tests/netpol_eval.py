@@ -17,6 +17,11 @@ v1.20.4, charts/aws-vpc-cni/values.yaml nodeAgent.image.tag) and aws/amazon-netw
   pkg/resolvers/endpoints.go); a Service is reached at its pods: a headless one through DNS, a
   ClusterIP one because the controller adds its ClusterIP for egress rules whose podSelector
   matches its selector (getMatchingServiceClusterIPs), and ingress sees the pod IP after DNAT.
+  Pods behind a Service that run in the host's network (the CloudWatch agent) resolve to no
+  selector, so a connection to them through the Service is judged at its ClusterIP alone: the
+  agent's eBPF egress hook sees the destination before kube-proxy rewrites it to the node's
+  address, and the node exception does not apply. `local` Services (internalTrafficPolicy Local)
+  send a client only to the pods on its own node.
 - A port entry without a protocol is TCP (the API server defaults it); `endPort` is a range.
 - Return traffic of an allowed connection passes (conntrack): only the opening direction counts.
 """
@@ -55,6 +60,7 @@ class Service:
     name: str
     namespace: str
     selector: Mapping[str, str]
+    local: bool = False  # internalTrafficPolicy: Local
 
 
 Endpoint = Pod | Address | Service
@@ -107,14 +113,16 @@ class ClusterModel:
     def _peer_matches(self, peer: Mapping[str, Any], other: Endpoint, policy_ns: str) -> bool:
         if "ipBlock" in peer:
             return not isinstance(other, Service) and _in_block(other.ip, peer["ipBlock"])
-        if not isinstance(other, Pod) or other.host_network:
-            return False  # selectors resolve to pod IPs only
+        if isinstance(other, Address) or (isinstance(other, Pod) and other.host_network):
+            return False  # selectors resolve to pod IPs (and ClusterIPs) only
         if "namespaceSelector" in peer:
             if not selects(peer["namespaceSelector"], self._ns_labels(other.namespace)):
                 return False
         elif other.namespace != policy_ns:
             return False
-        return selects(peer.get("podSelector"), other.labels)
+        # A Service's ClusterIP: when the rule's podSelector matches the Service's selector.
+        labels = other.selector if isinstance(other, Service) else other.labels
+        return selects(peer.get("podSelector"), labels)
 
     def _selecting(self, pod: Pod, direction: str) -> list[dict[str, Any]]:
         out = []
@@ -148,23 +156,31 @@ class ClusterModel:
         names = sorted(p["metadata"]["name"] for p in policies)
         return Verdict(False, f"{direction} of {pod.name}: no rule of {names} allows it")
 
-    def backends(self, service: Service) -> list[Pod]:
+    def backends(self, service: Service, client: Endpoint | None = None) -> list[Pod]:
+        """The Service's pods; of a `local` one, those on the client's node."""
         return [
             p
             for p in self.pods
             if p.namespace == service.namespace
             and selects({"matchLabels": service.selector}, p.labels)
+            and not (service.local and isinstance(client, Pod) and p.node_ip != client.node_ip)
         ]
 
     def allowed(self, src: Endpoint, dst: Endpoint, port: int, protocol: str = "TCP") -> Verdict:
         """Whether `src` can open a connection to `dst` on `port`: `src`'s egress and `dst`'s
         ingress must both allow it; a Service must be reachable at every pod behind it."""
         if isinstance(dst, Service):
-            pods = self.backends(dst)
+            pods = self.backends(dst, src)
             if not pods:
                 return Verdict(False, f"service {dst.name} has no pods")
             for pod in pods:
-                v = self.allowed(src, pod, port, protocol)
+                if pod.host_network:  # judged at the ClusterIP; no policy selects the pod
+                    if isinstance(src, Pod) and not src.host_network:
+                        v = self._rule_allows(src, dst, port, protocol, "Egress")
+                    else:
+                        v = Verdict(True, "allowed")
+                else:
+                    v = self.allowed(src, pod, port, protocol)
                 if not v:
                     return v
             return Verdict(True, f"every pod of {dst.name} is reachable")

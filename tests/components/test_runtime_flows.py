@@ -20,7 +20,7 @@ import pytest
 from netpol_eval import Address, ClusterModel, Pod, Service
 from workload_support import pod_templates, stack_plan
 
-from components import network_policy, volume_prepare
+from components import network_policy, observability, volume_prepare
 from components import runtime_contract as rc
 from components.workloads import stack_contracts
 from trainstack.offline import plan as offline_plan
@@ -40,6 +40,16 @@ KUBERAY_OPERATOR = {
     "app.kubernetes.io/name": "kuberay-operator",
     "app.kubernetes.io/instance": "kuberay-operator",
     "app.kubernetes.io/component": "kuberay-operator",
+}
+# amazon-cloudwatch-agent-operator v3.6.0 internal/manifests/manifestutils/labels.go
+# SelectorLabels: the CloudWatch agent pods' labels, which its Service selects; hostNetwork pods
+# (chart 6.4.0 values.yaml agent.hostNetwork), one per node, behind a Service with
+# internalTrafficPolicy Local (internal/manifests/collector/service.go, DaemonSet mode).
+CLOUDWATCH_AGENT = {
+    "app.kubernetes.io/managed-by": "amazon-cloudwatch-agent-operator",
+    "app.kubernetes.io/instance": "amazon-cloudwatch.cloudwatch-agent",
+    "app.kubernetes.io/part-of": "amazon-cloudwatch-agent",
+    "app.kubernetes.io/component": "amazon-cloudwatch-agent",
 }
 
 
@@ -66,8 +76,29 @@ class World:
         self._add_pod("kube-system", "coredns", {"k8s-app": "kube-dns"})
         self.operator = self._add_pod("kuberay-system", "kuberay-operator", KUBERAY_OPERATOR)
         self._add_pod("default", "someone-else", {"app": "other"})
+        self.services: list[Service] = []
+        if result.config.observability.enabled:
+            self._add_node_agents()
         policies = [m for m in result.manifests if m["kind"] == "NetworkPolicy"]
         self.model = ClusterModel(policies, self.pods)
+
+    def _add_node_agents(self) -> None:
+        """The CloudWatch agent on the node of every pod of the jobs namespace, and its Service."""
+        for node in sorted({p.node_ip for p in self.pods if p.namespace == NS}):
+            self.pods.append(
+                Pod(
+                    f"cloudwatch-agent@{node}",
+                    observability.NAMESPACE,
+                    CLOUDWATCH_AGENT,
+                    node,
+                    node,
+                    True,
+                )
+            )
+        self.services.append(
+            Service(observability.AGENT, observability.NAMESPACE, CLOUDWATCH_AGENT, local=True)
+        )
+        self.agent = self.services[-1]
 
     def _add_pod(self, namespace: str, name: str, labels: dict) -> Pod:
         pod = Pod(name, namespace, labels, next(self._ips), next(self._ips))
@@ -156,6 +187,8 @@ def required_flows(w: World) -> list[tuple]:
             flows.append((submitter, head_svc, 8265, "TCP"))
     for watcher in w.watchers():
         flows += [(watcher, w.api_server, 443, "TCP"), (watcher, SNS, 443, "TCP")]
+    if w.services:  # the trainer's figures to the agent on its node (trainer/cloudwatch_emf.py)
+        flows += [(pod, w.agent, observability.EMF_PORT, "TCP") for pod in trainers]
     for server in w.servers():
         # components/serving.py: vLLM's port, for the dev pod; the s3 copy (the init
         # container) reaches S3 with the serving identity.
@@ -191,6 +224,15 @@ def blocked_flows(w: World) -> list[tuple]:
     for submitter in w.of("RayJob", "submitter"):
         for worker in w.of("RayJob", "worker-gpu"):
             flows.append((submitter, worker, 10002, "TCP"))
+    if w.services:
+        # The agent's other listeners (its Service also has EMF on UDP, and OTLP, Application
+        # Signals ports once configured) stay closed, and only trainers reach its EMF port.
+        for pod in ours:
+            flows += [(pod, w.agent, observability.EMF_PORT, "UDP"), (pod, w.agent, 4317, "TCP")]
+        trainers = w.of("PyTorchJob") + w.of("RayJob", "head") + w.of("RayJob", "worker-gpu")
+        flows += [
+            (pod, w.agent, observability.EMF_PORT, "TCP") for pod in ours if pod not in trainers
+        ]
     # A server answers the dev pod only: no job, no load balancer client, no other namespace;
     # and it calls no job's pods.
     for server in w.servers():
@@ -243,6 +285,13 @@ def _endpoints(w: World, peer: rc.Peer) -> list:
     if peer.pods is None:
         return [LB_CLIENT]
     namespace = peer.namespace or NS
+    services = [
+        s
+        for s in w.services
+        if s.namespace == namespace and peer.pods.items() <= dict(s.selector).items()
+    ]
+    if services:  # pods in the host's network, reached through their Service
+        return services
     found = [
         p
         for p in w.pods
