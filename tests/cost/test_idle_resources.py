@@ -12,6 +12,7 @@ from test_cost import ROOT, config
 
 from trainstack import cost
 from trainstack.cli import cost as cost_cli
+from trainstack.cost import observability
 from trainstack.offline import plan_report
 from trainstack.offline.costing import price_plan, price_stack
 from trainstack.offline.stack_config import load_stack_file
@@ -22,6 +23,10 @@ CONTROL_PLANE, NAT, IPV4, ENDPOINT_AZ, NLB = 0.10, 0.045, 0.005, 0.01, 0.0225
 KMS_KEY, GP3_GIB = 1.00 / HOURS, 0.08 / HOURS
 FSX_P2_125_GIB = 0.145 / HOURS
 M6I_LARGE, M6I_XLARGE = 0.096, 0.192
+# The CloudWatch agent (observability.enabled): two system nodes and the cluster's own figures,
+# at $0.21 per million observations (trainstack/cost/observability.py counts them).
+OBSERVATION = 0.21 / 1e6
+COLLECTOR = (2 * observability.node_per_minute() + observability.cluster_per_minute()) * 60
 
 
 def priced(stack: str, **overrides) -> cost.CostReport:
@@ -55,20 +60,28 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
         + 5 * KMS_KEY
         + 2 * M6I_XLARGE  # system group at its desired size, 50 GiB root disks
         + 2 * 50 * GP3_GIB
+        + COLLECTOR * OBSERVATION
     )
     assert report.idle_hourly == pytest.approx(expected)
-    assert round(report.idle_hourly, 2) == 1.04
+    assert round(report.idle_hourly, 2) == 1.06
 
 
 def test_dev_idles_at_its_resources_priced_one_by_one():
     report = priced("dev")
     expected = (
-        CONTROL_PLANE + NAT + IPV4 + 3 * KMS_KEY + 2 * M6I_LARGE + 2 * 50 * GP3_GIB
+        CONTROL_PLANE
+        + NAT
+        + IPV4
+        + 3 * KMS_KEY
+        + 2 * M6I_LARGE
+        + 2 * 50 * GP3_GIB
+        + COLLECTOR * OBSERVATION
     )  # single NAT, no endpoints, EFS billed by bytes stored
     assert report.idle_hourly == pytest.approx(expected)
-    # README and docs/deploying.md quote this figure.
-    assert round(report.idle_hourly, 2) == 0.36
-    assert round(report.monthly(report.idle_hourly)) == 261
+    # README and docs/deploying.md quote this figure, docs/observability.md the collector's.
+    assert round(report.idle_hourly, 2) == 0.38
+    assert round(report.monthly(report.idle_hourly)) == 278
+    assert round(report.monthly(COLLECTOR * OBSERVATION), 2) == 17.27
     efs = report.unpriced_of("usage")
     assert any(u.type == "aws:efs/fileSystem:FileSystem" for u in efs)
 
@@ -228,7 +241,8 @@ def test_cost_lists_what_stays_unpriced_and_dates_each_rate(capsys):
     assert "KMS key (trainstack-notifications-key)" in out
     unpriced = out[out.index("Unpriced, billed by use") : out.index("Notes:")]
     for type_ in (
-        "aws:cloudwatch/logGroup:LogGroup x3",  # EKS, CodeBuild and the VPC flow logs
+        # EKS, CodeBuild, the VPC flow logs, Container Insights and the trainer's figures
+        "aws:cloudwatch/logGroup:LogGroup x5",
         "aws:ec2/flowLog:FlowLog",
         "aws:s3/bucket:Bucket x2",
         "aws:ecr/repository:Repository",
@@ -297,7 +311,7 @@ def test_json_lists_every_unpriced_type_with_its_reason(capsys):
 
 def test_plan_summary_itemises_idle_and_lists_the_unpriced():
     summary = plan_report.summary(support.plan("efa"))
-    assert "$1.04/h idle ($759/month)" in summary
+    assert "$1.06/h idle ($777/month)" in summary
     assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in summary
     assert "Unpriced, billed by use" in summary and "aws:sns/topic:Topic" in summary
 

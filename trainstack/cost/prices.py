@@ -34,6 +34,10 @@ class _RegionPrices(_Model):
     gp3_gb_month: float = Field(ge=0)
     public_ipv4_hour: float = Field(ge=0)
     nlb_hour: float = Field(ge=0)
+    # CloudWatch: Container Insights with enhanced observability per million observations, and a
+    # custom metric (the trainer's figures) per metric-month, prorated by the hour.
+    container_insights_observations_per_million: float = Field(ge=0)
+    custom_metric_month: float = Field(ge=0)
     # "PERSISTENT_2/125": per GB-month; "SCRATCH_2": no throughput tier.
     fsx_lustre_gb_month: dict[str, float]
     instances: dict[str, float]
@@ -79,6 +83,8 @@ class PriceTable:
     public_ipv4: float = 0.0
     nlb: float = 0.0
     fsx_lustre_gib: dict[str, float] = field(default_factory=dict)  # per GiB-hour
+    container_insights_per_million: float = 0.0  # per million observations
+    custom_metric: float = 0.0  # per custom metric-hour
     # The file's `sources` by row key (camelCase, as in the file): url, read, note.
     sources: dict[str, Source] = field(default_factory=dict)
 
@@ -166,5 +172,7 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
         public_ipv4=r.public_ipv4_hour,
         nlb=r.nlb_hour,
         fsx_lustre_gib={k: v * per_hour for k, v in r.fsx_lustre_gb_month.items()},
+        container_insights_per_million=r.container_insights_observations_per_million,
+        custom_metric=r.custom_metric_month * per_hour,
         sources=dict(data.sources),
     )

@@ -17,7 +17,9 @@ hourly bill, not a forecast:
   on-demand is what a spot price can never exceed.
 
 What bills only by use (logs, bytes stored in S3, ECR and EFS, requests, data processed) is
-listed with its reason, not priced (`CostReport.unpriced`).
+listed with its reason, not priced (`CostReport.unpriced`). With `observability.enabled` each node
+also carries its Container Insights observations, the cluster its controllers' and cluster-level
+ones, and each pool's ceiling the trainer's custom metrics (observability.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import observability
 from .dev_pod import DevPodCost, dev_pod_cost
 from .items import Item
 from .prices import PriceTable, Source, load_prices
@@ -175,11 +178,42 @@ def _mix_text(counts: Counter[str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _Collector:
+    """The CloudWatch agent's observations on a pool's nodes (None where it is off)."""
+
+    prices: PriceTable
+    efa: bool = False  # the pool's pods use EFA: its devices report
+
+    def millions(self, instance_type: str, busy: bool) -> float:
+        """Million observations per hour of one node of `instance_type`."""
+        from components.catalog import gpu_instance
+
+        found = gpu_instance(instance_type)
+        gpus = found.gpus if found else 0
+        efa = found.efa_interfaces if found and self.efa else 0
+        return observability.millions_per_hour(observability.node_per_minute(gpus, efa, busy=busy))
+
+    def hourly(self, instance_type: str, busy: bool) -> float:
+        return self.millions(instance_type, busy) * self.prices.container_insights_per_million
+
+    def item(self, pool: str, counts: Counter[str], busy: bool) -> Item:
+        return Item(
+            f"{pool}: Container Insights",
+            sum(n * self.millions(t, busy) for t, n in counts.items()),
+            "M observations",
+            self.prices.container_insights_per_million,
+            "containerInsightsObservations",
+        )
+
+
 def _node_items(
     pool: str,
     counts: Counter[str],
     disk_gib: int,
     prices: PriceTable,
+    collector: _Collector | None = None,
+    busy: bool = False,
 ) -> tuple[Item, ...]:
     items = [
         Item(f"{pool}: {t}", n, t, prices.instance(t, pool), "instances")
@@ -191,11 +225,32 @@ def _node_items(
         items.append(
             Item(f"{pool}: root disks", nodes * disk_gib, "GiB gp3", prices.gp3_gib, "gp3GbMonth")
         )
+        if collector is not None:
+            items.append(collector.item(pool, counts, busy))
     return tuple(items)
 
 
-def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
+def _trainer_metrics(pool: str, jobs: int, gpus: int, prices: PriceTable) -> tuple[Item, ...]:
+    """The trainer's custom metrics with every GPU of the pool running a rank of its jobs."""
+    series = observability.trainer_series().count(jobs, gpus)
+    if not series:
+        return ()
+    return (
+        Item(
+            f"{pool}: trainer figures",
+            series,
+            "custom metric",
+            prices.custom_metric,
+            "customMetricMonth",
+        ),
+    )
+
+
+def _group_cost(
+    name: str, g: NodeGroupConfig, prices: PriceTable, collector: _Collector | None, jobs: int
+) -> PoolCost:
     facts = g.facts(name)
+    collector = collector and _Collector(prices, efa=facts.efa)
     used_by = f"trainstack:nodeGroups.{name}"
     by_price = {t: prices.instance(t, used_by) for t in g.instance_types}
     dearest = max(g.instance_types, key=by_price.__getitem__)
@@ -207,8 +262,18 @@ def _group_cost(name: str, g: NodeGroupConfig, prices: PriceTable) -> PoolCost:
     gpus = facts.gpus_of(dearest)
     # Desired, not min: a desiredSize above minSize starts that many nodes, and nothing in the
     # stack scales a managed group down on its own.
-    idle = _node_items(name, Counter({idle_type: g.desired}), g.disk_size_gib, prices)
-    ceiling = _node_items(name, Counter({dearest: g.max_size}), g.disk_size_gib, prices)
+    idle = _node_items(name, Counter({idle_type: g.desired}), g.disk_size_gib, prices, collector)
+    # At its ceiling every GPU node runs a job (the system group idles as it is).
+    ceiling = _node_items(
+        name,
+        Counter({dearest: g.max_size}),
+        g.disk_size_gib,
+        prices,
+        collector,
+        busy=g.role != "system",
+    )
+    if collector is not None and g.role != "system":
+        ceiling += _trainer_metrics(name, jobs, g.max_size * gpus, prices)
     return PoolCost(
         name=name,
         kind="system node group" if g.role == "system" else "node group",
@@ -265,14 +330,23 @@ def _worst_mix(
     return Counter({inst.name: n for (inst, _), n in zip(options, mix) if n})
 
 
-def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
+def _pool_cost(
+    name: str, p: NodePoolConfig, prices: PriceTable, collector: _Collector | None, jobs: int
+) -> PoolCost:
     facts = p.facts(name)
+    collector = collector and _Collector(prices, efa=facts.efa)
     used_by = f"trainstack:karpenter.nodePools.{name}"
     disk = p.disk_size_gib
-    # Each node also brings its root disk: with it in the node's price, 16 x 4-GPU nodes rank
-    # above 8 x 8-GPU nodes of the same instance price, as they should.
+    # Each node also brings its root disk (and its observations): with it in the node's price,
+    # 16 x 4-GPU nodes rank above 8 x 8-GPU nodes of the same instance price, as they should.
     options = [
-        (i, prices.instance(i.name, used_by) + disk * prices.gp3_gib) for i in facts.instances
+        (
+            i,
+            prices.instance(i.name, used_by)
+            + disk * prices.gp3_gib
+            + (collector.hourly(i.name, busy=True) if collector else 0.0),
+        )
+        for i in facts.instances
     ]
     spot = facts.spot
     if not options or not facts.max_gpus:
@@ -283,12 +357,15 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     if mix is not None:
         nodes = sum(mix.values())
         gpus = sum(i.gpus * mix[i.name] for i, _ in options)
+        ceiling = _node_items(name, mix, disk, prices, collector, busy=True)
+        if collector is not None:
+            ceiling += _trainer_metrics(name, jobs, gpus, prices)
         return PoolCost(
             name,
             "NodePool",
             spot,
             (),
-            _node_items(name, mix, disk, prices),
+            ceiling,
             nodes,
             gpus,
             _mix_text(mix),
@@ -299,7 +376,7 @@ def _pool_cost(name: str, p: NodePoolConfig, prices: PriceTable) -> PoolCost:
     per_gpu = max(price / i.gpus for i, price in options)
     per_node = max(price for _, price in options)
     nodes = _node_cap(options, facts.max_gpus, facts.max_nodes)
-    # (Per node and per GPU prices here include the root disk.)
+    # (Per node and per GPU prices here include the root disk and the observations.)
     by_gpu, by_node = facts.max_gpus * per_gpu, nodes * per_node
     item = (
         Item(f"{name}: {facts.max_gpus} GPUs with disks (bound)", facts.max_gpus, "GPU", per_gpu)
@@ -338,12 +415,25 @@ def estimate(
     by_resource = price_resources(resources or (), prices)
 
     system_name, _ = cfg.system_group
+    collector = _Collector(prices) if cfg.observability.enabled else None
+    jobs = Counter(j.node_pool for j in cfg.training_jobs.values())
     # The system group first: it is the part of the idle cost that is not a GPU pool.
     pools = [
-        _group_cost(n, g, prices)
+        _group_cost(n, g, prices, collector, jobs[n])
         for n, g in sorted(cfg.node_groups.items(), key=lambda kv: kv[0] != system_name)
     ]
-    pools += [_pool_cost(n, p, prices) for n, p in cfg.node_pools.items()]
+    pools += [_pool_cost(n, p, prices, collector, jobs[n]) for n, p in cfg.node_pools.items()]
+    fixed = by_resource.items
+    if collector is not None:
+        fixed += (
+            Item(
+                "Container Insights: controllers, cluster",
+                observability.millions_per_hour(observability.cluster_per_minute()),
+                "M observations",
+                prices.container_insights_per_million,
+                "containerInsightsObservations",
+            ),
+        )
 
     notes = []
     if resources is None:
@@ -356,10 +446,16 @@ def estimate(
             "the spot price is usually 60-70% lower but varies"
         )
     notes.append("data transfer between zones and to the internet is billed by use, not priced")
+    if collector is not None:
+        notes.append(
+            "Container Insights observations are an estimate per node (one per metric, resource "
+            "and minute: trainstack/cost/observability.py); the dev pod's and model servers' "
+            "nodes are priced without theirs"
+        )
     return CostReport(
         region=cfg.region,
         prices=prices,
-        fixed=by_resource.items,
+        fixed=fixed,
         pools=tuple(pools),
         notes=tuple(notes),
         stack=stack,

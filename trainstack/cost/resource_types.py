@@ -99,7 +99,10 @@ FREE: dict[str, str] = {
         "EventBridge: AWS service events on the default bus are free"
     ),
     "aws:cloudwatch/eventTarget:EventTarget": "EventBridge: a rule's target, no charge",
-    "aws:eks/addon:Addon": "EKS add-ons: no charge; their pods run on the system nodes",
+    "aws:eks/addon:Addon": (
+        "EKS add-ons: no charge of their own; their pods run on the nodes priced above (the "
+        "CloudWatch agent's observations are priced per node)"
+    ),
     "aws:eks/accessEntry:AccessEntry": "EKS access entry: no charge",
     "aws:eks/podIdentityAssociation:PodIdentityAssociation": "EKS Pod Identity: no charge",
     "pulumi:providers:kubernetes": "a Pulumi provider, not a cloud resource",
