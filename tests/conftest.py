@@ -92,6 +92,7 @@ _SCOPES = {
             "tests/offline/test_plan_jobs.py",
             "tests/components/test_identity_policies.py",
             "tests/components/test_runtime_flows.py",
+            "tests/components/test_observability.py",
         }
     ),
 }

@@ -384,9 +384,14 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
         "aws-ebs-csi-driver",
         "coredns",
         "aws-efs-csi-driver",
+        "amazon-cloudwatch-observability",  # observability.enabled by default
     }  # the dev stack has an EFS volume
     system = result.plan.one(MNG, "trainstack-eks-system").urn
-    for addon in ("trainstack-eks-coredns", "trainstack-eks-ebs-csi"):
+    for addon in (
+        "trainstack-eks-coredns",
+        "trainstack-eks-ebs-csi",
+        "trainstack-observability-addon",
+    ):
         assert system in result.plan.one("aws:eks/addon:Addon", addon).dependencies
     assert (
         addons["aws-ebs-csi-driver"]["podIdentityAssociations"][0]["serviceAccount"]
@@ -459,7 +464,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.36/h idle ($261/month), $152.19/h with every pool at its ceiling" in summary
+    assert "$0.38/h idle ($278/month), $152.43/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 
