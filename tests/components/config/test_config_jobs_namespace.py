@@ -16,6 +16,7 @@ NAMESPACES_REFUSED = [
     ("default", "Kubernetes system namespace"),
     ("kubeflow", "training operator runs there"),
     ("kuberay-system", "KubeRay operator runs there"),
+    ("amazon-cloudwatch", "CloudWatch agent runs there"),
     ("trainstack-volumes", "FSx root-preparation Job runs there"),  # only "baseline" there
     ("Training", "lowercase RFC 1123 label"),
     ("training_jobs", "lowercase RFC 1123 label"),
