@@ -221,6 +221,13 @@ AWS: list[Guarded | Unguarded] = [
         set_to("default"),
         "pod-identity-binding",
     ),
+    # The CloudWatch add-on's own agent configuration keeps Application Signals off.
+    Guarded(
+        "aws:eks/addon:Addon",
+        "configurationValues.@json.agent.config",
+        REMOVE,
+        "cloudwatch-addon-no-auto-instrumentation",
+    ),
     Guarded(
         "aws:eks/podIdentityAssociation:PodIdentityAssociation",
         "serviceAccount",

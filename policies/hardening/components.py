@@ -17,6 +17,7 @@ _OWN_COMPONENTS = (
     "trainstack:karpenter:Karpenter",
     "trainstack:network:Network",
     "trainstack:notifications:Notifications",
+    "trainstack:observability:Observability",
     "trainstack:operators:Operators",
     "trainstack:platform:Platform",
     "trainstack:serving:EngineImage",

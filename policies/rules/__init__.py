@@ -7,6 +7,7 @@ the offline plan (policies.check_plan) and in unit tests.
 from __future__ import annotations
 
 from . import (
+    addon_config,
     aws,
     bucket_protection,
     ecr,
@@ -62,6 +63,7 @@ ALL_RULES: list[Rule] = [
     *resource_policies.RULES,
     *trust.RULES,
     *identity_bindings.RULES,
+    *addon_config.RULES,
     *network.RULES,
     *messaging.RULES,
 ]

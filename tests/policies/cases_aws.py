@@ -240,6 +240,33 @@ AWS_CASES: list[tuple[str, str, dict, dict]] = [
         {"podIdentityAssociations": [{"serviceAccount": "default", "roleArn": "r"}]},
         {"podIdentityAssociations": [{"serviceAccount": "ebs-csi-controller-sa", "roleArn": "r"}]},
     ),
+    (
+        "cloudwatch-addon-no-auto-instrumentation",
+        ADDON,
+        {"addonName": "amazon-cloudwatch-observability", "configurationValues": "{}"},
+        {
+            "addonName": "amazon-cloudwatch-observability",
+            "configurationValues": json.dumps(
+                {"agent": {"config": {"logs": {"metrics_collected": {"kubernetes": {}}}}}}
+            ),
+        },
+    ),
+    (
+        "cloudwatch-addon-no-auto-instrumentation",
+        ADDON,
+        {
+            "addonName": "amazon-cloudwatch-observability",
+            "configurationValues": json.dumps(
+                {
+                    "agent": {"config": {"logs": {"metrics_collected": {"kubernetes": {}}}}},
+                    "manager": {
+                        "applicationSignals": {"autoMonitor": {"monitorAllServices": True}}
+                    },
+                }
+            ),
+        },
+        {"addonName": "coredns"},
+    ),
     ("subnet-no-public-ip", SUBNET, {"mapPublicIpOnLaunch": True}, {"mapPublicIpOnLaunch": False}),
     (
         "vpc-default-sg-closed",
