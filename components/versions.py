@@ -20,6 +20,24 @@ from imagebuild.cuda_versions import TORCH_CUDA_BUILDS as TORCH_CUDA_BUILDS
 # ended 2026-12-02. 1.31 left extended support on 2026-11-26: EKS upgrades such clusters itself.
 KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
+# The last day of each version's standard support on EKS (14 months after its EKS release; the
+# user guide's "Kubernetes version lifecycle" page and endoflife.date/amazon-eks agree). After it
+# the version is in extended support, whose control plane is billed at a higher hourly rate
+# (trainstack/cost prices it).
+STANDARD_SUPPORT_ENDS = {
+    "1.32": "2026-03-23",
+    "1.33": "2026-07-29",
+    "1.34": "2026-12-02",
+    "1.35": "2027-03-27",
+}
+
+
+def in_extended_support(version: str, on: str) -> bool:
+    """Whether EKS bills `version`'s control plane at the extended-support rate on ISO date `on`
+    (a version this table does not know is taken as standard: unknown, not guessed dearer)."""
+    ends = STANDARD_SUPPORT_ENDS.get(str(version))
+    return ends is not None and on > ends
+
 
 # The vpc-cni EKS add-on: pod networking and, since v1.14.0, the network policy agent that
 # enforces the jobs namespace's NetworkPolicies (amazon-vpc-cni-k8s v1.14.0

@@ -459,7 +459,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.36/h idle ($261/month), $152.19/h with every pool at its ceiling" in summary
+    assert "$0.86/h idle ($626/month), $152.69/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 
