@@ -13,8 +13,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions
+from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions, wandb_env
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
+from .config.wandb_config import WandbTarget
 from .job_command import (
     checks_efa,
     efa_checked,
@@ -56,6 +57,8 @@ class JobTarget:
     artifacts_bucket: str | None = None
     # The ServiceAccount's Pod Identity association id, annotated on the pod templates.
     identity: str | None = None
+    # Weights & Biases, when the stack holds its key (components/wandb_env.py); None: off.
+    wandb: WandbTarget | None = None
 
 
 def _gpu_pod_template(
@@ -105,16 +108,19 @@ def _pod_template(
 ) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
+    env = pod_spec.training_env(
+        job_name,
+        efa=efa,
+        nccl_debug=job.nccl_debug,
+        hf_token=job.hf_token,
+        extra={**job.env, **job_env(job_name, target.artifacts_bucket)},
+    )
+    if target.wandb is not None and role in job_contracts.WANDB_ROLES:
+        env += wandb_env.env(job_name, target.wandb)
     spec_container: dict[str, Any] = {
         "name": container,
         "image": target.image,
-        "env": pod_spec.training_env(
-            job_name,
-            efa=efa,
-            nccl_debug=job.nccl_debug,
-            hf_token=job.hf_token,
-            extra={**job.env, **job_env(job_name, target.artifacts_bucket)},
-        ),
+        "env": env,
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
         "ports": ports,
@@ -371,6 +377,7 @@ class TrainingJobArgs:
     artifacts_bucket: pulumi.Input[str] | None = None
     # The Pod Identity association's id (with service_account): annotated on the pod templates.
     identity: pulumi.Input[str] | None = None
+    wandb: WandbTarget | None = None  # Weights & Biases, when the stack holds its key
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -395,6 +402,7 @@ class TrainingJob(pulumi.ComponentResource):
                     args.service_account,
                     values[1],
                     values[2],
+                    args.wandb,
                 ),
             )
         )
