@@ -13,6 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from jobwatch.alarms import HUNG_FACTOR_ANNOTATION
+
 from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions, wandb_env
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .config.wandb_config import WandbTarget
@@ -226,7 +228,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
-    return _object("pytorch", job_name, target, spec)
+    return _object("pytorch", job_name, job, target, spec)
 
 
 def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
@@ -334,26 +336,33 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
     }
     if job.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.active_deadline_seconds
-    return _object("ray", job_name, target, spec)
+    return _object("ray", job_name, job, target, spec)
 
 
-def _object(framework: str, job_name: str, target: JobTarget, spec: dict) -> dict[str, Any]:
+def _object(
+    framework: str, job_name: str, job: TrainingJobConfig, target: JobTarget, spec: dict
+) -> dict[str, Any]:
     api_version, kind = KINDS[framework]
     return {
         "apiVersion": api_version,
         "kind": kind,
-        "metadata": _metadata(job_name, target),
+        "metadata": _metadata(job_name, job, target),
         "spec": spec,
     }
 
 
-def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
+def _metadata(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
+    # `pulumi up` declares the job and returns; it does not wait for training to end.
+    annotations = {"pulumi.com/skipAwait": "true"}
+    if job.hung_factor is not None:
+        # The job watcher's hung-job alarm reads it from the object (jobwatch/alarms.py); in
+        # metadata, so changing it updates the job in place instead of replacing it.
+        annotations[HUNG_FACTOR_ANNOTATION] = f"{job.hung_factor:g}"
     return {
         "name": job_name,
         "namespace": target.namespace,
         "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
-        # `pulumi up` declares the job and returns; it does not wait for training to end.
-        "annotations": {"pulumi.com/skipAwait": "true"},
+        "annotations": annotations,
     }
 
 
