@@ -195,6 +195,7 @@ class Platform(pulumi.ComponentResource):
                     provider=self.cluster.provider,
                     depends_on=ready,
                     hf_token=_secret(cfg.hf_token),
+                    wandb_api_key=_secret(cfg.wandb_api_key),
                     artifacts_bucket=self.artifacts.bucket if self.artifacts else None,
                     identity=self.artifacts.association if self.artifacts else None,
                     ssh_keys=_secret(cfg.dev_pod_ssh_keys),

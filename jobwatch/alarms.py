@@ -10,16 +10,20 @@ Watcher.send): a hang once per step it stopped at, a loop once per window of res
 
 Settings come from the Deployment's environment (components/jobwatch_manifests.py, from the
 stack's `notifications.alarms`): ENV_* below; unset keeps the defaults of HungRule and LoopRule.
+A job may carry its own hung factor (`trainingJobs.<job>.hungFactor`, validated by the stack) as
+the annotation HUNG_FACTOR_ANNOTATION on its object (components/training_job.py renders it); the
+watcher reads it from the job it lists, so a changed factor counts from the next poll.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import progress, restart_loop
 from .diagnose import classify
@@ -35,6 +39,7 @@ ENV_HUNG_FLOOR_S = "JOBWATCH_HUNG_FLOOR_S"
 ENV_LOOP_COUNT = "JOBWATCH_LOOP_RESTARTS"
 ENV_LOOP_WINDOW_S = "JOBWATCH_LOOP_WINDOW_S"
 HUNG = "Hung#"
+HUNG_FACTOR_ANNOTATION = "trainstack.io/hung-factor"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,25 @@ class Settings:
         return cls.from_env(os.environ)
 
 
+def hung_rule(job: Job, stack: HungRule) -> HungRule:
+    """The rule a job is judged by: the stack's, with the job's own factor when its object
+    carries one. A value that is not a positive number (an object edited by hand) keeps the
+    stack's factor, and is logged."""
+    text = ((job.get("metadata") or {}).get("annotations") or {}).get(HUNG_FACTOR_ANNOTATION)
+    if text is None:
+        return stack
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = -1.0
+    if not (math.isfinite(factor) and factor > 0):
+        log.warning(
+            "%s=%r: not a positive number; using %g", HUNG_FACTOR_ANNOTATION, text, stack.factor
+        )
+        return stack
+    return replace(stack, factor=factor)
+
+
 def hung_facts(name: str, namespace: str, verdict: progress.Verdict, rule: HungRule) -> list[str]:
     minutes = verdict.quiet_s / 60
     return [
@@ -91,8 +115,9 @@ def hung_facts(name: str, namespace: str, verdict: progress.Verdict, rule: HungR
         "for the rank that is behind or silent, and its node's conditions (trainstack doctor); "
         "then delete the job's pods so the operator restarts them from the last checkpoint, "
         "cordoning that node first if it is at fault. If the job is only pausing longer than "
-        "this (very long checkpoint saves or evaluations), raise "
-        "notifications.alarms.hungFactor or hungFloorMinutes.",
+        "this (very long checkpoint saves or evaluations), raise its own "
+        f"trainingJobs.{name}.hungFactor, or the stack's notifications.alarms.hungFactor or "
+        "hungFloorMinutes.",
     ]
 
 
@@ -165,7 +190,8 @@ class Alarms:
         series = self.series(kind, job)
         if series is None:
             return False
-        verdict = progress.judge(series, self.clock(), self.settings.hung)
+        rule = hung_rule(job, self.settings.hung)
+        verdict = progress.judge(series, self.clock(), rule)
         if verdict.state != "hung":
             return False
         meta = job["metadata"]
@@ -173,7 +199,7 @@ class Alarms:
         previous = self.w.sent.claim(meta["uid"], kind.kind, key)
         if previous is False:
             return False
-        facts = hung_facts(meta["name"], self.w.namespace, verdict, self.settings.hung)
+        facts = hung_facts(meta["name"], self.w.namespace, verdict, rule)
         self.w.send(kind, job, key, previous, None, facts)
         log.info("hung %s %s/%s at step %s", kind.kind, self.w.namespace, meta["name"], key)
         return True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import gpu_peaks, logline, tensorboard_log
+from . import gpu_peaks, logline, tensorboard_log, wandb_log
 
 # Every source of a measured peak starts with this word; the progress line then says so.
 MEASURED = "measured"
@@ -179,6 +179,7 @@ class Recorder:
         peak_source: str = "",
         tensorboard: bool = False,
         first_step: int = 1,
+        run_config: dict | None = None,
     ):
         self.dir = Path(out_dir)
         self.enabled = enabled
@@ -194,12 +195,15 @@ class Recorder:
         self.tensorboard = tensorboard_log.TensorBoardLog(
             self.dir, first_step, enabled and tensorboard
         )
+        # ... and to Weights & Biases when the job has a key (trainer/wandb_log.py).
+        self.wandb = wandb_log.WandbLog(self.dir, enabled, config=run_config)
 
     def write(self, record: dict) -> None:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             self.tensorboard.record(record)
+            self.wandb.record(record)
 
     def flush(self) -> None:
         """Queued TensorBoard events onto disk (metrics.jsonl is written as it goes)."""
@@ -207,6 +211,7 @@ class Recorder:
 
     def close(self) -> None:
         self.tensorboard.close()
+        self.wandb.close()
 
     def step(
         self,

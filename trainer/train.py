@@ -302,6 +302,7 @@ def run(cfg: config.TrainConfig) -> dict:
         peak_src,
         tensorboard=cfg.metrics.tensorboard,
         first_step=start + 1,
+        run_config=cfg.model_dump(mode="json"),
     )
 
     last_ckpt = {"step": start, "path": found[1] if found else None}

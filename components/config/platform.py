@@ -33,6 +33,7 @@ from .pools import (
     check_node_pool,
 )
 from .serving import ServingJobConfig, check_engine_credential, check_serving
+from .wandb_config import WandbConfig, WandbTarget, check_wandb, target
 from .workloads import (
     TrainingJobConfig,
     VolumeConfig,
@@ -42,7 +43,7 @@ from .workloads import (
 )
 
 # Keys that must be set with `pulumi config set --secret`.
-SECRET_KEYS = ("hfToken", "devPodSshKeys", "dockerHubToken")
+SECRET_KEYS = ("hfToken", "devPodSshKeys", "dockerHubToken", "wandbApiKey")
 
 
 class PlatformConfig(_Model):
@@ -60,12 +61,14 @@ class PlatformConfig(_Model):
     serving_jobs: dict[str, ServingJobConfig] = {}  # config/serving.py
     # The Docker Hub account ECR pulls the pinned vLLM image with (dockerHubToken its secret).
     docker_hub_user: str | None = None
+    wandb: WandbConfig = WandbConfig()  # config/wandb_config.py; on with wandbApiKey
     jobs_namespace: str = "training"  # checked in workloads.check_jobs_namespace
     # Secrets (`pulumi config set --secret`): only their presence is checked here; the program
     # reads them as secret Outputs, so they never leave Pulumi's secret handling.
     hf_token: SecretStr | None = None
     dev_pod_ssh_keys: SecretStr | None = None
     docker_hub_token: SecretStr | None = None
+    wandb_api_key: SecretStr | None = None
     tags: dict[str, str] = {}
     # Not a trainstack key: `aws:region`, checked against the zone table.
     region: str = Field(default="us-west-2", exclude=True)
@@ -136,9 +139,14 @@ class PlatformConfig(_Model):
                 ("hfToken", self.hf_token),
                 ("devPodSshKeys", self.dev_pod_ssh_keys),
                 ("dockerHubToken", self.docker_hub_token),
+                ("wandbApiKey", self.wandb_api_key),
             )
             if v is not None and v.get_secret_value()
         }
+
+    def wandb_target(self) -> WandbTarget | None:
+        """Where the training jobs log to Weights & Biases; None: no key, W&B off."""
+        return target(self.wandb, self.cluster.name, self.secrets_set)
 
 
 # ------------------------------------------------------------------------ checks across sections
@@ -152,6 +160,7 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
         "kuberay": cfg.addons.kuberay.enabled,
     }
     issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
+    issues += check_wandb(cfg.wandb, cfg.secrets_set, cfg.training_jobs)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
     for name, job in cfg.training_jobs.items():
