@@ -6,6 +6,7 @@ from __future__ import annotations
 from diagnose_support import NCCL_TIMEOUT_LOG, crashed, pod, running
 from node_records import IPAMD, NODE, NOT_READY, XID13_EVENT, XID79, node
 
+from jobwatch import incidents, pytorchjob
 from jobwatch.diagnose import classify
 
 
@@ -66,3 +67,30 @@ def test_healthy_or_unknown_nodes_say_nothing():
     assert "NODE_UNHEALTHY" not in codes(classify([on(NODE)], [], "", nodes=None))
     ok = pod(containers=[running()], spec={"nodeName": NODE, "containers": []})
     assert classify([ok], [], "", nodes=[node(NODE)]) == []
+
+
+def test_a_pod_lost_with_its_replaced_node_is_a_restart_that_names_why():
+    """Node repair deletes the node; the pod garbage collector then marks its pods Failed with
+    DisruptionTarget DeletionByPodGC (no container ended). Under ExitCode the operator reads its
+    0xbeef for it and recreates the pod, which resumes from the checkpoint."""
+    gone = pod(
+        name="llm-worker-1",
+        phase="Failed",
+        containers=[running()],
+        conditions=[
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "DeletionByPodGC",
+                "message": "PodGC: node no longer exists",
+            }
+        ],
+        spec={"nodeName": NODE, "containers": [{"name": "pytorch", "image": "img"}]},
+    )
+    gone["metadata"]["labels"]["training.kubeflow.org/replica-type"] = "worker"
+    failed = incidents.failed_pod(gone, "pytorch")
+    assert failed.exit_code == incidents.NO_EXIT_CODE
+    assert failed.describe().startswith(f"pod llm-worker-1 on node {NODE} failed (DeletionByPodGC)")
+    job = {"spec": {"pytorchReplicaSpecs": {"Worker": {"restartPolicy": "ExitCode"}}}}
+    assert pytorchjob.retried(job, gone, failed.exit_code)
+    assert codes(classify([gone], [], "", nodes=[])) == ["NODE_UNHEALTHY"]
