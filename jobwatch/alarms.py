@@ -147,7 +147,7 @@ class Alarms:
             except Exception:  # an API error or a failed publish: the next poll tries again
                 log.exception("alarms: a poll failed")
 
-    # ----------------------------------------------------------------------------- hung job
+    # --------------------------------------------------------------- the job's pods, its log
 
     def pods(self, kind: WatchedKind, job: Job) -> list:
         models = []
@@ -176,6 +176,8 @@ class Alarms:
         except ApiException:
             return None
         return resp.data.decode("utf-8", errors="replace")
+
+    # ----------------------------------------------------------------------------- hung job
 
     def series(self, kind: WatchedKind, job: Job) -> progress.Series | None:
         """Rank 0's log tail as a series; None when its pod has no log yet."""
