@@ -58,6 +58,7 @@ class Platform(pulumi.ComponentResource):
                 efa_subnet_id=efa_subnet_id,
                 node_groups=dict(cfg.node_groups),
                 tags=tags,
+                node_health=cfg.node_health,
             ),
             child,
         )
@@ -82,6 +83,7 @@ class Platform(pulumi.ComponentResource):
                     # Its pods get AWS credentials through the Pod Identity agent.
                     depends_on=[*system_nodes, self.cluster.pod_identity_agent],
                     tags=tags,
+                    node_repair=cfg.node_health.auto_repair,
                 ),
                 child,
             )
@@ -223,6 +225,7 @@ class Platform(pulumi.ComponentResource):
                     https_except_vpc=cfg.https_except_vpc(),
                     depends_on=[self.workloads, self.cluster.pod_identity_agent],
                     tags=tags,
+                    node_repair=cfg.node_health.auto_repair,
                 ),
                 child,
             )

@@ -51,6 +51,14 @@ VPC_CNI_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
 # The first release with the network policy agent.
 VPC_CNI_NETWORK_POLICY_SINCE = (1, 14)
 
+# The EKS node monitoring agent add-on (aws/eks-node-monitoring-agent v1.7.0, 2026-08-04): it
+# turns GPU, network, storage, kernel and runtime faults into node conditions, which node repair
+# acts on (components/node_health.py). The `-eksbuild.1` suffix follows the chart's own image tag
+# at v1.7.0 (charts/eks-node-monitoring-agent/values.yaml nodeAgent.image.tag); the add-on's
+# build list (`aws eks describe-addon-versions --addon-name eks-node-monitoring-agent`) could not
+# be read offline, so a stack can name another build in `nodeHealth.agentVersion`.
+NODE_MONITORING_AGENT_VERSION = "v1.7.0-eksbuild.1"
+
 # Karpenter: APIs karpenter.sh/v1 and karpenter.k8s.aws/v1.
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"
 KARPENTER_VERSION = "1.14.1"

@@ -21,6 +21,7 @@ from .cluster import ClusterConfig, max_cluster_name_length
 from .dev_pod import DevPodConfig
 from .image import ImageConfig
 from .network import NetworkConfig
+from .node_health import NodeHealthConfig
 from .notifications import NotificationsConfig
 from .platform import SECRET_KEYS, PlatformConfig, load, parse, parse_pulumi_config
 from .pools import KarpenterConfig, NodeGroupConfig, NodePoolConfig, PoolFacts
@@ -44,6 +45,7 @@ __all__ = [
     "ImageConfig",
     "KarpenterConfig",
     "NetworkConfig",
+    "NodeHealthConfig",
     "NotificationsConfig",
     "NodeGroupConfig",
     "NodePoolConfig",

@@ -22,6 +22,7 @@ from .dev_pod import DevPodConfig, check_dev_pod
 from .image import ImageConfig, check_image
 from .job_runs import check_runs
 from .network import NetworkConfig, check_network
+from .node_health import NodeHealthConfig
 from .notifications import NotificationsConfig, check_notifications
 from .pools import (
     KarpenterConfig,
@@ -55,6 +56,7 @@ class PlatformConfig(_Model):
     image: ImageConfig = ImageConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    node_health: NodeHealthConfig = NodeHealthConfig()  # config/node_health.py
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
