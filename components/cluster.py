@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 
 from policies.required import IMDS_HOP_LIMIT  # the pack's value: one source of truth
 
-from . import aws_names
-from .config import ClusterConfig, NodeGroupConfig
+from . import aws_names, node_health
+from .config import ClusterConfig, NodeGroupConfig, NodeHealthConfig
 from .iam import attach_managed, node_role, pod_identity_role
 from .kms import rotated_key
 from .scheduling import GPU_TAINT, eks_taint, node_labels
@@ -37,6 +37,7 @@ class ClusterArgs:
     efa_subnet_id: pulumi.Input[str]  # the private subnet of the EFA zone (PlatformConfig.efa_zone)
     node_groups: dict[str, NodeGroupConfig]
     tags: dict[str, str] = field(default_factory=dict)
+    node_health: NodeHealthConfig = field(default_factory=NodeHealthConfig)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -179,6 +180,16 @@ class Cluster(pulumi.ComponentResource):
             opts=after_nodes,
         )
         self.system_node_groups = system_groups
+        # The node monitoring agent (node_health.py): after the system nodes, like the others.
+        self.node_monitoring_agent = None
+        if args.node_health.monitoring_agent:
+            self.node_monitoring_agent = node_health.monitoring_agent(
+                f"{name}-node-monitoring-agent",
+                self.cluster_name,
+                args.node_health.agent_version,
+                tags,
+                after_nodes,
+            )
 
         self.register_outputs({"clusterName": self.cluster_name, "kubeconfig": self.kubeconfig})
 
@@ -298,5 +309,9 @@ class Cluster(pulumi.ComponentResource):
                 id=lt.id, version=lt.latest_version.apply(str)
             ),
             tags=tags,
-            opts=child,
+            # GPU groups: EKS node auto repair on the agent's conditions (nodeHealth.autoRepair).
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                transforms=[node_health.node_repair(args.node_health.auto_repair)] if gpu else None,
+            ),
         )

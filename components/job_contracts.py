@@ -11,7 +11,8 @@
   GetRayDashboardClientFunc, rayjob_controller.go): without that flow the job is marked Failed
   once the status check times out, and its cluster deleted.
 
-Pods that run the trainer talk to AWS (S3 checkpoints, STS) and the Hugging Face hub over 443,
+Pods that run the trainer talk to AWS (S3 checkpoints, STS), the Hugging Face hub and, when the
+stack holds a W&B key, Weights & Biases (components/wandb_env.py) over 443,
 with the job ServiceAccount's Pod Identity role when the artifacts bucket is on: reading data and
 writing checkpoints and models there (artifacts_access.py) is what that role allows them. When the
 stack runs the CloudWatch agent (observability.py) they send the trainer's figures to its EMF port.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import artifacts_access, observability
+from . import artifacts_access, observability, wandb_env
 from . import runtime_contract as rc
 from .config import TrainingJobConfig
 from .operators import KUBERAY_NAMESPACE, KUBERAY_OPERATOR_LABELS
@@ -34,6 +35,9 @@ RAY_HEAD = "ray-head"
 RAY_WORKER = "ray-worker"
 RAY_SUBMITTER = "ray-submitter"
 ROLES = {"pytorch": (PYTORCH,), "ray": (RAY_HEAD, RAY_WORKER, RAY_SUBMITTER)}
+# The roles whose pods train, and so get the W&B key when it is on: not the Ray head, which only
+# coordinates (the trainer runs in the Ray Train workers), nor the submitter.
+WANDB_ROLES = (PYTORCH, RAY_WORKER)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class JobSetting:
     https_except_vpc: str | None  # the VPC CIDR to keep out of the 443 egress, or None
     claim: str | None  # the PersistentVolumeClaim the stack creates for its volume, or None
     emf: bool = False  # the trainer sends its figures to the CloudWatch agent (observability.py)
+    wandb: bool = False  # the stack holds a W&B key: the training pods read its Secret
 
 
 def role_labels(job_name: str, role: str) -> dict[str, str]:
@@ -72,6 +77,7 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
     access = artifacts_access.read_data_write_results() if identity else ()
 
     def trainer_role(role: str, called_by: tuple[rc.Peer, ...] = ()) -> rc.Contract:
+        wandb = [rc.secret_need(wandb_env.SECRET)] if setting.wandb and role in WANDB_ROLES else []
         return rc.Contract(
             name=contract_name(job_name, role),
             workload=f"{role} pods of job {job_name}",
@@ -81,7 +87,7 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
             service_account=setting.service_account,
             aws_identity=identity,
             aws_access=access,
-            needs=tuple(needs),
+            needs=(*needs, *wandb),
         )
 
     if job.framework == "pytorch":

@@ -3,7 +3,9 @@ pure functions returning the manifests the tests validate against the schemas.
 
 Its Role is read-only on what the classifier reads (PyTorchJobs, RayJobs, pods, their logs,
 events) in the jobs namespace, plus get/update of its own ConfigMap by name (the record of what
-was sent, jobwatch/sent.py), which the stack creates so no `create` is granted. It runs from the
+was sent, jobwatch/sent.py), which the stack creates so no `create` is granted. Its ClusterRole
+reads what is not in a namespace: the Node objects of the jobs' pods and the events about nodes
+(the node monitoring agent's, which the API server keeps in the default namespace). It runs from the
 trainer image on the system nodes as one replica, replaced with Recreate so two watchers never
 run at once.
 """
@@ -38,6 +40,16 @@ API_RULES = (
 )
 
 
+# Cluster-scoped reads, bound by a ClusterRole: the node conditions of the jobs' pods' nodes
+# (the GPU-fault alarm, jobwatch/node_faults.py, and the classifier's NODE_UNHEALTHY cause) and
+# the agent's events about nodes. Read-only, no watch: the alarms poll.
+CLUSTER_ROLE = f"trainstack-{NAME}"
+CLUSTER_RULES = (
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+)
+
+
 def contract(vpc_cidr: str, https_except_vpc: str | None) -> rc.Contract:
     """The watcher calls the Kubernetes API (watching jobs, pods and events; its record), SNS
     over HTTPS with its Pod Identity role, and DNS; nothing calls it."""
@@ -63,7 +75,30 @@ def render_configmap(namespace: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(CONFIGMAP, namespace)}
 
 
-def alarm_env(alarms: AlarmsConfig) -> list[dict[str, str]]:
+def render_cluster_role() -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": CLUSTER_ROLE, "labels": dict(LABELS)},
+        "rules": [dict(r) for r in CLUSTER_RULES],
+    }
+
+
+def render_cluster_role_binding(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": CLUSTER_ROLE, "labels": dict(LABELS)},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": CLUSTER_ROLE,
+        },
+        "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": namespace}],
+    }
+
+
+def alarm_env(alarms: AlarmsConfig, node_repair: bool = True) -> list[dict[str, str]]:
     """The alarms' settings as the watcher reads them (jobwatch/alarms.py Settings.from_env)."""
     values = {
         watcher_alarms.ENV_HUNG_FACTOR: alarms.hung_factor,
@@ -71,7 +106,9 @@ def alarm_env(alarms: AlarmsConfig) -> list[dict[str, str]]:
         watcher_alarms.ENV_LOOP_COUNT: alarms.restart_loop_count,
         watcher_alarms.ENV_LOOP_WINDOW_S: alarms.restart_loop_window_minutes * 60,
     }
-    return [{"name": k, "value": f"{v:g}"} for k, v in values.items()]
+    env = [{"name": k, "value": f"{v:g}"} for k, v in values.items()]
+    # nodeHealth.autoRepair: the GPU-fault alarm says whether the node is being repaired.
+    return [*env, {"name": watcher_alarms.ENV_NODE_REPAIR, "value": str(node_repair).lower()}]
 
 
 def render_deployment(
@@ -81,6 +118,7 @@ def render_deployment(
     system_label: tuple[str, str],
     identity: str | None = None,
     alarms: AlarmsConfig | None = None,
+    node_repair: bool = True,
 ) -> dict[str, Any]:
     """One replica; `identity`, its Pod Identity association's id, is annotated on the pod
     template so a new association rolls the pod (credentials are injected at admission only)."""
@@ -92,7 +130,7 @@ def render_deployment(
             {"name": "JOBWATCH_NAMESPACE", "value": namespace},
             {"name": "JOBWATCH_TOPIC_ARN", "value": topic_arn},
             {"name": "JOBWATCH_CONFIGMAP", "value": CONFIGMAP},
-            *alarm_env(alarms or AlarmsConfig()),
+            *alarm_env(alarms or AlarmsConfig(), node_repair),
         ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "256Mi"},
@@ -139,6 +177,8 @@ def render_all(
         render_service_account(NAME, namespace),
         rc.render_role(c, namespace, LABELS),
         rc.render_role_binding(c, namespace, LABELS),
+        render_cluster_role(),
+        render_cluster_role_binding(namespace),
         render_configmap(namespace),
         render_contract(c, namespace),
         render_deployment(namespace, image, topic_arn, system_label),

@@ -53,11 +53,27 @@ INTERRUPTION_EVENTS = {
 
 
 def chart_values(
-    *, cluster_name: str, queue_name: str, region: str, system_label: tuple[str, str], replicas: int
+    *,
+    cluster_name: str,
+    queue_name: str,
+    region: str,
+    system_label: tuple[str, str],
+    replicas: int,
+    node_repair: bool = True,
 ) -> dict[str, Any]:
     key, value = system_label
     return {
-        "settings": {"clusterName": cluster_name, "interruptionQueue": queue_name},
+        "settings": {
+            "clusterName": cluster_name,
+            "interruptionQueue": queue_name,
+            # Node repair (alpha in v1.14.1, off by default: charts/karpenter/values.yaml
+            # settings.featureGates.nodeRepair, passed to the controller as FEATURE_GATES
+            # NodeRepair= by templates/deployment.yaml). It replaces a node whose kubelet or
+            # node monitoring agent conditions stay unhealthy (pkg/cloudprovider/cloudprovider.go
+            # RepairPolicies; docs/operations.md). Helm merges this map into the chart's, so the
+            # other gates keep their defaults.
+            "featureGates": {"nodeRepair": node_repair},
+        },
         "serviceAccount": {"create": True, "name": SERVICE_ACCOUNT},
         "replicas": replicas,
         # On the system node group: Karpenter must never run on nodes it manages.
@@ -92,6 +108,7 @@ class KarpenterArgs:
     efa_subnet_id: pulumi.Input[str] | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    node_repair: bool = True  # nodeHealth.autoRepair: the NodeRepair feature gate
 
 
 class Karpenter(pulumi.ComponentResource):
@@ -222,6 +239,7 @@ class Karpenter(pulumi.ComponentResource):
                     region=args.region,
                     system_label=args.system_label,
                     replicas=args.system_replicas,
+                    node_repair=args.node_repair,
                 )
             ),
             opts=pulumi.ResourceOptions(

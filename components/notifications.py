@@ -53,6 +53,7 @@ class NotificationsArgs:
     # The jobs namespace and the Pod Identity agent must exist first.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    node_repair: bool = True  # nodeHealth.autoRepair, which the GPU-fault alarm names
 
 
 class Notifications(pulumi.ComponentResource):
@@ -178,6 +179,8 @@ class Notifications(pulumi.ComponentResource):
         )
         role_m = rc.render_role(contract, ns, manifests.LABELS)
         binding = rc.render_role_binding(contract, ns, manifests.LABELS)
+        cluster_role = manifests.render_cluster_role()
+        cluster_binding = manifests.render_cluster_role_binding(ns)
         made[rc.rbac_need(contract.name)] = [
             k8s.rbac.v1.Role(
                 f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts
@@ -187,6 +190,21 @@ class Notifications(pulumi.ComponentResource):
                 metadata=binding["metadata"],
                 role_ref=binding["roleRef"],
                 subjects=binding["subjects"],
+                opts=k8s_opts,
+            ),
+            # Nodes and their events are cluster-scoped: the GPU-fault alarm and the classifier
+            # read them through a ClusterRole (jobwatch_manifests.CLUSTER_RULES).
+            k8s.rbac.v1.ClusterRole(
+                f"{name}-watcher",
+                metadata=cluster_role["metadata"],
+                rules=cluster_role["rules"],
+                opts=k8s_opts,
+            ),
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-watcher",
+                metadata=cluster_binding["metadata"],
+                role_ref=cluster_binding["roleRef"],
+                subjects=cluster_binding["subjects"],
                 opts=k8s_opts,
             ),
         ]
@@ -204,7 +222,7 @@ class Notifications(pulumi.ComponentResource):
         )
         deployment = pulumi.Output.all(args.image, topic_arn, association.id).apply(
             lambda a: manifests.render_deployment(
-                ns, a[0], a[1], args.system_label, a[2], args.config.alarms
+                ns, a[0], a[1], args.system_label, a[2], args.config.alarms, args.node_repair
             )
         )
         k8s.apps.v1.Deployment(

@@ -59,6 +59,7 @@ class Platform(pulumi.ComponentResource):
                 efa_subnet_id=efa_subnet_id,
                 node_groups=dict(cfg.node_groups),
                 tags=tags,
+                node_health=cfg.node_health,
             ),
             child,
         )
@@ -83,6 +84,7 @@ class Platform(pulumi.ComponentResource):
                     # Its pods get AWS credentials through the Pod Identity agent.
                     depends_on=[*system_nodes, self.cluster.pod_identity_agent],
                     tags=tags,
+                    node_repair=cfg.node_health.auto_repair,
                 ),
                 child,
             )
@@ -212,6 +214,7 @@ class Platform(pulumi.ComponentResource):
                     provider=self.cluster.provider,
                     depends_on=ready,
                     hf_token=_secret(cfg.hf_token),
+                    wandb_api_key=_secret(cfg.wandb_api_key),
                     artifacts_bucket=self.artifacts.bucket if self.artifacts else None,
                     identity=self.artifacts.association if self.artifacts else None,
                     ssh_keys=_secret(cfg.dev_pod_ssh_keys),
@@ -239,6 +242,7 @@ class Platform(pulumi.ComponentResource):
                     https_except_vpc=cfg.https_except_vpc(),
                     depends_on=[self.workloads, self.cluster.pod_identity_agent],
                     tags=tags,
+                    node_repair=cfg.node_health.auto_repair,
                 ),
                 child,
             )

@@ -14,8 +14,11 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions
+from jobwatch.alarms import HUNG_FACTOR_ANNOTATION
+
+from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions, wandb_env
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
+from .config.wandb_config import WandbTarget
 from .job_command import (
     checks_efa,
     efa_checked,
@@ -59,6 +62,8 @@ class JobTarget:
     identity: str | None = None
     # The CloudWatch agent's endpoint for the trainer's figures (observability.trainer_env).
     emf_env: Mapping[str, str] = field(default_factory=dict)
+    # Weights & Biases, when the stack holds its key (components/wandb_env.py); None: off.
+    wandb: WandbTarget | None = None
 
 
 def _gpu_pod_template(
@@ -108,16 +113,19 @@ def _pod_template(
 ) -> dict[str, Any]:
     shm, shm_mount = pod_spec.shm_volume(size)
     ckpt, ckpt_mount = pod_spec.checkpoint_volume(target.volume_name, target.volume)
+    env = pod_spec.training_env(
+        job_name,
+        efa=efa,
+        nccl_debug=job.nccl_debug,
+        hf_token=job.hf_token,
+        extra={**job.env, **job_env(job_name, target.artifacts_bucket, target.emf_env)},
+    )
+    if target.wandb is not None and role in job_contracts.WANDB_ROLES:
+        env += wandb_env.env(job_name, target.wandb)
     spec_container: dict[str, Any] = {
         "name": container,
         "image": target.image,
-        "env": pod_spec.training_env(
-            job_name,
-            efa=efa,
-            nccl_debug=job.nccl_debug,
-            hf_token=job.hf_token,
-            extra={**job.env, **job_env(job_name, target.artifacts_bucket, target.emf_env)},
-        ),
+        "env": env,
         "resources": pod_spec.resources(size),
         "volumeMounts": [shm_mount, ckpt_mount],
         "ports": ports,
@@ -223,7 +231,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
     spec["runPolicy"] = run_policy
-    return _object("pytorch", job_name, target, spec)
+    return _object("pytorch", job_name, job, target, spec)
 
 
 def submitter_template(job_name: str, target: JobTarget) -> dict[str, Any]:
@@ -331,26 +339,33 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
     }
     if job.active_deadline_seconds is not None:
         spec["activeDeadlineSeconds"] = job.active_deadline_seconds
-    return _object("ray", job_name, target, spec)
+    return _object("ray", job_name, job, target, spec)
 
 
-def _object(framework: str, job_name: str, target: JobTarget, spec: dict) -> dict[str, Any]:
+def _object(
+    framework: str, job_name: str, job: TrainingJobConfig, target: JobTarget, spec: dict
+) -> dict[str, Any]:
     api_version, kind = KINDS[framework]
     return {
         "apiVersion": api_version,
         "kind": kind,
-        "metadata": _metadata(job_name, target),
+        "metadata": _metadata(job_name, job, target),
         "spec": spec,
     }
 
 
-def _metadata(job_name: str, target: JobTarget) -> dict[str, Any]:
+def _metadata(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
+    # `pulumi up` declares the job and returns; it does not wait for training to end.
+    annotations = {"pulumi.com/skipAwait": "true"}
+    if job.hung_factor is not None:
+        # The job watcher's hung-job alarm reads it from the object (jobwatch/alarms.py); in
+        # metadata, so changing it updates the job in place instead of replacing it.
+        annotations[HUNG_FACTOR_ANNOTATION] = f"{job.hung_factor:g}"
     return {
         "name": job_name,
         "namespace": target.namespace,
         "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
-        # `pulumi up` declares the job and returns; it does not wait for training to end.
-        "annotations": {"pulumi.com/skipAwait": "true"},
+        "annotations": annotations,
     }
 
 
@@ -375,6 +390,7 @@ class TrainingJobArgs:
     # The Pod Identity association's id (with service_account): annotated on the pod templates.
     identity: pulumi.Input[str] | None = None
     emf_env: dict[str, str] = field(default_factory=dict)  # observability.trainer_env
+    wandb: WandbTarget | None = None  # Weights & Biases, when the stack holds its key
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -399,7 +415,8 @@ class TrainingJob(pulumi.ComponentResource):
                     args.service_account,
                     values[1],
                     values[2],
-                    args.emf_env,
+                    emf_env=args.emf_env,
+                    wandb=args.wandb,
                 ),
             )
         )

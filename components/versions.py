@@ -20,6 +20,24 @@ from imagebuild.cuda_versions import TORCH_CUDA_BUILDS as TORCH_CUDA_BUILDS
 # ended 2026-12-02. 1.31 left extended support on 2026-11-26: EKS upgrades such clusters itself.
 KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34", "1.35")
 KUBERNETES_DEFAULT = "1.34"
+# The last day of each version's standard support on EKS (14 months after its EKS release; the
+# user guide's "Kubernetes version lifecycle" page and endoflife.date/amazon-eks agree). After it
+# the version is in extended support, whose control plane is billed at a higher hourly rate
+# (trainstack/cost prices it).
+STANDARD_SUPPORT_ENDS = {
+    "1.32": "2026-03-23",
+    "1.33": "2026-07-29",
+    "1.34": "2026-12-02",
+    "1.35": "2027-03-27",
+}
+
+
+def in_extended_support(version: str, on: str) -> bool:
+    """Whether EKS bills `version`'s control plane at the extended-support rate on ISO date `on`
+    (a version this table does not know is taken as standard: unknown, not guessed dearer)."""
+    ends = STANDARD_SUPPORT_ENDS.get(str(version))
+    return ends is not None and on > ends
+
 
 # The vpc-cni EKS add-on: pod networking and, since v1.14.0, the network policy agent that
 # enforces the jobs namespace's NetworkPolicies (amazon-vpc-cni-k8s v1.14.0
@@ -32,6 +50,14 @@ VPC_CNI_ADDON_VERSION = "v1.20.4-eksbuild.1"
 VPC_CNI_KUBERNETES_VERSIONS = ("1.32", "1.33", "1.34")
 # The first release with the network policy agent.
 VPC_CNI_NETWORK_POLICY_SINCE = (1, 14)
+
+# The EKS node monitoring agent add-on (aws/eks-node-monitoring-agent v1.7.0, 2026-08-04): it
+# turns GPU, network, storage, kernel and runtime faults into node conditions, which node repair
+# acts on (components/node_health.py). The `-eksbuild.1` suffix follows the chart's own image tag
+# at v1.7.0 (charts/eks-node-monitoring-agent/values.yaml nodeAgent.image.tag); the add-on's
+# build list (`aws eks describe-addon-versions --addon-name eks-node-monitoring-agent`) could not
+# be read offline, so a stack can name another build in `nodeHealth.agentVersion`.
+NODE_MONITORING_AGENT_VERSION = "v1.7.0-eksbuild.1"
 
 # Karpenter: APIs karpenter.sh/v1 and karpenter.k8s.aws/v1.
 KARPENTER_CHART = "oci://public.ecr.aws/karpenter/karpenter"

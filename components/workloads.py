@@ -18,6 +18,7 @@ from . import (
     observability,
     pod_spec,
     serving,
+    wandb_env,
 )
 from . import runtime_contract as rc
 from .config import PlatformConfig, PoolFacts
@@ -102,6 +103,7 @@ def stack_contracts(cfg: PlatformConfig) -> StackContracts:
                 https_except,
                 made_claims.get(job.checkpoint_volume),
                 emf=cfg.observability.enabled,
+                wandb=cfg.wandb_target() is not None,
             ),
         )
         for job_name, job in cfg.training_jobs.items()
@@ -129,6 +131,7 @@ class WorkloadsArgs:
     # The operators' CRDs and the device plugins must exist before a job is declared.
     depends_on: list[pulumi.Resource]
     hf_token: pulumi.Output[str] | None = None
+    wandb_api_key: pulumi.Output[str] | None = None  # with cfg.wandb_target(): W&B on
     artifacts_bucket: pulumi.Output[str] | None = None  # None: artifacts disabled
     # The artifacts ServiceAccount's Pod Identity association (with artifacts_bucket).
     identity: pulumi.CustomResource | None = None
@@ -223,6 +226,15 @@ class Workloads(pulumi.ComponentResource):
                 ),
                 in_ns,
             )
+        wandb = cfg.wandb_target()
+        if args.wandb_api_key is not None and wandb is not None and cfg.training_jobs:
+            made[rc.secret_need(wandb_env.SECRET)] = _declare(
+                f"{name}-wandb-api-key",
+                pod_spec.render_secret(
+                    wandb_env.SECRET, ns_name, {wandb_env.SECRET_KEY: args.wandb_api_key}
+                ),
+                in_ns,
+            )
         for vol_name, claim in claims(cfg).items():
             made[rc.claim_need(claim)] = _declare(
                 f"{name}-pvc-{vol_name}",
@@ -255,6 +267,7 @@ class Workloads(pulumi.ComponentResource):
                     emf_env=emf_env,
                     provider=args.provider,
                     depends_on=[*base, *rc.prerequisites(contracts.jobs[job_name], made)],
+                    wandb=wandb,
                 ),
                 pulumi.ResourceOptions(parent=self),
             )

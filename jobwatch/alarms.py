@@ -1,6 +1,7 @@
-"""The watcher's alarms about jobs that still run: a hung job (progress.py) and a job restarting in
-a loop (restart_loop.py). A thread of its own polls every POLL_S: the job watches of watcher.py
-see state changes, and a hung job changes nothing.
+"""The watcher's alarms about jobs that still run: a hung job (progress.py), a job restarting in
+a loop (restart_loop.py) and a GPU fault on a node that runs the job (node_faults.py). A thread
+of its own polls every POLL_S: the job watches of watcher.py see state changes, and a hung job
+changes nothing.
 
 Per running job it reads rank 0's log tail through the pods/log subresource with the API
 server's timestamps (the Role already grants it for the classifier; the trainer's pods get no
@@ -8,20 +9,29 @@ API access), and per job not finished the failure times restarts.py keeps. Each 
 once, through the same record and publish path as the job's other messages (sent.py,
 Watcher.send): a hang once per step it stopped at, a loop once per window of restarts.
 
+For the GPU-fault alarm it reads the Node objects of the job's pods and the events about nodes
+(the watcher's ClusterRole grants nodes get/list and events list; a stack deployed before it
+only loses this alarm).
+
 Settings come from the Deployment's environment (components/jobwatch_manifests.py, from the
-stack's `notifications.alarms`): ENV_* below; unset keeps the defaults of HungRule and LoopRule.
+stack's `notifications.alarms` and `nodeHealth.autoRepair`): ENV_* below; unset keeps the
+defaults of HungRule and LoopRule, and says repair is on. A job may carry its own hung factor
+(`trainingJobs.<job>.hungFactor`, validated by the stack) as the annotation
+HUNG_FACTOR_ANNOTATION on its object (components/training_job.py renders it); the watcher reads
+it from the job it lists, so a changed factor counts from the next poll.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from . import progress, restart_loop
+from . import node_faults, progress, restart_loop
 from .diagnose import classify
 from .kinds import Job, WatchedKind
 from .progress import HungRule
@@ -34,13 +44,16 @@ ENV_HUNG_FACTOR = "JOBWATCH_HUNG_FACTOR"
 ENV_HUNG_FLOOR_S = "JOBWATCH_HUNG_FLOOR_S"
 ENV_LOOP_COUNT = "JOBWATCH_LOOP_RESTARTS"
 ENV_LOOP_WINDOW_S = "JOBWATCH_LOOP_WINDOW_S"
+ENV_NODE_REPAIR = "JOBWATCH_NODE_REPAIR"  # "true" or "false": whether node repair is on
 HUNG = "Hung#"
+HUNG_FACTOR_ANNOTATION = "trainstack.io/hung-factor"
 
 
 @dataclass(frozen=True)
 class Settings:
     hung: HungRule = field(default_factory=HungRule)
     loop: LoopRule = field(default_factory=LoopRule)
+    node_repair: bool = True  # the stack's nodeHealth.autoRepair, for the GPU-fault remedy
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -58,6 +71,9 @@ class Settings:
             return value
 
         hung, loop = HungRule(), LoopRule()
+        repair = (env.get(ENV_NODE_REPAIR) or "true").lower()
+        if repair not in ("true", "false"):
+            raise ValueError(f"{ENV_NODE_REPAIR}={repair!r}: expected true or false")
         return cls(
             HungRule(
                 factor=number(ENV_HUNG_FACTOR, hung.factor),
@@ -67,11 +83,31 @@ class Settings:
                 count=int(number(ENV_LOOP_COUNT, loop.count)),
                 window_s=number(ENV_LOOP_WINDOW_S, loop.window_s),
             ),
+            node_repair=repair == "true",
         )
 
     @classmethod
     def from_os(cls) -> Settings:
         return cls.from_env(os.environ)
+
+
+def hung_rule(job: Job, stack: HungRule) -> HungRule:
+    """The rule a job is judged by: the stack's, with the job's own factor when its object
+    carries one. A value that is not a positive number (an object edited by hand) keeps the
+    stack's factor, and is logged."""
+    text = ((job.get("metadata") or {}).get("annotations") or {}).get(HUNG_FACTOR_ANNOTATION)
+    if text is None:
+        return stack
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = -1.0
+    if not (math.isfinite(factor) and factor > 0):
+        log.warning(
+            "%s=%r: not a positive number; using %g", HUNG_FACTOR_ANNOTATION, text, stack.factor
+        )
+        return stack
+    return replace(stack, factor=factor)
 
 
 def hung_facts(name: str, namespace: str, verdict: progress.Verdict, rule: HungRule) -> list[str]:
@@ -91,8 +127,9 @@ def hung_facts(name: str, namespace: str, verdict: progress.Verdict, rule: HungR
         "for the rank that is behind or silent, and its node's conditions (trainstack doctor); "
         "then delete the job's pods so the operator restarts them from the last checkpoint, "
         "cordoning that node first if it is at fault. If the job is only pausing longer than "
-        "this (very long checkpoint saves or evaluations), raise "
-        "notifications.alarms.hungFactor or hungFloorMinutes.",
+        "this (very long checkpoint saves or evaluations), raise its own "
+        f"trainingJobs.{name}.hungFactor, or the stack's notifications.alarms.hungFactor or "
+        "hungFloorMinutes.",
     ]
 
 
@@ -125,6 +162,7 @@ class Alarms:
                     sent += self.check_hung(kind, job)
                 if kind.notice(job) not in ("Succeeded", "Failed", "Stopped"):
                     sent += self.check_loop(kind, job)
+                    sent += self.check_nodes(kind, job)
         return sent
 
     def follow(self, stop: threading.Event) -> None:
@@ -134,17 +172,20 @@ class Alarms:
             except Exception:  # an API error or a failed publish: the next poll tries again
                 log.exception("alarms: a poll failed")
 
-    # ----------------------------------------------------------------------------- hung job
+    # --------------------------------------------------------------- the job's pods, its log
 
-    def series(self, kind: WatchedKind, job: Job) -> progress.Series | None:
-        """Rank 0's log tail as a series; None when its pod has no log yet."""
-        from kubernetes.client.rest import ApiException
-
+    def pods(self, kind: WatchedKind, job: Job) -> list:
         models = []
         for selector in kind.pod_selectors(job):
             models += self.w.core.list_namespaced_pod(
                 self.w.namespace, label_selector=selector
             ).items
+        return models
+
+    def rank0_log(self, kind: WatchedKind, job: Job, models: list, timestamps: bool) -> str | None:
+        """Rank 0's log tail; None when its pod has no log yet."""
+        from kubernetes.client.rest import ApiException
+
         source = kind.log_source(job, models)
         if source is None:
             return None
@@ -154,18 +195,26 @@ class Alarms:
                 self.w.namespace,
                 container=source[1],
                 tail_lines=TAIL_LINES,
-                timestamps=True,
+                timestamps=timestamps,
                 _preload_content=False,
             )
         except ApiException:
             return None
-        return progress.read_series(resp.data.decode("utf-8", errors="replace"))
+        return resp.data.decode("utf-8", errors="replace")
+
+    # ----------------------------------------------------------------------------- hung job
+
+    def series(self, kind: WatchedKind, job: Job) -> progress.Series | None:
+        """Rank 0's log tail as a series; None when its pod has no log yet."""
+        text = self.rank0_log(kind, job, self.pods(kind, job), timestamps=True)
+        return None if text is None else progress.read_series(text)
 
     def check_hung(self, kind: WatchedKind, job: Job) -> bool:
         series = self.series(kind, job)
         if series is None:
             return False
-        verdict = progress.judge(series, self.clock(), self.settings.hung)
+        rule = hung_rule(job, self.settings.hung)
+        verdict = progress.judge(series, self.clock(), rule)
         if verdict.state != "hung":
             return False
         meta = job["metadata"]
@@ -173,7 +222,7 @@ class Alarms:
         previous = self.w.sent.claim(meta["uid"], kind.kind, key)
         if previous is False:
             return False
-        facts = hung_facts(meta["name"], self.w.namespace, verdict, self.settings.hung)
+        facts = hung_facts(meta["name"], self.w.namespace, verdict, rule)
         self.w.send(kind, job, key, previous, None, facts)
         log.info("hung %s %s/%s at step %s", kind.kind, self.w.namespace, meta["name"], key)
         return True
@@ -195,3 +244,39 @@ class Alarms:
         self.w.send(kind, job, loop.key, previous, causes, facts)
         log.info("restart loop %s %s/%s", kind.kind, self.w.namespace, meta["name"])
         return True
+
+    # ---------------------------------------------------------------------- GPU fault on a node
+
+    def check_nodes(self, kind: WatchedKind, job: Job) -> int:
+        """One message per GPU fault on a node that runs the job's pods; the number sent."""
+        models = self.pods(kind, job)
+        pods_on: dict[str, list[str]] = {}
+        for p in models:
+            if p.spec and p.spec.node_name and not _finished(p):
+                pods_on.setdefault(p.spec.node_name, []).append(p.metadata.name)
+        if not pods_on:
+            return 0
+        nodes = self.w.read_nodes(pods_on)
+        if nodes is None:
+            return 0
+        found = node_faults.judge(pods_on, nodes, self.w.node_events())
+        meta, sent, tail = job["metadata"], 0, None
+        for alarm in found:
+            previous = self.w.sent.claim(meta["uid"], kind.kind, alarm.key)
+            if previous is False:
+                continue
+            if tail is None:  # read once, when there is something to tell
+                tail = self.rank0_log(kind, job, models, timestamps=False) or ""
+            step = node_faults.checkpoint_step(tail)
+            facts = node_faults.facts(
+                alarm, meta["name"], self.w.namespace, repair=self.settings.node_repair, step=step
+            )
+            self.w.send(kind, job, alarm.key, previous, None, facts)
+            log.info("GPU fault on %s for %s %s/%s", alarm.node, kind.kind, self.w.namespace,
+                     meta["name"])  # fmt: skip
+            sent += 1
+        return sent
+
+
+def _finished(pod) -> bool:
+    return bool(pod.status and pod.status.phase in ("Succeeded", "Failed"))

@@ -132,10 +132,23 @@ def failed_pod(pod: dict[str, Any], container: str) -> FailedPod | None:
         # No finish time (an eviction): now, so the window still groups what follows.
         at=epoch(term.get("finishedAt")) or time.time(),
         pod=pod,
-        reason=str(term.get("reason") or status.get("reason") or ""),
+        reason=str(term.get("reason") or status.get("reason") or _disrupted(status)),
         container=container,
         in_place=in_place,
         restarted=restarted,
+    )
+
+
+def _disrupted(status: dict[str, Any]) -> str:
+    """Why the API server took the pod away, when it did (its DisruptionTarget condition's
+    reason: DeletionByPodGC once its node was deleted, DeletionByTaintManager, ...), else ''."""
+    return next(
+        (
+            str(c.get("reason") or "")
+            for c in status.get("conditions") or []
+            if c.get("type") == "DisruptionTarget" and str(c.get("status")) == "True"
+        ),
+        "",
     )
 
 

@@ -14,10 +14,11 @@ from .diagnose import Cause, format_causes
 SUBJECT_MAX = 100
 WHAT = {"Succeeded": "succeeded", "Failed": "failed", "Restarting": "restarted",
         "Retrying": "is retrying", "Stopped": "was stopped",
-        "Hung": "is hung: no step progress", "RestartLoop": "is restarting in a loop"}  # fmt: skip
+        "Hung": "is hung: no step progress", "RestartLoop": "is restarting in a loop",
+        "NodeFault": "runs on a node with a GPU fault"}  # fmt: skip
 # Keys whose part after `#` says something to a reader (a RayJob's attempt number); an
-# incident's key (`Restarting#<pod uid>@<time>`), a hang's (`Hung#<step>`) and a loop's
-# (`RestartLoop#<time>`) are only the record's.
+# incident's key (`Restarting#<pod uid>@<time>`), a hang's (`Hung#<step>`), a loop's
+# (`RestartLoop#<time>`) and a GPU fault's (`NodeFault#<node>/<reason>...`) are only the record's.
 SHOWN_SUFFIX = ("Retrying",)
 
 

@@ -132,7 +132,11 @@ class Restarts:
         if events is None:
             events = self.w.events()
         mine = [e for e in events if _about(e, failed, meta["name"])]
-        causes = classify([failed.pod], mine, failed.log_tail, namespace=self.w.namespace)
+        nodes, node_events = self.w.nodes_of([failed.pod])
+        causes = classify(
+            [failed.pod], mine + node_events, failed.log_tail, namespace=self.w.namespace,
+            nodes=nodes,
+        )  # fmt: skip
         facts = [
             "",
             f"Failed: {failed.describe()}.",

@@ -252,7 +252,8 @@ class Watcher:
                     break
         final = kind.final_message(job)
         tail = "\n".join(x for x in (*tails, final) if x)
-        causes = classify(pods, events, tail, namespace=self.namespace)
+        nodes, node_events = self.nodes_of(pods)
+        causes = classify(pods, events + node_events, tail, namespace=self.namespace, nodes=nodes)
         return causes, facts
 
     # ------------------------------------------------------------------------ what it reads
@@ -281,6 +282,51 @@ class Watcher:
 
     def events(self) -> list[dict[str, Any]]:
         return self._json(self.core.list_namespaced_event(self.namespace))["items"]
+
+    # ------------------------------------------------------------------------------ nodes
+
+    def read_nodes(self, names) -> dict[str, dict[str, Any]] | None:
+        """The Node objects of that name that exist (a node replaced since is missing); None
+        when the watcher may not read nodes (a stack deployed before its ClusterRole)."""
+        from kubernetes.client.rest import ApiException
+
+        found = {}
+        for name in sorted({n for n in names if n}):
+            try:
+                found[name] = self._json(self.core.read_node(name))
+            except ApiException as err:
+                if err.status == 403:
+                    return None
+                if err.status != 404:
+                    raise
+        return found
+
+    def node_events(self) -> list[dict[str, Any]]:
+        """Events about nodes: the API server keeps those of cluster-scoped objects in the
+        default namespace. [] when the watcher may not read them."""
+        from kubernetes.client.rest import ApiException
+
+        try:
+            listed = self.core.list_namespaced_event(
+                "default", field_selector="involvedObject.kind=Node"
+            )
+        except ApiException as err:
+            if err.status in (403, 404):
+                return []
+            raise
+        return self._json(listed)["items"]
+
+    def nodes_of(self, pods: list[dict[str, Any]]) -> tuple[list[dict[str, Any]] | None, list]:
+        """The classifier's view of the pods' nodes: the Node objects still there (None: not
+        readable) and the events about those nodes."""
+        names = {str((p.get("spec") or {}).get("nodeName") or "") for p in pods} - {""}
+        if not names:
+            return [], []
+        nodes = self.read_nodes(names)
+        if nodes is None:
+            return None, []
+        about = [e for e in self.node_events() if regarding(e).get("name") in names]
+        return list(nodes.values()), about
 
     def get_job(self, kind: WatchedKind, name: str) -> Job | None:
         from kubernetes.client.rest import ApiException

@@ -132,6 +132,34 @@ CASES = [
         ["SPOT_INTERRUPTED"],
     ),
     (
+        # The pod's node was deleted under it (node repair replaced it): the pod garbage
+        # collector marks it Failed with this condition before deleting it (kubernetes
+        # pkg/controller/podgc/gc_controller.go gcOrphaned). Its container never ended.
+        "node-gone-pod-gc",
+        [
+            pod(
+                phase="Failed",
+                containers=[running()],
+                conditions=[
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "reason": "DeletionByPodGC",
+                        "message": "PodGC: node no longer exists",
+                        "lastTransitionTime": "2026-11-25T09:31:40Z",
+                    }
+                ],
+                spec={
+                    "nodeName": "ip-10-42-19-7.us-west-2.compute.internal",
+                    "containers": [{"name": "pytorch", "image": IMAGE}],
+                },
+            )
+        ],
+        [],
+        "",
+        ["NODE_UNHEALTHY"],
+    ),
+    (
         "no-free-gpu-condition-only",
         [pod(phase="Pending", conditions=unscheduled(NO_GPU))],
         [],

@@ -50,6 +50,7 @@ def render_job(cfg: config.PlatformConfig, name: str, bucket: str | None = None)
         j.checkpoint_volume,
         cfg.volumes[j.checkpoint_volume],
         artifacts_bucket=bucket,
+        wandb=cfg.wandb_target(),
     )
     return render(name, j, target)
 

@@ -33,15 +33,18 @@ def project_with_secrets(tmp: Path, source: str, stack: str, edit) -> Path:
 
 
 def full_project(tmp: Path) -> Path:
-    """The efa stack (a PyTorchJob and a RayJob, artifacts, notifications, a stopped server of
-    an S3 export) plus an email subscription, the dev pod with ssh and a load balancer, the HF
-    token, and running servers of a hub model and of a volume's model (with the Docker Hub
-    credential the engine image is pulled with): every workload and optional part the stack
-    renders."""
+    """The efa stack (a PyTorchJob, here with its own hung factor, and a RayJob, artifacts,
+    notifications, a stopped server of an S3 export) plus an email subscription, the dev pod
+    with ssh and a load balancer, the HF token, Weights & Biases (its key and project), and
+    running servers of a hub model and of a volume's model (with the Docker Hub credential the
+    engine image is pulled with): every workload and optional part the stack renders."""
 
     def edit(conf: dict) -> None:
         conf["trainstack:notifications"]["emails"] = ["ml-platform@example.com"]
+        conf["trainstack:wandbApiKey"] = {"secure": "v1:DDDD"}
+        conf["trainstack:wandb"] = {"project": "llm-pretraining", "entity": "ml-team"}
         conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
+        conf["trainstack:trainingJobs"]["llama-8b"]["hungFactor"] = 30
         conf["trainstack:devPod"] = {
             "enabled": True,
             "nodePool": "efa",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from . import cloudwatch_emf, gpu_peaks, logline, tensorboard_log
+from . import cloudwatch_emf, gpu_peaks, logline, tensorboard_log, wandb_log
 
 # Every source of a measured peak starts with this word; the progress line then says so.
 MEASURED = "measured"
@@ -181,6 +181,7 @@ class Recorder:
         tensorboard: bool = False,
         first_step: int = 1,
         emf: cloudwatch_emf.Publisher | None = None,
+        run_config: dict | None = None,
     ):
         self.dir = Path(out_dir)
         self.enabled = enabled
@@ -198,12 +199,15 @@ class Recorder:
         )
         # Every rank's figures of each progress line to CloudWatch (None: not asked for).
         self.emf = emf
+        # ... and to Weights & Biases when the job has a key (trainer/wandb_log.py).
+        self.wandb = wandb_log.WandbLog(self.dir, enabled, config=run_config)
 
     def write(self, record: dict) -> None:
         if self.enabled:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
             self.tensorboard.record(record)
+            self.wandb.record(record)
 
     def flush(self) -> None:
         """Queued TensorBoard events onto disk (metrics.jsonl is written as it goes)."""
@@ -213,6 +217,7 @@ class Recorder:
         self.tensorboard.close()
         if self.emf is not None:
             self.emf.close()
+        self.wandb.close()
 
     def step(
         self,

@@ -304,6 +304,7 @@ def run(cfg: config.TrainConfig) -> dict:
         tensorboard=cfg.metrics.tensorboard,
         first_step=start + 1,
         emf=cloudwatch_emf.from_env(d.rank),
+        run_config=cfg.model_dump(mode="json"),
     )
 
     last_ckpt = {"step": start, "path": found[1] if found else None}

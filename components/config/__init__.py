@@ -21,6 +21,7 @@ from .cluster import ClusterConfig, max_cluster_name_length
 from .dev_pod import DevPodConfig
 from .image import ImageConfig
 from .network import NetworkConfig
+from .node_health import NodeHealthConfig
 from .notifications import NotificationsConfig
 from .observability import ObservabilityConfig
 from .platform import SECRET_KEYS, PlatformConfig, load, parse, parse_pulumi_config
@@ -45,6 +46,7 @@ __all__ = [
     "ImageConfig",
     "KarpenterConfig",
     "NetworkConfig",
+    "NodeHealthConfig",
     "NotificationsConfig",
     "ObservabilityConfig",
     "NodeGroupConfig",

@@ -14,13 +14,16 @@ from .base import _Model, key
 TOPIC_ARN = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$"
 KMS_KEY_ARN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# notifications.alarms.hungFactor and a job's own trainingJobs.<job>.hungFactor: below 2 a job
+# that prints a line late is called hung; above 1000 the alarm never fires in practice.
+HUNG_FACTOR = {"ge": 2, "le": 1000}
 
 
 class AlarmsConfig(_Model):
     """The job watcher's alarms about running jobs (jobwatch/alarms.py)."""
 
     # Hung: no step progress for hungFactor x the job's own time per progress line ...
-    hung_factor: float = Field(default=10.0, ge=2, le=1000)
+    hung_factor: float = Field(default=10.0, **HUNG_FACTOR)
     # ... and never sooner than this, for checkpoint saves and evaluations the log has not shown.
     hung_floor_minutes: float = Field(default=10.0, ge=1, le=24 * 60)
     # A restart loop: restartLoopCount restarts within restartLoopWindowMinutes.

@@ -22,6 +22,7 @@ from .dev_pod import DevPodConfig, check_dev_pod
 from .image import ImageConfig, check_image
 from .job_runs import check_runs
 from .network import NetworkConfig, check_network
+from .node_health import NodeHealthConfig
 from .notifications import NotificationsConfig, check_notifications
 from .observability import ObservabilityConfig, check_observability
 from .pools import (
@@ -34,6 +35,7 @@ from .pools import (
     check_node_pool,
 )
 from .serving import ServingJobConfig, check_engine_credential, check_serving
+from .wandb_config import WandbConfig, WandbTarget, check_wandb, target
 from .workloads import (
     TrainingJobConfig,
     VolumeConfig,
@@ -43,7 +45,7 @@ from .workloads import (
 )
 
 # Keys that must be set with `pulumi config set --secret`.
-SECRET_KEYS = ("hfToken", "devPodSshKeys", "dockerHubToken")
+SECRET_KEYS = ("hfToken", "devPodSshKeys", "dockerHubToken", "wandbApiKey")
 
 
 class PlatformConfig(_Model):
@@ -56,18 +58,21 @@ class PlatformConfig(_Model):
     artifacts: ArtifactsConfig = ArtifactsConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     observability: ObservabilityConfig = ObservabilityConfig()  # config/observability.py
+    node_health: NodeHealthConfig = NodeHealthConfig()  # config/node_health.py
     volumes: dict[str, VolumeConfig] = {}
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
     serving_jobs: dict[str, ServingJobConfig] = {}  # config/serving.py
     # The Docker Hub account ECR pulls the pinned vLLM image with (dockerHubToken its secret).
     docker_hub_user: str | None = None
+    wandb: WandbConfig = WandbConfig()  # config/wandb_config.py; on with wandbApiKey
     jobs_namespace: str = "training"  # checked in workloads.check_jobs_namespace
     # Secrets (`pulumi config set --secret`): only their presence is checked here; the program
     # reads them as secret Outputs, so they never leave Pulumi's secret handling.
     hf_token: SecretStr | None = None
     dev_pod_ssh_keys: SecretStr | None = None
     docker_hub_token: SecretStr | None = None
+    wandb_api_key: SecretStr | None = None
     tags: dict[str, str] = {}
     # Not a trainstack key: `aws:region`, checked against the zone table.
     region: str = Field(default="us-west-2", exclude=True)
@@ -138,9 +143,14 @@ class PlatformConfig(_Model):
                 ("hfToken", self.hf_token),
                 ("devPodSshKeys", self.dev_pod_ssh_keys),
                 ("dockerHubToken", self.docker_hub_token),
+                ("wandbApiKey", self.wandb_api_key),
             )
             if v is not None and v.get_secret_value()
         }
+
+    def wandb_target(self) -> WandbTarget | None:
+        """Where the training jobs log to Weights & Biases; None: no key, W&B off."""
+        return target(self.wandb, self.cluster.name, self.secrets_set)
 
 
 # ------------------------------------------------------------------------ checks across sections
@@ -154,6 +164,7 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
         "kuberay": cfg.addons.kuberay.enabled,
     }
     issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
+    issues += check_wandb(cfg.wandb, cfg.secrets_set, cfg.training_jobs)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
     for name, job in cfg.training_jobs.items():

@@ -29,6 +29,7 @@ from .fsx import (
     check_job_folder,
     check_lustre,
 )
+from .notifications import HUNG_FACTOR
 from .pools import PoolFacts
 from .sizing import CPU_QUANTITY, QUANTITY, check_pool_fit, check_resources, gib
 from .volume_throughput import volume_throughput_mbps
@@ -132,6 +133,10 @@ class TrainingJobConfig(_Model):
     # network that is not EFA where EFA is expected, or under half the instance's bandwidth,
     # fails the job at once (exit 5, permanent) instead of training at TCP speed.
     netcheck: StrictBool = False
+    # The job watcher's hung-job alarm for this job (jobwatch/alarms.py): no step progress for
+    # this many times its own recent time per progress line; default notifications.alarms's.
+    # For a job whose pauses (long evaluations, large checkpoints) the log does not show.
+    hung_factor: float | None = Field(default=None, **HUNG_FACTOR)
 
     @field_validator("args")
     @classmethod

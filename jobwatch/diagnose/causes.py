@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import collectives, config_errors, containers, scheduling
+from . import collectives, config_errors, containers, nodes, scheduling
 from .inputs import NS, Found, Inputs, expects_efa, status_and_spec
 
 
@@ -39,6 +39,7 @@ DETECTORS: tuple[tuple[str, Callable[[Inputs], Found]], ...] = (
     ("GPU_QUOTA", scheduling.quota),
     ("INSUFFICIENT_CAPACITY", scheduling.capacity),
     ("SPOT_INTERRUPTED", scheduling.spot_interrupted),
+    ("NODE_UNHEALTHY", nodes.node_unhealthy),
     ("EFA_UNSCHEDULABLE", scheduling.efa_unschedulable),
     ("GPU_UNSCHEDULABLE", scheduling.gpu_unschedulable),
     ("UNSCHEDULABLE", scheduling.other_unschedulable),
@@ -58,6 +59,7 @@ CODES: tuple[str, ...] = tuple(code for code, _ in DETECTORS)
 # cause already says (an NCCL WARN next to its timeout, an exit code next to its reason).
 FALLBACKS = {
     "NCCL_ERROR": (
+        "NODE_UNHEALTHY",
         "HF_AUTH",
         "S3_REFUSED",
         "CUDA_OOM",
@@ -78,6 +80,7 @@ def classify(
     *,
     efa_expected: bool | None = None,
     namespace: str | None = None,
+    nodes: list[dict[str, Any]] | None = None,
 ) -> list[Cause]:
     """Every known cause in the inputs, most specific first; [] when nothing is wrong.
 
@@ -85,6 +88,8 @@ def classify(
     Event objects (core/v1 or events.k8s.io/v1); `log_tail`: the last lines of the job's logs.
     `efa_expected`: whether the job should use EFA; None infers it from the pods and the log.
     `namespace`: the job's, for the commands in remedies; None takes the pods' own.
+    `nodes`: the Node objects of the pods' nodes that still exist; a pod's node not among them
+    is taken as gone. None: the nodes were not read.
     """
     pods = [status_and_spec(p) for p in pod_statuses or [] if isinstance(p, dict)]
     lines = (log_tail or "").splitlines()
@@ -102,6 +107,9 @@ def classify(
         lines=lines,
         efa_expected=expects_efa(pods, lines) if efa_expected is None else efa_expected,
         namespace=namespace,
+        nodes=None
+        if nodes is None
+        else {str((n.get("metadata") or {}).get("name")): n for n in nodes if isinstance(n, dict)},
     )
     found: list[Cause] = []
     for code, detect in DETECTORS:

@@ -24,6 +24,9 @@ class Inputs:
     lines: list[str] = field(default_factory=list)
     efa_expected: bool = False
     namespace: str = NS  # the job's, for the kubectl commands shown in remedies
+    # The Node objects looked up for the pods' nodes, by name; a name missing was looked up and
+    # is gone. None: the nodes were not read (nothing is said about them).
+    nodes: dict[str, dict[str, Any]] | None = None
 
     def containers(self) -> Iterable[tuple[str, dict[str, Any]]]:
         for name, status, _ in self.pods:

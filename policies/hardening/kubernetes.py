@@ -35,6 +35,11 @@ _NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _SERVICE = "kubernetes:core/v1:Service"
 _ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 _BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+# The job watcher's cluster-wide reads (nodes, their events): components/jobwatch_manifests.py.
+_CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+_CLUSTER_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+_ROLES = (_ROLE, _CLUSTER_ROLE)
+_BINDINGS = (_BINDING, _CLUSTER_BINDING)
 _SECRET = "kubernetes:core/v1:Secret"
 _CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 _PV = "kubernetes:core/v1:PersistentVolume"
@@ -181,23 +186,25 @@ KUBERNETES: list[Guarded | Unguarded] = [
     # ServiceAccounts and RBAC.
     Guarded(_SA, "automountServiceAccountToken", set_to(True), "service-account-no-automount"),
     *[
-        Guarded(_ROLE, f"rules[*].{key}", set_to(["*"]), "rbac-no-wildcards")
+        entry
         for key in ("apiGroups", "resources", "verbs")
+        for entry in each(_ROLES, f"rules[*].{key}", set_to(["*"]), "rbac-no-wildcards")
     ],
-    Guarded(
-        _ROLE,
+    *each(
+        _ROLES,
         "rules",
         appended("read secrets", _rbac_rule("", "secrets", "get", "list", "watch")),
         "rbac-no-secret-access",
     ),
     *[
-        Guarded(_ROLE, "rules", appended(label, rule), "rbac-no-escalation-paths")
+        entry
         for label, rule in _ESCALATIONS.items()
+        for entry in each(_ROLES, "rules", appended(label, rule), "rbac-no-escalation-paths")
     ],
     Guarded(_ROLE, "rules[*].resourceNames", REMOVE, "rbac-writes-by-name"),
-    Guarded(_ROLE, "rules[*]", DELETE_ANY, "rbac-writes-by-name"),
-    Guarded(
-        _BINDING,
+    *each(_ROLES, "rules[*]", DELETE_ANY, "rbac-writes-by-name"),
+    *each(
+        _BINDINGS,
         "roleRef",
         set_to(
             {
@@ -208,8 +215,8 @@ KUBERNETES: list[Guarded | Unguarded] = [
         ),
         "rbac-bindings-scoped",
     ),
-    Guarded(
-        _BINDING,
+    *each(
+        _BINDINGS,
         "subjects",
         appended(
             "bind every authenticated user",
@@ -221,8 +228,10 @@ KUBERNETES: list[Guarded | Unguarded] = [
         ),
         "rbac-bindings-scoped",
     ),
-    Guarded(_BINDING, "subjects[*].name", set_to("default"), "rbac-bindings-scoped"),
+    *each(_BINDINGS, "subjects[*].name", set_to("default"), "rbac-bindings-scoped"),
     Guarded(_BINDING, "subjects[*].namespace", set_to("kube-system"), "rbac-bindings-scoped"),
+    # A cluster-wide binding has no namespace of its own: its subject must name one.
+    Guarded(_CLUSTER_BINDING, "subjects[*].namespace", REMOVE, "rbac-bindings-scoped"),
     # Pod Security Admission on the namespaces the stack creates.
     Guarded(_NAMESPACE, "", DROP, "namespace-pod-security"),
     *[

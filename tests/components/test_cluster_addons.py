@@ -1,13 +1,15 @@
 """The cluster's managed add-ons on the offline plan: the vpc-cni add-on, which carries the
 network policy agent the jobs namespace relies on, has a pinned version, not pulumi-eks's
-"newest for the cluster's version" (pulumi-eks 4.4.0 VpcCniOptionsArgs.addon_version)."""
+"newest for the cluster's version" (pulumi-eks 4.4.0 VpcCniOptionsArgs.addon_version); the node
+monitoring agent add-on, and node repair on the GPU node groups and in Karpenter."""
 
+import json
 import re
 
 import pytest
 from support import inputs, plan
 
-from components import versions
+from components import node_health, versions
 
 
 @pytest.mark.parametrize("stack", ["dev", "efa"])
@@ -30,3 +32,39 @@ def test_a_named_vpc_cni_build_reaches_the_plan():
     assert inputs(result, "eks:index:Cluster")["vpcCniOptions"]["addonVersion"] == (
         "v1.21.1-eksbuild.1"
     )
+
+
+# Node health (components/node_health.py) on the plans above: cached, so no plan of its own.
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_the_node_monitoring_agent_add_on_is_pinned_configured_and_after_the_system_nodes(stack):
+    result = plan(stack)
+    agent = result.plan.one("aws:eks/addon:Addon", "trainstack-eks-node-monitoring-agent")
+    assert agent.inputs["addonName"] == "eks-node-monitoring-agent"
+    assert agent.inputs["addonVersion"] == versions.NODE_MONITORING_AGENT_VERSION
+    assert json.loads(agent.inputs["configurationValues"]) == node_health.agent_values()
+    system = result.plan.one("eks:index:ManagedNodeGroup", "trainstack-eks-system").urn
+    assert system in agent.dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev", "efa"])
+def test_gpu_node_groups_have_node_repair_on_and_karpenter_its_gate(stack):
+    """The node groups pulumi-eks creates inside each ManagedNodeGroup, with the transforms run
+    as the engine runs them on a packaged component's children (trainstack/offline/fakes)."""
+    result = plan(stack)
+    groups = {
+        r.name.removesuffix("-managedNodeGroup"): r.inputs
+        for r in result.plan.plugin_resources
+        if r.type == node_health.NODE_GROUP
+    }
+    gpu = {f"trainstack-eks-{n}" for n in result.config.gpu_groups}
+    assert gpu and set(groups) == gpu | {"trainstack-eks-system"}
+    for name in gpu:
+        assert groups[name]["nodeRepairConfig"] == {"enabled": True}, name
+    assert "nodeRepairConfig" not in groups["trainstack-eks-system"]  # EKS's default: off
+    karpenter = next(
+        r for r in result.plan.of_type("kubernetes:helm.sh/v3:Release")
+        if r.inputs["name"] == "karpenter"
+    )  # fmt: skip
+    assert karpenter.inputs["values"]["settings"]["featureGates"] == {"nodeRepair": True}

@@ -63,8 +63,18 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         # the training operator's hardened init-container template
         + ["ConfigMap"] * cfg.addons.training_operator.enabled
         + ["StorageClass"] * len(storage.needed_classes(cfg.volumes))
-        # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment
-        + ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "NetworkPolicy", "Deployment"]
+        # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment,
+        # and its cluster-wide read of nodes and their events
+        + [
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "NetworkPolicy",
+            "Deployment",
+        ]
         * (cfg.notifications.enabled and cfg.notifications.training_jobs)
         # each served model (components/serving.py): its Deployment, Service and policy, and the
         # serving identity's ServiceAccount when one reads its model from S3
@@ -383,13 +393,15 @@ def test_cluster_is_private_encrypted_logged_and_uses_access_entries():
         "eks-pod-identity-agent",
         "aws-ebs-csi-driver",
         "coredns",
-        "aws-efs-csi-driver",
-        "amazon-cloudwatch-observability",  # observability.enabled by default
-    }  # the dev stack has an EFS volume
+        "aws-efs-csi-driver",  # the dev stack has an EFS volume
+        "eks-node-monitoring-agent",  # nodeHealth.monitoringAgent, on by default
+        "amazon-cloudwatch-observability",  # observability.enabled, on by default
+    }
     system = result.plan.one(MNG, "trainstack-eks-system").urn
     for addon in (
         "trainstack-eks-coredns",
         "trainstack-eks-ebs-csi",
+        "trainstack-eks-node-monitoring-agent",
         "trainstack-observability-addon",
     ):
         assert system in result.plan.one("aws:eks/addon:Addon", addon).dependencies
@@ -464,7 +476,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.38/h idle ($278/month), $152.43/h with every pool at its ceiling" in summary
+    assert "$0.88/h idle ($643/month), $152.93/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 

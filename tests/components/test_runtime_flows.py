@@ -33,6 +33,9 @@ POD_IDENTITY = Address("EKS Pod Identity agent", "169.254.170.23")  # eks-pod-id
 IMDS = Address("IMDS", "169.254.169.254")
 S3 = Address("S3 (us-west-2, through the gateway endpoint)", "52.92.160.10")
 HF_HUB = Address("huggingface.co", "18.164.174.30")
+# W&B's API: some public address (api.wandb.ai resolves to a cloud load balancer's, which may
+# change); a NetworkPolicy sees only the address, so this one stands in for it.
+WANDB = Address("api.wandb.ai", "35.186.228.49")
 SNS = Address("SNS regional endpoint", "52.94.229.10")
 LB_CLIENT = Address("a client in the dev pod's loadBalancerCidrs", "198.51.100.7")
 # kuberay v1.7.0 helm-chart/kuberay-operator templates/deployment.yaml: the operator pod's labels.
@@ -169,6 +172,8 @@ def required_flows(w: World) -> list[tuple]:
     trainers = w.of("PyTorchJob") + w.of("RayJob", "head") + w.of("RayJob", "worker-gpu")
     for pod in trainers:
         flows += [(pod, S3, 443, "TCP"), (pod, HF_HUB, 443, "TCP")]
+    if w.result.config.wandb_target() is not None:  # the trainer's rank 0 logs to W&B
+        flows += [(pod, WANDB, 443, "TCP") for pod in trainers]
     for job in {p.labels.get("trainstack.io/job") for p in trainers}:
         pods = [p for p in w.job_pods(job) if p in trainers]
         # c10d rendezvous on the master port, NCCL sockets on ephemeral ports, Ray's GCS,
@@ -267,7 +272,7 @@ def test_the_full_stack_has_every_kind_of_workload():
         ("Deployment", None),
     ]:
         assert w.of(kind, part), (kind, part)
-    assert w.watchers() and w.servers()
+    assert w.watchers() and w.servers() and w.result.config.wandb_target() is not None
     assert len(w.with_identity()) >= 4  # job pods, the dev pod and the watcher
 
 

@@ -392,6 +392,7 @@ def _project_with_secret(tmp_path: Path) -> Path:
     def edit(conf: dict) -> None:
         conf["trainstack:trainingJobs"]["llama-1b"]["hfToken"] = True
         conf["trainstack:devPod"] = {"enabled": True, "nodePool": "small"}
+        conf["trainstack:wandbApiKey"] = {"secure": "v1:DDDD"}
 
     return project_with_secrets(tmp_path, "dev", "dev", edit)
 
@@ -399,26 +400,33 @@ def _project_with_secret(tmp_path: Path) -> Path:
 def test_secrets_never_appear_unwrapped_in_inputs_or_manifests(tmp_path):
     result = offline_plan.run(_project_with_secret(tmp_path), "dev", out_root=tmp_path / "out")
     assert result.schema_errors == {}
-    token = "offline-secret-hfToken"
-    keys = "offline-secret-devPodSshKeys"
+    values = [f"offline-secret-{k}" for k in ("hfToken", "devPodSshKeys", "wandbApiKey")]
     secrets = {r.name: r for r in result.plan.resources if r.type == "kubernetes:core/v1:Secret"}
-    assert len(secrets) == 2
+    assert len(secrets) == 3
     for r in secrets.values():
         assert contains_secrets(r.inputs)
-    # With every secret wrapper masked, neither value is left anywhere: no input holds it
+    # With every secret wrapper masked, no value is left anywhere: no input holds it
     # unwrapped (in a job's env, a pod spec, a label, a provider's config ...).
     for r in result.plan.resources:
         masked = json.dumps(mask_secrets(r.inputs), default=str)
-        assert token not in masked and keys not in masked, r.name
-    assert token not in json.dumps(result.manifests) and keys not in json.dumps(result.manifests)
-    # The job refers to the Secret; it never carries the value.
+        assert not [v for v in values if v in masked], r.name
+    assert not [v for v in values if v in json.dumps(result.manifests)]
+    # The job refers to the Secrets; it never carries their values.
     job = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
     env = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]["env"]
-    hf = next(e for e in env if e["name"] == "HF_TOKEN")
-    assert hf == {
-        "name": "HF_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
+    refs = {e["name"]: e["valueFrom"] for e in env if "valueFrom" in e}
+    assert refs == {
+        "HF_TOKEN": {"secretKeyRef": {"name": "hf-token", "key": "token"}},
+        "WANDB_API_KEY": {"secretKeyRef": {"name": "wandb-api-key", "key": "apiKey"}},
+    }
+    # W&B on: the runs go to a project named after the cluster, one run per job.
+    plain = {e["name"]: e["value"] for e in env if e["name"].startswith("WANDB_") and "value" in e}
+    cluster = result.config.cluster.name
+    assert plain == {
+        "WANDB_PROJECT": cluster,
+        "WANDB_RUN_GROUP": "llama-1b",
+        "WANDB_NAME": "llama-1b",
     }
     written = "".join(p.read_text() for p in (tmp_path / "out" / "dev").rglob("*") if p.is_file())
-    assert token not in written and keys not in written
+    assert not [v for v in values if v in written]
     assert "[secret]" in written

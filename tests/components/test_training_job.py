@@ -451,6 +451,9 @@ def test_jobs_start_suspended_unless_the_stack_says_false(framework, where):
         ),
         ({"checkpointVolume": None}, r"checkpointVolume: missing; without a volume a restarted"),
         ({"hfToken": True}, r"hfToken = true: no token; run `pulumi config set --secret"),
+        # notifications.alarms.hungFactor's bounds (jobwatch/alarms.py hung_rule reads it).
+        ({"hungFactor": 1}, r"trainingJobs\.j\.hungFactor = 1: .*greater than or equal to 2"),
+        ({"hungFactor": 5000}, r"trainingJobs\.j\.hungFactor = 5000: .*less than or equal to 1000"),
         ({"env": {"WANDB_API_KEY": "x"}}, r"env\.WANDB_API_KEY: looks like a secret"),
         ({"args": {"checkpoint.dir": "/tmp"}}, r"args\.checkpoint\.dir: set by the job"),
         ({"args": {"optim.lr": -1}}, r"trainingJobs\.j\.args: optim\.lr"),

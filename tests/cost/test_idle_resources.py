@@ -10,6 +10,7 @@ import support
 import yaml
 from test_cost import ROOT, config
 
+from components import versions
 from trainstack import cost
 from trainstack.cli import cost as cost_cli
 from trainstack.cost import observability
@@ -20,6 +21,8 @@ from trainstack.offline.stack_config import load_stack_file
 # The list prices of prices.yaml (us-west-2), restated so the test checks the table too.
 HOURS = 730
 CONTROL_PLANE, NAT, IPV4, ENDPOINT_AZ, NLB = 0.10, 0.045, 0.005, 0.01, 0.0225
+# Both examples run Kubernetes 1.34, past its standard support since 2026-12-02.
+CONTROL_PLANE_EXTENDED = 0.60
 KMS_KEY, GP3_GIB = 1.00 / HOURS, 0.08 / HOURS
 FSX_P2_125_GIB = 0.145 / HOURS
 M6I_LARGE, M6I_XLARGE = 0.096, 0.192
@@ -52,7 +55,7 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
     assert item(report, "public IPv4 address (Elastic IP)").quantity == 3  # one per NAT gateway
     assert item(report, "interface endpoints").quantity == 5 * 3  # ecr.api/dkr, sts, sqs, ec2
     expected = (
-        CONTROL_PLANE
+        CONTROL_PLANE_EXTENDED
         + 3 * NAT
         + 3 * IPV4
         + 15 * ENDPOINT_AZ
@@ -63,13 +66,13 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
         + COLLECTOR * OBSERVATION
     )
     assert report.idle_hourly == pytest.approx(expected)
-    assert round(report.idle_hourly, 2) == 1.06
+    assert round(report.idle_hourly, 2) == 1.56
 
 
 def test_dev_idles_at_its_resources_priced_one_by_one():
     report = priced("dev")
     expected = (
-        CONTROL_PLANE
+        CONTROL_PLANE_EXTENDED
         + NAT
         + IPV4
         + 3 * KMS_KEY
@@ -79,8 +82,8 @@ def test_dev_idles_at_its_resources_priced_one_by_one():
     )  # single NAT, no endpoints, EFS billed by bytes stored
     assert report.idle_hourly == pytest.approx(expected)
     # README and docs/deploying.md quote this figure, docs/observability.md the collector's.
-    assert round(report.idle_hourly, 2) == 0.38
-    assert round(report.monthly(report.idle_hourly)) == 278
+    assert round(report.idle_hourly, 2) == 0.88
+    assert round(report.monthly(report.idle_hourly)) == 643
     assert round(report.monthly(COLLECTOR * OBSERVATION), 2) == 17.27
     efs = report.unpriced_of("usage")
     assert any(u.type == "aws:efs/fileSystem:FileSystem" for u in efs)
@@ -311,7 +314,7 @@ def test_json_lists_every_unpriced_type_with_its_reason(capsys):
 
 def test_plan_summary_itemises_idle_and_lists_the_unpriced():
     summary = plan_report.summary(support.plan("efa"))
-    assert "$1.06/h idle ($777/month)" in summary
+    assert "$1.56/h idle ($1,142/month)" in summary
     assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in summary
     assert "Unpriced, billed by use" in summary and "aws:sns/topic:Topic" in summary
 
@@ -349,3 +352,13 @@ def test_the_plan_names_the_rates_still_to_check_on_aws_pages():
     table = yaml.safe_load(cost.PRICES_FILE.read_text())
     assert "natGateway" in line and not table["sources"]["natGateway"].get("confirmed")
     assert "kmsKeyMonth" not in line and table["sources"]["kmsKeyMonth"]["confirmed"]
+
+
+def test_a_version_past_its_standard_support_is_priced_at_the_extended_rate():
+    # EKS bills by the version's state on the day: the last day of standard support is standard.
+    assert not versions.in_extended_support("1.35", "2027-03-27")
+    assert versions.in_extended_support("1.35", "2027-03-28")
+    assert not versions.in_extended_support("1.99", "2030-01-01")  # unknown: not guessed dearer
+    line = next(i for i in priced("dev").fixed if i.price == "eksControlPlaneExtended")
+    assert line.what == "EKS control plane (1.34: extended support)"
+    assert line.unit_hourly == CONTROL_PLANE_EXTENDED

@@ -140,3 +140,17 @@ def test_settings_come_from_the_environment_and_a_bad_value_names_its_variable()
     assert got.loop.window_s == LoopRule().window_s
     with pytest.raises(ValueError, match="JOBWATCH_LOOP_WINDOW_S='soon'"):
         alarms.Settings.from_env({"JOBWATCH_LOOP_WINDOW_S": "soon"})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "factor"),
+    [("60", 60.0), ("2.5", 2.5), (None, 10.0), ("ten", 10.0), ("-3", 10.0), ("nan", 10.0)],
+)
+def test_a_jobs_own_factor_replaces_the_stacks_unless_it_is_no_positive_number(annotation, factor):
+    meta = {"name": "j"} if annotation is None else {
+        "name": "j", "annotations": {alarms.HUNG_FACTOR_ANNOTATION: annotation}}  # fmt: skip
+    rule = alarms.hung_rule({"metadata": meta}, RULE)
+    assert rule == HungRule(factor=factor, floor_s=RULE.floor_s)
+    # The recorded series, 17 min after step 300: hung by factor 10 (limit 16 min), not by 60.
+    state = progress.judge(SERIES, T0 + LAST + 17 * 60, rule).state
+    assert state == ("slow" if factor == 60 else "hung")

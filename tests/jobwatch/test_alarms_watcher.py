@@ -4,13 +4,15 @@ publishes through the watcher's SNS path, and once per incident."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from fake_apiserver import FakeApiServer, serve
 from kubernetes import config
 from test_alarm_rules import LAST, RECORDED, T0
 from watch_support import JOB, NS, UID, JobLife, pod
 
-from jobwatch.alarms import Alarms, Settings
+from jobwatch.alarms import HUNG_FACTOR_ANNOTATION, Alarms, Settings
 from jobwatch.incidents import failed_pod
 from jobwatch.notify import SnsPublisher
 from jobwatch.progress import HungRule
@@ -70,6 +72,21 @@ def test_a_hung_job_is_told_once_naming_the_job_its_last_step_and_the_remedy(run
     assert "notifications.alarms.hungFactor" in text
     assert life.configmap["data"][UID] == "PyTorchJob|Hung#300"
     assert alarms.poll() == 0 and len(sns.published) == 1  # the same hang: not again
+
+
+def test_a_job_with_its_own_hung_factor_is_judged_by_it(running):
+    life, w, sns = running
+    annotated = copy.deepcopy(life.life[0])  # trainingJobs.llm.hungFactor: 100, as rendered
+    annotated["metadata"]["annotations"] = {HUNG_FACTOR_ANNOTATION: "100"}
+    life.life = [annotated]
+    stack = Settings(hung=HungRule(factor=10, floor_s=600))
+    # 20 min quiet: hung by the stack's factor (the first test), not by the job's 100 x 20 s.
+    assert Alarms(w, stack, lambda: T0 + LAST + 1200).poll() == 0
+    assert Alarms(w, stack, lambda: T0 + LAST + 2100).poll() == 1  # past 2000 s
+    text = sns.published[0]["Message"]
+    assert "No step progress for 35 min" in text
+    assert "no trainer output for 100 x that" in text and "here 33 min" in text
+    assert f"raise its own trainingJobs.{JOB}.hungFactor" in text
 
 
 def test_a_job_that_still_makes_progress_raises_nothing(running):

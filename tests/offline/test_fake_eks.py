@@ -72,3 +72,42 @@ def test_k8s_provider_from_kubeconfig_used_by_release_and_custom_resource():
     assert job.custom and job.provider == provider.urn
     assert job.inputs["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 2
     assert job.inputs["metadata"] == {"namespace": "training"}
+
+
+def test_a_managed_node_groups_transforms_reach_the_node_group_inside_it():
+    """Trap 6 (docs/offline-testing.md): the engine runs a packaged component's transforms on
+    the children its plugin creates; the fake runs them on the node group's inputs."""
+    seen = []
+
+    def label(args):
+        seen.append(args.type_)
+        if args.type_ != "aws:eks/nodeGroup:NodeGroup":
+            return None
+        return pulumi.ResourceTransformResult(
+            {**args.props, "nodeRepairConfig": {"enabled": True}}, args.opts
+        )
+
+    def program():
+        cluster = eks.Cluster("cluster", name="trainstack-dev")
+        for name, transforms in (("gpu", [label]), ("system", None)):
+            eks.ManagedNodeGroup(
+                name,
+                cluster=cluster,
+                node_role_arn="arn:aws:iam::123456789012:role/node",
+                instance_types=["g5.xlarge"],
+                opts=pulumi.ResourceOptions(transforms=transforms),
+            )
+
+    plan = run(program)
+    groups = {r.name: r for r in plan.plugin_resources}
+    gpu, system = groups["gpu-managedNodeGroup"], groups["system-managedNodeGroup"]
+    assert gpu.inputs["nodeRepairConfig"] == {"enabled": True}
+    assert (
+        gpu.inputs["instanceTypes"] == ["g5.xlarge"]
+        and gpu.parent == plan.one("eks:index:ManagedNodeGroup", "gpu").urn
+    )
+    assert "nodeRepairConfig" not in system.inputs
+    # Not registrations of the program: nothing that reads the plan's resources sees them.
+    assert plan.of_type("aws:eks/nodeGroup:NodeGroup") == []
+    # Run once, on the gpu group's node group (the mock monitor runs none on the component).
+    assert seen == ["aws:eks/nodeGroup:NodeGroup"]

@@ -8,9 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
+from workload_support import stack_plan
 
 from components.config import TrainingJobConfig
 from components.training_job import JobTarget, render
+from jobwatch import alarms
+from jobwatch.progress import HungRule
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
 
@@ -123,3 +126,17 @@ def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
         f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
         "(at each job's most nodes)"
     ) in lines
+
+
+def test_a_jobs_own_hung_factor_is_rendered_where_the_watcher_reads_it():
+    # The full stack's llama-8b has hungFactor 30; its RayJob none (the stack's applies).
+    jobs = {
+        m["metadata"]["name"]: m for m in stack_plan("full").manifests if m["kind"].endswith("Job")
+    }
+    own = jobs["llama-8b"]["metadata"]["annotations"]
+    assert own[alarms.HUNG_FACTOR_ANNOTATION] == "30"
+    stack = HungRule(factor=10, floor_s=600)
+    assert alarms.hung_rule(jobs["llama-8b"], stack) == HungRule(factor=30, floor_s=600)
+    ray = next(m for m in jobs.values() if m["kind"] == "RayJob")
+    assert alarms.HUNG_FACTOR_ANNOTATION not in ray["metadata"]["annotations"]
+    assert alarms.hung_rule(ray, stack) is stack

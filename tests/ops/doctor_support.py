@@ -58,16 +58,35 @@ def meta(name, namespace=None, labels=None):
     return k8s.V1ObjectMeta(name=name, namespace=namespace, labels=labels)
 
 
-def node(name, *, gpu=0, efa=None, labels=None, ready=True):
+# The node monitoring agent's conditions on a healthy node, as v1.7.0 sets them
+# (cmd/eks-node-monitoring-agent/main.go: ReadyReason per monitor; the GPU one on NVIDIA nodes).
+AGENT_READY = {
+    "KernelReady": "KernelIsReady",
+    "StorageReady": "DiskIsReady",
+    "ContainerRuntimeReady": "ContainerRuntimeIsReady",
+    "NetworkingReady": "NetworkingIsReady",
+}
+
+
+def agent_conditions(gpu: bool) -> list:
+    ready = {**AGENT_READY, **({"AcceleratedHardwareReady": "NvidiaGPUIsReady"} if gpu else {})}
+    return [k8s.V1NodeCondition(type=t, status="True", reason=r) for t, r in ready.items()]
+
+
+def node(name, *, gpu=0, efa=None, labels=None, ready=True, agent=True, capacity=None):
     alloc = {"cpu": "30", "memory": "120Gi"}
     if gpu:
         alloc["nvidia.com/gpu"] = str(gpu)
     if efa is not None:
         alloc["vpc.amazonaws.com/efa"] = str(efa)
-    cond = k8s.V1NodeCondition(type="Ready", status="True" if ready else "False")
+    conds = [k8s.V1NodeCondition(type="Ready", status="True" if ready else "False")]
+    if agent:
+        conds += agent_conditions((labels or {}).get("trainstack.io/gpu") == "true")
     return k8s.V1Node(
         metadata=meta(name, labels=labels or {}),
-        status=k8s.V1NodeStatus(allocatable=alloc, conditions=[cond]),
+        status=k8s.V1NodeStatus(
+            allocatable=alloc, capacity=capacity or dict(alloc), conditions=conds
+        ),
     )
 
 

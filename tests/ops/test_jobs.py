@@ -20,6 +20,7 @@ from jobs_support import (
     pytorchjob,
 )
 from kubernetes import client as k8s
+from node_records import XID79, node
 
 from jobwatch import diagnose as diagnose_module
 from trainstack import cli
@@ -100,7 +101,15 @@ class FakeApi(FakeApiServer):
     rank 0). Reads of rank 0's pod take `rank0_pods` in turn (the last repeats)."""
 
     def __init__(
-        self, job, pods, events, log=MASTER_LOG, logs=None, jobs_after_logs=None, rank0_pods=None
+        self,
+        job,
+        pods,
+        events,
+        log=MASTER_LOG,
+        logs=None,
+        jobs_after_logs=None,
+        rank0_pods=None,
+        nodes=(),
     ):
         base = f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs"
         job_path = f"{base}/{JOB}"
@@ -109,6 +118,8 @@ class FakeApi(FakeApiServer):
                 job_path: job,
                 f"/api/v1/namespaces/{NS}/pods": k8s.V1PodList(items=pods),
                 f"/api/v1/namespaces/{NS}/events": k8s.CoreV1EventList(items=events),
+                # The pods' Node objects (JSON), read when status names a cause.
+                **{f"/api/v1/nodes/{n['metadata']['name']}": n for n in nodes},
             }
         )
         logs = logs or [log]
@@ -164,8 +175,9 @@ def test_status_command_on_a_failed_job_runs_the_classifier(
     api = fake_api(FAILED, pods, events)
     seen = {}
 
-    def classify(pod_dicts, event_dicts, log_tail, namespace):
+    def classify(pod_dicts, event_dicts, log_tail, namespace, nodes):
         seen.update(pods=pod_dicts, events=event_dicts, tail=log_tail, namespace=namespace)
+        seen.update(nodes=nodes)
         return [RecordedCause("oom", "worker 0 was OOMKilled", "raise memory")]
 
     # Stands in for the shared classifier whatever its state: this test is about what status
@@ -184,6 +196,7 @@ def test_status_command_on_a_failed_job_runs_the_classifier(
     assert sorted(e["involvedObject"]["name"] for e in seen["events"]) == [JOB, f"{JOB}-worker-0"]
     assert seen["tail"].endswith("NCCL communicator was aborted on rank 0.")
     assert seen["namespace"] == NS  # the job's, for the kubectl commands in remedies
+    assert seen["nodes"] == []  # the pods' node was looked up: this API server has none
 
 
 def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
@@ -199,6 +212,20 @@ def test_status_with_the_real_classifier(fake_api, tmp_path, capsys):
     assert "[OOM_KILLED]" in causes and "trainingJobs.<job>.memory" in causes
     assert "seen: " in causes and f"{JOB}-worker-0" in causes
     assert "OOM_KILLED" in diagnose.CODES
+
+
+def test_status_names_the_gpu_fault_of_the_node_a_pod_failed_on(fake_api, tmp_path, capsys):
+    """The worker crashed on a node whose GPU fell off the bus: status reads the node and names
+    its condition before the timeouts the crash caused."""
+    worker = oom_killed_worker()
+    faulty = node(worker.spec.node_name, XID79)
+    api = fake_api(FAILED, [pod("master", 0), worker], [], nodes=[faulty])
+    assert cli.main(["status", JOB, "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
+    out = capsys.readouterr().out
+    causes = out[out.index("diagnosis:") :]
+    assert causes.index("[NODE_UNHEALTHY]") < causes.index("[OOM_KILLED]")
+    assert "AcceleratedHardwareReady False" in causes and "NvidiaXID79Error" in causes
+    assert (f"/api/v1/nodes/{worker.spec.node_name}", {}) in api.requests
 
 
 def test_missing_job_is_one_line(fake_api, tmp_path, capsys):

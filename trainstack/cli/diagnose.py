@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", help="`kubectl get events -n training -o json` saved")
     parser.add_argument("--log", help="`kubectl logs ... --tail 200` saved ('-': stdin)")
     parser.add_argument(
+        "--nodes",
+        help="`kubectl get nodes -o json` saved: the pods' node conditions (a pod's node "
+        "missing from it is taken as gone)",
+    )
+    parser.add_argument(
         "--efa",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -62,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         pods, events = _items(args.pods), _items(args.events)
+        nodes = _items(args.nodes) if args.nodes else None
         if args.log == "-":
             log = sys.stdin.read()
         elif args.log:
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"trainstack diagnose: {err}", file=sys.stderr)
         return 2
-    causes = classify(pods, events, log, efa_expected=args.efa)
+    causes = classify(pods, events, log, efa_expected=args.efa, nodes=nodes)
     if args.json:
         print(json.dumps([c.to_dict() for c in causes], indent=2))
     else:

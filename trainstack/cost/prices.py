@@ -28,6 +28,7 @@ class PriceError(Exception):
 
 class _RegionPrices(_Model):
     eks_control_plane: float = Field(ge=0)
+    eks_control_plane_extended: float = Field(ge=0)
     nat_gateway: float = Field(ge=0)
     interface_endpoint_per_az: float = Field(ge=0)
     kms_key_month: float = Field(ge=0)
@@ -82,6 +83,8 @@ class PriceTable:
     instances: dict[str, float]
     public_ipv4: float = 0.0
     nlb: float = 0.0
+    # A cluster on a Kubernetes version past its standard support (components/versions.py).
+    eks_control_plane_extended: float = 0.0
     fsx_lustre_gib: dict[str, float] = field(default_factory=dict)  # per GiB-hour
     container_insights_per_million: float = 0.0  # per million observations
     custom_metric: float = 0.0  # per custom metric-hour
@@ -171,6 +174,7 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
         instances=dict(r.instances),
         public_ipv4=r.public_ipv4_hour,
         nlb=r.nlb_hour,
+        eks_control_plane_extended=r.eks_control_plane_extended,
         fsx_lustre_gib={k: v * per_hour for k, v in r.fsx_lustre_gb_month.items()},
         container_insights_per_million=r.container_insights_observations_per_million,
         custom_metric=r.custom_metric_month * per_hour,

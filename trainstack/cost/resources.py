@@ -18,8 +18,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
+
+from components import versions
 
 from .items import Item
 from .prices import PriceTable
@@ -75,6 +78,7 @@ class ResourceCost:
 class _Plan:
     prices: PriceTable
     resources: Sequence[Resource]
+    today: str = field(default_factory=lambda: date.today().isoformat())
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
@@ -87,7 +91,19 @@ Rule = Callable[[Resource, _Plan], Priced]
 
 
 def _control_plane(r: Resource, plan: _Plan) -> Priced:
-    # Standard support; a Kubernetes version in extended support costs $0.60/h instead.
+    # EKS bills by the version's support state on the day: priced as of today, since a cluster
+    # kept on a version past its standard support pays the extended rate from that day on.
+    version = str(r.inputs.get("version") or "")
+    if versions.in_extended_support(version, plan.today):
+        return [
+            Item(
+                f"EKS control plane ({version}: extended support)",
+                1,
+                "cluster",
+                plan.prices.eks_control_plane_extended,
+                "eksControlPlaneExtended",
+            )
+        ]
     return [
         Item("EKS control plane", 1, "cluster", plan.prices.eks_control_plane, "eksControlPlane")
     ]

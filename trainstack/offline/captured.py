@@ -50,6 +50,10 @@ class OfflinePlan:
     outputs: dict
     secret_outputs: set[str] = field(default_factory=set)
     stack_urn: str = ""
+    # What the plugins of remote components would create inside them, as the fakes answer it
+    # (fakes/eks.py: a ManagedNodeGroup's node group, its inputs after the component's
+    # transforms). Not in `resources`: the program does not register them, so no rule reads them.
+    plugin_resources: list[Captured] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[Captured]:
         return [r for r in self.resources if r.type == type_]

@@ -44,6 +44,7 @@ class _OfflineMocks(sdk_mocks.Mocks):
         self.az_names = list(az_names) if az_names else [f"{self.region}{c}" for c in "abcd"]
         self.monitor: OfflineMonitor | None = None
         self.captured: list[Captured] = []
+        self.plugin_resources: list[Captured] = []  # what remote components' plugins create
         self._lock = threading.Lock()
         self.clusters: dict[str, eks.ClusterFacts] = {}  # eks:index:Cluster URN -> facts for calls
 
@@ -89,9 +90,11 @@ class _OfflineMocks(sdk_mocks.Mocks):
                 self.clusters[urn] = facts
             return outputs
         if args.typ == "eks:index:ManagedNodeGroup":
-            ref = eks.managed_node_group(
-                self.monitor, urn, args.name, inputs, self.region, self.clusters
+            ref, child = eks.managed_node_group(
+                self.monitor, urn, args.name, inputs, self.region, self.clusters, args.transforms
             )
+            with self._lock:
+                self.plugin_resources.append(child)
             return {"nodeGroup": ref}
         # Other remote components (helm v4 Chart, yaml/v2, kustomize/v2, awsx ...): no outputs.
         # Never echo inputs (trap 4 above).
@@ -165,6 +168,7 @@ def run_program(
             outputs=outputs,
             secret_outputs=secret_outputs,
             stack_urn=monitor.stack_urn or "",
+            plugin_resources=list(mocks.plugin_resources),
         )
     finally:
         _close_loop(loop)

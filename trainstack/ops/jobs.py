@@ -44,14 +44,45 @@ def events_for(events: list, names: set[str]) -> list:
     return sorted(mine, key=when)
 
 
-def diagnose(pods: list, events: list, log_tail: str, namespace: str) -> list:
-    """The shared classifier, over the API's JSON forms of pods and events."""
+def diagnose(
+    pods: list, events: list, log_tail: str, namespace: str, nodes: list | None = None
+) -> list:
+    """The shared classifier, over the API's JSON forms of pods, events and the pods' nodes
+    (None: not read)."""
     return classifier.classify(
         [kube.to_dict(p) for p in pods],
         [kube.to_dict(e) for e in events],
         log_tail,
         namespace=namespace,
+        nodes=None if nodes is None else [kube.to_dict(n) for n in nodes],
     )
+
+
+def read_nodes(core, pods: list) -> tuple[list | None, list]:
+    """The pods' nodes that still exist (a replaced node is gone: 404) and the events about
+    them, which the API server keeps in the default namespace; (None, []) when nodes may not be
+    read."""
+    from kubernetes.client.rest import ApiException
+
+    names = sorted({p.spec.node_name for p in pods if p.spec and p.spec.node_name})
+    nodes = []
+    for name in names:
+        try:
+            nodes.append(core.read_node(name))
+        except ApiException as err:
+            if err.status in (401, 403):
+                return None, []
+            if err.status != 404:
+                raise
+    if not names:
+        return nodes, []
+    try:
+        listed = core.list_namespaced_event("default", field_selector="involvedObject.kind=Node")
+    except ApiException as err:
+        if err.status not in (401, 403, 404):
+            raise
+        return nodes, []
+    return nodes, [e for e in listed.items if e.involved_object and e.involved_object.name in names]
 
 
 def get_job(api_client, name: str, namespace: str) -> dict[str, Any]:
@@ -164,7 +195,11 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
         final = kind.final_message(job)
         if final:
             tail.append(final)
-        causes = diagnose(view.pods, view.events, "\n".join(tail), namespace)
+        from kubernetes import client
+
+        # A node that failed under a pod (a GPU XID, a lost network) is the cause to name.
+        nodes, node_events = read_nodes(client.CoreV1Api(api_client), view.pods)
+        causes = diagnose(view.pods, view.events + node_events, "\n".join(tail), namespace, nodes)
     print(
         kind.format_status(
             job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress

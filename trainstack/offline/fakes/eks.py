@@ -3,7 +3,8 @@
 
 A remote component is one registration with no children here, so the resources its plugin would
 create (the ``aws:eks/cluster:Cluster``, the node group) are registered as fakes in the monitor and
-answered as references to them (docs/offline-testing.md, trap 1).
+answered as references to them (docs/offline-testing.md, trap 1). The component's transforms run
+on the node group's inputs, as the engine runs them on a packaged component's children.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import base64
 import json
 from typing import Any
 
+from ..captured import Captured
 from ..monitor import OfflineMonitor
+from ..sdk import pulumi
 from .values import ACCOUNT_ID, as_list, fake_uuid, hex_digest
 
 # Facts of each eks:index:Cluster (by URN) that calls on it need: {"name": ..., "state": ...}.
@@ -147,6 +150,19 @@ def cluster_outputs(
     return outputs, {"name": cluster_name, "state": eks_state}
 
 
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def transformed(transforms: list, type_: str, name: str, props: dict) -> dict:
+    """``props`` after each transform of the parent (``ResourceOptions.transforms``), in order."""
+    for transform in transforms:
+        args = pulumi.ResourceTransformArgs(True, type_, name, props, pulumi.ResourceOptions())
+        result = transform(args)
+        if result is not None:
+            props = dict(result.props)
+    return props
+
+
 def managed_node_group(
     monitor: OfflineMonitor,
     urn: str,
@@ -154,8 +170,10 @@ def managed_node_group(
     inputs: dict,
     region: str,
     clusters: dict[str, ClusterFacts],
-) -> dict:
-    """Reference to the fake node group (``aws:eks/nodeGroup:NodeGroup``) of a ManagedNodeGroup."""
+    transforms: list | None = None,
+) -> tuple[dict, Captured]:
+    """Reference to the fake node group (``aws:eks/nodeGroup:NodeGroup``) of a ManagedNodeGroup,
+    and the node group as the plugin would register it (its inputs after the transforms)."""
     cluster = inputs.get("cluster")
     cluster_name = inputs.get("clusterName")
     if not cluster_name:
@@ -171,12 +189,10 @@ def managed_node_group(
     ng_name = inputs.get("nodeGroupName") or name
     role_arn = inputs.get("nodeRoleArn") or monitor.state_of(inputs.get("nodeRole")).get("arn")
     scaling = inputs.get("scalingConfig") or {"desiredSize": 2, "minSize": 1, "maxSize": 2}
-    state = {
+    child = f"{name}-managedNodeGroup"
+    props = {
         "clusterName": cluster_name,
         "nodeGroupName": ng_name,
-        "arn": (
-            f"arn:aws:eks:{region}:{ACCOUNT_ID}:nodegroup/{cluster_name}/{ng_name}/{fake_uuid(urn)}"
-        ),
         "nodeRoleArn": role_arn or "",
         "scalingConfig": scaling,
         "instanceTypes": inputs.get("instanceTypes") or ["t3.medium"],
@@ -185,13 +201,22 @@ def managed_node_group(
         "labels": inputs.get("labels") or {},
         "taints": inputs.get("taints") or [],
         "subnetIds": inputs.get("subnetIds") or [],
-        "status": "ACTIVE",
         "version": inputs.get("version") or "1.34",
     }
-    return monitor.register_fake(
-        urn,
-        "aws:eks/nodeGroup:NodeGroup",
-        f"{name}-managedNodeGroup",
-        f"{cluster_name}:{ng_name}",
-        state,
+    props = transformed(transforms or [], NODE_GROUP, child, props)
+    arn = f"arn:aws:eks:{region}:{ACCOUNT_ID}:nodegroup/{cluster_name}/{ng_name}/{fake_uuid(urn)}"
+    state = {**props, "arn": arn, "status": "ACTIVE"}
+    id_ = f"{cluster_name}:{ng_name}"
+    ref = monitor.register_fake(urn, NODE_GROUP, child, id_, state)
+    captured = Captured(
+        type=NODE_GROUP,
+        name=child,
+        urn=ref["urn"],
+        parent=urn,
+        provider=None,
+        custom=True,
+        inputs=props,
+        id=id_,
+        state=state,
     )
+    return ref, captured

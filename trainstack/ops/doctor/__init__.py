@@ -1,11 +1,11 @@
 """`trainstack doctor`: is a deployed cluster able to run training jobs?
 
 Two layers. The checks are pure functions over what AWS returns (describe_* dicts: aws_checks.py)
-and over Kubernetes client models (V1Node and V1CustomResourceDefinition: node_checks.py;
-V1Deployment and V1DaemonSet: workloads.py), so tests build real objects and no check needs a
-cluster. A thin fetch layer (`aws_results`, `k8s.fetch_objects`) calls the APIs and turns
-transport errors into failed checks. results.py holds the check's outcome and the report;
-command.py the command.
+and over Kubernetes client models (V1Node and V1CustomResourceDefinition: node_checks.py; the
+nodes' conditions: node_health.py; V1Deployment and V1DaemonSet: workloads.py), so tests build
+real objects and no check needs a cluster. A thin fetch layer (`aws_results`,
+`k8s.fetch_objects`) calls the APIs and turns transport errors into failed checks. results.py
+holds the check's outcome and the report; command.py the command.
 """
 
 from .aws_checks import (
@@ -21,6 +21,7 @@ from .aws_checks import (
 from .command import run
 from .k8s import ClusterObjects, fetch_objects, forbidden, kube_results, kubernetes_results
 from .node_checks import REQUIRED_CRDS, check_crds, check_efa_nodes, check_gpu_nodes
+from .node_health import check_node_health
 from .results import FAIL, MARKS, OK, WARN, DoctorError, Result, exit_code, ok, render
 from .workloads import COMPONENTS, Component, check_component, check_components, find_workload
 
@@ -44,6 +45,7 @@ __all__ = [
     "check_gpu_nodes",
     "check_interruption_queue",
     "check_interruption_rules",
+    "check_node_health",
     "check_nodegroups",
     "detail_types",
     "exit_code",

@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import kube
 from .node_checks import check_crds, check_efa_nodes, check_gpu_nodes
+from .node_health import check_node_health
 from .results import FAIL, Result
 from .workloads import COMPONENTS, check_components
 
@@ -27,6 +28,7 @@ def kube_results(objs: ClusterObjects) -> list[Result]:
     return [
         check_gpu_nodes(objs.nodes),
         check_efa_nodes(objs.nodes),
+        *check_node_health(objs.nodes),
         check_crds(objs.crds),
         *check_components(objs.deployments, objs.daemonsets, objs.nodes),
     ]
