@@ -50,6 +50,8 @@ class NotificationsArgs:
     vpc_cidr: str
     # The VPC CIDR to keep out of HTTPS egress; None when interface endpoints live in it.
     https_except_vpc: str | None
+    # The fleet figures and idle-GPU alarm (jobwatch/fleet.py); None: the watcher runs neither.
+    fleet: manifests.FleetEnv | None = None
     # The jobs namespace and the Pod Identity agent must exist first.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -178,6 +180,9 @@ class Notifications(pulumi.ComponentResource):
         )
         role_m = rc.render_role(contract, ns, manifests.LABELS)
         binding = rc.render_role_binding(contract, ns, manifests.LABELS)
+        # Nodes are cluster-scoped: the fleet figures' read is a ClusterRole of its own.
+        cluster_role = manifests.render_cluster_role(ns)
+        cluster_binding = manifests.render_cluster_role_binding(ns)
         made[rc.rbac_need(contract.name)] = [
             k8s.rbac.v1.Role(
                 f"{name}-watcher", metadata=role_m["metadata"], rules=role_m["rules"], opts=k8s_opts
@@ -187,6 +192,19 @@ class Notifications(pulumi.ComponentResource):
                 metadata=binding["metadata"],
                 role_ref=binding["roleRef"],
                 subjects=binding["subjects"],
+                opts=k8s_opts,
+            ),
+            k8s.rbac.v1.ClusterRole(
+                f"{name}-watcher-nodes",
+                metadata=cluster_role["metadata"],
+                rules=cluster_role["rules"],
+                opts=k8s_opts,
+            ),
+            k8s.rbac.v1.ClusterRoleBinding(
+                f"{name}-watcher-nodes",
+                metadata=cluster_binding["metadata"],
+                role_ref=cluster_binding["roleRef"],
+                subjects=cluster_binding["subjects"],
                 opts=k8s_opts,
             ),
         ]
@@ -204,7 +222,7 @@ class Notifications(pulumi.ComponentResource):
         )
         deployment = pulumi.Output.all(args.image, topic_arn, association.id).apply(
             lambda a: manifests.render_deployment(
-                ns, a[0], a[1], args.system_label, a[2], args.config.alarms
+                ns, a[0], a[1], args.system_label, a[2], args.config.alarms, args.fleet
             )
         )
         k8s.apps.v1.Deployment(

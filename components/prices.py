@@ -36,6 +36,7 @@ class _RegionPrices(_Model):
     gp3_gb_month: float = Field(ge=0)
     public_ipv4_hour: float = Field(ge=0)
     nlb_hour: float = Field(ge=0)
+    cloudwatch_dashboard_month: float = Field(ge=0)
     # "PERSISTENT_2/125": per GB-month; "SCRATCH_2": no throughput tier.
     fsx_lustre_gb_month: dict[str, float]
     instances: dict[str, float]
@@ -80,6 +81,7 @@ class PriceTable:
     instances: dict[str, float]
     public_ipv4: float = 0.0
     nlb: float = 0.0
+    cloudwatch_dashboard: float = 0.0  # per dashboard-hour (the file's per month / hours)
     fsx_lustre_gib: dict[str, float] = field(default_factory=dict)  # per GiB-hour
     # The file's `sources` by row key (camelCase, as in the file): url, read, note.
     sources: dict[str, Source] = field(default_factory=dict)
@@ -167,6 +169,7 @@ def load_prices(region: str, path: Path = PRICES_FILE) -> PriceTable:
         instances=dict(r.instances),
         public_ipv4=r.public_ipv4_hour,
         nlb=r.nlb_hour,
+        cloudwatch_dashboard=r.cloudwatch_dashboard_month * per_hour,
         fsx_lustre_gib={k: v * per_hour for k, v in r.fsx_lustre_gb_month.items()},
         sources=dict(data.sources),
     )

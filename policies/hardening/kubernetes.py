@@ -35,6 +35,9 @@ _NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _SERVICE = "kubernetes:core/v1:Service"
 _ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 _BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+# The job watcher's node read (components/jobwatch_manifests.py): cluster-scoped RBAC.
+_CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+_CLUSTER_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
 _SECRET = "kubernetes:core/v1:Secret"
 _CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 _PV = "kubernetes:core/v1:PersistentVolume"
@@ -196,6 +199,50 @@ KUBERNETES: list[Guarded | Unguarded] = [
     ],
     Guarded(_ROLE, "rules[*].resourceNames", REMOVE, "rbac-writes-by-name"),
     Guarded(_ROLE, "rules[*]", DELETE_ANY, "rbac-writes-by-name"),
+    # A ClusterRole reaches every namespace: the same rules guard it (it names no objects, so
+    # there is no resourceNames to drop).
+    *[
+        Guarded(_CLUSTER_ROLE, f"rules[*].{key}", set_to(["*"]), "rbac-no-wildcards")
+        for key in ("apiGroups", "resources", "verbs")
+    ],
+    Guarded(
+        _CLUSTER_ROLE,
+        "rules",
+        appended("read secrets", _rbac_rule("", "secrets", "get", "list", "watch")),
+        "rbac-no-secret-access",
+    ),
+    *[
+        Guarded(_CLUSTER_ROLE, "rules", appended(label, rule), "rbac-no-escalation-paths")
+        for label, rule in _ESCALATIONS.items()
+    ],
+    Guarded(_CLUSTER_ROLE, "rules[*]", DELETE_ANY, "rbac-writes-by-name"),
+    Guarded(
+        _CLUSTER_BINDING,
+        "roleRef",
+        set_to(
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            }
+        ),
+        "rbac-bindings-scoped",
+    ),
+    Guarded(
+        _CLUSTER_BINDING,
+        "subjects",
+        appended(
+            "bind every authenticated user",
+            {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Group",
+                "name": "system:authenticated",
+            },
+        ),
+        "rbac-bindings-scoped",
+    ),
+    Guarded(_CLUSTER_BINDING, "subjects[*].name", set_to("default"), "rbac-bindings-scoped"),
+    Guarded(_CLUSTER_BINDING, "subjects[*].namespace", REMOVE, "rbac-bindings-scoped"),
     Guarded(
         _BINDING,
         "roleRef",

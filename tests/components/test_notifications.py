@@ -215,8 +215,13 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     watcher = json.loads(
         inputs(result, "aws:iam/rolePolicy:RolePolicy", f"{NOTIFY}-watcher")["policy"]
     )
-    assert watcher == render_watcher_policy(WATCHER_ACCESS, TOPIC, KEY)
-    assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY}
+    assert watcher == render_watcher_policy((*WATCHER_ACCESS, *manifests.FLEET_ACCESS), TOPIC, KEY)
+    # Its ARNs are the topic's and key's; "*" only for CloudWatch, whose actions take no ARN.
+    assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY, "*"}
+    assert {a for s in watcher["Statement"] if s["Resource"] == "*" for a in s["Action"]} == {
+        "cloudwatch:PutMetricData",
+        "cloudwatch:GetMetricData",
+    }
     deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "JOBWATCH_TOPIC_ARN", "value": TOPIC} in env

@@ -63,8 +63,11 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
         # the training operator's hardened init-container template
         + ["ConfigMap"] * cfg.addons.training_operator.enabled
         + ["StorageClass"] * len(storage.needed_classes(cfg.volumes))
-        # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment
+        # the job watcher (jobwatch_manifests.py): its identity, record, egress and Deployment,
+        # and its read of the nodes (a ClusterRole and its binding)
         + ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "NetworkPolicy", "Deployment"]
+        * (cfg.notifications.enabled and cfg.notifications.training_jobs)
+        + ["ClusterRole", "ClusterRoleBinding"]
         * (cfg.notifications.enabled and cfg.notifications.training_jobs)
         # each served model (components/serving.py): its Deployment, Service and policy, and the
         # serving identity's ServiceAccount when one reads its model from S3
@@ -459,7 +462,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.36/h idle ($261/month), $152.19/h with every pool at its ceiling" in summary
+    assert "$0.36/h idle ($264/month), $152.19/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 

@@ -19,7 +19,7 @@ from trainstack.offline.stack_config import load_stack_file
 # The list prices of prices.yaml (us-west-2), restated so the test checks the table too.
 HOURS = 730
 CONTROL_PLANE, NAT, IPV4, ENDPOINT_AZ, NLB = 0.10, 0.045, 0.005, 0.01, 0.0225
-KMS_KEY, GP3_GIB = 1.00 / HOURS, 0.08 / HOURS
+KMS_KEY, GP3_GIB, DASHBOARD = 1.00 / HOURS, 0.08 / HOURS, 3.00 / HOURS
 FSX_P2_125_GIB = 0.145 / HOURS
 M6I_LARGE, M6I_XLARGE = 0.096, 0.192
 
@@ -53,6 +53,7 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
         + 15 * ENDPOINT_AZ
         + 1200 * FSX_P2_125_GIB
         + 5 * KMS_KEY
+        + DASHBOARD  # the stack's CloudWatch dashboard
         + 2 * M6I_XLARGE  # system group at its desired size, 50 GiB root disks
         + 2 * 50 * GP3_GIB
     )
@@ -63,12 +64,12 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
 def test_dev_idles_at_its_resources_priced_one_by_one():
     report = priced("dev")
     expected = (
-        CONTROL_PLANE + NAT + IPV4 + 3 * KMS_KEY + 2 * M6I_LARGE + 2 * 50 * GP3_GIB
+        CONTROL_PLANE + NAT + IPV4 + 3 * KMS_KEY + DASHBOARD + 2 * M6I_LARGE + 2 * 50 * GP3_GIB
     )  # single NAT, no endpoints, EFS billed by bytes stored
     assert report.idle_hourly == pytest.approx(expected)
     # README and docs/deploying.md quote this figure.
     assert round(report.idle_hourly, 2) == 0.36
-    assert round(report.monthly(report.idle_hourly)) == 261
+    assert round(report.monthly(report.idle_hourly)) == 264
     efs = report.unpriced_of("usage")
     assert any(u.type == "aws:efs/fileSystem:FileSystem" for u in efs)
 
@@ -297,7 +298,7 @@ def test_json_lists_every_unpriced_type_with_its_reason(capsys):
 
 def test_plan_summary_itemises_idle_and_lists_the_unpriced():
     summary = plan_report.summary(support.plan("efa"))
-    assert "$1.04/h idle ($759/month)" in summary
+    assert "$1.04/h idle ($762/month)" in summary
     assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in summary
     assert "Unpriced, billed by use" in summary and "aws:sns/topic:Topic" in summary
 
