@@ -116,7 +116,9 @@ def svg(dash: dict[str, Any]) -> str:
         parts.append(
             f'<rect x="{x}" y="{y}" width="{wd}" height="{ht}" fill="white" stroke="#888"/>'
         )
-        shown = what[:1] if w["type"] == "text" else [title, *what[:3]]
+        # The series a reader sees: metric math's inputs are hidden on the console too.
+        visible = [x for x in what[1:] if "(hidden" not in x]
+        shown = what[:1] if w["type"] == "text" else [title, what[0], *visible[:2]]
         for i, line in enumerate(shown):
             cut = wd // 7
             text = line if len(line) <= cut else line[: cut - 1] + "…"

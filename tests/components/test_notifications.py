@@ -23,10 +23,12 @@ from components.notification_policies import (
     render_topic_policy,
     render_watcher_policy,
 )
+from jobwatch import fleet
 from jobwatch.alarms import Settings
 from jobwatch.progress import HungRule
 from jobwatch.restart_loop import LoopRule
 from policies import check_plan
+from trainstack.cost import load_prices
 from trainstack.offline import plan_report, schemas
 
 PROJECT = "trainstack-efa-trainer"
@@ -123,6 +125,15 @@ def test_the_watchers_objects_validate_and_its_role_only_reads():
     )
     for obj in objs:
         assert schemas.validate_object(obj, "1.34") == [], obj["kind"]
+    # Its one cluster-scoped grant: reading nodes, for the fleet figures.
+    cluster_role = next(o for o in objs if o["kind"] == "ClusterRole")
+    assert cluster_role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}
+    ]
+    binding = next(o for o in objs if o["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": manifests.NAME, "namespace": "training"}
+    ]
     role = next(o for o in objs if o["kind"] == "Role")
     for rule in role["rules"]:
         writes = set(rule["verbs"]) - {"get", "list", "watch"}
@@ -171,6 +182,17 @@ def stack(notifications: dict, image: bool = True) -> dict:
             {"enabled": True, "alarms": {"restartLoopWindowMinutes": "hourly"}},
             True,
             "trainstack:notifications.alarms.restartLoopWindowMinutes = 'hourly'",
+        ),
+        (
+            {"enabled": True, "alarms": {"idleGpuPercent": 0}},
+            True,
+            "trainstack:notifications.alarms.idleGpuPercent = 0: Input should be greater than 0",
+        ),
+        (
+            {"enabled": True, "alarms": {"idleGpuMinutes": 5}},
+            True,
+            "trainstack:notifications.alarms.idleGpuMinutes = 5: Input should be greater than or "
+            "equal to 10",
         ),
     ],
 )
@@ -230,6 +252,14 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     assert Settings.from_env(alarm_env) == Settings(
         HungRule(factor=10, floor_s=1200), LoopRule(count=3, window_s=3600)
     )
+    # The fleet figures: this cluster, its pools, and the instance rows of the price table
+    # `trainstack cost` reads, for the stack's region.
+    fleet_settings = fleet.Settings.from_env(alarm_env)
+    assert fleet_settings.cluster == result.config.cluster.name
+    assert fleet_settings.pools == manifests.fleet_pools(result.config)
+    prices = load_prices(result.config.region)
+    assert dict(fleet_settings.prices.instances) == prices.instances
+    assert fleet_settings.prices.date == prices.date
     assert result.plan.outputs["notificationsTopic"] == TOPIC
     assert (
         result.plan.outputs["notificationsBuildRule"]

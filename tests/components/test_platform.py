@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support import inputs, plan, state
 
-from components import storage
+from components import dashboard_body, dashboard_check, storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
 from components.job_contracts import ROLES
@@ -37,6 +37,12 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     result = plan(stack)
     assert result.schema_errors == {}
     assert result.unchecked == []
+    # The stack's dashboard, as dashboard_body.py builds it, every query naming a published
+    # metric (tests/components/test_dashboard.py checks the checker).
+    (dashboard,) = result.plan.of_type("aws:cloudwatch/dashboard:Dashboard")
+    planned = json.loads(dashboard.inputs["dashboardBody"])
+    assert planned == dashboard_body.body(dashboard_body.spec_of(result.config))
+    assert dashboard_check.problems(planned) == []
     kinds = sorted(m["kind"] for m in result.manifests)
     cfg = result.config
     pools, jobs = cfg.node_pools, cfg.training_jobs
