@@ -115,7 +115,7 @@ class Prices:
     def of(self, instance_type: str) -> float | None:
         return self.instances.get(instance_type)
 
-    def describe(self, instance_type: str) -> str:
+    def describe(self, instance_type: str, spot: bool = False) -> str:
         price = self.of(instance_type)
         if price is None:
             return (
@@ -123,7 +123,8 @@ class Prices:
                 f"{f' ({self.region})' if self.region else ''}: add its row to "
                 "components/prices.yaml"
             )
-        return f"${price:.2f}/h (on-demand list price of {self.date}; spot costs less)"
+        upper = "; a spot node costs less" if spot else ""
+        return f"${price:.2f}/h (on-demand list price of {self.date}{upper})"
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,9 @@ def _datum(name: str, value: float, dims: Mapping[str, str], unit: str, at: floa
     }
 
 
-def datums(fig: Figures, idle_gpu_nodes: int, cluster: str, at: float) -> list[dict]:
-    """PutMetricData's MetricData for one poll (at most a few dozen: one call carries 1000)."""
+def datums(fig: Figures, idle_gpu_nodes: int | None, cluster: str, at: float) -> list[dict]:
+    """PutMetricData's MetricData for one poll (at most a few dozen: one call carries 1000);
+    no IdleGpuNodes when the idle rule could not run (`None`)."""
     c = {"ClusterName": cluster}
     out = [
         _datum(NODES, n, {**c, "Pool": pool, "CapacityType": cap}, "Count", at)
@@ -210,7 +212,8 @@ def datums(fig: Figures, idle_gpu_nodes: int, cluster: str, at: float) -> list[d
         _datum(DOLLARS_PER_HOUR, usd, {**c, "Pool": pool}, "None", at)
         for pool, usd in sorted(fig.dollars_by_pool.items())
     ]
-    out.append(_datum(IDLE_GPU_NODES, idle_gpu_nodes, c, "Count", at))
+    if idle_gpu_nodes is not None:
+        out.append(_datum(IDLE_GPU_NODES, idle_gpu_nodes, c, "Count", at))
     return out
 
 
@@ -232,7 +235,12 @@ class FleetMonitor:
     def poll(self) -> Figures:
         nodes = [read_node(n) for n in self.list_nodes()]
         now = self.clock()
-        idle = self.idle.poll(nodes, now) if self.idle is not None else 0
+        idle = None
+        if self.idle is not None:
+            try:
+                idle = self.idle.poll(nodes, now)
+            except Exception:  # CloudWatch or a publish failed: the figures still go out
+                log.exception("fleet: the idle-GPU check failed")
         fig = figures(nodes, self.settings)
         if fig.unpriced:
             log.warning("no price for %s: left out of DollarsPerHour", ", ".join(fig.unpriced))

@@ -183,7 +183,7 @@ def message(idle: IdleNode, rule: IdleRule, prices: Prices, cluster: str, namesp
         "",
         f"Node: pool {n.pool} ({kind}), {n.instance_type}, {n.capacity_type}, instance "
         f"{n.instance_id or 'unknown'}.",
-        f"Cost: {prices.describe(n.instance_type)}.",
+        f"Cost: {prices.describe(n.instance_type, spot=n.capacity_type == 'spot')}.",
     ]
     if idle.pods:
         lines.append(f"Pods on it in namespace {namespace}: {', '.join(idle.pods)}.")
@@ -238,14 +238,15 @@ class IdleAlarm:
         gpu = [n for n in nodes if n.gpu and n.instance_id]
         start = now - self.rule.window_s - 2 * self.rule.max_gap_s
         series = read_utilization(self.cloudwatch, self.cluster, gpu, start, now) if gpu else {}
-        idle = 0
+        idle, busy = 0, set()
         for n in gpu:
             verdict = judge(series.get(n.name, []), now, self.rule)
             if verdict.idle:
                 idle += 1
                 self.tell(IdleNode(n, verdict, now, tuple(self.pods_on(n.name))))
             elif verdict.busy:
-                self.sent.release(n.uid, None)  # re-armed: a later idle stretch is told
+                busy.add(n.uid)
+        self.sent.drop(KIND, busy)  # re-armed: a later idle stretch is told again
         self.sent.keep_only(KIND, {n.uid for n in nodes})
         return idle
 

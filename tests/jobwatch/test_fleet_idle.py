@@ -282,7 +282,28 @@ def test_a_karpenter_node_held_by_a_jobs_pod_names_the_pod_and_the_job_remedy():
         idle_gpu.IdleNode(n, v, NOW, ("llama-1b-worker-2",)), RULE, PRICES, CLUSTER, "training"
     )
     assert "pool small (a Karpenter NodePool), g5.xlarge, spot" in text
+    assert "$1.01/h (on-demand list price of 2026-06-17; a spot node costs less)" in text
     assert "Pods on it in namespace training: llama-1b-worker-2." in text
     assert "trainstack status <job> -n training" in text
     empty = idle_gpu.message(idle_gpu.IdleNode(n, v, NOW, ()), RULE, PRICES, CLUSTER, "training")
     assert "karpenter.nodePools.small.consolidateAfter" in empty
+
+
+def test_the_figures_go_out_when_the_idle_check_fails():
+    class Failing:
+        def poll(self, nodes, now):
+            raise RuntimeError("GetMetricData throttled")
+
+    class RecordingCloudWatch:
+        def __init__(self):
+            self.calls = []
+
+        def put_metric_data(self, **kwargs):
+            self.calls.append(kwargs)
+
+    cw = RecordingCloudWatch()
+    fleet.FleetMonitor(SETTINGS, lambda: NODES, cw, Failing(), clock=lambda: NOW).poll()
+    (call,) = cw.calls
+    names = {d["MetricName"] for d in call["MetricData"]}
+    # No IdleGpuNodes rather than a wrong 0; the rest as always.
+    assert names == {fleet.NODES, fleet.GPU_NODES, fleet.DOLLARS_PER_HOUR}
