@@ -4,23 +4,35 @@ pure functions returning the manifests the tests validate against the schemas.
 Its Role is read-only on what the classifier reads (PyTorchJobs, RayJobs, pods, their logs,
 events) in the jobs namespace, plus get/update of its own ConfigMap by name (the record of what
 was sent, jobwatch/sent.py), which the stack creates so no `create` is granted. Its ClusterRole
-reads what is not in a namespace: the Node objects of the jobs' pods and the events about nodes
-(the node monitoring agent's, which the API server keeps in the default namespace). It runs from the
-trainer image on the system nodes as one replica, replaced with Recreate so two watchers never
-run at once.
+reads what is not in a namespace: the Node objects (the fleet figures, jobwatch/fleet.py; the
+node conditions of the jobs' pods' nodes) and the events about nodes (the node monitoring agent's,
+which the API server keeps in the default namespace). It runs from the trainer image on the
+system nodes as one replica, replaced with Recreate so two watchers never run at once.
+
+Its AWS access: the notifications topic (notification_policies.WATCHER_ACCESS), and FLEET_ACCESS
+below: PutMetricData only into the fleet's own namespace (the `cloudwatch:namespace` condition
+key; CloudWatch user guide, "Using condition keys to limit access to CloudWatch namespaces"),
+and GetMetricData to read the GPU nodes' utilization. Neither action takes a resource ARN (the
+Service Authorization Reference lists none for them), so both name "*".
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch import alarms as watcher_alarms
+from jobwatch import fleet, idle_gpu
 
 from . import runtime_contract as rc
+from .config import PlatformConfig
 from .config.notifications import AlarmsConfig
 from .network_policy import render_contract
 from .notification_policies import WATCHER_ACCESS
 from .pod_spec import IDENTITY_ANNOTATION, harden_pod, render_service_account
+from .prices import instance_prices
 
 NAME = "jobwatch"
 CONFIGMAP = "jobwatch-state"
@@ -38,11 +50,51 @@ API_RULES = (
         "verbs": ["get", "update"],
     },
 )
+FLEET_ACCESS = (
+    rc.AwsAccess(
+        "PublishFleetMetrics",
+        ("cloudwatch:PutMetricData",),
+        ("*",),
+        {"StringEquals": {"cloudwatch:namespace": fleet.NAMESPACE}},
+    ),
+    rc.AwsAccess("ReadGpuUtilization", ("cloudwatch:GetMetricData",), ("*",)),
+)
 
 
-# Cluster-scoped reads, bound by a ClusterRole: the node conditions of the jobs' pods' nodes
-# (the GPU-fault alarm, jobwatch/node_faults.py, and the classifier's NODE_UNHEALTHY cause) and
-# the agent's events about nodes. Read-only, no watch: the alarms poll.
+@dataclass(frozen=True)
+class FleetEnv:
+    """What the fleet figures need from the stack: the cluster, its region, the capacity types
+    each pool may launch (fleet_pools) and the price table's instance rows for the region."""
+
+    cluster: str
+    region: str
+    pools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def env(self) -> list[dict[str, str]]:
+        date, rows = instance_prices(self.region)
+        prices = {"date": date, "region": self.region, "instances": rows}
+        pools = {p: {"capacityTypes": list(t)} for p, t in self.pools.items()}
+        return [
+            {"name": fleet.ENV_CLUSTER, "value": self.cluster},
+            {"name": fleet.ENV_REGION, "value": self.region},
+            {"name": fleet.ENV_PRICES, "value": json.dumps(prices, sort_keys=True)},
+            {"name": fleet.ENV_POOLS, "value": json.dumps(pools, sort_keys=True)},
+        ]
+
+
+def fleet_pools(cfg: PlatformConfig) -> dict[str, tuple[str, ...]]:
+    """Every pool (node groups, the system one too, and NodePools) -> the capacity types its
+    nodes may carry, in Karpenter's spelling (jobwatch/fleet.py capacity_type)."""
+    pools = {
+        name: (g.capacity_type.lower().replace("_", "-"),) for name, g in cfg.node_groups.items()
+    }
+    pools.update({name: tuple(p.capacity_types) for name, p in cfg.node_pools.items()})
+    return pools
+
+
+# Cluster-scoped reads, bound by a ClusterRole: every node (the fleet figures), the conditions
+# of the jobs' pods' nodes (the GPU-fault alarm, jobwatch/node_faults.py, and the classifier's
+# NODE_UNHEALTHY cause) and the agent's events about nodes. Read-only, no watch: they poll.
 CLUSTER_ROLE = f"trainstack-{NAME}"
 CLUSTER_RULES = (
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
@@ -51,8 +103,9 @@ CLUSTER_RULES = (
 
 
 def contract(vpc_cidr: str, https_except_vpc: str | None) -> rc.Contract:
-    """The watcher calls the Kubernetes API (watching jobs, pods and events; its record), SNS
-    over HTTPS with its Pod Identity role, and DNS; nothing calls it."""
+    """The watcher calls the Kubernetes API (watching jobs, pods and events; its record; the
+    nodes), SNS and CloudWatch over HTTPS with its Pod Identity role, and DNS; nothing calls
+    it."""
     return rc.Contract(
         name=NAME,
         workload="the job watcher",
@@ -60,7 +113,7 @@ def contract(vpc_cidr: str, https_except_vpc: str | None) -> rc.Contract:
         calls=(rc.dns(), rc.https_outside(https_except_vpc)),
         service_account=NAME,
         aws_identity=True,
-        aws_access=WATCHER_ACCESS,  # publish to the notifications topic
+        aws_access=(*WATCHER_ACCESS, *FLEET_ACCESS),  # the topic; the fleet's metrics
         api_rules=API_RULES,
         needs=(rc.configmap_need(CONFIGMAP),),
         vpc_cidr=vpc_cidr,
@@ -99,12 +152,15 @@ def render_cluster_role_binding(namespace: str) -> dict[str, Any]:
 
 
 def alarm_env(alarms: AlarmsConfig, node_repair: bool = True) -> list[dict[str, str]]:
-    """The alarms' settings as the watcher reads them (jobwatch/alarms.py Settings.from_env)."""
+    """The alarms' settings as the watcher reads them (jobwatch/alarms.py Settings.from_env,
+    idle_gpu.py IdleRule.from_env)."""
     values = {
         watcher_alarms.ENV_HUNG_FACTOR: alarms.hung_factor,
         watcher_alarms.ENV_HUNG_FLOOR_S: alarms.hung_floor_minutes * 60,
         watcher_alarms.ENV_LOOP_COUNT: alarms.restart_loop_count,
         watcher_alarms.ENV_LOOP_WINDOW_S: alarms.restart_loop_window_minutes * 60,
+        idle_gpu.ENV_PERCENT: alarms.idle_gpu_percent,
+        idle_gpu.ENV_WINDOW_S: alarms.idle_gpu_minutes * 60,
     }
     env = [{"name": k, "value": f"{v:g}"} for k, v in values.items()]
     # nodeHealth.autoRepair: the GPU-fault alarm says whether the node is being repaired.
@@ -119,9 +175,11 @@ def render_deployment(
     identity: str | None = None,
     alarms: AlarmsConfig | None = None,
     node_repair: bool = True,
+    fleet_env: FleetEnv | None = None,
 ) -> dict[str, Any]:
     """One replica; `identity`, its Pod Identity association's id, is annotated on the pod
-    template so a new association rolls the pod (credentials are injected at admission only)."""
+    template so a new association rolls the pod (credentials are injected at admission only).
+    Without `fleet_env` it publishes no fleet figures and runs no idle-GPU alarm."""
     container = {
         "name": NAME,
         "image": image,
@@ -131,6 +189,7 @@ def render_deployment(
             {"name": "JOBWATCH_TOPIC_ARN", "value": topic_arn},
             {"name": "JOBWATCH_CONFIGMAP", "value": CONFIGMAP},
             *alarm_env(alarms or AlarmsConfig(), node_repair),
+            *(fleet_env.env() if fleet_env else []),
         ],
         "resources": {
             "requests": {"cpu": "50m", "memory": "256Mi"},
@@ -171,6 +230,7 @@ def render_all(
     system_label: tuple[str, str],
     vpc_cidr: str,
     https_except_vpc: str | None = None,
+    fleet_env: FleetEnv | None = None,
 ) -> list[dict[str, Any]]:
     c = contract(vpc_cidr, https_except_vpc)
     return [
@@ -181,5 +241,5 @@ def render_all(
         render_cluster_role_binding(namespace),
         render_configmap(namespace),
         render_contract(c, namespace),
-        render_deployment(namespace, image, topic_arn, system_label),
+        render_deployment(namespace, image, topic_arn, system_label, fleet_env=fleet_env),
     ]

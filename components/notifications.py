@@ -50,6 +50,8 @@ class NotificationsArgs:
     vpc_cidr: str
     # The VPC CIDR to keep out of HTTPS egress; None when interface endpoints live in it.
     https_except_vpc: str | None
+    # The fleet figures and idle-GPU alarm (jobwatch/fleet.py); None: the watcher runs neither.
+    fleet: manifests.FleetEnv | None = None
     # The jobs namespace and the Pod Identity agent must exist first.
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
@@ -222,7 +224,14 @@ class Notifications(pulumi.ComponentResource):
         )
         deployment = pulumi.Output.all(args.image, topic_arn, association.id).apply(
             lambda a: manifests.render_deployment(
-                ns, a[0], a[1], args.system_label, a[2], args.config.alarms, args.node_repair
+                ns,
+                a[0],
+                a[1],
+                args.system_label,
+                a[2],
+                args.config.alarms,
+                args.node_repair,
+                args.fleet,
             )
         )
         k8s.apps.v1.Deployment(

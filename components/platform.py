@@ -8,10 +8,13 @@ from . import runtime_contract as rc
 from .artifacts import Artifacts, ArtifactsArgs
 from .cluster import Cluster, ClusterArgs
 from .config import PlatformConfig
+from .dashboard import Dashboard, DashboardArgs
+from .dashboard_body import spec_of
 from .engine_image import EngineImage, EngineImageArgs
 from .fsx import ArtifactsRef
 from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
+from .jobwatch_manifests import FleetEnv, fleet_pools
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .notifications import Notifications, NotificationsArgs
@@ -240,12 +243,19 @@ class Platform(pulumi.ComponentResource):
                     system_label=system_label,
                     vpc_cidr=str(cfg.network.cidr),
                     https_except_vpc=cfg.https_except_vpc(),
+                    fleet=FleetEnv(cfg.cluster.name, cfg.region, fleet_pools(cfg)),
                     depends_on=[self.workloads, self.cluster.pod_identity_agent],
                     tags=tags,
                     node_repair=cfg.node_health.auto_repair,
                 ),
                 child,
             )
+
+        # The dashboard (components/dashboard.py): GPU, EFA and the trainer's figures from the
+        # collector, so only with it; its fleet panels ($/h, nodes by pool) need the watcher above.
+        self.dashboard = None
+        if cfg.observability.enabled:
+            self.dashboard = Dashboard(f"{name}-dashboard", DashboardArgs(spec_of(cfg)), child)
 
         self.outputs = {
             "clusterName": self.cluster.cluster_name,
@@ -283,5 +293,6 @@ class Platform(pulumi.ComponentResource):
             "trainingJobs": sorted(cfg.training_jobs),
             "servingJobs": sorted(cfg.serving_jobs),
             "engineImage": self.engine.image if self.engine else None,
+            "dashboardName": self.dashboard.dashboard_name,
         }
         self.register_outputs(self.outputs)

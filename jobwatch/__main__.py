@@ -5,8 +5,10 @@ Configured by environment, which the Deployment sets:
   JOBWATCH_TOPIC_ARN   the SNS topic to publish to
   JOBWATCH_CONFIGMAP   the ConfigMap of what was sent (sent.py)
   JOBWATCH_HUNG_*, JOBWATCH_LOOP_*   optional: the alarms' rules (alarms.py)
+  JOBWATCH_CLUSTER, JOBWATCH_REGION, JOBWATCH_PRICES, JOBWATCH_POOLS, JOBWATCH_IDLE_GPU_*
+                       optional: the fleet figures and the idle-GPU alarm (fleet.py, idle_gpu.py)
 AWS credentials come from EKS Pod Identity (the SDK's container credential provider); the region
-is the topic's own, from its ARN.
+is the topic's own, from its ARN, and CloudWatch's the cluster's (JOBWATCH_REGION).
 """
 
 from __future__ import annotations
@@ -34,13 +36,17 @@ def main() -> int:
     import boto3
     from kubernetes import client, config
 
+    from . import fleet
     from .alarms import Alarms, Settings
+    from .idle_gpu import IdleRule
     from .notify import SnsPublisher
     from .sent import SentLog
     from .watcher import Watcher, run
 
     try:
         settings = Settings.from_os()
+        fleet_settings = fleet.settings_from_os()
+        idle_rule = IdleRule.from_os()
     except ValueError as err:
         print(f"jobwatch: {err}", file=sys.stderr)
         return 2
@@ -53,8 +59,34 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     watcher = Watcher(api, namespace, sent, SnsPublisher(topic, sns))
+    if fleet_settings is not None:
+        region = os.environ.get(fleet.ENV_REGION) or topic.split(":")[3]
+        cloudwatch = boto3.client("cloudwatch", region_name=region)
+        monitor = _fleet_monitor(watcher, fleet_settings, idle_rule, cloudwatch)
+        threading.Thread(target=monitor.follow, args=(stop,), name="fleet", daemon=True).start()
     run(watcher, stop, Alarms(watcher, settings))
     return 0
+
+
+def _fleet_monitor(watcher, settings, idle_rule, cloudwatch):
+    """The fleet figures and the idle-GPU alarm over the watcher's API client and record."""
+    from .fleet import FleetMonitor
+    from .idle_gpu import IdleAlarm
+
+    core, ns = watcher.core, watcher.namespace
+
+    def list_nodes() -> list[dict]:
+        return watcher._json(core.list_node()).get("items") or []
+
+    def pods_on(node: str) -> list[str]:
+        running = f"spec.nodeName={node},status.phase=Running"
+        return [p.metadata.name for p in core.list_namespaced_pod(ns, field_selector=running).items]
+
+    idle = IdleAlarm(
+        idle_rule, settings.cluster, ns, settings.prices, cloudwatch, watcher.sent,
+        watcher.publish, pods_on,
+    )  # fmt: skip
+    return FleetMonitor(settings, list_nodes, cloudwatch, idle)
 
 
 if __name__ == "__main__":

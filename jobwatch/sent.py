@@ -98,6 +98,19 @@ class SentLog:
 
         self._change(edit)
 
+    def drop(self, kind: str, uids: set[str]) -> None:
+        """Forget what was told about these objects of `kind` (one read, a write only when
+        one of them had an entry): the idle-GPU alarm re-arms the nodes it sees busy."""
+
+        def edit(data: dict) -> bool:
+            gone = [u for u in uids if str(data.get(u, "")).startswith(f"{kind}|")]
+            for u in gone:
+                del data[u]
+            return bool(gone)
+
+        if uids:
+            self._change(edit)
+
     def keep_only(self, kind: str, uids: set[str]) -> None:
         """Drop the entries of `kind`'s jobs that no longer exist (deleted while no one
         watched), so the record does not grow with every job ever run."""

@@ -20,7 +20,8 @@ HUNG_FACTOR = {"ge": 2, "le": 1000}
 
 
 class AlarmsConfig(_Model):
-    """The job watcher's alarms about running jobs (jobwatch/alarms.py)."""
+    """The job watcher's alarms about running jobs (jobwatch/alarms.py) and idle GPU nodes
+    (jobwatch/idle_gpu.py)."""
 
     # Hung: no step progress for hungFactor x the job's own time per progress line ...
     hung_factor: float = Field(default=10.0, **HUNG_FACTOR)
@@ -29,6 +30,11 @@ class AlarmsConfig(_Model):
     # A restart loop: restartLoopCount restarts within restartLoopWindowMinutes.
     restart_loop_count: int = Field(default=3, ge=2, le=100)
     restart_loop_window_minutes: float = Field(default=60.0, ge=5, le=7 * 24 * 60)
+    # Idle GPUs: a GPU node whose busiest GPU stays below idleGpuPercent utilization for
+    # idleGpuMinutes. The watcher looks every 5 minutes at per-minute samples, so less than 10
+    # minutes would mostly catch a job starting or saving a checkpoint.
+    idle_gpu_percent: float = Field(default=5.0, gt=0, le=100)
+    idle_gpu_minutes: float = Field(default=30.0, ge=10, le=24 * 60)
 
 
 class NotificationsConfig(_Model):
@@ -41,7 +47,7 @@ class NotificationsConfig(_Model):
     emails: list[Annotated[str, Field(pattern=EMAIL)]] = Field(default=[], max_length=20)
     image_builds: bool = True  # one message per finished image build
     training_jobs: bool = True  # the job watcher: success, failure, restart with the cause
-    alarms: AlarmsConfig = AlarmsConfig()  # the watcher's hung-job and restart-loop alarms
+    alarms: AlarmsConfig = AlarmsConfig()  # the watcher's hung-job, restart-loop, idle-GPU alarms
 
 
 def check_notifications(cfg: NotificationsConfig, image_enabled: bool) -> list[str]:

@@ -277,6 +277,11 @@ AWS: list[Guarded | Unguarded] = [
         "nodepool-expire-after",
     ),
     Unguarded(
+        "aws:cloudwatch/dashboard:Dashboard",
+        "a layout of graphs over metrics: it grants no access (reading it and its metrics is "
+        "the viewer's own IAM permission) and holds no data",
+    ),
+    Unguarded(
         "aws:ec2/placementGroup:PlacementGroup",
         "only packs EFA nodes close together (strategy cluster); it grants and exposes nothing",
     ),

@@ -10,6 +10,7 @@ from .entries import Guarded, Unguarded
 _OWN_COMPONENTS = (
     "trainstack:artifacts:Artifacts",
     "trainstack:cluster:Cluster",
+    "trainstack:dashboard:Dashboard",
     "trainstack:gpu:GpuPlugins",
     "trainstack:image:TrainerImage",
     "trainstack:jobs:TrainingJob",

@@ -162,7 +162,9 @@ def test_dev_pod_runs_under_the_service_account_it_is_given():
 def test_artifacts_disabled_declares_no_bucket_and_jobs_use_the_default_account():
     result = plan(**{"trainstack:artifacts": {"enabled": False}})
     assert NAME not in {b.name for b in result.plan.of_type("aws:s3/bucket:Bucket")}
-    assert not result.plan.of_type("kubernetes:core/v1:ServiceAccount")
+    # Only the job watcher's own account (notifications are on in dev): none for the jobs.
+    accounts = [a.name for a in result.plan.of_type("kubernetes:core/v1:ServiceAccount")]
+    assert accounts == ["trainstack-notifications-watcher"]
     job = next(m for m in result.manifests if m["kind"] == "PyTorchJob")
     worker = job["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]
     assert "serviceAccountName" not in worker["spec"]

@@ -23,10 +23,12 @@ from components.notification_policies import (
     render_topic_policy,
     render_watcher_policy,
 )
+from jobwatch import fleet
 from jobwatch.alarms import Settings
 from jobwatch.progress import HungRule
 from jobwatch.restart_loop import LoopRule
 from policies import check_plan
+from trainstack.cost import load_prices
 from trainstack.offline import plan_report, schemas
 
 PROJECT = "trainstack-efa-trainer"
@@ -123,6 +125,17 @@ def test_the_watchers_objects_validate_and_its_role_only_reads():
     )
     for obj in objs:
         assert schemas.validate_object(obj, "1.34") == [], obj["kind"]
+    # Its cluster-scoped grant: reading nodes (the fleet figures, node conditions) and the
+    # events about them (the node monitoring agent's), nothing else.
+    cluster_role = next(o for o in objs if o["kind"] == "ClusterRole")
+    assert cluster_role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+    ]
+    binding = next(o for o in objs if o["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": manifests.NAME, "namespace": "training"}
+    ]
     role = next(o for o in objs if o["kind"] == "Role")
     for rule in role["rules"]:
         writes = set(rule["verbs"]) - {"get", "list", "watch"}
@@ -172,6 +185,17 @@ def stack(notifications: dict, image: bool = True) -> dict:
             True,
             "trainstack:notifications.alarms.restartLoopWindowMinutes = 'hourly'",
         ),
+        (
+            {"enabled": True, "alarms": {"idleGpuPercent": 0}},
+            True,
+            "trainstack:notifications.alarms.idleGpuPercent = 0: Input should be greater than 0",
+        ),
+        (
+            {"enabled": True, "alarms": {"idleGpuMinutes": 5}},
+            True,
+            "trainstack:notifications.alarms.idleGpuMinutes = 5: Input should be greater than or "
+            "equal to 10",
+        ),
     ],
 )
 def test_config_errors_name_the_key(section, image, expected):
@@ -215,8 +239,13 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     watcher = json.loads(
         inputs(result, "aws:iam/rolePolicy:RolePolicy", f"{NOTIFY}-watcher")["policy"]
     )
-    assert watcher == render_watcher_policy(WATCHER_ACCESS, TOPIC, KEY)
-    assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY}
+    assert watcher == render_watcher_policy((*WATCHER_ACCESS, *manifests.FLEET_ACCESS), TOPIC, KEY)
+    # Its ARNs are the topic's and key's; "*" only for CloudWatch, whose actions take no ARN.
+    assert {s["Resource"] for s in watcher["Statement"]} == {TOPIC, KEY, "*"}
+    assert {a for s in watcher["Statement"] if s["Resource"] == "*" for a in s["Action"]} == {
+        "cloudwatch:PutMetricData",
+        "cloudwatch:GetMetricData",
+    }
     deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "JOBWATCH_TOPIC_ARN", "value": TOPIC} in env
@@ -225,6 +254,14 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     assert Settings.from_env(alarm_env) == Settings(
         HungRule(factor=10, floor_s=1200), LoopRule(count=3, window_s=3600)
     )
+    # The fleet figures: this cluster, its pools, and the instance rows of the price table
+    # `trainstack cost` reads, for the stack's region.
+    fleet_settings = fleet.Settings.from_env(alarm_env)
+    assert fleet_settings.cluster == result.config.cluster.name
+    assert fleet_settings.pools == manifests.fleet_pools(result.config)
+    prices = load_prices(result.config.region)
+    assert dict(fleet_settings.prices.instances) == prices.instances
+    assert fleet_settings.prices.date == prices.date
     assert result.plan.outputs["notificationsTopic"] == TOPIC
     assert (
         result.plan.outputs["notificationsBuildRule"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support import inputs, plan, state
 
-from components import storage
+from components import dashboard_body, dashboard_check, storage
 from components.cluster import access_policy_arn
 from components.config import ConfigError
 from components.job_contracts import ROLES
@@ -37,6 +37,12 @@ def test_example_stack_plans_and_every_kubernetes_object_validates(stack):
     result = plan(stack)
     assert result.schema_errors == {}
     assert result.unchecked == []
+    # The stack's dashboard, as dashboard_body.py builds it, every query naming a published
+    # metric (tests/components/test_dashboard.py checks the checker).
+    (dashboard,) = result.plan.of_type("aws:cloudwatch/dashboard:Dashboard")
+    planned = json.loads(dashboard.inputs["dashboardBody"])
+    assert planned == dashboard_body.body(dashboard_body.spec_of(result.config))
+    assert dashboard_check.problems(planned) == []
     kinds = sorted(m["kind"] for m in result.manifests)
     cfg = result.config
     pools, jobs = cfg.node_pools, cfg.training_jobs
@@ -158,12 +164,15 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
     # EventBridge may send for this stack's interruption rules only (not any rule anywhere).
     allow = next(s for s in policy["Statement"] if s["Effect"] == "Allow")
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
-    rule_arns = {r.state["arn"] for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")}
-    assert set(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_arns
-    patterns = [
-        json.loads(r.inputs["eventPattern"])
+    # (The notifications component has a rule of its own, for image builds, sent to its topic.)
+    rules = [
+        r
         for r in result.plan.of_type("aws:cloudwatch/eventRule:EventRule")
+        if "trainstack:karpenter:Karpenter$" in r.urn
     ]
+    rule_arns = {r.state["arn"] for r in rules}
+    assert set(allow["Condition"]["ArnEquals"]["aws:SourceArn"]) == rule_arns
+    patterns = [json.loads(r.inputs["eventPattern"]) for r in rules]
     detail_types = {p["detail-type"][0] for p in patterns}
     assert {
         "EC2 Spot Instance Interruption Warning",
@@ -171,7 +180,11 @@ def test_karpenter_gets_the_real_cluster_and_queue_names():
         "EC2 Instance State-change Notification",
         "AWS Health Event",
     } <= detail_types
-    targets = result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    targets = [
+        t
+        for t in result.plan.of_type("aws:cloudwatch/eventTarget:EventTarget")
+        if "trainstack:karpenter:Karpenter$" in t.urn
+    ]
     assert len(targets) == len(patterns)
     assert {t.inputs["arn"] for t in targets} == {queue["arn"]}
     chart = releases(result)["karpenter"]
@@ -447,16 +460,24 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
         resources[0]
     )
     assert sorted(p.name for p in (out / "manifests").iterdir()) == [
+        "clusterrole-trainstack-jobwatch.yaml",
+        "clusterrolebinding-trainstack-jobwatch.yaml",
         "configmap-kubeflow-training-operator-pytorch-init.yaml",
+        "configmap-training-jobwatch-state.yaml",
+        "deployment-training-jobwatch.yaml",
         "ec2nodeclass-large.yaml",
         "ec2nodeclass-small.yaml",
         "namespace-training.yaml",
         "networkpolicy-training-default-deny.yaml",
         "networkpolicy-training-job-llama-1b-pytorch.yaml",
+        "networkpolicy-training-jobwatch.yaml",
         "nodepool-large.yaml",
         "nodepool-small.yaml",
         "persistentvolumeclaim-training-checkpoints.yaml",
         "pytorchjob-training-llama-1b.yaml",
+        "role-training-jobwatch.yaml",
+        "rolebinding-training-jobwatch.yaml",
+        "serviceaccount-training-jobwatch.yaml",
         "serviceaccount-training-training.yaml",
         "storageclass-efs-sc.yaml",
     ]
@@ -476,7 +497,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.88/h idle ($643/month), $152.93/h with every pool at its ceiling" in summary
+    assert "$0.89/h idle ($647/month), $152.94/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 

@@ -214,7 +214,7 @@ def test_json_report(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["stack"] == "efa" and data["region"] == "us-west-2"
     assert data["prices"]["date"] and data["prices"]["source"]
-    assert data["idleHourly"] == pytest.approx(1.56, abs=0.005)  # test_idle_resources.py
+    assert data["idleHourly"] == pytest.approx(1.57, abs=0.005)  # test_idle_resources.py
     assert {p["name"] for p in data["pools"]} == {"system", "gpu-g5-efa", "efa"}
     assert data["ceilingHourly"] > data["idleHourly"]
 

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=PRICES_FILE,
         metavar="FILE",
         help="price table to use instead of the dated one shipped as "
-        f"trainstack/cost/{PRICES_FILE.name} (same YAML layout)",
+        f"components/{PRICES_FILE.name} (same YAML layout)",
     )
 
 

@@ -2,7 +2,7 @@
 
 The estimate prices the resources of the stack's offline plan (the program run under the mock
 engine, as `trainstack plan` does, no cloud) and its node groups and pools from the validated
-config, at the on-demand list prices in `trainstack/cost/prices.yaml`. It is an upper bound of the
+config, at the on-demand list prices in `components/prices.yaml`. It is an upper bound of the
 hourly bill, not a forecast:
 
 - idle: each plan resource that bills by the hour or by provisioned size (resources.py: the EKS
@@ -402,7 +402,7 @@ def estimate(
     stack: str | None = None,
     resources: Sequence[Resource] | None = None,
 ) -> CostReport:
-    """Price `cfg` with `prices` (default: trainstack/cost/prices.yaml for the stack's region).
+    """Price `cfg` with `prices` (default: components/prices.yaml for the stack's region).
 
     `resources` are the plan's (trainstack/offline): what they cost at idle comes from them
     (resources.py), the pools from `cfg`. Without them only the pools are priced, and a note

@@ -145,6 +145,16 @@ def _vpc_endpoint(r: Resource, plan: _Plan) -> Priced:
     ]
 
 
+def _dashboard(r: Resource, plan: _Plan) -> Priced:
+    return [
+        Item(
+            "CloudWatch dashboard", 1, "dashboard", plan.prices.cloudwatch_dashboard,
+            "cloudwatchDashboardMonth",
+        ),
+        Unpriced("usage", "the metrics its panels read, and the custom metrics it shows"),
+    ]  # fmt: skip
+
+
 def _kms_key(r: Resource, plan: _Plan) -> Priced:
     return [
         Item(f"KMS key ({r.name})", 1, "key", plan.prices.kms_key, "kmsKeyMonth"),
@@ -249,6 +259,7 @@ PRICERS: dict[str, Rule] = {
     "aws:ec2/eip:Eip": _eip,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
     "aws:kms/key:Key": _kms_key,
+    "aws:cloudwatch/dashboard:Dashboard": _dashboard,
     "aws:fsx/lustreFileSystem:LustreFileSystem": _lustre,
     "kubernetes:core/v1:PersistentVolumeClaim": _claim,
     "kubernetes:core/v1:Service": _service,
@@ -286,6 +297,7 @@ _ORDER = (
     "fsxLustreGbMonth",
     "gp3GbMonth",
     "kmsKeyMonth",
+    "cloudwatchDashboardMonth",
 )
 
 
