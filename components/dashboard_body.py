@@ -29,7 +29,6 @@ from trainer import cloudwatch_emf
 
 from . import metric_catalog as mc
 from .config import PlatformConfig
-from .jobwatch_manifests import fleet_pools
 
 START = "-PT6H"
 PERIOD_S = 300  # the fleet's poll (jobwatch/fleet.py POLL_S)
@@ -50,7 +49,7 @@ class Spec:
     cluster: str
     region: str
     namespace: str  # the jobs namespace
-    pools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # fleet_pools
+    pools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # capacity_types_by_pool
     jobs: tuple[Job, ...] = ()
     efa: bool = False
 
@@ -71,7 +70,12 @@ def spec_of(cfg: PlatformConfig) -> Spec:
         for name, j in sorted(cfg.training_jobs.items())
     )
     return Spec(
-        cfg.cluster.name, cfg.region, cfg.jobs_namespace, fleet_pools(cfg), jobs, cfg.efa_in_use
+        cfg.cluster.name,
+        cfg.region,
+        cfg.jobs_namespace,
+        cfg.capacity_types_by_pool(),
+        jobs,
+        cfg.efa_in_use,
     )
 
 

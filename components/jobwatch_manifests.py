@@ -27,7 +27,6 @@ from jobwatch import alarms as watcher_alarms
 from jobwatch import fleet, idle_gpu
 
 from . import runtime_contract as rc
-from .config import PlatformConfig
 from .config.notifications import AlarmsConfig
 from .network_policy import render_contract
 from .notification_policies import WATCHER_ACCESS
@@ -64,7 +63,8 @@ FLEET_ACCESS = (
 @dataclass(frozen=True)
 class FleetEnv:
     """What the fleet figures need from the stack: the cluster, its region, the capacity types
-    each pool may launch (fleet_pools) and the price table's instance rows for the region."""
+    each pool may launch (PlatformConfig.capacity_types_by_pool) and the price table's instance
+    rows for the region."""
 
     cluster: str
     region: str
@@ -80,16 +80,6 @@ class FleetEnv:
             {"name": fleet.ENV_PRICES, "value": json.dumps(prices, sort_keys=True)},
             {"name": fleet.ENV_POOLS, "value": json.dumps(pools, sort_keys=True)},
         ]
-
-
-def fleet_pools(cfg: PlatformConfig) -> dict[str, tuple[str, ...]]:
-    """Every pool (node groups, the system one too, and NodePools) -> the capacity types its
-    nodes may carry, in Karpenter's spelling (jobwatch/fleet.py capacity_type)."""
-    pools = {
-        name: (g.capacity_type.lower().replace("_", "-"),) for name, g in cfg.node_groups.items()
-    }
-    pools.update({name: tuple(p.capacity_types) for name, p in cfg.node_pools.items()})
-    return pools
 
 
 # Cluster-scoped reads, bound by a ClusterRole: every node (the fleet figures), the conditions

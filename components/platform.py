@@ -14,7 +14,7 @@ from .engine_image import EngineImage, EngineImageArgs
 from .fsx import ArtifactsRef
 from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
-from .jobwatch_manifests import FleetEnv, fleet_pools
+from .jobwatch_manifests import FleetEnv
 from .karpenter import Karpenter, KarpenterArgs
 from .network import Network, NetworkArgs
 from .notifications import Notifications, NotificationsArgs
@@ -243,7 +243,13 @@ class Platform(pulumi.ComponentResource):
                     system_label=system_label,
                     vpc_cidr=str(cfg.network.cidr),
                     https_except_vpc=cfg.https_except_vpc(),
-                    fleet=FleetEnv(cfg.cluster.name, cfg.region, fleet_pools(cfg)),
+                    # The fleet figures feed the dashboard and the idle-GPU alarm reads the
+                    # collector's GPU figures: both only with observability on.
+                    fleet=(
+                        FleetEnv(cfg.cluster.name, cfg.region, cfg.capacity_types_by_pool())
+                        if cfg.observability.enabled
+                        else None
+                    ),
                     depends_on=[self.workloads, self.cluster.pod_identity_agent],
                     tags=tags,
                     node_repair=cfg.node_health.auto_repair,

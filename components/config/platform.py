@@ -100,6 +100,17 @@ class PlatformConfig(_Model):
         AWS's APIs on VPC addresses (runtime_contract.https_outside)."""
         return None if self.network.interface_endpoints else str(self.network.cidr)
 
+    def capacity_types_by_pool(self) -> dict[str, tuple[str, ...]]:
+        """Every pool (node groups, the system one too, and NodePools) -> the capacity types its
+        nodes may carry, in Karpenter's spelling (on-demand, spot): what the job watcher's fleet
+        figures break nodes down by (jobwatch/fleet.py)."""
+        pools = {
+            name: (g.capacity_type.lower().replace("_", "-"),)
+            for name, g in self.node_groups.items()
+        }
+        pools.update({name: tuple(p.capacity_types) for name, p in self.node_pools.items()})
+        return pools
+
     def gpu_ceiling(self) -> int:
         """The most GPUs this stack can ever run: every group at maxSize, every pool at maxGpus."""
         return sum(f.max_gpus or 0 for f in self.pools().values())

@@ -258,7 +258,7 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     # `trainstack cost` reads, for the stack's region.
     fleet_settings = fleet.Settings.from_env(alarm_env)
     assert fleet_settings.cluster == result.config.cluster.name
-    assert fleet_settings.pools == manifests.fleet_pools(result.config)
+    assert fleet_settings.pools == result.config.capacity_types_by_pool()
     prices = load_prices(result.config.region)
     assert dict(fleet_settings.prices.instances) == prices.instances
     assert fleet_settings.prices.date == prices.date

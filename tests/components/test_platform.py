@@ -497,7 +497,7 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert "certificate-authority-data" not in (out / "resources.json").read_text()
     summary = plan_report.summary(result)
     assert "Maximum GPUs this stack can run: 72" in summary
-    assert "$0.89/h idle ($647/month), $152.94/h with every pool at its ceiling" in summary
+    assert "$0.89/h idle ($651/month), $152.94/h with every pool at its ceiling" in summary
     assert "What an offline plan cannot know" in summary
 
 

@@ -24,6 +24,7 @@ CONTROL_PLANE, NAT, IPV4, ENDPOINT_AZ, NLB = 0.10, 0.045, 0.005, 0.01, 0.0225
 # Both examples run Kubernetes 1.34, past its standard support since 2026-12-02.
 CONTROL_PLANE_EXTENDED = 0.60
 KMS_KEY, GP3_GIB, DASHBOARD = 1.00 / HOURS, 0.08 / HOURS, 3.00 / HOURS
+CUSTOM_METRIC = 0.30 / HOURS  # the job watcher's fleet figures, one per series
 FSX_P2_125_GIB = 0.145 / HOURS
 M6I_LARGE, M6I_XLARGE = 0.096, 0.192
 # The CloudWatch agent (observability.enabled): two system nodes and the cluster's own figures,
@@ -65,6 +66,9 @@ def test_efa_idles_at_its_resources_priced_one_by_one():
         + 2 * M6I_XLARGE  # system group at its desired size, 50 GiB root disks
         + 2 * 50 * GP3_GIB
         + COLLECTOR * OBSERVATION
+        # Nodes by pool and capacity type: system, gpu-g5-efa, the efa NodePool, 3 series; $/h
+        # in total and per pool, 4; GpuNodes and IdleGpuNodes, 2.
+        + 9 * CUSTOM_METRIC
     )
     assert report.idle_hourly == pytest.approx(expected)
     assert round(report.idle_hourly, 2) == 1.57
@@ -81,11 +85,14 @@ def test_dev_idles_at_its_resources_priced_one_by_one():
         + 2 * M6I_LARGE
         + 2 * 50 * GP3_GIB
         + COLLECTOR * OBSERVATION
+        # Nodes by pool and capacity type: system, gpu-g4dn (spot), gpu-g5, small (spot and
+        # on-demand), large, 6 series; $/h in total and per pool, 6; GpuNodes, IdleGpuNodes.
+        + 14 * CUSTOM_METRIC
     )  # single NAT, no endpoints, EFS billed by bytes stored
     assert report.idle_hourly == pytest.approx(expected)
     # README and docs/deploying.md quote this figure, docs/observability.md the collector's.
     assert round(report.idle_hourly, 2) == 0.89
-    assert round(report.monthly(report.idle_hourly)) == 647
+    assert round(report.monthly(report.idle_hourly)) == 651
     assert round(report.monthly(COLLECTOR * OBSERVATION), 2) == 17.27
     efs = report.unpriced_of("usage")
     assert any(u.type == "aws:efs/fileSystem:FileSystem" for u in efs)
@@ -316,7 +323,7 @@ def test_json_lists_every_unpriced_type_with_its_reason(capsys):
 
 def test_plan_summary_itemises_idle_and_lists_the_unpriced():
     summary = plan_report.summary(support.plan("efa"))
-    assert "$1.57/h idle ($1,145/month)" in summary
+    assert "$1.57/h idle ($1,147/month)" in summary
     assert "FSx Lustre PERSISTENT_2 125 MB/s/TiB" in summary
     assert "Unpriced, billed by use" in summary and "aws:sns/topic:Topic" in summary
 

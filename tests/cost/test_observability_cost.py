@@ -25,7 +25,11 @@ def test_idle_the_collector_costs_the_system_nodes_and_the_cluster():
     on, off = estimate(True), estimate(False)
     per_minute = 2 * obs.node_per_minute() + obs.cluster_per_minute()  # 2 m6i.large
     added = per_minute * HOUR * OBSERVATION
-    assert on.idle_hourly - off.idle_hourly == pytest.approx(added)
+    # With the collector the job watcher also publishes its fleet figures (the dashboard's $/h
+    # and nodes by pool), jobs or not: 14 custom metrics for the dev stack's five pools.
+    (fleet,) = lines(on.fixed, "customMetricMonth")
+    assert fleet.quantity == 14 and fleet.hourly == pytest.approx(14 * 0.30 / 730)
+    assert on.idle_hourly - off.idle_hourly == pytest.approx(added + fleet.hourly)
     # docs/observability.md quotes the dev stack's idle figure (zero GPU nodes).
     assert round(on.monthly(added), 2) == 17.27
     assert not lines([*off.fixed, *(i for p in off.pools for i in p.ceiling)], "customMetricMonth")

@@ -96,3 +96,23 @@ def trainer_series() -> TrainerSeries:
     sets = cloudwatch_emf.METRICS_BY_DIMENSIONS
     job, rank = cloudwatch_emf.DIMENSION_SETS
     return TrainerSeries(per_job=len(sets[job]), per_rank=len(sets[rank]))
+
+
+def fleet_series(pools: dict[str, tuple[str, ...]]) -> int:
+    """The custom metrics the job watcher keeps publishing while it runs (jobwatch/fleet.py), for
+    `pools`, each pool's capacity types (PlatformConfig.capacity_types_by_pool): one Nodes
+    series per pool and capacity type, DollarsPerHour in total and per pool, and the cluster's
+    GpuNodes and IdleGpuNodes."""
+    from jobwatch import fleet  # the dimension sets the watcher really sends
+
+    per_pool_and_type = sum(len(types) for types in pools.values())
+    count = 0
+    for sets in fleet.DIMENSION_SETS.values():
+        for dims in sets:
+            if "CapacityType" in dims:
+                count += per_pool_and_type
+            elif "Pool" in dims:
+                count += len(pools)
+            else:
+                count += 1
+    return count

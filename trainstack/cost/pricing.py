@@ -435,6 +435,19 @@ def estimate(
             ),
         )
 
+    if collector is not None and cfg.notifications.enabled and cfg.notifications.training_jobs:
+        # With the collector, the watcher publishes its fleet figures every 5 minutes, jobs or
+        # not: billed as custom metrics for as long as it runs.
+        fixed += (
+            Item(
+                "job watcher's fleet figures",
+                observability.fleet_series(cfg.capacity_types_by_pool()),
+                "custom metrics",
+                prices.custom_metric,
+                "customMetricMonth",
+            ),
+        )
+
     notes = []
     if resources is None:
         notes.append(
