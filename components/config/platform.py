@@ -34,6 +34,7 @@ from .pools import (
     check_node_group,
     check_node_pool,
 )
+from .queues import QueuePlan, QueuesConfig, check_job_queue, check_queues, plan_queues
 from .serving import ServingJobConfig, check_engine_credential, check_serving
 from .wandb_config import WandbConfig, WandbTarget, check_wandb, target
 from .workloads import (
@@ -63,6 +64,7 @@ class PlatformConfig(_Model):
     training_jobs: dict[str, TrainingJobConfig] = {}
     dev_pod: DevPodConfig = DevPodConfig()
     serving_jobs: dict[str, ServingJobConfig] = {}  # config/serving.py
+    queues: QueuesConfig = QueuesConfig()  # config/queues.py; with addons.kueue
     # The Docker Hub account ECR pulls the pinned vLLM image with (dockerHubToken its secret).
     docker_hub_user: str | None = None
     wandb: WandbConfig = WandbConfig()  # config/wandb_config.py; on with wandbApiKey
@@ -146,6 +148,21 @@ class PlatformConfig(_Model):
             **{n: p.facts(n) for n, p in self.node_pools.items()},
         }
 
+    def held_gpus(self) -> dict[str, int]:
+        """GPUs per pool that running servers hold (every replica, around the clock): Kueue does
+        not admit them (components/kueue.py says why), so they come off the pool's queues. The
+        dev pod's do not: it stops when idle, and a quota without its GPU would keep them from
+        every job while it is stopped."""
+        held: dict[str, int] = {}
+        for s in self.serving_jobs.values():
+            if s.running:
+                held[s.node_pool] = held.get(s.node_pool, 0) + s.replicas * s.gpus
+        return held
+
+    def queue_plan(self) -> QueuePlan:
+        """Every Kueue queue with its quotas in each pool (config/queues.py)."""
+        return plan_queues(self.queues, self.pools(), self.held_gpus())
+
     @property
     def secrets_set(self) -> set[str]:
         return {
@@ -175,6 +192,9 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
         "kuberay": cfg.addons.kuberay.enabled,
     }
     issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
+    kueue = cfg.addons.queued
+    queue_plan = cfg.queue_plan()
+    issues += check_queues(cfg.queues, pools, queue_plan, kueue=kueue)
     issues += check_wandb(cfg.wandb, cfg.secrets_set, cfg.training_jobs)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
@@ -193,6 +213,17 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
             allowed=cfg.image.allowed_repositories,
             artifacts=cfg.artifacts.enabled,
         )
+        if job.node_pool in pools:
+            issues += check_job_queue(
+                ("trainingJobs", name),
+                queue=job.queue,
+                priority=job.priority,
+                pool=job.node_pool,
+                gpus=job.node_range[1] * job.gpus_per_node,
+                q=cfg.queues,
+                plan=queue_plan,
+                kueue=kueue,
+            )
         needed = {"pytorch": "trainingOperator", "ray": "kuberay"}[job.framework]
         if not operators.get(needed, True):
             issues.append(

@@ -126,9 +126,14 @@ class TrainingJobConfig(_Model):
     # The trainer's --checkpoint.upload s3://<artifacts bucket>/checkpoints/<job>; default: on
     # when the artifacts bucket exists (see uploads).
     upload_checkpoints: bool | None = None
-    # A declared job waits suspended (no pods, so no GPU nodes) until its stack says false: a
-    # first `pulumi up` builds an idle platform. How flipping it launches: training_job.py.
+    # A declared job is held (no pods, so no GPU nodes) until its stack says false: a first
+    # `pulumi up` builds an idle platform. With Kueue, held means not queued (components/
+    # queueing.py); false queues it and Kueue starts it when its queue has the quota.
     suspend: bool = True
+    # Kueue (config/queues.py): the LocalQueue the job waits in (a team of queues.teams; default
+    # its pool's own queue) and its WorkloadPriorityClass (default queues.defaultPriority).
+    queue: str | None = None
+    priority: str | None = None
     # Run trainer.netcheck on the job's own pods before training (trainer/netcheck.py): a
     # network that is not EFA where EFA is expected, or under half the instance's bandwidth,
     # fails the job at once (exit 5, permanent) instead of training at TCP speed.

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from components import config, gpu, karpenter, operators, volume_prepare
+from components import config, gpu, karpenter, kueue, operators, volume_prepare
 from components.config import ConfigError, workloads
 
 NAMESPACES_REFUSED = [
@@ -16,6 +16,7 @@ NAMESPACES_REFUSED = [
     ("default", "Kubernetes system namespace"),
     ("kubeflow", "training operator runs there"),
     ("kuberay-system", "KubeRay operator runs there"),
+    ("kueue-system", "Kueue runs there"),
     ("amazon-cloudwatch", "CloudWatch agent runs there"),
     ("trainstack-volumes", "FSx root-preparation Job runs there"),  # only "baseline" there
     ("Training", "lowercase RFC 1123 label"),
@@ -74,6 +75,7 @@ def test_every_namespace_an_addon_installs_into_is_refused():
         karpenter.NAMESPACE,
         gpu.NAMESPACE,
         operators.KUBERAY_NAMESPACE,
+        kueue.NAMESPACE,
         # the training operator's standalone overlay (kubeflow/trainer v1.9.3
         # manifests/overlays/standalone/kustomization.yaml: namespace: kubeflow)
         operators.TRAINING_OPERATOR_NAMESPACE,
