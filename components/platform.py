@@ -16,10 +16,12 @@ from .gpu import GpuPlugins, GpuPluginsArgs
 from .image import TrainerImage, TrainerImageArgs
 from .jobwatch_manifests import FleetEnv
 from .karpenter import Karpenter, KarpenterArgs
+from .kueue import Kueue, KueueArgs
 from .network import Network, NetworkArgs
 from .notifications import Notifications, NotificationsArgs
 from .observability import Observability, ObservabilityArgs
 from .operators import Operators, OperatorsArgs
+from .queueing import queued
 from .scheduling import SYSTEM_LABEL
 from .storage import CheckpointStorage, CheckpointStorageArgs
 from .workloads import Workloads, WorkloadsArgs, serving_service_account, stack_contracts
@@ -111,6 +113,20 @@ class Platform(pulumi.ComponentResource):
             ),
             child,
         )
+
+        # Kueue and the cluster-wide queue objects (components/kueue.py); every job goes through it.
+        self.kueue = None
+        if queued(cfg):
+            self.kueue = Kueue(
+                f"{name}-kueue",
+                KueueArgs(
+                    config=cfg,
+                    provider=self.cluster.provider,
+                    system_label=system_label,
+                    depends_on=system_nodes,
+                ),
+                child,
+            )
 
         # The CloudWatch agent on every node, and the endpoint the jobs send their figures to.
         self.observability = None
@@ -209,6 +225,8 @@ class Platform(pulumi.ComponentResource):
             ready = [self.operators, self.gpu, storage, *system_nodes]
             if cfg.karpenter.enabled:
                 ready.append(self.karpenter)
+            if self.kueue is not None:  # its webhooks admit every job and queue object
+                ready.append(self.kueue)
             self.workloads = Workloads(
                 f"{name}-jobs",
                 WorkloadsArgs(

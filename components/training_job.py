@@ -16,7 +16,15 @@ import pulumi_kubernetes as k8s
 
 from jobwatch.alarms import HUNG_FACTOR_ANNOTATION
 
-from . import checkpoint_io, job_contracts, network_bandwidth, pod_spec, versions, wandb_env
+from . import (
+    checkpoint_io,
+    job_contracts,
+    network_bandwidth,
+    pod_spec,
+    queueing,
+    versions,
+    wandb_env,
+)
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .config.wandb_config import WandbTarget
 from .job_command import (
@@ -64,6 +72,19 @@ class JobTarget:
     emf_env: Mapping[str, str] = field(default_factory=dict)
     # Weights & Biases, when the stack holds its key (components/wandb_env.py); None: off.
     wandb: WandbTarget | None = None
+    # Kueue's queue-name and priority labels and the hold gate (components/queueing.py): with a
+    # queue named, Kueue decides when the job runs. Empty: the job starts unless suspended.
+    queue_labels: Mapping[str, str] = field(default_factory=dict)
+    queue_annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def queued(self) -> bool:
+        return queueing.is_queued(dict(self.queue_labels))
+
+    def suspend(self, job: TrainingJobConfig) -> bool:
+        """The job's suspend flag as created: a queued job starts suspended and Kueue flips it
+        (a held one waits on its gate instead); an unqueued one follows `suspend`."""
+        return True if self.queued else job.suspend
 
 
 def _gpu_pod_template(
@@ -226,7 +247,7 @@ def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) 
         "backoffLimit": job.backoff_limit,
         "cleanPodPolicy": job.clean_pod_policy,
         "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
-        "suspend": job.suspend,
+        "suspend": target.suspend(job),
     }
     if job.active_deadline_seconds is not None:
         run_policy["activeDeadlineSeconds"] = job.active_deadline_seconds
@@ -307,7 +328,7 @@ def render_rayjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> d
         # KubeRay v1.7.0 (utils/validation.go ValidateRayJobSpec) allows `suspend` only with
         # shutdownAfterJobFinishes; a RayJob created suspended goes Initializing -> Suspended
         # before any RayCluster exists (rayjob_controller.go).
-        "suspend": job.suspend,
+        "suspend": target.suspend(job),
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": job.ttl_seconds_after_finished,
         "backoffLimit": job.backoff_limit,
@@ -364,8 +385,12 @@ def _metadata(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[
     return {
         "name": job_name,
         "namespace": target.namespace,
-        "labels": {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name},
-        "annotations": annotations,
+        "labels": {
+            "app.kubernetes.io/part-of": "trainstack",
+            pod_spec.JOB_LABEL: job_name,
+            **target.queue_labels,
+        },
+        "annotations": {**annotations, **target.queue_annotations},
     }
 
 
@@ -391,6 +416,9 @@ class TrainingJobArgs:
     identity: pulumi.Input[str] | None = None
     emf_env: dict[str, str] = field(default_factory=dict)  # observability.trainer_env
     wandb: WandbTarget | None = None  # Weights & Biases, when the stack holds its key
+    # components/queueing.py: job_labels and job_annotations.
+    queue_labels: dict[str, str] = field(default_factory=dict)
+    queue_annotations: dict[str, str] = field(default_factory=dict)
 
 
 class TrainingJob(pulumi.ComponentResource):
@@ -417,6 +445,8 @@ class TrainingJob(pulumi.ComponentResource):
                     values[2],
                     emf_env=args.emf_env,
                     wandb=args.wandb,
+                    queue_labels=args.queue_labels,
+                    queue_annotations=args.queue_annotations,
                 ),
             )
         )
@@ -433,16 +463,15 @@ class TrainingJob(pulumi.ComponentResource):
                 depends_on=args.depends_on,
                 # A new size, image or option is a new run: replace the job (it resumes from
                 # its checkpoints), since operators do not resize a running job's world.
-                # Launching (suspend true -> false) is a replace too: the suspended job has no
-                # pods, so deleting it loses nothing and the new one starts with a clean status.
-                # Both operators would also resume an in-place patch (training-operator
-                # release-1.9 webhook keeps only runPolicy.managedBy immutable; KubeRay v1.7.0
-                # moves Suspended -> New when suspend turns false), which is what `kubectl
-                # patch` does; excepting suspend here would mean listing every other field.
-                # Suspending a running job the same way deletes its pods (SIGTERM, the trainer
-                # saves within the grace period) as the operators' own suspend would.
-                replace_on_changes=["spec"],
+                # Launching (suspend true -> false) is a replace too: the held job has no pods,
+                # so deleting it loses nothing and the new one starts with a clean status.
+                # Holding a running job the same way deletes its pods (SIGTERM, the trainer
+                # saves within the grace period). A queued job's gate and queue name cannot be
+                # changed in place either (queueing.REPLACE_ON).
+                replace_on_changes=["spec", *queueing.REPLACE_ON],
                 delete_before_replace=True,
+                # Kueue flips a queued job's suspend (queueing.py): its value, not drift.
+                ignore_changes=[queueing.SUSPEND_FIELDS[kind]] if args.queue_labels else None,
             ),
         )
         self.register_outputs({"kind": kind})

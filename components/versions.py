@@ -109,6 +109,15 @@ def ray_version() -> str:
     raise ValueError(f"{RAY_REQUIREMENTS.name}: no `ray` requirement")
 
 
+# Kueue (components/kueue.py): job queueing, GPU quotas, priorities and preemption. API
+# kueue.x-k8s.io/v1beta2 (served and stored by every CRD at v0.19.2). The chart in git points at
+# the staging image; the published one is rewritten to this registry and tag
+# (kubernetes-sigs/kueue v0.19.2 hack/helm-chart-package.sh), which the stack sets itself.
+KUEUE_CHART = "oci://registry.k8s.io/kueue/charts/kueue"
+KUEUE_VERSION = "0.19.2"
+KUEUE_IMAGE = "registry.k8s.io/kueue/kueue"
+
+
 # The Amazon CloudWatch Observability EKS add-on (components/observability.py). Its build numbers
 # follow the Helm chart it packages (aws-observability/helm-charts tag
 # amazon-cloudwatch-observability-6.4.0, released 2026-07-21), whose values.yaml is the schema of

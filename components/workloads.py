@@ -14,9 +14,11 @@ from . import (
     dev_pod,
     job_contracts,
     jobwatch_manifests,
+    kueue_objects,
     network_policy,
     observability,
     pod_spec,
+    queueing,
     serving,
     wandb_env,
 )
@@ -249,6 +251,20 @@ class Workloads(pulumi.ComponentResource):
                 made[rc.identity_need(service_account)] = args.identity
         identity_id = args.identity.id if args.identity is not None else None
 
+        # Kueue's LocalQueues (kueue_objects.py): a job waits for the queue it names.
+        self.queues: dict[str, pulumi.Resource] = {}
+        if queueing.queued(cfg):
+            for lq in kueue_objects.local_queues(cfg):
+                lq_name = lq["metadata"]["name"]
+                self.queues[lq_name] = k8s.apiextensions.CustomResource(
+                    f"{name}-localqueue-{lq_name}",
+                    api_version=lq["apiVersion"],
+                    kind=lq["kind"],
+                    metadata=lq["metadata"],
+                    spec=lq["spec"],
+                    opts=in_ns,
+                )
+
         pools = cfg.pools()
         emf_env = observability.trainer_env(cfg.cluster.name) if cfg.observability.enabled else {}
         self.jobs = {
@@ -266,8 +282,14 @@ class Workloads(pulumi.ComponentResource):
                     identity=identity_id,
                     emf_env=emf_env,
                     provider=args.provider,
-                    depends_on=[*base, *rc.prerequisites(contracts.jobs[job_name], made)],
+                    depends_on=[
+                        *base,
+                        *rc.prerequisites(contracts.jobs[job_name], made),
+                        *self._queue_of(cfg, job_name),
+                    ],
                     wandb=wandb,
+                    queue_labels=queueing.job_labels(cfg, job_name),
+                    queue_annotations=queueing.job_annotations(cfg, job_name),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -299,6 +321,10 @@ class Workloads(pulumi.ComponentResource):
         self.register_outputs(
             {"namespace": ns_name, "jobs": sorted(self.jobs), "serving": sorted(self.servers)}
         )
+
+    def _queue_of(self, cfg: PlatformConfig, job_name: str) -> list[pulumi.Resource]:
+        queue = queueing.job_labels(cfg, job_name).get(queueing.QUEUE_LABEL)
+        return [self.queues[queue]] if queue in self.queues else []
 
     def _servers(
         self,
