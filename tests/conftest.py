@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from crd_mirror import lagging_groups, skip_reason
 
 from trainstack.offline import crds
 from trainstack.offline.schemas import SchemaUnavailable
@@ -21,9 +22,14 @@ def _missing_crds(why: str) -> None:
 
 @pytest.fixture(scope="session")
 def pinned_crds() -> crds.CrdSet:
+    """The pinned CRDs, all of them but the groups a mirror predates (crd_mirror.py), whose
+    tests skip when they reach for them (below)."""
     found = crds.ensure(fetch=True)
-    if not found.complete:
-        _missing_crds("; ".join([found.notice(), *found.problems]))
+    lagging = lagging_groups()
+    missing = [c for c in found.missing if c.group not in lagging]
+    if missing:
+        kinds = [c.kind for c in missing]
+        _missing_crds("; ".join([found.notice(kinds) or "", *found.problems]))
     return found
 
 
@@ -34,6 +40,8 @@ def pytest_runtest_call(item):
     try:
         return (yield)
     except SchemaUnavailable as err:
+        if err.group in lagging_groups():
+            pytest.skip(skip_reason({err.group}))
         _missing_crds(str(err))
 
 
@@ -90,6 +98,7 @@ _SCOPES = {
             "tests/policies/test_rules_storage.py",
             "tests/aws_rules/test_aws_rules.py",
             "tests/offline/test_plan_jobs.py",
+            "tests/offline/test_plan_queues.py",
             "tests/components/test_identity_policies.py",
             "tests/components/test_runtime_flows.py",
             "tests/components/test_observability.py",

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from crd_mirror import lagging_groups
 
 from components import versions
 from trainstack.cli import main as cli_main
@@ -148,17 +149,34 @@ def test_trainstack_crds_reports_and_check_fails_when_incomplete(server, pins, c
 
 def test_pins_follow_the_versions_the_stack_installs():
     by_kind = {c.kind: c for c in crds.PINNED}
-    assert set(by_kind) == {"PyTorchJob", "RayCluster", "RayJob", "NodePool", "EC2NodeClass"}
+    kueue = {
+        "ResourceFlavor",
+        "ClusterQueue",
+        "LocalQueue",
+        "WorkloadPriorityClass",
+        "Cohort",
+        "Workload",
+        "AdmissionCheck",
+        "Topology",
+    }
+    assert (
+        set(by_kind) == {"PyTorchJob", "RayCluster", "RayJob", "NodePool", "EC2NodeClass"} | kueue
+    )
     # Tags, never branches: a branch moves and its checksum would stop matching.
     assert f"/{versions.TRAINING_OPERATOR_VERSION}/" in by_kind["PyTorchJob"].url
     assert f"/v{versions.KUBERAY_VERSION}/" in by_kind["RayJob"].url
     assert f"/v{versions.KARPENTER_VERSION}/" in by_kind["NodePool"].url
+    assert all(f"/kueue/v{versions.KUEUE_VERSION}/" in by_kind[k].url for k in kueue)
     assert all(len(c.sha256) == 64 for c in crds.PINNED)
 
 
 def test_the_mirror_in_use_holds_exactly_the_pinned_files(pinned_crds):
-    # With the CRDs available (a mirror or the cache), each file hashes to its pin.
+    # With the CRDs available (a mirror or the cache), each file hashes to its pin; a group
+    # CI's mirror predates has none of its files (tests/crd_mirror.py).
     for crd in crds.PINNED:
+        if crd.group in lagging_groups():
+            assert not (Path(pinned_crds.directory) / crd.file).exists()
+            continue
         assert crds.sha256_of(Path(pinned_crds.directory) / crd.file) == crd.sha256
 
 

@@ -44,6 +44,11 @@ _KARPENTER = (
     f"https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{versions.KARPENTER_VERSION}"
 )
 
+_KUEUE = (
+    f"https://raw.githubusercontent.com/kubernetes-sigs/kueue/v{versions.KUEUE_VERSION}"
+    "/config/components/crd/bases"
+)
+
 
 @dataclass(frozen=True)
 class PinnedCrd:
@@ -91,6 +96,60 @@ PINNED: tuple[PinnedCrd, ...] = (
         "EC2NodeClass",
         f"{_KARPENTER}/pkg/apis/crds/karpenter.k8s.aws_ec2nodeclasses.yaml",
         "62dec59f01c0972d4503ca3ed25f243ba9c2f561be0d964ce7a14c8df406132f",
+    ),
+    # Kueue: the kinds the stack renders (components/kueue_objects.py) and those the queue
+    # commands read (Workload, AdmissionCheck, Topology, Cohort). The plain bases carry no
+    # conversion webhook stanza; the chart's templated copies do, with the same schemas.
+    *(
+        PinnedCrd(
+            f"kueue.x-k8s.io_{plural}.yaml",
+            "kueue.x-k8s.io",
+            kind,
+            f"{_KUEUE}/kueue.x-k8s.io_{plural}.yaml",
+            sha256,
+        )
+        for plural, kind, sha256 in (
+            (
+                "resourceflavors",
+                "ResourceFlavor",
+                "19e339c47e9ca3fa2c9eeddd27715a512f765c4794ed859733408a9715720173",
+            ),
+            (
+                "clusterqueues",
+                "ClusterQueue",
+                "e0a5fc9b370c70f3d993d4f599865817338ecf94187b30b15b12ff33c579bd55",
+            ),
+            (
+                "localqueues",
+                "LocalQueue",
+                "dd10ef8d3578e7212fa52763549e7b6be0949793a5b924495fcd293330109fed",
+            ),
+            (
+                "workloadpriorityclasses",
+                "WorkloadPriorityClass",
+                "0b755726aab05b8def9a53ee15b201eed3846bcffd1ff5528fed123f4ae03519",
+            ),
+            (
+                "cohorts",
+                "Cohort",
+                "61fbe5ec55d45e7fae2d65321fb32517b197257ab78ad55316673183aac911c2",
+            ),
+            (
+                "workloads",
+                "Workload",
+                "1970ff6fcc5dc1a29e3f290ed736032c5d4509c94efe2c642d64a244ad1b8aa5",
+            ),
+            (
+                "admissionchecks",
+                "AdmissionCheck",
+                "2bf4003c0a3ea3d6ceab940c7a271ad211372dab59d2739acfa8b2bdb0724acb",
+            ),
+            (
+                "topologies",
+                "Topology",
+                "f703575d3bb64d26f6e839f831e01646367ed41a89b3abf163f8e842ca1c4d2b",
+            ),
+        )
     ),
 )
 

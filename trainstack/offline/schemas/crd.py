@@ -59,7 +59,9 @@ def pinned(group: str, kind: str) -> bool:
 
 def pinned_but_missing(group: str, kind: str, directory: Path | None) -> SchemaUnavailable:
     """A kind the stack pins a CRD for, whose file this machine lacks: unavailable, not unknown."""
-    return SchemaUnavailable(f"{kind}: its pinned CRD is not in {directory}; {crds.HOW_TO_PROVIDE}")
+    return SchemaUnavailable(
+        f"{kind}: its pinned CRD is not in {directory}; {crds.HOW_TO_PROVIDE}", group
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,12 @@ Err = tuple[list[Any], str]
 
 
 class SchemaUnavailable(RuntimeError):
-    """The schemas needed for validation cannot be found on disk."""
+    """The schemas needed for validation cannot be found on disk; `group`: the API group of the
+    pinned CRD that is missing, when one is."""
+
+    def __init__(self, message: str, group: str | None = None):
+        super().__init__(message)
+        self.group = group
 
 
 def suggestion(key: str, schema: Mapping) -> str:
