@@ -16,6 +16,7 @@ _OWN_COMPONENTS = (
     "trainstack:jobs:TrainingJob",
     "trainstack:jobs:Workloads",
     "trainstack:karpenter:Karpenter",
+    "trainstack:kueue:Kueue",
     "trainstack:network:Network",
     "trainstack:notifications:Notifications",
     "trainstack:observability:Observability",

@@ -467,4 +467,14 @@ KUBERNETES: list[Guarded | Unguarded] = [
         replaced_text("over http", "https://", "http://"),
         "kustomize-remote-pinned",
     ),
+    # Kueue's queue objects (components/kueue_objects.py).
+    *[
+        Unguarded(
+            f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}",
+            "queue bookkeeping (quotas, order, preemption): it grants no access and runs no pod; "
+            "the stack's flavors add no toleration, so they bring no pod onto a node its own "
+            "tolerations keep it off",
+        )
+        for kind in ("ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass")
+    ],
 ]

@@ -138,6 +138,12 @@ FREE: dict[str, str] = {
         )
         for t in ("kubeflow.org/v1:PyTorchJob", "ray.io/v1:RayJob")
     },
+    **{
+        f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}": (
+            "a Kueue queue object: bookkeeping in the API server, no pod or node of its own"
+        )
+        for kind in ("ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass")
+    },
 }
 
 # Priced in another line of the report.

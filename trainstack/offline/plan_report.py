@@ -17,6 +17,7 @@ from .. import cost
 from .captured import OfflinePlan
 from .costing import price_plan
 from .plan import PlanResult
+from .queue_report import queue_lines
 
 # What a plan under the mock engine cannot know; printed with every plan so nobody mistakes it
 # for a `pulumi preview`.
@@ -85,6 +86,8 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
         f"{'preset':<11} {'volume':<12} {'EFA':<4} on-up",
     ]
     pools = cfg.pools()
+    # With Kueue a job that is not held is queued: it runs when its queue has the GPUs.
+    held, free = ("held", "queued") if cfg.addons.queued else ("suspended", "runs")
     gpus = {True: 0, False: 0}  # by suspended: what the jobs hold at most
     for name, j in cfg.training_jobs.items():
         low, high = j.node_range
@@ -96,7 +99,7 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
             f"{j.gpus_per_node:>9} {j.preset or '-':<11} {j.checkpoint_volume or '-':<12} "
             # The renderer's own decision: a job without `efa` inherits its pool's.
             f"{'yes' if j.uses_efa(pools[j.node_pool]) else 'no':<4} "
-            f"{'suspended' if j.suspend else 'runs'}"
+            f"{held if j.suspend else free}"
         )
     for name, j in cfg.training_jobs.items():
         if j.foreign:
@@ -105,12 +108,12 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     for name, j in cfg.training_jobs.items():
         if j.suspend:
             lines.append(
-                f"  {name}: suspended: set {key('trainingJobs', name, 'suspend')}: "
+                f"  {name}: {held}: set {key('trainingJobs', name, 'suspend')}: "
                 "false to launch (then `pulumi up`)"
             )
     lines.append(
-        f"  Job GPUs on `pulumi up`: {gpus[False]} running, {gpus[True]} waiting in "
-        "suspended jobs (at each job's most nodes)"
+        f"  Job GPUs on `pulumi up`: {gpus[False]} {free}, {gpus[True]} waiting in "
+        f"{held} jobs (at each job's most nodes)"
     )
     if cfg.dev_pod.enabled:
         ns = "" if cfg.jobs_namespace == "training" else f" -n {cfg.jobs_namespace}"
@@ -336,6 +339,7 @@ def summary(result: PlanResult) -> str:
     lines += ["", f"Maximum GPUs this stack can run: {cfg.gpu_ceiling()}"]
     lines += _cost_lines(result) + [""]
     lines += _image_lines(result) + _job_lines(cfg) + _serving_lines(result)
+    lines += queue_lines(cfg)
     lines += _notification_lines(cfg)
     n, unchecked = len(result.manifests), result.unchecked
     # The unchecked kinds are named whether or not the checked ones have errors.
