@@ -1,5 +1,5 @@
 """The offline plan's training-job table says what the rendered jobs do: EFA as the manifest
-requests it, and whether a job starts on `pulumi up` or waits suspended."""
+requests it, and whether a job is queued on `pulumi up` or held."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from trainstack.offline import plan_report
 
 ROOT = Path(__file__).resolve().parents[2]
 EFA = "vpc.amazonaws.com/efa"
+GATE = "kueue.x-k8s.io/admission-gated-by"
 
 
 @functools.cache
@@ -80,7 +81,7 @@ def test_job_table_and_manifest_ask_the_same_efa_decision(monkeypatch):
         assert all((EFA in r) == decided for r in container_requests(manifest))
 
 
-# ----------------------------------------------------------------------------- suspended jobs
+# ---------------------------------------------------------------------------------- held jobs
 
 
 def suspend_of(manifest: dict) -> bool:
@@ -96,34 +97,41 @@ def jobs_of(result) -> dict[str, dict]:
     }
 
 
+def held(manifest: dict) -> bool:
+    """Kueue's admission gate, which the stack puts on a `suspend: true` job (queueing.py)."""
+    return manifest["metadata"]["annotations"].get(GATE) == "trainstack.io/held"
+
+
 @pytest.mark.parametrize("stack", ["dev", "efa"])
-def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_suspended(stack):
+def test_example_stacks_idle_at_zero_gpus_their_jobs_declared_held(stack):
     result = plan(stack)
     assert result.schema_errors == {}
     jobs = jobs_of(result)
-    assert jobs and all(suspend_of(m) is True for m in jobs.values())
+    assert jobs and all(suspend_of(m) is True and held(m) for m in jobs.values())
     lines = plan_report.summary(result).splitlines()
     table = job_table(lines)
-    assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "suspended")
+    assert {name: row["on-up"] for name, row in table.items()} == dict.fromkeys(jobs, "held")
     for name in jobs:
         assert (
-            f"  {name}: suspended: set trainstack:trainingJobs.{name}.suspend: false to "
+            f"  {name}: held: set trainstack:trainingJobs.{name}.suspend: false to "
             "launch (then `pulumi up`)"
         ) in lines
-    assert any(line.strip().startswith("Job GPUs on `pulumi up`: 0 running,") for line in lines)
+    assert any(line.strip().startswith("Job GPUs on `pulumi up`: 0 queued,") for line in lines)
 
 
-def test_a_job_set_to_launch_renders_unsuspended_and_counts_its_gpus():
+def test_a_job_set_to_launch_is_queued_for_kueue_to_start_and_counts_its_gpus():
     result = plan("dev", **{"trainstack:trainingJobs__llama-1b__suspend": False})
     assert result.schema_errors == {}
-    assert suspend_of(jobs_of(result)["llama-1b"]) is False
+    # Not held, and created suspended all the same: Kueue unsuspends it once admitted.
+    job_manifest = jobs_of(result)["llama-1b"]
+    assert suspend_of(job_manifest) is True and not held(job_manifest)
     lines = plan_report.summary(result).splitlines()
-    assert job_table(lines)["llama-1b"]["on-up"] == "runs"
-    assert not any("suspended: set" in line for line in lines)
+    assert job_table(lines)["llama-1b"]["on-up"] == "queued"
+    assert not any("held: set" in line for line in lines)
     job = result.config.training_jobs["llama-1b"]
     running = job.node_range[1] * job.gpus_per_node
     assert (
-        f"  Job GPUs on `pulumi up`: {running} running, 0 waiting in suspended jobs "
+        f"  Job GPUs on `pulumi up`: {running} queued, 0 waiting in held jobs "
         "(at each job's most nodes)"
     ) in lines
 
