@@ -18,6 +18,7 @@ def of_kind(result, kind: str) -> dict[str, dict]:
     return {m["metadata"]["name"]: m for m in result.manifests if m["kind"] == kind}
 
 
+@pytest.mark.usefixtures("pinned_crds")
 @pytest.mark.parametrize("stack", ["dev", "efa"])
 def test_example_stacks_plan_kueue_and_a_queue_per_pool(stack):
     result = stack_plan(stack)
