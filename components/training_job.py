@@ -470,7 +470,10 @@ class TrainingJob(pulumi.ComponentResource):
                 # changed in place either (queueing.REPLACE_ON).
                 replace_on_changes=["spec", *queueing.REPLACE_ON],
                 delete_before_replace=True,
-                # Kueue flips a queued job's suspend (queueing.py): its value, not drift.
+                # Kueue flips a queued job's suspend (queueing.py): its value, not drift. An
+                # in-place update (a new priority) then leaves the field out of the server-side
+                # apply, as another manager owns it (pulumi-kubernetes provider/pkg/await/
+                # await.go, pulumi/pulumi-kubernetes#2566), so it neither conflicts nor reverts.
                 ignore_changes=[queueing.SUSPEND_FIELDS[kind]] if args.queue_labels else None,
             ),
         )
