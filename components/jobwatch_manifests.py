@@ -2,12 +2,13 @@
 pure functions returning the manifests the tests validate against the schemas.
 
 Its Role is read-only on what the classifier reads (PyTorchJobs, RayJobs, pods, their logs,
-events) in the jobs namespace, plus get/update of its own ConfigMap by name (the record of what
-was sent, jobwatch/sent.py), which the stack creates so no `create` is granted. Its ClusterRole
-reads what is not in a namespace: the Node objects (the fleet figures, jobwatch/fleet.py; the
-node conditions of the jobs' pods' nodes) and the events about nodes (the node monitoring agent's,
-which the API server keeps in the default namespace). It runs from the trainer image on the
-system nodes as one replica, replaced with Recreate so two watchers never run at once.
+events) and on Kueue's Workloads and LocalQueues (the queue alarms) in the jobs namespace, plus
+get/update of its own ConfigMap by name (the record of what was sent, jobwatch/sent.py), which
+the stack creates so no `create` is granted. Its ClusterRole reads what is not in a namespace:
+the Node objects (the fleet figures, jobwatch/fleet.py; the node conditions of the jobs' pods'
+nodes), the events about nodes (the node monitoring agent's, which the API server keeps in the
+default namespace) and Kueue's ClusterQueues. It runs from the trainer image on the system nodes
+as one replica, replaced with Recreate so two watchers never run at once.
 
 Its AWS access: the notifications topic (notification_policies.WATCHER_ACCESS), and FLEET_ACCESS
 below: PutMetricData only into the fleet's own namespace (the `cloudwatch:namespace` condition
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobwatch import alarms as watcher_alarms
-from jobwatch import fleet, idle_gpu
+from jobwatch import fleet, idle_gpu, queue_alarms
 
 from . import runtime_contract as rc
 from .config.notifications import AlarmsConfig
@@ -37,9 +38,12 @@ NAME = "jobwatch"
 CONFIGMAP = "jobwatch-state"
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "trainstack"}
 READ = ["get", "list", "watch"]
+POLL = ["get", "list"]  # read by the alarms' poll, never watched
 API_RULES = (
     {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"], "verbs": READ},
     {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": READ},
+    # Kueue's view of the jobs, for the preemption and queue-wait alarms (queue_alarms.py).
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads", "localqueues"], "verbs": POLL},
     # pods/log: the classifier reads rank 0's log tail, as `trainstack status` does.
     {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": READ},
     {
@@ -84,11 +88,14 @@ class FleetEnv:
 
 # Cluster-scoped reads, bound by a ClusterRole: every node (the fleet figures), the conditions
 # of the jobs' pods' nodes (the GPU-fault alarm, jobwatch/node_faults.py, and the classifier's
-# NODE_UNHEALTHY cause) and the agent's events about nodes. Read-only, no watch: they poll.
+# NODE_UNHEALTHY cause), the agent's events about nodes, and Kueue's ClusterQueues (the
+# queue-wait alarm). Read-only, no watch: they poll.
 CLUSTER_ROLE = f"trainstack-{NAME}"
 CLUSTER_RULES = (
     {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+    # The quota of a queued job's ClusterQueue, named in the queue-wait alarm.
+    {"apiGroups": ["kueue.x-k8s.io"], "resources": ["clusterqueues"], "verbs": POLL},
 )
 
 
@@ -151,6 +158,7 @@ def alarm_env(alarms: AlarmsConfig, node_repair: bool = True) -> list[dict[str, 
         watcher_alarms.ENV_LOOP_WINDOW_S: alarms.restart_loop_window_minutes * 60,
         idle_gpu.ENV_PERCENT: alarms.idle_gpu_percent,
         idle_gpu.ENV_WINDOW_S: alarms.idle_gpu_minutes * 60,
+        queue_alarms.ENV_QUEUE_WAIT_S: alarms.queue_wait_minutes * 60,
     }
     env = [{"name": k, "value": f"{v:g}"} for k, v in values.items()]
     # nodeHealth.autoRepair: the GPU-fault alarm says whether the node is being repaired.

@@ -1,5 +1,6 @@
 """The watcher's alarms about jobs that still run: a hung job (progress.py), a job restarting in
-a loop (restart_loop.py) and a GPU fault on a node that runs the job (node_faults.py). A thread
+a loop (restart_loop.py), a GPU fault on a node that runs the job (node_faults.py), and a job
+preempted by Kueue or waiting in its queue too long (queue_alarms.py). A thread
 of its own polls every POLL_S: the job watches of watcher.py see state changes, and a hung job
 changes nothing.
 
@@ -35,6 +36,7 @@ from . import node_faults, progress, restart_loop
 from .diagnose import classify
 from .kinds import Job, WatchedKind
 from .progress import HungRule
+from .queue_alarms import ENV_QUEUE_WAIT_S, QueueAlarms
 from .restart_loop import LoopRule
 
 log = logging.getLogger("jobwatch.alarms")
@@ -54,6 +56,8 @@ class Settings:
     hung: HungRule = field(default_factory=HungRule)
     loop: LoopRule = field(default_factory=LoopRule)
     node_repair: bool = True  # the stack's nodeHealth.autoRepair, for the GPU-fault remedy
+    # A job pending in its Kueue queue this long is told (queue_alarms.py); queueWaitMinutes.
+    queue_wait_s: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -84,6 +88,7 @@ class Settings:
                 window_s=number(ENV_LOOP_WINDOW_S, loop.window_s),
             ),
             node_repair=repair == "true",
+            queue_wait_s=number(ENV_QUEUE_WAIT_S, cls.queue_wait_s),
         )
 
     @classmethod
@@ -153,6 +158,7 @@ class Alarms:
     def poll(self) -> int:
         """Every job of every kind checked once; the number of alarms sent."""
         sent = 0
+        queue = QueueAlarms(self, self.settings.queue_wait_s, self.clock)
         for kind in self.w.kinds:
             listed = self.w.custom.list_namespaced_custom_object(
                 kind.group, kind.version, self.w.namespace, kind.plural
@@ -163,6 +169,7 @@ class Alarms:
                 if kind.notice(job) not in ("Succeeded", "Failed", "Stopped"):
                     sent += self.check_loop(kind, job)
                     sent += self.check_nodes(kind, job)
+                    sent += queue.check(kind, job)
         return sent
 
     def follow(self, stop: threading.Event) -> None:

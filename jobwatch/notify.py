@@ -15,10 +15,12 @@ SUBJECT_MAX = 100
 WHAT = {"Succeeded": "succeeded", "Failed": "failed", "Restarting": "restarted",
         "Retrying": "is retrying", "Stopped": "was stopped",
         "Hung": "is hung: no step progress", "RestartLoop": "is restarting in a loop",
-        "NodeFault": "runs on a node with a GPU fault"}  # fmt: skip
+        "NodeFault": "runs on a node with a GPU fault", "Preempted": "was preempted",
+        "QueueWait": "is still waiting in its queue"}  # fmt: skip
 # Keys whose part after `#` says something to a reader (a RayJob's attempt number); an
 # incident's key (`Restarting#<pod uid>@<time>`), a hang's (`Hung#<step>`), a loop's
-# (`RestartLoop#<time>`) and a GPU fault's (`NodeFault#<node>/<reason>...`) are only the record's.
+# (`RestartLoop#<time>`), a GPU fault's (`NodeFault#<node>/<reason>...`), a preemption's
+# (`Preempted#<count>`) and a queue wait's (`QueueWait#<start>`) are only the record's.
 SHOWN_SUFFIX = ("Retrying",)
 
 

@@ -114,6 +114,10 @@ def pytest_xdist_make_scheduler(config, log):
         return None  # xdist's own scheduler for any other mode
     from xdist.scheduler import LoadFileScheduling
 
+    # xdist reorders the units by their number of tests unless told not to, which would undo
+    # the longest-first order of _LONG (a unit of few long tests then starts last, alone).
+    config.option.loadscopereorder = False
+
     class Scheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::")[0]

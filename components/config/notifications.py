@@ -20,8 +20,8 @@ HUNG_FACTOR = {"ge": 2, "le": 1000}
 
 
 class AlarmsConfig(_Model):
-    """The job watcher's alarms about running jobs (jobwatch/alarms.py) and idle GPU nodes
-    (jobwatch/idle_gpu.py)."""
+    """The job watcher's alarms about running jobs (jobwatch/alarms.py), queued ones
+    (jobwatch/queue_alarms.py) and idle GPU nodes (jobwatch/idle_gpu.py)."""
 
     # Hung: no step progress for hungFactor x the job's own time per progress line ...
     hung_factor: float = Field(default=10.0, **HUNG_FACTOR)
@@ -35,6 +35,9 @@ class AlarmsConfig(_Model):
     # minutes would mostly catch a job starting or saving a checkpoint.
     idle_gpu_percent: float = Field(default=5.0, gt=0, le=100)
     idle_gpu_minutes: float = Field(default=30.0, ge=10, le=24 * 60)
+    # Queue wait: a job pending in its Kueue queue this long (jobwatch/queue_alarms.py). Under 5
+    # minutes a job waiting for a node or a finishing job would be told; a week is the most.
+    queue_wait_minutes: float = Field(default=60.0, ge=5, le=7 * 24 * 60)
 
 
 class NotificationsConfig(_Model):

@@ -125,12 +125,13 @@ def test_the_watchers_objects_validate_and_its_role_only_reads():
     )
     for obj in objs:
         assert schemas.validate_object(obj, "1.34") == [], obj["kind"]
-    # Its cluster-scoped grant: reading nodes (the fleet figures, node conditions) and the
-    # events about them (the node monitoring agent's), nothing else.
+    # Its cluster-scoped grant: reading nodes (the fleet figures, node conditions), the events
+    # about them (the node monitoring agent's) and Kueue's ClusterQueues, nothing else.
     cluster_role = next(o for o in objs if o["kind"] == "ClusterRole")
     assert cluster_role["rules"] == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
+        {"apiGroups": ["kueue.x-k8s.io"], "resources": ["clusterqueues"], "verbs": ["get", "list"]},
     ]
     binding = next(o for o in objs if o["kind"] == "ClusterRoleBinding")
     assert binding["subjects"] == [
@@ -142,7 +143,10 @@ def test_the_watchers_objects_validate_and_its_role_only_reads():
         if writes:  # only its own record, by name
             assert writes == {"update"} and rule["resourceNames"] == [manifests.CONFIGMAP]
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert resources == {"pytorchjobs", "rayjobs", "pods", "pods/log", "events", "configmaps"}
+    assert resources == {"pytorchjobs", "rayjobs", "pods", "pods/log", "events", "configmaps",
+                         "workloads", "localqueues"}  # fmt: skip
+    kueue = next(r for r in role["rules"] if r["apiGroups"] == ["kueue.x-k8s.io"])
+    assert kueue["verbs"] == ["get", "list"]  # the queue alarms poll; nothing is watched
     deployment = next(o for o in objs if o["kind"] == "Deployment")
     spec = deployment["spec"]["template"]["spec"]
     assert spec["containers"][0]["command"] == ["python", "-m", "jobwatch"]
@@ -196,6 +200,12 @@ def stack(notifications: dict, image: bool = True) -> dict:
             "trainstack:notifications.alarms.idleGpuMinutes = 5: Input should be greater than or "
             "equal to 10",
         ),
+        (
+            {"enabled": True, "alarms": {"queueWaitMinutes": 2}},
+            True,
+            "trainstack:notifications.alarms.queueWaitMinutes = 2: Input should be greater than or "
+            "equal to 5",
+        ),
     ],
 )
 def test_config_errors_name_the_key(section, image, expected):
@@ -221,6 +231,7 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
             "trainstack:notifications.topicArn": TOPIC,
             "trainstack:notifications.topicKmsKeyArn": KEY,
             "trainstack:notifications.alarms.hungFloorMinutes": 20,
+            "trainstack:notifications.alarms.queueWaitMinutes": 90,
         },
     )
     made = {r.type for r in result.plan.resources if r.name.startswith(NOTIFY)}
@@ -249,10 +260,10 @@ def test_an_existing_topic_is_used_as_is_and_its_owner_is_told_what_to_allow():
     deployment = inputs(result, "kubernetes:apps/v1:Deployment", f"{NOTIFY}-watcher")
     env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "JOBWATCH_TOPIC_ARN", "value": TOPIC} in env
-    # The alarms' settings, in the units jobwatch/alarms.py reads (its defaults but one).
+    # The alarms' settings, in the units jobwatch/alarms.py reads (its defaults but two).
     alarm_env = {e["name"]: e["value"] for e in env if e["name"].startswith("JOBWATCH_")}
     assert Settings.from_env(alarm_env) == Settings(
-        HungRule(factor=10, floor_s=1200), LoopRule(count=3, window_s=3600)
+        HungRule(factor=10, floor_s=1200), LoopRule(count=3, window_s=3600), queue_wait_s=5400
     )
     # The fleet figures: this cluster, its pools, and the instance rows of the price table
     # `trainstack cost` reads, for the stack's region.

@@ -1,6 +1,6 @@
 """The `trainstack` command: offline plan of a stack, the trainer image's preflight, checks of a
-deployed cluster (doctor), a training job's status and logs, the dev pod, a pool's network check,
-a served model, and a stack's cost.
+deployed cluster (doctor), a training job's status and logs, Kueue's queues, the dev pod, a
+pool's network check, a served model, and a stack's cost.
 
 One module per command, each with `HELP`, `add_arguments(parser)` and `run(args)`; this module
 only builds the parser from them and handles what every command shares (project lookup, a closed
@@ -24,6 +24,7 @@ from . import (
     netcheck,
     plan,
     preflight,
+    queue,
     serve,
     status,
 )
@@ -39,6 +40,7 @@ COMMANDS = {
     "preflight": preflight,
     "doctor": doctor,
     "status": status,
+    "queue": queue,
     "logs": logs,
     "diagnose": diagnose,
     "devpod": devpod,

@@ -3,7 +3,8 @@
 The same code for every kind of job: what differs between a PyTorchJob and a RayJob (where the
 objects are, their state, their pods, rank 0's log, how status is drawn) is each kind's
 `JobKind` (pytorchjob.py, rayjob.py), looked up in job_kinds.KINDS; a new kind needs no change
-here. job_view.py draws what all kinds show. Only this module talks to a cluster.
+here. job_view.py draws what all kinds show; admission.py adds Kueue's view of any kind of job
+(its Workload's state and queue position). Only these two modules talk to a cluster.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 from jobwatch import diagnose as classifier
 from trainer import logline
 
-from . import kube
+from . import admission, kube
 from .job_kinds import KINDS, kind_of
 from .job_view import LogView, pod_problem
 
@@ -200,12 +201,13 @@ def status(api_client, name: str, namespace: str, out: TextIO | None = None) -> 
         # A node that failed under a pod (a GPU XID, a lost network) is the cause to name.
         nodes, node_events = read_nodes(client.CoreV1Api(api_client), view.pods)
         causes = diagnose(view.pods, view.events + node_events, "\n".join(tail), namespace, nodes)
-    print(
-        kind.format_status(
-            job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress
-        ),
-        file=out,
+    text = kind.format_status(
+        job, view.pods, logline.newest_checkpoint(view.log_lines), causes, progress
     )
+    # Kueue's view of the job, the same for every kind, under the kind's first line.
+    head, _, rest = text.partition("\n")
+    queue = admission.queue_lines(api_client, job)
+    print("\n".join([head, *queue, *([rest] if rest else [])]), file=out)
     return 1 if kind.failed(job) else 0
 
 
