@@ -59,7 +59,10 @@ def pinned(group: str, kind: str) -> bool:
 
 def pinned_but_missing(group: str, kind: str, directory: Path | None) -> SchemaUnavailable:
     """A kind the stack pins a CRD for, whose file this machine lacks: unavailable, not unknown."""
-    return SchemaUnavailable(f"{kind}: its pinned CRD is not in {directory}; {crds.HOW_TO_PROVIDE}")
+    file = next(c.file for c in crds.PINNED if c.group == group and c.kind == kind)
+    return SchemaUnavailable(
+        f"{kind}: its pinned CRD is not in {directory}; {crds.HOW_TO_PROVIDE}", crd=file
+    )
 
 
 @dataclasses.dataclass(frozen=True)

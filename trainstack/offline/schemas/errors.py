@@ -13,7 +13,12 @@ Err = tuple[list[Any], str]
 
 
 class SchemaUnavailable(RuntimeError):
-    """The schemas needed for validation cannot be found on disk."""
+    """The schemas needed for validation cannot be found on disk; `crd` names the pinned CRD
+    file that is missing, when it is one (crds.PinnedCrd.file)."""
+
+    def __init__(self, message: str, crd: str | None = None):
+        super().__init__(message)
+        self.crd = crd
 
 
 def suggestion(key: str, schema: Mapping) -> str:
