@@ -40,6 +40,7 @@ READ = ["get", "list", "watch"]
 API_RULES = (
     {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"], "verbs": READ},
     {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": READ},
+    {"apiGroups": ["trainer.kubeflow.org"], "resources": ["trainjobs"], "verbs": READ},
     # pods/log: the classifier reads rank 0's log tail, as `trainstack status` does.
     {"apiGroups": [""], "resources": ["pods", "pods/log", "events"], "verbs": READ},
     {

@@ -61,6 +61,13 @@ class StackContracts:
         return self.in_workloads() + [self.watcher] * bool(self.watcher)
 
 
+def _queue_metadata(cfg: PlatformConfig, job_name: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The (labels, annotations) a job object carries for Kueue: its LocalQueue and priority
+    (issue 28's components/queueing.py job_labels and job_annotations, when it is merged in).
+    The one call site, for the TrainJob renderer (training_job.render_trainjob)."""
+    return {}, {}
+
+
 def claims(cfg: PlatformConfig) -> dict[str, str]:
     """The claim the stack creates for each volume (not for an existing claim)."""
     return {
@@ -268,6 +275,7 @@ class Workloads(pulumi.ComponentResource):
                     provider=args.provider,
                     depends_on=[*base, *rc.prerequisites(contracts.jobs[job_name], made)],
                     wandb=wandb,
+                    queue_metadata=_queue_metadata(cfg, job_name),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
