@@ -25,7 +25,7 @@ from trainstack.offline import schemas
 from trainstack.offline.schemas import crd
 
 REGION = "us-west-2"
-PYTORCH, RAY = KINDS
+PYTORCH, RAY, TRAINJOB = KINDS
 
 
 @pytest.fixture
