@@ -548,6 +548,10 @@ class TrainingJob(pulumi.ComponentResource):
                 # saves within the grace period) as the operators' own suspend would.
                 replace_on_changes=["spec"],
                 delete_before_replace=True,
+                # Kueue adds a runtime patch of its own (manager kueue.x-k8s.io/manager) to a
+                # TrainJob it admits, with the flavor's nodeSelector and tolerations (kueue
+                # v0.19.2 pkg/controller/jobs/trainjob): never the stack's to undo.
+                ignore_changes=["spec.runtimePatches"] if kind == trainjob.KIND else None,
             ),
         )
         self.register_outputs({"kind": kind})
