@@ -1,6 +1,6 @@
 """What a training job's containers run: torchrun with this stack's trainer or the user's own
-script (PyTorchJob), `trainer.ray_train` or the user's own entrypoint (RayJob), and the
-environment contract every job gets from the stack.
+script (PyTorchJob, TrainJob), `trainer.ray_train` or the user's own entrypoint (RayJob), and
+the environment contract every job gets from the stack.
 
 Pure: a job's config and its target in, argv / command line / env out.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from . import pod_spec
 from .config import TrainingJobConfig, VolumeConfig
@@ -35,6 +36,28 @@ ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint vol
 ENV_BUCKET = "TRAINSTACK_ARTIFACTS_BUCKET"  # the artifacts bucket (with `artifacts.enabled`)
 ENV_CHECKPOINT_URI = "TRAINSTACK_CHECKPOINT_URI"  # s3://<bucket>/checkpoints/<job>
 SHUTDOWN_MARGIN_S = 15  # of the pod's grace, for trainer.launch to exit with the ranks' code
+
+
+@dataclass(frozen=True)
+class RankLayout:
+    """How a kind's controller tells each pod's torchrun where it stands, and so what the command
+    passes itself: the rendezvous endpoint (expanded by the kubelet from the pod's env) and
+    whether --nnodes and --nproc-per-node are on the command line or read by torchrun from
+    PET_NNODES and PET_NPROC_PER_NODE (torch 2.13 torch/distributed/argparse_util.py `env`: an
+    option's default is PET_<OPTION>, which a command-line value would override)."""
+
+    endpoint: str
+    sizes_on_command_line: bool
+
+
+# training-operator v1.9.3 (pkg/controller.v1/pytorch/envvar.go, master.go): MASTER_ADDR and
+# MASTER_PORT name the master pod, PET_NNODES the node count (min:max for an elastic job).
+PYTORCHJOB_LAYOUT = RankLayout("$(MASTER_ADDR):$(MASTER_PORT)", sizes_on_command_line=True)
+# Kubeflow Trainer v2.2.1 (pkg/runtime/framework/plugins/torch/torch.go): PET_NNODES,
+# PET_NPROC_PER_NODE (the TrainJob's trainer.numProcPerNode), PET_NODE_RANK, PET_MASTER_ADDR
+# (`<trainjob>-node-0-0.<trainjob>`, node 0's pod) and PET_MASTER_PORT (29500). torchrun reads the
+# sizes itself; the c10d endpoint is node 0, as a PyTorchJob's is its master.
+TRAINJOB_LAYOUT = RankLayout("$(PET_MASTER_ADDR):$(PET_MASTER_PORT)", sizes_on_command_line=False)
 
 
 def run_dir(job_name: str) -> str:
@@ -120,11 +143,13 @@ def torchrun_command(
     volume: VolumeConfig | None = None,
     grace_s: int | None = None,
     netcheck: list[str] | None = None,
+    layout: RankLayout = PYTORCHJOB_LAYOUT,
 ) -> list[str]:
     """torchrun (through trainer.launch, which takes its arguments, in this stack's image) with
-    the rank layout the training operator injects, expanded by the kubelet (`$(VAR)`). Both
-    kinds meet through c10d rendezvous, so a restarted pod rejoins its peers: a fixed job at the
-    master pod, an elastic one at worker 0 with PET_NNODES=min:max.
+    the rank layout the kind's controller injects (`layout`), expanded by the kubelet
+    (`$(VAR)`). Every job meets through c10d rendezvous, so a restarted pod rejoins its peers: a
+    fixed PyTorchJob at the master pod, an elastic one at worker 0 with PET_NNODES=min:max, a
+    TrainJob at its node 0.
 
     The training script is the trainer (`-m trainer ...`) or the job's own `command`: torchrun
     starts it once per GPU with RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR/PORT set, so a
@@ -135,7 +160,7 @@ def torchrun_command(
     if job.elastic:
         endpoint, restarts = "$(PET_RDZV_ENDPOINT)", "$(PET_MAX_RESTARTS)"
     else:
-        endpoint, restarts = "$(MASTER_ADDR):$(MASTER_PORT)", str(job.max_restarts)
+        endpoint, restarts = layout.endpoint, str(job.max_restarts)
     if job.command is not None:
         script = list(job.command)
     else:
@@ -162,10 +187,10 @@ def torchrun_command(
             launcher.append(f"--shutdown-timeout={grace_s - SHUTDOWN_MARGIN_S}")
     else:
         launcher = TORCHRUN
+    sizes = ["--nnodes=$(PET_NNODES)", f"--nproc-per-node={job.gpus_per_node}"]
     return [
         *launcher,
-        "--nnodes=$(PET_NNODES)",
-        f"--nproc-per-node={job.gpus_per_node}",
+        *(sizes if layout.sizes_on_command_line else []),
         "--rdzv-backend=c10d",
         f"--rdzv-endpoint={endpoint}",
         f"--rdzv-id={job_name}",

@@ -4,6 +4,9 @@
   master port, NCCL's socket transport on ephemeral ports: all TCP/UDP between the job's own
   pods. No pod calls the Kubernetes API, and the training operator never calls a pod (it works
   through the API server only).
+- TrainJob: the same, its nodes one role; c10d on node 0's port 29500. Neither Kubeflow Trainer
+  nor JobSet calls a pod (the Trainer's status server, which pods would call, is behind its
+  TrainJobStatus feature gate, off at v2.2.1 and left off: components/operators.py).
 - RayJob in K8sJobMode: the head (GCS 6379, dashboard 8265, client 10001, the raylets' dynamic
   ports), the GPU workers, and the submitter Job's pod, which runs `ray job submit` against the
   head's dashboard and nothing else. The KubeRay operator polls the head's dashboard on 8265 for
@@ -31,13 +34,18 @@ from .pod_spec import HF_TOKEN_SECRET, JOB_LABEL, ROLE_LABEL
 RAY_DASHBOARD_PORT = 8265
 # The roles' label values (pod templates carry them under ROLE_LABEL).
 PYTORCH = "pytorch"
+TRAINJOB = "trainjob"
 RAY_HEAD = "ray-head"
 RAY_WORKER = "ray-worker"
 RAY_SUBMITTER = "ray-submitter"
-ROLES = {"pytorch": (PYTORCH,), "ray": (RAY_HEAD, RAY_WORKER, RAY_SUBMITTER)}
+ROLES = {
+    "pytorch": (PYTORCH,),
+    "trainjob": (TRAINJOB,),
+    "ray": (RAY_HEAD, RAY_WORKER, RAY_SUBMITTER),
+}
 # The roles whose pods train, and so get the W&B key when it is on: not the Ray head, which only
 # coordinates (the trainer runs in the Ray Train workers), nor the submitter.
-WANDB_ROLES = (PYTORCH, RAY_WORKER)
+WANDB_ROLES = (PYTORCH, TRAINJOB, RAY_WORKER)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ def contract_name(job_name: str, role: str) -> str:
 
 
 def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> list[rc.Contract]:
-    trainers = (PYTORCH,) if job.framework == "pytorch" else (RAY_HEAD, RAY_WORKER)
+    trainers = ROLES[job.framework] if job.torchrun else (RAY_HEAD, RAY_WORKER)
     # Every port between the pods that train: rendezvous, NCCL, GCS, raylets, object manager.
     peers = tuple(
         rc.same_pods(f"{role} pods of job {job_name}", role_labels(job_name, role))
@@ -90,8 +98,8 @@ def contracts(job_name: str, job: TrainingJobConfig, setting: JobSetting) -> lis
             needs=(*needs, *wandb),
         )
 
-    if job.framework == "pytorch":
-        return [trainer_role(PYTORCH)]
+    if job.torchrun:
+        return [trainer_role(role) for role in ROLES[job.framework]]
     dashboard = (rc.Port(RAY_DASHBOARD_PORT),)
     operator = rc.Peer(
         "KubeRay operator (job status)",

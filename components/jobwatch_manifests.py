@@ -42,6 +42,7 @@ POLL = ["get", "list"]  # read by the alarms' poll, never watched
 API_RULES = (
     {"apiGroups": ["kubeflow.org"], "resources": ["pytorchjobs"], "verbs": READ},
     {"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": READ},
+    {"apiGroups": ["trainer.kubeflow.org"], "resources": ["trainjobs"], "verbs": READ},
     # Kueue's view of the jobs, for the preemption and queue-wait alarms (queue_alarms.py).
     {"apiGroups": ["kueue.x-k8s.io"], "resources": ["workloads", "localqueues"], "verbs": POLL},
     # pods/log: the classifier reads rank 0's log tail, as `trainstack status` does.

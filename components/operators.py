@@ -1,4 +1,5 @@
-"""Operators: the Kubeflow training operator (PyTorchJob) and KubeRay (RayCluster, RayJob)."""
+"""Operators: the Kubeflow training operator (PyTorchJob), KubeRay (RayCluster, RayJob) and, for
+a stack with `framework: trainjob` jobs, Kubeflow Trainer v2 with JobSet (TrainJob)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,65 @@ def training_operator_source(version: str) -> str:
     return f"https://{repo}.git//{versions.TRAINING_OPERATOR_OVERLAY}?ref={version}"
 
 
+KUBEFLOW_TRAINER_NAMESPACE = "kubeflow-system"  # the chart's documented namespace
+KUBEFLOW_TRAINER_RELEASE = "kubeflow-trainer"
+
+
+def kubeflow_trainer_values(system_label: tuple[str, str]) -> dict[str, Any]:
+    """The Trainer chart's values (kubeflow/trainer v2.2.1 charts/kubeflow-trainer/values.yaml;
+    JobSet's under `jobset.`, kubernetes-sigs/jobset v0.11.0 charts/jobset/values.yaml; each key
+    is checked against both files in tests/components/test_trainjob_install.py). Both controllers
+    on the system nodes, sized, with the restricted container settings the charts' defaults
+    carry stated here, so a chart bump cannot drop them unnoticed."""
+    key, value = system_label
+    on_system = {key: value}
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return {
+        "manager": {
+            "nodeSelector": on_system,
+            "resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"memory": "512Mi"},
+            },
+            # The chart's default lacks readOnlyRootFilesystem; upstream's own kustomize base
+            # sets it (manifests/base/manager/manager.yaml): the manager writes nothing locally
+            # (its webhook certificate is a mounted Secret).
+            "securityContext": restricted,
+            "config": {
+                # Off by default at v2.2.1 (pkg/features/features.go): on, it would mount a
+                # projected ServiceAccount token into every trainer pod for the Trainer's status
+                # server, which the jobs' pods are kept from (no API token, their NetworkPolicy).
+                "featureGates": {"TrainJobStatus": False},
+            },
+        },
+        # The chart's ClusterTrainingRuntimes are applied by a post-install hook Job that pulls
+        # docker.io/alpine and downloads kubectl at run time; the stack renders its own runtimes
+        # (components/trainjob.py).
+        "runtimes": {"defaultEnabled": False},
+        "jobset": {
+            "install": True,  # the stack installs JobSet nowhere else
+            "controller": {
+                "nodeSelector": on_system,
+                "resources": {
+                    "requests": {"cpu": "100m", "memory": "128Mi"},
+                    "limits": {"memory": "1Gi"},
+                },
+                "securityContext": {k: v for k, v in restricted.items() if k != "seccompProfile"},
+                "podSecurityContext": {
+                    "runAsNonRoot": True,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+            },
+        },
+    }
+
+
 def kuberay_values(system_label: tuple[str, str]) -> dict[str, Any]:
     key, value = system_label
     return {
@@ -99,6 +159,8 @@ class OperatorsArgs:
     provider: k8s.Provider
     system_label: tuple[str, str]
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # PlatformConfig.kubeflow_trainer_installed: asked for, or a job has framework: trainjob.
+    kubeflow_trainer: bool = False
 
 
 class Operators(pulumi.ComponentResource):
@@ -154,4 +216,16 @@ class Operators(pulumi.ComponentResource):
                 opts=k8s_opts,
             )
             self.installed.append("kuberay")
+        if args.kubeflow_trainer:
+            helm_release(
+                f"{name}-kubeflow-trainer",
+                release=KUBEFLOW_TRAINER_RELEASE,
+                chart=versions.KUBEFLOW_TRAINER_CHART,
+                version=cfg.kubeflow_trainer.version,
+                namespace=KUBEFLOW_TRAINER_NAMESPACE,
+                create_namespace=True,
+                values=kubeflow_trainer_values(args.system_label),
+                opts=k8s_opts,
+            )
+            self.installed.append("kubeflow-trainer")
         self.register_outputs({"installed": self.installed})

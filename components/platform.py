@@ -110,6 +110,7 @@ class Platform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
                 system_label=system_label,
                 depends_on=system_nodes,
+                kubeflow_trainer=cfg.kubeflow_trainer_installed,
             ),
             child,
         )

@@ -18,6 +18,7 @@ replace as well (REPLACE_ON).
 from __future__ import annotations
 
 from .config import PlatformConfig
+from .config.addons import KUEUE_TRAINJOB_FRAMEWORK
 
 # kueue v0.19.2 pkg/controller/constants/constants.go and pkg/constants/constants.go.
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
@@ -44,7 +45,10 @@ REPLACE_ON = (
 
 def frameworks(cfg: PlatformConfig) -> list[str]:
     """Kueue's integrations: the job kinds of the operators installed (config/addons.py)."""
-    return cfg.addons.kueue_frameworks()
+    kinds = cfg.addons.kueue_frameworks()
+    if cfg.kubeflow_trainer_installed:
+        kinds.append(KUEUE_TRAINJOB_FRAMEWORK)
+    return kinds
 
 
 def queued(cfg: PlatformConfig) -> bool:

@@ -1,7 +1,8 @@
-"""TrainingJob: one `trainingJobs` entry as a PyTorchJob (torchrun) or a RayJob (Ray Train).
+"""TrainingJob: one `trainingJobs` entry as a PyTorchJob (torchrun), a RayJob (Ray Train) or a
+TrainJob with its TrainingRuntime (torchrun under Kubeflow Trainer v2, components/trainjob.py).
 
-`render()` is pure: config in, manifest out, so the object is validated against the upstream CRDs
-and its command is run locally by the tests. The component only declares the rendered object.
+`render_all()` is pure: config in, manifests out, so the objects are validated against the
+upstream CRDs and the command is run locally by the tests. The component only declares them.
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from . import (
     network_bandwidth,
     pod_spec,
     queueing,
+    trainjob,
     versions,
     wandb_env,
 )
 from .config import PodSize, PoolFacts, TrainingJobConfig, VolumeConfig, pod_size
 from .config.wandb_config import WandbTarget
 from .job_command import (
+    PYTORCHJOB_LAYOUT,
+    TRAINJOB_LAYOUT,
+    RankLayout,
     checks_efa,
     efa_checked,
     job_env,
@@ -40,8 +45,12 @@ from .scheduling import SYSTEM_LABEL
 
 RESTART_POLICY = "ExitCode"
 PYTORCH_PORT = 23456  # the training operator's default; it builds the master Service on it
-# (apiVersion, kind) each `framework` renders as.
-KINDS = {"pytorch": ("kubeflow.org/v1", "PyTorchJob"), "ray": ("ray.io/v1", "RayJob")}
+# (apiVersion, kind) each `framework` renders as (a trainjob also renders its TrainingRuntime).
+KINDS = {
+    "pytorch": ("kubeflow.org/v1", "PyTorchJob"),
+    "ray": ("ray.io/v1", "RayJob"),
+    "trainjob": (trainjob.API_VERSION, trainjob.KIND),
+}
 # The Ray head only coordinates: no GPU, no EFA, no training work scheduled on it.
 RAY_HEAD_SIZE = PodSize(gpus=0, efa=0, cpu="1", memory="4Gi", shm="1Gi")
 # KubeRay v1.7.0's default submitter resources (controllers/ray/common/job.go,
@@ -190,25 +199,35 @@ def _grace_s(job: TrainingJobConfig, target: JobTarget) -> int:
     )
 
 
-def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
-    # The operator requires the container to be named `pytorch`.
-    grace_s = _grace_s(job, target)
+def _torchrun_command(
+    job_name: str,
+    job: TrainingJobConfig,
+    target: JobTarget,
+    grace_s: int,
+    layout: RankLayout = PYTORCHJOB_LAYOUT,
+) -> list[str]:
+    """torchrun with this stack's trainer (or the job's script), behind the EFA check on EFA,
+    with the rank layout of the kind's controller."""
     efa = job.uses_efa(target.pool)
     netcheck = None
     if job.netcheck:
         gbps = network_bandwidth.pool_gbps(target.pool, job.gpus_per_node)
         netcheck = netcheck_args(expect_efa=efa, expected_gbps=gbps)
     command = torchrun_command(
-        job_name, job, target.artifacts_bucket, target.volume, grace_s, netcheck
+        job_name, job, target.artifacts_bucket, target.volume, grace_s, netcheck, layout
     )
-    if checks_efa(job, efa):
-        command = efa_checked(command)
+    return efa_checked(command) if checks_efa(job, efa) else command
+
+
+def render_pytorchjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict:
+    # The operator requires the container to be named `pytorch`.
+    grace_s = _grace_s(job, target)
     template = _gpu_pod_template(
         job_name,
         job,
         target,
         container="pytorch",
-        command=command,
+        command=_torchrun_command(job_name, job, target, grace_s),
         ports=[{"name": "pytorchjob-port", "containerPort": PYTORCH_PORT}],
         role=job_contracts.PYTORCH,
         grace_s=grace_s,
@@ -394,10 +413,59 @@ def _metadata(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[
     }
 
 
-def render(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
+def render_trainjob(job_name: str, job: TrainingJobConfig, target: JobTarget) -> list[dict]:
+    """The job's TrainingRuntime, whose pod is the PyTorchJob's (the same builders: command, env,
+    volumes, EFA, placement, security contexts, grace) in the container the Trainer requires,
+    and the TrainJob running it. The command leaves the rank layout to the PET_* variables the
+    Trainer injects (job_command.TRAINJOB_LAYOUT); PYTHONUNBUFFERED, which the training
+    operator sets on a PyTorchJob's pods and the Trainer does not, the stack sets here."""
+    grace_s = _grace_s(job, target)
+    template = _gpu_pod_template(
+        job_name,
+        job,
+        target,
+        container=trainjob.CONTAINER,
+        command=_torchrun_command(job_name, job, target, grace_s, layout=TRAINJOB_LAYOUT),
+        ports=[],  # the Trainer adds the c10d port (trainjob.MASTER_PORT) itself
+        role=job_contracts.TRAINJOB,
+        grace_s=grace_s,
+    )
+    template["spec"]["containers"][0]["env"].append({"name": "PYTHONUNBUFFERED", "value": "1"})
+    nodes = job.node_range[1]
+    spec = trainjob.runtime_spec(
+        template, nodes=nodes, ttl_seconds_after_finished=job.ttl_seconds_after_finished
+    )
+    runtime_name = trainjob.runtime_name(job_name, spec)
+    meta = _metadata(job_name, job, target)
+    labels = {"app.kubernetes.io/part-of": "trainstack", pod_spec.JOB_LABEL: job_name}
+    runtime = trainjob.render_runtime(runtime_name, target.namespace, spec, labels)
+    train = {
+        "apiVersion": trainjob.API_VERSION,
+        "kind": trainjob.KIND,
+        "metadata": meta,
+        "spec": trainjob.trainjob_spec(
+            runtime_name,
+            nodes=nodes,
+            procs_per_node=job.gpus_per_node,
+            suspend=target.suspend(job),
+            active_deadline_seconds=job.active_deadline_seconds,
+        ),
+    }
+    return [runtime, train]
+
+
+def render_all(job_name: str, job: TrainingJobConfig, target: JobTarget) -> list[dict[str, Any]]:
+    """Every object of the job, the job object last (a TrainJob after its runtime)."""
+    if job.framework == "trainjob":
+        return render_trainjob(job_name, job, target)
     if job.framework == "ray":
-        return render_rayjob(job_name, job, target)
-    return render_pytorchjob(job_name, job, target)
+        return [render_rayjob(job_name, job, target)]
+    return [render_pytorchjob(job_name, job, target)]
+
+
+def render(job_name: str, job: TrainingJobConfig, target: JobTarget) -> dict[str, Any]:
+    """The job object: a PyTorchJob, RayJob or TrainJob."""
+    return render_all(job_name, job, target)[-1]
 
 
 @dataclass
@@ -428,10 +496,10 @@ class TrainingJob(pulumi.ComponentResource):
         super().__init__("trainstack:jobs:TrainingJob", name, None, opts)
         # The bucket's name is known only once it exists, like the image's digest: both are
         # rendered into the manifest (the trainer's --checkpoint.upload, the env) as Outputs.
-        manifest = pulumi.Output.all(
+        manifests = pulumi.Output.all(
             args.config.image or args.image, args.artifacts_bucket, args.identity
         ).apply(
-            lambda values: render(
+            lambda values: render_all(
                 name,
                 args.config,
                 JobTarget(
@@ -450,6 +518,25 @@ class TrainingJob(pulumi.ComponentResource):
                 ),
             )
         )
+        depends_on = list(args.depends_on)
+        if args.config.framework == "trainjob":
+            # The TrainJob's pods are its runtime's: the Trainer's webhook refuses a TrainJob
+            # whose runtime does not exist. A new runtime (a new name: trainjob.runtime_name)
+            # is created before the old TrainJob is replaced, and the old one deleted after.
+            runtime = manifests[0]
+            depends_on.append(
+                k8s.apiextensions.CustomResource(
+                    f"{name}-runtime",
+                    api_version=trainjob.API_VERSION,
+                    kind=trainjob.RUNTIME_KIND,
+                    metadata=runtime["metadata"],
+                    spec=runtime["spec"],
+                    opts=pulumi.ResourceOptions(
+                        parent=self, provider=args.provider, depends_on=args.depends_on
+                    ),
+                )
+            )
+        manifest = manifests[-1]
         api_version, kind = KINDS[args.config.framework]  # plain: they name the resource type
         self.job = k8s.apiextensions.CustomResource(
             name,
@@ -460,7 +547,7 @@ class TrainingJob(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=args.provider,
-                depends_on=args.depends_on,
+                depends_on=depends_on,
                 # A new size, image or option is a new run: replace the job (it resumes from
                 # its checkpoints), since operators do not resize a running job's world.
                 # Launching (suspend true -> false) is a replace too: the held job has no pods,
@@ -474,7 +561,14 @@ class TrainingJob(pulumi.ComponentResource):
                 # in-place update (a new priority) then leaves the field out of the server-side
                 # apply, as another manager owns it (pulumi-kubernetes provider/pkg/await/
                 # await.go, pulumi/pulumi-kubernetes#2566), so it neither conflicts nor reverts.
-                ignore_changes=[queueing.SUSPEND_FIELDS[kind]] if args.queue_labels else None,
+                # And Kueue adds a runtime patch of its own (manager kueue.x-k8s.io/manager) to a
+                # TrainJob it admits, with the flavor's nodeSelector and tolerations (kueue
+                # v0.19.2 pkg/controller/jobs/trainjob): never the stack's to undo.
+                ignore_changes=[
+                    *([queueing.SUSPEND_FIELDS[kind]] if args.queue_labels else []),
+                    *(["spec.runtimePatches"] if kind == trainjob.KIND else []),
+                ]
+                or None,
             ),
         )
         self.register_outputs({"kind": kind})

@@ -82,6 +82,18 @@ TRAINING_OPERATOR_REPO = (
 TRAINING_OPERATOR_OVERLAY = "manifests/overlays/standalone"
 TRAINING_OPERATOR_VERSION = "v1.9.3"
 
+# Kubeflow Trainer v2 (TrainJob, TrainingRuntime; API trainer.kubeflow.org/v1alpha1), installed only
+# for a stack with a `framework: trainjob` job (components/operators.py). 2.2.1, not 2.3.0: the
+# Kueue release the stack pins (v0.19.2) is built against github.com/kubeflow/trainer/v2 v2.2.1
+# (kueue go.mod at v0.19.2), and Kueue's own note on moving to Trainer 2.3 says the two are not API
+# compatible. The chart pulls JobSet as its subchart at the version its Chart.yaml pins
+# (kubeflow/trainer v2.2.1 charts/kubeflow-trainer/Chart.yaml: jobset 0.11.0); JobSet's published
+# 0.11.0 chart runs registry.k8s.io/jobset/jobset:v0.11.0 (kubernetes-sigs/jobset v0.11.0
+# hack/helm-chart-package.sh).
+KUBEFLOW_TRAINER_CHART = "oci://ghcr.io/kubeflow/charts/kubeflow-trainer"
+KUBEFLOW_TRAINER_VERSION = "2.2.1"
+KUBEFLOW_TRAINER_JOBSET_VERSION = "0.11.0"
+
 KUBERAY_REPO = "https://ray-project.github.io/kuberay-helm/"
 KUBERAY_CHART = "kuberay-operator"
 KUBERAY_VERSION = "1.7.0"

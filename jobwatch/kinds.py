@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import pytorchjob, rayjob
+from . import pytorchjob, rayjob, trainjob
 from .incidents import ExitReader, OperatorExit
 
 Job = dict[str, Any]
@@ -98,6 +98,11 @@ def _ray_log(job: Job, pods: list) -> tuple[str, str] | None:
     return (pod, rayjob.SUBMITTER_CONTAINER) if pod else None
 
 
+def _trainjob_log(job: Job, pods: list) -> tuple[str, str] | None:
+    pod = trainjob.log_pod(pods)
+    return (pod, trainjob.CONTAINER) if pod else None
+
+
 KINDS: tuple[WatchedKind, ...] = (
     WatchedKind(
         kind="PyTorchJob",
@@ -137,5 +142,25 @@ KINDS: tuple[WatchedKind, ...] = (
         operator_exit=rayjob.deleted,
         ended_at=rayjob.ended_at,
         running=lambda job: rayjob.phase(job) == "Running",
+    ),
+    WatchedKind(
+        kind="TrainJob",
+        group=trainjob.GROUP,
+        version=trainjob.VERSION,
+        plural=trainjob.PLURAL,
+        notice=trainjob.notice,
+        pod_selectors=trainjob.pod_selectors,
+        log_source=_trainjob_log,
+        final_message=trainjob.final_message,
+        # Every pod of the TrainJob's JobSet: its Job keeps a failed pod (restartPolicy Never)
+        # beside the one it creates in its place, so no operator event is needed to see it.
+        pod_label=trainjob.JOBSET_LABEL,
+        job_of_pod=trainjob.job_of_pod,
+        container=trainjob.CONTAINER,
+        retried=trainjob.retried,
+        names_pod=trainjob.names_pod,
+        ended_at=trainjob.ended_at,
+        previous_logs=False,
+        running=lambda job: trainjob.phase(job) == "Running",
     ),
 )

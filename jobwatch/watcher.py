@@ -35,6 +35,9 @@ log = logging.getLogger("jobwatch")
 LOG_TAIL_LINES = 200  # what the classifier reads, as `trainstack status`
 WATCH_TIMEOUT_S = 300  # one watch request; the API server caps it anyway
 RETRY_S = 10.0
+# A kind whose API the cluster does not serve (Kubeflow Trainer is installed only for a stack with
+# a TrainJob, components/operators.py) is looked for again this often, quietly.
+NOT_SERVED_RETRY_S = 300.0
 
 
 class Watcher:
@@ -166,6 +169,7 @@ class Watcher:
         from urllib3.exceptions import HTTPError
 
         version: str | None = None
+        not_served = False
         while not stop.is_set() and (rounds is None or rounds > 0):
             try:
                 if version is None:
@@ -177,6 +181,16 @@ class Watcher:
                 if err.status == 410:
                     log.info("%s watch expired (410 Gone): listing again", name)
                     version = None
+                    continue
+                if err.status == 404 and version is None:
+                    if not not_served:
+                        log.info("%s: not served by this cluster (its operator is not "
+                                 "installed); looking again every %.0f s", name,
+                                 NOT_SERVED_RETRY_S)  # fmt: skip
+                    not_served = True
+                    if rounds is not None:
+                        rounds -= 1
+                    stop.wait(NOT_SERVED_RETRY_S)
                     continue
                 log.warning("%s: API error %s: %s", name, err.status, err.reason)
                 stop.wait(RETRY_S)

@@ -102,6 +102,7 @@ _SCOPES = {
             "tests/components/test_identity_policies.py",
             "tests/components/test_runtime_flows.py",
             "tests/components/test_observability.py",
+            "tests/components/test_trainjob_install.py",
         }
     ),
 }

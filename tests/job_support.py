@@ -11,7 +11,7 @@ import yaml
 from support import ROOT
 
 from components import config
-from components.training_job import JobTarget, render
+from components.training_job import JobTarget, render_all
 
 IMAGE = "123456789012.dkr.ecr.us-west-2.amazonaws.com/trainstack-dev@sha256:" + "ab" * 32
 SMALL_BATCH = {"global_batch_size": 64, "micro_batch_size": 8}
@@ -42,6 +42,13 @@ def job(**fields) -> dict:
 
 def render_job(cfg: config.PlatformConfig, name: str, bucket: str | None = None) -> dict:
     """Job `name` of a parsed config, rendered on its own pool and volume."""
+    return render_job_objects(cfg, name, bucket)[-1]
+
+
+def render_job_objects(
+    cfg: config.PlatformConfig, name: str, bucket: str | None = None
+) -> list[dict]:
+    """Every object of job `name` (a TrainJob's runtime, then the job object)."""
     j = cfg.training_jobs[name]
     target = JobTarget(
         "training",
@@ -52,12 +59,27 @@ def render_job(cfg: config.PlatformConfig, name: str, bucket: str | None = None)
         artifacts_bucket=bucket,
         wandb=cfg.wandb_target(),
     )
-    return render(name, j, target)
+    return render_all(name, j, target)
 
 
 def rendered(name: str = "j", secrets: dict | None = None, **fields) -> dict:
     cfg = config.parse(stack(trainingJobs={name: job(**fields)}, **(secrets or {})))
     return render_job(cfg, name)
+
+
+def rendered_trainjob(name: str = "j", secrets: dict | None = None, **fields) -> tuple[dict, dict]:
+    """(TrainingRuntime, TrainJob) of a `framework: trainjob` job of the dev stack."""
+    cfg = config.parse(
+        stack(trainingJobs={name: job(framework="trainjob", **fields)}, **(secrets or {}))
+    )
+    runtime, trainjob = render_job_objects(cfg, name)
+    return runtime, trainjob
+
+
+def runtime_pod(runtime: dict) -> dict:
+    """The pod template of a TrainingRuntime's one replicated job (`node`)."""
+    (node,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    return node["template"]["spec"]["template"]
 
 
 def errors(**sections) -> list[str]:

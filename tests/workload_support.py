@@ -35,9 +35,10 @@ def project_with_secrets(tmp: Path, source: str, stack: str, edit) -> Path:
 def full_project(tmp: Path) -> Path:
     """The efa stack (a PyTorchJob, here with its own hung factor, and a RayJob, artifacts,
     notifications, a stopped server of an S3 export) plus an email subscription, the dev pod
-    with ssh and a load balancer, the HF token, Weights & Biases (its key and project), and
-    running servers of a hub model and of a volume's model (with the Docker Hub credential the
-    engine image is pulled with): every workload and optional part the stack renders."""
+    with ssh and a load balancer, the HF token, Weights & Biases (its key and project), the same
+    training as a TrainJob (so Kubeflow Trainer v2 is installed beside the training operator),
+    and running servers of a hub model and of a volume's model (with the Docker Hub credential
+    the engine image is pulled with): every workload and optional part the stack renders."""
 
     def edit(conf: dict) -> None:
         conf["trainstack:notifications"]["emails"] = ["ml-platform@example.com"]
@@ -45,6 +46,13 @@ def full_project(tmp: Path) -> Path:
         conf["trainstack:wandb"] = {"project": "llm-pretraining", "entity": "ml-team"}
         conf["trainstack:trainingJobs"]["llama-8b"]["hfToken"] = True
         conf["trainstack:trainingJobs"]["llama-8b"]["hungFactor"] = 30
+        fixed = {k: v for k, v in conf["trainstack:trainingJobs"]["llama-8b"].items()}
+        del fixed["minNodes"], fixed["maxNodes"], fixed["hungFactor"]
+        conf["trainstack:trainingJobs"]["llama-trainjob"] = {
+            **fixed,
+            "framework": "trainjob",
+            "nodes": 4,
+        }
         conf["trainstack:devPod"] = {
             "enabled": True,
             "nodePool": "efa",
@@ -89,6 +97,9 @@ def pod_templates(m: dict) -> list[tuple[str, dict]]:
             *[(f"worker-{g['groupName']}", g["template"]) for g in cluster["workerGroupSpecs"]],
             ("submitter", spec["submitterPodTemplate"]),
         ]
+    if m["kind"] == "TrainingRuntime":  # a TrainJob's pods (components/trainjob.py)
+        jobs = spec["template"]["spec"]["replicatedJobs"]
+        return [(j["name"], j["template"]["spec"]["template"]) for j in jobs]
     if m["kind"] == "Pod":
         return [("pod", {"metadata": m["metadata"], "spec": m["spec"]})]
     if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):

@@ -67,10 +67,10 @@ def check_command(path: tuple, job: TrainingJobConfig) -> list[str]:
             f"{key(*path, 'command')}: a RayJob runs an entrypoint (a shell command line "
             "`ray job submit` runs); use entrypoint"
         )
-    if job.framework == "pytorch" and job.entrypoint is not None:
+    if job.torchrun and job.entrypoint is not None:
         issues.append(
-            f"{key(*path, 'entrypoint')}: for framework: ray; a PyTorchJob runs command "
-            '(the script torchrun starts, e.g. ["train.py", "--lr", "1e-4"])'
+            f"{key(*path, 'entrypoint')}: for framework: ray; a PyTorchJob or TrainJob runs "
+            'command (the script torchrun starts, e.g. ["train.py", "--lr", "1e-4"])'
         )
     if job.command is not None:
         cmd = job.command
@@ -84,7 +84,7 @@ def check_command(path: tuple, job: TrainingJobConfig) -> list[str]:
                 f"{key(*path, 'command')} = {cmd!r}: starts with an option; give a script "
                 "path or `-m <module>` (torchrun's options come from the job's fields)"
             )
-        elif job.framework == "pytorch":
+        elif job.torchrun:
             issues += reserved_env.check_command(path, cmd)
     if job.entrypoint is not None and not job.entrypoint.strip():
         issues.append(f"{key(*path, 'entrypoint')}: empty; give the command line to run")

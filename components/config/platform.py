@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 
 from .. import aws_names, catalog
-from .addons import AddonsConfig
+from .addons import AddonsConfig, check_kubeflow_trainer
 from .artifacts import ArtifactsConfig
 from .base import PROJECT, ConfigError, _Model, key
 from .cluster import ClusterConfig, check_cluster, check_node_group_name
@@ -90,6 +90,12 @@ class PlatformConfig(_Model):
     @property
     def node_pools(self) -> dict[str, NodePoolConfig]:
         return self.karpenter.node_pools if self.karpenter.enabled else {}
+
+    @property
+    def kubeflow_trainer_installed(self) -> bool:
+        """Trainer v2 and JobSet: when asked for, or when a job has framework: trainjob."""
+        frameworks = (j.framework for j in self.training_jobs.values())
+        return self.addons.kubeflow_trainer.installed(frameworks)
 
     @property
     def efa_in_use(self) -> bool:
@@ -190,11 +196,14 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
     operators = {
         "trainingOperator": cfg.addons.training_operator.enabled,
         "kuberay": cfg.addons.kuberay.enabled,
+        "kubeflowTrainer": cfg.addons.kubeflow_trainer.enabled is not False,
     }
     issues = check_image(cfg.image) + check_notifications(cfg.notifications, cfg.image.enabled)
     kueue = cfg.addons.queued
     queue_plan = cfg.queue_plan()
     issues += check_queues(cfg.queues, pools, queue_plan, kueue=kueue)
+    if cfg.kubeflow_trainer_installed:
+        issues += check_kubeflow_trainer(cfg.addons.kubeflow_trainer)
     issues += check_wandb(cfg.wandb, cfg.secrets_set, cfg.training_jobs)
     for name, vol in cfg.volumes.items():
         issues += check_volume(name, vol, artifacts_enabled=cfg.artifacts.enabled)
@@ -224,7 +233,9 @@ def _check_workloads(cfg: PlatformConfig) -> list[str]:
                 plan=queue_plan,
                 kueue=kueue,
             )
-        needed = {"pytorch": "trainingOperator", "ray": "kuberay"}[job.framework]
+        needed = {"pytorch": "trainingOperator", "ray": "kuberay", "trainjob": "kubeflowTrainer"}[
+            job.framework
+        ]
         if not operators.get(needed, True):
             issues.append(
                 f"{key('trainingJobs', name, 'framework')} = {job.framework!r}: needs "

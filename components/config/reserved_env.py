@@ -1,5 +1,6 @@
-"""What a job's `env` and `command` may not set: the variables the training operator, torchrun,
-Ray Train and the stack give each pod or worker, and torchrun's options the job passes itself.
+"""What a job's `env` and `command` may not set: the variables the training operator, Kubeflow
+Trainer v2, torchrun, Ray Train and the stack give each pod or worker, and torchrun's options the
+job passes itself.
 
 A second value of any of these breaks the run in a way that shows only on the cluster: a RANK or
 WORLD_SIZE that disagrees with the rendezvous hangs or crashes the process group, a PET_* value
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from .base import key
 
 OPERATOR = "operator"
+TRAINER_V2 = "trainer-v2"
+STACK_FOR_OPERATOR = "stack-for-operator"
 TORCHRUN = "torchrun"
 TORCHRUN_OPTIONS = "torchrun-options"
 RAY_TRAIN = "ray-train"
@@ -32,18 +35,25 @@ SETTERS = {
     # kubeflow/trainer v1.9.3 pkg/controller.v1/pytorch/envvar.go (setPodEnv), master.go
     # (MasterEnvVarGenerator), elastic.go (ElasticEnvVarGenerator): appended to every container.
     OPERATOR: Setter(("pytorch",), "set by the training operator on each pod"),
+    # kubeflow/trainer v2.2.1 pkg/runtime/framework/plugins/torch/torch.go (EnforceMLPolicy): on
+    # the trainer container `node`; its webhook refuses a TrainJob whose trainer.env sets one
+    # (constants.TorchRunReservedEnvNames).
+    TRAINER_V2: Setter(("trainjob",), "set by Kubeflow Trainer on the trainer container"),
+    # What the training operator sets on a PyTorchJob's pods and Trainer v2 does not: the stack
+    # sets it on a TrainJob's (components/trainjob.py), so both kinds run with the same env.
+    STACK_FOR_OPERATOR: Setter(("trainjob",), "set by the stack as the training operator does"),
     # pytorch/pytorch v2.13.0 torch/distributed/elastic/agent/server/local_elastic_agent.py
     # (_start_workers, _set_local_rank_env): the environment of each worker process it starts.
-    TORCHRUN: Setter(("pytorch",), "set by torchrun for each worker"),
+    TORCHRUN: Setter(("pytorch", "trainjob"), "set by torchrun for each worker"),
     # torch/distributed/argparse_util.py `env`: torchrun takes PET_<OPTION> as the default of
     # its --<option>, so any PET_* changes how the job's torchrun runs.
-    TORCHRUN_OPTIONS: Setter(("pytorch",), "read by torchrun as one of its own options"),
+    TORCHRUN_OPTIONS: Setter(("pytorch", "trainjob"), "read by torchrun as one of its own options"),
     # ray 2.60.0 (trainer/requirements-ray.txt) python/ray/train/torch/config.py
     # (_set_torch_distributed_env_vars, _setup_torch_process_group): in each Ray Train worker.
     RAY_TRAIN: Setter(("ray",), "set by Ray Train in each worker"),
     # components/pod_spec.py training_env and components/job_command.py job_env: the stack's
     # NCCL/EFA/torch settings and its environment contract (docs/training-jobs.md).
-    STACK: Setter(("pytorch", "ray"), "set by the stack"),
+    STACK: Setter(("pytorch", "ray", "trainjob"), "set by the stack"),
 }
 
 # The one table: each reserved name and who sets it.
@@ -62,20 +72,21 @@ RESERVED_ENV: dict[str, tuple[str, ...]] = {
     "ROLE_WORLD_SIZE": (TORCHRUN,),
     "NODE_RANK": (RAY_TRAIN,),
     "ACCELERATE_TORCH_DEVICE": (RAY_TRAIN,),
-    # torchrun's options the operator sets (envvar.go, master.go, elastic.go).
-    "PET_NNODES": (OPERATOR,),
-    "PET_NODE_RANK": (OPERATOR,),
-    "PET_NPROC_PER_NODE": (OPERATOR,),
-    "PET_MASTER_ADDR": (OPERATOR,),
-    "PET_MASTER_PORT": (OPERATOR,),
+    # torchrun's options the operator sets (envvar.go, master.go, elastic.go), and the five
+    # Trainer v2 sets (torch.go; pkg/constants/constants.go TorchEnv*).
+    "PET_NNODES": (OPERATOR, TRAINER_V2),
+    "PET_NODE_RANK": (OPERATOR, TRAINER_V2),
+    "PET_NPROC_PER_NODE": (OPERATOR, TRAINER_V2),
+    "PET_MASTER_ADDR": (OPERATOR, TRAINER_V2),
+    "PET_MASTER_PORT": (OPERATOR, TRAINER_V2),
     "PET_RDZV_BACKEND": (OPERATOR,),
     "PET_RDZV_ENDPOINT": (OPERATOR,),
     "PET_RDZV_ID": (OPERATOR,),
     "PET_RDZV_CONF": (OPERATOR,),
     "PET_STANDALONE": (OPERATOR,),
     "PET_MAX_RESTARTS": (OPERATOR,),
-    # envvar.go sets it to 1 on every container.
-    "PYTHONUNBUFFERED": (OPERATOR,),
+    # envvar.go sets it to 1 on every container; the stack does on a TrainJob's.
+    "PYTHONUNBUFFERED": (OPERATOR, STACK_FOR_OPERATOR),
     # The stack's own (pod_spec.training_env). HF_TOKEN is refused as a secret already (use
     # hfToken); the cache directories of pod_spec.cache_env are not here: a container's own env
     # replaces those (harden_pod), so pointing one at the volume is allowed.

@@ -1,5 +1,6 @@
 """`trainstack:volumes`, `trainstack:trainingJobs` and `trainstack:jobsNamespace`: checkpoint
-volumes and the PyTorchJobs/RayJobs that run on the pools, with the checks that need those pools.
+volumes and the PyTorchJobs/RayJobs/TrainJobs that run on the pools, with the checks that need
+those pools.
 
 Every check runs at config time, so a job that could never be scheduled (more GPUs per node than
 the pool's instances have, more nodes than its ceiling, a node-local volume shared by several
@@ -91,8 +92,13 @@ class VolumeConfig(_Model):
         return self.storage_class_name or DEFAULT_STORAGE_CLASS[self.type]
 
 
+# The frameworks whose pods run torchrun with this stack's command (job_command.torchrun_command):
+# a PyTorchJob (training operator v1) and a TrainJob (Kubeflow Trainer v2, components/trainjob.py).
+TORCHRUN_FRAMEWORKS = ("pytorch", "trainjob")
+
+
 class TrainingJobConfig(_Model):
-    framework: Literal["pytorch", "ray"] = "pytorch"
+    framework: Literal["pytorch", "ray", "trainjob"] = "pytorch"
     node_pool: str
     nodes: int | None = Field(default=None, ge=1)
     min_nodes: int | None = Field(default=None, ge=1)
@@ -165,6 +171,11 @@ class TrainingJobConfig(_Model):
         if self.foreign or not artifacts:
             return False
         return self.upload_checkpoints is not False
+
+    @property
+    def torchrun(self) -> bool:
+        """Its pods run torchrun (PyTorchJob, TrainJob), not Ray."""
+        return self.framework in TORCHRUN_FRAMEWORKS
 
     @property
     def elastic(self) -> bool:
@@ -290,10 +301,13 @@ def check_job(
             issues.append(
                 f"{key(*path, 'minNodes')} = {job.min_nodes}: above maxNodes {job.max_nodes}"
             )
-        if job.framework == "ray":
+        if job.framework != "pytorch":
+            # Trainer v2.2.1 has no elastic TrainJob (torch.go: "Add support for PyTorch elastic
+            # when JobSet supports Elastic Jobs"); trainer.numNodes is one number.
             issues.append(
-                f"{key(*path, 'framework')} = 'ray': elastic minNodes/maxNodes are for "
-                "framework: pytorch (torchrun's c10d rendezvous); give a Ray job nodes"
+                f"{key(*path, 'framework')} = {job.framework!r}: elastic minNodes/maxNodes are "
+                "for framework: pytorch (the training operator's elastic PyTorchJob); give a "
+                f"{'Ray job' if job.framework == 'ray' else 'TrainJob'} nodes"
             )
     pool = pools.get(job.node_pool)
     if pool is None:
@@ -353,13 +367,15 @@ def check_job(
     if volume is not None and volume.data_repository is not None:
         issues += check_job_folder(path, name, str(job.checkpoint_volume), volume.data_repository)
     issues += hf_token_secret(path, job.hf_token, secrets)
-    if job.netcheck and (job.framework != "pytorch" or job.foreign or job.image is not None):
+    if job.netcheck and (not job.torchrun or job.foreign or job.image is not None):
         issues.append(
             f"{key(*path, 'netcheck')} = true: the network check runs this stack's trainer "
             "image under torchrun before the trainer itself; only for a framework: pytorch "
-            "job without its own image, command or entrypoint (run `trainstack netcheck` on "
-            "the pool instead)"
+            "or trainjob job without its own image, command or entrypoint (run `trainstack "
+            "netcheck` on the pool instead)"
         )
+    if job.framework == "trainjob":
+        issues += _check_trainjob(path, name, job)
     for env_name in job.env:
         # At least as strict as the pack's no-plaintext-secrets-in-env (secret_named), which
         # would otherwise block the plan after resources are declared.
@@ -369,6 +385,26 @@ def check_job(
                 "show in `kubectl describe`; use hfToken or a Kubernetes Secret"
             )
     return issues + check_trainer_args(path, job, uploads=job.uploads(artifacts), volume=volume)
+
+
+def _check_trainjob(path: tuple, name: str, job: TrainingJobConfig) -> list[str]:
+    """What a TrainJob (Kubeflow Trainer v2.2.1) allows beyond a PyTorchJob's checks."""
+    issues = []
+    # trainer.kubeflow.org_trainjobs CRD at v2.2.1: two root CEL rules on metadata.name.
+    if problem := k8s_names.dns1035_label(name):
+        issues.append(
+            f"{key(*path)}: name {name!r} {problem}: a TrainJob's name is its JobSet's and "
+            "its pods' DNS subdomain (the TrainJob CRD's metadata.name rule)"
+        )
+    # JobSet deletes the Jobs still running when it finishes, and keeps the finished ones' pods
+    # until ttlSecondsAfterFinished: the training operator's "Running", the only policy it has.
+    if "clean_pod_policy" in job.model_fields_set and job.clean_pod_policy != "Running":
+        issues.append(
+            f"{key(*path, 'cleanPodPolicy')} = {job.clean_pod_policy!r}: a TrainJob's JobSet "
+            "deletes the pods still running when it ends and keeps the others until "
+            "ttlSecondsAfterFinished (cleanPodPolicy Running); remove it"
+        )
+    return issues
 
 
 def check_jobs_namespace(ns: str) -> list[str]:

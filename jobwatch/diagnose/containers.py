@@ -71,13 +71,23 @@ def shm(x: Inputs) -> Found:
 # job's own in this stack's image; plain `torchrun ... <script>` in an image of its own.
 TRAINER, LAUNCHER = ("-m", "trainer"), ("-m", "trainer.launch")
 SELFTEST = ("-m", "trainer.selftest")  # the EFA check at pod start (components/job_command.py)
-# The training operator requires a PyTorchJob's container to be named so; its replicas run under
-# the stack's restartPolicy ExitCode (components/training_job.py).
-PYTORCH_CONTAINER = "pytorch"
-EXIT_CODE_POLICY = (
-    "under the stack's restartPolicy ExitCode (kubeflow/trainer v1.9.3 "
-    "IsRetryableExitCode) an exit of 1-127 fails the job at once and 128-255 recreates the pod"
-)
+# The exit-code policy of the trainer container of each torchrun job kind, by the name its
+# operator requires: a PyTorchJob's `pytorch` replicas run under the stack's restartPolicy
+# ExitCode (components/training_job.py), a TrainJob's `node` pods under its runtime's
+# podFailurePolicy, drawn on the same line (components/trainjob.py). Another container (a Ray
+# pod, a server) has no such policy.
+EXIT_CODE_POLICIES = {
+    "pytorch": "under the stack's restartPolicy ExitCode (kubeflow/trainer v1.9.3 "
+    "IsRetryableExitCode)",
+    "node": "under the podFailurePolicy of the stack's TrainingRuntime (FailJob on 1-127)",
+}
+
+
+def exit_code_policy(container: str) -> str | None:
+    how = EXIT_CODE_POLICIES.get(container)
+    if how is None:
+        return None
+    return f"{how} an exit of 1-127 fails the job at once and 128-255 recreates the pod"
 
 
 def runs(words: list[str] | None, program: tuple[str, str]) -> bool:
@@ -213,12 +223,13 @@ def container_failed(x: Inputs) -> Found:
 
 def _foreign_policy(cs: dict, words: list[str] | None, code: int) -> str:
     """What happened to the job after a workload of its own exited `code`, by what ran it."""
-    if cs.get("name") != PYTORCH_CONTAINER:
+    policy = exit_code_policy(str(cs.get("name")))
+    if policy is None:
         return "exit code 137 is a kill (memory or eviction), 139 a segmentation fault"
     if runs(words, LAUNCHER):
         # trainer/exit_codes.py pod_code: a rank's 2, 3 or 4 wins, any other error becomes 200.
         return (
-            f"{EXIT_CODE_POLICY}. trainer.launch runs the job's command: a rank's exit 2, 3 or "
+            f"{policy}. trainer.launch runs the job's command: a rank's exit 2, 3 or "
             "4 is passed on and fails the job at once, any other error of a rank becomes 200 "
             "and the pod is recreated; if the script's 2, 3 or 4 means something a restart can "
             "fix, exit with another code"
@@ -226,10 +237,10 @@ def _foreign_policy(cs: dict, words: list[str] | None, code: int) -> str:
     if words and words[0].rsplit("/", 1)[-1] == "torchrun":
         # torch/distributed/run.py: the agent's ChildFailedError ends torchrun with 1.
         return (
-            f"{EXIT_CODE_POLICY}. The job's image runs plain torchrun, which exits 1 whatever "
+            f"{policy}. The job's image runs plain torchrun, which exits 1 whatever "
             "its workers died of, so any failure of a rank fails the job at once, without a "
             "restart; to have failures retried, run the command in this stack's image (leave "
             "trainstack:trainingJobs.<job>.image unset: trainer.launch maps a rank's failure "
             "to a code that recreates the pod), or resubmit the job"
         )
-    return EXIT_CODE_POLICY
+    return policy

@@ -49,6 +49,7 @@ class Unguarded:
 RENDERED_WORKLOADS = (
     "kubernetes:kubeflow.org/v1:PyTorchJob",
     "kubernetes:ray.io/v1:RayJob",
+    "kubernetes:trainer.kubeflow.org/v1alpha1:TrainingRuntime",
     "kubernetes:core/v1:Pod",
     "kubernetes:apps/v1:Deployment",
     "kubernetes:batch/v1:Job",

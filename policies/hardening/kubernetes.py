@@ -30,6 +30,8 @@ _JOB = "kubernetes:batch/v1:Job"  # only the FSx root step, which runs as root b
 _NON_ROOT_STEP = tuple(t for t in _WORKLOADS if t != _JOB)
 _SC = "securityContext"
 _DEPLOYMENT_PATCH = "kubernetes:apps/v1:DeploymentPatch"
+_TRAINJOB = "kubernetes:trainer.kubeflow.org/v1alpha1:TrainJob"
+_RUNTIME = "kubernetes:trainer.kubeflow.org/v1alpha1:TrainingRuntime"
 _NAMESPACE = "kubernetes:core/v1:Namespace"
 _NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _SERVICE = "kubernetes:core/v1:Service"
@@ -83,6 +85,7 @@ _ESCALATIONS = {
 }
 _NAMESPACED = (
     *_WORKLOADS,
+    _TRAINJOB,
     _DEPLOYMENT_PATCH,
     _NETPOL,
     _SERVICE,
@@ -155,11 +158,36 @@ KUBERNETES: list[Guarded | Unguarded] = [
     *each(_WORKLOADS, "<container>.image", IMAGE_FROM_DOCKER_HUB, "job-images-from-ecr"),
     # The HF token reaches the jobs and the servers by secretKeyRef (components/pod_spec.py).
     *each(
-        ("kubernetes:kubeflow.org/v1:PyTorchJob", "kubernetes:apps/v1:Deployment"),
+        ("kubernetes:kubeflow.org/v1:PyTorchJob", _RUNTIME, "kubernetes:apps/v1:Deployment"),
         "<container>.env[*]",
         SECRET_AS_LITERAL,
         "no-plaintext-secrets-in-env",
     ),
+    # A TrainJob runs its TrainingRuntime's pods, those the entries above weaken, unchanged.
+    *[
+        Guarded(_TRAINJOB, path, weaken, "trainjob-runs-its-runtime")
+        for path, weaken in (
+            ("spec.runtimeRef.name", set_to("torch-distributed")),
+            ("spec.runtimeRef.kind", set_to("ClusterTrainingRuntime")),
+            ("spec.runtimeRef.kind", REMOVE),
+            ("spec.trainer", merged("an image of its own", {"image": "python:3.12"})),
+            ("spec.trainer", merged("a command of its own", {"command": ["sh", "-c", "id"]})),
+            (
+                "spec",
+                merged(
+                    "a runtime patch",
+                    {
+                        "runtimePatches": [
+                            {
+                                "manager": "example.com/patcher",
+                                "trainingRuntimeSpec": {"template": {"spec": {}}},
+                            }
+                        ]
+                    },
+                ),
+            ),
+        )
+    ],
     *each(
         _WORKLOADS,
         "<pod>.automountServiceAccountToken",

@@ -32,6 +32,7 @@ from . import (
     storage,
     tags,
     tls,
+    trainjobs,
     trust,
     volumes,
 )
@@ -78,6 +79,7 @@ STACK_RULES: list[StackRule] = [
     *tls.STACK_RULES,
     *identity_bindings.STACK_RULES,
     *network.STACK_RULES,
+    *trainjobs.STACK_RULES,
     *messaging.STACK_RULES,
     *ecr.STACK_RULES,
 ]

@@ -19,10 +19,12 @@ WORLD_CIDRS = ("0.0.0.0/0", "::/0")
 GPU = "nvidia.com/gpu"
 
 # The types whose pods the rules read: the jobs and dev pod first, then every workload kind that
-# holds a pod template (pod_security, pods, root_step).
+# holds a pod template (pod_security, pods, root_step). A TrainJob's pods are its TrainingRuntime's
+# (policies/rules/trainjobs.py holds the TrainJob to it).
 JOBS = (
     "kubernetes:kubeflow.org/v1:PyTorchJob",
     "kubernetes:ray.io/v1:RayJob",
+    "kubernetes:trainer.kubeflow.org/v1alpha1:TrainingRuntime",
     "kubernetes:core/v1:Pod",
 )
 WORKLOADS = JOBS + (

@@ -31,6 +31,7 @@ POD_IDENTITY_ASSOCIATION = "aws:eks/podIdentityAssociation:PodIdentityAssociatio
 # The namespaced kinds the stack creates (every one is checked by no-default-namespace).
 NAMESPACED = (
     *WORKLOADS,
+    "kubernetes:trainer.kubeflow.org/v1alpha1:TrainJob",
     SERVICE,
     SERVICE_ACCOUNT,
     SECRET,

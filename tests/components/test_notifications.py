@@ -24,6 +24,7 @@ from components.notification_policies import (
     render_watcher_policy,
 )
 from jobwatch import fleet
+from jobwatch import kinds as watched_kinds
 from jobwatch.alarms import Settings
 from jobwatch.progress import HungRule
 from jobwatch.restart_loop import LoopRule
@@ -143,8 +144,11 @@ def test_the_watchers_objects_validate_and_its_role_only_reads():
         if writes:  # only its own record, by name
             assert writes == {"update"} and rule["resourceNames"] == [manifests.CONFIGMAP]
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert resources == {"pytorchjobs", "rayjobs", "pods", "pods/log", "events", "configmaps",
-                         "workloads", "localqueues"}  # fmt: skip
+    # Every kind the watcher follows (jobwatch/kinds.py), and what it reads of them.
+    followed = {k.plural for k in watched_kinds.KINDS}
+    assert followed == {"pytorchjobs", "rayjobs", "trainjobs"}
+    assert resources == followed | {"pods", "pods/log", "events", "configmaps",
+                                    "workloads", "localqueues"}  # fmt: skip
     kueue = next(r for r in role["rules"] if r["apiGroups"] == ["kueue.x-k8s.io"])
     assert kueue["verbs"] == ["get", "list"]  # the queue alarms poll; nothing is watched
     deployment = next(o for o in objs if o["kind"] == "Deployment")

@@ -169,17 +169,18 @@ def required_flows(w: World) -> list[tuple]:
     # The Pod Identity webhook points AWS_CONTAINER_CREDENTIALS_FULL_URI at the agent
     # (http://169.254.170.23/v1/credentials, EKS user guide pod-id-how-it-works).
     flows += [(pod, POD_IDENTITY, 80, "TCP") for pod in w.with_identity()]
-    trainers = w.of("PyTorchJob") + w.of("RayJob", "head") + w.of("RayJob", "worker-gpu")
+    trainers = _trainers(w)
     for pod in trainers:
         flows += [(pod, S3, 443, "TCP"), (pod, HF_HUB, 443, "TCP")]
     if w.result.config.wandb_target() is not None:  # the trainer's rank 0 logs to W&B
         flows += [(pod, WANDB, 443, "TCP") for pod in trainers]
     for job in {p.labels.get("trainstack.io/job") for p in trainers}:
         pods = [p for p in w.job_pods(job) if p in trainers]
-        # c10d rendezvous on the master port, NCCL sockets on ephemeral ports, Ray's GCS,
-        # client and raylet ports: both ways between a job's own pods.
+        # c10d rendezvous on the master port (a PyTorchJob's 23456, a TrainJob's 29500), NCCL
+        # sockets on ephemeral ports, Ray's GCS, client and raylet ports: both ways between a
+        # job's own pods.
         for a, b in itertools.permutations(pods, 2):
-            flows += [(a, b, port, "TCP") for port in (23456, 6379, 10001, 10002, 45873)]
+            flows += [(a, b, port, "TCP") for port in (23456, 29500, 6379, 10001, 10002, 45873)]
     for head in w.of("RayJob", "head"):
         job = head.labels["trainstack.io/job"]
         # kuberay v1.7.0: the head Service is headless (common/service.go
@@ -206,6 +207,16 @@ def required_flows(w: World) -> list[tuple]:
     return flows
 
 
+def _trainers(w: World) -> list[Pod]:
+    """The pods that run the trainer: a PyTorchJob's, a TrainJob's (its runtime's), Ray's."""
+    return (
+        w.of("PyTorchJob")
+        + w.of("TrainingRuntime")
+        + w.of("RayJob", "head")
+        + w.of("RayJob", "worker-gpu")
+    )
+
+
 def _role(pod: Pod) -> dict:
     return {k: v for k, v in pod.labels.items() if k == "trainstack.io/role"}
 
@@ -223,9 +234,10 @@ def blocked_flows(w: World) -> list[tuple]:
     jobs = sorted({p.labels["trainstack.io/job"] for p in ours if "trainstack.io/job" in p.labels})
     for a, b in itertools.permutations(jobs, 2):
         for x, y in itertools.product(w.job_pods(a), w.job_pods(b)):
-            flows.append((x, y, 23456, "TCP"))
+            flows += [(x, y, 23456, "TCP"), (x, y, 29500, "TCP")]
     for pod in (p for p in ours if "trainstack.io/job" in p.labels):
-        flows += [(other, pod, 23456, "TCP"), (w.operator, pod, 6379, "TCP")]
+        flows += [(other, pod, 23456, "TCP"), (other, pod, 29500, "TCP")]
+        flows.append((w.operator, pod, 6379, "TCP"))
         for not_a_job in w.of("Pod") + w.of("Deployment"):
             flows += [(not_a_job, pod, 8265, "TCP"), (pod, not_a_job, 2222, "TCP")]
     for submitter in w.of("RayJob", "submitter"):
@@ -236,7 +248,7 @@ def blocked_flows(w: World) -> list[tuple]:
         # Signals ports once configured) stay closed, and only trainers reach its EMF port.
         for pod in ours:
             flows += [(pod, w.agent, observability.EMF_PORT, "UDP"), (pod, w.agent, 4317, "TCP")]
-        trainers = w.of("PyTorchJob") + w.of("RayJob", "head") + w.of("RayJob", "worker-gpu")
+        trainers = _trainers(w)
         flows += [
             (pod, w.agent, observability.EMF_PORT, "TCP") for pod in ours if pod not in trainers
         ]
@@ -267,6 +279,7 @@ def test_the_full_stack_has_every_kind_of_workload():
     w = world("full")
     for kind, part in [
         ("PyTorchJob", None),
+        ("TrainingRuntime", "node"),
         ("RayJob", "head"),
         ("RayJob", "worker-gpu"),
         ("RayJob", "submitter"),

@@ -13,7 +13,7 @@ import yaml
 from support import plan
 from workload_support import project_with_secrets
 
-from components import image, image_policies
+from components import image, image_policies, queueing
 from components.config import ImageConfig
 from trainstack.offline import plan as offline_plan
 from trainstack.offline import plan_report
@@ -379,7 +379,8 @@ def test_removing_a_job_removes_it_and_changing_nodes_resizes_it():
     assert job["spec"]["pytorchReplicaSpecs"]["Worker"]["replicas"] == 1
     # A new size replaces the job: the operator cannot resize a running static job.
     declared = next(r for r in resized.plan.resources if r.name == "llama-1b" and r.custom)
-    assert declared.options["replaceOnChanges"] == ["spec"]
+    # ... as does a new queue or hold gate, which Kueue refuses on a live job.
+    assert declared.options["replaceOnChanges"] == ["spec", *queueing.REPLACE_ON]
     assert declared.options["deleteBeforeReplace"] is True
 
 

@@ -27,6 +27,8 @@ from job_support import (
     kubelet_expand,
     pod_of,
     rendered,
+    rendered_trainjob,
+    runtime_pod,
     stack,
 )
 from packaging.requirements import Requirement
@@ -598,14 +600,98 @@ def _can_write(path: Path, uid: int) -> bool:
     return proc.returncode == 0
 
 
+# The layout each controller gives the first pod of a 1-node job of 2 "GPUs": the training
+# operator's (kubeflow/trainer v1.9.3 pkg/controller.v1/pytorch/envvar.go setPodEnv, master.go)
+# and Kubeflow Trainer v2.2.1's (pkg/runtime/framework/plugins/torch/torch.go EnforceMLPolicy,
+# with trainer.numProcPerNode; PET_NODE_RANK is the Job completion index, PET_MASTER_ADDR node 0's
+# pod, here this machine).
+def operator_env(port: int) -> dict[str, str]:
+    return {
+        "PYTHONUNBUFFERED": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "WORLD_SIZE": "1",
+        "RANK": "0",
+        "PET_NODE_RANK": "0",
+        "PET_NPROC_PER_NODE": "2",
+        "PET_NNODES": "1",
+    }
+
+
+def trainer_v2_env(port: int) -> dict[str, str]:
+    return {
+        "PET_NNODES": "1",
+        "PET_NPROC_PER_NODE": "2",
+        "PET_NODE_RANK": "0",
+        "PET_MASTER_ADDR": "127.0.0.1",
+        "PET_MASTER_PORT": str(port),
+    }
+
+
+LOCAL_JOB = {
+    "name": "local",
+    "nodes": 1,
+    "gpusPerNode": 2,
+    "preset": "tiny",
+    "maxSteps": 4,
+    "args": {"checkpoint.interval": 2, "metrics.log_interval": 1, "metrics.plot": False},
+}
+
+
+def _torchrun_sees(command: list[str], env: dict[str, str], monkeypatch) -> dict:
+    """What trainer.launch and torchrun (torch 2.13 torch/distributed/run.py parse_args, whose
+    options default to PET_<OPTION>: argparse_util.env) make of a container's command under
+    `env`, as the kubelet expands it."""
+    from torch.distributed import run as torchrun
+
+    from trainer import launch
+
+    argv = [kubelet_expand(a, env) for a in command]
+    assert argv[:3] == LAUNCH and not any("$(" in a for a in argv), argv
+    own, rest = launch.split_args(argv[3:])
+    with monkeypatch.context() as m:
+        for name in [k for k in os.environ if k.startswith("PET_")]:
+            m.delenv(name)
+        for name, value in env.items():
+            m.setenv(name, value)
+        args = torchrun.parse_args(rest)
+    keys = ("nnodes", "nproc_per_node", "rdzv_backend", "rdzv_endpoint", "rdzv_id")
+    keys += ("max_restarts", "training_script", "training_script_args")
+    return {"launcher": vars(own), **{k: getattr(args, k) for k in keys}}
+
+
+def test_a_trainjob_runs_the_pytorchjobs_command_and_env_under_the_trainers_layout(monkeypatch):
+    """The TrainJob's node container (its runtime's) and the PyTorchJob's master container of
+    the same job: the same env but for PYTHONUNBUFFERED, which the stack sets where the training
+    operator would; no PET_* of its own (the Trainer's webhook refuses them); and torchrun,
+    reading the Trainer's PET_* where the PyTorchJob's command passes options, starts the same
+    run. The local run below then runs the TrainJob's command."""
+    runtime, trainjob = rendered_trainjob(**LOCAL_JOB)
+    node = runtime_pod(runtime)["spec"]["containers"][0]
+    master = pod_of(rendered(**LOCAL_JOB))["containers"][0]
+    assert env_of(node) == {**env_of(master), "PYTHONUNBUFFERED": "1"}
+    assert not [e for e in env_of(node) if e.startswith("PET_")]
+    sizes = ("--nnodes", "--nproc-per-node", "--node-rank", "--master-addr", "--master-port")
+    assert not [a for a in node["command"] if a.startswith(sizes)]
+    assert trainjob["spec"]["trainer"] == {"numNodes": 1, "numProcPerNode": 2}
+    v1, v2 = operator_env(23456), trainer_v2_env(29500)
+    seen = _torchrun_sees(node["command"], v2, monkeypatch)
+    assert (seen["nnodes"], seen["nproc_per_node"]) == ("1", "2")  # the Trainer's PET_*
+    assert seen["rdzv_endpoint"] == "127.0.0.1:29500"
+    pytorchjob = _torchrun_sees(master["command"], v1, monkeypatch)
+    assert {**seen, "rdzv_endpoint": "-"} == {**pytorchjob, "rdzv_endpoint": "-"}
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv"),
     reason="needs root and setpriv to run the job as the image's uid",
 )
-def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_path):
-    """The rendered command, as the image's uid, with the source tree and the venv read-only:
-    only the pod's emptyDirs (HOME, /tmp, remapped to fresh dirs via the rendered env) and
-    the checkpoint volume are writable, as under readOnlyRootFilesystem."""
+def test_rendered_trainjob_command_trains_and_checkpoints_on_its_volume(tmp_path):
+    """The command of the TrainJob's runtime, as the image's uid, under its env plus the PET_*
+    the Trainer injects (the test above holds it to the PyTorchJob's), with the source tree and
+    the venv read-only: only the pod's emptyDirs (HOME, /tmp, remapped to fresh dirs via the
+    rendered env) and the checkpoint volume are writable, as under readOnlyRootFilesystem. Two
+    ranks from PET_NPROC_PER_NODE, which the command does not pass: torchrun read it."""
     uid = pod_spec.TRAINER_UID
     # uid 1000 must get this interpreter's venv, and torchrun starts its ranks with
     # sys.executable, so uid 1000 must be able to exec it too (see _as_uid).
@@ -624,15 +710,8 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
     assert not _can_write(ROOT, uid) and not _can_write(ROOT / "trainer", uid)
     assert not _can_write(Path(sys.prefix), uid)
     # One node, two "GPUs" -> two CPU ranks; a tiny model, so it runs in seconds.
-    m = rendered(
-        name="local",
-        nodes=1,
-        gpusPerNode=2,
-        preset="tiny",
-        maxSteps=4,
-        args={"checkpoint.interval": 2, "metrics.log_interval": 1, "metrics.plot": False},
-    )
-    pod = pod_of(m)
+    runtime, _ = rendered_trainjob(**LOCAL_JOB)
+    pod = runtime_pod(runtime)["spec"]
     c = copy.deepcopy(pod["containers"][0])
     assert pod["securityContext"]["runAsUser"] == uid
     assert c["securityContext"]["readOnlyRootFilesystem"] is True
@@ -657,20 +736,10 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
                 return str(d) + value[len(mount) :]
         return value
 
-    # What the training operator injects into the Master pod of a 1-node job.
-    operator_env = {
-        "PET_NNODES": "1",
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(free_port()),
-        "WORLD_SIZE": "1",
-        "RANK": "0",
-        "PET_NODE_RANK": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
     container_env = {e["name"]: local(e["value"]) for e in c["env"] if "value" in e}
     for key in ("HOME", "TMPDIR", "HF_HOME", "TRITON_CACHE_DIR", "TORCHINDUCTOR_CACHE_DIR"):
         assert Path(container_env[key]).is_relative_to(sandbox), key
-    env = {**container_env, **operator_env}
+    env = {**container_env, **trainer_v2_env(free_port())}
     argv = [local(kubelet_expand(a, env)) for a in c["command"]]
     assert not any("$(" in a for a in argv), argv
     assert argv[:3] == LAUNCH
@@ -689,6 +758,7 @@ def test_rendered_pytorchjob_command_trains_and_checkpoints_on_its_volume(tmp_pa
             "TEMP",
             "XDG_RUNTIME_DIR",
         )
+        and not k.startswith("PET_")
     }
     run_env.update(env, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))  # the image's PYTHONPATH
     # cwd: the image's WORKDIR is read-only in the pod, so a read-only dir here too.

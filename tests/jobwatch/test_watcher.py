@@ -17,6 +17,7 @@ from ray_life import CLUSTER_1, CLUSTER_2, FAILED, RAY_LIFE, RETRY, RayLife
 from watch_support import CM_PATH, JOB, NS, T_FAILED, UID, JobLife
 
 from jobwatch import incidents
+from jobwatch import watcher as watcher_module
 from jobwatch.kinds import KINDS
 from jobwatch.notify import SnsPublisher
 from jobwatch.sent import BASELINE, SentLog
@@ -25,7 +26,7 @@ from trainstack.offline import schemas
 from trainstack.offline.schemas import crd
 
 REGION = "us-west-2"
-PYTORCH, RAY = KINDS
+PYTORCH, RAY, TRAINJOB = KINDS
 
 
 @pytest.fixture
@@ -187,6 +188,32 @@ def test_an_expired_watch_lists_again_and_sends_nothing_twice(servers, topic, tm
     w.follow(PYTORCH, threading.Event(), rounds=3)
     assert life.watches == ["11", "11", "11"]  # relisted after each 410, watched from the list
     assert len(read()) == 1  # the restart, once, though the job was listed three times
+
+
+def test_a_kind_the_cluster_does_not_serve_is_looked_for_quietly(servers, topic, tmp_path, caplog):
+    """Kubeflow Trainer is installed only for a stack with a TrainJob: elsewhere trainjobs is a
+    404, looked for again every NOT_SERVED_RETRY_S, said once, not warned of every 10 s."""
+    publish, _ = topic
+    life = JobLife()
+    w = watcher(servers(life.answer, life.write), tmp_path, publish)
+
+    class Waits(threading.Event):
+        def __init__(self):
+            super().__init__()
+            self.made: list[float] = []
+
+        def wait(self, timeout=None):
+            self.made.append(timeout)
+            if len(self.made) == 3:  # whatever the loop counts, three waits end it
+                self.set()
+            return self.is_set()
+
+    stop = Waits()
+    with caplog.at_level("INFO", logger="jobwatch"):
+        w.follow(TRAINJOB, stop, rounds=3)
+    assert stop.made == [watcher_module.NOT_SERVED_RETRY_S] * 3
+    said = [r for r in caplog.records if "not served" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "INFO"
 
 
 def test_a_failed_publish_is_retried_on_the_next_event(servers, topic, tmp_path):

@@ -149,6 +149,7 @@ def test_trainstack_crds_reports_and_check_fails_when_incomplete(server, pins, c
 
 def test_pins_follow_the_versions_the_stack_installs():
     by_kind = {c.kind: c for c in crds.PINNED}
+    trainer = {"TrainJob", "TrainingRuntime"}
     kueue = {
         "ResourceFlavor",
         "ClusterQueue",
@@ -160,13 +161,16 @@ def test_pins_follow_the_versions_the_stack_installs():
         "Topology",
     }
     assert (
-        set(by_kind) == {"PyTorchJob", "RayCluster", "RayJob", "NodePool", "EC2NodeClass"} | kueue
+        set(by_kind)
+        == {"PyTorchJob", "RayCluster", "RayJob", "NodePool", "EC2NodeClass"} | kueue | trainer
     )
     # Tags, never branches: a branch moves and its checksum would stop matching.
     assert f"/{versions.TRAINING_OPERATOR_VERSION}/" in by_kind["PyTorchJob"].url
     assert f"/v{versions.KUBERAY_VERSION}/" in by_kind["RayJob"].url
     assert f"/v{versions.KARPENTER_VERSION}/" in by_kind["NodePool"].url
     assert all(f"/kueue/v{versions.KUEUE_VERSION}/" in by_kind[k].url for k in kueue)
+    for kind in ("TrainJob", "TrainingRuntime"):
+        assert f"/v{versions.KUBEFLOW_TRAINER_VERSION}/charts/" in by_kind[kind].url
     assert all(len(c.sha256) == 64 for c in crds.PINNED)
 
 

@@ -10,21 +10,23 @@ from fake_apiserver import FakeApiServer, from_routes
 from kubernetes import client as k8s
 
 from components import training_job
-from trainstack.ops import doctor, job_kinds, jobs, pytorchjob
+from trainstack.ops import doctor, job_kinds, jobs, pytorchjob, trainjob
 
 
 def test_the_kinds_known_are_the_kinds_the_stack_renders():
-    """components/training_job.py's KINDS (apiVersion, kind) per framework, and doctor's CRDs."""
+    """components/training_job.py's KINDS (apiVersion, kind) per framework, and doctor's CRDs
+    (Trainer v2's only where a stack installs it)."""
     known = {(f"{k.group}/{k.version}", k.kind) for k in job_kinds.KINDS}
     assert known == set(training_job.KINDS.values())
     for kind in job_kinds.KINDS:
-        assert f"{kind.plural}.{kind.group}" in doctor.REQUIRED_CRDS
+        assert f"{kind.plural}.{kind.group}" in {**doctor.REQUIRED_CRDS, **doctor.OPTIONAL_CRDS}
 
 
 def test_kind_of_a_job():
     assert job_kinds.kind_of({"kind": "RayJob"}).plural == "rayjobs"
     assert job_kinds.kind_of({"kind": "PyTorchJob"}) is pytorchjob.KIND
-    with pytest.raises(ValueError, match="'TFJob' \\(PyTorchJob, RayJob\\)"):
+    assert job_kinds.kind_of({"kind": "TrainJob"}) is trainjob.KIND
+    with pytest.raises(ValueError, match="'TFJob' \\(PyTorchJob, RayJob, TrainJob\\)"):
         job_kinds.kind_of({"kind": "TFJob"})
 
 
@@ -53,8 +55,9 @@ def test_a_new_kind_is_one_row(monkeypatch, tmp_path):
     finally:
         api.close()
     asked = [path for path, _ in api.requests]
-    assert asked[:3] == [
+    assert asked[:4] == [
         "/apis/kubeflow.org/v1/namespaces/ml/pytorchjobs/tf",
         "/apis/ray.io/v1/namespaces/ml/rayjobs/tf",
+        "/apis/trainer.kubeflow.org/v1alpha1/namespaces/ml/trainjobs/tf",
         "/apis/kubeflow.org/v1/namespaces/ml/tfjobs/tf",
     ]

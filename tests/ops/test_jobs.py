@@ -232,15 +232,18 @@ def test_missing_job_is_one_line(fake_api, tmp_path, capsys):
     api = fake_api(RUNNING, [], [])
     assert cli.main(["status", "nope", "--kubeconfig", api.kubeconfig(tmp_path / "k")]) == 1
     err = capsys.readouterr().err
-    assert f"no PyTorchJob or RayJob {NS}/nope" in err and "jobsNamespace needs -n" in err
-    # Both kinds a trainingJobs entry renders as were asked for, here and then anywhere.
+    assert f"no PyTorchJob or RayJob or TrainJob {NS}/nope" in err
+    assert "jobsNamespace needs -n" in err
+    # Every kind a trainingJobs entry renders as was asked for, here and then anywhere.
     assert [p for p, _ in api.requests] == [
         f"/apis/kubeflow.org/v1/namespaces/{NS}/pytorchjobs/nope",
         f"/apis/ray.io/v1/namespaces/{NS}/rayjobs/nope",
+        f"/apis/trainer.kubeflow.org/v1alpha1/namespaces/{NS}/trainjobs/nope",
         "/apis/kubeflow.org/v1/pytorchjobs",
         "/apis/ray.io/v1/rayjobs",
+        "/apis/trainer.kubeflow.org/v1alpha1/trainjobs",
     ]
-    assert "kubectl get pytorchjobs,rayjobs -A" in err  # nothing found elsewhere
+    assert "kubectl get pytorchjobs,rayjobs,trainjobs -A" in err  # nothing found elsewhere
 
 
 def test_a_job_in_another_namespace_is_pointed_to(tmp_path, capsys):
@@ -270,7 +273,10 @@ def test_a_job_in_another_namespace_is_pointed_to(tmp_path, capsys):
         api.close()
     assert code == 1
     err = capsys.readouterr().err
-    assert f"no PyTorchJob or RayJob {NS}/{JOB} (there is PyTorchJob ml/{JOB}: add -n ml)" in err
+    found = (
+        f"no PyTorchJob or RayJob or TrainJob {NS}/{JOB} (there is PyTorchJob ml/{JOB}: add -n ml)"
+    )
+    assert found in err
 
 
 def test_no_kubeconfig(tmp_path, capsys):

@@ -534,3 +534,53 @@ K8S_STACK_CASES: list[tuple[str, list, str]] = [
         "any free PV",
     ),
 ]
+
+# A TrainJob beside its runtime (components/trainjob.py), and each way it could start pods the
+# pack did not check.
+TRAINJOB = "kubernetes:trainer.kubeflow.org/v1alpha1:TrainJob"
+RUNTIME = "kubernetes:trainer.kubeflow.org/v1alpha1:TrainingRuntime"
+
+
+def _with_trainjob(**spec_changes: Any) -> list:
+    ref = {
+        "name": "llama-0123456789",
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "TrainingRuntime",
+    }
+    spec_ = {"runtimeRef": ref, "trainer": {"numNodes": 2, "numProcPerNode": 4}}
+    for key_path, value in spec_changes.items():
+        *parents, last = key_path.split("__")
+        node = spec_
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    runtime = {"metadata": meta("llama-0123456789"), "spec": {"mlPolicy": {"torch": {}}}}
+    extra = [(RUNTIME, runtime), (TRAINJOB, {"metadata": meta("llama"), "spec": spec_})]
+    return [
+        *k8s_stack(),
+        *[(f"urn:tj{i}", t, p, (p["metadata"]["name"],)) for i, (t, p) in enumerate(extra)],
+    ]
+
+
+K8S_STACK_CASES += [
+    (
+        "trainjob-runs-its-runtime",
+        _with_trainjob(runtimeRef__name="torch-distributed"),
+        "a runtime the stack does not declare",
+    ),
+    (
+        "trainjob-runs-its-runtime",
+        _with_trainjob(runtimeRef__kind="ClusterTrainingRuntime"),
+        "a cluster runtime",
+    ),
+    (
+        "trainjob-runs-its-runtime",
+        _with_trainjob(trainer__image="python:3.12"),
+        "an image of the TrainJob's own",
+    ),
+    (
+        "trainjob-runs-its-runtime",
+        _with_trainjob(runtimePatches=[{"manager": "example.com/p"}]),
+        "a runtime patch",
+    ),
+]

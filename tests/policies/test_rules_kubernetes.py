@@ -46,6 +46,12 @@ def test_every_kubernetes_stack_rule_has_a_case():
     assert {c[0] for c in K8S_STACK_CASES} == K8S_STACK_RULES
 
 
+def test_a_trainjob_running_its_own_runtime_unchanged_passes():
+    from cases_kubernetes import _with_trainjob
+
+    assert STACK_BY_NAME["trainjob-runs-its-runtime"](_with_trainjob()) == []
+
+
 def test_the_compliant_stack_passes_every_stack_rule():
     rules = [r for r in STACK_RULES if r.name in K8S_STACK_RULES]
     assert {r.name: r(k8s_stack()) for r in rules if r(k8s_stack())} == {}

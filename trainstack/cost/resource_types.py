@@ -136,7 +136,11 @@ FREE: dict[str, str] = {
         f"kubernetes:{t}": (
             "a training job: its GPU nodes are priced in its pool's ceiling, not at idle"
         )
-        for t in ("kubeflow.org/v1:PyTorchJob", "ray.io/v1:RayJob")
+        for t in (
+            "kubeflow.org/v1:PyTorchJob",
+            "ray.io/v1:RayJob",
+            "trainer.kubeflow.org/v1alpha1:TrainJob",
+        )
     },
     **{
         f"kubernetes:kueue.x-k8s.io/v1beta2:{kind}": (
@@ -144,6 +148,9 @@ FREE: dict[str, str] = {
         )
         for kind in ("ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass")
     },
+    "kubernetes:trainer.kubeflow.org/v1alpha1:TrainingRuntime": (
+        "a TrainJob's blueprint: no pods of its own; the job's GPU nodes are priced in its pool"
+    ),
 }
 
 # Priced in another line of the report.

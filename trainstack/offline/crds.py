@@ -43,6 +43,12 @@ _KUBERAY = f"https://raw.githubusercontent.com/ray-project/kuberay/v{versions.KU
 _KARPENTER = (
     f"https://raw.githubusercontent.com/aws/karpenter-provider-aws/v{versions.KARPENTER_VERSION}"
 )
+# Trainer v2 installs its CRDs from its chart's crds/ folder (the same bytes as
+# manifests/base/crds/ at v2.2.1).
+_TRAINER_V2 = (
+    "https://raw.githubusercontent.com/kubeflow/trainer/"
+    f"v{versions.KUBEFLOW_TRAINER_VERSION}/charts/kubeflow-trainer/crds"
+)
 
 _KUEUE = (
     f"https://raw.githubusercontent.com/kubernetes-sigs/kueue/v{versions.KUEUE_VERSION}"
@@ -150,6 +156,22 @@ PINNED: tuple[PinnedCrd, ...] = (
                 "f703575d3bb64d26f6e839f831e01646367ed41a89b3abf163f8e842ca1c4d2b",
             ),
         )
+    ),
+    # A TrainJob and its runtime (components/trainjob.py). Not ClusterTrainingRuntime, which
+    # the stack does not render (its schema is the same TrainingRuntimeSpec).
+    PinnedCrd(
+        "trainer.kubeflow.org_trainjobs.yaml",
+        "trainer.kubeflow.org",
+        "TrainJob",
+        f"{_TRAINER_V2}/trainer.kubeflow.org_trainjobs.yaml",
+        "4e0ef90484ed1bbb60e4b6eb43a1bfffe033fd92e3d22504e0317324ce965c29",
+    ),
+    PinnedCrd(
+        "trainer.kubeflow.org_trainingruntimes.yaml",
+        "trainer.kubeflow.org",
+        "TrainingRuntime",
+        f"{_TRAINER_V2}/trainer.kubeflow.org_trainingruntimes.yaml",
+        "a6b2f5c1bd761e425b9143fb18a7945bd6f3520df71fa373c4507758fbd7db56",
     ),
 )
 

@@ -11,6 +11,7 @@ from components import dev_pod, engine_image
 from components.config import PlatformConfig, TrainingJobConfig, key
 from components.job_memory import JobMemory, job_memory
 from components.notification_policies import existing_topic_grants
+from components.training_job import KINDS
 from trainer.memory_model import GIB
 
 from .. import cost
@@ -92,7 +93,7 @@ def _job_lines(cfg: PlatformConfig) -> list[str]:
     for name, j in cfg.training_jobs.items():
         low, high = j.node_range
         nodes = str(high) if low == high else f"{low}-{high}"
-        kind = "RayJob" if j.framework == "ray" else "PyTorchJob"
+        kind = KINDS[j.framework][1]
         gpus[j.suspend] += high * j.gpus_per_node
         lines.append(
             f"  {name:<16} {kind:<10} {j.node_pool:<12} {nodes:>6} "

@@ -1,5 +1,5 @@
 """The kinds of training job `trainstack status` and `logs` know, in the order a name is looked up
-(a stack's trainingJobs entry renders as either kind; components/training_job.py's KINDS table).
+(a stack's trainingJobs entry renders as any one kind; components/training_job.py's KINDS table).
 
 Adding a kind: one module beside pytorchjob.py and rayjob.py whose `KIND` (a job_kind.JobKind)
 says where the objects are, how to read their state, which pods are theirs, where rank 0's log is
@@ -8,10 +8,10 @@ and how `status` draws them; and one row in `KINDS` below. jobs.py needs no chan
 
 from __future__ import annotations
 
-from . import pytorchjob, rayjob
+from . import pytorchjob, rayjob, trainjob
 from .job_kind import Job, JobKind
 
-KINDS: tuple[JobKind, ...] = (pytorchjob.KIND, rayjob.KIND)
+KINDS: tuple[JobKind, ...] = (pytorchjob.KIND, rayjob.KIND, trainjob.KIND)
 
 
 def kind_of(job: Job) -> JobKind:

@@ -20,7 +20,7 @@ from .aws_checks import (
 )
 from .command import run
 from .k8s import ClusterObjects, fetch_objects, forbidden, kube_results, kubernetes_results
-from .node_checks import REQUIRED_CRDS, check_crds, check_efa_nodes, check_gpu_nodes
+from .node_checks import OPTIONAL_CRDS, REQUIRED_CRDS, check_crds, check_efa_nodes, check_gpu_nodes
 from .node_health import check_node_health
 from .results import FAIL, MARKS, OK, WARN, DoctorError, Result, exit_code, ok, render
 from .workloads import COMPONENTS, Component, check_component, check_components, find_workload
@@ -30,6 +30,7 @@ __all__ = [
     "FAIL",
     "MARKS",
     "OK",
+    "OPTIONAL_CRDS",
     "REQUIRED_CRDS",
     "WARN",
     "ClusterObjects",

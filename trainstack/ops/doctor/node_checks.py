@@ -19,6 +19,11 @@ REQUIRED_CRDS = {
     "nodepools.karpenter.sh": "Karpenter (NodePool)",
     "ec2nodeclasses.karpenter.k8s.aws": "Karpenter (EC2NodeClass)",
 }
+# Installed only where a stack uses them (components/operators.py): checked when present.
+OPTIONAL_CRDS = {
+    "trainjobs.trainer.kubeflow.org": "Kubeflow Trainer v2 (TrainJob)",
+    "trainingruntimes.trainer.kubeflow.org": "Kubeflow Trainer v2 (TrainingRuntime)",
+}
 
 
 def labels_of(obj) -> dict[str, str]:
@@ -115,10 +120,11 @@ def check_efa_nodes(nodes: list) -> Result:
 def check_crds(crds: list) -> Result:
     present = {c.metadata.name: c for c in crds}
     missing = sorted(set(REQUIRED_CRDS) - set(present))
+    wanted = set(REQUIRED_CRDS) | set(OPTIONAL_CRDS)
     not_established = sorted(
         name
         for name, crd in present.items()
-        if name in REQUIRED_CRDS
+        if name in wanted
         and not any(
             c.type == "Established" and c.status == "True"
             for c in ((crd.status.conditions if crd.status else None) or [])
