@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import pod_order
+
 GROUP, VERSION, PLURAL = "ray.io", "v1", "rayjobs"
 SUBMITTER_CONTAINER = "ray-job-submitter"  # KubeRay's default submitter pod template
 CLUSTER_LABEL = "ray.io/cluster"
@@ -66,17 +68,7 @@ def pod_group(pod) -> str:
 def submitter_pod(pods: list) -> str | None:
     """The newest submitter pod: the Job makes a new one on each retry (backoffLimit)."""
     mine = [p for p in pods if pod_group(p) == "submitter"]
-    if not mine:
-        return None
-    newest = max(
-        mine,
-        key=lambda p: (
-            p.metadata.creation_timestamp is not None,
-            p.metadata.creation_timestamp or 0,
-            p.metadata.name,
-        ),
-    )
-    return newest.metadata.name
+    return pod_order.newest_name(mine)
 
 
 def pod_cluster(pod: dict[str, Any]) -> str:

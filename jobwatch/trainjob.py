@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import pod_order
+
 GROUP, VERSION, PLURAL = "trainer.kubeflow.org", "v1alpha1", "trainjobs"
 CONTAINER = "node"  # the trainer container's name the Trainer requires (constants.Node)
 REPLICATED_JOB = "node"  # the runtime's replicated job of the trainer (components/trainjob.py)
@@ -128,17 +130,7 @@ def log_pod(pods: list) -> str | None:
         if (p.metadata.labels or {}).get(REPLICATED_JOB_LABEL) == REPLICATED_JOB
         and node_index(p.metadata.labels or {}) == 0
     ]
-    if not mine:
-        return None
-    newest = max(
-        mine,
-        key=lambda p: (
-            p.metadata.creation_timestamp is not None,
-            p.metadata.creation_timestamp or 0,
-            p.metadata.name,
-        ),
-    )
-    return newest.metadata.name
+    return pod_order.newest_name(mine)
 
 
 def notice(job: dict[str, Any]) -> str | None:
