@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .scheduling import GPU_LABEL, GPU_TOLERATION
+from .scheduling import GPU_TOLERATION, gpu_node_affinity
 
 ADDON = "eks-node-monitoring-agent"
 # The child pulumi-eks's ManagedNodeGroup registers for the EKS node group (pulumi-eks
@@ -40,19 +40,7 @@ def agent_values() -> dict[str, Any]:
             "tolerations": [GPU_TOLERATION],
             # On every node the stack labels as a GPU node, instead of the chart's list of
             # instance types, which lags behind new ones.
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchExpressions": [
-                                    {"key": GPU_LABEL, "operator": "In", "values": ["true"]}
-                                ]
-                            }
-                        ]
-                    }
-                }
-            },
+            "affinity": gpu_node_affinity(),
         },
     }
 

@@ -28,7 +28,7 @@ from . import runtime_contract as rc
 from .config import ObservabilityConfig
 from .config.observability import NAMESPACE
 from .iam import pod_identity_role
-from .scheduling import GPU_LABEL
+from .scheduling import gpu_node_affinity
 
 ADDON_NAME = "amazon-cloudwatch-observability"
 # The chart's first entry of `agents` (values.yaml): the DaemonSet's name, and the default of its
@@ -110,21 +110,7 @@ def addon_values(cfg: ObservabilityConfig) -> dict[str, Any]:
         "tolerations": [{"operator": "Exists"}],
         # DCGM exporter on the nodes the stack labels as GPU nodes, instead of the chart's list of
         # instance types, which lacks some the stack may launch (p5.4xlarge in 6.4.0).
-        "dcgmExporter": {
-            "affinity": {
-                "nodeAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": {
-                        "nodeSelectorTerms": [
-                            {
-                                "matchExpressions": [
-                                    {"key": GPU_LABEL, "operator": "In", "values": ["true"]}
-                                ]
-                            }
-                        ]
-                    }
-                }
-            }
-        },
+        "dcgmExporter": {"affinity": gpu_node_affinity()},
     }
 
 

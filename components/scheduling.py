@@ -41,6 +41,18 @@ def node_labels(
     return {**(group.labels if group else {}), **labels}
 
 
+def gpu_node_affinity() -> dict:
+    """A pod affinity to the nodes the stack labels as GPU nodes (node_labels): what add-on
+    DaemonSets meant for GPUs select instead of their charts' lists of instance types, which lag
+    behind the types a pool may launch."""
+    term = {"matchExpressions": [{"key": GPU_LABEL, "operator": "In", "values": ["true"]}]}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+        }
+    }
+
+
 def eks_taint(taint: dict[str, str]) -> dict[str, str]:
     """The EKS node group API spells effects NO_SCHEDULE where Kubernetes says NoSchedule."""
     effect = {
