@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 
 from . import node_faults, progress, restart_loop
 from .diagnose import classify
+from .env_values import positive_number
 from .kinds import Job, WatchedKind
 from .progress import HungRule
 from .queue_alarms import ENV_QUEUE_WAIT_S, QueueAlarms
@@ -65,14 +66,7 @@ class Settings:
         raises ValueError naming the variable (the stack validates them before they get here)."""
 
         def number(name: str, default: float) -> float:
-            text = env.get(name)
-            try:
-                value = float(text) if text else default
-            except ValueError:
-                value = -1.0
-            if value <= 0:
-                raise ValueError(f"{name}={text!r}: expected a positive number")
-            return value
+            return positive_number(env, name, default)
 
         hung, loop = HungRule(), LoopRule()
         repair = (env.get(ENV_NODE_REPAIR) or "true").lower()

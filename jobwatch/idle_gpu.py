@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from .env_values import positive_number
 from .fleet import Node, Prices
 from .notify import SUBJECT_MAX
 
@@ -51,18 +52,10 @@ class IdleRule:
         """The rule from the Deployment's environment; a value that is not a positive number
         raises ValueError naming the variable (the stack validates them before)."""
         default = cls()
-
-        def number(name: str, fallback: float) -> float:
-            text = env.get(name)
-            try:
-                value = float(text) if text else fallback
-            except ValueError:
-                value = -1.0
-            if value <= 0:
-                raise ValueError(f"{name}={text!r}: expected a positive number")
-            return value
-
-        return cls(number(ENV_PERCENT, default.percent), number(ENV_WINDOW_S, default.window_s))
+        return cls(
+            positive_number(env, ENV_PERCENT, default.percent),
+            positive_number(env, ENV_WINDOW_S, default.window_s),
+        )
 
     @classmethod
     def from_os(cls) -> IdleRule:
