@@ -17,13 +17,14 @@ replace as well (REPLACE_ON).
 
 from __future__ import annotations
 
+from jobwatch.kueue import GATE_ANNOTATION, QUEUE_LABEL
+
 from .config import PlatformConfig
 from .config.addons import KUEUE_TRAINJOB_FRAMEWORK
 
-# kueue v0.19.2 pkg/controller/constants/constants.go and pkg/constants/constants.go.
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+# kueue v0.19.2 pkg/controller/constants/constants.go and pkg/constants/constants.go; the queue
+# label and the gate as the job watcher and `trainstack status` read them (jobwatch/kueue.py).
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
-GATE_ANNOTATION = "kueue.x-k8s.io/admission-gated-by"
 # A domain-prefixed gate name of at most 63 characters (validation_admissiongatedby.go).
 HELD_GATE = "trainstack.io/held"
 
