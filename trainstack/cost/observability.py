@@ -24,6 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The names the trainer and the watcher really send.
+from jobwatch import fleet
+from trainer import cloudwatch_emf
+
 # Per resource, per minute (agent v1.300070.0 kubernetes.go; see the module docstring).
 NODE = 19 + 2 + 2 + 3  # node_* (getNodeMetricDeclarations), interface drops, diskio, filesystem
 NODE_ROOT_VOLUME = 11  # node_diskio_ebs_* of the root EBS volume (getEBSMetricDeclarations)
@@ -91,8 +95,6 @@ class TrainerSeries:
 
 
 def trainer_series() -> TrainerSeries:
-    from trainer import cloudwatch_emf  # the names the trainer really sends
-
     sets = cloudwatch_emf.METRICS_BY_DIMENSIONS
     job, rank = cloudwatch_emf.DIMENSION_SETS
     return TrainerSeries(per_job=len(sets[job]), per_rank=len(sets[rank]))
@@ -103,8 +105,6 @@ def fleet_series(pools: dict[str, tuple[str, ...]]) -> int:
     `pools`, each pool's capacity types (PlatformConfig.capacity_types_by_pool): one Nodes
     series per pool and capacity type, DollarsPerHour in total and per pool, and the cluster's
     GpuNodes and IdleGpuNodes."""
-    from jobwatch import fleet  # the dimension sets the watcher really sends
-
     per_pool_and_type = sum(len(types) for types in pools.values())
     count = 0
     for sets in fleet.DIMENSION_SETS.values():
