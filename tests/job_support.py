@@ -4,7 +4,6 @@ and RayJob-status tests share (tests/ is on pytest's pythonpath)."""
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 import yaml
@@ -94,12 +93,6 @@ def pod_of(manifest: dict, replica: str = "Master") -> dict:
 
 def env_of(container: dict) -> dict:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kubelet_expand(arg: str, env: dict[str, str]) -> str:

@@ -19,12 +19,12 @@ from job_support import (
     SMALL_BATCH,
     env_of,
     errors,
-    free_port,
     job,
     kubelet_expand,
     pod_of,
     stack,
 )
+from ports import free_port
 
 from components import config, pod_spec
 from components.job_command import EFA_CHECK, LAUNCH, TORCHRUN

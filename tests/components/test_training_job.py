@@ -22,7 +22,6 @@ from job_support import (
     SMALL_BATCH,
     env_of,
     errors,
-    free_port,
     job,
     kubelet_expand,
     pod_of,
@@ -33,6 +32,7 @@ from job_support import (
 )
 from packaging.requirements import Requirement
 from packaging.version import Version
+from ports import free_port
 
 from components import config, dev_pod, pod_spec, versions
 from components.job_command import EFA_CHECK, LAUNCH

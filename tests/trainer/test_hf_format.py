@@ -17,8 +17,9 @@ import torch
 import torch.distributed as dist
 from fake_hub import FakeHub, Repo
 from hf_worker import fixed_tokens, run_rank
+from ports import free_port
 from torch.distributed.fsdp import FSDPModule
-from trainer_support import FAST, _env, _free_port, export_tensors, one_rank_gloo
+from trainer_support import FAST, _env, export_tensors, one_rank_gloo
 
 from trainer import config, distributed, hf_config, hf_export, hf_init, hf_names, train
 from trainer.config_sections import ConfigError
@@ -197,7 +198,7 @@ def two_rank_import(hf_models, tmp_path_factory):
     argv += [str(directory), "--model.tie-embeddings", "false", "--model.rope-theta", "500000"]
     for key, value in UNTIED["model.rope_scaling"].items():
         argv += [f"--model.rope-scaling.{key.replace('_', '-')}", str(value)]
-    port = _free_port()
+    port = free_port()
     peer = subprocess.Popen(
         [sys.executable, str(Path(__file__).parent / "hf_worker.py"), *argv],
         env=_env()

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from job_support import IMAGE, stack
-from trainer_support import FAST, _env, _free_port
+from ports import free_port
+from trainer_support import FAST, _env
 
 from components import config, job_contracts, netcheck_job
 from components.training_job import JobTarget
@@ -86,7 +87,7 @@ def run(tmp_path_factory):
         "torch.distributed.run",
         "--nproc-per-node=2",
         "--rdzv-backend=c10d",
-        f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+        f"--rdzv-endpoint=127.0.0.1:{free_port()}",
         str(WORKER),  # in place of `-m trainer.netcheck`
         *_rendered_check(),
         *tiny,

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from trainer_support import _env, _free_port
+from ports import free_port
+from trainer_support import _env
 
 from trainer import crash_loop, exit_codes
 from trainer import launch as trainer_launch
@@ -44,7 +45,7 @@ def launch(
         "--nnodes=1",
         "--nproc-per-node=2",
         "--rdzv-backend=c10d",
-        f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+        f"--rdzv-endpoint=127.0.0.1:{free_port()}",
         f"--max-restarts={max_restarts}",
         str(WORKER),
         mode,
@@ -70,7 +71,7 @@ def test_plain_torchrun_exits_1_for_any_worker_failure(tmp_path):
         "torch.distributed.run",
         "--nproc-per-node=2",
         "--rdzv-backend=c10d",
-        f"--rdzv-endpoint=127.0.0.1:{_free_port()}",
+        f"--rdzv-endpoint=127.0.0.1:{free_port()}",
         "--max-restarts=0",
         str(WORKER),
         "exit3",

@@ -16,12 +16,12 @@ from pathlib import Path
 import boto3
 import pytest
 import torch
+from ports import free_port
 from trainer_support import (
     CKPT_EVERY,
     ROOT,
     STEPS,
     _env,
-    _free_port,
     moto_s3,
     ok,
     one_rank_gloo,
@@ -282,7 +282,7 @@ def test_every_rank_fetches_its_own_share_of_a_restore_at_the_same_time(s3, tmp_
     root, out = tmp_path / "ckpt", tmp_path / "out"
     out.mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
-    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{_free_port()}"]
+    cmd += ["--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}"]
     cmd += [str(Path(__file__).with_name("restore_worker.py")), url, str(root), str(out)]
     p = subprocess.run(cmd, env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]

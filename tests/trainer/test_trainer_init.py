@@ -9,10 +9,11 @@ import sys
 
 import pytest
 import torch
+from ports import free_port
 from test_trainer_loss import FIXED_MMAP
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import FSDPModule
-from trainer_support import _env, _free_port, one_rank_gloo
+from trainer_support import _env, one_rank_gloo
 
 from trainer import config, train
 from trainer.distributed import Dist
@@ -110,7 +111,7 @@ def build(world: int, tmp_path) -> dict:
             "--rdzv-backend",
             "c10d",
             "--rdzv-endpoint",
-            f"127.0.0.1:{_free_port()}",
+            f"127.0.0.1:{free_port()}",
             str(script),
         ]
     p = subprocess.run(

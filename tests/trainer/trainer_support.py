@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch.distributed as dist
+from ports import free_port
 
 from trainer import tensorboard_log
 from trainer.metrics import read_records
@@ -89,12 +89,6 @@ def _env() -> dict:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def moto_s3(bucket: str) -> Iterator:
     """A moto S3 server in server mode on localhost holding `bucket`, reached through
@@ -140,7 +134,7 @@ def command(workdir: Path, args: list[str], nproc: int = 0, max_restarts: int = 
         "--rdzv-backend",
         "c10d",
         "--rdzv-endpoint",
-        f"127.0.0.1:{_free_port()}",
+        f"127.0.0.1:{free_port()}",
         "-m",
         "trainer",
         *FAST,
@@ -218,7 +212,7 @@ CKPT_EVERY = 4
 def one_rank_gloo() -> Iterator[None]:
     """A one-rank gloo process group in this process, as the trainer makes alone."""
     dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{_free_port()}", rank=0, world_size=1
+        "gloo", init_method=f"tcp://127.0.0.1:{free_port()}", rank=0, world_size=1
     )
     try:
         yield
