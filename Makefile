@@ -61,8 +61,11 @@ lint: venv
 
 # One intra-op thread per test process: the workers already use every core, and two torch thread
 # pools per core only contend (the trainer's subprocesses get OMP_NUM_THREADS=1 likewise).
+# Bytecode is cached even where the environment turns that off (PYTHONDONTWRITEBYTECODE): the
+# suite starts some 200 Python processes, and without __pycache__ each compiled the project's
+# modules again and each xdist worker rewrote every test module's asserts anew.
 test: lint
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile
+	env -u PYTHONDONTWRITEBYTECODE OMP_NUM_THREADS=1 $(PY) -m pytest -q -n auto --dist loadfile
 
 # The pinned upstream CRDs the plan validates custom resources against, downloaded once into the
 # user cache and verified by sha256 (trainstack/offline/crds.py). With no network it says what the plan
