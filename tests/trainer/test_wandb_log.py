@@ -106,6 +106,11 @@ def test_offline_run_holds_the_jobs_figures_under_its_name(tmp_path, monkeypatch
     rec.write({"kind": "val", "step": 4, "loss": 5.5})
     rec.write({"kind": "summary", "steps": 4, "final_loss": 6.0, "mfu": 0.25, "export": None})
     rec.close()
+    # run.finish() returns before wandb-core has closed the run's transaction log (it was read
+    # empty under load); the trainer's process exit runs wandb's teardown, which waits for that.
+    import wandb
+
+    wandb.teardown()
 
     (path,) = (out / "wandb").glob("offline-run-*/run-llama-1b.wandb")  # WANDB_DIR: metrics
     records = wandb_records(path)
