@@ -4,6 +4,8 @@ are not allocatable, and GPU nodes the agent does not report on."""
 
 from __future__ import annotations
 
+import copy
+
 from doctor_support import SYSTEM, by_name, gpu_node
 from kubernetes import client as k8s
 
@@ -12,7 +14,9 @@ from trainstack.ops.doctor import FAIL, OK, WARN
 
 
 def fault(n, kind, reason, message, status="False"):
-    """`n` with its `kind` condition replaced, as the agent or the kubelet reports it."""
+    """A copy of `n` (never the shared SYSTEM itself) with its `kind` condition replaced, as the
+    agent or the kubelet reports it."""
+    n = copy.deepcopy(n)
     conds = [c for c in n.status.conditions if c.type != kind]
     conds.append(k8s.V1NodeCondition(type=kind, status=status, reason=reason, message=message))
     n.status.conditions = conds
