@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from doctor_support import REGION, api_routes, by_name, healthy, make_cluster
+from doctor_support import REGION, api_routes, by_name, crd, healthy, make_cluster
 from fake_apiserver import FakeApiServer, from_routes, serve, write_kubeconfig
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
@@ -41,9 +41,28 @@ def test_fetch_objects_reads_the_api(fake_api, tmp_path):
     assert listed == [
         "kube-system/daemonsets",
         "kube-system/deployments",
+        "kubeflow-system/deployments",
         "kubeflow/deployments",
         "kuberay-system/deployments",
+        "kueue-system/deployments",
     ]
+    assert not any("kueue.x-k8s.io" in p for p, _ in server.requests)  # no Kueue CRD: not asked
+
+
+def test_with_kueue_installed_its_cluster_queues_are_read(fake_api):
+    objs = healthy()
+    objs.crds.append(crd("clusterqueues.kueue.x-k8s.io"))
+    routes = api_routes(objs)
+    inactive = {"type": "Active", "status": "False", "reason": "Stopped", "message": "stopped"}
+    routes["/apis/kueue.x-k8s.io/v1beta2/clusterqueues"] = {
+        "apiVersion": "kueue.x-k8s.io/v1beta2",
+        "kind": "ClusterQueueList",
+        "items": [{"metadata": {"name": "g5"}, "status": {"conditions": [inactive]}}],
+    }
+    fetched = doctor.fetch_objects(k8s.ApiClient(k8s.Configuration(host=fake_api(routes).url)))
+    assert [cq["metadata"]["name"] for cq in fetched.cluster_queues] == ["g5"]
+    result = by_name(doctor.kube_results(fetched))["Kueue queues"]
+    assert result.status == FAIL and result.detail == "g5: Inactive (Stopped: stopped)"
 
 
 def test_unreachable_private_endpoint_and_forbidden(aws, tmp_path, monkeypatch):

@@ -17,16 +17,21 @@ from jobwatch import kueue
 VISIBILITY_LIMIT = 1000
 
 
-def list_objects(api_client, plural: str, namespace: str | None = None) -> list[dict[str, Any]]:
+def list_objects(
+    api_client, plural: str, namespace: str | None = None, timeout: float | None = None
+) -> list[dict[str, Any]]:
     """Every Kueue object of `plural`, in one namespace or (None) in all; ClusterQueues are
     cluster-scoped. A cluster without Kueue answers 404 (ApiException), left to the caller."""
     from kubernetes import client
 
     custom = client.CustomObjectsApi(api_client)
+    t = {"_request_timeout": timeout} if timeout else {}
     if namespace is None or plural == kueue.CLUSTER_QUEUES:
-        listed = custom.list_cluster_custom_object(kueue.GROUP, kueue.VERSION, plural)
+        listed = custom.list_cluster_custom_object(kueue.GROUP, kueue.VERSION, plural, **t)
     else:
-        listed = custom.list_namespaced_custom_object(kueue.GROUP, kueue.VERSION, namespace, plural)
+        listed = custom.list_namespaced_custom_object(
+            kueue.GROUP, kueue.VERSION, namespace, plural, **t
+        )
     return list(listed.get("items") or [])
 
 

@@ -101,7 +101,8 @@ def _camel(name: str) -> str:
     return head + "".join(p.title() for p in rest)
 
 
-def _active(obj: dict[str, Any]) -> str:
+def active_state(obj: dict[str, Any]) -> str:
+    """A ClusterQueue's or LocalQueue's Active condition, as `queue` and `doctor` print it."""
     c = next(
         (c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Active"),
         None,
@@ -144,7 +145,7 @@ def local_queue_view(lq: dict[str, Any]) -> LocalQueueView:
         meta.get("namespace", ""),
         meta["name"],
         str(spec.get("clusterQueue") or ""),
-        _active(lq),
+        active_state(lq),
         *_counts(lq),
         usage=usage,
         stop_policy=str(spec.get("stopPolicy") or ""),
@@ -246,7 +247,7 @@ def read(api_client, namespace: str | None = None) -> QueueReport:
             ClusterQueueView(
                 name,
                 str(spec.get("cohortName") or ""),
-                _active(cq),
+                active_state(cq),
                 *_counts(cq),
                 quotas=kueue.quotas(cq),
                 stop_policy=str(spec.get("stopPolicy") or ""),

@@ -7,13 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import kube
+from jobwatch import kueue
+
+from .. import kube, kueue_api
 from .node_checks import check_crds, check_efa_nodes, check_gpu_nodes
 from .node_health import check_node_health
+from .queues import check_cluster_queues
 from .results import FAIL, Result
 from .workloads import COMPONENTS, check_components
 
 API_TIMEOUT_S = 15
+KUEUE_CRD = f"{kueue.CLUSTER_QUEUES}.{kueue.GROUP}"
 
 
 @dataclass
@@ -22,15 +26,18 @@ class ClusterObjects:
     crds: list = field(default_factory=list)
     deployments: list = field(default_factory=list)
     daemonsets: list = field(default_factory=list)
+    cluster_queues: list = field(default_factory=list)  # Kueue's, where it is installed
 
 
 def kube_results(objs: ClusterObjects) -> list[Result]:
+    crd_names = {c.metadata.name for c in objs.crds}
     return [
         check_gpu_nodes(objs.nodes),
         check_efa_nodes(objs.nodes),
         *check_node_health(objs.nodes),
         check_crds(objs.crds),
-        *check_components(objs.deployments, objs.daemonsets, objs.nodes),
+        *check_components(objs.deployments, objs.daemonsets, objs.nodes, crd_names),
+        *([check_cluster_queues(objs.cluster_queues)] if KUEUE_CRD in crd_names else []),
     ]
 
 
@@ -57,6 +64,10 @@ def fetch_objects(api_client) -> ClusterObjects:
                 raise
             continue
         (objs.deployments if deployment else objs.daemonsets).extend(items)
+    if any(c.metadata.name == KUEUE_CRD for c in objs.crds):
+        objs.cluster_queues = kueue_api.list_objects(
+            api_client, kueue.CLUSTER_QUEUES, timeout=API_TIMEOUT_S
+        )
     return objs
 
 

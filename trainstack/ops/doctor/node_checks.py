@@ -23,6 +23,12 @@ REQUIRED_CRDS = {
 OPTIONAL_CRDS = {
     "trainjobs.trainer.kubeflow.org": "Kubeflow Trainer v2 (TrainJob)",
     "trainingruntimes.trainer.kubeflow.org": "Kubeflow Trainer v2 (TrainingRuntime)",
+    "jobsets.jobset.x-k8s.io": "JobSet (a TrainJob's pods)",
+    "clusterqueues.kueue.x-k8s.io": "Kueue (ClusterQueue)",
+    "localqueues.kueue.x-k8s.io": "Kueue (LocalQueue)",
+    "resourceflavors.kueue.x-k8s.io": "Kueue (ResourceFlavor)",
+    "workloads.kueue.x-k8s.io": "Kueue (Workload)",
+    "workloadpriorityclasses.kueue.x-k8s.io": "Kueue (WorkloadPriorityClass)",
 }
 
 
@@ -139,7 +145,8 @@ def check_crds(crds: list) -> Result:
             "; ".join(parts),
             "jobs of that kind are rejected by the API server "
             "(no matches for kind) or never reconciled",
-            "pulumi up (installs the Karpenter CRD chart, the training operator and "
-            "KubeRay); `kubectl get crd | grep -E 'kubeflow|ray|karpenter'`",
+            "pulumi up (installs the Karpenter CRD chart, the training operator, KubeRay "
+            "and, where the stack uses them, Kueue and Trainer v2); "
+            "`kubectl get crd | grep -E 'kubeflow|ray|karpenter|kueue|jobset'`",
         )
     return ok("CRDs", f"{len(REQUIRED_CRDS)} present and Established")

@@ -1,5 +1,7 @@
 """The add-ons a training job depends on (Karpenter, the device plugins, the training operator,
-KubeRay) as Deployments and DaemonSets: present, ready, and covering the nodes they must."""
+KubeRay, Kueue, Kubeflow Trainer and its JobSet) as Deployments and DaemonSets: present, ready,
+and covering the nodes they must. The add-ons a stack may leave out are checked where their CRDs
+say the stack installed them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from components.gpu import EFA_RELEASE, NVIDIA_RELEASE
 from components.gpu import NAMESPACE as PLUGINS_NAMESPACE
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import RELEASE as KARPENTER_RELEASE
+from components.kueue import NAMESPACE as KUEUE_NAMESPACE
+from components.kueue import RELEASE as KUEUE_RELEASE
 from components.operators import (
+    KUBEFLOW_TRAINER_NAMESPACE,
+    KUBEFLOW_TRAINER_RELEASE,
     KUBERAY_NAMESPACE,
     KUBERAY_RELEASE,
     TRAINING_OPERATOR_NAMESPACE,
@@ -29,6 +35,8 @@ class Component:
     why: str
     node_label: str | None = None  # DaemonSets: the nodes it must cover
     optional_without_nodes: bool = False  # installed only when such nodes are in use
+    # Installed only where the stack asks for it: checked when this CRD is in the cluster.
+    installed_with: str | None = None
 
 
 COMPONENTS = (
@@ -69,6 +77,35 @@ COMPONENTS = (
         KUBERAY_NAMESPACE,
         KUBERAY_RELEASE,
         "RayJobs/RayClusters are accepted but no Ray pods are created",
+    ),
+    # The Deployments' names are the charts' (kueue v0.19.2 charts/kueue/templates/manager/
+    # manager.yaml: <fullname>-controller-manager; kubeflow/trainer v2.2.1 templates/manager/
+    # _helpers.tpl likewise; its JobSet subchart's fullnameOverride `jobset` in values.yaml and
+    # jobset v0.11.0 templates/controller/_helpers.tpl: <fullname>-controller).
+    Component(
+        "Kueue",
+        "Deployment",
+        KUEUE_NAMESPACE,
+        f"{KUEUE_RELEASE}-controller-manager",
+        "its webhooks fail closed: no PyTorchJob, RayJob or TrainJob can be created, and "
+        "queued jobs are never admitted",
+        installed_with="clusterqueues.kueue.x-k8s.io",
+    ),
+    Component(
+        "Kubeflow Trainer",
+        "Deployment",
+        KUBEFLOW_TRAINER_NAMESPACE,
+        f"{KUBEFLOW_TRAINER_RELEASE}-controller-manager",
+        "TrainJobs are accepted (or refused by its webhook) but get no JobSet, so no pods",
+        installed_with="trainjobs.trainer.kubeflow.org",
+    ),
+    Component(
+        "JobSet",
+        "Deployment",
+        KUBEFLOW_TRAINER_NAMESPACE,
+        "jobset-controller",
+        "a TrainJob's JobSet is created but no Jobs or pods are made from it",
+        installed_with="jobsets.jobset.x-k8s.io",
     ),
 )
 
@@ -160,10 +197,16 @@ def check_component(comp: Component, obj, nodes: list) -> Result:
     return ok(label, f"{name}: {ready}/{desired} pods ready")
 
 
-def check_components(deployments: list, daemonsets: list, nodes: list) -> list[Result]:
+def check_components(
+    deployments: list, daemonsets: list, nodes: list, crd_names: set[str]
+) -> list[Result]:
+    """Every component the cluster should run; one the stack left out (its CRD absent) is said
+    to be not installed rather than missing."""
     return [
         check_component(
             c, find_workload(deployments if c.kind == "Deployment" else daemonsets, c), nodes
         )
+        if c.installed_with is None or c.installed_with in crd_names
+        else ok(c.title, f"not installed (no {c.installed_with} CRD)")
         for c in COMPONENTS
     ]
