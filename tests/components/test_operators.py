@@ -14,12 +14,13 @@ import copy
 import json
 from pathlib import Path
 
+import support
 import yaml
 from job_support import pod_of, rendered
 
 from components import operators
 from policies.rules import pod_security
-from trainstack.offline import plan, schemas
+from trainstack.offline import schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTORCHJOB = "kubernetes:kubeflow.org/v1:PyTorchJob"
@@ -75,7 +76,7 @@ def test_without_it_the_operators_own_init_container_would_be_refused():
 
 
 def test_the_plan_mounts_the_template_where_the_operator_reads_it():
-    result = plan.run(ROOT, "dev")
+    result = support.plan("dev")  # the session's dev plan
     configmap = next(
         r
         for r in result.plan.of_type("kubernetes:core/v1:ConfigMap")

@@ -479,8 +479,8 @@ def test_bad_stack_config_fails_before_any_resource():
 
 
 def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
-    result = offline_plan.run(ROOT, "dev", out_root=tmp_path)
-    out = tmp_path / "dev"
+    result = plan("dev")  # the session's, written here as `trainstack plan` writes it
+    out = offline_plan.write(result, tmp_path / "dev")
     resources = json.loads((out / "resources.json").read_text())
     assert len(resources) == len(result.plan.resources)
     assert {"type", "name", "urn", "parent", "provider", "dependencies", "inputs"} <= set(
@@ -519,8 +519,9 @@ def test_plan_writes_resources_and_manifests_with_secrets_masked(tmp_path):
     assert pack_config == result.policy_config
     assert pack_config["job-images-from-ecr"]["allowedRepositories"][0].endswith("/trainer")
     # One file per object: two namespaces' objects of one kind and name do not overwrite.
-    efa = offline_plan.run(ROOT, "efa", out_root=tmp_path)
-    assert len(list((tmp_path / "efa" / "manifests").iterdir())) == len(efa.manifests)
+    efa = plan("efa")
+    efa_out = offline_plan.write(efa, tmp_path / "efa")
+    assert len(list((efa_out / "manifests").iterdir())) == len(efa.manifests)
     provider = result.plan.one("pulumi:providers:kubernetes")
     assert is_secret(provider.inputs["kubeconfig"])
     written = next(r for r in resources if r["type"] == "pulumi:providers:kubernetes")

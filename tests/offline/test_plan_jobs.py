@@ -3,11 +3,10 @@ requests it, and whether a job is queued on `pulumi up` or held."""
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import pytest
+import support
 from workload_support import stack_plan
 
 from components.config import TrainingJobConfig
@@ -22,16 +21,9 @@ EFA = "vpc.amazonaws.com/efa"
 GATE = "kueue.x-k8s.io/admission-gated-by"
 
 
-@functools.cache
-def _plan(stack: str, overrides: str) -> offline_plan.PlanResult:
-    return offline_plan.run(ROOT, stack, overrides=json.loads(overrides))
-
-
 def plan(stack: str, **overrides) -> offline_plan.PlanResult:
-    """`__` stands for `.` in key paths; None deletes the key."""
-    return _plan(
-        stack, json.dumps({k.replace("__", "."): v for k, v in overrides.items()}, sort_keys=True)
-    )
+    """`__` stands for `.` in key paths; None deletes the key. The session's plans (support.py)."""
+    return support.plan(stack, **overrides)
 
 
 def job_table(lines: list[str]) -> dict[str, dict[str, str]]:
