@@ -260,14 +260,25 @@ def test_efa_check_runs_only_where_the_image_has_it():
         assert env_of(c)["FI_PROVIDER"] == "efa"
 
 
+# Each rank records what it was given; the failing rank waits until every rank has recorded,
+# since torchrun stops the others as soon as one fails (a slow rank 0 would record nothing).
 STAND_IN = """
-import json, os, sys
+import glob, json, os, sys, time
 keys = ["RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
         "JOB_NAME", "NCCL_SOCKET_IFNAME", "TRAINSTACK_RUN_DIR", "TRAINSTACK_CHECKPOINT_URI"]
 out = sys.argv[sys.argv.index("--out") + 1]
-with open(os.path.join(out, "rank-" + os.environ["RANK"] + ".json"), "w") as f:
+record = os.path.join(out, "rank-" + os.environ["RANK"] + ".json")
+with open(record + ".tmp", "w") as f:
     json.dump({"argv": sys.argv[1:], **{k: os.environ.get(k) for k in keys}}, f)
-sys.exit(int(sys.argv[sys.argv.index("--exit") + 1]) if os.environ["LOCAL_RANK"] == "1" else 0)
+os.rename(record + ".tmp", record)
+if os.environ["LOCAL_RANK"] != "1":
+    sys.exit(0)
+deadline = time.monotonic() + 60
+while len(glob.glob(os.path.join(out, "rank-*.json"))) < int(os.environ["WORLD_SIZE"]):
+    if time.monotonic() > deadline:
+        sys.exit(99)
+    time.sleep(0.05)
+sys.exit(int(sys.argv[sys.argv.index("--exit") + 1]))
 """
 
 
