@@ -109,14 +109,6 @@ _SCOPES = {
 _SCOPE_OF = {path: scope for scope, paths in _SCOPES.items() for path in paths}
 
 
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: one worker more than the cores. Much of the suite waits rather than computes
-    (Ray starting and restarting its actors, torchrun's restarts, servers and timeouts), and a
-    core whose worker waits is otherwise idle; the ports tests hand their subprocesses come from
-    each worker's own range (ports.py), so the extra worker cannot collide with another."""
-    return len(os.sched_getaffinity(0)) + 1
-
-
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadfile (`make test`), with the files above as one unit of work."""
     if config.getoption("dist") != "loadfile":
