@@ -36,6 +36,14 @@ ENV_RUN_DIR = "TRAINSTACK_RUN_DIR"  # the job's own folder on its checkpoint vol
 ENV_BUCKET = "TRAINSTACK_ARTIFACTS_BUCKET"  # the artifacts bucket (with `artifacts.enabled`)
 ENV_CHECKPOINT_URI = "TRAINSTACK_CHECKPOINT_URI"  # s3://<bucket>/checkpoints/<job>
 SHUTDOWN_MARGIN_S = 15  # of the pod's grace, for trainer.launch to exit with the ranks' code
+# How long a node's torchrun keeps trying to reach node 0's c10d store before it gives up: the
+# rendezvous' read_timeout (torch 2.13 torch/distributed/elastic/rendezvous/
+# c10d_rendezvous_backend.py _create_tcp_store), 60 s by default. Node 0's pod can start many
+# minutes after the others (its own node launching and registering, which Karpenter gives 15
+# minutes, then the multi-GB image pull), and at 60 s each waiting pod failed, every failure
+# counting towards backoffLimit as one without a new checkpoint. 30 minutes, as long as Kueue lets
+# a job's pods take to become ready (kueue.py PODS_READY_TIMEOUT; a test keeps the two equal).
+RDZV_READ_TIMEOUT_S = 1800
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,7 @@ def torchrun_command(
         "--rdzv-backend=c10d",
         f"--rdzv-endpoint={endpoint}",
         f"--rdzv-id={job_name}",
+        f"--rdzv-conf=read_timeout={RDZV_READ_TIMEOUT_S}",
         f"--max-restarts={restarts}",
         *script,
     ]

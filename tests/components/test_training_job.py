@@ -95,7 +95,7 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
     assert "elasticPolicy" not in m["spec"]
     c = pod_of(m)["containers"][0]
     assert c["name"] == "pytorch" and c["image"] == IMAGE
-    assert c["command"][:12] == [
+    assert c["command"][:13] == [
         *LAUNCH,
         "--backoff-limit=3",  # runPolicy.backoffLimit, which the operator does not enforce
         "--checkpoint-dir=/checkpoints/j/checkpoints",  # the trainer's own, below
@@ -106,6 +106,7 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
         "--rdzv-backend=c10d",
         "--rdzv-endpoint=$(MASTER_ADDR):$(MASTER_PORT)",
         "--rdzv-id=j",
+        "--rdzv-conf=read_timeout=1800",  # node 0 may start minutes after this pod
         "--max-restarts=3",
     ]
     args = c["command"][c["command"].index("trainer") + 1 :]
@@ -121,6 +122,29 @@ def test_fixed_job_has_a_master_and_workers_running_torchrun_per_gpu():
         "ttlSecondsAfterFinished": 86400,
         "suspend": True,
     }
+
+
+def test_a_node_waits_for_node_0s_store_as_long_as_kueue_waits_for_the_pods():
+    """torchrun's own parser and rendezvous parameters (torch 2.13 torch/distributed/run.py
+    config_from_args; elastic/rendezvous/c10d_rendezvous_backend.py reads read_timeout, 60 s
+    when unset) take the rendered read_timeout: a worker up before node 0 keeps trying for 30
+    minutes, Kueue's waitForPodsReady timeout, instead of failing at 60 s. Measured with torch
+    2.13 here: read_timeout=5 ends a connection to a store nobody serves "timed out after
+    5000ms", and without it after 60000ms."""
+    from torch.distributed.elastic.rendezvous import RendezvousParameters
+    from torch.distributed.run import config_from_args, parse_args
+
+    from components import kueue
+
+    cmd = pod_of(rendered(nodes=2))["containers"][0]["command"]
+    env = {"PET_NNODES": "2", "MASTER_ADDR": "j-master-0", "MASTER_PORT": "23456"}
+    argv = [kubelet_expand(a, env) for a in cmd[cmd.index("--nnodes=$(PET_NNODES)") :]]
+    launch, _, _ = config_from_args(parse_args(argv))
+    params = RendezvousParameters(
+        launch.rdzv_backend, launch.rdzv_endpoint, launch.run_id, 2, 2, **launch.rdzv_configs
+    )
+    assert params.get_as_int("read_timeout") == 1800
+    assert kueue.PODS_READY_TIMEOUT == f"{1800 // 60}m"
 
 
 def test_elastic_job_is_workers_only_with_c10d_between_min_and_max():
