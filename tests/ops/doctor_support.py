@@ -188,3 +188,43 @@ def api_routes(objs: doctor.ClusterObjects) -> dict[str, object]:
             items=[d for d in objs.daemonsets if d.metadata.namespace == ns]
         )
     return routes
+
+
+# Kueue, Kubeflow Trainer and JobSet: installed only where a stack uses them.
+KUEUE_CRDS = [
+    "clusterqueues.kueue.x-k8s.io",
+    "localqueues.kueue.x-k8s.io",
+    "resourceflavors.kueue.x-k8s.io",
+    "workloads.kueue.x-k8s.io",
+    "workloadpriorityclasses.kueue.x-k8s.io",
+]
+TRAINER_CRDS = [
+    "trainjobs.trainer.kubeflow.org",
+    "trainingruntimes.trainer.kubeflow.org",
+    "jobsets.jobset.x-k8s.io",
+]
+
+
+def cluster_queue(name: str, status: str = "True", reason="Ready", message="") -> dict:
+    """A ClusterQueue as the API returns it, with its Active condition (none when status is "")."""
+    conditions = [{"type": "Active", "status": status, "reason": reason, "message": message}]
+    return {"metadata": {"name": name}, "status": {"conditions": conditions if status else []}}
+
+
+ACTIVE_QUEUES = [cluster_queue("g5", message="Can admit new workloads"), cluster_queue("team-a")]
+
+
+ADDON_CRDS = KUEUE_CRDS + TRAINER_CRDS
+
+
+def with_addons(**changes):
+    """healthy(), with Kueue, Kubeflow Trainer and JobSet installed and two Active queues."""
+    objs = healthy(**changes)
+    objs.crds += [crd(n) for n in ADDON_CRDS]
+    objs.deployments += [
+        deployment("kueue-system", "kueue-controller-manager", 2, 2),
+        deployment("kubeflow-system", "kubeflow-trainer-controller-manager"),
+        deployment("kubeflow-system", "jobset-controller"),
+    ]
+    objs.cluster_queues = list(ACTIVE_QUEUES)
+    return objs

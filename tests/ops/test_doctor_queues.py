@@ -5,44 +5,19 @@ clusterqueue.go inactiveReason)."""
 
 from __future__ import annotations
 
-import pytest
-from doctor_support import by_name, crd, deployment, healthy
+from doctor_support import (
+    ACTIVE_QUEUES,
+    ADDON_CRDS,
+    KUEUE_CRDS,
+    by_name,
+    cluster_queue,
+    crd,
+    healthy,
+    with_addons,
+)
 
 from trainstack.ops import doctor
 from trainstack.ops.doctor import FAIL, OK, WARN
-
-KUEUE_CRDS = [
-    "clusterqueues.kueue.x-k8s.io",
-    "localqueues.kueue.x-k8s.io",
-    "resourceflavors.kueue.x-k8s.io",
-    "workloads.kueue.x-k8s.io",
-    "workloadpriorityclasses.kueue.x-k8s.io",
-]
-TRAINER_CRDS = [
-    "trainjobs.trainer.kubeflow.org",
-    "trainingruntimes.trainer.kubeflow.org",
-    "jobsets.jobset.x-k8s.io",
-]
-
-
-def cluster_queue(name: str, status: str = "True", reason="Ready", message="") -> dict:
-    conditions = [{"type": "Active", "status": status, "reason": reason, "message": message}]
-    return {"metadata": {"name": name}, "status": {"conditions": conditions if status else []}}
-
-
-ACTIVE = [cluster_queue("g5", message="Can admit new workloads"), cluster_queue("team-a")]
-
-
-def with_addons(**changes):
-    objs = healthy(**changes)
-    objs.crds += [crd(n) for n in KUEUE_CRDS + TRAINER_CRDS]
-    objs.deployments += [
-        deployment("kueue-system", "kueue-controller-manager", 2, 2),
-        deployment("kubeflow-system", "kubeflow-trainer-controller-manager"),
-        deployment("kubeflow-system", "jobset-controller"),
-    ]
-    objs.cluster_queues = list(ACTIVE)
-    return objs
 
 
 def test_addons_a_stack_left_out_are_not_installed_not_missing():
@@ -59,27 +34,9 @@ def test_installed_addons_and_active_queues_pass():
     assert results["Kueue queues"].detail == "2 ClusterQueue(s) Active"
 
 
-@pytest.mark.parametrize(
-    "title,namespace,name",
-    [
-        ("Kueue", "kueue-system", "kueue-controller-manager"),
-        ("Kubeflow Trainer", "kubeflow-system", "kubeflow-trainer-controller-manager"),
-        ("JobSet", "kubeflow-system", "jobset-controller"),
-    ],
-)
-def test_an_installed_addons_controller_missing_or_down_fails(title, namespace, name):
-    objs = with_addons()
-    objs.deployments = [d for d in objs.deployments if d.metadata.name != name]
-    missing = by_name(doctor.kube_results(objs))[title]
-    assert missing.status == FAIL and f"{namespace}/{name}" in missing.detail
-    objs.deployments.append(deployment(namespace, name, replicas=2, ready=0))
-    down = by_name(doctor.kube_results(objs))[title]
-    assert down.status == FAIL and "0/2 replicas ready" in down.detail
-
-
 def test_an_unestablished_kueue_crd_fails():
     objs = with_addons()
-    objs.crds[-len(KUEUE_CRDS + TRAINER_CRDS)] = crd(KUEUE_CRDS[0], established=False)
+    objs.crds[-len(ADDON_CRDS)] = crd(KUEUE_CRDS[0], established=False)
     result = by_name(doctor.kube_results(objs))["CRDs"]
     assert result.status == FAIL and "clusterqueues.kueue.x-k8s.io not Established" in result.detail
 
@@ -87,7 +44,10 @@ def test_an_unestablished_kueue_crd_fails():
 def test_an_inactive_cluster_queue_fails_with_kueues_reason():
     objs = with_addons()
     message = "Can't admit new workloads: references missing ResourceFlavor(s): g5."
-    objs.cluster_queues = [ACTIVE[1], cluster_queue("g5", "False", "FlavorNotFound", message)]
+    objs.cluster_queues = [
+        ACTIVE_QUEUES[1],
+        cluster_queue("g5", "False", "FlavorNotFound", message),
+    ]
     result = by_name(doctor.kube_results(objs))["Kueue queues"]
     assert result.status == FAIL
     assert result.detail == f"g5: Inactive (FlavorNotFound: {message})"
@@ -102,6 +62,6 @@ def test_no_cluster_queue_fails_and_an_unreconciled_one_warns():
     objs = with_addons()
     objs.cluster_queues = []
     assert by_name(doctor.kube_results(objs))["Kueue queues"].status == FAIL
-    objs.cluster_queues = [ACTIVE[0], cluster_queue("team-a", status="")]
+    objs.cluster_queues = [ACTIVE_QUEUES[0], cluster_queue("team-a", status="")]
     result = by_name(doctor.kube_results(objs))["Kueue queues"]
     assert result.status == WARN and "team-a" in result.detail

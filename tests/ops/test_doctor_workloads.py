@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from doctor_support import SYSTEM, by_name, daemonset, deployment, gpu_node, healthy
+from doctor_support import SYSTEM, by_name, daemonset, deployment, gpu_node, healthy, with_addons
 
 from trainstack.ops import doctor
 from trainstack.ops.doctor import FAIL, OK, WARN
@@ -30,10 +30,13 @@ def test_daemonset_that_skips_gpu_nodes_fails():
         ("Karpenter", "kube-system", "karpenter"),
         ("training operator", "kubeflow", "training-operator"),
         ("KubeRay operator", "kuberay-system", "kuberay-operator"),
+        ("Kueue", "kueue-system", "kueue-controller-manager"),
+        ("Kubeflow Trainer", "kubeflow-system", "kubeflow-trainer-controller-manager"),
+        ("JobSet", "kubeflow-system", "jobset-controller"),
     ],
 )
 def test_each_operator_missing_or_unready_fails(title, namespace, name):
-    objs = healthy()
+    objs = with_addons()
     objs.deployments = [d for d in objs.deployments if d.metadata.name != name]
     missing = by_name(doctor.kube_results(objs))[title]
     assert missing.status == FAIL and f"{namespace}/{name}" in missing.detail
