@@ -33,6 +33,8 @@ from .config import PlatformConfig
 
 NAMESPACE = "kueue-system"
 RELEASE = "kueue"  # the chart's fullname is then "kueue" (templates/_helpers.tpl kueue.fullname)
+# The controller's Deployment, <fullname>-controller-manager (templates/manager/manager.yaml).
+CONTROLLER_DEPLOYMENT = f"{RELEASE}-controller-manager"
 REPLICAS = 2
 # The manager pod's labels (templates/_helpers.tpl kueue.selectorLabels).
 SELECTOR_LABELS = {

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.kueue import CONTROLLER_DEPLOYMENT
 from components.kueue import NAMESPACE as KUEUE_NAMESPACE
-from components.kueue import RELEASE as KUEUE_RELEASE
 
 from ..queue import active_state
 from .results import FAIL, WARN, Result, ok
@@ -46,6 +46,6 @@ def check_cluster_queues(cluster_queues: list[dict[str, Any]]) -> Result:
             TITLE,
             WARN,
             f"no Active condition yet on {', '.join(unknown)}",
-            fix=f"kubectl -n {KUEUE_NAMESPACE} logs deploy/{KUEUE_RELEASE}-controller-manager",
+            fix=f"kubectl -n {KUEUE_NAMESPACE} logs deploy/{CONTROLLER_DEPLOYMENT}",
         )
     return ok(TITLE, f"{len(states)} ClusterQueue(s) Active")

@@ -11,8 +11,8 @@ from components.gpu import EFA_RELEASE, NVIDIA_RELEASE
 from components.gpu import NAMESPACE as PLUGINS_NAMESPACE
 from components.karpenter import NAMESPACE as KARPENTER_NAMESPACE
 from components.karpenter import RELEASE as KARPENTER_RELEASE
+from components.kueue import CONTROLLER_DEPLOYMENT as KUEUE_CONTROLLER
 from components.kueue import NAMESPACE as KUEUE_NAMESPACE
-from components.kueue import RELEASE as KUEUE_RELEASE
 from components.operators import (
     KUBEFLOW_TRAINER_NAMESPACE,
     KUBEFLOW_TRAINER_RELEASE,
@@ -78,15 +78,15 @@ COMPONENTS = (
         KUBERAY_RELEASE,
         "RayJobs/RayClusters are accepted but no Ray pods are created",
     ),
-    # The Deployments' names are the charts' (kueue v0.19.2 charts/kueue/templates/manager/
-    # manager.yaml: <fullname>-controller-manager; kubeflow/trainer v2.2.1 templates/manager/
-    # _helpers.tpl likewise; its JobSet subchart's fullnameOverride `jobset` in values.yaml and
-    # jobset v0.11.0 templates/controller/_helpers.tpl: <fullname>-controller).
+    # The Deployments' names are the charts' (Kueue's: components/kueue.py; kubeflow/trainer
+    # v2.2.1 templates/manager/_helpers.tpl: <fullname>-controller-manager; its JobSet
+    # subchart's fullnameOverride `jobset` in values.yaml and jobset v0.11.0
+    # templates/controller/_helpers.tpl: <fullname>-controller).
     Component(
         "Kueue",
         "Deployment",
         KUEUE_NAMESPACE,
-        f"{KUEUE_RELEASE}-controller-manager",
+        KUEUE_CONTROLLER,
         "its webhooks fail closed: no PyTorchJob, RayJob or TrainJob can be created, and "
         "queued jobs are never admitted",
         installed_with="clusterqueues.kueue.x-k8s.io",
