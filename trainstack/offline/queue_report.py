@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from components import kueue_objects, queueing
 from components.config import PlatformConfig
+from components.config.queues import QueuePlan
 
 
-def _held(cfg: PlatformConfig, pool: str, queued_gpus: int) -> str:
-    plan = cfg.queue_plan()
+def _held(plan: QueuePlan, pool: str, queued_gpus: int) -> str:
     held = plan.held.get(pool, 0)
     if not held:
         return f"{pool} {queued_gpus} GPUs"
@@ -40,7 +40,7 @@ def queue_lines(cfg: PlatformConfig) -> list[str]:
             )
     lines.append(
         "  For the queues: "
-        + "; ".join(_held(cfg, p, quota.gpus) for p, quota in plan.pools.items())
+        + "; ".join(_held(plan, p, quota.gpus) for p, quota in plan.pools.items())
     )
     p = cfg.queues.preemption
     lines.append(
