@@ -27,6 +27,11 @@ def format_report(report: QueueReport) -> str:
     return "\n".join(lines)
 
 
+def _stop(policy: str) -> str:
+    """A stopPolicy other than the default None, as the state lines add it."""
+    return f", stopPolicy {policy}" if policy and policy != "None" else ""
+
+
 def _limit(value: str | None, cohort: str, unlimited: str) -> str:
     if value is not None:
         return value
@@ -43,10 +48,9 @@ def cluster_queue_lines(cq: ClusterQueueView) -> list[str]:
         head = f"Jobs Kueue cannot queue ({cq.active}): {cq.pending_count} pending"
         return [head, *[pending_line(p) for p in cq.pending]]
     cohort = f" (cohort {cq.cohort})" if cq.cohort else ""
-    stop = f", stopPolicy {cq.stop_policy}" if cq.stop_policy and cq.stop_policy != "None" else ""
     lines = [
-        f"ClusterQueue {cq.name}{cohort}: {cq.active}{stop}; {cq.admitted} admitted, "
-        f"{cq.reserving} reserving quota, {cq.pending_count} pending"
+        f"ClusterQueue {cq.name}{cohort}: {cq.active}{_stop(cq.stop_policy)}; "
+        f"{cq.admitted} admitted, {cq.reserving} reserving quota, {cq.pending_count} pending"
     ]
     if cq.quotas:
         rows = [QUOTA_HEADER] + [
@@ -95,9 +99,8 @@ def pending_line(p: PendingJob) -> str:
 def local_queue_line(lq: LocalQueueView) -> str:
     used = [u for u in lq.usage if u["inUse"] not in ("0", "")]
     usage = ", ".join(f"{u['flavor']} {u['resource']} {u['inUse']}" for u in used)
-    stop = f", stopPolicy {lq.stop_policy}" if lq.stop_policy and lq.stop_policy != "None" else ""
     return (
-        f"  {lq.namespace}/{lq.name} -> ClusterQueue {lq.cluster_queue}: {lq.active}{stop}; "
-        f"{lq.admitted} admitted, {lq.reserving} reserving, {lq.pending_count} pending"
-        + (f"; in use: {usage}" if usage else "")
+        f"  {lq.namespace}/{lq.name} -> ClusterQueue {lq.cluster_queue}: "
+        f"{lq.active}{_stop(lq.stop_policy)}; {lq.admitted} admitted, {lq.reserving} reserving, "
+        f"{lq.pending_count} pending" + (f"; in use: {usage}" if usage else "")
     )
